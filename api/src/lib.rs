@@ -1,0 +1,1 @@
+//! The Switchyard server: HTTP API, auth, CLI, embedded Postgres cluster.

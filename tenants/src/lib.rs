@@ -1,0 +1,1 @@
+//! The tenant package: load, validate, publish, export.
