@@ -1,1 +1,14 @@
-//! The Switchyard server: HTTP API, auth, CLI, embedded Postgres cluster.
+//! The Switchyard server: the HTTP API ([`http`], [`routes`]), authentication ([`auth`]), the
+//! database and its embedded cluster ([`db`], [`cluster`]), and the demo ([`demo`]).
+
+pub mod auth;
+pub mod cluster;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod routes;
+pub mod state;
+pub mod telemetry;

@@ -1,2 +1,254 @@
-//! The `switchyard` binary.
-fn main() {}
+//! The `switchyard` binary: `serve`, `token`, `tenant validate|apply`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use api::auth::Keys;
+use api::config::Config;
+use api::db::Database;
+use api::state::AppState;
+use clap::{Parser, Subcommand};
+use engine::limits::Limits;
+use engine::store::Store;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A multi-tenant workflow and rules engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (with no DATABASE_URL, on a private Postgres under $SWITCHYARD_HOME).
+    Serve {
+        /// Apply the example tenants (examples/*) with their dev users and sample data.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print an access token for a user of a tenant (its roles come from the tenant's config).
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        /// How long the token lives, e.g. 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: humantime::Duration,
+    },
+    /// Tenant packages: validate, apply.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Check a package folder; print every problem with its file and path.
+    Validate { dirs: Vec<PathBuf> },
+    /// Publish a package folder as the tenant's new live version.
+    Apply { dir: PathBuf },
+}
+
+fn main() -> std::process::ExitCode {
+    api::telemetry::init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let cfg = Config::from_env()?;
+    match cli.command {
+        Command::Serve { demo } => serve(cfg, demo).await?,
+        Command::Token { tenant, user, ttl } => token(cfg, &tenant, &user, ttl.into()).await?,
+        Command::Tenant { command: TenantCommand::Validate { dirs } } => return Ok(validate(&dirs)),
+        Command::Tenant { command: TenantCommand::Apply { dir } } => apply(cfg, &dir).await?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The HS256 secret: `SWITCHYARD_JWT_SECRET`, or (embedded database only) one generated once
+/// and kept in `$SWITCHYARD_HOME/jwt-secret`.
+fn jwt_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &cfg.jwt_secret {
+        if s.len() < 32 {
+            bail!("SWITCHYARD_JWT_SECRET must have at least 32 characters");
+        }
+        return Ok(s.as_bytes().to_vec());
+    }
+    if cfg.database_url.is_some() {
+        bail!("SWITCHYARD_JWT_SECRET is required when DATABASE_URL is set");
+    }
+    let path = cfg.home.join("jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(&cfg.home).with_context(|| format!("creating {}", cfg.home.display()))?;
+    let secret: [u8; 32] = rand::random();
+    let hex = hex::encode(secret);
+    write_private(&path, &hex).with_context(|| format!("writing {}", path.display()))?;
+    Ok(hex.into_bytes())
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let secret = jwt_secret(&cfg)?;
+    let db = Database::open(&cfg).await?;
+    let limits = Limits::default();
+    let store = Store::new(db.app.clone(), limits.clone());
+    let demo_tenants = if demo {
+        match api::demo::apply_examples(&db.owner, &store, &limits).await {
+            Ok(t) => t,
+            Err(e) => {
+                db.close().await?;
+                return Err(e.into());
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let state = AppState { store, keys: std::sync::Arc::new(Keys::from_secret(&secret)), owner: db.owner.clone() };
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            db.close().await?;
+            bail!("cannot listen on {}: {e}", cfg.listen);
+        }
+    };
+    let addr = listener.local_addr()?;
+    print_banner(addr, &demo_tenants);
+    let served = axum::serve(listener, api::http::router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    tracing::info!("shutting down");
+    db.close().await?;
+    served?;
+    Ok(())
+}
+
+fn print_banner(addr: std::net::SocketAddr, demo: &[api::demo::DemoTenant]) {
+    println!("Switchyard listening on http://{addr}");
+    for t in demo {
+        println!();
+        println!("Demo tenant `{}` (config version {}, {} sample rows). Users:", t.slug, t.version, t.rows);
+        for (email, roles) in &t.users {
+            println!("  {email:<32} {}", roles.join(", "));
+        }
+        println!();
+        println!("Get a token and call the API:");
+        println!("  TOKEN=$(switchyard token --tenant {} --user manager@{}.test | tail -n1)", t.slug, t.slug);
+        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/t/{}/entities/order", t.slug);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow::Result<()> {
+    let secret = jwt_secret(&cfg)?;
+    let db = Database::open(&cfg).await?;
+    let result = async {
+        let mut tx = db.owner.begin().await?;
+        sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(tenant).execute(&mut *tx).await?;
+        let tenant_id: uuid::Uuid = sqlx::query_scalar("select id from tenants where slug = $1")
+            .bind(tenant)
+            .fetch_optional(&mut *tx)
+            .await?
+            .with_context(|| format!("no tenant `{tenant}`"))?;
+        sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant_id.to_string()).execute(&mut *tx).await?;
+        let row: Option<(uuid::Uuid, String, Vec<String>, bool)> = sqlx::query_as(
+            "select id, email, roles, active from users where tenant_id = $1 and lower(email) = lower($2)",
+        )
+        .bind(tenant_id)
+        .bind(email)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let (user_id, email, roles, active) = row.with_context(|| format!("no user `{email}` in tenant `{tenant}`"))?;
+        if !active {
+            bail!("user `{email}` is deactivated");
+        }
+        let ttl = chrono::Duration::from_std(ttl)?;
+        let token = Keys::from_secret(&secret).issue(tenant_id, tenant, &user_id.to_string(), &email, &roles, ttl)?;
+        eprintln!("Access token for {email} ({}) in {tenant}, valid {}:", roles.join(", "), humantime::format_duration(ttl.to_std()?));
+        println!("{token}");
+        Ok(())
+    }
+    .await;
+    db.close().await?;
+    result
+}
+
+fn validate(dirs: &[PathBuf]) -> std::process::ExitCode {
+    let limits = Limits::default();
+    let mut failed = false;
+    for dir in dirs {
+        let result = tenants::Package::load_dir(dir).and_then(|p| tenants::compile::compile(&p, &limits).map(|_| p));
+        match result {
+            Ok(p) => println!("{}: ok ({} types)", dir.display(), p.types.len()),
+            Err(errors) => {
+                failed = true;
+                for e in &errors {
+                    println!("error: {e}");
+                }
+                println!("{}: {} error(s)", dir.display(), errors.len());
+            }
+        }
+    }
+    if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+async fn apply(cfg: Config, dir: &std::path::Path) -> anyhow::Result<()> {
+    let package = tenants::Package::load_dir(dir).map_err(|errs| {
+        anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+    })?;
+    let db = Database::open(&cfg).await?;
+    let result = tenants::apply::publish(&db.owner, &package, "cli", &Limits::default()).await;
+    db.close().await?;
+    let applied = result?;
+    println!(
+        "{}: version {} ({})",
+        applied.slug,
+        applied.version,
+        if applied.new_version { "published" } else { "unchanged" }
+    );
+    Ok(())
+}

@@ -1,1 +1,9 @@
-//! Workflows, guards, scripts, the pure evaluation of a transition and the Postgres executor around it.
+//! Workflows, guards, scripts, the pure evaluation of a transition and the Postgres executor
+//! around it.
+
+pub mod error;
+pub mod limits;
+pub mod logic;
+
+pub use error::EngineError;
+pub use limits::Limits;

@@ -1,1 +1,11 @@
-//! The tenant package: load, validate, publish, export.
+//! The tenant package: a folder of YAML files a consultant keeps in git. Loading it
+//! ([`package`]), compiling and checking it ([`compile`]), and publishing it as an immutable
+//! version with its sample data ([`apply`]).
+
+pub mod apply;
+pub mod compile;
+pub mod error;
+pub mod package;
+
+pub use error::{ApplyError, PackageError};
+pub use package::Package;

@@ -1,0 +1,1212 @@
+//! A private PostgreSQL cluster owned by the process: `switchyard serve` with no `DATABASE_URL`.
+//!
+//! The cluster lives under `$SWITCHYARD_HOME` (default `./.switchyard`):
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `pgdata/` | the cluster (mode 0700, owned by the user PostgreSQL runs as) |
+//! | `postgres.log` | the server's log (stdout and stderr of `initdb` and `postgres`, appended) |
+//! | `cluster.lock` | an `flock` serialising concurrent starts of the same home |
+//!
+//! It is created with the server binaries found on `PATH`, else in `/usr/lib/postgresql/*/bin`
+//! (newest first: Debian's package does not put them on `PATH`), PostgreSQL 15 or newer.
+//!
+//! **Root.** PostgreSQL refuses to run as root, so when we are root it runs as an unprivileged
+//! user: `SWITCHYARD_PG_USER` (or [`ClusterConfig::pg_user`]), else `postgres` if that user exists,
+//! else a system user `switchyard` that we create. That user often cannot even *reach* the home
+//! (a checkout under `/root`, mode 0700; a `mktemp -d` folder). So we open the data directory as
+//! root, hand it to the child as file descriptor 3, drop privileges, and give PostgreSQL
+//! `/proc/self/fd/3` as its data directory *and* its socket directory: resolving a path through
+//! that magic link does not check the permissions of the real path's ancestors, and every forked
+//! backend inherits fd 3 (and the data directory as its working directory). We, as root, connect
+//! over the socket at its real path `<pgdata>/.s.PGSQL.5432`. When we are not root, the same code
+//! runs without the privilege drop. (`/proc/self/cwd` would not do: `initdb` and `postgres` change
+//! directory while locating their own executable.)
+//!
+//! **No TCP.** `listen_addresses = ''`: the server only listens on a Unix socket inside the
+//! private data directory, so the fixed port 5432 (which only names the socket file) never
+//! conflicts with another server, and only root and the cluster's user can connect (trust
+//! authentication is therefore safe).
+//!
+//! **Lifetime.** The postmaster is our child in its own process group, so a Ctrl-C in the terminal
+//! reaches only us and the server can drain requests before [`Cluster::stop`] shuts PostgreSQL
+//! down (fast shutdown). If our process is killed hard, the postmaster survives; the next start
+//! finds it running (`pgdata/postmaster.pid` names a live postmaster whose socket answers) and
+//! reuses it without owning it. `PR_SET_PDEATHSIG` is deliberately not used: it fires when the
+//! spawning *thread* exits, which in a tokio runtime is not when the process exits. With
+//! [`ClusterConfig::detach`] the postmaster gets its own session and outlives us (the test
+//! harness shares one cluster between test processes); [`stop_home`] stops it later.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{Gid, Pid, Uid, User};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+/// The superuser `initdb` creates; also the owner of the `switchyard` database.
+pub const SUPERUSER: &str = "switchyard";
+/// The database created after the first start.
+pub const DATABASE: &str = "switchyard";
+/// The oldest PostgreSQL major version we run.
+pub const MIN_MAJOR: u32 = 15;
+
+/// Names the socket file only (`.s.PGSQL.5432`): there is no TCP listener, so no conflict.
+const PORT: u16 = 5432;
+/// The file descriptor the child sees its data directory as.
+const DATA_FD: RawFd = 3;
+const DATA_DIR_ARG: &str = "/proc/self/fd/3";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After SIGQUIT (immediate shutdown) a postmaster exits within milliseconds.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(50);
+/// `sizeof(sockaddr_un.sun_path)` on Linux, including the terminating NUL.
+const SUN_PATH_MAX: usize = 108;
+const DEFAULT_SYSTEM_USER: &str = "switchyard";
+/// Lines of `postgres.log` quoted in errors.
+const LOG_TAIL_LINES: usize = 30;
+
+/// Where the cluster lives and how to run it.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `$SWITCHYARD_HOME`: holds `pgdata/` and `postgres.log`. Created if missing.
+    pub home: PathBuf,
+    /// The OS user PostgreSQL runs as when we are root (ignored otherwise). `None`: the env var
+    /// `SWITCHYARD_PG_USER`, else `postgres` if it exists, else a system user `switchyard`
+    /// (created). An existing cluster always runs as the user owning its data directory.
+    pub pg_user: Option<String>,
+    /// Start the postmaster in its own session so it outlives this process (the shared test
+    /// cluster). Such a cluster is not stopped when the [`Cluster`] is dropped.
+    pub detach: bool,
+}
+
+impl ClusterConfig {
+    /// A config for `home`, run as the default user, not detached.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        ClusterConfig {
+            home: home.into(),
+            pg_user: None,
+            detach: false,
+        }
+    }
+
+    /// From the environment: `SWITCHYARD_HOME` (default `./.switchyard`), the directory holding
+    /// the cluster; `SWITCHYARD_PG_USER`, the OS user PostgreSQL runs as when we are root.
+    pub fn from_env() -> Self {
+        let home = std::env::var_os("SWITCHYARD_HOME")
+            .filter(|h| !h.is_empty())
+            .map_or_else(|| PathBuf::from(".switchyard"), PathBuf::from);
+        ClusterConfig {
+            home,
+            pg_user: pg_user_from_env(),
+            detach: false,
+        }
+    }
+}
+
+fn pg_user_from_env() -> Option<String> {
+    std::env::var("SWITCHYARD_PG_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Everything that can go wrong creating, starting or stopping the cluster.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "PostgreSQL ≥ 15 server binaries (initdb, postgres) not found on PATH or in \
+         /usr/lib/postgresql/*/bin: install PostgreSQL 15 or newer (e.g. apt-get install \
+         postgresql), or set DATABASE_URL to use an existing database"
+    )]
+    BinariesNotFound,
+    #[error(
+        "PostgreSQL {version} ({}) is too old: Switchyard needs PostgreSQL 15 or newer \
+         (e.g. apt-get install postgresql), or set DATABASE_URL to use an existing database",
+        bindir.display()
+    )]
+    TooOld { version: String, bindir: PathBuf },
+    #[error(
+        "the cluster in {} was created by PostgreSQL {data_major}, but only these server \
+         binaries were found: {found}; install PostgreSQL {data_major}, or move the directory \
+         away to create a new cluster",
+        pgdata.display()
+    )]
+    VersionMismatch {
+        pgdata: PathBuf,
+        data_major: u32,
+        found: String,
+    },
+    #[error(
+        "{} exists but is not a PostgreSQL data directory (no PG_VERSION); move it away",
+        pgdata.display()
+    )]
+    NotACluster { pgdata: PathBuf },
+    #[error(
+        "the socket path {} is longer than a Unix socket allows ({} bytes): choose a shorter \
+         SWITCHYARD_HOME",
+        path.display(),
+        SUN_PATH_MAX - 1
+    )]
+    SocketPathTooLong { path: PathBuf },
+    #[error("cannot run PostgreSQL as OS user {user:?}: {reason}")]
+    User { user: String, reason: String },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("initdb failed ({status}):\n{output}")]
+    Initdb { status: ExitStatus, output: String },
+    #[error("PostgreSQL exited during startup ({status}); the end of {}:\n{tail}", log.display())]
+    Exited {
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "PostgreSQL did not accept connections within {}s; the end of {}:\n{tail}",
+        START_TIMEOUT.as_secs(),
+        log.display()
+    )]
+    StartTimeout { log: PathBuf, tail: String },
+    #[error(
+        "a PostgreSQL postmaster (pid {pid}) holds {} but does not accept connections",
+        pgdata.display()
+    )]
+    Unresponsive { pid: i32, pgdata: PathBuf },
+    #[error("PostgreSQL (pid {pid}) did not stop")]
+    StopTimeout { pid: i32 },
+    #[error("cannot signal PostgreSQL (pid {pid}): {source}")]
+    Signal {
+        pid: i32,
+        #[source]
+        source: Errno,
+    },
+    #[error("cannot set up the cluster's databases: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClusterError + '_ {
+    move |source| ClusterError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A running cluster. Owns the postmaster if this process started it (see [`Cluster::owned`]).
+///
+/// Dropping an owned, non-detached cluster without [`Cluster::stop`] still asks PostgreSQL to
+/// shut down (SIGINT) but does not wait for it.
+pub struct Cluster {
+    pgdata: PathBuf,
+    port: u16,
+    pid: Pid,
+    /// The postmaster, when we started it and have not stopped it yet.
+    child: Option<tokio::process::Child>,
+    detached: bool,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("pgdata", &self.pgdata)
+            .field("pid", &self.pid.as_raw())
+            .field("owned", &self.owned())
+            .field("detached", &self.detached)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Creates the cluster if needed, starts it unless it is already running, and waits until it
+    /// accepts connections (at most 30 s; the error then quotes the end of `postgres.log`).
+    /// Ensures the database `switchyard` exists.
+    pub async fn ensure_started(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&cfg.home)
+            .map_err(io_err("create", &cfg.home))?;
+        // Absolute, because the socket path ends up in URLs used from any working directory.
+        let home = fs::canonicalize(&cfg.home).map_err(io_err("resolve", &cfg.home))?;
+        let pgdata = home.join("pgdata");
+        let socket = socket_path(&pgdata, PORT);
+        if socket.as_os_str().len() >= SUN_PATH_MAX {
+            return Err(ClusterError::SocketPathTooLong { path: socket });
+        }
+
+        // Two processes starting the same home at once (two `serve`s, parallel tests) must not
+        // both run initdb or both start a postmaster.
+        let lock_path = home.join("cluster.lock");
+        let _lock = lock_file(&lock_path).await?;
+
+        let mut cluster = match find_running(&pgdata).await? {
+            Some(running) => running,
+            None => start(&home, &pgdata, cfg).await?,
+        };
+        if let Err(e) = ensure_database(&cluster.pgdata, cluster.port).await {
+            if let Some(child) = cluster.child.take() {
+                let _ = stop_child(cluster.pid, child).await;
+            }
+            return Err(e);
+        }
+        Ok(cluster)
+    }
+
+    /// The directory holding the server's Unix socket (the data directory, at its real path).
+    pub fn socket_dir(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// The data directory.
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// The postmaster's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// A URL for database `db` as the superuser `switchyard`.
+    pub fn superuser_url(&self, db: &str) -> String {
+        self.url_for(SUPERUSER, db)
+    }
+
+    /// A URL for database `db` as `user`, over the socket (trust authentication, no password).
+    /// The socket directory is the percent-encoded host, a form both sqlx and libpq accept.
+    pub fn url_for(&self, user: &str, db: &str) -> String {
+        let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let host = enc(&self.pgdata.to_string_lossy());
+        let port = if self.port == PORT {
+            String::new()
+        } else {
+            format!(":{}", self.port)
+        };
+        format!("postgres://{}@{host}{port}/{}", enc(user), enc(db))
+    }
+
+    /// Connect options for database `db` as `user` (what [`Cluster::url_for`] says, typed).
+    pub fn connect_options(&self, user: &str, db: &str) -> PgConnectOptions {
+        connect_options(&self.pgdata, self.port, user, db)
+    }
+
+    /// Whether this process started the postmaster (and [`Cluster::stop`] stops it).
+    pub fn owned(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Stops the postmaster if we own it: fast shutdown (SIGINT: roll back open transactions,
+    /// checkpoint, exit), then SIGQUIT (immediate shutdown) if it takes over 30 s. A no-op for a
+    /// cluster that was already running.
+    pub async fn stop(mut self) -> Result<(), ClusterError> {
+        match self.child.take() {
+            Some(child) => stop_child(self.pid, child).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // A detached postmaster is meant to outlive us; an attached one must not be orphaned.
+        if self.child.is_some() && !self.detached {
+            let _ = kill(self.pid, Signal::SIGINT);
+        }
+    }
+}
+
+/// Stops the postmaster running on the cluster under `home`, whoever started it (the test
+/// script stops the shared test cluster with it): SIGINT to the pid in `pgdata/postmaster.pid`,
+/// then wait until it is gone (SIGQUIT after 30 s). Returns whether a postmaster was running.
+pub async fn stop_home(home: &Path) -> Result<bool, ClusterError> {
+    let pgdata = home.join("pgdata");
+    let Some(pid_file) = read_pid_file(&pgdata)? else {
+        return Ok(false);
+    };
+    let pid = Pid::from_raw(pid_file.pid);
+    if !is_live_postgres(pid) {
+        return Ok(false);
+    }
+    signal(pid, Signal::SIGINT)?;
+    if wait_gone(pid, &pgdata, STOP_TIMEOUT).await {
+        return Ok(true);
+    }
+    tracing::warn!(pid = pid.as_raw(), "PostgreSQL did not stop in time: SIGQUIT");
+    signal(pid, Signal::SIGQUIT)?;
+    if wait_gone(pid, &pgdata, QUIT_TIMEOUT).await {
+        Ok(true)
+    } else {
+        Err(ClusterError::StopTimeout { pid: pid.as_raw() })
+    }
+}
+
+// --- Starting -------------------------------------------------------------------------------
+
+async fn lock_file(path: &Path) -> Result<Flock<File>, ClusterError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    let owned_path = path.to_path_buf();
+    // flock blocks: keep it off the async worker threads.
+    tokio::task::spawn_blocking(move || {
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| ClusterError::Io {
+            action: "lock",
+            path: owned_path,
+            source: errno.into(),
+        })
+    })
+    .await
+    .map_err(|e| ClusterError::Io {
+        action: "lock",
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?
+}
+
+/// A postmaster already serving `pgdata` (a running server, and the CLI invoked beside it), or
+/// `None` when there is none (no pid file, or a stale one: postgres itself replaces it).
+async fn find_running(pgdata: &Path) -> Result<Option<Cluster>, ClusterError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let Some(pid_file) = read_pid_file(pgdata)? else {
+            return Ok(None);
+        };
+        let pid = Pid::from_raw(pid_file.pid);
+        if !is_live_postgres(pid) {
+            return Ok(None);
+        }
+        if answers(pgdata, pid_file.port).await {
+            tracing::info!(pid = pid_file.pid, pgdata = %pgdata.display(), "PostgreSQL is already running: using it");
+            return Ok(Some(Cluster {
+                pgdata: pgdata.to_path_buf(),
+                port: pid_file.port,
+                pid,
+                child: None,
+                detached: false,
+            }));
+        }
+        // Alive but silent: starting up, shutting down, or recovering. Wait for it to settle.
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Unresponsive {
+                pid: pid_file.pid,
+                pgdata: pgdata.to_path_buf(),
+            });
+        }
+        tokio::time::sleep(POLL * 4).await;
+    }
+}
+
+async fn start(home: &Path, pgdata: &Path, cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
+    let log_path = home.join("postgres.log");
+    let initialised = pgdata.join("PG_VERSION").exists();
+    let data_major = if initialised {
+        let v = fs::read_to_string(pgdata.join("PG_VERSION"))
+            .map_err(io_err("read", &pgdata.join("PG_VERSION")))?;
+        Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| ClusterError::NotACluster {
+                    pgdata: pgdata.to_path_buf(),
+                })?,
+        )
+    } else {
+        None
+    };
+    let bin = find_binaries(data_major, pgdata).await?;
+    let run_as = resolve_run_as(cfg, pgdata, initialised).await?;
+    if !initialised {
+        init(home, pgdata, &bin, &run_as, &log_path).await?;
+    }
+
+    let log = open_log(&log_path)?;
+    let log_start = log
+        .metadata()
+        .map_err(io_err("read", &log_path))?
+        .len();
+    let data_dir = open_dir(pgdata)?;
+    let mut cmd = pg_command(&bin.postgres(), &data_dir, &run_as, cfg.detach);
+    cmd.arg("-D")
+        .arg(DATA_DIR_ARG)
+        .arg("-p")
+        .arg(PORT.to_string())
+        .args(["-c", "listen_addresses="])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={DATA_DIR_ARG}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(io_err("open", &log_path))?)
+        .stderr(log);
+    let mut child = cmd.spawn().map_err(io_err("run", &bin.postgres()))?;
+    drop(data_dir);
+    let Some(raw_pid) = child.id() else {
+        return Err(ClusterError::Exited {
+            status: child.wait().await.map_err(io_err("run", &bin.postgres()))?,
+            tail: log_tail(&log_path, log_start),
+            log: log_path,
+        });
+    };
+    let pid = Pid::from_raw(raw_pid as i32);
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().map_err(io_err("run", &bin.postgres()))? {
+            return Err(ClusterError::Exited {
+                status,
+                tail: log_tail(&log_path, log_start),
+                log: log_path,
+            });
+        }
+        if answers(pgdata, PORT).await {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let _ = stop_child(pid, child).await;
+            return Err(ClusterError::StartTimeout {
+                tail: log_tail(&log_path, log_start),
+                log: log_path,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    tracing::info!(
+        pid = raw_pid,
+        pgdata = %pgdata.display(),
+        version = %bin.version,
+        user = %run_as.name,
+        "started PostgreSQL"
+    );
+    Ok(Cluster {
+        pgdata: pgdata.to_path_buf(),
+        port: PORT,
+        pid,
+        child: Some(child),
+        detached: cfg.detach,
+    })
+}
+
+/// Runs initdb into `pgdata.init` and renames it to `pgdata` when complete, so an interrupted
+/// initdb never leaves a half-made cluster where the next start would trust it.
+async fn init(
+    home: &Path,
+    pgdata: &Path,
+    bin: &PgBin,
+    run_as: &RunAs,
+    log_path: &Path,
+) -> Result<(), ClusterError> {
+    if pgdata.exists() {
+        // An empty directory (made by hand, or by an older layout) is fine to replace.
+        let empty = fs::read_dir(pgdata)
+            .map_err(io_err("read", pgdata))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(ClusterError::NotACluster {
+                pgdata: pgdata.to_path_buf(),
+            });
+        }
+        fs::remove_dir(pgdata).map_err(io_err("remove", pgdata))?;
+    }
+    let staging = home.join("pgdata.init");
+    tracing::info!(pgdata = %pgdata.display(), version = %bin.version, user = %run_as.name, "creating a PostgreSQL cluster");
+
+    // C.UTF-8 gives lower()/upper()/ILIKE on non-ASCII text and byte-order (fast, stable)
+    // collation; a libc without that locale gets the plain C locale.
+    let mut outcome = Ok(());
+    for locale in [["--locale", "C.UTF-8"], ["--no-locale", ""]] {
+        outcome = run_initdb(&staging, bin, run_as, log_path, &locale).await;
+        match &outcome {
+            Err(ClusterError::Initdb { output, .. }) if output.contains("invalid locale") => continue,
+            _ => break,
+        }
+    }
+    outcome?;
+
+    let conf = staging.join("postgresql.conf");
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .map_err(io_err("open", &conf))?;
+    f.write_all(tuned_settings(machine_memory_bytes()).as_bytes())
+        .map_err(io_err("write", &conf))?;
+    f.sync_all().map_err(io_err("write", &conf))?;
+    drop(f);
+
+    fs::rename(&staging, pgdata).map_err(io_err("rename", &staging))?;
+    File::open(home)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync", home))?;
+    Ok(())
+}
+
+async fn run_initdb(
+    staging: &Path,
+    bin: &PgBin,
+    run_as: &RunAs,
+    log_path: &Path,
+    locale: &[&str; 2],
+) -> Result<(), ClusterError> {
+    if staging.exists() {
+        fs::remove_dir_all(staging).map_err(io_err("remove", staging))?;
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(staging)
+        .map_err(io_err("create", staging))?;
+    // The umask may have narrowed the mode; postgres insists on 0700 or 0750.
+    fs::set_permissions(staging, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("chmod", staging))?;
+    if run_as.switch {
+        nix::unistd::chown(staging, Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
+            ClusterError::Io {
+                action: "chown",
+                path: staging.to_path_buf(),
+                source: e.into(),
+            }
+        })?;
+    }
+    let data_dir = open_dir(staging)?;
+    let initdb = bin.bindir.join("initdb");
+    let mut cmd = pg_command(&initdb, &data_dir, run_as, false);
+    cmd.args(["-D", DATA_DIR_ARG, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"])
+        .args(locale.iter().filter(|a| !a.is_empty()))
+        .arg("--no-instructions")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = cmd.output().await.map_err(io_err("run", &initdb))?;
+    drop(data_dir);
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    // The log keeps initdb's output too: it is the first place to look when a start fails.
+    if let Ok(mut log) = open_log(log_path) {
+        let _ = log.write_all(output.as_bytes());
+    }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ClusterError::Initdb {
+            status: out.status,
+            output,
+        })
+    }
+}
+
+/// Settings appended to `postgresql.conf` at initdb time, computed from the machine's memory.
+/// The data directory is the place to tune them afterwards.
+fn tuned_settings(ram: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    let ram_mb = ram / MB;
+    let shared_buffers = (ram_mb / 8).clamp(128, 2048);
+    let effective_cache = (ram_mb / 2).max(shared_buffers);
+    let maintenance = (ram_mb / 16).clamp(64, 1024);
+    format!(
+        "\n# ---- Added by Switchyard at initdb time, for a machine with {ram_mb} MB of RAM ----\n\
+         # Unix socket only, in the (private) data directory; also forced on the command line.\n\
+         listen_addresses = ''\n\
+         max_connections = 200\n\
+         shared_buffers = {shared_buffers}MB\n\
+         effective_cache_size = {effective_cache}MB\n\
+         maintenance_work_mem = {maintenance}MB\n\
+         work_mem = 8MB\n\
+         wal_buffers = 16MB\n\
+         max_wal_size = 2GB\n\
+         min_wal_size = 256MB\n\
+         checkpoint_timeout = 15min\n\
+         checkpoint_completion_target = 0.9\n\
+         # A committed transition must survive a crash: keep these on.\n\
+         synchronous_commit = on\n\
+         fsync = on\n\
+         full_page_writes = on\n\
+         timezone = 'UTC'\n"
+    )
+}
+
+/// Physical memory, or the cgroup limit when it is lower (a container).
+fn machine_memory_bytes() -> u64 {
+    let mut ram = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(1 << 30, |kb| kb * 1024);
+    for limit in [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ] {
+        if let Some(bytes) = fs::read_to_string(limit)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
+            ram = ram.min(bytes);
+        }
+    }
+    ram
+}
+
+/// Creates the `switchyard` database on first start.
+async fn ensure_database(pgdata: &Path, port: u16) -> Result<(), ClusterError> {
+    let mut conn =
+        PgConnection::connect_with(&connect_options(pgdata, port, SUPERUSER, "postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("create database {DATABASE}"))
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+fn connect_options(pgdata: &Path, port: u16, user: &str, db: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(pgdata)
+        .port(port)
+        .username(user)
+        .database(db)
+        .disable_statement_logging()
+}
+
+fn socket_path(pgdata: &Path, port: u16) -> PathBuf {
+    pgdata.join(format!(".s.PGSQL.{port}"))
+}
+
+/// Whether the server on `pgdata` accepts a connection and answers a query.
+async fn answers(pgdata: &Path, port: u16) -> bool {
+    if !socket_path(pgdata, port).exists() {
+        return false;
+    }
+    let opts = connect_options(pgdata, port, SUPERUSER, "postgres");
+    let attempt = async {
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        sqlx::query("select 1").execute(&mut conn).await?;
+        conn.close().await
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), attempt).await,
+        Ok(Ok(()))
+    )
+}
+
+fn open_log(path: &Path) -> Result<File, ClusterError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+fn open_dir(path: &Path) -> Result<File, ClusterError> {
+    // O_CLOEXEC (std's default) keeps it out of every other child; pre_exec dup2s it to fd 3.
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+/// The last lines `postgres.log` got since `from` (this start's lines, not older runs').
+fn log_tail(path: &Path, from: u64) -> String {
+    let mut text = String::new();
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        text = String::from_utf8_lossy(&bytes).into_owned();
+        Ok(())
+    });
+    if let Err(e) = read {
+        return format!("(cannot read the log: {e})");
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+// --- Running as another user, with the data directory as fd 3 -------------------------------
+
+/// The OS user PostgreSQL runs as.
+#[derive(Debug, Clone)]
+struct RunAs {
+    name: String,
+    uid: Uid,
+    gid: Gid,
+    /// We are root and must drop to `uid`/`gid` in the child.
+    switch: bool,
+}
+
+async fn resolve_run_as(
+    cfg: &ClusterConfig,
+    pgdata: &Path,
+    initialised: bool,
+) -> Result<RunAs, ClusterError> {
+    let requested = cfg.pg_user.clone().or_else(pg_user_from_env);
+    if !nix::unistd::geteuid().is_root() {
+        let uid = nix::unistd::geteuid();
+        let name = User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| uid.to_string(), |u| u.name);
+        if let Some(req) = requested.filter(|r| *r != name) {
+            tracing::warn!(requested = %req, user = %name, "not root: PostgreSQL runs as the current user, SWITCHYARD_PG_USER is ignored");
+        }
+        return Ok(RunAs {
+            name,
+            uid,
+            gid: nix::unistd::getegid(),
+            switch: false,
+        });
+    }
+
+    if initialised {
+        // The data directory's owner is the only user postgres will run it as.
+        let owner = Uid::from_raw(
+            fs::metadata(pgdata)
+                .map_err(io_err("read", pgdata))?
+                .uid(),
+        );
+        if owner.is_root() {
+            return Err(ClusterError::User {
+                user: "root".into(),
+                reason: format!(
+                    "{} is owned by root; chown -R it to an unprivileged user",
+                    pgdata.display()
+                ),
+            });
+        }
+        let user = lookup_uid(owner)?;
+        if let Some(req) = requested.filter(|r| *r != user.name) {
+            tracing::warn!(requested = %req, owner = %user.name, "the existing cluster runs as the owner of its data directory");
+        }
+        return Ok(run_as(user));
+    }
+
+    let user = match requested {
+        Some(name) => lookup_name(&name)?.ok_or_else(|| ClusterError::User {
+            user: name.clone(),
+            reason: "no such user".into(),
+        })?,
+        None => match lookup_name("postgres")? {
+            Some(u) => u,
+            None => match lookup_name(DEFAULT_SYSTEM_USER)? {
+                Some(u) => u,
+                None => create_system_user(DEFAULT_SYSTEM_USER).await?,
+            },
+        },
+    };
+    if user.uid.is_root() {
+        return Err(ClusterError::User {
+            user: user.name,
+            reason: "PostgreSQL refuses to run as root".into(),
+        });
+    }
+    Ok(run_as(user))
+}
+
+fn run_as(user: User) -> RunAs {
+    RunAs {
+        name: user.name,
+        uid: user.uid,
+        gid: user.gid,
+        switch: true,
+    }
+}
+
+fn lookup_name(name: &str) -> Result<Option<User>, ClusterError> {
+    User::from_name(name).map_err(|e| ClusterError::User {
+        user: name.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn lookup_uid(uid: Uid) -> Result<User, ClusterError> {
+    User::from_uid(uid)
+        .map_err(|e| e.to_string())
+        .and_then(|u| u.ok_or_else(|| "no such user".to_string()))
+        .map_err(|reason| ClusterError::User {
+            user: uid.to_string(),
+            reason,
+        })
+}
+
+async fn create_system_user(name: &str) -> Result<User, ClusterError> {
+    tracing::info!(user = name, "creating a system user to run PostgreSQL");
+    let out = tokio::process::Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            "Switchyard embedded PostgreSQL",
+            name,
+        ])
+        .output()
+        .await
+        .map_err(|e| ClusterError::User {
+            user: name.to_string(),
+            reason: format!("cannot run useradd: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(ClusterError::User {
+            user: name.to_string(),
+            reason: format!(
+                "useradd failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    lookup_name(name)?.ok_or_else(|| ClusterError::User {
+        user: name.to_string(),
+        reason: "useradd succeeded but the user is not visible".into(),
+    })
+}
+
+/// A command for a PostgreSQL binary that sees `data_dir` as fd 3, runs as `run_as`, with a
+/// clean environment, from `/` (our working directory may be unreachable for that user).
+/// `detach`: its own session (outlives us); otherwise its own process group (a terminal's
+/// Ctrl-C reaches only us, and we stop it in order).
+fn pg_command(
+    program: &Path,
+    data_dir: &File,
+    run_as: &RunAs,
+    detach: bool,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .current_dir("/");
+    if let Some(tz) = std::env::var_os("TZ") {
+        cmd.env("TZ", tz);
+    }
+    if !detach {
+        cmd.process_group(0);
+    }
+    let fd = data_dir.as_raw_fd();
+    let (switch, uid, gid) = (run_as.switch, run_as.uid, run_as.gid);
+    #[expect(
+        unsafe_code,
+        reason = "pre_exec runs between fork and exec; the closure only makes async-signal-safe \
+                  calls (dup2, fcntl, setsid, setgroups, setgid, setuid) and does not allocate"
+    )]
+    // SAFETY: see the reason above; every value the closure uses is copied in.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == DATA_FD {
+                // dup2 onto itself would keep FD_CLOEXEC: clear it instead.
+                nix::fcntl::fcntl(
+                    DATA_FD,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )?;
+            } else {
+                nix::unistd::dup2(fd, DATA_FD)?;
+            }
+            if detach {
+                nix::unistd::setsid()?;
+            }
+            if switch {
+                // Groups first: after setuid we could no longer drop root's groups.
+                nix::unistd::setgroups(&[])?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+// --- Finding the binaries ----------------------------------------------------------------
+
+/// A directory holding `initdb` and `postgres` of one PostgreSQL version.
+#[derive(Debug, Clone)]
+struct PgBin {
+    bindir: PathBuf,
+    major: u32,
+    version: String,
+}
+
+impl PgBin {
+    fn postgres(&self) -> PathBuf {
+        self.bindir.join("postgres")
+    }
+}
+
+/// Candidate directories: `PATH` first, then `/usr/lib/postgresql/*/bin`, newest first. With
+/// `want`, the cluster's own major version; otherwise the first ≥ 15.
+async fn find_binaries(want: Option<u32>, pgdata: &Path) -> Result<PgBin, ClusterError> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut add = |dir: PathBuf| {
+        // Resolve symlinks (e.g. /usr/local/bin/postgres → /usr/lib/postgresql/15/bin/postgres):
+        // the real directory is where initdb looks for postgres and its share files.
+        if let Ok(real) = fs::canonicalize(dir.join("postgres")) {
+            if let Some(bindir) = real.parent() {
+                if bindir.join("initdb").is_file() && !dirs.iter().any(|d| d == bindir) {
+                    dirs.push(bindir.to_path_buf());
+                }
+            }
+        }
+    };
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join("initdb").is_file() {
+                add(dir);
+            }
+        }
+    }
+    let mut versioned: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let key: Vec<u32> = name
+                .split('.')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            Some((key, e.path().join("bin")))
+        })
+        .collect();
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, dir) in versioned {
+        add(dir);
+    }
+
+    let mut found = Vec::new();
+    for bindir in dirs {
+        match postgres_version(&bindir).await {
+            Some((major, version)) => found.push(PgBin {
+                bindir,
+                major,
+                version,
+            }),
+            None => tracing::debug!(bindir = %bindir.display(), "cannot run postgres --version"),
+        }
+    }
+    let pick = match want {
+        Some(major) => found.iter().find(|b| b.major == major),
+        None => found.iter().find(|b| b.major >= MIN_MAJOR),
+    };
+    if let Some(bin) = pick {
+        return Ok(bin.clone());
+    }
+    match (want, found.first()) {
+        (_, None) => Err(ClusterError::BinariesNotFound),
+        (Some(data_major), Some(_)) => Err(ClusterError::VersionMismatch {
+            pgdata: pgdata.to_path_buf(),
+            data_major,
+            found: found
+                .iter()
+                .map(|b| format!("{} ({})", b.version, b.bindir.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        (None, Some(old)) => Err(ClusterError::TooOld {
+            version: old.version.clone(),
+            bindir: old.bindir.clone(),
+        }),
+    }
+}
+
+/// `postgres --version` → (major, full version). Runs as us: `--version` is answered before
+/// postgres checks for root.
+async fn postgres_version(bindir: &Path) -> Option<(u32, String)> {
+    let out = tokio::process::Command::new(bindir.join("postgres"))
+        .arg("--version")
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → (15, "15.18"); also `17beta1`.
+fn parse_version(text: &str) -> Option<(u32, String)> {
+    let version = text.split(")").nth(1)?.split_whitespace().next()?;
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    Some((digits.parse().ok()?, version.to_string()))
+}
+
+// --- The postmaster's pid file and process -----------------------------------------------
+
+#[derive(Debug)]
+struct PidFile {
+    pid: i32,
+    port: u16,
+}
+
+/// `pgdata/postmaster.pid`: line 1 the pid, line 4 the port.
+fn read_pid_file(pgdata: &Path) -> Result<Option<PidFile>, ClusterError> {
+    let path = pgdata.join("postmaster.pid");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", &path)(e)),
+    };
+    let mut lines = text.lines();
+    let pid = lines.next().and_then(|l| l.trim().parse::<i32>().ok());
+    let port = lines.nth(2).and_then(|l| l.trim().parse::<u16>().ok());
+    // A pid file being written (or garbage) is treated as absent: postgres sorts it out.
+    Ok(match (pid, port) {
+        (Some(pid), Some(port)) if pid > 0 => Some(PidFile { pid, port }),
+        _ => None,
+    })
+}
+
+/// Whether `pid` is a live (not zombie) PostgreSQL process. A stale pid file may name a pid
+/// since reused by something else, e.g. after a container restart.
+fn is_live_postgres(pid: Pid) -> bool {
+    let proc_dir = PathBuf::from(format!("/proc/{}", pid.as_raw()));
+    let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: the state follows the last ')' (comm may contain ')').
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, Some('Z' | 'X') | None) {
+        return false;
+    }
+    let cmdline = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    cmdline.contains("postgres") || cmdline.contains("postmaster")
+}
+
+fn signal(pid: Pid, sig: Signal) -> Result<(), ClusterError> {
+    match kill(pid, sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(source) => Err(ClusterError::Signal {
+            pid: pid.as_raw(),
+            source,
+        }),
+    }
+}
+
+/// Waits until the postmaster `pid` has exited and removed its pid file.
+async fn wait_gone(pid: Pid, pgdata: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let pid_file_gone = match read_pid_file(pgdata) {
+            Ok(Some(p)) => p.pid != pid.as_raw(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        if pid_file_gone && !is_live_postgres(pid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Stops our own postmaster child: SIGINT, then SIGQUIT, then SIGKILL.
+async fn stop_child(pid: Pid, mut child: tokio::process::Child) -> Result<(), ClusterError> {
+    for (sig, timeout) in [
+        (Signal::SIGINT, STOP_TIMEOUT),
+        (Signal::SIGQUIT, QUIT_TIMEOUT),
+        (Signal::SIGKILL, QUIT_TIMEOUT),
+    ] {
+        if sig != Signal::SIGINT {
+            tracing::warn!(pid = pid.as_raw(), signal = %sig, "PostgreSQL did not stop in time");
+        }
+        signal(pid, sig)?;
+        match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => {
+                tracing::info!(pid = pid.as_raw(), %status, "stopped PostgreSQL");
+                return Ok(());
+            }
+            Ok(Err(e)) => {
+                return Err(ClusterError::Io {
+                    action: "wait for",
+                    path: PathBuf::from(format!("pid {}", pid.as_raw())),
+                    source: e,
+                })
+            }
+            Err(_elapsed) => continue,
+        }
+    }
+    Err(ClusterError::StopTimeout { pid: pid.as_raw() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(
+            parse_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"),
+            Some((15, "15.18".to_string()))
+        );
+        assert_eq!(
+            parse_version("postgres (PostgreSQL) 17beta1"),
+            Some((17, "17beta1".to_string()))
+        );
+        assert_eq!(
+            parse_version("postgres (PostgreSQL) 9.6.24"),
+            Some((9, "9.6.24".to_string()))
+        );
+        assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn settings_scale_with_memory_within_bounds() {
+        let gib = 1024 * 1024 * 1024;
+        assert!(tuned_settings(24 * gib).contains("shared_buffers = 2048MB"));
+        assert!(tuned_settings(4 * gib).contains("shared_buffers = 512MB"));
+        assert!(tuned_settings(gib / 2).contains("shared_buffers = 128MB"));
+        assert!(tuned_settings(gib).contains("synchronous_commit = on"));
+    }
+
+    #[test]
+    fn urls_percent_encode_the_socket_directory() {
+        let cluster = Cluster {
+            pgdata: PathBuf::from("/tmp/a b/pgdata"),
+            port: PORT,
+            pid: Pid::from_raw(1),
+            child: None,
+            detached: false,
+        };
+        let url = cluster.superuser_url("switchyard");
+        assert_eq!(
+            url,
+            "postgres://switchyard@%2Ftmp%2Fa%20b%2Fpgdata/switchyard"
+        );
+        let opts: PgConnectOptions = url.parse().expect("sqlx parses the URL");
+        assert_eq!(opts.get_socket(), Some(&PathBuf::from("/tmp/a b/pgdata")));
+        assert_eq!(opts.get_username(), "switchyard");
+        assert_eq!(opts.get_database(), Some("switchyard"));
+    }
+}

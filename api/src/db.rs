@@ -1,0 +1,105 @@
+//! Opening the database: the embedded cluster or `DATABASE_URL`, migrations, and the two pools
+//! (the owner's, which migrates, and the request pool, connected as `switchyard_app`, a role
+//! that owns nothing and cannot bypass row-level security).
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Executor, PgPool};
+
+use crate::cluster::{Cluster, ClusterConfig, ClusterError};
+use crate::config::Config;
+
+/// The migrations of `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+pub struct Database {
+    pub owner: PgPool,
+    pub app: PgPool,
+    /// The embedded cluster, when we use it (stop it on shutdown).
+    pub cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Opens (and, embedded, starts) the database and runs the migrations.
+    pub async fn open(cfg: &Config) -> Result<Database, DbError> {
+        match &cfg.database_url {
+            Some(url) => {
+                let owner = pool(url, 4).await?;
+                MIGRATOR.run(&owner).await?;
+                let app = match &cfg.app_database_url {
+                    Some(app_url) => pool(app_url, cfg.pool_size).await?,
+                    None => {
+                        let opts: PgConnectOptions = url.parse().map_err(DbError::Connect)?;
+                        PgPoolOptions::new()
+                            .max_connections(cfg.pool_size)
+                            .acquire_timeout(Duration::from_secs(10))
+                            .after_connect(|conn, _| {
+                                Box::pin(async move {
+                                    conn.execute("set role switchyard_app").await?;
+                                    Ok(())
+                                })
+                            })
+                            .connect_with(opts.disable_statement_logging())
+                            .await
+                            .map_err(DbError::Connect)?
+                    }
+                };
+                Ok(Database { owner, app, cluster: None })
+            }
+            None => {
+                let cluster = Cluster::ensure_started(&ClusterConfig {
+                    home: cfg.home.clone(),
+                    pg_user: cfg.pg_user.clone(),
+                    detach: false,
+                })
+                .await?;
+                let owner = pool(&cluster.superuser_url("switchyard"), 4).await?;
+                MIGRATOR.run(&owner).await?;
+                owner.execute("alter role switchyard_app login").await?;
+                let app = pool(&cluster.url_for("switchyard_app", "switchyard"), cfg.pool_size).await?;
+                Ok(Database { owner, app, cluster: Some(cluster) })
+            }
+        }
+    }
+
+    /// Closes the pools and stops the embedded cluster if this process started it.
+    pub async fn close(self) -> Result<(), DbError> {
+        self.app.close().await;
+        self.owner.close().await;
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+async fn pool(url: &str, size: u32) -> Result<PgPool, DbError> {
+    let opts: PgConnectOptions = url.parse().map_err(DbError::Connect)?;
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts.disable_statement_logging())
+        .await
+        .map_err(DbError::Connect)
+}
+
+/// Whether every embedded migration has been applied (for `/readyz`).
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(pool)
+        .await?;
+    Ok(applied as usize >= MIGRATOR.iter().count())
+}

@@ -1,0 +1,66 @@
+//! `serve --demo`: publish `examples/chemichemi`, create its dev users and load its sample data,
+//! idempotently.
+
+use std::path::{Path, PathBuf};
+
+use engine::limits::Limits;
+use engine::store::Store;
+use sqlx::PgPool;
+use tenants::Package;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot find the examples folder (looked for {0}); run from the repository root or set SWITCHYARD_EXAMPLES")]
+    NoExamples(String),
+    #[error("{0}: {1}")]
+    Package(String, String),
+    #[error(transparent)]
+    Apply(#[from] tenants::ApplyError),
+}
+
+/// Where the example packages are: `SWITCHYARD_EXAMPLES`, else `./examples`, else next to the
+/// workspace the binary was built from.
+pub fn examples_dir() -> Result<PathBuf, DemoError> {
+    if let Ok(dir) = std::env::var("SWITCHYARD_EXAMPLES") {
+        return Ok(PathBuf::from(dir));
+    }
+    let local = PathBuf::from("examples");
+    if local.join("chemichemi").is_dir() {
+        return Ok(local);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    if built.join("chemichemi").is_dir() {
+        return Ok(built);
+    }
+    Err(DemoError::NoExamples(local.display().to_string()))
+}
+
+/// What the demo set up, for the banner.
+#[derive(Debug)]
+pub struct DemoTenant {
+    pub slug: String,
+    pub version: i64,
+    pub users: Vec<(String, Vec<String>)>,
+    pub rows: usize,
+}
+
+pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> Result<Vec<DemoTenant>, DemoError> {
+    let dir = examples_dir()?;
+    let mut out = Vec::new();
+    for name in ["chemichemi"] {
+        let path = dir.join(name);
+        let package = Package::load_dir(&path).map_err(|errs| {
+            DemoError::Package(path.display().to_string(), errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        })?;
+        let applied = tenants::apply::publish(owner, &package, "demo", limits).await?;
+        tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, None).await?;
+        let rows = tenants::apply::load_sample_data(owner, store, applied.tenant, &package).await?;
+        out.push(DemoTenant {
+            slug: applied.slug,
+            version: applied.version,
+            users: package.tenant.users.iter().map(|u| (u.email.clone(), u.roles.clone())).collect(),
+            rows,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,119 @@
+//! The one error type of the HTTP layer and its envelope:
+//! `{"error": {"code": "GUARD_FAILED", "message": "…", "details": {…}}}`.
+//! Domain errors reach it through `From`; a 5xx never shows its cause to the client and is
+//! logged once, here.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::eval::Rejection;
+use engine::store::StoreError;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: Value::Null }
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    pub fn validation(errors: Value) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED", "the request is not valid")
+            .with_details(json!({ "errors": errors }))
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if !self.details.is_null() {
+            error["details"] = self.details;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> ApiError {
+        match r {
+            Rejection::InvalidTransition { state, available } => ApiError::new(
+                StatusCode::CONFLICT,
+                "INVALID_TRANSITION",
+                format!("this transition is not available from state {state}"),
+            )
+            .with_details(json!({ "state": state, "available": available })),
+            Rejection::Forbidden { required_roles } => {
+                ApiError::forbidden("your roles do not allow this transition")
+                    .with_details(json!({ "required_roles": required_roles }))
+            }
+            Rejection::Validation { errors } => ApiError::validation(json!(errors)),
+            Rejection::GuardFailed { index, message, trace } => {
+                ApiError::new(StatusCode::CONFLICT, "GUARD_FAILED", message.clone())
+                    .with_details(json!({ "guard": index, "trace": trace }))
+            }
+            Rejection::ScriptFailed { message, line } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_FAILED", message).with_details(json!({ "line": line }))
+            }
+            Rejection::ScriptLimit { message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_LIMIT", message),
+            other => ApiError::internal(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Rejected(r) => r.into(),
+            StoreError::EntityNotFound => ApiError::not_found("entity not found"),
+            StoreError::TypeNotFound(t) => ApiError::not_found(format!("unknown entity type `{t}`")),
+            StoreError::NoLiveVersion => ApiError::not_found("the tenant has no published configuration"),
+            StoreError::VersionConflict { expected, actual } => ApiError::new(
+                StatusCode::CONFLICT,
+                "VERSION_CONFLICT",
+                format!("the entity is at version {actual}, not {expected}"),
+            )
+            .with_details(json!({ "expected": expected, "actual": actual })),
+            StoreError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for a different request",
+            ),
+            StoreError::NotAnObject => {
+                ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }]))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Compiled definitions, once per published version: nothing is parsed per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ontology::def::EntityTypeDef;
+
+use super::sql::{self, Tx};
+use super::{StoreError, TenantId};
+use crate::compiled::CompiledTenant;
+use crate::limits::Limits;
+
+/// `(tenant, version)` → compiled definitions. Versions are immutable, so entries never go
+/// stale; a version is compiled at most a few times concurrently on a cold start.
+#[derive(Clone)]
+pub struct DefinitionCache {
+    inner: Arc<RwLock<HashMap<(TenantId, i64), Arc<CompiledTenant>>>>,
+    limits: Arc<Limits>,
+}
+
+impl DefinitionCache {
+    pub fn new(limits: Arc<Limits>) -> DefinitionCache {
+        DefinitionCache { inner: Arc::default(), limits }
+    }
+
+    pub async fn get(&self, tx: &mut Tx, tenant: TenantId, version: i64) -> Result<Arc<CompiledTenant>, StoreError> {
+        if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
+            return Ok(hit);
+        }
+        let types = sql::config_types(tx, tenant, version)
+            .await?
+            .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
+        let compiled = Arc::new(compile_types_json(types, &self.limits)?);
+        if let Ok(mut m) = self.inner.write() {
+            m.insert((tenant, version), compiled.clone());
+        }
+        Ok(compiled)
+    }
+}
+
+/// Compiles the `types` array of a stored package.
+pub fn compile_types_json(types: serde_json::Value, limits: &Limits) -> Result<CompiledTenant, StoreError> {
+    let defs: Vec<EntityTypeDef> =
+        serde_json::from_value(types).map_err(|e| StoreError::Definitions(e.to_string()))?;
+    let ontology = ontology::compile::compile_types(defs).map_err(|errs| {
+        StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+    })?;
+    CompiledTenant::compile(ontology, limits).map_err(|errs| {
+        StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+    })
+}

@@ -1,0 +1,33 @@
+//! What can go wrong in the executor. The API maps each variant to a status and an error code.
+
+use crate::eval::Rejection;
+
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The definitions said no: invalid transition, role, input, guard, script, validation.
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+    #[error("entity not found")]
+    EntityNotFound,
+    #[error("unknown entity type `{0}`")]
+    TypeNotFound(String),
+    #[error("the tenant has no published configuration")]
+    NoLiveVersion,
+    #[error("version conflict: expected {expected}, the entity is at {actual}")]
+    VersionConflict { expected: i64, actual: i64 },
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the data must be a JSON object")]
+    NotAnObject,
+    #[error("a stored configuration version does not compile: {0}")]
+    Definitions(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<Rejection> for StoreError {
+    fn from(r: Rejection) -> Self {
+        StoreError::Rejected(r)
+    }
+}

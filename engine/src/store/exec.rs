@@ -1,0 +1,470 @@
+//! Transitions and creations inside one transaction: the IO around the pure evaluation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::sql::{self, HistoryRow, StoredEntity, Tx};
+use super::{entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantId};
+use crate::compiled::CompiledTenant;
+use crate::eval::{self, LoadKind, LoadRequest, Rejection};
+use crate::model::{Actor, Entity, Loaded};
+
+/// Most rows a `where` load may return: a transition is not a batch job.
+const MAX_LOAD_ROWS: i64 = 10_000;
+
+/// Request options of a transition.
+#[derive(Debug, Clone, Default)]
+pub struct TransitionOptions {
+    pub idempotency_key: Option<String>,
+    /// `If-Match`: the entity's version the client saw.
+    pub if_match: Option<i64>,
+    /// Evaluate and write everything, then roll back.
+    pub dry_run: bool,
+}
+
+/// The answer of a transition: the entity after it, and the events it emitted.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TransitionOutcome {
+    pub entity: Value,
+    pub events: Vec<EmittedEvent>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// True when this answer is the replay of an earlier request with the same key.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// One transition available from the current state, explained for this actor.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionInfo {
+    pub name: String,
+    pub label: Option<String>,
+    pub to: String,
+    pub allowed: bool,
+    pub role_allowed: bool,
+    pub roles: Vec<String>,
+    pub guards: Vec<eval::GuardResult>,
+    pub input_schema: Option<Value>,
+    /// Why it is not allowed (when it is not), e.g. "role", "guard", "load".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub(super) async fn transition(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    id: Uuid,
+    name: &str,
+    input: Value,
+    actor: &Actor,
+    opts: TransitionOptions,
+) -> Result<TransitionOutcome, StoreError> {
+    let span = tracing::info_span!(
+        "transition",
+        tenant.id = %tenant.0,
+        entity.type = type_name,
+        entity.id = %id,
+        transition = name,
+        outcome = tracing::field::Empty,
+    );
+    let result = async {
+        let mut tx = store.begin(tenant).await?;
+        let request_hash = request_hash(type_name, id, name, &input);
+        if let Some(key) = &opts.idempotency_key {
+            sql::lock_idempotency_key(&mut tx, tenant, &actor.id, key).await?;
+            if let Some((hash, _status, response)) = sql::get_idempotency(&mut tx, tenant, &actor.id, key).await? {
+                if hash != request_hash {
+                    return Err(StoreError::IdempotencyKeyReused);
+                }
+                tx.commit().await?;
+                let mut outcome: TransitionOutcome =
+                    serde_json::from_value(response).map_err(|e| StoreError::Definitions(e.to_string()))?;
+                outcome.replayed = true;
+                return Ok(outcome);
+            }
+        }
+
+        let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+        if let Some(expected) = opts.if_match {
+            if expected != stored.entity.version {
+                return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
+            }
+        }
+        let now = Utc::now();
+        let mut events = Vec::new();
+        let entity = run(store, &mut tx, tenant, stored, name, input, actor, now, 0, None, &mut events).await?;
+        let outcome = TransitionOutcome { entity: entity_json(&entity), events, dry_run: opts.dry_run, replayed: false };
+        if opts.dry_run {
+            tx.rollback().await?;
+            return Ok(outcome);
+        }
+        if let Some(key) = &opts.idempotency_key {
+            let response = serde_json::to_value(&outcome).map_err(|e| StoreError::Definitions(e.to_string()))?;
+            sql::put_idempotency(&mut tx, tenant, &actor.id, key, &request_hash, 200, &response).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+    .instrument(span.clone())
+    .await;
+    span.record(
+        "outcome",
+        match &result {
+            Ok(o) if o.dry_run => "dry_run",
+            Ok(_) => "ok",
+            Err(StoreError::Rejected(r)) => r.code(),
+            Err(_) => "error",
+        },
+    );
+    result
+}
+
+fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(type_name.as_bytes());
+    h.update(id.as_bytes());
+    h.update(name.as_bytes());
+    h.update(input.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs one transition on a locked entity and, recursively, its follow-ups.
+#[allow(clippy::too_many_arguments)]
+fn run<'a>(
+    store: &'a Store,
+    tx: &'a mut Tx,
+    tenant: TenantId,
+    stored: StoredEntity,
+    name: &'a str,
+    input: Value,
+    actor: &'a Actor,
+    now: DateTime<Utc>,
+    depth: usize,
+    parent: Option<i64>,
+    events: &'a mut Vec<EmittedEvent>,
+) -> BoxFut<'a, Result<Entity, StoreError>> {
+    Box::pin(async move {
+        if depth > store.limits.max_follow_up_depth {
+            return Err(Rejection::ScriptLimit {
+                message: format!("follow-up transitions nested deeper than {}", store.limits.max_follow_up_depth),
+            }
+            .into());
+        }
+        let defs = store.defs.get(tx, tenant, stored.config_version).await?;
+        let entity = stored.entity;
+        let prepared = eval::prepare(&defs, &entity, name, &input, actor, now)?;
+        let loaded = load_all(tx, tenant, prepared.load_requests()).await?;
+        let decision = eval::decide(prepared, loaded, &store.limits)?;
+
+        let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
+        let history_id = sql::insert_history(
+            tx,
+            tenant,
+            HistoryRow {
+                entity_id: entity.id,
+                entity_type: &entity.type_name,
+                transition: name,
+                from: Some(&decision.from),
+                to: &decision.to,
+                actor_id: &actor.id,
+                actor_email: &actor.email,
+                at: now,
+                input: &input,
+                changes: &decision.changes,
+                config_version: stored.config_version,
+                parent_id: parent,
+            },
+        )
+        .await?;
+
+        for u in &decision.updates {
+            let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
+            sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;
+            sql::insert_history(
+                tx,
+                tenant,
+                HistoryRow {
+                    entity_id: u.id,
+                    entity_type: &u.type_name,
+                    transition: name,
+                    from: Some(&row.entity.state),
+                    to: &row.entity.state,
+                    actor_id: &actor.id,
+                    actor_email: &actor.email,
+                    at: now,
+                    input: &json!({}),
+                    changes: &u.changes,
+                    config_version: row.config_version,
+                    parent_id: Some(history_id),
+                },
+            )
+            .await?;
+        }
+
+        for c in &decision.creates {
+            let created = insert_new(
+                tx,
+                tenant,
+                &defs,
+                stored.config_version,
+                c.id,
+                &c.type_name,
+                Some(c.state.clone()),
+                c.data.clone(),
+                actor,
+                now,
+                Some(history_id),
+                false,
+            )
+            .await?;
+            if let Some(created) = created {
+                events.push(created_event(&created));
+                sql::insert_event(tx, tenant, events.last().ok_or(StoreError::EntityNotFound)?, Some(history_id))
+                    .await?;
+            }
+        }
+
+        for e in &decision.events {
+            let event = EmittedEvent {
+                id: Uuid::now_v7(),
+                name: e.name.clone(),
+                entity_type: entity.type_name.clone(),
+                entity_id: entity.id,
+                payload: e.payload.clone(),
+            };
+            sql::insert_event(tx, tenant, &event, Some(history_id)).await?;
+            events.push(event);
+        }
+
+        // Follow-ups run as the system on behalf of the actor: the package declared them, so the
+        // target transition's roles are not asked of the actor (history still names the actor).
+        let cascade_actor = Actor { system: true, ..actor.clone() };
+        for f in &decision.follow_ups {
+            let target =
+                sql::get_typed(tx, tenant, &f.type_name, f.id, true).await?.ok_or(StoreError::EntityNotFound)?;
+            run(
+                store,
+                tx,
+                tenant,
+                target,
+                &f.transition,
+                f.input.clone(),
+                &cascade_actor,
+                now,
+                depth + 1,
+                Some(history_id),
+                events,
+            )
+            .await?;
+        }
+        // Re-read when follow-ups may have touched this entity through a load.
+        if decision.follow_ups.is_empty() {
+            Ok(updated.entity)
+        } else {
+            Ok(sql::get_entity(tx, tenant, entity.id, false).await?.map(|s| s.entity).unwrap_or(updated.entity))
+        }
+    })
+}
+
+async fn load_all(
+    tx: &mut Tx,
+    tenant: TenantId,
+    requests: &[LoadRequest],
+) -> Result<IndexMap<String, Loaded>, StoreError> {
+    let mut out = IndexMap::with_capacity(requests.len());
+    for r in requests {
+        let loaded = match &r.kind {
+            LoadKind::ById(None) => Loaded::One(None),
+            LoadKind::ById(Some(id)) => {
+                Loaded::One(sql::get_typed(tx, tenant, &r.type_name, *id, r.lock).await?.map(|s| s.entity))
+            }
+            LoadKind::Where(conditions) => Loaded::Many(
+                sql::load_where(tx, tenant, &r.type_name, conditions, r.lock, MAX_LOAD_ROWS)
+                    .await?
+                    .into_iter()
+                    .map(|s| s.entity)
+                    .collect(),
+            ),
+        };
+        out.insert(r.name.clone(), loaded);
+    }
+    Ok(out)
+}
+
+fn created_event(e: &Entity) -> EmittedEvent {
+    EmittedEvent {
+        id: Uuid::now_v7(),
+        name: format!("{}.created", e.type_name),
+        entity_type: e.type_name.clone(),
+        entity_id: e.id,
+        payload: json!({ "id": e.id, "type": e.type_name, "state": e.state }),
+    }
+}
+
+pub(super) async fn create(
+    store: &Store,
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    data: Value,
+    actor: &Actor,
+    opts: CreateOptions,
+) -> Result<Entity, StoreError> {
+    let (version, defs) = store.live_in(tx, tenant).await?;
+    let id = opts.id.unwrap_or_else(Uuid::now_v7);
+    let now = Utc::now();
+    let created = insert_new(tx, tenant, &defs, version, id, type_name, opts.state, data, actor, now, None, opts.skip_if_exists)
+        .await?;
+    match created {
+        Some(entity) => {
+            let event = created_event(&entity);
+            sql::insert_event(tx, tenant, &event, None).await?;
+            Ok(entity)
+        }
+        // It existed already (sample data applied twice): answer with what is there.
+        None => sql::get_entity(tx, tenant, id, false).await?.map(|s| s.entity).ok_or(StoreError::EntityNotFound),
+    }
+}
+
+/// Validates and inserts a new entity (number, defaults, schema), with its `create` history row.
+/// Returns `None` when `skip_if_exists` and the id is taken.
+#[allow(clippy::too_many_arguments)]
+async fn insert_new(
+    tx: &mut Tx,
+    tenant: TenantId,
+    defs: &Arc<CompiledTenant>,
+    version: i64,
+    id: Uuid,
+    type_name: &str,
+    state: Option<String>,
+    mut data: Value,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    parent: Option<i64>,
+    skip_if_exists: bool,
+) -> Result<Option<Entity>, StoreError> {
+    let ty = defs.type_(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    if !data.is_object() {
+        return Err(StoreError::NotAnObject);
+    }
+    let workflow = defs.workflow(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    let state = match state {
+        Some(s) if workflow.has_state(&s) => s,
+        Some(s) => {
+            return Err(Rejection::Validation {
+                errors: vec![ontology::compile::FieldError {
+                    path: "/state".into(),
+                    message: format!("`{s}` is not a state of {type_name}"),
+                }],
+            }
+            .into())
+        }
+        None => workflow.initial_state().to_string(),
+    };
+    ty.apply_defaults(&mut data);
+    if let Some(field) = ty.number_field() {
+        let already = data.get(field).is_some_and(|v| !v.is_null());
+        if !already {
+            let seq = sql::next_sequence(tx, tenant, &format!("{type_name}:{}", now.year())).await?;
+            let number = ty
+                .render_number(seq, now, &data)
+                .map_err(|e| Rejection::Internal(format!("number template of {type_name}: {e}")))?;
+            if let (Some(n), Some(obj)) = (number, data.as_object_mut()) {
+                obj.insert(field.to_string(), Value::String(n));
+            }
+        }
+    }
+    ty.validate(&data).map_err(|errors| Rejection::Validation {
+        errors: errors
+            .into_iter()
+            .map(|e| ontology::compile::FieldError { path: format!("/data{}", e.path), message: e.message })
+            .collect(),
+    })?;
+    let Some(row) =
+        sql::insert_entity(tx, tenant, id, type_name, &state, &data, version, &actor.id, now, skip_if_exists).await?
+    else {
+        return Ok(None);
+    };
+    sql::insert_history(
+        tx,
+        tenant,
+        HistoryRow {
+            entity_id: id,
+            entity_type: type_name,
+            transition: "create",
+            from: None,
+            to: &state,
+            actor_id: &actor.id,
+            actor_email: &actor.email,
+            at: now,
+            input: &json!({}),
+            changes: &json!({}),
+            config_version: version,
+            parent_id: parent,
+        },
+    )
+    .await?;
+    Ok(Some(row.entity))
+}
+
+pub(super) async fn available(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    id: Uuid,
+    actor: &Actor,
+) -> Result<Vec<TransitionInfo>, StoreError> {
+    let mut tx = store.begin(tenant).await?;
+    let stored = sql::get_typed(&mut tx, tenant, type_name, id, false).await?.ok_or(StoreError::EntityNotFound)?;
+    let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
+    let workflow = defs.workflow(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for t in workflow.transitions_from(&stored.entity.state) {
+        let role_allowed = actor.system || t.roles().iter().any(|r| actor.roles.contains(r));
+        let prepared = eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now);
+        let (guards, load_error) = match prepared {
+            Ok(p) => match load_all(&mut tx, tenant, p.load_requests()).await {
+                Ok(loaded) => (eval::guard_results(&p, &loaded, &store.limits), None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            },
+            Err(r) => (Vec::new(), Some(format!("{r:?}"))),
+        };
+        let guards_pass = guards.iter().all(|g| g.passed);
+        let allowed = role_allowed && guards_pass && load_error.is_none();
+        let reason = if !role_allowed {
+            Some("role".to_string())
+        } else if let Some(e) = load_error {
+            Some(e)
+        } else if !guards_pass {
+            Some("guard".to_string())
+        } else {
+            None
+        };
+        out.push(TransitionInfo {
+            name: t.name().to_string(),
+            label: t.label().map(str::to_string),
+            to: t.to().to_string(),
+            allowed,
+            role_allowed,
+            roles: t.roles().to_vec(),
+            guards,
+            input_schema: t.input_schema().cloned(),
+            reason,
+        });
+    }
+    tx.commit().await?;
+    Ok(out)
+}

@@ -1,0 +1,259 @@
+//! The Postgres executor: the only module that runs a database transaction.
+//!
+//! Everything a request does happens in one transaction that first sets the tenant for
+//! row-level security (`set_config('app.tenant_id', …, true)`), so a connection never sees
+//! another tenant's rows even if a query forgot its `tenant_id` filter (none does: every
+//! statement in [`sql`] takes the tenant explicitly as well).
+//!
+//! A transition is: lock the entity, [`crate::eval::prepare`] (pure), run the declared loads
+//! (locking what may change, in id order), [`crate::eval::decide`] (pure), then write the
+//! entity, the related rows, new entities, history and outbox, and run follow-up transitions the
+//! same way to a bounded depth. Any error rolls the whole transaction back.
+
+mod cache;
+mod error;
+mod exec;
+pub mod sql;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::compiled::CompiledTenant;
+use crate::limits::Limits;
+use crate::model::{Actor, Entity};
+
+pub use cache::DefinitionCache;
+pub use error::StoreError;
+pub use exec::{TransitionInfo, TransitionOptions, TransitionOutcome};
+
+/// A tenant's id, as set for row-level security. Obtained from an authenticated token or from
+/// [`Store::tenant_by_slug`]; never from a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct TenantId(pub Uuid);
+
+/// An event written to the outbox by a transition or a creation.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct EmittedEvent {
+    pub id: Uuid,
+    pub name: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub payload: Value,
+}
+
+/// One row of an entity's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub transition: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: HistoryActor,
+    pub at: DateTime<Utc>,
+    pub input: Value,
+    pub changes: Value,
+    pub definition_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryActor {
+    pub id: String,
+    pub email: String,
+}
+
+/// How a new entity is made: by a client (defaults: new id, initial state) or by sample data
+/// (a stable id, maybe an explicit state, skipped if it already exists).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: Option<Uuid>,
+    pub state: Option<String>,
+    pub skip_if_exists: bool,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub data: Vec<Value>,
+    pub next_cursor: Option<String>,
+}
+
+/// The executor. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    defs: DefinitionCache,
+    limits: Arc<Limits>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn new(pool: PgPool, limits: Limits) -> Store {
+        let limits = Arc::new(limits);
+        Store { pool, defs: DefinitionCache::new(limits.clone()), limits }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Opens a transaction with the tenant set for row-level security.
+    pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sql::set_tenant(&mut tx, tenant).await?;
+        Ok(tx)
+    }
+
+    /// Finds a tenant's id by its slug (login, CLI, the demo).
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = sql::tenant_by_slug(&mut tx, slug).await?;
+        tx.commit().await?;
+        Ok(id.map(TenantId))
+    }
+
+    /// The compiled definitions of a tenant's live version.
+    pub async fn live_definitions(&self, tenant: TenantId) -> Result<(i64, Arc<CompiledTenant>), StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let version = sql::live_version(&mut tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
+        let defs = self.defs.get(&mut tx, tenant, version).await?;
+        tx.commit().await?;
+        Ok((version, defs))
+    }
+
+    /// Creates an entity of `type_name` in the live version's initial state (or `opts.state`).
+    pub async fn create_entity(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        data: Value,
+        actor: &Actor,
+        opts: CreateOptions,
+    ) -> Result<Entity, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let entity = self.create_entity_in(&mut tx, tenant, type_name, data, actor, opts).await?;
+        tx.commit().await?;
+        Ok(entity)
+    }
+
+    /// [`Store::create_entity`] inside a caller's transaction (tenant already set).
+    pub async fn create_entity_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: TenantId,
+        type_name: &str,
+        data: Value,
+        actor: &Actor,
+        opts: CreateOptions,
+    ) -> Result<Entity, StoreError> {
+        exec::create(self, tx, tenant, type_name, data, actor, opts).await
+    }
+
+    pub async fn get_entity(&self, tenant: TenantId, type_name: &str, id: Uuid) -> Result<Entity, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let entity = sql::get_typed(&mut tx, tenant, type_name, id, false)
+            .await?
+            .map(|s| s.entity)
+            .ok_or(StoreError::EntityNotFound)?;
+        tx.commit().await?;
+        Ok(entity)
+    }
+
+    /// Lists entities of a type, oldest first, paginated by id (`cursor` = the last id seen).
+    pub async fn list_entities(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        state: Option<&str>,
+        limit: i64,
+        cursor: Option<Uuid>,
+    ) -> Result<Page, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let (_, defs) = self.live_in(&mut tx, tenant).await?;
+        if defs.type_(type_name).is_none() {
+            return Err(StoreError::TypeNotFound(type_name.to_string()));
+        }
+        let mut rows = sql::list_entities(&mut tx, tenant, type_name, state, cursor, limit + 1).await?;
+        tx.commit().await?;
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { data: rows.iter().map(entity_json).collect(), next_cursor })
+    }
+
+    pub async fn history(&self, tenant: TenantId, type_name: &str, id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        sql::get_typed(&mut tx, tenant, type_name, id, false).await?.ok_or(StoreError::EntityNotFound)?;
+        let rows = sql::history(&mut tx, tenant, id).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Executes a transition: see the module documentation.
+    pub async fn transition(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        id: Uuid,
+        name: &str,
+        input: Value,
+        actor: &Actor,
+        opts: TransitionOptions,
+    ) -> Result<TransitionOutcome, StoreError> {
+        exec::transition(self, tenant, type_name, id, name, input, actor, opts).await
+    }
+
+    /// What this actor can do now from the entity's current state, and why not.
+    pub async fn available_transitions(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        id: Uuid,
+        actor: &Actor,
+    ) -> Result<Vec<TransitionInfo>, StoreError> {
+        exec::available(self, tenant, type_name, id, actor).await
+    }
+
+    async fn live_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: TenantId,
+    ) -> Result<(i64, Arc<CompiledTenant>), StoreError> {
+        let version = sql::live_version(tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
+        let defs = self.defs.get(tx, tenant, version).await?;
+        Ok((version, defs))
+    }
+}
+
+/// The public JSON form of an entity.
+pub fn entity_json(e: &Entity) -> Value {
+    serde_json::json!({
+        "id": e.id,
+        "type": e.type_name,
+        "state": e.state,
+        "version": e.version,
+        "data": e.data,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+        "created_by": e.created_by,
+        "updated_by": e.updated_by,
+    })
+}

@@ -1,0 +1,418 @@
+//! Every SQL statement of the executor, one function each, the tenant always explicit.
+//!
+//! No SQL text is built from input or configuration: field names of `where` loads are bound
+//! as parameters (`data -> $3`), values as jsonb parameters.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::{EmittedEvent, HistoryActor, HistoryEntry, StoreError, TenantId};
+use crate::model::Entity;
+
+pub type Tx = Transaction<'static, Postgres>;
+
+/// An entity row with the config version it is pinned to.
+#[derive(Debug, Clone)]
+pub struct StoredEntity {
+    pub entity: Entity,
+    pub config_version: i64,
+}
+
+const ENTITY_COLUMNS: &str =
+    "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by";
+
+fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
+    Ok(StoredEntity {
+        entity: Entity {
+            id: row.try_get("id")?,
+            type_name: row.try_get("type")?,
+            state: row.try_get("state")?,
+            version: row.try_get("version")?,
+            data: row.try_get("data")?,
+            created_by: row.try_get("created_by")?,
+            updated_by: row.try_get("updated_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+        config_version: row.try_get("config_version")?,
+    })
+}
+
+pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(tenant.0.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn tenant_by_slug(tx: &mut Tx, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut **tx).await?;
+    sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut **tx).await
+}
+
+pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
+    let v: Option<Option<i64>> = sqlx::query_scalar("select live_version from tenants where id = $1")
+        .bind(tenant.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(v.flatten())
+}
+
+pub async fn config_types(tx: &mut Tx, tenant: TenantId, version: i64) -> Result<Option<Value>, sqlx::Error> {
+    sqlx::query_scalar("select package -> 'types' from config_versions where tenant_id = $1 and version = $2")
+        .bind(tenant.0)
+        .bind(version)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+pub async fn get_entity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<StoredEntity>, StoreError> {
+    let query = if lock {
+        format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update")
+    } else {
+        format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2")
+    };
+    let row = sqlx::query(&query).bind(tenant.0).bind(id).fetch_optional(&mut **tx).await?;
+    Ok(row.as_ref().map(entity_from_row).transpose()?)
+}
+
+pub async fn get_typed(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<StoredEntity>, StoreError> {
+    let query = if lock {
+        format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update")
+    } else {
+        format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3")
+    };
+    let row = sqlx::query(&query).bind(tenant.0).bind(type_name).bind(id).fetch_optional(&mut **tx).await?;
+    Ok(row.as_ref().map(entity_from_row).transpose()?)
+}
+
+/// A `where` load: each condition is `(field, value)`; `id` and `state` are columns, any other
+/// name a data field. An array value means "one of". Rows come in id order (and are locked in
+/// that order when `lock`), so two transitions locking the same rows cannot deadlock.
+pub async fn load_where(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    conditions: &[(String, Value)],
+    lock: bool,
+    limit: i64,
+) -> Result<Vec<StoredEntity>, StoreError> {
+    let mut query = format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2");
+    let mut binds: Vec<Bind> = Vec::new();
+    for (field, value) in conditions {
+        let n = binds.len() + 3;
+        let many = value.is_array();
+        match (field.as_str(), many) {
+            ("id", false) => {
+                query.push_str(&format!(" and id = ${n}::text::uuid"));
+                binds.push(Bind::Text(scalar_text(value)));
+            }
+            ("id", true) => {
+                query.push_str(&format!(" and id::text = any(${n}::text[])"));
+                binds.push(Bind::TextArray(array_texts(value)));
+            }
+            ("state", false) => {
+                query.push_str(&format!(" and state = ${n}"));
+                binds.push(Bind::Text(scalar_text(value)));
+            }
+            ("state", true) => {
+                query.push_str(&format!(" and state = any(${n}::text[])"));
+                binds.push(Bind::TextArray(array_texts(value)));
+            }
+            (_, false) => {
+                query.push_str(&format!(" and data -> ${n} = ${}", n + 1));
+                binds.push(Bind::Text(field.clone()));
+                binds.push(Bind::Json(value.clone()));
+            }
+            (_, true) => {
+                query.push_str(&format!(
+                    " and data -> ${n} in (select jsonb_array_elements(${}))",
+                    n + 1
+                ));
+                binds.push(Bind::Text(field.clone()));
+                binds.push(Bind::Json(value.clone()));
+            }
+        }
+    }
+    query.push_str(&format!(" order by id limit {limit}"));
+    if lock {
+        query.push_str(" for update");
+    }
+    let mut q = sqlx::query(&query).bind(tenant.0).bind(type_name);
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::TextArray(t) => q.bind(t),
+            Bind::Json(v) => q.bind(v),
+        };
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
+}
+
+enum Bind {
+    Text(String),
+    TextArray(Vec<String>),
+    Json(Value),
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn array_texts(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().map(scalar_text).collect()).unwrap_or_default()
+}
+
+pub async fn list_entities(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    state: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Entity>, StoreError> {
+    let query = format!(
+        "select {ENTITY_COLUMNS} from entities \
+         where tenant_id = $1 and type = $2 and ($3::text is null or state = $3) and ($4::uuid is null or id > $4) \
+         order by id limit $5"
+    );
+    let rows = sqlx::query(&query)
+        .bind(tenant.0)
+        .bind(type_name)
+        .bind(state)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(|r| entity_from_row(r).map(|s| s.entity)).collect::<Result<_, _>>()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_entity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    type_name: &str,
+    state: &str,
+    data: &Value,
+    config_version: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+    skip_if_exists: bool,
+) -> Result<Option<StoredEntity>, StoreError> {
+    let conflict = if skip_if_exists { "on conflict do nothing" } else { "" };
+    let query = format!(
+        "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \
+         values ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8, $8) {conflict} returning {ENTITY_COLUMNS}"
+    );
+    let row = sqlx::query(&query)
+        .bind(tenant.0)
+        .bind(id)
+        .bind(type_name)
+        .bind(state)
+        .bind(data)
+        .bind(config_version)
+        .bind(now)
+        .bind(actor)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(entity_from_row).transpose()?)
+}
+
+/// Writes a new state and data, bumping the version. Returns the new row.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_entity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    state: &str,
+    data: &Value,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<StoredEntity, StoreError> {
+    let query = format!(
+        "update entities set state = $3, data = $4, version = version + 1, updated_at = $5, updated_by = $6 \
+         where tenant_id = $1 and id = $2 returning {ENTITY_COLUMNS}"
+    );
+    let row = sqlx::query(&query)
+        .bind(tenant.0)
+        .bind(id)
+        .bind(state)
+        .bind(data)
+        .bind(now)
+        .bind(actor)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(entity_from_row(&row)?)
+}
+
+pub struct HistoryRow<'a> {
+    pub entity_id: Uuid,
+    pub entity_type: &'a str,
+    pub transition: &'a str,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub actor_id: &'a str,
+    pub actor_email: &'a str,
+    pub at: DateTime<Utc>,
+    pub input: &'a Value,
+    pub changes: &'a Value,
+    pub config_version: i64,
+    pub parent_id: Option<i64>,
+}
+
+pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning id",
+    )
+    .bind(tenant.0)
+    .bind(h.entity_id)
+    .bind(h.entity_type)
+    .bind(h.transition)
+    .bind(h.from)
+    .bind(h.to)
+    .bind(h.actor_id)
+    .bind(h.actor_email)
+    .bind(h.at)
+    .bind(h.input)
+    .bind(h.changes)
+    .bind(h.config_version)
+    .bind(h.parent_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+pub async fn history(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {
+    let rows = sqlx::query(
+        "select id, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id \
+         from transitions where tenant_id = $1 and entity_id = $2 order by id",
+    )
+    .bind(tenant.0)
+    .bind(entity_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(HistoryEntry {
+            id: r.try_get("id")?,
+            transition: r.try_get("transition")?,
+            from: r.try_get("from_state")?,
+            to: r.try_get("to_state")?,
+            actor: HistoryActor { id: r.try_get("actor_id")?, email: r.try_get("actor_email")? },
+            at: r.try_get("at")?,
+            input: r.try_get("input")?,
+            changes: r.try_get("changes")?,
+            definition_version: r.try_get("config_version")?,
+            parent_id: r.try_get("parent_id")?,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn insert_event(
+    tx: &mut Tx,
+    tenant: TenantId,
+    event: &EmittedEvent,
+    transition_id: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant.0)
+    .bind(event.id)
+    .bind(&event.name)
+    .bind(&event.entity_type)
+    .bind(event.entity_id)
+    .bind(&event.payload)
+    .bind(transition_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The next value of a per-tenant sequence (1 for a new one), inside the caller's transaction.
+pub async fn next_sequence(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<i64, StoreError> {
+    let v = sqlx::query_scalar(
+        "insert into sequences (tenant_id, name, value) values ($1, $2, 1) \
+         on conflict (tenant_id, name) do update set value = sequences.value + 1 returning value",
+    )
+    .bind(tenant.0)
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(v)
+}
+
+/// Serialises requests that share an idempotency key (the second waits for the first).
+pub async fn lock_idempotency_key(tx: &mut Tx, tenant: TenantId, actor: &str, key: &str) -> Result<(), StoreError> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{}/{actor}/{key}", tenant.0))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_idempotency(
+    tx: &mut Tx,
+    tenant: TenantId,
+    actor: &str,
+    key: &str,
+) -> Result<Option<(String, i32, Value)>, StoreError> {
+    let row = sqlx::query(
+        "select request_hash, status, response from idempotency where tenant_id = $1 and actor_id = $2 and key = $3",
+    )
+    .bind(tenant.0)
+    .bind(actor)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("request_hash")?, r.try_get("status")?, r.try_get("response")?)),
+        None => None,
+    })
+}
+
+pub async fn put_idempotency(
+    tx: &mut Tx,
+    tenant: TenantId,
+    actor: &str,
+    key: &str,
+    request_hash: &str,
+    status: i32,
+    response: &Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into idempotency (tenant_id, actor_id, key, request_hash, status, response) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant.0)
+    .bind(actor)
+    .bind(key)
+    .bind(request_hash)
+    .bind(status)
+    .bind(response)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

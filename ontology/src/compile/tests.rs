@@ -1,0 +1,1 @@
+//! Tests of compiling, validating and rendering.

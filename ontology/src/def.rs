@@ -1,0 +1,236 @@
+//! The serde model of a type file (`types/<name>.yaml`, see `docs/tenant-package.md`).
+//!
+//! Plain data, deserialized as written: unknown keys are refused (a typo must not be silently
+//! ignored), and whether the options fit together is checked by
+//! [`CompiledType::compile`](crate::CompiledType::compile), which can say where the problem is.
+//! Serializing skips what is at its default, so an exported package reads like a written one.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::names::{FieldName, TypeName};
+
+/// One entity type: its fields, display title, number and (uninterpreted) workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityTypeDef {
+    /// The type's name; the file name must match (checked by the `tenants` crate).
+    pub name: TypeName,
+    /// Human label, e.g. "Order".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Longer description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Display title: a minijinja template over the entity's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A per-tenant sequence number rendered into a field once, at create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<NumberDef>,
+    /// The data fields, in the order written.
+    pub fields: IndexMap<FieldName, FieldDef>,
+    /// The workflow, kept raw: the `engine` crate parses it (this crate sits below it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<Value>,
+}
+
+/// `number: { field, template }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberDef {
+    /// The field receiving the number: a top-level `string` field with `generated: true`.
+    pub field: FieldName,
+    /// A minijinja template; sees `seq`, `year`, `month`, `day` and the data fields.
+    pub template: String,
+}
+
+/// The kind of a field (`type:` in YAML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    /// JSON string.
+    String,
+    /// JSON number.
+    Number,
+    /// JSON integer.
+    Integer,
+    /// JSON boolean.
+    Boolean,
+    /// `"YYYY-MM-DD"`.
+    Date,
+    /// RFC 3339 date-time string.
+    Datetime,
+    /// One string of `values`.
+    Enum,
+    /// The id (uuid string) of an entity of type `to`.
+    Reference,
+    /// An object with `fields`.
+    Object,
+    /// An array of `items`.
+    Array,
+}
+
+impl FieldKind {
+    /// The name as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::String => "string",
+            FieldKind::Number => "number",
+            FieldKind::Integer => "integer",
+            FieldKind::Boolean => "boolean",
+            FieldKind::Date => "date",
+            FieldKind::Datetime => "datetime",
+            FieldKind::Enum => "enum",
+            FieldKind::Reference => "reference",
+            FieldKind::Object => "object",
+            FieldKind::Array => "array",
+        }
+    }
+
+    /// Whether the value is a single JSON scalar (not an object or array).
+    pub fn is_scalar(self) -> bool {
+        !matches!(self, FieldKind::Object | FieldKind::Array)
+    }
+}
+
+impl std::fmt::Display for FieldKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One field. A flat struct rather than an enum per kind so the YAML stays a flat map; which
+/// options fit which kind is checked at compile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    /// `type:` in YAML.
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    /// The client must provide it (unless `generated`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub required: bool,
+    /// Filled in when missing (see [`CompiledType::apply_defaults`](crate::CompiledType::apply_defaults)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Human label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Longer description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Filled by the server (e.g. a number); never required of the client.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub generated: bool,
+    /// `enum`: the allowed strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// `reference`: the referenced type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<TypeName>,
+    /// `object`: its fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<IndexMap<FieldName, FieldDef>>,
+    /// `array`: the element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Box<FieldDef>>,
+    /// `number`/`integer`: inclusive lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// `number`/`integer`: inclusive upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// `string`: minimum length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    /// `string`: maximum length in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    /// `string`: a regular expression the value must match (unanchored, as in JSON Schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// `string`: a JSON Schema format, e.g. `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `array`: minimum number of elements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_items: Option<u64>,
+    /// `array`: maximum number of elements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    /// Can be filtered on in list queries (gets an index).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub filterable: bool,
+    /// Can be sorted on in list queries (gets an index).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sortable: bool,
+    /// Takes part in full-text search.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub searchable: bool,
+}
+
+impl FieldDef {
+    /// A field of this kind with every option unset.
+    pub fn new(kind: FieldKind) -> FieldDef {
+        FieldDef {
+            kind,
+            required: false,
+            default: None,
+            label: None,
+            description: None,
+            generated: false,
+            values: None,
+            to: None,
+            fields: None,
+            items: None,
+            minimum: None,
+            maximum: None,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            format: None,
+            min_items: None,
+            max_items: None,
+            filterable: false,
+            sortable: false,
+            searchable: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_yaml_ng::from_str::<FieldDef>("{ type: string, maxlength: 3 }").unwrap_err();
+        assert!(err.to_string().contains("maxlength"), "{err}");
+        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: {}, colour: red }")
+            .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_are_refused_while_parsing() {
+        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: { id: { type: string } } }")
+            .unwrap_err();
+        assert!(err.to_string().contains("reserved"), "{err}");
+        assert!(serde_yaml_ng::from_str::<FieldDef>("{ type: text }").is_err());
+    }
+
+    #[test]
+    fn serialization_skips_defaults() {
+        let def: FieldDef = serde_yaml_ng::from_str("{ type: integer, minimum: 1 }").unwrap();
+        assert_eq!(
+            serde_json::to_value(&def).unwrap(),
+            serde_json::json!({ "type": "integer", "minimum": 1.0 })
+        );
+    }
+}

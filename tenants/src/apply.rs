@@ -1,0 +1,160 @@
+//! Publishing a package as a new immutable version, creating dev users and loading sample data.
+//!
+//! Applying runs with the *owner* connection (it creates tenants), but still sets the tenant for
+//! row-level security in each transaction. Applying the same package twice is a no-op: versions
+//! are identified by the package hash, users are upserted by email, sample rows get stable ids.
+
+use engine::limits::Limits;
+use engine::model::Actor;
+use engine::store::{CreateOptions, Store, TenantId};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApplyError;
+use crate::package::{DevUser, Package};
+
+/// What an apply did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub tenant: Uuid,
+    pub slug: String,
+    pub version: i64,
+    pub hash: String,
+    /// False when this exact package was already published (the version was reused).
+    pub new_version: bool,
+}
+
+/// Validates `package` and publishes it as the tenant's live version (creating the tenant).
+pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limits) -> Result<Applied, ApplyError> {
+    crate::compile::compile(package, limits).map_err(ApplyError::Invalid)?;
+    let slug = package.tenant.slug.as_str();
+    let hash = package.hash();
+    let mut tx = owner.begin().await?;
+    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut *tx).await?;
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut *tx).await?;
+    let tenant = existing.unwrap_or_else(Uuid::now_v7);
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    if existing.is_none() {
+        sqlx::query("insert into tenants (id, slug, name) values ($1, $2, $3)")
+            .bind(tenant)
+            .bind(slug)
+            .bind(&package.tenant.name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let same: Option<i64> = sqlx::query_scalar("select version from config_versions where tenant_id = $1 and hash = $2")
+        .bind(tenant)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (version, new_version) = match same {
+        Some(v) => (v, false),
+        None => {
+            let v: i64 = sqlx::query_scalar(
+                "insert into config_versions (tenant_id, version, hash, package, created_by) \
+                 select $1, coalesce(max(version), 0) + 1, $2, $3, $4 from config_versions where tenant_id = $1 \
+                 returning version",
+            )
+            .bind(tenant)
+            .bind(&hash)
+            .bind(package.to_json())
+            .bind(by)
+            .fetch_one(&mut *tx)
+            .await?;
+            (v, true)
+        }
+    };
+    sqlx::query("update tenants set live_version = $2, name = $3 where id = $1")
+        .bind(tenant)
+        .bind(version)
+        .bind(&package.tenant.name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(tenant.slug = slug, version, new_version, "published");
+    Ok(Applied { tenant, slug: slug.to_string(), version, hash, new_version })
+}
+
+/// Creates or updates the package's dev users (roles and name), keyed by email.
+pub async fn upsert_users(
+    owner: &PgPool,
+    tenant: Uuid,
+    users: &[DevUser],
+    password_hash: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let mut tx = owner.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    for u in users {
+        sqlx::query(
+            "insert into users (tenant_id, id, email, name, roles, password_hash) values ($1, $2, $3, $4, $5, $6) \
+             on conflict (tenant_id, lower(email)) do update set name = excluded.name, roles = excluded.roles, \
+             password_hash = coalesce(excluded.password_hash, users.password_hash), updated_at = now()",
+        )
+        .bind(tenant)
+        .bind(Uuid::now_v7())
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(&u.roles)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(users.len())
+}
+
+/// Loads the package's sample data through the store (schema, defaults and numbers apply),
+/// in one transaction. Rows keep stable ids, so loading twice creates nothing new.
+pub async fn load_sample_data(owner: &PgPool, store: &Store, tenant: Uuid, package: &Package) -> Result<usize, ApplyError> {
+    let tenant_id = TenantId(tenant);
+    let actor = Actor {
+        id: "system".to_string(),
+        email: String::new(),
+        roles: Vec::new(),
+        system: true,
+    };
+    let mut tx = owner.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    let mut created = 0;
+    for row in &package.data {
+        let id = match &row.key {
+            Some(key) => sample_id(tenant, key),
+            None => sample_id(tenant, &row.origin),
+        };
+        let data = resolve_keys(tenant, &row.data);
+        store
+            .create_entity_in(
+                &mut tx,
+                tenant_id,
+                &row.type_name,
+                data,
+                &actor,
+                CreateOptions { id: Some(id), state: row.state.clone(), skip_if_exists: true },
+            )
+            .await
+            .map_err(|e| ApplyError::SampleData { origin: row.origin.clone(), message: e.to_string() })?;
+        created += 1;
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// The stable id of a sample row: a v5 uuid of its key in the tenant's namespace.
+pub fn sample_id(tenant: Uuid, key: &str) -> Uuid {
+    Uuid::new_v5(&tenant, key.as_bytes())
+}
+
+/// Replaces every string `"@key"` with the id of the sample row of that key.
+fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
+    match value {
+        Value::String(s) => match s.strip_prefix('@') {
+            Some(key) if !key.is_empty() => Value::String(sample_id(tenant, key).to_string()),
+            _ => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_keys(tenant, v)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve_keys(tenant, v))).collect()),
+        other => other.clone(),
+    }
+}

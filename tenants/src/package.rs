@@ -1,0 +1,238 @@
+//! The tenant package as files: reading a folder into a [`Package`], and its canonical JSON form
+//! (what is stored as an immutable config version, and hashed).
+//!
+//! Layout (see `docs/tenant-package.md`): `tenant.yaml`, `types/*.yaml` (one entity type per
+//! file, its workflow inline) and optional `data/*.yaml` sample rows.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use ontology::def::EntityTypeDef;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::PackageError;
+
+/// `tenant.yaml`: who the tenant is, its roles and its dev users.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    pub slug: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub terminology: IndexMap<String, String>,
+    #[serde(default)]
+    pub roles: IndexMap<String, RoleDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<DevUser>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A user created by `serve --demo` (never in production).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DevUser {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// One sample row of `data/*.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SampleRow {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// A name other rows refer to as `"@key"`; also makes the row's id stable across applies.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    pub data: Value,
+    /// Where the row came from, for error messages (`data/010-catalog.yaml#3`).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// A whole package, as read from a folder or from a stored version.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub tenant: TenantFile,
+    pub types: Vec<EntityTypeDef>,
+    /// Sample data; not part of the published version (and not hashed).
+    pub data: Vec<SampleRow>,
+}
+
+impl Package {
+    /// Reads a package folder. Every file that does not parse is reported, with its path.
+    pub fn load_dir(dir: &Path) -> Result<Package, Vec<PackageError>> {
+        let mut errors = Vec::new();
+        let tenant_path = dir.join("tenant.yaml");
+        let tenant = match read_yaml::<TenantFile>(&tenant_path) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+
+        let mut types = Vec::new();
+        for path in yaml_files(&dir.join("types"), &mut errors) {
+            match read_yaml::<EntityTypeDef>(&path) {
+                Ok(def) => {
+                    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                    if def.name.as_str() != stem {
+                        errors.push(PackageError::at(
+                            &path,
+                            "/name",
+                            format!("type `{}` must be in a file named {}.yaml", def.name.as_str(), def.name.as_str()),
+                        ));
+                    }
+                    types.push(def);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+
+        let mut data = Vec::new();
+        let data_dir = dir.join("data");
+        if data_dir.is_dir() {
+            for path in yaml_files(&data_dir, &mut errors) {
+                match read_yaml::<Vec<SampleRow>>(&path) {
+                    Ok(rows) => {
+                        let rel = relative(dir, &path);
+                        data.extend(rows.into_iter().enumerate().map(|(i, mut row)| {
+                            row.origin = format!("{rel}#{i}");
+                            row
+                        }));
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+
+        match (tenant, errors.is_empty()) {
+            (Some(tenant), true) => Ok(Package { tenant, types, data }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The canonical JSON form stored in `config_versions.package`: `{tenant, types: [...]}`.
+    /// The engine compiles a version from its `types` alone.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "tenant": self.tenant,
+            "types": self.types,
+        })
+    }
+
+    /// Rebuilds a package from its stored JSON form (sample data is not stored).
+    pub fn from_json(value: &Value) -> Result<Package, PackageError> {
+        #[derive(Deserialize)]
+        struct Stored {
+            tenant: TenantFile,
+            types: Vec<EntityTypeDef>,
+        }
+        let stored: Stored = serde_json::from_value(value.clone())
+            .map_err(|e| PackageError::Stored(e.to_string()))?;
+        Ok(Package { tenant: stored.tenant, types: stored.types, data: Vec::new() })
+    }
+
+    /// The version hash: sha-256 of the canonical JSON (keys in file order, which the YAML
+    /// preserves; identical packages hash identically).
+    pub fn hash(&self) -> String {
+        let bytes = serde_json::to_vec(&self.to_json()).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+fn yaml_files(dir: &Path, errors: &mut Vec<PackageError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(PackageError::Io { file: dir.display().to_string(), message: e.to_string() });
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, PackageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PackageError::Io { file: path.display().to_string(), message: e.to_string() })?;
+    let de = serde_yaml_ng::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path_in_file = e.path().to_string();
+        let inner = e.into_inner();
+        let message = match inner.location() {
+            Some(loc) => format!("{} (line {}, column {})", strip_location(&inner.to_string()), loc.line(), loc.column()),
+            None => inner.to_string(),
+        };
+        PackageError::Parse { file: path.display().to_string(), path: json_pointer(&path_in_file), message }
+    })
+}
+
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// `items[0].product_id` → `/items/0/product_id`; `.` (the root) → ``.
+fn json_pointer(serde_path: &str) -> String {
+    if serde_path == "." {
+        return String::new();
+    }
+    let mut out = String::new();
+    for part in serde_path.split('.') {
+        let mut rest = part;
+        while let Some(open) = rest.find('[') {
+            let (name, tail) = rest.split_at(open);
+            if !name.is_empty() {
+                out.push('/');
+                out.push_str(name);
+            }
+            let close = tail.find(']').unwrap_or(tail.len());
+            out.push('/');
+            out.push_str(&tail[1..close]);
+            rest = tail.get(close + 1..).unwrap_or("");
+        }
+        if !rest.is_empty() {
+            out.push('/');
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+fn relative(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_pointer;
+
+    #[test]
+    fn serde_paths_become_pointers() {
+        assert_eq!(json_pointer("."), "");
+        assert_eq!(json_pointer("fields.items.items[0].x"), "/fields/items/items/0/x");
+        assert_eq!(json_pointer("[2].data"), "/2/data");
+    }
+}
