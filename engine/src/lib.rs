@@ -4,6 +4,8 @@
 pub mod error;
 pub mod limits;
 pub mod logic;
+pub mod model;
+pub mod script;
 
 pub use error::EngineError;
 pub use limits::Limits;

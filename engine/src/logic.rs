@@ -33,6 +33,7 @@ impl std::fmt::Debug for Logic {
 impl Logic {
     /// Compiles a rule; an unknown operator or malformed arguments is an error.
     pub fn compile(rule: &Value) -> Result<Self, EngineError> {
+        check_operators(rule)?;
         let compiled = ENGINE
             .compile(rule)
             .map_err(|e| EngineError::LogicCompile {
@@ -74,6 +75,29 @@ impl Logic {
                 .map_err(eval_error)?;
             Ok(ENGINE.truthy(out))
         })
+    }
+}
+
+/// The evaluator accepts unknown operators at compile time and fails when it meets them; a
+/// definition with a misspelt operator should fail when it is published instead.
+fn check_operators(rule: &Value) -> Result<(), EngineError> {
+    static KNOWN: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| ENGINE.builtin_operator_names().collect());
+    match rule {
+        Value::Array(items) => items.iter().try_for_each(check_operators),
+        Value::Object(map) => {
+            if let Some((op, args)) = map.iter().next().filter(|_| map.len() == 1) {
+                if !KNOWN.contains(&op.as_str()) {
+                    return Err(EngineError::LogicCompile {
+                        message: format!("unknown operator `{op}`"),
+                    });
+                }
+                check_operators(args)
+            } else {
+                map.values().try_for_each(check_operators)
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -278,7 +302,8 @@ mod tests {
 
     #[test]
     fn unknown_operator_does_not_compile() {
-        let err = Logic::compile(&json!({"frobnicate": [1]})).expect_err("unknown op");
+        let err = Logic::compile(&json!({"and": [true, {"frobnicate": [1]}]}))
+            .expect_err("unknown op");
         assert!(matches!(err, EngineError::LogicCompile { .. }), "{err:?}");
     }
 

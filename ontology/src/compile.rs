@@ -104,38 +104,20 @@ impl std::fmt::Debug for CompiledType {
 impl CompiledType {
     /// Checks `def` and compiles it. Fails on the first problem found, naming its field path.
     pub fn compile(def: EntityTypeDef) -> Result<CompiledType, OntologyError> {
-        let checker = Checker {
-            type_name: def.name.as_str(),
-        };
+        let checker = Checker { type_name: def.name.as_str() };
         let mut references = Vec::new();
         checker.check_fields(&def.fields, "", 0, &mut references)?;
         checker.check_number(&def)?;
 
         let schema = root_schema(&def);
-        let validator = build_validator(&schema).map_err(|err| {
-            OntologyError::Schema(format!("type {}: {err}", def.name))
-        })?;
-        let title = def
-            .title
-            .as_deref()
-            .map(|source| checker.template("title", source))
-            .transpose()?;
-        let number = def
-            .number
-            .as_ref()
-            .map(|number| checker.template("number.template", &number.template))
-            .transpose()?;
+        let validator =
+            build_validator(&schema).map_err(|err| OntologyError::Schema(format!("type {}: {err}", def.name)))?;
+        let title = def.title.as_deref().map(|source| checker.template("title", source)).transpose()?;
+        let number =
+            def.number.as_ref().map(|number| checker.template("number.template", &number.template)).transpose()?;
         let has_defaults = def.fields.values().any(has_defaults);
 
-        Ok(CompiledType {
-            def,
-            schema,
-            validator,
-            title,
-            number,
-            references,
-            has_defaults,
-        })
+        Ok(CompiledType { def, schema, validator, title, number, references, has_defaults })
     }
 
     /// The type's name.
@@ -165,10 +147,7 @@ impl CompiledType {
         }
         if errors.is_empty() {
             // `is_valid` and `iter_errors` disagreeing would be a validator bug; still refuse.
-            errors.push(FieldError {
-                path: String::new(),
-                message: "is invalid".into(),
-            });
+            errors.push(FieldError { path: String::new(), message: "is invalid".into() });
         }
         Err(errors)
     }
@@ -188,9 +167,7 @@ impl CompiledType {
         let Some(template) = &self.title else {
             return Ok(None);
         };
-        let title = template
-            .render(data)
-            .map_err(|err| self.template_error("title", &err))?;
+        let title = template.render(data).map_err(|err| self.template_error("title", &err))?;
         let title = title.trim();
         Ok((!title.is_empty()).then(|| title.to_owned()))
     }
@@ -203,12 +180,7 @@ impl CompiledType {
     /// Renders the number for sequence value `seq`. The template sees the data's fields and
     /// `seq`, `year` (4 digits), `month` and `day` (2 digits), which win over fields of the
     /// same name. `None` if the type has no number.
-    pub fn render_number(
-        &self,
-        seq: i64,
-        now: DateTime<Utc>,
-        data: &Value,
-    ) -> Result<Option<String>, OntologyError> {
+    pub fn render_number(&self, seq: i64, now: DateTime<Utc>, data: &Value) -> Result<Option<String>, OntologyError> {
         let Some(template) = &self.number else {
             return Ok(None);
         };
@@ -219,9 +191,7 @@ impl CompiledType {
             day => format!("{:02}", now.day()),
             ..minijinja::Value::from_serialize(data)
         };
-        let number = template
-            .render(ctx)
-            .map_err(|err| self.template_error("number.template", &err))?;
+        let number = template.render(ctx).map_err(|err| self.template_error("number.template", &err))?;
         if number.trim().is_empty() {
             return Err(OntologyError::Template {
                 type_name: self.def.name.to_string(),
@@ -263,11 +233,7 @@ impl CompiledType {
     }
 
     fn template_error(&self, path: &str, err: &minijinja::Error) -> OntologyError {
-        OntologyError::Template {
-            type_name: self.def.name.to_string(),
-            path: path.into(),
-            message: err.to_string(),
-        }
+        OntologyError::Template { type_name: self.def.name.to_string(), path: path.into(), message: err.to_string() }
     }
 
     /// The field definition of the value at `location` in the data; `None` for the data itself.
@@ -276,9 +242,7 @@ impl CompiledType {
         for segment in location.segments() {
             found = match (found, segment) {
                 (None, LocationSegment::Property(name)) => self.def.fields.get(name.as_ref()),
-                (Some(field), LocationSegment::Property(name)) => {
-                    field.fields.as_ref()?.get(name.as_ref())
-                }
+                (Some(field), LocationSegment::Property(name)) => field.fields.as_ref()?.get(name.as_ref()),
                 (Some(field), LocationSegment::Index(_)) => field.items.as_deref(),
                 (None, LocationSegment::Index(_)) => None,
             };
@@ -311,9 +275,7 @@ impl CompiledType {
             ValidationErrorKind::Type { .. } => push(here(), kind_message(field)),
             ValidationErrorKind::Format { format } => {
                 let message = match field.map(|f| f.kind) {
-                    Some(FieldKind::Date | FieldKind::Datetime | FieldKind::Reference) => {
-                        kind_message(field)
-                    }
+                    Some(FieldKind::Date | FieldKind::Datetime | FieldKind::Reference) => kind_message(field),
                     _ if format == "email" => "must be an email address".into(),
                     _ => format!("must be a valid {format}"),
                 };
@@ -385,10 +347,7 @@ fn kind_message(field: Option<&FieldDef>) -> String {
         FieldKind::Boolean => "must be true or false".into(),
         FieldKind::Date => "must be a date (YYYY-MM-DD)".into(),
         FieldKind::Datetime => "must be a date-time (RFC 3339, e.g. 2026-01-31T09:30:00Z)".into(),
-        FieldKind::Enum => format!(
-            "must be one of: {}",
-            field.values.as_deref().unwrap_or_default().join(", ")
-        ),
+        FieldKind::Enum => format!("must be one of: {}", field.values.as_deref().unwrap_or_default().join(", ")),
         FieldKind::Reference => match &field.to {
             Some(to) => format!("must be the id (a uuid) of a {to}"),
             None => "must be an id (a uuid)".into(),
@@ -400,10 +359,7 @@ fn kind_message(field: Option<&FieldDef>) -> String {
 
 fn has_defaults(field: &FieldDef) -> bool {
     field.default.is_some()
-        || field
-            .fields
-            .as_ref()
-            .is_some_and(|fields| fields.values().any(has_defaults))
+        || field.fields.as_ref().is_some_and(|fields| fields.values().any(has_defaults))
         || field.items.as_deref().is_some_and(has_defaults)
 }
 
@@ -490,11 +446,7 @@ fn object_schema(schema: &mut Map<String, Value>, fields: &IndexMap<FieldName, F
 
 fn field_schema(field: &FieldDef) -> Value {
     let mut schema = Map::new();
-    annotate(
-        &mut schema,
-        field.label.as_deref(),
-        field.description.as_deref(),
-    );
+    annotate(&mut schema, field.label.as_deref(), field.description.as_deref());
     let mut set = |key: &str, value: Value| {
         schema.insert(key.into(), value);
     };
@@ -515,11 +467,7 @@ fn field_schema(field: &FieldDef) -> Value {
             }
         }
         FieldKind::Number | FieldKind::Integer => {
-            let kind = if field.kind == FieldKind::Number {
-                "number"
-            } else {
-                "integer"
-            };
+            let kind = if field.kind == FieldKind::Number { "number" } else { "integer" };
             set("type", kind.into());
             if let Some(n) = field.minimum {
                 set("minimum", bound(n));
@@ -612,17 +560,9 @@ impl Checker<'_> {
         depth: usize,
         references: &mut Vec<Reference>,
     ) -> Result<(), OntologyError> {
-        let place = if prefix.is_empty() {
-            Place::TopLevel
-        } else {
-            Place::Nested
-        };
+        let place = if prefix.is_empty() { Place::TopLevel } else { Place::Nested };
         for (name, field) in fields {
-            let path = if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}.{name}")
-            };
+            let path = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
             self.check_field(&path, field, place, depth, references)?;
         }
         Ok(())
@@ -639,10 +579,7 @@ impl Checker<'_> {
         use FieldKind as K;
         let kind = field.kind;
         if depth > MAX_DEPTH {
-            return Err(self.error(
-                path,
-                format!("objects and arrays nest more than {MAX_DEPTH} levels deep"),
-            ));
+            return Err(self.error(path, format!("objects and arrays nest more than {MAX_DEPTH} levels deep")));
         }
 
         // Options that belong to other kinds: most likely a mistake about the kind.
@@ -663,33 +600,25 @@ impl Checker<'_> {
         ];
         for (option, present, fits, allowed) in options {
             if present && !fits {
-                return Err(self.error(
-                    path,
-                    format!("`{option}` does not apply to a {kind} field (only to {allowed})"),
-                ));
+                return Err(
+                    self.error(path, format!("`{option}` does not apply to a {kind} field (only to {allowed})"))
+                );
             }
         }
 
         if place == Place::ArrayItem {
             // An element is there or not as a whole; these belong on the array field.
-            for (option, present) in [
-                ("required", field.required),
-                ("default", field.default.is_some()),
-                ("generated", field.generated),
-            ] {
+            for (option, present) in
+                [("required", field.required), ("default", field.default.is_some()), ("generated", field.generated)]
+            {
                 if present {
-                    return Err(self.error(
-                        path,
-                        format!("`{option}` does not apply to array items (put it on the array field)"),
-                    ));
+                    return Err(self
+                        .error(path, format!("`{option}` does not apply to array items (put it on the array field)")));
                 }
             }
         }
         if place != Place::TopLevel && (field.filterable || field.sortable || field.searchable) {
-            return Err(self.error(
-                path,
-                "`filterable`, `sortable` and `searchable` apply only to top-level fields",
-            ));
+            return Err(self.error(path, "`filterable`, `sortable` and `searchable` apply only to top-level fields"));
         }
         if field.sortable && !kind.is_scalar() {
             return Err(self.error(path, format!("a {kind} field cannot be `sortable`")));
@@ -708,10 +637,7 @@ impl Checker<'_> {
                 }
             }
             K::Reference => match &field.to {
-                Some(to) => references.push(Reference {
-                    path: path.to_owned(),
-                    to: to.clone(),
-                }),
+                Some(to) => references.push(Reference { path: path.to_owned(), to: to.clone() }),
                 None => return Err(self.error(path, "a reference field needs `to: <type>`")),
             },
             K::Object => match &field.fields {
@@ -750,8 +676,7 @@ impl Checker<'_> {
                     })?;
                 }
                 if let Some(format) = &field.format {
-                    let known = jsonschema::draft202012::options()
-                        .is_known_format(Draft::Draft202012, format);
+                    let known = jsonschema::draft202012::options().is_known_format(Draft::Draft202012, format);
                     if !known {
                         return Err(self.error(path, format!("unknown `format` {format:?}")));
                     }
@@ -768,10 +693,7 @@ impl Checker<'_> {
                 .map_err(|err| OntologyError::Schema(format!("type {}: {path}: {err}", self.type_name)))?
                 .is_valid(default);
             if !valid {
-                return Err(self.error(
-                    path,
-                    format!("`default` {default} does not fit the field"),
-                ));
+                return Err(self.error(path, format!("`default` {default} does not fit the field")));
             }
         }
         Ok(())
@@ -781,9 +703,10 @@ impl Checker<'_> {
         let Some(number) = &def.number else {
             return Ok(());
         };
-        let fits = def.fields.get(number.field.as_str()).is_some_and(|field| {
-            field.kind == FieldKind::String && field.generated
-        });
+        let fits = def
+            .fields
+            .get(number.field.as_str())
+            .is_some_and(|field| field.kind == FieldKind::String && field.generated);
         if !fits {
             return Err(self.error(
                 "number",
@@ -878,4 +801,5 @@ pub fn compile_types(defs: Vec<EntityTypeDef>) -> Result<Ontology, Vec<OntologyE
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
 mod tests;

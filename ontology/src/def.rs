@@ -205,6 +205,7 @@ impl FieldDef {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -212,15 +213,14 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = serde_yaml_ng::from_str::<FieldDef>("{ type: string, maxlength: 3 }").unwrap_err();
         assert!(err.to_string().contains("maxlength"), "{err}");
-        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: {}, colour: red }")
-            .unwrap_err();
+        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: {}, colour: red }").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 
     #[test]
     fn bad_names_are_refused_while_parsing() {
-        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: { id: { type: string } } }")
-            .unwrap_err();
+        let err =
+            serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: { id: { type: string } } }").unwrap_err();
         assert!(err.to_string().contains("reserved"), "{err}");
         assert!(serde_yaml_ng::from_str::<FieldDef>("{ type: text }").is_err());
     }
@@ -228,9 +228,6 @@ mod tests {
     #[test]
     fn serialization_skips_defaults() {
         let def: FieldDef = serde_yaml_ng::from_str("{ type: integer, minimum: 1 }").unwrap();
-        assert_eq!(
-            serde_json::to_value(&def).unwrap(),
-            serde_json::json!({ "type": "integer", "minimum": 1.0 })
-        );
+        assert_eq!(serde_json::to_value(&def).unwrap(), serde_json::json!({ "type": "integer", "minimum": 1.0 }));
     }
 }

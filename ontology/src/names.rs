@@ -12,16 +12,8 @@ use crate::error::OntologyError;
 
 /// Names an entity has by itself (columns of the entity row, keys of the evaluation context's
 /// `entity`), so no field may take them.
-pub const RESERVED_FIELDS: &[&str] = &[
-    "id",
-    "type",
-    "state",
-    "version",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-];
+pub const RESERVED_FIELDS: &[&str] =
+    &["id", "type", "state", "version", "created_at", "updated_at", "created_by", "updated_by"];
 
 /// Longest name: 63 bytes, Postgres' identifier limit, since names end up in index names.
 const MAX_LEN: usize = 63;
@@ -139,11 +131,7 @@ impl TypeName {
     fn parse_owned(value: String) -> Result<TypeName, OntologyError> {
         match check_identifier(&value) {
             Ok(()) => Ok(TypeName(value)),
-            Err(reason) => Err(OntologyError::InvalidName {
-                kind: "type",
-                value,
-                reason,
-            }),
+            Err(reason) => Err(OntologyError::InvalidName { kind: "type", value, reason }),
         }
     }
 }
@@ -167,23 +155,19 @@ impl FieldName {
     fn parse_owned(value: String) -> Result<FieldName, OntologyError> {
         let reason = match check_identifier(&value) {
             Err(reason) => reason,
-            Ok(()) if RESERVED_FIELDS.contains(&value.as_str()) => format!(
-                "is reserved (every entity has it); reserved names are: {}",
-                RESERVED_FIELDS.join(", ")
-            ),
+            Ok(()) if RESERVED_FIELDS.contains(&value.as_str()) => {
+                format!("is reserved (every entity has it); reserved names are: {}", RESERVED_FIELDS.join(", "))
+            }
             Ok(()) => return Ok(FieldName(value)),
         };
-        Err(OntologyError::InvalidName {
-            kind: "field",
-            value,
-            reason,
-        })
+        Err(OntologyError::InvalidName { kind: "field", value, reason })
     }
 }
 
 name_type!(FieldName);
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -192,22 +176,10 @@ mod tests {
         for good in ["order", "order_line", "a", "x1", "customer_2b", &"a".repeat(63)] {
             assert_eq!(TypeName::parse(good).unwrap().as_str(), good);
         }
-        for bad in [
-            "",
-            "Order",
-            "1order",
-            "_order",
-            "order-line",
-            "order line",
-            "ordér",
-            "order.line",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "Order", "1order", "_order", "order-line", "order line", "ordér", "order.line", &"a".repeat(64)]
+        {
             let err = TypeName::parse(bad).unwrap_err();
-            assert!(
-                matches!(err, OntologyError::InvalidName { kind: "type", .. }),
-                "{bad:?}: {err}"
-            );
+            assert!(matches!(err, OntologyError::InvalidName { kind: "type", .. }), "{bad:?}: {err}");
         }
     }
 
@@ -219,10 +191,7 @@ mod tests {
 
     #[test]
     fn field_names_parse() {
-        assert_eq!(
-            FieldName::parse("customer_id").unwrap().to_string(),
-            "customer_id"
-        );
+        assert_eq!(FieldName::parse("customer_id").unwrap().to_string(), "customer_id");
         for bad in ["", "Customer", "9lives", "a-b", "a/b", "a~b"] {
             assert!(FieldName::parse(bad).is_err(), "{bad:?}");
         }

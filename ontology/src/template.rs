@@ -46,10 +46,7 @@ fn base() -> &'static Environment<'static> {
 /// with zeros to `width` characters.
 fn pad(value: Value, width: usize) -> Result<String, Error> {
     if width > MAX_PAD_WIDTH {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("pad width must be at most {MAX_PAD_WIDTH}"),
-        ));
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("pad width must be at most {MAX_PAD_WIDTH}")));
     }
     if let Ok(n) = i64::try_from(value.clone()) {
         return Ok(format!("{n:0width$}"));
@@ -58,10 +55,7 @@ fn pad(value: Value, width: usize) -> Result<String, Error> {
         let len = s.chars().count();
         return Ok(format!("{}{s}", "0".repeat(width.saturating_sub(len))));
     }
-    Err(Error::new(
-        ErrorKind::InvalidOperation,
-        format!("pad expects an integer or a string, got {}", value.kind()),
-    ))
+    Err(Error::new(ErrorKind::InvalidOperation, format!("pad expects an integer or a string, got {}", value.kind())))
 }
 
 /// A parsed template: its source and its compiled form, rendered with the shared limits.
@@ -74,10 +68,7 @@ pub struct Template {
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Template")
-            .field("name", &self.name)
-            .field("source", &self.source)
-            .finish_non_exhaustive()
+        f.debug_struct("Template").field("name", &self.name).field("source", &self.source).finish_non_exhaustive()
     }
 }
 
@@ -86,11 +77,7 @@ impl Template {
     pub fn parse(name: &str, source: &str) -> Result<Template, Error> {
         let mut env = base().clone();
         env.add_template_owned(name.to_owned(), source.to_owned())?;
-        Ok(Template {
-            name: name.to_owned(),
-            source: source.to_owned(),
-            env,
-        })
+        Ok(Template { name: name.to_owned(), source: source.to_owned(), env })
     }
 
     /// The template's source text.
@@ -113,8 +100,7 @@ impl Template {
             Err(err) => return Err(err),
         }
         // minijinja writes only whole `str`s, so the bytes are UTF-8.
-        String::from_utf8(out.buf)
-            .map_err(|err| Error::new(ErrorKind::InvalidOperation, err.to_string()))
+        String::from_utf8(out.buf).map_err(|err| Error::new(ErrorKind::InvalidOperation, err.to_string()))
     }
 }
 
@@ -142,6 +128,7 @@ impl io::Write for BoundedBuf {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -150,15 +137,9 @@ mod tests {
     #[test]
     fn renders_with_pad() {
         let t = Template::parse("number", "ORD-{{ year }}-{{ seq | pad(6) }}").unwrap();
-        assert_eq!(
-            t.render(json!({ "year": "2026", "seq": 123 })).unwrap(),
-            "ORD-2026-000123"
-        );
+        assert_eq!(t.render(json!({ "year": "2026", "seq": 123 })).unwrap(), "ORD-2026-000123");
         let t = Template::parse("t", "{{ n | pad(3) }}|{{ s | pad(4) }}|{{ big | pad(2) }}").unwrap();
-        assert_eq!(
-            t.render(json!({ "n": -7, "s": "42", "big": 12345 })).unwrap(),
-            "-07|0042|12345"
-        );
+        assert_eq!(t.render(json!({ "n": -7, "s": "42", "big": 12345 })).unwrap(), "-07|0042|12345");
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! The serde model of a type's `workflow:` (see `docs/tenant-package.md`), parsed as written:
+//! unknown keys are refused. Whether it fits together (states exist, rules compile, …) is
+//! checked by [`crate::compiled`].
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::EngineError;
+
+/// The state of a type without a workflow.
+pub const IMPLICIT_STATE: &str = "ACTIVE";
+
+/// A type's workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDef {
+    /// The states, in the order written.
+    pub states: IndexMap<String, StateDef>,
+    /// The transitions, in the order written.
+    #[serde(default)]
+    pub transitions: IndexMap<String, TransitionDef>,
+}
+
+impl WorkflowDef {
+    /// Parses the raw `workflow:` value of a type; `None` gives the implicit workflow
+    /// ([`WorkflowDef::implicit`]).
+    pub fn parse(type_name: &str, raw: Option<&Value>) -> Result<WorkflowDef, EngineError> {
+        match raw {
+            None | Some(Value::Null) => Ok(WorkflowDef::implicit()),
+            Some(v) => WorkflowDef::deserialize(v).map_err(|e| EngineError::WorkflowSyntax {
+                type_name: type_name.to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The workflow of a type that declares none: one initial state `ACTIVE`, no transitions.
+    pub fn implicit() -> WorkflowDef {
+        let mut states = IndexMap::new();
+        states.insert(
+            IMPLICIT_STATE.to_string(),
+            StateDef {
+                kind: StateKind::Initial,
+                label: None,
+            },
+        );
+        WorkflowDef {
+            states,
+            transitions: IndexMap::new(),
+        }
+    }
+}
+
+/// A state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    /// Initial (exactly one per workflow), active (the default) or terminal.
+    #[serde(default)]
+    pub kind: StateKind,
+    /// Human label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// The kind of a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKind {
+    /// Where new entities start.
+    Initial,
+    /// Any state in between.
+    #[default]
+    Active,
+    /// No way out is expected.
+    Terminal,
+}
+
+/// A transition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionDef {
+    /// The states it may be fired from.
+    pub from: Vec<String>,
+    /// The state it leads to.
+    pub to: String,
+    /// Human label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The roles that may fire it (at least one).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// JSON Schema of the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// Related data the guards and the script read, by name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub load: IndexMap<String, LoadDef>,
+    /// Rules that must all hold, evaluated in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<GuardDef>,
+    /// A Rhai script computing the effects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Events emitted when the transition is applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+}
+
+/// A guard: a JSON-Logic rule and the message shown when it is false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardDef {
+    pub rule: Value,
+    pub message: String,
+}
+
+/// A load: one entity by id, or the entities matching a filter (exactly one of `id`/`where`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadDef {
+    /// The type of the loaded entities.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// JSON-Logic computing the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// Field (or `state`) → JSON-Logic or literal; an array value means "one of".
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub r#where: Option<IndexMap<String, Value>>,
+    /// Lock the rows for the transaction; required for the script to change them.
+    #[serde(default)]
+    pub lock: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_and_defaults() {
+        let wf = WorkflowDef::parse(
+            "order",
+            Some(&json!({
+                "states": {"DRAFT": {"kind": "initial"}, "DONE": {}},
+                "transitions": {"finish": {"from": ["DRAFT"], "to": "DONE", "roles": ["a"],
+                    "load": {"c": {"type": "customer", "id": {"var": "entity.customer_id"}}}}}
+            })),
+        )
+        .expect("parses");
+        assert_eq!(wf.states["DONE"].kind, StateKind::Active);
+        assert!(!wf.transitions["finish"].load["c"].lock);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = WorkflowDef::parse("order", Some(&json!({"states": {}, "transitons": {}})))
+            .expect_err("typo");
+        assert!(err.to_string().contains("transitons"), "{err}");
+    }
+
+    #[test]
+    fn implicit_workflow() {
+        let wf = WorkflowDef::parse("x", None).expect("implicit");
+        assert_eq!(wf.states.len(), 1);
+        assert_eq!(wf.states[IMPLICIT_STATE].kind, StateKind::Initial);
+    }
+}

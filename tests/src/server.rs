@@ -1,0 +1,166 @@
+//! A real server for a test: the API router on a free 127.0.0.1 port, over a test database with
+//! a package applied, and a client that can act as any of the package's users.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use api::auth::Keys;
+use api::state::AppState;
+use engine::limits::Limits;
+use engine::store::{Store, TenantId};
+use serde_json::Value;
+use tenants::Package;
+use uuid::Uuid;
+
+use crate::TestDb;
+
+/// The folder of a package: `examples/<name>` or `tests/fixtures/<name>`.
+pub fn package_dir(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = root.join("examples").join(name);
+    if example.is_dir() {
+        example
+    } else {
+        root.join("tests/fixtures").join(name)
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub store: Store,
+    pub tenant: TenantId,
+    pub slug: String,
+    keys: Keys,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A response: status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of an error envelope, or "" for a success.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestServer {
+    /// Applies the package `name` (publish, users, sample data) and serves the API.
+    pub async fn start(db: &TestDb, name: &str) -> TestServer {
+        let limits = Limits::default();
+        let package = Package::load_dir(&package_dir(name)).unwrap_or_else(|e| panic!("package {name}: {e:?}"));
+        let store = Store::new(db.app.clone(), limits.clone());
+        let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
+        tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
+        tenants::apply::load_sample_data(&db.owner, &store, applied.tenant, &package).await.expect("sample data");
+        Self::serve(db, store, TenantId(applied.tenant), applied.slug).await
+    }
+
+    async fn serve(db: &TestDb, store: Store, tenant: TenantId, slug: String) -> TestServer {
+        let secret: [u8; 32] = rand::random();
+        let keys = Keys::from_secret(&secret);
+        let state = AppState { store: store.clone(), keys: Arc::new(keys.clone()), owner: db.owner.clone() };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = api::http::router(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestServer { base, store, tenant, slug, keys, client: reqwest::Client::new(), task }
+    }
+
+    /// A token for a user of the tenant, with the roles the database gives it.
+    pub async fn token(&self, db: &TestDb, email: &str) -> String {
+        let mut tx = db.owner.begin().await.expect("begin");
+        sqlx::query("select set_config('app.tenant_id', $1, true)")
+            .bind(self.tenant.0.to_string())
+            .execute(&mut *tx)
+            .await
+            .expect("set tenant");
+        let (id, roles): (Uuid, Vec<String>) =
+            sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
+                .bind(self.tenant.0)
+                .bind(email)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("user {email}: {e}"));
+        tx.commit().await.expect("commit");
+        self.token_for(&id.to_string(), email, &roles)
+    }
+
+    /// A token with arbitrary claims for this server's tenant.
+    pub fn token_for(&self, user: &str, email: &str, roles: &[String]) -> String {
+        self.keys.issue(self.tenant.0, &self.slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
+    }
+
+    /// A token for another tenant (same signing key).
+    pub fn foreign_token(&self, tenant: Uuid, slug: &str, roles: &[String]) -> String {
+        self.keys.issue(tenant, slug, "intruder", "intruder@elsewhere.test", roles, chrono::Duration::hours(1)).expect("token")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/t/{}/{}", self.base, self.slug, path.trim_start_matches('/'))
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.client.request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(reqwest::Method::GET, &self.url(path), Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.request(reqwest::Method::POST, &self.url(path), Some(token), Some(body), &[]).await
+    }
+
+    /// Creates an entity and returns its JSON (panics unless 201).
+    pub async fn create(&self, token: &str, type_name: &str, data: Value) -> Value {
+        let r = self.post(&format!("entities/{type_name}"), token, &serde_json::json!({ "data": data })).await;
+        assert_eq!(r.status, 201, "create {type_name}: {:?}", r.body);
+        r.body
+    }
+
+    /// Executes a transition.
+    pub async fn fire(&self, token: &str, type_name: &str, id: &str, name: &str, input: Value) -> Reply {
+        self.post(&format!("entities/{type_name}/{id}/transitions/{name}"), token, &serde_json::json!({ "input": input }))
+            .await
+    }
+
+    /// The id of a sample row by its key.
+    pub fn sample(&self, key: &str) -> String {
+        tenants::apply::sample_id(self.tenant.0, key).to_string()
+    }
+}
