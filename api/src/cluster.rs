@@ -50,7 +50,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Gid, Pid, Uid, User};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
@@ -74,6 +74,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// `sizeof(sockaddr_un.sun_path)` on Linux, including the terminating NUL.
 const SUN_PATH_MAX: usize = 108;
 const DEFAULT_SYSTEM_USER: &str = "switchyard";
+/// What a URL's user, host and database must escape: all but RFC 3986's unreserved characters.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// Lines of `postgres.log` quoted in errors.
 const LOG_TAIL_LINES: usize = 30;
 
@@ -94,11 +96,7 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// A config for `home`, run as the default user, not detached.
     pub fn new(home: impl Into<PathBuf>) -> Self {
-        ClusterConfig {
-            home: home.into(),
-            pg_user: None,
-            detach: false,
-        }
+        ClusterConfig { home: home.into(), pg_user: None, detach: false }
     }
 
     /// From the environment: `SWITCHYARD_HOME` (default `./.switchyard`), the directory holding
@@ -107,18 +105,12 @@ impl ClusterConfig {
         let home = std::env::var_os("SWITCHYARD_HOME")
             .filter(|h| !h.is_empty())
             .map_or_else(|| PathBuf::from(".switchyard"), PathBuf::from);
-        ClusterConfig {
-            home,
-            pg_user: pg_user_from_env(),
-            detach: false,
-        }
+        ClusterConfig { home, pg_user: pg_user_from_env(), detach: false }
     }
 }
 
 fn pg_user_from_env() -> Option<String> {
-    std::env::var("SWITCHYARD_PG_USER")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("SWITCHYARD_PG_USER").ok().filter(|u| !u.is_empty())
 }
 
 /// Everything that can go wrong creating, starting or stopping the cluster.
@@ -143,11 +135,7 @@ pub enum ClusterError {
          away to create a new cluster",
         pgdata.display()
     )]
-    VersionMismatch {
-        pgdata: PathBuf,
-        data_major: u32,
-        found: String,
-    },
+    VersionMismatch { pgdata: PathBuf, data_major: u32, found: String },
     #[error(
         "{} exists but is not a PostgreSQL data directory (no PG_VERSION); move it away",
         pgdata.display()
@@ -172,11 +160,7 @@ pub enum ClusterError {
     #[error("initdb failed ({status}):\n{output}")]
     Initdb { status: ExitStatus, output: String },
     #[error("PostgreSQL exited during startup ({status}); the end of {}:\n{tail}", log.display())]
-    Exited {
-        status: ExitStatus,
-        log: PathBuf,
-        tail: String,
-    },
+    Exited { status: ExitStatus, log: PathBuf, tail: String },
     #[error(
         "PostgreSQL did not accept connections within {}s; the end of {}:\n{tail}",
         START_TIMEOUT.as_secs(),
@@ -200,12 +184,8 @@ pub enum ClusterError {
     Sql(#[from] sqlx::Error),
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClusterError + '_ {
-    move |source| ClusterError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ClusterError + 'a {
+    move |source| ClusterError::Io { action, path: path.to_path_buf(), source }
 }
 
 /// A running cluster. Owns the postmaster if this process started it (see [`Cluster::owned`]).
@@ -214,11 +194,22 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Cluste
 /// shut down (SIGINT) but does not wait for it.
 pub struct Cluster {
     pgdata: PathBuf,
+    home: PathBuf,
     port: u16,
     pid: Pid,
-    /// The postmaster, when we started it and have not stopped it yet.
-    child: Option<tokio::process::Child>,
+    ownership: Ownership,
     detached: bool,
+}
+
+/// Who stops the postmaster.
+enum Ownership {
+    /// Someone else: a live process that started it (a server beside the CLI), or nobody (the
+    /// shared test cluster).
+    Borrowed,
+    /// We started it: our child.
+    Child(tokio::process::Child),
+    /// Its starter died without stopping it (killed hard): we stop it as if we had started it.
+    Adopted,
 }
 
 impl fmt::Debug for Cluster {
@@ -237,11 +228,7 @@ impl Cluster {
     /// accepts connections (at most 30 s; the error then quotes the end of `postgres.log`).
     /// Ensures the database `switchyard` exists.
     pub async fn ensure_started(cfg: &ClusterConfig) -> Result<Cluster, ClusterError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&cfg.home)
-            .map_err(io_err("create", &cfg.home))?;
+        fs::DirBuilder::new().recursive(true).mode(0o755).create(&cfg.home).map_err(io_err("create", &cfg.home))?;
         // Absolute, because the socket path ends up in URLs used from any working directory.
         let home = fs::canonicalize(&cfg.home).map_err(io_err("resolve", &cfg.home))?;
         let pgdata = home.join("pgdata");
@@ -255,14 +242,12 @@ impl Cluster {
         let lock_path = home.join("cluster.lock");
         let _lock = lock_file(&lock_path).await?;
 
-        let mut cluster = match find_running(&pgdata).await? {
+        let cluster = match find_running(&home, &pgdata, !cfg.detach).await? {
             Some(running) => running,
             None => start(&home, &pgdata, cfg).await?,
         };
         if let Err(e) = ensure_database(&cluster.pgdata, cluster.port).await {
-            if let Some(child) = cluster.child.take() {
-                let _ = stop_child(cluster.pid, child).await;
-            }
+            let _ = cluster.stop().await;
             return Err(e);
         }
         Ok(cluster)
@@ -291,13 +276,9 @@ impl Cluster {
     /// A URL for database `db` as `user`, over the socket (trust authentication, no password).
     /// The socket directory is the percent-encoded host, a form both sqlx and libpq accept.
     pub fn url_for(&self, user: &str, db: &str) -> String {
-        let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let enc = |s: &str| utf8_percent_encode(s, URL_COMPONENT).to_string();
         let host = enc(&self.pgdata.to_string_lossy());
-        let port = if self.port == PORT {
-            String::new()
-        } else {
-            format!(":{}", self.port)
-        };
+        let port = if self.port == PORT { String::new() } else { format!(":{}", self.port) };
         format!("postgres://{}@{host}{port}/{}", enc(user), enc(db))
     }
 
@@ -306,26 +287,30 @@ impl Cluster {
         connect_options(&self.pgdata, self.port, user, db)
     }
 
-    /// Whether this process started the postmaster (and [`Cluster::stop`] stops it).
+    /// Whether [`Cluster::stop`] stops the postmaster: we started it, or adopted it from a
+    /// starter that died without stopping it. Not when another live process started it.
     pub fn owned(&self) -> bool {
-        self.child.is_some()
+        !matches!(self.ownership, Ownership::Borrowed)
     }
 
     /// Stops the postmaster if we own it: fast shutdown (SIGINT: roll back open transactions,
     /// checkpoint, exit), then SIGQUIT (immediate shutdown) if it takes over 30 s. A no-op for a
-    /// cluster that was already running.
+    /// cluster another process owns.
     pub async fn stop(mut self) -> Result<(), ClusterError> {
-        match self.child.take() {
-            Some(child) => stop_child(self.pid, child).await,
-            None => Ok(()),
-        }
+        let outcome = match std::mem::replace(&mut self.ownership, Ownership::Borrowed) {
+            Ownership::Borrowed => return Ok(()),
+            Ownership::Child(child) => stop_child(self.pid, child).await,
+            Ownership::Adopted => stop_pid(self.pid, &self.pgdata).await,
+        };
+        remove_owner(&self.home);
+        outcome
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         // A detached postmaster is meant to outlive us; an attached one must not be orphaned.
-        if self.child.is_some() && !self.detached {
+        if self.owned() && !self.detached {
             let _ = kill(self.pid, Signal::SIGINT);
         }
     }
@@ -343,28 +328,14 @@ pub async fn stop_home(home: &Path) -> Result<bool, ClusterError> {
     if !is_live_postgres(pid) {
         return Ok(false);
     }
-    signal(pid, Signal::SIGINT)?;
-    if wait_gone(pid, &pgdata, STOP_TIMEOUT).await {
-        return Ok(true);
-    }
-    tracing::warn!(pid = pid.as_raw(), "PostgreSQL did not stop in time: SIGQUIT");
-    signal(pid, Signal::SIGQUIT)?;
-    if wait_gone(pid, &pgdata, QUIT_TIMEOUT).await {
-        Ok(true)
-    } else {
-        Err(ClusterError::StopTimeout { pid: pid.as_raw() })
-    }
+    stop_pid(pid, &pgdata).await?;
+    Ok(true)
 }
 
 // --- Starting -------------------------------------------------------------------------------
 
 async fn lock_file(path: &Path) -> Result<Flock<File>, ClusterError> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io_err("open", path))?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io_err("open", path))?;
     let owned_path = path.to_path_buf();
     // flock blocks: keep it off the async worker threads.
     tokio::task::spawn_blocking(move || {
@@ -375,16 +346,13 @@ async fn lock_file(path: &Path) -> Result<Flock<File>, ClusterError> {
         })
     })
     .await
-    .map_err(|e| ClusterError::Io {
-        action: "lock",
-        path: path.to_path_buf(),
-        source: io::Error::other(e),
-    })?
+    .map_err(|e| ClusterError::Io { action: "lock", path: path.to_path_buf(), source: io::Error::other(e) })?
 }
 
 /// A postmaster already serving `pgdata` (a running server, and the CLI invoked beside it), or
-/// `None` when there is none (no pid file, or a stale one: postgres itself replaces it).
-async fn find_running(pgdata: &Path) -> Result<Option<Cluster>, ClusterError> {
+/// `None` when there is none (no pid file, or a stale one: postgres itself replaces it). With
+/// `adopt`, one whose starter has died is ours to stop.
+async fn find_running(home: &Path, pgdata: &Path, adopt: bool) -> Result<Option<Cluster>, ClusterError> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let Some(pid_file) = read_pid_file(pgdata)? else {
@@ -395,21 +363,26 @@ async fn find_running(pgdata: &Path) -> Result<Option<Cluster>, ClusterError> {
             return Ok(None);
         }
         if answers(pgdata, pid_file.port).await {
-            tracing::info!(pid = pid_file.pid, pgdata = %pgdata.display(), "PostgreSQL is already running: using it");
+            let ownership = if adopt && !owner_alive(home) {
+                tracing::info!(pid = pid_file.pid, pgdata = %pgdata.display(), "PostgreSQL is running, left by a process that died: adopting it");
+                write_owner(home)?;
+                Ownership::Adopted
+            } else {
+                tracing::info!(pid = pid_file.pid, pgdata = %pgdata.display(), "PostgreSQL is already running: using it");
+                Ownership::Borrowed
+            };
             return Ok(Some(Cluster {
+                home: home.to_path_buf(),
                 pgdata: pgdata.to_path_buf(),
                 port: pid_file.port,
                 pid,
-                child: None,
+                ownership,
                 detached: false,
             }));
         }
         // Alive but silent: starting up, shutting down, or recovering. Wait for it to settle.
         if Instant::now() >= deadline {
-            return Err(ClusterError::Unresponsive {
-                pid: pid_file.pid,
-                pgdata: pgdata.to_path_buf(),
-            });
+            return Err(ClusterError::Unresponsive { pid: pid_file.pid, pgdata: pgdata.to_path_buf() });
         }
         tokio::time::sleep(POLL * 4).await;
     }
@@ -419,15 +392,8 @@ async fn start(home: &Path, pgdata: &Path, cfg: &ClusterConfig) -> Result<Cluste
     let log_path = home.join("postgres.log");
     let initialised = pgdata.join("PG_VERSION").exists();
     let data_major = if initialised {
-        let v = fs::read_to_string(pgdata.join("PG_VERSION"))
-            .map_err(io_err("read", &pgdata.join("PG_VERSION")))?;
-        Some(
-            v.trim()
-                .parse::<u32>()
-                .map_err(|_| ClusterError::NotACluster {
-                    pgdata: pgdata.to_path_buf(),
-                })?,
-        )
+        let v = fs::read_to_string(pgdata.join("PG_VERSION")).map_err(io_err("read", &pgdata.join("PG_VERSION")))?;
+        Some(v.trim().parse::<u32>().map_err(|_| ClusterError::NotACluster { pgdata: pgdata.to_path_buf() })?)
     } else {
         None
     };
@@ -438,10 +404,7 @@ async fn start(home: &Path, pgdata: &Path, cfg: &ClusterConfig) -> Result<Cluste
     }
 
     let log = open_log(&log_path)?;
-    let log_start = log
-        .metadata()
-        .map_err(io_err("read", &log_path))?
-        .len();
+    let log_start = log.metadata().map_err(io_err("read", &log_path))?.len();
     let data_dir = open_dir(pgdata)?;
     let mut cmd = pg_command(&bin.postgres(), &data_dir, &run_as, cfg.detach);
     cmd.arg("-D")
@@ -468,21 +431,14 @@ async fn start(home: &Path, pgdata: &Path, cfg: &ClusterConfig) -> Result<Cluste
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait().map_err(io_err("run", &bin.postgres()))? {
-            return Err(ClusterError::Exited {
-                status,
-                tail: log_tail(&log_path, log_start),
-                log: log_path,
-            });
+            return Err(ClusterError::Exited { status, tail: log_tail(&log_path, log_start), log: log_path });
         }
         if answers(pgdata, PORT).await {
             break;
         }
         if Instant::now() >= deadline {
             let _ = stop_child(pid, child).await;
-            return Err(ClusterError::StartTimeout {
-                tail: log_tail(&log_path, log_start),
-                log: log_path,
-            });
+            return Err(ClusterError::StartTimeout { tail: log_tail(&log_path, log_start), log: log_path });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -493,34 +449,31 @@ async fn start(home: &Path, pgdata: &Path, cfg: &ClusterConfig) -> Result<Cluste
         user = %run_as.name,
         "started PostgreSQL"
     );
+    // A detached cluster has no owner: nobody stops it but `stop_home`.
+    if !cfg.detach {
+        if let Err(e) = write_owner(home) {
+            let _ = stop_child(pid, child).await;
+            return Err(e);
+        }
+    }
     Ok(Cluster {
+        home: home.to_path_buf(),
         pgdata: pgdata.to_path_buf(),
         port: PORT,
         pid,
-        child: Some(child),
+        ownership: Ownership::Child(child),
         detached: cfg.detach,
     })
 }
 
 /// Runs initdb into `pgdata.init` and renames it to `pgdata` when complete, so an interrupted
 /// initdb never leaves a half-made cluster where the next start would trust it.
-async fn init(
-    home: &Path,
-    pgdata: &Path,
-    bin: &PgBin,
-    run_as: &RunAs,
-    log_path: &Path,
-) -> Result<(), ClusterError> {
+async fn init(home: &Path, pgdata: &Path, bin: &PgBin, run_as: &RunAs, log_path: &Path) -> Result<(), ClusterError> {
     if pgdata.exists() {
         // An empty directory (made by hand, or by an older layout) is fine to replace.
-        let empty = fs::read_dir(pgdata)
-            .map_err(io_err("read", pgdata))?
-            .next()
-            .is_none();
+        let empty = fs::read_dir(pgdata).map_err(io_err("read", pgdata))?.next().is_none();
         if !empty {
-            return Err(ClusterError::NotACluster {
-                pgdata: pgdata.to_path_buf(),
-            });
+            return Err(ClusterError::NotACluster { pgdata: pgdata.to_path_buf() });
         }
         fs::remove_dir(pgdata).map_err(io_err("remove", pgdata))?;
     }
@@ -540,19 +493,13 @@ async fn init(
     outcome?;
 
     let conf = staging.join("postgresql.conf");
-    let mut f = OpenOptions::new()
-        .append(true)
-        .open(&conf)
-        .map_err(io_err("open", &conf))?;
-    f.write_all(tuned_settings(machine_memory_bytes()).as_bytes())
-        .map_err(io_err("write", &conf))?;
+    let mut f = OpenOptions::new().append(true).open(&conf).map_err(io_err("open", &conf))?;
+    f.write_all(tuned_settings(machine_memory_bytes()).as_bytes()).map_err(io_err("write", &conf))?;
     f.sync_all().map_err(io_err("write", &conf))?;
     drop(f);
 
     fs::rename(&staging, pgdata).map_err(io_err("rename", &staging))?;
-    File::open(home)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync", home))?;
+    File::open(home).and_then(|d| d.sync_all()).map_err(io_err("sync", home))?;
     Ok(())
 }
 
@@ -566,20 +513,14 @@ async fn run_initdb(
     if staging.exists() {
         fs::remove_dir_all(staging).map_err(io_err("remove", staging))?;
     }
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(staging)
-        .map_err(io_err("create", staging))?;
+    fs::DirBuilder::new().mode(0o700).create(staging).map_err(io_err("create", staging))?;
     // The umask may have narrowed the mode; postgres insists on 0700 or 0750.
-    fs::set_permissions(staging, fs::Permissions::from_mode(0o700))
-        .map_err(io_err("chmod", staging))?;
+    fs::set_permissions(staging, fs::Permissions::from_mode(0o700)).map_err(io_err("chmod", staging))?;
     if run_as.switch {
-        nix::unistd::chown(staging, Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
-            ClusterError::Io {
-                action: "chown",
-                path: staging.to_path_buf(),
-                source: e.into(),
-            }
+        nix::unistd::chown(staging, Some(run_as.uid), Some(run_as.gid)).map_err(|e| ClusterError::Io {
+            action: "chown",
+            path: staging.to_path_buf(),
+            source: e.into(),
         })?;
     }
     let data_dir = open_dir(staging)?;
@@ -601,10 +542,7 @@ async fn run_initdb(
     if out.status.success() {
         Ok(())
     } else {
-        Err(ClusterError::Initdb {
-            status: out.status,
-            output,
-        })
+        Err(ClusterError::Initdb { status: out.status, output })
     }
 }
 
@@ -648,14 +586,8 @@ fn machine_memory_bytes() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(1 << 30, |kb| kb * 1024);
-    for limit in [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ] {
-        if let Some(bytes) = fs::read_to_string(limit)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-        {
+    for limit in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+        if let Some(bytes) = fs::read_to_string(limit).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
             ram = ram.min(bytes);
         }
     }
@@ -664,29 +596,20 @@ fn machine_memory_bytes() -> u64 {
 
 /// Creates the `switchyard` database on first start.
 async fn ensure_database(pgdata: &Path, port: u16) -> Result<(), ClusterError> {
-    let mut conn =
-        PgConnection::connect_with(&connect_options(pgdata, port, SUPERUSER, "postgres")).await?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut conn)
-            .await?;
+    let mut conn = PgConnection::connect_with(&connect_options(pgdata, port, SUPERUSER, "postgres")).await?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(DATABASE)
+        .fetch_one(&mut conn)
+        .await?;
     if !exists {
-        sqlx::query(&format!("create database {DATABASE}"))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(&format!("create database {DATABASE}")).execute(&mut conn).await?;
     }
     conn.close().await?;
     Ok(())
 }
 
 fn connect_options(pgdata: &Path, port: u16, user: &str, db: &str) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .socket(pgdata)
-        .port(port)
-        .username(user)
-        .database(db)
-        .disable_statement_logging()
+    PgConnectOptions::new().socket(pgdata).port(port).username(user).database(db).disable_statement_logging()
 }
 
 fn socket_path(pgdata: &Path, port: u16) -> PathBuf {
@@ -704,19 +627,11 @@ async fn answers(pgdata: &Path, port: u16) -> bool {
         sqlx::query("select 1").execute(&mut conn).await?;
         conn.close().await
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), attempt).await,
-        Ok(Ok(()))
-    )
+    matches!(tokio::time::timeout(Duration::from_secs(5), attempt).await, Ok(Ok(())))
 }
 
 fn open_log(path: &Path) -> Result<File, ClusterError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(io_err("open", path))
+    OpenOptions::new().create(true).append(true).mode(0o640).open(path).map_err(io_err("open", path))
 }
 
 fn open_dir(path: &Path) -> Result<File, ClusterError> {
@@ -745,6 +660,50 @@ fn log_tail(path: &Path, from: u64) -> String {
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
+// --- Who owns the running postmaster -------------------------------------------------------
+
+/// `<home>/postmaster.owner`: the process that started the running postmaster and will stop
+/// it, as `<pid> <start time>` (the start time tells a live owner from a reused pid).
+fn owner_path(home: &Path) -> PathBuf {
+    home.join("postmaster.owner")
+}
+
+/// `/proc/<pid>/stat` field 22, the process's start time in clock ticks since boot.
+fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after `(comm)` start at field 3.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+fn owner_record(pid: i32) -> Option<String> {
+    process_start_time(pid).map(|t| format!("{pid} {t}\n"))
+}
+
+fn write_owner(home: &Path) -> Result<(), ClusterError> {
+    let path = owner_path(home);
+    let record = owner_record(std::process::id() as i32).unwrap_or_default();
+    fs::write(&path, record).map_err(io_err("write", &path))
+}
+
+/// Whether the process named by the owner file is alive (and is the same process).
+fn owner_alive(home: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(owner_path(home)) else {
+        return false;
+    };
+    let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    owner_record(pid).is_some_and(|now| now.trim() == text.trim())
+}
+
+/// Removes the owner file if it names us.
+fn remove_owner(home: &Path) {
+    let path = owner_path(home);
+    if fs::read_to_string(&path).ok() == owner_record(std::process::id() as i32) {
+        let _ = fs::remove_file(path);
+    }
+}
+
 // --- Running as another user, with the data directory as fd 3 -------------------------------
 
 /// The OS user PostgreSQL runs as.
@@ -757,43 +716,24 @@ struct RunAs {
     switch: bool,
 }
 
-async fn resolve_run_as(
-    cfg: &ClusterConfig,
-    pgdata: &Path,
-    initialised: bool,
-) -> Result<RunAs, ClusterError> {
+async fn resolve_run_as(cfg: &ClusterConfig, pgdata: &Path, initialised: bool) -> Result<RunAs, ClusterError> {
     let requested = cfg.pg_user.clone().or_else(pg_user_from_env);
     if !nix::unistd::geteuid().is_root() {
         let uid = nix::unistd::geteuid();
-        let name = User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map_or_else(|| uid.to_string(), |u| u.name);
+        let name = User::from_uid(uid).ok().flatten().map_or_else(|| uid.to_string(), |u| u.name);
         if let Some(req) = requested.filter(|r| *r != name) {
             tracing::warn!(requested = %req, user = %name, "not root: PostgreSQL runs as the current user, SWITCHYARD_PG_USER is ignored");
         }
-        return Ok(RunAs {
-            name,
-            uid,
-            gid: nix::unistd::getegid(),
-            switch: false,
-        });
+        return Ok(RunAs { name, uid, gid: nix::unistd::getegid(), switch: false });
     }
 
     if initialised {
         // The data directory's owner is the only user postgres will run it as.
-        let owner = Uid::from_raw(
-            fs::metadata(pgdata)
-                .map_err(io_err("read", pgdata))?
-                .uid(),
-        );
+        let owner = Uid::from_raw(fs::metadata(pgdata).map_err(io_err("read", pgdata))?.uid());
         if owner.is_root() {
             return Err(ClusterError::User {
                 user: "root".into(),
-                reason: format!(
-                    "{} is owned by root; chown -R it to an unprivileged user",
-                    pgdata.display()
-                ),
+                reason: format!("{} is owned by root; chown -R it to an unprivileged user", pgdata.display()),
             });
         }
         let user = lookup_uid(owner)?;
@@ -804,10 +744,8 @@ async fn resolve_run_as(
     }
 
     let user = match requested {
-        Some(name) => lookup_name(&name)?.ok_or_else(|| ClusterError::User {
-            user: name.clone(),
-            reason: "no such user".into(),
-        })?,
+        Some(name) => lookup_name(&name)?
+            .ok_or_else(|| ClusterError::User { user: name.clone(), reason: "no such user".into() })?,
         None => match lookup_name("postgres")? {
             Some(u) => u,
             None => match lookup_name(DEFAULT_SYSTEM_USER)? {
@@ -817,38 +755,24 @@ async fn resolve_run_as(
         },
     };
     if user.uid.is_root() {
-        return Err(ClusterError::User {
-            user: user.name,
-            reason: "PostgreSQL refuses to run as root".into(),
-        });
+        return Err(ClusterError::User { user: user.name, reason: "PostgreSQL refuses to run as root".into() });
     }
     Ok(run_as(user))
 }
 
 fn run_as(user: User) -> RunAs {
-    RunAs {
-        name: user.name,
-        uid: user.uid,
-        gid: user.gid,
-        switch: true,
-    }
+    RunAs { name: user.name, uid: user.uid, gid: user.gid, switch: true }
 }
 
 fn lookup_name(name: &str) -> Result<Option<User>, ClusterError> {
-    User::from_name(name).map_err(|e| ClusterError::User {
-        user: name.to_string(),
-        reason: e.to_string(),
-    })
+    User::from_name(name).map_err(|e| ClusterError::User { user: name.to_string(), reason: e.to_string() })
 }
 
 fn lookup_uid(uid: Uid) -> Result<User, ClusterError> {
     User::from_uid(uid)
         .map_err(|e| e.to_string())
         .and_then(|u| u.ok_or_else(|| "no such user".to_string()))
-        .map_err(|reason| ClusterError::User {
-            user: uid.to_string(),
-            reason,
-        })
+        .map_err(|reason| ClusterError::User { user: uid.to_string(), reason })
 }
 
 async fn create_system_user(name: &str) -> Result<User, ClusterError> {
@@ -868,17 +792,11 @@ async fn create_system_user(name: &str) -> Result<User, ClusterError> {
         ])
         .output()
         .await
-        .map_err(|e| ClusterError::User {
-            user: name.to_string(),
-            reason: format!("cannot run useradd: {e}"),
-        })?;
+        .map_err(|e| ClusterError::User { user: name.to_string(), reason: format!("cannot run useradd: {e}") })?;
     if !out.status.success() {
         return Err(ClusterError::User {
             user: name.to_string(),
-            reason: format!(
-                "useradd failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            reason: format!("useradd failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
         });
     }
     lookup_name(name)?.ok_or_else(|| ClusterError::User {
@@ -891,16 +809,9 @@ async fn create_system_user(name: &str) -> Result<User, ClusterError> {
 /// clean environment, from `/` (our working directory may be unreachable for that user).
 /// `detach`: its own session (outlives us); otherwise its own process group (a terminal's
 /// Ctrl-C reaches only us, and we stop it in order).
-fn pg_command(
-    program: &Path,
-    data_dir: &File,
-    run_as: &RunAs,
-    detach: bool,
-) -> tokio::process::Command {
+fn pg_command(program: &Path, data_dir: &File, run_as: &RunAs, detach: bool) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
-    cmd.env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .current_dir("/");
+    cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").current_dir("/");
     if let Some(tz) = std::env::var_os("TZ") {
         cmd.env("TZ", tz);
     }
@@ -919,10 +830,7 @@ fn pg_command(
         cmd.pre_exec(move || {
             if fd == DATA_FD {
                 // dup2 onto itself would keep FD_CLOEXEC: clear it instead.
-                nix::fcntl::fcntl(
-                    DATA_FD,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )?;
+                nix::fcntl::fcntl(DATA_FD, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
             } else {
                 nix::unistd::dup2(fd, DATA_FD)?;
             }
@@ -957,9 +865,19 @@ impl PgBin {
     }
 }
 
-/// Candidate directories: `PATH` first, then `/usr/lib/postgresql/*/bin`, newest first. With
-/// `want`, the cluster's own major version; otherwise the first ≥ 15.
+/// Where PostgreSQL's server binaries are installed by Debian and Ubuntu, one folder per major.
+const DEBIAN_PG_LIB: &str = "/usr/lib/postgresql";
+
+/// The binaries to run: with `want`, the cluster's own major version; otherwise the first
+/// PostgreSQL ≥ 15 on `PATH`, then in `/usr/lib/postgresql/*/bin`, newest first.
 async fn find_binaries(want: Option<u32>, pgdata: &Path) -> Result<PgBin, ClusterError> {
+    let dirs = candidate_dirs(std::env::var_os("PATH").as_deref(), Path::new(DEBIAN_PG_LIB));
+    pick_binaries(dirs, want, pgdata).await
+}
+
+/// Directories holding both `initdb` and `postgres`, symlinks resolved, without duplicates:
+/// those on `path` in order, then `<lib>/<version>/bin` by descending version.
+fn candidate_dirs(path: Option<&std::ffi::OsStr>, lib: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut add = |dir: PathBuf| {
         // Resolve symlinks (e.g. /usr/local/bin/postgres → /usr/lib/postgresql/15/bin/postgres):
@@ -972,24 +890,18 @@ async fn find_binaries(want: Option<u32>, pgdata: &Path) -> Result<PgBin, Cluste
             }
         }
     };
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if dir.join("initdb").is_file() {
-                add(dir);
-            }
+    for dir in path.map(std::env::split_paths).into_iter().flatten() {
+        if dir.join("initdb").is_file() {
+            add(dir);
         }
     }
-    let mut versioned: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+    let mut versioned: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(lib)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let key: Vec<u32> = name
-                .split('.')
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .ok()?;
+            let key: Vec<u32> = name.split('.').map(str::parse).collect::<Result<_, _>>().ok()?;
             Some((key, e.path().join("bin")))
         })
         .collect();
@@ -997,15 +909,14 @@ async fn find_binaries(want: Option<u32>, pgdata: &Path) -> Result<PgBin, Cluste
     for (_, dir) in versioned {
         add(dir);
     }
+    dirs
+}
 
+async fn pick_binaries(dirs: Vec<PathBuf>, want: Option<u32>, pgdata: &Path) -> Result<PgBin, ClusterError> {
     let mut found = Vec::new();
     for bindir in dirs {
         match postgres_version(&bindir).await {
-            Some((major, version)) => found.push(PgBin {
-                bindir,
-                major,
-                version,
-            }),
+            Some((major, version)) => found.push(PgBin { bindir, major, version }),
             None => tracing::debug!(bindir = %bindir.display(), "cannot run postgres --version"),
         }
     }
@@ -1027,10 +938,7 @@ async fn find_binaries(want: Option<u32>, pgdata: &Path) -> Result<PgBin, Cluste
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
-        (None, Some(old)) => Err(ClusterError::TooOld {
-            version: old.version.clone(),
-            bindir: old.bindir.clone(),
-        }),
+        (None, Some(old)) => Err(ClusterError::TooOld { version: old.version.clone(), bindir: old.bindir.clone() }),
     }
 }
 
@@ -1091,9 +999,7 @@ fn is_live_postgres(pid: Pid) -> bool {
         return false;
     };
     // `pid (comm) S …`: the state follows the last ')' (comm may contain ')').
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
     if matches!(state, Some('Z' | 'X') | None) {
         return false;
     }
@@ -1105,10 +1011,7 @@ fn is_live_postgres(pid: Pid) -> bool {
 fn signal(pid: Pid, sig: Signal) -> Result<(), ClusterError> {
     match kill(pid, sig) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(source) => Err(ClusterError::Signal {
-            pid: pid.as_raw(),
-            source,
-        }),
+        Err(source) => Err(ClusterError::Signal { pid: pid.as_raw(), source }),
     }
 }
 
@@ -1131,13 +1034,26 @@ async fn wait_gone(pid: Pid, pgdata: &Path, timeout: Duration) -> bool {
     }
 }
 
+/// Stops a postmaster that is not our child: SIGINT, then SIGQUIT.
+async fn stop_pid(pid: Pid, pgdata: &Path) -> Result<(), ClusterError> {
+    signal(pid, Signal::SIGINT)?;
+    if wait_gone(pid, pgdata, STOP_TIMEOUT).await {
+        return Ok(());
+    }
+    tracing::warn!(pid = pid.as_raw(), "PostgreSQL did not stop in time: SIGQUIT");
+    signal(pid, Signal::SIGQUIT)?;
+    if wait_gone(pid, pgdata, QUIT_TIMEOUT).await {
+        Ok(())
+    } else {
+        Err(ClusterError::StopTimeout { pid: pid.as_raw() })
+    }
+}
+
 /// Stops our own postmaster child: SIGINT, then SIGQUIT, then SIGKILL.
 async fn stop_child(pid: Pid, mut child: tokio::process::Child) -> Result<(), ClusterError> {
-    for (sig, timeout) in [
-        (Signal::SIGINT, STOP_TIMEOUT),
-        (Signal::SIGQUIT, QUIT_TIMEOUT),
-        (Signal::SIGKILL, QUIT_TIMEOUT),
-    ] {
+    for (sig, timeout) in
+        [(Signal::SIGINT, STOP_TIMEOUT), (Signal::SIGQUIT, QUIT_TIMEOUT), (Signal::SIGKILL, QUIT_TIMEOUT)]
+    {
         if sig != Signal::SIGINT {
             tracing::warn!(pid = pid.as_raw(), signal = %sig, "PostgreSQL did not stop in time");
         }
@@ -1170,15 +1086,61 @@ mod tests {
             parse_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"),
             Some((15, "15.18".to_string()))
         );
-        assert_eq!(
-            parse_version("postgres (PostgreSQL) 17beta1"),
-            Some((17, "17beta1".to_string()))
-        );
-        assert_eq!(
-            parse_version("postgres (PostgreSQL) 9.6.24"),
-            Some((9, "9.6.24".to_string()))
-        );
+        assert_eq!(parse_version("postgres (PostgreSQL) 17beta1"), Some((17, "17beta1".to_string())));
+        assert_eq!(parse_version("postgres (PostgreSQL) 9.6.24"), Some((9, "9.6.24".to_string())));
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    /// A fake installation: `<root>/lib/<version>/bin/{initdb,postgres}`, where `postgres`
+    /// answers `--version` like the real one.
+    fn fake_install(root: &Path, versions: &[&str]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let lib = root.join("lib");
+        for v in versions {
+            let bin = lib.join(v).join("bin");
+            fs::create_dir_all(&bin).expect("mkdir");
+            fs::write(bin.join("initdb"), "#!/bin/sh\nexit 1\n").expect("initdb");
+            let postgres = bin.join("postgres");
+            fs::write(&postgres, format!("#!/bin/sh\necho 'postgres (PostgreSQL) {v}.3'\n")).expect("postgres");
+            fs::set_permissions(&postgres, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        lib
+    }
+
+    #[tokio::test]
+    async fn finds_binaries_on_path_then_newest_first_and_checks_versions() {
+        let root = std::env::temp_dir().join(format!("switchyard-cluster-bins-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let lib = fake_install(&root, &["14", "16", "9.6"]);
+        let lib = fs::canonicalize(lib).expect("canonical");
+        // A PATH entry of symlinks into 16 (like /usr/local/bin): resolved and not repeated.
+        let on_path = root.join("path");
+        fs::create_dir_all(&on_path).expect("mkdir");
+        for exe in ["initdb", "postgres"] {
+            std::os::unix::fs::symlink(lib.join("16/bin").join(exe), on_path.join(exe)).expect("symlink");
+        }
+        let path = std::env::join_paths([root.join("nothing-here"), on_path]).expect("PATH");
+        let dirs = candidate_dirs(Some(&path), &lib);
+        assert_eq!(dirs, ["16", "14", "9.6"].map(|v| lib.join(v).join("bin")));
+        let pgdata = Path::new("/nowhere/pgdata");
+
+        let newest = pick_binaries(dirs.clone(), None, pgdata).await.expect("16");
+        assert_eq!((newest.major, newest.version.as_str()), (16, "16.3"));
+        let same = pick_binaries(dirs.clone(), Some(14), pgdata).await.expect("14");
+        assert_eq!(same.bindir, lib.join("14/bin"));
+        let missing = pick_binaries(dirs.clone(), Some(13), pgdata).await;
+        assert!(matches!(missing, Err(ClusterError::VersionMismatch { data_major: 13, .. })), "{missing:?}");
+
+        let old = pick_binaries(dirs[1..].to_vec(), None, pgdata).await;
+        assert!(matches!(&old, Err(ClusterError::TooOld { version, .. }) if version == "14.3"), "{old:?}");
+        let none = pick_binaries(Vec::new(), None, pgdata).await.expect_err("nothing installed");
+        assert_eq!(
+            none.to_string(),
+            "PostgreSQL ≥ 15 server binaries (initdb, postgres) not found on PATH or in \
+             /usr/lib/postgresql/*/bin: install PostgreSQL 15 or newer (e.g. apt-get install postgresql), \
+             or set DATABASE_URL to use an existing database"
+        );
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]
@@ -1195,15 +1157,14 @@ mod tests {
         let cluster = Cluster {
             pgdata: PathBuf::from("/tmp/a b/pgdata"),
             port: PORT,
+            home: PathBuf::from("/tmp/a b"),
             pid: Pid::from_raw(1),
-            child: None,
+            ownership: Ownership::Borrowed,
             detached: false,
         };
+        assert_eq!(cluster.url_for("switchyard_app", "t_1"), "postgres://switchyard_app@%2Ftmp%2Fa%20b%2Fpgdata/t_1");
         let url = cluster.superuser_url("switchyard");
-        assert_eq!(
-            url,
-            "postgres://switchyard@%2Ftmp%2Fa%20b%2Fpgdata/switchyard"
-        );
+        assert_eq!(url, "postgres://switchyard@%2Ftmp%2Fa%20b%2Fpgdata/switchyard");
         let opts: PgConnectOptions = url.parse().expect("sqlx parses the URL");
         assert_eq!(opts.get_socket(), Some(&PathBuf::from("/tmp/a b/pgdata")));
         assert_eq!(opts.get_username(), "switchyard");

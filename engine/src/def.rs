@@ -28,27 +28,16 @@ impl WorkflowDef {
     pub fn parse(type_name: &str, raw: Option<&Value>) -> Result<WorkflowDef, EngineError> {
         match raw {
             None | Some(Value::Null) => Ok(WorkflowDef::implicit()),
-            Some(v) => WorkflowDef::deserialize(v).map_err(|e| EngineError::WorkflowSyntax {
-                type_name: type_name.to_string(),
-                message: e.to_string(),
-            }),
+            Some(v) => WorkflowDef::deserialize(v)
+                .map_err(|e| EngineError::WorkflowSyntax { type_name: type_name.to_string(), message: e.to_string() }),
         }
     }
 
     /// The workflow of a type that declares none: one initial state `ACTIVE`, no transitions.
     pub fn implicit() -> WorkflowDef {
         let mut states = IndexMap::new();
-        states.insert(
-            IMPLICIT_STATE.to_string(),
-            StateDef {
-                kind: StateKind::Initial,
-                label: None,
-            },
-        );
-        WorkflowDef {
-            states,
-            transitions: IndexMap::new(),
-        }
+        states.insert(IMPLICIT_STATE.to_string(), StateDef { kind: StateKind::Initial, label: None });
+        WorkflowDef { states, transitions: IndexMap::new() }
     }
 }
 
@@ -156,8 +145,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = WorkflowDef::parse("order", Some(&json!({"states": {}, "transitons": {}})))
-            .expect_err("typo");
+        let err = WorkflowDef::parse("order", Some(&json!({"states": {}, "transitons": {}}))).expect_err("typo");
         assert!(err.to_string().contains("transitons"), "{err}");
     }
 

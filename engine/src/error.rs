@@ -25,11 +25,7 @@ pub enum EngineError {
     LogicEval { message: String },
     /// A script that does not compile.
     #[error("script does not compile{}: {message}", at(.line, .column))]
-    ScriptCompile {
-        message: String,
-        line: Option<usize>,
-        column: Option<usize>,
-    },
+    ScriptCompile { message: String, line: Option<usize>, column: Option<usize> },
     /// A script that failed at run time (a runtime error, `throw`, or `fail(message)`).
     #[error("script failed{}: {message}", at(.line, &None))]
     ScriptFailed { message: String, line: Option<usize> },
@@ -53,47 +49,21 @@ pub enum EngineError {
     },
     /// A transition that nobody may fire (`roles:` missing or empty).
     #[error("type `{type_name}`, transition `{transition}`: the role list is empty")]
-    NoRoles {
-        type_name: String,
-        transition: String,
-    },
+    NoRoles { type_name: String, transition: String },
     /// A transition with an empty `from:` list.
     #[error("type `{type_name}`, transition `{transition}`: `from` is empty")]
-    NoFromStates {
-        type_name: String,
-        transition: String,
-    },
+    NoFromStates { type_name: String, transition: String },
     /// A guard whose rule does not compile.
     #[error("type `{type_name}`, transition `{transition}`, guard {index}: {message}")]
-    Guard {
-        type_name: String,
-        transition: String,
-        index: usize,
-        message: String,
-    },
+    Guard { type_name: String, transition: String, index: usize, message: String },
     /// A transition script that does not compile.
     #[error("type `{type_name}`, transition `{transition}`, script{}: {message}", at(.line, .column))]
-    Script {
-        type_name: String,
-        transition: String,
-        line: Option<usize>,
-        column: Option<usize>,
-        message: String,
-    },
+    Script { type_name: String, transition: String, line: Option<usize>, column: Option<usize>, message: String },
     /// A transition input schema that is not a valid JSON Schema.
     #[error("type `{type_name}`, transition `{transition}`, input schema: {message}")]
-    InputSchema {
-        type_name: String,
-        transition: String,
-        message: String,
-    },
+    InputSchema { type_name: String, transition: String, message: String },
     /// A load declaration that is wrong (unknown type, not exactly one of `id`/`where`, a rule
     /// that does not compile).
     #[error("type `{type_name}`, transition `{transition}`, load `{load}`: {message}")]
-    Load {
-        type_name: String,
-        transition: String,
-        load: String,
-        message: String,
-    },
+    Load { type_name: String, transition: String, load: String, message: String },
 }

@@ -1,11 +1,20 @@
 //! Workflows, guards, scripts, the pure evaluation of a transition and the Postgres executor
 //! around it.
+//!
+//! The pure core imports no tokio, sqlx or HTTP: [`def`] (the `workflow:` model) →
+//! [`compiled`] (definitions compiled once per published version) → [`eval`] ([`eval::prepare`],
+//! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
+//! are the two rule languages; [`limits`] bounds them; [`model`] is the data the store fills.
 
+pub mod compiled;
+pub mod def;
 pub mod error;
+pub mod eval;
 pub mod limits;
 pub mod logic;
 pub mod model;
 pub mod script;
+pub mod store;
 
 pub use error::EngineError;
 pub use limits::Limits;

@@ -34,15 +34,8 @@ impl Logic {
     /// Compiles a rule; an unknown operator or malformed arguments is an error.
     pub fn compile(rule: &Value) -> Result<Self, EngineError> {
         check_operators(rule)?;
-        let compiled = ENGINE
-            .compile(rule)
-            .map_err(|e| EngineError::LogicCompile {
-                message: e.to_string(),
-            })?;
-        Ok(Self {
-            compiled,
-            source: rule.clone(),
-        })
+        let compiled = ENGINE.compile(rule).map_err(|e| EngineError::LogicCompile { message: e.to_string() })?;
+        Ok(Self { compiled, source: rule.clone() })
     }
 
     /// The rule as written.
@@ -59,9 +52,7 @@ impl Logic {
     pub fn evaluate(&self, ctx: &LogicContext) -> Result<Value, EngineError> {
         let arena = Bump::new();
         ctx.cell.with_dependent(|_, data| {
-            let out = ENGINE
-                .evaluate(&self.compiled, data, &arena)
-                .map_err(eval_error)?;
+            let out = ENGINE.evaluate(&self.compiled, data, &arena).map_err(eval_error)?;
             Value::from_arena(out).map_err(eval_error)
         })
     }
@@ -70,9 +61,7 @@ impl Logic {
     pub fn truthy(&self, ctx: &LogicContext) -> Result<bool, EngineError> {
         let arena = Bump::new();
         ctx.cell.with_dependent(|_, data| {
-            let out = ENGINE
-                .evaluate(&self.compiled, data, &arena)
-                .map_err(eval_error)?;
+            let out = ENGINE.evaluate(&self.compiled, data, &arena).map_err(eval_error)?;
             Ok(ENGINE.truthy(out))
         })
     }
@@ -81,16 +70,13 @@ impl Logic {
 /// The evaluator accepts unknown operators at compile time and fails when it meets them; a
 /// definition with a misspelt operator should fail when it is published instead.
 fn check_operators(rule: &Value) -> Result<(), EngineError> {
-    static KNOWN: LazyLock<Vec<&'static str>> =
-        LazyLock::new(|| ENGINE.builtin_operator_names().collect());
+    static KNOWN: LazyLock<Vec<&'static str>> = LazyLock::new(|| ENGINE.builtin_operator_names().collect());
     match rule {
         Value::Array(items) => items.iter().try_for_each(check_operators),
         Value::Object(map) => {
             if let Some((op, args)) = map.iter().next().filter(|_| map.len() == 1) {
                 if !KNOWN.contains(&op.as_str()) {
-                    return Err(EngineError::LogicCompile {
-                        message: format!("unknown operator `{op}`"),
-                    });
+                    return Err(EngineError::LogicCompile { message: format!("unknown operator `{op}`") });
                 }
                 check_operators(args)
             } else {
@@ -102,9 +88,7 @@ fn check_operators(rule: &Value) -> Result<(), EngineError> {
 }
 
 fn eval_error(e: datalogic_rs::Error) -> EngineError {
-    EngineError::LogicEval {
-        message: e.to_string(),
-    }
+    EngineError::LogicEval { message: e.to_string() }
 }
 
 self_cell::self_cell!(
@@ -123,19 +107,14 @@ pub struct LogicContext {
 
 impl std::fmt::Debug for LogicContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.cell
-            .with_dependent(|_, data| f.debug_tuple("LogicContext").field(data).finish())
+        self.cell.with_dependent(|_, data| f.debug_tuple("LogicContext").field(data).finish())
     }
 }
 
 impl LogicContext {
     /// Converts a JSON value (usually `{entity, input, actor, now, <loads>}`).
     pub fn new(data: &Value) -> Self {
-        Self {
-            cell: ContextCell::new(Bump::new(), |arena| {
-                DataValue::from_serde_value_in(data, arena)
-            }),
-        }
+        Self { cell: ContextCell::new(Bump::new(), |arena| DataValue::from_serde_value_in(data, arena)) }
     }
 }
 
@@ -253,11 +232,8 @@ fn collect_reduce(body: &Value, inner: &str, out: &mut Vec<String>) {
     let mut found = Vec::new();
     collect(body, None, &mut found);
     for path in found {
-        let element = if path == "current" {
-            Some(String::new())
-        } else {
-            path.strip_prefix("current.").map(str::to_string)
-        };
+        let element =
+            if path == "current" { Some(String::new()) } else { path.strip_prefix("current.").map(str::to_string) };
         let path = match element {
             Some(_) if inner.is_empty() => continue,
             Some(rest) if rest.is_empty() => format!("{inner}.*"),
@@ -302,8 +278,7 @@ mod tests {
 
     #[test]
     fn unknown_operator_does_not_compile() {
-        let err = Logic::compile(&json!({"and": [true, {"frobnicate": [1]}]}))
-            .expect_err("unknown op");
+        let err = Logic::compile(&json!({"and": [true, {"frobnicate": [1]}]})).expect_err("unknown op");
         assert!(matches!(err, EngineError::LogicCompile { .. }), "{err:?}");
     }
 

@@ -7,17 +7,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// Keys of the evaluation context's entity object that are not data fields. No field may use
-/// them, and a script may not change them.
-pub const RESERVED: &[&str] = &[
-    "id",
-    "type",
-    "state",
-    "version",
-    "created_by",
-    "updated_by",
-    "created_at",
-    "updated_at",
-];
+/// them, and a script may not change them (the ontology's list).
+pub const RESERVED: &[&str] = ontology::RESERVED_FIELDS;
 
 /// Whether `key` is one of [`RESERVED`].
 pub fn is_reserved(key: &str) -> bool {
@@ -132,9 +123,7 @@ mod tests {
 
     #[test]
     fn context_value_is_flat_with_reserved_keys() {
-        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-            .expect("valid")
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").expect("valid").with_timezone(&Utc);
         let e = Entity {
             id: Uuid::nil(),
             type_name: "order".into(),

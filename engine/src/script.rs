@@ -43,24 +43,11 @@ pub const CONTEXT_NAMES: &[&str] = &["entity", "input", "actor", "now"];
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// `update(row, patch)`: merge `patch` into a loaded row's data.
-    Update {
-        type_name: String,
-        id: Uuid,
-        patch: Value,
-    },
+    Update { type_name: String, id: Uuid, patch: Value },
     /// `create(type, data)`: a new entity with an id generated here (UUID v7).
-    Create {
-        type_name: String,
-        id: Uuid,
-        data: Value,
-    },
+    Create { type_name: String, id: Uuid, data: Value },
     /// `transition(row, name, input)`: fire a transition on a loaded row.
-    FollowUp {
-        type_name: String,
-        id: Uuid,
-        transition: String,
-        input: Value,
-    },
+    FollowUp { type_name: String, id: Uuid, transition: String, input: Value },
     /// `emit(name, payload)`: an event for the outbox.
     Emit { name: String, payload: Value },
 }
@@ -88,9 +75,7 @@ pub struct ScriptEngine {
 
 impl std::fmt::Debug for ScriptEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScriptEngine")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("ScriptEngine").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -116,15 +101,8 @@ struct RunGuard {
 
 impl RunGuard {
     fn start() -> Self {
-        let state = RunState {
-            start: Instant::now(),
-            effects: Vec::new(),
-            failed: None,
-            limit: None,
-        };
-        Self {
-            previous: RUN.with(|r| r.borrow_mut().replace(state)),
-        }
+        let state = RunState { start: Instant::now(), effects: Vec::new(), failed: None, limit: None };
+        Self { previous: RUN.with(|r| r.borrow_mut().replace(state)) }
     }
 
     fn take(&mut self) -> Option<RunState> {
@@ -185,18 +163,12 @@ impl ScriptEngine {
                 if state.start.elapsed() <= timeout {
                     return None;
                 }
-                state.limit = Some(format!(
-                    "the script ran longer than {} ms",
-                    timeout.as_millis()
-                ));
+                state.limit = Some(format!("the script ran longer than {} ms", timeout.as_millis()));
                 Some(Dynamic::UNIT)
             })
         });
         register_effects(&mut engine, limits.max_effects);
-        Self {
-            engine,
-            limits: limits.clone(),
-        }
+        Self { engine, limits: limits.clone() }
     }
 
     /// The limits this engine enforces.
@@ -211,14 +183,11 @@ impl ScriptEngine {
         for name in CONTEXT_NAMES.iter().chain(extra_names) {
             scope.push_dynamic(*name, Dynamic::UNIT);
         }
-        let ast = self
-            .engine
-            .compile_with_scope(&scope, source)
-            .map_err(|e| EngineError::ScriptCompile {
-                message: e.0.to_string(),
-                line: e.1.line(),
-                column: e.1.position(),
-            })?;
+        let ast = self.engine.compile_with_scope(&scope, source).map_err(|e| EngineError::ScriptCompile {
+            message: e.0.to_string(),
+            line: e.1.line(),
+            column: e.1.position(),
+        })?;
         Ok(Script { ast })
     }
 
@@ -244,11 +213,8 @@ impl ScriptEngine {
         if let Err(err) = result {
             return Err(self.map_error(*err, state));
         }
-        let entity = scope
-            .get("entity")
-            .ok_or_else(|| failed("the script removed `entity`", None))?;
-        let entity = to_json(entity, Some(original))
-            .map_err(|m| failed(&format!("entity{m}"), None))?;
+        let entity = scope.get("entity").ok_or_else(|| failed("the script removed `entity`", None))?;
+        let entity = to_json(entity, Some(original)).map_err(|m| failed(&format!("entity{m}"), None))?;
         let Value::Object(after) = entity else {
             return Err(failed("`entity` must remain an object map", None));
         };
@@ -261,10 +227,7 @@ impl ScriptEngine {
                 continue;
             }
             if before.get(key) != after.get(key) {
-                return Err(failed(
-                    &format!("the script may not change `entity.{key}` (a reserved field)"),
-                    None,
-                ));
+                return Err(failed(&format!("the script may not change `entity.{key}` (a reserved field)"), None));
             }
         }
         for (k, v) in after {
@@ -272,10 +235,7 @@ impl ScriptEngine {
                 data.insert(k, v);
             }
         }
-        Ok(ScriptOutput {
-            data: Value::Object(data),
-            effects: state.effects,
-        })
+        Ok(ScriptOutput { data: Value::Object(data), effects: state.effects })
     }
 
     fn map_error(&self, err: EvalAltResult, state: RunState) -> EngineError {
@@ -290,22 +250,18 @@ impl ScriptEngine {
         let l = &self.limits;
         let limit = |message: String| EngineError::ScriptLimit { message };
         match err {
-            EvalAltResult::ErrorTooManyOperations(_) => limit(format!(
-                "the script exceeded {} operations",
-                l.max_operations
-            )),
-            EvalAltResult::ErrorStackOverflow(_) => limit(format!(
-                "the script exceeded {} nested function calls",
-                l.max_call_levels
-            )),
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                limit(format!("the script exceeded {} operations", l.max_operations))
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                limit(format!("the script exceeded {} nested function calls", l.max_call_levels))
+            }
             EvalAltResult::ErrorDataTooLarge(what, _) => limit(format!(
                 "{what} exceeds the limit (strings {} bytes, arrays {} items, maps {} entries)",
                 l.max_string_size, l.max_array_size, l.max_map_size
             )),
             EvalAltResult::ErrorTooManyVariables(_) => limit("too many variables".into()),
-            EvalAltResult::ErrorTooManyModules(_) => {
-                limit("scripts cannot import modules".into())
-            }
+            EvalAltResult::ErrorTooManyModules(_) => limit("scripts cannot import modules".into()),
             EvalAltResult::ErrorTerminated(..) => limit("the script was terminated".into()),
             EvalAltResult::ErrorRuntime(value, _) => EngineError::ScriptFailed {
                 message: value
@@ -317,27 +273,22 @@ impl ScriptEngine {
             },
             mut other => {
                 other.clear_position();
-                EngineError::ScriptFailed {
-                    message: other.to_string(),
-                    line,
-                }
+                EngineError::ScriptFailed { message: other.to_string(), line }
             }
         }
     }
 }
 
 fn failed(message: &str, line: Option<usize>) -> EngineError {
-    EngineError::ScriptFailed {
-        message: message.to_string(),
-        line,
-    }
+    EngineError::ScriptFailed { message: message.to_string(), line }
 }
 
 /// The error a script function raised, without the "in call to function" wrappers.
 fn innermost(err: EvalAltResult) -> EvalAltResult {
     match err {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(*inner),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            innermost(*inner)
+        }
         other => other,
     }
 }
@@ -355,24 +306,18 @@ fn register_effects(engine: &mut rhai::Engine, max_effects: usize) {
         })
     }
     fn row_ref(row: &rhai::Map, what: &str, pos: Position) -> NativeResult<(String, Uuid)> {
-        let get = |k: &str| {
-            row.get(k)
-                .and_then(|v| v.clone().into_immutable_string().ok())
-                .map(|s| s.to_string())
-        };
+        let get = |k: &str| row.get(k).and_then(|v| v.clone().into_immutable_string().ok()).map(|s| s.to_string());
         let (Some(type_name), Some(id)) = (get("type"), get("id")) else {
             return Err(runtime_error(
                 format!("{what}: the first argument must be a loaded entity (with `id` and `type`)"),
                 pos,
             ));
         };
-        let id = Uuid::parse_str(&id)
-            .map_err(|_| runtime_error(format!("{what}: `{id}` is not an entity id"), pos))?;
+        let id = Uuid::parse_str(&id).map_err(|_| runtime_error(format!("{what}: `{id}` is not an entity id"), pos))?;
         Ok((type_name, id))
     }
     fn map_json(map: rhai::Map, what: &str, pos: Position) -> NativeResult<Value> {
-        to_json(&Dynamic::from_map(map), None)
-            .map_err(|m| runtime_error(format!("{what}: the value{m}"), pos))
+        to_json(&Dynamic::from_map(map), None).map_err(|m| runtime_error(format!("{what}: the value{m}"), pos))
     }
 
     engine.register_fn(
@@ -402,7 +347,11 @@ fn register_effects(engine: &mut rhai::Engine, max_effects: usize) {
     };
     engine.register_fn(
         "transition",
-        move |ctx: NativeCallContext, row: &mut rhai::Map, name: ImmutableString, input: rhai::Map| -> NativeResult<()> {
+        move |ctx: NativeCallContext,
+              row: &mut rhai::Map,
+              name: ImmutableString,
+              input: rhai::Map|
+              -> NativeResult<()> {
             let pos = ctx.call_position();
             let input = map_json(input, "transition()", pos)?;
             follow_up(pos, row, &name, input)
@@ -422,28 +371,22 @@ fn register_effects(engine: &mut rhai::Engine, max_effects: usize) {
             push(pos, max_effects, Effect::Emit { name: name.to_string(), payload })
         },
     );
-    engine.register_fn(
-        "emit",
-        move |ctx: NativeCallContext, name: ImmutableString| -> NativeResult<()> {
-            let payload = Value::Object(Map::new());
-            push(ctx.call_position(), max_effects, Effect::Emit { name: name.to_string(), payload })
-        },
-    );
-    engine.register_fn(
-        "fail",
-        |ctx: NativeCallContext, message: Dynamic| -> NativeResult<()> {
-            let pos = ctx.call_position();
-            let message = match message.clone().into_immutable_string() {
-                Ok(s) => s.to_string(),
-                Err(_) => message.to_string(),
-            };
-            with_run(pos, |state| {
-                state.failed = Some(message);
-                // Terminated errors cannot be caught by `try … catch`.
-                Err(EvalAltResult::ErrorTerminated(Dynamic::UNIT, pos).into())
-            })
-        },
-    );
+    engine.register_fn("emit", move |ctx: NativeCallContext, name: ImmutableString| -> NativeResult<()> {
+        let payload = Value::Object(Map::new());
+        push(ctx.call_position(), max_effects, Effect::Emit { name: name.to_string(), payload })
+    });
+    engine.register_fn("fail", |ctx: NativeCallContext, message: Dynamic| -> NativeResult<()> {
+        let pos = ctx.call_position();
+        let message = match message.clone().into_immutable_string() {
+            Ok(s) => s.to_string(),
+            Err(_) => message.to_string(),
+        };
+        with_run(pos, |state| {
+            state.failed = Some(message);
+            // Terminated errors cannot be caught by `try … catch`.
+            Err(EvalAltResult::ErrorTerminated(Dynamic::UNIT, pos).into())
+        })
+    });
 }
 
 /// JSON → Rhai. Integers become `INT`, other numbers `FLOAT`, `null` becomes `()`.
@@ -457,11 +400,7 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
         },
         Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
         Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
-        Value::Object(map) => Dynamic::from_map(
-            map.iter()
-                .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
-                .collect(),
-        ),
+        Value::Object(map) => Dynamic::from_map(map.iter().map(|(k, v)| (k.as_str().into(), to_dynamic(v))).collect()),
     }
 }
 
@@ -561,10 +500,8 @@ mod tests {
 
     #[test]
     fn mixed_int_float_arithmetic_and_whole_floats() {
-        let out = run(
-            "let total = 0; for item in entity.items { total += item.quantity * item.unit_price; }
-             entity.total_amount = total; entity.whole = 2.0 * 3;",
-        )
+        let out = run("let total = 0; for item in entity.items { total += item.quantity * item.unit_price; }
+             entity.total_amount = total; entity.whole = 2.0 * 3;")
         .expect("runs");
         assert_eq!(out.data["total_amount"], json!(8.5));
         assert_eq!(out.data["whole"], json!(6));
@@ -575,13 +512,11 @@ mod tests {
 
     #[test]
     fn effects_are_collected() {
-        let out = run(
-            r#"update(row, #{ qty: row.qty - 1 });
+        let out = run(r#"update(row, #{ qty: row.qty - 1 });
                let id = create("note", #{ text: "hi" });
                transition(row, "close");
                transition(row, "open", #{ why: id });
-               emit("x.y", #{ a: 1 });"#,
-        )
+               emit("x.y", #{ a: 1 });"#)
         .expect("runs");
         assert_eq!(out.effects.len(), 5);
         assert!(matches!(&out.effects[0], Effect::Update { patch, .. } if patch == &json!({"qty": 4})));
@@ -612,10 +547,7 @@ mod tests {
         let e = ScriptEngine::new(&Limits { max_effects: 2, ..Limits::default() });
         let s = e.compile(r#"loop { emit("a") }"#, &[]).expect("compiles");
         assert!(matches!(e.run(&s, &ctx()), Err(EngineError::ScriptLimit { .. })));
-        let e = ScriptEngine::new(&Limits {
-            script_timeout: std::time::Duration::ZERO,
-            ..Limits::default()
-        });
+        let e = ScriptEngine::new(&Limits { script_timeout: std::time::Duration::ZERO, ..Limits::default() });
         let s = e.compile("loop {}", &[]).expect("compiles");
         let err = e.run(&s, &ctx()).expect_err("times out");
         assert!(matches!(&err, EngineError::ScriptLimit { message } if message.contains("ms")), "{err:?}");

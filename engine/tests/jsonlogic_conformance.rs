@@ -6,11 +6,8 @@ use serde_json::Value;
 
 #[test]
 fn all_jsonlogic_cases_pass() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/jsonlogic-tests.json"
-    ))
-    .expect("read the suite");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/jsonlogic-tests.json"))
+        .expect("read the suite");
     let cases: Vec<Value> = serde_json::from_str(&text).expect("parse the suite");
     let mut passed = 0;
     let mut failures = Vec::new();
@@ -34,12 +31,9 @@ fn all_jsonlogic_cases_pass() {
 fn numeric_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numeric_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| numeric_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numeric_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numeric_eq(v, w)))
         }
         _ => a == b,
     }

@@ -6,7 +6,7 @@
 //! * **One cluster for all test processes**, under `<workspace>/target/test-pg/` (or
 //!   `$SWITCHYARD_TEST_PG_HOME`), started by [`api::cluster`] by whichever process comes first,
 //!   *detached* so that it outlives that process and serves the next ones. `scripts/test.sh`
-//!   stops it afterwards with [`api::cluster::stop_home`]. It trades durability for speed
+//!   stops it afterwards (SIGINT to the postmaster, as [`api::cluster::stop_home`] does). It trades durability for speed
 //!   (`fsync`, `synchronous_commit` and `full_page_writes` off): its data is disposable.
 //! * **One template database per migration set**, `tpl_<hash of the embedded migrations>`, built
 //!   once (migrated under another name and renamed when complete, so a crash mid-way never
@@ -65,10 +65,7 @@ pub struct TestDb {
 
 impl std::fmt::Debug for TestDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDb")
-            .field("name", &self.name)
-            .field("owner_url", &self.owner_url)
-            .finish_non_exhaustive()
+        f.debug_struct("TestDb").field("name", &self.name).field("owner_url", &self.owner_url).finish_non_exhaustive()
     }
 }
 
@@ -86,17 +83,11 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
     let shared = shared().await?;
     let name = format!("t_{}_{}", unix_secs(), uuid::Uuid::new_v4().simple());
     let admin = shared.cluster.connect_options(SUPERUSER, "postgres");
-    let mut conn = PgConnection::connect_with(&admin)
+    let mut conn = PgConnection::connect_with(&admin).await.context("connecting to the test cluster")?;
+    sqlx::query(&format!("create database {} template {}", ident(&name), ident(&shared.template)))
+        .execute(&mut conn)
         .await
-        .context("connecting to the test cluster")?;
-    sqlx::query(&format!(
-        "create database {} template {}",
-        ident(&name),
-        ident(&shared.template)
-    ))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("creating {name} from {}", shared.template))?;
+        .with_context(|| format!("creating {name} from {}", shared.template))?;
     conn.close().await?;
 
     let owner = PgPoolOptions::new()
@@ -107,10 +98,7 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
     let app_opts = shared.cluster.connect_options(APP_ROLE, &name);
     let app_pool = PgPoolOptions::new().max_connections(POOL_SIZE);
     let app = if shared.app_role_exists {
-        app_pool
-            .connect_with(app_opts)
-            .await
-            .with_context(|| format!("connecting to {name} as {APP_ROLE}"))?
+        app_pool.connect_with(app_opts).await.with_context(|| format!("connecting to {name} as {APP_ROLE}"))?
     } else {
         app_pool.connect_lazy_with(app_opts)
     };
@@ -141,10 +129,7 @@ impl Drop for TestDb {
             return;
         }
         if std::thread::panicking() {
-            eprintln!(
-                "test database kept for inspection: {} ({})",
-                self.name, self.owner_url
-            );
+            eprintln!("test database kept for inspection: {} ({})", self.name, self.owner_url);
             return;
         }
         // Drop cannot await, and the test's runtime may be single-threaded: drop the database
@@ -169,13 +154,10 @@ impl Drop for TestDb {
 
 async fn drop_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect_with(admin).await?;
-    sqlx::query(&format!(
-        "drop database if exists {} with (force)",
-        ident(name)
-    ))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("dropping {name}"))?;
+    sqlx::query(&format!("drop database if exists {} with (force)", ident(name)))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping {name}"))?;
     conn.close().await?;
     Ok(())
 }
@@ -201,11 +183,7 @@ pub fn test_pg_home() -> PathBuf {
         Some(home) => PathBuf::from(home),
         None => {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest
-                .parent()
-                .unwrap_or(manifest)
-                .join("target")
-                .join("test-pg")
+            manifest.parent().unwrap_or(manifest).join("target").join("test-pg")
         }
     }
 }
@@ -219,10 +197,7 @@ pub fn template_name() -> String {
         hash.update(m.version.to_le_bytes());
         hash.update(&m.checksum);
     }
-    let hex: String = hash.finalize()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = hash.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("tpl_{hex}")
 }
 
@@ -246,44 +221,36 @@ async fn set_up() -> anyhow::Result<Shared> {
     .await?
     .with_context(|| format!("locking {}", lock_path.display()))?;
 
-    let cluster = Cluster::ensure_started(&ClusterConfig {
-        home: home.clone(),
-        pg_user: None,
-        detach: true,
-    })
-    .await
-    .with_context(|| format!("starting the test cluster in {}", home.display()))?;
+    let cluster = Cluster::ensure_started(&ClusterConfig { home: home.clone(), pg_user: None, detach: true })
+        .await
+        .with_context(|| format!("starting the test cluster in {}", home.display()))?;
     let mut conn = PgConnection::connect_with(&cluster.connect_options(SUPERUSER, "postgres"))
         .await
         .context("connecting to the test cluster")?;
-    relax_durability(&mut conn).await?;
+    tune_for_tests(&mut conn).await?;
     drop_stale(&mut conn).await?;
     let template = template_name();
     build_template(&cluster, &mut conn, &template).await?;
     let app_role_exists = allow_app_login(&mut conn).await?;
     conn.close().await?;
-    Ok(Shared {
-        cluster,
-        template,
-        app_role_exists,
-    })
+    Ok(Shared { cluster, template, app_role_exists })
 }
 
 /// The test cluster's data is disposable: skip the fsyncs (faster CREATE DATABASE and commits).
-/// Visibility and locking are unchanged, so tests still see what production would.
-async fn relax_durability(conn: &mut PgConnection) -> anyhow::Result<()> {
-    let fsync: String = sqlx::query_scalar("select current_setting('fsync')")
-        .fetch_one(&mut *conn)
-        .await?;
-    if fsync == "on" {
-        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
-            sqlx::query(&format!("alter system set {setting} = off"))
-                .execute(&mut *conn)
-                .await?;
+/// Visibility and locking are unchanged, so tests still see what production would. And every
+/// DROP DATABASE checkpoints: not worth a log line each.
+async fn tune_for_tests(conn: &mut PgConnection) -> anyhow::Result<()> {
+    let mut changed = false;
+    for setting in ["fsync", "synchronous_commit", "full_page_writes", "log_checkpoints"] {
+        let value: String =
+            sqlx::query_scalar("select current_setting($1)").bind(setting).fetch_one(&mut *conn).await?;
+        if value != "off" {
+            sqlx::query(&format!("alter system set {setting} = off")).execute(&mut *conn).await?;
+            changed = true;
         }
-        sqlx::query("select pg_reload_conf()")
-            .execute(&mut *conn)
-            .await?;
+    }
+    if changed {
+        sqlx::query("select pg_reload_conf()").execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -313,76 +280,38 @@ async fn drop_stale(conn: &mut PgConnection) -> anyhow::Result<()> {
         }
         tracing::info!(database = %name, "dropping a stale test database");
         // A template cannot be dropped; nobody clones a superseded one.
-        sqlx::query(&format!(
-            "alter database {} with is_template false",
-            ident(&name)
-        ))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "drop database if exists {} with (force)",
-            ident(&name)
-        ))
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(&format!("alter database {} with is_template false", ident(&name))).execute(&mut *conn).await?;
+        sqlx::query(&format!("drop database if exists {} with (force)", ident(&name))).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// Builds `template` if missing: migrate `tplbuild_…`, freeze it, rename it (the commit point).
-async fn build_template(
-    cluster: &Cluster,
-    conn: &mut PgConnection,
-    template: &str,
-) -> anyhow::Result<()> {
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
-            .bind(template)
-            .fetch_one(&mut *conn)
-            .await?;
+async fn build_template(cluster: &Cluster, conn: &mut PgConnection, template: &str) -> anyhow::Result<()> {
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+        .bind(template)
+        .fetch_one(&mut *conn)
+        .await?;
     if exists {
         return Ok(());
     }
     let building = template.replacen("tpl_", "tplbuild_", 1);
     // Left over by a process that died mid-build (we hold the lock: nobody else is building).
-    sqlx::query(&format!(
-        "drop database if exists {} with (force)",
-        ident(&building)
-    ))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!("create database {}", ident(&building)))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(&format!(
-        "comment on database {} is '{}'",
-        ident(&building),
-        unix_secs()
-    ))
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&format!("drop database if exists {} with (force)", ident(&building))).execute(&mut *conn).await?;
+    sqlx::query(&format!("create database {}", ident(&building))).execute(&mut *conn).await?;
+    sqlx::query(&format!("comment on database {} is '{}'", ident(&building), unix_secs())).execute(&mut *conn).await?;
     let mut mig = PgConnection::connect_with(&cluster.connect_options(SUPERUSER, &building))
         .await
         .with_context(|| format!("connecting to {building}"))?;
-    MIGRATOR
-        .run(&mut mig)
-        .await
-        .with_context(|| format!("migrating {building}"))?;
+    MIGRATOR.run_direct(&mut mig).await.with_context(|| format!("migrating {building}"))?;
     mig.close().await?;
     // No connections to a template: CREATE DATABASE … TEMPLATE fails while anyone is connected.
-    sqlx::query(&format!(
-        "alter database {} with is_template true allow_connections false",
-        ident(&building)
-    ))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!(
-        "alter database {} rename to {}",
-        ident(&building),
-        ident(template)
-    ))
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&format!("alter database {} with is_template true allow_connections false", ident(&building)))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!("alter database {} rename to {}", ident(&building), ident(template)))
+        .execute(&mut *conn)
+        .await?;
     tracing::info!(template, "built the test template database");
     Ok(())
 }
@@ -391,18 +320,15 @@ async fn build_template(
 /// in); in the test cluster it logs in over the private socket with trust authentication, as in
 /// the embedded server. Roles belong to the cluster, so once is enough; returns whether it exists.
 async fn allow_app_login(conn: &mut PgConnection) -> anyhow::Result<bool> {
-    let can_login: Option<bool> =
-        sqlx::query_scalar("select rolcanlogin from pg_roles where rolname = $1")
-            .bind(APP_ROLE)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let can_login: Option<bool> = sqlx::query_scalar("select rolcanlogin from pg_roles where rolname = $1")
+        .bind(APP_ROLE)
+        .fetch_optional(&mut *conn)
+        .await?;
     match can_login {
         None => Ok(false),
         Some(true) => Ok(true),
         Some(false) => {
-            sqlx::query(&format!("alter role {} login", ident(APP_ROLE)))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(&format!("alter role {} login", ident(APP_ROLE))).execute(&mut *conn).await?;
             Ok(true)
         }
     }
@@ -414,7 +340,5 @@ fn ident(name: &str) -> String {
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

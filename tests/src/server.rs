@@ -106,7 +106,9 @@ impl TestServer {
 
     /// A token for another tenant (same signing key).
     pub fn foreign_token(&self, tenant: Uuid, slug: &str, roles: &[String]) -> String {
-        self.keys.issue(tenant, slug, "intruder", "intruder@elsewhere.test", roles, chrono::Duration::hours(1)).expect("token")
+        self.keys
+            .issue(tenant, slug, "intruder", "intruder@elsewhere.test", roles, chrono::Duration::hours(1))
+            .expect("token")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -134,7 +136,8 @@ impl TestServer {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Reply { status, body }
     }
 
@@ -155,8 +158,12 @@ impl TestServer {
 
     /// Executes a transition.
     pub async fn fire(&self, token: &str, type_name: &str, id: &str, name: &str, input: Value) -> Reply {
-        self.post(&format!("entities/{type_name}/{id}/transitions/{name}"), token, &serde_json::json!({ "input": input }))
-            .await
+        self.post(
+            &format!("entities/{type_name}/{id}/transitions/{name}"),
+            token,
+            &serde_json::json!({ "input": input }),
+        )
+        .await
     }
 
     /// The id of a sample row by its key.

@@ -11,8 +11,7 @@ use tracing_subscriber::EnvFilter;
 pub fn init_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let filter =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
         let builder = tracing_subscriber::fmt().with_env_filter(filter);
         // `try_init`: a test binary may have installed its own subscriber first; keep it.
         let _ = if std::env::var_os("TEST_LOG").is_some_and(|v| !v.is_empty() && v != "0") {

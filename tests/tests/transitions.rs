@@ -252,7 +252,7 @@ async fn concurrent_allocations_never_over_reserve() {
     // 5 degreasers in stock in `main`; eight orders of 2 each compete for them.
     let mut orders = Vec::new();
     for _ in 0..8 {
-        let o = draft_order(&s, &sales, "pwani_traders", "degreaser20", 2).await;
+        let o = draft_order(&s, &sales, "savanna_hotel", "degreaser20", 2).await;
         assert_eq!(s.fire(&sales, "order", &o, "submitOrder", json!({})).await.status, 200);
         let r = s.fire(&manager, "order", &o, "approveOrder", json!({})).await;
         assert_eq!(r.status, 200, "{:?}", r.body);

@@ -1,0 +1,446 @@
+//! A tenant's definitions compiled once per published version: the ontology plus, per type, a
+//! [`CompiledWorkflow`] whose transitions hold compiled guards, load expressions, input
+//! validator and script. Nothing here is parsed again per request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use jsonschema::error::ValidationErrorKind;
+use ontology::compile::{CompiledType, FieldError, Ontology};
+use serde_json::Value;
+
+use crate::def::{GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef};
+use crate::error::EngineError;
+use crate::limits::Limits;
+use crate::logic::Logic;
+use crate::script::{Script, ScriptEngine, CONTEXT_NAMES};
+
+/// All compiled definitions of one tenant version.
+#[derive(Debug)]
+pub struct CompiledTenant {
+    ontology: Ontology,
+    workflows: HashMap<String, CompiledWorkflow>,
+    scripts: ScriptEngine,
+    limits: Limits,
+}
+
+impl CompiledTenant {
+    /// Compiles the workflow of every type of `ontology`, returning every problem found.
+    pub fn compile(ontology: Ontology, limits: &Limits) -> Result<CompiledTenant, Vec<EngineError>> {
+        let scripts = ScriptEngine::new(limits);
+        let mut workflows = HashMap::with_capacity(ontology.len());
+        let mut errors = Vec::new();
+        for (name, ty) in ontology.iter() {
+            match WorkflowDef::parse(name, ty.def().workflow.as_ref()) {
+                Ok(def) => {
+                    if let Some(wf) = CompiledWorkflow::compile(name, def, &ontology, &scripts, &mut errors) {
+                        workflows.insert(name.to_string(), wf);
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(CompiledTenant { ontology, workflows, scripts, limits: limits.clone() })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The compiled types.
+    pub fn ontology(&self) -> &Ontology {
+        &self.ontology
+    }
+
+    /// The type named `name`.
+    pub fn type_(&self, name: &str) -> Option<&Arc<CompiledType>> {
+        self.ontology.get(name)
+    }
+
+    /// The workflow of a type (every type has one, maybe the implicit one).
+    pub fn workflow(&self, type_name: &str) -> Option<&CompiledWorkflow> {
+        self.workflows.get(type_name)
+    }
+
+    /// The script engine the scripts were compiled for.
+    pub fn script_engine(&self) -> &ScriptEngine {
+        &self.scripts
+    }
+
+    /// The limits the tenant was compiled with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// One type's workflow.
+#[derive(Debug)]
+pub struct CompiledWorkflow {
+    type_name: String,
+    states: IndexMap<String, StateDef>,
+    initial: String,
+    transitions: IndexMap<String, CompiledTransition>,
+}
+
+impl CompiledWorkflow {
+    /// Compiles `def`, pushing every problem to `errors`; `None` if there was any.
+    fn compile(
+        type_name: &str,
+        def: WorkflowDef,
+        ontology: &Ontology,
+        scripts: &ScriptEngine,
+        errors: &mut Vec<EngineError>,
+    ) -> Option<CompiledWorkflow> {
+        let before = errors.len();
+        let initials: Vec<&String> =
+            def.states.iter().filter(|(_, s)| s.kind == StateKind::Initial).map(|(n, _)| n).collect();
+        if initials.len() != 1 {
+            errors.push(EngineError::InitialStates { type_name: type_name.to_string(), count: initials.len() });
+        }
+        let initial = initials.first().map(|s| s.to_string()).unwrap_or_default();
+        let mut transitions = IndexMap::with_capacity(def.transitions.len());
+        for (name, t) in def.transitions {
+            let mut at = At { type_name, transition: &name, errors };
+            if let Some(ct) = CompiledTransition::compile(&mut at, &def.states, t, ontology, scripts) {
+                transitions.insert(name, ct);
+            }
+        }
+        (errors.len() == before).then(|| CompiledWorkflow {
+            type_name: type_name.to_string(),
+            states: def.states,
+            initial,
+            transitions,
+        })
+    }
+
+    /// The type this workflow belongs to.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The states, in the order written.
+    pub fn states(&self) -> &IndexMap<String, StateDef> {
+        &self.states
+    }
+
+    /// Whether the workflow has a state named `state`.
+    pub fn has_state(&self, state: &str) -> bool {
+        self.states.contains_key(state)
+    }
+
+    /// The state new entities start in.
+    pub fn initial_state(&self) -> &str {
+        &self.initial
+    }
+
+    /// Every transition, in the order written.
+    pub fn transitions(&self) -> impl Iterator<Item = &CompiledTransition> {
+        self.transitions.values()
+    }
+
+    /// The transition named `name`.
+    pub fn transition(&self, name: &str) -> Option<&CompiledTransition> {
+        self.transitions.get(name)
+    }
+
+    /// The transitions that may be fired from `state`, in the order written.
+    pub fn transitions_from<'a>(&'a self, state: &'a str) -> impl Iterator<Item = &'a CompiledTransition> + 'a {
+        self.transitions.values().filter(move |t| t.def.from.iter().any(|s| s == state))
+    }
+}
+
+/// Where compile errors are reported.
+struct At<'a> {
+    type_name: &'a str,
+    transition: &'a str,
+    errors: &'a mut Vec<EngineError>,
+}
+
+impl At<'_> {
+    fn ty(&self) -> String {
+        self.type_name.to_string()
+    }
+    fn tr(&self) -> String {
+        self.transition.to_string()
+    }
+    fn load(&mut self, load: &str, message: String) {
+        let e = EngineError::Load { type_name: self.ty(), transition: self.tr(), load: load.to_string(), message };
+        self.errors.push(e);
+    }
+}
+
+/// A compiled guard.
+#[derive(Debug)]
+pub struct CompiledGuard {
+    /// The rule.
+    pub logic: Logic,
+    /// The message shown when it is false.
+    pub message: String,
+    /// The `var` paths the rule reads (for traces).
+    pub vars: Vec<String>,
+}
+
+/// A compiled load.
+#[derive(Debug)]
+pub struct CompiledLoad {
+    /// The name scripts and rules see it under.
+    pub name: String,
+    /// The loaded type.
+    pub type_name: String,
+    /// Whether the rows are locked (and may be updated by the script).
+    pub lock: bool,
+    /// How the rows are found.
+    pub kind: CompiledLoadKind,
+}
+
+/// How a load finds its rows.
+#[derive(Debug)]
+pub enum CompiledLoadKind {
+    /// One row; the rule gives its id.
+    ById(Logic),
+    /// Rows whose fields (or `state`) match; each rule gives a value or an array of values.
+    Where(Vec<(String, Logic)>),
+}
+
+/// A compiled transition.
+#[derive(Debug)]
+pub struct CompiledTransition {
+    name: String,
+    def: TransitionDef,
+    guards: Vec<CompiledGuard>,
+    loads: Vec<CompiledLoad>,
+    input: Option<jsonschema::Validator>,
+    script: Option<Script>,
+}
+
+impl CompiledTransition {
+    fn compile(
+        at: &mut At<'_>,
+        states: &IndexMap<String, StateDef>,
+        def: TransitionDef,
+        ontology: &Ontology,
+        scripts: &ScriptEngine,
+    ) -> Option<CompiledTransition> {
+        let before = at.errors.len();
+        if def.from.is_empty() {
+            at.errors.push(EngineError::NoFromStates { type_name: at.ty(), transition: at.tr() });
+        }
+        let unknown_states: Vec<(&'static str, &String)> = def
+            .from
+            .iter()
+            .map(|s| ("from", s))
+            .chain(std::iter::once(("to", &def.to)))
+            .filter(|(_, s)| !states.contains_key(s.as_str()))
+            .collect();
+        for (field, state) in unknown_states {
+            at.errors.push(EngineError::UnknownState {
+                type_name: at.ty(),
+                transition: at.tr(),
+                field,
+                state: state.clone(),
+            });
+        }
+        if def.roles.is_empty() {
+            at.errors.push(EngineError::NoRoles { type_name: at.ty(), transition: at.tr() });
+        }
+        let input = def.input.as_ref().and_then(|schema| match input_validator(schema) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                at.errors.push(EngineError::InputSchema { type_name: at.ty(), transition: at.tr(), message });
+                None
+            }
+        });
+        let loads: Vec<CompiledLoad> =
+            def.load.iter().filter_map(|(name, l)| compile_load(at, name, l, ontology)).collect();
+        let guards: Vec<CompiledGuard> = def
+            .guards
+            .iter()
+            .enumerate()
+            .filter_map(|(index, GuardDef { rule, message })| match Logic::compile(rule) {
+                Ok(logic) => Some(CompiledGuard { vars: logic.vars(), logic, message: message.clone() }),
+                Err(e) => {
+                    at.errors.push(EngineError::Guard {
+                        type_name: at.ty(),
+                        transition: at.tr(),
+                        index,
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            })
+            .collect();
+        let load_names: Vec<&str> = def.load.keys().map(String::as_str).collect();
+        let script = def.script.as_deref().and_then(|src| match scripts.compile(src, &load_names) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let (message, line, column) = match e {
+                    EngineError::ScriptCompile { message, line, column } => (message, line, column),
+                    other => (other.to_string(), None, None),
+                };
+                at.errors.push(EngineError::Script { type_name: at.ty(), transition: at.tr(), line, column, message });
+                None
+            }
+        });
+        (at.errors.len() == before).then(|| CompiledTransition { name: at.tr(), def, guards, loads, input, script })
+    }
+
+    /// The transition's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The definition as written.
+    pub fn def(&self) -> &TransitionDef {
+        &self.def
+    }
+
+    /// Its label, if it has one.
+    pub fn label(&self) -> Option<&str> {
+        self.def.label.as_deref()
+    }
+
+    /// The states it may be fired from.
+    pub fn from(&self) -> &[String] {
+        &self.def.from
+    }
+
+    /// The state it leads to.
+    pub fn to(&self) -> &str {
+        &self.def.to
+    }
+
+    /// The roles that may fire it.
+    pub fn roles(&self) -> &[String] {
+        &self.def.roles
+    }
+
+    /// The JSON Schema of its input, if it declares one.
+    pub fn input_schema(&self) -> Option<&Value> {
+        self.def.input.as_ref()
+    }
+
+    /// The compiled guards, in order.
+    pub fn guards(&self) -> &[CompiledGuard] {
+        &self.guards
+    }
+
+    /// The compiled loads, in the order written.
+    pub fn loads(&self) -> &[CompiledLoad] {
+        &self.loads
+    }
+
+    /// The compiled script, if any.
+    pub fn script(&self) -> Option<&Script> {
+        self.script.as_ref()
+    }
+
+    /// The events it declares.
+    pub fn events(&self) -> &[String] {
+        &self.def.events
+    }
+
+    /// Validates an input against the input schema (any object passes without one). Paths are
+    /// JSON pointers under `/input`.
+    pub fn validate_input(&self, input: &Value) -> Result<(), Vec<FieldError>> {
+        let Some(validator) = &self.input else {
+            return if input.is_object() {
+                Ok(())
+            } else {
+                Err(vec![FieldError { path: "/input".into(), message: "must be an object".into() }])
+            };
+        };
+        if validator.is_valid(input) {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        for e in validator.iter_errors(input) {
+            let here = format!("/input{}", e.instance_path());
+            match e.kind() {
+                ValidationErrorKind::Required { property } => errors.push(FieldError {
+                    path: child_pointer(&here, property.as_str().unwrap_or_default()),
+                    message: "is required".into(),
+                }),
+                ValidationErrorKind::AdditionalProperties { unexpected } => errors.extend(
+                    unexpected
+                        .iter()
+                        .map(|name| FieldError { path: child_pointer(&here, name), message: "unknown field".into() }),
+                ),
+                _ => errors.push(FieldError { path: here, message: e.to_string() }),
+            }
+        }
+        Err(errors)
+    }
+}
+
+/// `parent/name` as a JSON pointer (escaping `~` and `/`).
+fn child_pointer(parent: &str, name: &str) -> String {
+    format!("{parent}/{}", name.replace('~', "~0").replace('/', "~1"))
+}
+
+/// Compiles a transition's input schema (JSON Schema 2020-12, formats checked).
+fn input_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::meta::validate(schema).map_err(|e| match e.instance_path().as_str() {
+        "" => e.to_string(),
+        path => format!("at {path}: {e}"),
+    })?;
+    jsonschema::draft202012::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
+}
+
+fn compile_load(at: &mut At<'_>, name: &str, def: &LoadDef, ontology: &Ontology) -> Option<CompiledLoad> {
+    let before = at.errors.len();
+    if CONTEXT_NAMES.contains(&name) {
+        at.load(name, format!("`{name}` is a name the context already has; choose another"));
+    }
+    let ty = ontology.get(&def.type_name);
+    if ty.is_none() {
+        at.load(name, format!("unknown type `{}`", def.type_name));
+    }
+    let compile = |at: &mut At<'_>, what: &str, rule: &Value| match Logic::compile(rule) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            at.load(name, format!("{what}: {e}"));
+            None
+        }
+    };
+    let kind = match (&def.id, &def.r#where) {
+        (Some(id), None) => compile(at, "id", id).map(CompiledLoadKind::ById),
+        (None, Some(filter)) => {
+            let mut fields = Vec::with_capacity(filter.len());
+            for (field, rule) in filter {
+                let known =
+                    field == "state" || field == "id" || ty.is_none_or(|t| t.def().fields.contains_key(field.as_str()));
+                if !known {
+                    at.load(name, format!("`where`: `{}` has no field `{field}`", def.type_name));
+                }
+                if let Some(l) = compile(at, &format!("where.{field}"), rule) {
+                    fields.push((field.clone(), l));
+                }
+            }
+            Some(CompiledLoadKind::Where(fields))
+        }
+        _ => {
+            at.load(name, "needs exactly one of `id` and `where`".into());
+            None
+        }
+    };
+    let kind = kind.filter(|_| at.errors.len() == before)?;
+    Some(CompiledLoad { name: name.to_string(), type_name: def.type_name.clone(), lock: def.lock, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store shares compiled definitions across tasks and holds a `Prepared` across awaits.
+    #[test]
+    fn compiled_definitions_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<CompiledTenant>();
+        send_sync::<Logic>();
+        send_sync::<Script>();
+        send_sync::<crate::eval::Prepared<'static>>();
+        fn send<T: Send>() {}
+        send::<crate::logic::LogicContext>();
+    }
+}

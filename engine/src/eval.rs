@@ -1,0 +1,626 @@
+//! The pure evaluation of a transition, in two steps so the store can load data in between:
+//!
+//! 1. [`prepare`]: the transition exists from the entity's state, the actor holds a role, the
+//!    input is valid, and the declared loads are computed into [`LoadRequest`]s;
+//! 2. (the store runs the load requests, locking what they say);
+//! 3. [`decide`]: guards, script, and the validation of every changed or created entity, giving
+//!    a [`Decision`] (or a [`Rejection`]) with a [`Trace`].
+//!
+//! No IO happens here; the clock is an argument.
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use ontology::compile::{CompiledType, FieldError};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::compiled::{CompiledLoadKind, CompiledTenant, CompiledTransition, CompiledWorkflow};
+use crate::error::EngineError;
+use crate::limits::Limits;
+use crate::logic::LogicContext;
+use crate::model::{is_reserved, rfc3339, Actor, Entity, Loaded};
+use crate::script::Effect;
+
+/// Why a transition was refused. Serialized as `{"code": "GUARD_FAILED", "details": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(tag = "code", content = "details", rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The transition does not exist, or not from the entity's state (HTTP 409).
+    #[error("this transition is not available in state `{state}`")]
+    InvalidTransition {
+        state: String,
+        /// The transitions that do exist from `state`.
+        available: Vec<String>,
+    },
+    /// The actor holds none of the transition's roles (HTTP 403).
+    #[error("this transition needs one of the roles {}", required_roles.join(", "))]
+    Forbidden { required_roles: Vec<String> },
+    /// The input, or data the transition would write, is invalid (HTTP 422). Paths are JSON
+    /// pointers: `/input/…`, `/entity/…` (the entity's data), `/update/<type>/<id>/…`,
+    /// `/create/<type>/<n>/…` (n counts the script's creates from 0).
+    #[serde(rename = "VALIDATION_FAILED")]
+    #[error("validation failed: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Validation { errors: Vec<FieldError> },
+    /// A guard is false (or could not be evaluated).
+    #[error("{message}")]
+    GuardFailed {
+        /// Index of the guard in the transition's `guards`.
+        index: usize,
+        message: String,
+        trace: Trace,
+    },
+    /// The script failed (`fail(message)`, `throw`, a runtime error) or produced an effect
+    /// that cannot be applied.
+    #[error("{message}")]
+    ScriptFailed { message: String, line: Option<usize> },
+    /// The script hit a sandbox limit.
+    #[error("{message}")]
+    ScriptLimit { message: String },
+    /// A bug or an inconsistency between the caller and the definitions (HTTP 500; never shown
+    /// to the client).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Rejection {
+    /// The error code of the API envelope.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Rejection::Forbidden { .. } => "FORBIDDEN",
+            Rejection::Validation { .. } => "VALIDATION_FAILED",
+            Rejection::GuardFailed { .. } => "GUARD_FAILED",
+            Rejection::ScriptFailed { .. } => "SCRIPT_FAILED",
+            Rejection::ScriptLimit { .. } => "SCRIPT_LIMIT",
+            Rejection::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<EngineError> for Rejection {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::ScriptFailed { message, line } => Rejection::ScriptFailed { message, line },
+            EngineError::ScriptLimit { message } => Rejection::ScriptLimit { message },
+            other => Rejection::Internal(other.to_string()),
+        }
+    }
+}
+
+/// What a load asks the store for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadRequest {
+    /// The load's name (the key of `loaded` in [`decide`]).
+    pub name: String,
+    pub type_name: String,
+    /// Lock the rows (`FOR UPDATE`, in id order).
+    pub lock: bool,
+    pub kind: LoadKind,
+}
+
+/// How to find a load's rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    /// One row by id; `None` when the id rule gave null or a string that is no UUID (the load is
+    /// then `Loaded::One(None)` without a query).
+    ById(Option<Uuid>),
+    /// Rows matching every condition: `(field or "state" or "id", value)`; a scalar means
+    /// equality, an array "one of".
+    Where(Vec<(String, Value)>),
+}
+
+/// A guard's result, for traces and for "which transitions can I fire, and why not".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardResult {
+    pub index: usize,
+    pub message: String,
+    pub passed: bool,
+    /// The evaluation error, if the rule could not be evaluated (it then counts as false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For a guard that did not pass: the values of the variables its rule reads.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub values: Map<String, Value>,
+}
+
+/// A load's result size, for traces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadTrace {
+    pub name: String,
+    pub type_name: String,
+    pub rows: usize,
+}
+
+/// What happened during a decision: loads, guards with their results, effects the script
+/// produced.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Trace {
+    pub loads: Vec<LoadTrace>,
+    pub guards: Vec<GuardResult>,
+    pub script_ran: bool,
+    pub effects: Vec<Effect>,
+}
+
+/// A change to a loaded row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowUpdate {
+    pub type_name: String,
+    pub id: Uuid,
+    /// The row's full new data.
+    pub data: Value,
+    /// `{field: {from, to}}` for changed top-level fields.
+    pub changes: Value,
+}
+
+/// An entity the script created.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewEntity {
+    pub id: Uuid,
+    pub type_name: String,
+    /// The initial state of its type's workflow.
+    pub state: String,
+    /// Its data, defaults applied and validated (generated fields, e.g. a number, not filled).
+    pub data: Value,
+}
+
+/// A transition to fire on a loaded row, in the same database transaction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUp {
+    pub type_name: String,
+    pub id: Uuid,
+    pub transition: String,
+    pub input: Value,
+}
+
+/// An event for the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventOut {
+    pub name: String,
+    pub payload: Value,
+}
+
+/// The outcome of an accepted transition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub transition: String,
+    pub from: String,
+    pub to: String,
+    /// The entity's full new data.
+    pub data: Value,
+    /// `{field: {from, to}}` for changed top-level fields.
+    pub changes: Value,
+    pub updates: Vec<RowUpdate>,
+    pub creates: Vec<NewEntity>,
+    pub follow_ups: Vec<FollowUp>,
+    /// Declared events first (payload `{id, type, from, to, transition}`), then the script's.
+    pub events: Vec<EventOut>,
+    pub trace: Trace,
+}
+
+/// A transition that passed the first checks, with what it needs loaded.
+#[derive(Debug)]
+pub struct Prepared<'t> {
+    tenant: &'t CompiledTenant,
+    ty: &'t Arc<CompiledType>,
+    workflow: &'t CompiledWorkflow,
+    transition: &'t CompiledTransition,
+    entity: Entity,
+    /// `{entity, input, actor, now}`.
+    context: Map<String, Value>,
+    load_requests: Vec<LoadRequest>,
+}
+
+impl<'t> Prepared<'t> {
+    /// What the store must load before [`decide`].
+    pub fn load_requests(&self) -> &[LoadRequest] {
+        &self.load_requests
+    }
+
+    /// The transition being fired.
+    pub fn transition(&self) -> &'t CompiledTransition {
+        self.transition
+    }
+
+    /// The workflow it belongs to.
+    pub fn workflow(&self) -> &'t CompiledWorkflow {
+        self.workflow
+    }
+
+    /// The entity it is fired on.
+    pub fn entity(&self) -> &Entity {
+        &self.entity
+    }
+
+    /// The validated input (`{}` when none was given).
+    pub fn input(&self) -> &Value {
+        self.context.get("input").unwrap_or(&Value::Null)
+    }
+}
+
+/// Checks that the transition may be fired (it exists from the entity's state, the actor holds
+/// one of its roles, the input is valid) and computes its load requests.
+pub fn prepare<'t>(
+    tenant: &'t CompiledTenant,
+    entity: &Entity,
+    transition: &str,
+    input: &Value,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Prepared<'t>, Rejection> {
+    prepare_inner(tenant, entity, transition, input, actor, now, true)
+}
+
+/// Like [`prepare`] with an empty input and without the role and input checks: for explaining
+/// which transitions an actor could fire and why not ([`guard_results`]). Never pass the result
+/// to [`decide`].
+pub fn prepare_explain<'t>(
+    tenant: &'t CompiledTenant,
+    entity: &Entity,
+    transition: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Prepared<'t>, Rejection> {
+    prepare_inner(tenant, entity, transition, &Value::Null, actor, now, false)
+}
+
+fn prepare_inner<'t>(
+    tenant: &'t CompiledTenant,
+    entity: &Entity,
+    transition: &str,
+    input: &Value,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    checks: bool,
+) -> Result<Prepared<'t>, Rejection> {
+    let _span = tracing::debug_span!("prepare", entity.type = %entity.type_name, transition).entered();
+    let (Some(ty), Some(workflow)) = (tenant.type_(&entity.type_name), tenant.workflow(&entity.type_name)) else {
+        return Err(Rejection::Internal(format!("unknown type `{}`", entity.type_name)));
+    };
+    let t = match workflow.transition(transition) {
+        Some(t) if t.from().contains(&entity.state) => t,
+        _ => {
+            return Err(Rejection::InvalidTransition {
+                state: entity.state.clone(),
+                available: workflow.transitions_from(&entity.state).map(|t| t.name().to_string()).collect(),
+            })
+        }
+    };
+    if checks && !actor.may(t.roles()) {
+        return Err(Rejection::Forbidden { required_roles: t.roles().to_vec() });
+    }
+    let input = match input {
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    };
+    if checks {
+        t.validate_input(&input).map_err(|errors| Rejection::Validation { errors })?;
+    }
+
+    let mut context = Map::with_capacity(4 + t.loads().len());
+    context.insert("entity".into(), entity.to_context_value());
+    context.insert("input".into(), input);
+    context.insert("actor".into(), actor.to_context_value());
+    context.insert("now".into(), Value::String(rfc3339(now)));
+
+    let mut load_requests = Vec::with_capacity(t.loads().len());
+    if !t.loads().is_empty() {
+        let ctx = LogicContext::new(&Value::Object(context.clone()));
+        for load in t.loads() {
+            let eval = |logic: &crate::logic::Logic| {
+                logic.evaluate(&ctx).map_err(|e| Rejection::Internal(format!("load `{}`: {e}", load.name)))
+            };
+            let kind = match &load.kind {
+                CompiledLoadKind::ById(logic) => LoadKind::ById(match eval(logic)? {
+                    Value::String(s) => Uuid::parse_str(&s).ok(),
+                    _ => None,
+                }),
+                CompiledLoadKind::Where(fields) => {
+                    LoadKind::Where(fields.iter().map(|(f, logic)| Ok((f.clone(), eval(logic)?))).collect::<Result<
+                        _,
+                        Rejection,
+                    >>(
+                    )?)
+                }
+            };
+            load_requests.push(LoadRequest {
+                name: load.name.clone(),
+                type_name: load.type_name.clone(),
+                lock: load.lock,
+                kind,
+            });
+        }
+    }
+    Ok(Prepared { tenant, ty, workflow, transition: t, entity: entity.clone(), context, load_requests })
+}
+
+/// The full context (`{entity, input, actor, now, <loads>}`) and load traces. A load missing
+/// from `loaded` counts as empty (`null` for a load by id, `[]` for a filter).
+fn full_context(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>) -> (Value, Vec<LoadTrace>) {
+    let mut context = prepared.context.clone();
+    let mut traces = Vec::with_capacity(prepared.load_requests.len());
+    for req in &prepared.load_requests {
+        let (value, rows) = match (loaded.get(&req.name), &req.kind) {
+            (Some(l), _) => (l.to_context_value(), l.rows().len()),
+            (None, LoadKind::ById(_)) => (Value::Null, 0),
+            (None, LoadKind::Where(_)) => (Value::Array(Vec::new()), 0),
+        };
+        context.insert(req.name.clone(), value);
+        traces.push(LoadTrace { name: req.name.clone(), type_name: req.type_name.clone(), rows });
+    }
+    (Value::Object(context), traces)
+}
+
+/// Evaluates guards in order; with `stop_at_first_failure`, stops after the first that fails.
+fn run_guards(
+    transition: &CompiledTransition,
+    context: &Value,
+    ctx: &LogicContext,
+    stop_at_first_failure: bool,
+) -> Vec<GuardResult> {
+    let mut results = Vec::with_capacity(transition.guards().len());
+    for (index, g) in transition.guards().iter().enumerate() {
+        let (passed, error) = match g.logic.truthy(ctx) {
+            Ok(b) => (b, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        let values = if passed {
+            Map::new()
+        } else {
+            g.vars
+                .iter()
+                .filter(|p| !p.contains('*'))
+                .map(|p| (p.clone(), lookup(context, p).cloned().unwrap_or(Value::Null)))
+                .collect()
+        };
+        results.push(GuardResult { index, message: g.message.clone(), passed, error, values });
+        if !passed && stop_at_first_failure {
+            break;
+        }
+    }
+    results
+}
+
+/// The value at a dotted `var` path (array elements by index).
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, seg| match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// Evaluates every guard (not stopping at the first false one), for `GET …/transitions`.
+/// `_limits` is taken for symmetry with [`decide`]; guards need no limit today.
+pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>, _limits: &Limits) -> Vec<GuardResult> {
+    let (context, _) = full_context(prepared, loaded);
+    let ctx = LogicContext::new(&context);
+    run_guards(prepared.transition, &context, &ctx, false)
+}
+
+/// Evaluates guards and script and validates every change.
+pub fn decide(
+    prepared: Prepared<'_>,
+    loaded: IndexMap<String, Loaded>,
+    limits: &Limits,
+) -> Result<Decision, Rejection> {
+    let t = prepared.transition;
+    let _span =
+        tracing::debug_span!("decide", entity.type = %prepared.entity.type_name, transition = t.name()).entered();
+    let (context, load_traces) = full_context(&prepared, &loaded);
+    let mut trace = Trace { loads: load_traces, ..Trace::default() };
+
+    if !t.guards().is_empty() {
+        let ctx = LogicContext::new(&context);
+        trace.guards = run_guards(t, &context, &ctx, true);
+        if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
+            return Err(Rejection::GuardFailed { index: failed.index, message: failed.message.clone(), trace });
+        }
+    }
+
+    let (data, effects) = match t.script() {
+        Some(script) => {
+            trace.script_ran = true;
+            let out = prepared.tenant.script_engine().run(script, &context)?;
+            (out.data, out.effects)
+        }
+        None => (prepared.entity.data.clone(), Vec::new()),
+    };
+    if effects.len() > limits.max_effects {
+        return Err(Rejection::ScriptLimit {
+            message: format!("the script produced more than {} effects", limits.max_effects),
+        });
+    }
+    trace.effects = effects.clone();
+
+    let entity = &prepared.entity;
+    prepared.ty.validate(&data).map_err(|errors| validation("/entity", errors))?;
+    let changes = diff(&entity.data, &data);
+
+    let declared = t.events().iter().map(|name| EventOut {
+        name: name.clone(),
+        payload: json!({
+            "id": entity.id.to_string(),
+            "type": entity.type_name,
+            "from": entity.state,
+            "to": t.to(),
+            "transition": t.name(),
+        }),
+    });
+    let mut decision = Decision {
+        transition: t.name().to_string(),
+        from: entity.state.clone(),
+        to: t.to().to_string(),
+        data,
+        changes,
+        updates: Vec::new(),
+        creates: Vec::new(),
+        follow_ups: Vec::new(),
+        events: declared.collect(),
+        trace: Trace::default(),
+    };
+    apply_effects(&prepared, &loaded, effects, &mut decision)?;
+    decision.trace = trace;
+    Ok(decision)
+}
+
+fn validation(prefix: &str, errors: Vec<FieldError>) -> Rejection {
+    Rejection::Validation {
+        errors: errors
+            .into_iter()
+            .map(|e| FieldError { path: format!("{prefix}{}", e.path), message: e.message })
+            .collect(),
+    }
+}
+
+fn script_failed(message: String) -> Rejection {
+    Rejection::ScriptFailed { message, line: None }
+}
+
+/// Where a loaded row was found: the row and whether some load holding it locks it.
+fn find_row<'l>(
+    prepared: &Prepared<'_>,
+    loaded: &'l IndexMap<String, Loaded>,
+    type_name: &str,
+    id: Uuid,
+) -> Option<(&'l Entity, bool)> {
+    let mut found: Option<(&Entity, bool)> = None;
+    for req in &prepared.load_requests {
+        let Some(row) =
+            loaded.get(&req.name).and_then(|l| l.rows().iter().find(|r| r.id == id && r.type_name == type_name))
+        else {
+            continue;
+        };
+        let locked = req.lock || found.is_some_and(|(_, l)| l);
+        found = Some((row, locked));
+    }
+    found
+}
+
+fn apply_effects(
+    prepared: &Prepared<'_>,
+    loaded: &IndexMap<String, Loaded>,
+    effects: Vec<Effect>,
+    decision: &mut Decision,
+) -> Result<(), Rejection> {
+    let tenant = prepared.tenant;
+    // Updates of one row are merged in order, then validated once.
+    let mut updates: IndexMap<(String, Uuid), (&Entity, Value)> = IndexMap::new();
+    for effect in effects {
+        match effect {
+            Effect::Update { type_name, id, patch } => {
+                if id == prepared.entity.id {
+                    return Err(script_failed(
+                        "update(): the entity itself is changed by assigning to `entity`, not with update()".into(),
+                    ));
+                }
+                let Some((row, locked)) = find_row(prepared, loaded, &type_name, id) else {
+                    return Err(script_failed(format!("update(): `{type_name}` {id} is not a loaded row")));
+                };
+                if !locked {
+                    return Err(script_failed(format!(
+                        "update(): `{type_name}` {id} was not loaded with `lock: true`, so it cannot be changed"
+                    )));
+                }
+                let Value::Object(patch) = patch else {
+                    return Err(script_failed("update(): the patch must be a map".into()));
+                };
+                if let Some(k) = patch.keys().find(|k| is_reserved(k)) {
+                    return Err(script_failed(format!("update(): `{k}` is a reserved field")));
+                }
+                let (_, data) = updates.entry((type_name, id)).or_insert_with(|| (row, row.data.clone()));
+                if !data.is_object() {
+                    *data = Value::Object(Map::new());
+                }
+                if let Value::Object(data) = data {
+                    data.extend(patch);
+                }
+            }
+            Effect::Create { type_name, id, data } => {
+                let (Some(ty), Some(wf)) = (tenant.type_(&type_name), tenant.workflow(&type_name)) else {
+                    return Err(script_failed(format!("create(): unknown type `{type_name}`")));
+                };
+                if let Some(k) = data.as_object().and_then(|d| d.keys().find(|k| is_reserved(k))) {
+                    return Err(script_failed(format!("create(): `{k}` is a reserved field")));
+                }
+                let mut data = data;
+                ty.apply_defaults(&mut data);
+                let n = decision.creates.iter().filter(|c| c.type_name == type_name).count();
+                ty.validate(&data).map_err(|errors| validation(&format!("/create/{type_name}/{n}"), errors))?;
+                decision.creates.push(NewEntity { id, type_name, state: wf.initial_state().to_string(), data });
+            }
+            Effect::FollowUp { type_name, id, transition, input } => {
+                if find_row(prepared, loaded, &type_name, id).is_none() {
+                    return Err(script_failed(format!("transition(): `{type_name}` {id} is not a loaded row")));
+                }
+                decision.follow_ups.push(FollowUp { type_name, id, transition, input });
+            }
+            Effect::Emit { name, payload } => decision.events.push(EventOut { name, payload }),
+        }
+    }
+    for ((type_name, id), (row, data)) in updates {
+        let Some(ty) = tenant.type_(&type_name) else {
+            return Err(Rejection::Internal(format!("loaded row of unknown type `{type_name}`")));
+        };
+        ty.validate(&data).map_err(|errors| validation(&format!("/update/{type_name}/{id}"), errors))?;
+        let changes = diff(&row.data, &data);
+        decision.updates.push(RowUpdate { type_name, id, data, changes });
+    }
+    Ok(())
+}
+
+/// `{field: {from, to}}` for every top-level field that differs (`1` and `1.0` are equal;
+/// a missing field is `null`).
+pub fn diff(before: &Value, after: &Value) -> Value {
+    let empty = Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut out = Map::new();
+    for key in b.keys().chain(a.keys().filter(|k| !b.contains_key(*k))) {
+        let (from, to) = (b.get(key).unwrap_or(&Value::Null), a.get(key).unwrap_or(&Value::Null));
+        if !same(from, to) {
+            out.insert(key.clone(), json!({"from": from, "to": to}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// JSON equality where numbers compare by value.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_reports_changed_fields_only() {
+        let d = diff(&json!({"a": 1, "b": 2.0, "c": "x"}), &json!({"a": 1.0, "b": 3, "d": true}));
+        assert_eq!(
+            d,
+            json!({"b": {"from": 2.0, "to": 3}, "c": {"from": "x", "to": null}, "d": {"from": null, "to": true}})
+        );
+    }
+
+    #[test]
+    fn codes_and_serialization() {
+        let r = Rejection::Forbidden { required_roles: vec!["admin".into()] };
+        assert_eq!(r.code(), "FORBIDDEN");
+        let v = serde_json::to_value(&r).expect("serializes");
+        assert_eq!(v["code"], "FORBIDDEN");
+        assert_eq!(v["details"]["required_roles"], json!(["admin"]));
+        let v = serde_json::to_value(Rejection::Validation { errors: vec![] }).expect("serializes");
+        assert_eq!(v["code"], "VALIDATION_FAILED");
+    }
+}
