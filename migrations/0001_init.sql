@@ -29,12 +29,14 @@ create table tenants (
     created_at   timestamptz not null default now()
 );
 
--- Immutable published versions of a tenant's package. `package` is the whole normalised package.
+-- Immutable published versions of a tenant's package. `package` is the whole normalised package,
+-- kept as `json` (not `jsonb`) so its key order, which is the order of states and transitions,
+-- survives.
 create table config_versions (
     tenant_id  uuid not null references tenants (id),
     version    bigint not null,
     hash       text not null,
-    package    jsonb not null,
+    package    json not null,
     created_at timestamptz not null default now(),
     created_by text not null,
     primary key (tenant_id, version),

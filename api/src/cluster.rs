@@ -777,7 +777,10 @@ fn lookup_uid(uid: Uid) -> Result<User, ClusterError> {
 
 async fn create_system_user(name: &str) -> Result<User, ClusterError> {
     tracing::info!(user = name, "creating a system user to run PostgreSQL");
-    let out = tokio::process::Command::new("useradd")
+    // Root's PATH may lack /usr/sbin (e.g. `su` without `-`).
+    let useradd =
+        ["/usr/sbin/useradd", "/sbin/useradd"].into_iter().find(|p| Path::new(p).is_file()).unwrap_or("useradd");
+    let out = tokio::process::Command::new(useradd)
         .args([
             "--system",
             "--user-group",

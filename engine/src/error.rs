@@ -26,9 +26,13 @@ pub enum EngineError {
     /// A script that does not compile.
     #[error("script does not compile{}: {message}", at(.line, .column))]
     ScriptCompile { message: String, line: Option<usize>, column: Option<usize> },
-    /// A script that failed at run time (a runtime error, `throw`, or `fail(message)`).
+    /// A script that failed at run time (a runtime error or `throw`): a bug in the script.
     #[error("script failed{}: {message}", at(.line, &None))]
     ScriptFailed { message: String, line: Option<usize> },
+    /// A script that rejected the transition with `fail(message)`: a business rule the script
+    /// computed, answered like a failed guard.
+    #[error("{message}")]
+    ScriptRejected { message: String, line: Option<usize> },
     /// A script that hit a sandbox limit ([`crate::limits::Limits`]).
     #[error("script limit exceeded: {message}")]
     ScriptLimit { message: String },

@@ -47,8 +47,9 @@ pub enum Rejection {
     /// A guard is false (or could not be evaluated).
     #[error("{message}")]
     GuardFailed {
-        /// Index of the guard in the transition's `guards`.
-        index: usize,
+        /// Index of the guard in the transition's `guards`; `None` when the script rejected the
+        /// transition with `fail(message)`.
+        index: Option<usize>,
         message: String,
         trace: Trace,
     },
@@ -84,6 +85,9 @@ impl From<EngineError> for Rejection {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::ScriptFailed { message, line } => Rejection::ScriptFailed { message, line },
+            EngineError::ScriptRejected { message, .. } => {
+                Rejection::GuardFailed { index: None, message, trace: Trace::default() }
+            }
             EngineError::ScriptLimit { message } => Rejection::ScriptLimit { message },
             other => Rejection::Internal(other.to_string()),
         }
@@ -417,14 +421,20 @@ pub fn decide(
         let ctx = LogicContext::new(&context);
         trace.guards = run_guards(t, &context, &ctx, true);
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
-            return Err(Rejection::GuardFailed { index: failed.index, message: failed.message.clone(), trace });
+            return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
         }
     }
 
     let (data, effects) = match t.script() {
         Some(script) => {
             trace.script_ran = true;
-            let out = prepared.tenant.script_engine().run(script, &context)?;
+            let out = match prepared.tenant.script_engine().run(script, &context) {
+                Ok(out) => out,
+                Err(EngineError::ScriptRejected { message, .. }) => {
+                    return Err(Rejection::GuardFailed { index: None, message, trace });
+                }
+                Err(e) => return Err(e.into()),
+            };
             (out.data, out.effects)
         }
         None => (prepared.entity.data.clone(), Vec::new()),

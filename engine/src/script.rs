@@ -242,7 +242,7 @@ impl ScriptEngine {
         let err = innermost(err);
         let line = err.position().line();
         if let Some(message) = state.failed {
-            return EngineError::ScriptFailed { message, line };
+            return EngineError::ScriptRejected { message, line };
         }
         if let Some(message) = state.limit {
             return EngineError::ScriptLimit { message };
@@ -527,7 +527,7 @@ mod tests {
     #[test]
     fn fail_is_not_catchable() {
         let err = run(r#"try { fail("nope") } catch { entity.notes = "caught"; }"#).expect_err("fails");
-        assert_eq!(err, EngineError::ScriptFailed { message: "nope".into(), line: Some(1) });
+        assert_eq!(err, EngineError::ScriptRejected { message: "nope".into(), line: Some(1) });
     }
 
     #[test]

@@ -54,12 +54,13 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
         None => {
             let v: i64 = sqlx::query_scalar(
                 "insert into config_versions (tenant_id, version, hash, package, created_by) \
-                 select $1, coalesce(max(version), 0) + 1, $2, $3, $4 from config_versions where tenant_id = $1 \
+                 select $1, coalesce(max(version), 0) + 1, $2, $3::text::json, $4 from config_versions where tenant_id = $1 \
                  returning version",
             )
             .bind(tenant)
             .bind(&hash)
-            .bind(package.to_json())
+            // As text: a `serde_json::Value` parameter is sent as jsonb, which would lose key order.
+            .bind(package.to_json().to_string())
             .bind(by)
             .fetch_one(&mut *tx)
             .await?;

@@ -6,8 +6,9 @@
 //! * **One cluster for all test processes**, under `<workspace>/target/test-pg/` (or
 //!   `$SWITCHYARD_TEST_PG_HOME`), started by [`api::cluster`] by whichever process comes first,
 //!   *detached* so that it outlives that process and serves the next ones. `scripts/test.sh`
-//!   stops it afterwards (SIGINT to the postmaster, as [`api::cluster::stop_home`] does). It trades durability for speed
-//!   (`fsync`, `synchronous_commit` and `full_page_writes` off): its data is disposable.
+//!   stops it afterwards (SIGINT to the postmaster, as [`api::cluster::stop_home`] does). It
+//!   trades durability for speed (`fsync`, `synchronous_commit` and `full_page_writes` off):
+//!   its data is disposable.
 //! * **One template database per migration set**, `tpl_<hash of the embedded migrations>`, built
 //!   once (migrated under another name and renamed when complete, so a crash mid-way never
 //!   leaves a half-migrated template) and never connected to afterwards.
