@@ -50,15 +50,17 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let listen = match var("SWITCHYARD_LISTEN") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::net::AddrParseError| ConfigError::Invalid { name: "SWITCHYARD_LISTEN", message: e.to_string() })?,
+            Some(v) => v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                name: "SWITCHYARD_LISTEN",
+                message: e.to_string(),
+            })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let pool_size = match var("SWITCHYARD_DB_POOL") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name: "SWITCHYARD_DB_POOL", message: e.to_string() })?,
+            Some(v) => v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                name: "SWITCHYARD_DB_POOL",
+                message: e.to_string(),
+            })?,
             None => 32,
         };
         Ok(Config {

@@ -98,8 +98,7 @@ async fn pool(url: &str, size: u32) -> Result<PgPool, DbError> {
 
 /// Whether every embedded migration has been applied (for `/readyz`).
 pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
-        .fetch_one(pool)
-        .await?;
+    let applied: i64 =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(applied as usize >= MIGRATOR.iter().count())
 }

@@ -10,7 +10,9 @@ use tenants::Package;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("cannot find the examples folder (looked for {0}); run from the repository root or set SWITCHYARD_EXAMPLES")]
+    #[error(
+        "cannot find the examples folder (looked for {0}); run from the repository root or set SWITCHYARD_EXAMPLES"
+    )]
     NoExamples(String),
     #[error("{0}: {1}")]
     Package(String, String),
@@ -50,7 +52,10 @@ pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> R
     for name in ["chemichemi"] {
         let path = dir.join(name);
         let package = Package::load_dir(&path).map_err(|errs| {
-            DemoError::Package(path.display().to_string(), errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+            DemoError::Package(
+                path.display().to_string(),
+                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+            )
         })?;
         let applied = tenants::apply::publish(owner, &package, "demo", limits).await?;
         tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, None).await?;

@@ -74,19 +74,20 @@ impl From<Rejection> for ApiError {
                 format!("this transition is not available from state {state}"),
             )
             .with_details(json!({ "state": state, "available": available })),
-            Rejection::Forbidden { required_roles } => {
-                ApiError::forbidden("your roles do not allow this transition")
-                    .with_details(json!({ "required_roles": required_roles }))
-            }
+            Rejection::Forbidden { required_roles } => ApiError::forbidden("your roles do not allow this transition")
+                .with_details(json!({ "required_roles": required_roles })),
             Rejection::Validation { errors } => ApiError::validation(json!(errors)),
             Rejection::GuardFailed { index, message, trace } => {
                 ApiError::new(StatusCode::CONFLICT, "GUARD_FAILED", message.clone())
                     .with_details(json!({ "guard": index, "trace": trace }))
             }
             Rejection::ScriptFailed { message, line } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_FAILED", message).with_details(json!({ "line": line }))
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_FAILED", message)
+                    .with_details(json!({ "line": line }))
             }
-            Rejection::ScriptLimit { message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_LIMIT", message),
+            Rejection::ScriptLimit { message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_LIMIT", message)
+            }
             other => ApiError::internal(format!("{other:?}")),
         }
     }

@@ -189,7 +189,10 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
             .fetch_optional(&mut *tx)
             .await?
             .with_context(|| format!("no tenant `{tenant}`"))?;
-        sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant_id.to_string()).execute(&mut *tx).await?;
+        sqlx::query("select set_config('app.tenant_id', $1, true)")
+            .bind(tenant_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         let row: Option<(uuid::Uuid, String, Vec<String>, bool)> = sqlx::query_as(
             "select id, email, roles, active from users where tenant_id = $1 and lower(email) = lower($2)",
         )
@@ -204,7 +207,11 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
         }
         let ttl = chrono::Duration::from_std(ttl)?;
         let token = Keys::from_secret(&secret).issue(tenant_id, tenant, &user_id.to_string(), &email, &roles, ttl)?;
-        eprintln!("Access token for {email} ({}) in {tenant}, valid {}:", roles.join(", "), humantime::format_duration(ttl.to_std()?));
+        eprintln!(
+            "Access token for {email} ({}) in {tenant}, valid {}:",
+            roles.join(", "),
+            humantime::format_duration(ttl.to_std()?)
+        );
         println!("{token}");
         Ok(())
     }
@@ -237,9 +244,8 @@ fn validate(dirs: &[PathBuf]) -> std::process::ExitCode {
 }
 
 async fn apply(cfg: Config, dir: &std::path::Path) -> anyhow::Result<()> {
-    let package = tenants::Package::load_dir(dir).map_err(|errs| {
-        anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-    })?;
+    let package = tenants::Package::load_dir(dir)
+        .map_err(|errs| anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     let db = Database::open(&cfg).await?;
     let result = tenants::apply::publish(&db.owner, &package, "cli", &Limits::default()).await;
     db.close().await?;

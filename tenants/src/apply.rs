@@ -44,11 +44,12 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
             .execute(&mut *tx)
             .await?;
     }
-    let same: Option<i64> = sqlx::query_scalar("select version from config_versions where tenant_id = $1 and hash = $2")
-        .bind(tenant)
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let same: Option<i64> =
+        sqlx::query_scalar("select version from config_versions where tenant_id = $1 and hash = $2")
+            .bind(tenant)
+            .bind(&hash)
+            .fetch_optional(&mut *tx)
+            .await?;
     let (version, new_version) = match same {
         Some(v) => (v, false),
         None => {
@@ -108,14 +109,14 @@ pub async fn upsert_users(
 
 /// Loads the package's sample data through the store (schema, defaults and numbers apply),
 /// in one transaction. Rows keep stable ids, so loading twice creates nothing new.
-pub async fn load_sample_data(owner: &PgPool, store: &Store, tenant: Uuid, package: &Package) -> Result<usize, ApplyError> {
+pub async fn load_sample_data(
+    owner: &PgPool,
+    store: &Store,
+    tenant: Uuid,
+    package: &Package,
+) -> Result<usize, ApplyError> {
     let tenant_id = TenantId(tenant);
-    let actor = Actor {
-        id: "system".to_string(),
-        email: String::new(),
-        roles: Vec::new(),
-        system: true,
-    };
+    let actor = Actor { id: "system".to_string(), email: String::new(), roles: Vec::new(), system: true };
     let mut tx = owner.begin().await?;
     sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
     let mut created = 0;

@@ -143,8 +143,7 @@ impl Package {
             tenant: TenantFile,
             types: Vec<EntityTypeDef>,
         }
-        let stored: Stored = serde_json::from_value(value.clone())
-            .map_err(|e| PackageError::Stored(e.to_string()))?;
+        let stored: Stored = serde_json::from_value(value.clone()).map_err(|e| PackageError::Stored(e.to_string()))?;
         Ok(Package { tenant: stored.tenant, types: stored.types, data: Vec::new() })
     }
 
@@ -180,7 +179,9 @@ fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, PackageEr
         let path_in_file = e.path().to_string();
         let inner = e.into_inner();
         let message = match inner.location() {
-            Some(loc) => format!("{} (line {}, column {})", strip_location(&inner.to_string()), loc.line(), loc.column()),
+            Some(loc) => {
+                format!("{} (line {}, column {})", strip_location(&inner.to_string()), loc.line(), loc.column())
+            }
             None => inner.to_string(),
         };
         PackageError::Parse { file: path.display().to_string(), path: json_pointer(&path_in_file), message }

@@ -23,16 +23,23 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
         }
     };
     // No tenant set: nothing at all, in every tenant table.
-    for table in ["entities", "transitions", "outbox", "users", "config_versions", "sequences", "idempotency", "tenants"] {
+    for table in
+        ["entities", "transitions", "outbox", "users", "config_versions", "sequences", "idempotency", "tenants"]
+    {
         let mut tx = db.app.begin().await.expect("begin");
-        let n: i64 = sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&mut *tx).await.expect(table);
+        let n: i64 =
+            sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&mut *tx).await.expect(table);
         assert_eq!(n, 0, "{table} is visible with no tenant set");
     }
     assert_eq!(count("select count(*) from entities").await, 0);
 
     // Tenant A set: B's rows are invisible even when asked for by B's id.
     let mut tx = db.app.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(a.tenant.0.to_string()).execute(&mut *tx).await.expect("set");
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(a.tenant.0.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
     let mine: i64 = sqlx::query_scalar("select count(*) from entities").fetch_one(&mut *tx).await.expect("count");
     assert!(mine > 0, "A sees its own rows");
     let theirs: i64 = sqlx::query_scalar("select count(*) from entities where tenant_id = $1")
@@ -60,15 +67,17 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
     let mut tx = db.app.begin().await.expect("begin");
     assert!(sqlx::query("set local role switchyard").execute(&mut *tx).await.is_err(), "became the owner");
     tx.rollback().await.expect("rollback");
-    let attrs: (bool, bool) = sqlx::query_as("select rolsuper, rolbypassrls from pg_roles where rolname = current_user")
-        .fetch_one(&db.app)
-        .await
-        .expect("attrs");
+    let attrs: (bool, bool) =
+        sqlx::query_as("select rolsuper, rolbypassrls from pg_roles where rolname = current_user")
+            .fetch_one(&db.app)
+            .await
+            .expect("attrs");
     assert_eq!(attrs, (false, false));
-    let owns: i64 = sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'public' and tableowner = current_user")
-        .fetch_one(&db.app)
-        .await
-        .expect("owner");
+    let owns: i64 =
+        sqlx::query_scalar("select count(*) from pg_tables where schemaname = 'public' and tableowner = current_user")
+            .fetch_one(&db.app)
+            .await
+            .expect("owner");
     assert_eq!(owns, 0, "the server's role owns tables");
 }
 

@@ -16,10 +16,19 @@ async fn snapshot(db: &TestDb, server: &TestServer) -> Value {
     let mut out = serde_json::Map::new();
     for (name, query) in [
         ("entities", "select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1"),
-        ("history", "select coalesce(jsonb_agg(to_jsonb(t) order by id), '[]') from transitions t where tenant_id = $1"),
+        (
+            "history",
+            "select coalesce(jsonb_agg(to_jsonb(t) order by id), '[]') from transitions t where tenant_id = $1",
+        ),
         ("outbox", "select coalesce(jsonb_agg(to_jsonb(o) order by id), '[]') from outbox o where tenant_id = $1"),
-        ("sequences", "select coalesce(jsonb_agg(to_jsonb(s) order by name), '[]') from sequences s where tenant_id = $1"),
-        ("idempotency", "select coalesce(jsonb_agg(to_jsonb(i) order by key), '[]') from idempotency i where tenant_id = $1"),
+        (
+            "sequences",
+            "select coalesce(jsonb_agg(to_jsonb(s) order by name), '[]') from sequences s where tenant_id = $1",
+        ),
+        (
+            "idempotency",
+            "select coalesce(jsonb_agg(to_jsonb(i) order by key), '[]') from idempotency i where tenant_id = $1",
+        ),
     ] {
         let v: Value = sqlx::query_scalar(query).bind(server.tenant.0).fetch_one(&mut *tx).await.expect(name);
         out.insert(name.to_string(), v);
@@ -117,7 +126,8 @@ async fn an_order_goes_from_draft_to_allocated_and_cancelling_releases_stock() {
     assert_eq!(stock(&s, &manager, "main", "lpg6").await, before);
 
     let h = s.get(&format!("entities/order/{order}/history"), &manager).await;
-    let names: Vec<&str> = h.body["data"].as_array().expect("history").iter().filter_map(|r| r["transition"].as_str()).collect();
+    let names: Vec<&str> =
+        h.body["data"].as_array().expect("history").iter().filter_map(|r| r["transition"].as_str()).collect();
     assert_eq!(names, ["create", "submitOrder", "approveOrder", "allocateInventory", "cancelOrder"]);
     let approve = &h.body["data"][2];
     assert_eq!(approve["from"], "PENDING_APPROVAL");
@@ -137,7 +147,11 @@ async fn every_failure_kind_leaves_the_database_as_it_was() {
 
     // An empty order cannot be submitted (guard); an approved-by-creator order cannot be approved.
     let empty = id(&s
-        .create(&sales, "order", json!({ "customer_id": s.sample("savanna_hotel"), "warehouse_id": s.sample("main"), "items": [] }))
+        .create(
+            &sales,
+            "order",
+            json!({ "customer_id": s.sample("savanna_hotel"), "warehouse_id": s.sample("main"), "items": [] }),
+        )
         .await);
     let mine = draft_order(&s, &manager, "savanna_hotel", "lpg6", 1).await;
     assert_eq!(s.fire(&manager, "order", &mine, "submitOrder", json!({})).await.status, 200);
@@ -346,10 +360,16 @@ async fn auth_tenant_and_lookup_errors_use_the_envelope() {
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
     let r = s.get("entities/order/not-a-uuid", &sales).await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
-    let r = s.post("entities/order", &sales, &json!({ "data": { "customer_id": "nope", "items": [{ "quantity": 0 }] } })).await;
+    let r = s
+        .post("entities/order", &sales, &json!({ "data": { "customer_id": "nope", "items": [{ "quantity": 0 }] } }))
+        .await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
-    let paths: Vec<&str> =
-        r.body["error"]["details"]["errors"].as_array().expect("errors").iter().filter_map(|e| e["path"].as_str()).collect();
+    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
     for p in ["/data/customer_id", "/data/warehouse_id", "/data/items/0/product_id", "/data/items/0/quantity"] {
         assert!(paths.contains(&p), "{p} missing from {paths:?}");
     }

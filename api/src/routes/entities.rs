@@ -4,7 +4,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::store::{entity_json, CreateOptions, HistoryEntry, Page, TransitionInfo, TransitionOptions, TransitionOutcome};
+use engine::store::{
+    entity_json, CreateOptions, HistoryEntry, Page, TransitionInfo, TransitionOptions, TransitionOutcome,
+    TransitionRequest,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -61,10 +64,8 @@ async fn create(
     Path(path): Path<TypePath>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let entity = state
-        .store
-        .create_entity(who.tenant, &path.type_name, body.data, &who.actor, CreateOptions::default())
-        .await?;
+    let entity =
+        state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, CreateOptions::default()).await?;
     Ok((StatusCode::CREATED, Json(entity_json(&entity))))
 }
 
@@ -96,13 +97,14 @@ async fn list(
 ) -> Result<Json<Page>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }])));
+        return Err(ApiError::validation(
+            json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),
+        ));
     }
     let cursor = match q.cursor.as_deref() {
-        Some(c) => Some(
-            Uuid::parse_str(c)
-                .map_err(|_| ApiError::validation(json!([{ "path": "/cursor", "message": "not a cursor of this list" }])))?,
-        ),
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+            ApiError::validation(json!([{ "path": "/cursor", "message": "not a cursor of this list" }]))
+        })?),
         None => None,
     };
     let page = state.store.list_entities(who.tenant, &path.type_name, q.state.as_deref(), limit, cursor).await?;
@@ -166,10 +168,7 @@ async fn execute(
         .store
         .transition(
             who.tenant,
-            &path.type_name,
-            parse_id(&path.id)?,
-            &path.name,
-            input,
+            TransitionRequest { type_name: &path.type_name, id: parse_id(&path.id)?, name: &path.name, input },
             &who.actor,
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )

@@ -32,8 +32,7 @@ async fn evaluate(
     if !who.has_role("admin") {
         return Err(ApiError::forbidden("the rules playground is for admins"));
     }
-    let result = engine::logic::evaluate_once(&req.logic, &req.data).map_err(|e| {
-        ApiError::validation(json!([{ "path": "/logic", "message": e.to_string() }]))
-    })?;
+    let result = engine::logic::evaluate_once(&req.logic, &req.data)
+        .map_err(|e| ApiError::validation(json!([{ "path": "/logic", "message": e.to_string() }])))?;
     Ok(Json(json!({ "result": result })))
 }

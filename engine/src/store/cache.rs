@@ -10,11 +10,13 @@ use super::{StoreError, TenantId};
 use crate::compiled::CompiledTenant;
 use crate::limits::Limits;
 
+type Compiled = HashMap<(TenantId, i64), Arc<CompiledTenant>>;
+
 /// `(tenant, version)` → compiled definitions. Versions are immutable, so entries never go
 /// stale; a version is compiled at most a few times concurrently on a cold start.
 #[derive(Clone)]
 pub struct DefinitionCache {
-    inner: Arc<RwLock<HashMap<(TenantId, i64), Arc<CompiledTenant>>>>,
+    inner: Arc<RwLock<Compiled>>,
     limits: Arc<Limits>,
 }
 
@@ -40,12 +42,9 @@ impl DefinitionCache {
 
 /// Compiles the `types` array of a stored package.
 pub fn compile_types_json(types: serde_json::Value, limits: &Limits) -> Result<CompiledTenant, StoreError> {
-    let defs: Vec<EntityTypeDef> =
-        serde_json::from_value(types).map_err(|e| StoreError::Definitions(e.to_string()))?;
-    let ontology = ontology::compile::compile_types(defs).map_err(|errs| {
-        StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-    })?;
-    CompiledTenant::compile(ontology, limits).map_err(|errs| {
-        StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-    })
+    let defs: Vec<EntityTypeDef> = serde_json::from_value(types).map_err(|e| StoreError::Definitions(e.to_string()))?;
+    let ontology = ontology::compile::compile_types(defs)
+        .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    CompiledTenant::compile(ontology, limits)
+        .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))
 }

@@ -21,6 +21,15 @@ use crate::model::{Actor, Entity, Loaded};
 /// Most rows a `where` load may return: a transition is not a batch job.
 const MAX_LOAD_ROWS: i64 = 10_000;
 
+/// Which transition to execute on which entity, with what input.
+#[derive(Debug, Clone)]
+pub struct TransitionRequest<'a> {
+    pub type_name: &'a str,
+    pub id: Uuid,
+    pub name: &'a str,
+    pub input: Value,
+}
+
 /// Request options of a transition.
 #[derive(Debug, Clone, Default)]
 pub struct TransitionOptions {
@@ -62,13 +71,11 @@ pub struct TransitionInfo {
 pub(super) async fn transition(
     store: &Store,
     tenant: TenantId,
-    type_name: &str,
-    id: Uuid,
-    name: &str,
-    input: Value,
+    request: TransitionRequest<'_>,
     actor: &Actor,
     opts: TransitionOptions,
 ) -> Result<TransitionOutcome, StoreError> {
+    let TransitionRequest { type_name, id, name, input } = request;
     let span = tracing::info_span!(
         "transition",
         tenant.id = %tenant.0,
@@ -100,10 +107,12 @@ pub(super) async fn transition(
                 return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
             }
         }
-        let now = Utc::now();
+        let run_ctx = RunCtx { store, tenant, now: Utc::now() };
         let mut events = Vec::new();
-        let entity = run(store, &mut tx, tenant, stored, name, input, actor, now, 0, None, &mut events).await?;
-        let outcome = TransitionOutcome { entity: entity_json(&entity), events, dry_run: opts.dry_run, replayed: false };
+        let entity =
+            run(&run_ctx, &mut tx, stored, Step { name, input, actor, depth: 0, parent: None }, &mut events).await?;
+        let outcome =
+            TransitionOutcome { entity: entity_json(&entity), events, dry_run: opts.dry_run, replayed: false };
         if opts.dry_run {
             tx.rollback().await?;
             return Ok(outcome);
@@ -140,22 +149,33 @@ fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String 
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Runs one transition on a locked entity and, recursively, its follow-ups.
-#[allow(clippy::too_many_arguments)]
-fn run<'a>(
+/// What every step of one request shares.
+struct RunCtx<'a> {
     store: &'a Store,
-    tx: &'a mut Tx,
     tenant: TenantId,
-    stored: StoredEntity,
+    now: DateTime<Utc>,
+}
+
+/// One transition to run: the requested one (depth 0) or a follow-up.
+struct Step<'a> {
     name: &'a str,
     input: Value,
     actor: &'a Actor,
-    now: DateTime<Utc>,
     depth: usize,
     parent: Option<i64>,
+}
+
+/// Runs one transition on a locked entity and, recursively, its follow-ups.
+fn run<'a>(
+    cx: &'a RunCtx<'a>,
+    tx: &'a mut Tx,
+    stored: StoredEntity,
+    step: Step<'a>,
     events: &'a mut Vec<EmittedEvent>,
 ) -> BoxFut<'a, Result<Entity, StoreError>> {
     Box::pin(async move {
+        let RunCtx { store, tenant, now } = *cx;
+        let Step { name, input, actor, depth, parent } = step;
         if depth > store.limits.max_follow_up_depth {
             return Err(Rejection::ScriptLimit {
                 message: format!("follow-up transitions nested deeper than {}", store.limits.max_follow_up_depth),
@@ -254,20 +274,14 @@ fn run<'a>(
         for f in &decision.follow_ups {
             let target =
                 sql::get_typed(tx, tenant, &f.type_name, f.id, true).await?.ok_or(StoreError::EntityNotFound)?;
-            run(
-                store,
-                tx,
-                tenant,
-                target,
-                &f.transition,
-                f.input.clone(),
-                &cascade_actor,
-                now,
-                depth + 1,
-                Some(history_id),
-                events,
-            )
-            .await?;
+            let step = Step {
+                name: &f.transition,
+                input: f.input.clone(),
+                actor: &cascade_actor,
+                depth: depth + 1,
+                parent: Some(history_id),
+            };
+            run(cx, tx, target, step, events).await?;
         }
         // Re-read when follow-ups may have touched this entity through a load.
         if decision.follow_ups.is_empty() {
@@ -325,8 +339,9 @@ pub(super) async fn create(
     let (version, defs) = store.live_in(tx, tenant).await?;
     let id = opts.id.unwrap_or_else(Uuid::now_v7);
     let now = Utc::now();
-    let created = insert_new(tx, tenant, &defs, version, id, type_name, opts.state, data, actor, now, None, opts.skip_if_exists)
-        .await?;
+    let created =
+        insert_new(tx, tenant, &defs, version, id, type_name, opts.state, data, actor, now, None, opts.skip_if_exists)
+            .await?;
     match created {
         Some(entity) => {
             let event = created_event(&entity);
@@ -340,7 +355,7 @@ pub(super) async fn create(
 
 /// Validates and inserts a new entity (number, defaults, schema), with its `create` history row.
 /// Returns `None` when `skip_if_exists` and the id is taken.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "the parts of a new entity, each used once")]
 async fn insert_new(
     tx: &mut Tx,
     tenant: TenantId,

@@ -29,7 +29,7 @@ use crate::model::{Actor, Entity};
 
 pub use cache::DefinitionCache;
 pub use error::StoreError;
-pub use exec::{TransitionInfo, TransitionOptions, TransitionOutcome};
+pub use exec::{TransitionInfo, TransitionOptions, TransitionOutcome, TransitionRequest};
 
 /// A tenant's id, as set for row-level security. Obtained from an authenticated token or from
 /// [`Store::tenant_by_slug`]; never from a request body.
@@ -211,14 +211,11 @@ impl Store {
     pub async fn transition(
         &self,
         tenant: TenantId,
-        type_name: &str,
-        id: Uuid,
-        name: &str,
-        input: Value,
+        request: TransitionRequest<'_>,
         actor: &Actor,
         opts: TransitionOptions,
     ) -> Result<TransitionOutcome, StoreError> {
-        exec::transition(self, tenant, type_name, id, name, input, actor, opts).await
+        exec::transition(self, tenant, request, actor, opts).await
     }
 
     /// What this actor can do now from the entity's current state, and why not.

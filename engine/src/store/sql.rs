@@ -42,10 +42,7 @@ fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
 }
 
 pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(tenant.0.to_string())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -140,10 +137,7 @@ pub async fn load_where(
                 binds.push(Bind::Json(value.clone()));
             }
             (_, true) => {
-                query.push_str(&format!(
-                    " and data -> ${n} in (select jsonb_array_elements(${}))",
-                    n + 1
-                ));
+                query.push_str(&format!(" and data -> ${n} in (select jsonb_array_elements(${}))", n + 1));
                 binds.push(Bind::Text(field.clone()));
                 binds.push(Bind::Json(value.clone()));
             }
@@ -206,7 +200,7 @@ pub async fn list_entities(
     Ok(rows.iter().map(|r| entity_from_row(r).map(|s| s.entity)).collect::<Result<_, _>>()?)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one bind per column; a struct would only rename them")]
 pub async fn insert_entity(
     tx: &mut Tx,
     tenant: TenantId,
@@ -239,7 +233,6 @@ pub async fn insert_entity(
 }
 
 /// Writes a new state and data, bumping the version. Returns the new row.
-#[allow(clippy::too_many_arguments)]
 pub async fn update_entity(
     tx: &mut Tx,
     tenant: TenantId,

@@ -1,0 +1,199 @@
+//! Part (b): closed-loop load through the engine (`Store::transition`) or through HTTP (the
+//! axum router served in-process on 127.0.0.1, a keep-alive reqwest client).
+//!
+//! `clients` tasks each fire `meter.record` back to back on their own entities (round robin
+//! over [`crate::setup::ENTITIES_PER_CLIENT`] meters, so no two clients ever wait for the same
+//! row lock), with a random reading. The first `warmup` is not counted (connections open, the
+//! definition cache fills); then, for `duration`, every transition that *completes* inside the
+//! window counts, and its latency (request sent → answer read) goes into an HDR histogram.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use engine::model::Actor;
+use engine::store::{Store, TenantId, TransitionOptions};
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::cpu;
+
+/// How a transition is fired.
+pub enum Driver {
+    /// In-process, straight into the executor.
+    Engine { store: Store, tenant: TenantId, actor: Actor },
+    /// Over HTTP/1.1 with keep-alive, with a bearer token.
+    Http { client: reqwest::Client, authorization: String },
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Driver::Engine { tenant, .. } => f.debug_struct("Engine").field("tenant", &tenant.0).finish(),
+            Driver::Http { .. } => f.debug_struct("Http").finish_non_exhaustive(),
+        }
+    }
+}
+
+/// One entity a client fires on: its id and (for HTTP) the transition's URL.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: Uuid,
+    pub url: String,
+}
+
+impl Driver {
+    async fn fire(&self, target: &Target, value: i64) -> Result<()> {
+        match self {
+            Driver::Engine { store, tenant, actor } => {
+                store
+                    .transition(
+                        *tenant,
+                        "meter",
+                        target.id,
+                        "record",
+                        json!({ "value": value }),
+                        actor,
+                        TransitionOptions::default(),
+                    )
+                    .await?;
+                Ok(())
+            }
+            Driver::Http { client, authorization } => {
+                let resp = client
+                    .post(&target.url)
+                    .header(reqwest::header::AUTHORIZATION, authorization)
+                    .json(&json!({ "input": { "value": value } }))
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let body = resp.bytes().await?;
+                if !status.is_success() {
+                    return Err(anyhow!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What one level (a number of clients on one path) measured.
+#[derive(Debug, Clone)]
+pub struct LevelResult {
+    pub clients: usize,
+    /// Transitions that succeeded inside the window.
+    pub ok: u64,
+    /// Transitions that failed (warm-up included).
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub window: Duration,
+    /// Latencies in microseconds.
+    pub latency_us: Histogram<u64>,
+    pub cpu: cpu::Usage,
+}
+
+impl LevelResult {
+    pub fn tps(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+}
+
+struct ClientResult {
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    hist: Histogram<u64>,
+}
+
+/// A histogram of microsecond latencies from 1 µs to 60 s, three significant digits.
+pub fn new_histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("histogram: {e:?}"))
+}
+
+/// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists).
+pub async fn run_level(
+    driver: Arc<Driver>,
+    targets: &[Vec<Target>],
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    seed: u64,
+    postmaster: i32,
+) -> Result<LevelResult> {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let until = measure_from + duration;
+
+    let mut set = JoinSet::new();
+    for (c, mine) in targets.iter().take(clients).enumerate() {
+        let driver = driver.clone();
+        let mine = mine.clone();
+        set.spawn(async move {
+            let mut r = ClientResult { ok: 0, errors: 0, first_error: None, hist: new_histogram()? };
+            let mut rng = StdRng::seed_from_u64(seed.wrapping_add(c as u64));
+            let mut i = 0usize;
+            loop {
+                let t0 = Instant::now();
+                if t0 >= until {
+                    break;
+                }
+                let Some(target) = mine.get(i % mine.len().max(1)) else { break };
+                i += 1;
+                let outcome = driver.fire(target, rng.gen_range(0..=1000)).await;
+                let t1 = Instant::now();
+                match outcome {
+                    Ok(()) if t1 >= measure_from && t1 < until => {
+                        r.ok += 1;
+                        r.hist.saturating_record(u64::try_from((t1 - t0).as_micros()).unwrap_or(u64::MAX).max(1));
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        r.errors += 1;
+                        r.first_error.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(r)
+        });
+    }
+    if set.len() < clients {
+        return Err(anyhow!("only {} entity lists for {clients} clients", set.len()));
+    }
+
+    // CPU times at the edges of the window.
+    tokio::time::sleep_until(measure_from).await;
+    let before = cpu::Snapshot::take(postmaster);
+    tokio::time::sleep_until(until).await;
+    let after = cpu::Snapshot::take(postmaster);
+
+    let mut out = LevelResult {
+        clients,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        window: duration,
+        latency_us: new_histogram()?,
+        cpu: before.until(&after),
+    };
+    while let Some(joined) = set.join_next().await {
+        let r = joined.context("a load client panicked")??;
+        out.ok += r.ok;
+        out.errors += r.errors;
+        if out.first_error.is_none() {
+            out.first_error = r.first_error;
+        }
+        out.latency_us.add(&r.hist).map_err(|e| anyhow!("merging histograms: {e:?}"))?;
+    }
+    if out.ok == 0 {
+        return Err(anyhow!(
+            "no transition succeeded with {clients} clients; first error: {}",
+            out.first_error.as_deref().unwrap_or("none (too short a run?)")
+        ));
+    }
+    Ok(out)
+}
