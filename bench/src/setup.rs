@@ -1,0 +1,218 @@
+//! The benchmark's world: a private temp folder holding its own embedded cluster
+//! (`SWITCHYARD_HOME`) and pgbench's files, the bench package published as tenant `bench`, the
+//! meters every client works on, and the API served in-process on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _, Result};
+use api::auth::Keys;
+use api::config::Config;
+use api::db::Database;
+use api::state::AppState;
+use engine::limits::Limits;
+use engine::model::Actor;
+use engine::store::{CreateOptions, Store, TenantId};
+use serde_json::json;
+use tenants::Package;
+use uuid::Uuid;
+
+use crate::load::Target;
+
+/// Meters per client: each client cycles over its own.
+pub const ENTITIES_PER_CLIENT: usize = 4;
+
+/// Which path a set of meters belongs to (one set each, so no path works on rows another
+/// path has bloated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Set {
+    Engine = 1,
+    Http = 2,
+    Pgbench = 3,
+}
+
+impl Set {
+    /// `00000000-0000-4000-800<set>-`: the meter ids of a set are this prefix and the meter's
+    /// number in 12 decimal digits, a form the pgbench script can build in SQL.
+    pub fn id_prefix(self) -> String {
+        format!("00000000-0000-4000-8{:03}-", self as u8)
+    }
+
+    pub fn id(self, n: usize) -> Result<Uuid> {
+        let text = format!("{}{n:012}", self.id_prefix());
+        Uuid::parse_str(&text).with_context(|| format!("meter id {text}"))
+    }
+}
+
+/// A temp folder removed on drop (the cluster in it must be stopped first).
+#[derive(Debug)]
+pub struct WorkDir {
+    pub path: PathBuf,
+}
+
+impl WorkDir {
+    /// A fresh folder under the system temp dir: short, so the cluster's socket path fits.
+    pub fn create() -> Result<WorkDir> {
+        let base = std::env::temp_dir();
+        for _ in 0..10 {
+            let path = base.join(format!("switchyard-bench-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(WorkDir { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        Err(anyhow!("cannot create a temp folder under {}", base.display()))
+    }
+
+    /// `SWITCHYARD_HOME` of the benchmark's cluster.
+    pub fn home(&self) -> PathBuf {
+        self.path.join("home")
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            eprintln!("bench: keeping {}", self.path.display());
+            return;
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            eprintln!("bench: could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Starts the embedded cluster under `home` and migrates it (the server's own code path).
+pub async fn open_database(home: &Path, pool_size: u32) -> Result<Database> {
+    let cfg = Config {
+        home: home.to_path_buf(),
+        database_url: None,
+        app_database_url: None,
+        jwt_secret: None,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        pg_user: std::env::var("SWITCHYARD_PG_USER").ok().filter(|u| !u.is_empty()),
+        pool_size,
+    };
+    Database::open(&cfg).await.context("starting the embedded cluster")
+}
+
+/// The published bench tenant and its operator.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub version: i64,
+    pub actor: Actor,
+}
+
+/// Publishes `bench/package`, creates its users, loads its sample data (none), and creates
+/// `per_set` meters in each [`Set`].
+pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: usize) -> Result<Tenant> {
+    let limits = Limits::default();
+    let package = Package::load_dir(package_dir).map_err(|errs| {
+        anyhow!("{}: {}", package_dir.display(), errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+    })?;
+    let applied = tenants::apply::publish(&db.owner, &package, "bench", &limits).await?;
+    tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await?;
+    tenants::apply::load_sample_data(&db.owner, store, applied.tenant, &package).await?;
+    let tenant = TenantId(applied.tenant);
+
+    let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
+    let mut tx = db.owner.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(applied.tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let (user_id, roles): (Uuid, Vec<String>) =
+        sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
+            .bind(applied.tenant)
+            .bind(&user.email)
+            .fetch_one(&mut *tx)
+            .await
+            .context("reading the bench operator")?;
+    tx.commit().await?;
+    let actor = Actor { id: user_id.to_string(), email: user.email.clone(), roles, system: false };
+
+    for set in [Set::Engine, Set::Http, Set::Pgbench] {
+        for n in 0..per_set {
+            store
+                .create_entity(
+                    tenant,
+                    "meter",
+                    json!({ "name": format!("meter {}/{n}", set as u8) }),
+                    &actor,
+                    CreateOptions { id: Some(set.id(n)?), ..CreateOptions::default() },
+                )
+                .await
+                .with_context(|| format!("creating meter {}/{n}", set as u8))?;
+        }
+    }
+    Ok(Tenant { id: tenant, slug: applied.slug, version: applied.version, actor })
+}
+
+/// Each client's meters of a set (client `c` owns meters `c * ENTITIES_PER_CLIENT ..`), with
+/// the transition URL under `base` for HTTP.
+pub fn targets(set: Set, clients: usize, base: &str, slug: &str) -> Result<Vec<Vec<Target>>> {
+    (0..clients)
+        .map(|c| {
+            (0..ENTITIES_PER_CLIENT)
+                .map(|k| {
+                    let id = set.id(c * ENTITIES_PER_CLIENT + k)?;
+                    let url = format!("{base}/api/v1/t/{slug}/entities/meter/{id}/transitions/record");
+                    Ok(Target { id, url })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The API served on 127.0.0.1 (a free port) in this process, exactly as `switchyard serve`
+/// serves it; stopped when dropped.
+pub struct Server {
+    pub base: String,
+    pub keys: Keys,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    pub async fn start(store: Store, db: &Database) -> Result<Server> {
+        let secret: [u8; 32] = rand::random();
+        let keys = Keys::from_secret(&secret);
+        let state = AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone() };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let app = api::http::router(state);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("bench: the HTTP server stopped: {e}");
+            }
+        });
+        Ok(Server { base, keys, task })
+    }
+
+    /// `Bearer <token>` for the operator of `tenant`.
+    pub fn authorization(&self, tenant: &Tenant) -> Result<String> {
+        let token = self.keys.issue(
+            tenant.id.0,
+            &tenant.slug,
+            &tenant.actor.id,
+            &tenant.actor.email,
+            &tenant.actor.roles,
+            chrono::Duration::hours(6),
+        )?;
+        Ok(format!("Bearer {token}"))
+    }
+}
