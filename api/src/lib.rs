@@ -2,6 +2,7 @@
 //! database and its embedded cluster ([`db`], [`cluster`]), and the demo ([`demo`]).
 
 pub mod auth;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod db;

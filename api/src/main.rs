@@ -1,6 +1,5 @@
 //! The `switchyard` binary: `serve`, `token`, `tenant validate|apply`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -37,19 +36,11 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: humantime::Duration,
     },
-    /// Tenant packages: validate, apply.
+    /// Tenant packages: validate, plan, apply, migrate, export.
     Tenant {
         #[command(subcommand)]
-        command: TenantCommand,
+        command: api::cli::tenant::TenantCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum TenantCommand {
-    /// Check a package folder; print every problem with its file and path.
-    Validate { dirs: Vec<PathBuf> },
-    /// Publish a package folder as the tenant's new live version.
-    Apply { dir: PathBuf },
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,8 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve { demo } => serve(cfg, demo).await?,
         Command::Token { tenant, user, ttl } => token(cfg, &tenant, &user, ttl.into()).await?,
-        Command::Tenant { command: TenantCommand::Validate { dirs } } => return Ok(validate(&dirs)),
-        Command::Tenant { command: TenantCommand::Apply { dir } } => apply(cfg, &dir).await?,
+        Command::Tenant { command } => return api::cli::tenant::run(cfg, command).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -218,43 +208,4 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
     .await;
     db.close().await?;
     result
-}
-
-fn validate(dirs: &[PathBuf]) -> std::process::ExitCode {
-    let limits = Limits::default();
-    let mut failed = false;
-    for dir in dirs {
-        let result = tenants::Package::load_dir(dir).and_then(|p| tenants::compile::compile(&p, &limits).map(|_| p));
-        match result {
-            Ok(p) => println!("{}: ok ({} types)", dir.display(), p.types.len()),
-            Err(errors) => {
-                failed = true;
-                for e in &errors {
-                    println!("error: {e}");
-                }
-                println!("{}: {} error(s)", dir.display(), errors.len());
-            }
-        }
-    }
-    if failed {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    }
-}
-
-async fn apply(cfg: Config, dir: &std::path::Path) -> anyhow::Result<()> {
-    let package = tenants::Package::load_dir(dir)
-        .map_err(|errs| anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-    let db = Database::open(&cfg).await?;
-    let result = tenants::apply::publish(&db.owner, &package, "cli", &Limits::default()).await;
-    db.close().await?;
-    let applied = result?;
-    println!(
-        "{}: version {} ({})",
-        applied.slug,
-        applied.version,
-        if applied.new_version { "published" } else { "unchanged" }
-    );
-    Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 use engine::model::Actor;
-use engine::store::{Store, TenantId, TransitionOptions};
+use engine::store::{Store, TenantId, TransitionOptions, TransitionRequest};
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,17 +51,9 @@ impl Driver {
     async fn fire(&self, target: &Target, value: i64) -> Result<()> {
         match self {
             Driver::Engine { store, tenant, actor } => {
-                store
-                    .transition(
-                        *tenant,
-                        "meter",
-                        target.id,
-                        "record",
-                        json!({ "value": value }),
-                        actor,
-                        TransitionOptions::default(),
-                    )
-                    .await?;
+                let request =
+                    TransitionRequest { type_name: "meter", id: target.id, name: "record", input: json!({ "value": value }) };
+                store.transition(*tenant, request, actor, TransitionOptions::default()).await?;
                 Ok(())
             }
             Driver::Http { client, authorization } => {

@@ -1,0 +1,3 @@
+//! The subcommands of the `switchyard` binary that live in the library (testable, shared).
+
+pub mod tenant;

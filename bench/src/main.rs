@@ -1,0 +1,439 @@
+//! `switchyard-bench`: the performance benchmark (`make bench`, see docs/benchmarks.md).
+//!
+//! In one run, on its own embedded Postgres (a private temp `SWITCHYARD_HOME`, stopped at the
+//! end, also on error or Ctrl-C):
+//!
+//! * **(a)** the pure evaluation cost of a guard, of scripts and of whole transitions
+//!   ([`evalcost`]);
+//! * **(b)** transitions per second and p50/p99 latency at 1, 8 and 32 concurrent clients,
+//!   through the engine (`Store::transition`) and through HTTP (the API router on 127.0.0.1)
+//!   ([`load`]);
+//! * **(c)** the baseline: pgbench running the same SQL transaction on the same cluster at the
+//!   same client counts ([`pgbench`]), against which (b) is given as ratios.
+//!
+//! The report is printed and written as markdown to `target/bench-report.md`, with PASS/MISS
+//! lines for the targets (nothing is asserted).
+//!
+//! Settings (environment): `BENCH_SECONDS` (measured seconds per level, default 10),
+//! `BENCH_WARMUP_SECONDS` (default 2), `BENCH_CLIENTS` (default `1,8,32`), `BENCH_EVAL_MS`
+//! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
+//! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
+//! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server).
+
+mod cpu;
+mod evalcost;
+mod load;
+mod pgbench;
+mod report;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use api::db::Database;
+use engine::limits::Limits;
+use engine::store::Store;
+use hdrhistogram::Histogram;
+
+use crate::evalcost::EvalResults;
+use crate::load::{Driver, LevelResult};
+use crate::pgbench::{Pgbench, PgbenchResult};
+use crate::report::{fmt_factor, fmt_ns, fmt_pct, fmt_tps, fmt_us, Report, Table};
+use crate::setup::{Server, Set, WorkDir, ENTITIES_PER_CLIENT};
+
+/// What the environment asks for.
+#[derive(Debug, Clone)]
+struct Settings {
+    seconds: u64,
+    warmup: u64,
+    clients: Vec<usize>,
+    eval: Duration,
+    seed: u64,
+    report: PathBuf,
+}
+
+fn env_u64(name: &str, default: u64) -> Result<u64> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| format!("{name}={v} is not a number")),
+        _ => Ok(default),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
+}
+
+fn settings(root: &Path) -> Result<Settings> {
+    let clients = match std::env::var("BENCH_CLIENTS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|c| c.trim().parse::<usize>().with_context(|| format!("BENCH_CLIENTS={v}")))
+            .collect::<Result<Vec<_>>>()?,
+        _ => vec![1, 8, 32],
+    };
+    if clients.is_empty() || clients.contains(&0) || clients.iter().any(|&c| c > 150) {
+        bail!("BENCH_CLIENTS must list client counts between 1 and 150");
+    }
+    let seconds = env_u64("BENCH_SECONDS", 10)?;
+    if seconds == 0 {
+        bail!("BENCH_SECONDS must be at least 1");
+    }
+    let report = std::env::var_os("BENCH_REPORT")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| root.join("target/bench-report.md"), PathBuf::from);
+    Ok(Settings {
+        seconds,
+        warmup: env_u64("BENCH_WARMUP_SECONDS", 2)?,
+        clients,
+        eval: Duration::from_millis(env_u64("BENCH_EVAL_MS", 1000)?.max(50)),
+        seed: env_u64("BENCH_SEED", 42)?,
+        report,
+    })
+}
+
+/// One client count: the three paths.
+#[derive(Debug, Clone)]
+struct Level {
+    clients: usize,
+    pgbench: PgbenchResult,
+    engine: LevelResult,
+    http: LevelResult,
+}
+
+/// Facts about the database the run used.
+#[derive(Debug, Clone, Default)]
+struct DbFacts {
+    version: String,
+    synchronous_commit: String,
+    fsync: String,
+    shared_buffers: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    api::telemetry::init();
+    let root = workspace_root();
+    let s = settings(&root)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+
+    eprintln!("bench: (a) evaluation cost, {} ms per measurement", s.eval.as_millis());
+    let eval = evalcost::run(&root, s.eval)?;
+
+    let work = WorkDir::create()?;
+    let max_clients = s.clients.iter().copied().max().unwrap_or(1);
+    eprintln!("bench: starting an embedded cluster in {}", work.home().display());
+    let pool_size = u32::try_from(max_clients + 4).context("too many clients")?;
+    let db = setup::open_database(&work.home(), pool_size).await?;
+    let outcome = tokio::select! {
+        r = measure(&s, &root, &work, &db) => r,
+        signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
+    };
+    eprintln!("bench: stopping the cluster");
+    let closed = db.close().await.context("stopping the embedded cluster");
+    drop(work);
+    let (facts, levels) = outcome?;
+    closed?;
+
+    let report = build_report(&s, cores, &facts, &eval, &levels);
+    print!("{}", report.to_text());
+    if let Some(dir) = s.report.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&s.report, report.to_markdown()).with_context(|| format!("writing {}", s.report.display()))?;
+    println!("(written to {})", s.report.display());
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming the signal.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+async fn show(db: &Database, setting: &str) -> Result<String> {
+    let v: String = sqlx::query_scalar(&format!("show {setting}")).fetch_one(&db.app).await?;
+    Ok(v)
+}
+
+/// Parts (b) and (c), on the open database.
+async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Result<(DbFacts, Vec<Level>)> {
+    let facts = DbFacts {
+        version: show(db, "server_version").await?,
+        synchronous_commit: show(db, "synchronous_commit").await?,
+        fsync: show(db, "fsync").await?,
+        shared_buffers: show(db, "shared_buffers").await?,
+    };
+    eprintln!(
+        "bench: PostgreSQL {}, synchronous_commit = {}, fsync = {}",
+        facts.version, facts.synchronous_commit, facts.fsync
+    );
+
+    let cluster = db.cluster.as_ref().ok_or_else(|| anyhow!("the benchmark needs the embedded cluster"))?;
+    let postmaster = cluster.pid();
+    let max_clients = s.clients.iter().copied().max().unwrap_or(1);
+    let store = Store::new(db.app.clone(), Limits::default());
+    let tenant = setup::publish(db, &store, &root.join("bench/package"), max_clients * ENTITIES_PER_CLIENT).await?;
+
+    let server = Server::start(store.clone(), db).await?;
+    let http_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(max_clients * 2)
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")?;
+    let engine = Arc::new(Driver::Engine { store: store.clone(), tenant: tenant.id, actor: tenant.actor.clone() });
+    let http = Arc::new(Driver::Http { client: http_client, authorization: server.authorization(&tenant)? });
+    let engine_targets = setup::targets(Set::Engine, max_clients, &server.base, &tenant.slug)?;
+    let http_targets = setup::targets(Set::Http, max_clients, &server.base, &tenant.slug)?;
+
+    let pg_dir = work.path.join("pgbench");
+    std::fs::create_dir_all(&pg_dir)?;
+    let script = pg_dir.join("transition.sql");
+    std::fs::write(&script, pgbench::script(ENTITIES_PER_CLIENT))?;
+    let options = cluster.connect_options("switchyard_app", api::cluster::DATABASE);
+    let pg = Pgbench {
+        program: pgbench::find_program()?,
+        host: cluster.socket_dir().to_path_buf(),
+        port: options.get_port(),
+        user: "switchyard_app".into(),
+        database: api::cluster::DATABASE.into(),
+        vars: vec![
+            ("tenant".into(), tenant.id.0.to_string()),
+            ("idprefix".into(), Set::Pgbench.id_prefix()),
+            ("actor".into(), tenant.actor.id.clone()),
+            ("email".into(), tenant.actor.email.clone()),
+            ("cv".into(), tenant.version.to_string()),
+        ],
+        script,
+        seed: s.seed,
+        postmaster,
+    };
+
+    let warmup = Duration::from_secs(s.warmup);
+    let window = Duration::from_secs(s.seconds);
+    let mut levels = Vec::new();
+    for &clients in &s.clients {
+        let checkpoint = || async { sqlx::query("checkpoint").execute(&db.owner).await.context("checkpoint") };
+
+        checkpoint().await?;
+        eprintln!("bench: {clients} client(s): pgbench");
+        let pgbench = pg.run(clients, warmup, window, &pg_dir.join(format!("log-{clients}"))).await?;
+
+        checkpoint().await?;
+        eprintln!("bench: {clients} client(s): engine");
+        let engine =
+            load::run_level(engine.clone(), &engine_targets, clients, warmup, window, s.seed, postmaster).await?;
+
+        checkpoint().await?;
+        eprintln!("bench: {clients} client(s): HTTP");
+        let http = load::run_level(http.clone(), &http_targets, clients, warmup, window, s.seed, postmaster).await?;
+
+        eprintln!(
+            "bench: {clients} client(s): pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s",
+            fmt_tps(pgbench.tps),
+            fmt_tps(engine.tps()),
+            fmt_tps(http.tps())
+        );
+        levels.push(Level { clients, pgbench, engine, http });
+    }
+    drop(server);
+    Ok((facts, levels))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or_else(|| "? GiB".into(), |kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string());
+    format!("{cpu}, {mem} RAM, Linux {kernel}")
+}
+
+fn q(h: &Histogram<u64>, quantile: f64) -> u64 {
+    h.value_at_quantile(quantile)
+}
+
+/// CPU µs per transaction, or "-".
+fn per_tx(us: u64, ok: u64) -> String {
+    if ok == 0 {
+        "-".into()
+    } else {
+        fmt_ns(us as f64 * 1_000.0 / ok as f64)
+    }
+}
+
+fn busy(usage: &cpu::Usage, window: Duration, cores: usize) -> String {
+    let total = (usage.own_us + usage.children_us + usage.postgres_us) as f64;
+    fmt_pct(total / (window.as_secs_f64() * 1e6 * cores as f64))
+}
+
+fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults, levels: &[Level]) -> Report {
+    let mut r = Report::default();
+    r.heading("Setup");
+    r.lines(vec![
+        format!("machine            {cores} cores: {}", machine()),
+        format!(
+            "database           PostgreSQL {}, embedded cluster in a temp SWITCHYARD_HOME, Unix socket, shared_buffers = {}",
+            facts.version, facts.shared_buffers
+        ),
+        format!("durability         synchronous_commit = {}, fsync = {}", facts.synchronous_commit, facts.fsync),
+        format!(
+            "load               {} s measured per level after {} s warm-up; clients {}; {} meters per client; seed {}",
+            s.seconds,
+            s.warmup,
+            s.clients.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            ENTITIES_PER_CLIENT,
+            s.seed
+        ),
+        "transition         meter.record (bench/package): input schema, 1 guard, 20-line script, 1 event;".into(),
+        "                   7 SQL round trips (BEGIN, set tenant, SELECT FOR UPDATE, UPDATE, INSERT history,".into(),
+        "                   INSERT outbox, COMMIT), the same in the pgbench script".into(),
+    ]);
+
+    r.heading("(a) Evaluation cost (pure, no IO)");
+    let mut t = Table::new(&["measurement", "median", "p10 – p90", "calls", "target"], &[1, 3]);
+    for m in &eval.all {
+        t.row(vec![
+            m.name.clone(),
+            fmt_ns(m.median_ns),
+            format!("{} – {}", fmt_ns(m.p10_ns), fmt_ns(m.p90_ns)),
+            m.calls.to_string(),
+            m.target_ns.map_or_else(String::new, |ns| format!("< {}", fmt_ns(ns))),
+        ]);
+    }
+    r.table(t);
+    r.lines(eval.all.iter().map(|m| format!("{}: {}", m.name, m.covers)).collect());
+
+    r.heading("(b) Transitions per second, against (c) the pgbench baseline");
+    let mut t = Table::new(
+        &[
+            "clients",
+            "path",
+            "tx/s",
+            "p50",
+            "p99",
+            "tx/s vs pgbench",
+            "p99 vs pgbench",
+            "driver CPU/tx",
+            "Postgres CPU/tx",
+            "CPU busy",
+            "errors",
+        ],
+        &[0, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    for l in levels {
+        let base_tps = l.pgbench.tps;
+        let base_p99 = q(&l.pgbench.latency_us, 0.99) as f64;
+        let pg = &l.pgbench;
+        t.row(vec![
+            l.clients.to_string(),
+            "pgbench (SQL only)".into(),
+            fmt_tps(pg.tps),
+            fmt_us(q(&pg.latency_us, 0.5)),
+            fmt_us(q(&pg.latency_us, 0.99)),
+            "100%".into(),
+            "1.00×".into(),
+            per_tx(pg.cpu.children_us, pg.ok),
+            per_tx(pg.cpu.postgres_us, pg.ok),
+            busy(&pg.cpu, pg.window, cores),
+            pg.failed.to_string(),
+        ]);
+        for (name, run) in [("engine (Store::transition)", &l.engine), ("HTTP (axum + reqwest)", &l.http)] {
+            t.row(vec![
+                l.clients.to_string(),
+                name.into(),
+                fmt_tps(run.tps()),
+                fmt_us(q(&run.latency_us, 0.5)),
+                fmt_us(q(&run.latency_us, 0.99)),
+                fmt_pct(run.tps() / base_tps),
+                fmt_factor(q(&run.latency_us, 0.99) as f64 / base_p99),
+                per_tx(run.cpu.own_us, run.ok),
+                per_tx(run.cpu.postgres_us, run.ok),
+                busy(&run.cpu, run.window, cores),
+                run.errors.to_string(),
+            ]);
+        }
+    }
+    r.table(t);
+    r.text(
+        "driver CPU/tx: CPU time of the process driving the load per transition (pgbench; or this \
+         process: clients + engine, + axum server and reqwest for HTTP). Postgres CPU/tx: the \
+         cluster's backends. CPU busy: all of it over the window, as a share of all cores.",
+    );
+    let errors: Vec<String> = levels
+        .iter()
+        .flat_map(|l| [("engine", &l.engine), ("HTTP", &l.http)].map(|(n, r)| (l.clients, n, r)))
+        .filter_map(|(c, n, r)| r.first_error.as_ref().map(|e| format!("{n} at {c} clients: {e}")))
+        .collect();
+    if !errors.is_empty() {
+        r.lines(errors.into_iter().map(|e| format!("first error: {e}")).collect());
+    }
+
+    r.heading("Targets");
+    let mut lines = Vec::new();
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    if let Some(g) = eval.all.get(eval.guard) {
+        lines.push(format!(
+            "{}  compiled guard < 1 µs: {} = {}",
+            verdict(g.median_ns < evalcost::GUARD_TARGET_NS),
+            g.name,
+            fmt_ns(g.median_ns)
+        ));
+    }
+    if let Some(m) = eval.all.get(eval.script) {
+        lines.push(format!(
+            "{}  20-line script incl. data conversion < 40 µs: {} = {}",
+            verdict(m.median_ns < evalcost::SCRIPT_TARGET_NS),
+            m.name,
+            fmt_ns(m.median_ns)
+        ));
+    }
+    let top = levels.iter().find(|l| l.clients == 32).or_else(|| levels.iter().max_by_key(|l| l.clients));
+    if let Some(l) = top {
+        let note = if l.clients == 32 { String::new() } else { format!(" (32 not run: at {} clients)", l.clients) };
+        let ratio = l.http.tps() / l.pgbench.tps;
+        lines.push(format!(
+            "{}  HTTP at 32 clients >= 60% of pgbench tx/s{note}: {} vs {} tx/s = {}",
+            verdict(ratio >= 0.6),
+            fmt_tps(l.http.tps()),
+            fmt_tps(l.pgbench.tps),
+            fmt_pct(ratio)
+        ));
+        let (p99, base) = (q(&l.http.latency_us, 0.99), q(&l.pgbench.latency_us, 0.99));
+        let factor = p99 as f64 / base as f64;
+        lines.push(format!(
+            "{}  HTTP p99 at 32 clients <= 2× pgbench p99{note}: {} vs {} = {}",
+            verdict(factor <= 2.0),
+            fmt_us(p99),
+            fmt_us(base),
+            fmt_factor(factor)
+        ));
+    }
+    lines.push(format!(
+        "{}  synchronous_commit is on: synchronous_commit = {}",
+        verdict(facts.synchronous_commit == "on"),
+        facts.synchronous_commit
+    ));
+    r.lines(lines);
+    r
+}
