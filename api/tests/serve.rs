@@ -73,6 +73,7 @@ fn start(home: &Path, port: u16, demo: bool) -> (Child, Vec<String>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not become ready: {lines:?}");
 }
 
@@ -120,6 +121,7 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("serve did not stop after SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(50));

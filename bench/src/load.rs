@@ -77,7 +77,6 @@ impl Driver {
 /// What one level (a number of clients on one path) measured.
 #[derive(Debug, Clone)]
 pub struct LevelResult {
-    pub clients: usize,
     /// Transitions that succeeded inside the window.
     pub ok: u64,
     /// Transitions that failed (warm-up included).
@@ -164,7 +163,6 @@ pub async fn run_level(
     let after = cpu::Snapshot::take(postmaster);
 
     let mut out = LevelResult {
-        clients,
         ok: 0,
         errors: 0,
         first_error: None,

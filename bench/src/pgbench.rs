@@ -41,7 +41,6 @@ pub struct Pgbench {
 /// One pgbench run.
 #[derive(Debug, Clone)]
 pub struct PgbenchResult {
-    pub clients: usize,
     /// pgbench's own figure (without the initial connection time).
     pub tps: f64,
     pub ok: u64,
@@ -141,7 +140,6 @@ impl Pgbench {
         let failed = parse_after(&stdout, "number of failed transactions: ").map_or(0, |f| f as u64);
         let (latency_us, ok) = read_logs(log_dir)?;
         Ok(PgbenchResult {
-            clients,
             tps,
             ok,
             failed,
