@@ -1,5 +1,16 @@
-//! Bearer tokens (JWT, HS256) and the extractors that turn a request into an authenticated actor
-//! of the tenant named in the path.
+//! Authentication: access tokens (JWT, HS256, short-lived), the opaque refresh tokens and API
+//! keys of [`secret`], passwords ([`password`]), login rate limits ([`limit`]), and the
+//! extractors that turn a request into an authenticated principal of the tenant named in the
+//! path.
+//!
+//! A token is checked against the database on every request, in one round trip (the SQL
+//! functions `auth_user` and `auth_api_key` of migration 0003): a deactivated user, a signed-out
+//! session or a revoked API key stops working at once, and the roles are the user's (or key's)
+//! current ones, not those written in the token.
+
+pub mod limit;
+pub mod password;
+pub mod secret;
 
 use axum::extract::{FromRef, FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -8,10 +19,16 @@ use engine::model::Actor;
 use engine::store::TenantId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// How long an access token issued by login or refresh lives.
+pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+/// How long a refresh token lives (each refresh issues a new one with a new lifetime).
+pub const REFRESH_TTL_DAYS: i64 = 30;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,26 +39,59 @@ pub struct Claims {
     pub tid: Uuid,
     pub ten: String,
     pub email: String,
+    /// The roles when the token was issued (informative: requests use the current ones).
     pub roles: Vec<String>,
     pub iat: i64,
     pub exp: i64,
     /// Token kind: `access`.
     pub typ: String,
+    /// The session (refresh-token family) the token belongs to; signing out ends it. Tokens of
+    /// `switchyard token` have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
-/// Signing and verification keys.
+/// Signing and verification keys. Several secrets may verify (key rotation: the old secret
+/// keeps verifying until its tokens expire); the first signs. Tokens name their key in the
+/// `kid` header (a fingerprint of the secret, not the secret).
 #[derive(Clone)]
 pub struct Keys {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: Vec<(String, DecodingKey)>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("kid", &self.kid).field("verifying", &self.verifying.len()).finish()
+    }
+}
+
+/// The `kid` of a secret: the first 8 hex digits of its sha-256.
+fn fingerprint(secret: &[u8]) -> String {
+    hex::encode(&Sha256::digest(secret)[..4])
 }
 
 impl Keys {
+    /// One secret that signs and verifies.
     pub fn from_secret(secret: &[u8]) -> Keys {
-        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Keys {
+            kid: fingerprint(secret),
+            encoding: EncodingKey::from_secret(secret),
+            verifying: vec![(fingerprint(secret), DecodingKey::from_secret(secret))],
+        }
     }
 
-    /// Issues an access token valid for `ttl`.
+    /// Several secrets: the first signs, all verify. `None` when there is none.
+    pub fn from_secrets<S: AsRef<[u8]>>(secrets: &[S]) -> Option<Keys> {
+        let (first, _) = secrets.split_first()?;
+        let mut keys = Keys::from_secret(first.as_ref());
+        keys.verifying =
+            secrets.iter().map(|s| (fingerprint(s.as_ref()), DecodingKey::from_secret(s.as_ref()))).collect();
+        Some(keys)
+    }
+
+    /// Issues an access token valid for `ttl`, outside any session (the CLI, tests).
     pub fn issue(
         &self,
         tenant: Uuid,
@@ -51,8 +101,34 @@ impl Keys {
         roles: &[String],
         ttl: chrono::Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(&Keys::claims(tenant, slug, user, email, roles, ttl, None))
+    }
+
+    /// Issues an access token of a login session, valid for [`ACCESS_TTL_SECS`].
+    pub fn issue_session(
+        &self,
+        tenant: Uuid,
+        slug: &str,
+        user: &str,
+        email: &str,
+        roles: &[String],
+        session: Uuid,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let ttl = chrono::Duration::seconds(ACCESS_TTL_SECS);
+        self.sign(&Keys::claims(tenant, slug, user, email, roles, ttl, Some(session)))
+    }
+
+    fn claims(
+        tenant: Uuid,
+        slug: &str,
+        user: &str,
+        email: &str,
+        roles: &[String],
+        ttl: chrono::Duration,
+        sid: Option<Uuid>,
+    ) -> Claims {
         let now = Utc::now().timestamp();
-        let claims = Claims {
+        Claims {
             sub: user.to_string(),
             tid: tenant,
             ten: slug.to_string(),
@@ -61,27 +137,137 @@ impl Keys {
             iat: now,
             exp: now + ttl.num_seconds(),
             typ: "access".to_string(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            sid,
+        }
     }
 
+    /// Signs claims with the first secret.
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+
+    /// Checks the signature (with the key its `kid` names, or each key when it names none we
+    /// know), the expiry and the kind.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let invalid = || ApiError::unauthorized("the token is invalid or expired");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| ApiError::unauthorized("the token is invalid or expired"))?;
-        if data.claims.typ != "access" {
+        let named = header.kid.as_deref().and_then(|kid| self.verifying.iter().find(|(k, _)| k == kid));
+        let candidates: Vec<&DecodingKey> = match named {
+            Some((_, key)) => vec![key],
+            None => self.verifying.iter().map(|(_, key)| key).collect(),
+        };
+        let claims = candidates
+            .into_iter()
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
+            .ok_or_else(invalid)?
+            .claims;
+        if claims.typ != "access" {
             return Err(ApiError::unauthorized("not an access token"));
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 }
 
-/// An authenticated request: the bearer token's claims.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Claims);
+/// What a principal authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a user, maybe of a login session.
+    User { id: Uuid, session: Option<Uuid> },
+    /// An API key (the actor id is `apikey:<id>`).
+    ApiKey { id: Uuid },
+}
 
-impl<S> FromRequestParts<S> for Authenticated
+/// An authenticated request: who, in which tenant, with the roles they hold now.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub slug: String,
+    pub actor: Actor,
+    /// The user's or the API key's name.
+    pub name: String,
+    pub credential: Credential,
+}
+
+/// The bearer token of a request.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let missing = || ApiError::unauthorized("missing bearer token");
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    match header.split_at_checked(7) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") && !token.trim().is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Authenticates a bearer token (an access token or an API key). With `path_tenant`, a token of
+/// another tenant is refused with 403 — for an access token before the database is asked.
+pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&str>) -> Result<Principal, ApiError> {
+    let foreign = || ApiError::forbidden("this token is not valid for this tenant");
+    if secret::is_api_key(token) {
+        let revoked = || ApiError::unauthorized("the API key is invalid or revoked");
+        let key = secret::parse_api_key(token).ok_or_else(revoked)?;
+        let row: Option<(String, String, Vec<String>, Vec<u8>, bool)> =
+            sqlx::query_as("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
+                .bind(key.tenant)
+                .bind(key.id)
+                .fetch_optional(state.store.pool())
+                .await
+                .map_err(ApiError::internal)?;
+        let Some((slug, name, roles, hash, is_revoked)) = row else { return Err(revoked()) };
+        if !secret::matches(&key.secret, &hash) || is_revoked {
+            return Err(revoked());
+        }
+        if path_tenant.is_some_and(|p| p != slug) {
+            return Err(foreign());
+        }
+        return Ok(Principal {
+            tenant: TenantId(key.tenant),
+            slug,
+            actor: Actor { id: format!("apikey:{}", key.id), email: String::new(), roles, system: false },
+            name,
+            credential: Credential::ApiKey { id: key.id },
+        });
+    }
+    let claims = state.keys.verify(token)?;
+    if path_tenant.is_some_and(|p| p != claims.ten) {
+        return Err(foreign());
+    }
+    let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
+    let row: Option<(String, String, String, Vec<String>, bool, bool)> =
+        sqlx::query_as("select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)")
+            .bind(claims.tid)
+            .bind(user)
+            .bind(claims.sid)
+            .fetch_optional(state.store.pool())
+            .await
+            .map_err(ApiError::internal)?;
+    let Some((slug, email, name, roles, active, session_ok)) = row else {
+        return Err(ApiError::unauthorized("the token names no user of this tenant"));
+    };
+    if !active {
+        return Err(ApiError::unauthorized("this user is deactivated"));
+    }
+    if !session_ok {
+        return Err(ApiError::unauthorized("this session has ended; log in again"));
+    }
+    Ok(Principal {
+        tenant: TenantId(claims.tid),
+        slug,
+        actor: Actor { id: claims.sub, email, roles, system: false },
+        name,
+        credential: Credential::User { id: user, session: claims.sid },
+    })
+}
+
+impl<S> FromRequestParts<S> for Principal
 where
     AppState: FromRef<S>,
     S: Send + Sync,
@@ -90,16 +276,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        Ok(Authenticated(state.keys.verify(token.trim())?))
+        let principal = authenticate(&state, bearer(&parts.headers)?, None).await?;
+        tracing::Span::current().record("tenant", principal.slug.as_str());
+        Ok(principal)
     }
 }
 
@@ -110,6 +289,7 @@ pub struct TenantActor {
     pub tenant: TenantId,
     pub slug: String,
     pub actor: Actor,
+    pub credential: Credential,
 }
 
 impl TenantActor {
@@ -131,18 +311,39 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        let app = AppState::from_ref(state);
+        let token = bearer(&parts.headers)?.to_string();
         let Path(path) = Path::<TenantPath>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("no tenant in the path"))?;
-        if path.tenant != claims.ten {
-            return Err(ApiError::forbidden("this token is not valid for this tenant"));
-        }
-        tracing::Span::current().record("tenant", claims.ten.as_str());
-        Ok(TenantActor {
-            tenant: TenantId(claims.tid),
-            slug: claims.ten,
-            actor: Actor { id: claims.sub, email: claims.email, roles: claims.roles, system: false },
-        })
+        let p = authenticate(&app, &token, Some(&path.tenant)).await?;
+        tracing::Span::current().record("tenant", p.slug.as_str());
+        Ok(TenantActor { tenant: p.tenant, slug: p.slug, actor: p.actor, credential: p.credential })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_keys_verify_old_tokens_and_sign_with_the_first() {
+        let (old, new) = (b"an old secret of at least 32 characters".as_slice(), b"a new secret, also 32 characters or more".as_slice());
+        let roles = ["admin".to_string()];
+        let tenant = Uuid::now_v7();
+        let ttl = chrono::Duration::minutes(5);
+        let before = Keys::from_secret(old).issue(tenant, "t", "u", "e", &roles, ttl).expect("token");
+        let rotated = Keys::from_secrets(&[new, old]).expect("keys");
+        assert_eq!(rotated.verify(&before).expect("old token").sub, "u");
+        let after = rotated.issue(tenant, "t", "u", "e", &roles, ttl).expect("token");
+        assert!(Keys::from_secret(new).verify(&after).is_ok());
+        assert!(Keys::from_secret(old).verify(&after).is_err());
+        // A token without a kid (or with an unknown one) is tried against every key.
+        let mut claims = Keys::claims(tenant, "t", "u", "e", &roles, ttl, None);
+        claims.sid = Some(Uuid::now_v7());
+        let bare = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(old))
+            .expect("token");
+        assert_eq!(rotated.verify(&bare).expect("no kid").sid, claims.sid);
+        assert!(Keys::from_secrets::<&[u8]>(&[]).is_none());
     }
 }

@@ -74,3 +74,190 @@ impl Config {
         })
     }
 }
+
+/// Settings of the operational side: webhooks, rate limits, CORS, `/metrics`. Read by `serve`
+/// only (`OpsConfig::default()` is what an unset environment gives).
+#[derive(Clone)]
+pub struct OpsConfig {
+    /// `SWITCHYARD_WEBHOOK_ALLOW`: comma-separated addresses or CIDR blocks (`127.0.0.1`,
+    /// `10.1.0.0/16`) webhooks may reach although they are loopback, private, link-local or
+    /// otherwise internal. Default: none (such destinations are refused).
+    pub webhook_allow: Vec<ipnet::IpNet>,
+    /// `SWITCHYARD_WEBHOOK_MAX_ATTEMPTS`: attempts of one delivery before it is dead-lettered
+    /// (default 8).
+    pub webhook_max_attempts: u32,
+    /// `SWITCHYARD_WEBHOOK_BACKOFF`: the delay before the first retry (default `1m`); each retry
+    /// waits twice as long as the previous one (with jitter), at most 6 hours.
+    pub webhook_backoff: std::time::Duration,
+    /// `SWITCHYARD_WEBHOOK_TIMEOUT`: how long one attempt may take (default `10s`).
+    pub webhook_timeout: std::time::Duration,
+    /// `SWITCHYARD_RATE_LIMIT`: requests per authenticated user (`100/s`, `600/m`, `off`; default
+    /// `100/s`, which is also the burst).
+    pub rate_limit_user: Option<RateLimit>,
+    /// `SWITCHYARD_RATE_LIMIT_IP`: requests per client IP for requests without a valid access
+    /// token (anonymous, API keys; default `50/s`).
+    pub rate_limit_ip: Option<RateLimit>,
+    /// `SWITCHYARD_CORS_ORIGINS`: comma-separated origins (`https://studio.example.com`) whose
+    /// pages may call the API, or `*` for any. Default: none (cross-origin calls are refused).
+    pub cors_origins: Vec<String>,
+    /// `SWITCHYARD_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
+    pub metrics_token: Option<String>,
+}
+
+impl std::fmt::Debug for OpsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsConfig")
+            .field("webhook_allow", &self.webhook_allow)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_backoff", &self.webhook_backoff)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("rate_limit_user", &self.rate_limit_user)
+            .field("rate_limit_ip", &self.rate_limit_ip)
+            .field("cors_origins", &self.cors_origins)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Default for OpsConfig {
+    fn default() -> OpsConfig {
+        OpsConfig {
+            webhook_allow: Vec::new(),
+            webhook_max_attempts: 8,
+            webhook_backoff: std::time::Duration::from_secs(60),
+            webhook_timeout: std::time::Duration::from_secs(10),
+            rate_limit_user: Some(RateLimit { count: 100, per: std::time::Duration::from_secs(1) }),
+            rate_limit_ip: Some(RateLimit { count: 50, per: std::time::Duration::from_secs(1) }),
+            cors_origins: Vec::new(),
+            metrics_token: None,
+        }
+    }
+}
+
+/// `count` requests per `per`, all of which may come at once (the burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub per: std::time::Duration,
+}
+
+impl RateLimit {
+    /// `N/s`, `N/m` or `N/h`; `off` is `None`.
+    pub fn parse(s: &str) -> Result<Option<RateLimit>, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (count, unit) = s.split_once('/').ok_or("expected N/s, N/m, N/h or off")?;
+        let count: u32 = count.trim().parse().map_err(|_| format!("`{count}` is not a positive number"))?;
+        if count == 0 {
+            return Err("the count must be at least 1 (or `off`)".into());
+        }
+        let per = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            other => return Err(format!("`{other}` is not a unit: s, m or h")),
+        };
+        Ok(Some(RateLimit { count, per: std::time::Duration::from_secs(per) }))
+    }
+}
+
+impl OpsConfig {
+    pub fn from_env() -> Result<OpsConfig, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let invalid = |name: &'static str| move |message: String| ConfigError::Invalid { name, message };
+        let duration = |name: &'static str, default: std::time::Duration| -> Result<_, ConfigError> {
+            match var(name) {
+                Some(v) => humantime::parse_duration(v.trim()).map_err(|e| invalid(name)(e.to_string())),
+                None => Ok(default),
+            }
+        };
+        let d = OpsConfig::default();
+        let webhook_allow = match var("SWITCHYARD_WEBHOOK_ALLOW") {
+            Some(v) => parse_nets(&v).map_err(invalid("SWITCHYARD_WEBHOOK_ALLOW"))?,
+            None => d.webhook_allow,
+        };
+        let webhook_max_attempts = match var("SWITCHYARD_WEBHOOK_MAX_ATTEMPTS") {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => return Err(invalid("SWITCHYARD_WEBHOOK_MAX_ATTEMPTS")("expected 1 to 100".into())),
+            },
+            None => d.webhook_max_attempts,
+        };
+        let rate = |name: &'static str, default: Option<RateLimit>| match var(name) {
+            Some(v) => RateLimit::parse(&v).map_err(invalid(name)),
+            None => Ok(default),
+        };
+        let cors_origins = match var("SWITCHYARD_CORS_ORIGINS") {
+            Some(v) => parse_origins(&v).map_err(invalid("SWITCHYARD_CORS_ORIGINS"))?,
+            None => d.cors_origins,
+        };
+        Ok(OpsConfig {
+            webhook_allow,
+            webhook_max_attempts,
+            webhook_backoff: duration("SWITCHYARD_WEBHOOK_BACKOFF", d.webhook_backoff)?,
+            webhook_timeout: duration("SWITCHYARD_WEBHOOK_TIMEOUT", d.webhook_timeout)?,
+            rate_limit_user: rate("SWITCHYARD_RATE_LIMIT", d.rate_limit_user)?,
+            rate_limit_ip: rate("SWITCHYARD_RATE_LIMIT_IP", d.rate_limit_ip)?,
+            cors_origins,
+            metrics_token: var("SWITCHYARD_METRICS_TOKEN"),
+        })
+    }
+}
+
+/// `127.0.0.1, 10.0.0.0/8, ::1`: an address alone is a block of one.
+pub fn parse_nets(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{p}` is not an address or a CIDR block"))
+        })
+        .collect()
+}
+
+/// `https://a.example.com, http://localhost:5173` or `*`.
+pub fn parse_origins(s: &str) -> Result<Vec<String>, String> {
+    let origins: Vec<String> =
+        s.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
+    for o in &origins {
+        let scheme_ok = o.starts_with("http://") || o.starts_with("https://");
+        let rest = o.split_once("://").map_or("", |(_, r)| r);
+        if o != "*" && (!scheme_ok || rest.is_empty() || rest.contains('/')) {
+            return Err(format!("`{o}` is not an origin (scheme://host[:port]) nor `*`"));
+        }
+    }
+    Ok(origins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(
+            RateLimit::parse("2/m"),
+            Ok(Some(RateLimit { count: 2, per: std::time::Duration::from_secs(60) }))
+        );
+        assert_eq!(RateLimit::parse("off"), Ok(None));
+        assert!(RateLimit::parse("0/s").is_err());
+        assert!(RateLimit::parse("5/d").is_err());
+        assert!(RateLimit::parse("lots").is_err());
+    }
+
+    #[test]
+    fn allow_lists_and_origins_parse() {
+        let nets = parse_nets("127.0.0.1, 10.0.0.0/8,::1").expect("nets");
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"127.0.0.1".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(parse_nets("localhost").is_err());
+        assert_eq!(parse_origins("https://a.test/, http://localhost:5173").expect("origins").len(), 2);
+        assert!(parse_origins("a.test").is_err());
+        assert!(parse_origins("https://a.test/path").is_err());
+        assert_eq!(parse_origins("*").expect("any"), ["*"]);
+    }
+}

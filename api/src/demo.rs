@@ -1,5 +1,5 @@
-//! `serve --demo`: publish `examples/chemichemi`, create its dev users and load its sample data,
-//! idempotently.
+//! `serve --demo`: publish `examples/chemichemi`, create its dev users (password
+//! [`DEMO_PASSWORD`]) and load its sample data, idempotently.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,12 @@ pub enum DemoError {
     Package(String, String),
     #[error(transparent)]
     Apply(#[from] tenants::ApplyError),
+    #[error(transparent)]
+    Password(#[from] crate::auth::password::HashError),
 }
+
+/// The password of every demo user (only with `serve --demo`; never in production).
+pub const DEMO_PASSWORD: &str = "switchyard-demo";
 
 /// Where the example packages are: `SWITCHYARD_EXAMPLES`, else `./examples`, else next to the
 /// workspace the binary was built from.
@@ -48,6 +53,8 @@ pub struct DemoTenant {
 
 pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> Result<Vec<DemoTenant>, DemoError> {
     let dir = examples_dir()?;
+    // Hashed once (argon2id is slow on purpose) and given to every demo user.
+    let demo_hash = crate::auth::password::hash(DEMO_PASSWORD).await?;
     let mut out = Vec::new();
     for name in ["chemichemi"] {
         let path = dir.join(name);
@@ -58,7 +65,7 @@ pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> R
             )
         })?;
         let applied = tenants::apply::publish(owner, &package, "demo", limits).await?;
-        tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, None).await?;
+        tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, Some(&demo_hash)).await?;
         let rows = tenants::apply::load_sample_data(owner, store, applied.tenant, &package).await?;
         out.push(DemoTenant {
             slug: applied.slug,

@@ -1,5 +1,6 @@
 //! The router: every module's routes merged, and the layers every request passes through
-//! (request id, a tracing span per request, body size limit, timeout).
+//! (request id, a tracing span per request, security headers, CORS, metrics, rate limits, body
+//! size limit, timeout).
 
 use std::time::Duration;
 
@@ -18,15 +19,27 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
+    crate::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
+    let ops = state.clone();
     Router::new()
         .merge(crate::routes::health::router())
         .merge(crate::routes::entities::router())
         .merge(crate::routes::rules::router())
+        .merge(crate::routes::auth::router())
+        .merge(crate::routes::users::router())
+        .merge(crate::routes::api_keys::router())
+        .merge(crate::routes::events::router())
+        .merge(crate::routes::webhooks::router())
+        .merge(crate::metrics::router())
         .fallback(|| async { crate::error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(ops.clone(), crate::middleware::rate_limit))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(crate::middleware::cors(&ops.ops.config))
+        .layer(axum::middleware::from_fn(crate::middleware::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -38,4 +51,5 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(crate::middleware::sanitize_request_id))
 }

@@ -72,27 +72,34 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The HS256 secret: `SWITCHYARD_JWT_SECRET`, or (embedded database only) one generated once
-/// and kept in `$SWITCHYARD_HOME/jwt-secret`.
-fn jwt_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+/// The HS256 secrets: `SWITCHYARD_JWT_SECRET` (comma-separated; the first signs, all verify, so
+/// a key can be rotated without logging everyone out), or (embedded database only) one generated
+/// once and kept in `$SWITCHYARD_HOME/jwt-secret`.
+fn jwt_secrets(cfg: &Config) -> anyhow::Result<Vec<Vec<u8>>> {
     if let Some(s) = &cfg.jwt_secret {
-        if s.len() < 32 {
-            bail!("SWITCHYARD_JWT_SECRET must have at least 32 characters");
+        let secrets: Vec<Vec<u8>> =
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()).collect();
+        if secrets.is_empty() || secrets.iter().any(|s| s.len() < 32) {
+            bail!("SWITCHYARD_JWT_SECRET must hold one or more comma-separated secrets of at least 32 characters");
         }
-        return Ok(s.as_bytes().to_vec());
+        return Ok(secrets);
     }
     if cfg.database_url.is_some() {
         bail!("SWITCHYARD_JWT_SECRET is required when DATABASE_URL is set");
     }
     let path = cfg.home.join("jwt-secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
-        return Ok(s.trim().as_bytes().to_vec());
+        return Ok(vec![s.trim().as_bytes().to_vec()]);
     }
     std::fs::create_dir_all(&cfg.home).with_context(|| format!("creating {}", cfg.home.display()))?;
     let secret: [u8; 32] = rand::random();
     let hex = hex::encode(secret);
     write_private(&path, &hex).with_context(|| format!("writing {}", path.display()))?;
-    Ok(hex.into_bytes())
+    Ok(vec![hex.into_bytes()])
+}
+
+fn keys(cfg: &Config) -> anyhow::Result<Keys> {
+    Keys::from_secrets(&jwt_secrets(cfg)?).context("no JWT secret")
 }
 
 fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
@@ -103,7 +110,8 @@ fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
 }
 
 async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
-    let secret = jwt_secret(&cfg)?;
+    let keys = keys(&cfg)?;
+    let ops = api::state::Ops::new(api::config::OpsConfig::from_env()?);
     let db = Database::open(&cfg).await?;
     let limits = Limits::default();
     let store = Store::new(db.app.clone(), limits.clone());
@@ -118,7 +126,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let state = AppState { store, keys: std::sync::Arc::new(Keys::from_secret(&secret)), owner: db.owner.clone() };
+    let state = AppState { store, keys: std::sync::Arc::new(keys), owner: db.owner.clone(), ops: ops.clone() };
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -128,8 +136,25 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     print_banner(addr, &demo_tenants);
-    let served = axum::serve(listener, api::http::router(state)).with_graceful_shutdown(shutdown_signal()).await;
-    tracing::info!("shutting down");
+    // Outbox relay and webhook deliveries (see api::workers), stopped after the last request.
+    let workers = match api::workers::Workers::start(&state.store, &ops.hub, (&*ops.config).into()) {
+        Ok(w) => w,
+        Err(e) => {
+            db.close().await?;
+            bail!("cannot start the workers: {e}");
+        }
+    };
+    let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // On a signal: stop accepting, end the event streams (they would keep the server open) and
+    // let in-flight requests finish; then stop the workers, close the pools, stop the cluster.
+    let hub = ops.hub.clone();
+    let stopping = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        hub.shut_down();
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(stopping).await;
+    workers.stop(Duration::from_secs(30)).await;
     db.close().await?;
     served?;
     Ok(())
@@ -144,9 +169,16 @@ fn print_banner(addr: std::net::SocketAddr, demo: &[api::demo::DemoTenant]) {
             println!("  {email:<32} {}", roles.join(", "));
         }
         println!();
-        println!("Get a token and call the API:");
-        println!("  TOKEN=$(switchyard token --tenant {} --user manager@{}.test | tail -n1)", t.slug, t.slug);
+        println!("Every demo user's password is `{}`. Log in and call the API:", api::demo::DEMO_PASSWORD);
+        println!(
+            "  TOKEN=$(curl -s http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"tenant\": \"{}\", \"email\": \"manager@{}.test\", \"password\": \"{}\"}}' | jq -r .access_token)",
+            t.slug,
+            t.slug,
+            api::demo::DEMO_PASSWORD
+        );
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/t/{}/entities/order", t.slug);
+        println!("Or get a token without a password (this machine only):");
+        println!("  TOKEN=$(switchyard token --tenant {} --user manager@{}.test | tail -n1)", t.slug, t.slug);
     }
 }
 
@@ -169,7 +201,7 @@ async fn shutdown_signal() {
 }
 
 async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow::Result<()> {
-    let secret = jwt_secret(&cfg)?;
+    let keys = keys(&cfg)?;
     let db = Database::open(&cfg).await?;
     let result = async {
         let mut tx = db.owner.begin().await?;
@@ -196,7 +228,7 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
             bail!("user `{email}` is deactivated");
         }
         let ttl = chrono::Duration::from_std(ttl)?;
-        let token = Keys::from_secret(&secret).issue(tenant_id, tenant, &user_id.to_string(), &email, &roles, ttl)?;
+        let token = keys.issue(tenant_id, tenant, &user_id.to_string(), &email, &roles, ttl)?;
         eprintln!(
             "Access token for {email} ({}) in {tenant}, valid {}:",
             roles.join(", "),

@@ -13,4 +13,29 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The owner connection (migrations ran on it); used only for readiness.
     pub owner: PgPool,
+    /// Events, webhooks, rate limits, CORS, metrics: see [`Ops`].
+    pub ops: Ops,
+}
+
+/// The operational side every request may need: its settings (`SWITCHYARD_WEBHOOK_*`, rate
+/// limits, CORS, the metrics token), the process's event hub (wake-ups for SSE streams, and
+/// the shutdown signal they end on) and the rate limiters. `Ops::default()` is what an unset
+/// environment gives, with no listener feeding the hub (SSE streams then poll).
+#[derive(Clone, Debug, Default)]
+pub struct Ops {
+    pub config: Arc<crate::config::OpsConfig>,
+    pub hub: crate::workers::EventHub,
+    pub limiter: Arc<crate::middleware::RateLimiter>,
+}
+
+impl Ops {
+    pub fn new(config: crate::config::OpsConfig) -> Ops {
+        let limiter = crate::middleware::RateLimiter::new(config.rate_limit_user, config.rate_limit_ip);
+        Ops { config: Arc::new(config), hub: crate::workers::EventHub::default(), limiter: Arc::new(limiter) }
+    }
+
+    /// The webhook destinations policy (`SWITCHYARD_WEBHOOK_ALLOW`).
+    pub fn destinations(&self) -> crate::workers::destination::Destinations {
+        crate::workers::destination::Destinations::new(self.config.webhook_allow.clone())
+    }
 }

@@ -72,13 +72,7 @@ fn parse_stat(text: &str) -> Option<Times> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17).
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-    Some(Times {
-        ppid: f.get(1)?.parse().ok()?,
-        utime: num(11)?,
-        stime: num(12)?,
-        cutime: num(13)?,
-        cstime: num(14)?,
-    })
+    Some(Times { ppid: f.get(1)?.parse().ok()?, utime: num(11)?, stime: num(12)?, cutime: num(13)?, cstime: num(14)? })
 }
 
 /// The postmaster's own and reaped children's time, plus every live child's own time.

@@ -85,15 +85,7 @@ fn measure(
     f: impl FnMut() -> Result<()>,
 ) -> Result<Measurement> {
     let (median_ns, p10_ns, p90_ns, calls) = time_it(budget, f).with_context(|| format!("measuring {name}"))?;
-    Ok(Measurement {
-        name: name.to_string(),
-        covers: covers.to_string(),
-        median_ns,
-        p10_ns,
-        p90_ns,
-        calls,
-        target_ns,
-    })
+    Ok(Measurement { name: name.to_string(), covers: covers.to_string(), median_ns, p10_ns, p90_ns, calls, target_ns })
 }
 
 /// Loads and compiles a package the way publishing does.
@@ -158,11 +150,8 @@ fn entity(
 
 /// A sample row of the package by key, as the store would hold it.
 fn sample(package: &Package, tenant: &CompiledTenant, ns: Uuid, key: &str, now: DateTime<Utc>) -> Result<Entity> {
-    let row = package
-        .data
-        .iter()
-        .find(|r| r.key.as_deref() == Some(key))
-        .ok_or_else(|| anyhow!("no sample row `{key}`"))?;
+    let row =
+        package.data.iter().find(|r| r.key.as_deref() == Some(key)).ok_or_else(|| anyhow!("no sample row `{key}`"))?;
     let state = match &row.state {
         Some(s) => s.clone(),
         None => tenant
@@ -170,7 +159,15 @@ fn sample(package: &Package, tenant: &CompiledTenant, ns: Uuid, key: &str, now: 
             .map(|w| w.initial_state().to_string())
             .ok_or_else(|| anyhow!("no workflow for {}", row.type_name))?,
     };
-    entity(tenant, &row.type_name, tenants::apply::sample_id(ns, key), &state, resolve_keys(ns, &row.data), "system", now)
+    entity(
+        tenant,
+        &row.type_name,
+        tenants::apply::sample_id(ns, key),
+        &state,
+        resolve_keys(ns, &row.data),
+        "system",
+        now,
+    )
 }
 
 /// The evaluation context `decide` builds: `{entity, input, actor, now, <loads>}`.
@@ -209,9 +206,18 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
         "items": items,
         "notes": "Deliver before noon",
     });
-    let sales = Actor { id: "user-sales".into(), email: "sales@chemichemi.test".into(), roles: vec!["sales".into()], system: false };
-    let manager =
-        Actor { id: "user-manager".into(), email: "manager@chemichemi.test".into(), roles: vec!["manager".into()], system: false };
+    let sales = Actor {
+        id: "user-sales".into(),
+        email: "sales@chemichemi.test".into(),
+        roles: vec!["sales".into()],
+        system: false,
+    };
+    let manager = Actor {
+        id: "user-manager".into(),
+        email: "manager@chemichemi.test".into(),
+        roles: vec!["manager".into()],
+        system: false,
+    };
 
     // approveOrder: an order pending approval, created by sales, approved by a manager.
     let approve = transition(&chem, "order", "approveOrder")?;
@@ -299,7 +305,12 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
     let (_, bench) = compile_package(&root.join("bench/package"), &limits)?;
     let record = transition(&bench, "meter", "record")?;
     let record_script = record.script().ok_or_else(|| anyhow!("meter.record has no script"))?;
-    let operator = Actor { id: "user-operator".into(), email: "operator@bench.test".into(), roles: vec!["operator".into()], system: false };
+    let operator = Actor {
+        id: "user-operator".into(),
+        email: "operator@bench.test".into(),
+        roles: vec!["operator".into()],
+        system: false,
+    };
     let meter = entity(
         &bench,
         "meter",

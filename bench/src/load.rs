@@ -51,8 +51,12 @@ impl Driver {
     async fn fire(&self, target: &Target, value: i64) -> Result<()> {
         match self {
             Driver::Engine { store, tenant, actor } => {
-                let request =
-                    TransitionRequest { type_name: "meter", id: target.id, name: "record", input: json!({ "value": value }) };
+                let request = TransitionRequest {
+                    type_name: "meter",
+                    id: target.id,
+                    name: "record",
+                    input: json!({ "value": value }),
+                };
                 store.transition(*tenant, request, actor, TransitionOptions::default()).await?;
                 Ok(())
             }

@@ -117,14 +117,25 @@ impl Pgbench {
         let out = cmd.output().await.with_context(|| format!("running {}", self.program.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
-            bail!("pgbench failed ({}):\n{}\n{}", out.status, stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "pgbench failed ({}):\n{}\n{}",
+                out.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(stdout)
     }
 
     /// Runs `clients` for `warmup` (not measured), then for `duration` with a per-transaction
     /// log in `log_dir` (created, must be empty).
-    pub async fn run(&self, clients: usize, warmup: Duration, duration: Duration, log_dir: &Path) -> Result<PgbenchResult> {
+    pub async fn run(
+        &self,
+        clients: usize,
+        warmup: Duration,
+        duration: Duration,
+        log_dir: &Path,
+    ) -> Result<PgbenchResult> {
         if !warmup.is_zero() {
             self.exec(self.command(clients, warmup.as_secs().max(1))).await.context("pgbench warm-up")?;
         }
@@ -135,8 +146,8 @@ impl Pgbench {
         let stdout = self.exec(cmd).await?;
         let after = cpu::Snapshot::take(self.postmaster);
 
-        let tps = parse_after(&stdout, "tps = ")
-            .ok_or_else(|| anyhow!("no `tps = ` in pgbench's output:\n{stdout}"))?;
+        let tps =
+            parse_after(&stdout, "tps = ").ok_or_else(|| anyhow!("no `tps = ` in pgbench's output:\n{stdout}"))?;
         let failed = parse_after(&stdout, "number of failed transactions: ").map_or(0, |f| f as u64);
         let (latency_us, ok) = read_logs(log_dir)?;
         Ok(PgbenchResult {

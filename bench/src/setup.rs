@@ -85,15 +85,12 @@ impl Drop for WorkDir {
 
 /// Starts the embedded cluster under `home` and migrates it (the server's own code path).
 pub async fn open_database(home: &Path, pool_size: u32) -> Result<Database> {
-    let cfg = Config {
-        home: home.to_path_buf(),
-        database_url: None,
-        app_database_url: None,
-        jwt_secret: None,
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        pg_user: std::env::var("SWITCHYARD_PG_USER").ok().filter(|u| !u.is_empty()),
-        pool_size,
-    };
+    // The server's settings, except where the database is: always our own cluster.
+    let mut cfg = Config::from_env().context("reading the server settings")?;
+    cfg.home = home.to_path_buf();
+    cfg.database_url = None;
+    cfg.app_database_url = None;
+    cfg.pool_size = pool_size;
     Database::open(&cfg).await.context("starting the embedded cluster")
 }
 
@@ -191,7 +188,9 @@ impl Server {
     pub async fn start(store: Store, db: &Database) -> Result<Server> {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
-        let state = AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone() };
+        let unlimited = api::config::OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..Default::default() };
+        let state =
+            AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: api::state::Ops::new(unlimited) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
         let app = api::http::router(state);

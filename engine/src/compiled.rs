@@ -4,16 +4,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use jsonschema::error::ValidationErrorKind;
 use ontology::compile::{CompiledType, FieldError, Ontology};
 use serde_json::Value;
 
-use crate::def::{GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef};
+use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::logic::Logic;
+use crate::rules::NamedRules;
 use crate::script::{Script, ScriptEngine, CONTEXT_NAMES};
 
 /// All compiled definitions of one tenant version.
@@ -21,20 +23,35 @@ use crate::script::{Script, ScriptEngine, CONTEXT_NAMES};
 pub struct CompiledTenant {
     ontology: Ontology,
     workflows: HashMap<String, CompiledWorkflow>,
+    rules: NamedRules,
     scripts: ScriptEngine,
     limits: Limits,
 }
 
 impl CompiledTenant {
-    /// Compiles the workflow of every type of `ontology`, returning every problem found.
+    /// Compiles the workflow of every type of `ontology`, without named rules, returning every
+    /// problem found.
     pub fn compile(ontology: Ontology, limits: &Limits) -> Result<CompiledTenant, Vec<EngineError>> {
+        Self::compile_with(ontology, &IndexMap::new(), limits)
+    }
+
+    /// Compiles the workflow of every type of `ontology` with the tenant's named rules
+    /// (`rules:` of `tenant.yaml`; `{"rule": "name"}` in guards and load expressions is replaced
+    /// by the rule), returning every problem found.
+    pub fn compile_with(
+        ontology: Ontology,
+        rules: &IndexMap<String, Value>,
+        limits: &Limits,
+    ) -> Result<CompiledTenant, Vec<EngineError>> {
         let scripts = ScriptEngine::new(limits);
         let mut workflows = HashMap::with_capacity(ontology.len());
         let mut errors = Vec::new();
+        let rules = NamedRules::compile(rules, &mut errors);
         for (name, ty) in ontology.iter() {
             match WorkflowDef::parse(name, ty.def().workflow.as_ref()) {
                 Ok(def) => {
-                    if let Some(wf) = CompiledWorkflow::compile(name, def, &ontology, &scripts, &mut errors) {
+                    let cx = Cx { ontology: &ontology, scripts: &scripts, rules: &rules };
+                    if let Some(wf) = CompiledWorkflow::compile(name, def, &cx, &mut errors) {
                         workflows.insert(name.to_string(), wf);
                     }
                 }
@@ -42,10 +59,15 @@ impl CompiledTenant {
             }
         }
         if errors.is_empty() {
-            Ok(CompiledTenant { ontology, workflows, scripts, limits: limits.clone() })
+            Ok(CompiledTenant { ontology, workflows, rules, scripts, limits: limits.clone() })
         } else {
             Err(errors)
         }
+    }
+
+    /// The tenant's named rules, expanded.
+    pub fn rules(&self) -> &NamedRules {
+        &self.rules
     }
 
     /// The compiled types.
@@ -74,6 +96,13 @@ impl CompiledTenant {
     }
 }
 
+/// What compiling a workflow needs besides its definition.
+struct Cx<'a> {
+    ontology: &'a Ontology,
+    scripts: &'a ScriptEngine,
+    rules: &'a NamedRules,
+}
+
 /// One type's workflow.
 #[derive(Debug)]
 pub struct CompiledWorkflow {
@@ -81,6 +110,19 @@ pub struct CompiledWorkflow {
     states: IndexMap<String, StateDef>,
     initial: String,
     transitions: IndexMap<String, CompiledTransition>,
+    /// State → its timers (states without timers are absent).
+    timers: HashMap<String, Vec<CompiledTimer>>,
+}
+
+/// A compiled state timer: `after` entering the state, the system fires `transition`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledTimer {
+    /// How long after the entity entered the state.
+    pub after: Duration,
+    /// The transition to fire (available from the state).
+    pub transition: String,
+    /// Its input, valid against the transition's input schema.
+    pub input: Value,
 }
 
 impl CompiledWorkflow {
@@ -88,8 +130,7 @@ impl CompiledWorkflow {
     fn compile(
         type_name: &str,
         def: WorkflowDef,
-        ontology: &Ontology,
-        scripts: &ScriptEngine,
+        cx: &Cx<'_>,
         errors: &mut Vec<EngineError>,
     ) -> Option<CompiledWorkflow> {
         let before = errors.len();
@@ -99,11 +140,75 @@ impl CompiledWorkflow {
             errors.push(EngineError::InitialStates { type_name: type_name.to_string(), count: initials.len() });
         }
         let initial = initials.first().map(|s| s.to_string()).unwrap_or_default();
+        let names: Vec<String> = def.transitions.keys().cloned().collect();
         let mut transitions = IndexMap::with_capacity(def.transitions.len());
         for (name, t) in def.transitions {
+            for entry in &t.four_eyes {
+                if entry != FOUR_EYES_CREATOR && !names.contains(entry) {
+                    errors.push(EngineError::FourEyes {
+                        type_name: type_name.to_string(),
+                        transition: name.clone(),
+                        entry: entry.clone(),
+                    });
+                }
+            }
             let mut at = At { type_name, transition: &name, errors };
-            if let Some(ct) = CompiledTransition::compile(&mut at, &def.states, t, ontology, scripts) {
+            if let Some(ct) = CompiledTransition::compile(&mut at, &def.states, t, cx) {
                 transitions.insert(name, ct);
+            }
+        }
+        let ty = cx.ontology.get(type_name);
+        let mut timers = HashMap::new();
+        for (state, s) in &def.states {
+            let mut problem = |message: String| {
+                errors.push(EngineError::State { type_name: type_name.to_string(), state: state.clone(), message });
+            };
+            if let Some(editable) = &s.editable {
+                for field in &editable.fields {
+                    if !ty.is_some_and(|t| t.def().fields.contains_key(field.as_str())) {
+                        problem(format!("editable: `{field}` is not a field of `{type_name}`"));
+                    }
+                }
+            }
+            let mut compiled = Vec::with_capacity(s.timers.len());
+            for (i, timer) in s.timers.iter().enumerate() {
+                let after = match humantime::parse_duration(timer.after.trim()) {
+                    Ok(d) if d.is_zero() => {
+                        problem(format!("timer {i}: `after` must be longer than zero"));
+                        None
+                    }
+                    Ok(d) if chrono::Duration::from_std(d).is_err() => {
+                        problem(format!("timer {i}: `after: {}` is too long", timer.after));
+                        None
+                    }
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        problem(format!("timer {i}: `after: {}` is not a duration ({e}), e.g. `30m`, `72h`, `7days`", timer.after));
+                        None
+                    }
+                };
+                let input = timer.input.clone().unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+                if !names.contains(&timer.transition) {
+                    problem(format!("timer {i}: unknown transition `{}`", timer.transition));
+                    continue;
+                }
+                // A transition that failed to compile was reported already.
+                let Some(t) = transitions.get(&timer.transition) else { continue };
+                if !t.from().contains(state) {
+                    problem(format!("timer {i}: transition `{}` cannot be fired from `{state}`", timer.transition));
+                    continue;
+                }
+                if let Err(field_errors) = t.validate_input(&input) {
+                    let text: Vec<String> = field_errors.iter().map(ToString::to_string).collect();
+                    problem(format!("timer {i}: invalid input for `{}`: {}", timer.transition, text.join("; ")));
+                    continue;
+                }
+                if let Some(after) = after {
+                    compiled.push(CompiledTimer { after, transition: timer.transition.clone(), input });
+                }
+            }
+            if !compiled.is_empty() {
+                timers.insert(state.clone(), compiled);
             }
         }
         (errors.len() == before).then(|| CompiledWorkflow {
@@ -111,7 +216,18 @@ impl CompiledWorkflow {
             states: def.states,
             initial,
             transitions,
+            timers,
         })
+    }
+
+    /// What may be edited outside a transition while an entity is in `state`, and by whom.
+    pub fn editable(&self, state: &str) -> Option<&Editable> {
+        self.states.get(state).and_then(|s| s.editable.as_ref())
+    }
+
+    /// The timers started when an entity enters `state` (empty for most states).
+    pub fn timers(&self, state: &str) -> &[CompiledTimer] {
+        self.timers.get(state).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// The type this workflow belongs to.
@@ -219,9 +335,9 @@ impl CompiledTransition {
         at: &mut At<'_>,
         states: &IndexMap<String, StateDef>,
         def: TransitionDef,
-        ontology: &Ontology,
-        scripts: &ScriptEngine,
+        cx: &Cx<'_>,
     ) -> Option<CompiledTransition> {
+        let (ontology, scripts) = (cx.ontology, cx.scripts);
         let before = at.errors.len();
         if def.from.is_empty() {
             at.errors.push(EngineError::NoFromStates { type_name: at.ty(), transition: at.tr() });
@@ -252,21 +368,18 @@ impl CompiledTransition {
             }
         });
         let loads: Vec<CompiledLoad> =
-            def.load.iter().filter_map(|(name, l)| compile_load(at, name, l, ontology)).collect();
+            def.load.iter().filter_map(|(name, l)| compile_load(at, name, l, ontology, cx.rules)).collect();
         let guards: Vec<CompiledGuard> = def
             .guards
             .iter()
             .enumerate()
-            .filter_map(|(index, GuardDef { rule, message })| match Logic::compile(rule) {
-                Ok(logic) => Some(CompiledGuard { vars: logic.vars(), logic, message: message.clone() }),
-                Err(e) => {
-                    at.errors.push(EngineError::Guard {
-                        type_name: at.ty(),
-                        transition: at.tr(),
-                        index,
-                        message: e.to_string(),
-                    });
-                    None
+            .filter_map(|(index, GuardDef { rule, message })| {
+                match cx.rules.expand(rule).and_then(|rule| Logic::compile(&rule).map_err(|e| e.to_string())) {
+                    Ok(logic) => Some(CompiledGuard { vars: logic.vars(), logic, message: message.clone() }),
+                    Err(message) => {
+                        at.errors.push(EngineError::Guard { type_name: at.ty(), transition: at.tr(), index, message });
+                        None
+                    }
                 }
             })
             .collect();
@@ -318,6 +431,11 @@ impl CompiledTransition {
     /// The JSON Schema of its input, if it declares one.
     pub fn input_schema(&self) -> Option<&Value> {
         self.def.input.as_ref()
+    }
+
+    /// The `four_eyes` entries: `creator` and/or names of transitions of the workflow.
+    pub fn four_eyes(&self) -> &[String] {
+        &self.def.four_eyes
     }
 
     /// The compiled guards, in order.
@@ -387,7 +505,13 @@ fn input_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::draft202012::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
 }
 
-fn compile_load(at: &mut At<'_>, name: &str, def: &LoadDef, ontology: &Ontology) -> Option<CompiledLoad> {
+fn compile_load(
+    at: &mut At<'_>,
+    name: &str,
+    def: &LoadDef,
+    ontology: &Ontology,
+    rules: &NamedRules,
+) -> Option<CompiledLoad> {
     let before = at.errors.len();
     if CONTEXT_NAMES.contains(&name) {
         at.load(name, format!("`{name}` is a name the context already has; choose another"));
@@ -396,11 +520,13 @@ fn compile_load(at: &mut At<'_>, name: &str, def: &LoadDef, ontology: &Ontology)
     if ty.is_none() {
         at.load(name, format!("unknown type `{}`", def.type_name));
     }
-    let compile = |at: &mut At<'_>, what: &str, rule: &Value| match Logic::compile(rule) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            at.load(name, format!("{what}: {e}"));
-            None
+    let compile = |at: &mut At<'_>, what: &str, rule: &Value| {
+        match rules.expand(rule).and_then(|rule| Logic::compile(&rule).map_err(|e| e.to_string())) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                at.load(name, format!("{what}: {e}"));
+                None
+            }
         }
     };
     let kind = match (&def.id, &def.r#where) {

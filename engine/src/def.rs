@@ -36,7 +36,7 @@ impl WorkflowDef {
     /// The workflow of a type that declares none: one initial state `ACTIVE`, no transitions.
     pub fn implicit() -> WorkflowDef {
         let mut states = IndexMap::new();
-        states.insert(IMPLICIT_STATE.to_string(), StateDef { kind: StateKind::Initial, label: None });
+        states.insert(IMPLICIT_STATE.to_string(), StateDef { kind: StateKind::Initial, ..StateDef::default() });
         WorkflowDef { states, transitions: IndexMap::new() }
     }
 }
@@ -51,6 +51,39 @@ pub struct StateDef {
     /// Human label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The fields that may be edited (by PATCH) while the entity is in this state, and by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub editable: Option<Editable>,
+    /// Transitions fired by the system when the entity has stayed in this state long enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<TimerDef>,
+}
+
+/// `editable: { fields: [...], roles: [...] }` of a state: which data fields may be changed
+/// outside a transition while the entity is in the state, and which roles may change them.
+/// The engine only checks that the fields exist; the API enforces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Editable {
+    /// Top-level data fields of the type.
+    pub fields: Vec<String>,
+    /// Roles that may edit them.
+    pub roles: Vec<String>,
+}
+
+/// `timers: [{ after: "72h", transition: cancelOrder, input: {…} }]` of a state: once the
+/// entity has been in the state for `after` (a humantime duration), the system fires
+/// `transition` with `input`, unless the entity has left the state by then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerDef {
+    /// How long after entering the state, e.g. `30m`, `72h`, `7days`.
+    pub after: String,
+    /// A transition available from the state.
+    pub transition: String,
+    /// Its input (validated against its input schema when compiled); `{}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
 }
 
 /// The kind of a state.
@@ -86,6 +119,11 @@ pub struct TransitionDef {
     /// Related data the guards and the script read, by name.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub load: IndexMap<String, LoadDef>,
+    /// Four-eyes: the actor must not be the entity's creator (`creator`) nor anyone who fired
+    /// one of the named transitions on the entity before. Checked before the guards; system
+    /// actors are exempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub four_eyes: Vec<String>,
     /// Rules that must all hold, evaluated in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guards: Vec<GuardDef>,
@@ -96,6 +134,9 @@ pub struct TransitionDef {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
 }
+
+/// The `four_eyes` entry that names the entity's creator rather than a transition.
+pub const FOUR_EYES_CREATOR: &str = "creator";
 
 /// A guard: a JSON-Logic rule and the message shown when it is false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -70,4 +70,14 @@ pub enum EngineError {
     /// that does not compile).
     #[error("type `{type_name}`, transition `{transition}`, load `{load}`: {message}")]
     Load { type_name: String, transition: String, load: String, message: String },
+    /// A named rule (`rules:` of the tenant) that is broken: it refers to an unknown rule, is
+    /// part of a cycle, or does not compile.
+    #[error("rule `{rule}`: {message}")]
+    Rule { rule: String, message: String },
+    /// A `four_eyes` entry that is neither `creator` nor a transition of the workflow.
+    #[error("type `{type_name}`, transition `{transition}`, four_eyes: `{entry}` is neither `creator` nor a transition of this workflow")]
+    FourEyes { type_name: String, transition: String, entry: String },
+    /// A problem with a state's `editable` or `timers`.
+    #[error("type `{type_name}`, state `{state}`, {message}")]
+    State { type_name: String, state: String, message: String },
 }

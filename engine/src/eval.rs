@@ -2,9 +2,11 @@
 //!
 //! 1. [`prepare`]: the transition exists from the entity's state, the actor holds a role, the
 //!    input is valid, and the declared loads are computed into [`LoadRequest`]s;
-//! 2. (the store runs the load requests, locking what they say);
-//! 3. [`decide`]: guards, script, and the validation of every changed or created entity, giving
-//!    a [`Decision`] (or a [`Rejection`]) with a [`Trace`].
+//! 2. (the store runs the load requests, locking what they say, and, when
+//!    [`Prepared::needs_history`] names transitions, gives who fired them on the entity to
+//!    [`Prepared::set_history`]);
+//! 3. [`decide`]: four-eyes, guards, script, and the validation of every changed or created
+//!    entity, giving a [`Decision`] (or a [`Rejection`]) with a [`Trace`].
 //!
 //! No IO happens here; the clock is an argument.
 
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::compiled::{CompiledLoadKind, CompiledTenant, CompiledTransition, CompiledWorkflow};
+use crate::def::FOUR_EYES_CREATOR;
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::logic::LogicContext;
@@ -44,11 +47,12 @@ pub enum Rejection {
     #[serde(rename = "VALIDATION_FAILED")]
     #[error("validation failed: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Validation { errors: Vec<FieldError> },
-    /// A guard is false (or could not be evaluated).
+    /// A guard is false (or could not be evaluated), or four-eyes refused the actor.
     #[error("{message}")]
     GuardFailed {
         /// Index of the guard in the transition's `guards`; `None` when the script rejected the
-        /// transition with `fail(message)`.
+        /// transition with `fail(message)` or four-eyes refused it (then the last guard result
+        /// of the trace is the four-eyes check, with `kind: four_eyes`).
         index: Option<usize>,
         message: String,
         trace: Trace,
@@ -117,9 +121,22 @@ pub enum LoadKind {
     Where(Vec<(String, Value)>),
 }
 
+/// What a [`GuardResult`] is the result of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardKind {
+    /// A guard of the transition's `guards` (`index` is its position there).
+    #[default]
+    Guard,
+    /// An entry of the transition's `four_eyes` (`index` is its position there); checked
+    /// before the guards.
+    FourEyes,
+}
+
 /// A guard's result, for traces and for "which transitions can I fire, and why not".
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuardResult {
+    pub kind: GuardKind,
     pub index: usize,
     pub message: String,
     pub passed: bool,
@@ -216,6 +233,14 @@ pub struct Prepared<'t> {
     /// `{entity, input, actor, now}`.
     context: Map<String, Value>,
     load_requests: Vec<LoadRequest>,
+    /// Who fires it (for four-eyes), and whether it is the system (exempt from four-eyes).
+    actor_id: String,
+    actor_system: bool,
+    /// The transitions named by `four_eyes` whose earlier actors are needed (none for a system
+    /// actor, who is exempt).
+    needs_history: Vec<String>,
+    /// Transition → the ids of the actors who fired it on the entity before.
+    history: Option<IndexMap<String, Vec<String>>>,
 }
 
 impl<'t> Prepared<'t> {
@@ -242,6 +267,20 @@ impl<'t> Prepared<'t> {
     /// The validated input (`{}` when none was given).
     pub fn input(&self) -> &Value {
         self.context.get("input").unwrap_or(&Value::Null)
+    }
+
+    /// The transitions (named by the transition's `four_eyes`) whose earlier actors on this
+    /// entity the store must give to [`Prepared::set_history`] before [`decide`] or
+    /// [`guard_results`]. Empty when there are none, or when the actor is the system.
+    pub fn needs_history(&self) -> &[String] {
+        &self.needs_history
+    }
+
+    /// Gives the ids of the actors who fired each of [`Prepared::needs_history`] on the entity
+    /// before (a transition nobody fired may be missing). Without it, a transition whose
+    /// four-eyes needs history is refused (fail closed).
+    pub fn set_history(&mut self, history: IndexMap<String, Vec<String>>) {
+        self.history = Some(history);
     }
 }
 
@@ -338,7 +377,79 @@ fn prepare_inner<'t>(
             });
         }
     }
-    Ok(Prepared { tenant, ty, workflow, transition: t, entity: entity.clone(), context, load_requests })
+    let needs_history = if actor.system {
+        Vec::new()
+    } else {
+        t.four_eyes().iter().filter(|e| e.as_str() != FOUR_EYES_CREATOR).cloned().collect()
+    };
+    Ok(Prepared {
+        tenant,
+        ty,
+        workflow,
+        transition: t,
+        entity: entity.clone(),
+        context,
+        load_requests,
+        actor_id: actor.id.clone(),
+        actor_system: actor.system,
+        needs_history,
+        history: None,
+    })
+}
+
+/// The four-eyes checks of the transition, in the order of its `four_eyes` (none for a system
+/// actor); with `stop_at_first_failure`, stops after the first that fails.
+fn run_four_eyes(prepared: &Prepared<'_>, stop_at_first_failure: bool) -> Vec<GuardResult> {
+    let four_eyes = prepared.transition.four_eyes();
+    if prepared.actor_system || four_eyes.is_empty() {
+        return Vec::new();
+    }
+    let noun = prepared.entity.type_name.replace('_', " ");
+    let me = prepared.actor_id.as_str();
+    let mut results = Vec::with_capacity(four_eyes.len());
+    for (index, entry) in four_eyes.iter().enumerate() {
+        let mut values = Map::new();
+        let (passed, error, message) = if entry == FOUR_EYES_CREATOR {
+            let passed = prepared.entity.created_by != me;
+            if !passed {
+                values.insert("actor.id".into(), Value::String(me.to_string()));
+                values.insert("entity.created_by".into(), Value::String(prepared.entity.created_by.clone()));
+            }
+            let message = if passed {
+                format!("four-eyes: not by the creator of this {noun}")
+            } else {
+                format!("four-eyes: you created this {noun}")
+            };
+            (passed, None, message)
+        } else {
+            match prepared.history.as_ref() {
+                None => (
+                    false,
+                    Some("the earlier actors of this transition were not loaded".to_string()),
+                    format!("four-eyes: cannot tell who fired {entry} on this {noun}"),
+                ),
+                Some(history) => {
+                    let actors = history.get(entry).map(Vec::as_slice).unwrap_or_default();
+                    let passed = !actors.iter().any(|a| a == me);
+                    if !passed {
+                        values.insert("actor.id".into(), Value::String(me.to_string()));
+                        values.insert(format!("history.{entry}"), json!(actors));
+                    }
+                    let message = if passed {
+                        format!("four-eyes: not by whoever fired {entry} on this {noun}")
+                    } else {
+                        format!("four-eyes: you fired {entry} on this {noun}")
+                    };
+                    (passed, None, message)
+                }
+            }
+        };
+        results.push(GuardResult { kind: GuardKind::FourEyes, index, message, passed, error, values });
+        if !passed && stop_at_first_failure {
+            break;
+        }
+    }
+    results
 }
 
 /// The full context (`{entity, input, actor, now, <loads>}`) and load traces. A load missing
@@ -380,7 +491,7 @@ fn run_guards(
                 .map(|p| (p.clone(), lookup(context, p).cloned().unwrap_or(Value::Null)))
                 .collect()
         };
-        results.push(GuardResult { index, message: g.message.clone(), passed, error, values });
+        results.push(GuardResult { kind: GuardKind::Guard, index, message: g.message.clone(), passed, error, values });
         if !passed && stop_at_first_failure {
             break;
         }
@@ -397,12 +508,18 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     })
 }
 
-/// Evaluates every guard (not stopping at the first false one), for `GET …/transitions`.
+/// Evaluates every four-eyes check and every guard (not stopping at the first false one), for
+/// `GET …/transitions`: four-eyes results first (`kind: four_eyes`), then the guards.
 /// `_limits` is taken for symmetry with [`decide`]; guards need no limit today.
 pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>, _limits: &Limits) -> Vec<GuardResult> {
+    let mut results = run_four_eyes(prepared, false);
+    if prepared.transition.guards().is_empty() {
+        return results;
+    }
     let (context, _) = full_context(prepared, loaded);
     let ctx = LogicContext::new(&context);
-    run_guards(prepared.transition, &context, &ctx, false)
+    results.extend(run_guards(prepared.transition, &context, &ctx, false));
+    results
 }
 
 /// Evaluates guards and script and validates every change.
@@ -417,9 +534,16 @@ pub fn decide(
     let (context, load_traces) = full_context(&prepared, &loaded);
     let mut trace = Trace { loads: load_traces, ..Trace::default() };
 
+    trace.guards = run_four_eyes(&prepared, true);
+    if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
+        if let Some(error) = &failed.error {
+            return Err(Rejection::Internal(format!("four-eyes of `{}`: {error}", t.name())));
+        }
+        return Err(Rejection::GuardFailed { index: None, message: failed.message.clone(), trace });
+    }
     if !t.guards().is_empty() {
         let ctx = LogicContext::new(&context);
-        trace.guards = run_guards(t, &context, &ctx, true);
+        trace.guards.extend(run_guards(t, &context, &ctx, true));
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
             return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
         }

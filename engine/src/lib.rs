@@ -13,6 +13,7 @@ pub mod eval;
 pub mod limits;
 pub mod logic;
 pub mod model;
+pub mod rules;
 pub mod script;
 pub mod store;
 

@@ -75,6 +75,7 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    crate::indexes::ensure(owner, tenant, package).await?;
     tracing::info!(tenant.slug = slug, version, new_version, "published");
     Ok(Applied { tenant, slug: slug.to_string(), version, hash, new_version })
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use engine::compiled::CompiledTenant;
 use engine::limits::Limits;
+use engine::EngineError;
 
 use crate::error::PackageError;
 use crate::package::Package;
@@ -29,10 +30,13 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
             None
         }
     };
-    let compiled = match ontology.map(|o| CompiledTenant::compile(o, limits)) {
+    let compiled = match ontology.map(|o| CompiledTenant::compile_with(o, &package.tenant.rules, limits)) {
         Some(Ok(c)) => Some(c),
         Some(Err(errs)) => {
-            errors.extend(errs.into_iter().map(|e| invalid("types", "", e.to_string())));
+            errors.extend(errs.into_iter().map(|e| match &e {
+                EngineError::Rule { rule, .. } => invalid("tenant.yaml", &format!("/rules/{rule}"), e.to_string()),
+                _ => invalid("types", "", e.to_string()),
+            }));
             None
         }
         None => None,

@@ -5,7 +5,12 @@
 pub mod apply;
 pub mod compile;
 pub mod error;
+pub mod export;
+pub mod indexes;
+pub mod migrate;
 pub mod package;
+pub mod validate;
+pub mod plan;
 
 pub use error::{ApplyError, PackageError};
 pub use package::Package;

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::PackageError;
 
-/// `tenant.yaml`: who the tenant is, its roles and its dev users.
+/// `tenant.yaml`: who the tenant is, its roles, its dev users and its named rules.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TenantFile {
@@ -26,6 +26,10 @@ pub struct TenantFile {
     pub roles: IndexMap<String, RoleDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<DevUser>,
+    /// Named JSON-Logic rules, reusable as `{"rule": "name"}` in guards, load expressions and
+    /// other rules (replaced when compiled).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub rules: IndexMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -128,7 +132,7 @@ impl Package {
     }
 
     /// The canonical JSON form stored in `config_versions.package`: `{tenant, types: [...]}`.
-    /// The engine compiles a version from its `types` alone.
+    /// The engine compiles a version from its `types` and `tenant.rules`.
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "tenant": self.tenant,

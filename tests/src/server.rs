@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use api::auth::Keys;
-use api::state::AppState;
+use api::config::OpsConfig;
+use api::state::{AppState, Ops};
 use engine::limits::Limits;
 use engine::store::{Store, TenantId};
 use serde_json::Value;
@@ -30,6 +31,8 @@ pub struct TestServer {
     pub store: Store,
     pub tenant: TenantId,
     pub slug: String,
+    /// The server's operational side (its event hub, to start workers on).
+    pub ops: Ops,
     keys: Keys,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -56,28 +59,36 @@ impl Reply {
 }
 
 impl TestServer {
-    /// Applies the package `name` (publish, users, sample data) and serves the API.
-    pub async fn start(db: &TestDb, name: &str) -> TestServer {
+    /// Applies the package `name` (publish, users, sample data) and serves the API with `ops`.
+    pub async fn start_with(db: &TestDb, name: &str, ops: Ops) -> TestServer {
         let limits = Limits::default();
         let package = Package::load_dir(&package_dir(name)).unwrap_or_else(|e| panic!("package {name}: {e:?}"));
         let store = Store::new(db.app.clone(), limits.clone());
         let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
         tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
         tenants::apply::load_sample_data(&db.owner, &store, applied.tenant, &package).await.expect("sample data");
-        Self::serve(db, store, TenantId(applied.tenant), applied.slug).await
+        Self::serve(db, store, TenantId(applied.tenant), applied.slug, ops).await
     }
 
-    async fn serve(db: &TestDb, store: Store, tenant: TenantId, slug: String) -> TestServer {
+    /// [`TestServer::start`] with operational settings of the test's own (rate limits, CORS,
+    /// webhooks); `start` has the defaults without rate limits.
+    pub async fn start(db: &TestDb, name: &str) -> TestServer {
+        let unlimited = OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..OpsConfig::default() };
+        Self::start_with(db, name, Ops::new(unlimited)).await
+    }
+
+    async fn serve(db: &TestDb, store: Store, tenant: TenantId, slug: String, ops: Ops) -> TestServer {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
-        let state = AppState { store: store.clone(), keys: Arc::new(keys.clone()), owner: db.owner.clone() };
+        let state =
+            AppState { store: store.clone(), keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: ops.clone() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = api::http::router(state);
+        let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestServer { base, store, tenant, slug, keys, client: reqwest::Client::new(), task }
+        TestServer { base, store, tenant, slug, ops, keys, client: reqwest::Client::new(), task }
     }
 
     /// A token for a user of the tenant, with the roles the database gives it.

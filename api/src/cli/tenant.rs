@@ -27,21 +27,28 @@ pub async fn run(cfg: Config, command: TenantCommand) -> anyhow::Result<ExitCode
     }
 }
 
+/// Prints every problem of each package (`<severity>: <dir>/<file>: <pointer>: <message>`),
+/// then one summary line per package; fails if any package has an error (warnings do not fail).
 fn validate(dirs: &[PathBuf]) -> ExitCode {
     let limits = Limits::default();
     let mut failed = false;
     for dir in dirs {
-        let result = tenants::Package::load_dir(dir).and_then(|p| tenants::compile::compile(&p, &limits).map(|_| p));
-        match result {
-            Ok(p) => println!("{}: ok ({} types)", dir.display(), p.types.len()),
-            Err(errors) => {
-                failed = true;
-                for e in &errors {
-                    println!("error: {e}");
-                }
-                println!("{}: {} error(s)", dir.display(), errors.len());
+        let report = tenants::validate::validate_dir(dir, &limits);
+        for problem in &report.problems {
+            let mut problem = problem.clone();
+            if !problem.file.is_empty() {
+                problem.file = dir.join(&problem.file).display().to_string();
             }
+            println!("{problem}");
         }
+        let (errors, warnings) = (report.errors().count(), report.warnings().count());
+        failed |= errors > 0;
+        let summary = match (errors, warnings) {
+            (0, 0) => "ok".to_string(),
+            (0, w) => format!("ok, {w} warning(s)"),
+            (e, w) => format!("{e} error(s), {w} warning(s)"),
+        };
+        println!("{}: {summary}", dir.display());
     }
     if failed {
         ExitCode::FAILURE

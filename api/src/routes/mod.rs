@@ -1,5 +1,10 @@
 //! HTTP routes, one module per area, each with its own `router()`; merged in [`crate::http`].
 
+pub mod api_keys;
+pub mod auth;
 pub mod entities;
+pub mod events;
 pub mod health;
 pub mod rules;
+pub mod users;
+pub mod webhooks;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use indexmap::IndexMap;
 use ontology::def::EntityTypeDef;
 
 use super::sql::{self, Tx};
@@ -29,10 +30,10 @@ impl DefinitionCache {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);
         }
-        let types = sql::config_types(tx, tenant, version)
+        let (types, rules) = sql::config_definitions(tx, tenant, version)
             .await?
             .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
-        let compiled = Arc::new(compile_types_json(types, &self.limits)?);
+        let compiled = Arc::new(compile_package_json(types, rules, &self.limits)?);
         if let Ok(mut m) = self.inner.write() {
             m.insert((tenant, version), compiled.clone());
         }
@@ -40,11 +41,20 @@ impl DefinitionCache {
     }
 }
 
-/// Compiles the `types` array of a stored package.
-pub fn compile_types_json(types: serde_json::Value, limits: &Limits) -> Result<CompiledTenant, StoreError> {
+/// Compiles the `types` array of a stored package with its `tenant.rules` (absent or null: no
+/// named rules).
+pub fn compile_package_json(
+    types: serde_json::Value,
+    rules: Option<serde_json::Value>,
+    limits: &Limits,
+) -> Result<CompiledTenant, StoreError> {
     let defs: Vec<EntityTypeDef> = serde_json::from_value(types).map_err(|e| StoreError::Definitions(e.to_string()))?;
+    let rules: IndexMap<String, serde_json::Value> = match rules {
+        None | Some(serde_json::Value::Null) => IndexMap::new(),
+        Some(r) => serde_json::from_value(r).map_err(|e| StoreError::Definitions(format!("tenant.rules: {e}")))?,
+    };
     let ontology = ontology::compile::compile_types(defs)
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
-    CompiledTenant::compile(ontology, limits)
+    CompiledTenant::compile_with(ontology, &rules, limits)
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))
 }

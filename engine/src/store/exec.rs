@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::sql::{self, HistoryRow, StoredEntity, Tx};
+use super::sql::{self, HistoryRow, NewTimer, StoredEntity, Tx};
 use super::{entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantId};
-use crate::compiled::CompiledTenant;
-use crate::eval::{self, LoadKind, LoadRequest, Rejection};
+use crate::compiled::{CompiledTenant, CompiledWorkflow};
+use crate::eval::{self, GuardKind, LoadKind, LoadRequest, Rejection};
 use crate::model::{Actor, Entity, Loaded};
 
 /// Most rows a `where` load may return: a transition is not a batch job.
@@ -63,7 +63,7 @@ pub struct TransitionInfo {
     pub roles: Vec<String>,
     pub guards: Vec<eval::GuardResult>,
     pub input_schema: Option<Value>,
-    /// Why it is not allowed (when it is not), e.g. "role", "guard", "load".
+    /// Why it is not allowed (when it is not), e.g. "role", "four_eyes", "guard", "load".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -150,23 +150,57 @@ fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What every step of one request shares.
-struct RunCtx<'a> {
-    store: &'a Store,
-    tenant: TenantId,
-    now: DateTime<Utc>,
+pub(super) struct RunCtx<'a> {
+    pub(super) store: &'a Store,
+    pub(super) tenant: TenantId,
+    pub(super) now: DateTime<Utc>,
 }
 
 /// One transition to run: the requested one (depth 0) or a follow-up.
-struct Step<'a> {
-    name: &'a str,
-    input: Value,
-    actor: &'a Actor,
-    depth: usize,
-    parent: Option<i64>,
+pub(super) struct Step<'a> {
+    pub(super) name: &'a str,
+    pub(super) input: Value,
+    pub(super) actor: &'a Actor,
+    pub(super) depth: usize,
+    pub(super) parent: Option<i64>,
+}
+
+/// Gives `prepared` the earlier actors its four-eyes needs (one query, only when it needs any).
+async fn load_history(tx: &mut Tx, tenant: TenantId, prepared: &mut eval::Prepared<'_>) -> Result<(), StoreError> {
+    if prepared.needs_history().is_empty() {
+        return Ok(());
+    }
+    let names = prepared.needs_history().to_vec();
+    let history = sql::earlier_actors(tx, tenant, prepared.entity().id, &names).await?;
+    prepared.set_history(history);
+    Ok(())
+}
+
+/// `entity` has just entered its state (created in it, or moved to it from another state):
+/// starts the state's timers, due from `now`.
+async fn start_timers(
+    tx: &mut Tx,
+    tenant: TenantId,
+    workflow: &CompiledWorkflow,
+    entity: &Entity,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let timers = workflow.timers(&entity.state);
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(timers.len());
+    for t in timers {
+        let due_at = chrono::Duration::from_std(t.after).ok().and_then(|d| now.checked_add_signed(d)).ok_or_else(
+            || Rejection::Internal(format!("timer `{}` of state `{}`: due date out of range", t.transition, entity.state)),
+        )?;
+        rows.push(NewTimer { transition: &t.transition, input: &t.input, due_at });
+    }
+    sql::insert_timers(tx, tenant, entity.id, &entity.state, entity.version, now, &rows).await
 }
 
 /// Runs one transition on a locked entity and, recursively, its follow-ups.
-fn run<'a>(
+pub(super) fn run<'a>(
     cx: &'a RunCtx<'a>,
     tx: &'a mut Tx,
     stored: StoredEntity,
@@ -184,11 +218,20 @@ fn run<'a>(
         }
         let defs = store.defs.get(tx, tenant, stored.config_version).await?;
         let entity = stored.entity;
-        let prepared = eval::prepare(&defs, &entity, name, &input, actor, now)?;
+        let mut prepared = eval::prepare(&defs, &entity, name, &input, actor, now)?;
+        let workflow = prepared.workflow();
         let loaded = load_all(tx, tenant, prepared.load_requests()).await?;
+        load_history(tx, tenant, &mut prepared).await?;
         let decision = eval::decide(prepared, loaded, &store.limits)?;
 
         let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
+        if decision.to != decision.from {
+            // Timers only ever exist for states that declare them (versions are pinned).
+            if !workflow.timers(&decision.from).is_empty() {
+                sql::cancel_timers(tx, tenant, entity.id, now).await?;
+            }
+            start_timers(tx, tenant, workflow, &updated.entity, now).await?;
+        }
         let history_id = sql::insert_history(
             tx,
             tenant,
@@ -412,6 +455,7 @@ async fn insert_new(
     else {
         return Ok(None);
     };
+    start_timers(tx, tenant, workflow, &row.entity, now).await?;
     sql::insert_history(
         tx,
         tenant,
@@ -451,18 +495,24 @@ pub(super) async fn available(
         let role_allowed = actor.system || t.roles().iter().any(|r| actor.roles.contains(r));
         let prepared = eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now);
         let (guards, load_error) = match prepared {
-            Ok(p) => match load_all(&mut tx, tenant, p.load_requests()).await {
-                Ok(loaded) => (eval::guard_results(&p, &loaded, &store.limits), None),
+            Ok(mut p) => match load_all(&mut tx, tenant, p.load_requests()).await {
+                Ok(loaded) => {
+                    load_history(&mut tx, tenant, &mut p).await?;
+                    (eval::guard_results(&p, &loaded, &store.limits), None)
+                }
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
             Err(r) => (Vec::new(), Some(format!("{r:?}"))),
         };
         let guards_pass = guards.iter().all(|g| g.passed);
+        let four_eyes_pass = guards.iter().all(|g| g.passed || g.kind != GuardKind::FourEyes);
         let allowed = role_allowed && guards_pass && load_error.is_none();
         let reason = if !role_allowed {
             Some("role".to_string())
         } else if let Some(e) = load_error {
             Some(e)
+        } else if !four_eyes_pass {
+            Some("four_eyes".to_string())
         } else if !guards_pass {
             Some("guard".to_string())
         } else {

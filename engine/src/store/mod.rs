@@ -9,11 +9,16 @@
 //! (locking what may change, in id order), [`crate::eval::decide`] (pure), then write the
 //! entity, the related rows, new entities, history and outbox, and run follow-up transitions the
 //! same way to a bounded depth. Any error rolls the whole transaction back.
+//!
+//! An entity entering a state with `timers:` starts them in the same transaction (a row in
+//! `timers`); leaving the state cancels them. [`Store::fire_due_timers`] fires the due ones.
 
 mod cache;
 mod error;
 mod exec;
+pub mod query;
 pub mod sql;
+mod timers;
 
 use std::sync::Arc;
 
@@ -30,6 +35,8 @@ use crate::model::{Actor, Entity};
 pub use cache::DefinitionCache;
 pub use error::StoreError;
 pub use exec::{TransitionInfo, TransitionOptions, TransitionOutcome, TransitionRequest};
+pub use query::{ListMode, ListPage, ListRequest, ParamValue};
+pub use timers::{timer_actor, TimerInfo};
 
 /// A tenant's id, as set for row-level security. Obtained from an authenticated token or from
 /// [`Store::tenant_by_slug`]; never from a request body.
@@ -199,6 +206,12 @@ impl Store {
         Ok(Page { data: rows.iter().map(entity_json).collect(), next_cursor })
     }
 
+    /// A page of a list query: filters, search, sort and cursor of `request` parsed against the
+    /// live definitions of `type_name` (see [`query`]).
+    pub async fn query(&self, tenant: TenantId, type_name: &str, request: &ListRequest) -> Result<ListPage, StoreError> {
+        query::run(self, tenant, type_name, request).await
+    }
+
     pub async fn history(&self, tenant: TenantId, type_name: &str, id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut tx = self.begin(tenant).await?;
         sql::get_typed(&mut tx, tenant, type_name, id, false).await?.ok_or(StoreError::EntityNotFound)?;
@@ -227,6 +240,26 @@ impl Store {
         actor: &Actor,
     ) -> Result<Vec<TransitionInfo>, StoreError> {
         exec::available(self, tenant, type_name, id, actor).await
+    }
+
+    /// Fires up to `limit` due state timers of any tenant, each in its own transaction, as the
+    /// system actor ([`timer_actor`]). Safe to call from several processes at once: each timer
+    /// is claimed by one (`FOR UPDATE SKIP LOCKED`). Returns how many timers were settled:
+    /// fired, refused by their transition (outcome = the rejection code, e.g. `GUARD_FAILED`),
+    /// or cancelled. A timer whose entity is locked by a request is left for a later call.
+    pub async fn fire_due_timers(&self, limit: i64) -> Result<usize, StoreError> {
+        timers::fire_due(self, Utc::now(), limit).await
+    }
+
+    /// [`Store::fire_due_timers`] with the clock given: fires timers due at `now`, and `now` is
+    /// the time of the transitions it fires (tests, catching up).
+    pub async fn fire_due_timers_at(&self, now: DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+        timers::fire_due(self, now, limit).await
+    }
+
+    /// An entity's timers (pending and settled), oldest first.
+    pub async fn entity_timers(&self, tenant: TenantId, entity_id: Uuid) -> Result<Vec<TimerInfo>, StoreError> {
+        timers::of_entity(self, tenant, entity_id).await
     }
 
     async fn live_in(

@@ -4,6 +4,7 @@
 //! as parameters (`data -> $3`), values as jsonb parameters.
 
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
@@ -65,6 +66,23 @@ pub async fn config_types(tx: &mut Tx, tenant: TenantId, version: i64) -> Result
         .bind(version)
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// The `types` of a stored package and the tenant's named rules (`tenant.rules`, `None` when the
+/// package has none), all that the engine compiles a version from.
+pub async fn config_definitions(
+    tx: &mut Tx,
+    tenant: TenantId,
+    version: i64,
+) -> Result<Option<(Value, Option<Value>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select package -> 'types', package -> 'tenant' -> 'rules' from config_versions \
+         where tenant_id = $1 and version = $2",
+    )
+    .bind(tenant.0)
+    .bind(version)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 pub async fn get_entity(
@@ -407,5 +425,172 @@ pub async fn put_idempotency(
     .bind(response)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Who fired each of `transitions` on an entity before: transition → distinct actor ids. One
+/// query; transitions nobody fired are absent.
+pub async fn earlier_actors(
+    tx: &mut Tx,
+    tenant: TenantId,
+    entity_id: Uuid,
+    transitions: &[String],
+) -> Result<IndexMap<String, Vec<String>>, StoreError> {
+    let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "select transition, array_agg(distinct actor_id order by actor_id) from transitions \
+         where tenant_id = $1 and entity_id = $2 and transition = any($3) group by transition",
+    )
+    .bind(tenant.0)
+    .bind(entity_id)
+    .bind(transitions)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A timer to start: the transition, its input, and when it is due.
+#[derive(Debug, Clone)]
+pub struct NewTimer<'a> {
+    pub transition: &'a str,
+    pub input: &'a Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Starts the timers of the state an entity has just entered (at `entity_version`).
+pub async fn insert_timers(
+    tx: &mut Tx,
+    tenant: TenantId,
+    entity_id: Uuid,
+    state: &str,
+    entity_version: i64,
+    now: DateTime<Utc>,
+    timers: &[NewTimer<'_>],
+) -> Result<(), StoreError> {
+    for t in timers {
+        sqlx::query(
+            "insert into timers (tenant_id, entity_id, state, transition, input, due_at, entity_version, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant.0)
+        .bind(entity_id)
+        .bind(state)
+        .bind(t.transition)
+        .bind(t.input)
+        .bind(t.due_at)
+        .bind(entity_version)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Settles an entity's pending timers as 'cancelled' (it left their state). Returns how many.
+pub async fn cancel_timers(tx: &mut Tx, tenant: TenantId, entity_id: Uuid, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "update timers set fired_at = $3, outcome = 'cancelled' \
+         where tenant_id = $1 and entity_id = $2 and fired_at is null",
+    )
+    .bind(tenant.0)
+    .bind(entity_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Claims one due pending timer of any tenant (no tenant needs to be set), locking it for the
+/// transaction and passing over timers locked by others and those in `skip`. Returns
+/// `(tenant, timer id)`. See `migrations/0002_timers.sql` for how it sees every tenant's rows.
+pub async fn claim_due_timer(tx: &mut Tx, now: DateTime<Utc>, skip: &[i64]) -> Result<Option<(Uuid, i64)>, StoreError> {
+    let row: Option<(Uuid, i64)> = sqlx::query_as("select tenant_id, id from claim_due_timers($1, 1, $2)")
+        .bind(now)
+        .bind(skip)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row)
+}
+
+/// A timer row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimerRow {
+    pub id: i64,
+    pub entity_id: Uuid,
+    pub state: String,
+    pub transition: String,
+    pub input: Value,
+    pub due_at: DateTime<Utc>,
+    pub entity_version: i64,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+}
+
+pub async fn get_timer(tx: &mut Tx, tenant: TenantId, id: i64) -> Result<Option<TimerRow>, StoreError> {
+    let row = sqlx::query_as(
+        "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
+         from timers where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row)
+}
+
+/// An entity's timers, oldest first.
+pub async fn entity_timers(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<Vec<TimerRow>, StoreError> {
+    let rows = sqlx::query_as(
+        "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
+         from timers where tenant_id = $1 and entity_id = $2 order by id",
+    )
+    .bind(tenant.0)
+    .bind(entity_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows)
+}
+
+/// Settles a timer: when and how (`fired`, `cancelled`, a rejection code).
+pub async fn settle_timer(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: i64,
+    at: DateTime<Utc>,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("update timers set fired_at = $3, outcome = $4 where tenant_id = $1 and id = $2")
+        .bind(tenant.0)
+        .bind(id)
+        .bind(at)
+        .bind(outcome)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks an entity unless another transaction holds it: `Ok(None)` when it is locked by
+/// someone else or does not exist (see [`entity_exists`]).
+pub async fn lock_entity_skip_locked(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<StoredEntity>, StoreError> {
+    let query = format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update skip locked");
+    let row = sqlx::query(&query).bind(tenant.0).bind(id).fetch_optional(&mut **tx).await?;
+    Ok(row.as_ref().map(entity_from_row).transpose()?)
+}
+
+pub async fn entity_exists(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, StoreError> {
+    let exists = sqlx::query_scalar("select exists (select 1 from entities where tenant_id = $1 and id = $2)")
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(exists)
+}
+
+/// Runs a statement that manages a savepoint (`savepoint x`, `rollback to savepoint x`, …).
+pub async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
+    sqlx::query(statement).execute(&mut **tx).await?;
     Ok(())
 }

@@ -1,0 +1,129 @@
+//! Prometheus metrics: the `metrics` facade (any crate records with `metrics::counter!` and
+//! friends, IO-free), one process-wide Prometheus recorder, and `GET /metrics`.
+//!
+//! | series | labels | what |
+//! | --- | --- | --- |
+//! | `switchyard_http_requests_total` | method, route, status | requests answered |
+//! | `switchyard_http_request_duration_seconds` | method, route, status | histogram of request latency |
+//! | `switchyard_transitions_total` | tenant, type, transition, outcome | transitions executed (engine) |
+//! | `switchyard_outbox_lag_seconds` | — | age of the oldest event not yet relayed (0: none) |
+//! | `switchyard_webhook_attempts_total` | outcome (`delivered`, `failed`, `dead`) | webhook attempts |
+//! | `switchyard_webhook_failures_total` | — | failed webhook attempts (retried or dead-lettered) |
+//! | `switchyard_db_pool_connections` | state (`idle`, `busy`) | the request pool's connections |
+//! | `switchyard_db_pool_max_connections` | — | the request pool's size |
+//!
+//! `route` is the matched route template (`/api/v1/t/{tenant}/entities/{type}`), never the raw
+//! path, so the number of series stays bounded; requests that match no route are `unmatched`.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The process's recorder, installed on first use. `None` when another recorder was installed
+/// first (then `/metrics` answers 404).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?;
+            let handle = match builder.install_recorder() {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot install the metrics recorder; /metrics is off");
+                    return None;
+                }
+            };
+            describe();
+            // Histogram samples are folded in by upkeep; without scrapes they would pile up.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+            }
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!("switchyard_http_requests_total", "HTTP requests answered");
+    describe_histogram!("switchyard_http_request_duration_seconds", Unit::Seconds, "HTTP request latency");
+    describe_counter!("switchyard_transitions_total", "Transitions executed, by outcome");
+    describe_gauge!("switchyard_outbox_lag_seconds", Unit::Seconds, "Age of the oldest event not yet relayed");
+    describe_counter!("switchyard_webhook_attempts_total", "Webhook delivery attempts, by outcome");
+    describe_counter!("switchyard_webhook_failures_total", "Failed webhook delivery attempts");
+    describe_gauge!("switchyard_db_pool_connections", "Connections of the request pool, by state");
+    describe_gauge!("switchyard_db_pool_max_connections", "Size of the request pool");
+}
+
+/// Middleware: counts every request and its latency by method, matched route and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    metrics::counter!("switchyard_http_requests_total", &labels).increment(1);
+    metrics::histogram!("switchyard_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A webhook attempt's outcome: `delivered`, `pending` (failed, will be retried) or `dead`.
+pub fn webhook_attempt(status: &str) {
+    let outcome = match status {
+        "delivered" => "delivered",
+        "dead" => "dead",
+        _ => "failed",
+    };
+    metrics::counter!("switchyard_webhook_attempts_total", "outcome" => outcome).increment(1);
+    if outcome != "delivered" {
+        metrics::counter!("switchyard_webhook_failures_total").increment(1);
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// `GET /metrics`: the Prometheus text format. With `SWITCHYARD_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <that token>`.
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(expected) = &state.ops.config.metrics_token {
+        let given = crate::auth::bearer(&headers).unwrap_or("");
+        let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+        if !same {
+            return Err(ApiError::unauthorized("a valid metrics token is required"));
+        }
+    }
+    let handle = handle().ok_or_else(|| ApiError::not_found("metrics are not enabled"))?;
+    let pool = state.store.pool();
+    let idle = pool.num_idle() as f64;
+    metrics::gauge!("switchyard_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("switchyard_db_pool_connections", "state" => "busy").set((f64::from(pool.size()) - idle).max(0.0));
+    metrics::gauge!("switchyard_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    match crate::workers::sql::outbox_lag_seconds(pool).await {
+        Ok(lag) => metrics::gauge!("switchyard_outbox_lag_seconds").set(lag),
+        Err(e) => tracing::warn!(error = %e, "cannot measure the outbox lag"),
+    }
+    handle.run_upkeep();
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render())
+        .into_response())
+}

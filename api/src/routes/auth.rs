@@ -1,0 +1,334 @@
+//! Login, refresh, logout and "who am I".
+//!
+//! * `POST /api/v1/auth/login` `{tenant, email, password}` → an access token (JWT, 15 min) and a
+//!   refresh token (opaque, 30 days) that starts a session. Rate limited per client IP and per
+//!   tenant + email (429 with `Retry-After`); every failure has the same answer, and takes as
+//!   long whether or not the user exists.
+//! * `POST /api/v1/auth/refresh` `{refresh_token}` → a new pair; the old refresh token is spent.
+//!   Presenting a spent one again revokes the whole session (it was copied) and is refused.
+//! * `POST /api/v1/auth/logout` `{refresh_token}` ends that session; with no body and a bearer
+//!   access token, every session of the user. Access tokens of an ended session stop working
+//!   at once.
+//! * `GET /api/v1/auth/me`: the principal of the bearer token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use engine::store::TenantId;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::limit::LoginLimiter;
+use crate::auth::{authenticate, bearer, password, secret, Credential, Principal, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    password::warm_up();
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/me", get(me))
+        .layer(Extension(Arc::new(LoginLimiter::default())))
+}
+
+/// The client's address, when the server was started with connection info (`serve` is).
+struct ClientIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::unauthorized("invalid tenant, email or password")
+}
+
+fn bad_refresh_token() -> ApiError {
+    ApiError::unauthorized("the refresh token is invalid, expired or revoked")
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many login attempts; try again later")
+        .with_details(json!({ "retry_after": secs }));
+    let mut headers = HeaderMap::new();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    (headers, error).into_response()
+}
+
+/// Adds a refresh token to a session (`family`), or starts one (`None`). Returns the token and
+/// its session.
+async fn new_refresh_token(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: Uuid,
+    user: Uuid,
+    family: Option<Uuid>,
+) -> Result<(String, Uuid), sqlx::Error> {
+    let id = Uuid::now_v7();
+    let family = family.unwrap_or(id);
+    let secret = secret::new_secret();
+    sqlx::query(
+        "insert into refresh_tokens (tenant_id, id, family_id, user_id, secret_hash, expires_at) \
+         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6))",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(family)
+    .bind(user)
+    .bind(secret::hash(&secret))
+    .bind(REFRESH_TTL_DAYS as i32)
+    .execute(&mut **tx)
+    .await?;
+    Ok((secret::refresh_token(tenant, id, &secret), family))
+}
+
+/// What login and refresh hand out.
+struct Issued<'a> {
+    tenant: Uuid,
+    slug: &'a str,
+    user: Uuid,
+    email: &'a str,
+    roles: &'a [String],
+    session: Uuid,
+    refresh_token: String,
+}
+
+/// The answer of login and refresh.
+fn token_pair(state: &AppState, issued: Issued<'_>) -> Result<Json<Value>, ApiError> {
+    let access = state
+        .keys
+        .issue_session(issued.tenant, issued.slug, &issued.user.to_string(), issued.email, issued.roles, issued.session)
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "access_token": access,
+        "refresh_token": issued.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL_SECS,
+        "refresh_expires_in": REFRESH_TTL_DAYS * 24 * 3600,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+type UserRow = (Uuid, String, Vec<String>, bool, Option<String>);
+
+async fn login(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Response {
+    if let Err(wait) = limiter.check(ip, &body.tenant, &body.email) {
+        tracing::warn!(tenant.slug = %body.tenant, client.ip = ?ip, "login rate limited");
+        return too_many_attempts(wait);
+    }
+    match try_login(&state, ip, &body).await {
+        Ok(pair) => pair.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Result<Json<Value>, ApiError> {
+    let tenant = state.store.tenant_by_slug(body.tenant.trim()).await?;
+    let user: Option<UserRow> = match tenant {
+        Some(tenant) => {
+            let mut tx = state.store.begin(tenant).await?;
+            let row = sqlx::query_as(
+                "select id, email, roles, active, password_hash from users where tenant_id = $1 and lower(email) = lower($2)",
+            )
+            .bind(tenant.0)
+            .bind(body.email.trim())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(ApiError::internal)?;
+            tx.commit().await.map_err(ApiError::internal)?;
+            row
+        }
+        None => None,
+    };
+    let stored = user.as_ref().and_then(|u| u.4.as_deref());
+    let password_ok = body.password.len() <= password::MAX_LEN && password::verify(&body.password, stored).await;
+    let (Some(tenant), Some((user_id, email, roles, active, _))) = (tenant, user) else {
+        tracing::info!(tenant.slug = %body.tenant, client.ip = ?ip, "login failed: no such tenant or user");
+        return Err(bad_credentials());
+    };
+    if !password_ok || !active {
+        tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, client.ip = ?ip, active, "login failed");
+        return Err(bad_credentials());
+    }
+    let mut tx = state.store.begin(tenant).await?;
+    let (refresh_token, session) =
+        new_refresh_token(&mut tx, tenant.0, user_id, None).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
+    let slug = body.tenant.trim();
+    token_pair(state, Issued { tenant: tenant.0, slug, user: user_id, email: &email, roles: &roles, session, refresh_token })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// A refresh token's row, locked.
+struct RefreshRow {
+    family: Uuid,
+    user: Uuid,
+    expired: bool,
+    used: bool,
+    revoked: bool,
+}
+
+async fn lock_refresh_token(
+    tx: &mut Transaction<'static, Postgres>,
+    token: &secret::Opaque,
+) -> Result<Option<RefreshRow>, ApiError> {
+    let row: Option<(Uuid, Uuid, Vec<u8>, bool, bool, bool)> = sqlx::query_as(
+        "select family_id, user_id, secret_hash, expires_at <= now(), used_at is not null, revoked_at is not null \
+         from refresh_tokens where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(token.tenant)
+    .bind(token.id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(row
+        .filter(|r| secret::matches(&token.secret, &r.2))
+        .map(|(family, user, _, expired, used, revoked)| RefreshRow { family, user, expired, used, revoked }))
+}
+
+async fn revoke_family(tx: &mut Transaction<'static, Postgres>, tenant: Uuid, family: Uuid) -> Result<u64, ApiError> {
+    let done = sqlx::query(
+        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and family_id = $2 and revoked_at is null",
+    )
+    .bind(tenant)
+    .bind(family)
+    .execute(&mut **tx)
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(done.rows_affected())
+}
+
+async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshBody>) -> Result<Json<Value>, ApiError> {
+    let token = secret::parse_refresh_token(&body.refresh_token).ok_or_else(bad_refresh_token)?;
+    let tenant = TenantId(token.tenant);
+    let mut tx = state.store.begin(tenant).await?;
+    let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
+    if row.revoked || row.expired {
+        return Err(bad_refresh_token());
+    }
+    if row.used {
+        // A spent token presented again: someone else has a copy. End the session for everyone.
+        revoke_family(&mut tx, token.tenant, row.family).await?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        tracing::warn!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "refresh token reused: session revoked");
+        return Err(ApiError::unauthorized("this refresh token was already used; the session is revoked"));
+    }
+    let user: Option<(String, String, Vec<String>, bool)> = sqlx::query_as(
+        "select t.slug, u.email, u.roles, u.active from users u join tenants t on t.id = u.tenant_id \
+         where u.tenant_id = $1 and u.id = $2",
+    )
+    .bind(token.tenant)
+    .bind(row.user)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ApiError::internal)?;
+    let Some((slug, email, roles, true)) = user else {
+        revoke_family(&mut tx, token.tenant, row.family).await?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        return Err(bad_refresh_token());
+    };
+    sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
+        .bind(token.tenant)
+        .bind(token.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(ApiError::internal)?;
+    let (next, session) =
+        new_refresh_token(&mut tx, token.tenant, row.user, Some(row.family)).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    token_pair(
+        &state,
+        Issued { tenant: token.tenant, slug: &slug, user: row.user, email: &email, roles: &roles, session, refresh_token: next },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LogoutBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LogoutBody>,
+) -> Result<StatusCode, ApiError> {
+    if let Some(refresh_token) = body.refresh_token {
+        let token = secret::parse_refresh_token(&refresh_token).ok_or_else(bad_refresh_token)?;
+        let mut tx = state.store.begin(TenantId(token.tenant)).await?;
+        let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
+        revoke_family(&mut tx, token.tenant, row.family).await?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        tracing::info!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "logout");
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    // No refresh token: every session of the bearer's user.
+    let principal = authenticate(&state, bearer(&headers)?, None).await?;
+    let Credential::User { id, .. } = principal.credential else {
+        return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
+    };
+    let mut tx = state.store.begin(principal.tenant).await?;
+    let ended = sqlx::query(
+        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
+    )
+    .bind(principal.tenant.0)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(ApiError::internal)?
+    .rows_affected();
+    tx.commit().await.map_err(ApiError::internal)?;
+    tracing::info!(tenant.slug = %principal.slug, user.id = %id, tokens = ended, "logout everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(principal: Principal) -> Json<Value> {
+    let kind = match principal.credential {
+        Credential::User { .. } => "user",
+        Credential::ApiKey { .. } => "api_key",
+    };
+    Json(json!({
+        "id": principal.actor.id,
+        "kind": kind,
+        "email": principal.actor.email,
+        "name": principal.name,
+        "tenant": principal.slug,
+        "tenant_id": principal.tenant.0,
+        "roles": principal.actor.roles,
+    }))
+}

@@ -1,0 +1,207 @@
+//! The tenant's events: a page of them (`GET …/events`) and a live stream (`GET …/events/stream`,
+//! server-sent events). Both read the tenant's event stream, which the outbox relay fills in
+//! commit order (see [`crate::workers::relay`]); an event's `id` is its position there.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::auth::TenantActor;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::workers::sql::{self, EventRecord};
+use crate::workers::webhooks::EventPatterns;
+use crate::workers::{wait, Wake};
+
+/// Most events a page may hold.
+const MAX_LIMIT: i64 = 500;
+/// Events read per query by a stream.
+const STREAM_PAGE: i64 = 200;
+/// How often an idle stream sends a comment (keeps proxies from closing it).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream looks for events when nothing woke it.
+const STREAM_POLL: Duration = Duration::from_secs(5);
+/// A stream ends after this long; the client reconnects with `Last-Event-ID` and its token is
+/// checked again (a revoked or expired token does not keep a stream forever).
+const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/t/{tenant}/events", get(list))
+        .route("/api/v1/t/{tenant}/events/stream", get(stream))
+}
+
+/// Whether `who` may see `event`. Until types carry view permissions, every user of the tenant
+/// sees every event of the tenant: this is the one place to tighten (lists and streams both ask).
+pub fn can_view(who: &TenantActor, event: &EventRecord) -> bool {
+    let _ = (who, event);
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    after: Option<String>,
+    #[serde(rename = "type")]
+    types: Option<String>,
+    limit: Option<i64>,
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+fn cursor(value: Option<&str>, path: &str) -> Result<Option<i64>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(ApiError::validation(json!([{ "path": path, "message": "not a cursor of this stream" }]))),
+        },
+    }
+}
+
+/// `type=order.submitted,trip.*`: names, prefixes, or `*`.
+fn patterns(types: Option<&str>) -> Result<EventPatterns, ApiError> {
+    match types {
+        None => Ok(EventPatterns::all()),
+        Some(t) => {
+            let list: Vec<&str> = t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            EventPatterns::parse(&list).map_err(|m| ApiError::validation(json!([{ "path": "/type", "message": m }])))
+        }
+    }
+}
+
+/// `GET …/events?after=C&type=T&limit=N`: events after position `C` (default: from the start),
+/// oldest first; `next_cursor` when there are more.
+async fn list(
+    State(state): State<AppState>,
+    who: TenantActor,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(
+            json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),
+        ));
+    }
+    let after = cursor(q.after.as_deref(), "/after")?.unwrap_or(0);
+    let filter = patterns(q.types.as_deref())?;
+    let (names, prefixes) = filter.sql_filter();
+    let mut tx = state.store.begin(who.tenant).await?;
+    let mut rows = sql::list_events(&mut tx, who.tenant, after, names, prefixes, limit + 1)
+        .await
+        .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    let data: Vec<EventRecord> = rows.into_iter().filter(|e| can_view(&who, e)).collect();
+    Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    after: Option<String>,
+    #[serde(rename = "type")]
+    types: Option<String>,
+}
+
+/// `GET …/events/stream`: server-sent events, each `id: <position>` and `data: <event JSON>`.
+/// Starts after `Last-Event-ID` (what an SSE client sends when it reconnects), else after
+/// `?after=`, else at the end (events from now on).
+async fn stream(
+    State(state): State<AppState>,
+    who: TenantActor,
+    headers: HeaderMap,
+    q: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Sse<ReceiverStream<Result<Event, Infallible>>>, ApiError> {
+    let q = query(q)?;
+    let last_event_id = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("Last-Event-ID is not a cursor"))?),
+        None => None,
+    };
+    let filter = patterns(q.types.as_deref())?;
+    let start = match cursor(last_event_id, "/Last-Event-ID")?.or(cursor(q.after.as_deref(), "/after")?) {
+        Some(p) => p,
+        None => {
+            let mut tx = state.store.begin(who.tenant).await?;
+            let p = sql::stream_position(&mut tx, who.tenant).await.map_err(ApiError::internal)?;
+            tx.commit().await.map_err(ApiError::internal)?;
+            p
+        }
+    };
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(pump(state, who, start, filter, tx));
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// Feeds one stream until the client goes, the server shuts down, or [`MAX_STREAM`] passes.
+async fn pump(
+    state: AppState,
+    who: TenantActor,
+    mut position: i64,
+    filter: EventPatterns,
+    out: mpsc::Sender<Result<Event, Infallible>>,
+) {
+    // Subscribed before the first read: a wake-up between a read and the wait is not lost.
+    let mut wakes = state.ops.hub.subscribe();
+    let stop = state.ops.hub.shutdown_token().clone();
+    let ends = tokio::time::Instant::now() + MAX_STREAM;
+    let (names, prefixes) = filter.sql_filter();
+    loop {
+        let page = async {
+            let mut tx = state.store.begin(who.tenant).await.map_err(|e| e.to_string())?;
+            let rows = sql::list_events(&mut tx, who.tenant, position, names, prefixes, STREAM_PAGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(rows)
+        }
+        .await;
+        let mut full = false;
+        match page {
+            Ok(rows) => {
+                full = rows.len() as i64 == STREAM_PAGE;
+                for e in rows {
+                    position = e.id;
+                    if !can_view(&who, &e) {
+                        continue;
+                    }
+                    let data = serde_json::to_string(&e).unwrap_or_default();
+                    if out.send(Ok(Event::default().id(e.id.to_string()).data(data))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(tenant = %who.slug, error = %e, "event stream read failed; retrying"),
+        }
+        if full {
+            continue;
+        }
+        let deadline = (tokio::time::Instant::now() + STREAM_POLL).min(ends);
+        let tenant = who.tenant;
+        let woke = tokio::select! {
+            () = out.closed() => return,
+            woke = wait(&mut wakes, &stop, deadline, |w| matches!(w, Wake::Events(_) | Wake::Resync) && w.concerns(tenant)) => woke,
+        };
+        if !woke || tokio::time::Instant::now() >= ends {
+            return;
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! A tenant's users and their roles, managed by the tenant's admins.
+//!
+//! * `GET  /api/v1/t/{tenant}/users`: every user (no password hashes, ever);
+//! * `POST /api/v1/t/{tenant}/users` `{email, name?, roles, password?, active?}`: create (invite);
+//!   roles must be roles of the tenant's live configuration;
+//! * `GET  /api/v1/t/{tenant}/users/{id}`;
+//! * `PATCH /api/v1/t/{tenant}/users/{id}` `{name?, roles?, active?, password?}`. A deactivated
+//!   user's tokens stop working at once and their sessions end; role changes apply to tokens
+//!   already issued (each request reads the current roles). A new password ends the sessions.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use engine::store::TenantId;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::{password, Credential, TenantActor};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/t/{tenant}/users", get(list).post(create))
+        .route("/api/v1/t/{tenant}/users/{id}", get(get_one).patch(update))
+}
+
+/// Refuses anyone but the tenant's admins.
+pub(crate) fn require_admin(who: &TenantActor, what: &str) -> Result<(), ApiError> {
+    if who.has_role("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{what} is for the tenant's admins")))
+    }
+}
+
+/// The roles of the tenant's live configuration.
+pub(crate) async fn tenant_roles(tx: &mut Transaction<'static, Postgres>, tenant: TenantId) -> Result<HashSet<String>, ApiError> {
+    let roles: Vec<String> = sqlx::query_scalar(
+        "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
+         join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
+    )
+    .bind(tenant.0)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(roles.into_iter().collect())
+}
+
+/// Checks that every role is one of the tenant's (errors at `/roles/<i>`), without duplicates.
+pub(crate) fn check_roles(roles: &[String], known: &HashSet<String>) -> Result<Vec<String>, ApiError> {
+    let mut errors = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        if !known.contains(role) {
+            let mut list: Vec<&String> = known.iter().collect();
+            list.sort();
+            errors.push(json!({ "path": format!("/roles/{i}"), "message": format!("`{role}` is not a role of this tenant (roles: {list:?})") }));
+        } else if !out.contains(role) {
+            out.push(role.clone());
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ApiError::validation(json!(errors)))
+    }
+}
+
+fn check_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim();
+    let ok = (3..=254).contains(&email.len())
+        && !email.chars().any(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if ok {
+        Ok(email.to_string())
+    } else {
+        Err(ApiError::validation(json!([{ "path": "/email", "message": "must be an email address" }])))
+    }
+}
+
+fn check_password(p: &str) -> Result<(), ApiError> {
+    let n = p.chars().count();
+    if (password::MIN_LEN..=password::MAX_LEN).contains(&n) && p.len() <= password::MAX_LEN {
+        Ok(())
+    } else {
+        Err(ApiError::validation(json!([{
+            "path": "/password",
+            "message": format!("must have {} to {} characters", password::MIN_LEN, password::MAX_LEN),
+        }])))
+    }
+}
+
+fn check_name(name: &str, path: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.chars().count() <= 200 {
+        Ok(name.to_string())
+    } else {
+        Err(ApiError::validation(json!([{ "path": path, "message": "must have at most 200 characters" }])))
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("user not found"))
+}
+
+const COLUMNS: &str = "id, email, name, roles, active, password_hash is not null, created_at, updated_at";
+
+type Row = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>);
+
+fn user_json(r: Row) -> Value {
+    let (id, email, name, roles, active, has_password, created_at, updated_at) = r;
+    json!({
+        "id": id, "email": email, "name": name, "roles": roles, "active": active,
+        "has_password": has_password, "created_at": created_at, "updated_at": updated_at,
+    })
+}
+
+async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
+    require_admin(&who, "managing users")?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("select {COLUMNS} from users where tenant_id = $1 order by lower(email)"))
+            .bind(who.tenant.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "data": rows.into_iter().map(user_json).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+struct UserPath {
+    id: String,
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<UserPath>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&who, "managing users")?;
+    let id = parse_id(&path.id)?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where tenant_id = $1 and id = $2"))
+        .bind(who.tenant.0)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    row.map(|r| Json(user_json(r))).ok_or_else(|| ApiError::not_found("user not found"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn create(
+    State(state): State<AppState>,
+    who: TenantActor,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&who, "managing users")?;
+    let email = check_email(&body.email)?;
+    let name = check_name(&body.name, "/name")?;
+    let hash = match &body.password {
+        Some(p) => {
+            check_password(p)?;
+            Some(password::hash(p).await.map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let mut tx = state.store.begin(who.tenant).await?;
+    let roles = check_roles(&body.roles, &tenant_roles(&mut tx, who.tenant).await?)?;
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "insert into users (tenant_id, id, email, name, roles, active, password_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict (tenant_id, lower(email)) do nothing returning {COLUMNS}"
+    ))
+    .bind(who.tenant.0)
+    .bind(Uuid::now_v7())
+    .bind(&email)
+    .bind(&name)
+    .bind(&roles)
+    .bind(body.active)
+    .bind(hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(row) = row else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", "a user with this email exists")
+            .with_details(json!({ "email": email })));
+    };
+    tx.commit().await.map_err(ApiError::internal)?;
+    tracing::info!(tenant.slug = %who.slug, user.id = %row.0, by = %who.actor.id, "user created");
+    Ok((StatusCode::CREATED, Json(user_json(row))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<UserPath>,
+    JsonBody(body): JsonBody<PatchBody>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&who, "managing users")?;
+    let id = parse_id(&path.id)?;
+    let name = body.name.as_deref().map(|n| check_name(n, "/name")).transpose()?;
+    // An admin cannot lock themselves out.
+    if matches!(who.credential, Credential::User { id: me, .. } if me == id) {
+        if body.active == Some(false) {
+            return Err(ApiError::validation(json!([{ "path": "/active", "message": "you cannot deactivate yourself" }])));
+        }
+        if body.roles.as_ref().is_some_and(|r| !r.iter().any(|r| r == "admin")) {
+            return Err(ApiError::validation(
+                json!([{ "path": "/roles", "message": "you cannot remove your own admin role" }]),
+            ));
+        }
+    }
+    let hash = match &body.password {
+        Some(p) => {
+            check_password(p)?;
+            Some(password::hash(p).await.map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let mut tx = state.store.begin(who.tenant).await?;
+    let roles = match &body.roles {
+        Some(r) => Some(check_roles(r, &tenant_roles(&mut tx, who.tenant).await?)?),
+        None => None,
+    };
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "update users set name = coalesce($3, name), roles = coalesce($4, roles), active = coalesce($5, active), \
+         password_hash = coalesce($6, password_hash), updated_at = now() \
+         where tenant_id = $1 and id = $2 returning {COLUMNS}"
+    ))
+    .bind(who.tenant.0)
+    .bind(id)
+    .bind(name)
+    .bind(roles)
+    .bind(body.active)
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(ApiError::internal)?;
+    let row = row.ok_or_else(|| ApiError::not_found("user not found"))?;
+    if body.active == Some(false) || hash.is_some() {
+        sqlx::query("update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null")
+            .bind(who.tenant.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    tx.commit().await.map_err(ApiError::internal)?;
+    tracing::info!(tenant.slug = %who.slug, user.id = %id, by = %who.actor.id, "user updated");
+    Ok(Json(user_json(row)))
+}

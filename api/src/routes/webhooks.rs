@@ -1,0 +1,241 @@
+//! A tenant's webhooks (admins only): list, create, delete, their deliveries with every attempt,
+//! and replaying a delivery (a dead letter or any other).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::TenantActor;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
+use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
+use crate::workers::Wake;
+
+/// The role that manages webhooks.
+const ADMIN: &str = "admin";
+/// Most deliveries a page may hold.
+const MAX_LIMIT: i64 = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/t/{tenant}/webhooks", get(list).post(create))
+        .route("/api/v1/t/{tenant}/webhooks/{id}", get(get_one).delete(remove))
+        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries", get(deliveries))
+        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", get(delivery))
+        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", post(replay))
+}
+
+/// Webhooks can send the tenant's data anywhere: only admins manage them.
+fn admin(who: &TenantActor) -> Result<(), ApiError> {
+    if who.has_role(ADMIN) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only admins manage webhooks").with_details(json!({ "required_roles": [ADMIN] })))
+    }
+}
+
+/// An id that is not a uuid names nothing: 404, like any unknown id.
+fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("{what} not found")))
+}
+
+#[derive(Deserialize)]
+struct WebhookPath {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct DeliveryPath {
+    id: String,
+    delivery: String,
+}
+
+async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
+    admin(&who)?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let hooks = sql::list_webhooks(&mut tx, who.tenant).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "data": hooks })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    url: String,
+    events: Vec<String>,
+    /// At least 16 characters; generated when absent.
+    secret: Option<String>,
+}
+
+/// `POST …/webhooks`: 201 with the webhook and its `secret` (shown this once).
+async fn create(
+    State(state): State<AppState>,
+    who: TenantActor,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin(&who)?;
+    let field = |path: &str, message: String| ApiError::validation(json!([{ "path": path, "message": message }]));
+    EventPatterns::parse(&body.events).map_err(|m| field("/events", m))?;
+    let secret = match body.secret {
+        Some(s) if s.len() < MIN_SECRET_LEN || s.len() > 256 => {
+            return Err(field("/secret", format!("must have {MIN_SECRET_LEN} to 256 characters")))
+        }
+        Some(s) => s,
+        None => new_secret(),
+    };
+    let url = state.ops.destinations().check_url(&body.url).await.map_err(|e| field("/url", e.to_string()))?;
+    let events: Vec<String> = body.events.iter().map(|e| e.trim().to_string()).collect();
+    let mut tx = state.store.begin(who.tenant).await?;
+    if sql::count_webhooks(&mut tx, who.tenant).await.map_err(ApiError::internal)? >= MAX_WEBHOOKS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TOO_MANY_WEBHOOKS",
+            format!("a tenant may have at most {MAX_WEBHOOKS} webhooks"),
+        ));
+    }
+    let hook = sql::insert_webhook(
+        &mut tx,
+        who.tenant,
+        NewWebhook {
+            id: Uuid::now_v7(),
+            name: None,
+            url: url.as_str(),
+            events: &events,
+            secret: &secret,
+            created_by: &who.actor.id,
+        },
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    tracing::info!(tenant = %who.slug, webhook.id = %hook.id, url = %hook.url, "webhook created");
+    let mut answer = serde_json::to_value(&hook).map_err(ApiError::internal)?;
+    answer["secret"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<WebhookPath>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&who)?;
+    let id = parse_id(&path.id, "webhook")?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let hook = sql::get_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    let hook = hook.ok_or_else(|| ApiError::not_found("webhook not found"))?;
+    Ok(Json(serde_json::to_value(hook).map_err(ApiError::internal)?))
+}
+
+/// `DELETE …/webhooks/{id}`: 204; its deliveries (pending ones too) go with it.
+async fn remove(State(state): State<AppState>, who: TenantActor, Path(path): Path<WebhookPath>) -> Result<StatusCode, ApiError> {
+    admin(&who)?;
+    let id = parse_id(&path.id, "webhook")?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let found = sql::delete_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    if !found {
+        return Err(ApiError::not_found("webhook not found"));
+    }
+    tracing::info!(tenant = %who.slug, webhook.id = %id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET …/webhooks/{id}/deliveries?status=pending|delivered|dead&limit=N&cursor=C`: newest first.
+async fn deliveries(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<WebhookPath>,
+    q: Result<Query<DeliveriesQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&who)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = parse_id(&path.id, "webhook")?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(
+            json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),
+        ));
+    }
+    if let Some(s) = q.status.as_deref() {
+        if !matches!(s, "pending" | "delivered" | "dead") {
+            return Err(ApiError::validation(
+                json!([{ "path": "/status", "message": "one of pending, delivered, dead" }]),
+            ));
+        }
+    }
+    let before = match q.cursor.as_deref() {
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+            ApiError::validation(json!([{ "path": "/cursor", "message": "not a cursor of this list" }]))
+        })?),
+        None => None,
+    };
+    let mut tx = state.store.begin(who.tenant).await?;
+    if sql::get_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?.is_none() {
+        return Err(ApiError::not_found("webhook not found"));
+    }
+    let mut rows = sql::list_deliveries(&mut tx, who.tenant, id, q.status.as_deref(), before, limit + 1)
+        .await
+        .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|d| d.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "data": rows, "next_cursor": next_cursor })))
+}
+
+async fn find_delivery(state: &AppState, who: &TenantActor, path: &DeliveryPath) -> Result<Delivery, ApiError> {
+    let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
+    let mut tx = state.store.begin(who.tenant).await?;
+    let found = sql::get_delivery(&mut tx, who.tenant, hook, id).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    found.ok_or_else(|| ApiError::not_found("delivery not found"))
+}
+
+async fn delivery(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<DeliveryPath>,
+) -> Result<Json<Delivery>, ApiError> {
+    admin(&who)?;
+    Ok(Json(find_delivery(&state, &who, &path).await?))
+}
+
+/// `POST …/deliveries/{delivery}/replay`: 202; the delivery is due again now, with a fresh retry
+/// budget and the same event id.
+async fn replay(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<DeliveryPath>,
+) -> Result<(StatusCode, Json<Delivery>), ApiError> {
+    admin(&who)?;
+    let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
+    let mut tx = state.store.begin(who.tenant).await?;
+    if !sql::replay_delivery(&mut tx, who.tenant, hook, id).await.map_err(ApiError::internal)? {
+        return Err(ApiError::not_found("delivery not found"));
+    }
+    sql::notify(&mut tx, CHANNEL_WEBHOOKS, who.tenant).await.map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    state.ops.hub.wake(Wake::Deliveries(who.tenant));
+    tracing::info!(tenant = %who.slug, webhook.id = %hook, delivery.id = %id, "delivery replayed");
+    Ok((StatusCode::ACCEPTED, Json(find_delivery(&state, &who, &path).await?)))
+}

@@ -1,0 +1,56 @@
+//! The process's one `LISTEN` connection: Postgres notifications become [`Wake`]s on the hub.
+
+use std::time::Duration;
+
+use engine::store::TenantId;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::sql::{CHANNEL_EVENTS, CHANNEL_OUTBOX, CHANNEL_WEBHOOKS};
+use super::{EventHub, Wake};
+
+/// Listens until `stop`; reconnects (after a pause) when the connection is lost, and then says
+/// `Resync`, since notifications sent meanwhile are gone.
+pub async fn run(pool: PgPool, hub: EventHub, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        match listen(&pool, &hub, &stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "event listener lost its connection; retrying");
+                hub.wake(Wake::Resync);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn listen(pool: &PgPool, hub: &EventHub, stop: &CancellationToken) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen_all([CHANNEL_OUTBOX, CHANNEL_EVENTS, CHANNEL_WEBHOOKS]).await?;
+    // Whatever was notified before we listened: look once.
+    hub.wake(Wake::Resync);
+    loop {
+        let received = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            r = listener.try_recv() => r?,
+        };
+        let Some(n) = received else {
+            // The connection was lost and re-established: notifications may be lost.
+            hub.wake(Wake::Resync);
+            continue;
+        };
+        let Ok(tenant) = Uuid::parse_str(n.payload()).map(TenantId) else { continue };
+        let wake = match n.channel() {
+            CHANNEL_OUTBOX => Wake::Outbox(tenant),
+            CHANNEL_EVENTS => Wake::Events(tenant),
+            CHANNEL_WEBHOOKS => Wake::Deliveries(tenant),
+            _ => continue,
+        };
+        hub.wake(wake);
+    }
+}

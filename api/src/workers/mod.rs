@@ -1,0 +1,183 @@
+//! Background work of a server process: the outbox relay, webhook deliveries, and the listener
+//! that wakes them (and the SSE streams) when Postgres says something changed.
+//!
+//! Any number of `switchyard serve` processes may share one database: each runs every worker,
+//! and the workers claim work with `FOR UPDATE SKIP LOCKED`, so each item is handled by one of
+//! them. Postgres is the only state; `LISTEN/NOTIFY` only saves waiting (every worker also polls,
+//! so a lost notification delays work, never loses it).
+//!
+//! * [`listener`]: one `PgListener` connection per process, fanned out to the process's
+//!   workers and SSE streams through the [`EventHub`] (a tokio broadcast channel).
+//! * [`relay`]: outbox rows (queued by a trigger when their transaction commits) become the
+//!   tenant's ordered event stream and one webhook delivery per matching webhook.
+//! * [`delivery`]: POSTs due deliveries, signed, retried with exponential backoff, dead-lettered.
+
+pub mod delivery;
+pub mod destination;
+pub mod listener;
+pub mod relay;
+pub mod sql;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use engine::store::{Store, TenantId};
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::OpsConfig;
+
+/// How often a worker looks for work when nobody woke it (lost notifications, retries that
+/// came due, another process's work after it died).
+pub const POLL: Duration = Duration::from_secs(5);
+
+/// What woke a worker or a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// New outbox rows of a tenant were committed.
+    Outbox(TenantId),
+    /// The relay appended events to a tenant's stream.
+    Events(TenantId),
+    /// Deliveries of a tenant were queued or replayed.
+    Deliveries(TenantId),
+    /// Notifications may have been lost (the listener reconnected): everyone looks again.
+    Resync,
+}
+
+impl Wake {
+    /// Whether a stream or worker interested in `tenant` should look.
+    pub fn concerns(&self, tenant: TenantId) -> bool {
+        match self {
+            Wake::Outbox(t) | Wake::Events(t) | Wake::Deliveries(t) => *t == tenant,
+            Wake::Resync => true,
+        }
+    }
+}
+
+/// The process's wake-ups and its shutdown signal. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventHub {
+    tx: broadcast::Sender<Wake>,
+    shutdown: CancellationToken,
+}
+
+impl Default for EventHub {
+    fn default() -> EventHub {
+        // A slow receiver that falls behind gets `Lagged` and re-reads: nothing is lost.
+        let (tx, _) = broadcast::channel(1024);
+        EventHub { tx, shutdown: CancellationToken::new() }
+    }
+}
+
+impl EventHub {
+    pub fn subscribe(&self) -> broadcast::Receiver<Wake> {
+        self.tx.subscribe()
+    }
+
+    pub fn wake(&self, wake: Wake) {
+        // No receiver is not an error: nobody is waiting.
+        let _ = self.tx.send(wake);
+    }
+
+    /// Cancelled when the server shuts down: long-lived responses (SSE) and workers end.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Settings of the workers (from [`OpsConfig`]).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub destinations: destination::Destinations,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl From<&OpsConfig> for WorkerConfig {
+    fn from(c: &OpsConfig) -> WorkerConfig {
+        WorkerConfig {
+            destinations: destination::Destinations::new(c.webhook_allow.clone()),
+            max_attempts: c.webhook_max_attempts,
+            backoff: c.webhook_backoff,
+            timeout: c.webhook_timeout,
+            poll: POLL,
+        }
+    }
+}
+
+/// The running workers of this process.
+pub struct Workers {
+    tasks: JoinSet<()>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").field("tasks", &self.tasks.len()).finish()
+    }
+}
+
+impl Workers {
+    /// Starts the listener, the relay and the delivery worker. They stop when [`Workers::stop`]
+    /// is called or the hub shuts down.
+    pub fn start(store: &Store, hub: &EventHub, config: WorkerConfig) -> Result<Workers, reqwest::Error> {
+        let stop = hub.shutdown_token().child_token();
+        let client = delivery::client(&config)?;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(listener::run(store.pool().clone(), hub.clone(), stop.clone()));
+        tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll));
+        tasks.spawn(delivery::run(store.clone(), hub.clone(), stop.clone(), config, client));
+        // Other background work of a server process (state timers) is started here as well.
+        Ok(Workers { tasks, stop })
+    }
+
+    /// Asks every worker to stop after what it is doing, and waits for them (at most `grace`;
+    /// then they are aborted: what they held comes back to other workers when its lease ends).
+    pub async fn stop(mut self, grace: Duration) {
+        self.stop.cancel();
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("workers did not stop in time; aborting them");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// Waits until `deadline`, a wake-up that passes `filter`, or cancellation; returns false when
+/// cancelled.
+pub(crate) async fn wait(
+    rx: &mut broadcast::Receiver<Wake>,
+    stop: &CancellationToken,
+    deadline: tokio::time::Instant,
+    filter: impl Fn(&Wake) -> bool,
+) -> bool {
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return false,
+            () = &mut sleep => return true,
+            msg = rx.recv() => match msg {
+                Ok(w) if filter(&w) => return true,
+                Ok(_) => {}
+                // Missed some: look anyway.
+                Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                // The hub is gone (cannot happen while we hold a clone): poll.
+                Err(broadcast::error::RecvError::Closed) => {
+                    tokio::select! {
+                        () = stop.cancelled() => return false,
+                        () = &mut sleep => return true,
+                    }
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The outbox relay: committed outbox rows become the tenant's event stream and its webhook
+//! deliveries.
+//!
+//! Per tenant, in one transaction: lock the tenant's `event_streams` row (`FOR UPDATE SKIP
+//! LOCKED`: if another process holds it, that process is relaying this tenant and we move on),
+//! take a batch of `outbox_pending` rows in id order, give them the next positions, queue one
+//! delivery per matching webhook, delete the pending rows, notify, commit. Positions therefore
+//! become visible in order, and each outbox row is relayed exactly once.
+
+use std::time::Duration;
+
+use engine::store::{Store, TenantId};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::sql::{self, NewDeliveries, CHANNEL_EVENTS, CHANNEL_WEBHOOKS};
+use super::webhooks::EventPatterns;
+use super::{wait, EventHub, Wake};
+
+/// Outbox rows relayed per transaction.
+pub const BATCH: i64 = 500;
+/// Tenants looked at per round.
+const TENANTS_PER_ROUND: i64 = 1000;
+
+pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Duration) {
+    let mut rx = hub.subscribe();
+    loop {
+        if let Err(e) = relay_all(&store, &hub).await {
+            tracing::warn!(error = %e, "outbox relay failed; retrying");
+        }
+        let deadline = tokio::time::Instant::now() + poll;
+        if !wait(&mut rx, &stop, deadline, |w| matches!(w, Wake::Outbox(_) | Wake::Resync)).await {
+            return;
+        }
+    }
+}
+
+/// Relays everything pending, tenant by tenant. Returns how many events were relayed.
+pub async fn relay_all(store: &Store, hub: &EventHub) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    for tenant in sql::pending_tenants(store.pool(), TENANTS_PER_ROUND).await? {
+        loop {
+            let n = relay_tenant(store, hub, tenant).await?;
+            total += n;
+            if (n as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Relays one batch of a tenant's pending rows; 0 when there were none or another process holds
+/// the tenant.
+pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Result<usize, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
+    let Some(mut position) = sql::lock_stream(&mut tx, tenant).await? else {
+        return Ok(0);
+    };
+    let batch = sql::pending_batch(&mut tx, tenant, BATCH).await?;
+    if batch.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let hooks: Vec<(Uuid, EventPatterns)> = sql::webhook_patterns(&mut tx, tenant)
+        .await?
+        .into_iter()
+        .filter_map(|(id, patterns)| EventPatterns::parse(&patterns).ok().map(|p| (id, p)))
+        .collect();
+    let mut positions = Vec::with_capacity(batch.len());
+    let mut outbox_ids = Vec::with_capacity(batch.len());
+    let mut deliveries =
+        NewDeliveries { ids: Vec::new(), webhook_ids: Vec::new(), outbox_ids: Vec::new(), event_ids: Vec::new() };
+    for p in &batch {
+        position += 1;
+        positions.push(position);
+        outbox_ids.push(p.outbox_id);
+        for (hook, patterns) in &hooks {
+            if patterns.matches(&p.name) {
+                deliveries.ids.push(Uuid::now_v7());
+                deliveries.webhook_ids.push(*hook);
+                deliveries.outbox_ids.push(p.outbox_id);
+                deliveries.event_ids.push(p.event_id);
+            }
+        }
+    }
+    sql::append_events(&mut tx, tenant, &positions, &outbox_ids).await?;
+    let queued = if deliveries.ids.is_empty() { 0 } else { sql::queue_deliveries(&mut tx, tenant, &deliveries).await? };
+    sql::clear_pending(&mut tx, tenant, &outbox_ids).await?;
+    sql::set_stream_position(&mut tx, tenant, position).await?;
+    sql::notify(&mut tx, CHANNEL_EVENTS, tenant).await?;
+    if queued > 0 {
+        sql::notify(&mut tx, CHANNEL_WEBHOOKS, tenant).await?;
+    }
+    tx.commit().await?;
+    // This process's own streams and workers need not wait for the round trip.
+    hub.wake(Wake::Events(tenant));
+    if queued > 0 {
+        hub.wake(Wake::Deliveries(tenant));
+    }
+    tracing::debug!(tenant.id = %tenant.0, events = batch.len(), deliveries = queued, "relayed");
+    Ok(batch.len())
+}

@@ -1,0 +1,1191 @@
+//! List queries: filters, search, sort and keyset pagination over the entities of one type, and
+//! the indexes that keep them index-backed.
+//!
+//! A list is asked for with query parameters (`docs/api.md`, "Lists"), parsed here against the
+//! type's definition: only fields marked `filterable`/`sortable`/`searchable` (plus `id`,
+//! `state`, `created_at`, `updated_at`) are accepted, and every value is parsed to the field's
+//! kind. Anything else is a 422 naming the parameter.
+//!
+//! **No SQL text is built from input.** The statement's shape comes from a fixed vocabulary
+//! (column names, operators, the `field_<kind>` accessor functions of migration 0004) and its
+//! parameters carry everything the client sent: values *and* field names
+//! (`field_number(data, $3) >= $4`). Statements are unnamed (`persistent(false)`), so Postgres
+//! plans each with its parameters as constants: `field_number(data, $3)` becomes
+//! `field_number(data, 'amount')`, the very expression of the index [`index_specs`] creates for
+//! that (tenant, type, field), and `tenant_id = $1 and type = $2` proves the index's partial
+//! predicate.
+//!
+//! Pagination is by key: the cursor holds the sort key and the id of the last row, and the next
+//! page starts strictly after them, so it is stable under any sort and costs the same on page
+//! 1000 as on page 1. A field may be missing (null): ascending, nulls come last; descending,
+//! first; each page is read as (at most) two index-ordered segments, non-null keys and null
+//! keys, so that every condition stays a plain index condition.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use ontology::compile::{CompiledType, FieldError};
+use ontology::def::{EntityTypeDef, FieldDef, FieldKind};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
+use uuid::Uuid;
+
+use super::sql::Tx;
+use super::{Store, StoreError, TenantId};
+use crate::compiled::CompiledTenant;
+use crate::eval::Rejection;
+use crate::model::Entity;
+
+/// Largest `limit` of a list page.
+pub const MAX_LIMIT: i64 = 500;
+/// `limit` when none is given.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Most values of one `in` filter.
+const MAX_IN_VALUES: usize = 1000;
+/// Most characters of `q`, and most words in it.
+const MAX_Q_CHARS: usize = 200;
+const MAX_Q_WORDS: usize = 10;
+/// Longest value of a filter (a string field's value).
+const MAX_VALUE_CHARS: usize = 2000;
+/// Bumped when what an index contains changes, so indexes of the old recipe are replaced.
+const INDEX_RECIPE: u32 = 1;
+/// Prefix of the name of every index [`index_specs`] makes.
+pub const INDEX_PREFIX: &str = "entities_q_";
+
+/// A parameter's value: one string (a query string), or several (a JSON array in a bulk
+/// filter; for `in`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// What a request may say besides filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListMode {
+    /// `GET …/entities/{type}`: filters, `q`, `sort`, `limit`, `cursor`, `total`.
+    List,
+    /// A CSV export: filters, `q`, `sort` (the server pages).
+    Export,
+    /// A bulk transition's `filter`: filters and `q` (the server pages, by id).
+    Filter,
+}
+
+/// A list request: the client's parameters, and what the server sets when it pages through a
+/// whole list itself (export, bulk).
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub params: Vec<(String, ParamValue)>,
+    pub mode: ListMode,
+    /// Set by the server in [`ListMode::Export`] and [`ListMode::Filter`].
+    pub cursor: Option<String>,
+    /// Set by the server in [`ListMode::Export`] and [`ListMode::Filter`].
+    pub limit: Option<i64>,
+}
+
+impl ListRequest {
+    /// A list request from query-string pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>, mode: ListMode) -> ListRequest {
+        ListRequest {
+            params: pairs.into_iter().map(|(k, v)| (k, ParamValue::One(v))).collect(),
+            mode,
+            cursor: None,
+            limit: None,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub entities: Vec<Entity>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// The number of entities matching the filters (not the page), when asked (`total=true`).
+    pub total: Option<i64>,
+}
+
+// --- What a field is, in SQL ------------------------------------------------------------------
+
+/// The accessor function of migration 0004 that reads a field of a kind, typed, and whose
+/// comparisons are leakproof (so they can be index conditions under row-level security).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accessor {
+    Text,
+    Number,
+    Boolean,
+    Uuid,
+    Timestamptz,
+}
+
+impl Accessor {
+    fn of(kind: FieldKind) -> Option<Accessor> {
+        match kind {
+            // Dates are `YYYY-MM-DD`: text order is date order.
+            FieldKind::String | FieldKind::Enum | FieldKind::Date => Some(Accessor::Text),
+            FieldKind::Number | FieldKind::Integer => Some(Accessor::Number),
+            FieldKind::Boolean => Some(Accessor::Boolean),
+            FieldKind::Reference => Some(Accessor::Uuid),
+            FieldKind::Datetime => Some(Accessor::Timestamptz),
+            FieldKind::Object | FieldKind::Array => None,
+        }
+    }
+
+    /// The SQL function (a fixed name, never input).
+    fn function(self) -> &'static str {
+        match self {
+            Accessor::Text => "field_text",
+            Accessor::Number => "field_number",
+            Accessor::Boolean => "field_boolean",
+            Accessor::Uuid => "field_uuid",
+            Accessor::Timestamptz => "field_timestamptz",
+        }
+    }
+}
+
+/// The columns a list may filter or sort on besides data fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Id,
+    State,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Column {
+    fn parse(name: &str) -> Option<Column> {
+        match name {
+            "id" => Some(Column::Id),
+            "state" => Some(Column::State),
+            "created_at" => Some(Column::CreatedAt),
+            "updated_at" => Some(Column::UpdatedAt),
+            _ => None,
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Column::Id => "id",
+            Column::State => "state",
+            Column::CreatedAt => "created_at",
+            Column::UpdatedAt => "updated_at",
+        }
+    }
+}
+
+/// What a filter or the sort reads.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Column(Column),
+    /// A data field (its name, checked against the type) and its kind.
+    Field { name: String, kind: FieldKind, accessor: Accessor },
+}
+
+impl Key {
+    fn nullable(&self) -> bool {
+        matches!(self, Key::Field { .. })
+    }
+
+    /// The type values compared with this key are parsed to.
+    fn value_type(&self) -> Accessor {
+        match self {
+            Key::Column(Column::Id) => Accessor::Uuid,
+            Key::Column(Column::State) => Accessor::Text,
+            Key::Column(Column::CreatedAt | Column::UpdatedAt) => Accessor::Timestamptz,
+            Key::Field { accessor, .. } => *accessor,
+        }
+    }
+}
+
+/// A typed value, bound as a parameter of its SQL type.
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Text(String),
+    Number(f64),
+    Boolean(bool),
+    Uuid(Uuid),
+    Timestamptz(DateTime<Utc>),
+}
+
+impl Val {
+    fn to_json(&self) -> Value {
+        match self {
+            Val::Text(s) => Value::String(s.clone()),
+            Val::Number(n) => json!(n),
+            Val::Boolean(b) => Value::Bool(*b),
+            Val::Uuid(u) => Value::String(u.to_string()),
+            Val::Timestamptz(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+
+    fn from_json(accessor: Accessor, v: &Value) -> Option<Val> {
+        match (accessor, v) {
+            (Accessor::Text, Value::String(s)) => Some(Val::Text(s.clone())),
+            (Accessor::Number, Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(Val::Number),
+            (Accessor::Boolean, Value::Bool(b)) => Some(Val::Boolean(*b)),
+            (Accessor::Uuid, Value::String(s)) => Uuid::parse_str(s).ok().map(Val::Uuid),
+            (Accessor::Timestamptz, Value::String(s)) => {
+                DateTime::parse_from_rfc3339(s).ok().map(|t| Val::Timestamptz(t.with_timezone(&Utc)))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    Null,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        match s {
+            "eq" => Some(Op::Eq),
+            "gt" => Some(Op::Gt),
+            "gte" => Some(Op::Gte),
+            "lt" => Some(Op::Lt),
+            "lte" => Some(Op::Lte),
+            "in" => Some(Op::In),
+            "null" => Some(Op::Null),
+            _ => None,
+        }
+    }
+
+    fn is_range(self) -> bool {
+        matches!(self, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::In | Op::Null => "",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Cond {
+    Compare(Op, Val),
+    In(Vec<Val>),
+    IsNull(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    key: Key,
+    cond: Cond,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Sort {
+    key: Key,
+    desc: bool,
+    /// As written (`-amount`); a cursor carries it, so it cannot be used with another sort.
+    spec: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Cursor {
+    /// The sort key of the last row (`None`: it was null; always `None` for `sort=id`).
+    value: Option<Val>,
+    id: Uuid,
+}
+
+/// A parsed list request: everything typed, nothing left to interpret.
+#[derive(Debug, Clone)]
+struct Parsed {
+    type_name: String,
+    filters: Vec<Filter>,
+    /// Fields searched by `q`, and its words (each must appear in one of them).
+    search: Option<(Vec<String>, Vec<String>)>,
+    sort: Sort,
+    limit: i64,
+    cursor: Option<Cursor>,
+    total: bool,
+}
+
+// --- Parsing ----------------------------------------------------------------------------------
+
+/// Errors of one request, each naming its query parameter (`/amount[gte]`).
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, param: &str, message: impl Into<String>) {
+        self.0.push(FieldError { path: format!("/{param}"), message: message.into() });
+    }
+}
+
+fn one<'a>(param: &str, value: &'a ParamValue, errors: &mut Errors) -> Option<&'a str> {
+    match value {
+        ParamValue::One(s) => Some(s),
+        ParamValue::Many(_) => {
+            errors.add(param, "takes one value, not a list");
+            None
+        }
+    }
+}
+
+fn parse(defs: &CompiledTenant, type_name: &str, request: &ListRequest) -> Result<Parsed, StoreError> {
+    let ty = defs.type_(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    let states: Vec<String> =
+        defs.workflow(type_name).map(|w| w.states().keys().cloned().collect()).unwrap_or_default();
+    let mut errors = Errors::default();
+    let mut filters = Vec::new();
+    let mut search = None;
+    let mut sort_param: Option<&str> = None;
+    let mut limit_param: Option<&str> = None;
+    let mut cursor_param: Option<&str> = None;
+    let mut total = false;
+    let mut seen_reserved: Vec<&str> = Vec::new();
+
+    for (param, value) in &request.params {
+        let reserved = matches!(param.as_str(), "limit" | "cursor" | "sort" | "q" | "total");
+        if reserved {
+            if seen_reserved.contains(&param.as_str()) {
+                errors.add(param, "is given more than once");
+                continue;
+            }
+            seen_reserved.push(param);
+            let allowed = match request.mode {
+                ListMode::List => true,
+                ListMode::Export => matches!(param.as_str(), "sort" | "q"),
+                ListMode::Filter => param == "q",
+            };
+            if !allowed {
+                errors.add(param, "is not allowed here (only filters are)");
+                continue;
+            }
+            let Some(v) = one(param, value, &mut errors) else { continue };
+            match param.as_str() {
+                "limit" => limit_param = Some(v),
+                "cursor" => cursor_param = Some(v),
+                "sort" => sort_param = Some(v),
+                "total" => match v {
+                    "true" => total = true,
+                    "false" => total = false,
+                    _ => errors.add(param, "must be true or false"),
+                },
+                _ => search = parse_q(ty, v, &mut errors),
+            }
+            continue;
+        }
+        if let Some(f) = parse_filter(ty, &states, param, value, &mut errors) {
+            filters.push(f);
+        }
+    }
+
+    let sort = parse_sort(ty, sort_param, &mut errors);
+    let limit = match (request.limit, limit_param) {
+        (Some(l), _) => l.clamp(1, MAX_LIMIT),
+        (None, None) => DEFAULT_LIMIT,
+        (None, Some(s)) => match s.parse::<i64>() {
+            Ok(l) if (1..=MAX_LIMIT).contains(&l) => l,
+            _ => {
+                errors.add("limit", format!("must be an integer between 1 and {MAX_LIMIT}"));
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let cursor = match request.cursor.as_deref().or(cursor_param) {
+        Some(c) if !c.is_empty() => match (&sort, decode_cursor(c, sort.as_ref())) {
+            (Some(_), Some(cursor)) => Some(cursor),
+            (Some(_), None) => {
+                errors.add("cursor", "is not a cursor of this list (a cursor works only with the sort it came from)");
+                None
+            }
+            (None, _) => None,
+        },
+        _ => None,
+    };
+    if !errors.0.is_empty() {
+        return Err(Rejection::Validation { errors: errors.0 }.into());
+    }
+    let sort = sort.unwrap_or_else(default_sort);
+    Ok(Parsed { type_name: type_name.to_string(), filters, search, sort, limit, cursor, total })
+}
+
+fn default_sort() -> Sort {
+    Sort { key: Key::Column(Column::Id), desc: false, spec: "id".into() }
+}
+
+/// `name` or `name[op]`.
+fn split_param(param: &str) -> Option<(&str, Option<&str>)> {
+    match param.split_once('[') {
+        None => Some((param, None)),
+        Some((name, rest)) => {
+            let op = rest.strip_suffix(']')?;
+            Some((name, Some(op)))
+        }
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && s.len() <= 63
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+/// The key a filter names, if the type allows filtering on it.
+fn filter_key(ty: &CompiledType, param: &str, name: &str, errors: &mut Errors) -> Option<Key> {
+    if let Some(c) = Column::parse(name) {
+        return Some(Key::Column(c));
+    }
+    if !is_identifier(name) {
+        errors.add(param, "is not a known filter");
+        return None;
+    }
+    let Some(def) = ty.def().fields.get(name) else {
+        errors.add(param, format!("`{name}` is not a field of {}", ty.name()));
+        return None;
+    };
+    if !(def.filterable || def.sortable) {
+        errors.add(param, format!("`{name}` is not filterable"));
+        return None;
+    }
+    let Some(accessor) = Accessor::of(def.kind) else {
+        errors.add(param, format!("a {} field cannot be filtered on", def.kind));
+        return None;
+    };
+    Some(Key::Field { name: name.to_string(), kind: def.kind, accessor })
+}
+
+fn parse_filter(
+    ty: &CompiledType,
+    states: &[String],
+    param: &str,
+    value: &ParamValue,
+    errors: &mut Errors,
+) -> Option<Filter> {
+    let Some((name, op)) = split_param(param) else {
+        errors.add(param, "is not a known filter");
+        return None;
+    };
+    let op = match op {
+        None => Op::Eq,
+        Some(o) => match Op::parse(o) {
+            Some(op) => op,
+            None => {
+                errors.add(param, "unknown operator (eq, gt, gte, lt, lte, in, null)");
+                return None;
+            }
+        },
+    };
+    let key = filter_key(ty, param, name, errors)?;
+    let field = match &key {
+        Key::Field { name, .. } => ty.def().fields.get(name.as_str()),
+        Key::Column(_) => None,
+    };
+    match op {
+        Op::Null => {
+            if !key.nullable() {
+                errors.add(param, format!("`{name}` is never null"));
+                return None;
+            }
+            let v = one(param, value, errors)?;
+            match v {
+                "true" => Some(Filter { key, cond: Cond::IsNull(true) }),
+                "false" => Some(Filter { key, cond: Cond::IsNull(false) }),
+                _ => {
+                    errors.add(param, "must be true or false");
+                    None
+                }
+            }
+        }
+        Op::In => {
+            let raw: Vec<&str> = match value {
+                ParamValue::One(s) => s.split(',').collect(),
+                ParamValue::Many(v) => v.iter().map(String::as_str).collect(),
+            };
+            if raw.is_empty() || raw.len() > MAX_IN_VALUES {
+                errors.add(param, format!("needs 1 to {MAX_IN_VALUES} values"));
+                return None;
+            }
+            let mut vals = Vec::with_capacity(raw.len());
+            for r in raw {
+                vals.push(parse_value(&key, field, states, param, r, errors)?);
+            }
+            Some(Filter { key, cond: Cond::In(vals) })
+        }
+        _ => {
+            if op.is_range() {
+                let ranged = match &key {
+                    Key::Column(c) => matches!(c, Column::CreatedAt | Column::UpdatedAt),
+                    Key::Field { kind, .. } => matches!(
+                        kind,
+                        FieldKind::String
+                            | FieldKind::Number
+                            | FieldKind::Integer
+                            | FieldKind::Date
+                            | FieldKind::Datetime
+                    ),
+                };
+                if !ranged {
+                    errors.add(param, format!("`{name}` has no order: use eq or in"));
+                    return None;
+                }
+            }
+            let v = one(param, value, errors)?;
+            let val = parse_value(&key, field, states, param, v, errors)?;
+            Some(Filter { key, cond: Cond::Compare(op, val) })
+        }
+    }
+}
+
+/// Parses one value to the key's kind.
+fn parse_value(
+    key: &Key,
+    field: Option<&FieldDef>,
+    states: &[String],
+    param: &str,
+    raw: &str,
+    errors: &mut Errors,
+) -> Option<Val> {
+    let mut bad = |message: String| {
+        errors.add(param, message);
+        None
+    };
+    if raw.chars().count() > MAX_VALUE_CHARS {
+        return bad(format!("a value may have at most {MAX_VALUE_CHARS} characters"));
+    }
+    match key {
+        Key::Column(Column::State) => {
+            if states.iter().any(|s| s == raw) {
+                Some(Val::Text(raw.to_string()))
+            } else {
+                bad(format!("`{raw}` is not a state of this type"))
+            }
+        }
+        Key::Column(Column::Id) => match Uuid::parse_str(raw) {
+            Ok(u) => Some(Val::Uuid(u)),
+            Err(_) => bad("must be an entity id (uuid)".into()),
+        },
+        Key::Column(Column::CreatedAt | Column::UpdatedAt) => parse_datetime(raw).or_else(|| {
+            bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())
+        }),
+        Key::Field { kind, .. } => match kind {
+            FieldKind::String => Some(Val::Text(raw.to_string())),
+            FieldKind::Enum => {
+                let values = field.and_then(|f| f.values.as_deref()).unwrap_or_default();
+                if values.iter().any(|v| v == raw) {
+                    Some(Val::Text(raw.to_string()))
+                } else {
+                    bad(format!("must be one of {}", values.join(", ")))
+                }
+            }
+            FieldKind::Date => match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+                // Canonical form, so text order is date order.
+                Ok(d) => Some(Val::Text(d.format("%Y-%m-%d").to_string())),
+                Err(_) => bad("must be a date (YYYY-MM-DD)".into()),
+            },
+            FieldKind::Number => match raw.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && !raw.trim().is_empty() => Some(Val::Number(n)),
+                _ => bad("must be a number".into()),
+            },
+            FieldKind::Integer => match raw.trim().parse::<i64>() {
+                Ok(n) => Some(Val::Number(n as f64)),
+                Err(_) => bad("must be an integer".into()),
+            },
+            FieldKind::Boolean => match raw {
+                "true" => Some(Val::Boolean(true)),
+                "false" => Some(Val::Boolean(false)),
+                _ => bad("must be true or false".into()),
+            },
+            FieldKind::Reference => match Uuid::parse_str(raw) {
+                Ok(u) => Some(Val::Uuid(u)),
+                Err(_) => bad("must be an entity id (uuid)".into()),
+            },
+            FieldKind::Datetime => parse_datetime(raw).or_else(|| {
+                bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())
+            }),
+            FieldKind::Object | FieldKind::Array => bad("cannot be filtered on".into()),
+        },
+    }
+}
+
+fn parse_datetime(raw: &str) -> Option<Val> {
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| Val::Timestamptz(t.with_timezone(&Utc)))
+}
+
+fn parse_sort(ty: &CompiledType, sort: Option<&str>, errors: &mut Errors) -> Option<Sort> {
+    let Some(spec) = sort else { return Some(default_sort()) };
+    let (desc, name) = match spec.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, spec.strip_prefix('+').unwrap_or(spec)),
+    };
+    let key = match Column::parse(name) {
+        Some(Column::State) => {
+            errors.add("sort", "cannot sort by state (sort by a sortable field, id, created_at or updated_at)");
+            return None;
+        }
+        Some(c) => Key::Column(c),
+        None => {
+            let field = if is_identifier(name) { ty.def().fields.get(name) } else { None };
+            match field {
+                None => {
+                    errors.add("sort", format!("`{name}` is not a field of {}", ty.name()));
+                    return None;
+                }
+                Some(def) if !def.sortable => {
+                    errors.add("sort", format!("`{name}` is not sortable"));
+                    return None;
+                }
+                Some(def) => match Accessor::of(def.kind) {
+                    Some(accessor) => Key::Field { name: name.to_string(), kind: def.kind, accessor },
+                    None => {
+                        errors.add("sort", format!("a {} field cannot be sorted on", def.kind));
+                        return None;
+                    }
+                },
+            }
+        }
+    };
+    Some(Sort { key, desc, spec: spec.to_string() })
+}
+
+/// The fields `q` searches: those marked `searchable`, plus the string fields the display title
+/// shows.
+fn search_fields(ty: &CompiledType) -> Vec<String> {
+    let def = ty.def();
+    let title_words: Vec<&str> = def
+        .title
+        .as_deref()
+        .map(|t| t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect())
+        .unwrap_or_default();
+    def.fields
+        .iter()
+        .filter(|(name, f)| {
+            f.searchable || (matches!(f.kind, FieldKind::String | FieldKind::Enum) && title_words.contains(&name.as_str()))
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn parse_q(ty: &CompiledType, q: &str, errors: &mut Errors) -> Option<(Vec<String>, Vec<String>)> {
+    if q.trim().is_empty() {
+        return None;
+    }
+    if q.chars().count() > MAX_Q_CHARS {
+        errors.add("q", format!("may have at most {MAX_Q_CHARS} characters"));
+        return None;
+    }
+    let words: Vec<String> = q.split_whitespace().map(str::to_string).collect();
+    if words.len() > MAX_Q_WORDS {
+        errors.add("q", format!("may have at most {MAX_Q_WORDS} words"));
+        return None;
+    }
+    let fields = search_fields(ty);
+    if fields.is_empty() {
+        errors.add("q", format!("{} has no searchable fields", ty.name()));
+        return None;
+    }
+    Some((fields, words))
+}
+
+// --- The cursor -------------------------------------------------------------------------------
+
+fn encode_cursor(sort: &Sort, value: Option<&Val>, id: Uuid) -> String {
+    let body = json!({ "s": sort.spec, "v": value.map(Val::to_json), "i": id });
+    hex::encode(body.to_string())
+}
+
+/// The cursor, if it is one of a list with this sort (`None` inside: decodes, but not ours).
+fn decode_cursor(cursor: &str, sort: Option<&Sort>) -> Option<Cursor> {
+    let sort = sort?;
+    let bytes = hex::decode(cursor).ok()?;
+    let body: Value = serde_json::from_slice(&bytes).ok()?;
+    if body["s"].as_str()? != sort.spec {
+        return None;
+    }
+    let id = Uuid::parse_str(body["i"].as_str()?).ok()?;
+    let value = match (&sort.key, &body["v"]) {
+        (Key::Column(Column::Id), Value::Null) => None,
+        (Key::Column(Column::Id), _) => return None,
+        (key, Value::Null) if key.nullable() => None,
+        (_, Value::Null) => return None,
+        (key, v) => Some(Val::from_json(key.value_type(), v)?),
+    };
+    Some(Cursor { value, id })
+}
+
+// --- SQL --------------------------------------------------------------------------------------
+
+/// A parameter.
+#[derive(Debug, Clone)]
+enum Bind {
+    Uuid(Uuid),
+    Text(String),
+    Number(f64),
+    Boolean(bool),
+    Timestamptz(DateTime<Utc>),
+    Int(i64),
+    Texts(Vec<String>),
+    Numbers(Vec<f64>),
+    Booleans(Vec<bool>),
+    Uuids(Vec<Uuid>),
+    Timestamptzs(Vec<DateTime<Utc>>),
+}
+
+/// A statement being written: fixed SQL text, and the parameters its placeholders name.
+struct Stmt {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Stmt {
+    fn new(text: &str) -> Stmt {
+        Stmt { text: text.to_string(), binds: Vec::new() }
+    }
+
+    /// Adds a parameter and returns its placeholder, cast to its type.
+    fn param(&mut self, b: Bind) -> String {
+        let cast = match &b {
+            Bind::Uuid(_) => "uuid",
+            Bind::Text(_) => "text",
+            Bind::Number(_) => "float8",
+            Bind::Boolean(_) => "boolean",
+            Bind::Timestamptz(_) => "timestamptz",
+            Bind::Int(_) => "int8",
+            Bind::Texts(_) => "text[]",
+            Bind::Numbers(_) => "float8[]",
+            Bind::Booleans(_) => "boolean[]",
+            Bind::Uuids(_) => "uuid[]",
+            Bind::Timestamptzs(_) => "timestamptz[]",
+        };
+        self.binds.push(b);
+        format!("${}::{cast}", self.binds.len())
+    }
+
+    fn val(&mut self, v: &Val) -> String {
+        self.param(match v {
+            Val::Text(s) => Bind::Text(s.clone()),
+            Val::Number(n) => Bind::Number(*n),
+            Val::Boolean(b) => Bind::Boolean(*b),
+            Val::Uuid(u) => Bind::Uuid(*u),
+            Val::Timestamptz(t) => Bind::Timestamptz(*t),
+        })
+    }
+
+    /// The SQL of a key: a column, or the accessor over the field named by a parameter.
+    fn key(&mut self, key: &Key) -> String {
+        match key {
+            Key::Column(c) => c.sql().to_string(),
+            Key::Field { name, accessor, .. } => {
+                let p = self.param(Bind::Text(name.clone()));
+                format!("{}(data, {p})", accessor.function())
+            }
+        }
+    }
+
+    fn push(&mut self, sql: &str) {
+        self.text.push_str(sql);
+    }
+
+    fn query(&self) -> Query<'_, Postgres, PgArguments> {
+        let mut q = sqlx::query(&self.text).persistent(false);
+        for b in &self.binds {
+            q = match b {
+                Bind::Uuid(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.as_str()),
+                Bind::Number(v) => q.bind(*v),
+                Bind::Boolean(v) => q.bind(*v),
+                Bind::Timestamptz(v) => q.bind(*v),
+                Bind::Int(v) => q.bind(*v),
+                Bind::Texts(v) => q.bind(v.as_slice()),
+                Bind::Numbers(v) => q.bind(v.as_slice()),
+                Bind::Booleans(v) => q.bind(v.as_slice()),
+                Bind::Uuids(v) => q.bind(v.as_slice()),
+                Bind::Timestamptzs(v) => q.bind(v.as_slice()),
+            };
+        }
+        q
+    }
+}
+
+const COLUMNS: &str = "id, type, state, data, version, created_at, updated_at, created_by, updated_by";
+
+/// Appends ` from entities where <tenant, type, filters, search>`.
+fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
+    let t = s.param(Bind::Uuid(tenant.0));
+    let ty = s.param(Bind::Text(p.type_name.clone()));
+    // `tenant_id = $1 and type = $2`, with exactly these types: they prove the partial
+    // predicate of the field indexes (`where tenant_id = '…'::uuid and type = '…'::text`).
+    s.push(&format!(" from entities where tenant_id = {t} and type = {ty}"));
+    for f in &p.filters {
+        let k = s.key(&f.key);
+        match &f.cond {
+            Cond::Compare(op, v) => {
+                let v = s.val(v);
+                s.push(&format!(" and {k} {} {v}", op.sql()));
+            }
+            Cond::In(vals) => {
+                let arr = match f.key.value_type() {
+                    Accessor::Text => Bind::Texts(vals.iter().filter_map(as_text).collect()),
+                    Accessor::Number => Bind::Numbers(vals.iter().filter_map(as_number).collect()),
+                    Accessor::Boolean => Bind::Booleans(vals.iter().filter_map(as_bool).collect()),
+                    Accessor::Uuid => Bind::Uuids(vals.iter().filter_map(as_uuid).collect()),
+                    Accessor::Timestamptz => Bind::Timestamptzs(vals.iter().filter_map(as_ts).collect()),
+                };
+                let a = s.param(arr);
+                s.push(&format!(" and {k} = any({a})"));
+            }
+            Cond::IsNull(true) => s.push(&format!(" and {k} is null")),
+            Cond::IsNull(false) => s.push(&format!(" and {k} is not null")),
+        }
+    }
+    if let Some((fields, words)) = &p.search {
+        // Every word, case-insensitively, somewhere in the searched fields' text.
+        let mut haystack = String::from("concat_ws(' '");
+        for f in fields {
+            let name = s.param(Bind::Text(f.clone()));
+            let _ = write!(haystack, ", data ->> {name}");
+        }
+        haystack.push(')');
+        for w in words {
+            let pattern = s.param(Bind::Text(format!("%{}%", escape_like(w))));
+            s.push(&format!(" and {haystack} ilike {pattern}"));
+        }
+    }
+}
+
+fn as_text(v: &Val) -> Option<String> {
+    if let Val::Text(s) = v {
+        Some(s.clone())
+    } else {
+        None
+    }
+}
+fn as_number(v: &Val) -> Option<f64> {
+    if let Val::Number(n) = v {
+        Some(*n)
+    } else {
+        None
+    }
+}
+fn as_bool(v: &Val) -> Option<bool> {
+    if let Val::Boolean(b) = v {
+        Some(*b)
+    } else {
+        None
+    }
+}
+fn as_uuid(v: &Val) -> Option<Uuid> {
+    if let Val::Uuid(u) = v {
+        Some(*u)
+    } else {
+        None
+    }
+}
+fn as_ts(v: &Val) -> Option<DateTime<Utc>> {
+    if let Val::Timestamptz(t) = v {
+        Some(*t)
+    } else {
+        None
+    }
+}
+
+/// `%`, `_` and `\` match themselves.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Which rows of the sort order a statement reads: all (the key is never null), those whose
+/// key is not null, or those whose key is null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    All,
+    NonNull,
+    Null,
+}
+
+fn segments(sort: &Sort) -> &'static [Segment] {
+    match (sort.key.nullable(), sort.desc) {
+        (false, _) => &[Segment::All],
+        // Ascending, nulls last; descending, nulls first (Postgres' defaults, so a backward
+        // index scan reads the descending order).
+        (true, false) => &[Segment::NonNull, Segment::Null],
+        (true, true) => &[Segment::Null, Segment::NonNull],
+    }
+}
+
+/// The page statement of one segment, starting after `cursor` (when the cursor is in it).
+fn page_stmt(p: &Parsed, tenant: TenantId, segment: Segment, cursor: Option<&Cursor>, limit: i64) -> Stmt {
+    let mut s = Stmt::new("");
+    // One expression, written once: the select list, the segment, the cursor and the order
+    // all say exactly what the index says.
+    let key = s.key(&p.sort.key);
+    s.push(&format!("select {COLUMNS}, {key} as sort_key"));
+    from_where(&mut s, p, tenant);
+    let dir = if p.sort.desc { "desc" } else { "asc" };
+    let cmp = if p.sort.desc { "<" } else { ">" };
+    match segment {
+        Segment::All => {}
+        Segment::NonNull => s.push(&format!(" and {key} is not null")),
+        Segment::Null => s.push(&format!(" and {key} is null")),
+    }
+    if let Some(c) = cursor {
+        let id = s.param(Bind::Uuid(c.id));
+        match (&p.sort.key, segment, &c.value) {
+            (Key::Column(Column::Id), _, _) | (_, Segment::Null, _) | (_, _, None) => {
+                s.push(&format!(" and id {cmp} {id}"))
+            }
+            (_, _, Some(v)) => {
+                let v = s.val(v);
+                s.push(&format!(" and ({key}, id) {cmp} ({v}, {id})"));
+            }
+        }
+    }
+    match &p.sort.key {
+        Key::Column(Column::Id) => s.push(&format!(" order by id {dir}")),
+        _ => s.push(&format!(" order by {key} {dir}, id {dir}")),
+    }
+    let l = s.param(Bind::Int(limit));
+    s.push(&format!(" limit {l}"));
+    s
+}
+
+fn entity_from_row(row: &PgRow) -> Result<Entity, sqlx::Error> {
+    Ok(Entity {
+        id: row.try_get("id")?,
+        type_name: row.try_get("type")?,
+        state: row.try_get("state")?,
+        version: row.try_get("version")?,
+        data: row.try_get("data")?,
+        created_by: row.try_get("created_by")?,
+        updated_by: row.try_get("updated_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn sort_value(row: &PgRow, key: &Key) -> Result<Option<Val>, sqlx::Error> {
+    Ok(match key {
+        Key::Column(Column::Id) => None,
+        key => match key.value_type() {
+            Accessor::Text => row.try_get::<Option<String>, _>("sort_key")?.map(Val::Text),
+            Accessor::Number => row.try_get::<Option<f64>, _>("sort_key")?.map(Val::Number),
+            Accessor::Boolean => row.try_get::<Option<bool>, _>("sort_key")?.map(Val::Boolean),
+            Accessor::Uuid => row.try_get::<Option<Uuid>, _>("sort_key")?.map(Val::Uuid),
+            Accessor::Timestamptz => row.try_get::<Option<DateTime<Utc>>, _>("sort_key")?.map(Val::Timestamptz),
+        },
+    })
+}
+
+async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPage, StoreError> {
+    let segs = segments(&p.sort);
+    let start = match &p.cursor {
+        Some(c) if p.sort.key.nullable() => {
+            let wanted = if c.value.is_some() { Segment::NonNull } else { Segment::Null };
+            segs.iter().position(|s| *s == wanted).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let want = p.limit + 1;
+    let mut rows: Vec<(Entity, Option<Val>)> = Vec::new();
+    for (i, seg) in segs.iter().enumerate().skip(start) {
+        let cursor = if i == start { p.cursor.as_ref() } else { None };
+        let stmt = page_stmt(p, tenant, *seg, cursor, want - rows.len() as i64);
+        for row in stmt.query().fetch_all(&mut **tx).await? {
+            rows.push((entity_from_row(&row)?, sort_value(&row, &p.sort.key)?));
+        }
+        if rows.len() as i64 >= want {
+            break;
+        }
+    }
+    let next_cursor = if rows.len() as i64 > p.limit {
+        rows.truncate(p.limit as usize);
+        rows.last().map(|(e, v)| encode_cursor(&p.sort, v.as_ref(), e.id))
+    } else {
+        None
+    };
+    let total = if p.total {
+        let mut s = Stmt::new("select count(*)");
+        from_where(&mut s, p, tenant);
+        let n: i64 = s.query().fetch_one(&mut **tx).await?.try_get(0)?;
+        Some(n)
+    } else {
+        None
+    };
+    Ok(ListPage { entities: rows.into_iter().map(|(e, _)| e).collect(), next_cursor, total })
+}
+
+/// Parses `request` against the live definitions and reads one page (see the module
+/// documentation), in one transaction.
+pub(super) async fn run(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    request: &ListRequest,
+) -> Result<ListPage, StoreError> {
+    let mut tx = store.begin(tenant).await?;
+    let (_, defs) = store.live_in(&mut tx, tenant).await?;
+    let parsed = parse(&defs, type_name, request)?;
+    let page = fetch_page(&mut tx, tenant, &parsed).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+/// `EXPLAIN (FORMAT JSON)` of the statement that reads the first page of `request` (its first
+/// segment), planned exactly as [`Store::query`] plans it. For tests and operators.
+pub async fn explain_list(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    request: &ListRequest,
+) -> Result<Value, StoreError> {
+    let mut tx = store.begin(tenant).await?;
+    let (_, defs) = store.live_in(&mut tx, tenant).await?;
+    let parsed = parse(&defs, type_name, request)?;
+    let seg = segments(&parsed.sort)[0];
+    let mut stmt = page_stmt(&parsed, tenant, seg, parsed.cursor.as_ref(), parsed.limit + 1);
+    stmt.text = format!("explain (format json) {}", stmt.text);
+    let plan: Value = stmt.query().fetch_one(&mut *tx).await?.try_get(0)?;
+    tx.commit().await?;
+    Ok(plan)
+}
+
+// --- Indexes ----------------------------------------------------------------------------------
+
+/// An index a list needs: one per (tenant, type, filterable or sortable scalar field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// `entities_q_` + 24 hex digits of a hash of what it indexes: deterministic, so creating
+    /// it again is a no-op, and a change of the field's kind makes a new one.
+    pub name: String,
+    pub type_name: String,
+    pub field: String,
+    /// `create index concurrently if not exists …` (run outside a transaction).
+    pub create_sql: String,
+    /// What the index is, as JSON (stored as the index's comment, so obsolete indexes of a
+    /// tenant can be found and dropped).
+    pub comment: Value,
+}
+
+/// A SQL string literal. Only ever given checked identifiers and uuids; quoted all the same.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The indexes the lists of `types` need in `tenant`. Names are checked identifiers (the
+/// ontology's `TypeName`/`FieldName`), checked again here, and only ever written as literals.
+pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
+    let mut out = Vec::new();
+    for def in types {
+        let type_name = def.name.as_str();
+        if !is_identifier(type_name) {
+            continue;
+        }
+        for (field, f) in &def.fields {
+            let field = field.as_str();
+            if !(f.filterable || f.sortable) || !is_identifier(field) {
+                continue;
+            }
+            let Some(accessor) = Accessor::of(f.kind) else { continue };
+            let mut h = Sha256::new();
+            h.update(INDEX_RECIPE.to_le_bytes());
+            h.update(tenant.as_bytes());
+            for part in [type_name, field, accessor.function()] {
+                h.update(part.as_bytes());
+                h.update([0]);
+            }
+            let name = format!("{INDEX_PREFIX}{}", &hex::encode(h.finalize())[..24]);
+            // The same expression `Stmt::key` writes, with the field name a literal instead of
+            // a parameter; the same predicate `base` proves.
+            let create_sql = format!(
+                "create index concurrently if not exists {name} on entities ({}(data, {}), id) \
+                 where tenant_id = {}::uuid and type = {}::text",
+                accessor.function(),
+                literal(field),
+                literal(&tenant.to_string()),
+                literal(type_name),
+            );
+            let comment = json!({
+                "tenant": tenant, "type": type_name, "field": field,
+                "function": accessor.function(), "recipe": INDEX_RECIPE,
+            });
+            out.push(IndexSpec { name, type_name: type_name.to_string(), field: field.to_string(), create_sql, comment });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_split_into_name_and_operator() {
+        assert_eq!(split_param("amount"), Some(("amount", None)));
+        assert_eq!(split_param("amount[gte]"), Some(("amount", Some("gte"))));
+        assert_eq!(split_param("amount[gte"), None);
+        assert!(!is_identifier("amount'); drop table entities; --"));
+        assert!(is_identifier("customer_id"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_sort() {
+        let sort = Sort {
+            key: Key::Field { name: "amount".into(), kind: FieldKind::Number, accessor: Accessor::Number },
+            desc: true,
+            spec: "-amount".into(),
+        };
+        let id = Uuid::now_v7();
+        let c = encode_cursor(&sort, Some(&Val::Number(12.5)), id);
+        assert_eq!(decode_cursor(&c, Some(&sort)), Some(Cursor { value: Some(Val::Number(12.5)), id }));
+        let null = encode_cursor(&sort, None, id);
+        assert_eq!(decode_cursor(&null, Some(&sort)), Some(Cursor { value: None, id }));
+        let other = Sort { spec: "amount".into(), desc: false, ..sort.clone() };
+        assert_eq!(decode_cursor(&c, Some(&other)), None);
+        assert_eq!(decode_cursor("zz", Some(&sort)), None);
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
+
+    #[test]
+    fn index_sql_uses_the_query_expression() {
+        let def: EntityTypeDef = serde_json::from_value(json!({
+            "name": "ticket",
+            "fields": {
+                "amount": { "type": "number", "sortable": true },
+                "note": { "type": "string" },
+                "tags": { "type": "array", "items": { "type": "string" }, "filterable": true },
+            }
+        }))
+        .unwrap();
+        let tenant = Uuid::nil();
+        let specs = index_specs(tenant, &[def]);
+        assert_eq!(specs.len(), 1, "{specs:?}");
+        let s = &specs[0];
+        assert!(s.name.starts_with(INDEX_PREFIX) && s.name.len() == INDEX_PREFIX.len() + 24);
+        assert!(s.create_sql.contains("(field_number(data, 'amount'), id)"), "{}", s.create_sql);
+        assert!(s.create_sql.contains("where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'ticket'::text"));
+        let mut stmt = Stmt::new("");
+        let key = Key::Field { name: "amount".into(), kind: FieldKind::Number, accessor: Accessor::Number };
+        assert_eq!(stmt.key(&key), "field_number(data, $1::text)");
+    }
+}

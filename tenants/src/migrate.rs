@@ -1,0 +1,508 @@
+//! Moving in-flight entities to a newer published version.
+//!
+//! An entity is pinned to the version it was created in (`entities.config_version`), and its
+//! transitions run with that version's definitions, so publishing never changes what an entity
+//! in flight does. Migrating moves the entities pinned to a version *before* the target onto
+//! it:
+//!
+//! * **Entities in a terminal state stay pinned.** Nothing will happen to them any more, and
+//!   their history is best read with the definitions it was written under. They are counted as
+//!   `pinned` in the report and never blocked on.
+//! * Every other entity's state is mapped through the state map (`OLD=NEW`, or
+//!   `type.OLD=NEW` for one type; a state without a mapping keeps its name), the new type's
+//!   defaults are filled in for missing fields (as at create), and its data is re-validated
+//!   against the new type's schema. It **cannot move** when its type or (mapped) state does not
+//!   exist in the target version or its data does not validate; such entities are reported with
+//!   every reason and left untouched.
+//! * The others move in **one transaction**: the entity row gets the new version, state and data
+//!   (its `version` is bumped, so a client holding the old one gets a conflict), and a history
+//!   row `transition = 'migrate'` records the from/to state and
+//!   `changes: {config_version: {from, to}, <filled field>: {from, to}…}` by the acting user.
+//!   Any error rolls every move back.
+//!
+//! A dry run does the same reads and decisions and writes nothing.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use engine::compiled::CompiledTenant;
+use engine::def::{StateKind, WorkflowDef};
+use engine::limits::Limits;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::error::PackageError;
+use crate::export::{self, VersionError};
+
+/// What can stop a migration as a whole (entities that cannot move do not).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error("version {version} does not compile: {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid { version: i64, problems: Vec<PackageError> },
+    #[error("bad --state-map: {0}")]
+    StateMap(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// `OLD=NEW` pairs, optionally for one type (`order.OLD=NEW`, which wins over a plain `OLD=NEW`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateMap {
+    rules: Vec<StateRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StateRule {
+    type_name: Option<String>,
+    from: String,
+    to: String,
+}
+
+impl StateMap {
+    /// Parses `OLD=NEW[,OLD=NEW…]` items (each item may itself hold several, comma-separated).
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<StateMap, MigrateError> {
+        let mut rules = Vec::new();
+        for pair in items.iter().flat_map(|i| i.as_ref().split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+            let (from, to) = pair
+                .split_once('=')
+                .map(|(a, b)| (a.trim(), b.trim()))
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .ok_or_else(|| MigrateError::StateMap(format!("`{pair}` is not OLD=NEW")))?;
+            let (type_name, from) = match from.split_once('.') {
+                Some((t, s)) if !t.is_empty() && !s.is_empty() => (Some(t.to_string()), s.to_string()),
+                _ => (None, from.to_string()),
+            };
+            let rule = StateRule { type_name, from, to: to.to_string() };
+            if rules.iter().any(|r: &StateRule| r.type_name == rule.type_name && r.from == rule.from) {
+                return Err(MigrateError::StateMap(format!("`{pair}`: state `{}` is mapped twice", rule.from)));
+            }
+            rules.push(rule);
+        }
+        Ok(StateMap { rules })
+    }
+
+    /// Where `state` of a `type_name` entity goes, if it is mapped.
+    pub fn map(&self, type_name: &str, state: &str) -> Option<&str> {
+        let typed = self.rules.iter().find(|r| r.type_name.as_deref() == Some(type_name) && r.from == state);
+        typed.or_else(|| self.rules.iter().find(|r| r.type_name.is_none() && r.from == state)).map(|r| r.to.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// How to migrate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The version to move entities to.
+    pub to: i64,
+    pub state_map: StateMap,
+    /// Report only; change nothing.
+    pub dry_run: bool,
+    /// Who migrates (the history rows' actor), e.g. `cli`.
+    pub actor: String,
+}
+
+/// What happens (or happened) to one entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Moved (or would move) to the target version.
+    Moved,
+    /// Left untouched: see the reasons.
+    CannotMove,
+    /// In a terminal state: stays on its version.
+    Pinned,
+}
+
+/// One entity of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityMove {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub outcome: Outcome,
+    pub from_version: i64,
+    pub from_state: String,
+    /// The state in the target version (for a moved entity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_state: Option<String>,
+    /// Fields the target version's defaults fill in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filled: Vec<String>,
+    /// Why it cannot move.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// What a migration did (or, dry, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tenant: String,
+    pub to_version: i64,
+    pub live_version: Option<i64>,
+    pub dry_run: bool,
+    pub moved: usize,
+    pub cannot_move: usize,
+    pub pinned: usize,
+    /// Every entity pinned to an earlier version, in id order.
+    pub entities: Vec<EntityMove>,
+}
+
+impl Report {
+    /// The report as text: one line per entity that moves or cannot, then the totals.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "Migrating tenant {} to version {}{}.\n",
+            self.tenant,
+            self.to_version,
+            if self.dry_run { " (dry run: nothing is changed)" } else { "" }
+        );
+        if self.live_version.is_some_and(|l| l != self.to_version) {
+            out.push_str(&format!(
+                "Note: version {} is not the live version ({}); new entities are still created in the live one.\n",
+                self.to_version,
+                self.live_version.unwrap_or_default()
+            ));
+        }
+        if self.entities.is_empty() {
+            out.push_str(&format!("\nNo entity is pinned to a version before {}.\n", self.to_version));
+            return out;
+        }
+        out.push('\n');
+        for e in self.entities.iter().filter(|e| e.outcome != Outcome::Pinned) {
+            let title = e.title.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+            let what = match e.outcome {
+                Outcome::Moved => {
+                    let mut parts = vec![format!("version {} → {}", e.from_version, self.to_version)];
+                    match e.to_state.as_deref() {
+                        Some(to) if to != e.from_state => parts.push(format!("state {} → {to}", e.from_state)),
+                        _ => parts.push(format!("state {}", e.from_state)),
+                    }
+                    if !e.filled.is_empty() {
+                        parts.push(format!("defaults filled: {}", e.filled.join(", ")));
+                    }
+                    format!("{:<12} {} {}{title}: {}", "moved", e.type_name, e.id, parts.join(", "))
+                }
+                _ => format!("{:<12} {} {}{title}: {}", "cannot move", e.type_name, e.id, e.reasons.join("; ")),
+            };
+            out.push_str(&format!("  {what}\n"));
+        }
+        if self.pinned > 0 {
+            out.push_str(&format!(
+                "\n{} {} in terminal states {} on {} version.\n",
+                self.pinned,
+                if self.pinned == 1 { "entity" } else { "entities" },
+                if self.pinned == 1 { "stays" } else { "stay" },
+                if self.pinned == 1 { "its" } else { "their" },
+            ));
+        }
+        let verb = if self.dry_run { "Would move" } else { "Moved" };
+        out.push_str(&format!("\n{verb} {} to version {}", plural(self.moved), self.to_version));
+        if self.cannot_move > 0 {
+            out.push_str(&format!("; {} cannot move (left untouched)", plural(self.cannot_move)));
+        }
+        out.push_str(".\n");
+        out
+    }
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 entity".into()
+    } else {
+        format!("{n} entities")
+    }
+}
+
+/// An entity row as the migration reads it.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub id: Uuid,
+    pub type_name: String,
+    pub state: String,
+    pub data: Value,
+    pub config_version: i64,
+}
+
+/// Decides what happens to one entity (pure). `old` is the workflow of its type in the version
+/// it is pinned to. Returns the report line and, when it moves, its new data.
+pub fn decide(
+    entity: &Pinned,
+    old: Option<&WorkflowDef>,
+    target: &CompiledTenant,
+    to: i64,
+    map: &StateMap,
+) -> (EntityMove, Option<Value>) {
+    let mut line = EntityMove {
+        id: entity.id,
+        type_name: entity.type_name.clone(),
+        title: None,
+        outcome: Outcome::Moved,
+        from_version: entity.config_version,
+        from_state: entity.state.clone(),
+        to_state: None,
+        filled: Vec::new(),
+        reasons: Vec::new(),
+    };
+    let terminal = old.and_then(|w| w.states.get(&entity.state)).is_some_and(|s| s.kind == StateKind::Terminal);
+    let ty = target.type_(&entity.type_name);
+    line.title = ty.and_then(|t| t.render_title(&entity.data).ok().flatten());
+    if terminal {
+        line.outcome = Outcome::Pinned;
+        line.reasons.push(format!("state {} is terminal", entity.state));
+        return (line, None);
+    }
+    let (Some(ty), Some(workflow)) = (ty, target.workflow(&entity.type_name)) else {
+        line.outcome = Outcome::CannotMove;
+        line.reasons.push(format!("type {} does not exist in version {to}", entity.type_name));
+        return (line, None);
+    };
+    let mapped = map.map(&entity.type_name, &entity.state);
+    let state = mapped.unwrap_or(&entity.state);
+    if !workflow.has_state(state) {
+        line.reasons.push(match mapped {
+            Some(m) => format!("--state-map maps {} to {m}, which is not a state of {} in version {to}", entity.state, entity.type_name),
+            None => format!(
+                "state {} does not exist in version {to} (map it with --state-map {}=<state>)",
+                entity.state, entity.state
+            ),
+        });
+    }
+    let mut data = entity.data.clone();
+    ty.apply_defaults(&mut data);
+    if let Err(errors) = ty.validate(&data) {
+        line.reasons.extend(errors.iter().map(|e| format!("data does not validate: /data{}: {}", e.path, e.message)));
+    }
+    if !line.reasons.is_empty() {
+        line.outcome = Outcome::CannotMove;
+        return (line, None);
+    }
+    if let Value::Object(filled) = engine::eval::diff(&entity.data, &data) {
+        line.filled = filled.keys().cloned().collect();
+    }
+    line.to_state = Some(state.to_string());
+    (line, Some(data))
+}
+
+/// Migrates the tenant `slug` (see the module documentation).
+pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits) -> Result<Report, MigrateError> {
+    let mut tx = pool.begin().await?;
+    let tenant = export::tenant_id_in(&mut tx, slug).await?.ok_or_else(|| VersionError::NoSuchTenant(slug.to_string()))?;
+    let target = export::version_in(&mut tx, tenant, Some(opts.to))
+        .await?
+        .ok_or_else(|| VersionError::NoSuchVersion { slug: slug.to_string(), version: opts.to })?;
+    let package = target.package().map_err(VersionError::from)?;
+    let compiled = crate::compile::compile(&package, limits)
+        .map_err(|problems| MigrateError::Invalid { version: opts.to, problems })?;
+    let live_version: Option<i64> =
+        sqlx::query_scalar("select live_version from tenants where id = $1").bind(tenant).fetch_one(&mut *tx).await?;
+
+    // The rows that move are locked (in id order) until the moves commit.
+    let lock = if opts.dry_run { "" } else { " for update" };
+    let rows = sqlx::query(&format!(
+        "select id, type, state, data, config_version from entities \
+         where tenant_id = $1 and config_version < $2 order by id{lock}"
+    ))
+    .bind(tenant)
+    .bind(opts.to)
+    .fetch_all(&mut *tx)
+    .await?;
+    let entities: Vec<Pinned> = rows
+        .iter()
+        .map(|r| {
+            Ok(Pinned {
+                id: r.try_get("id")?,
+                type_name: r.try_get("type")?,
+                state: r.try_get("state")?,
+                data: r.try_get("data")?,
+                config_version: r.try_get("config_version")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+
+    // The workflows of the versions these entities are pinned to (for terminal states).
+    let mut versions: Vec<i64> = entities.iter().map(|e| e.config_version).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let old_types: Vec<(i64, Value)> =
+        sqlx::query_as("select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)")
+            .bind(tenant)
+            .bind(&versions)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut workflows: HashMap<(i64, String), WorkflowDef> = HashMap::new();
+    for (version, types) in old_types {
+        for t in types.as_array().into_iter().flatten() {
+            let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+            if let Ok(wf) = WorkflowDef::parse(name, t.get("workflow")) {
+                workflows.insert((version, name.to_string()), wf);
+            }
+        }
+    }
+
+    let now = Utc::now();
+    let mut report = Report {
+        tenant: slug.to_string(),
+        to_version: opts.to,
+        live_version,
+        dry_run: opts.dry_run,
+        moved: 0,
+        cannot_move: 0,
+        pinned: 0,
+        entities: Vec::with_capacity(entities.len()),
+    };
+    for entity in &entities {
+        let old = workflows.get(&(entity.config_version, entity.type_name.clone()));
+        let (line, data) = decide(entity, old, &compiled, opts.to, &opts.state_map);
+        match line.outcome {
+            Outcome::Moved => report.moved += 1,
+            Outcome::CannotMove => report.cannot_move += 1,
+            Outcome::Pinned => report.pinned += 1,
+        }
+        if let (Some(data), Some(state), false) = (data, line.to_state.as_deref(), opts.dry_run) {
+            sqlx::query(
+                "update entities set state = $3, data = $4, config_version = $5, version = version + 1, \
+                 updated_at = $6, updated_by = $7 where tenant_id = $1 and id = $2",
+            )
+            .bind(tenant)
+            .bind(entity.id)
+            .bind(state)
+            .bind(&data)
+            .bind(opts.to)
+            .bind(now)
+            .bind(&opts.actor)
+            .execute(&mut *tx)
+            .await?;
+            let mut changes = match engine::eval::diff(&entity.data, &data) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            changes.insert("config_version".into(), json!({ "from": entity.config_version, "to": opts.to }));
+            sqlx::query(
+                "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, \
+                 actor_id, actor_email, at, input, changes, config_version) \
+                 values ($1, $2, $3, 'migrate', $4, $5, $6, '', $7, '{}', $8, $9)",
+            )
+            .bind(tenant)
+            .bind(entity.id)
+            .bind(&entity.type_name)
+            .bind(&entity.state)
+            .bind(state)
+            .bind(&opts.actor)
+            .bind(now)
+            .bind(Value::Object(changes))
+            .bind(opts.to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        report.entities.push(line);
+    }
+    if opts.dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        tracing::info!(tenant.slug = slug, to = opts.to, moved = report.moved, cannot_move = report.cannot_move, "migrated");
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_maps_parse_and_typed_rules_win() {
+        let map = StateMap::parse(&["WAITING=OPEN,order.WAITING=HELD", " X = Y "]).unwrap();
+        assert_eq!(map.map("ticket", "WAITING"), Some("OPEN"));
+        assert_eq!(map.map("order", "WAITING"), Some("HELD"));
+        assert_eq!(map.map("order", "X"), Some("Y"));
+        assert_eq!(map.map("order", "OPEN"), None);
+        assert!(StateMap::parse(&[""]).unwrap().is_empty());
+        assert!(StateMap::parse(&["A"]).is_err());
+        assert!(StateMap::parse(&["A="]).is_err());
+        assert!(StateMap::parse(&["A=B,A=C"]).is_err());
+    }
+
+    fn compiled(yaml: &str) -> CompiledTenant {
+        let def: ontology::EntityTypeDef = serde_yaml_ng::from_str(yaml).unwrap();
+        CompiledTenant::compile(ontology::compile_types(vec![def]).unwrap(), &Limits::default()).unwrap()
+    }
+
+    const V1: &str = "
+name: ticket
+fields: { subject: { type: string }, notes: { type: string } }
+workflow:
+  states: { NEW: { kind: initial }, WAITING: {}, CLOSED: { kind: terminal } }
+  transitions:
+    wait: { from: [NEW], to: WAITING, roles: [a] }
+    close: { from: [NEW, WAITING], to: CLOSED, roles: [a] }
+";
+
+    const V2: &str = "
+name: ticket
+fields:
+  subject: { type: string }
+  notes: { type: string, max_length: 5 }
+  category: { type: enum, values: [general, billing], default: general, required: true }
+workflow:
+  states: { NEW: { kind: initial }, OPEN: {}, CLOSED: { kind: terminal } }
+  transitions:
+    close: { from: [NEW, OPEN], to: CLOSED, roles: [a] }
+";
+
+    fn entity(state: &str, data: Value) -> Pinned {
+        Pinned { id: Uuid::now_v7(), type_name: "ticket".into(), state: state.into(), data, config_version: 1 }
+    }
+
+    #[test]
+    fn entities_move_are_pinned_or_cannot_move() {
+        let old_def: ontology::EntityTypeDef = serde_yaml_ng::from_str(V1).unwrap();
+        let old = WorkflowDef::parse("ticket", old_def.workflow.as_ref()).unwrap();
+        let target = compiled(V2);
+        let none = StateMap::default();
+        let map = StateMap::parse(&["WAITING=OPEN"]).unwrap();
+
+        let (line, data) = decide(&entity("NEW", json!({ "subject": "a" })), Some(&old), &target, 2, &none);
+        assert_eq!(line.outcome, Outcome::Moved);
+        assert_eq!(line.to_state.as_deref(), Some("NEW"));
+        assert_eq!(line.filled, ["category"]);
+        assert_eq!(data.unwrap(), json!({ "subject": "a", "category": "general" }));
+
+        let (line, _) = decide(&entity("CLOSED", json!({ "notes": "far too long" })), Some(&old), &target, 2, &none);
+        assert_eq!(line.outcome, Outcome::Pinned);
+
+        let (line, data) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &none);
+        assert_eq!(line.outcome, Outcome::CannotMove);
+        assert!(data.is_none());
+        assert_eq!(
+            line.reasons,
+            ["state WAITING does not exist in version 2 (map it with --state-map WAITING=<state>)"]
+        );
+        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &map);
+        assert_eq!((line.outcome, line.to_state.as_deref()), (Outcome::Moved, Some("OPEN")));
+
+        let (line, _) = decide(&entity("WAITING", json!({ "notes": "too long" })), Some(&old), &target, 2, &map);
+        assert_eq!(line.outcome, Outcome::CannotMove);
+        assert_eq!(line.reasons.len(), 1, "{:?}", line.reasons);
+        assert!(line.reasons[0].starts_with("data does not validate: /data/notes: "), "{:?}", line.reasons);
+
+        let bad_map = StateMap::parse(&["WAITING=GONE"]).unwrap();
+        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map);
+        assert_eq!(line.reasons, ["--state-map maps WAITING to GONE, which is not a state of ticket in version 2"]);
+
+        let mut other = entity("NEW", json!({}));
+        other.type_name = "gone".into();
+        let (line, _) = decide(&other, None, &target, 2, &none);
+        assert_eq!(line.reasons, ["type gone does not exist in version 2"]);
+    }
+}
