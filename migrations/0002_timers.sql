@@ -51,8 +51,9 @@ create policy tenant_isolation on timers
 --     row locks last until the caller's transaction ends). The server then sets the claimed
 --     tenant as for any request and reads and updates the timer under the normal policy.
 -- The function sees the rows because a second policy lets the *owner* (and no other role: the
--- policy is `to` the owner) read and lock timers while `app.timer_claim` is 'on', and the
--- function's own `set app.timer_claim = 'on'` clause sets it only while the function runs.
+-- policy is `to` the owner) read and lock timers while `app.timer_claim` is 'on', which the
+-- function sets around its one query. (Not with a `set app.timer_claim = 'on'` clause on the
+-- function: since PostgreSQL 15 only a superuser may attach a custom setting to a function.)
 -- `switchyard_app` setting `app.timer_claim` itself gains nothing: the policy is not for it.
 -- (An owner that is a superuser bypasses row-level security anyway.)
 do $$
@@ -72,16 +73,21 @@ $$;
 -- transaction; timers locked by another transaction and those in `p_skip` are passed over.
 create function claim_due_timers(p_now timestamptz, p_limit integer, p_skip bigint[] default '{}')
     returns table (tenant_id uuid, id bigint, entity_id uuid)
-    language sql volatile security definer
+    language plpgsql volatile security definer
     set search_path = pg_catalog, public
-    set app.timer_claim = 'on'
 as $$
-    select t.tenant_id, t.id, t.entity_id
-    from public.timers t
-    where t.fired_at is null and t.due_at <= p_now and t.id <> all (coalesce(p_skip, '{}'))
-    order by t.due_at, t.id
-    limit greatest(p_limit, 0)
-    for update of t skip locked
+#variable_conflict use_column
+begin
+    perform set_config('app.timer_claim', 'on', true);
+    return query
+        select t.tenant_id, t.id, t.entity_id
+        from public.timers t
+        where t.fired_at is null and t.due_at <= p_now and t.id <> all (coalesce(p_skip, '{}'))
+        order by t.due_at, t.id
+        limit greatest(p_limit, 0)
+        for update of t skip locked;
+    perform set_config('app.timer_claim', '', true);
+end
 $$;
 revoke all on function claim_due_timers(timestamptz, integer, bigint[]) from public;
 

@@ -28,7 +28,9 @@ create table refresh_tokens (
     foreign key (tenant_id, user_id) references users (tenant_id, id)
 );
 create index refresh_tokens_family on refresh_tokens (tenant_id, family_id);
-create index refresh_tokens_user on refresh_tokens (tenant_id, user_id) where revoked_at is null;
+-- "Every session of a user" (logout everywhere, deactivation) and the purge of a user's expired
+-- tokens at login.
+create index refresh_tokens_user on refresh_tokens (tenant_id, user_id);
 
 -- API keys of service accounts: a name, roles of the tenant's config, and the hash of the
 -- secret (shown once, when the key is created). Revoking is setting `revoked_at`.
@@ -92,7 +94,7 @@ begin
 end
 $$;
 
-grant select, insert, update on refresh_tokens to switchyard_app;
+grant select, insert, update, delete on refresh_tokens to switchyard_app;
 grant select, insert, update on api_keys to switchyard_app;
 grant execute on function auth_user(uuid, uuid, uuid) to switchyard_app;
 grant execute on function auth_api_key(uuid, uuid) to switchyard_app;

@@ -138,11 +138,12 @@ $$;
 -- The workers must find out which tenants have work before they can set one, and with no tenant
 -- set the policy above shows no row. As for timers (0002): SECURITY DEFINER functions owned by
 -- the owner of the tables return only tenant ids (and one number), and a second policy lets the
--- *owner* (no other role) read the two queues while `app.events_scan` is 'on', which only the
--- functions' own `set` clause does. `switchyard_app` setting `app.events_scan` itself gains
--- nothing: the policy is not for it. The workers then work each tenant in its own transaction,
--- with the tenant set, under the normal policy. (An owner that is a superuser bypasses
--- row-level security anyway.)
+-- *owner* (no other role) read the two queues while `app.events_scan` is 'on', which the
+-- functions set around their one query (with `set_config`: since PostgreSQL 15 only a
+-- superuser may attach a custom setting to a function with a `set` clause). `switchyard_app`
+-- setting `app.events_scan` itself gains nothing: the policy is not for it. The workers then
+-- work each tenant in its own transaction, with the tenant set, under the normal policy. (An
+-- owner that is a superuser bypasses row-level security anyway.)
 do $$
 begin
     execute format(
@@ -157,37 +158,54 @@ $$;
 -- Tenants with events waiting for the relay (at most `p_limit`).
 create function outbox_pending_tenants(p_limit integer)
     returns table (tenant_id uuid)
-    language sql stable security definer
+    language plpgsql volatile security definer
     set search_path = pg_catalog, public
-    set app.events_scan = 'on'
 as $$
-    select distinct p.tenant_id from public.outbox_pending p limit greatest(p_limit, 0)
+#variable_conflict use_column
+begin
+    perform set_config('app.events_scan', 'on', true);
+    return query
+        select distinct p.tenant_id from public.outbox_pending p limit greatest(p_limit, 0);
+    perform set_config('app.events_scan', '', true);
+end
 $$;
 
 -- Tenants with pending webhook deliveries and when the first is due (at most `p_limit`, soonest
 -- first): the delivery workers work the due ones and sleep until the next.
 create function webhook_due_tenants(p_limit integer)
     returns table (tenant_id uuid, due_at timestamptz)
-    language sql stable security definer
+    language plpgsql volatile security definer
     set search_path = pg_catalog, public
-    set app.events_scan = 'on'
 as $$
-    select d.tenant_id, min(d.next_attempt_at)
-    from public.webhook_deliveries d
-    where d.status = 'pending'
-    group by d.tenant_id
-    order by 2
-    limit greatest(p_limit, 0)
+#variable_conflict use_column
+begin
+    perform set_config('app.events_scan', 'on', true);
+    return query
+        select d.tenant_id, min(d.next_attempt_at)
+        from public.webhook_deliveries d
+        where d.status = 'pending'
+        group by d.tenant_id
+        order by 2
+        limit greatest(p_limit, 0);
+    perform set_config('app.events_scan', '', true);
+end
 $$;
 
 -- For /metrics: the age in seconds of the oldest event not yet relayed (0 when none).
 create function outbox_lag_seconds()
     returns double precision
-    language sql stable security definer
+    language plpgsql volatile security definer
     set search_path = pg_catalog, public
-    set app.events_scan = 'on'
 as $$
-    select coalesce(extract(epoch from now() - min(p.created_at))::double precision, 0) from public.outbox_pending p
+declare
+    lag double precision;
+begin
+    perform set_config('app.events_scan', 'on', true);
+    select coalesce(extract(epoch from now() - min(p.created_at))::double precision, 0) into lag
+    from public.outbox_pending p;
+    perform set_config('app.events_scan', '', true);
+    return lag;
+end
 $$;
 
 revoke all on function outbox_pending_tenants(integer) from public;

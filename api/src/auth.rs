@@ -195,16 +195,32 @@ pub struct Principal {
 /// The bearer token of a request.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let missing = || ApiError::unauthorized("missing bearer token");
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(missing)?;
+    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     match header.split_at_checked(7) {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") && !token.trim().is_empty() => {
-            Ok(token.trim())
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer ") && !token.trim().is_empty() => Ok(token.trim()),
         _ => Err(missing()),
     }
+}
+
+/// A row of `auth_api_key(tenant, key)`.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    slug: String,
+    name: String,
+    roles: Vec<String>,
+    secret_hash: Vec<u8>,
+    revoked: bool,
+}
+
+/// A row of `auth_user(tenant, user, session)`.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    slug: String,
+    email: String,
+    name: String,
+    roles: Vec<String>,
+    active: bool,
+    session_ok: bool,
 }
 
 /// Authenticates a bearer token (an access token or an API key). With `path_tenant`, a token of
@@ -214,15 +230,17 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
     if secret::is_api_key(token) {
         let revoked = || ApiError::unauthorized("the API key is invalid or revoked");
         let key = secret::parse_api_key(token).ok_or_else(revoked)?;
-        let row: Option<(String, String, Vec<String>, Vec<u8>, bool)> =
+        let row: Option<KeyRow> =
             sqlx::query_as("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
                 .bind(key.tenant)
                 .bind(key.id)
                 .fetch_optional(state.store.pool())
                 .await
                 .map_err(ApiError::internal)?;
-        let Some((slug, name, roles, hash, is_revoked)) = row else { return Err(revoked()) };
-        if !secret::matches(&key.secret, &hash) || is_revoked {
+        let Some(KeyRow { slug, name, roles, secret_hash, revoked: is_revoked }) = row else {
+            return Err(revoked());
+        };
+        if !secret::matches(&key.secret, &secret_hash) || is_revoked {
             return Err(revoked());
         }
         if path_tenant.is_some_and(|p| p != slug) {
@@ -241,7 +259,7 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
         return Err(foreign());
     }
     let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
-    let row: Option<(String, String, String, Vec<String>, bool, bool)> =
+    let row: Option<UserRow> =
         sqlx::query_as("select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)")
             .bind(claims.tid)
             .bind(user)
@@ -249,7 +267,7 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
             .fetch_optional(state.store.pool())
             .await
             .map_err(ApiError::internal)?;
-    let Some((slug, email, name, roles, active, session_ok)) = row else {
+    let Some(UserRow { slug, email, name, roles, active, session_ok }) = row else {
         return Err(ApiError::unauthorized("the token names no user of this tenant"));
     };
     if !active {
@@ -328,7 +346,10 @@ mod tests {
 
     #[test]
     fn rotated_keys_verify_old_tokens_and_sign_with_the_first() {
-        let (old, new) = (b"an old secret of at least 32 characters".as_slice(), b"a new secret, also 32 characters or more".as_slice());
+        let (old, new) = (
+            b"an old secret of at least 32 characters".as_slice(),
+            b"a new secret, also 32 characters or more".as_slice(),
+        );
         let roles = ["admin".to_string()];
         let tenant = Uuid::now_v7();
         let ttl = chrono::Duration::minutes(5);

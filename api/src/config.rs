@@ -239,10 +239,7 @@ mod tests {
 
     #[test]
     fn rate_limits_parse() {
-        assert_eq!(
-            RateLimit::parse("2/m"),
-            Ok(Some(RateLimit { count: 2, per: std::time::Duration::from_secs(60) }))
-        );
+        assert_eq!(RateLimit::parse("2/m"), Ok(Some(RateLimit { count: 2, per: std::time::Duration::from_secs(60) })));
         assert_eq!(RateLimit::parse("off"), Ok(None));
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("5/d").is_err());

@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::health::router())
         .merge(crate::routes::entities::router())
         .merge(crate::routes::rules::router())
+        .merge(crate::routes::config::router())
+        .merge(crate::routes::types::router())
         .merge(crate::routes::auth::router())
         .merge(crate::routes::users::router())
         .merge(crate::routes::api_keys::router())

@@ -72,13 +72,19 @@ fn describe() {
     describe_counter!("switchyard_webhook_failures_total", "Failed webhook delivery attempts");
     describe_gauge!("switchyard_db_pool_connections", "Connections of the request pool, by state");
     describe_gauge!("switchyard_db_pool_max_connections", "Size of the request pool");
+    // Counters a dashboard alerts on exist from the start, at 0, rather than from their first event.
+    metrics::counter!("switchyard_webhook_failures_total").absolute(0);
+    for outcome in ["delivered", "failed", "dead"] {
+        metrics::counter!("switchyard_webhook_attempts_total", "outcome" => outcome).absolute(0);
+    }
 }
 
 /// Middleware: counts every request and its latency by method, matched route and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_string();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(req).await;
     let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
     metrics::counter!("switchyard_http_requests_total", &labels).increment(1);

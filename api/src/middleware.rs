@@ -11,6 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Gcra};
+use tower::layer::util::Identity;
+use tower::util::{option_layer, Either};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::{OpsConfig, RateLimit};
@@ -134,10 +136,14 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
-/// CORS for the configured origins (`SWITCHYARD_CORS_ORIGINS`); `None` (no CORS headers, so
+/// CORS for the configured origins (`SWITCHYARD_CORS_ORIGINS`); nothing (no CORS headers, so
 /// browsers refuse cross-origin calls) when there are none. Bearer tokens, not cookies: no
 /// credentials mode.
-pub fn cors(config: &OpsConfig) -> Option<CorsLayer> {
+pub fn cors(config: &OpsConfig) -> Either<CorsLayer, Identity> {
+    option_layer(cors_layer(config))
+}
+
+fn cors_layer(config: &OpsConfig) -> Option<CorsLayer> {
     if config.cors_origins.is_empty() {
         return None;
     }

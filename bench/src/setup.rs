@@ -189,8 +189,12 @@ impl Server {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
         let unlimited = api::config::OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..Default::default() };
-        let state =
-            AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: api::state::Ops::new(unlimited) };
+        let state = AppState {
+            store,
+            keys: Arc::new(keys.clone()),
+            owner: db.owner.clone(),
+            ops: api::state::Ops::new(unlimited),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
         let app = api::http::router(state);

@@ -183,7 +183,10 @@ impl CompiledWorkflow {
                     }
                     Ok(d) => Some(d),
                     Err(e) => {
-                        problem(format!("timer {i}: `after: {}` is not a duration ({e}), e.g. `30m`, `72h`, `7days`", timer.after));
+                        problem(format!(
+                            "timer {i}: `after: {}` is not a duration ({e}), e.g. `30m`, `72h`, `7days`",
+                            timer.after
+                        ));
                         None
                     }
                 };
@@ -520,13 +523,14 @@ fn compile_load(
     if ty.is_none() {
         at.load(name, format!("unknown type `{}`", def.type_name));
     }
-    let compile = |at: &mut At<'_>, what: &str, rule: &Value| {
-        match rules.expand(rule).and_then(|rule| Logic::compile(&rule).map_err(|e| e.to_string())) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                at.load(name, format!("{what}: {e}"));
-                None
-            }
+    let compile = |at: &mut At<'_>, what: &str, rule: &Value| match rules
+        .expand(rule)
+        .and_then(|rule| Logic::compile(&rule).map_err(|e| e.to_string()))
+    {
+        Ok(l) => Some(l),
+        Err(e) => {
+            at.load(name, format!("{what}: {e}"));
+            None
         }
     };
     let kind = match (&def.id, &def.r#where) {

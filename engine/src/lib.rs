@@ -4,7 +4,8 @@
 //! The pure core imports no tokio, sqlx or HTTP: [`def`] (the `workflow:` model) →
 //! [`compiled`] (definitions compiled once per published version) → [`eval`] ([`eval::prepare`],
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
-//! are the two rule languages; [`limits`] bounds them; [`model`] is the data the store fills.
+//! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
+//! time; [`limits`] bounds them; [`model`] is the data the store fills.
 
 pub mod compiled;
 pub mod def;

@@ -106,7 +106,9 @@ fn substitute(value: &Value, resolve: &mut dyn FnMut(&str) -> Result<Value, Stri
             }
             Ok(Value::Object(out))
         }
-        Value::Array(items) => items.iter().map(|v| substitute(v, resolve)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Value::Array(items) => {
+            items.iter().map(|v| substitute(v, resolve)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+        }
         other => Ok(other.clone()),
     }
 }

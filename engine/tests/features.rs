@@ -143,7 +143,12 @@ fn customer(limit: f64) -> Loaded {
 }
 
 fn user(id: &str, roles: &[&str]) -> Actor {
-    Actor { id: id.into(), email: format!("{id}@x.test"), roles: roles.iter().map(|r| r.to_string()).collect(), system: false }
+    Actor {
+        id: id.into(),
+        email: format!("{id}@x.test"),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        system: false,
+    }
 }
 
 fn loaded(pairs: Vec<(&str, Loaded)>) -> IndexMap<String, Loaded> {
@@ -207,8 +212,9 @@ fn a_rule_cycle_is_an_error_of_the_rules_and_of_the_guards_using_them() {
     );
     assert!(errors.iter().any(|e| matches!(e, EngineError::Rule { rule, .. } if rule == "within_credit")), "{text:#?}");
     assert!(
-        text.iter().any(|e| e.starts_with("type `purchase_order`, transition `submit`, guard 1: rule `within_credit`:")
-            && e.contains("cycle")),
+        text.iter()
+            .any(|e| e.starts_with("type `purchase_order`, transition `submit`, guard 1: rule `within_credit`:")
+                && e.contains("cycle")),
         "{text:#?}"
     );
 }
@@ -217,7 +223,9 @@ fn a_rule_cycle_is_an_error_of_the_rules_and_of_the_guards_using_them() {
 fn a_rule_that_does_not_compile_is_reported_under_its_name() {
     let errors = compile(&[CUSTOMER], "bad: { frobnicate: [1] }").expect_err("bad rule");
     assert_eq!(errors.len(), 1);
-    assert!(matches!(&errors[0], EngineError::Rule { rule, message } if rule == "bad" && message.contains("frobnicate")));
+    assert!(
+        matches!(&errors[0], EngineError::Rule { rule, message } if rule == "bad" && message.contains("frobnicate"))
+    );
 }
 
 #[test]

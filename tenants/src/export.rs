@@ -206,7 +206,8 @@ fn yaml<T: Serialize>(comment: &str, value: &T) -> Result<String, ExportError> {
 /// have is removed (so the folder re-applies to exactly this package). Other files (`data/`,
 /// a README) are left alone.
 pub fn write_dir(package: &Package, dir: &Path, header: &str, force: bool) -> Result<Vec<PathBuf>, ExportError> {
-    let io = |path: &Path, e: std::io::Error| ExportError::Io { path: path.display().to_string(), message: e.to_string() };
+    let io =
+        |path: &Path, e: std::io::Error| ExportError::Io { path: path.display().to_string(), message: e.to_string() };
     let types_dir = dir.join("types");
     if !force && (dir.join("tenant.yaml").exists() || types_dir.exists()) {
         return Err(ExportError::NotEmpty(dir.display().to_string()));

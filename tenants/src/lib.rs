@@ -9,8 +9,8 @@ pub mod export;
 pub mod indexes;
 pub mod migrate;
 pub mod package;
-pub mod validate;
 pub mod plan;
+pub mod validate;
 
 pub use error::{ApplyError, PackageError};
 pub use package::Package;

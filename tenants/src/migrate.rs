@@ -270,7 +270,10 @@ pub fn decide(
     let state = mapped.unwrap_or(&entity.state);
     if !workflow.has_state(state) {
         line.reasons.push(match mapped {
-            Some(m) => format!("--state-map maps {} to {m}, which is not a state of {} in version {to}", entity.state, entity.type_name),
+            Some(m) => format!(
+                "--state-map maps {} to {m}, which is not a state of {} in version {to}",
+                entity.state, entity.type_name
+            ),
             None => format!(
                 "state {} does not exist in version {to} (map it with --state-map {}=<state>)",
                 entity.state, entity.state
@@ -296,7 +299,8 @@ pub fn decide(
 /// Migrates the tenant `slug` (see the module documentation).
 pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits) -> Result<Report, MigrateError> {
     let mut tx = pool.begin().await?;
-    let tenant = export::tenant_id_in(&mut tx, slug).await?.ok_or_else(|| VersionError::NoSuchTenant(slug.to_string()))?;
+    let tenant =
+        export::tenant_id_in(&mut tx, slug).await?.ok_or_else(|| VersionError::NoSuchTenant(slug.to_string()))?;
     let target = export::version_in(&mut tx, tenant, Some(opts.to))
         .await?
         .ok_or_else(|| VersionError::NoSuchVersion { slug: slug.to_string(), version: opts.to })?;
@@ -333,12 +337,13 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
     let mut versions: Vec<i64> = entities.iter().map(|e| e.config_version).collect();
     versions.sort_unstable();
     versions.dedup();
-    let old_types: Vec<(i64, Value)> =
-        sqlx::query_as("select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)")
-            .bind(tenant)
-            .bind(&versions)
-            .fetch_all(&mut *tx)
-            .await?;
+    let old_types: Vec<(i64, Value)> = sqlx::query_as(
+        "select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)",
+    )
+    .bind(tenant)
+    .bind(&versions)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut workflows: HashMap<(i64, String), WorkflowDef> = HashMap::new();
     for (version, types) in old_types {
         for t in types.as_array().into_iter().flatten() {
@@ -410,7 +415,13 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
         tx.rollback().await?;
     } else {
         tx.commit().await?;
-        tracing::info!(tenant.slug = slug, to = opts.to, moved = report.moved, cannot_move = report.cannot_move, "migrated");
+        tracing::info!(
+            tenant.slug = slug,
+            to = opts.to,
+            moved = report.moved,
+            cannot_move = report.cannot_move,
+            "migrated"
+        );
     }
     Ok(report)
 }

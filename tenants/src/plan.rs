@@ -540,7 +540,13 @@ fn workflow_json(def: &EntityTypeDef) -> Value {
 }
 
 /// Fields, nested ones named by path (`address.city`, `items[].quantity`).
-fn fields(old: &Map<String, Value>, new: &Map<String, Value>, prefix: &str, compare_order: bool, out: &mut Vec<Change>) {
+fn fields(
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    prefix: &str,
+    compare_order: bool,
+    out: &mut Vec<Change>,
+) {
     for (name, b) in new {
         let path = format!("{prefix}{name}");
         match old.get(name) {
@@ -552,7 +558,11 @@ fn fields(old: &Map<String, Value>, new: &Map<String, Value>, prefix: &str, comp
         out.push(Change::new(Op::Remove, "field", &format!("{prefix}{name}"), Vec::new()));
     }
     if compare_order && order_changed(old.keys().map(String::as_str), new.keys().map(String::as_str)) {
-        let what = if prefix.is_empty() { "fields".to_string() } else { format!("fields of {}", prefix.trim_end_matches('.')) };
+        let what = if prefix.is_empty() {
+            "fields".to_string()
+        } else {
+            format!("fields of {}", prefix.trim_end_matches('.'))
+        };
         out.push(Change::new(Op::Change, &what, "", vec!["order changed".into()]));
     }
 }

@@ -16,11 +16,13 @@ use std::path::{Path, PathBuf};
 
 use engine::compiled::CompiledTenant;
 use engine::def::{LoadDef, StateKind, WorkflowDef};
-use engine::rules::NamedRules;
 use engine::error::EngineError;
 use engine::limits::Limits;
+use engine::rules::NamedRules;
 use indexmap::IndexMap;
-use ontology::{CompiledType, EntityTypeDef, FieldDef, FieldKind, FieldName, Ontology, OntologyError, Template, TypeName};
+use ontology::{
+    CompiledType, EntityTypeDef, FieldDef, FieldKind, FieldName, Ontology, OntologyError, Template, TypeName,
+};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -279,6 +281,10 @@ impl Validation {
         let rel = relative(dir, path);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.error(&rel, "", "missing: every package has this file");
+                return Parsed { rel, raw: None, typed: None };
+            }
             Err(e) => {
                 self.error(&rel, "", format!("cannot read the file: {e}"));
                 return Parsed { rel, raw: None, typed: None };
@@ -306,6 +312,10 @@ impl Validation {
         let folder = dir.join(sub);
         let entries = match std::fs::read_dir(&folder) {
             Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.error(sub, "", "missing: every package has this folder");
+                return Vec::new();
+            }
             Err(e) => {
                 self.error(sub, "", format!("cannot read the folder: {e}"));
                 return Vec::new();
@@ -328,7 +338,10 @@ impl Validation {
         for path in self.yaml_files(dir, "types") {
             let parsed = self.parse::<EntityTypeDef>(dir, &path);
             let Some(raw) = &parsed.raw else {
-                types.push(TypeFile { parsed, name: None, workflow: None, explicit_workflow: false, primary: true });
+                // Unreadable: assume the type is named after its file, so references to it are
+                // not reported as well.
+                let name = path.file_stem().and_then(|s| s.to_str()).map(str::to_string);
+                types.push(TypeFile { parsed, name, workflow: None, explicit_workflow: false, primary: true });
                 continue;
             };
             let name = match &parsed.typed {
@@ -359,15 +372,15 @@ impl Validation {
         let mut first: HashMap<String, usize> = HashMap::new();
         for i in 0..types.len() {
             let Some(name) = types[i].name.clone() else { continue };
-            let named_after = types[i].parsed.rel.rsplit('/').next().and_then(|f| f.split('.').next())
-                == Some(name.as_str());
+            let named_after =
+                types[i].parsed.rel.rsplit('/').next().and_then(|f| f.split('.').next()) == Some(name.as_str());
             match first.get(&name).copied() {
                 None => {
                     first.insert(name, i);
                 }
                 Some(j) => {
-                    let j_named_after = types[j].parsed.rel.rsplit('/').next().and_then(|f| f.split('.').next())
-                        == Some(name.as_str());
+                    let j_named_after =
+                        types[j].parsed.rel.rsplit('/').next().and_then(|f| f.split('.').next()) == Some(name.as_str());
                     let (keep, drop) = if named_after && !j_named_after { (i, j) } else { (j, i) };
                     types[drop].primary = false;
                     first.insert(name.clone(), keep);
@@ -425,11 +438,11 @@ impl Validation {
             // Parsed here rather than left to the ontology, which stops at a type's first
             // problem: a field error must not hide a broken template.
             let templates = [
-                ("/title", def.title.as_deref()),
-                ("/number/template", def.number.as_ref().map(|n| n.template.as_str())),
+                ("/title", "title", def.title.as_deref()),
+                ("/number/template", "number.template", def.number.as_ref().map(|n| n.template.as_str())),
             ];
-            for (pointer, source) in templates {
-                if let Some(Err(e)) = source.map(|s| Template::parse(pointer.trim_start_matches('/'), s)) {
+            for (pointer, name, source) in templates {
+                if let Some(Err(e)) = source.map(|s| Template::parse(name, s)) {
                     self.error(&file, pointer, format!("template does not parse: {e}"));
                 }
             }
@@ -451,7 +464,9 @@ impl Validation {
                 Some(def) => match CompiledType::compile(def.clone()) {
                     Ok(_) => defs.push(def.clone()),
                     Err(e) => {
-                        self.ontology_error(package, e);
+                        for e in type_errors(def, e) {
+                            self.ontology_error(package, e);
+                        }
                         stubs.insert(def.name.to_string());
                         defs.push(stub(def.name.clone(), def.workflow.clone()));
                     }
@@ -552,11 +567,9 @@ impl Validation {
                 &format!("{}/from", tr(&transition)),
                 "`from` is empty: the transition can never fire",
             ),
-            EngineError::Guard { type_name, transition, index, message } => self.error(
-                &package.file_of(&type_name),
-                &format!("{}/guards/{index}/rule", tr(&transition)),
-                message,
-            ),
+            EngineError::Guard { type_name, transition, index, message } => {
+                self.error(&package.file_of(&type_name), &format!("{}/guards/{index}/rule", tr(&transition)), message)
+            }
             EngineError::Script { type_name, transition, line, column, message } => {
                 let at = match (line, column) {
                     (Some(l), Some(c)) => format!(" (script line {l}, column {c})"),
@@ -582,9 +595,7 @@ impl Validation {
                 }
                 let (pointer, message) = if let Some(rest) = message.strip_prefix("id: ") {
                     (format!("{base}/id"), rest.to_string())
-                } else if let Some((field, rest)) =
-                    message.strip_prefix("where.").and_then(|m| m.split_once(": "))
-                {
+                } else if let Some((field, rest)) = message.strip_prefix("where.").and_then(|m| m.split_once(": ")) {
                     (format!("{base}/where/{}", esc(field)), rest.to_string())
                 } else {
                     (base, message)
@@ -763,7 +774,10 @@ impl Validation {
         let through = match used.as_slice() {
             [] => String::new(),
             [one] => format!(" (read by rule `{one}`)"),
-            many => format!(" (read by one of the rules {})", many.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                " (read by one of the rules {})",
+                many.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+            ),
         };
         let mut all = direct.clone();
         all.extend(expanded.into_iter().filter(|v| !direct.contains(v)));
@@ -810,9 +824,8 @@ impl Validation {
                 for (pointer, key) in unknown {
                     self.error(&file.rel, &pointer, format!("unknown sample key `@{key}`"));
                 }
-                let Some(compiled) = compiled
-                    .filter(|c| !c.stubs.contains(&row.type_name))
-                    .and_then(|c| c.ontology.get(&row.type_name))
+                let Some(compiled) =
+                    compiled.filter(|c| !c.stubs.contains(&row.type_name)).and_then(|c| c.ontology.get(&row.type_name))
                 else {
                     continue;
                 };
@@ -834,6 +847,35 @@ struct Compiled {
     stubs: HashSet<String>,
 }
 
+/// The problems of a type that does not compile: the ontology stops at the first one (`first`),
+/// so each top-level field (and the `number:`) is compiled on its own to find the others.
+fn type_errors(def: &EntityTypeDef, first: OntologyError) -> Vec<OntologyError> {
+    let mut errors = Vec::new();
+    for (name, field) in &def.fields {
+        let mut one = stub(def.name.clone(), None);
+        one.fields.insert(name.clone(), field.clone());
+        if let Err(e) = CompiledType::compile(one) {
+            errors.push(e);
+        }
+    }
+    if let Some(number) = &def.number {
+        let mut one = stub(def.name.clone(), None);
+        if let Some(field) = def.fields.get(number.field.as_str()) {
+            one.fields.insert(number.field.clone(), field.clone());
+        }
+        one.number = Some(number.clone());
+        if let Err(e @ OntologyError::InvalidField { .. }) = CompiledType::compile(one) {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        errors.push(first);
+    }
+    errors
+}
+
 /// `{ workflow }` of a type file, typed; the other keys are ignored.
 #[derive(Deserialize)]
 struct WorkflowOf {
@@ -843,15 +885,7 @@ struct WorkflowOf {
 
 /// A type with no fields, standing in for one that does not compile, so the rest still does.
 fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
-    EntityTypeDef {
-        name,
-        label: None,
-        description: None,
-        title: None,
-        number: None,
-        fields: IndexMap::new(),
-        workflow,
-    }
+    EntityTypeDef { name, label: None, description: None, title: None, number: None, fields: IndexMap::new(), workflow }
 }
 
 /// The names of the named rules a rule uses directly (`{"rule": "name"}`), in order.
@@ -1127,8 +1161,11 @@ fn parse_typed<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
         let serde_path = e.path().to_string();
         let inner = e.into_inner();
         let mut message = strip_location(&inner.to_string());
-        if let Some(rest) = message.strip_prefix(&format!("{serde_path}: ")) {
-            message = rest.to_string();
+        // serde_yaml_ng starts nested errors with its own path (`roles.clerk: unknown field`).
+        if let Some((prefix, rest)) = message.split_once(": ") {
+            if !prefix.contains(' ') && serde_path.starts_with(prefix) {
+                message = rest.to_string();
+            }
         }
         (json_pointer(&serde_path), format!("{message}{}", location(&inner)))
     })
@@ -1290,11 +1327,9 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            if out.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some((self.pointer.clone(), key.clone()));
-                return Err(de::Error::custom(format!("duplicate key `{key}`")));
-            }
+        while let Some(key) =
+            map.next_key_seed(KeySeed { seen: &out, pointer: &self.pointer, duplicate: self.duplicate })?
+        {
             let value = map.next_value_seed(self.child(&key))?;
             out.insert(key, value);
         }
@@ -1302,10 +1337,15 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
     }
 }
 
-/// A mapping key, as a string (YAML allows numbers and booleans as keys).
-struct KeySeed;
+/// A mapping key, as a string (YAML allows numbers and booleans as keys). A key the mapping
+/// already has is refused here, while the key is read, so the error has the key's line.
+struct KeySeed<'a> {
+    seen: &'a Map<String, Value>,
+    pointer: &'a str,
+    duplicate: &'a RefCell<Option<(String, String)>>,
+}
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = String;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
@@ -1313,7 +1353,18 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
-impl Visitor<'_> for KeySeed {
+impl KeySeed<'_> {
+    /// Refused inside the visitor, so the deserializer gives the error the key's position.
+    fn accept<E: de::Error>(&self, key: String) -> Result<String, E> {
+        if self.seen.contains_key(&key) {
+            *self.duplicate.borrow_mut() = Some((self.pointer.to_string(), key.clone()));
+            return Err(E::custom(format!("duplicate key `{key}`")));
+        }
+        Ok(key)
+    }
+}
+
+impl Visitor<'_> for KeySeed<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1321,27 +1372,27 @@ impl Visitor<'_> for KeySeed {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok("null".to_string())
+        self.accept("null".to_string())
     }
 }
 

@@ -1,34 +1,238 @@
-//! `switchyard tenant …`: package commands for consultants.
+//! `switchyard tenant …`: the configuration lifecycle of a tenant package, for consultants.
+//!
+//! | command | what | exit code |
+//! | --- | --- | --- |
+//! | `validate DIR…` | static checks, every problem with file and path | 1 on errors |
+//! | `plan DIR [--tenant SLUG] [--json]` | the diff against the live version and its impact on live entities | 0 no change, 2 changes, 1 error |
+//! | `apply DIR` | validate, print the plan, publish a new immutable version | 0, 1 on error |
+//! | `versions SLUG` | the published versions (`*` marks the live one) | 0 |
+//! | `migrate SLUG --to V [--state-map OLD=NEW,…] [--dry-run] [--json]` | move in-flight entities to version V (see `tenants::migrate`) | 0 all moved, 2 some cannot move, 1 error |
+//! | `export SLUG DIR [--version V] [--force]` | write a version back as a package folder | 0, 1 on error |
+//!
+//! Commands that need the database use `DATABASE_URL`, or the embedded cluster of
+//! `$SWITCHYARD_HOME` (connecting to it while a server runs, starting it otherwise).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
 use clap::Subcommand;
 use engine::limits::Limits;
+use tenants::migrate::{Options as MigrateOptions, StateMap};
+use tenants::Package;
 
 use crate::config::Config;
 use crate::db::Database;
+
+/// The actor of the CLI's writes (version `created_by`, migration history rows).
+pub const CLI_ACTOR: &str = "cli";
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Check package folders; print every problem with its file and path (exit 1 on errors).
     Validate { dirs: Vec<PathBuf> },
-    /// Publish a package folder as the tenant's new live version.
+    /// Show what applying a package folder would change against the tenant's live version, and
+    /// which live entities it affects. Exit code 0: no change, 2: changes, 1: error.
+    Plan {
+        dir: PathBuf,
+        /// Plan against this tenant (default: the slug in the package's tenant.yaml).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a package folder, print its plan, and publish it as the tenant's new live version.
     Apply { dir: PathBuf },
+    /// List a tenant's published versions (`*` marks the live one).
+    Versions { slug: String },
+    /// Move in-flight entities (pinned to an earlier version, not in a terminal state) to a
+    /// version. Exit code 0: all moved, 2: some cannot move (listed, left untouched), 1: error.
+    Migrate {
+        slug: String,
+        /// The version to move entities to.
+        #[arg(long)]
+        to: i64,
+        /// States to rename: `OLD=NEW` (any type) or `type.OLD=NEW`, comma-separated or repeated.
+        #[arg(long = "state-map", value_name = "OLD=NEW,…")]
+        state_map: Vec<String>,
+        /// Report what would happen to each entity; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a tenant's live version (or `--version`) back as a package folder.
+    Export {
+        slug: String,
+        dir: PathBuf,
+        #[arg(long)]
+        version: Option<i64>,
+        /// Overwrite a folder that already holds a package (removing type files it no longer has).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What a command printed on stdout and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub code: u8,
+    pub stdout: String,
+}
+
+impl Output {
+    fn ok(stdout: String) -> Output {
+        Output { code: 0, stdout }
+    }
 }
 
 pub async fn run(cfg: Config, command: TenantCommand) -> anyhow::Result<ExitCode> {
     match command {
         TenantCommand::Validate { dirs } => Ok(validate(&dirs)),
-        TenantCommand::Apply { dir } => {
-            apply(cfg, &dir).await?;
-            Ok(ExitCode::SUCCESS)
+        other => {
+            let out = execute(&cfg, other).await?;
+            print!("{}", out.stdout);
+            Ok(ExitCode::from(out.code))
         }
     }
 }
 
-/// Prints every problem of each package (`<severity>: <dir>/<file>: <pointer>: <message>`),
-/// then one summary line per package; fails if any package has an error (warnings do not fail).
+/// Runs a command and returns what it would print (tests call this; `run` prints it). An error
+/// is exit code 1 (the binary prints it on stderr).
+pub async fn execute(cfg: &Config, command: TenantCommand) -> anyhow::Result<Output> {
+    let limits = Limits::default();
+    match command {
+        TenantCommand::Validate { dirs } => {
+            let code = if validate(&dirs) == ExitCode::SUCCESS { 0 } else { 1 };
+            Ok(Output { code, stdout: String::new() })
+        }
+        TenantCommand::Plan { dir, tenant, json } => {
+            let package = load_valid(&dir, &limits)?;
+            let slug = tenant.unwrap_or_else(|| package.tenant.slug.clone());
+            let plan = with_db(cfg, async |db| Ok(tenants::plan::plan(&db.owner, &slug, &package).await?)).await?;
+            let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&plan)?) } else { plan.text() };
+            Ok(Output { code: if plan.changed { 2 } else { 0 }, stdout })
+        }
+        TenantCommand::Apply { dir } => {
+            let package = load_valid(&dir, &limits)?;
+            with_db(cfg, async |db| {
+                let plan = tenants::plan::plan(&db.owner, &package.tenant.slug, &package).await?;
+                let applied = tenants::apply::publish(&db.owner, &package, CLI_ACTOR, &limits).await?;
+                let mut out = plan.text();
+                out.push_str(&format!(
+                    "\n{}: version {} (hash {}) {}.\n",
+                    applied.slug,
+                    applied.version,
+                    short(&applied.hash),
+                    if applied.new_version { "published and live" } else { "already published; it is live" }
+                ));
+                Ok(Output::ok(out))
+            })
+            .await
+        }
+        TenantCommand::Versions { slug } => {
+            with_db(cfg, async |db| {
+                let tenant = tenants::export::tenant_id(&db.owner, &slug)
+                    .await?
+                    .with_context(|| format!("no tenant `{slug}`"))?;
+                let versions = tenants::export::versions(&db.owner, tenant).await?;
+                let mut out = format!("  {:>7}  {:<12}  {:<25}  {}\n", "VERSION", "HASH", "CREATED AT", "CREATED BY");
+                for v in &versions {
+                    out.push_str(&format!(
+                        "{} {:>7}  {:<12}  {:<25}  {}\n",
+                        if v.live { '*' } else { ' ' },
+                        v.version,
+                        short(&v.hash),
+                        v.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        v.created_by
+                    ));
+                }
+                Ok(Output::ok(out))
+            })
+            .await
+        }
+        TenantCommand::Migrate { slug, to, state_map, dry_run, json } => {
+            let opts =
+                MigrateOptions { to, state_map: StateMap::parse(&state_map)?, dry_run, actor: CLI_ACTOR.to_string() };
+            let report =
+                with_db(cfg, async |db| Ok(tenants::migrate::migrate(&db.owner, &slug, &opts, &limits).await?)).await?;
+            let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&report)?) } else { report.text() };
+            Ok(Output { code: if report.cannot_move > 0 { 2 } else { 0 }, stdout })
+        }
+        TenantCommand::Export { slug, dir, version, force } => {
+            let stored =
+                with_db(cfg, async |db| Ok(tenants::export::load_version(&db.owner, &slug, version).await?)).await?;
+            export(&stored, &dir, force)
+        }
+    }
+}
+
+/// Opens the database, runs `f`, and closes it (stopping the embedded cluster if this process
+/// started it) whatever `f` returned.
+async fn with_db<T>(cfg: &Config, f: impl AsyncFnOnce(&Database) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let db = Database::open(cfg).await?;
+    let result = f(&db).await;
+    db.close().await?;
+    result
+}
+
+/// Reads a package folder that validates (warnings go to stderr); every error otherwise.
+fn load_valid(dir: &Path, limits: &Limits) -> anyhow::Result<Package> {
+    let report = tenants::validate::validate_dir(dir, limits);
+    for warning in report.warnings() {
+        eprintln!("{warning}");
+    }
+    if report.has_errors() {
+        let errors: Vec<String> = report.errors().map(ToString::to_string).collect();
+        bail!("{} does not validate ({} error(s)):\n{}", dir.display(), errors.len(), errors.join("\n"));
+    }
+    Package::load_dir(dir).map_err(|errs| {
+        anyhow::anyhow!("{}:\n{}", dir.display(), errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    })
+}
+
+/// Writes a stored version as a folder and checks that the folder reads back to the same hash.
+fn export(stored: &tenants::export::StoredVersion, dir: &Path, force: bool) -> anyhow::Result<Output> {
+    let package = stored.package()?;
+    let info = &stored.info;
+    let header = format!(
+        "Exported by `switchyard tenant export` from tenant {}, version {} (hash {}).\n\
+         Comments and sample data (data/) are not part of a version and are not exported.",
+        package.tenant.slug,
+        info.version,
+        short(&info.hash)
+    );
+    let written = tenants::export::write_dir(&package, dir, &header, force)?;
+    let back = Package::load_dir(dir).map_err(|errs| {
+        anyhow::anyhow!(
+            "the exported folder does not read back: {}",
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        )
+    })?;
+    if back.hash() != info.hash {
+        bail!(
+            "the exported folder does not reproduce version {} (hash {} instead of {})",
+            info.version,
+            back.hash(),
+            info.hash
+        );
+    }
+    Ok(Output::ok(format!(
+        "{}: version {} (hash {}) written to {} ({} files).\n",
+        package.tenant.slug,
+        info.version,
+        short(&info.hash),
+        dir.display(),
+        written.len()
+    )))
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 fn validate(dirs: &[PathBuf]) -> ExitCode {
     let limits = Limits::default();
     let mut failed = false;
@@ -55,20 +259,4 @@ fn validate(dirs: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-async fn apply(cfg: Config, dir: &Path) -> anyhow::Result<()> {
-    let package = tenants::Package::load_dir(dir)
-        .map_err(|errs| anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
-    let db = Database::open(&cfg).await?;
-    let result = tenants::apply::publish(&db.owner, &package, "cli", &Limits::default()).await;
-    db.close().await?;
-    let applied = result?;
-    println!(
-        "{}: version {} ({})",
-        applied.slug,
-        applied.version,
-        if applied.new_version { "published" } else { "unchanged" }
-    );
-    Ok(())
 }

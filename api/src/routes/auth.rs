@@ -65,8 +65,9 @@ fn bad_refresh_token() -> ApiError {
 fn too_many_attempts(wait: std::time::Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
-    let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many login attempts; try again later")
-        .with_details(json!({ "retry_after": secs }));
+    let error =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many login attempts; try again later")
+            .with_details(json!({ "retry_after": secs }));
     let mut headers = HeaderMap::new();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     (headers, error).into_response()
@@ -179,12 +180,22 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
         return Err(bad_credentials());
     }
     let mut tx = state.store.begin(tenant).await?;
+    // Expired tokens are of no use any more, not even to detect reuse: the user's go now.
+    sqlx::query("delete from refresh_tokens where tenant_id = $1 and user_id = $2 and expires_at < now()")
+        .bind(tenant.0)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(ApiError::internal)?;
     let (refresh_token, session) =
         new_refresh_token(&mut tx, tenant.0, user_id, None).await.map_err(ApiError::internal)?;
     tx.commit().await.map_err(ApiError::internal)?;
     tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
     let slug = body.tenant.trim();
-    token_pair(state, Issued { tenant: tenant.0, slug, user: user_id, email: &email, roles: &roles, session, refresh_token })
+    token_pair(
+        state,
+        Issued { tenant: tenant.0, slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
+    )
 }
 
 #[derive(Deserialize)]
@@ -232,7 +243,10 @@ async fn revoke_family(tx: &mut Transaction<'static, Postgres>, tenant: Uuid, fa
     Ok(done.rows_affected())
 }
 
-async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshBody>) -> Result<Json<Value>, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Json<Value>, ApiError> {
     let token = secret::parse_refresh_token(&body.refresh_token).ok_or_else(bad_refresh_token)?;
     let tenant = TenantId(token.tenant);
     let mut tx = state.store.begin(tenant).await?;
@@ -272,7 +286,15 @@ async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<Refresh
     tx.commit().await.map_err(ApiError::internal)?;
     token_pair(
         &state,
-        Issued { tenant: token.tenant, slug: &slug, user: row.user, email: &email, roles: &roles, session, refresh_token: next },
+        Issued {
+            tenant: token.tenant,
+            slug: &slug,
+            user: row.user,
+            email: &email,
+            roles: &roles,
+            session,
+            refresh_token: next,
+        },
     )
 }
 

@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::eval::Rejection;
 use engine::store::{
-    entity_json, CreateOptions, HistoryEntry, ListMode, ListPage, ListRequest, ParamValue, StoreError,
-    TransitionInfo, TransitionOptions, TransitionOutcome, TransitionRequest,
+    entity_json, CreateOptions, HistoryEntry, ListMode, ListPage, ListRequest, ParamValue, StoreError, TransitionInfo,
+    TransitionOptions, TransitionOutcome, TransitionRequest,
 };
 use indexmap::IndexMap;
 use ontology::compile::FieldError;
@@ -218,7 +218,10 @@ enum BulkSource {
     Ids(Vec<Uuid>),
     /// A filtered list, walked by id, page by page; the first page is read before answering, so
     /// a bad filter is a plain 422.
-    Filter { request: ListRequest, first: ListPage },
+    Filter {
+        request: ListRequest,
+        first: ListPage,
+    },
 }
 
 /// A bulk filter (`{"customer_id": "…", "amount[gte]": 10, "state[in]": ["A", "B"]}`) as list
@@ -269,7 +272,9 @@ async fn bulk_transition(
             let mut parsed = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
                 parsed.push(Uuid::parse_str(id).map_err(|_| {
-                    ApiError::validation(json!([{ "path": format!("/ids/{i}"), "message": "must be an entity id (uuid)" }]))
+                    ApiError::validation(
+                        json!([{ "path": format!("/ids/{i}"), "message": "must be an entity id (uuid)" }]),
+                    )
                 })?);
             }
             BulkSource::Ids(parsed)
@@ -526,7 +531,9 @@ fn csv_value(kind: FieldKind, cell: &str) -> Result<Option<Value>, String> {
             };
             Value::String(unguarded.to_string())
         }
-        FieldKind::Integer => cell.trim().parse::<i64>().map(Value::from).map_err(|_| "must be an integer".to_string())?,
+        FieldKind::Integer => {
+            cell.trim().parse::<i64>().map(Value::from).map_err(|_| "must be an integer".to_string())?
+        }
         FieldKind::Number => match cell.trim().parse::<i64>() {
             Ok(i) => Value::from(i),
             Err(_) => cell
@@ -614,8 +621,8 @@ fn csv_import_rows(bytes: &[u8], fields: &IndexMap<FieldName, FieldDef>) -> Resu
 }
 
 fn json_import_rows(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let Value::Array(items) = v else {
         return Err(ApiError::validation(json!([{ "path": "", "message": "must be an array of data objects" }])));
     };

@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -36,9 +37,7 @@ const STREAM_POLL: Duration = Duration::from_secs(5);
 const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/events", get(list))
-        .route("/api/v1/t/{tenant}/events/stream", get(stream))
+    Router::new().route("/api/v1/t/{tenant}/events", get(list)).route("/api/v1/t/{tenant}/events/stream", get(stream))
 }
 
 /// Whether `who` may see `event`. Until types carry view permissions, every user of the tenant
@@ -100,9 +99,8 @@ async fn list(
     let filter = patterns(q.types.as_deref())?;
     let (names, prefixes) = filter.sql_filter();
     let mut tx = state.store.begin(who.tenant).await?;
-    let mut rows = sql::list_events(&mut tx, who.tenant, after, names, prefixes, limit + 1)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut rows =
+        sql::list_events(&mut tx, who.tenant, after, names, prefixes, limit + 1).await.map_err(ApiError::internal)?;
     tx.commit().await.map_err(ApiError::internal)?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
@@ -130,7 +128,7 @@ async fn stream(
     who: TenantActor,
     headers: HeaderMap,
     q: Result<Query<StreamQuery>, QueryRejection>,
-) -> Result<Sse<ReceiverStream<Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = query(q)?;
     let last_event_id = match headers.get("last-event-id") {
         Some(v) => Some(v.to_str().map_err(|_| ApiError::bad_request("Last-Event-ID is not a cursor"))?),
@@ -148,7 +146,7 @@ async fn stream(
     };
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(pump(state, who, start, filter, tx));
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
 }
 
 /// Feeds one stream until the client goes, the server shuts down, or [`MAX_STREAM`] passes.

@@ -2,9 +2,11 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod config;
 pub mod entities;
 pub mod events;
 pub mod health;
 pub mod rules;
+pub mod types;
 pub mod users;
 pub mod webhooks;

@@ -42,7 +42,10 @@ pub(crate) fn require_admin(who: &TenantActor, what: &str) -> Result<(), ApiErro
 }
 
 /// The roles of the tenant's live configuration.
-pub(crate) async fn tenant_roles(tx: &mut Transaction<'static, Postgres>, tenant: TenantId) -> Result<HashSet<String>, ApiError> {
+pub(crate) async fn tenant_roles(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+) -> Result<HashSet<String>, ApiError> {
     let roles: Vec<String> = sqlx::query_scalar(
         "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
          join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
@@ -242,7 +245,9 @@ async fn update(
     // An admin cannot lock themselves out.
     if matches!(who.credential, Credential::User { id: me, .. } if me == id) {
         if body.active == Some(false) {
-            return Err(ApiError::validation(json!([{ "path": "/active", "message": "you cannot deactivate yourself" }])));
+            return Err(ApiError::validation(
+                json!([{ "path": "/active", "message": "you cannot deactivate yourself" }]),
+            ));
         }
         if body.roles.as_ref().is_some_and(|r| !r.iter().any(|r| r == "admin")) {
             return Err(ApiError::validation(
@@ -278,12 +283,14 @@ async fn update(
     .map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::not_found("user not found"))?;
     if body.active == Some(false) || hash.is_some() {
-        sqlx::query("update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null")
-            .bind(who.tenant.0)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(ApiError::internal)?;
+        sqlx::query(
+            "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
+        )
+        .bind(who.tenant.0)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(ApiError::internal)?;
     }
     tx.commit().await.map_err(ApiError::internal)?;
     tracing::info!(tenant.slug = %who.slug, user.id = %id, by = %who.actor.id, "user updated");

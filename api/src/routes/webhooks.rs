@@ -136,7 +136,11 @@ async fn get_one(
 }
 
 /// `DELETE …/webhooks/{id}`: 204; its deliveries (pending ones too) go with it.
-async fn remove(State(state): State<AppState>, who: TenantActor, Path(path): Path<WebhookPath>) -> Result<StatusCode, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<WebhookPath>,
+) -> Result<StatusCode, ApiError> {
     admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;

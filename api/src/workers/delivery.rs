@@ -14,7 +14,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::sql::{self, AttemptResult, Claimed};
-use super::webhooks::{signature, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER};
+use super::webhooks::{
+    signature, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER,
+};
 use super::{wait, EventHub, Wake, WorkerConfig};
 
 /// Deliveries claimed (and sent concurrently) at once, per tenant.

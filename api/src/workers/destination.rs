@@ -159,7 +159,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = policy.resolve(&host, 0).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs =
+                policy.resolve(&host, 0).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -86,7 +86,8 @@ pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Re
         }
     }
     sql::append_events(&mut tx, tenant, &positions, &outbox_ids).await?;
-    let queued = if deliveries.ids.is_empty() { 0 } else { sql::queue_deliveries(&mut tx, tenant, &deliveries).await? };
+    let queued =
+        if deliveries.ids.is_empty() { 0 } else { sql::queue_deliveries(&mut tx, tenant, &deliveries).await? };
     sql::clear_pending(&mut tx, tenant, &outbox_ids).await?;
     sql::set_stream_position(&mut tx, tenant, position).await?;
     sql::notify(&mut tx, CHANNEL_EVENTS, tenant).await?;

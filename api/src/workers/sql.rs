@@ -23,15 +23,20 @@ pub const CHANNEL_WEBHOOKS: &str = "switchyard_webhooks";
 // --- Across tenants (ids only) ----------------------------------------------------------------
 
 pub async fn pending_tenants(pool: &PgPool, limit: i64) -> Result<Vec<TenantId>, sqlx::Error> {
-    let ids: Vec<Uuid> =
-        sqlx::query_scalar("select tenant_id from outbox_pending_tenants($1)").bind(limit as i32).fetch_all(pool).await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar("select tenant_id from outbox_pending_tenants($1)")
+        .bind(limit as i32)
+        .fetch_all(pool)
+        .await?;
     Ok(ids.into_iter().map(TenantId).collect())
 }
 
 /// Tenants with pending deliveries, and when their first one is due.
 pub async fn due_tenants(pool: &PgPool, limit: i64) -> Result<Vec<(TenantId, DateTime<Utc>)>, sqlx::Error> {
     let rows: Vec<(Uuid, Option<DateTime<Utc>>)> =
-        sqlx::query_as("select tenant_id, due_at from webhook_due_tenants($1)").bind(limit as i32).fetch_all(pool).await?;
+        sqlx::query_as("select tenant_id, due_at from webhook_due_tenants($1)")
+            .bind(limit as i32)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().filter_map(|(t, due)| due.map(|d| (TenantId(t), d))).collect())
 }
 
@@ -74,18 +79,26 @@ pub struct Pending {
     pub name: String,
 }
 
+/// The oldest pending rows of a tenant. Not locked: the caller holds the tenant's stream row, so
+/// no other relay reads them.
 pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
     let rows = sqlx::query(
         "select p.outbox_id, o.event_id, o.name from outbox_pending p \
          join outbox o on o.tenant_id = p.tenant_id and o.id = p.outbox_id \
-         where p.tenant_id = $1 order by p.outbox_id limit $2 for update of p",
+         where p.tenant_id = $1 order by p.outbox_id limit $2",
     )
     .bind(tenant.0)
     .bind(limit)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
-        .map(|r| Ok(Pending { outbox_id: r.try_get("outbox_id")?, event_id: r.try_get("event_id")?, name: r.try_get("name")? }))
+        .map(|r| {
+            Ok(Pending {
+                outbox_id: r.try_get("outbox_id")?,
+                event_id: r.try_get("event_id")?,
+                name: r.try_get("name")?,
+            })
+        })
         .collect()
 }
 
@@ -97,7 +110,12 @@ pub async fn webhook_patterns(tx: &mut Tx, tenant: TenantId) -> Result<Vec<(Uuid
         .await
 }
 
-pub async fn append_events(tx: &mut Tx, tenant: TenantId, positions: &[i64], outbox_ids: &[i64]) -> Result<(), sqlx::Error> {
+pub async fn append_events(
+    tx: &mut Tx,
+    tenant: TenantId,
+    positions: &[i64],
+    outbox_ids: &[i64],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into event_log (tenant_id, position, outbox_id) select $1, p, o from unnest($2::bigint[], $3::bigint[]) as u(p, o)",
     )
@@ -270,7 +288,11 @@ pub async fn insert_webhook(tx: &mut Tx, tenant: TenantId, w: NewWebhook<'_>) ->
 }
 
 /// Inserts or replaces the webhook named `name` (a package's).
-pub async fn upsert_named_webhook(tx: &mut sqlx::PgConnection, tenant: TenantId, w: NewWebhook<'_>) -> Result<(), sqlx::Error> {
+pub async fn upsert_named_webhook(
+    tx: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    w: NewWebhook<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into webhooks (tenant_id, id, name, url, events, secret, created_by) values ($1, $2, $3, $4, $5, $6, $7) \
          on conflict (tenant_id, name) do update set url = excluded.url, events = excluded.events, secret = excluded.secret",
@@ -288,7 +310,11 @@ pub async fn upsert_named_webhook(tx: &mut sqlx::PgConnection, tenant: TenantId,
 }
 
 /// Deletes the named (package) webhooks whose name is not in `keep`.
-pub async fn delete_named_webhooks_except(tx: &mut sqlx::PgConnection, tenant: TenantId, keep: &[String]) -> Result<u64, sqlx::Error> {
+pub async fn delete_named_webhooks_except(
+    tx: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    keep: &[String],
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("delete from webhooks where tenant_id = $1 and name is not null and name <> all($2)")
         .bind(tenant.0)
         .bind(keep)
@@ -302,10 +328,11 @@ pub async fn count_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx::
 }
 
 pub async fn list_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Webhook>, sqlx::Error> {
-    let rows = sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 order by created_at, id"))
-        .bind(tenant.0)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows =
+        sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 order by created_at, id"))
+            .bind(tenant.0)
+            .fetch_all(&mut **tx)
+            .await?;
     rows.iter().map(webhook_from_row).collect()
 }
 
@@ -396,7 +423,12 @@ pub async fn list_deliveries(
     rows.iter().map(delivery_from_row).collect()
 }
 
-pub async fn get_delivery(tx: &mut Tx, tenant: TenantId, webhook: Uuid, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
+pub async fn get_delivery(
+    tx: &mut Tx,
+    tenant: TenantId,
+    webhook: Uuid,
+    id: Uuid,
+) -> Result<Option<Delivery>, sqlx::Error> {
     let row = sqlx::query(&format!("{DELIVERY_SELECT} where d.tenant_id = $1 and d.webhook_id = $2 and d.id = $3"))
         .bind(tenant.0)
         .bind(webhook)
@@ -443,7 +475,12 @@ pub struct Claimed {
 /// Claims up to `limit` due deliveries: locks them (`FOR UPDATE SKIP LOCKED`: another worker's
 /// are passed over), counts the attempt and pushes them `lease_secs` ahead, so they come back
 /// if this worker dies before it records the outcome.
-pub async fn claim_due(tx: &mut Tx, tenant: TenantId, limit: i64, lease_secs: f64) -> Result<Vec<Claimed>, sqlx::Error> {
+pub async fn claim_due(
+    tx: &mut Tx,
+    tenant: TenantId,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let rows = sqlx::query(
         "with due as ( \
              select id from webhook_deliveries \

@@ -79,7 +79,9 @@ impl EventPatterns {
     pub fn matches(&self, name: &str) -> bool {
         match &self.names {
             None => true,
-            Some(names) => names.iter().any(|n| n == name) || self.prefixes.iter().any(|p| name.starts_with(p.as_str())),
+            Some(names) => {
+                names.iter().any(|n| n == name) || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            }
         }
     }
 

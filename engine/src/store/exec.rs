@@ -126,15 +126,14 @@ pub(super) async fn transition(
     }
     .instrument(span.clone())
     .await;
-    span.record(
-        "outcome",
-        match &result {
-            Ok(o) if o.dry_run => "dry_run",
-            Ok(_) => "ok",
-            Err(StoreError::Rejected(r)) => r.code(),
-            Err(_) => "error",
-        },
-    );
+    let outcome = match &result {
+        Ok(o) if o.dry_run => "dry_run",
+        Ok(_) => "ok",
+        Err(StoreError::Rejected(r)) => r.code(),
+        Err(_) => "error",
+    };
+    span.record("outcome", outcome);
+    metrics::counter!("switchyard_transitions_total", "tenant" => tenant.0.to_string(), "type" => type_name.to_string(), "transition" => name.to_string(), "outcome" => outcome).increment(1);
     result
 }
 
@@ -191,9 +190,13 @@ async fn start_timers(
     }
     let mut rows = Vec::with_capacity(timers.len());
     for t in timers {
-        let due_at = chrono::Duration::from_std(t.after).ok().and_then(|d| now.checked_add_signed(d)).ok_or_else(
-            || Rejection::Internal(format!("timer `{}` of state `{}`: due date out of range", t.transition, entity.state)),
-        )?;
+        let due_at =
+            chrono::Duration::from_std(t.after).ok().and_then(|d| now.checked_add_signed(d)).ok_or_else(|| {
+                Rejection::Internal(format!(
+                    "timer `{}` of state `{}`: due date out of range",
+                    t.transition, entity.state
+                ))
+            })?;
         rows.push(NewTimer { transition: &t.transition, input: &t.input, due_at });
     }
     sql::insert_timers(tx, tenant, entity.id, &entity.state, entity.version, now, &rows).await
@@ -226,10 +229,9 @@ pub(super) fn run<'a>(
 
         let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
         if decision.to != decision.from {
-            // Timers only ever exist for states that declare them (versions are pinned).
-            if !workflow.timers(&decision.from).is_empty() {
-                sql::cancel_timers(tx, tenant, entity.id, now).await?;
-            }
+            // Leaving a state cancels its pending timers (always asked: an entity migrated to
+            // another version may have timers its current definitions no longer declare).
+            sql::cancel_timers(tx, tenant, entity.id, now).await?;
             start_timers(tx, tenant, workflow, &updated.entity, now).await?;
         }
         let history_id = sql::insert_history(

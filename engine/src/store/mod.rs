@@ -208,7 +208,12 @@ impl Store {
 
     /// A page of a list query: filters, search, sort and cursor of `request` parsed against the
     /// live definitions of `type_name` (see [`query`]).
-    pub async fn query(&self, tenant: TenantId, type_name: &str, request: &ListRequest) -> Result<ListPage, StoreError> {
+    pub async fn query(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        request: &ListRequest,
+    ) -> Result<ListPage, StoreError> {
         query::run(self, tenant, type_name, request).await
     }
 

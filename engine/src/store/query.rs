@@ -17,9 +17,10 @@
 //!
 //! Pagination is by key: the cursor holds the sort key and the id of the last row, and the next
 //! page starts strictly after them, so it is stable under any sort and costs the same on page
-//! 1000 as on page 1. A field may be missing (null): ascending, nulls come last; descending,
-//! first; each page is read as (at most) two index-ordered segments, non-null keys and null
-//! keys, so that every condition stays a plain index condition.
+//! 1000 as on page 1. A field may be missing (null): rows without it come last, in either
+//! direction (then by id, in the same direction). Each page is read as (at most) two
+//! index-ordered segments, non-null keys then null keys, so that every condition of each
+//! statement stays a plain index condition.
 
 use std::fmt::Write as _;
 
@@ -181,7 +182,11 @@ impl Column {
 enum Key {
     Column(Column),
     /// A data field (its name, checked against the type) and its kind.
-    Field { name: String, kind: FieldKind, accessor: Accessor },
+    Field {
+        name: String,
+        kind: FieldKind,
+        accessor: Accessor,
+    },
 }
 
 impl Key {
@@ -574,9 +579,8 @@ fn parse_value(
             Ok(u) => Some(Val::Uuid(u)),
             Err(_) => bad("must be an entity id (uuid)".into()),
         },
-        Key::Column(Column::CreatedAt | Column::UpdatedAt) => parse_datetime(raw).or_else(|| {
-            bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())
-        }),
+        Key::Column(Column::CreatedAt | Column::UpdatedAt) => parse_datetime(raw)
+            .or_else(|| bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())),
         Key::Field { kind, .. } => match kind {
             FieldKind::String => Some(Val::Text(raw.to_string())),
             FieldKind::Enum => {
@@ -609,9 +613,8 @@ fn parse_value(
                 Ok(u) => Some(Val::Uuid(u)),
                 Err(_) => bad("must be an entity id (uuid)".into()),
             },
-            FieldKind::Datetime => parse_datetime(raw).or_else(|| {
-                bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())
-            }),
+            FieldKind::Datetime => parse_datetime(raw)
+                .or_else(|| bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())),
             FieldKind::Object | FieldKind::Array => bad("cannot be filtered on".into()),
         },
     }
@@ -669,7 +672,8 @@ fn search_fields(ty: &CompiledType) -> Vec<String> {
     def.fields
         .iter()
         .filter(|(name, f)| {
-            f.searchable || (matches!(f.kind, FieldKind::String | FieldKind::Enum) && title_words.contains(&name.as_str()))
+            f.searchable
+                || (matches!(f.kind, FieldKind::String | FieldKind::Enum) && title_words.contains(&name.as_str()))
         })
         .map(|(name, _)| name.to_string())
         .collect()
@@ -919,14 +923,38 @@ enum Segment {
     Null,
 }
 
-fn segments(sort: &Sort) -> &'static [Segment] {
-    match (sort.key.nullable(), sort.desc) {
-        (false, _) => &[Segment::All],
-        // Ascending, nulls last; descending, nulls first (Postgres' defaults, so a backward
-        // index scan reads the descending order).
-        (true, false) => &[Segment::NonNull, Segment::Null],
-        (true, true) => &[Segment::Null, Segment::NonNull],
+/// The segments of the sort order, in order: missing (null) keys always come last, in either
+/// direction. A filter on the sort key that excludes one kind of row drops its segment.
+fn segments(p: &Parsed) -> Vec<Segment> {
+    if !p.sort.key.nullable() {
+        return vec![Segment::All];
     }
+    let on_key = || p.filters.iter().filter(|f| f.key == p.sort.key);
+    let only_nulls = on_key().any(|f| f.cond == Cond::IsNull(true));
+    let no_nulls = on_key().any(|f| f.cond != Cond::IsNull(true));
+    match (no_nulls, only_nulls) {
+        (true, true) => vec![],
+        (true, false) => vec![Segment::NonNull],
+        (false, true) => vec![Segment::Null],
+        (false, false) => vec![Segment::NonNull, Segment::Null],
+    }
+}
+
+/// The statements a page runs, in order, each with the cursor when it starts there.
+fn steps(p: &Parsed) -> Vec<(Segment, Option<&Cursor>)> {
+    let segs = segments(p);
+    let start = match &p.cursor {
+        Some(c) if p.sort.key.nullable() => {
+            let wanted = if c.value.is_some() { Segment::NonNull } else { Segment::Null };
+            segs.iter().position(|s| *s == wanted).unwrap_or(segs.len())
+        }
+        _ => 0,
+    };
+    segs.into_iter()
+        .enumerate()
+        .skip(start)
+        .map(|(i, seg)| (seg, if i == start { p.cursor.as_ref() } else { None }))
+        .collect()
 }
 
 /// The page statement of one segment, starting after `cursor` (when the cursor is in it).
@@ -993,19 +1021,10 @@ fn sort_value(row: &PgRow, key: &Key) -> Result<Option<Val>, sqlx::Error> {
 }
 
 async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPage, StoreError> {
-    let segs = segments(&p.sort);
-    let start = match &p.cursor {
-        Some(c) if p.sort.key.nullable() => {
-            let wanted = if c.value.is_some() { Segment::NonNull } else { Segment::Null };
-            segs.iter().position(|s| *s == wanted).unwrap_or(0)
-        }
-        _ => 0,
-    };
     let want = p.limit + 1;
     let mut rows: Vec<(Entity, Option<Val>)> = Vec::new();
-    for (i, seg) in segs.iter().enumerate().skip(start) {
-        let cursor = if i == start { p.cursor.as_ref() } else { None };
-        let stmt = page_stmt(p, tenant, *seg, cursor, want - rows.len() as i64);
+    for (segment, cursor) in steps(p) {
+        let stmt = page_stmt(p, tenant, segment, cursor, want - rows.len() as i64);
         for row in stmt.query().fetch_all(&mut **tx).await? {
             rows.push((entity_from_row(&row)?, sort_value(&row, &p.sort.key)?));
         }
@@ -1046,23 +1065,26 @@ pub(super) async fn run(
     Ok(page)
 }
 
-/// `EXPLAIN (FORMAT JSON)` of the statement that reads the first page of `request` (its first
-/// segment), planned exactly as [`Store::query`] plans it. For tests and operators.
+/// `EXPLAIN (FORMAT JSON)` of each statement that reads the page `request` asks for (one per
+/// segment, see the module documentation), planned exactly as [`Store::query`] plans them. For
+/// tests and operators.
 pub async fn explain_list(
     store: &Store,
     tenant: TenantId,
     type_name: &str,
     request: &ListRequest,
-) -> Result<Value, StoreError> {
+) -> Result<Vec<Value>, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let (_, defs) = store.live_in(&mut tx, tenant).await?;
     let parsed = parse(&defs, type_name, request)?;
-    let seg = segments(&parsed.sort)[0];
-    let mut stmt = page_stmt(&parsed, tenant, seg, parsed.cursor.as_ref(), parsed.limit + 1);
-    stmt.text = format!("explain (format json) {}", stmt.text);
-    let plan: Value = stmt.query().fetch_one(&mut *tx).await?.try_get(0)?;
+    let mut plans = Vec::new();
+    for (segment, cursor) in steps(&parsed) {
+        let mut stmt = page_stmt(&parsed, tenant, segment, cursor, parsed.limit + 1);
+        stmt.text = format!("explain (format json) {}", stmt.text);
+        plans.push(stmt.query().fetch_one(&mut *tx).await?.try_get(0)?);
+    }
     tx.commit().await?;
-    Ok(plan)
+    Ok(plans)
 }
 
 // --- Indexes ----------------------------------------------------------------------------------
@@ -1124,7 +1146,13 @@ pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
                 "tenant": tenant, "type": type_name, "field": field,
                 "function": accessor.function(), "recipe": INDEX_RECIPE,
             });
-            out.push(IndexSpec { name, type_name: type_name.to_string(), field: field.to_string(), create_sql, comment });
+            out.push(IndexSpec {
+                name,
+                type_name: type_name.to_string(),
+                field: field.to_string(),
+                create_sql,
+                comment,
+            });
         }
     }
     out
@@ -1183,7 +1211,9 @@ mod tests {
         let s = &specs[0];
         assert!(s.name.starts_with(INDEX_PREFIX) && s.name.len() == INDEX_PREFIX.len() + 24);
         assert!(s.create_sql.contains("(field_number(data, 'amount'), id)"), "{}", s.create_sql);
-        assert!(s.create_sql.contains("where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'ticket'::text"));
+        assert!(s
+            .create_sql
+            .contains("where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'ticket'::text"));
         let mut stmt = Stmt::new("");
         let key = Key::Field { name: "amount".into(), kind: FieldKind::Number, accessor: Accessor::Number };
         assert_eq!(stmt.key(&key), "field_number(data, $1::text)");

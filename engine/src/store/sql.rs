@@ -60,14 +60,6 @@ pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, 
     Ok(v.flatten())
 }
 
-pub async fn config_types(tx: &mut Tx, tenant: TenantId, version: i64) -> Result<Option<Value>, sqlx::Error> {
-    sqlx::query_scalar("select package -> 'types' from config_versions where tenant_id = $1 and version = $2")
-        .bind(tenant.0)
-        .bind(version)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
 /// The `types` of a stored package and the tenant's named rules (`tenant.rules`, `None` when the
 /// package has none), all that the engine compiles a version from.
 pub async fn config_definitions(
@@ -486,7 +478,12 @@ pub async fn insert_timers(
 }
 
 /// Settles an entity's pending timers as 'cancelled' (it left their state). Returns how many.
-pub async fn cancel_timers(tx: &mut Tx, tenant: TenantId, entity_id: Uuid, now: DateTime<Utc>) -> Result<u64, StoreError> {
+pub async fn cancel_timers(
+    tx: &mut Tx,
+    tenant: TenantId,
+    entity_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "update timers set fired_at = $3, outcome = 'cancelled' \
          where tenant_id = $1 and entity_id = $2 and fired_at is null",
@@ -575,7 +572,8 @@ pub async fn lock_entity_skip_locked(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<StoredEntity>, StoreError> {
-    let query = format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update skip locked");
+    let query =
+        format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update skip locked");
     let row = sqlx::query(&query).bind(tenant.0).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }

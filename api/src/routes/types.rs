@@ -1,0 +1,79 @@
+//! The entity types of the live version, for any user of the tenant (the studio builds its forms
+//! and workflow views from them): each type's JSON Schema and workflow, in definition order.
+//!
+//! `GET /api/v1/t/{tenant}/types` → `{"version": 3, "data": [{"name": "order", "label": …,
+//! "schema": {…}, "workflow": {"states": [{"name", "kind", "label"}…], "transitions": [{"name",
+//! "label", "from", "to", "roles", "four_eyes", "guards": [{rule, message}…], "input_schema",
+//! "events"}…]}}, …]}`; `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use engine::compiled::CompiledTenant;
+use engine::store::StoreError;
+use ontology::CompiledType;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::TenantActor;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/t/{tenant}/types", get(list)).route("/api/v1/t/{tenant}/types/{name}", get(one))
+}
+
+async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
+    let (version, defs) = state.store.live_definitions(who.tenant).await?;
+    let data: Vec<Value> = defs.ontology().iter().map(|(_, ty)| type_json(&defs, ty)).collect();
+    Ok(Json(json!({ "version": version, "data": data })))
+}
+
+#[derive(Deserialize)]
+struct NamePath {
+    name: String,
+}
+
+async fn one(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<NamePath>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, defs) = state.store.live_definitions(who.tenant).await?;
+    let ty = defs.type_(&path.name).ok_or(StoreError::TypeNotFound(path.name))?;
+    Ok(Json(type_json(&defs, ty)))
+}
+
+/// One type: its definition's labels, its data's JSON Schema, and its workflow.
+pub fn type_json(defs: &CompiledTenant, ty: &CompiledType) -> Value {
+    let def = ty.def();
+    let name = def.name.as_str();
+    let workflow = defs.workflow(name).map(|wf| {
+        let states: Vec<Value> =
+            wf.states().iter().map(|(state, s)| json!({ "name": state, "kind": s.kind, "label": s.label })).collect();
+        let transitions: Vec<Value> = wf
+            .transitions()
+            .map(|t| {
+                json!({
+                    "name": t.name(),
+                    "label": t.label(),
+                    "from": t.from(),
+                    "to": t.to(),
+                    "roles": t.roles(),
+                    "four_eyes": t.four_eyes(),
+                    "guards": t.def().guards,
+                    "input_schema": t.input_schema(),
+                    "events": t.events(),
+                })
+            })
+            .collect();
+        json!({ "initial": wf.initial_state(), "states": states, "transitions": transitions })
+    });
+    json!({
+        "name": name,
+        "label": def.label,
+        "description": def.description,
+        "schema": ty.json_schema(),
+        "workflow": workflow,
+    })
+}

@@ -1,0 +1,179 @@
+//! `tenants::validate`: one broken package per check under `tests/broken/<check>/`, each with
+//! the exact lines `validate_dir` must report in its `expected.txt`; and the examples, which
+//! must have no error.
+//!
+//! `BLESS=1 cargo test -p switchyard-tenants --test validate` rewrites the `expected.txt` files
+//! from the current output (review the diff before committing it).
+
+use std::path::{Path, PathBuf};
+
+use engine::limits::Limits;
+use tenants::validate::{validate_dir, Severity};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Validates `tests/broken/<name>` and compares the report with its `expected.txt`.
+fn check(name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken").join(name);
+    let report = validate_dir(&dir, &Limits::default());
+    let actual = report.to_string();
+    let expected_file = dir.join("expected.txt");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&expected_file, &actual).expect("write expected.txt");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_file).expect("expected.txt");
+    assert_eq!(actual, expected, "tests/broken/{name}: the report differs from expected.txt");
+    // Exit code: errors fail, warnings do not.
+    assert_eq!(report.has_errors(), expected.lines().any(|l| l.starts_with("error: ")));
+    assert_eq!(report.problems.iter().filter(|p| p.severity == Severity::Warning).count(), report.warnings().count());
+}
+
+macro_rules! broken {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check(stringify!($name));
+            }
+        )*
+    };
+}
+
+broken! {
+    // Reading the files.
+    yaml_syntax,
+    duplicate_key,
+    unknown_key,
+    file_name,
+    duplicate_type,
+    missing_files,
+    // Types.
+    unknown_reference,
+    field_options,
+    templates,
+    terminology,
+    // Workflows.
+    unknown_state,
+    initial_states,
+    no_from_states,
+    unreachable_state,
+    dead_end_state,
+    roles,
+    four_eyes,
+    timers,
+    editable,
+    input_schema,
+    script,
+    guard_compile,
+    loads,
+    // JSON-Logic `var` paths.
+    entity_vars,
+    iteration_vars,
+    input_vars,
+    context_vars,
+    load_vars,
+    named_rules,
+    // Sample data.
+    sample_data,
+}
+
+#[test]
+fn examples_have_no_errors() {
+    for entry in std::fs::read_dir(root().join("examples")).expect("examples/") {
+        let dir = entry.expect("entry").path();
+        if dir.is_dir() {
+            let report = validate_dir(&dir, &Limits::default());
+            assert!(!report.has_errors(), "{}:\n{report}", dir.display());
+        }
+    }
+}
+
+#[test]
+fn display_format() {
+    let problem = tenants::validate::Problem {
+        severity: Severity::Error,
+        file: "types/order.yaml".into(),
+        path: "/workflow/transitions/submitOrder/to".into(),
+        message: "unknown state `PENDING`".into(),
+    };
+    assert_eq!(
+        problem.to_string(),
+        "error: types/order.yaml: /workflow/transitions/submitOrder/to: unknown state `PENDING`"
+    );
+    let whole_file = tenants::validate::Problem { path: String::new(), severity: Severity::Warning, ..problem };
+    assert_eq!(whole_file.to_string(), "warning: types/order.yaml: unknown state `PENDING`");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON Schemas of `tenants/schema/` (for editors).
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(name);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema is JSON");
+    jsonschema::meta::validate(&schema).unwrap_or_else(|e| panic!("{name} is not a valid JSON Schema: {e}"));
+    jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn yaml(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read");
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The schema errors of one file, as `<file>: <pointer>: <message>` lines.
+fn schema_errors(validator: &jsonschema::Validator, path: &Path) -> Vec<String> {
+    let value = yaml(path);
+    validator.iter_errors(&value).map(|e| format!("{}: {}: {e}", path.display(), e.instance_path())).collect()
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")));
+    files.sort();
+    files
+}
+
+#[test]
+fn examples_match_the_json_schemas() {
+    let (tenant, ty, data) = (schema("tenant.schema.json"), schema("type.schema.json"), schema("data.schema.json"));
+    let mut errors = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("examples")).expect("examples/") {
+        let dir = entry.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        errors.extend(schema_errors(&tenant, &dir.join("tenant.yaml")));
+        checked += 1;
+        for file in yaml_files(&dir.join("types")) {
+            errors.extend(schema_errors(&ty, &file));
+            checked += 1;
+        }
+        for file in yaml_files(&dir.join("data")) {
+            errors.extend(schema_errors(&data, &file));
+            checked += 1;
+        }
+    }
+    assert!(checked > 3, "no example files found");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn json_schemas_refuse_what_validate_refuses() {
+    let broken = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broken");
+    let tenant = schema("tenant.schema.json");
+    let ty = schema("type.schema.json");
+    // Unknown keys, at every level.
+    assert_eq!(schema_errors(&tenant, &broken.join("unknown_key/tenant.yaml")).len(), 1);
+    assert_eq!(schema_errors(&ty, &broken.join("unknown_key/types/thing.yaml")).len(), 1);
+    assert_eq!(schema_errors(&ty, &broken.join("unknown_key/types/other.yaml")).len(), 1);
+    // Option combinations the editor can know about.
+    assert!(!schema_errors(&ty, &broken.join("field_options/types/thing.yaml")).is_empty());
+    assert!(!schema_errors(&ty, &broken.join("loads/types/thing.yaml")).is_empty());
+    assert!(!schema_errors(&ty, &broken.join("roles/types/thing.yaml")).is_empty());
+}

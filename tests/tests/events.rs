@@ -1,0 +1,586 @@
+//! Events and webhooks over real HTTP on a real Postgres: the events list and its SSE stream,
+//! webhooks signed, retried, dead-lettered and replayed, destinations refused, and two worker
+//! sets on one database delivering each event once.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::config::{parse_nets, OpsConfig};
+use api::state::Ops;
+use api::workers::{EventHub, WorkerConfig, Workers};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use engine::limits::Limits;
+use engine::store::Store;
+use serde_json::{json, Value};
+use switchyard_tests::server::TestServer;
+use switchyard_tests::{test_db, TestDb};
+
+/// Polls `check` until it gives `Some`, for at most 20 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Settings for a test: webhooks may reach 127.0.0.1, retries come fast, no rate limits.
+fn test_ops(max_attempts: u32) -> OpsConfig {
+    OpsConfig {
+        webhook_allow: parse_nets("127.0.0.1").expect("allow"),
+        webhook_max_attempts: max_attempts,
+        webhook_backoff: Duration::from_millis(100),
+        webhook_timeout: Duration::from_secs(5),
+        rate_limit_user: None,
+        rate_limit_ip: None,
+        ..OpsConfig::default()
+    }
+}
+
+fn workers(store: &Store, hub: &EventHub, config: &OpsConfig) -> Workers {
+    let config = WorkerConfig { poll: Duration::from_millis(500), ..WorkerConfig::from(config) };
+    Workers::start(store, hub, config).expect("workers")
+}
+
+// --- A webhook receiver ------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("json body")
+    }
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    seen: Arc<Mutex<Vec<Received>>>,
+    /// Statuses to answer, in order; then `otherwise`.
+    script: Arc<Mutex<VecDeque<u16>>>,
+    otherwise: Arc<Mutex<u16>>,
+}
+
+impl Inbox {
+    fn seen(&self) -> Vec<Received> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    fn answer(&self, statuses: &[u16], otherwise: u16) {
+        *self.script.lock().expect("lock") = statuses.iter().copied().collect();
+        *self.otherwise.lock().expect("lock") = otherwise;
+    }
+}
+
+/// A receiver on 127.0.0.1:0 that records every request and answers as scripted.
+async fn receiver() -> (String, Inbox) {
+    async fn hook(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> StatusCode {
+        inbox.seen.lock().expect("lock").push(Received { headers, body: body.to_vec() });
+        let scripted = inbox.script.lock().expect("lock").pop_front();
+        let code = scripted.unwrap_or_else(|| *inbox.otherwise.lock().expect("lock"));
+        StatusCode::from_u16(code).expect("status")
+    }
+    let inbox = Inbox { otherwise: Arc::new(Mutex::new(200)), ..Inbox::default() };
+    let app = axum::Router::new().route("/hook", axum::routing::post(hook)).with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/hook"), inbox)
+}
+
+/// Checks `Switchyard-Signature: t=…,v1=…` against the secret, independently of the server.
+fn assert_signed(r: &Received, secret: &str) {
+    let sig = r.header("switchyard-signature");
+    let (t, v1) = sig.split_once(",v1=").expect("t=…,v1=…");
+    let t: i64 = t.strip_prefix("t=").expect("t=").parse().expect("timestamp");
+    assert!((chrono::Utc::now().timestamp() - t).abs() < 60, "fresh timestamp");
+    assert_eq!(sig, api::workers::webhooks::signature(secret, t, &r.body));
+    assert_eq!(v1.len(), 64);
+    assert_ne!(api::workers::webhooks::signature("another secret!!", t, &r.body), sig);
+}
+
+// --- Helpers over the API ----------------------------------------------------------------------
+
+async fn ticket(s: &TestServer, token: &str, title: &str) -> String {
+    let t = s.create(token, "ticket", json!({ "title": title })).await;
+    t["id"].as_str().expect("id").to_string()
+}
+
+async fn fire(s: &TestServer, token: &str, id: &str, name: &str) {
+    let r = s.fire(token, "ticket", id, name, json!({})).await;
+    assert_eq!(r.status, 200, "{name}: {:?}", r.body);
+}
+
+/// The tenant's events once there are `n` of them.
+async fn events(s: &TestServer, token: &str, n: usize) -> Vec<Value> {
+    eventually(&format!("{n} events"), || async {
+        let r = s.get("events?limit=500", token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let data = r.body["data"].as_array().expect("data").clone();
+        (data.len() >= n).then_some(data)
+    })
+    .await
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["name"].as_str().expect("name")).collect()
+}
+
+async fn create_webhook(s: &TestServer, admin: &str, url: &str, events: Value, secret: Option<&str>) -> Value {
+    let mut body = json!({ "url": url, "events": events });
+    if let Some(secret) = secret {
+        body["secret"] = json!(secret);
+    }
+    let r = s.post("webhooks", admin, &body).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body
+}
+
+async fn deliveries(s: &TestServer, admin: &str, webhook: &str) -> Vec<Value> {
+    let r = s.get(&format!("webhooks/{webhook}/deliveries"), admin).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["data"].as_array().expect("data").clone()
+}
+
+/// The webhook's only delivery, once `done` says it is where the test wants it.
+async fn delivery_when(s: &TestServer, admin: &str, webhook: &str, done: impl Fn(&Value) -> bool) -> Value {
+    eventually("the delivery", || async {
+        let all = deliveries(s, admin, webhook).await;
+        all.first().filter(|d| done(d)).cloned()
+    })
+    .await
+}
+
+// --- Events -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn events_are_listed_in_pages_and_filtered_by_type() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let w = workers(&s.store, &s.ops.hub, &test_ops(3));
+    let agent = s.token(&db, "agent@signals.test").await;
+
+    let (a, b) = (ticket(&s, &agent, "a").await, ticket(&s, &agent, "b").await);
+    fire(&s, &agent, &a, "note").await;
+    fire(&s, &agent, &a, "note").await;
+    fire(&s, &agent, &b, "close").await;
+    let _c = ticket(&s, &agent, "c").await;
+
+    let all = events(&s, &agent, 6).await;
+    assert_eq!(
+        names(&all),
+        ["ticket.created", "ticket.created", "ticket.noted", "ticket.noted", "ticket.closed", "ticket.created"]
+    );
+    let ids: Vec<i64> = all.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6], "positions in commit order, without gaps");
+    assert_eq!(all[2]["entity_type"], "ticket");
+    assert_eq!(all[2]["entity_id"], a.as_str());
+    assert!(uuid::Uuid::parse_str(all[2]["event_id"].as_str().expect("event id")).is_ok());
+
+    // Pages.
+    let p1 = s.get("events?limit=4", &agent).await;
+    assert_eq!(p1.status, 200);
+    assert_eq!(p1.body["data"].as_array().expect("data").len(), 4);
+    assert_eq!(p1.body["next_cursor"], "4");
+    let p2 = s.get("events?limit=4&after=4", &agent).await;
+    assert_eq!(p2.body["data"].as_array().expect("data").len(), 2);
+    assert_eq!(p2.body["data"][0]["id"], 5);
+    assert_eq!(p2.body["next_cursor"], Value::Null);
+
+    // Types: names, prefixes, lists.
+    let only = |q: &'static str| {
+        let s = &s;
+        let agent = &agent;
+        async move {
+            let r = s.get(&format!("events?{q}"), agent).await;
+            assert_eq!(r.status, 200, "{q}: {:?}", r.body);
+            r.body["data"].as_array().expect("data").iter().map(|e| e["id"].as_i64().expect("id")).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(only("type=ticket.noted").await, [3, 4]);
+    assert_eq!(only("type=ticket.created,ticket.closed").await, [1, 2, 5, 6]);
+    assert_eq!(only("type=ticket.*").await, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(only("type=order.*").await, Vec::<i64>::new());
+    assert_eq!(only("type=ticket.created&after=2&limit=1").await, [6]);
+
+    for bad in ["type=ticket..x", "after=-1", "after=x", "limit=0", "unknown=1"] {
+        let r = s.get(&format!("events?{bad}"), &agent).await;
+        assert!(matches!(r.status, 400 | 422), "{bad}: {} {:?}", r.status, r.body);
+        assert!(!r.code().is_empty(), "{bad}: error envelope");
+    }
+    // Another tenant's token gets nothing of this one.
+    let foreign = s.foreign_token(uuid::Uuid::now_v7(), "elsewhere", &["admin".to_string()]);
+    assert!(matches!(s.get("events", &foreign).await.status, 401 | 403));
+    w.stop(Duration::from_secs(5)).await;
+}
+
+/// Reads server-sent events from a response until `n` arrived: `(id, data)` pairs.
+async fn sse_events(resp: &mut reqwest::Response, n: usize, buffer: &mut String) -> Vec<(i64, Value)> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse::<i64>().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            // Comments (keep-alives) have neither.
+            if let Some(id) = id {
+                out.push((id, serde_json::from_str(&data).expect("event json")));
+            }
+        }
+        if out.len() >= n {
+            break;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("timed out with {} of {n} events", out.len()))
+            .expect("chunk")
+            .unwrap_or_else(|| panic!("the stream ended with {} of {n} events", out.len()));
+        buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+    }
+    out
+}
+
+async fn open_stream(s: &TestServer, token: &str, query: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(s.url(&format!("events/stream{query}"))).bearer_auth(token);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    let resp = req.send().await.expect("stream");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().expect("type").starts_with("text/event-stream"));
+    resp
+}
+
+#[tokio::test]
+async fn the_stream_sends_new_events_and_resumes_after_last_event_id() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let w = workers(&s.store, &s.ops.hub, &test_ops(3));
+    let agent = s.token(&db, "agent@signals.test").await;
+    let a = ticket(&s, &agent, "a").await;
+    events(&s, &agent, 1).await;
+
+    // From now on: the event fired after connecting, not the one before.
+    let mut live = open_stream(&s, &agent, "", None).await;
+    let mut buf = String::new();
+    fire(&s, &agent, &a, "note").await;
+    let got = sse_events(&mut live, 1, &mut buf).await;
+    assert_eq!(got[0].0, 2);
+    assert_eq!(got[0].1["name"], "ticket.noted");
+    assert_eq!(got[0].1["entity_id"], a.as_str());
+    drop(live);
+
+    // While disconnected.
+    fire(&s, &agent, &a, "close").await;
+    let _b = ticket(&s, &agent, "b").await;
+    events(&s, &agent, 4).await;
+
+    let mut resumed = open_stream(&s, &agent, "", Some("2")).await;
+    let mut buf = String::new();
+    let got = sse_events(&mut resumed, 2, &mut buf).await;
+    assert_eq!(
+        got.iter().map(|(id, e)| (*id, e["name"].as_str().expect("name"))).collect::<Vec<_>>(),
+        [(3, "ticket.closed"), (4, "ticket.created")]
+    );
+    // And live again on the same connection.
+    let c = ticket(&s, &agent, "c").await;
+    let got = sse_events(&mut resumed, 1, &mut buf).await;
+    assert_eq!((got[0].0, got[0].1["entity_id"].as_str()), (5, Some(c.as_str())));
+
+    // A filtered stream from the start.
+    let mut created = open_stream(&s, &agent, "?type=ticket.created&after=0", None).await;
+    let mut buf = String::new();
+    let got = sse_events(&mut created, 3, &mut buf).await;
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 4, 5]);
+
+    // Shutting the server down ends open streams (they would keep it from stopping).
+    s.ops.hub.shut_down();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = created.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the stream ended on shutdown");
+    w.stop(Duration::from_secs(5)).await;
+}
+
+// --- Webhooks ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_dead_lettered_and_replayed() {
+    let db = test_db().await;
+    let config = test_ops(3);
+    let s = TestServer::start_with(&db, "signals", Ops::new(config.clone())).await;
+    let w = workers(&s.store, &s.ops.hub, &config);
+    let admin = s.token(&db, "admin@signals.test").await;
+    let agent = s.token(&db, "agent@signals.test").await;
+    let (url, inbox) = receiver().await;
+    let secret = "a-secret-of-some-length";
+
+    // Admins only.
+    assert_eq!(s.get("webhooks", &agent).await.status, 403);
+    let r = s.post("webhooks", &agent, &json!({ "url": url, "events": ["*"] })).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
+
+    let hook = create_webhook(&s, &admin, &url, json!(["ticket.noted"]), Some(secret)).await;
+    assert_eq!(hook["secret"], secret, "shown once, at creation");
+    let hook_id = hook["id"].as_str().expect("id").to_string();
+    let listed = s.get("webhooks", &admin).await;
+    assert_eq!(listed.body["data"][0]["id"], hook_id.as_str());
+    assert_eq!(listed.body["data"][0]["events"], json!(["ticket.noted"]));
+    assert!(listed.body["data"][0].get("secret").is_none(), "never listed: {:?}", listed.body);
+
+    // First attempt fails, the retry succeeds; the creation event is not for this webhook.
+    inbox.answer(&[500], 200);
+    let t = ticket(&s, &agent, "one").await;
+    fire(&s, &agent, &t, "note").await;
+    let d = delivery_when(&s, &admin, &hook_id, |d| d["status"] == "delivered").await;
+    let seen = inbox.seen();
+    assert_eq!(seen.len(), 2, "one failure, one success");
+    for r in &seen {
+        assert_signed(r, secret);
+        assert_eq!(r.header("switchyard-event-type"), "ticket.noted");
+        assert_eq!(r.header("content-type"), "application/json");
+        assert_eq!(r.header("switchyard-delivery-id"), d["id"].as_str().expect("delivery id"));
+    }
+    assert_eq!(seen[0].header("switchyard-event-id"), seen[1].header("switchyard-event-id"), "a stable event id");
+    assert_eq!(seen[0].header("switchyard-event-id"), d["event_id"].as_str().expect("event id"));
+    assert_eq!(
+        (seen[0].header("switchyard-delivery-attempt"), seen[1].header("switchyard-delivery-attempt")),
+        ("1", "2")
+    );
+    let body = seen[1].json();
+    assert_eq!(body["type"], "ticket.noted");
+    assert_eq!(body["tenant"], "signals");
+    assert_eq!(body["entity_id"], t.as_str());
+    assert_eq!(body["id"], d["event_id"]);
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(d["last_status_code"], 200);
+    let codes: Vec<Value> =
+        d["history"].as_array().expect("history").iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, [json!(500), json!(200)]);
+    assert!(d["history"][0]["error"].as_str().expect("error").contains("500"));
+
+    // Always failing: dead after 3 attempts.
+    inbox.answer(&[], 503);
+    fire(&s, &agent, &t, "note").await;
+    let dead = eventually("a dead letter", || async {
+        let all = deliveries(&s, &admin, &hook_id).await;
+        all.into_iter().find(|d| d["status"] == "dead")
+    })
+    .await;
+    assert_eq!(dead["attempts"], 3);
+    assert_eq!(dead["last_status_code"], 503);
+    assert_eq!(dead["next_attempt_at"], Value::Null);
+    assert_eq!(dead["history"].as_array().expect("history").len(), 3);
+    let dead_id = dead["id"].as_str().expect("id").to_string();
+    let by_status = s.get(&format!("webhooks/{hook_id}/deliveries?status=dead"), &admin).await;
+    assert_eq!(by_status.body["data"].as_array().expect("data").len(), 1);
+
+    // Replayed once the receiver is back: delivered, same event id, fresh retry budget.
+    inbox.answer(&[], 200);
+    let before = inbox.seen().len();
+    let r = s.post(&format!("webhooks/{hook_id}/deliveries/{dead_id}/replay"), &admin, &json!({})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let replayed = eventually("the replay", || async {
+        let r = s.get(&format!("webhooks/{hook_id}/deliveries/{dead_id}"), &admin).await;
+        (r.body["status"] == "delivered").then_some(r.body)
+    })
+    .await;
+    assert_eq!(replayed["attempts"], 1);
+    assert_eq!(replayed["history"].as_array().expect("history").len(), 4, "every attempt is kept");
+    let seen = inbox.seen();
+    assert_eq!(seen.len(), before + 1);
+    assert_eq!(seen[before].header("switchyard-event-id"), dead["event_id"].as_str().expect("event id"));
+
+    // Unknown ids are 404; deleting takes the deliveries along.
+    let nil = uuid::Uuid::nil();
+    assert_eq!(s.post(&format!("webhooks/{hook_id}/deliveries/{nil}/replay"), &admin, &json!({})).await.status, 404);
+    let client = reqwest::Client::new();
+    let del = client.delete(s.url(&format!("webhooks/{hook_id}"))).bearer_auth(&admin).send().await.expect("delete");
+    assert_eq!(del.status(), 204);
+    assert_eq!(s.get(&format!("webhooks/{hook_id}"), &admin).await.status, 404);
+    assert_eq!(s.get("webhooks", &admin).await.body["data"], json!([]));
+    w.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_without_the_allow_list() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let (url, _inbox) = receiver().await;
+    for bad in [
+        url.as_str(),
+        "http://127.0.0.1/hook",
+        "http://localhost:8080/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://172.16.5.4/hook",
+        "http://192.168.1.1/hook",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://[::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+    ] {
+        let r = s.post("webhooks", &admin, &json!({ "url": bad, "events": ["*"] })).await;
+        assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{bad}: {:?}", r.body);
+        assert_eq!(r.body["error"]["details"]["errors"][0]["path"], "/url", "{bad}");
+    }
+    for (body, path) in [
+        (json!({ "url": "ftp://example.com/", "events": ["*"] }), "/url"),
+        (json!({ "url": "https://u:p@example.com/", "events": ["*"] }), "/url"),
+        (json!({ "url": "https://example.com/", "events": [] }), "/events"),
+        (json!({ "url": "https://example.com/", "events": ["order..x"] }), "/events"),
+        (json!({ "url": "https://example.com/", "events": ["*"], "secret": "short" }), "/secret"),
+    ] {
+        let r = s.post("webhooks", &admin, &body).await;
+        assert_eq!(r.status, 422, "{body}: {:?}", r.body);
+        assert_eq!(r.body["error"]["details"]["errors"][0]["path"], path, "{body}");
+    }
+    assert_eq!(s.get("webhooks", &admin).await.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_destination_is_checked_again_at_delivery() {
+    let db = test_db().await;
+    // The API allows 127.0.0.1; the workers (another process, say, configured without it) do not.
+    let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let strict = OpsConfig { webhook_allow: Vec::new(), ..test_ops(1) };
+    let w = workers(&s.store, &s.ops.hub, &strict);
+    let admin = s.token(&db, "admin@signals.test").await;
+    let (url, inbox) = receiver().await;
+    let hook = create_webhook(&s, &admin, &url, json!(["ticket.*"]), None).await;
+    assert!(hook["secret"].as_str().expect("secret").starts_with("whsec_"), "generated when not given");
+    let hook_id = hook["id"].as_str().expect("id");
+    ticket(&s, &admin, "x").await;
+    let d = delivery_when(&s, &admin, hook_id, |d| d["status"] == "dead").await;
+    assert_eq!(d["last_status_code"], Value::Null);
+    let error = d["last_error"].as_str().expect("error");
+    assert!(error.contains("refused") && error.contains("127.0.0.1"), "{error}");
+    assert!(inbox.seen().is_empty(), "nothing was sent");
+    w.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn two_worker_sets_on_one_database_deliver_each_event_once() {
+    let db = test_db().await;
+    let config = test_ops(3);
+    let s = TestServer::start_with(&db, "signals", Ops::new(config.clone())).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let (url, inbox) = receiver().await;
+    create_webhook(&s, &admin, &url, json!(["*"]), None).await;
+
+    // Two "processes": each its own pool, store, hub and workers (listener, relay, delivery).
+    let other_pool = sqlx::postgres::PgPoolOptions::new().max_connections(5).connect(&db.app_url).await.expect("pool");
+    let other_store = Store::new(other_pool.clone(), Limits::default());
+    let (hub_a, hub_b) = (EventHub::default(), EventHub::default());
+    let a = workers(&s.store, &hub_a, &config);
+    let b = workers(&other_store, &hub_b, &config);
+
+    const N: usize = 40;
+    let mut created = Vec::new();
+    for i in 0..N {
+        created.push(ticket(&s, &admin, &format!("t{i}")).await);
+    }
+    let all = events(&s, &admin, N).await;
+    assert_eq!(all.len(), N, "each outbox row relayed once");
+    let positions: Vec<i64> = all.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert_eq!(positions, (1..=N as i64).collect::<Vec<_>>());
+
+    eventually("every delivery", || async { (inbox.seen().len() >= N).then_some(()) }).await;
+    // Give a duplicate time to show up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut per_event: HashMap<String, usize> = HashMap::new();
+    for r in inbox.seen() {
+        *per_event.entry(r.header("switchyard-event-id").to_string()).or_default() += 1;
+    }
+    assert_eq!(per_event.len(), N);
+    assert!(per_event.values().all(|&n| n == 1), "delivered twice: {per_event:?}");
+    let entity_ids: std::collections::HashSet<String> =
+        inbox.seen().iter().map(|r| r.json()["entity_id"].as_str().expect("entity").to_string()).collect();
+    assert_eq!(entity_ids, created.into_iter().collect());
+
+    a.stop(Duration::from_secs(5)).await;
+    b.stop(Duration::from_secs(5)).await;
+    other_pool.close().await;
+}
+
+/// The apply path's helper: package webhooks are replaced by name and leave API ones alone.
+#[tokio::test]
+async fn package_webhooks_are_upserted_by_name() {
+    use api::workers::webhooks::{upsert_package_webhooks, PackageWebhook};
+    let db: TestDb = test_db().await;
+    let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(3))).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let allow = api::workers::destination::Destinations::new(parse_nets("127.0.0.1").expect("nets"));
+    let hook = |name: &str, url: &str| PackageWebhook {
+        name: name.into(),
+        url: url.into(),
+        events: vec!["ticket.*".into()],
+        secret: "a-package-secret-123".into(),
+    };
+    let apply = |hooks: Vec<PackageWebhook>, allow: api::workers::destination::Destinations| {
+        let (db, tenant) = (&db, s.tenant);
+        async move {
+            let mut tx = db.app.begin().await.expect("begin");
+            sqlx::query("select set_config('app.tenant_id', $1, true)")
+                .bind(tenant.0.to_string())
+                .execute(&mut *tx)
+                .await
+                .expect("tenant");
+            let r = upsert_package_webhooks(&mut *tx, tenant, &hooks, &allow).await;
+            if r.is_ok() {
+                tx.commit().await.expect("commit");
+            }
+            r
+        }
+    };
+    apply(vec![hook("erp", "http://127.0.0.1:9/a"), hook("crm", "http://127.0.0.1:9/b")], allow.clone())
+        .await
+        .expect("first apply");
+    let api_hook = create_webhook(&s, &admin, "http://127.0.0.1:9/api", json!(["*"]), None).await;
+    let urls = |v: &Value| {
+        let mut u: Vec<String> =
+            v["data"].as_array().expect("data").iter().map(|w| w["url"].as_str().expect("url").to_string()).collect();
+        u.sort();
+        u
+    };
+    apply(vec![hook("erp", "http://127.0.0.1:9/a2")], allow.clone()).await.expect("second apply");
+    let listed = s.get("webhooks", &admin).await.body;
+    assert_eq!(urls(&listed), ["http://127.0.0.1:9/a2", "http://127.0.0.1:9/api"]);
+    assert!(listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .any(|w| w["id"] == api_hook["id"] && w.get("name").is_none()));
+    let refused = apply(vec![hook("erp", "http://10.0.0.1/a")], allow).await;
+    assert!(refused.is_err(), "a private destination is refused for packages too");
+}
