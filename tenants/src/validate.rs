@@ -152,8 +152,8 @@ struct Parsed<T> {
 /// A type file.
 struct TypeFile {
     parsed: Parsed<EntityTypeDef>,
-    /// The type's name: from the typed definition, else from the raw `name:` (so references to
-    /// a type whose file has an error are not reported again).
+    /// The type's name: from the typed definition, else from the raw `name:`, else the file's
+    /// stem (so references to a type whose file has an error are not reported as well).
     name: Option<String>,
     /// The workflow, parsed (the implicit one when the type declares none); `None` when it
     /// does not parse.
