@@ -245,10 +245,6 @@ impl Validation {
         self.push(Severity::Error, file, path, message.into());
     }
 
-    fn warning(&mut self, file: &str, path: &str, message: impl Into<String>) {
-        self.push(Severity::Warning, file, path, message.into());
-    }
-
     /// Sorts (by file, then by where in the file, stable) and removes repeated problems.
     fn finish(self) -> Report {
         let Validation { problems, raw } = self;
@@ -717,8 +713,10 @@ impl Validation {
             }
             for (state, s) in &wf.states {
                 let pointer = format!("/workflow/states/{}", esc(state));
+                // Both are errors: an unreachable state or a dead end is a workflow bug (mark a
+                // resting state `terminal`; remove a state nothing leads to).
                 if !reached.contains(state.as_str()) {
-                    self.warning(
+                    self.error(
                         &file,
                         &pointer,
                         format!("state `{state}` cannot be reached from the initial state `{initial}`"),
@@ -726,7 +724,7 @@ impl Validation {
                 }
                 let leaves = wf.transitions.values().any(|t| t.from.contains(state));
                 if s.kind != StateKind::Terminal && !leaves {
-                    self.warning(
+                    self.error(
                         &file,
                         &pointer,
                         format!("state `{state}` is not terminal but no transition leaves it"),

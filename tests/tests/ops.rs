@@ -1,0 +1,201 @@
+//! Operations over real HTTP: `/metrics`, rate limits, CORS, security headers, request ids.
+
+use std::time::Duration;
+
+use api::config::{OpsConfig, RateLimit};
+use api::state::Ops;
+use reqwest::header::HeaderMap;
+use serde_json::json;
+use switchyard_tests::server::TestServer;
+use switchyard_tests::test_db;
+
+/// A request with headers; the status, headers and body text.
+async fn call(method: reqwest::Method, url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, String) {
+    let mut req = reqwest::Client::new().request(method, url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("request");
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.text().await.expect("body"))
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, String) {
+    call(reqwest::Method::GET, url, headers).await
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// The lines of a Prometheus text page for `series` whose labels include every one of `labels`.
+fn series<'a>(page: &'a str, name: &str, labels: &[&str]) -> Vec<&'a str> {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_expose_the_named_series_after_some_requests() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let agent = s.token(&db, "agent@signals.test").await;
+    let t = s.create(&agent, "ticket", json!({ "title": "m" })).await;
+    let id = t["id"].as_str().expect("id");
+    assert_eq!(s.fire(&agent, "ticket", id, "note", json!({})).await.status, 200);
+    assert_eq!(s.fire(&agent, "ticket", id, "close", json!({})).await.status, 200);
+    assert_eq!(s.fire(&agent, "ticket", id, "close", json!({})).await.status, 409);
+    assert_eq!(get(&format!("{}/no/such/path", s.base), &[]).await.0, 404);
+
+    let (status, headers, page) = get(&format!("{}/metrics", s.base), &[]).await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type").starts_with("text/plain"), "{headers:?}");
+    let entities = r#"route="/api/v1/t/{tenant}/entities/{type}""#;
+    let fire = r#"route="/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}""#;
+    assert_eq!(series(&page, "switchyard_http_requests_total", &[entities, r#"method="POST""#, r#"status="201""#]).len(), 1);
+    assert_eq!(series(&page, "switchyard_http_requests_total", &[fire, r#"status="409""#]).len(), 1, "{page}");
+    assert!(!series(&page, "switchyard_http_requests_total", &[r#"route="unmatched""#, r#"status="404""#]).is_empty());
+    assert!(!series(&page, "switchyard_http_request_duration_seconds_bucket", &[fire, r#"le="0.1""#]).is_empty());
+    assert!(!series(&page, "switchyard_http_request_duration_seconds_count", &[entities]).is_empty());
+    assert!(!page.contains(id), "no raw paths (unbounded series) in the labels");
+
+    let tenant = format!(r#"tenant="{}""#, s.tenant.0);
+    let ok = series(&page, "switchyard_transitions_total", &[&tenant, r#"type="ticket""#, r#"transition="note""#, r#"outcome="ok""#]);
+    assert_eq!(ok.len(), 1, "{page}");
+    assert!(ok[0].ends_with(" 1"), "{}", ok[0]);
+    let refused = series(&page, "switchyard_transitions_total", &[r#"transition="close""#, r#"outcome="INVALID_TRANSITION""#]);
+    assert_eq!(refused.len(), 1, "{page}");
+
+    for name in [
+        "switchyard_outbox_lag_seconds",
+        "switchyard_webhook_failures_total",
+        "switchyard_webhook_attempts_total",
+        "switchyard_db_pool_connections",
+        "switchyard_db_pool_max_connections",
+    ] {
+        assert!(!series(&page, name, &[]).is_empty(), "{name} missing from\n{page}");
+    }
+    assert_eq!(series(&page, "switchyard_db_pool_connections", &[r#"state="idle""#]).len(), 1);
+    // No workers run here: the events of this test wait in the outbox, and the lag says so.
+    let lag: f64 = series(&page, "switchyard_outbox_lag_seconds", &[])[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("lag value");
+    assert!(lag >= 0.0);
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let db = test_db().await;
+    let ops = OpsConfig { metrics_token: Some("scrape-token-123".into()), ..OpsConfig::default() };
+    let s = TestServer::start_with(&db, "signals", Ops::new(ops)).await;
+    let url = format!("{}/metrics", s.base);
+    assert_eq!(get(&url, &[]).await.0, 401);
+    assert_eq!(get(&url, &[("authorization", "Bearer wrong")]).await.0, 401);
+    let (status, _, page) = get(&url, &[("authorization", "Bearer scrape-token-123")]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("switchyard_db_pool_max_connections"));
+}
+
+#[tokio::test]
+async fn a_tight_rate_limit_answers_429_with_retry_after() {
+    let db = test_db().await;
+    let per_minute = |count| Some(RateLimit { count, per: Duration::from_secs(60) });
+    let ops = OpsConfig { rate_limit_user: per_minute(2), rate_limit_ip: per_minute(3), ..OpsConfig::default() };
+    let s = TestServer::start_with(&db, "signals", Ops::new(ops)).await;
+    let agent = s.token(&db, "agent@signals.test").await;
+    let admin = s.token(&db, "admin@signals.test").await;
+
+    // Per user: two, then 429 with a Retry-After in seconds and the error envelope.
+    assert_eq!(s.get("entities/ticket", &agent).await.status, 200);
+    assert_eq!(s.get("entities/ticket", &agent).await.status, 200);
+    let bearer = format!("Bearer {agent}");
+    let (status, headers, body) = get(&s.url("entities/ticket"), &[("authorization", &bearer)]).await;
+    assert_eq!(status, 429);
+    let retry: u64 = header(&headers, "retry-after").parse().expect("Retry-After in seconds");
+    assert!((1..=30).contains(&retry), "{retry}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    assert_eq!(header(&headers, "x-content-type-options"), "nosniff", "a 429 is an answer like any other");
+    // Another user has a bucket of its own.
+    assert_eq!(s.get("entities/ticket", &admin).await.status, 200);
+
+    // Without a valid token: per client IP (a made-up token buys no fresh bucket).
+    for token in ["", "Bearer not-a-jwt", "Bearer syk_made_up"] {
+        let headers: Vec<(&str, &str)> = if token.is_empty() { vec![] } else { vec![("authorization", token)] };
+        assert_eq!(get(&s.url("events"), &headers).await.0, 401, "{token}");
+    }
+    let (status, headers, _) = get(&s.url("events"), &[]).await;
+    assert_eq!(status, 429);
+    assert!(!header(&headers, "retry-after").is_empty());
+
+    // Probes are never limited.
+    for _ in 0..10 {
+        assert_eq!(get(&format!("{}/healthz", s.base), &[]).await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn cors_is_closed_by_default_and_opened_by_configuration() {
+    let studio = "https://studio.example.test";
+    let preflight = [
+        ("origin", studio),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", "authorization,content-type"),
+    ];
+    let db = test_db().await;
+    let closed = TestServer::start(&db, "signals").await;
+    let (status, headers, _) = call(reqwest::Method::OPTIONS, &closed.url("entities/ticket"), &preflight).await;
+    assert!(!(200..300).contains(&status), "preflight refused: {status}");
+    assert!(headers.get("access-control-allow-origin").is_none(), "{headers:?}");
+    let (_, headers, _) = get(&format!("{}/healthz", closed.base), &[("origin", studio)]).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+
+    let db2 = test_db().await;
+    let ops = OpsConfig { cors_origins: vec![studio.to_string()], ..OpsConfig::default() };
+    let open = TestServer::start_with(&db2, "signals", Ops::new(ops)).await;
+    let (status, headers, _) = call(reqwest::Method::OPTIONS, &open.url("entities/ticket"), &preflight).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "access-control-allow-origin"), studio);
+    assert!(header(&headers, "access-control-allow-methods").contains("POST"));
+    assert!(header(&headers, "access-control-allow-headers").contains("authorization"));
+    let (_, headers, _) = get(&format!("{}/healthz", open.base), &[("origin", studio)]).await;
+    assert_eq!(header(&headers, "access-control-allow-origin"), studio);
+    assert!(header(&headers, "access-control-expose-headers").contains("x-request-id"));
+    let (_, headers, _) = get(&format!("{}/healthz", open.base), &[("origin", "https://evil.example.test")]).await;
+    assert!(headers.get("access-control-allow-origin").is_none(), "other origins stay out");
+}
+
+#[tokio::test]
+async fn answers_carry_security_headers_and_a_request_id() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    for (url, expected) in [
+        (format!("{}/healthz", s.base), 200),
+        (format!("{}/no/such/path", s.base), 404),
+        (s.url("entities/ticket"), 401),
+    ] {
+        let (status, h, _) = get(&url, &[]).await;
+        assert_eq!(status, expected, "{url}");
+        assert_eq!(header(&h, "x-content-type-options"), "nosniff", "{url}");
+        assert_eq!(header(&h, "x-frame-options"), "DENY", "{url}");
+        assert_eq!(header(&h, "referrer-policy"), "no-referrer", "{url}");
+        assert!(header(&h, "content-security-policy").contains("default-src 'none'"), "{url}");
+        assert!(header(&h, "content-security-policy").contains("frame-ancestors 'none'"), "{url}");
+        assert_eq!(header(&h, "cache-control"), "no-store", "{url}");
+        assert!(h.get("server").is_none(), "{url}: no server header");
+        assert!(uuid::Uuid::parse_str(header(&h, "x-request-id")).is_ok(), "{url}: a request id is made");
+    }
+    let health = format!("{}/healthz", s.base);
+    let (_, h, _) = get(&health, &[("x-request-id", "client-trace.42:a_b")]).await;
+    assert_eq!(header(&h, "x-request-id"), "client-trace.42:a_b", "a client's id is kept");
+    let long = "x".repeat(200);
+    for bad in ["has spaces in it", long.as_str(), "new\u{7f}line"] {
+        let Ok(value) = reqwest::header::HeaderValue::from_str(bad) else { continue };
+        let resp = reqwest::Client::new().get(&health).header("x-request-id", value).send().await.expect("request");
+        let id = header(resp.headers(), "x-request-id");
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{bad:?} replaced, got {id:?}");
+    }
+}
