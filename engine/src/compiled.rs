@@ -11,6 +11,7 @@ use jsonschema::error::ValidationErrorKind;
 use ontology::compile::{CompiledType, FieldError, Ontology};
 use serde_json::Value;
 
+use crate::permissions::Permissions;
 use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
@@ -24,11 +25,23 @@ pub struct CompiledTenant {
     ontology: Ontology,
     workflows: HashMap<String, CompiledWorkflow>,
     rules: NamedRules,
+    permissions: Permissions,
     scripts: ScriptEngine,
     limits: Limits,
 }
 
 impl CompiledTenant {
+    /// The type-level permissions of the package's roles.
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
+    }
+
+    /// Sets the roles' permissions (they live in `tenant.yaml`, beside the types).
+    pub fn with_permissions(mut self, permissions: Permissions) -> CompiledTenant {
+        self.permissions = permissions;
+        self
+    }
+
     /// Compiles the workflow of every type of `ontology`, without named rules, returning every
     /// problem found.
     pub fn compile(ontology: Ontology, limits: &Limits) -> Result<CompiledTenant, Vec<EngineError>> {
@@ -59,7 +72,14 @@ impl CompiledTenant {
             }
         }
         if errors.is_empty() {
-            Ok(CompiledTenant { ontology, workflows, rules, scripts, limits: limits.clone() })
+            Ok(CompiledTenant {
+                ontology,
+                workflows,
+                rules,
+                permissions: Permissions::default(),
+                scripts,
+                limits: limits.clone(),
+            })
         } else {
             Err(errors)
         }

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod limits;
 pub mod logic;
 pub mod model;
+pub mod permissions;
 pub mod rules;
 pub mod script;
 pub mod store;

@@ -39,6 +39,10 @@ pub struct RoleDef {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Type-level permissions: type name (or `*`) → `[view, create, edit, delete]`. Absent: the
+    /// role may do everything to every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<engine::permissions::RolePermissions>,
 }
 
 /// A user created by `serve --demo` (never in production).

@@ -415,6 +415,14 @@ impl Validation {
                 self.error(&file, &format!("/terminology/{}", esc(name)), format!("unknown type `{name}`"));
             }
         }
+        for (role, def) in &tenant.roles {
+            for name in def.permissions.iter().flat_map(|p| p.keys()) {
+                if name != "*" && !package.names.contains(name) {
+                    let path = format!("/roles/{}/permissions/{}", esc(role), esc(name));
+                    self.error(&file, &path, format!("unknown type `{name}`"));
+                }
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ broken! {
     field_options,
     templates,
     terminology,
+    permissions,
     // Workflows.
     unknown_state,
     initial_states,

@@ -556,7 +556,7 @@ async fn package_webhooks_are_upserted_by_name() {
                 .execute(&mut *tx)
                 .await
                 .expect("tenant");
-            let r = upsert_package_webhooks(&mut *tx, tenant, &hooks, &allow).await;
+            let r = upsert_package_webhooks(&mut tx, tenant, &hooks, &allow).await;
             if r.is_ok() {
                 tx.commit().await.expect("commit");
             }

@@ -53,7 +53,10 @@ async fn metrics_expose_the_named_series_after_some_requests() {
     assert!(header(&headers, "content-type").starts_with("text/plain"), "{headers:?}");
     let entities = r#"route="/api/v1/t/{tenant}/entities/{type}""#;
     let fire = r#"route="/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}""#;
-    assert_eq!(series(&page, "switchyard_http_requests_total", &[entities, r#"method="POST""#, r#"status="201""#]).len(), 1);
+    assert_eq!(
+        series(&page, "switchyard_http_requests_total", &[entities, r#"method="POST""#, r#"status="201""#]).len(),
+        1
+    );
     assert_eq!(series(&page, "switchyard_http_requests_total", &[fire, r#"status="409""#]).len(), 1, "{page}");
     assert!(!series(&page, "switchyard_http_requests_total", &[r#"route="unmatched""#, r#"status="404""#]).is_empty());
     assert!(!series(&page, "switchyard_http_request_duration_seconds_bucket", &[fire, r#"le="0.1""#]).is_empty());
@@ -61,10 +64,15 @@ async fn metrics_expose_the_named_series_after_some_requests() {
     assert!(!page.contains(id), "no raw paths (unbounded series) in the labels");
 
     let tenant = format!(r#"tenant="{}""#, s.tenant.0);
-    let ok = series(&page, "switchyard_transitions_total", &[&tenant, r#"type="ticket""#, r#"transition="note""#, r#"outcome="ok""#]);
+    let ok = series(
+        &page,
+        "switchyard_transitions_total",
+        &[&tenant, r#"type="ticket""#, r#"transition="note""#, r#"outcome="ok""#],
+    );
     assert_eq!(ok.len(), 1, "{page}");
     assert!(ok[0].ends_with(" 1"), "{}", ok[0]);
-    let refused = series(&page, "switchyard_transitions_total", &[r#"transition="close""#, r#"outcome="INVALID_TRANSITION""#]);
+    let refused =
+        series(&page, "switchyard_transitions_total", &[r#"transition="close""#, r#"outcome="INVALID_TRANSITION""#]);
     assert_eq!(refused.len(), 1, "{page}");
 
     for name in [

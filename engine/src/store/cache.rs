@@ -10,6 +10,7 @@ use super::sql::{self, Tx};
 use super::{StoreError, TenantId};
 use crate::compiled::CompiledTenant;
 use crate::limits::Limits;
+use crate::permissions::{Permissions, RolePermissions};
 
 type Compiled = HashMap<(TenantId, i64), Arc<CompiledTenant>>;
 
@@ -30,10 +31,11 @@ impl DefinitionCache {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);
         }
-        let (types, rules) = sql::config_definitions(tx, tenant, version)
+        let (types, rules, roles) = sql::config_definitions(tx, tenant, version)
             .await?
             .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
-        let compiled = Arc::new(compile_package_json(types, rules, &self.limits)?);
+        let compiled = compile_package_json(types, rules, &self.limits)?.with_permissions(permissions_json(roles)?);
+        let compiled = Arc::new(compiled);
         if let Ok(mut m) = self.inner.write() {
             m.insert((tenant, version), compiled.clone());
         }
@@ -57,4 +59,18 @@ pub fn compile_package_json(
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
     CompiledTenant::compile_with(ontology, &rules, limits)
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))
+}
+
+/// The permissions of the stored package's `tenant.roles` (`{role: {permissions?: {…}}}`).
+pub fn permissions_json(roles: Option<serde_json::Value>) -> Result<Permissions, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Role {
+        #[serde(default)]
+        permissions: Option<RolePermissions>,
+    }
+    let roles: IndexMap<String, Role> = match roles {
+        None | Some(serde_json::Value::Null) => IndexMap::new(),
+        Some(r) => serde_json::from_value(r).map_err(|e| StoreError::Definitions(format!("tenant.roles: {e}")))?,
+    };
+    Ok(Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref()))))
 }
