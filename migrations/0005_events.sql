@@ -122,6 +122,13 @@ create table webhook_attempts (
 );
 create index webhook_attempts_delivery on webhook_attempts (tenant_id, delivery_id, id);
 
+-- Events written before this migration join the stream too (the relay numbers them first). The
+-- owner reads every tenant's outbox here: row-level security is unforced for the length of this
+-- statement, inside the migration's transaction, so no other session ever sees it unforced.
+alter table outbox no force row level security;
+insert into outbox_pending (tenant_id, outbox_id, created_at) select tenant_id, id, created_at from outbox;
+alter table outbox force row level security;
+
 do $$
 declare
     t text;

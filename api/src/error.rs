@@ -98,6 +98,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Rejected(r) => r.into(),
             StoreError::EntityNotFound => ApiError::not_found("entity not found"),
+            StoreError::Forbidden { action, type_name } => {
+                ApiError::forbidden(format!("your roles may not {action} {type_name} entities"))
+                    .with_details(json!({ "action": action, "type": type_name }))
+            }
             StoreError::TypeNotFound(t) => ApiError::not_found(format!("unknown entity type `{t}`")),
             StoreError::NoLiveVersion => ApiError::not_found("the tenant has no published configuration"),
             StoreError::VersionConflict { expected, actual } => ApiError::new(

@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -90,6 +91,8 @@ pub struct LevelResult {
     /// Latencies in microseconds.
     pub latency_us: Histogram<u64>,
     pub cpu: cpu::Usage,
+    /// WAL the cluster wrote during the window.
+    pub wal_bytes: u64,
 }
 
 impl LevelResult {
@@ -105,13 +108,25 @@ struct ClientResult {
     hist: Histogram<u64>,
 }
 
+/// The WAL the cluster has written so far (`pg_stat_wal`, PostgreSQL 14+).
+pub async fn wal_bytes(pool: &PgPool) -> Result<u64> {
+    let bytes: i64 = sqlx::query_scalar("select wal_bytes::bigint from pg_stat_wal")
+        .fetch_one(pool)
+        .await
+        .context("reading pg_stat_wal")?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
 /// A histogram of microsecond latencies from 1 µs to 60 s, three significant digits.
 pub fn new_histogram() -> Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("histogram: {e:?}"))
 }
 
-/// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists).
+/// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists); `owner`
+/// reads the WAL position at the edges of the window.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_level(
+    owner: &PgPool,
     driver: Arc<Driver>,
     targets: &[Vec<Target>],
     clients: usize,
@@ -163,8 +178,10 @@ pub async fn run_level(
     // CPU times at the edges of the window.
     tokio::time::sleep_until(measure_from).await;
     let before = cpu::Snapshot::take(postmaster);
+    let wal_before = wal_bytes(owner).await?;
     tokio::time::sleep_until(until).await;
     let after = cpu::Snapshot::take(postmaster);
+    let wal_after = wal_bytes(owner).await?;
 
     let mut out = LevelResult {
         ok: 0,
@@ -173,6 +190,7 @@ pub async fn run_level(
         window: duration,
         latency_us: new_histogram()?,
         cpu: before.until(&after),
+        wal_bytes: wal_after.saturating_sub(wal_before),
     };
     while let Some(joined) = set.join_next().await {
         let r = joined.context("a load client panicked")??;

@@ -229,16 +229,18 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
 
         checkpoint().await?;
         eprintln!("bench: {clients} client(s): pgbench");
-        let pgbench = pg.run(clients, warmup, window, &pg_dir.join(format!("log-{clients}"))).await?;
+        let pgbench = pg.run(&db.owner, clients, warmup, window, &pg_dir.join(format!("log-{clients}"))).await?;
 
         checkpoint().await?;
         eprintln!("bench: {clients} client(s): engine");
         let engine =
-            load::run_level(engine.clone(), &engine_targets, clients, warmup, window, s.seed, postmaster).await?;
+            load::run_level(&db.owner, engine.clone(), &engine_targets, clients, warmup, window, s.seed, postmaster)
+                .await?;
 
         checkpoint().await?;
         eprintln!("bench: {clients} client(s): HTTP");
-        let http = load::run_level(http.clone(), &http_targets, clients, warmup, window, s.seed, postmaster).await?;
+        let http = load::run_level(&db.owner, http.clone(), &http_targets, clients, warmup, window, s.seed, postmaster)
+            .await?;
 
         eprintln!(
             "bench: {clients} client(s): pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s",
@@ -283,6 +285,19 @@ fn per_tx(us: u64, ok: u64) -> String {
         "-".into()
     } else {
         fmt_ns(us as f64 * 1_000.0 / ok as f64)
+    }
+}
+
+/// Bytes per transaction, or "-".
+fn bytes_per_tx(bytes: u64, ok: u64) -> String {
+    if ok == 0 {
+        return "-".into();
+    }
+    let b = bytes as f64 / ok as f64;
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else {
+        format!("{:.1} KiB", b / 1024.0)
     }
 }
 
@@ -340,10 +355,11 @@ fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults,
             "p99 vs pgbench",
             "driver CPU/tx",
             "Postgres CPU/tx",
+            "WAL/tx",
             "CPU busy",
             "errors",
         ],
-        &[0, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        &[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
     );
     for l in levels {
         let base_tps = l.pgbench.tps;
@@ -359,6 +375,7 @@ fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults,
             "1.00×".into(),
             per_tx(pg.cpu.children_us, pg.ok),
             per_tx(pg.cpu.postgres_us, pg.ok),
+            bytes_per_tx(pg.wal_bytes, pg.ok),
             busy(&pg.cpu, pg.window, cores),
             pg.failed.to_string(),
         ]);
@@ -373,6 +390,7 @@ fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults,
                 fmt_factor(q(&run.latency_us, 0.99) as f64 / base_p99),
                 per_tx(run.cpu.own_us, run.ok),
                 per_tx(run.cpu.postgres_us, run.ok),
+                bytes_per_tx(run.wal_bytes, run.ok),
                 busy(&run.cpu, run.window, cores),
                 run.errors.to_string(),
             ]);
@@ -382,7 +400,7 @@ fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults,
     r.text(
         "driver CPU/tx: CPU time of the process driving the load per transition (pgbench; or this \
          process: clients + engine, + axum server and reqwest for HTTP). Postgres CPU/tx: the \
-         cluster's backends. CPU busy: all of it over the window, as a share of all cores.",
+         cluster's backends. WAL/tx: write-ahead log written per transition (pg_stat_wal). CPU busy: all of it over the window, as a share of all cores.",
     );
     let errors: Vec<String> = levels
         .iter()

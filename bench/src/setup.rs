@@ -185,19 +185,21 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Serves the router as `serve` does (its operational settings from the environment, the
+    /// client address as connect info), except that the per-user and per-IP rate limits are off:
+    /// the load test is one user sending far more than the default 100 requests/s on purpose.
+    /// The outbox relay and webhook workers `serve` runs beside the router are not started.
     pub async fn start(store: Store, db: &Database) -> Result<Server> {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
-        let unlimited = api::config::OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..Default::default() };
-        let state = AppState {
-            store,
-            keys: Arc::new(keys.clone()),
-            owner: db.owner.clone(),
-            ops: api::state::Ops::new(unlimited),
-        };
+        let mut ops = api::config::OpsConfig::from_env().context("reading the server's operational settings")?;
+        ops.rate_limit_user = None;
+        ops.rate_limit_ip = None;
+        let state =
+            AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: api::state::Ops::new(ops) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
-        let app = api::http::router(state);
+        let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("bench: the HTTP server stopped: {e}");

@@ -54,8 +54,8 @@ impl Permissions {
         let roles = roles
             .into_iter()
             .map(|(role, perms)| {
-                let by_type =
-                    perms.map(|p| p.iter().map(|(t, actions)| (t.clone(), actions.iter().copied().collect())).collect());
+                let by_type = perms
+                    .map(|p| p.iter().map(|(t, actions)| (t.clone(), actions.iter().copied().collect())).collect());
                 (role.to_string(), by_type)
             })
             .collect();
@@ -70,10 +70,9 @@ impl Permissions {
         roles.iter().any(|role| match self.roles.get(role) {
             None => false,
             Some(None) => true,
-            Some(Some(by_type)) => by_type
-                .get(type_name)
-                .or_else(|| by_type.get("*"))
-                .is_some_and(|actions| actions.contains(&action)),
+            Some(Some(by_type)) => {
+                by_type.get(type_name).or_else(|| by_type.get("*")).is_some_and(|actions| actions.contains(&action))
+            }
         })
     }
 }

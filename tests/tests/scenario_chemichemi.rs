@@ -334,7 +334,31 @@ async fn a_trip_with_three_orders_moves_them_together_and_completes_when_all_are
         (Some("FAILED"), Some("Gate closed, nobody on site"))
     );
     d.refused("driver", "trip", &trip, "completeTrip", json!({}), unresolved).await;
-    d.ok("driver", "order", &o3, "completeDelivery", json!({ "pod_reference": "POD-3" })).await;
+    let r = d
+        .fire(
+            "driver",
+            "order",
+            &o3,
+            "completeDelivery",
+            json!({ "pod_reference": "POD-3", "delivered": [{ "product_id": d.id("bleach5"), "delivered_quantity": 1 }] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Its short bleach line is a variance; the reviewer rejects it with a reason.
+    let variance = d
+        .all("variance")
+        .await
+        .into_iter()
+        .find(|v| v["data"]["order_id"] == o3.as_str())
+        .expect("a variance for the short line");
+    let v = variance["id"].as_str().expect("id");
+    let r = d.fire("warehouse", "variance", v, "rejectVariance", json!({})).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "a reason is required: {:?}", r.body);
+    let e = d.ok("warehouse", "variance", v, "rejectVariance", json!({ "reason": "Customer signed for 2" })).await;
+    assert_eq!(
+        (e["state"].as_str(), e["data"]["resolution_notes"].as_str()),
+        (Some("REJECTED"), Some("Customer signed for 2"))
+    );
     assert_eq!(d.ok("driver", "trip", &trip, "completeTrip", json!({})).await["state"], "COMPLETED");
 
     // lpg6: 2 + 3 delivered (off the shelf), all reservations released.
@@ -363,6 +387,20 @@ async fn cancelling_a_trip_on_the_road_fails_its_open_deliveries_and_releases_th
         assert_eq!(order["state"], "FAILED");
         assert!(order["data"]["failure_reason"].as_str().is_some_and(|r| r.contains("Truck broke down")), "{order}");
     }
+    assert_eq!(d.stock("main", "lpg13").await, before);
+
+    // A trip can be cancelled from every state before it ends; its ALLOCATED orders stay so.
+    let o3 = d.allocated_order("savanna_hotel", &[("lpg13", 1)]).await;
+    let draft = d.draft_trip(&[&o3]).await;
+    assert_eq!(d.ok("dispatcher", "trip", &draft, "cancelTrip", json!({})).await["state"], "CANCELLED");
+    let planned = d.draft_trip(&[&o3]).await;
+    d.ok("dispatcher", "trip", &planned, "planTrip", json!({})).await;
+    assert_eq!(d.ok("dispatcher", "trip", &planned, "cancelTrip", json!({})).await["state"], "CANCELLED");
+    assert_eq!(d.state("order", &o3).await, "ALLOCATED");
+    let running = d.started_trip(&[&o3]).await;
+    let e = d.ok("manager", "trip", &running, "cancelTrip", json!({ "reason": "Road closed" })).await;
+    assert_eq!(e["state"], "CANCELLED");
+    assert_eq!(d.state("order", &o3).await, "FAILED");
     assert_eq!(d.stock("main", "lpg13").await, before);
 }
 
@@ -873,9 +911,11 @@ async fn every_guard_fails_once_with_its_message() {
     let no_reason = d.create("warehouse", "manual_adjustment", adjustment(one_item.clone(), None, None)).await;
     let no_target = d.create("warehouse", "manual_adjustment", adjustment(transfer.clone(), Some("move"), None)).await;
     let same_target = d.create("warehouse", "manual_adjustment", adjustment(transfer, Some("move"), Some(&main))).await;
-    let own_adjustment = d.create("manager", "manual_adjustment", adjustment(one_item.clone(), Some("count"), None)).await;
+    let own_adjustment =
+        d.create("manager", "manual_adjustment", adjustment(one_item.clone(), Some("count"), None)).await;
     d.ok("manager", "manual_adjustment", &own_adjustment, "submitAdjustment", json!({})).await;
-    let submitted_by_manager = d.create("warehouse", "manual_adjustment", adjustment(one_item, Some("count"), None)).await;
+    let submitted_by_manager =
+        d.create("warehouse", "manual_adjustment", adjustment(one_item, Some("count"), None)).await;
     d.ok("manager", "manual_adjustment", &submitted_by_manager, "submitAdjustment", json!({})).await;
     let too_much = d
         .create(

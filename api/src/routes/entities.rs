@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::eval::Rejection;
+use engine::permissions::Action;
 use engine::store::{
     entity_json, CreateOptions, HistoryEntry, ListMode, ListPage, ListRequest, ParamValue, StoreError, TransitionInfo,
     TransitionOptions, TransitionOutcome, TransitionRequest,
@@ -33,7 +34,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/t/{tenant}/entities/{type}", post(create).get(list))
-        .route("/api/v1/t/{tenant}/entities/{type}/{id}", get(get_one))
+        .route("/api/v1/t/{tenant}/entities/{type}/{id}", get(get_one).patch(patch_one).delete(delete_one))
         .route("/api/v1/t/{tenant}/entities/{type}/{id}/transitions", get(transitions))
         .route("/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}", post(execute))
         .route("/api/v1/t/{tenant}/entities/{type}/{id}/history", get(history))
@@ -63,6 +64,18 @@ struct TransitionPath {
     name: String,
 }
 
+/// The package's type-level permissions for this actor (see `engine::permissions`): without
+/// `view` the type or entity is not found; with it but without `action`, 403.
+async fn allow(
+    state: &AppState,
+    who: &TenantActor,
+    type_name: &str,
+    action: Action,
+    on_entity: bool,
+) -> Result<(), ApiError> {
+    Ok(state.store.authorize(who.tenant, &who.actor, type_name, action, on_entity).await?)
+}
+
 /// An id that is not a uuid names no entity: 404, like any unknown id.
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("entity not found"))
@@ -80,6 +93,7 @@ async fn create(
     Path(path): Path<TypePath>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let entity =
         state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, CreateOptions::default()).await?;
     Ok((StatusCode::CREATED, Json(entity_json(&entity))))
@@ -90,8 +104,66 @@ async fn get_one(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let entity = state.store.get_entity(who.tenant, &path.type_name, parse_id(&path.id)?).await?;
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
     Ok(Json(entity_json(&entity)))
+}
+
+/// The body of a PATCH: `{"data": {field: value or null}}`; anything else at the top level
+/// (`state`, `version`, `id`, …) is refused by name (no mass assignment).
+async fn patch_one(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<EntityPath>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::Edit, true).await?;
+    let Value::Object(mut top) = body else {
+        return Err(ApiError::validation(json!([{ "path": "", "message": "must be an object {\"data\": {…}}" }])));
+    };
+    let data = top.remove("data");
+    if !top.is_empty() {
+        let errors: Vec<Value> = top
+            .keys()
+            .map(|k| json!({ "path": format!("/{k}"), "message": "cannot be set: a PATCH body is {\"data\": {…}}; state changes only by transitions" }))
+            .collect();
+        return Err(ApiError::validation(json!(errors)));
+    }
+    let Some(Value::Object(patch)) = data else {
+        return Err(ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }])));
+    };
+    let if_match = if_match(&headers)?;
+    let entity = state.store.patch_entity(who.tenant, (&path.type_name, id), patch, &who.actor, if_match).await?;
+    Ok(Json(entity_json(&entity)))
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    who: TenantActor,
+    Path(path): Path<EntityPath>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::Delete, true).await?;
+    state.store.delete_entity(who.tenant, &path.type_name, id, &who.actor, if_match(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `If-Match: <version>` (quotes allowed).
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    match headers.get(header::IF_MATCH) {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(|s| s.trim().trim_matches('"'))
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("If-Match must be the entity's version number")),
+        None => Ok(None),
+    }
 }
 
 /// `GET …/entities/{type}?<filters>&q=…&sort=…&limit=…&cursor=…&total=true` (`docs/api.md`,
@@ -103,6 +175,7 @@ async fn list(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    allow(&state, &who, &path.type_name, Action::View, false).await?;
     let page = state.store.query(who.tenant, &path.type_name, &ListRequest::from_pairs(pairs, ListMode::List)).await?;
     let mut body = json!({
         "data": page.entities.iter().map(entity_json).collect::<Vec<_>>(),
@@ -119,8 +192,10 @@ async fn transitions(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
     let list: Vec<TransitionInfo> =
-        state.store.available_transitions(who.tenant, &path.type_name, parse_id(&path.id)?, &who.actor).await?;
+        state.store.available_transitions(who.tenant, &path.type_name, id, &who.actor).await?;
     Ok(Json(json!({ "data": list })))
 }
 
@@ -156,22 +231,15 @@ async fn execute(
         }
         None => None,
     };
-    let if_match = match headers.get(axum::http::header::IF_MATCH) {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(|s| s.trim().trim_matches('"'))
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("If-Match must be the entity's version number"))?,
-        ),
-        None => None,
-    };
+    let if_match = if_match(&headers)?;
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let outcome = state
         .store
         .transition(
             who.tenant,
-            TransitionRequest { type_name: &path.type_name, id: parse_id(&path.id)?, name: &path.name, input },
+            TransitionRequest { type_name: &path.type_name, id, name: &path.name, input },
             &who.actor,
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
@@ -184,7 +252,9 @@ async fn history(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let rows: Vec<HistoryEntry> = state.store.history(who.tenant, &path.type_name, parse_id(&path.id)?).await?;
+    let id = parse_id(&path.id)?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let rows: Vec<HistoryEntry> = state.store.history(who.tenant, &path.type_name, id).await?;
     Ok(Json(json!({ "data": rows })))
 }
 
@@ -263,6 +333,7 @@ async fn bulk_transition(
     JsonBody(body): JsonBody<BulkBody>,
 ) -> Result<Response, ApiError> {
     let dry_run = body.dry_run || q.dry_run;
+    allow(&state, &who, &path.type_name, Action::View, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
     if defs.type_(&path.type_name).is_none() {
         return Err(StoreError::TypeNotFound(path.type_name).into());
@@ -453,6 +524,7 @@ async fn export_csv(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    allow(&state, &who, &path.type_name, Action::View, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
     let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.clone()))?;
     let fields: Vec<String> = ty.def().fields.keys().map(|k| k.to_string()).collect();
@@ -647,6 +719,7 @@ async fn import(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

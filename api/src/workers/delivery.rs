@@ -23,6 +23,8 @@ use super::{wait, EventHub, Wake, WorkerConfig};
 const BATCH: i64 = 16;
 /// Tenants looked at per round.
 const TENANTS_PER_ROUND: i64 = 1000;
+/// Tenants whose deliveries are sent at the same time.
+const TENANTS_AT_ONCE: usize = 8;
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 /// Characters of an error kept.
@@ -64,7 +66,8 @@ pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, config: W
     }
 }
 
-/// Sends every due delivery (batch by batch); returns how long until the next one is due.
+/// Sends every due delivery (batch by batch, up to [`TENANTS_AT_ONCE`] tenants at a time, so a
+/// slow receiver holds up only its own tenant); returns how long until the next one is due.
 pub async fn deliver_due(
     store: &Store,
     config: &WorkerConfig,
@@ -74,22 +77,49 @@ pub async fn deliver_due(
     loop {
         let tenants = sql::due_tenants(store.pool(), TENANTS_PER_ROUND).await?;
         let now = Utc::now();
-        let mut sent = 0;
         let mut next: Option<Duration> = None;
+        let mut due = Vec::new();
         for (tenant, due_at) in tenants {
             if due_at > now {
                 let wait = (due_at - now).to_std().unwrap_or_default();
                 next = Some(next.map_or(wait, |n| n.min(wait)));
-                continue;
+            } else {
+                due.push(tenant);
             }
-            if stop.is_cancelled() {
-                return Ok(None);
-            }
-            sent += deliver_tenant(store, config, client, tenant).await?;
         }
-        if sent == 0 {
+        let mut sent = 0;
+        let mut running = tokio::task::JoinSet::new();
+        let mut failure = None;
+        for tenant in due {
+            if stop.is_cancelled() {
+                break;
+            }
+            if running.len() >= TENANTS_AT_ONCE {
+                if let Some(Ok(r)) = running.join_next().await {
+                    collect(r, &mut sent, &mut failure);
+                }
+            }
+            let (store, config, client) = (store.clone(), config.clone(), client.clone());
+            running.spawn(async move { deliver_tenant(&store, &config, &client, tenant).await });
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Ok(r) = joined {
+                collect(r, &mut sent, &mut failure);
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if sent == 0 || stop.is_cancelled() {
             return Ok(next);
         }
+    }
+}
+
+fn collect(r: Result<usize, sqlx::Error>, sent: &mut usize, failure: &mut Option<sqlx::Error>) {
+    match r {
+        Ok(n) => *sent += n,
+        Err(e) => *failure = Some(e),
     }
 }
 

@@ -27,6 +27,11 @@ impl DefinitionCache {
         DefinitionCache { inner: Arc::default(), limits }
     }
 
+    /// The compiled version if it is cached already.
+    pub fn peek(&self, tenant: TenantId, version: i64) -> Option<Arc<CompiledTenant>> {
+        self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned())
+    }
+
     pub async fn get(&self, tx: &mut Tx, tenant: TenantId, version: i64) -> Result<Arc<CompiledTenant>, StoreError> {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);

@@ -10,6 +10,9 @@ pub enum StoreError {
     Rejected(Rejection),
     #[error("entity not found")]
     EntityNotFound,
+    /// The actor may view the type but not do this to it.
+    #[error("your roles may not {action} {type_name} entities")]
+    Forbidden { action: &'static str, type_name: String },
     #[error("unknown entity type `{0}`")]
     TypeNotFound(String),
     #[error("the tenant has no published configuration")]

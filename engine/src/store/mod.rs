@@ -14,6 +14,7 @@
 //! `timers`); leaving the state cancels them. [`Store::fire_due_timers`] fires the due ones.
 
 mod cache;
+mod edit;
 mod error;
 mod exec;
 pub mod query;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 use crate::compiled::CompiledTenant;
 use crate::limits::Limits;
 use crate::model::{Actor, Entity};
+use crate::permissions::Action;
 
 pub use cache::DefinitionCache;
 pub use error::StoreError;
@@ -97,7 +99,14 @@ pub struct Store {
     pool: PgPool,
     defs: DefinitionCache,
     limits: Arc<Limits>,
+    /// Each tenant's live version as last read, and when: permission checks use it for up to
+    /// [`LIVE_VERSION_TTL`] instead of asking the database on every request.
+    live: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, (i64, std::time::Instant)>>>,
 }
+
+/// How long a tenant's live version is trusted before it is read again (a newly published
+/// version's permissions apply within this time in every server process).
+pub const LIVE_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,7 +117,63 @@ impl std::fmt::Debug for Store {
 impl Store {
     pub fn new(pool: PgPool, limits: Limits) -> Store {
         let limits = Arc::new(limits);
-        Store { pool, defs: DefinitionCache::new(limits.clone()), limits }
+        Store { pool, defs: DefinitionCache::new(limits.clone()), limits, live: Arc::default() }
+    }
+
+    /// The live version's definitions, through the short-lived live-version cache.
+    async fn live_cached(&self, tenant: TenantId) -> Result<Arc<CompiledTenant>, StoreError> {
+        let known = self.live.read().ok().and_then(|m| m.get(&tenant).copied());
+        if let Some((version, at)) = known {
+            if at.elapsed() < LIVE_VERSION_TTL {
+                if let Some(defs) = self.defs.peek(tenant, version) {
+                    return Ok(defs);
+                }
+            }
+        }
+        let (version, defs) = self.live_definitions(tenant).await?;
+        if let Ok(mut m) = self.live.write() {
+            m.insert(tenant, (version, std::time::Instant::now()));
+        }
+        Ok(defs)
+    }
+
+    /// Whether the actor may do `action` to entities of `type_name`, by the live version's
+    /// permissions: without `view`, the type (or, `on_entity`, the entity) is not found.
+    pub async fn authorize(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        type_name: &str,
+        action: Action,
+        on_entity: bool,
+    ) -> Result<(), StoreError> {
+        let defs = self.live_cached(tenant).await?;
+        edit::authorize(&defs, actor, type_name, action, on_entity)
+    }
+
+    /// Changes data fields of an entity (a JSON merge patch), within what the actor may edit in
+    /// its current state. Writes an `edit` history row and a `<type>.updated` event.
+    pub async fn patch_entity(
+        &self,
+        tenant: TenantId,
+        target: (&str, Uuid),
+        patch: serde_json::Map<String, Value>,
+        actor: &Actor,
+        if_match: Option<i64>,
+    ) -> Result<Entity, StoreError> {
+        edit::patch(self, tenant, target.0, target.1, patch, actor, if_match).await
+    }
+
+    /// Deletes an entity (its history stays, ending with a `delete` row).
+    pub async fn delete_entity(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        id: Uuid,
+        actor: &Actor,
+        if_match: Option<i64>,
+    ) -> Result<(), StoreError> {
+        edit::delete(self, tenant, type_name, id, actor, if_match).await
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -592,3 +592,8 @@ pub async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), Store
     sqlx::query(statement).execute(&mut **tx).await?;
     Ok(())
 }
+
+pub async fn delete_entity(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("delete from entities where tenant_id = $1 and id = $2").bind(tenant.0).bind(id).execute(&mut **tx).await?;
+    Ok(())
+}

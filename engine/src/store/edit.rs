@@ -1,0 +1,201 @@
+//! Editing and deleting entities outside transitions, under the package's permissions: a patch
+//! may change only the fields the actor may edit in the entity's current state (no mass
+//! assignment of state, version, ids, audit or generated fields), and both leave history.
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::sql::{self, HistoryRow};
+use super::{EmittedEvent, Store, StoreError, TenantId};
+use crate::eval::{diff, Rejection};
+use crate::model::{is_reserved, Actor, Entity};
+use crate::permissions::Action;
+use ontology::compile::FieldError;
+
+/// Applies a JSON merge patch of data fields (`null` removes a field) to an entity.
+pub(super) async fn patch(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    id: Uuid,
+    patch: Map<String, Value>,
+    actor: &Actor,
+    if_match: Option<i64>,
+) -> Result<Entity, StoreError> {
+    let mut tx = store.begin(tenant).await?;
+    let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+    let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
+    let live = store.live_in(&mut tx, tenant).await?.1;
+    authorize(&live, actor, type_name, Action::Edit, true)?;
+    if let Some(expected) = if_match {
+        if expected != stored.entity.version {
+            return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
+        }
+    }
+    let ty = defs.type_(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    let workflow = defs.workflow(type_name);
+    let state = stored.entity.state.as_str();
+    // A type without a declared workflow has no states to restrict edits; with a workflow, only
+    // the fields a state declares `editable` (for its roles) may change.
+    let implicit = ty.def().workflow.is_none();
+    let editable = workflow.and_then(|w| w.editable(state));
+    let role_may = |roles: &[String]| roles.is_empty() || roles.iter().any(|r| actor.roles.contains(r));
+
+    let mut errors = Vec::new();
+    for key in patch.keys() {
+        let path = format!("/data/{key}");
+        let message = if is_reserved(key) {
+            Some(format!("`{key}` is managed by the server and cannot be set"))
+        } else {
+            match ty.def().fields.iter().find(|(name, _)| name.as_str() == key) {
+                None => Some("unknown field".to_string()),
+                Some((_, f)) if f.generated => Some("is set by the server".to_string()),
+                Some(_) if actor.system || implicit => None,
+                Some(_) => match editable {
+                    Some(e) if e.fields.iter().any(|f| f == key) && role_may(&e.roles) => None,
+                    _ => Some(format!("may not be edited in state {state} by your roles")),
+                },
+            }
+        };
+        if let Some(message) = message {
+            errors.push(FieldError { path, message });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Rejection::Validation { errors }.into());
+    }
+
+    let mut data = stored.entity.data.clone();
+    if let Some(obj) = data.as_object_mut() {
+        for (k, v) in patch {
+            if v.is_null() {
+                obj.remove(&k);
+            } else {
+                obj.insert(k, v);
+            }
+        }
+    }
+    ty.validate(&data).map_err(|errors| Rejection::Validation {
+        errors: errors
+            .into_iter()
+            .map(|e| FieldError { path: format!("/data{}", e.path), message: e.message })
+            .collect(),
+    })?;
+    let changes = diff(&stored.entity.data, &data);
+    if changes.as_object().is_some_and(Map::is_empty) {
+        tx.commit().await?;
+        return Ok(stored.entity);
+    }
+    let now = Utc::now();
+    let updated = sql::update_entity(&mut tx, tenant, id, state, &data, &actor.id, now).await?;
+    let history_id = sql::insert_history(
+        &mut tx,
+        tenant,
+        HistoryRow {
+            entity_id: id,
+            entity_type: type_name,
+            transition: "edit",
+            from: Some(state),
+            to: state,
+            actor_id: &actor.id,
+            actor_email: &actor.email,
+            at: now,
+            input: &json!({}),
+            changes: &changes,
+            config_version: stored.config_version,
+            parent_id: None,
+        },
+    )
+    .await?;
+    let event = EmittedEvent {
+        id: Uuid::now_v7(),
+        name: format!("{type_name}.updated"),
+        entity_type: type_name.to_string(),
+        entity_id: id,
+        payload: json!({ "id": id, "type": type_name, "changes": changes }),
+    };
+    sql::insert_event(&mut tx, tenant, &event, Some(history_id)).await?;
+    tx.commit().await?;
+    Ok(updated.entity)
+}
+
+/// Deletes an entity; its history stays, ending with a `delete` row.
+pub(super) async fn delete(
+    store: &Store,
+    tenant: TenantId,
+    type_name: &str,
+    id: Uuid,
+    actor: &Actor,
+    if_match: Option<i64>,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin(tenant).await?;
+    let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+    let live = store.live_in(&mut tx, tenant).await?.1;
+    authorize(&live, actor, type_name, Action::Delete, true)?;
+    if let Some(expected) = if_match {
+        if expected != stored.entity.version {
+            return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
+        }
+    }
+    let now = Utc::now();
+    let state = stored.entity.state.as_str();
+    let history_id = sql::insert_history(
+        &mut tx,
+        tenant,
+        HistoryRow {
+            entity_id: id,
+            entity_type: type_name,
+            transition: "delete",
+            from: Some(state),
+            to: state,
+            actor_id: &actor.id,
+            actor_email: &actor.email,
+            at: now,
+            input: &json!({}),
+            changes: &json!({}),
+            config_version: stored.config_version,
+            parent_id: None,
+        },
+    )
+    .await?;
+    sql::cancel_timers(&mut tx, tenant, id, now).await?;
+    let event = EmittedEvent {
+        id: Uuid::now_v7(),
+        name: format!("{type_name}.deleted"),
+        entity_type: type_name.to_string(),
+        entity_id: id,
+        payload: json!({ "id": id, "type": type_name, "state": state }),
+    };
+    sql::insert_event(&mut tx, tenant, &event, Some(history_id)).await?;
+    sql::delete_entity(&mut tx, tenant, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Type-level permission check. Without `view` the type and its entities do not exist for the
+/// actor (404: `EntityNotFound` when `on_entity`, else `TypeNotFound`; no existence leak);
+/// `view` without the action is 403.
+pub fn authorize(
+    defs: &crate::compiled::CompiledTenant,
+    actor: &Actor,
+    type_name: &str,
+    action: Action,
+    on_entity: bool,
+) -> Result<(), StoreError> {
+    let p = defs.permissions();
+    if defs.type_(type_name).is_none() {
+        return Err(StoreError::TypeNotFound(type_name.to_string()));
+    }
+    if !p.allows(&actor.roles, actor.system, type_name, Action::View) {
+        return Err(if on_entity {
+            StoreError::EntityNotFound
+        } else {
+            StoreError::TypeNotFound(type_name.to_string())
+        });
+    }
+    if action != Action::View && !p.allows(&actor.roles, actor.system, type_name, action) {
+        return Err(StoreError::Forbidden { action: action.as_str(), type_name: type_name.to_string() });
+    }
+    Ok(())
+}
