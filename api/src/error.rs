@@ -118,6 +118,17 @@ impl From<StoreError> for ApiError {
             StoreError::NotAnObject => {
                 ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }]))
             }
+            // Postgres "data exception" (SQLSTATE class 22): a value the database cannot take,
+            // such as a NUL character in text or an out-of-range number. The client's input, so
+            // 422, without the database's message.
+            StoreError::Db(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                tracing::info!(sqlstate = ?db.code(), "data exception from the database");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_VALUE",
+                    "a value in the request cannot be stored (for example a NUL character or a number out of range)",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::health::router())
         .merge(crate::routes::entities::router())
         .merge(crate::routes::rules::router())
+        .merge(crate::openapi::router())
         .merge(crate::routes::config::router())
         .merge(crate::routes::types::router())
         .merge(crate::routes::auth::router())

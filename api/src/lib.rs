@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod openapi;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;

@@ -1066,3 +1066,21 @@ async fn every_guard_fails_once_with_its_message() {
     assert_eq!(d.stock("main", "degreaser20").await, (5, 0));
     assert_eq!(d.balance("savanna_hotel").await, 0.0);
 }
+
+#[tokio::test]
+async fn type_permissions_follow_the_roles() {
+    let db = test_db().await;
+    let d = Demo::start(&db).await;
+    let order = json!({ "data": { "customer_id": d.id("savanna_hotel"), "warehouse_id": d.id("main"), "items": [] } });
+    // Viewers see everything and create nothing; drivers do not record payments.
+    assert_eq!(d.s.get("entities/order", d.t("viewer")).await.status, 200);
+    let r = d.s.post("entities/order", d.t("viewer"), &order).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    let payment = json!({ "data": { "customer_id": d.id("savanna_hotel"), "amount": 10, "method": "cash" } });
+    let r = d.s.post("entities/payment", d.t("driver"), &payment).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    // The solver's service account sees what routing needs, and no customers.
+    assert_eq!(d.s.get("entities/planning_session", d.t("solver")).await.status, 200);
+    assert_eq!(d.s.get("entities/customer", d.t("solver")).await.status, 404);
+    assert_eq!(d.s.get(&format!("entities/customer/{}", d.id("savanna_hotel")), d.t("solver")).await.status, 404);
+}
