@@ -21,7 +21,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
-    let ops = state.clone();
+    let shared = state.clone();
     Router::new()
         .merge(crate::routes::health::router())
         .merge(crate::routes::entities::router())
@@ -39,9 +39,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(axum::middleware::from_fn_with_state(ops.clone(), crate::middleware::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::rate_limit))
         .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(crate::middleware::cors(&ops.ops.config))
+        .layer(crate::middleware::cors(&shared.ops.config))
         .layer(axum::middleware::from_fn(crate::middleware::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -310,31 +310,61 @@ fn static_paths(slug: &str) -> Vec<(String, Value)> {
     let t = format!("/api/v1/t/{slug}");
     let list = json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array" } } });
     vec![
-        ("/healthz".into(), json!({ "get": { "tags": ["operations"], "operationId": "healthz", "security": [], "responses": ok(any_object()) } })),
-        ("/readyz".into(), json!({ "get": { "tags": ["operations"], "operationId": "readyz", "security": [],
+        (
+            "/healthz".into(),
+            json!({ "get": { "tags": ["operations"], "operationId": "healthz", "security": [], "responses": ok(any_object()) } }),
+        ),
+        (
+            "/readyz".into(),
+            json!({ "get": { "tags": ["operations"], "operationId": "readyz", "security": [],
             "responses": { "200": { "description": "Ready", "content": { "application/json": { "schema": any_object() } } },
-                           "503": { "description": "Not ready", "content": { "application/json": { "schema": any_object() } } } } } })),
-        ("/api/v1/auth/login".into(), json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [],
+                           "503": { "description": "Not ready", "content": { "application/json": { "schema": any_object() } } } } } }),
+        ),
+        (
+            "/api/v1/auth/login".into(),
+            json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [],
             "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"],
                 "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
             "responses": ok(json!({ "type": "object", "required": ["access_token", "refresh_token"],
                 "properties": { "access_token": { "type": "string" }, "refresh_token": { "type": "string" },
-                                "token_type": { "type": "string" }, "expires_in": { "type": "integer" } } })) } })),
-        ("/api/v1/auth/refresh".into(), json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [],
+                                "token_type": { "type": "string" }, "expires_in": { "type": "integer" } } })) } }),
+        ),
+        (
+            "/api/v1/auth/refresh".into(),
+            json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [],
             "requestBody": body(json!({ "type": "object", "required": ["refresh_token"], "properties": { "refresh_token": { "type": "string" } } })),
-            "responses": ok(any_object()) } })),
-        ("/api/v1/auth/me".into(), json!({ "get": { "tags": ["auth"], "operationId": "me", "responses": ok(any_object()) } })),
-        (format!("{t}/types"), json!({ "get": { "tags": ["config"], "operationId": "types", "responses": ok(list.clone()) } })),
-        (format!("{t}/config/versions"), json!({ "get": { "tags": ["config"], "operationId": "config_versions", "responses": ok(list.clone()) } })),
-        (format!("{t}/events"), json!({ "get": { "tags": ["events"], "operationId": "events",
+            "responses": ok(any_object()) } }),
+        ),
+        (
+            "/api/v1/auth/me".into(),
+            json!({ "get": { "tags": ["auth"], "operationId": "me", "responses": ok(any_object()) } }),
+        ),
+        (
+            format!("{t}/types"),
+            json!({ "get": { "tags": ["config"], "operationId": "types", "responses": ok(list.clone()) } }),
+        ),
+        (
+            format!("{t}/config/versions"),
+            json!({ "get": { "tags": ["config"], "operationId": "config_versions", "responses": ok(list.clone()) } }),
+        ),
+        (
+            format!("{t}/events"),
+            json!({ "get": { "tags": ["events"], "operationId": "events",
             "parameters": [ { "name": "after", "in": "query", "schema": { "type": "string" } },
                             { "name": "type", "in": "query", "schema": { "type": "string" } },
                             { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } } ],
-            "responses": ok(any_object()) } })),
-        (format!("{t}/users"), json!({ "get": { "tags": ["users"], "operationId": "users", "responses": ok(list.clone()) } })),
-        (format!("{t}/rules/evaluate"), json!({ "post": { "tags": ["rules"], "operationId": "rules_evaluate",
+            "responses": ok(any_object()) } }),
+        ),
+        (
+            format!("{t}/users"),
+            json!({ "get": { "tags": ["users"], "operationId": "users", "responses": ok(list.clone()) } }),
+        ),
+        (
+            format!("{t}/rules/evaluate"),
+            json!({ "post": { "tags": ["rules"], "operationId": "rules_evaluate",
             "requestBody": body(json!({ "type": "object", "required": ["logic"], "additionalProperties": false,
                 "properties": { "logic": {}, "data": {} } })),
-            "responses": ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })) } })),
+            "responses": ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })) } }),
+        ),
     ]
 }

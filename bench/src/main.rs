@@ -118,6 +118,7 @@ async fn main() -> Result<()> {
     let root = workspace_root();
     let s = settings(&root)?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let load_before = loadavg();
 
     eprintln!("bench: (a) evaluation cost, {} ms per measurement", s.eval.as_millis());
     let eval = evalcost::run(&root, s.eval)?;
@@ -137,7 +138,8 @@ async fn main() -> Result<()> {
     let (facts, levels) = outcome?;
     closed?;
 
-    let report = build_report(&s, cores, &facts, &eval, &levels);
+    let load = format!("{} at the start, {} at the end", load_before, loadavg());
+    let report = build_report(&s, cores, &load, &facts, &eval, &levels);
     print!("{}", report.to_text());
     if let Some(dir) = s.report.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -306,11 +308,26 @@ fn busy(usage: &cpu::Usage, window: Duration, cores: usize) -> String {
     fmt_pct(total / (window.as_secs_f64() * 1e6 * cores as f64))
 }
 
-fn build_report(s: &Settings, cores: usize, facts: &DbFacts, eval: &EvalResults, levels: &[Level]) -> Report {
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every number.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn build_report(
+    s: &Settings,
+    cores: usize,
+    load: &str,
+    facts: &DbFacts,
+    eval: &EvalResults,
+    levels: &[Level],
+) -> Report {
     let mut r = Report::default();
     r.heading("Setup");
     r.lines(vec![
         format!("machine            {cores} cores: {}", machine()),
+        format!("load average       {load} (other work on the machine skews every number)"),
         format!(
             "database           PostgreSQL {}, embedded cluster in a temp SWITCHYARD_HOME, Unix socket, shared_buffers = {}",
             facts.version, facts.shared_buffers

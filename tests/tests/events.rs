@@ -235,6 +235,35 @@ async fn events_are_listed_in_pages_and_filtered_by_type() {
     w.stop(Duration::from_secs(5)).await;
 }
 
+#[tokio::test]
+async fn events_follow_the_view_permissions_of_their_types() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let w = workers(&s.store, &s.ops.hub, &test_ops(3));
+    let (admin, agent, clerk) = (
+        s.token(&db, "admin@signals.test").await,
+        s.token(&db, "agent@signals.test").await,
+        s.token(&db, "clerk@signals.test").await,
+    );
+    ticket(&s, &agent, "secret").await;
+    let memo = s.create(&clerk, "memo", json!({ "text": "hello" })).await;
+    let r = s.fire(&clerk, "memo", memo["id"].as_str().expect("id"), "archive", json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(names(&events(&s, &admin, 3).await), ["ticket.created", "memo.created", "memo.archived"]);
+    assert_eq!(names(&events(&s, &agent, 3).await).len(), 3);
+
+    // The clerk may not view tickets: their events are left out, the cursor still moves on.
+    let r = s.get("events?limit=1", &clerk).await;
+    assert_eq!((r.body["data"].as_array().expect("data").len(), &r.body["next_cursor"]), (0, &json!("1")));
+    let r = s.get("events", &clerk).await;
+    assert_eq!(names(r.body["data"].as_array().expect("data")), ["memo.created", "memo.archived"]);
+    let mut stream = open_stream(&s, &clerk, "?after=0", None).await;
+    let mut buf = String::new();
+    let got = sse_events(&mut stream, 2, &mut buf).await;
+    assert_eq!(got.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2, 3]);
+    w.stop(Duration::from_secs(5)).await;
+}
+
 /// Reads server-sent events from a response until `n` arrived: `(id, data)` pairs.
 async fn sse_events(resp: &mut reqwest::Response, n: usize, buffer: &mut String) -> Vec<(i64, Value)> {
     let mut out = Vec::new();

@@ -71,6 +71,12 @@ impl Demo {
         assert!(got.contains(message), "{type_name}.{name}: expected {message:?}, got {got:?}");
     }
 
+    /// `PATCH …/entities/{type}/{id}` with `{"data": data}`.
+    async fn patch(&self, type_name: &str, id: &str, user: &str, data: Value) -> Reply {
+        let url = self.s.url(&format!("entities/{type_name}/{id}"));
+        self.s.request(reqwest::Method::PATCH, &url, Some(self.t(user)), Some(&json!({ "data": data })), &[]).await
+    }
+
     async fn get(&self, type_name: &str, id: &str) -> Value {
         let r = self.s.get(&format!("entities/{type_name}/{id}"), self.t("admin")).await;
         assert_eq!(r.status, 200, "get {type_name} {id}: {:?}", r.body);
@@ -1083,4 +1089,50 @@ async fn type_permissions_follow_the_roles() {
     assert_eq!(d.s.get("entities/planning_session", d.t("solver")).await.status, 200);
     assert_eq!(d.s.get("entities/customer", d.t("solver")).await.status, 404);
     assert_eq!(d.s.get(&format!("entities/customer/{}", d.id("savanna_hotel")), d.t("solver")).await.status, 404);
+}
+
+#[tokio::test]
+async fn states_say_what_may_be_edited_and_by_whom() {
+    let db = test_db().await;
+    let d = Demo::start(&db).await;
+
+    // A planned trip whose order was cancelled: the dispatcher takes it off, then dispatches.
+    let o1 = d.allocated_order("savanna_hotel", &[("lpg6", 1)]).await;
+    let o2 = d.allocated_order("savanna_hotel", &[("lpg6", 2)]).await;
+    let trip = d.draft_trip(&[&o1, &o2]).await;
+    d.ok("dispatcher", "trip", &trip, "planTrip", json!({})).await;
+    d.ok("manager", "order", &o2, "cancelOrder", json!({ "reason": "customer called" })).await;
+    d.refused("dispatcher", "trip", &trip, "dispatchTrip", json!({ "vehicle_id": d.id("truck1") }), "is CANCELLED")
+        .await;
+    let r = d.patch("trip", &trip, "sales", json!({ "order_ids": [o1] })).await;
+    assert_eq!(r.status, 403, "sales may not edit trips: {:?}", r.body);
+    let r = d.patch("trip", &trip, "dispatcher", json!({ "order_ids": [o1], "vehicle_id": d.id("truck2") })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let e = d.ok("dispatcher", "trip", &trip, "dispatchTrip", json!({})).await;
+    assert_eq!(
+        (e["state"].as_str(), e["data"]["vehicle_id"].as_str()),
+        (Some("DISPATCHED"), Some(d.id("truck2").as_str()))
+    );
+    let r = d.patch("trip", &trip, "dispatcher", json!({ "order_ids": [o1, o2] })).await;
+    assert_eq!(r.status, 422, "a dispatched trip's orders are fixed: {:?}", r.body);
+    // …but an order can still be dispatched onto it, which adds it to the trip.
+    let o3 = d.allocated_order("savanna_hotel", &[("bleach5", 1)]).await;
+    let e = d.ok("warehouse", "order", &o3, "dispatchOrder", json!({ "trip_id": trip })).await;
+    assert_eq!((e["state"].as_str(), e["data"]["trip_id"].as_str()), (Some("DISPATCHED"), Some(trip.as_str())));
+    let t = d.get("trip", &trip).await;
+    assert_eq!((&t["data"]["order_ids"], &t["data"]["total_stops"]), (&json!([o1, o3]), &json!(2)));
+
+    // A draft order's lines are the sales rep's; once submitted only its notes and date.
+    let order = d.draft_order("savanna_hotel", &[("lpg6", 1)]).await;
+    let r =
+        d.patch("order", &order, "sales", json!({ "items": [{ "product_id": d.id("lpg13"), "quantity": 3 }] })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let e = d.ok("sales", "order", &order, "submitOrder", json!({})).await;
+    assert_eq!(num(&e["data"]["total_amount"]), 3.0 * 2600.0);
+    let r = d.patch("order", &order, "sales", json!({ "items": [] })).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let r = d.patch("order", &order, "sales", json!({ "notes": "Call before delivery" })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = d.patch("order", &order, "sales", json!({ "total_amount": 1 })).await;
+    assert_eq!(r.status, 422, "computed fields are the server's: {:?}", r.body);
 }

@@ -181,7 +181,7 @@ async fn every_failure_kind_leaves_the_database_as_it_was() {
 
     // The guard messages are the package's.
     let r = s.fire(&manager, "order", &mine, "approveOrder", json!({})).await;
-    assert_eq!(r.body["error"]["message"], "An order cannot be approved by the user who created it");
+    assert_eq!(r.body["error"]["message"], "four-eyes: you created this order");
     let r = s.fire(&warehouse, "order", &short, "allocateInventory", json!({})).await;
     let message = r.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(&s.sample("degreaser20")), "names the short product: {message}");
@@ -433,7 +433,7 @@ async fn available_transitions_explain_roles_and_guards() {
     assert_eq!(approve["to"], "APPROVED");
     assert_eq!(approve["allowed"], false, "the creator cannot approve: {approve}");
     assert_eq!(approve["guards"][0]["passed"], false);
-    assert_eq!(approve["guards"][0]["message"], "An order cannot be approved by the user who created it");
+    assert_eq!(approve["guards"][0]["message"], "four-eyes: you created this order");
     assert!(list[1]["input_schema"]["required"].as_array().is_some_and(|r| r.contains(&json!("reason"))));
 
     let r = s.get(&format!("entities/order/{order}/transitions"), &sales).await;

@@ -12,6 +12,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use engine::permissions::{Action, Permissions};
+use engine::store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -40,11 +42,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/t/{tenant}/events", get(list)).route("/api/v1/t/{tenant}/events/stream", get(stream))
 }
 
-/// Whether `who` may see `event`. Until types carry view permissions, every user of the tenant
-/// sees every event of the tenant: this is the one place to tighten (lists and streams both ask).
-pub fn can_view(who: &TenantActor, event: &EventRecord) -> bool {
-    let _ = (who, event);
-    true
+/// Whether `who` may see `event`: the one place that decides, for lists and streams alike. An
+/// event is seen by whoever may view its entity's type (the live version's `permissions:`).
+pub fn can_view(who: &TenantActor, permissions: &Permissions, event: &EventRecord) -> bool {
+    permissions.allows(&who.actor.roles, who.actor.system, &event.entity_type, Action::View)
+}
+
+/// The live version's permissions (compiled once per version, cached).
+async fn permissions(state: &AppState, who: &TenantActor) -> Result<Permissions, StoreError> {
+    let (_, defs) = state.store.live_definitions(who.tenant).await?;
+    Ok(defs.permissions().clone())
 }
 
 #[derive(Deserialize)]
@@ -108,7 +115,8 @@ async fn list(
     } else {
         None
     };
-    let data: Vec<EventRecord> = rows.into_iter().filter(|e| can_view(&who, e)).collect();
+    let permissions = permissions(&state, &who).await?;
+    let data: Vec<EventRecord> = rows.into_iter().filter(|e| can_view(&who, &permissions, e)).collect();
     Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
 }
 
@@ -169,16 +177,22 @@ async fn pump(
                 .await
                 .map_err(|e| e.to_string())?;
             tx.commit().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(rows)
+            // Asked per page: a newly published version's permissions apply from the next one.
+            let permissions = if rows.is_empty() {
+                Permissions::default()
+            } else {
+                permissions(&state, &who).await.map_err(|e| e.to_string())?
+            };
+            Ok::<_, String>((rows, permissions))
         }
         .await;
         let mut full = false;
         match page {
-            Ok(rows) => {
+            Ok((rows, permissions)) => {
                 full = rows.len() as i64 == STREAM_PAGE;
                 for e in rows {
                     position = e.id;
-                    if !can_view(&who, &e) {
+                    if !can_view(&who, &permissions, &e) {
                         continue;
                     }
                     let data = serde_json::to_string(&e).unwrap_or_default();

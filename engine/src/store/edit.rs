@@ -82,6 +82,7 @@ pub(super) async fn patch(
             .map(|e| FieldError { path: format!("/data{}", e.path), message: e.message })
             .collect(),
     })?;
+    super::refs::check(&mut tx, tenant, ty, &data, Some(&stored.entity.data), "/data").await?;
     let changes = diff(&stored.entity.data, &data);
     if changes.as_object().is_some_and(Map::is_empty) {
         tx.commit().await?;

@@ -226,6 +226,9 @@ pub(super) fn run<'a>(
         let loaded = load_all(tx, tenant, prepared.load_requests()).await?;
         load_history(tx, tenant, &mut prepared).await?;
         let decision = eval::decide(prepared, loaded, &store.limits)?;
+        if let Some(ty) = defs.type_(&entity.type_name) {
+            super::refs::check(tx, tenant, ty, &decision.data, Some(&entity.data), "/entity").await?;
+        }
 
         let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
         if decision.to != decision.from {
@@ -256,6 +259,10 @@ pub(super) fn run<'a>(
 
         for u in &decision.updates {
             let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
+            if let Some(ty) = defs.type_(&u.type_name) {
+                let prefix = format!("/update/{}/{}", u.type_name, u.id);
+                super::refs::check(tx, tenant, ty, &u.data, Some(&row.entity.data), &prefix).await?;
+            }
             sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;
             sql::insert_history(
                 tx,
@@ -452,6 +459,7 @@ async fn insert_new(
             .map(|e| ontology::compile::FieldError { path: format!("/data{}", e.path), message: e.message })
             .collect(),
     })?;
+    super::refs::check(tx, tenant, ty, &data, None, "/data").await?;
     let Some(row) =
         sql::insert_entity(tx, tenant, id, type_name, &state, &data, version, &actor.id, now, skip_if_exists).await?
     else {

@@ -15,6 +15,7 @@
 
 mod cache;
 mod edit;
+mod refs;
 mod error;
 mod exec;
 pub mod query;

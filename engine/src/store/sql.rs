@@ -597,3 +597,17 @@ pub async fn delete_entity(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<()
     sqlx::query("delete from entities where tenant_id = $1 and id = $2").bind(tenant.0).bind(id).execute(&mut **tx).await?;
     Ok(())
 }
+
+/// The types of the entities among `ids` that exist (in this tenant).
+pub async fn entity_types(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
+        .bind(tenant.0)
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
