@@ -56,8 +56,14 @@ pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> R
     // Hashed once (argon2id is slow on purpose) and given to every demo user.
     let demo_hash = crate::auth::password::hash(DEMO_PASSWORD).await?;
     let mut out = Vec::new();
-    for name in ["chemichemi"] {
-        let path = dir.join(name);
+    // Every package under examples/, in name order.
+    let mut packages: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|_| DemoError::NoExamples(dir.display().to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("tenant.yaml").is_file())
+        .collect();
+    packages.sort();
+    for path in packages {
         let package = Package::load_dir(&path).map_err(|errs| {
             DemoError::Package(
                 path.display().to_string(),

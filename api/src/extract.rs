@@ -42,3 +42,23 @@ where
         }
     }
 }
+
+/// `Query<T>` with rejections answered in the error envelope (400 `BAD_REQUEST`) instead of
+/// axum's plain-text body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| QueryParams(q))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}

@@ -11,11 +11,11 @@ use jsonschema::error::ValidationErrorKind;
 use ontology::compile::{CompiledType, FieldError, Ontology};
 use serde_json::Value;
 
-use crate::permissions::Permissions;
 use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::logic::Logic;
+use crate::permissions::Permissions;
 use crate::rules::NamedRules;
 use crate::script::{Script, ScriptEngine, CONTEXT_NAMES};
 

@@ -732,11 +732,7 @@ impl Validation {
                 }
                 let leaves = wf.transitions.values().any(|t| t.from.contains(state));
                 if s.kind != StateKind::Terminal && !leaves {
-                    self.error(
-                        &file,
-                        &pointer,
-                        format!("state `{state}` is not terminal but no transition leaves it"),
-                    );
+                    self.error(&file, &pointer, format!("state `{state}` is not terminal but no transition leaves it"));
                 }
             }
         }

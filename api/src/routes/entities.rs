@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -217,7 +217,7 @@ async fn execute(
     State(state): State<AppState>,
     who: TenantActor,
     Path(path): Path<TransitionPath>,
-    Query(q): Query<ExecuteQuery>,
+    QueryParams(q): QueryParams<ExecuteQuery>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ExecuteBody>,
 ) -> Result<Json<TransitionOutcome>, ApiError> {
@@ -329,7 +329,7 @@ async fn bulk_transition(
     State(state): State<AppState>,
     who: TenantActor,
     Path(path): Path<BulkPath>,
-    Query(q): Query<ExecuteQuery>,
+    QueryParams(q): QueryParams<ExecuteQuery>,
     JsonBody(body): JsonBody<BulkBody>,
 ) -> Result<Response, ApiError> {
     let dry_run = body.dry_run || q.dry_run;
@@ -715,7 +715,7 @@ async fn import(
     State(state): State<AppState>,
     who: TenantActor,
     Path(path): Path<TypePath>,
-    Query(q): Query<ImportQuery>,
+    QueryParams(q): QueryParams<ImportQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {

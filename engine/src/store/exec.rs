@@ -226,9 +226,6 @@ pub(super) fn run<'a>(
         let loaded = load_all(tx, tenant, prepared.load_requests()).await?;
         load_history(tx, tenant, &mut prepared).await?;
         let decision = eval::decide(prepared, loaded, &store.limits)?;
-        if let Some(ty) = defs.type_(&entity.type_name) {
-            super::refs::check(tx, tenant, ty, &decision.data, Some(&entity.data), "/entity").await?;
-        }
 
         let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
         if decision.to != decision.from {
@@ -257,12 +254,11 @@ pub(super) fn run<'a>(
         )
         .await?;
 
+        // Reference checks run after the creates (a row may reference what the script created).
+        let mut updated_before = Vec::with_capacity(decision.updates.len());
         for u in &decision.updates {
             let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
-            if let Some(ty) = defs.type_(&u.type_name) {
-                let prefix = format!("/update/{}/{}", u.type_name, u.id);
-                super::refs::check(tx, tenant, ty, &u.data, Some(&row.entity.data), &prefix).await?;
-            }
+            updated_before.push((u, row.entity.data.clone()));
             sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;
             sql::insert_history(
                 tx,
@@ -305,6 +301,17 @@ pub(super) fn run<'a>(
                 events.push(created_event(&created));
                 sql::insert_event(tx, tenant, events.last().ok_or(StoreError::EntityNotFound)?, Some(history_id))
                     .await?;
+            }
+        }
+
+        // After the creates: the entity and updated rows may reference what the script created.
+        if let Some(ty) = defs.type_(&entity.type_name) {
+            super::refs::check(tx, tenant, ty, &decision.data, Some(&entity.data), "/entity").await?;
+        }
+        for (u, before) in &updated_before {
+            if let Some(ty) = defs.type_(&u.type_name) {
+                let prefix = format!("/update/{}/{}", u.type_name, u.id);
+                super::refs::check(tx, tenant, ty, &u.data, Some(before), &prefix).await?;
             }
         }
 

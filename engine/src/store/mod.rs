@@ -15,10 +15,10 @@
 
 mod cache;
 mod edit;
-mod refs;
 mod error;
 mod exec;
 pub mod query;
+mod refs;
 pub mod sql;
 mod timers;
 

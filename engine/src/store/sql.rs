@@ -594,7 +594,11 @@ pub async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), Store
 }
 
 pub async fn delete_entity(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("delete from entities where tenant_id = $1 and id = $2").bind(tenant.0).bind(id).execute(&mut **tx).await?;
+    sqlx::query("delete from entities where tenant_id = $1 and id = $2")
+        .bind(tenant.0)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -604,10 +608,11 @@ pub async fn entity_types(
     tenant: TenantId,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
-        .bind(tenant.0)
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
+            .bind(tenant.0)
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?;
     Ok(rows.into_iter().collect())
 }
