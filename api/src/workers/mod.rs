@@ -11,12 +11,14 @@
 //! * [`relay`]: outbox rows (queued by a trigger when their transaction commits) become the
 //!   tenant's ordered event stream and one webhook delivery per matching webhook.
 //! * [`delivery`]: POSTs due deliveries, signed, retried with exponential backoff, dead-lettered.
+//! * [`timers`]: fires state timers that came due, as the system actor.
 
 pub mod delivery;
 pub mod destination;
 pub mod listener;
 pub mod relay;
 pub mod sql;
+pub mod timers;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -125,7 +127,7 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Starts the listener, the relay and the delivery worker. They stop when [`Workers::stop`]
+    /// Starts the listener, the relay, the delivery worker and the timers worker. They stop when [`Workers::stop`]
     /// is called or the hub shuts down.
     pub fn start(store: &Store, hub: &EventHub, config: WorkerConfig) -> Result<Workers, reqwest::Error> {
         let stop = hub.shutdown_token().child_token();
@@ -134,7 +136,7 @@ impl Workers {
         tasks.spawn(listener::run(store.pool().clone(), hub.clone(), stop.clone()));
         tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll));
         tasks.spawn(delivery::run(store.clone(), hub.clone(), stop.clone(), config, client));
-        // Other background work of a server process (state timers) is started here as well.
+        tasks.spawn(timers::run(store.clone(), stop.clone(), timers::TIMER_POLL));
         Ok(Workers { tasks, stop })
     }
 
