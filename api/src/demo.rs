@@ -19,6 +19,8 @@ pub enum DemoError {
     #[error(transparent)]
     Apply(#[from] tenants::ApplyError),
     #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+    #[error(transparent)]
     Password(#[from] crate::auth::password::HashError),
 }
 
@@ -51,7 +53,12 @@ pub struct DemoTenant {
     pub rows: usize,
 }
 
-pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> Result<Vec<DemoTenant>, DemoError> {
+pub async fn apply_examples(
+    owner: &PgPool,
+    store: &Store,
+    limits: &Limits,
+    destinations: &crate::workers::destination::Destinations,
+) -> Result<Vec<DemoTenant>, DemoError> {
     let dir = examples_dir()?;
     // Hashed once (argon2id is slow on purpose) and given to every demo user.
     let demo_hash = crate::auth::password::hash(DEMO_PASSWORD).await?;
@@ -70,7 +77,7 @@ pub async fn apply_examples(owner: &PgPool, store: &Store, limits: &Limits) -> R
                 errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
             )
         })?;
-        let applied = tenants::apply::publish(owner, &package, "demo", limits).await?;
+        let applied = crate::publish::publish(owner, &package, "demo", limits, destinations).await?;
         tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, Some(&demo_hash)).await?;
         let rows = tenants::apply::load_sample_data(owner, store, applied.tenant, &package).await?;
         out.push(DemoTenant {

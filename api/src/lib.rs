@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod publish;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

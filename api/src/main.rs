@@ -116,7 +116,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let limits = Limits::default();
     let store = Store::new(db.app.clone(), limits.clone());
     let demo_tenants = if demo {
-        match api::demo::apply_examples(&db.owner, &store, &limits).await {
+        match api::demo::apply_examples(&db.owner, &store, &limits, &ops.destinations()).await {
             Ok(t) => t,
             Err(e) => {
                 db.close().await?;

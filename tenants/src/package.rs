@@ -30,6 +30,22 @@ pub struct TenantFile {
     /// other rules (replaced when compiled).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub rules: IndexMap<String, Value>,
+    /// Webhooks the package declares (replaced by name on each apply; webhooks created over the
+    /// API are left alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookDef>,
+}
+
+/// A webhook of the package. Its signing secret is never in the package (which lives in git):
+/// `secret_env` names the server's environment variable holding it, read when applying.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    pub name: String,
+    pub url: String,
+    /// Event names or `prefix.*` patterns (`order.*`, `payment.reconciled`).
+    pub events: Vec<String>,
+    pub secret_env: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -119,7 +119,8 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> anyhow::Result<Out
             let package = load_valid(&dir, &limits)?;
             with_db(cfg, async |db| {
                 let plan = tenants::plan::plan(&db.owner, &package.tenant.slug, &package).await?;
-                let applied = tenants::apply::publish(&db.owner, &package, CLI_ACTOR, &limits).await?;
+                let destinations = crate::state::Ops::new(crate::config::OpsConfig::from_env()?).destinations();
+                let applied = crate::publish::publish(&db.owner, &package, CLI_ACTOR, &limits, &destinations).await?;
                 let mut out = plan.text();
                 out.push_str(&format!(
                     "\n{}: version {} (hash {}) {}.\n",

@@ -17,6 +17,7 @@
 //! Plan and apply refuse a package that does not validate, or whose `tenant.slug` is not the
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
 
+use crate::publish::PublishError;
 use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -103,9 +104,16 @@ async fn apply(
     let by = if who.actor.email.is_empty() { who.actor.id.clone() } else { who.actor.email.clone() };
     // The owner's connection: publishing may update the tenant row, which the request role may
     // not. `publish` still sets the tenant for row-level security.
-    let applied =
-        tenants::apply::publish(&state.owner, &package, &by, state.store.limits()).await.map_err(|e| match e {
-            ApplyError::Invalid(errors) => invalid_package(
+    let applied = crate::publish::publish(&state.owner, &package, &by, state.store.limits(), &state.ops.destinations())
+        .await
+        .map_err(|e| match e {
+            PublishError::Webhook(e) => invalid_package(vec![Problem {
+                severity: Severity::Error,
+                file: "tenant.yaml".into(),
+                path: "/webhooks".into(),
+                message: e.to_string(),
+            }]),
+            PublishError::Apply(ApplyError::Invalid(errors)) => invalid_package(
                 errors
                     .iter()
                     .map(|e| Problem {

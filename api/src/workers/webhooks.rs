@@ -131,6 +131,41 @@ pub enum PackageWebhookError {
     Sql(#[from] sqlx::Error),
 }
 
+/// Resolves a package's webhooks before it is published: each secret from the environment
+/// variable the package names, each destination checked. Nothing is written.
+pub async fn resolve_package_webhooks(
+    defs: &[tenants::package::WebhookDef],
+    destinations: &Destinations,
+) -> Result<Vec<PackageWebhook>, PackageWebhookError> {
+    let mut out = Vec::with_capacity(defs.len());
+    for d in defs {
+        let secret = std::env::var(&d.secret_env).map_err(|_| PackageWebhookError::Invalid {
+            name: d.name.clone(),
+            message: format!("the environment variable `{}` (its secret) is not set", d.secret_env),
+        })?;
+        destinations
+            .check_url(&d.url)
+            .await
+            .map_err(|source| PackageWebhookError::Destination { name: d.name.clone(), source })?;
+        out.push(PackageWebhook { name: d.name.clone(), url: d.url.clone(), events: d.events.clone(), secret });
+    }
+    Ok(out)
+}
+
+/// Writes resolved package webhooks for a tenant, in their own transaction (after publishing).
+pub async fn apply_package_webhooks(
+    owner: &sqlx::PgPool,
+    tenant: TenantId,
+    hooks: &[PackageWebhook],
+    destinations: &Destinations,
+) -> Result<(), PackageWebhookError> {
+    let mut tx = owner.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut *tx).await?;
+    upsert_package_webhooks(&mut tx, tenant, hooks, destinations).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Makes the tenant's package webhooks exactly `hooks`: inserts new names, replaces the URL,
 /// events and secret of existing ones, deletes package webhooks no longer listed (webhooks
 /// created over the API are left alone). Runs on the caller's connection, inside the
