@@ -91,8 +91,8 @@ pub struct LevelResult {
     /// Latencies in microseconds.
     pub latency_us: Histogram<u64>,
     pub cpu: cpu::Usage,
-    /// WAL the cluster wrote during the window.
-    pub wal_bytes: u64,
+    /// What the database counted during the window.
+    pub db: DbCounters,
 }
 
 impl LevelResult {
@@ -108,13 +108,34 @@ struct ClientResult {
     hist: Histogram<u64>,
 }
 
-/// The WAL the cluster has written so far (`pg_stat_wal`, PostgreSQL 14+).
-pub async fn wal_bytes(pool: &PgPool) -> Result<u64> {
-    let bytes: i64 = sqlx::query_scalar("select wal_bytes::bigint from pg_stat_wal")
+/// Cluster-wide counters: WAL written (`pg_stat_wal`, PostgreSQL 14+) and transactions
+/// committed or rolled back in the database (`pg_stat_database`, flushed by each backend at
+/// most once a second, so a window of seconds is counted to within about a second).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbCounters {
+    pub wal_bytes: u64,
+    pub xacts: u64,
+}
+
+impl DbCounters {
+    pub async fn read(pool: &PgPool) -> Result<DbCounters> {
+        let (wal, xacts): (i64, i64) = sqlx::query_as(
+            "select (select wal_bytes::bigint from pg_stat_wal), \
+                    (select (xact_commit + xact_rollback)::bigint from pg_stat_database where datname = current_database())",
+        )
         .fetch_one(pool)
         .await
-        .context("reading pg_stat_wal")?;
-    Ok(u64::try_from(bytes).unwrap_or(0))
+        .context("reading pg_stat_wal and pg_stat_database")?;
+        Ok(DbCounters { wal_bytes: u64::try_from(wal).unwrap_or(0), xacts: u64::try_from(xacts).unwrap_or(0) })
+    }
+
+    /// What was counted from `self` to `later`.
+    pub fn until(&self, later: &DbCounters) -> DbCounters {
+        DbCounters {
+            wal_bytes: later.wal_bytes.saturating_sub(self.wal_bytes),
+            xacts: later.xacts.saturating_sub(self.xacts),
+        }
+    }
 }
 
 /// A histogram of microsecond latencies from 1 µs to 60 s, three significant digits.
@@ -123,7 +144,7 @@ pub fn new_histogram() -> Result<Histogram<u64>> {
 }
 
 /// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists); `owner`
-/// reads the WAL position at the edges of the window.
+/// reads the database's counters at the edges of the window.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_level(
     owner: &PgPool,
@@ -178,10 +199,10 @@ pub async fn run_level(
     // CPU times at the edges of the window.
     tokio::time::sleep_until(measure_from).await;
     let before = cpu::Snapshot::take(postmaster);
-    let wal_before = wal_bytes(owner).await?;
+    let db_before = DbCounters::read(owner).await?;
     tokio::time::sleep_until(until).await;
     let after = cpu::Snapshot::take(postmaster);
-    let wal_after = wal_bytes(owner).await?;
+    let db_after = DbCounters::read(owner).await?;
 
     let mut out = LevelResult {
         ok: 0,
@@ -190,7 +211,7 @@ pub async fn run_level(
         window: duration,
         latency_us: new_histogram()?,
         cpu: before.until(&after),
-        wal_bytes: wal_after.saturating_sub(wal_before),
+        db: db_before.until(&db_after),
     };
     while let Some(joined) = set.join_next().await {
         let r = joined.context("a load client panicked")??;

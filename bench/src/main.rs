@@ -290,6 +290,15 @@ fn per_tx(us: u64, ok: u64) -> String {
     }
 }
 
+/// A count per transaction, or "-".
+fn ratio(n: u64, ok: u64) -> String {
+    if ok == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}", n as f64 / ok as f64)
+    }
+}
+
 /// Bytes per transaction, or "-".
 fn bytes_per_tx(bytes: u64, ok: u64) -> String {
     if ok == 0 {
@@ -341,9 +350,10 @@ fn build_report(
             ENTITIES_PER_CLIENT,
             s.seed
         ),
-        "transition         meter.record (bench/package): input schema, 1 guard, 20-line script, 1 event;".into(),
-        "                   7 SQL round trips (BEGIN, set tenant, SELECT FOR UPDATE, UPDATE, INSERT history,".into(),
-        "                   INSERT outbox, COMMIT), the same in the pgbench script".into(),
+        "transition         meter.record (bench/package): input schema, 1 guard, 20-line script, 1 event".into(),
+        "round trips        pgbench 7 (BEGIN, set tenant, SELECT FOR UPDATE, UPDATE, INSERT history, INSERT outbox,".into(),
+        "                   COMMIT); engine 8 (+ the pool's connection check on acquire); HTTP 10 (+ the token's".into(),
+        "                   user lookup `auth_user`, with its own acquire and check)".into(),
     ]);
 
     r.heading("(a) Evaluation cost (pure, no IO)");
@@ -373,10 +383,11 @@ fn build_report(
             "driver CPU/tx",
             "Postgres CPU/tx",
             "WAL/tx",
+            "DB xacts/tx",
             "CPU busy",
             "errors",
         ],
-        &[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        &[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
     );
     for l in levels {
         let base_tps = l.pgbench.tps;
@@ -392,7 +403,8 @@ fn build_report(
             "1.00×".into(),
             per_tx(pg.cpu.children_us, pg.ok),
             per_tx(pg.cpu.postgres_us, pg.ok),
-            bytes_per_tx(pg.wal_bytes, pg.ok),
+            bytes_per_tx(pg.db.wal_bytes, pg.ok),
+            ratio(pg.db.xacts, pg.ok),
             busy(&pg.cpu, pg.window, cores),
             pg.failed.to_string(),
         ]);
@@ -407,7 +419,8 @@ fn build_report(
                 fmt_factor(q(&run.latency_us, 0.99) as f64 / base_p99),
                 per_tx(run.cpu.own_us, run.ok),
                 per_tx(run.cpu.postgres_us, run.ok),
-                bytes_per_tx(run.wal_bytes, run.ok),
+                bytes_per_tx(run.db.wal_bytes, run.ok),
+                ratio(run.db.xacts, run.ok),
                 busy(&run.cpu, run.window, cores),
                 run.errors.to_string(),
             ]);
@@ -417,7 +430,7 @@ fn build_report(
     r.text(
         "driver CPU/tx: CPU time of the process driving the load per transition (pgbench; or this \
          process: clients + engine, + axum server and reqwest for HTTP). Postgres CPU/tx: the \
-         cluster's backends. WAL/tx: write-ahead log written per transition (pg_stat_wal). CPU busy: all of it over the window, as a share of all cores.",
+         cluster's backends. WAL/tx: write-ahead log written per transition (pg_stat_wal). DB xacts/tx: database transactions per transition (pg_stat_database; an HTTP request also runs the token's user lookup as a transaction of its own). CPU busy: all of it over the window, as a share of all cores.",
     );
     let errors: Vec<String> = levels
         .iter()

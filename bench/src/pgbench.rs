@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use tokio::process::Command;
 
 use crate::cpu;
-use crate::load::{new_histogram, wal_bytes};
+use crate::load::{new_histogram, DbCounters};
 
 /// Where and how pgbench connects, and what it works on.
 #[derive(Debug, Clone)]
@@ -50,8 +50,8 @@ pub struct PgbenchResult {
     pub latency_us: Histogram<u64>,
     /// `own`: nothing; `children`: pgbench itself; `postgres`: the cluster.
     pub cpu: cpu::Usage,
-    /// WAL the cluster wrote during the measured run.
-    pub wal_bytes: u64,
+    /// What the database counted during the measured run.
+    pub db: DbCounters,
 }
 
 /// Finds pgbench: `$BENCH_PGBENCH`, else on `PATH`, else in `/usr/lib/postgresql/*/bin`.
@@ -131,7 +131,7 @@ impl Pgbench {
     }
 
     /// Runs `clients` for `warmup` (not measured), then for `duration` with a per-transaction
-    /// log in `log_dir` (created, must be empty); `owner` reads the WAL position around it.
+    /// log in `log_dir` (created, must be empty); `owner` reads the database's counters around it.
     pub async fn run(
         &self,
         owner: &PgPool,
@@ -146,11 +146,11 @@ impl Pgbench {
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
         let mut cmd = self.command(clients, duration.as_secs().max(1));
         cmd.arg("--log").arg(format!("--log-prefix={}", log_dir.join("pgbench").display()));
-        let wal_before = wal_bytes(owner).await?;
+        let db_before = DbCounters::read(owner).await?;
         let before = cpu::Snapshot::take(self.postmaster);
         let stdout = self.exec(cmd).await?;
         let after = cpu::Snapshot::take(self.postmaster);
-        let wal_after = wal_bytes(owner).await?;
+        let db_after = DbCounters::read(owner).await?;
 
         let tps =
             parse_after(&stdout, "tps = ").ok_or_else(|| anyhow!("no `tps = ` in pgbench's output:\n{stdout}"))?;
@@ -163,7 +163,7 @@ impl Pgbench {
             window: Duration::from_secs(duration.as_secs().max(1)),
             latency_us,
             cpu: before.until(&after),
-            wal_bytes: wal_after.saturating_sub(wal_before),
+            db: db_before.until(&db_after),
         })
     }
 }

@@ -35,12 +35,15 @@ pub struct TestServer {
     pub ops: Ops,
     keys: Keys,
     client: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
+    /// The serving task (`None` for a second tenant's view of the same server).
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -88,7 +91,27 @@ impl TestServer {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestServer { base, store, tenant, slug, ops, keys, client: reqwest::Client::new(), task }
+        TestServer { base, store, tenant, slug, ops, keys, client: reqwest::Client::new(), task: Some(task) }
+    }
+
+    /// Publishes another package (users and sample data too) on the same database and returns a
+    /// view of THIS server (same address, same signing keys) for that tenant: tokens of one
+    /// tenant are then genuine tokens, presented on the other tenant's paths.
+    pub async fn second_tenant(&self, db: &TestDb, package: Package) -> TestServer {
+        let limits = Limits::default();
+        let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
+        tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
+        tenants::apply::load_sample_data(&db.owner, &self.store, applied.tenant, &package).await.expect("sample data");
+        TestServer {
+            base: self.base.clone(),
+            store: self.store.clone(),
+            tenant: TenantId(applied.tenant),
+            slug: applied.slug,
+            ops: self.ops.clone(),
+            keys: self.keys.clone(),
+            client: self.client.clone(),
+            task: None,
+        }
     }
 
     /// A token for a user of the tenant, with the roles the database gives it.

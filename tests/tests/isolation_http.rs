@@ -1,0 +1,198 @@
+//! The tenant-isolation attack suite, over real HTTP: two tenants with the same types on one
+//! server (same signing keys, so every token is genuine), and every route attacked with the
+//! other tenant's tokens, ids, references and filters. Each attempt must be refused (403/404,
+//! or 422 for a body naming a foreign id) and no response may contain the victim's data. The
+//! suite counts attempts and leaks, and checks the victim's rows did not change.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use switchyard_tests::server::{package_dir, Reply, TestServer};
+use switchyard_tests::{test_db, TestDb};
+use tenants::Package;
+
+/// What the suite saw.
+#[derive(Default)]
+struct Tally {
+    attempts: usize,
+    leaks: Vec<String>,
+    unexpected: Vec<String>,
+}
+
+impl Tally {
+    /// Records an attempt: its status must be one of `allowed`, and its body must not contain
+    /// any of the victim's `secrets`.
+    fn check(&mut self, what: &str, r: &Reply, allowed: &[u16], secrets: &[String]) {
+        self.attempts += 1;
+        let body = r.body.to_string();
+        if let Some(secret) = secrets.iter().find(|s| body.contains(s.as_str())) {
+            self.leaks.push(format!("{what}: {} contains {secret}", r.status));
+        }
+        if !allowed.contains(&r.status) {
+            self.unexpected.push(format!("{what}: {} {}", r.status, body.chars().take(200).collect::<String>()));
+        }
+    }
+}
+
+async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
+    let mut tx = db.owner.begin().await.expect("begin");
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(s.tenant.0.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set");
+    let v: Value = sqlx::query_scalar(
+        "select jsonb_build_object(
+            'entities', (select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1),
+            'history', (select count(*) from transitions where tenant_id = $1),
+            'users', (select coalesce(jsonb_agg(to_jsonb(u) - 'updated_at' order by id), '[]') from users u where tenant_id = $1))",
+    )
+    .bind(s.tenant.0)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("rows");
+    tx.commit().await.expect("commit");
+    v
+}
+
+#[tokio::test]
+async fn no_route_leaks_another_tenants_data() {
+    let db = test_db().await;
+    let a = TestServer::start(&db, "chemichemi").await;
+    // The attacker's tenant: the same package under another slug, with its own (no) sample data.
+    let mut rival = Package::load_dir(&package_dir("chemichemi")).expect("package");
+    rival.tenant.slug = "rival".into();
+    rival.tenant.name = "Rival Distribution".into();
+    rival.data.clear();
+    let b = a.second_tenant(&db, rival).await;
+
+    let a_admin = a.token(&db, "admin@chemichemi.test").await;
+    let a_sales = a.token(&db, "sales@chemichemi.test").await;
+    let b_admin = b.token(&db, "admin@chemichemi.test").await;
+    let b_sales = b.token(&db, "sales@chemichemi.test").await;
+
+    // The victim's data: a marked order and its sample rows.
+    let marker = format!("A-SECRET-{}", uuid::Uuid::new_v4().simple());
+    let a_order = a
+        .create(
+            &a_sales,
+            "order",
+            json!({ "customer_id": a.sample("savanna_hotel"), "warehouse_id": a.sample("main"),
+                    "notes": marker, "items": [{ "product_id": a.sample("lpg6"), "quantity": 1 }] }),
+        )
+        .await;
+    let a_order = a_order["id"].as_str().expect("id").to_string();
+    let a_customer = a.sample("savanna_hotel");
+    let a_product = a.sample("lpg6");
+    let secrets = vec![
+        marker.clone(),
+        a_order.clone(),
+        a_customer.clone(),
+        a_product.clone(),
+        "Savanna Grand Hotel".into(),
+        a.tenant.0.to_string(),
+    ];
+    // The attacker's own order, to aim at with the victim's token.
+    let b_warehouse = b.create(&b_admin, "warehouse", json!({ "name": "Rival depot", "code": "R1" })).await;
+    let b_warehouse = b_warehouse["id"].as_str().expect("id").to_string();
+    let before = victim_rows(&db, &a).await;
+    let mut t = Tally::default();
+
+    // 1. Genuine tokens of one tenant on the other tenant's paths: 403 before anything runs.
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "entities/order".into(), None),
+        (Method::GET, format!("entities/order/{a_order}"), None),
+        (Method::GET, format!("entities/order/{a_order}/history"), None),
+        (Method::GET, format!("entities/order/{a_order}/transitions"), None),
+        (Method::POST, format!("entities/order/{a_order}/transitions/cancelOrder"), Some(json!({ "input": {} }))),
+        (Method::PATCH, format!("entities/order/{a_order}"), Some(json!({ "data": { "notes": "pwned" } }))),
+        (Method::DELETE, format!("entities/order/{a_order}"), None),
+        (Method::POST, "entities/order".into(), Some(json!({ "data": {} }))),
+        (Method::POST, "entities/order/transitions/submitOrder".into(), Some(json!({ "ids": [a_order] }))),
+        (Method::GET, "entities/order/export.csv".into(), None),
+        (Method::GET, "types".into(), None),
+        (Method::GET, "openapi.json".into(), None),
+        (Method::GET, "config/versions".into(), None),
+        (Method::GET, "config/export".into(), None),
+        (Method::GET, "users".into(), None),
+        (Method::GET, "api-keys".into(), None),
+        (Method::GET, "webhooks".into(), None),
+        (Method::GET, "events".into(), None),
+        (Method::POST, "rules/evaluate".into(), Some(json!({ "logic": { "var": "x" }, "data": { "x": 1 } }))),
+    ];
+    for (method, path, body) in &routes {
+        let r = a.request(method.clone(), &a.url(path), Some(&b_admin), body.as_ref(), &[]).await;
+        t.check(&format!("B's token on A's {method} {path}"), &r, &[403], &secrets);
+    }
+    for (method, path, body) in &routes {
+        let path = path.replace(&a_order, &b_warehouse);
+        let r = b.request(method.clone(), &b.url(&path), Some(&a_admin), body.as_ref(), &[]).await;
+        t.check(&format!("A's token on B's {method} {path}"), &r, &[403], &secrets);
+    }
+
+    // 2. The victim's ids guessed on the attacker's own paths: as if they did not exist.
+    for (method, path, body) in &routes[1..7] {
+        let r = b.request(method.clone(), &b.url(path), Some(&b_admin), body.as_ref(), &[]).await;
+        t.check(&format!("A's id on B's {method} {path}"), &r, &[404], &secrets);
+    }
+    for id in [&a_customer, &a_product] {
+        for ty in ["customer", "product", "order"] {
+            let r = b.get(&format!("entities/{ty}/{id}"), &b_admin).await;
+            t.check(&format!("guess {ty}/{id}"), &r, &[404], &secrets);
+        }
+    }
+    // Bulk with the victim's ids: each reported as not found, nothing changes.
+    let r = b.post("entities/order/transitions/cancelOrder", &b_admin, &json!({ "ids": [a_order], "input": {} })).await;
+    // The report names the ids the attacker sent (nothing more): those are not a leak.
+    let not_sent: Vec<String> = secrets.iter().filter(|s| **s != a_order).cloned().collect();
+    t.check("bulk with A's ids", &r, &[200, 404], &not_sent);
+    assert_eq!(r.body["results"][0]["error"]["code"], "NOT_FOUND", "{:?}", r.body);
+    assert_ne!(r.body["succeeded"], json!(1), "bulk changed a foreign entity: {:?}", r.body);
+
+    // 3. The victim's ids inside bodies: references are checked within the tenant.
+    let r = b
+        .post(
+            "entities/order",
+            &b_sales,
+            &json!({ "data": { "customer_id": a_customer, "warehouse_id": b_warehouse,
+                               "items": [{ "product_id": a_product, "quantity": 1 }] } }),
+        )
+        .await;
+    t.check("create with A's references", &r, &[422], &secrets[..1]);
+    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x["path"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(paths.contains(&"/data/customer_id") && paths.contains(&"/data/items/0/product_id"), "{:?}", r.body);
+    let r = b.post("rules/evaluate", &b_admin, &json!({ "logic": { "var": "entity.notes" }, "data": {} })).await;
+    t.check("rules playground", &r, &[200], &secrets);
+
+    // 4. Filters and search aimed at the victim's values find nothing.
+    for query in [
+        format!("entities/order?customer_id={a_customer}"),
+        format!("entities/order?id={a_order}"),
+        format!("entities/order?q={marker}"),
+        format!("entities/customer?q=Savanna"),
+        "entities/order?limit=500".to_string(),
+        "events?limit=500".to_string(),
+        "entities/order/export.csv".to_string(),
+    ] {
+        let r = b.get(&query, &b_admin).await;
+        t.check(&format!("B lists {query}"), &r, &[200, 422], &secrets);
+    }
+
+    // 5. Tokens claiming the victim's tenant id under the attacker's slug (or the reverse) fail.
+    let forged = b.foreign_token(a.tenant.0, "rival", &["admin".to_string()]);
+    let r = b.request(Method::GET, &b.url("entities/order"), Some(&forged), None, &[]).await;
+    t.check("token with A's tenant id and B's slug", &r, &[401, 403, 404], &secrets);
+
+    eprintln!(
+        "isolation suite: {} attempts, {} leaks, {} unexpected statuses",
+        t.attempts,
+        t.leaks.len(),
+        t.unexpected.len()
+    );
+    assert!(t.leaks.is_empty(), "leaks: {:#?}", t.leaks);
+    assert!(t.unexpected.is_empty(), "unexpected answers: {:#?}", t.unexpected);
+    assert!(t.attempts >= 60, "the suite ran only {} attempts", t.attempts);
+    assert_eq!(victim_rows(&db, &a).await, before, "the victim's rows changed");
+}
