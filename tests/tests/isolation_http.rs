@@ -171,7 +171,7 @@ async fn no_route_leaks_another_tenants_data() {
         format!("entities/order?customer_id={a_customer}"),
         format!("entities/order?id={a_order}"),
         format!("entities/order?q={marker}"),
-        format!("entities/customer?q=Savanna"),
+        "entities/customer?q=Savanna".to_string(),
         "entities/order?limit=500".to_string(),
         "events?limit=500".to_string(),
         "entities/order/export.csv".to_string(),
