@@ -11,7 +11,8 @@ use crate::auth::Keys;
 pub struct AppState {
     pub store: Store,
     pub keys: Arc<Keys>,
-    /// The owner connection (migrations ran on it); used only for readiness.
+    /// The owner connection (migrations ran on it): readiness, and publishing packages over the
+    /// config API (publishing may create or rename the tenant row, which the request role may not).
     pub owner: PgPool,
     /// Events, webhooks, rate limits, CORS, metrics: see [`Ops`].
     pub ops: Ops,
