@@ -415,6 +415,18 @@ impl Validation {
                 self.error(&file, &format!("/terminology/{}", esc(name)), format!("unknown type `{name}`"));
             }
         }
+        // Roles without permissions may do everything: fine for a package that declares none,
+        // an oversight when others do.
+        if tenant.roles.values().any(|r| r.permissions.is_some()) {
+            for role in tenant.roles.iter().filter(|(_, d)| d.permissions.is_none()).map(|(r, _)| r) {
+                self.push(
+                    Severity::Warning,
+                    &file,
+                    &format!("/roles/{}", esc(role)),
+                    format!("role `{role}` declares no permissions while other roles do: it may do everything to every type"),
+                );
+            }
+        }
         for (role, def) in &tenant.roles {
             for name in def.permissions.iter().flat_map(|p| p.keys()) {
                 if name != "*" && !package.names.contains(name) {

@@ -56,6 +56,7 @@ broken! {
     templates,
     terminology,
     permissions,
+    permissions_missing,
     // Workflows.
     unknown_state,
     initial_states,

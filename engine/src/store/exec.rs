@@ -519,7 +519,7 @@ pub(super) async fn available(
                 }
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
-            Err(r) => (Vec::new(), Some(format!("{r:?}"))),
+            Err(r) => (Vec::new(), Some(r.to_string())),
         };
         let guards_pass = guards.iter().all(|g| g.passed);
         let four_eyes_pass = guards.iter().all(|g| g.passed || g.kind != GuardKind::FourEyes);
