@@ -10,8 +10,8 @@
 //!
 //! A role that declares no `permissions` may do everything to every type (packages written
 //! before permissions existed keep working; `tenant validate` warns about such a role when other
-//! roles declare permissions). The system
-//! actor may do everything. Pure: the API asks, the store answers 404/403 accordingly.
+//! roles declare permissions). The system actor may do everything. Pure: the API asks, the store
+//! answers 404/403 accordingly.
 
 use std::collections::{HashMap, HashSet};
 
