@@ -46,6 +46,7 @@ impl Database {
                         PgPoolOptions::new()
                             .max_connections(cfg.pool_size)
                             .acquire_timeout(Duration::from_secs(10))
+                            .test_before_acquire(false)
                             .after_connect(|conn, _| {
                                 Box::pin(async move {
                                     conn.execute("set role switchyard_app").await?;
@@ -91,6 +92,9 @@ async fn pool(url: &str, size: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(10))
+        // No ping before each use: it is a round trip per request, and a connection that died
+        // fails its statement, which is retried by the client like any other failure.
+        .test_before_acquire(false)
         .connect_with(opts.disable_statement_logging())
         .await
         .map_err(DbError::Connect)

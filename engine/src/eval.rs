@@ -722,8 +722,8 @@ pub fn diff(before: &Value, after: &Value) -> Value {
     Value::Object(out)
 }
 
-/// JSON equality where numbers compare by value.
-fn same(a: &Value, b: &Value) -> bool {
+/// JSON equality where numbers compare by value (`1` = `1.0`).
+pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),

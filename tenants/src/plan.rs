@@ -18,6 +18,7 @@
 //! [`WorkflowDef`], so `{}` and `{ kind: active }` are the same state): every key is compared,
 //! including ones this module does not know by name, which show up as `~ key changed`.
 
+use engine::eval::same;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -701,18 +702,6 @@ fn order_changed<'a>(old: impl Iterator<Item = &'a str>, new: impl Iterator<Item
     let a: Vec<&str> = old.iter().copied().filter(|k| new.contains(k)).collect();
     let b: Vec<&str> = new.iter().copied().filter(|k| old.contains(k)).collect();
     a != b
-}
-
-/// JSON equality where numbers compare by value (`0` = `0.0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 /// Short enough to show inline: a scalar or a list of scalars, on one line.

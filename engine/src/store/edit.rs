@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::sql::{self, HistoryRow};
+use super::sql::{self, HistoryRow, StoredEntity};
 use super::{EmittedEvent, Store, StoreError, TenantId};
 use crate::eval::{diff, Rejection};
 use crate::model::{is_reserved, Actor, Entity};
@@ -90,33 +90,8 @@ pub(super) async fn patch(
     }
     let now = Utc::now();
     let updated = sql::update_entity(&mut tx, tenant, id, state, &data, &actor.id, now).await?;
-    let history_id = sql::insert_history(
-        &mut tx,
-        tenant,
-        HistoryRow {
-            entity_id: id,
-            entity_type: type_name,
-            transition: "edit",
-            from: Some(state),
-            to: state,
-            actor_id: &actor.id,
-            actor_email: &actor.email,
-            at: now,
-            input: &json!({}),
-            changes: &changes,
-            config_version: stored.config_version,
-            parent_id: None,
-        },
-    )
-    .await?;
-    let event = EmittedEvent {
-        id: Uuid::now_v7(),
-        name: format!("{type_name}.updated"),
-        entity_type: type_name.to_string(),
-        entity_id: id,
-        payload: json!({ "id": id, "type": type_name, "changes": changes }),
-    };
-    sql::insert_event(&mut tx, tenant, &event, Some(history_id)).await?;
+    let payload = json!({ "id": id, "type": type_name, "changes": changes });
+    record(&mut tx, tenant, &stored, "edit", &changes, actor, (&format!("{type_name}.updated"), payload)).await?;
     tx.commit().await?;
     Ok(updated.entity)
 }
@@ -140,38 +115,52 @@ pub(super) async fn delete(
         }
     }
     let now = Utc::now();
-    let state = stored.entity.state.as_str();
+    sql::cancel_timers(&mut tx, tenant, id, now).await?;
+    let payload = json!({ "id": id, "type": type_name, "state": stored.entity.state });
+    record(&mut tx, tenant, &stored, "delete", &json!({}), actor, (&format!("{type_name}.deleted"), payload)).await?;
+    sql::delete_entity(&mut tx, tenant, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writes the history row (state unchanged) and the event of an edit or a deletion.
+async fn record(
+    tx: &mut sql::Tx,
+    tenant: TenantId,
+    stored: &StoredEntity,
+    what: &str,
+    changes: &Value,
+    actor: &Actor,
+    (event, payload): (&str, Value),
+) -> Result<(), StoreError> {
+    let e = &stored.entity;
     let history_id = sql::insert_history(
-        &mut tx,
+        tx,
         tenant,
         HistoryRow {
-            entity_id: id,
-            entity_type: type_name,
-            transition: "delete",
-            from: Some(state),
-            to: state,
+            entity_id: e.id,
+            entity_type: &e.type_name,
+            transition: what,
+            from: Some(&e.state),
+            to: &e.state,
             actor_id: &actor.id,
             actor_email: &actor.email,
-            at: now,
+            at: Utc::now(),
             input: &json!({}),
-            changes: &json!({}),
+            changes,
             config_version: stored.config_version,
             parent_id: None,
         },
     )
     .await?;
-    sql::cancel_timers(&mut tx, tenant, id, now).await?;
     let event = EmittedEvent {
         id: Uuid::now_v7(),
-        name: format!("{type_name}.deleted"),
-        entity_type: type_name.to_string(),
-        entity_id: id,
-        payload: json!({ "id": id, "type": type_name, "state": state }),
+        name: event.to_string(),
+        entity_type: e.type_name.clone(),
+        entity_id: e.id,
+        payload,
     };
-    sql::insert_event(&mut tx, tenant, &event, Some(history_id)).await?;
-    sql::delete_entity(&mut tx, tenant, id).await?;
-    tx.commit().await?;
-    Ok(())
+    sql::insert_event(tx, tenant, &event, Some(history_id)).await
 }
 
 /// Type-level permission check. Without `view` the type and its entities do not exist for the

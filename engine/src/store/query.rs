@@ -820,7 +820,7 @@ impl Stmt {
     }
 }
 
-const COLUMNS: &str = "id, type, state, data, version, created_at, updated_at, created_by, updated_by";
+const COLUMNS: &str = super::sql::ENTITY_COLUMNS;
 
 /// Appends ` from entities where <tenant, type, filters, search>`.
 fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
@@ -993,20 +993,6 @@ fn page_stmt(p: &Parsed, tenant: TenantId, segment: Segment, cursor: Option<&Cur
     s
 }
 
-fn entity_from_row(row: &PgRow) -> Result<Entity, sqlx::Error> {
-    Ok(Entity {
-        id: row.try_get("id")?,
-        type_name: row.try_get("type")?,
-        state: row.try_get("state")?,
-        version: row.try_get("version")?,
-        data: row.try_get("data")?,
-        created_by: row.try_get("created_by")?,
-        updated_by: row.try_get("updated_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 fn sort_value(row: &PgRow, key: &Key) -> Result<Option<Val>, sqlx::Error> {
     Ok(match key {
         Key::Column(Column::Id) => None,
@@ -1026,7 +1012,7 @@ async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPag
     for (segment, cursor) in steps(p) {
         let stmt = page_stmt(p, tenant, segment, cursor, want - rows.len() as i64);
         for row in stmt.query().fetch_all(&mut **tx).await? {
-            rows.push((entity_from_row(&row)?, sort_value(&row, &p.sort.key)?));
+            rows.push((super::sql::entity_from_row(&row)?.entity, sort_value(&row, &p.sort.key)?));
         }
         if rows.len() as i64 >= want {
             break;

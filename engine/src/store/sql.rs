@@ -22,10 +22,10 @@ pub struct StoredEntity {
     pub config_version: i64,
 }
 
-const ENTITY_COLUMNS: &str =
+pub(super) const ENTITY_COLUMNS: &str =
     "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by";
 
-fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
+pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
     Ok(StoredEntity {
         entity: Entity {
             id: row.try_get("id")?,
