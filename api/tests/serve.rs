@@ -160,3 +160,50 @@ fn serve_demo_token_sigterm_and_restart() {
     assert!(!alive(pg2));
     let _ = std::fs::remove_dir_all(&parent);
 }
+
+#[tokio::test]
+async fn serve_uses_database_url_and_then_requires_a_jwt_secret() {
+    let (parent, home) = private_home();
+    let cluster = api::cluster::Cluster::ensure_started(&api::cluster::ClusterConfig::new(home.join("pg")))
+        .await
+        .expect("cluster");
+    let admin = sqlx::PgPool::connect(&cluster.superuser_url("postgres")).await.expect("connect");
+    sqlx::query("create database external_app").execute(&admin).await.expect("create database");
+    admin.close().await;
+    let url = cluster.superuser_url("external_app");
+    let port = free_port();
+    let other_home = home.join("unused-home");
+
+    // Without a JWT secret, a server on an external database refuses to start.
+    let out = command(&other_home, port).args(["serve"]).env("DATABASE_URL", &url).output().expect("serve");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_JWT_SECRET"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With one, it migrates that database and serves; no embedded cluster is created.
+    let mut c = command(&other_home, port);
+    c.args(["serve"]).env("DATABASE_URL", &url).env("SWITCHYARD_JWT_SECRET", "x".repeat(40));
+    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut ready = None;
+    for _ in 0..300 {
+        ready = http_status(port, "/readyz", None);
+        if ready == Some(200) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready, Some(200), "serve on DATABASE_URL did not become ready");
+    assert!(!other_home.join("pgdata").exists(), "an embedded cluster was created despite DATABASE_URL");
+    let status = terminate(child);
+    assert!(status.success());
+    let db = sqlx::PgPool::connect(&url).await.expect("connect");
+    let migrations: i64 =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&db).await.expect("count");
+    assert!(migrations >= 1);
+    db.close().await;
+    cluster.stop().await.expect("stop");
+    let _ = std::fs::remove_dir_all(&parent);
+}
