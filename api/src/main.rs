@@ -44,8 +44,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    api::telemetry::init();
     let cli = Cli::parse();
+    api::telemetry::init(match cli.command {
+        Command::Serve { .. } => "info,sqlx=warn",
+        _ => "warn",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
