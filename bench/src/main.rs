@@ -114,7 +114,7 @@ struct DbFacts {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    api::telemetry::init();
+    api::telemetry::init("warn");
     let root = workspace_root();
     let s = settings(&root)?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
