@@ -51,6 +51,8 @@ pub struct DemoTenant {
     pub version: i64,
     pub users: Vec<(String, Vec<String>)>,
     pub rows: usize,
+    /// The package's first type, for the banner's example request.
+    pub first_type: String,
 }
 
 pub async fn apply_examples(
@@ -85,6 +87,7 @@ pub async fn apply_examples(
             version: applied.version,
             users: package.tenant.users.iter().map(|u| (u.email.clone(), u.roles.clone())).collect(),
             rows,
+            first_type: package.types.first().map(|t| t.name.as_str().to_string()).unwrap_or_default(),
         });
     }
     Ok(out)

@@ -172,16 +172,16 @@ fn print_banner(addr: std::net::SocketAddr, demo: &[api::demo::DemoTenant]) {
             println!("  {email:<32} {}", roles.join(", "));
         }
         println!();
-        println!("Every demo user's password is `{}`. Log in and call the API:", api::demo::DEMO_PASSWORD);
+        // The example request: the package's first user, on its first type.
+        let user = t.users.first().map(|(email, _)| email.as_str()).unwrap_or("admin@example.test");
+        let (slug, password, ty) = (&t.slug, api::demo::DEMO_PASSWORD, &t.first_type);
+        println!("Every demo user's password is `{password}`. Log in and call the API:");
         println!(
-            "  TOKEN=$(curl -s http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"tenant\": \"{}\", \"email\": \"manager@{}.test\", \"password\": \"{}\"}}' | jq -r .access_token)",
-            t.slug,
-            t.slug,
-            api::demo::DEMO_PASSWORD
+            "  TOKEN=$(curl -s http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\\n    -d '{{\"tenant\": \"{slug}\", \"email\": \"{user}\", \"password\": \"{password}\"}}' | jq -r .access_token)"
         );
-        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/t/{}/entities/order", t.slug);
+        println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/v1/t/{slug}/entities/{ty}");
         println!("Or get a token without a password (this machine only):");
-        println!("  TOKEN=$(switchyard token --tenant {} --user manager@{}.test | tail -n1)", t.slug, t.slug);
+        println!("  TOKEN=$(switchyard token --tenant {slug} --user {user} | tail -n1)");
     }
 }
 

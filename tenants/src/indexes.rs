@@ -67,7 +67,7 @@ pub async fn ensure(owner: &PgPool, tenant: Uuid, package: &Package) -> Result<I
         sqlx::raw_sql(&format!("comment on index {} is {}", spec.name, literal(&spec.comment.to_string())))
             .execute(owner)
             .await?;
-        tracing::info!(index = %spec.name, r#type = %spec.type_name, field = %spec.field, "created a list index");
+        tracing::debug!(index = %spec.name, r#type = %spec.type_name, field = %spec.field, "created a list index");
         report.created.push(spec.name.clone());
     }
     let tenant_text = tenant.to_string();
