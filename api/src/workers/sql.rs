@@ -72,7 +72,7 @@ pub async fn lock_stream(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, s
 }
 
 /// An outbox row waiting for the relay.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Pending {
     pub outbox_id: i64,
     pub event_id: Uuid,
@@ -82,7 +82,7 @@ pub struct Pending {
 /// The oldest pending rows of a tenant. Not locked: the caller holds the tenant's stream row, so
 /// no other relay reads them.
 pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "select p.outbox_id, o.event_id, o.name from outbox_pending p \
          join outbox o on o.tenant_id = p.tenant_id and o.id = p.outbox_id \
          where p.tenant_id = $1 order by p.outbox_id limit $2",
@@ -90,16 +90,7 @@ pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<
     .bind(tenant.0)
     .bind(limit)
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Pending {
-                outbox_id: r.try_get("outbox_id")?,
-                event_id: r.try_get("event_id")?,
-                name: r.try_get("name")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 /// Every webhook of the tenant: id and event patterns.
@@ -172,9 +163,10 @@ pub async fn set_stream_position(tx: &mut Tx, tenant: TenantId, position: i64) -
 // --- Reading events ---------------------------------------------------------------------------
 
 /// An event of the tenant's stream, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EventRecord {
     /// The position in the tenant's stream: the cursor (`after`, `Last-Event-ID`).
+    #[sqlx(rename = "position")]
     pub id: i64,
     /// The event's stable id (also `Switchyard-Event-Id` of its webhook deliveries).
     pub event_id: Uuid,
@@ -204,7 +196,7 @@ pub async fn list_events(
     prefixes: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<EventRecord>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "select l.position, o.event_id, o.name, o.entity_type, o.entity_id, o.payload, o.created_at \
          from event_log l join outbox o on o.tenant_id = l.tenant_id and o.id = l.outbox_id \
          where l.tenant_id = $1 and l.position > $2 \
@@ -218,20 +210,7 @@ pub async fn list_events(
     .bind(prefixes)
     .bind(limit)
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventRecord {
-                id: r.try_get("position")?,
-                event_id: r.try_get("event_id")?,
-                name: r.try_get("name")?,
-                entity_type: r.try_get("entity_type")?,
-                entity_id: r.try_get("entity_id")?,
-                payload: r.try_get("payload")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 // --- Webhooks ---------------------------------------------------------------------------------
@@ -456,12 +435,13 @@ pub async fn replay_delivery(tx: &mut Tx, tenant: TenantId, webhook: Uuid, id: U
 // --- The delivery worker ----------------------------------------------------------------------
 
 /// A claimed delivery and everything needed to send it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
     pub webhook_id: Uuid,
     pub event_id: Uuid,
     /// This attempt's number (1 for the first since queued or replayed).
+    #[sqlx(rename = "attempts")]
     pub attempt: i32,
     pub url: String,
     pub secret: String,
@@ -481,7 +461,7 @@ pub async fn claim_due(
     limit: i64,
     lease_secs: f64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "with due as ( \
              select id from webhook_deliveries \
              where tenant_id = $1 and status = 'pending' and next_attempt_at <= now() \
@@ -500,24 +480,7 @@ pub async fn claim_due(
     .bind(limit)
     .bind(lease_secs)
     .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Claimed {
-                id: r.try_get("id")?,
-                webhook_id: r.try_get("webhook_id")?,
-                event_id: r.try_get("event_id")?,
-                attempt: r.try_get("attempts")?,
-                url: r.try_get("url")?,
-                secret: r.try_get("secret")?,
-                name: r.try_get("name")?,
-                entity_type: r.try_get("entity_type")?,
-                entity_id: r.try_get("entity_id")?,
-                payload: r.try_get("payload")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 pub async fn tenant_slug(tx: &mut Tx, tenant: TenantId) -> Result<Option<String>, sqlx::Error> {
