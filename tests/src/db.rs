@@ -115,6 +115,18 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
 }
 
 impl TestDb {
+    /// A transaction of the owner's pool with `tenant` set for row-level security, to look at
+    /// (or tamper with) one tenant's rows from a test.
+    pub async fn tenant_tx(&self, tenant: uuid::Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.owner.begin().await.expect("begin");
+        sqlx::query("select set_config('app.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .expect("set the tenant");
+        tx
+    }
+
     /// Closes the pools and drops the database.
     pub async fn drop_db(mut self) -> anyhow::Result<()> {
         self.dropped = true;

@@ -12,12 +12,7 @@ const PASSWORD: &str = "correct horse battery";
 /// Gives a user of the server's tenant a password, as an operator would.
 async fn set_password(db: &TestDb, s: &TestServer, email: &str, password: &str) {
     let hash = api::auth::password::hash_blocking(password).expect("hash");
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     let done = sqlx::query("update users set password_hash = $3 where tenant_id = $1 and lower(email) = lower($2)")
         .bind(s.tenant.0)
         .bind(email)
@@ -122,12 +117,7 @@ async fn failed_logins_look_alike_whatever_was_wrong() {
     assert!(!wrong_password.body.to_string().contains("user@sandbox.test"));
 
     // A user without a password cannot log in at all, and gets the same answer.
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     sqlx::query("update users set password_hash = null where email = 'admin@sandbox.test'")
         .execute(&mut *tx)
         .await

@@ -34,12 +34,7 @@ impl Tally {
 }
 
 async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("set");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     let v: Value = sqlx::query_scalar(
         "select jsonb_build_object(
             'entities', (select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1),

@@ -60,12 +60,7 @@ async fn type_level_permissions_hide_or_forbid() {
     assert_eq!(r.status, 204, "{:?}", r.body);
     assert_eq!(s.get(&format!("entities/memo/{id}"), &admin).await.status, 404);
     let history: i64 = {
-        let mut tx = db.owner.begin().await.expect("begin");
-        sqlx::query("select set_config('app.tenant_id', $1, true)")
-            .bind(s.tenant.0.to_string())
-            .execute(&mut *tx)
-            .await
-            .expect("set");
+        let mut tx = db.tenant_tx(s.tenant.0).await;
         sqlx::query_scalar(
             "select count(*) from transitions where entity_id = $1 and transition in ('create', 'delete')",
         )

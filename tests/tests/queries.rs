@@ -471,12 +471,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     let again = tenants::indexes::ensure(&db.owner, s.tenant.0, &package).await.expect("ensure");
     assert_eq!((again.created.len(), again.kept.len(), again.dropped.len()), (0, 8, 0));
 
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     sqlx::query(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \
          select $1, gen_random_uuid(), 'ticket', case when g % 10 = 0 then 'CLOSED' else 'OPEN' end, \
@@ -591,12 +586,7 @@ async fn indexes_follow_the_ontology() {
 }
 
 async fn states(db: &TestDb, s: &TestServer) -> Vec<(String, String, i64)> {
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     let rows: Vec<(uuid::Uuid, String, i64)> =
         sqlx::query_as("select id, state, version from entities where tenant_id = $1 and type = 'ticket' order by id")
             .bind(s.tenant.0)
@@ -802,12 +792,7 @@ async fn export_walks_many_pages() {
     let db = test_db().await;
     let s = TestServer::start(&db, "query").await;
     let agent = s.token(&db, "agent@query.test").await;
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     sqlx::query(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_by, updated_by) \
          select $1, gen_random_uuid(), 'ticket', 'OPEN', jsonb_build_object('code', 'G-' || g, 'amount', g % 17), 1, \

@@ -91,12 +91,7 @@ impl Demo {
 
 /// The payloads of the tenant's outbox events called `name`, oldest first.
 async fn outbox(db: &TestDb, s: &TestServer, name: &str) -> Vec<Value> {
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(s.tenant.0).await;
     let rows: Vec<Value> =
         sqlx::query_scalar("select payload from outbox where tenant_id = $1 and name = $2 order by id")
             .bind(s.tenant.0)

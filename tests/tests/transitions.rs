@@ -7,12 +7,7 @@ use switchyard_tests::{test_db, TestDb};
 
 /// Everything a tenant has in the database, to compare before and after a failed request.
 async fn snapshot(db: &TestDb, server: &TestServer) -> Value {
-    let mut tx = db.owner.begin().await.expect("begin");
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(server.tenant.0.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("tenant");
+    let mut tx = db.tenant_tx(server.tenant.0).await;
     let mut out = serde_json::Map::new();
     for (name, query) in [
         ("entities", "select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1"),
