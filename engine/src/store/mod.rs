@@ -187,9 +187,7 @@ impl Store {
 
     /// Opens a transaction with the tenant set for row-level security.
     pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sql::set_tenant(&mut tx, tenant).await?;
-        Ok(tx)
+        Ok(self.pool.begin_with(sql::begin_for(tenant)).await?)
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).

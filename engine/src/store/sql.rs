@@ -42,6 +42,13 @@ pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> 
     })
 }
 
+/// `BEGIN` and the tenant setting in one simple query: one round trip instead of two for every
+/// transaction. The tenant is a `Uuid` formatted here (hex digits and dashes only), so putting it
+/// in the statement's text cannot inject anything; nothing else is.
+pub fn begin_for(tenant: TenantId) -> String {
+    format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.0.hyphenated())
+}
+
 pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut **tx).await?;
     Ok(())
