@@ -145,7 +145,7 @@ pub fn new_histogram() -> Result<Histogram<u64>> {
 
 /// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists); `owner`
 /// reads the database's counters at the edges of the window.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "the settings of one load level, each used once")]
 pub async fn run_level(
     owner: &PgPool,
     driver: Arc<Driver>,
