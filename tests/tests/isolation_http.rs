@@ -191,3 +191,30 @@ async fn no_route_leaks_another_tenants_data() {
     assert!(t.attempts >= 60, "the suite ran only {} attempts", t.attempts);
     assert_eq!(victim_rows(&db, &a).await, before, "the victim's rows changed");
 }
+
+#[tokio::test]
+async fn scripts_and_loads_cannot_reach_another_tenant() {
+    let db = test_db().await;
+    let a = TestServer::start(&db, "probe").await;
+    let mut rival = Package::load_dir(&package_dir("probe")).expect("package");
+    rival.tenant.slug = "probe-rival".into();
+    let b = a.second_tenant(&db, rival).await;
+    let a_user = a.token(&db, "user@probe.test").await;
+    let b_user = b.token(&db, "user@probe.test").await;
+
+    let secret = a.create(&a_user, "thing", json!({ "name": "A-SECRET-thing" })).await;
+    let secret_id = secret["id"].as_str().expect("id").to_string();
+    let mine = a.create(&a_user, "thing", json!({ "name": "a probe" })).await;
+    // Within a tenant the probe sees the target (by id and by filter).
+    let r = a.fire(&a_user, "thing", mine["id"].as_str().expect("id"), "peek", json!({ "target": secret_id })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["entity"]["data"]["seen"], "A-SECRET-thing/1");
+
+    // From the other tenant, the same loads find nothing, and nothing leaks into the answer.
+    let probe = b.create(&b_user, "thing", json!({ "name": "b probe" })).await;
+    let r = b.fire(&b_user, "thing", probe["id"].as_str().expect("id"), "peek", json!({ "target": secret_id })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["entity"]["data"]["seen"], "nothing/0");
+    assert!(!r.body.to_string().contains("A-SECRET"), "{:?}", r.body);
+    assert_eq!(r.body["events"][0]["payload"]["found"], "nothing");
+}
