@@ -235,8 +235,7 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
                 .bind(key.tenant)
                 .bind(key.id)
                 .fetch_optional(state.store.pool())
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
         let Some(KeyRow { slug, name, roles, secret_hash, revoked: is_revoked }) = row else {
             return Err(revoked());
         };
@@ -265,8 +264,7 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
             .bind(user)
             .bind(claims.sid)
             .fetch_optional(state.store.pool())
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
     let Some(UserRow { slug, email, name, roles, active, session_ok }) = row else {
         return Err(ApiError::unauthorized("the token names no user of this tenant"));
     };

@@ -133,3 +133,11 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// A database error from a handler's own query is answered like one from the store: data
+/// exceptions are the client's (422), anything else a logged 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        StoreError::Db(e).into()
+    }
+}

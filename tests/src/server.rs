@@ -59,6 +59,14 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// The JSON pointers of a `VALIDATION_FAILED` answer's errors, in order (empty otherwise).
+    pub fn error_paths(&self) -> Vec<&str> {
+        self.body["error"]["details"]["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["path"].as_str()).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl TestServer {

@@ -153,10 +153,7 @@ async fn no_route_leaks_another_tenants_data() {
         )
         .await;
     t.check("create with A's references", &r, &[422], &secrets[..1]);
-    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|x| x["path"].as_str()).collect())
-        .unwrap_or_default();
+    let paths = r.error_paths();
     assert!(paths.contains(&"/data/customer_id") && paths.contains(&"/data/items/0/product_id"), "{:?}", r.body);
     let r = b.post("rules/evaluate", &b_admin, &json!({ "logic": { "var": "entity.notes" }, "data": {} })).await;
     t.check("rules playground", &r, &[200], &secrets);

@@ -102,12 +102,7 @@ async fn patch_changes_only_fields_editable_in_the_state_for_the_role() {
     // non-editable fields in data. Each is named.
     let r = patch(&clerk, json!({ "state": "SENT", "version": 9, "data": { "body": "x" } }), vec![]).await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
-    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = r.error_paths();
     assert_eq!(paths, ["/state", "/version"]);
     let r = patch(
         &clerk,
@@ -116,12 +111,7 @@ async fn patch_changes_only_fields_editable_in_the_state_for_the_role() {
     )
     .await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
-    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = r.error_paths();
     assert_eq!(paths, ["/data/state", "/data/number", "/data/colour", "/data/approved_note"]);
     // Invalid values are refused by the schema, with their path.
     let r = patch(&clerk, json!({ "data": { "priority": "urgent" } }), vec![]).await;

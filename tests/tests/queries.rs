@@ -375,12 +375,7 @@ async fn bad_parameters_are_422_naming_the_parameter() {
     for (pairs, path) in cases {
         let r = list(s, a, pairs).await;
         assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{pairs:?}: {:?}", r.body);
-        let paths: Vec<&str> = r.body["error"]["details"]["errors"]
-            .as_array()
-            .expect("errors")
-            .iter()
-            .filter_map(|e| e["path"].as_str())
-            .collect();
+        let paths = r.error_paths();
         assert!(paths.contains(path), "{pairs:?}: {paths:?}");
     }
     // Every problem at once.

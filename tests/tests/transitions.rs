@@ -359,12 +359,7 @@ async fn auth_tenant_and_lookup_errors_use_the_envelope() {
         .post("entities/order", &sales, &json!({ "data": { "customer_id": "nope", "items": [{ "quantity": 0 }] } }))
         .await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
-    let paths: Vec<&str> = r.body["error"]["details"]["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = r.error_paths();
     for p in ["/data/customer_id", "/data/warehouse_id", "/data/items/0/product_id", "/data/items/0/quantity"] {
         assert!(paths.contains(&p), "{p} missing from {paths:?}");
     }

@@ -47,9 +47,8 @@ async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Va
     let rows: Vec<Row> = sqlx::query_as(&format!("select {COLUMNS} from api_keys where tenant_id = $1 order by id"))
         .bind(who.tenant.0)
         .fetch_all(&mut *tx)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .await?;
+    tx.commit().await?;
     Ok(Json(json!({ "data": rows.into_iter().map(key_json).collect::<Vec<_>>() })))
 }
 
@@ -86,9 +85,8 @@ async fn create(
     .bind(secret::hash(&secret))
     .bind(&who.actor.id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    .await?;
+    tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, api_key.id = %id, by = %who.actor.id, "API key created");
     let mut out = key_json(row);
     out["key"] = json!(secret::api_key(who.tenant.0, id, &secret));
@@ -114,9 +112,8 @@ async fn revoke(
     .bind(who.tenant.0)
     .bind(id)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    .await?;
+    tx.commit().await?;
     if found.is_none() {
         return Err(ApiError::not_found("API key not found"));
     }

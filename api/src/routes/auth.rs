@@ -163,8 +163,8 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
             .bind(body.email.trim())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(ApiError::internal)?;
-            tx.commit().await.map_err(ApiError::internal)?;
+            ?;
+            tx.commit().await?;
             row
         }
         None => None,
@@ -185,11 +185,9 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
         .bind(tenant.0)
         .bind(user_id)
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::internal)?;
-    let (refresh_token, session) =
-        new_refresh_token(&mut tx, tenant.0, user_id, None).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .await?;
+    let (refresh_token, session) = new_refresh_token(&mut tx, tenant.0, user_id, None).await?;
+    tx.commit().await?;
     tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
     let slug = body.tenant.trim();
     token_pair(
@@ -224,8 +222,7 @@ async fn lock_refresh_token(
     .bind(token.tenant)
     .bind(token.id)
     .fetch_optional(&mut **tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(row
         .filter(|r| secret::matches(&token.secret, &r.2))
         .map(|(family, user, _, expired, used, revoked)| RefreshRow { family, user, expired, used, revoked }))
@@ -238,8 +235,7 @@ async fn revoke_family(tx: &mut Transaction<'static, Postgres>, tenant: Uuid, fa
     .bind(tenant)
     .bind(family)
     .execute(&mut **tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(done.rows_affected())
 }
 
@@ -257,7 +253,7 @@ async fn refresh(
     if row.used {
         // A spent token presented again: someone else has a copy. End the session for everyone.
         revoke_family(&mut tx, token.tenant, row.family).await?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         tracing::warn!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "refresh token reused: session revoked");
         return Err(ApiError::unauthorized("this refresh token was already used; the session is revoked"));
     }
@@ -268,22 +264,19 @@ async fn refresh(
     .bind(token.tenant)
     .bind(row.user)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let Some((slug, email, roles, true)) = user else {
         revoke_family(&mut tx, token.tenant, row.family).await?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         return Err(bad_refresh_token());
     };
     sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
         .bind(token.tenant)
         .bind(token.id)
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::internal)?;
-    let (next, session) =
-        new_refresh_token(&mut tx, token.tenant, row.user, Some(row.family)).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .await?;
+    let (next, session) = new_refresh_token(&mut tx, token.tenant, row.user, Some(row.family)).await?;
+    tx.commit().await?;
     token_pair(
         &state,
         Issued {
@@ -315,7 +308,7 @@ async fn logout(
         let mut tx = state.store.begin(TenantId(token.tenant)).await?;
         let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
         revoke_family(&mut tx, token.tenant, row.family).await?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         tracing::info!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "logout");
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -331,10 +324,9 @@ async fn logout(
     .bind(principal.tenant.0)
     .bind(id)
     .execute(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .rows_affected();
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     tracing::info!(tenant.slug = %principal.slug, user.id = %id, tokens = ended, "logout everywhere");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -139,7 +139,7 @@ async fn apply(
 }
 
 async fn versions(State(state): State<AppState>, Admin(who): Admin) -> Result<Json<Value>, ApiError> {
-    let list = tenants::export::versions(state.store.pool(), who.tenant.0).await.map_err(ApiError::internal)?;
+    let list = tenants::export::versions(state.store.pool(), who.tenant.0).await?;
     Ok(Json(json!({ "data": list })))
 }
 
@@ -155,13 +155,12 @@ async fn version(
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::not_found(format!("no version {}", path.version));
     let v: i64 = path.version.parse().map_err(|_| not_found())?;
-    let stored =
-        tenants::export::version(state.store.pool(), who.tenant.0, Some(v)).await.map_err(ApiError::internal)?;
+    let stored = tenants::export::version(state.store.pool(), who.tenant.0, Some(v)).await?;
     Ok(Json(stored.ok_or_else(not_found)?.package))
 }
 
 async fn export(State(state): State<AppState>, Admin(who): Admin) -> Result<Json<Value>, ApiError> {
-    let stored = tenants::export::version(state.store.pool(), who.tenant.0, None).await.map_err(ApiError::internal)?;
+    let stored = tenants::export::version(state.store.pool(), who.tenant.0, None).await?;
     let stored = stored.ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
     Ok(Json(stored.package))
 }

@@ -76,6 +76,20 @@ async fn allow(
     Ok(state.store.authorize(who.tenant, &who.actor, type_name, action, on_entity).await?)
 }
 
+/// The id of the entity a request names, once the actor may do `action` to its type (see
+/// [`allow`]; an id that is not a uuid is 404 like an unknown one).
+async fn target(
+    state: &AppState,
+    who: &TenantActor,
+    type_name: &str,
+    id: &str,
+    action: Action,
+) -> Result<Uuid, ApiError> {
+    let id = parse_id(id)?;
+    allow(state, who, type_name, action, true).await?;
+    Ok(id)
+}
+
 /// An id that is not a uuid names no entity: 404, like any unknown id.
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("entity not found"))
@@ -104,8 +118,7 @@ async fn get_one(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
     Ok(Json(entity_json(&entity)))
 }
@@ -119,8 +132,7 @@ async fn patch_one(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::Edit, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::Edit).await?;
     let Value::Object(mut top) = body else {
         return Err(ApiError::validation(json!([{ "path": "", "message": "must be an object {\"data\": {…}}" }])));
     };
@@ -146,8 +158,7 @@ async fn delete_one(
     Path(path): Path<EntityPath>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::Delete, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::Delete).await?;
     state.store.delete_entity(who.tenant, &path.type_name, id, &who.actor, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,8 +203,7 @@ async fn transitions(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let list: Vec<TransitionInfo> =
         state.store.available_transitions(who.tenant, &path.type_name, id, &who.actor).await?;
     Ok(Json(json!({ "data": list })))
@@ -232,8 +242,7 @@ async fn execute(
         None => None,
     };
     let if_match = if_match(&headers)?;
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let outcome = state
         .store
@@ -252,8 +261,7 @@ async fn history(
     who: TenantActor,
     Path(path): Path<EntityPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&path.id)?;
-    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let rows: Vec<HistoryEntry> = state.store.history(who.tenant, &path.type_name, id).await?;
     Ok(Json(json!({ "data": rows })))
 }
@@ -764,7 +772,7 @@ async fn import(
                 .store
                 .create_entity_in(&mut tx, who.tenant, &path.type_name, data, &who.actor, CreateOptions::default())
                 .await;
-            tx.rollback().await.map_err(ApiError::internal)?;
+            tx.rollback().await?;
             r
         } else {
             state.store.create_entity(who.tenant, &path.type_name, data, &who.actor, CreateOptions::default()).await

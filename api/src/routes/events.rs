@@ -106,9 +106,8 @@ async fn list(
     let filter = patterns(q.types.as_deref())?;
     let (names, prefixes) = filter.sql_filter();
     let mut tx = state.store.begin(who.tenant).await?;
-    let mut rows =
-        sql::list_events(&mut tx, who.tenant, after, names, prefixes, limit + 1).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let mut rows = sql::list_events(&mut tx, who.tenant, after, names, prefixes, limit + 1).await?;
+    tx.commit().await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|e| e.id.to_string())
@@ -147,8 +146,8 @@ async fn stream(
         Some(p) => p,
         None => {
             let mut tx = state.store.begin(who.tenant).await?;
-            let p = sql::stream_position(&mut tx, who.tenant).await.map_err(ApiError::internal)?;
-            tx.commit().await.map_err(ApiError::internal)?;
+            let p = sql::stream_position(&mut tx, who.tenant).await?;
+            tx.commit().await?;
             p
         }
     };

@@ -52,8 +52,7 @@ pub(crate) async fn tenant_roles(
     )
     .bind(tenant.0)
     .fetch_all(&mut **tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(roles.into_iter().collect())
 }
 
@@ -133,9 +132,8 @@ async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Va
         sqlx::query_as(&format!("select {COLUMNS} from users where tenant_id = $1 order by lower(email)"))
             .bind(who.tenant.0)
             .fetch_all(&mut *tx)
-            .await
-            .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+            .await?;
+    tx.commit().await?;
     Ok(Json(json!({ "data": rows.into_iter().map(user_json).collect::<Vec<_>>() })))
 }
 
@@ -156,9 +154,8 @@ async fn get_one(
         .bind(who.tenant.0)
         .bind(id)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .await?;
+    tx.commit().await?;
     row.map(|r| Json(user_json(r))).ok_or_else(|| ApiError::not_found("user not found"))
 }
 
@@ -209,13 +206,12 @@ async fn create(
     .bind(body.active)
     .bind(hash)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let Some(row) = row else {
         return Err(ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", "a user with this email exists")
             .with_details(json!({ "email": email })));
     };
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, user.id = %row.0, by = %who.actor.id, "user created");
     Ok((StatusCode::CREATED, Json(user_json(row))))
 }
@@ -279,8 +275,7 @@ async fn update(
     .bind(body.active)
     .bind(&hash)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let row = row.ok_or_else(|| ApiError::not_found("user not found"))?;
     if body.active == Some(false) || hash.is_some() {
         sqlx::query(
@@ -289,10 +284,9 @@ async fn update(
         .bind(who.tenant.0)
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, user.id = %id, by = %who.actor.id, "user updated");
     Ok(Json(user_json(row)))
 }

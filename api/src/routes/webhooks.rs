@@ -60,8 +60,8 @@ struct DeliveryPath {
 async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
     admin(&who)?;
     let mut tx = state.store.begin(who.tenant).await?;
-    let hooks = sql::list_webhooks(&mut tx, who.tenant).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let hooks = sql::list_webhooks(&mut tx, who.tenant).await?;
+    tx.commit().await?;
     Ok(Json(json!({ "data": hooks })))
 }
 
@@ -93,7 +93,7 @@ async fn create(
     let url = state.ops.destinations().check_url(&body.url).await.map_err(|e| field("/url", e.to_string()))?;
     let events: Vec<String> = body.events.iter().map(|e| e.trim().to_string()).collect();
     let mut tx = state.store.begin(who.tenant).await?;
-    if sql::count_webhooks(&mut tx, who.tenant).await.map_err(ApiError::internal)? >= MAX_WEBHOOKS {
+    if sql::count_webhooks(&mut tx, who.tenant).await? >= MAX_WEBHOOKS {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "TOO_MANY_WEBHOOKS",
@@ -112,9 +112,8 @@ async fn create(
             created_by: &who.actor.id,
         },
     )
-    .await
-    .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    .await?;
+    tx.commit().await?;
     tracing::info!(tenant = %who.slug, webhook.id = %hook.id, url = %hook.url, "webhook created");
     let mut answer = serde_json::to_value(&hook).map_err(ApiError::internal)?;
     answer["secret"] = Value::String(secret);
@@ -129,8 +128,8 @@ async fn get_one(
     admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
-    let hook = sql::get_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let hook = sql::get_webhook(&mut tx, who.tenant, id).await?;
+    tx.commit().await?;
     let hook = hook.ok_or_else(|| ApiError::not_found("webhook not found"))?;
     Ok(Json(serde_json::to_value(hook).map_err(ApiError::internal)?))
 }
@@ -144,8 +143,8 @@ async fn remove(
     admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
-    let found = sql::delete_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let found = sql::delete_webhook(&mut tx, who.tenant, id).await?;
+    tx.commit().await?;
     if !found {
         return Err(ApiError::not_found("webhook not found"));
     }
@@ -191,13 +190,11 @@ async fn deliveries(
         None => None,
     };
     let mut tx = state.store.begin(who.tenant).await?;
-    if sql::get_webhook(&mut tx, who.tenant, id).await.map_err(ApiError::internal)?.is_none() {
+    if sql::get_webhook(&mut tx, who.tenant, id).await?.is_none() {
         return Err(ApiError::not_found("webhook not found"));
     }
-    let mut rows = sql::list_deliveries(&mut tx, who.tenant, id, q.status.as_deref(), before, limit + 1)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let mut rows = sql::list_deliveries(&mut tx, who.tenant, id, q.status.as_deref(), before, limit + 1).await?;
+    tx.commit().await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|d| d.id.to_string())
@@ -210,8 +207,8 @@ async fn deliveries(
 async fn find_delivery(state: &AppState, who: &TenantActor, path: &DeliveryPath) -> Result<Delivery, ApiError> {
     let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
     let mut tx = state.store.begin(who.tenant).await?;
-    let found = sql::get_delivery(&mut tx, who.tenant, hook, id).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    let found = sql::get_delivery(&mut tx, who.tenant, hook, id).await?;
+    tx.commit().await?;
     found.ok_or_else(|| ApiError::not_found("delivery not found"))
 }
 
@@ -234,11 +231,11 @@ async fn replay(
     admin(&who)?;
     let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
     let mut tx = state.store.begin(who.tenant).await?;
-    if !sql::replay_delivery(&mut tx, who.tenant, hook, id).await.map_err(ApiError::internal)? {
+    if !sql::replay_delivery(&mut tx, who.tenant, hook, id).await? {
         return Err(ApiError::not_found("delivery not found"));
     }
-    sql::notify(&mut tx, CHANNEL_WEBHOOKS, who.tenant).await.map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    sql::notify(&mut tx, CHANNEL_WEBHOOKS, who.tenant).await?;
+    tx.commit().await?;
     state.ops.hub.wake(Wake::Deliveries(who.tenant));
     tracing::info!(tenant = %who.slug, webhook.id = %hook, delivery.id = %id, "delivery replayed");
     Ok((StatusCode::ACCEPTED, Json(find_delivery(&state, &who, &path).await?)))
