@@ -18,4 +18,6 @@ stop_test_cluster() {
 }
 trap stop_test_cluster EXIT
 
+# A failing test shows its message, not a backtrace that hides it (set RUST_BACKTRACE=1 to see one).
+export RUST_BACKTRACE="${RUST_BACKTRACE_TESTS:-0}"
 cargo nextest run --workspace --no-fail-fast "$@"

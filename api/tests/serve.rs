@@ -21,10 +21,6 @@ fn private_home() -> (PathBuf, PathBuf) {
     (parent.clone(), parent.join("home"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
-}
-
 fn command(home: &Path, port: u16) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(repo_root())
@@ -36,14 +32,32 @@ fn command(home: &Path, port: u16) -> Command {
     c
 }
 
-/// Starts `serve`, waits for its banner line and for `/readyz`.
-fn start(home: &Path, port: u16, demo: bool) -> (Child, Vec<String>) {
-    let mut c = command(home, port);
+/// A running `serve`: the child, its banner, the port it chose and where its stderr goes.
+struct Server {
+    child: Child,
+    banner: Vec<String>,
+    port: u16,
+    stderr: PathBuf,
+}
+
+impl Server {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// Starts `serve` on port 0 (the kernel picks a free port, so no other test can take it between
+/// our choice and the bind) with `env` added, reads the port from its banner and waits for
+/// `/readyz`. Its stderr goes to `stderr`, shown in every failure.
+fn start(home: &Path, stderr: &Path, demo: bool, env: &[(&str, String)]) -> Server {
+    let mut c = command(home, 0);
     c.arg("serve");
     if demo {
         c.arg("--demo");
     }
-    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn serve");
+    c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let log = std::fs::File::create(stderr).expect("stderr file");
+    let mut child = c.stdout(Stdio::piped()).stderr(log).spawn().expect("spawn serve");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -53,28 +67,34 @@ fn start(home: &Path, port: u16, demo: bool) -> (Child, Vec<String>) {
             }
         }
     });
+    let log = |lines: &[String]| {
+        format!("stdout: {lines:?}\nstderr:\n{}", std::fs::read_to_string(stderr).unwrap_or_default())
+    };
     let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut port = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(addr) = line.strip_prefix("Switchyard listening on http://") {
+                let addr: std::net::SocketAddr = addr.trim().parse().expect("an address in the banner");
+                port = Some(addr.port());
+            }
             lines.push(line);
         }
-        if lines.iter().any(|l| l.starts_with("Switchyard listening"))
-            && http_status(port, "/readyz", None) == Some(200)
-        {
+        if let Some(port) = port.filter(|p| http_status(*p, "/readyz", None) == Some(200)) {
             // Collect the rest of the banner.
             while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
                 lines.push(line);
             }
-            return (child, lines);
+            return Server { child, banner: lines, port, stderr: stderr.to_path_buf() };
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited early with {status}: {lines:?}");
+            panic!("serve exited early with {status}\n{}", log(&lines));
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("serve did not become ready: {lines:?}");
+    panic!("serve did not become ready in 120 s\n{}", log(&lines));
 }
 
 /// A minimal HTTP/1.1 GET (no client dependency needed for two requests).
@@ -111,18 +131,29 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-fn terminate(mut child: Child) -> std::process::ExitStatus {
+/// SIGTERM, then the exit status (within 60 s).
+fn terminate(server: Server) -> std::process::ExitStatus {
+    let Server { mut child, stderr, .. } = server;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
+            if !status.success() {
+                eprintln!(
+                    "serve exited with {status}; stderr:\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
             return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve did not stop after SIGTERM");
+            panic!(
+                "serve did not stop after SIGTERM; stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -131,9 +162,9 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 #[test]
 fn serve_demo_token_sigterm_and_restart() {
     let (parent, home) = private_home();
-    let port = free_port();
 
-    let (server, banner) = start(&home, port, true);
+    let server = start(&home, &parent.join("serve-1.log"), true, &[]);
+    let (port, banner) = (server.port, &server.banner);
     assert!(banner.iter().any(|l| l.contains("sales@chemichemi.test")), "banner lists the demo users: {banner:?}");
     assert!(banner.iter().any(|l| l.contains("switchyard token")), "banner says how to get a token: {banner:?}");
     let pg = postmaster_pid(&home).expect("the embedded cluster runs");
@@ -144,7 +175,7 @@ fn serve_demo_token_sigterm_and_restart() {
     assert_eq!(http_status(port, "/api/v1/t/chemichemi/entities/customer", Some(&t)), Some(200));
     assert_eq!(http_status(port, "/api/v1/t/chemichemi/entities/customer", None), Some(401));
     assert_eq!(http_status(port, "/healthz", None), Some(200));
-    assert!(alive(pg), "the CLI must not stop the server's cluster");
+    assert!(alive(pg), "the CLI must not stop the server's cluster; stderr:\n{}", server.stderr());
 
     let status = terminate(server);
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
@@ -152,11 +183,17 @@ fn serve_demo_token_sigterm_and_restart() {
     assert!(postmaster_pid(&home).is_none(), "postmaster.pid left behind");
 
     // A second start reuses the cluster and its data (and the generated JWT secret).
-    let (server, _) = start(&home, port, false);
-    assert_eq!(http_status(port, "/api/v1/t/chemichemi/entities/customer", Some(&t)), Some(200));
+    let server = start(&home, &parent.join("serve-2.log"), false, &[]);
+    let port = server.port;
+    assert_eq!(
+        http_status(port, "/api/v1/t/chemichemi/entities/customer", Some(&t)),
+        Some(200),
+        "stderr:\n{}",
+        server.stderr()
+    );
     let pg2 = postmaster_pid(&home).expect("cluster");
     let status = terminate(server);
-    assert!(status.success());
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
     assert!(!alive(pg2));
     let _ = std::fs::remove_dir_all(&parent);
 }
@@ -171,38 +208,26 @@ async fn serve_uses_database_url_and_then_requires_a_jwt_secret() {
     sqlx::query("create database external_app").execute(&admin).await.expect("create database");
     admin.close().await;
     let url = cluster.superuser_url("external_app");
-    let port = free_port();
     let other_home = home.join("unused-home");
 
     // Without a JWT secret, a server on an external database refuses to start.
-    let out = command(&other_home, port).args(["serve"]).env("DATABASE_URL", &url).output().expect("serve");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_JWT_SECRET"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = command(&other_home, 0).args(["serve"]).env("DATABASE_URL", &url).output().expect("serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve started without a JWT secret: {stderr}");
+    assert!(stderr.contains("SWITCHYARD_JWT_SECRET"), "{stderr}");
 
-    // With one, it migrates that database and serves; no embedded cluster is created.
-    let mut c = command(&other_home, port);
-    c.args(["serve"]).env("DATABASE_URL", &url).env("SWITCHYARD_JWT_SECRET", "x".repeat(40));
-    let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-    let mut ready = None;
-    for _ in 0..300 {
-        ready = http_status(port, "/readyz", None);
-        if ready == Some(200) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(ready, Some(200), "serve on DATABASE_URL did not become ready");
-    assert!(!other_home.join("pgdata").exists(), "an embedded cluster was created despite DATABASE_URL");
-    let status = terminate(child);
-    assert!(status.success());
+    // With one, it migrates that database and serves; no embedded cluster is created. The wait
+    // for the server runs off the runtime's thread (it blocks).
+    let env = [("DATABASE_URL", url.clone()), ("SWITCHYARD_JWT_SECRET", "x".repeat(40))];
+    let log = parent.join("serve.log");
+    let server = tokio::task::spawn_blocking(move || start(&other_home, &log, false, &env)).await.expect("start");
+    assert!(!home.join("unused-home/pgdata").exists(), "an embedded cluster was created despite DATABASE_URL");
+    let status = tokio::task::spawn_blocking(move || terminate(server)).await.expect("terminate");
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
     let db = sqlx::PgPool::connect(&url).await.expect("connect");
     let migrations: i64 =
-        sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&db).await.expect("count");
-    assert!(migrations >= 1);
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(&db).await.expect("count");
+    assert_eq!(migrations as usize, api::db::MIGRATOR.iter().count());
     db.close().await;
     cluster.stop().await.expect("stop");
     let _ = std::fs::remove_dir_all(&parent);
