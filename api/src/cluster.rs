@@ -775,7 +775,19 @@ fn lookup_uid(uid: Uid) -> Result<User, ClusterError> {
         .map_err(|reason| ClusterError::User { user: uid.to_string(), reason })
 }
 
+/// Where processes of this machine take turns to create the system user (root only).
+const USERADD_LOCK: &str = "/etc/.switchyard-useradd.lock";
+
+/// Creates the system user `name`, or finds it when another process (a second server, a test
+/// running beside us) created it first. The check and the `useradd` happen under a file lock:
+/// `useradd` does not reliably exclude a concurrent `useradd` of the same name (seen on an
+/// overlay filesystem: six at once all succeed, each with its own uid, and the last file wins,
+/// leaving the others running PostgreSQL as a uid that has no user).
 async fn create_system_user(name: &str) -> Result<User, ClusterError> {
+    let _turn = lock_file(Path::new(USERADD_LOCK)).await?;
+    if let Some(user) = lookup_name(name)? {
+        return Ok(user);
+    }
     tracing::info!(user = name, "creating a system user to run PostgreSQL");
     // Root's PATH may lack /usr/sbin (e.g. `su` without `-`).
     let useradd =
@@ -1172,5 +1184,37 @@ mod tests {
         assert_eq!(opts.get_socket(), Some(&PathBuf::from("/tmp/a b/pgdata")));
         assert_eq!(opts.get_username(), "switchyard");
         assert_eq!(opts.get_database(), Some("switchyard"));
+    }
+
+    /// On a machine with no `postgres` user, several processes starting clusters at once (the
+    /// test suite does) all create-or-find the same system user. Root only: it adds a real user
+    /// (a fresh name) and removes it afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creations_of_the_system_user_agree() {
+        if !nix::unistd::geteuid().is_root() || !Path::new("/usr/sbin/useradd").is_file() {
+            eprintln!("skipped: needs root and useradd");
+            return;
+        }
+        let name = format!("swy-race-{}", std::process::id());
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                tokio::spawn({
+                    let name = name.clone();
+                    async move { create_system_user(&name).await }
+                })
+            })
+            .collect();
+        let mut uids = Vec::new();
+        for t in tasks {
+            uids.push(t.await.expect("join").map(|u| u.uid));
+        }
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let entries = passwd.lines().filter(|l| l.starts_with(&format!("{name}:"))).count();
+        let _ = std::process::Command::new("/usr/sbin/userdel").arg(&name).status();
+        assert_eq!(entries, 1, "one user in /etc/passwd");
+        let uids: Vec<Uid> =
+            uids.into_iter().collect::<Result<_, _>>().expect("every creation succeeds or finds the user");
+        assert!(uids.windows(2).all(|w| w[0] == w[1]), "{uids:?}");
+        assert!(!uids[0].is_root());
     }
 }
