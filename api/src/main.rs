@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve { demo } => serve(cfg, demo).await?,
         Command::Token { tenant, user, ttl } => token(cfg, &tenant, &user, ttl.into()).await?,
-        Command::Tenant { command } => return api::cli::tenant::run(cfg, command).await,
+        Command::Tenant { command } => return Ok(api::cli::tenant::run(cfg, command).await?),
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

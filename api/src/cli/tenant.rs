@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::Subcommand;
 use engine::limits::Limits;
 use tenants::migrate::{Options as MigrateOptions, StateMap};
@@ -23,6 +22,39 @@ use tenants::Package;
 
 use crate::config::Config;
 use crate::db::Database;
+
+/// Why a `switchyard tenant` command failed (exit code 1; the binary prints it on stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{dir} does not validate ({count} error(s)):\n{errors}")]
+    Invalid { dir: String, count: usize, errors: String },
+    #[error("{0}")]
+    Package(String),
+    #[error("no tenant `{0}`")]
+    NoTenant(String),
+    #[error(transparent)]
+    Version(#[from] tenants::export::VersionError),
+    #[error(transparent)]
+    Export(#[from] tenants::export::ExportError),
+    #[error(transparent)]
+    Stored(#[from] tenants::PackageError),
+    #[error(transparent)]
+    Migrate(#[from] tenants::migrate::MigrateError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("the exported folder does not read back: {0}")]
+    ExportUnreadable(String),
+    #[error("the exported folder does not reproduce version {version} (hash {got} instead of {want})")]
+    ExportHash { version: i64, got: String, want: String },
+}
 
 /// The actor of the CLI's writes (version `created_by`, migration history rows).
 pub const CLI_ACTOR: &str = "cli";
@@ -88,7 +120,7 @@ impl Output {
     }
 }
 
-pub async fn run(cfg: Config, command: TenantCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(cfg: Config, command: TenantCommand) -> Result<ExitCode, CliError> {
     match command {
         TenantCommand::Validate { dirs } => Ok(validate(&dirs)),
         other => {
@@ -101,7 +133,7 @@ pub async fn run(cfg: Config, command: TenantCommand) -> anyhow::Result<ExitCode
 
 /// Runs a command and returns what it would print (tests call this; `run` prints it). An error
 /// is exit code 1 (the binary prints it on stderr).
-pub async fn execute(cfg: &Config, command: TenantCommand) -> anyhow::Result<Output> {
+pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, CliError> {
     let limits = Limits::default();
     match command {
         TenantCommand::Validate { dirs } => {
@@ -137,7 +169,7 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> anyhow::Result<Out
             with_db(cfg, async |db| {
                 let tenant = tenants::export::tenant_id(&db.owner, &slug)
                     .await?
-                    .with_context(|| format!("no tenant `{slug}`"))?;
+                    .ok_or_else(|| CliError::NoTenant(slug.clone()))?;
                 let versions = tenants::export::versions(&db.owner, tenant).await?;
                 let mut out = format!("  {:>7}  {:<12}  {:<25}  {}\n", "VERSION", "HASH", "CREATED AT", "CREATED BY");
                 for v in &versions {
@@ -172,7 +204,7 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> anyhow::Result<Out
 
 /// Opens the database, runs `f`, and closes it (stopping the embedded cluster if this process
 /// started it) whatever `f` returned.
-async fn with_db<T>(cfg: &Config, f: impl AsyncFnOnce(&Database) -> anyhow::Result<T>) -> anyhow::Result<T> {
+async fn with_db<T>(cfg: &Config, f: impl AsyncFnOnce(&Database) -> Result<T, CliError>) -> Result<T, CliError> {
     let db = Database::open(cfg).await?;
     let result = f(&db).await;
     db.close().await?;
@@ -180,22 +212,30 @@ async fn with_db<T>(cfg: &Config, f: impl AsyncFnOnce(&Database) -> anyhow::Resu
 }
 
 /// Reads a package folder that validates (warnings go to stderr); every error otherwise.
-fn load_valid(dir: &Path, limits: &Limits) -> anyhow::Result<Package> {
+fn load_valid(dir: &Path, limits: &Limits) -> Result<Package, CliError> {
     let report = tenants::validate::validate_dir(dir, limits);
     for warning in report.warnings() {
         eprintln!("{warning}");
     }
     if report.has_errors() {
         let errors: Vec<String> = report.errors().map(ToString::to_string).collect();
-        bail!("{} does not validate ({} error(s)):\n{}", dir.display(), errors.len(), errors.join("\n"));
+        return Err(CliError::Invalid {
+            dir: dir.display().to_string(),
+            count: errors.len(),
+            errors: errors.join("\n"),
+        });
     }
     Package::load_dir(dir).map_err(|errs| {
-        anyhow::anyhow!("{}:\n{}", dir.display(), errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        CliError::Package(format!(
+            "{}:\n{}",
+            dir.display(),
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        ))
     })
 }
 
 /// Writes a stored version as a folder and checks that the folder reads back to the same hash.
-fn export(stored: &tenants::export::StoredVersion, dir: &Path, force: bool) -> anyhow::Result<Output> {
+fn export(stored: &tenants::export::StoredVersion, dir: &Path, force: bool) -> Result<Output, CliError> {
     let package = stored.package()?;
     let info = &stored.info;
     let header = format!(
@@ -207,18 +247,10 @@ fn export(stored: &tenants::export::StoredVersion, dir: &Path, force: bool) -> a
     );
     let written = tenants::export::write_dir(&package, dir, &header, force)?;
     let back = Package::load_dir(dir).map_err(|errs| {
-        anyhow::anyhow!(
-            "the exported folder does not read back: {}",
-            errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-        )
+        CliError::ExportUnreadable(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
     })?;
     if back.hash() != info.hash {
-        bail!(
-            "the exported folder does not reproduce version {} (hash {} instead of {})",
-            info.version,
-            back.hash(),
-            info.hash
-        );
+        return Err(CliError::ExportHash { version: info.version, got: back.hash(), want: info.hash.clone() });
     }
     Ok(Output::ok(format!(
         "{}: version {} (hash {}) written to {} ({} files).\n",
