@@ -67,6 +67,86 @@ pub struct Script {
     ast: AST,
 }
 
+/// The effect functions a script may call, whose string arguments name things of the package.
+pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail"];
+
+/// A call of one of [`EFFECT_FUNCTIONS`] as written in a script (`row.transition("x")` is
+/// `transition(row, "x")`), for static checks (see [`Script::effect_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectCall {
+    /// `create`, `transition`, …
+    pub function: String,
+    /// The arguments, in order.
+    pub args: Vec<CallArg>,
+    /// Where the call is in the script (1-based), when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// An argument of an [`EffectCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallArg {
+    /// A string literal.
+    Str(String),
+    /// A variable (`order`), or an element of one (`lines[0]`: `Var("lines")`, `indexed`).
+    Var { name: String, indexed: bool },
+    /// Anything computed.
+    Other,
+}
+
+impl CallArg {
+    fn of(expr: &rhai::Expr) -> CallArg {
+        match expr {
+            rhai::Expr::StringConstant(s, _) => CallArg::Str(s.to_string()),
+            rhai::Expr::DynamicConstant(d, _) if d.is_string() => {
+                Dynamic::clone(d).into_immutable_string().map_or(CallArg::Other, |s| CallArg::Str(s.to_string()))
+            }
+            rhai::Expr::Variable(v, ..) if v.2.is_empty() => CallArg::Var { name: v.1.to_string(), indexed: false },
+            rhai::Expr::Index(x, ..) => match CallArg::of(&x.lhs) {
+                CallArg::Var { name, indexed: false } => CallArg::Var { name, indexed: true },
+                _ => CallArg::Other,
+            },
+            _ => CallArg::Other,
+        }
+    }
+}
+
+impl Script {
+    /// Every call of an effect function in the script (functions it defines included), in
+    /// the order of the source. A call of a function the script defines itself with the same
+    /// name and number of arguments is not one.
+    pub fn effect_calls(&self) -> Vec<EffectCall> {
+        let own: Vec<(String, usize)> =
+            self.ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect();
+        let mut calls = Vec::new();
+        self.ast.walk(&mut |path: &[rhai::ASTNode]| {
+            let (call, args, pos) = match path.last() {
+                // A call is a statement of its own, or an expression.
+                Some(
+                    rhai::ASTNode::Stmt(rhai::Stmt::FnCall(call, pos))
+                    | rhai::ASTNode::Expr(rhai::Expr::FnCall(call, pos)),
+                ) if call.namespace.is_empty() => (call, call.args.iter().map(CallArg::of).collect::<Vec<_>>(), *pos),
+                Some(rhai::ASTNode::Expr(rhai::Expr::Dot(x, ..))) => match &x.rhs {
+                    rhai::Expr::MethodCall(call, pos) => {
+                        let mut args = vec![CallArg::of(&x.lhs)];
+                        args.extend(call.args.iter().map(CallArg::of));
+                        (call, args, *pos)
+                    }
+                    _ => return true,
+                },
+                _ => return true,
+            };
+            let name = call.name.as_str();
+            if EFFECT_FUNCTIONS.contains(&name) && !own.iter().any(|(n, arity)| n == name && *arity == args.len()) {
+                calls.push(EffectCall { function: name.to_string(), args, line: pos.line(), column: pos.position() });
+            }
+            true
+        });
+        calls.sort_by_key(|c| (c.line, c.column));
+        calls
+    }
+}
+
 /// The shared, sandboxed Rhai engine.
 pub struct ScriptEngine {
     engine: rhai::Engine,
@@ -522,6 +602,33 @@ mod tests {
         assert!(matches!(&out.effects[0], Effect::Update { patch, .. } if patch == &json!({"qty": 4})));
         let Effect::Create { id, .. } = &out.effects[1] else { panic!("create") };
         assert!(matches!(&out.effects[3], Effect::FollowUp { input, .. } if input["why"] == json!(id.to_string())));
+    }
+
+    #[test]
+    fn effect_calls_are_found_with_their_literal_arguments() {
+        let s = engine()
+            .compile(
+                "let id = create(\"note\", #{ text: \"hi\" });\n\
+                 row.transition(\"close\");\n\
+                 fn helper(r) { transition(r, \"open\", #{}); emit(`x.${r.id}`) }\n\
+                 fn create(a) { a }\n\
+                 create(1); transition(lines[0], input.name);",
+                &["row", "lines"],
+            )
+            .expect("compiles");
+        let calls: Vec<(String, Vec<CallArg>, Option<usize>)> =
+            s.effect_calls().into_iter().map(|c| (c.function, c.args, c.line)).collect();
+        let var = |n: &str, indexed| CallArg::Var { name: n.into(), indexed };
+        assert_eq!(
+            calls,
+            [
+                ("create".into(), vec![CallArg::Str("note".into()), CallArg::Other], Some(1)),
+                ("transition".into(), vec![var("row", false), CallArg::Str("close".into())], Some(2)),
+                ("transition".into(), vec![var("r", false), CallArg::Str("open".into()), CallArg::Other], Some(3)),
+                ("emit".into(), vec![CallArg::Other], Some(3)),
+                ("transition".into(), vec![var("lines", true), CallArg::Other], Some(5)),
+            ]
+        );
     }
 
     #[test]

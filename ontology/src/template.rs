@@ -85,6 +85,24 @@ impl Template {
         &self.source
     }
 
+    /// The variables the template reads from its context, found statically: dotted paths of
+    /// attribute lookups (`customer.name`, `seq`), without the template's own variables (`set`,
+    /// loop variables) and the environment's globals (`range`, `dict`, …). Used by
+    /// `tenant validate` to check them against the fields of the type.
+    pub fn variables(&self) -> std::collections::BTreeSet<String> {
+        let Ok(template) = self.env.get_template(&self.name) else {
+            return std::collections::BTreeSet::new();
+        };
+        template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|path| {
+                let root = path.split('.').next().unwrap_or_default();
+                !self.env.globals().any(|(global, _)| global == root)
+            })
+            .collect()
+    }
+
     /// Renders over `ctx`, within [`TEMPLATE_FUEL`] and [`MAX_TEMPLATE_OUTPUT`].
     pub fn render<S: Serialize>(&self, ctx: S) -> Result<String, Error> {
         let template = self.env.get_template(&self.name)?;
@@ -160,6 +178,17 @@ mod tests {
     fn syntax_errors_fail_parse() {
         let err = Template::parse("title", "{{ order_number ").unwrap_err();
         assert!(err.to_string().contains("title"), "{err}");
+    }
+
+    #[test]
+    fn variables_are_found_statically() {
+        let t = Template::parse(
+            "title",
+            "{{ code }} {{ customer.name | upper }} {% set x = 1 %}{{ x }}{% for i in range(3) %}{{ i }}{{ loop.index }}{% endfor %}{{ seq | pad(6) }}",
+        )
+        .unwrap();
+        let vars: Vec<String> = t.variables().into_iter().collect();
+        assert_eq!(vars, ["code", "customer.name", "seq"]);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! [`validate_dir`] reads every file on its own (a file that does not parse hides nothing in
 //! the others), runs the compilers of the `ontology` and `engine` crates over what parsed, and
 //! adds the checks that need the whole package: names referenced across files (types, states,
-//! roles, transitions, fields), the states a workflow can reach, and the `var` paths of every
-//! JSON-Logic rule. Every problem names its file (relative to the package folder), a JSON
+//! roles, transitions, fields), the states a workflow can reach, the `var` paths of every
+//! JSON-Logic rule, the variables templates read, the names scripts pass as literals, who can
+//! fire each transition, and the webhooks. Every problem names its file (relative to the package folder), a JSON
 //! pointer into that file and a message; see [`Problem`] for the format and
 //! `docs/tenant-package.md` ("Validation") for the list of checks and their messages.
 
@@ -18,7 +19,9 @@ use engine::compiled::CompiledTenant;
 use engine::def::{LoadDef, StateKind, WorkflowDef};
 use engine::error::EngineError;
 use engine::limits::Limits;
+use engine::permissions::{Action, Permissions};
 use engine::rules::NamedRules;
+use engine::script::{CallArg, ScriptEngine};
 use indexmap::IndexMap;
 use ontology::{
     CompiledType, EntityTypeDef, FieldDef, FieldKind, FieldName, Ontology, OntologyError, Template, TypeName,
@@ -132,9 +135,14 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
     v.check_tenant(&package);
     v.check_types(&package);
     let compiled = v.compile(&package, limits);
+    let scripts = ScriptEngine::new(limits);
     for ty in package.primary_types() {
         v.check_workflow(&package, ty);
+        v.check_terminal_states(ty);
+        v.check_firing_roles(&package, ty);
+        v.check_scripts(&package, ty, &scripts);
     }
+    v.check_webhooks(&package);
     v.check_data(&package, compiled.as_ref());
     v.finish()
 }
@@ -234,6 +242,12 @@ struct Validation {
     problems: Vec<Problem>,
     /// The raw YAML of each file, to sort problems in document order.
     raw: HashMap<String, Value>,
+    /// The events the package's transitions declare and its scripts `emit` with a literal
+    /// name (collected by `check_scripts`, read by `check_webhooks`).
+    emitted: HashSet<String>,
+    /// Whether some event name cannot be known statically (a computed `emit`, a workflow or
+    /// script that does not compile): unmatched webhook patterns are not reported then.
+    emitted_unknown: bool,
 }
 
 impl Validation {
@@ -247,7 +261,7 @@ impl Validation {
 
     /// Sorts (by file, then by where in the file, stable) and removes repeated problems.
     fn finish(self) -> Report {
-        let Validation { problems, raw } = self;
+        let Validation { problems, raw, .. } = self;
         let mut keyed: Vec<_> = problems
             .into_iter()
             .map(|p| {
@@ -410,6 +424,20 @@ impl Validation {
                 }
             }
         }
+        // Emails are unique per tenant, ignoring case (as the `users` table has them).
+        let mut emails: HashMap<String, usize> = HashMap::new();
+        for (i, user) in tenant.users.iter().enumerate() {
+            match emails.get(&user.email.to_lowercase()) {
+                Some(first) => self.error(
+                    &file,
+                    &format!("/users/{i}/email"),
+                    format!("email `{}` is already used by /users/{first}", user.email),
+                ),
+                None => {
+                    emails.insert(user.email.to_lowercase(), i);
+                }
+            }
+        }
         for name in tenant.terminology.keys() {
             if !package.names.contains(name) {
                 self.error(&file, &format!("/terminology/{}", esc(name)), format!("unknown type `{name}`"));
@@ -458,8 +486,17 @@ impl Validation {
                 ("/number/template", "number.template", def.number.as_ref().map(|n| n.template.as_str())),
             ];
             for (pointer, name, source) in templates {
-                if let Some(Err(e)) = source.map(|s| Template::parse(name, s)) {
-                    self.error(&file, pointer, format!("template does not parse: {e}"));
+                match source.map(|s| Template::parse(name, s)) {
+                    Some(Err(e)) => self.error(&file, pointer, format!("template does not parse: {e}")),
+                    Some(Ok(template)) => {
+                        let number = name != "title";
+                        for var in template.variables() {
+                            if let Err(message) = template_var(def, &var, number) {
+                                self.error(&file, pointer, format!("template reads `{var}`: {message}"));
+                            }
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -529,7 +566,8 @@ impl Validation {
     fn ontology_error(&mut self, package: &Loaded, e: OntologyError) {
         match e {
             OntologyError::InvalidField { type_name, path, message } => {
-                let pointer = if path == "number" { "/number".to_string() } else { field_pointer(&path) };
+                // `number` is the ontology's path of a `number.field` that does not fit.
+                let pointer = if path == "number" { "/number/field".to_string() } else { field_pointer(&path) };
                 self.error(&package.file_of(&type_name), &pointer, message);
             }
             // Parsed (and reported) by `check_types`; references and duplicates likewise.
@@ -607,6 +645,10 @@ impl Validation {
                 let base = format!("{}/load/{}", tr(&transition), esc(&load));
                 // Checked by `check_workflow` (against every declared type, stubs included).
                 if message.starts_with("unknown type") || message.starts_with("`where`: ") {
+                    return;
+                }
+                // A load reading a later load (or itself): reported by the `var` checks.
+                if message.contains(": reads `") {
                     return;
                 }
                 let (pointer, message) = if let Some(rest) = message.strip_prefix("id: ") {
@@ -753,13 +795,13 @@ impl Validation {
         for (name, t) in &wf.transitions {
             let base = format!("/workflow/transitions/{}", esc(name));
             let env = Env { package, def, input: t.input.as_ref(), loads: &t.load };
-            for (load_name, load) in &t.load {
+            for (position, (load_name, load)) in t.load.iter().enumerate() {
                 let lbase = format!("{base}/load/{}", esc(load_name));
                 if !package.names.contains(&load.type_name) {
                     self.error(&file, &format!("{lbase}/type"), format!("unknown type `{}`", load.type_name));
                 }
                 if let Some(id) = &load.id {
-                    self.check_rule(&file, &format!("{lbase}/id"), &env, Scope::Load, id);
+                    self.check_rule(&file, &format!("{lbase}/id"), &env, Scope::Load(position), id);
                 }
                 for (key, rule) in load.r#where.iter().flatten() {
                     let pointer = format!("{lbase}/where/{}", esc(key));
@@ -768,11 +810,150 @@ impl Validation {
                             self.error(&file, &pointer, format!("type `{}` has no field `{key}`", load.type_name));
                         }
                     }
-                    self.check_rule(&file, &pointer, &env, Scope::Load, rule);
+                    self.check_rule(&file, &pointer, &env, Scope::Load(position), rule);
                 }
             }
             for (i, guard) in t.guards.iter().enumerate() {
                 self.check_rule(&file, &format!("{base}/guards/{i}/rule"), &env, Scope::Guard, &guard.rule);
+            }
+        }
+    }
+
+    /// A state marked `terminal` that a transition leaves: a workflow bug (the state is not
+    /// terminal, or the transition is wrong).
+    fn check_terminal_states(&mut self, ty: &TypeFile) {
+        let Some(wf) = ty.workflow.as_ref() else { return };
+        for (state, _) in wf.states.iter().filter(|(_, s)| s.kind == StateKind::Terminal) {
+            let leaving: Vec<String> =
+                wf.transitions.iter().filter(|(_, t)| t.from.contains(state)).map(|(n, _)| format!("`{n}`")).collect();
+            if !leaving.is_empty() {
+                let message = format!("state `{state}` is terminal but transitions leave it: {}", leaving.join(", "));
+                self.error(&ty.parsed.rel, &format!("/workflow/states/{}", esc(state)), message);
+            }
+        }
+    }
+
+    /// A transition whose roles all lack `view` of the type (or are undeclared): no user
+    /// holding one of them can fire it (firing needs one of the roles and `view`). Transitions
+    /// none of whose roles is declared are reported by `check_workflow`.
+    fn check_firing_roles(&mut self, package: &Loaded, ty: &TypeFile) {
+        let (Some(tenant), Some(wf), Some(name)) = (&package.tenant.typed, &ty.workflow, &ty.name) else { return };
+        let permissions =
+            Permissions::new(tenant.roles.iter().map(|(role, def)| (role.as_str(), def.permissions.as_ref())));
+        for (transition, t) in &wf.transitions {
+            if !t.roles.iter().any(|r| tenant.roles.contains_key(r)) {
+                continue;
+            }
+            let mut reasons = Vec::new();
+            for role in &t.roles {
+                if !tenant.roles.contains_key(role) {
+                    reasons.push(format!("`{role}` is not declared in tenant.yaml"));
+                } else if permissions.allows(std::slice::from_ref(role), false, name, Action::View) {
+                    break;
+                } else {
+                    reasons.push(format!("`{role}` may not view `{name}`"));
+                }
+            }
+            if reasons.len() == t.roles.len() {
+                let pointer = format!("/workflow/transitions/{}/roles", esc(transition));
+                let message = format!("no role can fire this transition: {}", reasons.join(", "));
+                self.error(&ty.parsed.rel, &pointer, message);
+            }
+        }
+    }
+
+    /// The string literals scripts pass to `create` (a type) and `transition` (a transition
+    /// of the row's type, when the row is `entity` or a load, else of some type), and the
+    /// events they `emit` (for `check_webhooks`). Scripts that do not compile are the engine's.
+    fn check_scripts(&mut self, package: &Loaded, ty: &TypeFile, scripts: &ScriptEngine) {
+        let Some(wf) = ty.workflow.as_ref() else {
+            self.emitted_unknown = true;
+            return;
+        };
+        for (name, t) in &wf.transitions {
+            self.emitted.extend(t.events.iter().cloned());
+            let Some(source) = &t.script else { continue };
+            let loads: Vec<&str> = t.load.keys().map(String::as_str).collect();
+            let Ok(script) = scripts.compile(source, &loads) else {
+                self.emitted_unknown = true;
+                continue;
+            };
+            let pointer = format!("/workflow/transitions/{}/script", esc(name));
+            for call in script.effect_calls() {
+                let at = match (call.line, call.column) {
+                    (Some(l), Some(c)) => format!(" (script line {l}, column {c})"),
+                    (Some(l), None) => format!(" (script line {l})"),
+                    _ => String::new(),
+                };
+                match (call.function.as_str(), call.args.as_slice()) {
+                    ("emit", [CallArg::Str(event), ..]) => {
+                        self.emitted.insert(event.clone());
+                    }
+                    ("emit", _) => self.emitted_unknown = true,
+                    ("create", [CallArg::Str(type_name), ..]) if !package.names.contains(type_name) => {
+                        let message = format!("create(\"{type_name}\", …): unknown type `{type_name}`{at}");
+                        self.error(&ty.parsed.rel, &pointer, message);
+                    }
+                    ("transition", [row, CallArg::Str(transition), ..]) => {
+                        if let Err(message) = script_transition(package, ty, t, row, transition) {
+                            self.error(
+                                &ty.parsed.rel,
+                                &pointer,
+                                format!("transition(…, \"{transition}\"): {message}{at}"),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// `webhooks:` of `tenant.yaml`: unique names, http(s) URLs, event patterns as the API
+    /// accepts them, and (a warning) patterns no event of the package matches.
+    fn check_webhooks(&mut self, package: &Loaded) {
+        let Some(tenant) = &package.tenant.typed else { return };
+        let file = package.tenant.rel.clone();
+        // Every type's entities are created, edited and deleted; transitions and scripts add theirs.
+        let mut emitted = self.emitted.clone();
+        for name in &package.names {
+            for what in ["created", "updated", "deleted"] {
+                emitted.insert(format!("{name}.{what}"));
+            }
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (i, hook) in tenant.webhooks.iter().enumerate() {
+            let base = format!("/webhooks/{i}");
+            if let Some(first) = names.get(hook.name.as_str()) {
+                let message = format!("webhook name `{}` is already used by /webhooks/{first}", hook.name);
+                self.error(&file, &format!("{base}/name"), message);
+            } else {
+                names.insert(&hook.name, i);
+            }
+            if let Err(message) = webhook_url(&hook.url) {
+                self.error(&file, &format!("{base}/url"), format!("`{}`: {message}", hook.url));
+            }
+            if let Some(message) = webhook_secret_env_problem(&hook.secret_env) {
+                self.error(&file, &format!("{base}/secret_env"), message);
+            }
+            if hook.events.is_empty() {
+                self.error(&file, &format!("{base}/events"), "at least one event name or pattern is required");
+            }
+            for (j, pattern) in hook.events.iter().enumerate() {
+                let pointer = format!("{base}/events/{j}");
+                match event_pattern(pattern) {
+                    None => self.error(&file, &pointer, format!("`{pattern}` is not an event name, `prefix.*` or `*`")),
+                    Some(matches) if !self.emitted_unknown && !emitted.iter().any(|e| matches(e)) => self.push(
+                        Severity::Warning,
+                        &file,
+                        &pointer,
+                        format!(
+                            "no event of the package matches `{pattern}` (events are `<type>.created`, `.updated`, \
+                             `.deleted`, the transitions' `events` and the scripts' `emit`s)"
+                        ),
+                    ),
+                    Some(_) => {}
+                }
             }
         }
     }
@@ -853,6 +1034,126 @@ impl Validation {
             }
         }
     }
+}
+
+/// Checks a variable a template reads (`customer.name`, from [`Template::variables`]): a title
+/// sees the data fields; a number template also `seq`, `year`, `month` and `day`.
+fn template_var(def: &EntityTypeDef, var: &str, number: bool) -> Result<(), String> {
+    let segments: Vec<&str> = var.split('.').collect();
+    let (root, rest) = (segments[0], &segments[1..]);
+    let sees = if number {
+        "a number template sees the data fields and seq, year, month, day"
+    } else {
+        "a title sees the data fields"
+    };
+    if number && NUMBER_VARS.contains(&root) {
+        return if rest.is_empty() { Ok(()) } else { Err(format!("`{root}` is a string ({sees})")) };
+    }
+    let Some(mut field) = def.fields.get(root) else {
+        return Err(format!("type `{}` has no field `{root}` ({sees})", def.name));
+    };
+    for (k, segment) in rest.iter().enumerate() {
+        let next = match field.kind {
+            FieldKind::Object => field.fields.as_ref().and_then(|f| f.get(*segment)),
+            FieldKind::Array if is_index(segment) => field.items.as_deref(),
+            _ => None,
+        };
+        field =
+            next.ok_or_else(|| format!("type `{}` has no field `{}`", def.name, field_path(&segments[..=k + 1])))?;
+    }
+    Ok(())
+}
+
+/// What a number template sees besides the data fields.
+const NUMBER_VARS: &[&str] = &["seq", "year", "month", "day"];
+
+/// Checks `transition(row, "name")` in a script of transition `t` of `ty`: the row's type is
+/// known when it is `entity` or a load (an element of a load by `where`); then the name must be
+/// one of its transitions, else one of some type's.
+fn script_transition(
+    package: &Loaded,
+    ty: &TypeFile,
+    t: &engine::def::TransitionDef,
+    row: &CallArg,
+    name: &str,
+) -> Result<(), String> {
+    let target = match row {
+        CallArg::Var { name: var, indexed: false } if var == "entity" => ty.name.clone(),
+        CallArg::Var { name: var, indexed } => match t.load.get(var) {
+            Some(load) if load.r#where.is_some() == *indexed => Some(load.type_name.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match target.as_deref().map(|n| (n, package.type_named(n).and_then(|t| t.workflow.as_ref()))) {
+        Some((_, None)) => Ok(()),
+        Some((type_name, Some(wf))) if !wf.transitions.contains_key(name) => {
+            Err(format!("type `{type_name}` has no transition `{name}`"))
+        }
+        Some(_) => Ok(()),
+        None => {
+            let known =
+                package.primary_types().any(|t| t.workflow.as_ref().is_none_or(|wf| wf.transitions.contains_key(name)));
+            if known {
+                Ok(())
+            } else {
+                Err(format!("no type has a transition `{name}`"))
+            }
+        }
+    }
+}
+
+/// What every environment variable a package webhook's `secret_env` names starts with: the
+/// server reads no other variable for a package (a tenant must not have it sign with
+/// `DATABASE_URL`, nor learn which variables exist).
+pub const WEBHOOK_SECRET_ENV_PREFIX: &str = "SWITCHYARD_WEBHOOK_SECRET_";
+
+/// Why `name` cannot be a webhook's `secret_env` (it is not `SWITCHYARD_WEBHOOK_SECRET_<NAME>`,
+/// NAME of `A-Z`, `0-9` and `_`), if it cannot. The message does not repeat the name.
+pub fn webhook_secret_env_problem(name: &str) -> Option<String> {
+    let ok = name.strip_prefix(WEBHOOK_SECRET_ENV_PREFIX).is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    });
+    (!ok).then(|| {
+        format!("must name a server variable {WEBHOOK_SECRET_ENV_PREFIX}<NAME> (NAME of A-Z, 0-9 and _); no other variable is read")
+    })
+}
+
+/// A webhook's URL as the API accepts it (before resolving the host): http or https, a host,
+/// no credentials.
+fn webhook_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("only http and https URLs are allowed".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are not allowed (the signing secret authenticates)".into());
+    }
+    Ok(())
+}
+
+/// An event pattern as the API accepts it (`name`, `prefix.*` or `*`), as a matcher; `None`
+/// when it is not one.
+fn event_pattern(pattern: &str) -> Option<impl Fn(&str) -> bool + '_> {
+    let p = pattern.trim();
+    let (stem, prefix) = match p.strip_suffix(".*") {
+        Some(stem) => (stem, true),
+        None => (p, false),
+    };
+    let valid = p == "*"
+        || (!stem.is_empty()
+            && stem.len() <= 200
+            && stem.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            }));
+    valid.then_some(move |event: &str| {
+        p == "*"
+            || (prefix && event.strip_prefix(stem).is_some_and(|rest| rest.starts_with('.')))
+            || (!prefix && event == stem)
+    })
 }
 
 /// The compiled types, stubs included, and which types are stubs.
@@ -966,8 +1267,9 @@ fn named_type(text: &str) -> Option<&str> {
 enum Scope {
     /// A guard: entity, input, actor, now and the loads.
     Guard,
-    /// A load's `id` or `where`: entity, input, actor and now.
-    Load,
+    /// A load's `id` or `where` (the load at this position of the transition's `load`):
+    /// entity, input, actor, now and the loads declared before it.
+    Load(usize),
 }
 
 /// What a transition's rules see.
@@ -1026,7 +1328,7 @@ impl Env<'_> {
             },
             "now" if rest.is_empty() => Ok(()),
             "now" => Err("`now` is a timestamp (a string)".into()),
-            load if scope == Scope::Guard && self.loads.contains_key(load) => {
+            load if self.sees_load(load, scope) => {
                 let Some(def) = self.loads.get(load) else { return Ok(()) };
                 let Some(loaded) = self.package.def(&def.type_name) else { return Ok(()) };
                 if def.r#where.is_none() || rest.is_empty() {
@@ -1045,10 +1347,28 @@ impl Env<'_> {
                     names.extend(self.loads.keys().map(String::as_str));
                     format!("unknown variable `{root}`; a guard sees {}", names.join(", "))
                 }
-                Scope::Load => {
-                    format!("unknown variable `{root}`; a load expression sees entity, input, actor, now")
-                }
+                Scope::Load(position) => match self.loads.get_index_of(root) {
+                    Some(i) if i == position => format!("a load cannot read itself (`{root}`)"),
+                    Some(_) => format!(
+                        "load `{root}` is declared after this one; a load reads only the loads declared before it"
+                    ),
+                    None => {
+                        let mut names = vec!["entity", "input", "actor", "now"];
+                        names.extend(self.loads.keys().take(position).map(String::as_str));
+                        format!("unknown variable `{root}`; a load expression sees {}", names.join(", "))
+                    }
+                },
             }),
+        }
+    }
+
+    /// Whether a rule in `scope` sees the load named `load`: a guard sees every load, a load's
+    /// rules only the loads declared before it.
+    fn sees_load(&self, load: &str, scope: Scope) -> bool {
+        match (self.loads.get_index_of(load), scope) {
+            (Some(_), Scope::Guard) => true,
+            (Some(i), Scope::Load(position)) => i < position,
+            (None, _) => false,
         }
     }
 }

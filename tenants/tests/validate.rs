@@ -53,22 +53,29 @@ broken! {
     // Types.
     unknown_reference,
     field_options,
+    number_field,
     templates,
+    template_vars,
     terminology,
     permissions,
     permissions_missing,
+    duplicate_names,
+    webhooks,
     // Workflows.
     unknown_state,
     initial_states,
     no_from_states,
     unreachable_state,
     dead_end_state,
+    terminal_state,
     roles,
+    firing_roles,
     four_eyes,
     timers,
     editable,
     input_schema,
     script,
+    script_names,
     guard_compile,
     loads,
     // JSON-Logic `var` paths.
@@ -78,6 +85,7 @@ broken! {
     context_vars,
     load_vars,
     named_rules,
+    rule_cycles,
     // Sample data.
     sample_data,
 }

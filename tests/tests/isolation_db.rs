@@ -11,7 +11,19 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
     let a = TestServer::start(&db, "chemichemi").await;
     let b = TestServer::start(&db, "sandbox").await;
     let user_b = b.token(&db, "user@sandbox.test").await;
-    b.create(&user_b, "thing", json!({ "name": "b's thing" })).await;
+    let thing = b.create(&user_b, "thing", json!({ "name": "b's thing" })).await;
+    // With an idempotency key, so `idempotency` has a row too.
+    let bump = b.url(&format!("entities/thing/{}/transitions/bump", thing["id"].as_str().expect("id")));
+    let r = b
+        .request(
+            reqwest::Method::POST,
+            &bump,
+            Some(&user_b),
+            Some(&json!({ "input": {} })),
+            &[("Idempotency-Key", "k")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
 
     let count = |sql: &'static str| {
         let pool = db.app.clone();
@@ -22,10 +34,77 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
             n
         }
     };
+    // The tenant tables, from the catalog (so a new one cannot be left out): every table of the
+    // schema with row-level security enabled or a `tenant_id` column, and `tenants`. Each must
+    // have row-level security enabled and forced.
+    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
+        "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity from pg_class c \
+         join pg_namespace n on n.oid = c.relnamespace \
+         where n.nspname = 'public' and c.relkind in ('r', 'p') \
+           and (c.relrowsecurity or c.relname = 'tenants' or exists (select 1 from pg_attribute a \
+                where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)) \
+         order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .expect("catalog");
+    let names: Vec<&str> = tables.iter().map(|(t, ..)| t.as_str()).collect();
+    for expected in [
+        "entities",
+        "transitions",
+        "outbox",
+        "users",
+        "config_versions",
+        "sequences",
+        "idempotency",
+        "tenants",
+        "timers",
+        "refresh_tokens",
+        "api_keys",
+        "webhooks",
+        "webhook_deliveries",
+        "webhook_attempts",
+        "event_streams",
+        "event_log",
+        "outbox_pending",
+    ] {
+        assert!(names.contains(&expected), "{expected} is not among the tenant tables {names:?}");
+    }
+    for (table, enabled, forced) in &tables {
+        assert!(*enabled && *forced, "{table}: row-level security enabled {enabled}, forced {forced}");
+    }
+
+    // A row in every tenant table (written as the owner, with A set), so that seeing none of
+    // them with no tenant set means something.
+    let mut tx = db.tenant_tx(a.tenant.0).await;
+    for statement in [
+        "insert into refresh_tokens (tenant_id, id, family_id, user_id, secret_hash, expires_at) \
+         select tenant_id, gen_random_uuid(), gen_random_uuid(), id, '\\x00', now() + interval '1 day' from users limit 1",
+        "insert into api_keys (tenant_id, id, name, secret_hash, created_by) \
+         values (app_tenant(), gen_random_uuid(), 'k', '\\x00', 'test')",
+        "insert into webhooks (tenant_id, id, url, events, secret, created_by) \
+         values (app_tenant(), gen_random_uuid(), 'https://example.com/h', '{*}', 'whsec_test', 'test')",
+        "insert into webhook_deliveries (tenant_id, id, webhook_id, outbox_id, event_id) \
+         select app_tenant(), gen_random_uuid(), (select id from webhooks limit 1), id, event_id from outbox limit 1",
+        "insert into webhook_attempts (tenant_id, delivery_id, attempt, duration_ms) \
+         select app_tenant(), id, 1, 1 from webhook_deliveries limit 1",
+        "insert into sequences (tenant_id, name, value) values (app_tenant(), 'test', 1) on conflict do nothing",
+        "insert into event_streams (tenant_id, position) values (app_tenant(), 1) on conflict do nothing",
+        "insert into event_log (tenant_id, position, outbox_id) select app_tenant(), 1, id from outbox limit 1",
+        "insert into timers (tenant_id, entity_id, state, transition, due_at, entity_version) \
+         select tenant_id, id, state, 'x', now() + interval '1 day', version from entities limit 1",
+    ] {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    tx.commit().await.expect("commit");
+    for (table, ..) in &tables {
+        let n: i64 =
+            sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&db.owner).await.expect(table);
+        assert!(n > 0, "{table} is empty: give it a row above, or the check below proves nothing");
+    }
+
     // No tenant set: nothing at all, in every tenant table.
-    for table in
-        ["entities", "transitions", "outbox", "users", "config_versions", "sequences", "idempotency", "tenants"]
-    {
+    for (table, ..) in &tables {
         let mut tx = db.app.begin().await.expect("begin");
         let n: i64 =
             sqlx::query_scalar(&format!("select count(*) from {table}")).fetch_one(&mut *tx).await.expect(table);
