@@ -331,6 +331,12 @@ pub struct CompiledLoad {
     pub lock: bool,
     /// How the rows are found.
     pub kind: CompiledLoadKind,
+    /// The loads declared before this one that its `id`/`where` rules read (by name, in
+    /// declaration order); empty for a load that reads only entity, input, actor and now.
+    pub reads: Vec<String>,
+    /// When it can run: 0 for a load that reads no other load, else one more than the latest
+    /// stage of the loads it reads. The store runs the loads stage by stage.
+    pub stage: usize,
 }
 
 /// How a load finds its rows.
@@ -390,8 +396,14 @@ impl CompiledTransition {
                 None
             }
         });
-        let loads: Vec<CompiledLoad> =
-            def.load.iter().filter_map(|(name, l)| compile_load(at, name, l, ontology, cx.rules)).collect();
+        let load_names: Vec<&str> = def.load.keys().map(String::as_str).collect();
+        let mut loads: Vec<CompiledLoad> = Vec::with_capacity(def.load.len());
+        for (position, (name, l)) in def.load.iter().enumerate() {
+            let order = LoadOrder { names: &load_names, position, compiled: &loads };
+            if let Some(load) = compile_load(at, name, l, ontology, cx.rules, &order) {
+                loads.push(load);
+            }
+        }
         let guards: Vec<CompiledGuard> = def
             .guards
             .iter()
@@ -406,7 +418,6 @@ impl CompiledTransition {
                 }
             })
             .collect();
-        let load_names: Vec<&str> = def.load.keys().map(String::as_str).collect();
         let script = def.script.as_deref().and_then(|src| match scripts.compile(src, &load_names) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -471,6 +482,11 @@ impl CompiledTransition {
         &self.loads
     }
 
+    /// The last load stage (0 when no load reads another, or there are no loads).
+    pub fn last_load_stage(&self) -> usize {
+        self.loads.iter().map(|l| l.stage).max().unwrap_or(0)
+    }
+
     /// The compiled script, if any.
     pub fn script(&self) -> Option<&Script> {
         self.script.as_ref()
@@ -528,12 +544,54 @@ fn input_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::draft202012::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
 }
 
+/// Where a load stands among its transition's loads, to tell which other loads it may read.
+struct LoadOrder<'a> {
+    /// Every load of the transition, in declaration order.
+    names: &'a [&'a str],
+    /// This load's position in `names`.
+    position: usize,
+    /// The loads before it that compiled.
+    compiled: &'a [CompiledLoad],
+}
+
+impl LoadOrder<'_> {
+    /// The loads a rule reads (`var`s whose first segment names a load), checked: only loads
+    /// declared before this one may be read. `what` is `id` or `where.<field>`.
+    fn reads(&self, at: &mut At<'_>, name: &str, what: &str, logic: &Logic, reads: &mut Vec<String>) {
+        for var in logic.vars() {
+            let root = var.split('.').next().unwrap_or_default();
+            let Some(index) = self.names.iter().position(|n| *n == root) else { continue };
+            if index < self.position {
+                if !reads.iter().any(|r| r == root) {
+                    reads.push(root.to_string());
+                }
+            } else if index == self.position {
+                at.load(name, format!("{what}: reads `{var}`: a load cannot read itself"));
+            } else {
+                at.load(
+                    name,
+                    format!(
+                        "{what}: reads `{var}` of load `{root}`, which is declared after `{name}`; \
+                         a load reads only the loads declared before it"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The stage of a load reading `reads`: 0 when it reads none, else one more than theirs.
+    fn stage(&self, reads: &[String]) -> usize {
+        reads.iter().filter_map(|r| self.compiled.iter().find(|l| &l.name == r)).map(|l| l.stage + 1).max().unwrap_or(0)
+    }
+}
+
 fn compile_load(
     at: &mut At<'_>,
     name: &str,
     def: &LoadDef,
     ontology: &Ontology,
     rules: &NamedRules,
+    order: &LoadOrder<'_>,
 ) -> Option<CompiledLoad> {
     let before = at.errors.len();
     if CONTEXT_NAMES.contains(&name) {
@@ -574,8 +632,19 @@ fn compile_load(
             None
         }
     };
+    let mut reads = Vec::new();
+    match &kind {
+        Some(CompiledLoadKind::ById(logic)) => order.reads(at, name, "id", logic, &mut reads),
+        Some(CompiledLoadKind::Where(fields)) => {
+            for (field, logic) in fields {
+                order.reads(at, name, &format!("where.{field}"), logic, &mut reads);
+            }
+        }
+        None => {}
+    }
     let kind = kind.filter(|_| at.errors.len() == before)?;
-    Some(CompiledLoad { name: name.to_string(), type_name: def.type_name.clone(), lock: def.lock, kind })
+    let stage = order.stage(&reads);
+    Some(CompiledLoad { name: name.to_string(), type_name: def.type_name.clone(), lock: def.lock, kind, reads, stage })
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The pure evaluation of a transition, in two steps so the store can load data in between:
 //!
 //! 1. [`prepare`]: the transition exists from the entity's state, the actor holds a role, the
-//!    input is valid, and the declared loads are computed into [`LoadRequest`]s;
-//! 2. (the store runs the load requests, locking what they say, and, when
-//!    [`Prepared::needs_history`] names transitions, gives who fired them on the entity to
-//!    [`Prepared::set_history`]);
+//!    input is valid, and the loads that read no other load are computed into [`LoadRequest`]s;
+//! 2. (the store runs the pending load requests ([`Prepared::pending_loads`]), locking what they
+//!    say, and asks [`Prepared::next_stage`] for the requests of the loads that read what was
+//!    just loaded, until there are none; when [`Prepared::needs_history`] names transitions, it
+//!    gives who fired them on the entity to [`Prepared::set_history`]);
 //! 3. [`decide`]: four-eyes, guards, script, and the validation of every changed or created
 //!    entity, giving a [`Decision`] (or a [`Rejection`]) with a [`Trace`].
 //!
@@ -24,6 +25,7 @@ use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::logic::LogicContext;
 use crate::model::{is_reserved, rfc3339, Actor, Entity, Loaded};
+use crate::permissions::Action;
 use crate::script::Effect;
 
 /// Why a transition was refused. Serialized as `{"code": "GUARD_FAILED", "details": {…}}`.
@@ -232,7 +234,15 @@ pub struct Prepared<'t> {
     entity: Entity,
     /// `{entity, input, actor, now}`.
     context: Map<String, Value>,
+    /// The requests computed so far, stage by stage.
     load_requests: Vec<LoadRequest>,
+    /// How many of `load_requests` the store has run (the rest are pending).
+    resolved: usize,
+    /// The load stage whose requests were computed last.
+    stage: usize,
+    /// Loads whose type the actor may not view: their values are left out of the guard values
+    /// [`guard_results`] explains (filled for [`prepare_explain`] only).
+    hidden_loads: Vec<String>,
     /// Who fires it (for four-eyes), and whether it is the system (exempt from four-eyes).
     actor_id: String,
     actor_system: bool,
@@ -244,9 +254,42 @@ pub struct Prepared<'t> {
 }
 
 impl<'t> Prepared<'t> {
-    /// What the store must load before [`decide`].
+    /// Every load request computed so far (after [`prepare`]: those of the loads that read no
+    /// other load; each [`Prepared::next_stage`] adds the next stage's).
     pub fn load_requests(&self) -> &[LoadRequest] {
         &self.load_requests
+    }
+
+    /// The requests the store has still to run: those of the stage computed last.
+    pub fn pending_loads(&self) -> &[LoadRequest] {
+        &self.load_requests[self.resolved.min(self.load_requests.len())..]
+    }
+
+    /// Whether every load has its request (no stage is left to compute). [`decide`] counts a
+    /// load without a request as empty, so the store asks [`Prepared::next_stage`] until this
+    /// holds.
+    pub fn loads_complete(&self) -> bool {
+        self.stage >= self.transition.last_load_stage()
+    }
+
+    /// Marks the pending requests as run and computes the requests of the next stage: the loads
+    /// that read loads of earlier stages, evaluated against `loaded` (every load run so far, by
+    /// name; a missing one counts as empty). Returns whether there are new pending requests;
+    /// `false` once every load has its request. Pure: the store runs the requests.
+    pub fn next_stage(&mut self, loaded: &IndexMap<String, Loaded>) -> Result<bool, Rejection> {
+        self.resolved = self.load_requests.len();
+        while !self.loads_complete() {
+            self.stage += 1;
+            let stage = self.stage;
+            if !self.transition.loads().iter().any(|l| l.stage == stage) {
+                continue;
+            }
+            let (context, _) = full_context(self, loaded);
+            let requests = stage_requests(self.transition, &context, stage)?;
+            self.load_requests.extend(requests);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The transition being fired.
@@ -349,34 +392,18 @@ fn prepare_inner<'t>(
     context.insert("actor".into(), actor.to_context_value());
     context.insert("now".into(), Value::String(rfc3339(now)));
 
-    let mut load_requests = Vec::with_capacity(t.loads().len());
-    if !t.loads().is_empty() {
-        let ctx = LogicContext::new(&Value::Object(context.clone()));
-        for load in t.loads() {
-            let eval = |logic: &crate::logic::Logic| {
-                logic.evaluate(&ctx).map_err(|e| Rejection::Internal(format!("load `{}`: {e}", load.name)))
-            };
-            let kind = match &load.kind {
-                CompiledLoadKind::ById(logic) => LoadKind::ById(match eval(logic)? {
-                    Value::String(s) => Uuid::parse_str(&s).ok(),
-                    _ => None,
-                }),
-                CompiledLoadKind::Where(fields) => {
-                    LoadKind::Where(fields.iter().map(|(f, logic)| Ok((f.clone(), eval(logic)?))).collect::<Result<
-                        _,
-                        Rejection,
-                    >>(
-                    )?)
-                }
-            };
-            load_requests.push(LoadRequest {
-                name: load.name.clone(),
-                type_name: load.type_name.clone(),
-                lock: load.lock,
-                kind,
-            });
-        }
-    }
+    let load_requests =
+        if t.loads().is_empty() { Vec::new() } else { stage_requests(t, &Value::Object(context.clone()), 0)? };
+    let hidden_loads = if checks {
+        Vec::new()
+    } else {
+        let permissions = tenant.permissions();
+        t.loads()
+            .iter()
+            .filter(|l| !permissions.allows(&actor.roles, actor.system, &l.type_name, Action::View))
+            .map(|l| l.name.clone())
+            .collect()
+    };
     let needs_history = if actor.system {
         Vec::new()
     } else {
@@ -390,11 +417,42 @@ fn prepare_inner<'t>(
         entity: entity.clone(),
         context,
         load_requests,
+        resolved: 0,
+        stage: 0,
+        hidden_loads,
         actor_id: actor.id.clone(),
         actor_system: actor.system,
         needs_history,
         history: None,
     })
+}
+
+/// The requests of the loads of `stage`, in declaration order, their rules evaluated against
+/// `context` (`{entity, input, actor, now}` and the loads of the earlier stages).
+fn stage_requests(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
+    let ctx = LogicContext::new(context);
+    let mut requests = Vec::new();
+    for load in t.loads().iter().filter(|l| l.stage == stage) {
+        let eval = |logic: &crate::logic::Logic| {
+            logic.evaluate(&ctx).map_err(|e| Rejection::Internal(format!("load `{}`: {e}", load.name)))
+        };
+        let kind = match &load.kind {
+            CompiledLoadKind::ById(logic) => LoadKind::ById(match eval(logic)? {
+                Value::String(s) => Uuid::parse_str(&s).ok(),
+                _ => None,
+            }),
+            CompiledLoadKind::Where(fields) => LoadKind::Where(
+                fields.iter().map(|(f, logic)| Ok((f.clone(), eval(logic)?))).collect::<Result<_, Rejection>>()?,
+            ),
+        };
+        requests.push(LoadRequest {
+            name: load.name.clone(),
+            type_name: load.type_name.clone(),
+            lock: load.lock,
+            kind,
+        });
+    }
+    Ok(requests)
 }
 
 /// The four-eyes checks of the transition, in the order of its `four_eyes` (none for a system
@@ -452,19 +510,22 @@ fn run_four_eyes(prepared: &Prepared<'_>, stop_at_first_failure: bool) -> Vec<Gu
     results
 }
 
-/// The full context (`{entity, input, actor, now, <loads>}`) and load traces. A load missing
-/// from `loaded` counts as empty (`null` for a load by id, `[]` for a filter).
+/// The full context (`{entity, input, actor, now, <loads>}`) and load traces, loads in
+/// declaration order. A load missing from `loaded`, or whose request was not computed yet (a
+/// later stage), counts as empty (`null` for a load by id, `[]` for a filter).
 fn full_context(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>) -> (Value, Vec<LoadTrace>) {
     let mut context = prepared.context.clone();
-    let mut traces = Vec::with_capacity(prepared.load_requests.len());
-    for req in &prepared.load_requests {
-        let (value, rows) = match (loaded.get(&req.name), &req.kind) {
+    let loads = prepared.transition.loads();
+    let mut traces = Vec::with_capacity(loads.len());
+    for load in loads {
+        let requested = prepared.load_requests.iter().any(|r| r.name == load.name);
+        let (value, rows) = match (loaded.get(&load.name).filter(|_| requested), &load.kind) {
             (Some(l), _) => (l.to_context_value(), l.rows().len()),
-            (None, LoadKind::ById(_)) => (Value::Null, 0),
-            (None, LoadKind::Where(_)) => (Value::Array(Vec::new()), 0),
+            (None, CompiledLoadKind::ById(_)) => (Value::Null, 0),
+            (None, CompiledLoadKind::Where(_)) => (Value::Array(Vec::new()), 0),
         };
-        context.insert(req.name.clone(), value);
-        traces.push(LoadTrace { name: req.name.clone(), type_name: req.type_name.clone(), rows });
+        context.insert(load.name.clone(), value);
+        traces.push(LoadTrace { name: load.name.clone(), type_name: load.type_name.clone(), rows });
     }
     (Value::Object(context), traces)
 }
@@ -510,6 +571,8 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 
 /// Evaluates every four-eyes check and every guard (not stopping at the first false one), for
 /// `GET …/transitions`: four-eyes results first (`kind: four_eyes`), then the guards.
+/// Prepared by [`prepare_explain`], the values of a failed guard leave out every variable of a
+/// load whose type the actor may not view (`passed` and the message stay).
 /// `_limits` is taken for symmetry with [`decide`]; guards need no limit today.
 pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>, _limits: &Limits) -> Vec<GuardResult> {
     let mut results = run_four_eyes(prepared, false);
@@ -518,7 +581,16 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     }
     let (context, _) = full_context(prepared, loaded);
     let ctx = LogicContext::new(&context);
-    results.extend(run_guards(prepared.transition, &context, &ctx, false));
+    let mut guards = run_guards(prepared.transition, &context, &ctx, false);
+    if !prepared.hidden_loads.is_empty() {
+        for g in &mut guards {
+            g.values.retain(|path, _| {
+                let root = path.split('.').next().unwrap_or_default();
+                !prepared.hidden_loads.iter().any(|h| h == root)
+            });
+        }
+    }
+    results.extend(guards);
     results
 }
 

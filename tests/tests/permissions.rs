@@ -130,3 +130,71 @@ async fn patch_changes_only_fields_editable_in_the_state_for_the_role() {
     assert_eq!(names, ["create", "edit", "send", "edit"]);
     assert_eq!(h.body["data"][1]["changes"]["body"]["to"], "Hello");
 }
+
+/// `GET …/transitions` explains without leaking or locking (the `loads` fixture): a role that
+/// cannot fire a transition learns only that; a guard's values leave out the loads of types the
+/// actor may not view; explaining takes no row lock, even on loads declared `lock: true`.
+#[tokio::test]
+async fn explaining_transitions_neither_leaks_nor_locks() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "loads").await;
+    let clerk = s.token(&db, "clerk@loads.test").await;
+    let boss = s.token(&db, "boss@loads.test").await;
+    let watcher = s.token(&db, "watcher@loads.test").await;
+    // Above the special list's maximum (1000) and Acme's credit (2000): two guards fail.
+    let r =
+        s.post("entities/sale", &clerk, &json!({ "data": { "customer_id": s.sample("acme"), "amount": 2500 } })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let sale = r.body["id"].as_str().expect("id").to_string();
+    let path = format!("entities/sale/{sale}/transitions");
+    let submit = |body: &serde_json::Value| {
+        let list = body["data"].as_array().expect("list").clone();
+        list.into_iter().find(|t| t["name"] == "submit").expect("submit")
+    };
+
+    // No role: not allowed because of the role; nothing loaded, no guard shown.
+    let r = s.get(&path, &watcher).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let t = submit(&r.body);
+    assert_eq!(
+        (t["allowed"].clone(), t["role_allowed"].clone(), t["reason"].clone()),
+        (json!(false), json!(false), json!("role"))
+    );
+    assert_eq!(t["guards"], json!([]), "{t}");
+
+    // The clerk may fire it and view customers and sales, not price lists.
+    let r = s.get(&path, &clerk).await;
+    let t = submit(&r.body);
+    assert_eq!(
+        (t["allowed"].clone(), t["role_allowed"].clone(), t["reason"].clone()),
+        (json!(false), json!(true), json!("guard"))
+    );
+    let passed: Vec<bool> = t["guards"].as_array().expect("guards").iter().map(|g| g["passed"] == true).collect();
+    assert_eq!(passed, [true, false, false]);
+    let over_list = &t["guards"][1];
+    assert_eq!(over_list["message"], "The amount is above what the price list prices");
+    assert_eq!(over_list["values"], json!({ "entity.amount": 2500 }), "no price list value: {over_list}");
+    let credit = &t["guards"][2];
+    assert_eq!(credit["values"]["customer.credit_limit"], 2000, "customers are viewable: {credit}");
+    assert_eq!(credit["values"]["entity.amount"], 2500);
+
+    // The boss may view price lists: the value is there.
+    let r = s.get(&path, &boss).await;
+    let t = submit(&r.body);
+    assert_eq!(t["guards"][1]["values"]["price_list.max_amount"], 1000, "{t}");
+
+    // Another transaction holds the price list's row lock; explaining does not wait for it.
+    let mut holder = db.tenant_tx(s.tenant.0).await;
+    let special = uuid::Uuid::parse_str(&s.sample("special")).expect("uuid");
+    sqlx::query("select 1 from entities where tenant_id = $1 and id = $2 for update")
+        .bind(s.tenant.0)
+        .bind(special)
+        .execute(&mut *holder)
+        .await
+        .expect("lock the price list");
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), s.get(&path, &clerk))
+        .await
+        .expect("explaining waited for a row lock");
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    holder.rollback().await.expect("release");
+}
