@@ -4,21 +4,36 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, Request, Response, StatusCode};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Largest request body accepted.
+/// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// A request taking longer than this is answered 408.
+/// A request taking longer than this is answered 408 (`REQUEST_TIMEOUT`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The answer to a body over [`MAX_BODY_BYTES`], wherever it is noticed.
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the request body may have at most {MAX_BODY_BYTES} bytes (an import: split the file)"),
+    )
+}
+
 pub fn router(state: AppState) -> Router {
+    router_with_timeout(state, REQUEST_TIMEOUT)
+}
+
+/// [`router`] with another request time limit (tests).
+pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
     crate::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
     let shared = state.clone();
@@ -38,21 +53,33 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { crate::error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn_with_state(timeout, crate::middleware::envelope_limits))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::rate_limit))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(crate::middleware::cors(&shared.ops.config))
         .layer(axum::middleware::from_fn(crate::middleware::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let route = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default();
-            tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+                    tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty)
+                })
+                // One line per answered request, at INFO; method, route and request id are the
+                // span's fields (in JSON logs: `span` and `spans`).
+                .on_response(|response: &Response<_>, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(
+                        http.status = response.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "request finished"
+                    );
+                }),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::from_fn(crate::middleware::sanitize_request_id))
 }

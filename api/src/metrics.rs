@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `switchyard_http_requests_total` | method, route, status | requests answered |
 //! | `switchyard_http_request_duration_seconds` | method, route, status | histogram of request latency |
-//! | `switchyard_transitions_total` | tenant, type, transition, outcome | transitions executed (engine) |
+//! | `switchyard_transitions_total` | tenant, type, transition, outcome | transitions executed (engine; undeclared names are `unknown`) |
 //! | `switchyard_outbox_lag_seconds` | — | age of the oldest event not yet relayed (0: none) |
 //! | `switchyard_webhook_attempts_total` | outcome (`delivered`, `failed`, `dead`) | webhook attempts |
 //! | `switchyard_webhook_failures_total` | — | failed webhook attempts (retried or dead-lettered) |
@@ -14,6 +14,7 @@
 //!
 //! `route` is the matched route template (`/api/v1/t/{tenant}/entities/{type}`), never the raw
 //! path, so the number of series stays bounded; requests that match no route are `unmatched`.
+//! Likewise a transition's `type` and `transition` labels are the package's names only.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

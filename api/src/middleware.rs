@@ -1,12 +1,13 @@
-//! Layers that protect the API: rate limits (per user and per client IP), CORS (closed unless
-//! configured), security headers on every response, and a bound on client-sent request ids.
+//! Layers that protect the API: rate limits (per user, per API key and per client IP), CORS
+//! (closed unless configured), security headers on every response, the body limit's and the
+//! timeout's answers in the error envelope, and a bound on client-sent request ids.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -25,9 +26,11 @@ const SWEEP_AT: usize = 10_000;
 const UNLIMITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// GCRA buckets (`governor`): one per authenticated user (tenant and subject of a valid access
-/// token), one per client IP for every other request (anonymous ones, API keys: telling a valid
-/// API key needs the database, and a made-up one must not buy a fresh bucket). In-process: each
-/// server counts its own requests.
+/// token), one per client IP for every other request (anonymous ones, API keys). An API key
+/// (`syk_<tenant>_<id>_<secret>`) also counts against a bucket of its own, keyed by its tenant
+/// and id as written (with the user quota): telling a valid key needs the database, so the key
+/// bucket comes on top of the IP one and a made-up key buys nothing. In-process: each server
+/// counts its own requests.
 pub struct RateLimiter {
     by_user: Option<DefaultKeyedRateLimiter<String>>,
     by_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -60,6 +63,8 @@ fn quota(limit: RateLimit) -> Quota {
 pub enum Caller {
     User(String),
     Ip(IpAddr),
+    /// A well-formed API key (`<tenant>/<key id>`), and the peer's IP when known: both count.
+    ApiKey(String, Option<IpAddr>),
     Unknown,
 }
 
@@ -70,26 +75,29 @@ impl RateLimiter {
 
     /// Counts a request; `Err(wait)` when the caller is over its limit.
     pub fn check(&self, caller: &Caller) -> Result<(), Duration> {
-        let now = DefaultClock::default().now();
-        let over = |n: governor::NotUntil<_>| n.wait_time_from(now);
         match caller {
-            Caller::User(key) => match &self.by_user {
-                Some(l) => {
-                    sweep(l);
-                    l.check_key(key).map_err(over)
+            Caller::User(key) => check_in(self.by_user.as_ref(), key),
+            Caller::Ip(ip) => check_in(self.by_ip.as_ref(), ip),
+            Caller::ApiKey(key, ip) => {
+                if let Some(ip) = ip {
+                    check_in(self.by_ip.as_ref(), ip)?;
                 }
-                None => Ok(()),
-            },
-            Caller::Ip(ip) => match &self.by_ip {
-                Some(l) => {
-                    sweep(l);
-                    l.check_key(ip).map_err(over)
-                }
-                None => Ok(()),
-            },
+                check_in(self.by_user.as_ref(), &format!("key:{key}"))
+            }
             Caller::Unknown => Ok(()),
         }
     }
+}
+
+/// Counts a request in `limiter`'s bucket for `key` (nothing when the limit is off).
+fn check_in<K: std::hash::Hash + Eq + Clone>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
+    key: &K,
+) -> Result<(), Duration> {
+    let Some(l) = limiter else { return Ok(()) };
+    sweep(l);
+    let now = DefaultClock::default().now();
+    l.check_key(key).map_err(|n| n.wait_time_from(now))
 }
 
 fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) {
@@ -99,16 +107,21 @@ fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) 
     }
 }
 
-/// The caller of a request: the user of a valid access token, else the peer's IP (known when
-/// the server runs with `into_make_service_with_connect_info`).
+/// The caller of a request: the user of a valid access token; else, for a well-formed API key,
+/// the key (and the peer's IP); else the peer's IP (known when the server runs with
+/// `into_make_service_with_connect_info`). No database access.
 pub fn caller(state: &AppState, req: &Request) -> Caller {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     if let Ok(token) = crate::auth::bearer(req.headers()) {
+        if let Some(key) = crate::auth::secret::parse_api_key(token) {
+            return Caller::ApiKey(format!("{}/{}", key.tenant.simple(), key.id.simple()), ip);
+        }
         if let Ok(claims) = state.keys.verify(token) {
             return Caller::User(format!("{}/{}", claims.tid, claims.sub));
         }
     }
-    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => Caller::Ip(addr.ip()),
+    match ip {
+        Some(ip) => Caller::Ip(ip),
         None => Caller::Unknown,
     }
 }
@@ -133,6 +146,32 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             response
         }
+    }
+}
+
+/// Middleware (around the body limit and the timeout): their own answers, a 413 with a plain
+/// text body and an empty 408, in the error envelope like every other error.
+pub async fn envelope_limits(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if status != StatusCode::PAYLOAD_TOO_LARGE && status != StatusCode::REQUEST_TIMEOUT {
+        return response;
+    }
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        crate::http::payload_too_large().into_response()
+    } else {
+        let ms = timeout.as_millis();
+        let took = if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") };
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", format!("the request took longer than {took}"))
+            .into_response()
     }
 }
 
@@ -236,6 +275,18 @@ mod tests {
         assert!(limiter.check(&ip).is_ok());
         assert!(limiter.check(&ip).is_err());
         assert!(limiter.check(&Caller::Unknown).is_ok());
+        // An API key counts against its own bucket and its IP's.
+        let key = |id: &str, ip: [u8; 4]| Caller::ApiKey(format!("t/{id}"), Some(ip.into()));
+        let fresh = RateLimiter::new(
+            Some(RateLimit { count: 2, per: Duration::from_secs(60) }),
+            Some(RateLimit { count: 3, per: Duration::from_secs(60) }),
+        );
+        assert!(fresh.check(&key("k1", [192, 0, 2, 1])).is_ok());
+        assert!(fresh.check(&key("k1", [192, 0, 2, 2])).is_ok());
+        assert!(fresh.check(&key("k1", [192, 0, 2, 3])).is_err(), "the key's bucket is empty, whatever the IP");
+        assert!(fresh.check(&key("k2", [192, 0, 2, 1])).is_ok());
+        assert!(fresh.check(&key("k3", [192, 0, 2, 1])).is_ok());
+        assert!(fresh.check(&key("k4", [192, 0, 2, 1])).is_err(), "a new key buys no fresh IP bucket");
         let off = RateLimiter::new(None, None);
         for _ in 0..100 {
             assert!(off.check(&alice).is_ok());

@@ -218,10 +218,31 @@ async fn serve_uses_database_url_and_then_requires_a_jwt_secret() {
 
     // With one, it migrates that database and serves; no embedded cluster is created. The wait
     // for the server runs off the runtime's thread (it blocks).
-    let env = [("DATABASE_URL", url.clone()), ("SWITCHYARD_JWT_SECRET", "x".repeat(40))];
+    // JSON logs at INFO: one line per answered request.
+    let env = [
+        ("DATABASE_URL", url.clone()),
+        ("SWITCHYARD_JWT_SECRET", "x".repeat(40)),
+        ("SWITCHYARD_LOG_FORMAT", "json".to_string()),
+        ("RUST_LOG", "info,sqlx=warn".to_string()),
+    ];
     let log = parent.join("serve.log");
     let server = tokio::task::spawn_blocking(move || start(&other_home, &log, false, &env)).await.expect("start");
     assert!(!home.join("unused-home/pgdata").exists(), "an embedded cluster was created despite DATABASE_URL");
+    let port = server.port;
+    let status = tokio::task::spawn_blocking(move || http_status(port, "/healthz", None)).await.expect("healthz");
+    assert_eq!(status, Some(200));
+    let logs = server.stderr();
+    let finished: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|l| l["fields"]["message"] == "request finished")
+        .collect();
+    let health = finished.iter().find(|l| l["span"]["http.route"] == "/healthz").unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(health["level"], "INFO", "{health}");
+    assert_eq!(health["fields"]["http.status"], 200, "{health}");
+    assert!(health["fields"]["latency_ms"].as_f64().is_some(), "{health}");
+    assert_eq!(health["span"]["http.method"], "GET", "{health}");
+    assert!(uuid::Uuid::parse_str(health["span"]["request.id"].as_str().unwrap_or("")).is_ok(), "{health}");
     let status = tokio::task::spawn_blocking(move || terminate(server)).await.expect("terminate");
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
     let db = sqlx::PgPool::connect(&url).await.expect("connect");

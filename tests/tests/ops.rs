@@ -46,6 +46,11 @@ async fn metrics_expose_the_named_series_after_some_requests() {
     assert_eq!(s.fire(&agent, "ticket", id, "note", json!({})).await.status, 200);
     assert_eq!(s.fire(&agent, "ticket", id, "close", json!({})).await.status, 200);
     assert_eq!(s.fire(&agent, "ticket", id, "close", json!({})).await.status, 409);
+    // Names from the URL that the package does not declare mint no series of their own.
+    let made_up = "made_up_transition_4711";
+    assert_eq!(s.fire(&agent, "ticket", id, made_up, json!({})).await.status, 409);
+    let nowhere = uuid::Uuid::now_v7().to_string();
+    assert_eq!(s.fire(&agent, "ticket", &nowhere, made_up, json!({})).await.status, 404);
     assert_eq!(get(&format!("{}/no/such/path", s.base), &[]).await.0, 404);
 
     let (status, headers, page) = get(&format!("{}/metrics", s.base), &[]).await;
@@ -74,6 +79,14 @@ async fn metrics_expose_the_named_series_after_some_requests() {
     let refused =
         series(&page, "switchyard_transitions_total", &[r#"transition="close""#, r#"outcome="INVALID_TRANSITION""#]);
     assert_eq!(refused.len(), 1, "{page}");
+    assert!(!page.contains(made_up), "{page}");
+    let unknown = series(
+        &page,
+        "switchyard_transitions_total",
+        &[&tenant, r#"type="ticket""#, r#"transition="unknown""#, r#"outcome="INVALID_TRANSITION""#],
+    );
+    assert_eq!(unknown.len(), 1, "{page}");
+    assert_eq!(series(&page, "switchyard_transitions_total", &[&tenant, r#"type="unknown""#]).len(), 1, "{page}");
 
     for name in [
         "switchyard_outbox_lag_seconds",
@@ -143,6 +156,129 @@ async fn a_tight_rate_limit_answers_429_with_retry_after() {
     for _ in 0..10 {
         assert_eq!(get(&format!("{}/healthz", s.base), &[]).await.0, 200);
     }
+}
+
+#[tokio::test]
+async fn each_api_key_has_a_bucket_of_its_own() {
+    let db = test_db().await;
+    let per_minute = |count| Some(RateLimit { count, per: Duration::from_secs(60) });
+    // No IP limit: before keys had buckets, an API key was then not limited at all.
+    let ops = OpsConfig { rate_limit_user: per_minute(2), rate_limit_ip: None, ..OpsConfig::default() };
+    let s = TestServer::start_with(&db, "signals", Ops::new(ops)).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let mut keys = Vec::new();
+    for name in ["robot-a", "robot-b"] {
+        let r = s.post("api-keys", &admin, &json!({ "name": name, "roles": ["agent"] })).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        keys.push(r.body["key"].as_str().expect("key").to_string());
+    }
+
+    assert_eq!(s.get("entities/ticket", &keys[0]).await.status, 200);
+    assert_eq!(s.get("entities/ticket", &keys[0]).await.status, 200);
+    let r = s.get("entities/ticket", &keys[0]).await;
+    assert_eq!((r.status, r.code()), (429, "RATE_LIMITED"), "{:?}", r.body);
+    // Another key of the same tenant, from the same address, is not held back.
+    assert_eq!(s.get("entities/ticket", &keys[1]).await.status, 200);
+    // A made-up key (well formed, unknown id) is refused as ever.
+    let made_up = format!("syk_{}_{}_{}", s.tenant.0.simple(), uuid::Uuid::now_v7().simple(), "ab".repeat(32));
+    assert_eq!(s.get("entities/ticket", &made_up).await.status, 401);
+}
+
+/// A raw HTTP/1.1 exchange (a request reqwest would not send as is); the status and the body.
+async fn raw(base: &str, request: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_and_a_timeout_answer_in_the_error_envelope() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let agent = s.token(&db, "agent@signals.test").await;
+
+    // A declared length over 1 MiB is refused before the body is read.
+    let path = format!("/api/v1/t/{}/entities/ticket", s.slug);
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {agent}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        api::http::MAX_BODY_BYTES + 1
+    );
+    let (status, body) = raw(&s.base, request).await;
+    assert_eq!(status, 413, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("1048576")), "{body}");
+    // The same through a client that sends the body, on the import route too.
+    for route in ["entities/ticket", "entities/ticket/import"] {
+        let big = format!("[\"{}\"]", "x".repeat(api::http::MAX_BODY_BYTES));
+        let resp = reqwest::Client::new()
+            .post(s.url(route))
+            .bearer_auth(&agent)
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await;
+        // The server may close before the whole body is sent; when the answer arrives, it is JSON.
+        if let Ok(resp) = resp {
+            assert_eq!(resp.status().as_u16(), 413, "{route}");
+            let body: serde_json::Value = resp.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{route}: {body}");
+        }
+    }
+
+    // A server with a 5 ms time limit: a login (a password hash) takes longer.
+    let state = api::state::AppState {
+        store: s.store.clone(),
+        keys: std::sync::Arc::new(api::auth::Keys::from_secret(&[7u8; 32])),
+        owner: db.owner.clone(),
+        ops: Ops::new(OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..OpsConfig::default() }),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = api::http::router_with_timeout(state, Duration::from_millis(5))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let login = json!({ "tenant": s.slug, "email": "agent@signals.test", "password": "not-the-password" });
+    let resp =
+        reqwest::Client::new().post(format!("{base}/api/v1/auth/login")).json(&login).send().await.expect("login");
+    assert_eq!(resp.status().as_u16(), 408);
+    assert!(!header(resp.headers(), "x-request-id").is_empty(), "still an answer like any other");
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "REQUEST_TIMEOUT", "{body}");
+    assert_eq!(body["error"]["message"], "the request took longer than 5 ms", "{body}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn readiness_goes_through_the_request_role() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let url = format!("{}/readyz", s.base);
+    let (status, _, body) = get(&url, &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The owner is fine, but the role requests work as can no longer read: not ready.
+    sqlx::query("revoke select on _sqlx_migrations from switchyard_app").execute(&db.owner).await.expect("revoke");
+    let (status, _, body) = get(&url, &[]).await;
+    assert_eq!(status, 503, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["status"], "database unavailable");
+
+    sqlx::query("grant select on _sqlx_migrations to switchyard_app").execute(&db.owner).await.expect("grant");
+    assert_eq!(get(&url, &[]).await.0, 200);
 }
 
 #[tokio::test]

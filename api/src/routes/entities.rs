@@ -729,11 +729,7 @@ async fn import(
 ) -> Result<Json<Value>, ApiError> {
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("an import may have at most {} bytes: split the file", crate::http::MAX_BODY_BYTES),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => crate::http::payload_too_large(),
         _ => ApiError::bad_request(e.body_text()),
     })?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;

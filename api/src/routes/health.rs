@@ -17,14 +17,22 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 only when the database answers and every migration ran.
+/// 200 only when the database answers, every migration ran, and the request pool (connected as
+/// `switchyard_app`, the role every request works as) can connect and read too: a server whose
+/// app role cannot log in, or lacks its grants, is not ready although its owner pool is fine.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let unavailable = |pool: &str, e: sqlx::Error| {
+        tracing::warn!(error = %e, pool, "readiness check failed");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
+    };
     match crate::db::migrations_applied(&state.owner).await {
+        Ok(true) => {}
+        Ok(false) => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "migrations pending" }))),
+        Err(e) => return unavailable("owner", e),
+    }
+    match crate::db::migrations_applied(state.store.pool()).await {
         Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "migrations pending" }))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
-        }
+        Err(e) => unavailable("app", e),
     }
 }

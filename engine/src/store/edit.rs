@@ -3,6 +3,7 @@
 //! assignment of state, version, ids, audit or generated fields), and both leave history.
 
 use chrono::Utc;
+use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -12,6 +13,8 @@ use crate::eval::{diff, Rejection};
 use crate::model::{is_reserved, Actor, Entity};
 use crate::permissions::Action;
 use ontology::compile::FieldError;
+use ontology::def::FieldDef;
+use ontology::names::FieldName;
 
 /// Applies a JSON merge patch of data fields (`null` removes a field) to an entity.
 pub(super) async fn patch(
@@ -43,14 +46,19 @@ pub(super) async fn patch(
     let role_may = |roles: &[String]| roles.is_empty() || roles.iter().any(|r| actor.roles.contains(r));
 
     let mut errors = Vec::new();
-    for key in patch.keys() {
+    for (key, value) in &patch {
+        // Generated fields, at any depth, are the server's.
+        let generated = generated_given(&ty.def().fields, [(key, value)], "/data");
+        if !generated.is_empty() {
+            errors.extend(generated);
+            continue;
+        }
         let path = format!("/data/{key}");
         let message = if is_reserved(key) {
             Some(format!("`{key}` is managed by the server and cannot be set"))
         } else {
-            match ty.def().fields.iter().find(|(name, _)| name.as_str() == key) {
+            match ty.def().fields.get(key.as_str()) {
                 None => Some("unknown field".to_string()),
-                Some((_, f)) if f.generated => Some("is set by the server".to_string()),
                 Some(_) if actor.system || implicit => None,
                 Some(_) => match editable {
                     Some(e) if e.fields.iter().any(|f| f == key) && role_may(&e.roles) => None,
@@ -92,8 +100,67 @@ pub(super) async fn patch(
     let updated = sql::update_entity(&mut tx, tenant, id, state, &data, &actor.id, now).await?;
     let payload = json!({ "id": id, "type": type_name, "changes": changes });
     record(&mut tx, tenant, &stored, "edit", &changes, actor, (&format!("{type_name}.updated"), payload)).await?;
-    tx.commit().await?;
+    store.commit_writes(tx, tenant).await?;
     Ok(updated.entity)
+}
+
+/// What a client is told for a `generated` field it gave.
+pub(super) const SET_BY_SERVER: &str = "is set by the server";
+
+/// One error per `generated` field present in client `data` of a type with `fields`, at any
+/// depth (inside objects and array elements), with its path under `prefix`
+/// (`/data/total_amount`). Only the server fills these: the system actor (sample data, timers)
+/// and scripts write them without this check; unknown keys are left to the schema.
+pub(super) fn generated_given<'a>(
+    fields: &IndexMap<FieldName, FieldDef>,
+    data: impl IntoIterator<Item = (&'a String, &'a Value)>,
+    prefix: &str,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk_generated(fields, data, prefix, &mut errors);
+    errors
+}
+
+fn walk_generated<'a>(
+    fields: &IndexMap<FieldName, FieldDef>,
+    data: impl IntoIterator<Item = (&'a String, &'a Value)>,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    for (key, value) in data {
+        let Some(def) = fields.get(key.as_str()) else { continue };
+        let path = format!("{prefix}/{key}");
+        if def.generated {
+            errors.push(FieldError { path, message: SET_BY_SERVER.to_string() });
+        } else {
+            walk_generated_value(def, value, &path, errors);
+        }
+    }
+}
+
+fn walk_generated_value(def: &FieldDef, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    match (value, &def.fields, &def.items) {
+        (Value::Object(obj), Some(fields), _) => walk_generated(fields, obj, path, errors),
+        (Value::Array(items), _, Some(item)) => {
+            for (i, v) in items.iter().enumerate() {
+                walk_generated_value(item, v, &format!("{path}/{i}"), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Refuses new `data` from a non-system actor that sets `generated` fields (422 naming each).
+pub(super) fn refuse_generated(ty: &ontology::CompiledType, data: &Value, actor: &Actor) -> Result<(), StoreError> {
+    let Some(obj) = data.as_object().filter(|_| !actor.system) else {
+        return Ok(());
+    };
+    let errors = generated_given(&ty.def().fields, obj, "/data");
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::Validation { errors }.into())
+    }
 }
 
 /// Deletes an entity; its history stays, ending with a `delete` row.
@@ -119,7 +186,7 @@ pub(super) async fn delete(
     let payload = json!({ "id": id, "type": type_name, "state": stored.entity.state });
     record(&mut tx, tenant, &stored, "delete", &json!({}), actor, (&format!("{type_name}.deleted"), payload)).await?;
     sql::delete_entity(&mut tx, tenant, id).await?;
-    tx.commit().await?;
+    store.commit_writes(tx, tenant).await?;
     Ok(())
 }
 
