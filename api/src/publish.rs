@@ -29,7 +29,7 @@ pub async fn publish(
     limits: &Limits,
     destinations: &Destinations,
 ) -> Result<Applied, PublishError> {
-    let hooks = resolve_package_webhooks(&package.tenant.webhooks, destinations).await?;
+    let hooks = resolve_package_webhooks(&package.tenant.slug, &package.tenant.webhooks, destinations).await?;
     let applied = tenants::apply::publish(owner, package, by, limits).await?;
     apply_package_webhooks(owner, TenantId(applied.tenant), &hooks, destinations).await?;
     Ok(applied)

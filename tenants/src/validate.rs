@@ -416,6 +416,17 @@ impl Validation {
     fn check_tenant(&mut self, package: &Loaded) {
         let Some(tenant) = &package.tenant.typed else { return };
         let file = package.tenant.rel.clone();
+        if !valid_slug(&tenant.slug) {
+            self.error(
+                &file,
+                "/slug",
+                format!(
+                    "`{}` is not a slug: 2 to 63 lowercase letters and digits, starting with a letter, in words \
+                     joined by single hyphens",
+                    tenant.slug
+                ),
+            );
+        }
         let roles: HashSet<&str> = tenant.roles.keys().map(String::as_str).collect();
         for (i, user) in tenant.users.iter().enumerate() {
             for (j, role) in user.roles.iter().enumerate() {
@@ -933,7 +944,7 @@ impl Validation {
             if let Err(message) = webhook_url(&hook.url) {
                 self.error(&file, &format!("{base}/url"), format!("`{}`: {message}", hook.url));
             }
-            if let Some(message) = webhook_secret_env_problem(&hook.secret_env) {
+            if let Some(message) = webhook_secret_env_problem(&tenant.slug, &hook.secret_env) {
                 self.error(&file, &format!("{base}/secret_env"), message);
             }
             if hook.events.is_empty() {
@@ -1108,15 +1119,30 @@ fn script_transition(
 /// `DATABASE_URL`, nor learn which variables exist).
 pub const WEBHOOK_SECRET_ENV_PREFIX: &str = "SWITCHYARD_WEBHOOK_SECRET_";
 
-/// Why `name` cannot be a webhook's `secret_env` (it is not `SWITCHYARD_WEBHOOK_SECRET_<NAME>`,
-/// NAME of `A-Z`, `0-9` and `_`), if it cannot. The message does not repeat the name.
-pub fn webhook_secret_env_problem(name: &str) -> Option<String> {
-    let ok = name.strip_prefix(WEBHOOK_SECRET_ENV_PREFIX).is_some_and(|rest| {
+/// Whether `slug` is a tenant slug: lowercase ASCII letters and digits in words joined by single
+/// hyphens, starting with a letter, 2 to 63 characters (`chemichemi`, `change-control`).
+pub fn valid_slug(slug: &str) -> bool {
+    (2..=63).contains(&slug.len())
+        && slug.starts_with(|c: char| c.is_ascii_lowercase())
+        && slug.split('-').all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// The prefix of the variables tenant `slug` may name: `SWITCHYARD_WEBHOOK_SECRET_<SLUG>__`, the
+/// slug in upper case with `_` for `-`. As slugs never hold two hyphens in a row, no tenant's
+/// prefix begins another's: one tenant cannot name another tenant's secret.
+pub fn webhook_secret_env_prefix(slug: &str) -> String {
+    format!("{WEBHOOK_SECRET_ENV_PREFIX}{}__", slug.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Why `name` cannot be the `secret_env` of a webhook of tenant `slug` (it is not
+/// `SWITCHYARD_WEBHOOK_SECRET_<SLUG>__<NAME>`, NAME of `A-Z`, `0-9` and `_`), if it cannot. The
+/// message does not repeat the name.
+pub fn webhook_secret_env_problem(slug: &str, name: &str) -> Option<String> {
+    let prefix = webhook_secret_env_prefix(slug);
+    let ok = name.strip_prefix(&prefix).is_some_and(|rest| {
         !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
     });
-    (!ok).then(|| {
-        format!("must name a server variable {WEBHOOK_SECRET_ENV_PREFIX}<NAME> (NAME of A-Z, 0-9 and _); no other variable is read")
-    })
+    (!ok).then(|| format!("must name a server variable {prefix}<NAME> (NAME of A-Z, 0-9 and _); no other variable is read"))
 }
 
 /// A webhook's URL as the API accepts it (before resolving the host): http or https, a host,

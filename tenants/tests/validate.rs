@@ -50,6 +50,7 @@ broken! {
     file_name,
     duplicate_type,
     missing_files,
+    slug,
     // Types.
     unknown_reference,
     field_options,

@@ -20,17 +20,17 @@ async fn package_webhooks_are_published_with_their_secret_from_the_environment()
     let err = api::publish::publish(&db.owner, &package, "test", &limits, &loopback).await.expect_err("no secret");
     assert_eq!(
         err.to_string(),
-        "webhook `erp`: its secret `SWITCHYARD_WEBHOOK_SECRET_HOOKS_TEST` is not set on this server"
+        "webhook `erp`: its secret `SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST` is not set on this server"
     );
     // Set but empty is the same.
-    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS_TEST", "");
+    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST", "");
     let empty = api::publish::publish(&db.owner, &package, "test", &limits, &loopback).await.expect_err("empty");
     assert_eq!(empty.to_string(), err.to_string());
     let versions: i64 =
         sqlx::query_scalar("select count(*) from config_versions").fetch_one(&db.owner).await.expect("count");
     assert_eq!(versions, 0);
 
-    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS_TEST", "a-long-enough-signing-secret-0123456789");
+    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST", "a-long-enough-signing-secret-0123456789");
     // A private destination is refused unless allowed.
     let closed = Destinations::new(Vec::new());
     let err = api::publish::publish(&db.owner, &package, "test", &limits, &closed).await.expect_err("loopback refused");
@@ -48,8 +48,9 @@ async fn package_webhooks_are_published_with_their_secret_from_the_environment()
     assert!(!r.body.to_string().contains("a-long-enough-signing-secret"), "the secret is never shown");
 }
 
-/// A package may name only `SWITCHYARD_WEBHOOK_SECRET_<NAME>` variables: any other name (set on
-/// the server or not) is refused alike, and the answer never tells which variables exist.
+/// A package of tenant `hooks` may name only `SWITCHYARD_WEBHOOK_SECRET_HOOKS__<NAME>` variables:
+/// any other name (set on the server or not, another tenant's secret included) is refused alike,
+/// and the answer never tells which variables exist.
 #[tokio::test]
 async fn a_package_cannot_sign_with_other_server_variables() {
     let db = test_db().await;
@@ -63,6 +64,8 @@ async fn a_package_cannot_sign_with_other_server_variables() {
     };
     std::env::set_var("SWITCHYARD_SERVER_ONLY_SECRET", "a-long-enough-server-secret-0123456789");
     std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_lower", "a-long-enough-server-secret-0123456789");
+    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_OTHER__ERP", "another-tenants-signing-secret-0123456789");
+    std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS_X__ERP", "another-tenants-signing-secret-0123456789");
 
     let mut messages = Vec::new();
     for name in [
@@ -72,18 +75,22 @@ async fn a_package_cannot_sign_with_other_server_variables() {
         "NOT_SET_ANYWHERE_0123",
         "SWITCHYARD_WEBHOOK_SECRET_",
         "SWITCHYARD_WEBHOOK_SECRET_lower",
+        // Tenants `other` and `hooks-x`: one tenant cannot name another's secret.
+        "SWITCHYARD_WEBHOOK_SECRET_OTHER__ERP",
+        "SWITCHYARD_WEBHOOK_SECRET_HOOKS_X__ERP",
+        "SWITCHYARD_WEBHOOK_SECRET_HOOKS_ERP",
     ] {
         let err =
             api::publish::publish(&db.owner, &with_env(name), "test", &limits, &loopback).await.expect_err("refused");
         let message = err.to_string();
-        assert!(message.contains("SWITCHYARD_WEBHOOK_SECRET_<NAME>"), "{name}: {message}");
+        assert!(message.contains("SWITCHYARD_WEBHOOK_SECRET_HOOKS__<NAME>"), "{name}: {message}");
         assert!(!message.contains(name) || name == "SWITCHYARD_WEBHOOK_SECRET_", "{name} echoed: {message}");
         messages.push(message);
     }
     messages.dedup();
     assert_eq!(messages.len(), 1, "one message whatever the name: {messages:?}");
     // A missing variable of the family: one message too, naming only what the package wrote.
-    let missing = ["SWITCHYARD_WEBHOOK_SECRET_NOT_SET_1", "SWITCHYARD_WEBHOOK_SECRET_NOT_SET_2"];
+    let missing = ["SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_1", "SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_2"];
     for name in missing {
         let err =
             api::publish::publish(&db.owner, &with_env(name), "test", &limits, &loopback).await.expect_err("missing");
@@ -96,7 +103,7 @@ async fn a_package_cannot_sign_with_other_server_variables() {
     // `tenant validate` (and the config API) report it with its path, before anything runs.
     let report = tenants::export::validate_package(&with_env("PATH"), &limits).expect("validate");
     let problem = report.errors().find(|p| p.path == "/webhooks/0/secret_env").expect("a secret_env problem");
-    assert!(problem.message.contains("SWITCHYARD_WEBHOOK_SECRET_<NAME>"), "{problem:?}");
+    assert!(problem.message.contains("SWITCHYARD_WEBHOOK_SECRET_HOOKS__<NAME>"), "{problem:?}");
     assert_eq!(report.errors().count(), 1, "{report}");
     let fine = tenants::export::validate_package(&base, &limits).expect("validate");
     assert!(!fine.has_errors(), "{fine}");
@@ -111,11 +118,11 @@ async fn a_package_cannot_sign_with_other_server_variables() {
     let r = s.post("config/validate", &admin, &with_env("DATABASE_URL").to_json()).await;
     assert_eq!((r.status, &r.body["valid"]), (200, &json!(false)), "{:?}", r.body);
     // A name of the family that the server lacks: refused when applying, one message.
-    let r = s.post("config/apply", &admin, &with_env("SWITCHYARD_WEBHOOK_SECRET_NOT_SET_1").to_json()).await;
+    let r = s.post("config/apply", &admin, &with_env("SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_1").to_json()).await;
     assert_eq!((r.status, r.code()), (422, "INVALID_PACKAGE"), "{:?}", r.body);
     assert_eq!(
         r.body["error"]["details"]["problems"][0]["message"],
-        "webhook `erp`: its secret `SWITCHYARD_WEBHOOK_SECRET_NOT_SET_1` is not set on this server",
+        "webhook `erp`: its secret `SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_1` is not set on this server",
         "{:?}",
         r.body
     );

@@ -133,16 +133,27 @@ pub enum PackageWebhookError {
 
 /// Resolves a package's webhooks before it is published: each secret from the environment
 /// variable the package names, each destination checked. Nothing is written.
+///
+/// Only variables named `SWITCHYARD_WEBHOOK_SECRET_<SLUG>__<NAME>` of the tenant `slug` are read
+/// (see [`tenants::validate::webhook_secret_env_problem`]): a tenant's package must not make the
+/// server sign with `DATABASE_URL`, the JWT secret or another tenant's secret, nor learn which
+/// other variables exist. A variable of that family that is unset, empty or not UTF-8 gets one
+/// message.
 pub async fn resolve_package_webhooks(
+    slug: &str,
     defs: &[tenants::package::WebhookDef],
     destinations: &Destinations,
 ) -> Result<Vec<PackageWebhook>, PackageWebhookError> {
     let mut out = Vec::with_capacity(defs.len());
     for d in defs {
-        let secret = std::env::var(&d.secret_env).map_err(|_| PackageWebhookError::Invalid {
-            name: d.name.clone(),
-            message: format!("the environment variable `{}` (its secret) is not set", d.secret_env),
-        })?;
+        let invalid = |message: String| PackageWebhookError::Invalid { name: d.name.clone(), message };
+        if let Some(problem) = tenants::validate::webhook_secret_env_problem(slug, &d.secret_env) {
+            return Err(invalid(format!("`secret_env` {problem}")));
+        }
+        let secret = std::env::var(&d.secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid(format!("its secret `{}` is not set on this server", d.secret_env)))?;
         destinations
             .check_url(&d.url)
             .await
