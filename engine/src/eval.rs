@@ -240,8 +240,8 @@ pub struct Prepared<'t> {
     resolved: usize,
     /// The load stage whose requests were computed last.
     stage: usize,
-    /// Loads whose type the actor may not view: their values are left out of the guard values
-    /// [`guard_results`] explains (filled for [`prepare_explain`] only).
+    /// Loads whose type the actor may not view: their values are left out of guard values, both
+    /// those [`guard_results`] explains and those in the trace of a refusal by [`decide`].
     hidden_loads: Vec<String>,
     /// Who fires it (for four-eyes), and whether it is the system (exempt from four-eyes).
     actor_id: String,
@@ -394,16 +394,15 @@ fn prepare_inner<'t>(
 
     let load_requests =
         if t.loads().is_empty() { Vec::new() } else { stage_requests(t, &Value::Object(context.clone()), 0)? };
-    let hidden_loads = if checks {
-        Vec::new()
-    } else {
-        let permissions = tenant.permissions();
-        t.loads()
-            .iter()
-            .filter(|l| !permissions.allows(&actor.roles, actor.system, &l.type_name, Action::View))
-            .map(|l| l.name.clone())
-            .collect()
-    };
+    // Loads of types the actor may not view: their values never appear in guard results, whether
+    // explained or in the trace of a refusal.
+    let permissions = tenant.permissions();
+    let hidden_loads = t
+        .loads()
+        .iter()
+        .filter(|l| !permissions.allows(&actor.roles, actor.system, &l.type_name, Action::View))
+        .map(|l| l.name.clone())
+        .collect();
     let needs_history = if actor.system {
         Vec::new()
     } else {
@@ -582,16 +581,22 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     let (context, _) = full_context(prepared, loaded);
     let ctx = LogicContext::new(&context);
     let mut guards = run_guards(prepared.transition, &context, &ctx, false);
-    if !prepared.hidden_loads.is_empty() {
-        for g in &mut guards {
-            g.values.retain(|path, _| {
-                let root = path.split('.').next().unwrap_or_default();
-                !prepared.hidden_loads.iter().any(|h| h == root)
-            });
-        }
-    }
+    hide_values(prepared, &mut guards);
     results.extend(guards);
     results
+}
+
+/// Drops from guard `values` the variables read from loads the actor may not view.
+fn hide_values(prepared: &Prepared<'_>, guards: &mut [GuardResult]) {
+    if prepared.hidden_loads.is_empty() {
+        return;
+    }
+    for g in guards {
+        g.values.retain(|path, _| {
+            let root = path.split('.').next().unwrap_or_default();
+            !prepared.hidden_loads.iter().any(|h| h == root)
+        });
+    }
 }
 
 /// Evaluates guards and script and validates every change.
@@ -616,6 +621,7 @@ pub fn decide(
     if !t.guards().is_empty() {
         let ctx = LogicContext::new(&context);
         trace.guards.extend(run_guards(t, &context, &ctx, true));
+        hide_values(&prepared, &mut trace.guards);
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
             return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
         }

@@ -90,8 +90,10 @@ fn compile(types: &[&str], rules_yaml: &str) -> Result<CompiledTenant, Vec<Engin
     CompiledTenant::compile_with(ontology, &rules(rules_yaml), &Limits::default())
 }
 
+/// The tenant, its roles declared without `permissions:` (each may view every type).
 fn tenant() -> CompiledTenant {
-    compile(&[CUSTOMER, ORDER], RULES).expect("compiles")
+    let roles = ["sales", "manager"].map(|r| (r, None));
+    compile(&[CUSTOMER, ORDER], RULES).expect("compiles").with_permissions(engine::permissions::Permissions::new(roles))
 }
 
 /// The errors of compiling ORDER with `from` replaced by `to` (which must occur in it).

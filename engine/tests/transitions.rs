@@ -138,10 +138,14 @@ fn defs(sources: &[&str]) -> Vec<ontology::EntityTypeDef> {
     sources.iter().map(|s| serde_yaml_ng::from_str(s).expect("type YAML parses")).collect()
 }
 
+/// The tenant, its roles declared without `permissions:` (each may view every type).
 fn tenant() -> CompiledTenant {
     let ontology =
         ontology::compile_types(defs(&[CUSTOMER, PRODUCT, NOTE, INVENTORY, ORDER])).expect("ontology compiles");
-    CompiledTenant::compile(ontology, &Limits::default()).expect("workflows compile")
+    let roles = ["sales", "manager"].map(|r| (r, None));
+    CompiledTenant::compile(ontology, &Limits::default())
+        .expect("workflows compile")
+        .with_permissions(engine::permissions::Permissions::new(roles))
 }
 
 fn now() -> DateTime<Utc> {

@@ -183,6 +183,16 @@ async fn explaining_transitions_neither_leaks_nor_locks() {
     let t = submit(&r.body);
     assert_eq!(t["guards"][1]["values"]["price_list.max_amount"], 1000, "{t}");
 
+    // Firing it and being refused: the refusal's trace hides the price list from the clerk too,
+    // and shows it to the boss.
+    let fire = format!("entities/sale/{sale}/transitions/submit");
+    let r = s.post(&fire, &clerk, &json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "GUARD_FAILED"), "{:?}", r.body);
+    assert!(!r.body.to_string().contains("price_list."), "the clerk's refusal shows price list values: {:?}", r.body);
+    let r = s.post(&fire, &boss, &json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "GUARD_FAILED"), "{:?}", r.body);
+    assert!(r.body.to_string().contains("price_list.max_amount"), "the boss sees why: {:?}", r.body);
+
     // Another transaction holds the price list's row lock; explaining does not wait for it.
     let mut holder = db.tenant_tx(s.tenant.0).await;
     let special = uuid::Uuid::parse_str(&s.sample("special")).expect("uuid");
