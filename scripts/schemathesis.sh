@@ -4,6 +4,9 @@
 #
 #   scripts/schemathesis.sh            # default: 25 examples per operation
 #   ST_MAX_EXAMPLES=100 scripts/schemathesis.sh
+#   ST_WORKERS=2 scripts/schemathesis.sh   # faster, but with Python 3.11.7 hypothesis sometimes
+#                                          # fails ("AST constructor recursion depth mismatch")
+#                                          # when two workers parse lambdas at once
 #
 # It starts its own `switchyard serve --demo` on a free 127.0.0.1 port with a private home,
 # and stops it when done.
@@ -39,12 +42,22 @@ done
 token=$("$bin" token --tenant chemichemi --user admin@chemichemi.test --ttl 2h 2>/dev/null | tail -n1)
 curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/t/chemichemi/openapi.json" > "$home/openapi.json"
 
+# Every documented operation is fuzzed except:
+# - events_stream (GET …/events/stream): a server-sent event stream stays open (up to 30 min), so
+#   a client that reads the whole body never gets an answer; tests/tests/events.rs covers it;
+# - config_apply (POST …/config/apply): a package that validates would be published, replacing
+#   the live configuration (and the very document under test) mid-run; tests/tests/config.rs
+#   covers it. Its neighbours `config_validate` and `config_plan` are fuzzed.
+# `logout` is fuzzed: the token used here (from `switchyard token`) belongs to no session, so
+# signing out everywhere does not end it.
 "$venv/bin/schemathesis" run "$home/openapi.json" \
     --url "http://127.0.0.1:$port" \
     -H "Authorization: Bearer $token" \
+    --exclude-operation-id events_stream \
+    --exclude-operation-id config_apply \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "${ST_MAX_EXAMPLES:-25}" \
     --phases examples,coverage,fuzzing \
-    --workers 2 \
+    --workers "${ST_WORKERS:-1}" \
     --seed 1 \
     --no-color

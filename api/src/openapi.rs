@@ -1,16 +1,24 @@
-//! `GET /api/v1/t/{tenant}/openapi.json`: an OpenAPI 3.1 document generated from the tenant's
-//! live version. Every entity type gets concrete paths (`/entities/order`, …) whose request and
-//! response schemas are the type's JSON Schema, and every transition its own operation with its
-//! input schema; the static endpoints (auth, users, config, events, rules, health) follow.
+//! `GET /api/v1/t/{tenant}/openapi.json`: an OpenAPI 3.1 document of the whole API, generated
+//! from the tenant's live version. Every entity type gets concrete paths (`/entities/order`, …)
+//! whose request and response schemas are the type's JSON Schema, whose list and export take the
+//! type's own filters and sort keys, and every transition two operations (on one entity, and in
+//! bulk) with its input schema; the static endpoints (auth, users, API keys, webhooks, events,
+//! config, types, rules, health, metrics) follow.
 //!
 //! The ontology already *is* JSON Schema, which OpenAPI 3.1 embeds verbatim, so the document is
 //! assembled as JSON rather than through a derive-based generator (those describe Rust types
 //! known at compile time; these types are data).
+//!
+//! Each operation lists the error statuses it answers with the error envelope (`Error`); the
+//! `default` response is the envelope too (408, 413, 500, …). The document is checked against the
+//! running server by `scripts/schemathesis.sh`.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::compiled::CompiledTenant;
+use ontology::def::FieldKind;
+use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
 use crate::auth::TenantActor;
@@ -26,111 +34,192 @@ async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json
     Ok(Json(document(&who.slug, version, &defs)))
 }
 
+/// Most values of an `[in]` filter (`engine::store::query`).
+const MAX_IN_VALUES: usize = 1000;
+/// Longest filter value, and longest `q` (`engine::store::query`).
+const MAX_VALUE_CHARS: usize = 2000;
+const MAX_Q_CHARS: usize = 200;
+/// The columns every type may be filtered on, besides its fields.
+const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
+
 /// The whole document for a tenant's compiled definitions.
 pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
     schemas.insert("Event".into(), event_schema());
+    schemas.insert("StreamEvent".into(), stream_event_schema());
     schemas.insert("HistoryEntry".into(), history_schema());
     schemas.insert("TransitionInfo".into(), transition_info_schema());
+    schemas.insert("FieldError".into(), field_error_schema());
+    schemas.insert("BulkReport".into(), bulk_report_schema());
+    schemas.insert("ImportReport".into(), import_report_schema());
+    schemas.insert("User".into(), user_schema());
+    schemas.insert("ApiKey".into(), api_key_schema());
+    schemas.insert("Webhook".into(), webhook_schema());
+    schemas.insert("Delivery".into(), delivery_schema());
+    schemas.insert("TokenPair".into(), token_pair_schema());
+    schemas.insert("Package".into(), package_schema());
+    schemas.insert("Problem".into(), problem_schema());
+    schemas.insert("Plan".into(), plan_schema());
+    schemas.insert("Applied".into(), applied_schema());
+    schemas.insert("TypeInfo".into(), type_info_schema());
 
     for (name, ty) in defs.ontology().iter() {
         let Some(workflow) = defs.workflow(name) else { continue };
         let states: Vec<&str> = workflow.states().keys().map(String::as_str).collect();
         let data = strip_meta(ty.json_schema().clone());
+        let data_ref = format!("#/components/schemas/{}", component(name, "Data"));
         let entity_ref = format!("#/components/schemas/{}", component(name, "Entity"));
         schemas.insert(component(name, "Data"), data);
         schemas.insert(component(name, "Entity"), entity_schema(name, &states));
+        let filters = filters(ty, &states);
 
         let base = format!("/api/v1/t/{slug}/entities/{name}");
         let tag = name.to_string();
+        let mut list_params: Vec<Value> = filters.iter().map(FilterParam::query_param).collect();
+        list_params.extend([
+            q_param(),
+            sort_param(ty),
+            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 },
+                    "description": "Page size (default 50)" }),
+            json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
+                    "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
+            json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
+                    "description": "Also count every matching entity" }),
+        ]);
         paths.insert(
             base.clone(),
             json!({
                 "get": {
                     "tags": [tag], "operationId": format!("list_{name}"), "summary": format!("List {name} entities"),
-                    "parameters": [
-                        { "name": "state", "in": "query", "schema": { "type": "string", "enum": states } },
-                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } },
-                        { "name": "cursor", "in": "query", "schema": { "type": "string" } },
-                        { "name": "q", "in": "query", "schema": { "type": "string" } },
-                        { "name": "total", "in": "query", "schema": { "type": "boolean" } },
-                    ],
-                    "responses": ok(json!({
+                    "description": "Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` \
+                                    and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, \
+                                    `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields \
+                                    that are not filterable and values of the wrong kind are refused with 422 naming \
+                                    the parameter.",
+                    "parameters": list_params,
+                    "responses": responses(ok(json!({
                         "type": "object", "required": ["data", "next_cursor"],
                         "properties": {
                             "data": { "type": "array", "items": { "$ref": entity_ref } },
                             "next_cursor": { "type": ["string", "null"] },
                             "total": { "type": "integer" },
                         },
-                    })),
+                    })), &[400, 401, 403, 404, 422]),
                 },
                 "post": {
                     "tags": [tag], "operationId": format!("create_{name}"), "summary": format!("Create a {name}"),
                     "requestBody": body(json!({
                         "type": "object", "required": ["data"], "additionalProperties": false,
-                        "properties": { "data": { "$ref": format!("#/components/schemas/{}", component(name, "Data")) } },
+                        "properties": { "data": { "$ref": data_ref } },
                     })),
-                    "responses": created(json!({ "$ref": entity_ref })),
+                    "responses": responses(created(json!({ "$ref": entity_ref })), &[400, 401, 403, 404, 422]),
                 },
             }),
         );
         paths.insert(
             format!("{base}/{{id}}"),
             json!({
-                "parameters": [id_param()],
-                "get": { "tags": [tag], "operationId": format!("get_{name}"), "responses": ok(json!({ "$ref": entity_ref })) },
+                "parameters": [id_param("id")],
+                "get": {
+                    "tags": [tag], "operationId": format!("get_{name}"),
+                    "responses": responses(ok(json!({ "$ref": entity_ref })), &[401, 403, 404]),
+                },
                 "patch": {
                     "tags": [tag], "operationId": format!("patch_{name}"),
                     "summary": "Change fields editable in the current state (JSON merge patch of data)",
                     "parameters": [if_match()],
                     "requestBody": body(json!({
-                        "type": "object", "required": ["data"],
+                        "type": "object", "required": ["data"], "additionalProperties": false,
                         "properties": { "data": { "type": "object" } },
                     })),
-                    "responses": ok(json!({ "$ref": entity_ref })),
+                    "responses": responses(ok(json!({ "$ref": entity_ref })), &[400, 401, 403, 404, 409, 422]),
                 },
                 "delete": {
                     "tags": [tag], "operationId": format!("delete_{name}"), "parameters": [if_match()],
-                    "responses": { "204": { "description": "Deleted" }, "default": error_response() },
+                    "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
                 },
             }),
         );
         paths.insert(
             format!("{base}/{{id}}/history"),
             json!({
-                "parameters": [id_param()],
+                "parameters": [id_param("id")],
                 "get": {
                     "tags": [tag], "operationId": format!("history_{name}"),
-                    "responses": ok(json!({ "type": "object", "required": ["data"], "properties": {
-                        "data": { "type": "array", "items": { "$ref": "#/components/schemas/HistoryEntry" } } } })),
+                    "responses": responses(ok(data_list(json!({ "$ref": "#/components/schemas/HistoryEntry" }))), &[401, 403, 404]),
                 },
             }),
         );
         paths.insert(
             format!("{base}/{{id}}/transitions"),
             json!({
-                "parameters": [id_param()],
+                "parameters": [id_param("id")],
                 "get": {
                     "tags": [tag], "operationId": format!("transitions_{name}"),
                     "summary": "What this user can do now, and why not",
-                    "responses": ok(json!({ "type": "object", "required": ["data"], "properties": {
-                        "data": { "type": "array", "items": { "$ref": "#/components/schemas/TransitionInfo" } } } })),
+                    "responses": responses(ok(data_list(json!({ "$ref": "#/components/schemas/TransitionInfo" }))), &[401, 403, 404]),
                 },
             }),
         );
+        let mut export_params: Vec<Value> = filters.iter().map(FilterParam::query_param).collect();
+        export_params.extend([q_param(), sort_param(ty)]);
+        paths.insert(
+            format!("{base}/export.csv"),
+            json!({
+                "get": {
+                    "tags": [tag], "operationId": format!("export_{name}"),
+                    "summary": format!("Every {name} matching the filters, as CSV"),
+                    "description": "A header row `id, state, version, created_at` then the type's fields; string cells \
+                                    a spreadsheet would run as a formula get a leading `'`. Streamed page by page.",
+                    "parameters": export_params,
+                    "responses": responses(json!({ "200": { "description": "The CSV file",
+                        "content": { "text/csv": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]),
+                },
+            }),
+        );
+        paths.insert(
+            format!("{base}/import"),
+            json!({
+                "post": {
+                    "tags": [tag], "operationId": format!("import_{name}"),
+                    "summary": format!("Create {name} entities from CSV or JSON"),
+                    "description": "`text/csv` with a header row of field names (an export's own columns are \
+                                    ignored), or `application/json`, an array of data objects. Each valid row is \
+                                    created in its own transaction; the others are reported by row number.",
+                    "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" },
+                                      "description": "Validate only" } ],
+                    "requestBody": { "required": true, "content": {
+                        "application/json": { "schema": { "type": "array", "items": { "$ref": data_ref } } },
+                        "text/csv": { "schema": { "type": "string" } },
+                    } },
+                    "responses": responses(ok(json!({ "$ref": "#/components/schemas/ImportReport" })), &[400, 401, 403, 404, 413, 415, 422]),
+                },
+            }),
+        );
+        let filter_body = {
+            let mut props = Map::new();
+            for f in &filters {
+                props.insert(f.name.clone(), f.body.clone());
+            }
+            props.insert("q".into(), json!({ "type": "string", "maxLength": MAX_Q_CHARS }));
+            json!({ "type": "object", "additionalProperties": false, "properties": props,
+                    "description": "List filters as members (`{\"amount[gte]\": 10, \"state[in]\": [\"A\", \"B\"]}`)" })
+        };
         for t in workflow.transitions() {
             let input = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
+            let summary = t.label().unwrap_or(t.name()).to_string();
+            let description = format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", "));
             paths.insert(
                 format!("{base}/{{id}}/transitions/{}", t.name()),
                 json!({
-                    "parameters": [id_param()],
+                    "parameters": [id_param("id")],
                     "post": {
                         "tags": [tag],
                         "operationId": format!("{name}_{}", t.name()),
-                        "summary": t.label().unwrap_or(t.name()),
-                        "description": format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", ")),
+                        "summary": summary,
+                        "description": description,
                         "parameters": [
                             if_match(),
                             { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": 255 } },
@@ -140,20 +229,46 @@ pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
                             "type": "object", "additionalProperties": false,
                             "properties": { "input": input },
                         })),
-                        "responses": ok(json!({
+                        "responses": responses(ok(json!({
                             "type": "object", "required": ["entity", "events"],
                             "properties": {
                                 "entity": { "$ref": entity_ref },
                                 "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } },
                                 "dry_run": { "type": "boolean" },
                             },
+                        })), &[400, 401, 403, 404, 409, 422]),
+                    },
+                }),
+            );
+            paths.insert(
+                format!("{base}/transitions/{}", t.name()),
+                json!({
+                    "post": {
+                        "tags": [tag],
+                        "operationId": format!("{name}_{}_bulk", t.name()),
+                        "summary": format!("{summary}, on many"),
+                        "description": format!("{description} On the entities `ids` names, or on every entity `filter` \
+                                                matches; each in its own transaction. The report is streamed as they \
+                                                are done; an entity that fails is reported, not fatal."),
+                        "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } } ],
+                        "requestBody": body(json!({
+                            "type": "object", "additionalProperties": false,
+                            "properties": {
+                                "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+                                "filter": filter_body,
+                                "input": input,
+                                "dry_run": { "type": "boolean" },
+                            },
+                            "oneOf": [ { "required": ["ids"] }, { "required": ["filter"] } ],
                         })),
+                        "responses": responses(ok(json!({ "$ref": "#/components/schemas/BulkReport" })), &[400, 401, 403, 404, 422]),
                     },
                 }),
             );
         }
     }
-    for (path, item) in static_paths(slug) {
+    let type_names: Vec<&str> = defs.ontology().names().collect();
+    for (path, item) in static_paths(slug, &type_names) {
         paths.insert(path, item);
     }
 
@@ -196,8 +311,136 @@ fn strip_meta(mut schema: Value) -> Value {
     schema
 }
 
-fn id_param() -> Value {
-    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
+// --- Filters and sort -------------------------------------------------------------------------
+
+/// One filter parameter of a list (`amount[gte]`): its name, its value's schema in a query
+/// string and as a member of a bulk transition's `filter`.
+struct FilterParam {
+    name: String,
+    query: Value,
+    body: Value,
+    description: String,
+    /// `[in]`: a comma-separated list in a query string.
+    list: bool,
+}
+
+impl FilterParam {
+    fn query_param(&self) -> Value {
+        let mut p = json!({ "name": self.name, "in": "query", "schema": self.query, "description": self.description });
+        if self.list {
+            p["style"] = json!("form");
+            p["explode"] = json!(false);
+        }
+        p
+    }
+}
+
+/// A value of a field of `kind` (`None`: the kind cannot be filtered on); `enum_values` for enums.
+fn value_schema(kind: FieldKind, enum_values: Option<&[String]>) -> Option<Value> {
+    Some(match kind {
+        FieldKind::String => json!({ "type": "string", "maxLength": MAX_VALUE_CHARS }),
+        FieldKind::Enum => json!({ "type": "string", "enum": enum_values.unwrap_or_default() }),
+        FieldKind::Date => json!({ "type": "string", "format": "date" }),
+        FieldKind::Datetime => json!({ "type": "string", "format": "date-time" }),
+        FieldKind::Number => json!({ "type": "number" }),
+        FieldKind::Integer => {
+            json!({ "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX })
+        }
+        FieldKind::Boolean => json!({ "type": "boolean" }),
+        FieldKind::Reference => json!({ "type": "string", "format": "uuid" }),
+        FieldKind::Object | FieldKind::Array => return None,
+    })
+}
+
+/// Whether `[gt]`, `[gte]`, `[lt]`, `[lte]` apply to a field of `kind`.
+fn ordered(kind: FieldKind) -> bool {
+    matches!(kind, FieldKind::String | FieldKind::Number | FieldKind::Integer | FieldKind::Date | FieldKind::Datetime)
+}
+
+/// Every filter a list of `ty` accepts, as `engine::store::query` parses them: the columns `id`,
+/// `state`, `created_at`, `updated_at`, and each field marked `filterable` or `sortable` whose
+/// kind has a value (not objects and arrays): `name` (equal), `name[gt|gte|lt|lte]` for ordered
+/// kinds, `name[in]`, and `name[null]` for fields.
+fn filters(ty: &CompiledType, states: &[&str]) -> Vec<FilterParam> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, value: Value, ranges: bool, nullable: bool, what: &str| {
+        out.push(FilterParam {
+            name: name.to_string(),
+            query: value.clone(),
+            body: value.clone(),
+            description: format!("{what} equals"),
+            list: false,
+        });
+        if ranges {
+            for (op, words) in [("gt", "after"), ("gte", "at or after"), ("lt", "before"), ("lte", "at or before")] {
+                out.push(FilterParam {
+                    name: format!("{name}[{op}]"),
+                    query: value.clone(),
+                    body: value.clone(),
+                    description: format!("{what} is {words}"),
+                    list: false,
+                });
+            }
+        }
+        let list = json!({ "type": "array", "items": value, "minItems": 1, "maxItems": MAX_IN_VALUES });
+        out.push(FilterParam {
+            name: format!("{name}[in]"),
+            query: list.clone(),
+            body: list,
+            description: format!("{what} is one of (comma-separated)"),
+            list: true,
+        });
+        if nullable {
+            out.push(FilterParam {
+                name: format!("{name}[null]"),
+                query: json!({ "type": "boolean" }),
+                body: json!({ "type": "boolean" }),
+                description: format!("{what} is missing (true) or present (false)"),
+                list: false,
+            });
+        }
+    };
+    for column in COLUMN_FILTERS {
+        let (value, ranges) = match column {
+            "id" => (json!({ "type": "string", "format": "uuid" }), false),
+            "state" => (json!({ "type": "string", "enum": states }), false),
+            _ => (json!({ "type": "string", "format": "date-time" }), true),
+        };
+        add(column, value, ranges, false, &format!("`{column}`"));
+    }
+    for (name, def) in &ty.def().fields {
+        if !(def.filterable || def.sortable) {
+            continue;
+        }
+        let Some(value) = value_schema(def.kind, def.values.as_deref()) else { continue };
+        add(name.as_str(), value, ordered(def.kind), true, &format!("the field `{name}`"));
+    }
+    out
+}
+
+fn q_param() -> Value {
+    json!({ "name": "q", "in": "query", "schema": { "type": "string", "maxLength": MAX_Q_CHARS },
+            "description": "Search: every word (at most 10) must appear in one of the type's searchable fields \
+                            (422 when it has none)" })
+}
+
+/// `sort`: `id`, `created_at`, `updated_at` or a sortable field, `-` first for descending.
+fn sort_param(ty: &CompiledType) -> Value {
+    let mut keys: Vec<String> = vec!["id".into(), "created_at".into(), "updated_at".into()];
+    for (name, def) in &ty.def().fields {
+        if def.sortable && value_schema(def.kind, None).is_some() {
+            keys.push(name.to_string());
+        }
+    }
+    let values: Vec<String> = keys.iter().flat_map(|k| [k.clone(), format!("-{k}")]).collect();
+    json!({ "name": "sort", "in": "query", "schema": { "type": "string", "enum": values },
+            "description": "Sort key, `-` first for descending (default `id`); entities without the field come last" })
+}
+
+// --- Building blocks --------------------------------------------------------------------------
+
+fn id_param(name: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
 
 fn if_match() -> Value {
@@ -209,21 +452,99 @@ fn body(schema: Value) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema } } })
 }
 
-fn error_response() -> Value {
-    json!({ "description": "An error (see the code)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+/// The success responses, then an error envelope for each status of `errors` and for `default`.
+fn responses(success: Value, errors: &[u16]) -> Value {
+    let mut out = match success {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    for status in errors {
+        let description = match status {
+            400 => "Malformed request: an unknown query parameter, a bad header, or a body that is not JSON",
+            401 => "No valid credential: a missing, expired or revoked token, a deactivated user or an ended session",
+            403 => "Not allowed: a token of another tenant, or roles that do not permit this",
+            404 => "Not found (or not visible to these roles)",
+            409 => "Conflict with the current state (see the code)",
+            413 => "The body is too large",
+            415 => "Unsupported content type",
+            422 => "The request is not valid; `details` says where",
+            429 => "Too many requests; retry after `Retry-After` seconds",
+            503 => "Not ready",
+            _ => "An error",
+        };
+        out.insert(status.to_string(), error_response(description));
+    }
+    out.extend(transport_responses());
+    out.insert("default".into(), error_response("An error (see the code)"));
+    Value::Object(out)
+}
+
+/// What the HTTP layer answers before any handler runs, without a body: a request that took too
+/// long, a URI or header section too large to read (a long `[in]` list can make one).
+fn transport_responses() -> Map<String, Value> {
+    let mut out = Map::new();
+    for (status, description) in [
+        ("408", "The request took longer than 30 s (no body)"),
+        ("414", "The URI is too long (no body)"),
+        ("431", "The request's header section is too large (no body)"),
+    ] {
+        out.insert(status.into(), json!({ "description": description }));
+    }
+    out
+}
+
+fn readyz_responses() -> Value {
+    let status = json!({ "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } });
+    let mut out = transport_responses();
+    out.insert(
+        "200".into(),
+        json!({ "description": "Ready", "content": { "application/json": { "schema": status } } }),
+    );
+    out.insert(
+        "503".into(),
+        json!({ "description": "Not ready (database unavailable or migrations pending)",
+                                     "content": { "application/json": { "schema": status } } }),
+    );
+    Value::Object(out)
 }
 
 fn ok(schema: Value) -> Value {
-    json!({ "200": { "description": "OK", "content": { "application/json": { "schema": schema } } }, "default": error_response() })
+    json!({ "200": { "description": "OK", "content": { "application/json": { "schema": schema } } } })
 }
 
 fn created(schema: Value) -> Value {
-    json!({ "201": { "description": "Created", "content": { "application/json": { "schema": schema } } }, "default": error_response() })
+    json!({ "201": { "description": "Created", "content": { "application/json": { "schema": schema } } } })
+}
+
+fn no_content(description: &str) -> Value {
+    json!({ "204": { "description": description } })
+}
+
+fn data_list(items: Value) -> Value {
+    json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": items } } })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
 fn any_object() -> Value {
     json!({ "type": "object" })
 }
+
+fn date_time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn nullable_date_time() -> Value {
+    json!({ "type": ["string", "null"], "format": "date-time" })
+}
+
+// --- Schemas ----------------------------------------------------------------------------------
 
 fn entity_schema(type_name: &str, states: &[&str]) -> Value {
     json!({
@@ -235,8 +556,8 @@ fn entity_schema(type_name: &str, states: &[&str]) -> Value {
             "state": { "type": "string", "enum": states },
             "version": { "type": "integer", "minimum": 1 },
             "data": { "$ref": format!("#/components/schemas/{}", component(type_name, "Data")) },
-            "created_at": { "type": "string", "format": "date-time" },
-            "updated_at": { "type": "string", "format": "date-time" },
+            "created_at": date_time(),
+            "updated_at": date_time(),
             "created_by": { "type": "string" },
             "updated_by": { "type": "string" },
         },
@@ -257,6 +578,7 @@ fn error_schema() -> Value {
     })
 }
 
+/// An event as a transition's answer gives it.
 fn event_schema() -> Value {
     json!({
         "type": "object", "required": ["id", "name", "entity_type", "entity_id", "payload"],
@@ -270,6 +592,22 @@ fn event_schema() -> Value {
     })
 }
 
+/// An event of the tenant's stream (`GET …/events`, and each `data:` of `…/events/stream`).
+fn stream_event_schema() -> Value {
+    json!({
+        "type": "object", "required": ["id", "event_id", "name", "entity_type", "entity_id", "payload", "created_at"],
+        "properties": {
+            "id": { "type": "integer", "description": "The position in the tenant's stream: the cursor" },
+            "event_id": { "type": "string", "format": "uuid" },
+            "name": { "type": "string" },
+            "entity_type": { "type": "string" },
+            "entity_id": { "type": "string", "format": "uuid" },
+            "payload": {},
+            "created_at": date_time(),
+        },
+    })
+}
+
 fn history_schema() -> Value {
     json!({
         "type": "object", "required": ["id", "transition", "from", "to", "actor", "at", "input", "changes", "definition_version"],
@@ -279,7 +617,7 @@ fn history_schema() -> Value {
             "from": { "type": ["string", "null"] },
             "to": { "type": "string" },
             "actor": { "type": "object", "required": ["id", "email"], "properties": { "id": { "type": "string" }, "email": { "type": "string" } } },
-            "at": { "type": "string", "format": "date-time" },
+            "at": date_time(),
             "input": {},
             "changes": { "type": "object" },
             "definition_version": { "type": "integer" },
@@ -305,66 +643,472 @@ fn transition_info_schema() -> Value {
     })
 }
 
-/// The endpoints that do not depend on the ontology.
-fn static_paths(slug: &str) -> Vec<(String, Value)> {
+fn field_error_schema() -> Value {
+    json!({ "type": "object", "required": ["path", "message"],
+            "properties": { "path": { "type": "string" }, "message": { "type": "string" } } })
+}
+
+fn bulk_report_schema() -> Value {
+    json!({
+        "type": "object", "required": ["results", "succeeded", "failed"],
+        "properties": {
+            "results": { "type": "array", "items": {
+                "type": "object", "required": ["id", "ok"],
+                "properties": {
+                    "id": { "type": "string", "format": "uuid" },
+                    "ok": { "type": "boolean" },
+                    "error": { "type": "object", "required": ["code", "message"],
+                               "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
+                },
+            } },
+            "succeeded": { "type": "integer", "minimum": 0 },
+            "failed": { "type": "integer", "minimum": 0 },
+            "dry_run": { "type": "boolean" },
+        },
+    })
+}
+
+fn import_report_schema() -> Value {
+    json!({
+        "type": "object", "required": ["created", "rejected"],
+        "properties": {
+            "created": { "type": "integer", "minimum": 0 },
+            "rejected": { "type": "array", "items": {
+                "type": "object", "required": ["row", "errors"],
+                "properties": {
+                    "row": { "type": "integer", "minimum": 1, "description": "1-based, not counting a CSV header" },
+                    "errors": { "type": "array", "items": schema_ref("FieldError") },
+                },
+            } },
+            "dry_run": { "type": "boolean" },
+        },
+    })
+}
+
+fn roles_schema() -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "description": "Roles of the tenant's live configuration" })
+}
+
+fn user_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "email", "name", "roles", "active", "has_password", "created_at", "updated_at"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "email": { "type": "string" },
+            "name": { "type": "string" },
+            "roles": roles_schema(),
+            "active": { "type": "boolean" },
+            "has_password": { "type": "boolean" },
+            "created_at": date_time(),
+            "updated_at": date_time(),
+        },
+    })
+}
+
+fn api_key_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "name", "roles", "actor_id", "created_at", "created_by", "revoked_at"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "name": { "type": "string" },
+            "roles": roles_schema(),
+            "actor_id": { "type": "string", "description": "`apikey:<id>`, in history and `created_by`" },
+            "created_at": date_time(),
+            "created_by": { "type": "string" },
+            "revoked_at": nullable_date_time(),
+            "key": { "type": "string", "description": "The key (`syk_…`): in the answer of its creation only" },
+        },
+    })
+}
+
+fn webhook_schema() -> Value {
+    json!({
+        "type": "object", "required": ["id", "url", "events", "created_at", "created_by"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "name": { "type": "string", "description": "Set for the package's webhooks" },
+            "url": { "type": "string" },
+            "events": { "type": "array", "items": { "type": "string" } },
+            "created_at": date_time(),
+            "created_by": { "type": "string" },
+            "secret": { "type": "string", "description": "The signing secret: in the answer of its creation only" },
+        },
+    })
+}
+
+fn delivery_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "webhook_id", "event_id", "event_name", "status", "attempts", "next_attempt_at",
+                     "last_status_code", "last_error", "created_at", "delivered_at", "history"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "webhook_id": { "type": "string", "format": "uuid" },
+            "event_id": { "type": "string", "format": "uuid" },
+            "event_name": { "type": "string" },
+            "status": { "type": "string", "enum": ["pending", "delivered", "dead"] },
+            "attempts": { "type": "integer", "minimum": 0 },
+            "next_attempt_at": nullable_date_time(),
+            "last_status_code": { "type": ["integer", "null"] },
+            "last_error": { "type": ["string", "null"] },
+            "created_at": date_time(),
+            "delivered_at": nullable_date_time(),
+            "history": { "type": "array", "items": {
+                "type": "object", "required": ["attempt", "at"],
+                "properties": {
+                    "attempt": { "type": "integer" },
+                    "at": { "type": "string" },
+                    "status_code": { "type": ["integer", "null"] },
+                    "error": { "type": ["string", "null"] },
+                    "duration_ms": { "type": ["integer", "null"] },
+                },
+            } },
+        },
+    })
+}
+
+fn token_pair_schema() -> Value {
+    json!({
+        "type": "object", "required": ["access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in"],
+        "properties": {
+            "access_token": { "type": "string" },
+            "refresh_token": { "type": "string" },
+            "token_type": { "const": "Bearer" },
+            "expires_in": { "type": "integer" },
+            "refresh_expires_in": { "type": "integer" },
+        },
+    })
+}
+
+/// A package as JSON (what `config/export` returns and `validate`/`plan`/`apply` take).
+fn package_schema() -> Value {
+    json!({
+        "type": "object", "required": ["tenant", "types"],
+        "properties": { "tenant": { "type": "object" }, "types": { "type": "array", "items": { "type": "object" } } },
+    })
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object", "required": ["severity", "file", "path", "message"],
+        "properties": {
+            "severity": { "type": "string", "enum": ["error", "warning"] },
+            "file": { "type": "string" },
+            "path": { "type": "string" },
+            "message": { "type": "string" },
+        },
+    })
+}
+
+fn plan_schema() -> Value {
+    json!({
+        "type": "object", "required": ["tenant", "live", "hash", "changed", "changes", "impact", "summary", "text"],
+        "properties": {
+            "tenant": { "type": "string" },
+            "live": { "type": ["object", "null"], "properties": { "version": { "type": "integer" }, "hash": { "type": "string" } } },
+            "hash": { "type": "string" },
+            "changed": { "type": "boolean" },
+            "existing_version": { "type": "integer" },
+            "changes": { "type": "array" },
+            "impact": { "type": "array" },
+            "summary": { "type": "object", "required": ["add", "change", "remove"], "properties": {
+                "add": { "type": "integer" }, "change": { "type": "integer" }, "remove": { "type": "integer" } } },
+            "text": { "type": "string" },
+        },
+    })
+}
+
+fn applied_schema() -> Value {
+    json!({
+        "type": "object", "required": ["version", "hash", "new_version", "plan"],
+        "properties": {
+            "version": { "type": "integer" },
+            "hash": { "type": "string" },
+            "new_version": { "type": "boolean" },
+            "plan": schema_ref("Plan"),
+        },
+    })
+}
+
+fn type_info_schema() -> Value {
+    json!({
+        "type": "object", "required": ["name", "schema", "workflow"],
+        "properties": {
+            "name": { "type": "string" },
+            "label": { "type": ["string", "null"] },
+            "description": { "type": ["string", "null"] },
+            "schema": { "type": "object" },
+            "workflow": { "type": ["object", "null"] },
+        },
+    })
+}
+
+// --- The static endpoints ---------------------------------------------------------------------
+
+/// The endpoints that do not depend on the ontology (except for the type names of `types/{name}`).
+fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
     let t = format!("/api/v1/t/{slug}");
-    let list = json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array" } } });
+    let admin = "For the tenant's admins (role `admin`).";
+    let event_filter = json!({ "name": "type", "in": "query", "schema": { "type": "string" },
+        "description": "Event names: a name (`order.submitted`), a prefix (`order.*`), several (comma-separated), or `*`" });
+    let after = json!({ "name": "after", "in": "query", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" },
+        "description": "A stream position: start after it" });
     vec![
         (
             "/healthz".into(),
-            json!({ "get": { "tags": ["operations"], "operationId": "healthz", "security": [], "responses": ok(any_object()) } }),
+            json!({ "get": { "tags": ["operations"], "operationId": "healthz", "security": [],
+                "responses": responses(ok(json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } })), &[]) } }),
         ),
         (
             "/readyz".into(),
             json!({ "get": { "tags": ["operations"], "operationId": "readyz", "security": [],
-            "responses": { "200": { "description": "Ready", "content": { "application/json": { "schema": any_object() } } },
-                           "503": { "description": "Not ready", "content": { "application/json": { "schema": any_object() } } } } } }),
+            "responses": readyz_responses() } }),
+        ),
+        (
+            "/metrics".into(),
+            json!({ "get": { "tags": ["operations"], "operationId": "metrics",
+                "summary": "Prometheus metrics (with SWITCHYARD_METRICS_TOKEN set, only for that bearer token)",
+                "security": [{}, { "bearer": [] }],
+                "responses": responses(json!({ "200": { "description": "The Prometheus text format",
+                    "content": { "text/plain": { "schema": { "type": "string" } } } } }), &[401, 404]) } }),
         ),
         (
             "/api/v1/auth/login".into(),
             json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [],
-            "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"],
+            "summary": "A token pair for a user's password (starts a session)",
+            "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"], "additionalProperties": false,
                 "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
-            "responses": ok(json!({ "type": "object", "required": ["access_token", "refresh_token"],
-                "properties": { "access_token": { "type": "string" }, "refresh_token": { "type": "string" },
-                                "token_type": { "type": "string" }, "expires_in": { "type": "integer" } } })) } }),
+            "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422, 429]) } }),
         ),
         (
             "/api/v1/auth/refresh".into(),
             json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [],
-            "requestBody": body(json!({ "type": "object", "required": ["refresh_token"], "properties": { "refresh_token": { "type": "string" } } })),
-            "responses": ok(any_object()) } }),
+            "summary": "A new token pair; the refresh token is spent (presenting it again ends the session)",
+            "requestBody": body(json!({ "type": "object", "required": ["refresh_token"], "additionalProperties": false,
+                "properties": { "refresh_token": { "type": "string" } } })),
+            "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422]) } }),
+        ),
+        (
+            "/api/v1/auth/logout".into(),
+            json!({ "post": { "tags": ["auth"], "operationId": "logout",
+            "summary": "Ends the session of `refresh_token`; without it, every session of the bearer's user",
+            "description": "Access tokens of an ended session stop working at once. An API key has no session (400).",
+            "security": [{}, { "bearer": [] }],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                "type": "object", "additionalProperties": false, "properties": { "refresh_token": { "type": "string" } } } } } },
+            "responses": responses(no_content("Signed out"), &[400, 401, 422]) } }),
         ),
         (
             "/api/v1/auth/me".into(),
-            json!({ "get": { "tags": ["auth"], "operationId": "me", "responses": ok(any_object()) } }),
+            json!({ "get": { "tags": ["auth"], "operationId": "me", "summary": "The principal of the bearer token",
+            "responses": responses(ok(json!({
+                "type": "object", "required": ["id", "kind", "email", "name", "tenant", "tenant_id", "roles"],
+                "properties": {
+                    "id": { "type": "string" }, "kind": { "type": "string", "enum": ["user", "api_key"] },
+                    "email": { "type": "string" }, "name": { "type": "string" }, "tenant": { "type": "string" },
+                    "tenant_id": { "type": "string", "format": "uuid" }, "roles": roles_schema(),
+                } })), &[401]) } }),
+        ),
+        (
+            format!("{t}/openapi.json"),
+            json!({ "get": { "tags": ["operations"], "operationId": "openapi", "summary": "This document",
+                "responses": responses(ok(any_object()), &[401, 403, 404]) } }),
         ),
         (
             format!("{t}/types"),
-            json!({ "get": { "tags": ["config"], "operationId": "types", "responses": ok(list.clone()) } }),
+            json!({ "get": { "tags": ["types"], "operationId": "types",
+                "summary": "Every entity type of the live version: its JSON Schema and workflow",
+                "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
+                    "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
+                    &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/types/{{name}}"),
+            json!({ "get": { "tags": ["types"], "operationId": "type",
+                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string", "enum": type_names } } ],
+                "responses": responses(ok(schema_ref("TypeInfo")), &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/config/validate"),
+            json!({ "post": { "tags": ["config"], "operationId": "config_validate", "description": admin,
+                "summary": "Every problem of a package (its JSON form)",
+                "requestBody": body(any_object()),
+                "responses": responses(ok(json!({ "type": "object", "required": ["valid", "problems"], "properties": {
+                    "valid": { "type": "boolean" }, "problems": { "type": "array", "items": schema_ref("Problem") } } })),
+                    &[400, 401, 403, 422]) } }),
+        ),
+        (
+            format!("{t}/config/plan"),
+            json!({ "post": { "tags": ["config"], "operationId": "config_plan", "description": admin,
+                "summary": "What applying a package would change (422 INVALID_PACKAGE with `details.problems` if it does not validate)",
+                "requestBody": body(schema_ref("Package")),
+                "responses": responses(ok(schema_ref("Plan")), &[400, 401, 403, 422]) } }),
+        ),
+        (
+            format!("{t}/config/apply"),
+            json!({ "post": { "tags": ["config"], "operationId": "config_apply", "description": admin,
+                "summary": "Publishes a package: 201 with a new version, 200 when that package was already published",
+                "requestBody": body(schema_ref("Package")),
+                "responses": responses(json!({
+                    "200": { "description": "Already published: that version is live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
+                    "201": { "description": "A new version, live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
+                }), &[400, 401, 403, 422]) } }),
         ),
         (
             format!("{t}/config/versions"),
-            json!({ "get": { "tags": ["config"], "operationId": "config_versions", "responses": ok(list.clone()) } }),
+            json!({ "get": { "tags": ["config"], "operationId": "config_versions", "description": admin,
+                "summary": "The published versions, oldest first",
+                "responses": responses(ok(data_list(json!({
+                    "type": "object", "required": ["version", "hash", "created_at", "created_by", "live"],
+                    "properties": { "version": { "type": "integer" }, "hash": { "type": "string" }, "created_at": date_time(),
+                                    "created_by": { "type": "string" }, "live": { "type": "boolean" } } }))),
+                    &[401, 403]) } }),
+        ),
+        (
+            format!("{t}/config/versions/{{version}}"),
+            json!({ "get": { "tags": ["config"], "operationId": "config_version", "description": admin,
+                "summary": "A published version's package",
+                "parameters": [ { "name": "version", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } } ],
+                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/config/export"),
+            json!({ "get": { "tags": ["config"], "operationId": "config_export", "description": admin,
+                "summary": "The live version's package (what `validate`, `plan` and `apply` take)",
+                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) } }),
         ),
         (
             format!("{t}/events"),
             json!({ "get": { "tags": ["events"], "operationId": "events",
-            "parameters": [ { "name": "after", "in": "query", "schema": { "type": "string" } },
-                            { "name": "type", "in": "query", "schema": { "type": "string" } },
+            "summary": "Events after a position, oldest first (those of types the user may view)",
+            "parameters": [ after.clone(), event_filter.clone(),
                             { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } } ],
-            "responses": ok(any_object()) } }),
+            "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
+                "data": { "type": "array", "items": schema_ref("StreamEvent") },
+                "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
+        ),
+        (
+            format!("{t}/events/stream"),
+            json!({ "get": { "tags": ["events"], "operationId": "events_stream",
+            "summary": "Server-sent events: `id: <position>` and `data: <StreamEvent JSON>` per event",
+            "description": "Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every 15 s \
+                            when idle; the stream ends after 30 minutes, when the server stops, and when the \
+                            credential stops being valid (checked every 5 s and before each batch of events is \
+                            sent): then a last event `event: unauthorized` whose data is the error envelope. Role \
+                            changes apply to the events that follow.",
+            "parameters": [ after, event_filter,
+                            { "name": "Last-Event-ID", "in": "header", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" } } ],
+            "responses": responses(json!({ "200": { "description": "The stream",
+                "content": { "text/event-stream": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]) } }),
         ),
         (
             format!("{t}/users"),
-            json!({ "get": { "tags": ["users"], "operationId": "users", "responses": ok(list.clone()) } }),
+            json!({
+                "get": { "tags": ["users"], "operationId": "users", "description": admin,
+                    "responses": responses(ok(data_list(schema_ref("User"))), &[401, 403]) },
+                "post": { "tags": ["users"], "operationId": "create_user", "description": admin,
+                    "summary": "Creates (invites) a user; 409 ALREADY_EXISTS for a known email",
+                    "requestBody": body(json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
+                        "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": 200 },
+                        "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" } } })),
+                    "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) },
+            }),
+        ),
+        (
+            format!("{t}/users/{{id}}"),
+            json!({
+                "parameters": [id_param("id")],
+                "get": { "tags": ["users"], "operationId": "get_user", "description": admin,
+                    "responses": responses(ok(schema_ref("User")), &[401, 403, 404]) },
+                "patch": { "tags": ["users"], "operationId": "update_user",
+                    "summary": "Changes a user: deactivating ends their sessions and stops their tokens at once; role changes apply to tokens already issued",
+                    "description": format!("{admin} Admins cannot deactivate themselves or drop their own `admin` role (422)."),
+                    "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                        "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
+                        "active": { "type": "boolean" }, "password": { "type": "string" } } })),
+                    "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) },
+            }),
+        ),
+        (
+            format!("{t}/api-keys"),
+            json!({
+                "get": { "tags": ["api-keys"], "operationId": "api_keys", "description": admin,
+                    "responses": responses(ok(data_list(schema_ref("ApiKey"))), &[401, 403]) },
+                "post": { "tags": ["api-keys"], "operationId": "create_api_key",
+                    "description": format!("{admin} The key (`key`) is shown in this answer only."),
+                    "requestBody": body(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                        "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "roles": roles_schema() } })),
+                    "responses": responses(created(schema_ref("ApiKey")), &[400, 401, 403, 422]) },
+            }),
+        ),
+        (
+            format!("{t}/api-keys/{{id}}"),
+            json!({ "delete": { "tags": ["api-keys"], "operationId": "revoke_api_key",
+                "description": format!("{admin} The key stops working at once."),
+                "parameters": [id_param("id")],
+                "responses": responses(no_content("Revoked"), &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/webhooks"),
+            json!({
+                "get": { "tags": ["webhooks"], "operationId": "webhooks", "description": admin,
+                    "responses": responses(ok(data_list(schema_ref("Webhook"))), &[401, 403]) },
+                "post": { "tags": ["webhooks"], "operationId": "create_webhook",
+                    "description": format!("{admin} The destination must not resolve to a private address (422 at `/url`); \
+                                            `secret` is generated when absent and shown in this answer only."),
+                    "requestBody": body(json!({ "type": "object", "required": ["url", "events"], "additionalProperties": false, "properties": {
+                        "url": { "type": "string", "format": "uri" },
+                        "events": { "type": "array", "items": { "type": "string" } },
+                        "secret": { "type": "string", "minLength": 16, "maxLength": 256 } } })),
+                    "responses": responses(created(schema_ref("Webhook")), &[400, 401, 403, 409, 422]) },
+            }),
+        ),
+        (
+            format!("{t}/webhooks/{{id}}"),
+            json!({
+                "parameters": [id_param("id")],
+                "get": { "tags": ["webhooks"], "operationId": "get_webhook", "description": admin,
+                    "responses": responses(ok(schema_ref("Webhook")), &[401, 403, 404]) },
+                "delete": { "tags": ["webhooks"], "operationId": "delete_webhook",
+                    "description": format!("{admin} Its deliveries go with it."),
+                    "responses": responses(no_content("Deleted"), &[401, 403, 404]) },
+            }),
+        ),
+        (
+            format!("{t}/webhooks/{{id}}/deliveries"),
+            json!({ "get": { "tags": ["webhooks"], "operationId": "webhook_deliveries",
+                "description": format!("{admin} Newest first."),
+                "parameters": [ id_param("id"),
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } },
+                    { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
+                "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
+                    "data": { "type": "array", "items": schema_ref("Delivery") },
+                    "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
+        ),
+        (
+            format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}"),
+            json!({ "get": { "tags": ["webhooks"], "operationId": "webhook_delivery", "description": admin,
+                "parameters": [id_param("id"), id_param("delivery")],
+                "responses": responses(ok(schema_ref("Delivery")), &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/replay"),
+            json!({ "post": { "tags": ["webhooks"], "operationId": "replay_delivery",
+                "description": format!("{admin} The delivery is due again now, with a fresh retry budget and the same event id."),
+                "parameters": [id_param("id"), id_param("delivery")],
+                "responses": responses(json!({ "202": { "description": "Queued again",
+                    "content": { "application/json": { "schema": schema_ref("Delivery") } } } }), &[401, 403, 404]) } }),
         ),
         (
             format!("{t}/rules/evaluate"),
-            json!({ "post": { "tags": ["rules"], "operationId": "rules_evaluate",
+            json!({ "post": { "tags": ["rules"], "operationId": "rules_evaluate", "description": admin,
             "requestBody": body(json!({ "type": "object", "required": ["logic"], "additionalProperties": false,
                 "properties": { "logic": {}, "data": {} } })),
-            "responses": ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })) } }),
+            "responses": responses(ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })),
+                &[400, 401, 403, 422]) } }),
         ),
     ]
 }

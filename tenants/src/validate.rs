@@ -1124,7 +1124,9 @@ pub const WEBHOOK_SECRET_ENV_PREFIX: &str = "SWITCHYARD_WEBHOOK_SECRET_";
 pub fn valid_slug(slug: &str) -> bool {
     (2..=63).contains(&slug.len())
         && slug.starts_with(|c: char| c.is_ascii_lowercase())
-        && slug.split('-').all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && slug
+            .split('-')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 /// The prefix of the variables tenant `slug` may name: `SWITCHYARD_WEBHOOK_SECRET_<SLUG>__`, the
@@ -1142,7 +1144,9 @@ pub fn webhook_secret_env_problem(slug: &str, name: &str) -> Option<String> {
     let ok = name.strip_prefix(&prefix).is_some_and(|rest| {
         !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
     });
-    (!ok).then(|| format!("must name a server variable {prefix}<NAME> (NAME of A-Z, 0-9 and _); no other variable is read"))
+    (!ok).then(|| {
+        format!("must name a server variable {prefix}<NAME> (NAME of A-Z, 0-9 and _); no other variable is read")
+    })
 }
 
 /// A webhook's URL as the API accepts it (before resolving the host): http or https, a host,

@@ -613,3 +613,247 @@ async fn package_webhooks_are_upserted_by_name() {
     let refused = apply(vec![hook("erp", "http://10.0.0.1/a")], allow).await;
     assert!(refused.is_err(), "a private destination is refused for packages too");
 }
+
+// --- Wake-ups -----------------------------------------------------------------------------------
+
+/// Events of the tenant listed by the API within `within`, or the count seen when it ran out.
+async fn events_within(s: &TestServer, token: &str, n: usize, within: Duration) -> Result<Vec<Value>, usize> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let r = s.get("events?limit=500", token).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let data = r.body["data"].as_array().expect("data").clone();
+        if data.len() >= n {
+            return Ok(data);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(data.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Relays poll every minute in these tests: whatever they relay sooner, a wake-up made them.
+const SLOW_POLL: Duration = Duration::from_secs(60);
+/// Far more than a wake-up takes, far less than [`SLOW_POLL`] (the machine may be busy).
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// A transition's transaction sends no NOTIFY (that would make commits queue behind one
+/// cluster-wide lock); the process's own relay hears of the commit in memory and relays at once.
+#[tokio::test]
+async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
+    let db = test_db().await;
+    let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+
+    // No workers yet: a LISTEN hears nothing of a creation and a transition.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.app).await.expect("listener");
+    listener.listen(api::workers::sql::CHANNEL_OUTBOX).await.expect("listen");
+    let id = ticket(&s, &admin, "quiet").await;
+    fire(&s, &admin, &id, "note").await;
+    let heard = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(heard.is_err(), "a write notified from its own transaction: {heard:?}");
+
+    // The relay and the commit forwarder only, no LISTEN connection: just the in-memory path.
+    let hub = EventHub::default();
+    let stop = hub.shutdown_token().clone();
+    let forwarder = tokio::spawn(api::workers::commits::run(
+        s.store.clone(),
+        hub.clone(),
+        stop.clone(),
+        api::workers::commits::NOTIFY_GAP,
+    ));
+    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop.clone(), SLOW_POLL));
+    // Its first pass relays the two waiting events.
+    assert_eq!(events_within(&s, &admin, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = tokio::time::Instant::now();
+    fire(&s, &admin, &id, "note").await;
+    let all = events_within(&s, &admin, 3, PROMPTLY).await.expect("relayed by the wake-up, not the poll");
+    assert_eq!(names(&all), ["ticket.created", "ticket.noted", "ticket.noted"]);
+    let took = started.elapsed();
+    // What the other processes hear: one NOTIFY, from outside the transaction.
+    let n = tokio::time::timeout(PROMPTLY, listener.recv()).await.expect("notified").expect("notification");
+    assert_eq!(n.payload(), s.tenant.0.to_string());
+
+    stop.cancel();
+    forwarder.await.expect("forwarder");
+    relay.await.expect("relay");
+    eprintln!("relayed {took:?} after the request started");
+}
+
+/// A process that commits wakes the relay of another process: here the writer runs no relay at
+/// all, so only its notification (sent after the commit, debounced) can make the other relay
+/// look before its one-minute poll.
+#[tokio::test]
+async fn a_commit_wakes_the_relays_of_other_processes() {
+    let db = test_db().await;
+    let config = test_ops(1);
+    let s = TestServer::start_with(&db, "signals", Ops::new(config.clone())).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let hub_a = EventHub::default();
+    let a = Workers::start(&s.store, &hub_a, WorkerConfig { poll: SLOW_POLL, ..WorkerConfig::from(&config) })
+        .expect("workers");
+    // Wait until A listens, then for its first look (the listener's resync) to be over.
+    let deadline = tokio::time::Instant::now() + PROMPTLY;
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%'",
+        )
+        .fetch_one(&db.owner)
+        .await
+        .expect("pg_stat_activity");
+        if listening > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "process A never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Process B: its own pool and store, and only the commit forwarder.
+    let other_pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.app_url).await.expect("pool");
+    let other_store = Store::new(other_pool.clone(), Limits::default());
+    let hub_b = EventHub::default();
+    let forwarder = tokio::spawn(api::workers::commits::run(
+        other_store.clone(),
+        hub_b.clone(),
+        hub_b.shutdown_token().clone(),
+        api::workers::commits::NOTIFY_GAP,
+    ));
+    let actor = engine::store::timer_actor();
+    for title in ["from b 1", "from b 2"] {
+        other_store
+            .create_entity(s.tenant, "ticket", json!({ "title": title }), &actor, Default::default())
+            .await
+            .expect("create in B");
+    }
+    let all = events_within(&s, &admin, 2, PROMPTLY).await.expect("relayed by A on B's notification");
+    assert_eq!(names(&all), ["ticket.created", "ticket.created"]);
+
+    hub_b.shut_down();
+    forwarder.await.expect("forwarder");
+    a.stop(Duration::from_secs(5)).await;
+    other_pool.close().await;
+}
+
+// --- Streams and revoked credentials -----------------------------------------------------------
+
+/// One server-sent event frame: its `event:` name (empty for a plain event), `id:` and `data:`.
+#[derive(Debug)]
+struct Frame {
+    event: String,
+    id: Option<i64>,
+    data: String,
+}
+
+/// Reads a stream's frames until it ends; panics if it is still open after `within`.
+async fn frames_until_end(resp: &mut reqwest::Response, buffer: &mut String, within: Duration) -> Vec<Frame> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the stream is still open after {within:?}; so far: {buffer:?}"));
+        match chunk {
+            Ok(Some(bytes)) => buffer.push_str(std::str::from_utf8(&bytes).expect("utf-8")),
+            // The end of the body (a broken one counts: the server stopped sending).
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(end) = buffer.find("\n\n") {
+        let frame: String = buffer.drain(..end + 2).collect();
+        let mut f = Frame { event: String::new(), id: None, data: String::new() };
+        for line in frame.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                f.event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                f.id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                f.data.push_str(v.trim_start());
+            }
+        }
+        // Comments (keep-alives) have neither an event nor data.
+        if !f.event.is_empty() || !f.data.is_empty() {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// The id of a user of the tenant, by email (through the users API).
+async fn user_id(s: &TestServer, admin: &str, email: &str) -> String {
+    let r = s.get("users", admin).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let users = r.body["data"].as_array().expect("data");
+    let user = users.iter().find(|u| u["email"] == email).unwrap_or_else(|| panic!("no user {email}"));
+    user["id"].as_str().expect("id").to_string()
+}
+
+/// The last frame of a stream ended for its credential: `event: unauthorized` with the envelope.
+fn assert_ended_unauthorized(frames: &[Frame]) {
+    let last = frames.last().expect("a last frame");
+    assert_eq!(last.event, "unauthorized", "{frames:?}");
+    let envelope: Value = serde_json::from_str(&last.data).expect("json");
+    assert_eq!(envelope["error"]["code"], "UNAUTHORIZED", "{envelope}");
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_credential_is_revoked_and_follows_role_changes() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let w = workers(&s.store, &s.ops.hub, &test_ops(3));
+    let admin = s.token(&db, "admin@signals.test").await;
+    let agent = s.token(&db, "agent@signals.test").await;
+    let clerk = s.token(&db, "clerk@signals.test").await;
+    let patch = |id: String, body: Value| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            let r =
+                s.request(reqwest::Method::PATCH, &s.url(&format!("users/{id}")), Some(admin), Some(&body), &[]).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+    };
+
+    // A deactivated user's stream ends before it delivers anything created afterwards.
+    let mut stream = open_stream(&s, &agent, "", None).await;
+    let mut buf = String::new();
+    let first = ticket(&s, &agent, "before").await;
+    let got = sse_events(&mut stream, 1, &mut buf).await;
+    assert_eq!(got[0].1["entity_id"], first.as_str(), "the stream works");
+    patch(user_id(&s, &admin, "agent@signals.test").await, json!({ "active": false })).await;
+    let after = ticket(&s, &admin, "after the deactivation").await;
+    let frames = frames_until_end(&mut stream, &mut buf, Duration::from_secs(20)).await;
+    assert!(!frames.iter().any(|f| f.data.contains(&after)), "delivered after the deactivation: {frames:?}");
+    assert!(frames.iter().all(|f| f.id.is_none()), "no event after the deactivation: {frames:?}");
+    assert_ended_unauthorized(&frames);
+    // And it cannot come back.
+    let r = s.get("events/stream", &agent).await;
+    assert_eq!(r.status, 401, "{:?}", r.body);
+
+    // Role changes apply to an open stream: the clerk does not see tickets, then does.
+    let mut stream = open_stream(&s, &clerk, "", None).await;
+    let mut buf = String::new();
+    let hidden = ticket(&s, &admin, "hidden from clerks").await;
+    let memo = s.create(&clerk, "memo", json!({ "text": "seen" })).await;
+    let got = sse_events(&mut stream, 1, &mut buf).await;
+    assert_eq!(got[0].1["entity_id"], memo["id"], "the ticket {hidden} is left out");
+    patch(user_id(&s, &admin, "clerk@signals.test").await, json!({ "roles": ["agent"] })).await;
+    let shown = ticket(&s, &admin, "now visible").await;
+    let got = sse_events(&mut stream, 1, &mut buf).await;
+    assert_eq!(got[0].1["entity_id"], shown.as_str(), "the clerk's new role applies");
+    drop(stream);
+
+    // A revoked API key's stream ends even when nothing happens (the idle check).
+    let key = s.post("api-keys", &admin, &json!({ "name": "listener", "roles": ["agent"] })).await;
+    assert_eq!(key.status, 201, "{:?}", key.body);
+    let (key_id, secret) = (key.body["id"].as_str().expect("id"), key.body["key"].as_str().expect("key"));
+    let mut stream = open_stream(&s, secret, "", None).await;
+    let mut buf = String::new();
+    let r = s.request(reqwest::Method::DELETE, &s.url(&format!("api-keys/{key_id}")), Some(&admin), None, &[]).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let frames = frames_until_end(&mut stream, &mut buf, Duration::from_secs(20)).await;
+    assert_ended_unauthorized(&frames);
+    w.stop(Duration::from_secs(5)).await;
+}

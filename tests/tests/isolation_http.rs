@@ -1,9 +1,16 @@
 //! The tenant-isolation attack suite, over real HTTP: two tenants with the same types on one
 //! server (same signing keys, so every token is genuine), and every route attacked with the
-//! other tenant's tokens, ids, references and filters. Each attempt must be refused (403/404,
-//! or 422 for a body naming a foreign id) and no response may contain the victim's data. The
-//! suite counts attempts and leaks, and checks the victim's rows did not change.
+//! other tenant's tokens, ids, references and filters: entities, bulk, export and import, users,
+//! API keys, webhooks with their deliveries and replay, the event list and stream, and the
+//! configuration (validate, plan, apply). Each attempt must be refused (403/404, or 422 for a
+//! body naming a foreign id or tenant) and no response may contain the victim's data. The suite
+//! counts attempts and leaks, and checks the victim's rows did not change.
 
+use std::time::Duration;
+
+use api::config::{parse_nets, OpsConfig};
+use api::state::Ops;
+use api::workers::{WorkerConfig, Workers};
 use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard_tests::server::{package_dir, Reply, TestServer};
@@ -39,7 +46,14 @@ async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
         "select jsonb_build_object(
             'entities', (select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1),
             'history', (select count(*) from transitions where tenant_id = $1),
-            'users', (select coalesce(jsonb_agg(to_jsonb(u) - 'updated_at' order by id), '[]') from users u where tenant_id = $1))",
+            'users', (select coalesce(jsonb_agg(to_jsonb(u) - 'updated_at' order by id), '[]') from users u where tenant_id = $1),
+            'refresh_tokens', (select coalesce(jsonb_agg(to_jsonb(r) order by id), '[]') from refresh_tokens r where tenant_id = $1),
+            'api_keys', (select coalesce(jsonb_agg(to_jsonb(k) order by id), '[]') from api_keys k where tenant_id = $1),
+            'webhooks', (select coalesce(jsonb_agg(to_jsonb(w) order by id), '[]') from webhooks w where tenant_id = $1),
+            'deliveries', (select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'status', d.status, 'attempts', d.attempts) order by id), '[]')
+                           from webhook_deliveries d where tenant_id = $1),
+            'versions', (select count(*) from config_versions where tenant_id = $1),
+            'live', (select live_version from tenants where id = $1))",
     )
     .bind(s.tenant.0)
     .fetch_one(&mut *tx)
@@ -52,7 +66,21 @@ async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
 #[tokio::test]
 async fn no_route_leaks_another_tenants_data() {
     let db = test_db().await;
-    let a = TestServer::start(&db, "chemichemi").await;
+    // Webhooks may aim at 127.0.0.1 (a closed port: each delivery fails once and is dead).
+    let config = OpsConfig {
+        webhook_allow: parse_nets("127.0.0.1").expect("allow"),
+        webhook_max_attempts: 1,
+        rate_limit_user: None,
+        rate_limit_ip: None,
+        ..OpsConfig::default()
+    };
+    let a = TestServer::start_with(&db, "chemichemi", Ops::new(config.clone())).await;
+    let workers = Workers::start(
+        &a.store,
+        &a.ops.hub,
+        WorkerConfig { poll: Duration::from_millis(200), ..WorkerConfig::from(&config) },
+    )
+    .expect("workers");
     // The attacker's tenant: the same package under another slug, with its own (no) sample data.
     let mut rival = Package::load_dir(&package_dir("chemichemi")).expect("package");
     rival.tenant.slug = "rival".into();
@@ -64,6 +92,29 @@ async fn no_route_leaks_another_tenants_data() {
     let a_sales = a.token(&db, "sales@chemichemi.test").await;
     let b_admin = b.token(&db, "admin@chemichemi.test").await;
     let b_sales = b.token(&db, "sales@chemichemi.test").await;
+
+    // The victim's webhook, API key and users: their ids are secrets too.
+    let hook =
+        a.post("webhooks", &a_admin, &json!({ "url": "http://127.0.0.1:9/hook", "events": ["order.created"] })).await;
+    assert_eq!(hook.status, 201, "{:?}", hook.body);
+    let a_hook = hook.body["id"].as_str().expect("id").to_string();
+    let a_hook_secret = hook.body["secret"].as_str().expect("secret").to_string();
+    let key = a.post("api-keys", &a_admin, &json!({ "name": "A-SECRET-key", "roles": ["sales"] })).await;
+    assert_eq!(key.status, 201, "{:?}", key.body);
+    let a_key = key.body["id"].as_str().expect("id").to_string();
+    let a_key_secret = key.body["key"].as_str().expect("key").to_string();
+    let users = a.get("users", &a_admin).await;
+    let a_user = users.body["data"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["email"] == "sales@chemichemi.test")
+        .and_then(|u| u["id"].as_str())
+        .expect("sales user")
+        .to_string();
+    let a_export = a.get("config/export", &a_admin).await;
+    assert_eq!(a_export.status, 200, "{:?}", a_export.body);
+    let a_package = a_export.body.clone();
 
     // The victim's data: a marked order and its sample rows.
     let marker = format!("A-SECRET-{}", uuid::Uuid::new_v4().simple());
@@ -78,6 +129,19 @@ async fn no_route_leaks_another_tenants_data() {
     let a_order = a_order["id"].as_str().expect("id").to_string();
     let a_customer = a.sample("savanna_hotel");
     let a_product = a.sample("lpg6");
+    // The order's webhook delivery, once it is dead (then nothing changes it but a replay).
+    let a_delivery = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = a.get(&format!("webhooks/{a_hook}/deliveries"), &a_admin).await;
+            let first = r.body["data"][0].clone();
+            if first["status"] == "dead" {
+                break first["id"].as_str().expect("id").to_string();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no dead delivery: {:?}", r.body);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
     let secrets = vec![
         marker.clone(),
         a_order.clone(),
@@ -85,6 +149,13 @@ async fn no_route_leaks_another_tenants_data() {
         a_product.clone(),
         "Savanna Grand Hotel".into(),
         a.tenant.0.to_string(),
+        a_hook.clone(),
+        a_hook_secret.clone(),
+        a_key.clone(),
+        a_key_secret.clone(),
+        "A-SECRET-key".into(),
+        a_user.clone(),
+        a_delivery.clone(),
     ];
     // The attacker's own order, to aim at with the victim's token.
     let b_warehouse = b.create(&b_admin, "warehouse", json!({ "name": "Rival depot", "code": "R1" })).await;
@@ -113,6 +184,30 @@ async fn no_route_leaks_another_tenants_data() {
         (Method::GET, "webhooks".into(), None),
         (Method::GET, "events".into(), None),
         (Method::POST, "rules/evaluate".into(), Some(json!({ "logic": { "var": "x" }, "data": { "x": 1 } }))),
+        // Everything below names the victim's ids (users, keys, webhooks, deliveries) or changes
+        // the victim's set-up.
+        (Method::GET, "events/stream?after=0".into(), None),
+        (Method::GET, format!("users/{a_user}"), None),
+        (Method::PATCH, format!("users/{a_user}"), Some(json!({ "active": false, "roles": [] }))),
+        (Method::POST, "users".into(), Some(json!({ "email": "mole@rival.test", "roles": ["admin"] }))),
+        (Method::POST, "api-keys".into(), Some(json!({ "name": "backdoor", "roles": ["admin"] }))),
+        (Method::DELETE, format!("api-keys/{a_key}"), None),
+        (Method::POST, "webhooks".into(), Some(json!({ "url": "http://127.0.0.1:9/steal", "events": ["*"] }))),
+        (Method::GET, format!("webhooks/{a_hook}"), None),
+        (Method::GET, format!("webhooks/{a_hook}/deliveries"), None),
+        (Method::GET, format!("webhooks/{a_hook}/deliveries/{a_delivery}"), None),
+        (Method::POST, format!("webhooks/{a_hook}/deliveries/{a_delivery}/replay"), None),
+        (Method::DELETE, format!("webhooks/{a_hook}"), None),
+        (
+            Method::POST,
+            "entities/order/import".into(),
+            Some(json!([{ "customer_id": a_customer, "notes": "planted" }])),
+        ),
+        (Method::POST, "config/validate".into(), Some(a_package.clone())),
+        (Method::POST, "config/plan".into(), Some(a_package.clone())),
+        (Method::POST, "config/apply".into(), Some(a_package.clone())),
+        (Method::GET, "config/versions/1".into(), None),
+        (Method::GET, "types/order".into(), None),
     ];
     for (method, path, body) in &routes {
         let r = a.request(method.clone(), &a.url(path), Some(&b_admin), body.as_ref(), &[]).await;
@@ -143,6 +238,36 @@ async fn no_route_leaks_another_tenants_data() {
     assert_eq!(r.body["results"][0]["error"]["code"], "NOT_FOUND", "{:?}", r.body);
     assert_ne!(r.body["succeeded"], json!(1), "bulk changed a foreign entity: {:?}", r.body);
 
+    // The victim's users, keys, webhooks and deliveries by id on the attacker's own paths.
+    let guessed: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("users/{a_user}"), None),
+        (Method::PATCH, format!("users/{a_user}"), Some(json!({ "active": false }))),
+        (Method::DELETE, format!("api-keys/{a_key}"), None),
+        (Method::GET, format!("webhooks/{a_hook}"), None),
+        (Method::DELETE, format!("webhooks/{a_hook}"), None),
+        (Method::GET, format!("webhooks/{a_hook}/deliveries"), None),
+        (Method::GET, format!("webhooks/{a_hook}/deliveries/{a_delivery}"), None),
+        (Method::POST, format!("webhooks/{a_hook}/deliveries/{a_delivery}/replay"), None),
+    ];
+    for (method, path, body) in &guessed {
+        let r = b.request(method.clone(), &b.url(path), Some(&b_admin), body.as_ref(), &[]).await;
+        t.check(&format!("A's id on B's {method} {path}"), &r, &[404], &secrets);
+    }
+    // The attacker's own webhook, and the victim's delivery under it.
+    let b_hook = b.post("webhooks", &b_admin, &json!({ "url": "http://127.0.0.1:9/b", "events": ["*"] })).await;
+    assert_eq!(b_hook.status, 201, "{:?}", b_hook.body);
+    let b_hook = b_hook.body["id"].as_str().expect("id").to_string();
+    for (method, path) in [
+        (Method::GET, format!("webhooks/{b_hook}/deliveries/{a_delivery}")),
+        (Method::POST, format!("webhooks/{b_hook}/deliveries/{a_delivery}/replay")),
+    ] {
+        let r = b.request(method.clone(), &b.url(&path), Some(&b_admin), None, &[]).await;
+        t.check(&format!("A's delivery under B's webhook: {method} {path}"), &r, &[404], &secrets);
+    }
+    // The victim's configuration published on the attacker's path: refused as another tenant's.
+    let r = b.post("config/apply", &b_admin, &a_package).await;
+    t.check("A's package applied on B's path", &r, &[422], &secrets[..1]);
+    assert_eq!(r.code(), "INVALID_PACKAGE", "{:?}", r.body);
     // 3. The victim's ids inside bodies: references are checked within the tenant.
     let r = b
         .post(
@@ -157,6 +282,17 @@ async fn no_route_leaks_another_tenants_data() {
     assert!(paths.contains(&"/data/customer_id") && paths.contains(&"/data/items/0/product_id"), "{:?}", r.body);
     let r = b.post("rules/evaluate", &b_admin, &json!({ "logic": { "var": "entity.notes" }, "data": {} })).await;
     t.check("rules playground", &r, &[200], &secrets);
+    // An import naming the victim's references: every row rejected, nothing created.
+    let r = b
+        .post(
+            "entities/order/import",
+            &b_sales,
+            &json!([{ "customer_id": a_customer, "warehouse_id": b_warehouse,
+                      "items": [{ "product_id": a_product, "quantity": 1 }] }]),
+        )
+        .await;
+    t.check("import with A's references", &r, &[200], &secrets[..1]);
+    assert_eq!((&r.body["created"], r.body["rejected"].as_array().map(Vec::len)), (&json!(0), Some(1)), "{:?}", r.body);
 
     // 4. Filters and search aimed at the victim's values find nothing.
     for query in [
@@ -177,6 +313,22 @@ async fn no_route_leaks_another_tenants_data() {
     let r = b.request(Method::GET, &b.url("entities/order"), Some(&forged), None, &[]).await;
     t.check("token with A's tenant id and B's slug", &r, &[401, 403, 404], &secrets);
 
+    // The victim's rows, before the victim itself works while the attacker streams.
+    let after = victim_rows(&db, &a).await;
+    // The attacker's stream from the very start, while the victim works: nothing of A arrives.
+    let mut stream =
+        reqwest::Client::new().get(b.url("events/stream?after=0")).bearer_auth(&b_admin).send().await.expect("stream");
+    let status = stream.status().as_u16();
+    a.create(&a_sales, "customer", json!({ "name": format!("{marker} customer") })).await;
+    let mut seen = String::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, stream.chunk()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
+    assert!(seen.contains("warehouse.created"), "B's stream shows B's own events: {seen:?}");
+    t.check("B's stream while A works", &Reply { status, body: Value::String(seen) }, &[200], &secrets);
+
     eprintln!(
         "isolation suite: {} attempts, {} leaks, {} unexpected statuses",
         t.attempts,
@@ -185,8 +337,9 @@ async fn no_route_leaks_another_tenants_data() {
     );
     assert!(t.leaks.is_empty(), "leaks: {:#?}", t.leaks);
     assert!(t.unexpected.is_empty(), "unexpected answers: {:#?}", t.unexpected);
-    assert!(t.attempts >= 60, "the suite ran only {} attempts", t.attempts);
-    assert_eq!(victim_rows(&db, &a).await, before, "the victim's rows changed");
+    assert!(t.attempts >= 110, "the suite ran only {} attempts", t.attempts);
+    assert_eq!(after, before, "the victim's rows changed");
+    workers.stop(Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

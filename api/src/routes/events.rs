@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::permissions::{Action, Permissions};
-use engine::store::StoreError;
+use engine::store::{StoreError, TenantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
-use crate::auth::TenantActor;
+use crate::auth::{authenticate, bearer, TenantActor};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::workers::sql::{self, EventRecord};
@@ -34,9 +35,12 @@ const STREAM_PAGE: i64 = 200;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often a stream looks for events when nothing woke it.
 const STREAM_POLL: Duration = Duration::from_secs(5);
-/// A stream ends after this long; the client reconnects with `Last-Event-ID` and its token is
-/// checked again (a revoked or expired token does not keep a stream forever).
+/// A stream ends after this long; the client reconnects with `Last-Event-ID`.
 const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
+/// How often an open stream checks its credential again when it has nothing to send (it also
+/// checks before each batch it sends): a deactivated user, an ended session, a revoked API key or
+/// an expired token ends the stream, and role changes apply to what it sends next.
+const RECHECK: Duration = Duration::from_secs(5);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/t/{tenant}/events", get(list)).route("/api/v1/t/{tenant}/events/stream", get(stream))
@@ -129,7 +133,8 @@ struct StreamQuery {
 
 /// `GET …/events/stream`: server-sent events, each `id: <position>` and `data: <event JSON>`.
 /// Starts after `Last-Event-ID` (what an SSE client sends when it reconnects), else after
-/// `?after=`, else at the end (events from now on).
+/// `?after=`, else at the end (events from now on). Ends with `event: unauthorized` (data: the
+/// error envelope) once the credential is no longer valid (see [`pump`]).
 async fn stream(
     State(state): State<AppState>,
     who: TenantActor,
@@ -151,15 +156,35 @@ async fn stream(
             p
         }
     };
+    // Kept to check the credential again while the stream is open (the extractor checked it).
+    let token = bearer(&headers)?.to_string();
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(pump(state, who, start, filter, tx));
+    tokio::spawn(pump(state, StreamAuth { token, who }, start, filter, tx));
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
 }
 
-/// Feeds one stream until the client goes, the server shuts down, or [`MAX_STREAM`] passes.
+/// A stream's credential: the bearer token it was opened with, and who it was then.
+struct StreamAuth {
+    token: String,
+    who: TenantActor,
+}
+
+impl StreamAuth {
+    /// Checks the token again, as [`authenticate`] does for every request (one round trip): the
+    /// actor with its current roles, or the error that ends the stream.
+    async fn recheck(&mut self, state: &AppState) -> Result<(), ApiError> {
+        // The same token for the same tenant's path: the same principal, with its roles of now.
+        self.who.actor = authenticate(state, &self.token, Some(&self.who.slug)).await?.actor;
+        Ok(())
+    }
+}
+
+/// Feeds one stream until the client goes, the server shuts down, [`MAX_STREAM`] passes, or its
+/// credential stops being valid (checked before each batch of events is sent, and every
+/// [`RECHECK`] while idle).
 async fn pump(
     state: AppState,
-    who: TenantActor,
+    mut credential: StreamAuth,
     mut position: i64,
     filter: EventPatterns,
     out: mpsc::Sender<Result<Event, Infallible>>,
@@ -168,51 +193,95 @@ async fn pump(
     let mut wakes = state.ops.hub.subscribe();
     let stop = state.ops.hub.shutdown_token().clone();
     let ends = tokio::time::Instant::now() + MAX_STREAM;
+    let tenant = credential.who.tenant;
+    // The extractor has just checked it.
+    let mut checked = tokio::time::Instant::now();
     let (names, prefixes) = filter.sql_filter();
     loop {
         let page = async {
-            let mut tx = state.store.begin(who.tenant).await.map_err(|e| e.to_string())?;
-            let rows = sql::list_events(&mut tx, who.tenant, position, names, prefixes, STREAM_PAGE)
+            let mut tx = state.store.begin(tenant).await.map_err(|e| e.to_string())?;
+            let rows = sql::list_events(&mut tx, tenant, position, names, prefixes, STREAM_PAGE)
                 .await
                 .map_err(|e| e.to_string())?;
             tx.commit().await.map_err(|e| e.to_string())?;
-            // Asked per page: a newly published version's permissions apply from the next one.
-            let permissions = if rows.is_empty() {
-                Permissions::default()
-            } else {
-                permissions(&state, &who).await.map_err(|e| e.to_string())?
-            };
-            Ok::<_, String>((rows, permissions))
+            Ok::<_, String>(rows)
         }
         .await;
+        let rows = match page {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(tenant = %credential.who.slug, error = %e, "event stream read failed; retrying");
+                Vec::new()
+            }
+        };
+        // Before anything is sent, and regularly while idle: is the credential still good?
+        if !rows.is_empty() || checked.elapsed() >= RECHECK {
+            if let Err(e) = credential.recheck(&state).await {
+                end(&credential.who, &out, e).await;
+                return;
+            }
+            checked = tokio::time::Instant::now();
+        }
         let mut full = false;
-        match page {
-            Ok((rows, permissions)) => {
-                full = rows.len() as i64 == STREAM_PAGE;
-                for e in rows {
-                    position = e.id;
-                    if !can_view(&who, &permissions, &e) {
-                        continue;
-                    }
-                    let data = serde_json::to_string(&e).unwrap_or_default();
-                    if out.send(Ok(Event::default().id(e.id.to_string()).data(data))).await.is_err() {
-                        return;
+        if !rows.is_empty() {
+            // Asked per page: a newly published version's permissions apply from the next one.
+            match permissions(&state, &credential.who).await {
+                Ok(permissions) => {
+                    full = rows.len() as i64 == STREAM_PAGE;
+                    for e in rows {
+                        position = e.id;
+                        if !can_view(&credential.who, &permissions, &e) {
+                            continue;
+                        }
+                        let data = serde_json::to_string(&e).unwrap_or_default();
+                        if out.send(Ok(Event::default().id(e.id.to_string()).data(data))).await.is_err() {
+                            return;
+                        }
                     }
                 }
+                // The page is read again after the wait.
+                Err(e) => {
+                    tracing::warn!(tenant = %credential.who.slug, error = %e, "event stream read failed; retrying")
+                }
             }
-            Err(e) => tracing::warn!(tenant = %who.slug, error = %e, "event stream read failed; retrying"),
         }
         if full {
             continue;
         }
-        let deadline = (tokio::time::Instant::now() + STREAM_POLL).min(ends);
-        let tenant = who.tenant;
-        let woke = tokio::select! {
-            () = out.closed() => return,
-            woke = wait(&mut wakes, &stop, deadline, |w| matches!(w, Wake::Events(_) | Wake::Resync) && w.concerns(tenant)) => woke,
-        };
-        if !woke || tokio::time::Instant::now() >= ends {
+        if !wait_for_events(&mut wakes, &stop, ends, tenant, &out).await {
             return;
         }
+    }
+}
+
+/// Waits for new events (a wake-up of the tenant's, or [`STREAM_POLL`]); false when the stream
+/// must end (the client went, the server stops, or [`MAX_STREAM`] passed).
+async fn wait_for_events(
+    wakes: &mut broadcast::Receiver<Wake>,
+    stop: &CancellationToken,
+    ends: tokio::time::Instant,
+    tenant: TenantId,
+    out: &mpsc::Sender<Result<Event, Infallible>>,
+) -> bool {
+    let deadline = (tokio::time::Instant::now() + STREAM_POLL).min(ends);
+    let woke = tokio::select! {
+        () = out.closed() => return false,
+        woke = wait(wakes, stop, deadline, |w| matches!(w, Wake::Events(_) | Wake::Resync) && w.concerns(tenant)) => woke,
+    };
+    woke && tokio::time::Instant::now() < ends
+}
+
+/// Ends a stream whose credential failed: a last `event: unauthorized` with the error envelope
+/// when it was refused (not when the check itself failed), then the end of the body.
+async fn end(who: &TenantActor, out: &mpsc::Sender<Result<Event, Infallible>>, e: ApiError) {
+    let refused = e.status.is_client_error();
+    tracing::info!(tenant = %who.slug, actor = %who.actor.id, status = %e.status, "event stream ended: credential no longer valid");
+    if refused {
+        let mut error = json!({ "code": e.code, "message": e.message });
+        if !e.details.is_null() {
+            error["details"] = e.details;
+        }
+        let data = json!({ "error": error }).to_string();
+        let _ = out.send(Ok(Event::default().event("unauthorized").data(data))).await;
     }
 }
