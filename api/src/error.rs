@@ -129,6 +129,17 @@ impl From<StoreError> for ApiError {
                     "a value in the request cannot be stored (for example a NUL character or a number out of range)",
                 )
             }
+            // A deadlock (40P01) or a serialization failure (40001): Postgres rolled the request's
+            // transaction back because of a concurrent one; nothing was written, and the same
+            // request sent again normally succeeds. Not the server's fault, so not a 500.
+            StoreError::Db(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c == "40P01" || c == "40001") => {
+                tracing::info!(sqlstate = ?db.code(), "transaction rolled back by a concurrent one");
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    "the request collided with a concurrent one and was rolled back (nothing was changed); retry it",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -245,8 +245,15 @@ fn prepare_with_loads(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Value, IndexMap<String, Loaded>)> {
-    let prepared = eval::prepare(tenant, entity, name, input, actor, now)?;
-    let loaded = load(rows, prepared.load_requests());
+    let mut prepared = eval::prepare(tenant, entity, name, input, actor, now)?;
+    // Stage by stage, as the store runs them: a load may read an earlier one.
+    let mut loaded = IndexMap::new();
+    loop {
+        loaded.extend(load(rows, prepared.pending_loads()));
+        if !prepared.next_stage(&loaded)? {
+            break;
+        }
+    }
     let loads: Vec<(&str, Value)> = loaded.iter().map(|(k, v)| (k.as_str(), v.to_context_value())).collect();
     Ok((context(entity, prepared.input().clone(), actor, now, &loads), loaded))
 }
@@ -262,6 +269,8 @@ fn prepare_and_decide(
     loaded: &IndexMap<String, Loaded>,
 ) -> Result<eval::Decision> {
     let mut prepared = eval::prepare(tenant, entity, name, input, actor, now)?;
+    // The later stages' requests are computed as the store computes them (their rows are given).
+    while prepared.next_stage(loaded)? {}
     if !prepared.needs_history().is_empty() {
         prepared.set_history(IndexMap::new());
     }

@@ -110,6 +110,9 @@ struct DbFacts {
     synchronous_commit: String,
     fsync: String,
     shared_buffers: String,
+    /// Whether the outbox trigger sends a NOTIFY (it did before `migrations/0007`): every
+    /// transaction that notifies commits under one cluster-wide lock, pgbench's included.
+    outbox_notifies: bool,
 }
 
 #[tokio::main]
@@ -177,6 +180,12 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         synchronous_commit: show(db, "synchronous_commit").await?,
         fsync: show(db, "fsync").await?,
         shared_buffers: show(db, "shared_buffers").await?,
+        outbox_notifies: sqlx::query_scalar(
+            "select coalesce(bool_or(prosrc ilike '%pg_notify%'), false) from pg_proc where proname = 'outbox_enqueue'",
+        )
+        .fetch_one(&db.owner)
+        .await
+        .context("reading the outbox trigger")?,
     };
     eprintln!(
         "bench: PostgreSQL {}, synchronous_commit = {}, fsync = {}",
@@ -342,6 +351,11 @@ fn build_report(
             facts.version, facts.shared_buffers
         ),
         format!("durability         synchronous_commit = {}, fsync = {}", facts.synchronous_commit, facts.fsync),
+        if facts.outbox_notifies {
+            "outbox trigger     queues the row and calls pg_notify (commits serialise on the notify lock)".into()
+        } else {
+            "outbox trigger     queues the row only (no NOTIFY in the transaction: migrations/0007)".into()
+        },
         format!(
             "load               {} s measured per level after {} s warm-up; clients {}; {} meters per client; seed {}",
             s.seconds,
@@ -352,8 +366,8 @@ fn build_report(
         ),
         "transition         meter.record (bench/package): input schema, 1 guard, 20-line script, 1 event".into(),
         "round trips        pgbench 7 (BEGIN, set tenant, SELECT FOR UPDATE, UPDATE, INSERT history, INSERT outbox,".into(),
-        "                   COMMIT); engine 8 (+ the pool's connection check on acquire); HTTP 10 (+ the token's".into(),
-        "                   user lookup `auth_user`, with its own acquire and check)".into(),
+        "                   COMMIT); engine 6 (BEGIN and the tenant setting in one message); HTTP 7 (the engine's 6".into(),
+        "                   + the token's user lookup `auth_user`, a statement and transaction of its own)".into(),
     ]);
 
     r.heading("(a) Evaluation cost (pure, no IO)");

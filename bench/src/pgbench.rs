@@ -1,11 +1,15 @@
-//! Part (c): the baseline. pgbench runs the SQL of one `meter.record` transition as the engine
-//! issues it (same statements, same role, same row-level security, same cluster), with no
-//! engine around it: what the database alone can do on this machine.
+//! Part (c): the baseline. pgbench runs the plain SQL transaction of one `meter.record`
+//! transition (same statements as the store, same role, same row-level security, same cluster),
+//! with no engine around it: what the database alone can do on this machine.
 //!
-//! The script (`transition.sql` in the work folder) is one transaction of seven round trips,
-//! like the store's: `BEGIN`; `set_config('app.tenant_id', …, true)`; `SELECT … FOR UPDATE` of
-//! the entity; `UPDATE` of its data (jsonb) and version, returning the row; `INSERT` of the
-//! history row, returning its id; `INSERT` of the outbox event; `COMMIT`. pgbench connects over
+//! The script (`transition.sql` in the work folder) is one transaction of seven round trips:
+//! `BEGIN`; `set_config('app.tenant_id', …, true)` (row-level security); lock the row
+//! (`SELECT … FOR UPDATE`); `UPDATE` of its data (jsonb) and version, returning the row;
+//! `INSERT` of the history row, returning its id; `INSERT` of the outbox row; `COMMIT`. Nothing
+//! else runs in it but the outbox trigger, which since `migrations/0007` only queues the row for
+//! the relay: no `NOTIFY` (a transaction that notifies commits under a cluster-wide lock, which
+//! capped this baseline, and the engine, at ~1,000 tx/s on 2 cores). The report says which
+//! trigger the database has. pgbench connects over
 //! the cluster's Unix socket as `switchyard_app` (the server's role, subject to RLS), uses
 //! prepared statements (as sqlx does), and runs each client on its own meters (`:client_id`),
 //! with `--random-seed` for the random meter and reading. Latencies come from its
@@ -79,7 +83,8 @@ pub fn find_program() -> Result<PathBuf> {
 pub fn script(per_client: usize) -> String {
     let last = per_client.saturating_sub(1);
     format!(
-        r#"-- One meter.record transition as the engine's SQL, without the engine (see bench/src/pgbench.rs).
+        r#"-- One meter.record transition as a plain SQL transaction: lock the row, update its jsonb and
+-- version, insert the history row, insert the outbox row (see bench/src/pgbench.rs).
 \set n :client_id * {per_client} + random(0, {last})
 \set value random(0, 1000)
 BEGIN;

@@ -1,18 +1,24 @@
-//! Background work of a server process: the outbox relay, webhook deliveries, and the listener
-//! that wakes them (and the SSE streams) when Postgres says something changed.
+//! Background work of a server process: the outbox relay, webhook deliveries, and what wakes
+//! them (and the SSE streams): this process's own commits, and Postgres notifications from the
+//! other processes.
 //!
 //! Any number of `switchyard serve` processes may share one database: each runs every worker,
 //! and the workers claim work with `FOR UPDATE SKIP LOCKED`, so each item is handled by one of
-//! them. Postgres is the only state; `LISTEN/NOTIFY` only saves waiting (every worker also polls,
-//! so a lost notification delays work, never loses it).
+//! them. Postgres is the only state; wake-ups only save waiting (every worker also polls, so a
+//! lost wake-up delays work, never loses it).
 //!
+//! * [`commits`]: the store's signal after each of this process's commits becomes a wake-up of
+//!   the local relay at once, and (at most every 50 ms) a `NOTIFY` for the other processes.
+//!   Transitions themselves never notify: a transaction that notifies commits under a
+//!   cluster-wide lock.
 //! * [`listener`]: one `PgListener` connection per process, fanned out to the process's
 //!   workers and SSE streams through the [`EventHub`] (a tokio broadcast channel).
-//! * [`relay`]: outbox rows (queued by a trigger when their transaction commits) become the
-//!   tenant's ordered event stream and one webhook delivery per matching webhook.
+//! * [`relay`]: outbox rows (queued by a trigger in their transaction, visible once it commits)
+//!   become the tenant's ordered event stream and one webhook delivery per matching webhook.
 //! * [`delivery`]: POSTs due deliveries, signed, retried with exponential backoff, dead-lettered.
 //! * [`timers`]: fires state timers that came due, as the system actor.
 
+pub mod commits;
 pub mod delivery;
 pub mod destination;
 pub mod listener;
@@ -37,7 +43,7 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// What woke a worker or a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
-    /// New outbox rows of a tenant were committed.
+    /// New outbox rows of a tenant were committed (by this process, or by another that said so).
     Outbox(TenantId),
     /// The relay appended events to a tenant's stream.
     Events(TenantId),
@@ -100,6 +106,8 @@ pub struct WorkerConfig {
     pub backoff: Duration,
     pub timeout: Duration,
     pub poll: Duration,
+    /// The least time between two notifications of new events to the other processes.
+    pub notify_gap: Duration,
 }
 
 impl From<&OpsConfig> for WorkerConfig {
@@ -110,6 +118,7 @@ impl From<&OpsConfig> for WorkerConfig {
             backoff: c.webhook_backoff,
             timeout: c.webhook_timeout,
             poll: POLL,
+            notify_gap: commits::NOTIFY_GAP,
         }
     }
 }
@@ -127,12 +136,13 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Starts the listener, the relay, the delivery worker and the timers worker. They stop when [`Workers::stop`]
-    /// is called or the hub shuts down.
+    /// Starts the commit signals' forwarder, the listener, the relay, the delivery worker and the
+    /// timers worker. They stop when [`Workers::stop`] is called or the hub shuts down.
     pub fn start(store: &Store, hub: &EventHub, config: WorkerConfig) -> Result<Workers, reqwest::Error> {
         let stop = hub.shutdown_token().child_token();
         let client = delivery::client(&config)?;
         let mut tasks = JoinSet::new();
+        tasks.spawn(commits::run(store.clone(), hub.clone(), stop.clone(), config.notify_gap));
         tasks.spawn(listener::run(store.pool().clone(), hub.clone(), stop.clone()));
         tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll));
         tasks.spawn(delivery::run(store.clone(), hub.clone(), stop.clone(), config, client));

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use engine::store::{Store, TenantId};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -25,12 +26,27 @@ const TENANTS_PER_ROUND: i64 = 1000;
 pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Duration) {
     let mut rx = hub.subscribe();
     loop {
+        // The pass below reads every row committed before it starts, so the wake-ups queued
+        // until now are all answered by it: under load this is one pass per batch of commits,
+        // not one per commit.
+        drain(&mut rx);
         if let Err(e) = relay_all(&store, &hub).await {
             tracing::warn!(error = %e, "outbox relay failed; retrying");
         }
         let deadline = tokio::time::Instant::now() + poll;
         if !wait(&mut rx, &stop, deadline, |w| matches!(w, Wake::Outbox(_) | Wake::Resync)).await {
             return;
+        }
+    }
+}
+
+/// Drops the wake-ups queued so far.
+fn drain(rx: &mut broadcast::Receiver<Wake>) {
+    use broadcast::error::TryRecvError;
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return,
         }
     }
 }

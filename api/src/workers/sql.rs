@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 pub type Tx = Transaction<'static, Postgres>;
 
-/// Channel of new outbox rows (payload: the tenant id), notified by the outbox trigger.
+/// Channel of new outbox rows (payload: the tenant id), notified by the process that committed
+/// them, after the commit and at most every 50 ms (see [`super::commits`]).
 pub const CHANNEL_OUTBOX: &str = "switchyard_outbox";
 /// Channel of newly relayed events (payload: the tenant id), notified by the relay.
 pub const CHANNEL_EVENTS: &str = "switchyard_events";
@@ -46,6 +47,17 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
 
 pub async fn notify(tx: &mut Tx, channel: &str, tenant: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify($1, $2)").bind(channel).bind(tenant.0.to_string()).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// One notification per tenant, as a statement of its own (its own short transaction).
+pub async fn notify_all(pool: &PgPool, channel: &str, tenants: &[TenantId]) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = tenants.iter().map(|t| t.0.to_string()).collect();
+    sqlx::query("select pg_notify($1, p) from unnest($2::text[]) as u(p)")
+        .bind(channel)
+        .bind(&payloads)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! Transitions and creations inside one transaction: the IO around the pure evaluation.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Datelike, Utc};
 use indexmap::IndexMap;
@@ -84,6 +86,9 @@ pub(super) async fn transition(
         transition = name,
         outcome = tracing::field::Empty,
     );
+    // Metric labels come from the URL: only names the entity's definitions declare are used as
+    // they are (anything else is `unknown`), so made-up names cannot mint series.
+    let mut known = (false, false);
     let result = async {
         let mut tx = store.begin(tenant).await?;
         let request_hash = request_hash(type_name, id, name, &input);
@@ -97,11 +102,15 @@ pub(super) async fn transition(
                 let mut outcome: TransitionOutcome =
                     serde_json::from_value(response).map_err(|e| StoreError::Definitions(e.to_string()))?;
                 outcome.replayed = true;
+                // The same request (type, id, name, input) succeeded before: its names exist.
+                known = (true, true);
                 return Ok(outcome);
             }
         }
 
         let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+        let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
+        known = (true, defs.workflow(type_name).is_some_and(|w| w.transition(name).is_some()));
         if let Some(expected) = opts.if_match {
             if expected != stored.entity.version {
                 return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
@@ -121,7 +130,7 @@ pub(super) async fn transition(
             let response = serde_json::to_value(&outcome).map_err(|e| StoreError::Definitions(e.to_string()))?;
             sql::put_idempotency(&mut tx, tenant, &actor.id, key, &request_hash, 200, &response).await?;
         }
-        tx.commit().await?;
+        store.commit_writes(tx, tenant).await?;
         Ok(outcome)
     }
     .instrument(span.clone())
@@ -133,7 +142,12 @@ pub(super) async fn transition(
         Err(_) => "error",
     };
     span.record("outcome", outcome);
-    metrics::counter!("switchyard_transitions_total", "tenant" => tenant.0.to_string(), "type" => type_name.to_string(), "transition" => name.to_string(), "outcome" => outcome).increment(1);
+    let (type_label, transition_label) = match known {
+        (true, true) => (type_name, name),
+        (true, false) => (type_name, "unknown"),
+        _ => ("unknown", "unknown"),
+    };
+    metrics::counter!("switchyard_transitions_total", "tenant" => tenant.0.to_string(), "type" => type_label.to_string(), "transition" => transition_label.to_string(), "outcome" => outcome).increment(1);
     result
 }
 
@@ -147,6 +161,61 @@ fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String 
 }
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An evaluation at least this long (its own time, measured around it) counts as slow.
+const SLOW_EVAL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Per transition (tenant, version, type and name, hashed): how many of its last evaluations in
+/// a row were slow (capped at 2). See [`decide_off_the_reactor`].
+static EVAL_COST: std::sync::LazyLock<RwLock<HashMap<u64, AtomicU8>>> = std::sync::LazyLock::new(RwLock::default);
+
+/// Runs pure, CPU-bound work (the guards and the Rhai script of [`eval::decide`], which may run
+/// up to the script time limit) without stalling the other tasks of this async worker thread
+/// when it is slow.
+///
+/// `block_in_place` hands the thread's other tasks to another worker for the duration, but that
+/// hand-off is not free: measured with `make bench`, wrapping every evaluation (26 µs for the
+/// benchmark's script) cost ~10–15% of the transitions per second and doubled the engine's p99.
+/// So it is kept for the evaluations that need it: a transition not seen yet, or whose last two
+/// evaluations in a row took [`SLOW_EVAL`] or more (two, so that one preempted run of a fast
+/// script does not move it); the others run inline. On a current-thread runtime
+/// (`#[tokio::test]`, small tools) `block_in_place` would panic: always inline there.
+fn decide_off_the_reactor<T>(key: u64, work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if !multi_thread {
+        return work();
+    }
+    let slow_runs = EVAL_COST.read().ok().and_then(|m| m.get(&key).map(|c| c.load(Ordering::Relaxed)));
+    let timed = || {
+        let started = std::time::Instant::now();
+        let out = work();
+        (out, started.elapsed() >= SLOW_EVAL)
+    };
+    let (out, slow) = match slow_runs {
+        Some(n) if n < 2 => timed(),
+        _ => tokio::task::block_in_place(timed),
+    };
+    let next = if slow { slow_runs.unwrap_or(0).saturating_add(1).min(2) } else { 0 };
+    if slow_runs != Some(next) {
+        let known =
+            EVAL_COST.read().ok().is_some_and(|m| m.get(&key).map(|c| c.store(next, Ordering::Relaxed)).is_some());
+        if !known {
+            if let Ok(mut m) = EVAL_COST.write() {
+                m.insert(key, AtomicU8::new(next));
+            }
+        }
+    }
+    out
+}
+
+/// The key of a transition in [`EVAL_COST`].
+fn eval_key(tenant: TenantId, version: i64, type_name: &str, transition: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (tenant.0, version, type_name, transition).hash(&mut h);
+    h.finish()
+}
 
 /// What every step of one request shares.
 pub(super) struct RunCtx<'a> {
@@ -223,9 +292,11 @@ pub(super) fn run<'a>(
         let entity = stored.entity;
         let mut prepared = eval::prepare(&defs, &entity, name, &input, actor, now)?;
         let workflow = prepared.workflow();
-        let loaded = load_all(tx, tenant, prepared.load_requests()).await?;
+        let loaded = load_stages(tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
-        let decision = eval::decide(prepared, loaded, &store.limits)?;
+        // Guards and the script are pure but CPU-bound (Rhai runs up to its wall-time limit).
+        let key = eval_key(tenant, stored.config_version, &entity.type_name, name);
+        let decision = decide_off_the_reactor(key, || eval::decide(prepared, loaded, &store.limits))?;
 
         let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
         if decision.to != decision.from {
@@ -351,20 +422,56 @@ pub(super) fn run<'a>(
     })
 }
 
-async fn load_all(
+/// Whether loads take the row locks their declarations ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locks {
+    /// `lock: true` loads lock their rows (firing a transition).
+    AsDeclared,
+    /// Nothing is locked (explaining a transition changes nothing).
+    None,
+}
+
+/// Runs a prepared transition's loads stage by stage: the pending requests, then those of the
+/// loads that read them ([`eval::Prepared::next_stage`], pure), until every load has run.
+async fn load_stages(
+    tx: &mut Tx,
+    tenant: TenantId,
+    prepared: &mut eval::Prepared<'_>,
+    locks: Locks,
+) -> Result<IndexMap<String, Loaded>, StoreError> {
+    let mut out = IndexMap::with_capacity(prepared.transition().loads().len());
+    loop {
+        load_stage(tx, tenant, prepared.pending_loads(), locks, &mut out).await?;
+        if !prepared.next_stage(&out)? {
+            return Ok(out);
+        }
+    }
+}
+
+/// Runs one stage's requests into `out`. Rows locked by id are taken in id order, before the
+/// filters (each of which locks its rows in id order), so two transitions locking the same rows
+/// in one stage take them in the same order.
+async fn load_stage(
     tx: &mut Tx,
     tenant: TenantId,
     requests: &[LoadRequest],
-) -> Result<IndexMap<String, Loaded>, StoreError> {
-    let mut out = IndexMap::with_capacity(requests.len());
-    for r in requests {
+    locks: Locks,
+    out: &mut IndexMap<String, Loaded>,
+) -> Result<(), StoreError> {
+    let lock = |r: &LoadRequest| r.lock && locks == Locks::AsDeclared;
+    let mut order: Vec<&LoadRequest> = requests.iter().collect();
+    order.sort_by_key(|r| match &r.kind {
+        LoadKind::ById(Some(id)) if lock(r) => (0, Some(*id)),
+        _ => (1, None),
+    });
+    for r in order {
         let loaded = match &r.kind {
             LoadKind::ById(None) => Loaded::One(None),
             LoadKind::ById(Some(id)) => {
-                Loaded::One(sql::get_typed(tx, tenant, &r.type_name, *id, r.lock).await?.map(|s| s.entity))
+                Loaded::One(sql::get_typed(tx, tenant, &r.type_name, *id, lock(r)).await?.map(|s| s.entity))
             }
             LoadKind::Where(conditions) => Loaded::Many(
-                sql::load_where(tx, tenant, &r.type_name, conditions, r.lock, MAX_LOAD_ROWS)
+                sql::load_where(tx, tenant, &r.type_name, conditions, lock(r), MAX_LOAD_ROWS)
                     .await?
                     .into_iter()
                     .map(|s| s.entity)
@@ -373,7 +480,7 @@ async fn load_all(
         };
         out.insert(r.name.clone(), loaded);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn created_event(e: &Entity) -> EmittedEvent {
@@ -396,6 +503,11 @@ pub(super) async fn create(
     opts: CreateOptions,
 ) -> Result<Entity, StoreError> {
     let (version, defs) = store.live_in(tx, tenant).await?;
+    // A client (the API, an import) may not fill what the server fills; sample data (the system
+    // actor) may, and scripts' `create()` does not come this way.
+    if let Some(ty) = defs.type_(type_name) {
+        super::edit::refuse_generated(ty, &data, actor)?;
+    }
     let id = opts.id.unwrap_or_else(Uuid::now_v7);
     let now = Utc::now();
     let created =
@@ -510,16 +622,22 @@ pub(super) async fn available(
     let mut out = Vec::new();
     for t in workflow.transitions_from(&stored.entity.state) {
         let role_allowed = actor.system || t.roles().iter().any(|r| actor.roles.contains(r));
-        let prepared = eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now);
-        let (guards, load_error) = match prepared {
-            Ok(mut p) => match load_all(&mut tx, tenant, p.load_requests()).await {
-                Ok(loaded) => {
-                    load_history(&mut tx, tenant, &mut p).await?;
-                    (eval::guard_results(&p, &loaded, &store.limits), None)
-                }
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            },
-            Err(r) => (Vec::new(), Some(r.to_string())),
+        // Without a role, nothing is loaded and no guard evaluated: the answer shows only that
+        // the role is missing, never data the guards would read.
+        let (guards, load_error) = if !role_allowed {
+            (Vec::new(), None)
+        } else {
+            match eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now) {
+                // Explaining locks nothing: the loads run without `FOR UPDATE`.
+                Ok(mut p) => match load_stages(&mut tx, tenant, &mut p, Locks::None).await {
+                    Ok(loaded) => {
+                        load_history(&mut tx, tenant, &mut p).await?;
+                        (eval::guard_results(&p, &loaded, &store.limits), None)
+                    }
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                },
+                Err(r) => (Vec::new(), Some(r.to_string())),
+            }
         };
         let guards_pass = guards.iter().all(|g| g.passed);
         let four_eyes_pass = guards.iter().all(|g| g.passed || g.kind != GuardKind::FourEyes);
@@ -549,4 +667,37 @@ pub(super) async fn available(
     }
     tx.commit().await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod eval_cost_tests {
+    use super::*;
+
+    fn slow_runs(key: u64) -> Option<u8> {
+        EVAL_COST.read().expect("lock").get(&key).map(|c| c.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_evaluations_move_off_the_worker_after_two_in_a_row() {
+        let key = eval_key(TenantId(Uuid::now_v7()), 1, "thing", "heavy");
+        let heavy = || std::thread::sleep(SLOW_EVAL * 2);
+        assert_eq!(slow_runs(key), None);
+        decide_off_the_reactor(key, heavy); // unknown: off the worker, measured slow
+        assert_eq!(slow_runs(key), Some(1));
+        decide_off_the_reactor(key, heavy); // inline, slow again
+        assert_eq!(slow_runs(key), Some(2));
+        decide_off_the_reactor(key, heavy); // off the worker from now on
+        assert_eq!(slow_runs(key), Some(2));
+        assert_eq!(decide_off_the_reactor(key, || 7), 7); // fast: inline next time
+        assert_eq!(slow_runs(key), Some(0));
+        decide_off_the_reactor(key, heavy); // one slow run is not enough
+        assert_eq!(slow_runs(key), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_current_thread_runtime_runs_everything_inline() {
+        let key = eval_key(TenantId(Uuid::now_v7()), 1, "thing", "heavy");
+        decide_off_the_reactor(key, || std::thread::sleep(SLOW_EVAL * 2));
+        assert_eq!(slow_runs(key), None, "nothing measured: block_in_place would panic here");
+    }
 }

@@ -103,7 +103,15 @@ pub struct Store {
     /// Each tenant's live version as last read, and when: permission checks use it for up to
     /// [`LIVE_VERSION_TTL`] instead of asking the database on every request.
     live: Arc<std::sync::RwLock<std::collections::HashMap<TenantId, (i64, std::time::Instant)>>>,
+    /// Tenants whose outbox rows this process has just committed: the process's outbox relay
+    /// hears of them here, in memory, rather than from a NOTIFY inside every transaction (a
+    /// transaction that notifies commits under a cluster-wide lock; see
+    /// `migrations/0007_outbox_without_notify.sql` and [`Store::subscribe_commits`]).
+    commits: tokio::sync::broadcast::Sender<TenantId>,
 }
+
+/// How many commit signals a slow subscriber may fall behind before it is told it lagged.
+const COMMIT_SIGNALS: usize = 1024;
 
 /// How long a tenant's live version is trusted before it is read again (a newly published
 /// version's permissions apply within this time in every server process).
@@ -118,7 +126,37 @@ impl std::fmt::Debug for Store {
 impl Store {
     pub fn new(pool: PgPool, limits: Limits) -> Store {
         let limits = Arc::new(limits);
-        Store { pool, defs: DefinitionCache::new(limits.clone()), limits, live: Arc::default() }
+        let (commits, _) = tokio::sync::broadcast::channel(COMMIT_SIGNALS);
+        Store { pool, defs: DefinitionCache::new(limits.clone()), limits, live: Arc::default(), commits }
+    }
+
+    /// The tenants of this process's committed writes (transitions, creations, edits, deletions,
+    /// fired timers), one message per committed transaction, sent right after its commit. The
+    /// outbox relay of `api::workers` wakes on them; `RecvError::Lagged` means some were missed
+    /// (look at every tenant).
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<TenantId> {
+        self.commits.subscribe()
+    }
+
+    /// Says that a transaction of `tenant` which may have written outbox rows has committed.
+    /// The store calls it after its own commits; a caller committing its own transaction
+    /// around [`Store::create_entity_in`] may call it too (otherwise the relay finds the rows
+    /// when it next polls).
+    pub fn outbox_committed(&self, tenant: TenantId) {
+        // No subscriber (no workers in this process) is not an error.
+        let _ = self.commits.send(tenant);
+    }
+
+    /// Commits a transaction that may have written outbox rows, then says so
+    /// ([`Store::outbox_committed`]).
+    pub(crate) async fn commit_writes(
+        &self,
+        tx: Transaction<'static, Postgres>,
+        tenant: TenantId,
+    ) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.outbox_committed(tenant);
+        Ok(())
     }
 
     /// The live version's definitions, through the short-lived live-version cache.
@@ -218,7 +256,7 @@ impl Store {
     ) -> Result<Entity, StoreError> {
         let mut tx = self.begin(tenant).await?;
         let entity = self.create_entity_in(&mut tx, tenant, type_name, data, actor, opts).await?;
-        tx.commit().await?;
+        self.commit_writes(tx, tenant).await?;
         Ok(entity)
     }
 

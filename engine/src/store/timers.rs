@@ -55,7 +55,7 @@ pub(super) async fn fire_due(store: &Store, now: DateTime<Utc>, limit: i64) -> R
         let span = tracing::info_span!("timer", tenant.id = %tenant.0, timer.id = id);
         match fire_one(store, &mut tx, tenant, id, now).instrument(span).await? {
             Outcome::Settled => {
-                tx.commit().await?;
+                store.commit_writes(tx, tenant).await?;
                 settled += 1;
             }
             Outcome::Retry => {
