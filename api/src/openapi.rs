@@ -289,7 +289,8 @@ pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
     })
 }
 
-fn component(type_name: &str, suffix: &str) -> String {
+/// The name of a type's schema in `components/schemas`: `order_line` + `Data` → `OrderLineData`.
+pub fn component(type_name: &str, suffix: &str) -> String {
     let mut out = String::new();
     for part in type_name.split('_') {
         let mut chars = part.chars();

@@ -212,4 +212,26 @@ impl TestServer {
     pub fn sample(&self, key: &str) -> String {
         tenants::apply::sample_id(self.tenant.0, key).to_string()
     }
+
+    /// The server's background workers (relay, deliveries, timers) with its own configuration,
+    /// looking for work every 200 ms. Stop them at the end of the test.
+    pub fn workers(&self) -> api::workers::Workers {
+        let config = api::workers::WorkerConfig {
+            poll: std::time::Duration::from_millis(200),
+            ..api::workers::WorkerConfig::from(&*self.ops.config)
+        };
+        api::workers::Workers::start(&self.store, &self.ops.hub, config).expect("workers")
+    }
+}
+
+/// Operations for tests that deliver webhooks to 127.0.0.1 (one attempt each, so a closed port
+/// dead-letters at once) with no rate limits.
+pub fn loopback_webhooks() -> OpsConfig {
+    OpsConfig {
+        webhook_allow: api::config::parse_nets("127.0.0.1").expect("allow"),
+        webhook_max_attempts: 1,
+        rate_limit_user: None,
+        rate_limit_ip: None,
+        ..OpsConfig::default()
+    }
 }

@@ -8,12 +8,10 @@
 
 use std::time::Duration;
 
-use api::config::{parse_nets, OpsConfig};
 use api::state::Ops;
-use api::workers::{WorkerConfig, Workers};
 use reqwest::Method;
 use serde_json::{json, Value};
-use switchyard_tests::server::{package_dir, Reply, TestServer};
+use switchyard_tests::server::{loopback_webhooks, package_dir, Reply, TestServer};
 use switchyard_tests::{test_db, TestDb};
 use tenants::Package;
 
@@ -67,20 +65,8 @@ async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
 async fn no_route_leaks_another_tenants_data() {
     let db = test_db().await;
     // Webhooks may aim at 127.0.0.1 (a closed port: each delivery fails once and is dead).
-    let config = OpsConfig {
-        webhook_allow: parse_nets("127.0.0.1").expect("allow"),
-        webhook_max_attempts: 1,
-        rate_limit_user: None,
-        rate_limit_ip: None,
-        ..OpsConfig::default()
-    };
-    let a = TestServer::start_with(&db, "chemichemi", Ops::new(config.clone())).await;
-    let workers = Workers::start(
-        &a.store,
-        &a.ops.hub,
-        WorkerConfig { poll: Duration::from_millis(200), ..WorkerConfig::from(&config) },
-    )
-    .expect("workers");
+    let a = TestServer::start_with(&db, "chemichemi", Ops::new(loopback_webhooks())).await;
+    let workers = a.workers();
     // The attacker's tenant: the same package under another slug, with its own (no) sample data.
     let mut rival = Package::load_dir(&package_dir("chemichemi")).expect("package");
     rival.tenant.slug = "rival".into();

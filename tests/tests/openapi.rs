@@ -6,12 +6,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use api::config::{parse_nets, OpsConfig};
 use api::state::Ops;
-use api::workers::{WorkerConfig, Workers};
 use reqwest::Method;
 use serde_json::{json, Value};
-use switchyard_tests::server::{Reply, TestServer};
+use switchyard_tests::server::{loopback_webhooks, Reply, TestServer};
 use switchyard_tests::test_db;
 
 /// Every route of `api::http::router` (method and path template, tenant routes relative to
@@ -293,7 +291,7 @@ async fn documented_filters_and_sorts_are_exactly_what_lists_accept() {
                 accepted += 1;
             }
         }
-        let data = &doc["components"]["schemas"][data_component(type_name)]["properties"];
+        let data = &doc["components"]["schemas"][api::openapi::component(type_name, "Data")]["properties"];
         for field in data.as_object().expect("data properties").keys() {
             if documented.contains(field.as_str()) {
                 for op in ["gt", "in", "null"] {
@@ -311,18 +309,6 @@ async fn documented_filters_and_sorts_are_exactly_what_lists_accept() {
         }
     }
     assert!(accepted > 100, "only {accepted} filters tried");
-}
-
-fn data_component(type_name: &str) -> String {
-    let mut out = String::new();
-    for part in type_name.split('_') {
-        let mut chars = part.chars();
-        if let Some(first) = chars.next() {
-            out.extend(first.to_uppercase());
-            out.push_str(chars.as_str());
-        }
-    }
-    out + "Data"
 }
 
 fn urlencode(s: &str) -> String {
@@ -381,20 +367,8 @@ impl Spec {
 #[tokio::test]
 async fn real_answers_match_the_documented_schemas() {
     let db = test_db().await;
-    let config = OpsConfig {
-        webhook_allow: parse_nets("127.0.0.1").expect("allow"),
-        webhook_max_attempts: 1,
-        rate_limit_user: None,
-        rate_limit_ip: None,
-        ..OpsConfig::default()
-    };
-    let s = TestServer::start_with(&db, "chemichemi", Ops::new(config.clone())).await;
-    let workers = Workers::start(
-        &s.store,
-        &s.ops.hub,
-        WorkerConfig { poll: Duration::from_millis(200), ..WorkerConfig::from(&config) },
-    )
-    .expect("workers");
+    let s = TestServer::start_with(&db, "chemichemi", Ops::new(loopback_webhooks())).await;
+    let workers = s.workers();
     let admin = s.token(&db, "admin@chemichemi.test").await;
     let doc = s.get("openapi.json", &admin).await.body;
     let mut spec = Spec { doc, checked: 0 };
