@@ -1030,6 +1030,17 @@ fn signal(pid: Pid, sig: Signal) -> Result<(), ClusterError> {
     }
 }
 
+/// Whether `pid` has exited (gone, or a zombie). Not `!is_live_postgres`: while a process exits,
+/// its `cmdline` reads empty before its state turns to zombie, and it is not gone yet.
+fn exited(pid: Pid) -> bool {
+    match fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())) {
+        Err(_) => true,
+        Ok(stat) => {
+            matches!(stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()), Some('Z' | 'X'))
+        }
+    }
+}
+
 /// Waits until the postmaster `pid` has exited and removed its pid file.
 async fn wait_gone(pid: Pid, pgdata: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -1039,7 +1050,7 @@ async fn wait_gone(pid: Pid, pgdata: &Path, timeout: Duration) -> bool {
             Ok(None) => true,
             Err(_) => false,
         };
-        if pid_file_gone && !is_live_postgres(pid) {
+        if pid_file_gone && exited(pid) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -215,7 +215,10 @@ fn cors_layer(config: &OpsConfig) -> Option<CorsLayer> {
 /// * `x-frame-options: DENY` and CSP `frame-ancestors 'none'`: never framed (clickjacking);
 /// * `content-security-policy: default-src 'none'`: an API answer loads nothing;
 /// * `referrer-policy: no-referrer`;
-/// * `cache-control: no-store`: tenant data is not kept by shared caches.
+/// * `cache-control: no-store`: tenant data is not kept by shared caches;
+/// * `strict-transport-security: max-age=63072000; includeSubDomains`: once a browser reached the
+///   API over HTTPS (behind a TLS-terminating proxy), it never falls back to plain HTTP (browsers
+///   ignore the header on a plain-HTTP answer, so local use is unaffected).
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
@@ -225,6 +228,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
         (header::CACHE_CONTROL, "no-store"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
     ] {
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));

@@ -329,6 +329,7 @@ async fn answers_carry_security_headers_and_a_request_id() {
         assert!(header(&h, "content-security-policy").contains("default-src 'none'"), "{url}");
         assert!(header(&h, "content-security-policy").contains("frame-ancestors 'none'"), "{url}");
         assert_eq!(header(&h, "cache-control"), "no-store", "{url}");
+        assert_eq!(header(&h, "strict-transport-security"), "max-age=63072000; includeSubDomains", "{url}");
         assert!(h.get("server").is_none(), "{url}: no server header");
         assert!(uuid::Uuid::parse_str(header(&h, "x-request-id")).is_ok(), "{url}: a request id is made");
     }
