@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use engine::store::TenantId;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub type Tx = Transaction<'static, Postgres>;
@@ -228,7 +228,7 @@ pub async fn list_events(
 // --- Webhooks ---------------------------------------------------------------------------------
 
 /// A webhook as the API shows it (never its secret, except once at creation).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Webhook {
     pub id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,17 +240,6 @@ pub struct Webhook {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, name, url, events, created_at, created_by";
-
-fn webhook_from_row(r: &sqlx::postgres::PgRow) -> Result<Webhook, sqlx::Error> {
-    Ok(Webhook {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        url: r.try_get("url")?,
-        events: r.try_get("events")?,
-        created_at: r.try_get("created_at")?,
-        created_by: r.try_get("created_by")?,
-    })
-}
 
 pub struct NewWebhook<'a> {
     pub id: Uuid,
@@ -275,7 +264,7 @@ pub async fn insert_webhook(tx: &mut Tx, tenant: TenantId, w: NewWebhook<'_>) ->
     .bind(w.created_by)
     .fetch_one(&mut **tx)
     .await?;
-    webhook_from_row(&row)
+    Webhook::from_row(&row)
 }
 
 /// Inserts or replaces the webhook named `name` (a package's).
@@ -324,7 +313,7 @@ pub async fn list_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Webhook>
             .bind(tenant.0)
             .fetch_all(&mut **tx)
             .await?;
-    rows.iter().map(webhook_from_row).collect()
+    rows.iter().map(Webhook::from_row).collect()
 }
 
 pub async fn get_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<Webhook>, sqlx::Error> {
@@ -333,7 +322,7 @@ pub async fn get_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Opti
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    row.as_ref().map(webhook_from_row).transpose()
+    row.as_ref().map(Webhook::from_row).transpose()
 }
 
 /// Deletes a webhook with its deliveries and their attempts. False when there was none.
@@ -347,7 +336,7 @@ pub async fn delete_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<b
 }
 
 /// One delivery with its attempts, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Delivery {
     pub id: Uuid,
     pub webhook_id: Uuid,
@@ -373,23 +362,6 @@ const DELIVERY_SELECT: &str = "select d.id, d.webhook_id, d.event_id, o.name as 
                from webhook_attempts a where a.tenant_id = d.tenant_id and a.delivery_id = d.id), '[]') as history \
      from webhook_deliveries d join outbox o on o.tenant_id = d.tenant_id and o.id = d.outbox_id";
 
-fn delivery_from_row(r: &sqlx::postgres::PgRow) -> Result<Delivery, sqlx::Error> {
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        webhook_id: r.try_get("webhook_id")?,
-        event_id: r.try_get("event_id")?,
-        event_name: r.try_get("event_name")?,
-        status: r.try_get("status")?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: r.try_get("next_attempt_at")?,
-        last_status_code: r.try_get("last_status_code")?,
-        last_error: r.try_get("last_error")?,
-        created_at: r.try_get("created_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-        history: r.try_get("history")?,
-    })
-}
-
 /// A webhook's deliveries, newest first (`before`: the id of the last one of the previous page;
 /// ids are uuid v7, so time ordered).
 pub async fn list_deliveries(
@@ -411,7 +383,7 @@ pub async fn list_deliveries(
     .bind(limit)
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter().map(delivery_from_row).collect()
+    rows.iter().map(Delivery::from_row).collect()
 }
 
 pub async fn get_delivery(
@@ -426,7 +398,7 @@ pub async fn get_delivery(
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    row.as_ref().map(delivery_from_row).transpose()
+    row.as_ref().map(Delivery::from_row).transpose()
 }
 
 /// Queues a delivery again, due now, with a fresh retry budget (whatever its status). False when
