@@ -3,11 +3,13 @@
 //! extractors that turn a request into an authenticated principal of the tenant named in the
 //! path.
 //!
-//! A token is checked against the database on every request, in one round trip (the SQL
-//! functions `auth_user` and `auth_api_key` of migration 0003): a deactivated user, a signed-out
-//! session or a revoked API key stops working at once, and the roles are the user's (or key's)
-//! current ones, not those written in the token.
+//! A token is checked against the database (the SQL functions `auth_user` and `auth_api_key` of
+//! migration 0003, one round trip), whose answer the process keeps until a credential changes
+//! ([`cache`]: every change notifies every process): a deactivated user, a signed-out session or
+//! a revoked API key stops working at once, and the roles are the user's (or key's) current
+//! ones, not those written in the token.
 
+pub mod cache;
 pub mod limit;
 pub mod password;
 pub mod secret;
@@ -223,20 +225,68 @@ struct UserRow {
     session_ok: bool,
 }
 
+/// What the database says of a credential: from the process's [`cache`] when it has a current
+/// answer, else asked (one round trip) and kept.
+async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answer>, ApiError> {
+    let auth = state.ops.hub.auth();
+    if let Some(answer) = auth.get(&key) {
+        return Ok(Some(answer));
+    }
+    let ticket = auth.ticket();
+    let pool = state.store.pool();
+    let answer = match &key {
+        cache::Key::User { tenant, user, session } => sqlx::query_as::<_, UserRow>(
+            "select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(session)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| cache::Answer::User {
+            slug: r.slug,
+            email: r.email,
+            name: r.name,
+            roles: r.roles,
+            active: r.active,
+            session_ok: r.session_ok,
+        }),
+        cache::Key::ApiKey { tenant, key } => {
+            sqlx::query_as::<_, KeyRow>("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| cache::Answer::ApiKey {
+                    slug: r.slug,
+                    name: r.name,
+                    roles: r.roles,
+                    secret_hash: r.secret_hash,
+                    revoked: r.revoked,
+                })
+        }
+    };
+    if let Some(answer) = &answer {
+        auth.store(key, answer.clone(), ticket);
+    }
+    Ok(answer)
+}
+
 /// Authenticates a bearer token (an access token or an API key). With `path_tenant`, a token of
 /// another tenant is refused with 403 — for an access token before the database is asked.
-pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&str>) -> Result<Principal, ApiError> {
+/// `verified` are the token's claims when a layer before (the rate limiter) already checked it.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+    path_tenant: Option<&str>,
+    verified: Option<&VerifiedClaims>,
+) -> Result<Principal, ApiError> {
     let foreign = || ApiError::forbidden("this token is not valid for this tenant");
     if secret::is_api_key(token) {
         let revoked = || ApiError::unauthorized("the API key is invalid or revoked");
         let key = secret::parse_api_key(token).ok_or_else(revoked)?;
-        let row: Option<KeyRow> =
-            sqlx::query_as("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
-                .bind(key.tenant)
-                .bind(key.id)
-                .fetch_optional(state.store.pool())
-                .await?;
-        let Some(KeyRow { slug, name, roles, secret_hash, revoked: is_revoked }) = row else {
+        let answer = lookup(state, cache::Key::ApiKey { tenant: key.tenant, key: key.id }).await?;
+        let Some(cache::Answer::ApiKey { slug, name, roles, secret_hash, revoked: is_revoked }) = answer else {
             return Err(revoked());
         };
         if !secret::matches(&key.secret, &secret_hash) || is_revoked {
@@ -253,19 +303,16 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
             credential: Credential::ApiKey { id: key.id },
         });
     }
-    let claims = state.keys.verify(token)?;
+    let claims = match verified.filter(|v| &*v.token == token) {
+        Some(v) => v.claims.clone(),
+        None => state.keys.verify(token)?,
+    };
     if path_tenant.is_some_and(|p| p != claims.ten) {
         return Err(foreign());
     }
     let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
-    let row: Option<UserRow> =
-        sqlx::query_as("select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)")
-            .bind(claims.tid)
-            .bind(user)
-            .bind(claims.sid)
-            .fetch_optional(state.store.pool())
-            .await?;
-    let Some(UserRow { slug, email, name, roles, active, session_ok }) = row else {
+    let answer = lookup(state, cache::Key::User { tenant: claims.tid, user, session: claims.sid }).await?;
+    let Some(cache::Answer::User { slug, email, name, roles, active, session_ok }) = answer else {
         return Err(ApiError::unauthorized("the token names no user of this tenant"));
     };
     if !active {
@@ -283,6 +330,15 @@ pub async fn authenticate(state: &AppState, token: &str, path_tenant: Option<&st
     })
 }
 
+/// An access token whose signature, expiry and kind were checked earlier in the request (by
+/// the rate limiter, which needs its user), kept in the request's extensions so that
+/// authentication does not check it again.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims {
+    pub token: std::sync::Arc<str>,
+    pub claims: Claims,
+}
+
 impl<S> FromRequestParts<S> for Principal
 where
     AppState: FromRef<S>,
@@ -292,7 +348,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let principal = authenticate(&state, bearer(&parts.headers)?, None).await?;
+        let verified = parts.extensions.get::<VerifiedClaims>();
+        let principal = authenticate(&state, bearer(&parts.headers)?, None, verified).await?;
         tracing::Span::current().record("tenant", principal.slug.as_str());
         Ok(principal)
     }
@@ -332,7 +389,8 @@ where
         let Path(path) = Path::<TenantPath>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("no tenant in the path"))?;
-        let p = authenticate(&app, &token, Some(&path.tenant)).await?;
+        let verified = parts.extensions.get::<VerifiedClaims>();
+        let p = authenticate(&app, &token, Some(&path.tenant), verified).await?;
         tracing::Span::current().record("tenant", p.slug.as_str());
         Ok(TenantActor { tenant: p.tenant, slug: p.slug, actor: p.actor, credential: p.credential })
     }

@@ -11,6 +11,12 @@ use clap::{Parser, Subcommand};
 use engine::limits::Limits;
 use engine::store::Store;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small objects
+/// across threads (JSON values, Rhai maps, headers), and glibc's malloc took ~15% of the
+/// process's CPU under load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "switchyard", version, about = "A multi-tenant workflow and rules engine")]
 struct Cli {

@@ -16,6 +16,7 @@ use tower::layer::util::Identity;
 use tower::util::{option_layer, Either};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::VerifiedClaims;
 use crate::config::{OpsConfig, RateLimit};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -109,29 +110,35 @@ fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) 
 
 /// The caller of a request: the user of a valid access token; else, for a well-formed API key,
 /// the key (and the peer's IP); else the peer's IP (known when the server runs with
-/// `into_make_service_with_connect_info`). No database access.
-pub fn caller(state: &AppState, req: &Request) -> Caller {
+/// `into_make_service_with_connect_info`). No database access. With the claims of the access
+/// token when it checked one (kept for authentication, which then does not check it again).
+pub fn identify(state: &AppState, req: &Request) -> (Caller, Option<VerifiedClaims>) {
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     if let Ok(token) = crate::auth::bearer(req.headers()) {
         if let Some(key) = crate::auth::secret::parse_api_key(token) {
-            return Caller::ApiKey(format!("{}/{}", key.tenant.simple(), key.id.simple()), ip);
+            return (Caller::ApiKey(format!("{}/{}", key.tenant.simple(), key.id.simple()), ip), None);
         }
         if let Ok(claims) = state.keys.verify(token) {
-            return Caller::User(format!("{}/{}", claims.tid, claims.sub));
+            let who = Caller::User(format!("{}/{}", claims.tid, claims.sub));
+            return (who, Some(VerifiedClaims { token: token.into(), claims }));
         }
     }
-    match ip {
+    let who = match ip {
         Some(ip) => Caller::Ip(ip),
         None => Caller::Unknown,
-    }
+    };
+    (who, None)
 }
 
 /// Middleware: 429 `RATE_LIMITED` with `Retry-After` (seconds) over the limit.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if UNLIMITED.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let who = caller(&state, &req);
+    let (who, verified) = identify(&state, &req);
+    if let Some(verified) = verified {
+        req.extensions_mut().insert(verified);
+    }
     match state.ops.limiter.check(&who) {
         Ok(()) => next.run(req).await,
         Err(wait) => {

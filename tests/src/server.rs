@@ -222,6 +222,18 @@ impl TestServer {
         };
         api::workers::Workers::start(&self.store, &self.ops.hub, config).expect("workers")
     }
+
+    /// [`TestServer::workers`], once their listener listens: from then on the server keeps
+    /// credential answers between requests (`api::auth::cache`), as `serve` does.
+    pub async fn workers_with_auth_cache(&self) -> api::workers::Workers {
+        let workers = self.workers();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.ops.hub.auth().is_live() {
+            assert!(std::time::Instant::now() < deadline, "the listener did not start listening in 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        workers
+    }
 }
 
 /// Operations for tests that deliver webhooks to 127.0.0.1 (one attempt each, so a closed port

@@ -179,6 +179,8 @@ async fn login_attempts_are_rate_limited_per_account_and_per_ip() {
 async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     let db = test_db().await;
     let s = TestServer::start(&db, "sandbox").await;
+    // With the credential cache on, as in `serve`: every change below must still apply at once.
+    let workers = s.workers_with_auth_cache().await;
     set_password(&db, &s, "user@sandbox.test", PASSWORD).await;
     let (_, r1) = session(&s, "user@sandbox.test").await;
     let (other_access, other_refresh) = session(&s, "user@sandbox.test").await;
@@ -211,12 +213,15 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     tampered.push(if last == '0' { '1' } else { '0' });
     assert_eq!(refresh(&s, &tampered).await.status, 401);
     assert_eq!(refresh(&s, "nope").await.status, 401);
+    workers.stop(std::time::Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
 async fn logout_ends_one_session_or_all_of_them() {
     let db = test_db().await;
     let s = TestServer::start(&db, "sandbox").await;
+    // With the credential cache on, as in `serve`: every change below must still apply at once.
+    let workers = s.workers_with_auth_cache().await;
     set_password(&db, &s, "user@sandbox.test", PASSWORD).await;
     let (a1, r1) = session(&s, "user@sandbox.test").await;
     let (a2, r2) = session(&s, "user@sandbox.test").await;
@@ -242,6 +247,7 @@ async fn logout_ends_one_session_or_all_of_them() {
     // Logging in again starts a new session.
     let (a4, _) = session(&s, "user@sandbox.test").await;
     assert_eq!(me(&s, &a4).await.status, 200);
+    workers.stop(std::time::Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -310,6 +316,8 @@ async fn admins_manage_users_and_no_one_else_does() {
 async fn deactivation_and_role_changes_apply_to_existing_tokens_at_once() {
     let db = test_db().await;
     let s = TestServer::start(&db, "sandbox").await;
+    // With the credential cache on, as in `serve`: every change below must still apply at once.
+    let workers = s.workers_with_auth_cache().await;
     let admin = s.token(&db, "admin@sandbox.test").await;
     let r =
         s.post("users", &admin, &json!({ "email": "op@sandbox.test", "roles": ["user"], "password": PASSWORD })).await;
@@ -347,12 +355,15 @@ async fn deactivation_and_role_changes_apply_to_existing_tokens_at_once() {
     assert_eq!(refresh(&s, &refresh_token).await.status, 401);
     let (again, _) = session(&s, "op@sandbox.test").await;
     assert_eq!(s.fire(&again, "thing", &thing, "bump", json!({})).await.status, 200);
+    workers.stop(std::time::Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
 async fn api_keys_authenticate_as_their_roles_until_revoked() {
     let db = test_db().await;
     let s = TestServer::start(&db, "sandbox").await;
+    // With the credential cache on, as in `serve`: every change below must still apply at once.
+    let workers = s.workers_with_auth_cache().await;
     let admin = s.token(&db, "admin@sandbox.test").await;
     let user = s.token(&db, "user@sandbox.test").await;
 
@@ -400,6 +411,7 @@ async fn api_keys_authenticate_as_their_roles_until_revoked() {
     let r =
         s.request(Method::DELETE, &s.url(&format!("api-keys/{}", uuid::Uuid::now_v7())), Some(&admin), None, &[]).await;
     assert_eq!(r.status, 404);
+    workers.stop(std::time::Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -496,4 +508,67 @@ async fn expired_refresh_tokens_are_refused_and_purged_at_the_next_login() {
     let (_, fresh) = session(&s, "user@sandbox.test").await;
     assert_eq!(in_tenant("select count(*) from refresh_tokens").await, 1, "the expired token is gone");
     assert_eq!(refresh(&s, &fresh).await.status, 200);
+}
+
+/// Polls `check` every 20 ms for up to 5 s; true once it held.
+async fn within_5s<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn credential_changes_made_elsewhere_reach_the_servers_cache() {
+    // Another process (a second server, `switchyard tenant apply`, an operator's SQL) changes
+    // users and keys in the database: this server was not told directly, only by Postgres.
+    let db = test_db().await;
+    let s = TestServer::start(&db, "sandbox").await;
+    let workers = s.workers_with_auth_cache().await;
+    let admin = s.token(&db, "admin@sandbox.test").await;
+    let user = s.token(&db, "user@sandbox.test").await;
+    let r = s.post("api-keys", &admin, &json!({ "name": "robot", "roles": ["user"] })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let key = r.body["key"].as_str().expect("key").to_string();
+    let key_id: uuid::Uuid = r.body["id"].as_str().expect("id").parse().expect("uuid");
+    let user_id: uuid::Uuid = me(&s, &user).await.body["id"].as_str().expect("id").parse().expect("uuid");
+    assert_eq!(me(&s, &key).await.status, 200);
+
+    // The answers are kept: the cache serves them (so what follows tests the cache, not the
+    // database).
+    let user_key = api::auth::cache::Key::User { tenant: s.tenant.0, user: user_id, session: None };
+    let api_key = api::auth::cache::Key::ApiKey { tenant: s.tenant.0, key: key_id };
+    assert!(s.ops.hub.auth().get(&user_key).is_some(), "the user's answer is cached");
+    assert!(s.ops.hub.auth().get(&api_key).is_some(), "the key's answer is cached");
+
+    let sql = |q: &'static str| {
+        let owner = db.owner.clone();
+        async move { sqlx::query(q).execute(&owner).await.expect("sql") }
+    };
+    // A role change: the next requests use the new roles.
+    sql("update users set roles = '{admin}' where email = 'user@sandbox.test'").await;
+    assert!(
+        within_5s(|| async { roles(&me(&s, &user).await.body) == ["admin"] }).await,
+        "the new roles apply within 5 s"
+    );
+    // Deactivation, revocation: refused.
+    sql("update users set active = false where email = 'user@sandbox.test'").await;
+    assert!(within_5s(|| async { me(&s, &user).await.status == 401 }).await, "the deactivated user is refused");
+    sql("update api_keys set revoked_at = now()").await;
+    assert!(within_5s(|| async { me(&s, &key).await.status == 401 }).await, "the revoked key is refused");
+    // Deleted: refused too (and the admin, untouched, still works throughout).
+    sql("update users set active = true where email = 'user@sandbox.test'").await;
+    assert!(within_5s(|| async { me(&s, &user).await.status == 200 }).await);
+    sql("delete from users where email = 'user@sandbox.test'").await;
+    assert!(within_5s(|| async { me(&s, &user).await.status == 401 }).await, "the deleted user is refused");
+    assert_eq!(me(&s, &admin).await.status, 200);
+    workers.stop(std::time::Duration::from_secs(5)).await;
 }

@@ -114,6 +114,7 @@ async fn revoke(
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
+    state.ops.hub.auth().invalidate();
     if found.is_none() {
         return Err(ApiError::not_found("API key not found"));
     }

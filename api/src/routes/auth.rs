@@ -254,6 +254,7 @@ async fn refresh(
         // A spent token presented again: someone else has a copy. End the session for everyone.
         revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
+        state.ops.hub.auth().invalidate();
         tracing::warn!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "refresh token reused: session revoked");
         return Err(ApiError::unauthorized("this refresh token was already used; the session is revoked"));
     }
@@ -268,6 +269,7 @@ async fn refresh(
     let Some((slug, email, roles, true)) = user else {
         revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
+        state.ops.hub.auth().invalidate();
         return Err(bad_refresh_token());
     };
     sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
@@ -309,11 +311,12 @@ async fn logout(
         let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
         revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
+        state.ops.hub.auth().invalidate();
         tracing::info!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "logout");
         return Ok(StatusCode::NO_CONTENT);
     }
     // No refresh token: every session of the bearer's user.
-    let principal = authenticate(&state, bearer(&headers)?, None).await?;
+    let principal = authenticate(&state, bearer(&headers)?, None, None).await?;
     let Credential::User { id, .. } = principal.credential else {
         return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
     };
@@ -327,6 +330,7 @@ async fn logout(
     .await?
     .rows_affected();
     tx.commit().await?;
+    state.ops.hub.auth().invalidate();
     tracing::info!(tenant.slug = %principal.slug, user.id = %id, tokens = ended, "logout everywhere");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -126,6 +126,8 @@ async fn apply(
             ),
             other => ApiError::internal(other),
         })?;
+    // The package's users (roles) may have changed: this process's next request must see them.
+    state.ops.hub.auth().invalidate();
     let status = if applied.new_version { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,

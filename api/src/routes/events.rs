@@ -174,7 +174,7 @@ impl StreamAuth {
     /// actor with its current roles, or the error that ends the stream.
     async fn recheck(&mut self, state: &AppState) -> Result<(), ApiError> {
         // The same token for the same tenant's path: the same principal, with its roles of now.
-        self.who.actor = authenticate(state, &self.token, Some(&self.who.slug)).await?.actor;
+        self.who.actor = authenticate(state, &self.token, Some(&self.who.slug), None).await?.actor;
         Ok(())
     }
 }

@@ -287,6 +287,7 @@ async fn update(
         .await?;
     }
     tx.commit().await?;
+    state.ops.hub.auth().invalidate();
     tracing::info!(tenant.slug = %who.slug, user.id = %id, by = %who.actor.id, "user updated");
     Ok(Json(user_json(row)))
 }

@@ -12,7 +12,9 @@
 //!   Transitions themselves never notify: a transaction that notifies commits under a
 //!   cluster-wide lock.
 //! * [`listener`]: one `PgListener` connection per process, fanned out to the process's
-//!   workers and SSE streams through the [`EventHub`] (a tokio broadcast channel).
+//!   workers and SSE streams through the [`EventHub`] (a tokio broadcast channel); it also keeps
+//!   the credential cache ([`crate::auth::cache`]) exact, and switches it off while it is not
+//!   connected.
 //! * [`relay`]: outbox rows (queued by a trigger in their transaction, visible once it commits)
 //!   become the tenant's ordered event stream and one webhook delivery per matching webhook.
 //! * [`delivery`]: POSTs due deliveries, signed, retried with exponential backoff, dead-lettered.
@@ -27,6 +29,7 @@ pub mod sql;
 pub mod timers;
 pub mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::store::{Store, TenantId};
@@ -34,6 +37,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::cache::AuthCache;
 use crate::config::OpsConfig;
 
 /// How often a worker looks for work when nobody woke it (lost notifications, retries that
@@ -63,22 +67,30 @@ impl Wake {
     }
 }
 
-/// The process's wake-ups and its shutdown signal. Cheap to clone.
+/// The process's wake-ups, its shutdown signal and the credential cache the listener keeps
+/// exact. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EventHub {
     tx: broadcast::Sender<Wake>,
     shutdown: CancellationToken,
+    auth: Arc<AuthCache>,
 }
 
 impl Default for EventHub {
     fn default() -> EventHub {
         // A slow receiver that falls behind gets `Lagged` and re-reads: nothing is lost.
         let (tx, _) = broadcast::channel(1024);
-        EventHub { tx, shutdown: CancellationToken::new() }
+        EventHub { tx, shutdown: CancellationToken::new(), auth: Arc::default() }
     }
 }
 
 impl EventHub {
+    /// The answers about credentials this process keeps: used only while the listener is
+    /// connected, dropped whenever any process changes a user, session, API key or tenant.
+    pub fn auth(&self) -> &AuthCache {
+        &self.auth
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Wake> {
         self.tx.subscribe()
     }
