@@ -1,5 +1,5 @@
 //! Part (b): closed-loop load through the engine (`Store::transition`) or through HTTP (the
-//! axum router served in-process on 127.0.0.1, a keep-alive reqwest client).
+//! axum router served in-process on 127.0.0.1, one keep-alive hyper connection per client).
 //!
 //! `clients` tasks each fire `meter.record` back to back on their own entities (round robin
 //! over [`crate::setup::ENTITIES_PER_CLIENT`] meters, so no two clients ever wait for the same
@@ -7,6 +7,7 @@
 //! definition cache fills); then, for `duration`, every transition that *completes* inside the
 //! window counts, and its latency (request sent → answer read) goes into an HDR histogram.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,11 @@ use anyhow::{anyhow, Context as _, Result};
 use engine::model::Actor;
 use engine::store::{Store, TenantId, TransitionOptions, TransitionRequest};
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderValue;
+use hyper_util::rt::TokioIo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -28,30 +34,66 @@ use crate::cpu;
 pub enum Driver {
     /// In-process, straight into the executor.
     Engine { store: Store, tenant: TenantId, actor: Actor },
-    /// Over HTTP/1.1 with keep-alive, with a bearer token.
-    Http { client: reqwest::Client, authorization: String },
+    /// Over HTTP/1.1 with keep-alive, with a bearer token: each client opens one connection
+    /// to `addr` and sends its requests on it one after the other (as pgbench uses one
+    /// connection per client). The client is hyper's own connection, with no pool, redirect or
+    /// cookie handling, so that the CPU the load generator takes from the server stays small.
+    Http { addr: SocketAddr, authorization: HeaderValue, host: HeaderValue },
 }
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Driver::Engine { tenant, .. } => f.debug_struct("Engine").field("tenant", &tenant.0).finish(),
-            Driver::Http { .. } => f.debug_struct("Http").finish_non_exhaustive(),
+            Driver::Http { addr, .. } => f.debug_struct("Http").field("addr", addr).finish_non_exhaustive(),
         }
     }
 }
 
-/// One entity a client fires on: its id and (for HTTP) the transition's URL.
+/// One entity a client fires on: its id and (for HTTP) the transition's path.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub id: Uuid,
-    pub url: String,
+    pub path: String,
+}
+
+/// A client's own connection (HTTP), or nothing (engine).
+pub enum Connection {
+    Engine,
+    Http(SendRequest<Full<Bytes>>),
 }
 
 impl Driver {
-    async fn fire(&self, target: &Target, value: i64) -> Result<()> {
+    /// The HTTP driver of the server at `addr`, sending `authorization` (`Bearer …`).
+    pub fn http(addr: SocketAddr, authorization: &str) -> Result<Driver> {
+        Ok(Driver::Http {
+            addr,
+            authorization: HeaderValue::from_str(authorization).context("the authorization header")?,
+            host: HeaderValue::from_str(&addr.to_string()).context("the host header")?,
+        })
+    }
+
+    /// Opens a client's connection (HTTP: one TCP connection with Nagle off, kept alive).
+    pub async fn connect(&self) -> Result<Connection> {
         match self {
-            Driver::Engine { store, tenant, actor } => {
+            Driver::Engine { .. } => Ok(Connection::Engine),
+            Driver::Http { addr, .. } => {
+                let stream =
+                    tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+                stream.set_nodelay(true)?;
+                let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    // Ends when the client drops its sender (or the server closes).
+                    let _ = connection.await;
+                });
+                Ok(Connection::Http(sender))
+            }
+        }
+    }
+
+    async fn fire(&self, connection: &mut Connection, target: &Target, value: i64) -> Result<()> {
+        match (self, connection) {
+            (Driver::Engine { store, tenant, actor }, _) => {
                 let request = TransitionRequest {
                     type_name: "meter",
                     id: target.id,
@@ -61,20 +103,23 @@ impl Driver {
                 store.transition(*tenant, request, actor, TransitionOptions::default()).await?;
                 Ok(())
             }
-            Driver::Http { client, authorization } => {
-                let resp = client
-                    .post(&target.url)
-                    .header(reqwest::header::AUTHORIZATION, authorization)
-                    .json(&json!({ "input": { "value": value } }))
-                    .send()
-                    .await?;
-                let status = resp.status();
-                let body = resp.bytes().await?;
+            (Driver::Http { authorization, host, .. }, Connection::Http(sender)) => {
+                let body = serde_json::to_vec(&json!({ "input": { "value": value } }))?;
+                let request = hyper::Request::post(target.path.as_str())
+                    .header(hyper::header::HOST, host.clone())
+                    .header(hyper::header::AUTHORIZATION, authorization.clone())
+                    .header(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(Full::new(Bytes::from(body)))?;
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
                 if !status.is_success() {
                     return Err(anyhow!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
                 }
                 Ok(())
             }
+            (Driver::Http { .. }, Connection::Engine) => Err(anyhow!("an HTTP driver needs an HTTP connection")),
         }
     }
 }
@@ -166,6 +211,7 @@ pub async fn run_level(
         let mine = mine.clone();
         set.spawn(async move {
             let mut r = ClientResult { ok: 0, errors: 0, first_error: None, hist: new_histogram()? };
+            let mut connection = driver.connect().await?;
             let mut rng = StdRng::seed_from_u64(seed.wrapping_add(c as u64));
             let mut i = 0usize;
             loop {
@@ -175,7 +221,7 @@ pub async fn run_level(
                 }
                 let Some(target) = mine.get(i % mine.len().max(1)) else { break };
                 i += 1;
-                let outcome = driver.fire(target, rng.gen_range(0..=1000)).await;
+                let outcome = driver.fire(&mut connection, target, rng.gen_range(0..=1000)).await;
                 let t1 = Instant::now();
                 match outcome {
                     Ok(()) if t1 >= measure_from && t1 < until => {

@@ -43,6 +43,10 @@ use crate::pgbench::{Pgbench, PgbenchResult};
 use crate::report::{fmt_factor, fmt_ns, fmt_pct, fmt_tps, fmt_us, Report, Table};
 use crate::setup::{Server, Set, WorkDir, ENTITIES_PER_CLIENT};
 
+/// The allocator `switchyard serve` uses (api/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What the environment asks for.
 #[derive(Debug, Clone)]
 struct Settings {
@@ -199,15 +203,10 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
     let tenant = setup::publish(db, &store, &root.join("bench/package"), max_clients * ENTITIES_PER_CLIENT).await?;
 
     let server = Server::start(store.clone(), db).await?;
-    let http_client = reqwest::Client::builder()
-        .pool_max_idle_per_host(max_clients * 2)
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
     let engine = Arc::new(Driver::Engine { store: store.clone(), tenant: tenant.id, actor: tenant.actor.clone() });
-    let http = Arc::new(Driver::Http { client: http_client, authorization: server.authorization(&tenant)? });
-    let engine_targets = setup::targets(Set::Engine, max_clients, &server.base, &tenant.slug)?;
-    let http_targets = setup::targets(Set::Http, max_clients, &server.base, &tenant.slug)?;
+    let http = Arc::new(Driver::http(server.addr, &server.authorization(&tenant)?)?);
+    let engine_targets = setup::targets(Set::Engine, max_clients, &tenant.slug)?;
+    let http_targets = setup::targets(Set::Http, max_clients, &tenant.slug)?;
 
     let pg_dir = work.path.join("pgbench");
     std::fs::create_dir_all(&pg_dir)?;

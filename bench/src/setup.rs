@@ -149,15 +149,15 @@ pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: 
 }
 
 /// Each client's meters of a set (client `c` owns meters `c * ENTITIES_PER_CLIENT ..`), with
-/// the transition URL under `base` for HTTP.
-pub fn targets(set: Set, clients: usize, base: &str, slug: &str) -> Result<Vec<Vec<Target>>> {
+/// the transition's path for HTTP.
+pub fn targets(set: Set, clients: usize, slug: &str) -> Result<Vec<Vec<Target>>> {
     (0..clients)
         .map(|c| {
             (0..ENTITIES_PER_CLIENT)
                 .map(|k| {
                     let id = set.id(c * ENTITIES_PER_CLIENT + k)?;
-                    let url = format!("{base}/api/v1/t/{slug}/entities/meter/{id}/transitions/record");
-                    Ok(Target { id, url })
+                    let path = format!("/api/v1/t/{slug}/entities/meter/{id}/transitions/record");
+                    Ok(Target { id, path })
                 })
                 .collect()
         })
@@ -167,20 +167,22 @@ pub fn targets(set: Set, clients: usize, base: &str, slug: &str) -> Result<Vec<V
 /// The API served on 127.0.0.1 (a free port) in this process, exactly as `switchyard serve`
 /// serves it; stopped when dropped.
 pub struct Server {
-    pub base: String,
+    pub addr: std::net::SocketAddr,
     pub keys: Keys,
     task: tokio::task::JoinHandle<()>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Server").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        self.listener.abort();
     }
 }
 
@@ -188,24 +190,31 @@ impl Server {
     /// Serves the router as `serve` does (its operational settings from the environment, the
     /// client address as connect info), except that the per-user and per-IP rate limits are off:
     /// the load test is one user sending far more than the default 100 requests/s on purpose.
-    /// The outbox relay and webhook workers `serve` runs beside the router are not started.
+    /// Of the workers `serve` runs beside the router only the listener is started (it keeps the
+    /// credential cache exact, and the cache is used only while it listens); the outbox relay,
+    /// webhook deliveries and timers are not.
     pub async fn start(store: Store, db: &Database) -> Result<Server> {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
         let mut ops = api::config::OpsConfig::from_env().context("reading the server's operational settings")?;
         ops.rate_limit_user = None;
         ops.rate_limit_ip = None;
-        let state =
-            AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: api::state::Ops::new(ops) };
+        let ops = api::state::Ops::new(ops);
+        let notifications = tokio::spawn(api::workers::listener::run(
+            store.pool().clone(),
+            ops.hub.clone(),
+            ops.hub.shutdown_token().clone(),
+        ));
+        let state = AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
         let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("bench: the HTTP server stopped: {e}");
             }
         });
-        Ok(Server { base, keys, task })
+        Ok(Server { addr, keys, task, listener: notifications })
     }
 
     /// `Bearer <token>` for the operator of `tenant`.
