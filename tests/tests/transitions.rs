@@ -284,6 +284,54 @@ async fn a_failure_after_the_writes_started_leaves_nothing() {
     assert_eq!((part(&before)["data"]["uses"].clone(), part(&after)["data"]["uses"].clone()), (json!(0), json!(1)));
 }
 
+/// A transition's events enter the outbox in the order the answer lists them, each under the
+/// transition's history row: with the transition's own write (no entity created) and after the
+/// created entities' `created` events (when the script creates some).
+#[tokio::test]
+async fn a_transitions_events_enter_the_outbox_in_order_under_its_history_row() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "rollback").await;
+    let user = s.token(&db, "user@rollback.test").await;
+    let outbox = |entity: String| {
+        let owner = db.owner.clone();
+        async move {
+            let rows: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+                "select o.name, o.transition_id, t.id from outbox o \
+                 join transitions t on t.tenant_id = o.tenant_id and t.id = o.transition_id \
+                 where t.entity_id = $1::uuid order by o.id",
+            )
+            .bind(entity)
+            .fetch_all(&owner)
+            .await
+            .expect("outbox");
+            rows
+        }
+    };
+    for (transition, created) in [("announce", 0), ("start", 1)] {
+        let job = id(&s.create(&user, "job", json!({ "title": transition, "part_id": s.sample("bolt") })).await);
+        let r = s.fire(&user, "job", &job, transition, json!({})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let answered: Vec<&str> =
+            r.body["events"].as_array().expect("events").iter().filter_map(|e| e["name"].as_str()).collect();
+        let rows = outbox(job.clone()).await;
+        let stored: Vec<&str> = rows.iter().map(|(name, _, _)| name.as_str()).collect();
+        assert_eq!(stored, answered, "{transition}: outbox order");
+        assert_eq!(stored.iter().filter(|n| n.ends_with(".created")).count(), created, "{transition}: {stored:?}");
+        if transition == "announce" {
+            assert_eq!(stored, ["job.announced", "job.first", "job.second"], "declared events, then the script's");
+        }
+        let history: Vec<i64> =
+            sqlx::query_scalar("select id from transitions where entity_id = $1::uuid and transition = $2")
+                .bind(&job)
+                .bind(transition)
+                .fetch_all(&db.owner)
+                .await
+                .expect("history");
+        assert_eq!(history.len(), 1);
+        assert!(rows.iter().all(|(_, t, _)| *t == Some(history[0])), "{transition}: {rows:?} under {history:?}");
+    }
+}
+
 /// A small description of a request, so the failure table above reads as data.
 mod reqwest_case {
     use serde_json::Value;

@@ -298,16 +298,24 @@ pub(super) fn run<'a>(
         let key = eval_key(tenant, stored.config_version, &entity.type_name, name);
         let decision = decide_off_the_reactor(key, || eval::decide(prepared, loaded, &store.limits))?;
 
-        let updated = sql::update_entity(tx, tenant, entity.id, &decision.to, &decision.data, &actor.id, now).await?;
-        if decision.to != decision.from {
-            // Leaving a state cancels its pending timers (always asked: an entity migrated to
-            // another version may have timers its current definitions no longer declare).
-            sql::cancel_timers(tx, tenant, entity.id, now).await?;
-            start_timers(tx, tenant, workflow, &updated.entity, now).await?;
-        }
-        let history_id = sql::insert_history(
+        // The transition's events go into the outbox with its history row, in the same
+        // statement, unless the script creates entities: their `created` events come first.
+        let events_now = decision.creates.is_empty();
+        let own_events: Vec<EmittedEvent> = decision
+            .events
+            .iter()
+            .map(|e| EmittedEvent {
+                id: Uuid::now_v7(),
+                name: e.name.clone(),
+                entity_type: entity.type_name.clone(),
+                entity_id: entity.id,
+                payload: e.payload.clone(),
+            })
+            .collect();
+        let (updated, history_id) = sql::record_transition(
             tx,
             tenant,
+            &decision.data,
             HistoryRow {
                 entity_id: entity.id,
                 entity_type: &entity.type_name,
@@ -322,8 +330,15 @@ pub(super) fn run<'a>(
                 config_version: stored.config_version,
                 parent_id: parent,
             },
+            if events_now { &own_events } else { &[] },
         )
         .await?;
+        if decision.to != decision.from {
+            // Leaving a state cancels its pending timers (always asked: an entity migrated to
+            // another version may have timers its current definitions no longer declare).
+            sql::cancel_timers(tx, tenant, entity.id, now).await?;
+            start_timers(tx, tenant, workflow, &updated.entity, now).await?;
+        }
 
         // Reference checks run after the creates (a row may reference what the script created).
         let mut updated_before = Vec::with_capacity(decision.updates.len());
@@ -386,17 +401,12 @@ pub(super) fn run<'a>(
             }
         }
 
-        for e in &decision.events {
-            let event = EmittedEvent {
-                id: Uuid::now_v7(),
-                name: e.name.clone(),
-                entity_type: entity.type_name.clone(),
-                entity_id: entity.id,
-                payload: e.payload.clone(),
-            };
-            sql::insert_event(tx, tenant, &event, Some(history_id)).await?;
-            events.push(event);
+        if !events_now {
+            for event in &own_events {
+                sql::insert_event(tx, tenant, event, Some(history_id)).await?;
+            }
         }
+        events.extend(own_events);
 
         // Follow-ups run as the system on behalf of the actor: the package declared them, so the
         // target transition's roles are not asked of the actor (history still names the actor).

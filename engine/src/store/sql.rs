@@ -313,6 +313,59 @@ pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) ->
     Ok(id)
 }
 
+/// A transition's own writes in one statement (one round trip instead of two plus one per
+/// event): the entity's new state and data, its history row, and `events` (in their order) in
+/// the outbox under that history row. Returns the updated entity and the history row's id.
+pub async fn record_transition(
+    tx: &mut Tx,
+    tenant: TenantId,
+    data: &Value,
+    h: HistoryRow<'_>,
+    events: &[EmittedEvent],
+) -> Result<(StoredEntity, i64), StoreError> {
+    let query = format!(
+        "with u as ( \
+             update entities set state = $3, data = $4, version = version + 1, updated_at = $5, updated_by = $6 \
+             where tenant_id = $1 and id = $2 returning {ENTITY_COLUMNS} \
+         ), h as ( \
+             insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, \
+                                      actor_email, at, input, changes, config_version, parent_id) \
+             select $1, u.id, $7, $8, $9, u.state, $6, $10, $5, $11, $12, $13, $14 from u returning id \
+         ), e as ( \
+             insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
+             select $1, ev.id, ev.name, ev.entity_type, ev.entity_id, ev.payload, h.id \
+             from h, unnest($15::uuid[], $16::text[], $17::text[], $18::uuid[], $19::jsonb[]) \
+                 with ordinality as ev (id, name, entity_type, entity_id, payload, n) \
+             order by ev.n \
+         ) \
+         select u.*, h.id as history_id from u, h"
+    );
+    let row = sqlx::query(&query)
+        .bind(tenant.0)
+        .bind(h.entity_id)
+        .bind(h.to)
+        .bind(data)
+        .bind(h.at)
+        .bind(h.actor_id)
+        .bind(h.entity_type)
+        .bind(h.transition)
+        .bind(h.from)
+        .bind(h.actor_email)
+        .bind(h.input)
+        .bind(h.changes)
+        .bind(h.config_version)
+        .bind(h.parent_id)
+        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.entity_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+        .fetch_one(&mut **tx)
+        .await?;
+    let history_id: i64 = row.try_get("history_id")?;
+    Ok((entity_from_row(&row)?, history_id))
+}
+
 pub async fn history(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows = sqlx::query(
         "select id, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id \
