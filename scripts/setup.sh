@@ -25,6 +25,10 @@ if ! have_pg; then
     echo "setup: installing PostgreSQL server binaries"
     apt_install postgresql
 fi
+# flock (util-linux): scripts/test.sh shares its cluster between concurrent runs with it.
+if ! command -v flock >/dev/null 2>&1; then
+    apt_install util-linux
+fi
 if ! command -v psql >/dev/null 2>&1 || ! command -v pgbench >/dev/null 2>&1; then
     apt_install postgresql-client
 fi
