@@ -102,6 +102,15 @@ pub struct OpsConfig {
     pub cors_origins: Vec<String>,
     /// `SWITCHYARD_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer <it>`.
     pub metrics_token: Option<String>,
+    /// `SWITCHYARD_IDEMPOTENCY_TTL`: how long an `Idempotency-Key`'s answer is kept and replayed
+    /// (default `24h`, at least `1m`, at most `365d`); older records count as absent and are
+    /// purged.
+    pub idempotency_ttl: std::time::Duration,
+    /// `SWITCHYARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the reverse
+    /// proxies in front of the server (`127.0.0.1`, `10.0.0.0/8`). Only for a connection from one
+    /// of them is the client's address read from `X-Forwarded-For` (see `crate::client_ip`).
+    /// Default: none (the client is the connection's peer).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for OpsConfig {
@@ -115,6 +124,8 @@ impl std::fmt::Debug for OpsConfig {
             .field("rate_limit_ip", &self.rate_limit_ip)
             .field("cors_origins", &self.cors_origins)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -130,6 +141,8 @@ impl Default for OpsConfig {
             rate_limit_ip: Some(RateLimit { count: 50, per: std::time::Duration::from_secs(1) }),
             cors_origins: Vec::new(),
             metrics_token: None,
+            idempotency_ttl: engine::store::DEFAULT_IDEMPOTENCY_TTL,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -189,6 +202,14 @@ impl OpsConfig {
             Some(v) => RateLimit::parse(&v).map_err(invalid(name)),
             None => Ok(default),
         };
+        let trusted_proxies = match var("SWITCHYARD_TRUSTED_PROXIES") {
+            Some(v) => parse_nets(&v).map_err(invalid("SWITCHYARD_TRUSTED_PROXIES"))?,
+            None => d.trusted_proxies,
+        };
+        let idempotency_ttl = match var("SWITCHYARD_IDEMPOTENCY_TTL") {
+            Some(v) => parse_idempotency_ttl(&v).map_err(invalid("SWITCHYARD_IDEMPOTENCY_TTL"))?,
+            None => d.idempotency_ttl,
+        };
         let cors_origins = match var("SWITCHYARD_CORS_ORIGINS") {
             Some(v) => parse_origins(&v).map_err(invalid("SWITCHYARD_CORS_ORIGINS"))?,
             None => d.cors_origins,
@@ -202,8 +223,25 @@ impl OpsConfig {
             rate_limit_ip: rate("SWITCHYARD_RATE_LIMIT_IP", d.rate_limit_ip)?,
             cors_origins,
             metrics_token: var("SWITCHYARD_METRICS_TOKEN"),
+            idempotency_ttl,
+            trusted_proxies,
         })
     }
+}
+
+/// The least `SWITCHYARD_IDEMPOTENCY_TTL` (the purge function refuses less, too).
+pub const IDEMPOTENCY_TTL_MIN: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most `SWITCHYARD_IDEMPOTENCY_TTL`.
+pub const IDEMPOTENCY_TTL_MAX: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// `24h`, `90m`, `7d`: a humantime duration from [`IDEMPOTENCY_TTL_MIN`] to
+/// [`IDEMPOTENCY_TTL_MAX`].
+pub fn parse_idempotency_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(s.trim()).map_err(|e| e.to_string())?;
+    if !(IDEMPOTENCY_TTL_MIN..=IDEMPOTENCY_TTL_MAX).contains(&ttl) {
+        return Err(format!("`{}` is out of range: expected 1m to 365d", s.trim()));
+    }
+    Ok(ttl)
 }
 
 /// `127.0.0.1, 10.0.0.0/8, ::1`: an address alone is a block of one.
@@ -244,6 +282,20 @@ mod tests {
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("5/d").is_err());
         assert!(RateLimit::parse("lots").is_err());
+    }
+
+    #[test]
+    fn idempotency_ttls_parse() {
+        let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
+        assert_eq!(parse_idempotency_ttl("24h"), Ok(hours(24)));
+        assert_eq!(parse_idempotency_ttl(" 7d "), Ok(hours(24 * 7)));
+        assert_eq!(parse_idempotency_ttl("1m"), Ok(IDEMPOTENCY_TTL_MIN));
+        assert_eq!(parse_idempotency_ttl("365d"), Ok(IDEMPOTENCY_TTL_MAX));
+        assert!(parse_idempotency_ttl("59s").is_err_and(|e| e.contains("1m to 365d")), "below the least");
+        assert!(parse_idempotency_ttl("366d").is_err(), "above the most");
+        assert!(parse_idempotency_ttl("0").is_err());
+        assert!(parse_idempotency_ttl("a day").is_err());
+        assert_eq!(OpsConfig::default().idempotency_ttl, hours(24));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
                         .extensions()
                         .get::<axum::extract::MatchedPath>()
                         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-                    tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty)
+                    tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty, client.ip = tracing::field::Empty)
                 })
                 // One line per answered request, at INFO; method, route and request id are the
                 // span's fields (in JSON logs: `span` and `spans`).

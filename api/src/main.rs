@@ -123,7 +123,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let ops = api::state::Ops::new(api::config::OpsConfig::from_env()?);
     let db = Database::open(&cfg).await?;
     let limits = Limits::default();
-    let store = Store::new(db.app.clone(), limits.clone());
+    let store = Store::new(db.app.clone(), limits.clone()).with_idempotency_ttl(ops.config.idempotency_ttl);
     let demo_tenants = if demo {
         match api::demo::apply_examples(&db.owner, &store, &limits, &ops.destinations()).await {
             Ok(t) => t,

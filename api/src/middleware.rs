@@ -2,11 +2,11 @@
 //! (closed unless configured), security headers on every response, the body limit's and the
 //! timeout's answers in the error envelope, and a bound on client-sent request ids.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -109,11 +109,17 @@ fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) 
 }
 
 /// The caller of a request: the user of a valid access token; else, for a well-formed API key,
-/// the key (and the peer's IP); else the peer's IP (known when the server runs with
+/// the key (and the client's IP); else the client's IP (see [`crate::client_ip`]: the peer, or
+/// the address a trusted proxy forwarded; known when the server runs with
 /// `into_make_service_with_connect_info`). No database access. With the claims of the access
 /// token when it checked one (kept for authentication, which then does not check it again).
 pub fn identify(state: &AppState, req: &Request) -> (Caller, Option<VerifiedClaims>) {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let ip = crate::client_ip::of_request(req.extensions(), req.headers(), &state.ops.config.trusted_proxies);
+    identify_from(state, req, ip)
+}
+
+/// [`identify`] with the client's IP already known.
+fn identify_from(state: &AppState, req: &Request, ip: Option<IpAddr>) -> (Caller, Option<VerifiedClaims>) {
     if let Ok(token) = crate::auth::bearer(req.headers()) {
         if let Some(key) = crate::auth::secret::parse_api_key(token) {
             return (Caller::ApiKey(format!("{}/{}", key.tenant.simple(), key.id.simple()), ip), None);
@@ -130,12 +136,17 @@ pub fn identify(state: &AppState, req: &Request) -> (Caller, Option<VerifiedClai
     (who, None)
 }
 
-/// Middleware: 429 `RATE_LIMITED` with `Retry-After` (seconds) over the limit.
+/// Middleware: 429 `RATE_LIMITED` with `Retry-After` (seconds) over the limit. Records the
+/// client's IP on the request's span (`client.ip`), limited or not.
 pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = crate::client_ip::of_request(req.extensions(), req.headers(), &state.ops.config.trusted_proxies);
+    if let Some(ip) = ip {
+        tracing::Span::current().record("client.ip", tracing::field::display(ip));
+    }
     if UNLIMITED.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let (who, verified) = identify(&state, &req);
+    let (who, verified) = identify_from(&state, &req, ip);
     if let Some(verified) = verified {
         req.extensions_mut().insert(verified);
     }

@@ -74,7 +74,7 @@ impl TestServer {
     pub async fn start_with(db: &TestDb, name: &str, ops: Ops) -> TestServer {
         let limits = Limits::default();
         let package = Package::load_dir(&package_dir(name)).unwrap_or_else(|e| panic!("package {name}: {e:?}"));
-        let store = Store::new(db.app.clone(), limits.clone());
+        let store = Store::new(db.app.clone(), limits.clone()).with_idempotency_ttl(ops.config.idempotency_ttl);
         let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
         tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
         tenants::apply::load_sample_data(&db.owner, &store, applied.tenant, &package).await.expect("sample data");

@@ -673,6 +673,57 @@ async fn bulk_transitions_report_each_entity() {
     f.db.drop_db().await.expect("drop");
 }
 
+#[tokio::test]
+async fn a_bulk_transition_of_an_unknown_name_is_refused_up_front() {
+    let f = fixture().await;
+    let (s, a) = (&f.s, f.agent.as_str());
+    let before = (states(&f.db, s).await, history_rows(&f.db, s).await);
+
+    // Once, as a 404 naming the transition and listing the type's, not one error per entity;
+    // whatever the body selects (even ids that are not ids: nothing is read).
+    let mine = id(&f.tickets[0]);
+    for body in [
+        json!({ "ids": [mine, uuid::Uuid::now_v7().to_string()] }),
+        json!({ "filter": {}, "dry_run": true }),
+        json!({ "filter": { "state": "OPEN" }, "input": {} }),
+        json!({ "ids": ["nope"] }),
+    ] {
+        let r = s.post("entities/ticket/transitions/reopen", a, &body).await;
+        assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{body}: {:?}", r.body);
+        let details = &r.body["error"]["details"];
+        assert_eq!(details["transition"], "reopen", "{:?}", r.body);
+        assert_eq!(details["type"], "ticket");
+        assert_eq!(details["available"], json!(["close"]), "{:?}", r.body);
+        assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("`reopen`")), "{:?}", r.body);
+        assert!(r.body.get("results").is_none());
+    }
+    // Even for a role that could fire nothing (type-level view is all the check needs).
+    let viewer = s.token(&f.db, "viewer@query.test").await;
+    let r = s.post("entities/ticket/transitions/reopen", &viewer, &json!({ "filter": {} })).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{:?}", r.body);
+    // An unknown type is still the type's 404; a known name still runs per entity.
+    let r = s.post("entities/spaceship/transitions/reopen", a, &json!({ "ids": [] })).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
+    assert!(r.body["error"]["details"].is_null(), "{:?}", r.body);
+    let r = s.post("entities/ticket/transitions/close", a, &json!({ "ids": [mine], "dry_run": true })).await;
+    assert_eq!((r.status, r.body["succeeded"].clone()), (200, json!(1)), "{:?}", r.body);
+
+    assert_eq!((states(&f.db, s).await, history_rows(&f.db, s).await), before, "an entity or its history changed");
+    f.db.drop_db().await.expect("drop");
+}
+
+/// How many history rows (executed transitions) the tenant has.
+async fn history_rows(db: &TestDb, s: &TestServer) -> i64 {
+    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let n = sqlx::query_scalar("select count(*) from transitions where tenant_id = $1")
+        .bind(s.tenant.0)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("history rows");
+    tx.commit().await.expect("commit");
+    n
+}
+
 async fn count(s: &TestServer, token: &str) -> i64 {
     let r = s.get("entities/ticket?total=true&limit=1", token).await;
     r.body["total"].as_i64().expect("total")

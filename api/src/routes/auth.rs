@@ -11,11 +11,10 @@
 //!   at once.
 //! * `GET /api/v1/auth/me`: the principal of the bearer token.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +27,7 @@ use uuid::Uuid;
 
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{authenticate, bearer, password, secret, Credential, Principal, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -40,17 +40,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/me", get(me))
         .layer(Extension(Arc::new(LoginLimiter::default())))
-}
-
-/// The client's address, when the server was started with connection info (`serve` is).
-struct ClientIp(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
-    }
 }
 
 fn bad_credentials() -> ApiError {

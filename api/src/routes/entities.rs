@@ -343,8 +343,13 @@ async fn bulk_transition(
     let dry_run = body.dry_run || q.dry_run;
     allow(&state, &who, &path.type_name, Action::View, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    if defs.type_(&path.type_name).is_none() {
+    let Some(workflow) = defs.type_(&path.type_name).and(defs.workflow(&path.type_name)) else {
         return Err(StoreError::TypeNotFound(path.type_name).into());
+    };
+    // A name the type's workflow does not have fails on every entity alike: answered once, up
+    // front, before any entity is read.
+    if workflow.transition(&path.name).is_none() {
+        return Err(unknown_transition(&path.type_name, &path.name, workflow));
     }
     let source = match (body.ids, body.filter) {
         (Some(ids), None) => {
@@ -451,6 +456,14 @@ async fn bulk_transition(
         report.send(tail).await;
     });
     Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(ReceiverStream::new(rx))).into_response())
+}
+
+/// 404 `NOT_FOUND` for a transition name the type's workflow does not have, with the names it
+/// does have (`details.available`, in the order written, like `INVALID_TRANSITION`'s).
+fn unknown_transition(type_name: &str, name: &str, workflow: &engine::compiled::CompiledWorkflow) -> ApiError {
+    let available: Vec<&str> = workflow.transitions().map(|t| t.name()).collect();
+    ApiError::not_found(format!("unknown transition `{name}` of entity type `{type_name}`"))
+        .with_details(json!({ "type": type_name, "transition": name, "available": available }))
 }
 
 /// The streamed report of a bulk transition.

@@ -19,10 +19,12 @@
 //!   become the tenant's ordered event stream and one webhook delivery per matching webhook.
 //! * [`delivery`]: POSTs due deliveries, signed, retried with exponential backoff, dead-lettered.
 //! * [`timers`]: fires state timers that came due, as the system actor.
+//! * [`housekeeping`]: deletes expired idempotency records, across tenants.
 
 pub mod commits;
 pub mod delivery;
 pub mod destination;
+pub mod housekeeping;
 pub mod listener;
 pub mod relay;
 pub mod sql;
@@ -120,6 +122,10 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// The least time between two notifications of new events to the other processes.
     pub notify_gap: Duration,
+    /// Idempotency records this old are deleted (`SWITCHYARD_IDEMPOTENCY_TTL`).
+    pub idempotency_ttl: Duration,
+    /// How often the housekeeping worker looks for them.
+    pub housekeeping_every: Duration,
 }
 
 impl From<&OpsConfig> for WorkerConfig {
@@ -131,6 +137,8 @@ impl From<&OpsConfig> for WorkerConfig {
             timeout: c.webhook_timeout,
             poll: POLL,
             notify_gap: commits::NOTIFY_GAP,
+            idempotency_ttl: c.idempotency_ttl,
+            housekeeping_every: housekeeping::HOUSEKEEPING_EVERY,
         }
     }
 }
@@ -148,8 +156,9 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Starts the commit signals' forwarder, the listener, the relay, the delivery worker and the
-    /// timers worker. They stop when [`Workers::stop`] is called or the hub shuts down.
+    /// Starts the commit signals' forwarder, the listener, the relay, the delivery worker, the
+    /// timers worker and the housekeeping worker. They stop when [`Workers::stop`] is called or
+    /// the hub shuts down.
     pub fn start(store: &Store, hub: &EventHub, config: WorkerConfig) -> Result<Workers, reqwest::Error> {
         let stop = hub.shutdown_token().child_token();
         let client = delivery::client(&config)?;
@@ -157,6 +166,7 @@ impl Workers {
         tasks.spawn(commits::run(store.clone(), hub.clone(), stop.clone(), config.notify_gap));
         tasks.spawn(listener::run(store.pool().clone(), hub.clone(), stop.clone()));
         tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll));
+        tasks.spawn(housekeeping::run(store.clone(), stop.clone(), config.idempotency_ttl, config.housekeeping_every));
         tasks.spawn(delivery::run(store.clone(), hub.clone(), stop.clone(), config, client));
         tasks.spawn(timers::run(store.clone(), stop.clone(), timers::TIMER_POLL));
         Ok(Workers { tasks, stop })

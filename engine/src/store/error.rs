@@ -21,6 +21,10 @@ pub enum StoreError {
     VersionConflict { expected: i64, actual: i64 },
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// A live record appeared for a key while the request held its lock: a bug (some writer
+    /// skipped the lock); the request is rolled back rather than recorded twice.
+    #[error("a live idempotency record appeared while its key was locked")]
+    IdempotencyRecordLive,
     #[error("the data must be a JSON object")]
     NotAnObject,
     #[error("a stored configuration version does not compile: {0}")]

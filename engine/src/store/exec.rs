@@ -93,8 +93,13 @@ pub(super) async fn transition(
         let mut tx = store.begin(tenant).await?;
         let request_hash = request_hash(type_name, id, name, &input);
         if let Some(key) = &opts.idempotency_key {
+            // Held to the end of the transaction: a second request with the key waits here, then
+            // finds this one's record (or, if this one rolled back, none).
             sql::lock_idempotency_key(&mut tx, tenant, &actor.id, key).await?;
-            if let Some((hash, _status, response)) = sql::get_idempotency(&mut tx, tenant, &actor.id, key).await? {
+            // An expired record is absent: the key is free again, for any request.
+            if let Some((hash, _status, response)) =
+                sql::get_idempotency(&mut tx, tenant, &actor.id, key, store.idempotency_ttl).await?
+            {
                 if hash != request_hash {
                     return Err(StoreError::IdempotencyKeyReused);
                 }
@@ -128,7 +133,8 @@ pub(super) async fn transition(
         }
         if let Some(key) = &opts.idempotency_key {
             let response = serde_json::to_value(&outcome).map_err(|e| StoreError::Definitions(e.to_string()))?;
-            sql::put_idempotency(&mut tx, tenant, &actor.id, key, &request_hash, 200, &response).await?;
+            let record = sql::IdempotencyRecord { request_hash: &request_hash, status: 200, response: &response };
+            sql::put_idempotency(&mut tx, tenant, &actor.id, key, record, store.idempotency_ttl).await?;
         }
         store.commit_writes(tx, tenant).await?;
         Ok(outcome)

@@ -108,6 +108,8 @@ pub struct Store {
     /// transaction that notifies commits under a cluster-wide lock; see
     /// `migrations/0007_outbox_without_notify.sql` and [`Store::subscribe_commits`]).
     commits: tokio::sync::broadcast::Sender<TenantId>,
+    /// How long an idempotency record answers for its key ([`Store::with_idempotency_ttl`]).
+    idempotency_ttl: std::time::Duration,
 }
 
 /// How many commit signals a slow subscriber may fall behind before it is told it lagged.
@@ -116,6 +118,10 @@ const COMMIT_SIGNALS: usize = 1024;
 /// How long a tenant's live version is trusted before it is read again (a newly published
 /// version's permissions apply within this time in every server process).
 pub const LIVE_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long an idempotency record answers for its key unless the caller says otherwise
+/// ([`Store::with_idempotency_ttl`]).
+pub const DEFAULT_IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,7 +133,29 @@ impl Store {
     pub fn new(pool: PgPool, limits: Limits) -> Store {
         let limits = Arc::new(limits);
         let (commits, _) = tokio::sync::broadcast::channel(COMMIT_SIGNALS);
-        Store { pool, defs: DefinitionCache::new(limits.clone()), limits, live: Arc::default(), commits }
+        Store {
+            pool,
+            defs: DefinitionCache::new(limits.clone()),
+            limits,
+            live: Arc::default(),
+            commits,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+        }
+    }
+
+    /// This store with another retention of idempotency records (default
+    /// [`DEFAULT_IDEMPOTENCY_TTL`]). A record at least `ttl` old (by the database's clock) is
+    /// treated as absent: the same key may be used again, for any request, which then executes
+    /// and replaces the record. Whether a purge (`purge_expired_idempotency`, see
+    /// `migrations/0010_idempotency_expiry.sql`) has deleted it yet makes no difference.
+    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Store {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// How long an idempotency record answers for its key.
+    pub fn idempotency_ttl(&self) -> std::time::Duration {
+        self.idempotency_ttl
     }
 
     /// The tenants of this process's committed writes (transitions, creations, edits, deletions,

@@ -437,18 +437,26 @@ pub async fn lock_idempotency_key(tx: &mut Tx, tenant: TenantId, actor: &str, ke
     Ok(())
 }
 
+/// The record of a key whose age (by the database's clock, `now()` being the start of the
+/// transaction) is under `ttl`: its request hash, status and answer. An older record is
+/// treated as absent (see [`put_idempotency`]).
 pub async fn get_idempotency(
     tx: &mut Tx,
     tenant: TenantId,
     actor: &str,
     key: &str,
+    ttl: std::time::Duration,
 ) -> Result<Option<(String, i32, Value)>, StoreError> {
+    // `now() - created_at < ttl` rather than `created_at > now() - ttl`: the subtraction of two
+    // timestamps cannot overflow, whatever the ttl (the row is found by its key anyway).
     let row = sqlx::query(
-        "select request_hash, status, response from idempotency where tenant_id = $1 and actor_id = $2 and key = $3",
+        "select request_hash, status, response from idempotency \
+         where tenant_id = $1 and actor_id = $2 and key = $3 and now() - created_at < $4",
     )
     .bind(tenant.0)
     .bind(actor)
     .bind(key)
+    .bind(interval(ttl))
     .fetch_optional(&mut **tx)
     .await?;
     Ok(match row {
@@ -457,27 +465,55 @@ pub async fn get_idempotency(
     })
 }
 
+/// What is stored for an idempotency key: the hash of the request and its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyRecord<'a> {
+    pub request_hash: &'a str,
+    pub status: i32,
+    pub response: &'a Value,
+}
+
+/// Stores the answer for a key, replacing an expired record of the same key in the same
+/// statement (its age `ttl` or more; the purge may not have deleted it yet). The caller holds
+/// [`lock_idempotency_key`] and found no live record with [`get_idempotency`], so a live one
+/// cannot be there; if one were (a writer that skipped the lock), nothing is overwritten and
+/// the answer is [`StoreError::IdempotencyRecordLive`], which rolls the request back rather
+/// than record a second execution.
 pub async fn put_idempotency(
     tx: &mut Tx,
     tenant: TenantId,
     actor: &str,
     key: &str,
-    request_hash: &str,
-    status: i32,
-    response: &Value,
+    record: IdempotencyRecord<'_>,
+    ttl: std::time::Duration,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "insert into idempotency (tenant_id, actor_id, key, request_hash, status, response) values ($1, $2, $3, $4, $5, $6)",
+    let written = sqlx::query(
+        "insert into idempotency as i (tenant_id, actor_id, key, request_hash, status, response) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (tenant_id, actor_id, key) do update \
+         set request_hash = excluded.request_hash, status = excluded.status, response = excluded.response, \
+             created_at = excluded.created_at \
+         where now() - i.created_at >= $7",
     )
     .bind(tenant.0)
     .bind(actor)
     .bind(key)
-    .bind(request_hash)
-    .bind(status)
-    .bind(response)
+    .bind(record.request_hash)
+    .bind(record.status)
+    .bind(record.response)
+    .bind(interval(ttl))
     .execute(&mut **tx)
     .await?;
+    if written.rows_affected() != 1 {
+        return Err(StoreError::IdempotencyRecordLive);
+    }
     Ok(())
+}
+
+/// A duration as a Postgres `interval` (microseconds; saturating, never an error).
+pub fn interval(d: std::time::Duration) -> sqlx::postgres::types::PgInterval {
+    let microseconds = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    sqlx::postgres::types::PgInterval { months: 0, days: 0, microseconds }
 }
 
 /// Who fired each of `transitions` on an entity before: transition → distinct actor ids. One
