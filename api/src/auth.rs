@@ -225,6 +225,20 @@ struct UserRow {
     session_ok: bool,
 }
 
+impl From<UserRow> for cache::Answer {
+    fn from(r: UserRow) -> cache::Answer {
+        let UserRow { slug, email, name, roles, active, session_ok } = r;
+        cache::Answer::User { slug, email, name, roles, active, session_ok }
+    }
+}
+
+impl From<KeyRow> for cache::Answer {
+    fn from(r: KeyRow) -> cache::Answer {
+        let KeyRow { slug, name, roles, secret_hash, revoked } = r;
+        cache::Answer::ApiKey { slug, name, roles, secret_hash, revoked }
+    }
+}
+
 /// What the database says of a credential: from the process's [`cache`] when it has a current
 /// answer, else asked (one round trip) and kept.
 async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answer>, ApiError> {
@@ -243,27 +257,14 @@ async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answe
         .bind(session)
         .fetch_optional(pool)
         .await?
-        .map(|r| cache::Answer::User {
-            slug: r.slug,
-            email: r.email,
-            name: r.name,
-            roles: r.roles,
-            active: r.active,
-            session_ok: r.session_ok,
-        }),
+        .map(cache::Answer::from),
         cache::Key::ApiKey { tenant, key } => {
             sqlx::query_as::<_, KeyRow>("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
                 .bind(tenant)
                 .bind(key)
                 .fetch_optional(pool)
                 .await?
-                .map(|r| cache::Answer::ApiKey {
-                    slug: r.slug,
-                    name: r.name,
-                    roles: r.roles,
-                    secret_hash: r.secret_hash,
-                    revoked: r.revoked,
-                })
+                .map(cache::Answer::from)
         }
     };
     if let Some(answer) = &answer {
