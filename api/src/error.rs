@@ -16,11 +16,24 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Seconds to send as `Retry-After` (on 429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: Value::Null }
+        ApiError { status, code, message: message.into(), details: Value::Null, retry_after: None }
+    }
+
+    /// Asks the client to retry after `seconds` (`Retry-After`).
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Too much slow evaluation is queued: 503 `BUSY`, retry in a second.
+    pub fn busy(busy: &engine::offload::Busy) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string()).retry_after(1)
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
@@ -61,7 +74,11 @@ impl IntoResponse for ApiError {
         if !self.details.is_null() {
             error["details"] = self.details;
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -87,6 +104,15 @@ impl From<Rejection> for ApiError {
             }
             Rejection::ScriptLimit { message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SCRIPT_LIMIT", message)
+            }
+            // The tenant's configuration ran out of a budget: the tenant's 422, naming where.
+            Rejection::RuleLimit { at, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "RULE_LIMIT", format!("{at}: {message}"))
+                    .with_details(json!({ "at": at }))
+            }
+            Rejection::TemplateFailed { at, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "TEMPLATE_FAILED", format!("{at}: {message}"))
+                    .with_details(json!({ "at": at }))
             }
             other => ApiError::internal(format!("{other:?}")),
         }
@@ -115,6 +141,7 @@ impl From<StoreError> for ApiError {
                 "IDEMPOTENCY_KEY_REUSED",
                 "this Idempotency-Key was used for a different request",
             ),
+            StoreError::Busy(busy) => ApiError::busy(&busy),
             StoreError::NotAnObject => {
                 ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }]))
             }

@@ -59,11 +59,11 @@ impl CompiledTenant {
         let scripts = ScriptEngine::new(limits);
         let mut workflows = HashMap::with_capacity(ontology.len());
         let mut errors = Vec::new();
-        let rules = NamedRules::compile(rules, &mut errors);
+        let rules = NamedRules::compile_limited(rules, limits, &mut errors);
         for (name, ty) in ontology.iter() {
             match WorkflowDef::parse(name, ty.def().workflow.as_ref()) {
                 Ok(def) => {
-                    let cx = Cx { ontology: &ontology, scripts: &scripts, rules: &rules };
+                    let cx = Cx { ontology: &ontology, scripts: &scripts, rules: &rules, limits };
                     if let Some(wf) = CompiledWorkflow::compile(name, def, &cx, &mut errors) {
                         workflows.insert(name.to_string(), wf);
                     }
@@ -121,6 +121,7 @@ struct Cx<'a> {
     ontology: &'a Ontology,
     scripts: &'a ScriptEngine,
     rules: &'a NamedRules,
+    limits: &'a Limits,
 }
 
 /// One type's workflow.
@@ -389,7 +390,7 @@ impl CompiledTransition {
         if def.roles.is_empty() {
             at.errors.push(EngineError::NoRoles { type_name: at.ty(), transition: at.tr() });
         }
-        let input = def.input.as_ref().and_then(|schema| match input_validator(schema) {
+        let input = def.input.as_ref().and_then(|schema| match input_validator(schema, cx.limits) {
             Ok(v) => Some(v),
             Err(message) => {
                 at.errors.push(EngineError::InputSchema { type_name: at.ty(), transition: at.tr(), message });
@@ -535,13 +536,26 @@ fn child_pointer(parent: &str, name: &str) -> String {
     format!("{parent}/{}", name.replace('~', "~0").replace('/', "~1"))
 }
 
-/// Compiles a transition's input schema (JSON Schema 2020-12, formats checked).
-fn input_validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+/// Compiles a transition's input schema (JSON Schema 2020-12, formats checked). The schema is
+/// the tenant's: it is measured first (depth, size, as a rule is), and its `pattern`s run on the
+/// linear-time `regex` engine (no backtracking, so no catastrophic pattern), as the types'.
+fn input_validator(schema: &Value, limits: &Limits) -> Result<jsonschema::Validator, String> {
+    let m = crate::rules::measure(schema);
+    if m.depth > limits.max_rule_depth {
+        return Err(format!("the schema nests deeper than {} levels (limit max_rule_depth)", limits.max_rule_depth));
+    }
+    if m.size > limits.max_rule_size {
+        return Err(format!("the schema is larger than {} bytes (limit max_rule_size)", limits.max_rule_size));
+    }
     jsonschema::meta::validate(schema).map_err(|e| match e.instance_path().as_str() {
         "" => e.to_string(),
         path => format!("at {path}: {e}"),
     })?;
-    jsonschema::draft202012::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(schema)
+        .map_err(|e| e.to_string())
 }
 
 /// Where a load stands among its transition's loads, to tell which other loads it may read.

@@ -23,6 +23,10 @@ pub enum EngineError {
     /// A JSON-Logic rule that failed while being evaluated.
     #[error("JSON-Logic evaluation failed: {message}")]
     LogicEval { message: String },
+    /// A JSON-Logic rule that ran out of its budget ([`crate::limits::Limits`]: steps, time,
+    /// memory): the tenant's configuration, answered 422 `RULE_LIMIT`.
+    #[error("rule limit exceeded: {message}")]
+    RuleLimit { message: String },
     /// A script that does not compile.
     #[error("script does not compile{}: {message}", at(.line, .column))]
     ScriptCompile { message: String, line: Option<usize>, column: Option<usize> },

@@ -66,6 +66,16 @@ pub enum Rejection {
     /// The script hit a sandbox limit.
     #[error("{message}")]
     ScriptLimit { message: String },
+    /// A JSON-Logic rule (a guard, a load expression) ran out of its budget (steps, time,
+    /// memory), or the transition's output passed a bound ([`Limits::max_events`] …): the
+    /// tenant's configuration (HTTP 422). `at` says where (`guard 0`, `load customer`,
+    /// `events`).
+    #[error("{at}: {message}")]
+    RuleLimit { at: String, message: String },
+    /// A template (a number, a title) failed or ran out of its budget: the tenant's
+    /// configuration (HTTP 422). `at` is the type and template (`order: number.template`).
+    #[error("{at}: {message}")]
+    TemplateFailed { at: String, message: String },
     /// A bug or an inconsistency between the caller and the definitions (HTTP 500; never shown
     /// to the client).
     #[error("internal error: {0}")]
@@ -82,6 +92,8 @@ impl Rejection {
             Rejection::GuardFailed { .. } => "GUARD_FAILED",
             Rejection::ScriptFailed { .. } => "SCRIPT_FAILED",
             Rejection::ScriptLimit { .. } => "SCRIPT_LIMIT",
+            Rejection::RuleLimit { .. } => "RULE_LIMIT",
+            Rejection::TemplateFailed { .. } => "TEMPLATE_FAILED",
             Rejection::Internal(_) => "INTERNAL",
         }
     }
@@ -95,6 +107,7 @@ impl From<EngineError> for Rejection {
                 Rejection::GuardFailed { index: None, message, trace: Trace::default() }
             }
             EngineError::ScriptLimit { message } => Rejection::ScriptLimit { message },
+            EngineError::RuleLimit { message } => Rejection::RuleLimit { at: "rule".into(), message },
             other => Rejection::Internal(other.to_string()),
         }
     }
@@ -285,7 +298,7 @@ impl<'t> Prepared<'t> {
                 continue;
             }
             let (context, _) = full_context(self, loaded);
-            let requests = stage_requests(self.transition, &context, stage)?;
+            let requests = stage_requests(self.transition, &context, stage, self.tenant.limits())?;
             self.load_requests.extend(requests);
             return Ok(true);
         }
@@ -393,7 +406,7 @@ fn prepare_inner<'t>(
     context.insert("now".into(), Value::String(rfc3339(now)));
 
     let load_requests =
-        if t.loads().is_empty() { Vec::new() } else { stage_requests(t, &Value::Object(context.clone()), 0)? };
+        if t.loads().is_empty() { Vec::new() } else { stage_requests(t, &Value::Object(context.clone()), 0, tenant.limits())? };
     // Loads of types the actor may not view: their values never appear in guard results, whether
     // explained or in the trace of a refusal.
     let permissions = tenant.permissions();
@@ -428,12 +441,24 @@ fn prepare_inner<'t>(
 
 /// The requests of the loads of `stage`, in declaration order, their rules evaluated against
 /// `context` (`{entity, input, actor, now}` and the loads of the earlier stages).
-fn stage_requests(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
+fn stage_requests(
+    t: &CompiledTransition,
+    context: &Value,
+    stage: usize,
+    limits: &Limits,
+) -> Result<Vec<LoadRequest>, Rejection> {
+    crate::logic::budget(limits, || stage_requests_within(t, context, stage))
+}
+
+fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
     let ctx = LogicContext::new(context);
     let mut requests = Vec::new();
     for load in t.loads().iter().filter(|l| l.stage == stage) {
         let eval = |logic: &crate::logic::Logic| {
-            logic.evaluate(&ctx).map_err(|e| Rejection::Internal(format!("load `{}`: {e}", load.name)))
+            logic.evaluate(&ctx).map_err(|e| match e {
+                EngineError::RuleLimit { message } => Rejection::RuleLimit { at: format!("load `{}`", load.name), message },
+                e => Rejection::Internal(format!("load `{}`: {e}", load.name)),
+            })
         };
         let kind = match &load.kind {
             CompiledLoadKind::ById(logic) => LoadKind::ById(match eval(logic)? {
@@ -530,16 +555,29 @@ fn full_context(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>) -> (
 }
 
 /// Evaluates guards in order; with `stop_at_first_failure`, stops after the first that fails.
+/// A guard that ran out of its budget stops the evaluation: its limit is returned beside the
+/// results (a limit is the configuration's fault, not a guard that is false).
 fn run_guards(
     transition: &CompiledTransition,
     context: &Value,
     ctx: &LogicContext,
     stop_at_first_failure: bool,
-) -> Vec<GuardResult> {
+) -> (Vec<GuardResult>, Option<Rejection>) {
     let mut results = Vec::with_capacity(transition.guards().len());
     for (index, g) in transition.guards().iter().enumerate() {
         let (passed, error) = match g.logic.truthy(ctx) {
             Ok(b) => (b, None),
+            Err(EngineError::RuleLimit { message }) => {
+                results.push(GuardResult {
+                    kind: GuardKind::Guard,
+                    index,
+                    message: g.message.clone(),
+                    passed: false,
+                    error: Some(message.clone()),
+                    values: Map::new(),
+                });
+                return (results, Some(Rejection::RuleLimit { at: format!("guard {index}"), message }));
+            }
             Err(e) => (false, Some(e.to_string())),
         };
         let values = if passed {
@@ -556,7 +594,7 @@ fn run_guards(
             break;
         }
     }
-    results
+    (results, None)
 }
 
 /// The value at a dotted `var` path (array elements by index).
@@ -580,7 +618,9 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     }
     let (context, _) = full_context(prepared, loaded);
     let ctx = LogicContext::new(&context);
-    let mut guards = run_guards(prepared.transition, &context, &ctx, false);
+    // A guard over its budget shows as not passed, with the limit as its error.
+    let (mut guards, _limit) =
+        crate::logic::budget(prepared.tenant.limits(), || run_guards(prepared.transition, &context, &ctx, false));
     hide_values(prepared, &mut guards);
     results.extend(guards);
     results
@@ -620,7 +660,11 @@ pub fn decide(
     }
     if !t.guards().is_empty() {
         let ctx = LogicContext::new(&context);
-        trace.guards.extend(run_guards(t, &context, &ctx, true));
+        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, &context, &ctx, true));
+        if let Some(limit) = limit {
+            return Err(limit);
+        }
+        trace.guards.extend(guards);
         hide_values(&prepared, &mut trace.guards);
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
             return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
@@ -675,8 +719,103 @@ pub fn decide(
         trace: Trace::default(),
     };
     apply_effects(&prepared, &loaded, effects, &mut decision)?;
+    OutputSize::of(&decision).check(limits)?;
     decision.trace = trace;
     Ok(decision)
+}
+
+/// What a transition writes, measured against the output bounds of [`Limits`]: events, created
+/// entities, and bytes (as JSON) of the entity's data, changed rows, created entities and event
+/// payloads. The store adds up the sizes of a transition and its follow-ups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputSize {
+    pub events: usize,
+    pub creates: usize,
+    pub bytes: usize,
+    /// The largest event payload.
+    pub largest_event: usize,
+}
+
+impl OutputSize {
+    /// The size of one decision's output.
+    pub fn of(decision: &Decision) -> OutputSize {
+        let mut size = OutputSize {
+            events: decision.events.len(),
+            creates: decision.creates.len(),
+            bytes: json_len(&decision.data),
+            largest_event: 0,
+        };
+        for u in &decision.updates {
+            size.bytes = size.bytes.saturating_add(json_len(&u.data));
+        }
+        for c in &decision.creates {
+            size.bytes = size.bytes.saturating_add(json_len(&c.data));
+        }
+        for e in &decision.events {
+            let n = json_len(&e.payload);
+            size.largest_event = size.largest_event.max(n);
+            size.bytes = size.bytes.saturating_add(n);
+        }
+        size
+    }
+
+    /// The sum of two outputs (a transition and a follow-up).
+    pub fn add(self, other: OutputSize) -> OutputSize {
+        OutputSize {
+            events: self.events.saturating_add(other.events),
+            creates: self.creates.saturating_add(other.creates),
+            bytes: self.bytes.saturating_add(other.bytes),
+            largest_event: self.largest_event.max(other.largest_event),
+        }
+    }
+
+    /// Refuses an output past a bound, with `RULE_LIMIT` naming it.
+    pub fn check(&self, limits: &Limits) -> Result<(), Rejection> {
+        let over = |at: &str, message: String| Err(Rejection::RuleLimit { at: at.into(), message });
+        if self.events > limits.max_events {
+            return over("events", format!("the transition emits more than {} events (limit max_events)", limits.max_events));
+        }
+        if self.largest_event > limits.max_event_bytes {
+            return over(
+                "events",
+                format!("an event's payload is larger than {} bytes (limit max_event_bytes)", limits.max_event_bytes),
+            );
+        }
+        if self.creates > limits.max_creates {
+            return over(
+                "creates",
+                format!("the transition creates more than {} entities (limit max_creates)", limits.max_creates),
+            );
+        }
+        if self.bytes > limits.max_transition_bytes {
+            return over(
+                "output",
+                format!(
+                    "the transition writes more than {} bytes of data and events (limit max_transition_bytes)",
+                    limits.max_transition_bytes
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The length of a value as compact JSON, without building the text.
+pub fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 fn validation(prefix: &str, errors: Vec<FieldError>) -> Rejection {

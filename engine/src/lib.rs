@@ -6,6 +6,9 @@
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
 //! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
 //! time; [`limits`] bounds them; [`model`] is the data the store fills.
+//!
+//! Around the core, with tokio: [`store`] (the Postgres executor) and [`offload`] (slow tenant
+//! code runs off the reactor, on bounded slots with a per-tenant share).
 
 pub mod compiled;
 pub mod def;
@@ -14,6 +17,7 @@ pub mod eval;
 pub mod limits;
 pub mod logic;
 pub mod model;
+pub mod offload;
 pub mod permissions;
 pub mod rules;
 pub mod script;

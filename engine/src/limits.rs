@@ -1,12 +1,23 @@
 //! Every sandbox bound of the engine in one place.
 //!
-//! Scripts are written by tenants, so each resource a script can consume has a bound here; the
+//! Tenants write code that runs in a process every tenant shares: Rhai scripts, JSON-Logic
+//! (guards, load expressions, named rules, the rules playground) and templates (titles,
+//! numbers). Each resource that code can consume has a bound here (depth, size, time); the
 //! defaults are generous for business logic (a few hundred lines over a few hundred rows) and
-//! small enough that a runaway script fails in well under a second. The Rhai engine is built
-//! from these values once per compiled tenant ([`crate::script::ScriptEngine::new`]); the store
-//! reads [`Limits::max_follow_up_depth`] when it evaluates follow-up transitions.
+//! small enough that a runaway evaluation fails in well under a second with a clear 422 for the
+//! tenant (`SCRIPT_LIMIT`, `RULE_LIMIT`, `TEMPLATE_LIMIT`), never an abort or a stall for the
+//! others. The Rhai engine is built from these values once per compiled tenant
+//! ([`crate::script::ScriptEngine::new`]); JSON-Logic is compiled and evaluated under them
+//! ([`crate::logic`], [`crate::rules`]); the store reads [`Limits::max_follow_up_depth`] and the
+//! transition output bounds when it applies a decision.
+//!
+//! Templates are compiled by the `ontology` crate, below this one; their bounds are constants
+//! there and listed here ([`TEMPLATE_FUEL`], [`MAX_TEMPLATE_OUTPUT`], [`MAX_TEMPLATE_SOURCE`],
+//! [`MAX_TEMPLATE_STRING`]) so this module stays the one index of every bound.
 
 use std::time::Duration;
+
+pub use ontology::template::{MAX_TEMPLATE_OUTPUT, MAX_TEMPLATE_SOURCE, MAX_TEMPLATE_STRING, TEMPLATE_FUEL};
 
 /// Sandbox bounds. Construct with [`Limits::default`] and override single fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +43,32 @@ pub struct Limits {
     pub max_follow_up_depth: usize,
     /// Effects (updates, creates, follow-ups, events) one script run may produce.
     pub max_effects: usize,
+
+    /// Nesting depth of a JSON-Logic rule (a guard, a load expression, a named rule) once its
+    /// named rules are expanded; checked when it is compiled.
+    pub max_rule_depth: usize,
+    /// Size of a JSON-Logic rule once its named rules are expanded, in bytes of JSON text
+    /// (measured before expanding, so rules that refer to each other cannot blow up).
+    pub max_rule_size: usize,
+    /// Iteration steps (one per element an iterating operator — `map`, `filter`, `reduce`,
+    /// `all`, `some`, `none`, `sort`, `group_by` — visits) the JSON-Logic of one evaluation may
+    /// take: all the guards and load expressions of one transition, or one playground call.
+    pub rule_steps: u64,
+    /// Wall time the JSON-Logic of one evaluation may take, checked inside loops.
+    pub rule_timeout: Duration,
+    /// Memory one JSON-Logic rule evaluation may allocate for its values, in bytes (strings and
+    /// arrays it builds: `cat`, `merge`, `map` …).
+    pub max_rule_memory: usize,
+
+    /// Events one transition may emit (declared and the script's), follow-ups included.
+    pub max_events: usize,
+    /// Bytes (as JSON) of one event's payload.
+    pub max_event_bytes: usize,
+    /// Entities one transition may create, follow-ups included.
+    pub max_creates: usize,
+    /// Bytes (as JSON) one transition may write: the entity's and changed rows' data, created
+    /// entities and event payloads, follow-ups included.
+    pub max_transition_bytes: usize,
 }
 
 impl Limits {
@@ -52,6 +89,15 @@ impl Default for Limits {
             script_timeout: Duration::from_millis(500),
             max_follow_up_depth: 4,
             max_effects: 1000,
+            max_rule_depth: 64,
+            max_rule_size: 256 * 1024,
+            rule_steps: 1_000_000,
+            rule_timeout: Duration::from_millis(250),
+            max_rule_memory: 32 * 1024 * 1024,
+            max_events: 200,
+            max_event_bytes: 64 * 1024,
+            max_creates: 200,
+            max_transition_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -4,19 +4,153 @@
 //! transition's rules read (entity, input, actor, now, loads) is converted once per transition
 //! into a [`LogicContext`]; every rule of the transition then evaluates against it without
 //! copying it again. Truthiness is JSON-Logic's: `0`, `""`, `[]`, `null` and `false` are false.
+//!
+//! Rules are written by tenants, so both steps are bounded ([`Limits`]):
+//! - compiling measures the rule first (depth and size, without recursion) and refuses one over
+//!   [`Limits::max_rule_depth`] or [`Limits::max_rule_size`];
+//! - evaluating runs under a [`budget`]: every per-element body of an iterating operator
+//!   (`map`, `filter`, `reduce`, `all`, `some`, `none`, `sort`, `group_by`) is wrapped at compile
+//!   time in an internal operator that counts a step and reads the clock every
+//!   [`STEPS_PER_CLOCK_READ`] steps, so nested loops over literal arrays stop at
+//!   [`Limits::rule_steps`] or [`Limits::rule_timeout`] *inside* the loop; the values a rule
+//!   builds live in an arena capped at [`Limits::max_rule_memory`] (an allocation past it unwinds
+//!   and is caught here), so `cat` or `merge` doubling in a `reduce` cannot exhaust memory.
+//!
+//! Exceeding a bound is [`EngineError::RuleLimit`] (HTTP 422 `RULE_LIMIT`), never a guard that
+//! merely fails: the tenant is told which bound, and where.
 
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use datalogic_rs::bumpalo::Bump;
-use datalogic_rs::{DataValue, FromDataValue};
+use datalogic_rs::operator::EvalContext;
+use datalogic_rs::{ArenaExt, DataValue, FromDataValue};
 use serde_json::Value;
 
 use crate::error::EngineError;
+use crate::limits::Limits;
+use crate::rules::measure;
+
+/// The internal operator that counts a step of an iteration (see the module's doc). Its name
+/// is not a builtin, so [`check_operators`] refuses it in a tenant's rule.
+const STEP_OPERATOR: &str = "__switchyard_step";
+
+/// The clock is read once per this many steps, not at every one.
+pub const STEPS_PER_CLOCK_READ: u64 = 256;
 
 /// One evaluator for the whole process: `datalogic_rs::Engine` is stateless between calls and
 /// thread-safe, and compiled rules must be evaluated by an engine configured like the one that
 /// compiled them.
-static ENGINE: LazyLock<datalogic_rs::Engine> = LazyLock::new(datalogic_rs::Engine::new);
+static ENGINE: LazyLock<datalogic_rs::Engine> =
+    LazyLock::new(|| datalogic_rs::Engine::builder().add_operator(STEP_OPERATOR, Step).build());
+
+/// What a budget ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exceeded {
+    Steps,
+    Time,
+    Memory,
+}
+
+/// The budget of the evaluation running on this thread (evaluation is synchronous, so a thread
+/// runs one at a time).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    steps_left: u64,
+    deadline: Instant,
+    max_memory: usize,
+    limits_steps: u64,
+    limits_timeout_ms: u128,
+    exceeded: Option<Exceeded>,
+}
+
+thread_local! {
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+impl Budget {
+    fn new(limits: &Limits) -> Budget {
+        Budget {
+            steps_left: limits.rule_steps,
+            deadline: Instant::now() + limits.rule_timeout,
+            max_memory: limits.max_rule_memory,
+            limits_steps: limits.rule_steps,
+            limits_timeout_ms: limits.rule_timeout.as_millis(),
+            exceeded: None,
+        }
+    }
+
+    fn message(&self) -> Option<String> {
+        Some(match self.exceeded? {
+            Exceeded::Steps => {
+                format!("took more than {} iteration steps (limit rule_steps)", self.limits_steps)
+            }
+            Exceeded::Time => format!("ran longer than {} ms (limit rule_timeout)", self.limits_timeout_ms),
+            Exceeded::Memory => {
+                format!("built values larger than {} bytes (limit max_rule_memory)", self.max_memory)
+            }
+        })
+    }
+}
+
+/// Runs `f` with one JSON-Logic budget from `limits` for every rule it evaluates on this
+/// thread (all the guards and load expressions of a transition share one). Nested calls share
+/// the outermost budget. Outside any, each evaluation gets a budget of its own from the default
+/// limits.
+pub fn budget<T>(limits: &Limits, f: impl FnOnce() -> T) -> T {
+    let outer = BUDGET.with(Cell::get);
+    if outer.is_some() {
+        return f();
+    }
+    BUDGET.with(|b| b.set(Some(Budget::new(limits))));
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(None));
+        }
+    }
+    let _reset = Reset;
+    f()
+}
+
+/// Counts one step against the running budget; false once it is spent.
+fn step() -> bool {
+    BUDGET.with(|cell| {
+        let Some(mut b) = cell.get() else { return true };
+        if b.exceeded.is_some() {
+            return false;
+        }
+        if b.steps_left == 0 {
+            b.exceeded = Some(Exceeded::Steps);
+        } else {
+            b.steps_left -= 1;
+            if b.steps_left % STEPS_PER_CLOCK_READ == 0 && Instant::now() >= b.deadline {
+                b.exceeded = Some(Exceeded::Time);
+            }
+        }
+        cell.set(Some(b));
+        b.exceeded.is_none()
+    })
+}
+
+/// The step operator: counts a step, then gives back its (already evaluated) argument.
+struct Step;
+
+impl datalogic_rs::CustomOperator for Step {
+    fn evaluate<'a>(
+        &self,
+        args: &[&'a DataValue<'a>],
+        _ctx: &mut EvalContext<'_, 'a>,
+        arena: &'a Bump,
+    ) -> datalogic_rs::Result<&'a DataValue<'a>> {
+        if !step() {
+            return Err(datalogic_rs::Error::custom_message("evaluation budget exceeded"));
+        }
+        Ok(args.first().copied().unwrap_or_else(|| arena.null()))
+    }
+}
 
 /// A compiled JSON-Logic rule (thread-safe, shareable).
 pub struct Logic {
@@ -31,10 +165,29 @@ impl std::fmt::Debug for Logic {
 }
 
 impl Logic {
-    /// Compiles a rule; an unknown operator or malformed arguments is an error.
+    /// Compiles a rule under the default [`Limits`]; an unknown operator, malformed arguments,
+    /// or a rule too deep or too large is an error.
     pub fn compile(rule: &Value) -> Result<Self, EngineError> {
+        Self::compile_limited(rule, &Limits::default())
+    }
+
+    /// Compiles a rule, refusing one deeper than [`Limits::max_rule_depth`] or larger than
+    /// [`Limits::max_rule_size`] (measured before anything recursive looks at it).
+    pub fn compile_limited(rule: &Value, limits: &Limits) -> Result<Self, EngineError> {
+        let m = measure(rule);
+        if m.depth > limits.max_rule_depth {
+            return Err(EngineError::LogicCompile {
+                message: format!("the rule nests deeper than {} levels (limit max_rule_depth)", limits.max_rule_depth),
+            });
+        }
+        if m.size > limits.max_rule_size {
+            return Err(EngineError::LogicCompile {
+                message: format!("the rule is larger than {} bytes (limit max_rule_size)", limits.max_rule_size),
+            });
+        }
         check_operators(rule)?;
-        let compiled = ENGINE.compile(rule).map_err(|e| EngineError::LogicCompile { message: e.to_string() })?;
+        let compiled =
+            ENGINE.compile(&instrument(rule)).map_err(|e| EngineError::LogicCompile { message: e.to_string() })?;
         Ok(Self { compiled, source: rule.clone() })
     }
 
@@ -50,20 +203,105 @@ impl Logic {
 
     /// Evaluates the rule against a context and returns its value.
     pub fn evaluate(&self, ctx: &LogicContext) -> Result<Value, EngineError> {
-        let arena = Bump::new();
-        ctx.cell.with_dependent(|_, data| {
-            let out = ENGINE.evaluate(&self.compiled, data, &arena).map_err(eval_error)?;
-            Value::from_arena(out).map_err(eval_error)
-        })
+        self.run(ctx, |out| Value::from_arena(out).map_err(eval_error))
     }
 
     /// Evaluates the rule and applies JSON-Logic truthiness to the result.
     pub fn truthy(&self, ctx: &LogicContext) -> Result<bool, EngineError> {
-        let arena = Bump::new();
-        ctx.cell.with_dependent(|_, data| {
-            let out = ENGINE.evaluate(&self.compiled, data, &arena).map_err(eval_error)?;
-            Ok(ENGINE.truthy(out))
+        self.run(ctx, |out| Ok(ENGINE.truthy(out)))
+    }
+
+    /// Evaluates under the running [`budget`] (or one of its own), in an arena capped at the
+    /// budget's memory, and gives the result to `read`.
+    fn run<T>(
+        &self,
+        ctx: &LogicContext,
+        read: impl for<'a> FnOnce(&'a DataValue<'a>) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        budget(&Limits::default(), || {
+            let Some(b) = BUDGET.with(Cell::get) else {
+                return Err(EngineError::RuleLimit { message: "no evaluation budget".into() });
+            };
+            if let Some(message) = b.message() {
+                return Err(EngineError::RuleLimit { message });
+            }
+            let arena = Bump::new();
+            arena.set_allocation_limit(Some(b.max_memory));
+            // The arena panics (it does not abort) when an allocation would pass its limit;
+            // nothing outside the arena and this call is touched while it unwinds.
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                ctx.cell.with_dependent(|_, data| {
+                    let out = ENGINE.evaluate(&self.compiled, data, &arena).map_err(eval_error)?;
+                    read(out)
+                })
+            }));
+            let exceeded = |kind: Exceeded| {
+                BUDGET.with(|cell| {
+                    let mut b = cell.get()?;
+                    b.exceeded = b.exceeded.or(Some(kind));
+                    cell.set(Some(b));
+                    b.message()
+                })
+            };
+            match outcome {
+                Err(_) => Err(EngineError::RuleLimit {
+                    message: exceeded(Exceeded::Memory).unwrap_or_else(|| "out of memory".into()),
+                }),
+                // A step that failed leaves its mark even if a `try` caught the error.
+                Ok(result) => match BUDGET.with(Cell::get).and_then(|b| b.message()) {
+                    Some(message) => Err(EngineError::RuleLimit { message }),
+                    None => result,
+                },
+            }
         })
+    }
+}
+
+/// The operators whose argument at each index in the list is evaluated once per element.
+const PER_ELEMENT_ARGS: &[(&str, &[usize])] = &[
+    ("map", &[1]),
+    ("filter", &[1]),
+    ("all", &[1]),
+    ("some", &[1]),
+    ("none", &[1]),
+    ("reduce", &[1]),
+    ("sort", &[2]),
+    ("group_by", &[1]),
+];
+
+/// The rule with every per-element body wrapped in the step operator (see the module's doc).
+/// Recursive over a rule whose depth [`Logic::compile_limited`] has checked.
+fn instrument(rule: &Value) -> Value {
+    match rule {
+        Value::Array(items) => Value::Array(items.iter().map(instrument).collect()),
+        Value::Object(map) if map.len() == 1 => {
+            let Some((op, args)) = map.iter().next() else { return rule.clone() };
+            let per_element = PER_ELEMENT_ARGS.iter().find(|(name, _)| name == op).map(|(_, idx)| *idx);
+            let args = match (args, per_element) {
+                (Value::Array(items), Some(idx)) => Value::Array(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| {
+                            let a = instrument(a);
+                            if idx.contains(&i) {
+                                let mut step = serde_json::Map::with_capacity(1);
+                                step.insert(STEP_OPERATOR.to_string(), Value::Array(vec![a]));
+                                Value::Object(step)
+                            } else {
+                                a
+                            }
+                        })
+                        .collect(),
+                ),
+                (other, _) => instrument(other),
+            };
+            let mut out = serde_json::Map::with_capacity(1);
+            out.insert(op.clone(), args);
+            Value::Object(out)
+        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), instrument(v))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -118,9 +356,10 @@ impl LogicContext {
     }
 }
 
-/// Compiles and evaluates a rule once (the API's rules playground).
-pub fn evaluate_once(logic: &Value, data: &Value) -> Result<Value, EngineError> {
-    Logic::compile(logic)?.evaluate(&LogicContext::new(data))
+/// Compiles and evaluates a rule once (the API's rules playground), under `limits`.
+pub fn evaluate_once(logic: &Value, data: &Value, limits: &Limits) -> Result<Value, EngineError> {
+    let rule = Logic::compile_limited(logic, limits)?;
+    budget(limits, || rule.evaluate(&LogicContext::new(data)))
 }
 
 /// Operators whose second argument is evaluated once per element of the first.
@@ -284,7 +523,7 @@ mod tests {
 
     #[test]
     fn evaluate_once_works() {
-        let v = evaluate_once(&json!({"cat": ["a", {"var": "x"}]}), &json!({"x": "b"}));
+        let v = evaluate_once(&json!({"cat": ["a", {"var": "x"}]}), &json!({"x": "b"}), &Limits::default());
         assert_eq!(v.expect("evaluates"), json!("ab"));
     }
 
@@ -312,5 +551,92 @@ mod tests {
                 "input.note",
             ]
         );
+    }
+
+    fn literal(n: usize) -> Value {
+        Value::Array((0..n).map(|i| json!(i)).collect())
+    }
+
+    /// Nested loops over literal arrays ran for 11–16 s before: now stopped inside the loop.
+    #[test]
+    fn nested_loops_stop_at_the_step_budget() {
+        let rule = json!({"some": [literal(2000), {"some": [literal(2000), {"some": [literal(2000), {"==": [{"var": ""}, -1]}]}]}]});
+        let logic = Logic::compile(&rule).expect("compiles");
+        let started = std::time::Instant::now();
+        let err = logic.truthy(&LogicContext::new(&json!({}))).expect_err("over budget");
+        assert!(matches!(&err, EngineError::RuleLimit { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        // Without a deadline, the step count stops it.
+        let limits = Limits { rule_timeout: std::time::Duration::from_secs(600), ..Limits::default() };
+        let err = budget(&limits, || logic.truthy(&LogicContext::new(&json!({})))).expect_err("over budget");
+        assert!(matches!(&err, EngineError::RuleLimit { message } if message.contains("rule_steps")), "{err:?}");
+    }
+
+    #[test]
+    fn slow_loops_stop_at_the_deadline() {
+        let limits = Limits { rule_steps: u64::MAX, rule_timeout: std::time::Duration::from_millis(50), ..Limits::default() };
+        let rule = json!({"some": [literal(3000), {"some": [literal(3000), {"==": [{"cat": [{"var": ""}, "x"]}, "no"]}]}]});
+        let logic = Logic::compile(&rule).expect("compiles");
+        let started = std::time::Instant::now();
+        let err = budget(&limits, || logic.truthy(&LogicContext::new(&json!({})))).expect_err("too slow");
+        assert!(matches!(&err, EngineError::RuleLimit { message } if message.contains("rule_timeout")), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
+    /// `cat` doubling in a `reduce` (2^40 bytes) stops at the memory budget, not the process.
+    #[test]
+    fn doubling_strings_stop_at_the_memory_budget() {
+        let rule = json!({"reduce": [literal(40), {"cat": [{"var": "accumulator"}, {"var": "accumulator"}]}, "xxxxxxxx"]});
+        let err = evaluate_once(&rule, &json!({}), &Limits::default()).expect_err("over memory");
+        assert!(matches!(&err, EngineError::RuleLimit { message } if message.contains("max_rule_memory")), "{err:?}");
+        let rule = json!({"reduce": [literal(40), {"merge": [{"var": "accumulator"}, {"var": "accumulator"}]}, [1, 2, 3]]});
+        let err = evaluate_once(&rule, &json!({}), &Limits::default()).expect_err("over memory");
+        assert!(matches!(&err, EngineError::RuleLimit { .. }), "{err:?}");
+    }
+
+    /// One budget covers every rule evaluated inside it; a later evaluation is refused at once.
+    #[test]
+    fn a_budget_is_shared_and_stays_spent() {
+        let limits = Limits { rule_steps: 100, ..Limits::default() };
+        let small = Logic::compile(&json!({"all": [literal(60), {">=": [{"var": ""}, 0]}]})).expect("compiles");
+        let ctx = LogicContext::new(&json!({}));
+        budget(&limits, || {
+            assert_eq!(small.truthy(&ctx), Ok(true));
+            assert!(matches!(small.truthy(&ctx), Err(EngineError::RuleLimit { .. })));
+            assert!(matches!(small.truthy(&ctx), Err(EngineError::RuleLimit { .. })), "stays spent");
+        });
+        assert_eq!(small.truthy(&ctx), Ok(true), "a new evaluation outside gets a budget of its own");
+    }
+
+    #[test]
+    fn deep_or_large_rules_do_not_compile() {
+        let mut deep = json!(true);
+        for _ in 0..100 {
+            deep = json!({"!": [deep]});
+        }
+        let err = Logic::compile(&deep).expect_err("too deep");
+        assert!(err.to_string().contains("max_rule_depth"), "{err}");
+        let large = json!({"in": [{"var": "x"}, [ "y".repeat(300_000) ]]});
+        let err = Logic::compile(&large).expect_err("too large");
+        assert!(err.to_string().contains("max_rule_size"), "{err}");
+        let sneaky = json!({"__switchyard_step": [1]});
+        assert!(Logic::compile(&sneaky).is_err(), "the internal operator is not a tenant's");
+    }
+
+    /// Results are unchanged by the instrumentation of loop bodies.
+    #[test]
+    fn instrumented_loops_give_the_same_results() {
+        let ctx = LogicContext::new(&json!({"items": [{"q": 2}, {"q": 3}], "xs": [3, 1, 2]}));
+        let cases = [
+            (json!({"map": [{"var": "items"}, {"*": [{"var": "q"}, 2]}]}), json!([4, 6])),
+            (json!({"filter": [{"var": "xs"}, {">": [{"var": ""}, 1]}]}), json!([3, 2])),
+            (json!({"reduce": [{"var": "xs"}, {"+": [{"var": "current"}, {"var": "accumulator"}]}, 0]}), json!(6)),
+            (json!({"all": [{"var": "xs"}, {">": [{"var": ""}, 0]}]}), json!(true)),
+            (json!({"none": [{"var": "xs"}, {">": [{"var": ""}, 5]}]}), json!(true)),
+            (json!({"some": [{"var": "items"}, {"==": [{"var": "q"}, 3]}]}), json!(true)),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(Logic::compile(&rule).expect("compiles").evaluate(&ctx), Ok(want), "{rule}");
+        }
     }
 }

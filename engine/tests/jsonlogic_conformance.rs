@@ -17,7 +17,7 @@ fn all_jsonlogic_cases_pass() {
             panic!("malformed case {case}");
         };
         let got = Logic::compile(rule).and_then(|l| l.evaluate(&LogicContext::new(data)));
-        let once = evaluate_once(rule, data);
+        let once = evaluate_once(rule, data, &engine::Limits::default());
         match (got, once) {
             (Ok(v), Ok(w)) if numeric_eq(&v, expected) && v == w => passed += 1,
             (v, w) => failures.push(format!("{rule} on {data}: want {expected}, got {v:?} / {w:?}")),

@@ -167,7 +167,7 @@ impl CompiledType {
         let Some(template) = &self.title else {
             return Ok(None);
         };
-        let title = template.render(data).map_err(|err| self.template_error("title", &err))?;
+        let title = template.render(data, &[]).map_err(|err| self.template_error("title", &err))?;
         let title = title.trim();
         Ok((!title.is_empty()).then(|| title.to_owned()))
     }
@@ -184,14 +184,14 @@ impl CompiledType {
         let Some(template) = &self.number else {
             return Ok(None);
         };
-        let ctx = minijinja::context! {
-            seq => seq,
-            year => format!("{:04}", now.year()),
-            month => format!("{:02}", now.month()),
-            day => format!("{:02}", now.day()),
-            ..minijinja::Value::from_serialize(data)
-        };
-        let number = template.render(ctx).map_err(|err| self.template_error("number.template", &err))?;
+        let extra = [
+            ("seq", minijinja::Value::from(seq)),
+            ("year", minijinja::Value::from(format!("{:04}", now.year()))),
+            ("month", minijinja::Value::from(format!("{:02}", now.month()))),
+            ("day", minijinja::Value::from(format!("{:02}", now.day()))),
+        ];
+        let number =
+            template.render(data, &extra).map_err(|err| self.template_error("number.template", &err))?;
         if number.trim().is_empty() {
             return Err(OntologyError::Template {
                 type_name: self.def.name.to_string(),

@@ -73,7 +73,7 @@ async fn validate(
     let problems = match parse_package(&body) {
         Err(problems) => problems,
         Ok(package) => {
-            let mut problems = validate_package(&state, &package).await?;
+            let mut problems = validate_package(&state, &who, &package).await?;
             if package.tenant.slug != who.slug {
                 problems.insert(0, wrong_tenant(&package, &who, Severity::Warning));
             }
@@ -198,7 +198,7 @@ async fn checked_package(state: &AppState, who: &TenantActor, body: &Value) -> R
     if package.tenant.slug != who.slug {
         return Err(invalid_package(vec![wrong_tenant(&package, who, Severity::Error)]));
     }
-    let problems = validate_package(state, &package).await?;
+    let problems = validate_package(state, who, &package).await?;
     if problems.iter().any(|p| p.severity == Severity::Error) {
         return Err(invalid_package(problems));
     }
@@ -206,13 +206,20 @@ async fn checked_package(state: &AppState, who: &TenantActor, body: &Value) -> R
 }
 
 /// Every problem `switchyard tenant validate` would report for the package as a folder.
-async fn validate_package(state: &AppState, package: &Package) -> Result<Vec<Problem>, ApiError> {
+/// Compiling a package is slow by nature: off the reactor, within the tenant's share of the
+/// evaluation slots ([`engine::offload`]).
+async fn validate_package(state: &AppState, who: &TenantActor, package: &Package) -> Result<Vec<Problem>, ApiError> {
     let (package, limits) = (package.clone(), state.store.limits().clone());
-    let report = tokio::task::spawn_blocking(move || tenants::export::validate_package(&package, &limits))
+    let tenant = who.tenant.0;
+    let report = state
+        .store
+        .offload()
+        .spawn(tenant, move || tenants::export::validate_package(&package, &limits))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(|busy| ApiError::busy(&busy))?
         .map_err(ApiError::internal)?;
     Ok(report.problems)
+}
 }
 
 /// Reads a package from its JSON form. A body that does not fit is one problem, located in the

@@ -25,14 +25,28 @@ struct EvaluateRequest {
 }
 
 async fn evaluate(
-    _state: State<AppState>,
+    state: State<AppState>,
     who: TenantActor,
     JsonBody(req): JsonBody<EvaluateRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if !who.has_role("admin") {
         return Err(ApiError::forbidden("the rules playground is for admins"));
     }
-    let result = engine::logic::evaluate_once(&req.logic, &req.data)
-        .map_err(|e| ApiError::validation(json!([{ "path": "/logic", "message": e.to_string() }])))?;
+    // Tenant code, maybe slow (iteration): evaluated off the reactor, within the tenant's share
+    // and the limits; over a limit is the tenant's 422 `RULE_LIMIT`.
+    let limits = state.store.limits().clone();
+    let outcome = state
+        .store
+        .offload()
+        .spawn(who.tenant.0, move || engine::logic::evaluate_once(&req.logic, &req.data, &limits))
+        .await
+        .map_err(|busy| ApiError::busy(&busy))?;
+    let result = outcome.map_err(|e| match e {
+        engine::EngineError::RuleLimit { message } => {
+            ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "RULE_LIMIT", format!("/logic: {message}"))
+                .with_details(json!({ "at": "/logic" }))
+        }
+        e => ApiError::validation(json!([{ "path": "/logic", "message": e.to_string() }])),
+    })?;
     Ok(Json(json!({ "result": result })))
 }

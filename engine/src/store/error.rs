@@ -29,6 +29,9 @@ pub enum StoreError {
     NotAnObject,
     #[error("a stored configuration version does not compile: {0}")]
     Definitions(String),
+    /// Too much slow evaluation is queued (for the tenant, or the process): retry shortly.
+    #[error(transparent)]
+    Busy(#[from] crate::offload::Busy),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
 }

@@ -1,10 +1,8 @@
 //! Transitions and creations inside one transaction: the IO around the pure evaluation.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 use indexmap::IndexMap;
@@ -19,6 +17,7 @@ use super::{entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantI
 use crate::compiled::{CompiledTenant, CompiledWorkflow};
 use crate::eval::{self, GuardKind, LoadKind, LoadRequest, Rejection};
 use crate::model::{Actor, Entity, Loaded};
+use crate::offload::cost_key;
 
 /// Most rows a `where` load may return: a transition is not a batch job.
 const MAX_LOAD_ROWS: i64 = 10_000;
@@ -121,7 +120,7 @@ pub(super) async fn transition(
                 return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
             }
         }
-        let run_ctx = RunCtx { store, tenant, now: Utc::now() };
+        let run_ctx = RunCtx::new(store, tenant, Utc::now());
         let mut events = Vec::new();
         let entity =
             run(&run_ctx, &mut tx, stored, Step { name, input, actor, depth: 0, parent: None }, &mut events).await?;
@@ -168,66 +167,27 @@ fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String 
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An evaluation at least this long (its own time, measured around it) counts as slow.
-const SLOW_EVAL: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Per transition (tenant, version, type and name, hashed): how many of its last evaluations in
-/// a row were slow (capped at 2). See [`decide_off_the_reactor`].
-static EVAL_COST: std::sync::LazyLock<RwLock<HashMap<u64, AtomicU8>>> = std::sync::LazyLock::new(RwLock::default);
-
-/// Runs pure, CPU-bound work (the guards and the Rhai script of [`eval::decide`], which may run
-/// up to the script time limit) without stalling the other tasks of this async worker thread
-/// when it is slow.
-///
-/// `block_in_place` hands the thread's other tasks to another worker for the duration, but that
-/// hand-off is not free: measured with `make bench`, wrapping every evaluation (26 µs for the
-/// benchmark's script) cost ~10–15% of the transitions per second and doubled the engine's p99.
-/// So it is kept for the evaluations that need it: a transition not seen yet, or whose last two
-/// evaluations in a row took [`SLOW_EVAL`] or more (two, so that one preempted run of a fast
-/// script does not move it); the others run inline. On a current-thread runtime
-/// (`#[tokio::test]`, small tools) `block_in_place` would panic: always inline there.
-fn decide_off_the_reactor<T>(key: u64, work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if !multi_thread {
-        return work();
-    }
-    let slow_runs = EVAL_COST.read().ok().and_then(|m| m.get(&key).map(|c| c.load(Ordering::Relaxed)));
-    let timed = || {
-        let started = std::time::Instant::now();
-        let out = work();
-        (out, started.elapsed() >= SLOW_EVAL)
-    };
-    let (out, slow) = match slow_runs {
-        Some(n) if n < 2 => timed(),
-        _ => tokio::task::block_in_place(timed),
-    };
-    let next = if slow { slow_runs.unwrap_or(0).saturating_add(1).min(2) } else { 0 };
-    if slow_runs != Some(next) {
-        let known =
-            EVAL_COST.read().ok().is_some_and(|m| m.get(&key).map(|c| c.store(next, Ordering::Relaxed)).is_some());
-        if !known {
-            if let Ok(mut m) = EVAL_COST.write() {
-                m.insert(key, AtomicU8::new(next));
-            }
-        }
-    }
-    out
-}
-
-/// The key of a transition in [`EVAL_COST`].
-fn eval_key(tenant: TenantId, version: i64, type_name: &str, transition: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    (tenant.0, version, type_name, transition).hash(&mut h);
-    h.finish()
-}
-
 /// What every step of one request shares.
 pub(super) struct RunCtx<'a> {
     pub(super) store: &'a Store,
     pub(super) tenant: TenantId,
     pub(super) now: DateTime<Utc>,
+    /// What the transition and its follow-ups have decided to write so far (bounded as a whole
+    /// by the output limits).
+    pub(super) output: std::sync::Mutex<eval::OutputSize>,
+}
+
+impl<'a> RunCtx<'a> {
+    pub(super) fn new(store: &'a Store, tenant: TenantId, now: DateTime<Utc>) -> Self {
+        RunCtx { store, tenant, now, output: std::sync::Mutex::default() }
+    }
+
+    /// Adds a decision's output to the transition's and checks the sum against the limits.
+    fn count_output(&self, decision: &eval::Decision) -> Result<(), Rejection> {
+        let mut total = self.output.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *total = total.add(eval::OutputSize::of(decision));
+        total.check(&self.store.limits)
+    }
 }
 
 /// One transition to run: the requested one (depth 0) or a follow-up.
@@ -286,7 +246,7 @@ pub(super) fn run<'a>(
     events: &'a mut Vec<EmittedEvent>,
 ) -> BoxFut<'a, Result<Entity, StoreError>> {
     Box::pin(async move {
-        let RunCtx { store, tenant, now } = *cx;
+        let (store, tenant, now) = (cx.store, cx.tenant, cx.now);
         let Step { name, input, actor, depth, parent } = step;
         if depth > store.limits.max_follow_up_depth {
             return Err(Rejection::ScriptLimit {
@@ -296,13 +256,18 @@ pub(super) fn run<'a>(
         }
         let defs = store.defs.get(tx, tenant, stored.config_version).await?;
         let entity = stored.entity;
-        let mut prepared = eval::prepare(&defs, &entity, name, &input, actor, now)?;
+        // Load expressions, guards and the script are pure but CPU-bound (each bounded by the
+        // limits, up to a few hundred milliseconds): slow ones run off the reactor.
+        let version = stored.config_version;
+        let key = |part: &str| cost_key(tenant.0, version, &[&entity.type_name, name, part]);
+        let mut prepared =
+            store.offload.run(tenant.0, key("prepare"), || eval::prepare(&defs, &entity, name, &input, actor, now)).await??;
         let workflow = prepared.workflow();
-        let loaded = load_stages(tx, tenant, &mut prepared, Locks::AsDeclared).await?;
+        let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
-        // Guards and the script are pure but CPU-bound (Rhai runs up to its wall-time limit).
-        let key = eval_key(tenant, stored.config_version, &entity.type_name, name);
-        let decision = decide_off_the_reactor(key, || eval::decide(prepared, loaded, &store.limits))?;
+        let decision =
+            store.offload.run(tenant.0, key("decide"), || eval::decide(prepared, loaded, &store.limits)).await??;
+        cx.count_output(&decision)?;
 
         // The transition's events go into the outbox with its history row, in the same
         // statement, unless the script creates entities: their `created` events come first.
@@ -450,15 +415,17 @@ enum Locks {
 /// Runs a prepared transition's loads stage by stage: the pending requests, then those of the
 /// loads that read them ([`eval::Prepared::next_stage`], pure), until every load has run.
 async fn load_stages(
+    store: &Store,
     tx: &mut Tx,
     tenant: TenantId,
     prepared: &mut eval::Prepared<'_>,
     locks: Locks,
 ) -> Result<IndexMap<String, Loaded>, StoreError> {
     let mut out = IndexMap::with_capacity(prepared.transition().loads().len());
+    let key = cost_key(tenant.0, 0, &[&prepared.entity().type_name, prepared.transition().name(), "stages"]);
     loop {
         load_stage(tx, tenant, prepared.pending_loads(), locks, &mut out).await?;
-        if !prepared.next_stage(&out)? {
+        if !store.offload.run(tenant.0, key, || prepared.next_stage(&out)).await?? {
             return Ok(out);
         }
     }
@@ -582,7 +549,12 @@ async fn insert_new(
             let seq = sql::next_sequence(tx, tenant, &format!("{type_name}:{}", now.year())).await?;
             let number = ty
                 .render_number(seq, now, &data)
-                .map_err(|e| Rejection::Internal(format!("number template of {type_name}: {e}")))?;
+                .map_err(|e| match e {
+                    ontology::error::OntologyError::Template { type_name, path, message } => {
+                        Rejection::TemplateFailed { at: format!("{type_name}: {path}"), message }
+                    }
+                    other => Rejection::TemplateFailed { at: format!("{type_name}: number.template"), message: other.to_string() },
+                })?;
             if let (Some(n), Some(obj)) = (number, data.as_object_mut()) {
                 obj.insert(field.to_string(), Value::String(n));
             }
@@ -645,10 +617,11 @@ pub(super) async fn available(
         } else {
             match eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now) {
                 // Explaining locks nothing: the loads run without `FOR UPDATE`.
-                Ok(mut p) => match load_stages(&mut tx, tenant, &mut p, Locks::None).await {
+                Ok(mut p) => match load_stages(store, &mut tx, tenant, &mut p, Locks::None).await {
                     Ok(loaded) => {
                         load_history(&mut tx, tenant, &mut p).await?;
-                        (eval::guard_results(&p, &loaded, &store.limits), None)
+                        let key = cost_key(tenant.0, stored.config_version, &[type_name, t.name(), "explain"]);
+                        (store.offload.run(tenant.0, key, || eval::guard_results(&p, &loaded, &store.limits)).await?, None)
                     }
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 },
@@ -683,37 +656,4 @@ pub(super) async fn available(
     }
     tx.commit().await?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod eval_cost_tests {
-    use super::*;
-
-    fn slow_runs(key: u64) -> Option<u8> {
-        EVAL_COST.read().expect("lock").get(&key).map(|c| c.load(Ordering::Relaxed))
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn slow_evaluations_move_off_the_worker_after_two_in_a_row() {
-        let key = eval_key(TenantId(Uuid::now_v7()), 1, "thing", "heavy");
-        let heavy = || std::thread::sleep(SLOW_EVAL * 2);
-        assert_eq!(slow_runs(key), None);
-        decide_off_the_reactor(key, heavy); // unknown: off the worker, measured slow
-        assert_eq!(slow_runs(key), Some(1));
-        decide_off_the_reactor(key, heavy); // inline, slow again
-        assert_eq!(slow_runs(key), Some(2));
-        decide_off_the_reactor(key, heavy); // off the worker from now on
-        assert_eq!(slow_runs(key), Some(2));
-        assert_eq!(decide_off_the_reactor(key, || 7), 7); // fast: inline next time
-        assert_eq!(slow_runs(key), Some(0));
-        decide_off_the_reactor(key, heavy); // one slow run is not enough
-        assert_eq!(slow_runs(key), Some(1));
-    }
-
-    #[tokio::test]
-    async fn a_current_thread_runtime_runs_everything_inline() {
-        let key = eval_key(TenantId(Uuid::now_v7()), 1, "thing", "heavy");
-        decide_off_the_reactor(key, || std::thread::sleep(SLOW_EVAL * 2));
-        assert_eq!(slow_runs(key), None, "nothing measured: block_in_place would panic here");
-    }
 }

@@ -110,6 +110,8 @@ pub struct Store {
     commits: tokio::sync::broadcast::Sender<TenantId>,
     /// How long an idempotency record answers for its key ([`Store::with_idempotency_ttl`]).
     idempotency_ttl: std::time::Duration,
+    /// Where slow tenant code is evaluated ([`crate::offload`]).
+    offload: Arc<crate::offload::Offload>,
 }
 
 /// How many commit signals a slow subscriber may fall behind before it is told it lagged.
@@ -140,7 +142,14 @@ impl Store {
             live: Arc::default(),
             commits,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            offload: Arc::default(),
         }
+    }
+
+    /// Where this store (and its callers: templates, the rules playground, package compiles)
+    /// evaluates slow tenant code: off the reactor, on bounded slots with a per-tenant share.
+    pub fn offload(&self) -> &crate::offload::Offload {
+        &self.offload
     }
 
     /// This store with another retention of idempotency records (default

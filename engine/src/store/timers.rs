@@ -95,7 +95,7 @@ async fn fire_one(
     }
 
     let actor = timer_actor();
-    let cx = RunCtx { store, tenant, now };
+    let cx = RunCtx::new(store, tenant, now);
     let step = Step { name: &timer.transition, input: timer.input.clone(), actor: &actor, depth: 0, parent: None };
     let mut events = Vec::new();
     sql::savepoint(tx, "savepoint timer_fire").await?;

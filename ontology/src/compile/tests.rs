@@ -1,7 +1,7 @@
 //! Tests of compiling, validating and rendering, over the order type of
 //! `docs/tenant-package.md` (extended with a few fields to cover every kind).
 
-use std::time::{Duration, Instant};
+
 
 use chrono::TimeZone;
 use serde_json::json;
@@ -368,21 +368,15 @@ fn title_renders() {
 
 #[test]
 fn runaway_title_fails_fast() {
-    let started = Instant::now();
-    // minijinja refuses a range this long outright.
-    let ty =
-        CompiledType::compile(def(r#"{ name: t, title: "{% for i in range(100000000) %}x{% endfor %}", fields: {} }"#))
-            .unwrap();
-    let err = ty.render_title(&json!({})).unwrap_err();
-    assert!(matches!(&err, OntologyError::Template { path, .. } if path == "title"), "{err:?}");
-    // Loops within the range limit, nested, are stopped by the fuel limit.
-    let ty = CompiledType::compile(def(
-        r#"{ name: t, title: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", fields: {} }"#,
-    ))
-    .unwrap();
-    let err = ty.render_title(&json!({})).unwrap_err();
-    assert!(err.to_string().contains("fuel"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Loops cannot be written: a template that would run away is refused when its type compiles.
+    for title in [
+        "{% for i in range(100000000) %}x{% endfor %}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    ] {
+        let err = CompiledType::compile(def(&format!(r#"{{ name: t, title: "{title}", fields: {{}} }}"#))).unwrap_err();
+        assert!(matches!(&err, OntologyError::Template { path, .. } if path == "title"), "{err:?}");
+        assert!(err.to_string().contains("`for` is not available"), "{err}");
+    }
 }
 
 #[test]
