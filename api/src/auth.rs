@@ -32,6 +32,9 @@ pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 /// How long a refresh token lives (each refresh issues a new one with a new lifetime).
 pub const REFRESH_TTL_DAYS: i64 = 30;
 
+/// Clock skew allowed between servers when checking `exp`, `nbf` and `iat`, in seconds.
+pub const CLOCK_LEEWAY_SECS: u64 = 5;
+
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -156,7 +159,9 @@ impl Keys {
         let invalid = || ApiError::unauthorized("the token is invalid or expired");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        // A token that says it is not valid yet (`nbf`) is refused, within the leeway.
+        validation.validate_nbf = true;
         let named = header.kid.as_deref().and_then(|kid| self.verifying.iter().find(|(k, _)| k == kid));
         let candidates: Vec<&DecodingKey> = match named {
             Some((_, key)) => vec![key],
@@ -169,6 +174,10 @@ impl Keys {
             .claims;
         if claims.typ != "access" {
             return Err(ApiError::unauthorized("not an access token"));
+        }
+        // Issued in the future (beyond clock skew): not a token this server signed as it is.
+        if claims.iat > chrono::Utc::now().timestamp() + i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(0) {
+            return Err(invalid());
         }
         Ok(claims)
     }
@@ -274,7 +283,10 @@ async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answe
 }
 
 /// Authenticates a bearer token (an access token or an API key). With `path_tenant`, a token of
-/// another tenant is refused with 403 — for an access token before the database is asked.
+/// another tenant is refused with 403: the tenant the token was issued for (its id), as the
+/// database names it now, must be the path's (a token's slug claim refuses early, but is not
+/// trusted to accept: a tenant renamed, and its old slug taken by another, must not let old
+/// tokens in).
 /// `verified` are the token's claims when a layer before (the rate limiter) already checked it.
 pub async fn authenticate(
     state: &AppState,
@@ -308,6 +320,8 @@ pub async fn authenticate(
         Some(v) => v.claims.clone(),
         None => state.keys.verify(token)?,
     };
+    // A fast refusal before the database is asked (the slug the token carries); the check that
+    // counts is below, against the database.
     if path_tenant.is_some_and(|p| p != claims.ten) {
         return Err(foreign());
     }
@@ -321,6 +335,11 @@ pub async fn authenticate(
     }
     if !session_ok {
         return Err(ApiError::unauthorized("this session has ended; log in again"));
+    }
+    // The path's tenant is compared with the tenant the token was issued for, as the database
+    // names it now (`tid` resolved), not with the slug the token carries.
+    if path_tenant.is_some_and(|p| p != slug) {
+        return Err(foreign());
     }
     Ok(Principal {
         tenant: TenantId(claims.tid),
@@ -423,5 +442,41 @@ mod tests {
             .expect("token");
         assert_eq!(rotated.verify(&bare).expect("no kid").sid, claims.sid);
         assert!(Keys::from_secrets::<&[u8]>(&[]).is_none());
+    }
+
+    /// Tokens that say they were issued, or become valid, in the future (beyond the clock
+    /// leeway) are refused; a few seconds of skew are not.
+    #[test]
+    fn tokens_from_the_future_are_refused() {
+        let secret = b"a secret of at least thirty-two characters".as_slice();
+        let keys = Keys::from_secret(secret);
+        let roles = ["admin".to_string()];
+        let sign = |claims: &serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+                .expect("token")
+        };
+        let now = chrono::Utc::now().timestamp();
+        let claims = |iat: i64, nbf: Option<i64>| {
+            let mut c = serde_json::to_value(Keys::claims(
+                Uuid::now_v7(),
+                "t",
+                "u",
+                "e",
+                &roles,
+                chrono::Duration::hours(2),
+                None,
+            ))
+            .expect("claims");
+            c["iat"] = iat.into();
+            if let Some(nbf) = nbf {
+                c["nbf"] = nbf.into();
+            }
+            c
+        };
+        assert!(keys.verify(&sign(&claims(now, None))).is_ok());
+        assert!(keys.verify(&sign(&claims(now + 3, None))).is_ok(), "within the leeway");
+        assert!(keys.verify(&sign(&claims(now + 3600, None))).is_err(), "issued in an hour");
+        assert!(keys.verify(&sign(&claims(now, Some(now + 3600)))).is_err(), "not valid for an hour");
+        assert!(keys.verify(&sign(&claims(now, Some(now - 10)))).is_ok());
     }
 }

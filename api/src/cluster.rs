@@ -325,7 +325,7 @@ pub async fn stop_home(home: &Path) -> Result<bool, ClusterError> {
         return Ok(false);
     };
     let pid = Pid::from_raw(pid_file.pid);
-    if !is_live_postgres(pid) {
+    if !is_live_postgres(pid, None) {
         return Ok(false);
     }
     stop_pid(pid, &pgdata).await?;
@@ -359,7 +359,12 @@ async fn find_running(home: &Path, pgdata: &Path, adopt: bool) -> Result<Option<
             return Ok(None);
         };
         let pid = Pid::from_raw(pid_file.pid);
-        if !is_live_postgres(pid) {
+        if !is_live_postgres(pid, Some(pgdata)) {
+            // A stale pid file: its postmaster is gone, a zombie (its parent was killed with
+            // `kill -9` and nobody reaped it yet), or the pid now belongs to something else.
+            // PostgreSQL itself would refuse to start while the pid "exists" (a zombie does),
+            // so the file is removed; no postmaster of this data directory is running.
+            remove_stale_pid_file(pgdata, pid_file.pid)?;
             return Ok(None);
         }
         if answers(pgdata, pid_file.port).await {
@@ -1006,9 +1011,24 @@ fn read_pid_file(pgdata: &Path) -> Result<Option<PidFile>, ClusterError> {
     })
 }
 
-/// Whether `pid` is a live (not zombie) PostgreSQL process. A stale pid file may name a pid
-/// since reused by something else, e.g. after a container restart.
-fn is_live_postgres(pid: Pid) -> bool {
+/// Removes `pgdata/postmaster.pid` if it still names `pid` (another start may have replaced it).
+fn remove_stale_pid_file(pgdata: &Path, pid: i32) -> Result<(), ClusterError> {
+    let path = pgdata.join("postmaster.pid");
+    if read_pid_file(pgdata)?.is_some_and(|p| p.pid == pid) {
+        tracing::warn!(pid, pgdata = %pgdata.display(), "removing a stale postmaster.pid (its postmaster is not running)");
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` is a live (not zombie) PostgreSQL process — of `pgdata`, when given (its
+/// working directory is its data directory). A stale pid file may name a pid since reused by
+/// something else, e.g. after a container restart.
+fn is_live_postgres(pid: Pid, pgdata: Option<&Path>) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{}", pid.as_raw()));
     let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
         return false;
@@ -1020,7 +1040,15 @@ fn is_live_postgres(pid: Pid) -> bool {
     }
     let cmdline = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline);
-    cmdline.contains("postgres") || cmdline.contains("postmaster")
+    if !(cmdline.contains("postgres") || cmdline.contains("postmaster")) {
+        return false;
+    }
+    // Another cluster's postmaster, on a reused pid: not ours. (When its working directory
+    // cannot be read, assume it is ours: refusing to start is safer than two postmasters.)
+    match (pgdata, fs::read_link(proc_dir.join("cwd"))) {
+        (Some(pgdata), Ok(cwd)) => fs::canonicalize(pgdata).map_or(true, |p| p == cwd),
+        _ => true,
+    }
 }
 
 fn signal(pid: Pid, sig: Signal) -> Result<(), ClusterError> {

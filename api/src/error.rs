@@ -16,8 +16,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
-    /// Seconds to send as `Retry-After` (on 429 and 503).
-    pub retry_after: Option<u64>,
+    /// Seconds to send as `Retry-After` (on 429 and 503). Small, to keep the error small.
+    pub retry_after: Option<std::num::NonZeroU16>,
 }
 
 impl ApiError {
@@ -26,8 +26,8 @@ impl ApiError {
     }
 
     /// Asks the client to retry after `seconds` (`Retry-After`).
-    pub fn retry_after(mut self, seconds: u64) -> ApiError {
-        self.retry_after = Some(seconds);
+    pub fn retry_after(mut self, seconds: u16) -> ApiError {
+        self.retry_after = std::num::NonZeroU16::new(seconds);
         self
     }
 
@@ -76,7 +76,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds.get()));
         }
         response
     }

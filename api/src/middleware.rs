@@ -167,12 +167,16 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
     }
 }
 
-/// Middleware (around the body limit and the timeout): their own answers, a 413 with a plain
-/// text body and an empty 408, in the error envelope like every other error.
+/// Middleware (around the routes, the body limit and the timeout): every error answer carries
+/// the error envelope. Handlers answer with it already; what does not is answered here by
+/// status: the body limit's 413 (plain text), the timeout's empty 408, the router's empty 405
+/// for a method a known route does not have (its `Allow` header is kept), and the plain-text
+/// rejections of extractors (a malformed header, a query that does not parse: 400).
 pub async fn envelope_limits(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
     let response = next.run(req).await;
     let status = response.status();
-    if status != StatusCode::PAYLOAD_TOO_LARGE && status != StatusCode::REQUEST_TIMEOUT {
+    if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let json = response
@@ -183,14 +187,61 @@ pub async fn envelope_limits(State(timeout): State<Duration>, req: Request, next
     if json {
         return response;
     }
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        crate::http::payload_too_large().into_response()
-    } else {
-        let ms = timeout.as_millis();
-        let took = if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") };
-        ApiError::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", format!("the request took longer than {took}"))
-            .into_response()
-    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => crate::http::payload_too_large(),
+        StatusCode::REQUEST_TIMEOUT => {
+            let ms = timeout.as_millis();
+            let took = if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") };
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                format!("the request took longer than {took}"),
+            )
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            // The router adds `Allow` around this answer (or has added it already: kept).
+            let allow = response.headers().get(header::ALLOW).cloned();
+            let mut answer = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("this route does not take {method} (its Allow header lists what it takes)"),
+            )
+            .into_response();
+            if let Some(allow) = allow {
+                answer.headers_mut().insert(header::ALLOW, allow);
+            }
+            return answer;
+        }
+        status => {
+            // An extractor's rejection: a short plain-text reason, safe to show (it names what
+            // was wrong with the request, never a cause inside the server). A 5xx says nothing.
+            let reason = if status.is_server_error() {
+                String::new()
+            } else {
+                match axum::body::to_bytes(response.into_body(), 4096).await {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+                    Err(_) => String::new(),
+                }
+            };
+            let code = match status {
+                StatusCode::BAD_REQUEST => "BAD_REQUEST",
+                StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+                StatusCode::FORBIDDEN => "FORBIDDEN",
+                StatusCode::NOT_FOUND => "NOT_FOUND",
+                StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+                StatusCode::UNPROCESSABLE_ENTITY => "VALIDATION_FAILED",
+                StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
+                StatusCode::SERVICE_UNAVAILABLE => "UNAVAILABLE",
+                s if s.is_server_error() => "INTERNAL",
+                _ => "BAD_REQUEST",
+            };
+            let message =
+                if reason.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { reason };
+            ApiError::new(status, code, message)
+        }
+    };
+    error.into_response()
 }
 
 /// CORS for the configured origins (`SWITCHYARD_CORS_ORIGINS`); nothing (no CORS headers, so

@@ -289,19 +289,25 @@ impl<'t> Prepared<'t> {
     /// that read loads of earlier stages, evaluated against `loaded` (every load run so far, by
     /// name; a missing one counts as empty). Returns whether there are new pending requests;
     /// `false` once every load has its request. Pure: the store runs the requests.
+    ///
+    /// Nothing changes unless it succeeds, so a caller may run it again after an error.
     pub fn next_stage(&mut self, loaded: &IndexMap<String, Loaded>) -> Result<bool, Rejection> {
-        self.resolved = self.load_requests.len();
-        while !self.loads_complete() {
-            self.stage += 1;
-            let stage = self.stage;
+        let resolved = self.load_requests.len();
+        let mut stage = self.stage;
+        while stage < self.transition.last_load_stage() {
+            stage += 1;
             if !self.transition.loads().iter().any(|l| l.stage == stage) {
                 continue;
             }
             let (context, _) = full_context(self, loaded);
             let requests = stage_requests(self.transition, &context, stage, self.tenant.limits())?;
+            self.resolved = resolved;
+            self.stage = stage;
             self.load_requests.extend(requests);
             return Ok(true);
         }
+        self.resolved = resolved;
+        self.stage = stage;
         Ok(false)
     }
 
@@ -405,8 +411,11 @@ fn prepare_inner<'t>(
     context.insert("actor".into(), actor.to_context_value());
     context.insert("now".into(), Value::String(rfc3339(now)));
 
-    let load_requests =
-        if t.loads().is_empty() { Vec::new() } else { stage_requests(t, &Value::Object(context.clone()), 0, tenant.limits())? };
+    let load_requests = if t.loads().is_empty() {
+        Vec::new()
+    } else {
+        stage_requests(t, &Value::Object(context.clone()), 0, tenant.limits())?
+    };
     // Loads of types the actor may not view: their values never appear in guard results, whether
     // explained or in the trace of a refusal.
     let permissions = tenant.permissions();
@@ -456,7 +465,9 @@ fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) 
     for load in t.loads().iter().filter(|l| l.stage == stage) {
         let eval = |logic: &crate::logic::Logic| {
             logic.evaluate(&ctx).map_err(|e| match e {
-                EngineError::RuleLimit { message } => Rejection::RuleLimit { at: format!("load `{}`", load.name), message },
+                EngineError::RuleLimit { message } => {
+                    Rejection::RuleLimit { at: format!("load `{}`", load.name), message }
+                }
                 e => Rejection::Internal(format!("load `{}`: {e}", load.name)),
             })
         };
@@ -645,13 +656,23 @@ pub fn decide(
     loaded: IndexMap<String, Loaded>,
     limits: &Limits,
 ) -> Result<Decision, Rejection> {
+    decide_ref(&prepared, &loaded, limits)
+}
+
+/// [`decide`] on borrowed inputs: pure, so it may be run again (the store does, off the reactor,
+/// when inline evaluation ran past its leash).
+pub fn decide_ref(
+    prepared: &Prepared<'_>,
+    loaded: &IndexMap<String, Loaded>,
+    limits: &Limits,
+) -> Result<Decision, Rejection> {
     let t = prepared.transition;
     let _span =
         tracing::debug_span!("decide", entity.type = %prepared.entity.type_name, transition = t.name()).entered();
-    let (context, load_traces) = full_context(&prepared, &loaded);
+    let (context, load_traces) = full_context(prepared, loaded);
     let mut trace = Trace { loads: load_traces, ..Trace::default() };
 
-    trace.guards = run_four_eyes(&prepared, true);
+    trace.guards = run_four_eyes(prepared, true);
     if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
         if let Some(error) = &failed.error {
             return Err(Rejection::Internal(format!("four-eyes of `{}`: {error}", t.name())));
@@ -665,7 +686,7 @@ pub fn decide(
             return Err(limit);
         }
         trace.guards.extend(guards);
-        hide_values(&prepared, &mut trace.guards);
+        hide_values(prepared, &mut trace.guards);
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
             return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
         }
@@ -718,7 +739,7 @@ pub fn decide(
         events: declared.collect(),
         trace: Trace::default(),
     };
-    apply_effects(&prepared, &loaded, effects, &mut decision)?;
+    apply_effects(prepared, loaded, effects, &mut decision)?;
     OutputSize::of(&decision).check(limits)?;
     decision.trace = trace;
     Ok(decision)
@@ -760,7 +781,7 @@ impl OutputSize {
     }
 
     /// The sum of two outputs (a transition and a follow-up).
-    pub fn add(self, other: OutputSize) -> OutputSize {
+    pub fn plus(self, other: OutputSize) -> OutputSize {
         OutputSize {
             events: self.events.saturating_add(other.events),
             creates: self.creates.saturating_add(other.creates),
@@ -773,7 +794,10 @@ impl OutputSize {
     pub fn check(&self, limits: &Limits) -> Result<(), Rejection> {
         let over = |at: &str, message: String| Err(Rejection::RuleLimit { at: at.into(), message });
         if self.events > limits.max_events {
-            return over("events", format!("the transition emits more than {} events (limit max_events)", limits.max_events));
+            return over(
+                "events",
+                format!("the transition emits more than {} events (limit max_events)", limits.max_events),
+            );
         }
         if self.largest_event > limits.max_event_bytes {
             return over(

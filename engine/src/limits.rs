@@ -101,3 +101,52 @@ impl Default for Limits {
         }
     }
 }
+
+/// The short leash of evaluation that runs inline, on a request thread (see
+/// [`crate::offload`]): rules and scripts read it where they read their own clock (inside
+/// loops), and stop when it is past, so a transition known to be fast that turns out slow with
+/// other data holds the thread for at most [`INLINE_LEASH`] before it is run again off the
+/// reactor, with its full budget. Evaluation is pure, so running it again is safe.
+pub mod leash {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    thread_local! {
+        static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+        static HIT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` on the leash; returns its result and whether the leash stopped it (then the
+    /// result is to be thrown away).
+    pub fn run<T>(leash: Duration, f: impl FnOnce() -> T) -> (T, bool) {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                DEADLINE.with(|d| d.set(None));
+                HIT.with(|h| h.set(false));
+            }
+        }
+        let _reset = Reset;
+        DEADLINE.with(|d| d.set(Some(Instant::now() + leash)));
+        HIT.with(|h| h.set(false));
+        let out = f();
+        (out, HIT.with(Cell::get))
+    }
+
+    /// Whether evaluation on this thread is on a leash that has run out (and, if so, marks it).
+    pub fn expired() -> bool {
+        let over = DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() >= d);
+        if over {
+            HIT.with(|h| h.set(true));
+        }
+        over
+    }
+
+    /// Whether evaluation on this thread is on a leash at all.
+    pub fn active() -> bool {
+        DEADLINE.with(Cell::get).is_some()
+    }
+}
+
+/// How long inline evaluation may hold a request thread before it moves off the reactor.
+pub const INLINE_LEASH: Duration = Duration::from_millis(5);

@@ -52,6 +52,9 @@ enum Exceeded {
     Steps,
     Time,
     Memory,
+    /// The inline leash ran out ([`crate::limits::leash`]): the evaluation is run again off
+    /// the reactor, with its full budget; this result is thrown away.
+    Leash,
 }
 
 /// The budget of the evaluation running on this thread (evaluation is synchronous, so a thread
@@ -91,6 +94,7 @@ impl Budget {
             Exceeded::Memory => {
                 format!("built values larger than {} bytes (limit max_rule_memory)", self.max_memory)
             }
+            Exceeded::Leash => "ran past the inline leash (it runs again off the reactor)".to_string(),
         })
     }
 }
@@ -126,8 +130,12 @@ fn step() -> bool {
             b.exceeded = Some(Exceeded::Steps);
         } else {
             b.steps_left -= 1;
-            if b.steps_left % STEPS_PER_CLOCK_READ == 0 && Instant::now() >= b.deadline {
-                b.exceeded = Some(Exceeded::Time);
+            if b.steps_left % STEPS_PER_CLOCK_READ == 0 {
+                if Instant::now() >= b.deadline {
+                    b.exceeded = Some(Exceeded::Time);
+                } else if crate::limits::leash::expired() {
+                    b.exceeded = Some(Exceeded::Leash);
+                }
             }
         }
         cell.set(Some(b));
@@ -574,8 +582,10 @@ mod tests {
 
     #[test]
     fn slow_loops_stop_at_the_deadline() {
-        let limits = Limits { rule_steps: u64::MAX, rule_timeout: std::time::Duration::from_millis(50), ..Limits::default() };
-        let rule = json!({"some": [literal(3000), {"some": [literal(3000), {"==": [{"cat": [{"var": ""}, "x"]}, "no"]}]}]});
+        let limits =
+            Limits { rule_steps: u64::MAX, rule_timeout: std::time::Duration::from_millis(50), ..Limits::default() };
+        let rule =
+            json!({"some": [literal(3000), {"some": [literal(3000), {"==": [{"cat": [{"var": ""}, "x"]}, "no"]}]}]});
         let logic = Logic::compile(&rule).expect("compiles");
         let started = std::time::Instant::now();
         let err = budget(&limits, || logic.truthy(&LogicContext::new(&json!({})))).expect_err("too slow");
@@ -586,10 +596,12 @@ mod tests {
     /// `cat` doubling in a `reduce` (2^40 bytes) stops at the memory budget, not the process.
     #[test]
     fn doubling_strings_stop_at_the_memory_budget() {
-        let rule = json!({"reduce": [literal(40), {"cat": [{"var": "accumulator"}, {"var": "accumulator"}]}, "xxxxxxxx"]});
+        let rule =
+            json!({"reduce": [literal(40), {"cat": [{"var": "accumulator"}, {"var": "accumulator"}]}, "xxxxxxxx"]});
         let err = evaluate_once(&rule, &json!({}), &Limits::default()).expect_err("over memory");
         assert!(matches!(&err, EngineError::RuleLimit { message } if message.contains("max_rule_memory")), "{err:?}");
-        let rule = json!({"reduce": [literal(40), {"merge": [{"var": "accumulator"}, {"var": "accumulator"}]}, [1, 2, 3]]});
+        let rule =
+            json!({"reduce": [literal(40), {"merge": [{"var": "accumulator"}, {"var": "accumulator"}]}, [1, 2, 3]]});
         let err = evaluate_once(&rule, &json!({}), &Limits::default()).expect_err("over memory");
         assert!(matches!(&err, EngineError::RuleLimit { .. }), "{err:?}");
     }

@@ -14,7 +14,8 @@
 //!
 //! Fast evaluations are not worth the hand-off (measured: wrapping every 26 µs transition cost
 //! 10–15% of the throughput), so [`Offload::run`] keeps a per-key record of recent costs and
-//! runs known-fast work inline.
+//! runs work that was fast last time inline — on a leash: if it turns out slow this time (other
+//! data), rules and scripts stop after [`INLINE_LEASH`] and the work runs again off the reactor.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
+
+use crate::limits::{leash, INLINE_LEASH};
 
 /// An evaluation at least this long (its own time, measured around it) counts as slow.
 pub const SLOW_EVAL: Duration = Duration::from_millis(1);
@@ -51,10 +54,10 @@ pub struct Offload {
 impl Default for Offload {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        // Twice the cores: evaluation is CPU-bound, but a slot is also held while a script
-        // waits for nothing but the clock check; a tenant gets half.
+        // Twice the cores in all; one tenant gets half the cores (at least one slot), so a tenant
+        // whose evaluations are all slow leaves the other cores to the other tenants.
         let slots = (cores * 2).max(2);
-        Offload::new(slots, (slots / 2).max(1), Duration::from_secs(10))
+        Offload::new(slots, (cores / 2).max(1), Duration::from_secs(10))
     }
 }
 
@@ -107,29 +110,35 @@ impl Offload {
         Ok((mine, global))
     }
 
-    /// Runs `work` for `tenant`: inline when the work under `key` is known to be fast,
-    /// otherwise with the permits, in `block_in_place` (the thread's other tasks move to another
-    /// worker meanwhile). The time it took updates the record of `key`. On a current-thread
-    /// runtime (tests, small tools), where `block_in_place` is not possible, it runs inline.
-    pub async fn run<T>(&self, tenant: Uuid, key: u64, work: impl FnOnce() -> T) -> Result<T, Busy> {
+    /// Runs `work` for `tenant`: inline when the work under `key` was fast the last time, on a
+    /// short leash ([`INLINE_LEASH`]: rules and scripts stop when it runs out); otherwise — never
+    /// seen, slow last time, or past the leash now — with the permits, in `block_in_place` (the
+    /// thread's other tasks move to another worker meanwhile) and its full budget. `work` is
+    /// pure, so running it again after the leash stopped it is safe. The time it took updates
+    /// the record of `key`. On a current-thread runtime (tests, small tools), where
+    /// `block_in_place` is not possible, it runs inline.
+    pub async fn run<T>(&self, tenant: Uuid, key: u64, mut work: impl FnMut() -> T) -> Result<T, Busy> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         if !multi_thread {
             return Ok(work());
         }
         let slow_runs = self.slow_runs(key);
-        let timed = || {
+        if slow_runs == Some(0) {
+            let started = Instant::now();
+            let (out, stopped) = leash::run(INLINE_LEASH, &mut work);
+            if !stopped {
+                self.record(key, slow_runs, started.elapsed() >= SLOW_EVAL);
+                return Ok(out);
+            }
+            tracing::debug!(key, "inline evaluation ran past its leash: again, off the reactor");
+        }
+        let _permits = self.permits(tenant).await?;
+        let (out, slow) = tokio::task::block_in_place(|| {
             let started = Instant::now();
             let out = work();
             (out, started.elapsed() >= SLOW_EVAL)
-        };
-        let (out, slow) = match slow_runs {
-            Some(n) if n < 2 => timed(),
-            _ => {
-                let _permits = self.permits(tenant).await?;
-                tokio::task::block_in_place(timed)
-            }
-        };
+        });
         self.record(key, slow_runs, slow);
         Ok(out)
     }
@@ -164,7 +173,8 @@ impl Offload {
         if before == Some(next) {
             return;
         }
-        let known = self.costs.read().ok().is_some_and(|m| m.get(&key).map(|c| c.store(next, Ordering::Relaxed)).is_some());
+        let known =
+            self.costs.read().ok().is_some_and(|m| m.get(&key).map(|c| c.store(next, Ordering::Relaxed)).is_some());
         if !known {
             if let Ok(mut m) = self.costs.write() {
                 m.insert(key, AtomicU8::new(next));
@@ -186,7 +196,7 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn slow_evaluations_move_off_the_worker_after_two_in_a_row() {
+    async fn slow_evaluations_run_off_the_worker_and_fast_ones_inline() {
         let off = Offload::default();
         let tenant = Uuid::now_v7();
         let key = cost_key(tenant, 1, &["thing", "heavy"]);
@@ -194,12 +204,42 @@ mod tests {
         assert_eq!(off.slow_runs(key), None);
         off.run(tenant, key, heavy).await.expect("runs"); // unknown: off the worker, measured slow
         assert_eq!(off.slow_runs(key), Some(1));
-        off.run(tenant, key, heavy).await.expect("runs"); // inline, slow again
+        off.run(tenant, key, heavy).await.expect("runs"); // slow last time: off the worker
         assert_eq!(off.slow_runs(key), Some(2));
-        off.run(tenant, key, heavy).await.expect("runs"); // off the worker from now on
-        assert_eq!(off.slow_runs(key), Some(2));
-        assert_eq!(off.run(tenant, key, || 7).await, Ok(7)); // fast: inline next time
+        assert_eq!(off.run(tenant, key, || 7).await, Ok(7)); // off the worker, fast
         assert_eq!(off.slow_runs(key), Some(0));
+        assert_eq!(off.run(tenant, key, || 8).await, Ok(8)); // inline now
+        assert_eq!(off.slow_runs(key), Some(0));
+    }
+
+    /// Work that was fast runs inline on a leash; when it runs past it (a loop that reads the
+    /// leash, as rules and scripts do), it is run again off the reactor and its answer is the
+    /// second run's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inline_work_past_its_leash_runs_again_off_the_reactor() {
+        let off = Offload::default();
+        let tenant = Uuid::now_v7();
+        let key = cost_key(tenant, 1, &["thing", "sometimes slow"]);
+        off.run(tenant, key, || ()).await.expect("runs");
+        assert_eq!(off.slow_runs(key), Some(0), "fast: inline next time");
+        let mut runs = Vec::new();
+        let out = off
+            .run(tenant, key, || {
+                let inline = leash::active();
+                runs.push(inline);
+                let started = Instant::now();
+                while started.elapsed() < INLINE_LEASH * 4 {
+                    if leash::expired() {
+                        return "stopped";
+                    }
+                }
+                "finished"
+            })
+            .await
+            .expect("runs");
+        assert_eq!(out, "finished");
+        assert_eq!(runs, vec![true, false], "inline on the leash, then again without it");
+        assert_eq!(off.slow_runs(key), Some(1));
     }
 
     #[tokio::test]

@@ -223,7 +223,8 @@ fn measure_named(
     }
     // (rule, index of the next reference to look at); `on_stack` indexes it by name.
     let mut stack: Vec<(String, usize)> = vec![(start.to_string(), 0)];
-    let mut on_stack: std::collections::HashMap<String, usize> = std::collections::HashMap::from([(start.to_string(), 0)]);
+    let mut on_stack: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::from([(start.to_string(), 0)]);
     while let Some((name, next)) = stack.last().cloned() {
         let Some(m) = measures.get(name.as_str()) else {
             stack.pop();
@@ -277,11 +278,12 @@ fn measure_named(
                 }
                 Some(Err(why)) => {
                     // The root cause, once: a chain of rules does not nest its messages.
-                    verdict = Err(if why.starts_with("unknown rule") || why.contains("cycle") || why.starts_with("rule `") {
-                        why.clone()
-                    } else {
-                        format!("rule `{dep}`: {why}")
-                    });
+                    verdict =
+                        Err(if why.starts_with("unknown rule") || why.contains("cycle") || why.starts_with("rule `") {
+                            why.clone()
+                        } else {
+                            format!("rule `{dep}`: {why}")
+                        });
                     break;
                 }
                 None => {
@@ -290,11 +292,9 @@ fn measure_named(
                 }
             }
         }
-        let verdict =
-            verdict.and_then(|()| check(size, depth, limits.max_rule_size, limits.max_rule_depth)).map(|()| Expanded {
-                size,
-                depth,
-            });
+        let verdict = verdict
+            .and_then(|()| check(size, depth, limits.max_rule_size, limits.max_rule_depth))
+            .map(|()| Expanded { size, depth });
         verdicts.insert(name, verdict);
     }
 }
@@ -402,7 +402,10 @@ mod tests {
         let mut defs = IndexMap::new();
         defs.insert("r0".to_string(), json!({"==": [{"var": "entity.x"}, "a long enough string"]}));
         for i in 1..60 {
-            defs.insert(format!("r{i}"), json!({"or": [{"rule": format!("r{}", i - 1)}, {"rule": format!("r{}", i - 1)}]}));
+            defs.insert(
+                format!("r{i}"),
+                json!({"or": [{"rule": format!("r{}", i - 1)}, {"rule": format!("r{}", i - 1)}]}),
+            );
         }
         let started = std::time::Instant::now();
         let mut errors = Vec::new();

@@ -240,11 +240,17 @@ impl ScriptEngine {
             RUN.with(|r| {
                 let mut r = r.borrow_mut();
                 let state = r.as_mut()?;
-                if state.start.elapsed() <= timeout {
-                    return None;
+                if state.start.elapsed() > timeout {
+                    state.limit = Some(format!("the script ran longer than {} ms", timeout.as_millis()));
+                    return Some(Dynamic::UNIT);
                 }
-                state.limit = Some(format!("the script ran longer than {} ms", timeout.as_millis()));
-                Some(Dynamic::UNIT)
+                // Inline on a request thread and past its leash: stop; it runs again off the
+                // reactor (see `limits::leash`).
+                if crate::limits::leash::expired() {
+                    state.limit = Some("the script ran past the inline leash".to_string());
+                    return Some(Dynamic::UNIT);
+                }
+                None
             })
         });
         register_effects(&mut engine, limits.max_effects);

@@ -190,8 +190,7 @@ impl CompiledType {
             ("month", minijinja::Value::from(format!("{:02}", now.month()))),
             ("day", minijinja::Value::from(format!("{:02}", now.day()))),
         ];
-        let number =
-            template.render(data, &extra).map_err(|err| self.template_error("number.template", &err))?;
+        let number = template.render(data, &extra).map_err(|err| self.template_error("number.template", &err))?;
         if number.trim().is_empty() {
             return Err(OntologyError::Template {
                 type_name: self.def.name.to_string(),

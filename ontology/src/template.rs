@@ -56,15 +56,63 @@ const MAX_PAD_WIDTH: usize = 64;
 
 /// The filters a template may use: none makes its output larger than the sum of its inputs.
 pub const FILTERS: &[&str] = &[
-    "pad", "upper", "lower", "title", "capitalize", "trim", "default", "d", "length", "count", "first", "last",
-    "abs", "int", "float", "round", "string", "bool",
+    "pad",
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "d",
+    "length",
+    "count",
+    "first",
+    "last",
+    "abs",
+    "int",
+    "float",
+    "round",
+    "string",
+    "bool",
 ];
 
 /// The tests a template may use (`{% if x is defined %}`).
 pub const TESTS: &[&str] = &[
-    "defined", "undefined", "none", "number", "integer", "float", "string", "boolean", "true", "false", "odd",
-    "even", "divisibleby", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt",
-    "greaterthan", ">", "ge", ">=", "in", "startingwith", "endingwith", "sequence", "mapping", "lower", "upper",
+    "defined",
+    "undefined",
+    "none",
+    "number",
+    "integer",
+    "float",
+    "string",
+    "boolean",
+    "true",
+    "false",
+    "odd",
+    "even",
+    "divisibleby",
+    "eq",
+    "equalto",
+    "==",
+    "ne",
+    "!=",
+    "lt",
+    "lessthan",
+    "<",
+    "le",
+    "<=",
+    "gt",
+    "greaterthan",
+    ">",
+    "ge",
+    ">=",
+    "in",
+    "startingwith",
+    "endingwith",
+    "sequence",
+    "mapping",
+    "lower",
+    "upper",
 ];
 
 /// The shared configuration every [`Template`] is compiled in.
@@ -84,10 +132,13 @@ fn base() -> &'static Environment<'static> {
 }
 
 /// `{{ seq | pad(6) }}` → `000123`: left-pads an integer (sign kept in front) or a string
-/// with zeros to `width` characters.
+/// with zeros to `width` characters. A missing value pads to nothing (as it would print).
 fn pad(value: Value, width: usize) -> Result<String, Error> {
     if width > MAX_PAD_WIDTH {
         return Err(Error::new(ErrorKind::InvalidOperation, format!("pad width must be at most {MAX_PAD_WIDTH}")));
+    }
+    if value.is_undefined() || value.is_none() {
+        return Ok(String::new());
     }
     if let Ok(n) = i64::try_from(value.clone()) {
         return Ok(format!("{n:0width$}"));
@@ -101,7 +152,10 @@ fn pad(value: Value, width: usize) -> Result<String, Error> {
 
 /// Why a template is outside the language templates may use, with its line.
 fn refuse(what: String, line: u16) -> Error {
-    Error::new(ErrorKind::SyntaxError, format!("{what} (line {line}); templates have text, {{{{ expressions }}}} and {{% if %}} blocks only"))
+    Error::new(
+        ErrorKind::SyntaxError,
+        format!("{what} (line {line}); templates have text, {{{{ expressions }}}} and {{% if %}} blocks only"),
+    )
 }
 
 /// Checks that a parsed template stays within the small language (see the module's doc).
@@ -175,6 +229,14 @@ fn check_expr(expr: &Expr<'_>) -> Result<(), Error> {
                     format!("the filter `{}` is not available (available: {})", f.name, FILTERS.join(", ")),
                     f.span().start_line,
                 ));
+            }
+            // What fails whatever the data is found now, not at the first create.
+            if f.name == "pad" {
+                if let Some(CallArg::Pos(Expr::Const(width))) = f.args.first() {
+                    if width.value.as_usize().is_some_and(|w| w > MAX_PAD_WIDTH) {
+                        return Err(refuse(format!("pad width must be at most {MAX_PAD_WIDTH}"), f.span().start_line));
+                    }
+                }
             }
             f.expr.iter().try_for_each(check_expr)?;
             check_args(&f.args)
@@ -329,9 +391,7 @@ fn bounded(v: &serde_json::Value, budget: &mut usize) -> Value {
 pub fn context(data: &serde_json::Value, extra: &[(&str, Value)]) -> Value {
     let mut budget = MAX_TEMPLATE_NODES;
     let mut fields: Vec<(String, Value)> = match data {
-        serde_json::Value::Object(map) => {
-            map.iter().map(|(k, v)| (k.clone(), bounded(v, &mut budget))).collect()
-        }
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), bounded(v, &mut budget))).collect(),
         _ => Vec::new(),
     };
     for (k, v) in extra {
@@ -365,7 +425,7 @@ impl Template {
                 format!("a template may be at most {MAX_TEMPLATE_SOURCE} bytes long, not {}", source.len()),
             ));
         }
-        let ast = parse(source, name, SyntaxConfig::default(), WhitespaceConfig::default())?;
+        let ast = parse(source, name, SyntaxConfig, WhitespaceConfig::default())?;
         check_stmt(&ast)?;
         let mut env = base().clone();
         env.add_template_owned(name.to_owned(), source.to_owned())?;

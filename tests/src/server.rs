@@ -122,6 +122,21 @@ impl TestServer {
         }
     }
 
+    /// Another handle on the same server and tenant (for a spawned task); it does not own the
+    /// serving task.
+    pub fn clone_view(&self) -> TestServer {
+        TestServer {
+            base: self.base.clone(),
+            store: self.store.clone(),
+            tenant: self.tenant,
+            slug: self.slug.clone(),
+            ops: self.ops.clone(),
+            keys: self.keys.clone(),
+            client: self.client.clone(),
+            task: None,
+        }
+    }
+
     /// A token for a user of the tenant, with the roles the database gives it.
     pub async fn token(&self, db: &TestDb, email: &str) -> String {
         let mut tx = db.owner.begin().await.expect("begin");
@@ -144,6 +159,11 @@ impl TestServer {
     /// A token with arbitrary claims for this server's tenant.
     pub fn token_for(&self, user: &str, email: &str, roles: &[String]) -> String {
         self.keys.issue(self.tenant.0, &self.slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
+    }
+
+    /// A token with claims of our choosing: any tenant id and slug (same signing key).
+    pub fn token_for_tenant(&self, tenant: Uuid, slug: &str, user: &str, email: &str, roles: &[String]) -> String {
+        self.keys.issue(tenant, slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
     }
 
     /// A token for another tenant (same signing key).

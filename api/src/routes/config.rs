@@ -220,7 +220,6 @@ async fn validate_package(state: &AppState, who: &TenantActor, package: &Package
         .map_err(ApiError::internal)?;
     Ok(report.problems)
 }
-}
 
 /// Reads a package from its JSON form. A body that does not fit is one problem, located in the
 /// file it would be in (`tenant.yaml`, `types/<name>.yaml`).

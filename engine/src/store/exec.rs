@@ -185,7 +185,7 @@ impl<'a> RunCtx<'a> {
     /// Adds a decision's output to the transition's and checks the sum against the limits.
     fn count_output(&self, decision: &eval::Decision) -> Result<(), Rejection> {
         let mut total = self.output.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *total = total.add(eval::OutputSize::of(decision));
+        *total = total.plus(eval::OutputSize::of(decision));
         total.check(&self.store.limits)
     }
 }
@@ -260,13 +260,17 @@ pub(super) fn run<'a>(
         // limits, up to a few hundred milliseconds): slow ones run off the reactor.
         let version = stored.config_version;
         let key = |part: &str| cost_key(tenant.0, version, &[&entity.type_name, name, part]);
-        let mut prepared =
-            store.offload.run(tenant.0, key("prepare"), || eval::prepare(&defs, &entity, name, &input, actor, now)).await??;
+        let mut prepared = store
+            .offload
+            .run(tenant.0, key("prepare"), || eval::prepare(&defs, &entity, name, &input, actor, now))
+            .await??;
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
-        let decision =
-            store.offload.run(tenant.0, key("decide"), || eval::decide(prepared, loaded, &store.limits)).await??;
+        let decision = store
+            .offload
+            .run(tenant.0, key("decide"), || eval::decide_ref(&prepared, &loaded, &store.limits))
+            .await??;
         cx.count_output(&decision)?;
 
         // The transition's events go into the outbox with its history row, in the same
@@ -547,14 +551,15 @@ async fn insert_new(
         let already = data.get(field).is_some_and(|v| !v.is_null());
         if !already {
             let seq = sql::next_sequence(tx, tenant, &format!("{type_name}:{}", now.year())).await?;
-            let number = ty
-                .render_number(seq, now, &data)
-                .map_err(|e| match e {
-                    ontology::error::OntologyError::Template { type_name, path, message } => {
-                        Rejection::TemplateFailed { at: format!("{type_name}: {path}"), message }
-                    }
-                    other => Rejection::TemplateFailed { at: format!("{type_name}: number.template"), message: other.to_string() },
-                })?;
+            let number = ty.render_number(seq, now, &data).map_err(|e| match e {
+                ontology::error::OntologyError::Template { type_name, path, message } => {
+                    Rejection::TemplateFailed { at: format!("{type_name}: {path}"), message }
+                }
+                other => Rejection::TemplateFailed {
+                    at: format!("{type_name}: number.template"),
+                    message: other.to_string(),
+                },
+            })?;
             if let (Some(n), Some(obj)) = (number, data.as_object_mut()) {
                 obj.insert(field.to_string(), Value::String(n));
             }
@@ -621,7 +626,13 @@ pub(super) async fn available(
                     Ok(loaded) => {
                         load_history(&mut tx, tenant, &mut p).await?;
                         let key = cost_key(tenant.0, stored.config_version, &[type_name, t.name(), "explain"]);
-                        (store.offload.run(tenant.0, key, || eval::guard_results(&p, &loaded, &store.limits)).await?, None)
+                        (
+                            store
+                                .offload
+                                .run(tenant.0, key, || eval::guard_results(&p, &loaded, &store.limits))
+                                .await?,
+                            None,
+                        )
                     }
                     Err(e) => (Vec::new(), Some(e.to_string())),
                 },

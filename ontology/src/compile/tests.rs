@@ -1,8 +1,6 @@
 //! Tests of compiling, validating and rendering, over the order type of
 //! `docs/tenant-package.md` (extended with a few fields to cover every kind).
 
-
-
 use chrono::TimeZone;
 use serde_json::json;
 
@@ -388,6 +386,20 @@ fn bad_templates_fail_compile() {
     ))
     .unwrap_err();
     assert!(matches!(&err, OntologyError::Template { path, .. } if path == "number.template"), "{err:?}");
+    // A template that fails whatever the data is found when compiled, not at the first create.
+    let err = CompiledType::compile(def(
+        r#"{ name: t, number: { field: n, template: "{{ seq | pad(100) }}" }, fields: { n: { type: string, generated: true } } }"#,
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("pad width"), "{err}");
+    // One that fails only on some data is not (a missing value pads to nothing).
+    let ty = CompiledType::compile(def(
+        r#"{ name: t, number: { field: n, template: "{{ kind | pad(3) }}-{{ seq }}" }, fields: { n: { type: string, generated: true }, kind: { type: array, items: { type: string } } } }"#,
+    ))
+    .unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(ty.render_number(4, now, &json!({})).unwrap().as_deref(), Some("-4"));
+    assert!(ty.render_number(4, now, &json!({ "kind": ["a"] })).is_err());
 }
 
 #[test]
