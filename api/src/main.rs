@@ -171,6 +171,13 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
 
 fn print_banner(addr: std::net::SocketAddr, demo: &[api::demo::DemoTenant]) {
     println!("Switchyard listening on http://{addr}");
+    // The studio, when built (`make demo` builds it; see api::routes::studio).
+    let studio = api::routes::studio::dir_from_env();
+    if studio.join("index.html").is_file() {
+        println!("Studio: http://{addr}/studio/");
+    } else {
+        println!("Studio: not built ({} is missing; `make demo` builds it)", studio.display());
+    }
     for t in demo {
         println!();
         println!("Demo tenant `{}` (config version {}, {} sample rows). Users:", t.slug, t.version, t.rows);
