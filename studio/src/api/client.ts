@@ -20,7 +20,8 @@ async function authFetch(request: Request): Promise<Response> {
   return fetch(retry);
 }
 
-export const api = createClient<paths>({ baseUrl: '/', fetch: authFetch });
+// The same origin as the page: the studio is served by the API's own server.
+export const api = createClient<paths>({ baseUrl: location.origin, fetch: authFetch });
 
 /** The data of an openapi-fetch answer, or its error envelope thrown as an [`ApiError`]. */
 export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
