@@ -22,8 +22,11 @@ export function launch(): Promise<Browser> {
   });
 }
 
-export function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
-  return browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+  // Everything here answers in well under a second: fail fast, not after 30 s.
+  context.setDefaultTimeout(10_000);
+  return context;
 }
 
 /** The serious and critical accessibility violations of the page (axe-core). */

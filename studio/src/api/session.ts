@@ -89,13 +89,25 @@ export async function login(tenant: string, email: string, password: string): Pr
 }
 
 /**
+ * Runs `f` while holding the browser-wide lock of refreshes, where there is one (Web Locks): tabs
+ * share the cookie, and two tabs spending the same refresh token at once (a browser restoring
+ * its tabs) would look like a stolen token to the server, which then ends the session. Holding
+ * the lock, the second tab sends the cookie the first one's refresh left.
+ */
+async function exclusively<T>(f: () => Promise<T>): Promise<T> {
+  const locks = (globalThis as { navigator?: Partial<Navigator> }).navigator?.locks;
+  return locks ? locks.request('switchyard-refresh', f) : f();
+}
+
+/**
  * A new access token from the cookie, or null (and signed out) when the session is over. One
- * refresh at a time: concurrent callers share it (a refresh token can be spent only once).
+ * refresh at a time: concurrent callers share it (a refresh token can be spent only once), and
+ * tabs take turns.
  */
 export function refresh(): Promise<Session | null> {
   inflight ??= (async () => {
     try {
-      const response = await postAuth('refresh', undefined);
+      const response = await exclusively(() => postAuth('refresh', undefined));
       if (!response.ok) {
         end();
         return null;
