@@ -84,6 +84,14 @@ async fn the_studio_is_served_with_its_caching_fallback_and_csp() {
         assert!(!r.text().await.expect("body").contains("not for you"), "{path}");
     }
 
+    // Files are only read.
+    let r = client().post(format!("{}/studio/login", s.base)).send().await.expect("post");
+    assert_eq!(header(&r, reqwest::header::ALLOW), "GET, HEAD");
+    let (status, body) = json(r).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (405, Some("METHOD_NOT_ALLOWED")));
+    let r = client().head(format!("{}/studio/t/sandbox", s.base)).send().await.expect("head");
+    assert_eq!(r.status(), 200);
+
     // The API keeps its own headers.
     let r = get("/healthz").await.expect("get");
     assert_eq!(header(&r, CONTENT_SECURITY_POLICY), "default-src 'none'; frame-ancestors 'none'");

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -65,6 +65,10 @@ pub fn router_at<S: Clone + Send + Sync + 'static>(dir: PathBuf) -> Router<S> {
 }
 
 async fn serve(dir: &Path, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "the studio's files are only read");
+        return ([(header::ALLOW, "GET, HEAD")], e).into_response();
+    }
     let index = dir.join("index.html");
     if !tokio::fs::metadata(&index).await.is_ok_and(|m| m.is_file()) {
         return not_built(dir).into_response();
