@@ -1,6 +1,6 @@
 // Debian's Chromium driven by playwright-core: no browser is ever downloaded.
 
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -8,7 +8,10 @@ import { repoDir, studioDir } from './server';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-export function launch(): Promise<Browser> {
+export async function launch(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: run scripts/setup.sh (apt-get install chromium) or set CHROMIUM`);
+  }
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -18,6 +21,8 @@ export function launch(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      // Containers often have a small /dev/shm.
+      '--disable-dev-shm-usage',
     ],
   });
 }
