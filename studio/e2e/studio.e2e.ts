@@ -58,6 +58,7 @@ describe('the studio', () => {
     await page.goto('/studio/');
     await page.waitForURL('**/studio/login');
     await expect.poll(() => page.getByRole('button', { name: 'Sign in' }).isVisible()).toBe(true);
+    expect(await page.title()).toBe('Sign in · Switchyard studio');
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'login');
   });
@@ -80,6 +81,7 @@ describe('the studio', () => {
     expect(await types.getByRole('listitem').count()).toBeGreaterThanOrEqual(10);
     await page.getByLabel('Signed in as').getByText('Ada Admin').waitFor();
     expect(await page.getByLabel('Tenant').textContent()).toBe(TENANT);
+    expect(await page.title()).toBe(`Entity types · ${TENANT} · Switchyard studio`);
 
     // The refresh token is an HttpOnly cookie of the auth routes only; nothing in storage.
     const cookie = await refreshCookie();

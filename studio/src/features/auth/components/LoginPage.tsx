@@ -3,6 +3,7 @@ import { Navigate, useNavigate, useSearchParams } from 'react-router';
 import { login } from '../../../api/session';
 import { Alert } from '../../../components/Alert';
 import { errorMessage } from '../../../lib/envelope';
+import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths, safeNext } from '../../../lib/urls';
 import { useSession } from '../hooks/useSession';
 
@@ -16,6 +17,7 @@ export function LoginPage() {
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
   const next = safeNext(params.get('next'));
+  useDocumentTitle('Sign in');
 
   if (session.status === 'signed-in' && !pending) {
     return <Navigate to={next ?? paths.home(session.session.claims.ten)} replace />;

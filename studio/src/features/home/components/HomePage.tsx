@@ -2,6 +2,7 @@ import { Link, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { errorMessage } from '../../../lib/envelope';
+import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useTypes } from '../api/types';
 
@@ -9,6 +10,7 @@ import { useTypes } from '../api/types';
 export function HomePage() {
   const tenant = useParams().tenant ?? '';
   const types = useTypes(tenant);
+  useDocumentTitle('Entity types', tenant);
   return (
     <>
       <h1>Entity types</h1>

@@ -2,6 +2,7 @@ import { Link, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { errorMessage } from '../../../lib/envelope';
+import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useTypes } from '../api/types';
 import { workflowStates } from '../lib/workflow';
@@ -12,6 +13,7 @@ export function TypePage() {
   const types = useTypes(tenant);
   const info = types.data?.data.find((t) => t.name === type);
   const states = workflowStates(info?.workflow);
+  useDocumentTitle(info?.label ?? type, tenant);
   return (
     <>
       <p>
