@@ -929,7 +929,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
         (
             format!("{t}/types"),
             json!({ "get": { "tags": ["types"], "operationId": "types",
-                "summary": "Every entity type of the live version: its JSON Schema and workflow",
+                "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
                 "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
                     "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
                     &[401, 403, 404]) } }),

@@ -155,7 +155,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Every entity type of the live version: its JSON Schema and workflow */
+        /** The entity types of the live version this user may view: their JSON Schema and workflow */
         get: operations["types"];
         put?: never;
         post?: never;

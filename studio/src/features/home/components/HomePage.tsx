@@ -19,7 +19,7 @@ export function HomePage() {
       {types.data && (
         <>
           <p className="muted">
-            {types.data.data.length} types in configuration version {types.data.version}.
+            {types.data.data.length} types you may view, in configuration version {types.data.version}.
           </p>
           <ul className="type-list" aria-label="Entity types">
             {types.data.data.map((t) => (
