@@ -10,6 +10,7 @@
 //! ones, not those written in the token.
 
 pub mod cache;
+pub mod cookie;
 pub mod limit;
 pub mod password;
 pub mod secret;

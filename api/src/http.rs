@@ -50,6 +50,7 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .merge(crate::routes::events::router())
         .merge(crate::routes::webhooks::router())
         .merge(crate::metrics::router())
+        .merge(crate::routes::studio::router())
         .fallback(|| async { crate::error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -42,6 +42,8 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: humantime::Duration,
     },
+    /// Print the generic OpenAPI document (any tenant, any type; the studio's types come from it).
+    Openapi,
     /// Tenant packages: validate, plan, apply, migrate, export.
     Tenant {
         #[command(subcommand)]
@@ -72,11 +74,19 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    if let Command::Openapi = cli.command {
+        let doc = api::cli::openapi::generic_document().map_err(anyhow::Error::msg)?;
+        // Not println!: a closed pipe (`| head`) is an error to report, not a panic.
+        let mut out = std::io::stdout().lock();
+        std::io::Write::write_all(&mut out, format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     let cfg = Config::from_env()?;
     match cli.command {
         Command::Serve { demo } => serve(cfg, demo).await?,
         Command::Token { tenant, user, ttl } => token(cfg, &tenant, &user, ttl.into()).await?,
         Command::Tenant { command } => return Ok(api::cli::tenant::run(cfg, command).await?),
+        Command::Openapi => {}
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -171,6 +181,13 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
 
 fn print_banner(addr: std::net::SocketAddr, demo: &[api::demo::DemoTenant]) {
     println!("Switchyard listening on http://{addr}");
+    // The studio, when built (`make demo` builds it; see api::routes::studio).
+    let studio = api::routes::studio::dir_from_env();
+    if studio.join("index.html").is_file() {
+        println!("Studio: http://{addr}/studio/");
+    } else {
+        println!("Studio: not built ({} is missing; `make demo` builds it)", studio.display());
+    }
     for t in demo {
         println!();
         println!("Demo tenant `{}` (config version {}, {} sample rows). Users:", t.slug, t.version, t.rows);

@@ -772,10 +772,10 @@ fn delivery_schema() -> Value {
 
 fn token_pair_schema() -> Value {
     json!({
-        "type": "object", "required": ["access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in"],
+        "type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_expires_in"],
         "properties": {
             "access_token": { "type": "string" },
-            "refresh_token": { "type": "string" },
+            "refresh_token": { "type": "string", "description": "Absent in cookie mode (`X-Refresh-Mode: cookie`): it is in the cookie" },
             "token_type": { "const": "Bearer" },
             "expires_in": { "type": "integer" },
             "refresh_expires_in": { "type": "integer" },
@@ -833,6 +833,13 @@ fn applied_schema() -> Value {
     })
 }
 
+/// The header of cookie mode (`crate::auth::cookie`).
+fn refresh_mode() -> Value {
+    json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
+            "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
+                            `/api/v1/auth`) instead of the JSON bodies; logout clears it" })
+}
+
 fn type_info_schema() -> Value {
     json!({
         "type": "object", "required": ["name", "schema", "workflow"],
@@ -877,7 +884,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
         ),
         (
             "/api/v1/auth/login".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [],
+            json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [], "parameters": [refresh_mode()],
             "summary": "A token pair for a user's password (starts a session)",
             "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"], "additionalProperties": false,
                 "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
@@ -885,15 +892,17 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
         ),
         (
             "/api/v1/auth/refresh".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [],
+            json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [], "parameters": [refresh_mode()],
             "summary": "A new token pair; the refresh token is spent (presenting it again ends the session)",
-            "requestBody": body(json!({ "type": "object", "required": ["refresh_token"], "additionalProperties": false,
-                "properties": { "refresh_token": { "type": "string" } } })),
+            "description": "In cookie mode the refresh token is the cookie's and the body is ignored (it may be absent).",
+            "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["refresh_token"], "additionalProperties": false,
+                "properties": { "refresh_token": { "type": "string" } } } } } },
             "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422]) } }),
         ),
         (
             "/api/v1/auth/logout".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "logout",
+            json!({ "post": { "tags": ["auth"], "operationId": "logout", "parameters": [refresh_mode()],
             "summary": "Ends the session of `refresh_token`; without it, every session of the bearer's user",
             "description": "Access tokens of an ended session stop working at once. An API key has no session (400).",
             "security": [{}, { "bearer": [] }],
@@ -920,7 +929,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
         (
             format!("{t}/types"),
             json!({ "get": { "tags": ["types"], "operationId": "types",
-                "summary": "Every entity type of the live version: its JSON Schema and workflow",
+                "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
                 "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
                     "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
                     &[401, 403, 404]) } }),

@@ -208,3 +208,31 @@ async fn explaining_transitions_neither_leaks_nor_locks() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     holder.rollback().await.expect("release");
 }
+
+#[tokio::test]
+async fn types_lists_only_the_types_the_user_may_view() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "perms").await;
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body["data"].as_array().expect("data").iter().filter_map(|t| t["name"].as_str().map(String::from)).collect()
+    };
+    for (user, expected) in [
+        ("admin@perms.test", vec!["memo", "ledger"]),
+        ("auditor@perms.test", vec!["memo"]),
+        ("outsider@perms.test", vec!["ledger"]),
+    ] {
+        let token = s.token(&db, user).await;
+        let r = s.get("types", &token).await;
+        assert_eq!(r.status, 200, "{user}: {:?}", r.body);
+        let mut got = names(&r.body);
+        got.sort();
+        let mut expected: Vec<String> = expected.into_iter().map(String::from).collect();
+        expected.sort();
+        assert_eq!(got, expected, "{user}");
+    }
+    // A type one may not view does not exist on its own either.
+    let outsider = s.token(&db, "outsider@perms.test").await;
+    let r = s.get("types/memo", &outsider).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{:?}", r.body);
+    assert_eq!(s.get("types/ledger", &outsider).await.status, 200);
+}

@@ -10,6 +10,9 @@
 //!   access token, every session of the user. Access tokens of an ended session stop working
 //!   at once.
 //! * `GET /api/v1/auth/me`: the principal of the bearer token.
+//!
+//! With the header `X-Refresh-Mode: cookie` (the studio), the refresh token travels in an
+//! `HttpOnly` cookie instead of the JSON bodies: see [`crate::auth::cookie`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use serde_json::{json, Value};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{authenticate, bearer, password, secret, Credential, Principal, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::client_ip::ClientIp;
@@ -128,6 +132,7 @@ async fn login(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<LoginLimiter>>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
     if let Err(wait) = limiter.check(ip, &body.tenant, &body.email) {
@@ -135,6 +140,7 @@ async fn login(
         return too_many_attempts(wait);
     }
     match try_login(&state, ip, &body).await {
+        Ok(pair) if cookie::wanted(&headers) => cookie::into_cookie(pair),
         Ok(pair) => pair.into_response(),
         Err(e) => e.into_response(),
     }
@@ -228,11 +234,21 @@ async fn revoke_family(tx: &mut Transaction<'static, Postgres>, tenant: Uuid, fa
     Ok(done.rows_affected())
 }
 
-async fn refresh(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<RefreshBody>,
-) -> Result<Json<Value>, ApiError> {
-    let token = secret::parse_refresh_token(&body.refresh_token).ok_or_else(bad_refresh_token)?;
+async fn refresh(State(state): State<AppState>, source: Source<RefreshBody>) -> Response {
+    match source {
+        Source::Body(body) => try_refresh(&state, &body.refresh_token).await.into_response(),
+        Source::Cookie(token) => {
+            match try_refresh(&state, token.as_deref().unwrap_or_default()).await {
+                Ok(pair) => cookie::into_cookie(pair),
+                // A refused cookie is of no use any more: the browser drops it.
+                Err(e) => cookie::with_cleared(e.into_response()),
+            }
+        }
+    }
+}
+
+async fn try_refresh(state: &AppState, refresh_token: &str) -> Result<Json<Value>, ApiError> {
+    let token = secret::parse_refresh_token(refresh_token).ok_or_else(bad_refresh_token)?;
     let tenant = TenantId(token.tenant);
     let mut tx = state.store.begin(tenant).await?;
     let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
@@ -269,7 +285,7 @@ async fn refresh(
     let (next, session) = new_refresh_token(&mut tx, token.tenant, row.user, Some(row.family)).await?;
     tx.commit().await?;
     token_pair(
-        &state,
+        state,
         Issued {
             tenant: token.tenant,
             slug: &slug,
@@ -289,12 +305,21 @@ struct LogoutBody {
     refresh_token: Option<String>,
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<LogoutBody>,
+async fn logout(State(state): State<AppState>, headers: HeaderMap, source: Source<LogoutBody>) -> Response {
+    match source {
+        Source::Body(body) => try_logout(&state, &headers, body.refresh_token).await.into_response(),
+        // Cookie mode: the cookie's session (or, without one, every session of the bearer's
+        // user); the cookie is cleared whatever the outcome.
+        Source::Cookie(token) => cookie::with_cleared(try_logout(&state, &headers, token).await.into_response()),
+    }
+}
+
+async fn try_logout(
+    state: &AppState,
+    headers: &HeaderMap,
+    refresh_token: Option<String>,
 ) -> Result<StatusCode, ApiError> {
-    if let Some(refresh_token) = body.refresh_token {
+    if let Some(refresh_token) = refresh_token {
         let token = secret::parse_refresh_token(&refresh_token).ok_or_else(bad_refresh_token)?;
         let mut tx = state.store.begin(TenantId(token.tenant)).await?;
         let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
@@ -305,7 +330,7 @@ async fn logout(
         return Ok(StatusCode::NO_CONTENT);
     }
     // No refresh token: every session of the bearer's user.
-    let principal = authenticate(&state, bearer(&headers)?, None, None).await?;
+    let principal = authenticate(state, bearer(headers)?, None, None).await?;
     let Credential::User { id, .. } = principal.credential else {
         return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
     };

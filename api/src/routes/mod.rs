@@ -7,6 +7,7 @@ pub mod entities;
 pub mod events;
 pub mod health;
 pub mod rules;
+pub mod studio;
 pub mod types;
 pub mod users;
 pub mod webhooks;

@@ -1,5 +1,6 @@
-//! The entity types of the live version, for any user of the tenant (the studio builds its forms
-//! and workflow views from them): each type's JSON Schema and workflow, in definition order.
+//! The entity types of the live version that the user may view (the studio builds its forms and
+//! workflow views from them): each type's JSON Schema and workflow, in definition order. A type
+//! the user's roles may not view is absent from the list and a 404 on its own.
 //!
 //! `GET /api/v1/t/{tenant}/types` → `{"version": 3, "data": [{"name": "order", "label": …,
 //! "schema": {…}, "workflow": {"states": [{"name", "kind", "label"}…], "transitions": [{"name",
@@ -10,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::compiled::CompiledTenant;
+use engine::permissions::Action;
 use engine::store::StoreError;
 use ontology::CompiledType;
 use serde::Deserialize;
@@ -23,9 +25,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/t/{tenant}/types", get(list)).route("/api/v1/t/{tenant}/types/{name}", get(one))
 }
 
+/// Whether `who` may view entities of `type_name`: a type the user may not view does not exist
+/// for them, here as on every entity route (404, no existence leak).
+fn viewable(defs: &CompiledTenant, who: &TenantActor, type_name: &str) -> bool {
+    defs.permissions().allows(&who.actor.roles, who.actor.system, type_name, Action::View)
+}
+
 async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
     let (version, defs) = state.store.live_definitions(who.tenant).await?;
-    let data: Vec<Value> = defs.ontology().iter().map(|(_, ty)| type_json(&defs, ty)).collect();
+    let data: Vec<Value> = defs
+        .ontology()
+        .iter()
+        .filter(|(name, _)| viewable(&defs, &who, name))
+        .map(|(_, ty)| type_json(&defs, ty))
+        .collect();
     Ok(Json(json!({ "version": version, "data": data })))
 }
 
@@ -40,7 +53,8 @@ async fn one(
     Path(path): Path<NamePath>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    let ty = defs.type_(&path.name).ok_or(StoreError::TypeNotFound(path.name))?;
+    let ty = defs.type_(&path.name).filter(|_| viewable(&defs, &who, &path.name));
+    let ty = ty.ok_or(StoreError::TypeNotFound(path.name))?;
     Ok(Json(type_json(&defs, ty)))
 }
 

@@ -1,0 +1,70 @@
+// Debian's Chromium driven by playwright-core: no browser is ever downloaded.
+
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { repoDir, studioDir } from './server';
+
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+export async function launch(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: run scripts/setup.sh (apt-get install chromium) or set CHROMIUM`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      // Containers often have a small /dev/shm.
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+  // Everything here answers in well under a second: fail fast, not after 30 s.
+  context.setDefaultTimeout(10_000);
+  return context;
+}
+
+/** The serious and critical accessibility violations of the page (axe-core). */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${String(v.impact)}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+const artefacts = join(studioDir, 'test-results');
+
+/**
+ * A screenshot into studio/test-results/; with STUDIO_SCREENSHOTS=docs also into docs/studio/
+ * (`npm run e2e:screenshots`: the README shows those).
+ */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(artefacts, { recursive: true });
+  const file = join(artefacts, `${name}.png`);
+  await page.screenshot({ path: file });
+  if (process.env.STUDIO_SCREENSHOTS === 'docs') {
+    const docs = join(repoDir, 'docs/studio');
+    mkdirSync(docs, { recursive: true });
+    copyFileSync(file, join(docs, `${name}.png`));
+  }
+}
+
+/** Console errors and uncaught exceptions (a CSP refusal shows as one). */
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}

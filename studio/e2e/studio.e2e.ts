@@ -1,0 +1,139 @@
+// The studio in Chromium against a real `switchyard serve --demo`: signing in, the home listing
+// the tenant's types, a reload keeping the session (the refresh cookie), deep links, signing out,
+// a refused login, accessibility (axe-core) and the CSP (no console error).
+
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { collectErrors, launch, newContext, screenshot, seriousViolations } from './browser';
+
+const baseURL = inject('baseURL');
+const TENANT = 'chemichemi';
+const USER = 'admin@chemichemi.test';
+const PASSWORD = 'switchyard-demo';
+
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let errors: string[];
+
+beforeAll(async () => {
+  browser = await launch();
+});
+
+afterAll(async () => {
+  await browser.close();
+});
+
+beforeEach(async () => {
+  context = await newContext(browser, baseURL);
+  page = await context.newPage();
+  errors = collectErrors(page);
+});
+
+afterEach(async () => {
+  await context.close();
+  // Refused requests (401 of a refresh without a session, of a wrong password) are logged by
+  // the browser; anything else (a CSP refusal, an exception) is a failure.
+  expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
+});
+
+async function signIn(p: Page, password = PASSWORD): Promise<void> {
+  await p.goto('/studio/login');
+  await p.getByLabel('Tenant').fill(TENANT);
+  await p.getByLabel('Email').fill(USER);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function refreshCookie() {
+  return (await context.cookies()).find((c) => c.name === 'switchyard_refresh');
+}
+
+describe('the studio', () => {
+  it('prints its URL in the banner', () => {
+    expect(inject('banner')).toContain(`Studio: ${baseURL}/studio/`);
+  });
+
+  it('shows an accessible login page', async () => {
+    await page.goto('/studio/');
+    await page.waitForURL('**/studio/login');
+    await expect.poll(() => page.getByRole('button', { name: 'Sign in' }).isVisible()).toBe(true);
+    expect(await page.title()).toBe('Sign in · Switchyard studio');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'login');
+  });
+
+  it('shows the server’s message when the password is wrong', async () => {
+    await signIn(page, 'not-the-password');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toBe('invalid tenant, email or password');
+    expect(page.url()).toContain('/studio/login');
+    expect(await refreshCookie()).toBeUndefined();
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
+  it('signs in, lists the types, keeps the session over a reload, and signs out', async () => {
+    await signIn(page);
+    await page.waitForURL(`**/studio/t/${TENANT}`);
+    const types = page.getByRole('list', { name: 'Entity types' });
+    await types.getByRole('link', { name: 'Order', exact: true }).waitFor();
+    expect(await types.getByRole('listitem').count()).toBeGreaterThanOrEqual(10);
+    await page.getByLabel('Signed in as').getByText('Ada Admin').waitFor();
+    expect(await page.getByLabel('Tenant').textContent()).toBe(TENANT);
+    expect(await page.title()).toBe(`Entity types · ${TENANT} · Switchyard studio`);
+
+    // The refresh token is an HttpOnly cookie of the auth routes only; nothing in storage.
+    const cookie = await refreshCookie();
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/api/v1/auth' });
+    expect(await page.evaluate(() => [document.cookie, localStorage.length, sessionStorage.length])).toEqual(['', 0, 0]);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'home');
+
+    // A reload starts with no token in memory: the cookie gets a new one (and is rotated).
+    const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/refresh'));
+    await page.reload();
+    expect((await refreshed).status()).toBe(200);
+    await types.getByRole('link', { name: 'Order', exact: true }).waitFor();
+    expect(page.url()).toBe(`${baseURL}/studio/t/${TENANT}`);
+    expect((await refreshCookie())?.value).not.toBe(cookie?.value);
+
+    // Tabs opening at once (a browser restoring them) share the cookie: they refresh in turn,
+    // or the server would take the second spend of one refresh token for a theft.
+    const tabs = await Promise.all([context.newPage(), context.newPage(), context.newPage()]);
+    await Promise.all(tabs.map((t) => t.goto(`/studio/t/${TENANT}`)));
+    for (const t of tabs) {
+      await t.getByRole('link', { name: 'Order', exact: true }).waitFor();
+      expect(t.url()).toBe(`${baseURL}/studio/t/${TENANT}`);
+    }
+    await Promise.all(tabs.map((t) => t.close()));
+
+    // A link, then a deep link opened directly.
+    await types.getByRole('link', { name: 'Order', exact: true }).click();
+    await page.getByRole('heading', { name: 'Order' }).waitFor();
+    await page.getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
+    const deep = await context.newPage();
+    await deep.goto(`/studio/t/${TENANT}/types/trip`);
+    await deep.getByRole('heading', { name: 'Trip' }).waitFor();
+    await deep.close();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/studio/login');
+    expect(await refreshCookie()).toBeUndefined();
+    // The session is over on the server too: a reload stays signed out.
+    await page.goto(`/studio/t/${TENANT}`);
+    await page.waitForURL(/\/studio\/login\?next=/);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  });
+
+  it('goes back to the deep link after signing in', async () => {
+    await page.goto(`/studio/t/${TENANT}/types/customer`);
+    await page.waitForURL(/\/studio\/login\?next=/);
+    await page.getByLabel('Tenant').fill(TENANT);
+    await page.getByLabel('Email').fill(USER);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Customer' }).waitFor();
+    expect(page.url()).toBe(`${baseURL}/studio/t/${TENANT}/types/customer`);
+  });
+});

@@ -1,0 +1,45 @@
+import { Link, useParams } from 'react-router';
+import { Alert } from '../../../components/Alert';
+import { Loading } from '../../../components/Loading';
+import { errorMessage } from '../../../lib/envelope';
+import { useDocumentTitle } from '../../../lib/useDocumentTitle';
+import { paths } from '../../../lib/urls';
+import { useTypes } from '../api/types';
+import { workflowStates } from '../lib/workflow';
+
+/** A type's placeholder page: its name and states (its lists and forms come with the console). */
+export function TypePage() {
+  const { tenant = '', type = '' } = useParams();
+  const types = useTypes(tenant);
+  const info = types.data?.data.find((t) => t.name === type);
+  const states = workflowStates(info?.workflow);
+  useDocumentTitle(info?.label ?? type, tenant);
+  return (
+    <>
+      <p>
+        <Link to={paths.home(tenant)}>← Entity types</Link>
+      </p>
+      {types.isPending && <Loading />}
+      {types.isError && <Alert>{errorMessage(types.error)}</Alert>}
+      {types.data && !info && <Alert>There is no type “{type}” you may view.</Alert>}
+      {info && (
+        <>
+          <h1>{info.label ?? info.name}</h1>
+          {info.description ? <p>{info.description}</p> : null}
+          {states.length > 0 && (
+            <>
+              <h2>States</h2>
+              <ol className="states">
+                {states.map((st) => (
+                  <li key={st.name}>
+                    {st.label} <span className="muted">({st.kind})</span>
+                  </li>
+                ))}
+              </ol>
+            </>
+          )}
+        </>
+      )}
+    </>
+  );
+}

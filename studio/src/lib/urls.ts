@@ -1,0 +1,24 @@
+// The studio's own URLs (under the router's basename `/studio`) and the API's paths.
+
+const seg = encodeURIComponent;
+
+export const paths = {
+  login: '/login',
+  home: (tenant: string) => `/t/${seg(tenant)}`,
+  type: (tenant: string, type: string) => `/t/${seg(tenant)}/types/${seg(type)}`,
+};
+
+/** The login page, remembering where to go afterwards. */
+export function loginPath(next?: string): string {
+  const safe = next === undefined ? null : safeNext(next);
+  return safe === null ? paths.login : `${paths.login}?next=${encodeURIComponent(safe)}`;
+}
+
+/**
+ * `next` when it is a path of the studio's own (`/t/…`), else null: a login link must not send
+ * anyone to another site (`//evil`, `https://…`) or back to the login page.
+ */
+export function safeNext(next: string | null): string | null {
+  if (next === null || !next.startsWith('/t/') || next.startsWith('//') || next.includes('\\')) return null;
+  return next;
+}
