@@ -49,11 +49,17 @@ pub fn begin_for(tenant: TenantId) -> String {
     format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.0.hyphenated())
 }
 
+/// Sets the tenant of row-level security for the rest of the transaction: the one way (with
+/// [`begin_for`]) every crate does it, so no path can set it differently or forget it. Every
+/// statement on tenant data runs after it, in the same transaction.
 pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 
+/// The tenant of this slug, if there is one: sets the slug setting (`app.tenant_slug`, what
+/// row-level security lets the `tenants` row be found by) for the rest of the transaction, not
+/// the tenant itself.
 pub async fn tenant_by_slug(tx: &mut Tx, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut **tx).await?;
     sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut **tx).await
