@@ -11,6 +11,8 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -21,8 +21,11 @@ use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
+use crate::extract::TenantActor;
+use crate::limits::{
+    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -34,11 +37,6 @@ async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json
     Ok(Json(document(&who.slug, version, &defs)))
 }
 
-/// Most values of an `[in]` filter (`engine::store::query`).
-const MAX_IN_VALUES: usize = 1000;
-/// Longest filter value, and longest `q` (`engine::store::query`).
-const MAX_VALUE_CHARS: usize = 2000;
-const MAX_Q_CHARS: usize = 200;
 /// The columns every type may be filtered on, besides its fields.
 const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
 
@@ -81,8 +79,8 @@ pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
         list_params.extend([
             q_param(),
             sort_param(ty),
-            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 },
-                    "description": "Page size (default 50)" }),
+            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
+                    "description": format!("Page size (default {DEFAULT_LIMIT})") }),
             json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
                     "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
             json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
@@ -985,7 +983,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
             json!({ "get": { "tags": ["events"], "operationId": "events",
             "summary": "Events after a position, oldest first (those of types the user may view)",
             "parameters": [ after.clone(), event_filter.clone(),
-                            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } } ],
+                            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": EVENTS_MAX_LIMIT } } ],
             "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
                 "data": { "type": "array", "items": schema_ref("StreamEvent") },
                 "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
@@ -1083,7 +1081,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
                 "description": format!("{admin} Newest first."),
                 "parameters": [ id_param("id"),
                     { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": DELIVERIES_MAX_LIMIT } },
                     { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
                 "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
                     "data": { "type": "array", "items": schema_ref("Delivery") },

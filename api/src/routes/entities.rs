@@ -26,8 +26,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
+use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
 use crate::state::AppState;
 
@@ -742,7 +742,7 @@ async fn import(
 ) -> Result<Json<Value>, ApiError> {
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => crate::http::payload_too_large(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
         _ => ApiError::bad_request(e.body_text()),
     })?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod entities;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod rules;
 pub mod types;
 pub mod users;

@@ -7,10 +7,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody};
 use crate::state::AppState;
+
+/// The rules playground is for the tenant's admins.
+struct Playground;
+
+impl AdminArea for Playground {
+    const REFUSAL: &'static str = "the rules playground is for admins";
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/t/{tenant}/rules/evaluate", post(evaluate))
@@ -26,12 +32,9 @@ struct EvaluateRequest {
 
 async fn evaluate(
     _state: State<AppState>,
-    who: TenantActor,
+    _admin: Admin<Playground>,
     JsonBody(req): JsonBody<EvaluateRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !who.has_role("admin") {
-        return Err(ApiError::forbidden("the rules playground is for admins"));
-    }
     let result = engine::logic::evaluate_once(&req.logic, &req.data)
         .map_err(|e| ApiError::validation(json!([{ "path": "/logic", "message": e.to_string() }])))?;
     Ok(Json(json!({ "result": result })))

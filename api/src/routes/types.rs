@@ -15,8 +15,8 @@ use ontology::CompiledType;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
+use crate::extract::TenantActor;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -10,18 +10,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
+use crate::hub::Wake;
+use crate::limits::{DELIVERIES_DEFAULT_LIMIT as DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT as MAX_LIMIT};
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
 use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
-use crate::workers::Wake;
 
-/// The role that manages webhooks.
-const ADMIN: &str = "admin";
-/// Most deliveries a page may hold.
-const MAX_LIMIT: i64 = 200;
+/// Webhooks can send the tenant's data anywhere: only admins manage them.
+struct Webhooks;
+
+impl AdminArea for Webhooks {
+    const REFUSAL: &'static str = "only admins manage webhooks";
+    const NAMES_ROLE: bool = true;
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,15 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries", get(deliveries))
         .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", get(delivery))
         .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", post(replay))
-}
-
-/// Webhooks can send the tenant's data anywhere: only admins manage them.
-fn admin(who: &TenantActor) -> Result<(), ApiError> {
-    if who.has_role(ADMIN) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only admins manage webhooks").with_details(json!({ "required_roles": [ADMIN] })))
-    }
 }
 
 /// An id that is not a uuid names nothing: 404, like any unknown id.
@@ -57,8 +51,7 @@ struct DeliveryPath {
     delivery: String,
 }
 
-async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
+async fn list(State(state): State<AppState>, Admin(who, ..): Admin<Webhooks>) -> Result<Json<Value>, ApiError> {
     let mut tx = state.store.begin(who.tenant).await?;
     let hooks = sql::list_webhooks(&mut tx, who.tenant).await?;
     tx.commit().await?;
@@ -77,10 +70,9 @@ struct CreateBody {
 /// `POST …/webhooks`: 201 with the webhook and its `secret` (shown this once).
 async fn create(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin(&who)?;
     let field = |path: &str, message: String| ApiError::validation(json!([{ "path": path, "message": message }]));
     EventPatterns::parse(&body.events).map_err(|m| field("/events", m))?;
     let secret = match body.secret {
@@ -122,10 +114,9 @@ async fn create(
 
 async fn get_one(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
     let hook = sql::get_webhook(&mut tx, who.tenant, id).await?;
@@ -137,10 +128,9 @@ async fn get_one(
 /// `DELETE …/webhooks/{id}`: 204; its deliveries (pending ones too) go with it.
 async fn remove(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
 ) -> Result<StatusCode, ApiError> {
-    admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
     let found = sql::delete_webhook(&mut tx, who.tenant, id).await?;
@@ -163,14 +153,13 @@ struct DeliveriesQuery {
 /// `GET …/webhooks/{id}/deliveries?status=pending|delivered|dead&limit=N&cursor=C`: newest first.
 async fn deliveries(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
     q: Result<Query<DeliveriesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = parse_id(&path.id, "webhook")?;
-    let limit = q.limit.unwrap_or(50);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::validation(
             json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),
@@ -214,10 +203,9 @@ async fn find_delivery(state: &AppState, who: &TenantActor, path: &DeliveryPath)
 
 async fn delivery(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<DeliveryPath>,
 ) -> Result<Json<Delivery>, ApiError> {
-    admin(&who)?;
     Ok(Json(find_delivery(&state, &who, &path).await?))
 }
 
@@ -225,10 +213,9 @@ async fn delivery(
 /// budget and the same event id.
 async fn replay(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<DeliveryPath>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    admin(&who)?;
     let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
     let mut tx = state.store.begin(who.tenant).await?;
     if !sql::replay_delivery(&mut tx, who.tenant, hook, id).await? {

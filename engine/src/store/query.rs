@@ -45,12 +45,12 @@ pub const MAX_LIMIT: i64 = 500;
 /// `limit` when none is given.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// Most values of one `in` filter.
-const MAX_IN_VALUES: usize = 1000;
+pub const MAX_IN_VALUES: usize = 1000;
 /// Most characters of `q`, and most words in it.
-const MAX_Q_CHARS: usize = 200;
-const MAX_Q_WORDS: usize = 10;
+pub const MAX_Q_CHARS: usize = 200;
+pub const MAX_Q_WORDS: usize = 10;
 /// Longest value of a filter (a string field's value).
-const MAX_VALUE_CHARS: usize = 2000;
+pub const MAX_VALUE_CHARS: usize = 2000;
 /// Bumped when what an index contains changes, so indexes of the old recipe are replaced.
 const INDEX_RECIPE: u32 = 1;
 /// Prefix of the name of every index [`index_specs`] makes.
