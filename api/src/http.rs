@@ -23,19 +23,8 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
     crate::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
     let shared = state.clone();
-    Router::new()
-        .merge(crate::routes::health::router())
-        .merge(crate::routes::entities::router())
-        .merge(crate::routes::rules::router())
-        .merge(crate::openapi::router())
-        .merge(crate::routes::config::router())
-        .merge(crate::routes::types::router())
-        .merge(crate::routes::auth::router())
-        .merge(crate::routes::users::router())
-        .merge(crate::routes::api_keys::router())
-        .merge(crate::routes::events::router())
-        .merge(crate::routes::webhooks::router())
-        .merge(crate::routes::metrics::router())
+    crate::routes::all()
+        .into_router()
         .fallback(|| async { crate::error::ApiError::not_found("no such route") })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -1,4 +1,5 @@
-//! `GET /api/v1/t/{tenant}/openapi.json`: an OpenAPI 3.1 document of the whole API, generated
+//! The OpenAPI 3.1 document of the whole API (served at `GET /api/v1/t/{tenant}/openapi.json`
+//! by `crate::routes::openapi`) of the whole API, generated
 //! from the tenant's live version. Every entity type gets concrete paths (`/entities/order`, …)
 //! whose request and response schemas are the type's JSON Schema, whose list and export take the
 //! type's own filters and sort keys, and every transition two operations (on one entity, and in
@@ -13,29 +14,14 @@
 //! `default` response is the envelope too (408, 413, 500, …). The document is checked against the
 //! running server by `scripts/schemathesis.sh`.
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use engine::compiled::CompiledTenant;
 use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
-use crate::extract::TenantActor;
 use crate::limits::{
     DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
 };
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/openapi.json", get(openapi))
-}
-
-async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    let (version, defs) = state.store.live_definitions(who.tenant).await?;
-    Ok(Json(document(&who.slug, version, &defs)))
-}
 
 /// The columns every type may be filtered on, besides its fields.
 const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];

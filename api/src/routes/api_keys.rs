@@ -10,8 +10,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -21,6 +20,7 @@ use crate::auth::sql::{self, ApiKeyRow};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
 use crate::routes::users::{check_roles, tenant_roles};
+use crate::routes::Routes;
 use crate::state::AppState;
 
 /// API keys are managed by the tenant's admins.
@@ -30,10 +30,11 @@ impl AdminArea for ApiKeys {
     const REFUSAL: &'static str = "managing API keys is for the tenant's admins";
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/api-keys", get(list).post(create))
-        .route("/api/v1/t/{tenant}/api-keys/{id}", delete(revoke))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/api-keys", list)
+        .post("/api/v1/t/{tenant}/api-keys", create)
+        .delete("/api/v1/t/{tenant}/api-keys/{id}", revoke)
 }
 
 fn key_json(r: ApiKeyRow) -> Value {

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use engine::store::sql::Tx;
 use engine::store::TenantId;
 use serde::Deserialize;
@@ -29,16 +28,16 @@ use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
 use crate::extract::{authenticate, ClientIp, JsonBody, Principal};
-
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn routes() -> Routes {
     password::warm_up();
-    Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/me", get(me))
+    Routes::default()
+        .post("/api/v1/auth/login", login)
+        .post("/api/v1/auth/refresh", refresh)
+        .post("/api/v1/auth/logout", logout)
+        .get("/api/v1/auth/me", me)
         .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 

@@ -20,8 +20,7 @@
 use crate::publish::PublishError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ontology::def::EntityTypeDef;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -32,16 +31,17 @@ use tenants::{ApplyError, Package};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/config/validate", post(validate))
-        .route("/api/v1/t/{tenant}/config/plan", post(plan))
-        .route("/api/v1/t/{tenant}/config/apply", post(apply))
-        .route("/api/v1/t/{tenant}/config/versions", get(versions))
-        .route("/api/v1/t/{tenant}/config/versions/{version}", get(version))
-        .route("/api/v1/t/{tenant}/config/export", get(export))
+pub fn routes() -> Routes {
+    Routes::default()
+        .post("/api/v1/t/{tenant}/config/validate", validate)
+        .post("/api/v1/t/{tenant}/config/plan", plan)
+        .post("/api/v1/t/{tenant}/config/apply", apply)
+        .get("/api/v1/t/{tenant}/config/versions", versions)
+        .get("/api/v1/t/{tenant}/config/versions/{version}", version)
+        .get("/api/v1/t/{tenant}/config/export", export)
 }
 
 /// The configuration is for the tenant's admins.

@@ -10,8 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use engine::permissions::{Action, Permissions};
 use engine::store::{StoreError, TenantId};
 use serde::Deserialize;
@@ -25,6 +24,7 @@ use crate::error::ApiError;
 use crate::extract::{authenticate, TenantActor};
 use crate::hub::{wait, Wake};
 use crate::limits::{EVENTS_DEFAULT_LIMIT as DEFAULT_LIMIT, EVENTS_MAX_LIMIT as MAX_LIMIT};
+use crate::routes::Routes;
 use crate::state::AppState;
 use crate::workers::sql::{self, EventRecord};
 use crate::workers::webhooks::EventPatterns;
@@ -42,8 +42,8 @@ const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 /// an expired token ends the stream, and role changes apply to what it sends next.
 const RECHECK: Duration = Duration::from_secs(5);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/events", get(list)).route("/api/v1/t/{tenant}/events/stream", get(stream))
+pub fn routes() -> Routes {
+    Routes::default().get("/api/v1/t/{tenant}/events", list).get("/api/v1/t/{tenant}/events/stream", stream)
 }
 
 /// Whether `who` may see `event`: the one place that decides, for lists and streams alike. An

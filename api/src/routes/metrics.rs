@@ -4,15 +4,14 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
 use crate::error::ApiError;
 use crate::metrics::handle;
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub fn routes() -> Routes {
+    Routes::default().get("/metrics", scrape)
 }
 
 /// `GET /metrics`: the Prometheus text format. With `SWITCHYARD_METRICS_TOKEN` set, only for

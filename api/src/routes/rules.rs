@@ -2,13 +2,13 @@
 //! playground uses it).
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
+use crate::routes::Routes;
 use crate::state::AppState;
 
 /// The rules playground is for the tenant's admins.
@@ -18,8 +18,8 @@ impl AdminArea for Playground {
     const REFUSAL: &'static str = "the rules playground is for admins";
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/rules/evaluate", post(evaluate))
+pub fn routes() -> Routes {
+    Routes::default().post("/api/v1/t/{tenant}/rules/evaluate", evaluate)
 }
 
 #[derive(Deserialize)]

@@ -7,8 +7,7 @@
 //! "events"}…]}}, …]}`; `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use engine::compiled::CompiledTenant;
 use engine::store::StoreError;
 use ontology::CompiledType;
@@ -17,10 +16,11 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::TenantActor;
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/types", get(list)).route("/api/v1/t/{tenant}/types/{name}", get(one))
+pub fn routes() -> Routes {
+    Routes::default().get("/api/v1/t/{tenant}/types", list).get("/api/v1/t/{tenant}/types/{name}", one)
 }
 
 async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {

@@ -12,8 +12,7 @@ use std::collections::HashSet;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use engine::store::sql::Tx;
 use engine::store::TenantId;
 use serde::Deserialize;
@@ -24,6 +23,7 @@ use crate::auth::sql::{self, NewUser, UserChange, UserRow};
 use crate::auth::{password, Credential};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, ADMIN_ROLE};
+use crate::routes::Routes;
 use crate::state::AppState;
 
 /// The users of a tenant are managed by its admins.
@@ -33,10 +33,12 @@ impl AdminArea for Users {
     const REFUSAL: &'static str = "managing users is for the tenant's admins";
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/users", get(list).post(create))
-        .route("/api/v1/t/{tenant}/users/{id}", get(get_one).patch(update))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/users", list)
+        .post("/api/v1/t/{tenant}/users", create)
+        .get("/api/v1/t/{tenant}/users/{id}", get_one)
+        .patch("/api/v1/t/{tenant}/users/{id}", update)
 }
 
 /// The roles of the tenant's live configuration.

@@ -4,8 +4,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -14,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
 use crate::hub::Wake;
 use crate::limits::{DELIVERIES_DEFAULT_LIMIT as DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT as MAX_LIMIT};
+use crate::routes::Routes;
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
 use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
@@ -26,13 +26,15 @@ impl AdminArea for Webhooks {
     const NAMES_ROLE: bool = true;
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/webhooks", get(list).post(create))
-        .route("/api/v1/t/{tenant}/webhooks/{id}", get(get_one).delete(remove))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries", get(deliveries))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", get(delivery))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", post(replay))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/webhooks", list)
+        .post("/api/v1/t/{tenant}/webhooks", create)
+        .get("/api/v1/t/{tenant}/webhooks/{id}", get_one)
+        .delete("/api/v1/t/{tenant}/webhooks/{id}", remove)
+        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries", deliveries)
+        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", delivery)
+        .post("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", replay)
 }
 
 /// An id that is not a uuid names nothing: 404, like any unknown id.
