@@ -199,30 +199,6 @@ fn array_texts(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().map(scalar_text).collect()).unwrap_or_default()
 }
 
-pub async fn list_entities(
-    tx: &mut Tx,
-    tenant: TenantId,
-    type_name: &str,
-    state: Option<&str>,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Entity>, StoreError> {
-    let query = format!(
-        "select {ENTITY_COLUMNS} from entities \
-         where tenant_id = $1 and type = $2 and ($3::text is null or state = $3) and ($4::uuid is null or id > $4) \
-         order by id limit $5"
-    );
-    let rows = sqlx::query(&query)
-        .bind(tenant.0)
-        .bind(type_name)
-        .bind(state)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(rows.iter().map(|r| entity_from_row(r).map(|s| s.entity)).collect::<Result<_, _>>()?)
-}
-
 #[expect(clippy::too_many_arguments, reason = "one bind per column; a struct would only rename them")]
 pub async fn insert_entity(
     tx: &mut Tx,
