@@ -1,4 +1,7 @@
-//! The `switchyard` binary: `serve`, `token`, `tenant validate|apply`.
+//! The `switchyard` binary: `serve [--demo]` (the HTTP server and its workers, on `DATABASE_URL`
+//! or the embedded cluster), `token` (an access token for a user, for scripts and tests) and
+//! `tenant validate|plan|apply|migrate|export` (tenant packages, `api::cli::tenant`). It only
+//! wires the library together: settings, database, keys, state, router, workers, shutdown.
 
 use std::time::Duration;
 
