@@ -1,32 +1,29 @@
-//! Authentication: access tokens (JWT, HS256, short-lived), the opaque refresh tokens and API
-//! keys of [`secret`], passwords ([`password`]), login rate limits ([`limit`]), and the
-//! extractors that turn a request into an authenticated principal of the tenant named in the
-//! path.
+//! Credentials, without the server's state: access tokens (JWT, HS256, short-lived, signed
+//! with [`Keys`]), the opaque refresh tokens and API keys of [`secret`], passwords
+//! ([`password`]), rate limits ([`limit`]), the process's cache of the database's answers about
+//! credentials ([`cache`]) and the SQL of users, sessions and keys ([`sql`]).
 //!
 //! A token is checked against the database (the SQL functions `auth_user` and `auth_api_key` of
 //! migration 0003, one round trip), whose answer the process keeps until a credential changes
 //! ([`cache`]: every change notifies every process): a deactivated user, a signed-out session or
 //! a revoked API key stops working at once, and the roles are the user's (or key's) current
-//! ones, not those written in the token.
+//! ones, not those written in the token. Turning a request into an authenticated caller is
+//! `crate::extract::principal`'s (it needs `AppState`, which is above this module).
 
 pub mod cache;
 pub mod cookie;
 pub mod limit;
 pub mod password;
 pub mod secret;
+pub mod sql;
 
-use axum::extract::{FromRef, FromRequestParts, Path};
-use axum::http::request::Parts;
 use chrono::Utc;
-use engine::model::Actor;
-use engine::store::TenantId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How long an access token issued by login or refresh lives.
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
@@ -193,17 +190,6 @@ pub enum Credential {
     ApiKey { id: Uuid },
 }
 
-/// An authenticated request: who, in which tenant, with the roles they hold now.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub tenant: TenantId,
-    pub slug: String,
-    pub actor: Actor,
-    /// The user's or the API key's name.
-    pub name: String,
-    pub credential: Credential,
-}
-
 /// The bearer token of a request.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let missing = || ApiError::unauthorized("missing bearer token");
@@ -214,143 +200,6 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
-/// A row of `auth_api_key(tenant, key)`.
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    slug: String,
-    name: String,
-    roles: Vec<String>,
-    secret_hash: Vec<u8>,
-    revoked: bool,
-}
-
-/// A row of `auth_user(tenant, user, session)`.
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    slug: String,
-    email: String,
-    name: String,
-    roles: Vec<String>,
-    active: bool,
-    session_ok: bool,
-}
-
-impl From<UserRow> for cache::Answer {
-    fn from(r: UserRow) -> cache::Answer {
-        let UserRow { slug, email, name, roles, active, session_ok } = r;
-        cache::Answer::User { slug, email, name, roles, active, session_ok }
-    }
-}
-
-impl From<KeyRow> for cache::Answer {
-    fn from(r: KeyRow) -> cache::Answer {
-        let KeyRow { slug, name, roles, secret_hash, revoked } = r;
-        cache::Answer::ApiKey { slug, name, roles, secret_hash, revoked }
-    }
-}
-
-/// What the database says of a credential: from the process's [`cache`] when it has a current
-/// answer, else asked (one round trip) and kept.
-async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answer>, ApiError> {
-    let auth = state.ops.hub.auth();
-    if let Some(answer) = auth.get(&key) {
-        return Ok(Some(answer));
-    }
-    let ticket = auth.ticket();
-    let pool = state.store.pool();
-    let answer = match &key {
-        cache::Key::User { tenant, user, session } => sqlx::query_as::<_, UserRow>(
-            "select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)",
-        )
-        .bind(tenant)
-        .bind(user)
-        .bind(session)
-        .fetch_optional(pool)
-        .await?
-        .map(cache::Answer::from),
-        cache::Key::ApiKey { tenant, key } => {
-            sqlx::query_as::<_, KeyRow>("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
-                .bind(tenant)
-                .bind(key)
-                .fetch_optional(pool)
-                .await?
-                .map(cache::Answer::from)
-        }
-    };
-    if let Some(answer) = &answer {
-        auth.store(key, answer.clone(), ticket);
-    }
-    Ok(answer)
-}
-
-/// Authenticates a bearer token (an access token or an API key). With `path_tenant`, a token of
-/// another tenant is refused with 403: the tenant the token was issued for (its id), as the
-/// database names it now, must be the path's (a token's slug claim refuses early, but is not
-/// trusted to accept: a tenant renamed, and its old slug taken by another, must not let old
-/// tokens in).
-/// `verified` are the token's claims when a layer before (the rate limiter) already checked it.
-pub async fn authenticate(
-    state: &AppState,
-    token: &str,
-    path_tenant: Option<&str>,
-    verified: Option<&VerifiedClaims>,
-) -> Result<Principal, ApiError> {
-    let foreign = || ApiError::forbidden("this token is not valid for this tenant");
-    if secret::is_api_key(token) {
-        let revoked = || ApiError::unauthorized("the API key is invalid or revoked");
-        let key = secret::parse_api_key(token).ok_or_else(revoked)?;
-        let answer = lookup(state, cache::Key::ApiKey { tenant: key.tenant, key: key.id }).await?;
-        let Some(cache::Answer::ApiKey { slug, name, roles, secret_hash, revoked: is_revoked }) = answer else {
-            return Err(revoked());
-        };
-        if !secret::matches(&key.secret, &secret_hash) || is_revoked {
-            return Err(revoked());
-        }
-        if path_tenant.is_some_and(|p| p != slug) {
-            return Err(foreign());
-        }
-        return Ok(Principal {
-            tenant: TenantId(key.tenant),
-            slug,
-            actor: Actor { id: format!("apikey:{}", key.id), email: String::new(), roles, system: false },
-            name,
-            credential: Credential::ApiKey { id: key.id },
-        });
-    }
-    let claims = match verified.filter(|v| &*v.token == token) {
-        Some(v) => v.claims.clone(),
-        None => state.keys.verify(token)?,
-    };
-    // A fast refusal before the database is asked (the slug the token carries); the check that
-    // counts is below, against the database.
-    if path_tenant.is_some_and(|p| p != claims.ten) {
-        return Err(foreign());
-    }
-    let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
-    let answer = lookup(state, cache::Key::User { tenant: claims.tid, user, session: claims.sid }).await?;
-    let Some(cache::Answer::User { slug, email, name, roles, active, session_ok }) = answer else {
-        return Err(ApiError::unauthorized("the token names no user of this tenant"));
-    };
-    if !active {
-        return Err(ApiError::unauthorized("this user is deactivated"));
-    }
-    if !session_ok {
-        return Err(ApiError::unauthorized("this session has ended; log in again"));
-    }
-    // The path's tenant is compared with the tenant the token was issued for, as the database
-    // names it now (`tid` resolved), not with the slug the token carries.
-    if path_tenant.is_some_and(|p| p != slug) {
-        return Err(foreign());
-    }
-    Ok(Principal {
-        tenant: TenantId(claims.tid),
-        slug,
-        actor: Actor { id: claims.sub, email, roles, system: false },
-        name,
-        credential: Credential::User { id: user, session: claims.sid },
-    })
-}
-
 /// An access token whose signature, expiry and kind were checked earlier in the request (by
 /// the rate limiter, which needs its user), kept in the request's extensions so that
 /// authentication does not check it again.
@@ -358,63 +207,6 @@ pub async fn authenticate(
 pub struct VerifiedClaims {
     pub token: std::sync::Arc<str>,
     pub claims: Claims,
-}
-
-impl<S> FromRequestParts<S> for Principal
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let verified = parts.extensions.get::<VerifiedClaims>();
-        let principal = authenticate(&state, bearer(&parts.headers)?, None, verified).await?;
-        tracing::Span::current().record("tenant", principal.slug.as_str());
-        Ok(principal)
-    }
-}
-
-/// The tenant of the path (`/api/v1/t/{tenant}/…`) and the actor acting in it. A token of
-/// another tenant is refused here, before any handler runs.
-#[derive(Debug, Clone)]
-pub struct TenantActor {
-    pub tenant: TenantId,
-    pub slug: String,
-    pub actor: Actor,
-    pub credential: Credential,
-}
-
-impl TenantActor {
-    pub fn has_role(&self, role: &str) -> bool {
-        self.actor.roles.iter().any(|r| r == role)
-    }
-}
-
-#[derive(Deserialize)]
-struct TenantPath {
-    tenant: String,
-}
-
-impl<S> FromRequestParts<S> for TenantActor
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let app = AppState::from_ref(state);
-        let token = bearer(&parts.headers)?.to_string();
-        let Path(path) = Path::<TenantPath>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found("no tenant in the path"))?;
-        let verified = parts.extensions.get::<VerifiedClaims>();
-        let p = authenticate(&app, &token, Some(&path.tenant), verified).await?;
-        tracing::Span::current().record("tenant", p.slug.as_str());
-        Ok(TenantActor { tenant: p.tenant, slug: p.slug, actor: p.actor, credential: p.credential })
-    }
 }
 
 #[cfg(test)]

@@ -20,12 +20,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
-
-use crate::state::AppState;
 
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -67,19 +64,6 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 pub fn of_request(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
     Some(resolve(peer.ip(), headers, trusted))
-}
-
-/// Extractor: the client's address ([`of_request`] with the server's trusted proxies); `None`
-/// without connection info.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(of_request(&parts.extensions, &parts.headers, &state.ops.config.trusted_proxies)))
-    }
 }
 
 #[cfg(test)]

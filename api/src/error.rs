@@ -62,6 +62,19 @@ impl ApiError {
             .with_details(json!({ "errors": errors }))
     }
 
+    /// The answer to a body over [`MAX_BODY_BYTES`](crate::limits::MAX_BODY_BYTES), wherever it
+    /// is noticed (the body limit layer, a body extractor, a streamed import).
+    pub fn payload_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "the request body may have at most {} bytes (an import: split the file)",
+                crate::limits::MAX_BODY_BYTES
+            ),
+        )
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")

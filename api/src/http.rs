@@ -11,22 +11,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
+pub use crate::limits::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 use crate::state::AppState;
-
-/// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// A request taking longer than this is answered 408 (`REQUEST_TIMEOUT`).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The answer to a body over [`MAX_BODY_BYTES`], wherever it is noticed.
-pub fn payload_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-        format!("the request body may have at most {MAX_BODY_BYTES} bytes (an import: split the file)"),
-    )
-}
 
 pub fn router(state: AppState) -> Router {
     router_with_timeout(state, REQUEST_TIMEOUT)
@@ -37,19 +23,9 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
     crate::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
     let shared = state.clone();
-    Router::new()
-        .merge(crate::routes::health::router())
-        .merge(crate::routes::entities::router())
-        .merge(crate::routes::rules::router())
-        .merge(crate::openapi::router())
-        .merge(crate::routes::config::router())
-        .merge(crate::routes::types::router())
-        .merge(crate::routes::auth::router())
-        .merge(crate::routes::users::router())
-        .merge(crate::routes::api_keys::router())
-        .merge(crate::routes::events::router())
-        .merge(crate::routes::webhooks::router())
-        .merge(crate::metrics::router())
+    crate::routes::all()
+        .into_router()
+        // The studio's files: not API routes (no OpenAPI operations), served from the same origin.
         .merge(crate::routes::studio::router())
         .fallback(|| async { crate::error::ApiError::not_found("no such route") })
         .with_state(state)

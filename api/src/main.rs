@@ -1,4 +1,7 @@
-//! The `switchyard` binary: `serve`, `token`, `tenant validate|apply`.
+//! The `switchyard` binary: `serve [--demo]` (the HTTP server and its workers, on `DATABASE_URL`
+//! or the embedded cluster), `token` (an access token for a user, for scripts and tests) and
+//! `tenant validate|plan|apply|migrate|export` (tenant packages, `api::cli::tenant`). It only
+//! wires the library together: settings, database, keys, state, router, workers, shutdown.
 
 use std::time::Duration;
 
@@ -230,26 +233,10 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
     let keys = keys(&cfg)?;
     let db = Database::open(&cfg).await?;
     let result = async {
-        let mut tx = db.owner.begin().await?;
-        sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(tenant).execute(&mut *tx).await?;
-        let tenant_id: uuid::Uuid = sqlx::query_scalar("select id from tenants where slug = $1")
-            .bind(tenant)
-            .fetch_optional(&mut *tx)
-            .await?
-            .with_context(|| format!("no tenant `{tenant}`"))?;
-        sqlx::query("select set_config('app.tenant_id', $1, true)")
-            .bind(tenant_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let row: Option<(uuid::Uuid, String, Vec<String>, bool)> = sqlx::query_as(
-            "select id, email, roles, active from users where tenant_id = $1 and lower(email) = lower($2)",
-        )
-        .bind(tenant_id)
-        .bind(email)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let (user_id, email, roles, active) = row.with_context(|| format!("no user `{email}` in tenant `{tenant}`"))?;
+        let found = api::auth::sql::user_by_email(&db.owner, tenant, email).await?;
+        let (tenant_id, user) = found.with_context(|| format!("no tenant `{tenant}`"))?;
+        let user = user.with_context(|| format!("no user `{email}` in tenant `{tenant}`"))?;
+        let (user_id, email, roles, active) = (user.id, user.email, user.roles, user.active);
         if !active {
             bail!("user `{email}` is deactivated");
         }

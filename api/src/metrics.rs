@@ -1,5 +1,7 @@
 //! Prometheus metrics: the `metrics` facade (any crate records with `metrics::counter!` and
-//! friends, IO-free), one process-wide Prometheus recorder, and `GET /metrics`.
+//! friends, IO-free), one process-wide Prometheus recorder, and the middleware that counts
+//! requests. `GET /metrics` renders them (`crate::routes::metrics`); this module takes no
+//! `AppState`, so workers record here without depending on the HTTP layer.
 //!
 //! | series | labels | what |
 //! | --- | --- | --- |
@@ -19,16 +21,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -104,33 +100,4 @@ pub fn webhook_attempt(status: &str) {
     if outcome != "delivered" {
         metrics::counter!("switchyard_webhook_failures_total").increment(1);
     }
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
-}
-
-/// `GET /metrics`: the Prometheus text format. With `SWITCHYARD_METRICS_TOKEN` set, only for
-/// `Authorization: Bearer <that token>`.
-async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(expected) = &state.ops.config.metrics_token {
-        let given = crate::auth::bearer(&headers).unwrap_or("");
-        let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
-        if !same {
-            return Err(ApiError::unauthorized("a valid metrics token is required"));
-        }
-    }
-    let handle = handle().ok_or_else(|| ApiError::not_found("metrics are not enabled"))?;
-    let pool = state.store.pool();
-    let idle = pool.num_idle() as f64;
-    metrics::gauge!("switchyard_db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("switchyard_db_pool_connections", "state" => "busy").set((f64::from(pool.size()) - idle).max(0.0));
-    metrics::gauge!("switchyard_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
-    match crate::workers::sql::outbox_lag_seconds(pool).await {
-        Ok(lag) => metrics::gauge!("switchyard_outbox_lag_seconds").set(lag),
-        Err(e) => tracing::warn!(error = %e, "cannot measure the outbox lag"),
-    }
-    handle.run_upkeep();
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render())
-        .into_response())
 }

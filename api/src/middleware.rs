@@ -3,110 +3,25 @@
 //! timeout's answers in the error envelope, and a bound on client-sent request ids.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Gcra};
 use tower::layer::util::Identity;
 use tower::util::{option_layer, Either};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::limit::Caller;
 use crate::auth::VerifiedClaims;
-use crate::config::{OpsConfig, RateLimit};
+use crate::config::OpsConfig;
 use crate::error::ApiError;
+use crate::limits::MAX_REQUEST_ID;
 use crate::state::AppState;
 
-/// Keys kept before buckets that are full again are swept.
-const SWEEP_AT: usize = 10_000;
 /// Paths never limited: probes and scrapes come often, from few addresses, and cost nothing.
 const UNLIMITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
-
-/// GCRA buckets (`governor`): one per authenticated user (tenant and subject of a valid access
-/// token), one per client IP for every other request (anonymous ones, API keys). An API key
-/// (`syk_<tenant>_<id>_<secret>`) also counts against a bucket of its own, keyed by its tenant
-/// and id as written (with the user quota): telling a valid key needs the database, so the key
-/// bucket comes on top of the IP one and a made-up key buys nothing. In-process: each server
-/// counts its own requests.
-pub struct RateLimiter {
-    by_user: Option<DefaultKeyedRateLimiter<String>>,
-    by_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-}
-
-impl std::fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("by_user", &self.by_user.is_some())
-            .field("by_ip", &self.by_ip.is_some())
-            .finish()
-    }
-}
-
-impl Default for RateLimiter {
-    fn default() -> RateLimiter {
-        let c = OpsConfig::default();
-        RateLimiter::new(c.rate_limit_user, c.rate_limit_ip)
-    }
-}
-
-fn quota(limit: RateLimit) -> Quota {
-    let count = NonZeroU32::new(limit.count).unwrap_or(NonZeroU32::MIN);
-    let period = (limit.per / count.get()).max(Duration::from_nanos(1));
-    Quota::with_period(period).unwrap_or_else(|| Quota::per_second(count)).allow_burst(count)
-}
-
-/// Who a request counts against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    User(String),
-    Ip(IpAddr),
-    /// A well-formed API key (`<tenant>/<key id>`), and the peer's IP when known: both count.
-    ApiKey(String, Option<IpAddr>),
-    Unknown,
-}
-
-impl RateLimiter {
-    pub fn new(user: Option<RateLimit>, ip: Option<RateLimit>) -> RateLimiter {
-        RateLimiter { by_user: user.map(|l| Gcra::keyed(quota(l))), by_ip: ip.map(|l| Gcra::keyed(quota(l))) }
-    }
-
-    /// Counts a request; `Err(wait)` when the caller is over its limit.
-    pub fn check(&self, caller: &Caller) -> Result<(), Duration> {
-        match caller {
-            Caller::User(key) => check_in(self.by_user.as_ref(), key),
-            Caller::Ip(ip) => check_in(self.by_ip.as_ref(), ip),
-            Caller::ApiKey(key, ip) => {
-                if let Some(ip) = ip {
-                    check_in(self.by_ip.as_ref(), ip)?;
-                }
-                check_in(self.by_user.as_ref(), &format!("key:{key}"))
-            }
-            Caller::Unknown => Ok(()),
-        }
-    }
-}
-
-/// Counts a request in `limiter`'s bucket for `key` (nothing when the limit is off).
-fn check_in<K: std::hash::Hash + Eq + Clone>(
-    limiter: Option<&DefaultKeyedRateLimiter<K>>,
-    key: &K,
-) -> Result<(), Duration> {
-    let Some(l) = limiter else { return Ok(()) };
-    sweep(l);
-    let now = DefaultClock::default().now();
-    l.check_key(key).map_err(|n| n.wait_time_from(now))
-}
-
-fn sweep<K: std::hash::Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>) {
-    if limiter.len() > SWEEP_AT {
-        limiter.retain_recent();
-        limiter.shrink_to_fit();
-    }
-}
 
 /// The caller of a request: the user of a valid access token; else, for a well-formed API key,
 /// the key (and the client's IP); else the client's IP (see [`crate::client_ip`]: the peer, or
@@ -188,7 +103,7 @@ pub async fn envelope_limits(State(timeout): State<Duration>, req: Request, next
         return response;
     }
     let error = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => crate::http::payload_too_large(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
         StatusCode::REQUEST_TIMEOUT => {
             let ms = timeout.as_millis();
             let took = if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") };
@@ -307,9 +222,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
-/// Longest client-sent request id kept.
-const MAX_REQUEST_ID: usize = 128;
-
 /// Middleware (outside the request-id layer): a client's `x-request-id` is kept when it is at
 /// most 128 characters of `[A-Za-z0-9._:-]`, else replaced by a fresh one (it goes into every
 /// log line of the request).
@@ -326,43 +238,4 @@ pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
         req.headers_mut().remove("x-request-id");
     }
     next.run(req).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_caller_over_its_limit_waits_and_others_do_not() {
-        let limiter = RateLimiter::new(
-            Some(RateLimit { count: 2, per: Duration::from_secs(60) }),
-            Some(RateLimit { count: 1, per: Duration::from_secs(60) }),
-        );
-        let alice = Caller::User("t/alice".into());
-        assert!(limiter.check(&alice).is_ok());
-        assert!(limiter.check(&alice).is_ok());
-        let wait = limiter.check(&alice).expect_err("limited");
-        assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30), "{wait:?}");
-        assert!(limiter.check(&Caller::User("t/bob".into())).is_ok());
-        let ip = Caller::Ip([192, 0, 2, 1].into());
-        assert!(limiter.check(&ip).is_ok());
-        assert!(limiter.check(&ip).is_err());
-        assert!(limiter.check(&Caller::Unknown).is_ok());
-        // An API key counts against its own bucket and its IP's.
-        let key = |id: &str, ip: [u8; 4]| Caller::ApiKey(format!("t/{id}"), Some(ip.into()));
-        let fresh = RateLimiter::new(
-            Some(RateLimit { count: 2, per: Duration::from_secs(60) }),
-            Some(RateLimit { count: 3, per: Duration::from_secs(60) }),
-        );
-        assert!(fresh.check(&key("k1", [192, 0, 2, 1])).is_ok());
-        assert!(fresh.check(&key("k1", [192, 0, 2, 2])).is_ok());
-        assert!(fresh.check(&key("k1", [192, 0, 2, 3])).is_err(), "the key's bucket is empty, whatever the IP");
-        assert!(fresh.check(&key("k2", [192, 0, 2, 1])).is_ok());
-        assert!(fresh.check(&key("k3", [192, 0, 2, 1])).is_ok());
-        assert!(fresh.check(&key("k4", [192, 0, 2, 1])).is_err(), "a new key buys no fresh IP bucket");
-        let off = RateLimiter::new(None, None);
-        for _ in 0..100 {
-            assert!(off.check(&alice).is_ok());
-        }
-    }
 }

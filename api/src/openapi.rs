@@ -1,4 +1,5 @@
-//! `GET /api/v1/t/{tenant}/openapi.json`: an OpenAPI 3.1 document of the whole API, generated
+//! The OpenAPI 3.1 document of the whole API (served at `GET /api/v1/t/{tenant}/openapi.json`
+//! by `crate::routes::openapi`) of the whole API, generated
 //! from the tenant's live version. Every entity type gets concrete paths (`/entities/order`, …)
 //! whose request and response schemas are the type's JSON Schema, whose list and export take the
 //! type's own filters and sort keys, and every transition two operations (on one entity, and in
@@ -13,32 +14,15 @@
 //! `default` response is the envelope too (408, 413, 500, …). The document is checked against the
 //! running server by `scripts/schemathesis.sh`.
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use engine::compiled::CompiledTenant;
 use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
-use crate::auth::TenantActor;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::limits::{
+    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/openapi.json", get(openapi))
-}
-
-async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    let (version, defs) = state.store.live_definitions(who.tenant).await?;
-    Ok(Json(document(&who.slug, version, &defs)))
-}
-
-/// Most values of an `[in]` filter (`engine::store::query`).
-const MAX_IN_VALUES: usize = 1000;
-/// Longest filter value, and longest `q` (`engine::store::query`).
-const MAX_VALUE_CHARS: usize = 2000;
-const MAX_Q_CHARS: usize = 200;
 /// The columns every type may be filtered on, besides its fields.
 const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
 
@@ -81,8 +65,8 @@ pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
         list_params.extend([
             q_param(),
             sort_param(ty),
-            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 },
-                    "description": "Page size (default 50)" }),
+            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
+                    "description": format!("Page size (default {DEFAULT_LIMIT})") }),
             json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
                     "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
             json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
@@ -994,7 +978,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
             json!({ "get": { "tags": ["events"], "operationId": "events",
             "summary": "Events after a position, oldest first (those of types the user may view)",
             "parameters": [ after.clone(), event_filter.clone(),
-                            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } } ],
+                            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": EVENTS_MAX_LIMIT } } ],
             "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
                 "data": { "type": "array", "items": schema_ref("StreamEvent") },
                 "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
@@ -1092,7 +1076,7 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
                 "description": format!("{admin} Newest first."),
                 "parameters": [ id_param("id"),
                     { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": DELIVERIES_MAX_LIMIT } },
                     { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
                 "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
                     "data": { "type": "array", "items": schema_ref("Delivery") },

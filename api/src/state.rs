@@ -25,14 +25,14 @@ pub struct AppState {
 #[derive(Clone, Debug, Default)]
 pub struct Ops {
     pub config: Arc<crate::config::OpsConfig>,
-    pub hub: crate::workers::EventHub,
-    pub limiter: Arc<crate::middleware::RateLimiter>,
+    pub hub: crate::hub::EventHub,
+    pub limiter: Arc<crate::auth::limit::RateLimiter>,
 }
 
 impl Ops {
     pub fn new(config: crate::config::OpsConfig) -> Ops {
-        let limiter = crate::middleware::RateLimiter::new(config.rate_limit_user, config.rate_limit_ip);
-        Ops { config: Arc::new(config), hub: crate::workers::EventHub::default(), limiter: Arc::new(limiter) }
+        let limiter = crate::auth::limit::RateLimiter::new(config.rate_limit_user, config.rate_limit_ip);
+        Ops { config: Arc::new(config), hub: crate::hub::EventHub::default(), limiter: Arc::new(limiter) }
     }
 
     /// The webhook destinations policy (`SWITCHYARD_WEBHOOK_ALLOW`).

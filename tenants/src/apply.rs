@@ -6,7 +6,7 @@
 
 use engine::limits::Limits;
 use engine::model::Actor;
-use engine::store::{CreateOptions, Store, TenantId};
+use engine::store::{sql, CreateOptions, Store, TenantId};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -31,11 +31,9 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
     let slug = package.tenant.slug.as_str();
     let hash = package.hash();
     let mut tx = owner.begin().await?;
-    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut *tx).await?;
-    let existing: Option<Uuid> =
-        sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut *tx).await?;
+    let existing = sql::tenant_by_slug(&mut tx, slug).await?;
     let tenant = existing.unwrap_or_else(Uuid::now_v7);
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     if existing.is_none() {
         sqlx::query("insert into tenants (id, slug, name) values ($1, $2, $3)")
             .bind(tenant)
@@ -88,7 +86,7 @@ pub async fn upsert_users(
     password_hash: Option<&str>,
 ) -> Result<usize, ApplyError> {
     let mut tx = owner.begin().await?;
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     for u in users {
         sqlx::query(
             "insert into users (tenant_id, id, email, name, roles, password_hash) values ($1, $2, $3, $4, $5, $6) \
@@ -119,7 +117,7 @@ pub async fn load_sample_data(
     let tenant_id = TenantId(tenant);
     let actor = Actor { id: "system".to_string(), email: String::new(), roles: Vec::new(), system: true };
     let mut tx = owner.begin().await?;
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     let mut created = 0;
     for row in &package.data {
         let id = match &row.key {

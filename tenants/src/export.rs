@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use engine::limits::Limits;
+use engine::store::{sql, TenantId};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -88,18 +89,11 @@ pub async fn tenant_id(pool: &PgPool, slug: &str) -> Result<Option<Uuid>, sqlx::
 /// [`tenant_id`] inside a caller's transaction; also sets the tenant for row-level security when
 /// found.
 pub async fn tenant_id_in(tx: &mut Transaction<'static, Postgres>, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut **tx).await?;
-    let id: Option<Uuid> =
-        sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut **tx).await?;
+    let id = sql::tenant_by_slug(tx, slug).await?;
     if let Some(id) = id {
-        set_tenant(tx, id).await?;
+        sql::set_tenant(tx, TenantId(id)).await?;
     }
     Ok(id)
-}
-
-pub(crate) async fn set_tenant(tx: &mut Transaction<'static, Postgres>, tenant: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut **tx).await?;
-    Ok(())
 }
 
 const VERSION_COLUMNS: &str = "v.version, v.hash, v.created_at, v.created_by, (t.live_version = v.version) as live";
@@ -117,7 +111,7 @@ fn info_from_row(row: &sqlx::postgres::PgRow) -> Result<VersionInfo, sqlx::Error
 /// Every published version of a tenant, oldest first.
 pub async fn versions(pool: &PgPool, tenant: Uuid) -> Result<Vec<VersionInfo>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    set_tenant(&mut tx, tenant).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     let rows = sqlx::query(&format!(
         "select {VERSION_COLUMNS} from config_versions v join tenants t on t.id = v.tenant_id \
          where v.tenant_id = $1 order by v.version"
@@ -133,7 +127,7 @@ pub async fn versions(pool: &PgPool, tenant: Uuid) -> Result<Vec<VersionInfo>, s
 /// such version (or no live version).
 pub async fn version(pool: &PgPool, tenant: Uuid, version: Option<i64>) -> Result<Option<StoredVersion>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    set_tenant(&mut tx, tenant).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     let found = version_in(&mut tx, tenant, version).await?;
     tx.commit().await?;
     Ok(found)
@@ -163,7 +157,7 @@ pub async fn version_in(
 /// The version of a tenant whose package has this hash, if one was published.
 pub async fn version_by_hash(pool: &PgPool, tenant: Uuid, hash: &str) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    set_tenant(&mut tx, tenant).await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     let v = sqlx::query_scalar("select version from config_versions where tenant_id = $1 and hash = $2")
         .bind(tenant)
         .bind(hash)

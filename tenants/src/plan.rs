@@ -192,7 +192,7 @@ pub async fn plan(pool: &PgPool, slug: &str, package: &Package) -> Result<Plan, 
 /// How many entities of each type are in each state.
 pub async fn state_counts(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<StateCount>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    export::set_tenant(&mut tx, tenant).await?;
+    engine::store::sql::set_tenant(&mut tx, engine::store::TenantId(tenant)).await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "select type, state, count(*) from entities where tenant_id = $1 group by type, state order by type, state",
     )

@@ -10,30 +10,34 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::{secret, TenantActor};
+use crate::auth::secret;
+use crate::auth::sql::{self, ApiKeyRow};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
-use crate::routes::users::{check_roles, require_admin, tenant_roles};
+use crate::extract::{Admin, AdminArea, JsonBody};
+use crate::routes::users::{check_roles, tenant_roles};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/api-keys", get(list).post(create))
-        .route("/api/v1/t/{tenant}/api-keys/{id}", delete(revoke))
+/// API keys are managed by the tenant's admins.
+struct ApiKeys;
+
+impl AdminArea for ApiKeys {
+    const REFUSAL: &'static str = "managing API keys is for the tenant's admins";
 }
 
-const COLUMNS: &str = "id, name, roles, created_at, created_by, revoked_at";
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/api-keys", list)
+        .post("/api/v1/t/{tenant}/api-keys", create)
+        .delete("/api/v1/t/{tenant}/api-keys/{id}", revoke)
+}
 
-type Row = (Uuid, String, Vec<String>, DateTime<Utc>, String, Option<DateTime<Utc>>);
-
-fn key_json(r: Row) -> Value {
+fn key_json(r: ApiKeyRow) -> Value {
     let (id, name, roles, created_at, created_by, revoked_at) = r;
     json!({
         "id": id, "name": name, "roles": roles, "actor_id": format!("apikey:{id}"),
@@ -41,13 +45,9 @@ fn key_json(r: Row) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "managing API keys")?;
+async fn list(State(state): State<AppState>, Admin(who, ..): Admin<ApiKeys>) -> Result<Json<Value>, ApiError> {
     let mut tx = state.store.begin(who.tenant).await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!("select {COLUMNS} from api_keys where tenant_id = $1 order by id"))
-        .bind(who.tenant.0)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = sql::list_api_keys(&mut tx, who.tenant).await?;
     tx.commit().await?;
     Ok(Json(json!({ "data": rows.into_iter().map(key_json).collect::<Vec<_>>() })))
 }
@@ -62,10 +62,9 @@ struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<ApiKeys>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&who, "managing API keys")?;
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::validation(json!([{ "path": "/name", "message": "must have 1 to 200 characters" }])));
@@ -74,18 +73,8 @@ async fn create(
     let roles = check_roles(&body.roles, &tenant_roles(&mut tx, who.tenant).await?)?;
     let id = Uuid::now_v7();
     let secret = secret::new_secret();
-    let row: Row = sqlx::query_as(&format!(
-        "insert into api_keys (tenant_id, id, name, roles, secret_hash, created_by) values ($1, $2, $3, $4, $5, $6) \
-         returning {COLUMNS}"
-    ))
-    .bind(who.tenant.0)
-    .bind(id)
-    .bind(&name)
-    .bind(&roles)
-    .bind(secret::hash(&secret))
-    .bind(&who.actor.id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let row =
+        sql::insert_api_key(&mut tx, who.tenant, id, &name, &roles, &secret::hash(&secret), &who.actor.id).await?;
     tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, api_key.id = %id, by = %who.actor.id, "API key created");
     let mut out = key_json(row);
@@ -100,22 +89,15 @@ struct KeyPath {
 
 async fn revoke(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<ApiKeys>,
     Path(path): Path<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&who, "managing API keys")?;
     let id = Uuid::parse_str(&path.id).map_err(|_| ApiError::not_found("API key not found"))?;
     let mut tx = state.store.begin(who.tenant).await?;
-    let found: Option<bool> = sqlx::query_scalar(
-        "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning true",
-    )
-    .bind(who.tenant.0)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let found = sql::revoke_api_key(&mut tx, who.tenant, id).await?;
     tx.commit().await?;
     state.ops.hub.auth().invalidate();
-    if found.is_none() {
+    if !found {
         return Err(ApiError::not_found("API key not found"));
     }
     tracing::info!(tenant.slug = %who.slug, api_key.id = %id, by = %who.actor.id, "API key revoked");

@@ -20,29 +20,28 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use engine::store::sql::Tx;
 use engine::store::TenantId;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
-use crate::auth::{authenticate, bearer, password, secret, Credential, Principal, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
-use crate::client_ip::ClientIp;
+use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{authenticate, ClientIp, JsonBody, Principal};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn routes() -> Routes {
     password::warm_up();
-    Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/me", get(me))
+    Routes::default()
+        .post("/api/v1/auth/login", login)
+        .post("/api/v1/auth/refresh", refresh)
+        .post("/api/v1/auth/logout", logout)
+        .get("/api/v1/auth/me", me)
         .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 
@@ -69,7 +68,7 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
 /// Adds a refresh token to a session (`family`), or starts one (`None`). Returns the token and
 /// its session.
 async fn new_refresh_token(
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut Tx,
     tenant: Uuid,
     user: Uuid,
     family: Option<Uuid>,
@@ -77,18 +76,7 @@ async fn new_refresh_token(
     let id = Uuid::now_v7();
     let family = family.unwrap_or(id);
     let secret = secret::new_secret();
-    sqlx::query(
-        "insert into refresh_tokens (tenant_id, id, family_id, user_id, secret_hash, expires_at) \
-         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6))",
-    )
-    .bind(tenant)
-    .bind(id)
-    .bind(family)
-    .bind(user)
-    .bind(secret::hash(&secret))
-    .bind(REFRESH_TTL_DAYS as i32)
-    .execute(&mut **tx)
-    .await?;
+    sql::insert_refresh_token(tx, tenant, id, family, user, &secret::hash(&secret), REFRESH_TTL_DAYS as i32).await?;
     Ok((secret::refresh_token(tenant, id, &secret), family))
 }
 
@@ -126,8 +114,6 @@ struct LoginBody {
     password: String,
 }
 
-type UserRow = (Uuid, String, Vec<String>, bool, Option<String>);
-
 async fn login(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<LoginLimiter>>,
@@ -148,17 +134,10 @@ async fn login(
 
 async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Result<Json<Value>, ApiError> {
     let tenant = state.store.tenant_by_slug(body.tenant.trim()).await?;
-    let user: Option<UserRow> = match tenant {
+    let user = match tenant {
         Some(tenant) => {
             let mut tx = state.store.begin(tenant).await?;
-            let row = sqlx::query_as(
-                "select id, email, roles, active, password_hash from users where tenant_id = $1 and lower(email) = lower($2)",
-            )
-            .bind(tenant.0)
-            .bind(body.email.trim())
-            .fetch_optional(&mut *tx)
-            .await
-            ?;
+            let row = sql::login_user(&mut tx, tenant, body.email.trim()).await?;
             tx.commit().await?;
             row
         }
@@ -176,11 +155,7 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     }
     let mut tx = state.store.begin(tenant).await?;
     // Expired tokens are of no use any more, not even to detect reuse: the user's go now.
-    sqlx::query("delete from refresh_tokens where tenant_id = $1 and user_id = $2 and expires_at < now()")
-        .bind(tenant.0)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    sql::delete_expired_refresh_tokens(&mut tx, tenant, user_id).await?;
     let (refresh_token, session) = new_refresh_token(&mut tx, tenant.0, user_id, None).await?;
     tx.commit().await?;
     tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
@@ -206,32 +181,11 @@ struct RefreshRow {
     revoked: bool,
 }
 
-async fn lock_refresh_token(
-    tx: &mut Transaction<'static, Postgres>,
-    token: &secret::Opaque,
-) -> Result<Option<RefreshRow>, ApiError> {
-    let row: Option<(Uuid, Uuid, Vec<u8>, bool, bool, bool)> = sqlx::query_as(
-        "select family_id, user_id, secret_hash, expires_at <= now(), used_at is not null, revoked_at is not null \
-         from refresh_tokens where tenant_id = $1 and id = $2 for update",
-    )
-    .bind(token.tenant)
-    .bind(token.id)
-    .fetch_optional(&mut **tx)
-    .await?;
+async fn lock_refresh_token(tx: &mut Tx, token: &secret::Opaque) -> Result<Option<RefreshRow>, ApiError> {
+    let row = sql::lock_refresh_token(tx, token.tenant, token.id).await?;
     Ok(row
         .filter(|r| secret::matches(&token.secret, &r.2))
         .map(|(family, user, _, expired, used, revoked)| RefreshRow { family, user, expired, used, revoked }))
-}
-
-async fn revoke_family(tx: &mut Transaction<'static, Postgres>, tenant: Uuid, family: Uuid) -> Result<u64, ApiError> {
-    let done = sqlx::query(
-        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and family_id = $2 and revoked_at is null",
-    )
-    .bind(tenant)
-    .bind(family)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
 }
 
 async fn refresh(State(state): State<AppState>, source: Source<RefreshBody>) -> Response {
@@ -257,31 +211,20 @@ async fn try_refresh(state: &AppState, refresh_token: &str) -> Result<Json<Value
     }
     if row.used {
         // A spent token presented again: someone else has a copy. End the session for everyone.
-        revoke_family(&mut tx, token.tenant, row.family).await?;
+        sql::revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
         state.ops.hub.auth().invalidate();
         tracing::warn!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "refresh token reused: session revoked");
         return Err(ApiError::unauthorized("this refresh token was already used; the session is revoked"));
     }
-    let user: Option<(String, String, Vec<String>, bool)> = sqlx::query_as(
-        "select t.slug, u.email, u.roles, u.active from users u join tenants t on t.id = u.tenant_id \
-         where u.tenant_id = $1 and u.id = $2",
-    )
-    .bind(token.tenant)
-    .bind(row.user)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let user = sql::session_user(&mut tx, token.tenant, row.user).await?;
     let Some((slug, email, roles, true)) = user else {
-        revoke_family(&mut tx, token.tenant, row.family).await?;
+        sql::revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
         state.ops.hub.auth().invalidate();
         return Err(bad_refresh_token());
     };
-    sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
-        .bind(token.tenant)
-        .bind(token.id)
-        .execute(&mut *tx)
-        .await?;
+    sql::mark_refresh_token_used(&mut tx, token.tenant, token.id).await?;
     let (next, session) = new_refresh_token(&mut tx, token.tenant, row.user, Some(row.family)).await?;
     tx.commit().await?;
     token_pair(
@@ -323,7 +266,7 @@ async fn try_logout(
         let token = secret::parse_refresh_token(&refresh_token).ok_or_else(bad_refresh_token)?;
         let mut tx = state.store.begin(TenantId(token.tenant)).await?;
         let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
-        revoke_family(&mut tx, token.tenant, row.family).await?;
+        sql::revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
         state.ops.hub.auth().invalidate();
         tracing::info!(tenant.id = %token.tenant, user.id = %row.user, session = %row.family, "logout");
@@ -335,14 +278,7 @@ async fn try_logout(
         return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
     };
     let mut tx = state.store.begin(principal.tenant).await?;
-    let ended = sqlx::query(
-        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
-    )
-    .bind(principal.tenant.0)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let ended = sql::revoke_user_sessions(&mut tx, principal.tenant, id).await?;
     tx.commit().await?;
     state.ops.hub.auth().invalidate();
     tracing::info!(tenant.slug = %principal.slug, user.id = %id, tokens = ended, "logout everywhere");

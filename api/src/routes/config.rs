@@ -18,11 +18,9 @@
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
 
 use crate::publish::PublishError;
-use axum::extract::{FromRef, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ontology::def::EntityTypeDef;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,43 +29,31 @@ use tenants::package::TenantFile;
 use tenants::validate::{Problem, Severity};
 use tenants::{ApplyError, Package};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/config/validate", post(validate))
-        .route("/api/v1/t/{tenant}/config/plan", post(plan))
-        .route("/api/v1/t/{tenant}/config/apply", post(apply))
-        .route("/api/v1/t/{tenant}/config/versions", get(versions))
-        .route("/api/v1/t/{tenant}/config/versions/{version}", get(version))
-        .route("/api/v1/t/{tenant}/config/export", get(export))
+pub fn routes() -> Routes {
+    Routes::default()
+        .post("/api/v1/t/{tenant}/config/validate", validate)
+        .post("/api/v1/t/{tenant}/config/plan", plan)
+        .post("/api/v1/t/{tenant}/config/apply", apply)
+        .get("/api/v1/t/{tenant}/config/versions", versions)
+        .get("/api/v1/t/{tenant}/config/versions/{version}", version)
+        .get("/api/v1/t/{tenant}/config/export", export)
 }
 
-/// An admin of the path's tenant; anyone else gets 403 before the body is read.
-struct Admin(TenantActor);
+/// The configuration is for the tenant's admins.
+struct Configuration;
 
-impl<S> FromRequestParts<S> for Admin
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let who = TenantActor::from_request_parts(parts, state).await?;
-        if !who.has_role("admin") {
-            return Err(ApiError::forbidden("the configuration is for admins"));
-        }
-        Ok(Admin(who))
-    }
+impl AdminArea for Configuration {
+    const REFUSAL: &'static str = "the configuration is for admins";
 }
 
 async fn validate(
     State(state): State<AppState>,
-    Admin(who): Admin,
+    Admin(who, ..): Admin<Configuration>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let problems = match parse_package(&body) {
@@ -86,7 +72,7 @@ async fn validate(
 
 async fn plan(
     State(state): State<AppState>,
-    Admin(who): Admin,
+    Admin(who, ..): Admin<Configuration>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let package = checked_package(&state, &who, &body).await?;
@@ -96,7 +82,7 @@ async fn plan(
 
 async fn apply(
     State(state): State<AppState>,
-    Admin(who): Admin,
+    Admin(who, ..): Admin<Configuration>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let package = checked_package(&state, &who, &body).await?;
@@ -140,7 +126,10 @@ async fn apply(
     ))
 }
 
-async fn versions(State(state): State<AppState>, Admin(who): Admin) -> Result<Json<Value>, ApiError> {
+async fn versions(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+) -> Result<Json<Value>, ApiError> {
     let list = tenants::export::versions(state.store.pool(), who.tenant.0).await?;
     Ok(Json(json!({ "data": list })))
 }
@@ -152,7 +141,7 @@ struct VersionPath {
 
 async fn version(
     State(state): State<AppState>,
-    Admin(who): Admin,
+    Admin(who, ..): Admin<Configuration>,
     Path(path): Path<VersionPath>,
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::not_found(format!("no version {}", path.version));
@@ -161,7 +150,7 @@ async fn version(
     Ok(Json(stored.ok_or_else(not_found)?.package))
 }
 
-async fn export(State(state): State<AppState>, Admin(who): Admin) -> Result<Json<Value>, ApiError> {
+async fn export(State(state): State<AppState>, Admin(who, ..): Admin<Configuration>) -> Result<Json<Value>, ApiError> {
     let stored = tenants::export::version(state.store.pool(), who.tenant.0, None).await?;
     let stored = stored.ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
     Ok(Json(stored.package))

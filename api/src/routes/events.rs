@@ -10,8 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use engine::permissions::{Action, Permissions};
 use engine::store::{StoreError, TenantId};
 use serde::Deserialize;
@@ -20,15 +19,16 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{authenticate, bearer, TenantActor};
+use crate::auth::bearer;
 use crate::error::ApiError;
+use crate::extract::{authenticate, TenantActor};
+use crate::hub::{wait, Wake};
+use crate::limits::{EVENTS_DEFAULT_LIMIT as DEFAULT_LIMIT, EVENTS_MAX_LIMIT as MAX_LIMIT};
+use crate::routes::Routes;
 use crate::state::AppState;
 use crate::workers::sql::{self, EventRecord};
 use crate::workers::webhooks::EventPatterns;
-use crate::workers::{wait, Wake};
 
-/// Most events a page may hold.
-const MAX_LIMIT: i64 = 500;
 /// Events read per query by a stream.
 const STREAM_PAGE: i64 = 200;
 /// How often an idle stream sends a comment (keeps proxies from closing it).
@@ -42,8 +42,8 @@ const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 /// an expired token ends the stream, and role changes apply to what it sends next.
 const RECHECK: Duration = Duration::from_secs(5);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/events", get(list)).route("/api/v1/t/{tenant}/events/stream", get(stream))
+pub fn routes() -> Routes {
+    Routes::default().get("/api/v1/t/{tenant}/events", list).get("/api/v1/t/{tenant}/events/stream", stream)
 }
 
 /// Whether `who` may see `event`: the one place that decides, for lists and streams alike. An
@@ -100,7 +100,7 @@ async fn list(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(100);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::validation(
             json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),

@@ -2,18 +2,24 @@
 //! playground uses it).
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/rules/evaluate", post(evaluate))
+/// The rules playground is for the tenant's admins.
+struct Playground;
+
+impl AdminArea for Playground {
+    const REFUSAL: &'static str = "the rules playground is for admins";
+}
+
+pub fn routes() -> Routes {
+    Routes::default().post("/api/v1/t/{tenant}/rules/evaluate", evaluate)
 }
 
 #[derive(Deserialize)]
@@ -26,12 +32,9 @@ struct EvaluateRequest {
 
 async fn evaluate(
     state: State<AppState>,
-    who: TenantActor,
+    Admin(who, _): Admin<Playground>,
     JsonBody(req): JsonBody<EvaluateRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !who.has_role("admin") {
-        return Err(ApiError::forbidden("the rules playground is for admins"));
-    }
     // Tenant code, maybe slow (iteration): evaluated off the reactor, within the tenant's share
     // and the limits; over a limit is the tenant's 422 `RULE_LIMIT`.
     let limits = state.store.limits().clone();

@@ -8,8 +8,7 @@
 //! "events"}…]}}, …]}`; `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use engine::compiled::CompiledTenant;
 use engine::permissions::Action;
 use engine::store::StoreError;
@@ -17,12 +16,13 @@ use ontology::CompiledType;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
+use crate::extract::TenantActor;
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/t/{tenant}/types", get(list)).route("/api/v1/t/{tenant}/types/{name}", get(one))
+pub fn routes() -> Routes {
+    Routes::default().get("/api/v1/t/{tenant}/types", list).get("/api/v1/t/{tenant}/types/{name}", one)
 }
 
 /// Whether `who` may view entities of `type_name`: a type the user may not view does not exist

@@ -12,48 +12,38 @@ use std::collections::HashSet;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use axum::Json;
+use engine::store::sql::Tx;
 use engine::store::TenantId;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::auth::{password, Credential, TenantActor};
+use crate::auth::sql::{self, NewUser, UserChange, UserRow};
+use crate::auth::{password, Credential};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody, ADMIN_ROLE};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/users", get(list).post(create))
-        .route("/api/v1/t/{tenant}/users/{id}", get(get_one).patch(update))
+/// The users of a tenant are managed by its admins.
+struct Users;
+
+impl AdminArea for Users {
+    const REFUSAL: &'static str = "managing users is for the tenant's admins";
 }
 
-/// Refuses anyone but the tenant's admins.
-pub(crate) fn require_admin(who: &TenantActor, what: &str) -> Result<(), ApiError> {
-    if who.has_role("admin") {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("{what} is for the tenant's admins")))
-    }
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/users", list)
+        .post("/api/v1/t/{tenant}/users", create)
+        .get("/api/v1/t/{tenant}/users/{id}", get_one)
+        .patch("/api/v1/t/{tenant}/users/{id}", update)
 }
 
 /// The roles of the tenant's live configuration.
-pub(crate) async fn tenant_roles(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: TenantId,
-) -> Result<HashSet<String>, ApiError> {
-    let roles: Vec<String> = sqlx::query_scalar(
-        "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
-         join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
-    )
-    .bind(tenant.0)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(roles.into_iter().collect())
+pub(crate) async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<HashSet<String>, ApiError> {
+    Ok(sql::tenant_roles(tx, tenant).await?.into_iter().collect())
 }
 
 /// Checks that every role is one of the tenant's (errors at `/roles/<i>`), without duplicates.
@@ -113,11 +103,7 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("user not found"))
 }
 
-const COLUMNS: &str = "id, email, name, roles, active, password_hash is not null, created_at, updated_at";
-
-type Row = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>);
-
-fn user_json(r: Row) -> Value {
+fn user_json(r: UserRow) -> Value {
     let (id, email, name, roles, active, has_password, created_at, updated_at) = r;
     json!({
         "id": id, "email": email, "name": name, "roles": roles, "active": active,
@@ -125,14 +111,9 @@ fn user_json(r: Row) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "managing users")?;
+async fn list(State(state): State<AppState>, Admin(who, ..): Admin<Users>) -> Result<Json<Value>, ApiError> {
     let mut tx = state.store.begin(who.tenant).await?;
-    let rows: Vec<Row> =
-        sqlx::query_as(&format!("select {COLUMNS} from users where tenant_id = $1 order by lower(email)"))
-            .bind(who.tenant.0)
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows = sql::list_users(&mut tx, who.tenant).await?;
     tx.commit().await?;
     Ok(Json(json!({ "data": rows.into_iter().map(user_json).collect::<Vec<_>>() })))
 }
@@ -144,17 +125,12 @@ struct UserPath {
 
 async fn get_one(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Users>,
     Path(path): Path<UserPath>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "managing users")?;
     let id = parse_id(&path.id)?;
     let mut tx = state.store.begin(who.tenant).await?;
-    let row: Option<Row> = sqlx::query_as(&format!("select {COLUMNS} from users where tenant_id = $1 and id = $2"))
-        .bind(who.tenant.0)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = sql::user(&mut tx, who.tenant, id).await?;
     tx.commit().await?;
     row.map(|r| Json(user_json(r))).ok_or_else(|| ApiError::not_found("user not found"))
 }
@@ -179,10 +155,9 @@ fn yes() -> bool {
 
 async fn create(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Users>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&who, "managing users")?;
     let email = check_email(&body.email)?;
     let name = check_name(&body.name, "/name")?;
     let hash = match &body.password {
@@ -194,19 +169,8 @@ async fn create(
     };
     let mut tx = state.store.begin(who.tenant).await?;
     let roles = check_roles(&body.roles, &tenant_roles(&mut tx, who.tenant).await?)?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "insert into users (tenant_id, id, email, name, roles, active, password_hash) \
-         values ($1, $2, $3, $4, $5, $6, $7) on conflict (tenant_id, lower(email)) do nothing returning {COLUMNS}"
-    ))
-    .bind(who.tenant.0)
-    .bind(Uuid::now_v7())
-    .bind(&email)
-    .bind(&name)
-    .bind(&roles)
-    .bind(body.active)
-    .bind(hash)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let new = NewUser { email: &email, name: &name, roles: &roles, active: body.active, password_hash: hash };
+    let row = sql::insert_user(&mut tx, who.tenant, new).await?;
     let Some(row) = row else {
         return Err(ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", "a user with this email exists")
             .with_details(json!({ "email": email })));
@@ -231,11 +195,10 @@ struct PatchBody {
 
 async fn update(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Users>,
     Path(path): Path<UserPath>,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&who, "managing users")?;
     let id = parse_id(&path.id)?;
     let name = body.name.as_deref().map(|n| check_name(n, "/name")).transpose()?;
     // An admin cannot lock themselves out.
@@ -245,7 +208,7 @@ async fn update(
                 json!([{ "path": "/active", "message": "you cannot deactivate yourself" }]),
             ));
         }
-        if body.roles.as_ref().is_some_and(|r| !r.iter().any(|r| r == "admin")) {
+        if body.roles.as_ref().is_some_and(|r| !r.iter().any(|r| r == ADMIN_ROLE)) {
             return Err(ApiError::validation(
                 json!([{ "path": "/roles", "message": "you cannot remove your own admin role" }]),
             ));
@@ -263,28 +226,11 @@ async fn update(
         Some(r) => Some(check_roles(r, &tenant_roles(&mut tx, who.tenant).await?)?),
         None => None,
     };
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "update users set name = coalesce($3, name), roles = coalesce($4, roles), active = coalesce($5, active), \
-         password_hash = coalesce($6, password_hash), updated_at = now() \
-         where tenant_id = $1 and id = $2 returning {COLUMNS}"
-    ))
-    .bind(who.tenant.0)
-    .bind(id)
-    .bind(name)
-    .bind(roles)
-    .bind(body.active)
-    .bind(&hash)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let change = UserChange { name, roles, active: body.active, password_hash: &hash };
+    let row = sql::update_user(&mut tx, who.tenant, id, change).await?;
     let row = row.ok_or_else(|| ApiError::not_found("user not found"))?;
     if body.active == Some(false) || hash.is_some() {
-        sqlx::query(
-            "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
-        )
-        .bind(who.tenant.0)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sql::revoke_user_sessions(&mut tx, who.tenant, id).await?;
     }
     tx.commit().await?;
     state.ops.hub.auth().invalidate();

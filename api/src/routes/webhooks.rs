@@ -4,41 +4,37 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::TenantActor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
+use crate::hub::Wake;
+use crate::limits::{DELIVERIES_DEFAULT_LIMIT as DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT as MAX_LIMIT};
+use crate::routes::Routes;
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
 use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
-use crate::workers::Wake;
-
-/// The role that manages webhooks.
-const ADMIN: &str = "admin";
-/// Most deliveries a page may hold.
-const MAX_LIMIT: i64 = 200;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/t/{tenant}/webhooks", get(list).post(create))
-        .route("/api/v1/t/{tenant}/webhooks/{id}", get(get_one).delete(remove))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries", get(deliveries))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", get(delivery))
-        .route("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", post(replay))
-}
 
 /// Webhooks can send the tenant's data anywhere: only admins manage them.
-fn admin(who: &TenantActor) -> Result<(), ApiError> {
-    if who.has_role(ADMIN) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only admins manage webhooks").with_details(json!({ "required_roles": [ADMIN] })))
-    }
+struct Webhooks;
+
+impl AdminArea for Webhooks {
+    const REFUSAL: &'static str = "only admins manage webhooks";
+    const NAMES_ROLE: bool = true;
+}
+
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/webhooks", list)
+        .post("/api/v1/t/{tenant}/webhooks", create)
+        .get("/api/v1/t/{tenant}/webhooks/{id}", get_one)
+        .delete("/api/v1/t/{tenant}/webhooks/{id}", remove)
+        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries", deliveries)
+        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", delivery)
+        .post("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", replay)
 }
 
 /// An id that is not a uuid names nothing: 404, like any unknown id.
@@ -57,8 +53,7 @@ struct DeliveryPath {
     delivery: String,
 }
 
-async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
+async fn list(State(state): State<AppState>, Admin(who, ..): Admin<Webhooks>) -> Result<Json<Value>, ApiError> {
     let mut tx = state.store.begin(who.tenant).await?;
     let hooks = sql::list_webhooks(&mut tx, who.tenant).await?;
     tx.commit().await?;
@@ -77,10 +72,9 @@ struct CreateBody {
 /// `POST …/webhooks`: 201 with the webhook and its `secret` (shown this once).
 async fn create(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin(&who)?;
     let field = |path: &str, message: String| ApiError::validation(json!([{ "path": path, "message": message }]));
     EventPatterns::parse(&body.events).map_err(|m| field("/events", m))?;
     let secret = match body.secret {
@@ -122,10 +116,9 @@ async fn create(
 
 async fn get_one(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
     let hook = sql::get_webhook(&mut tx, who.tenant, id).await?;
@@ -137,10 +130,9 @@ async fn get_one(
 /// `DELETE …/webhooks/{id}`: 204; its deliveries (pending ones too) go with it.
 async fn remove(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
 ) -> Result<StatusCode, ApiError> {
-    admin(&who)?;
     let id = parse_id(&path.id, "webhook")?;
     let mut tx = state.store.begin(who.tenant).await?;
     let found = sql::delete_webhook(&mut tx, who.tenant, id).await?;
@@ -163,14 +155,13 @@ struct DeliveriesQuery {
 /// `GET …/webhooks/{id}/deliveries?status=pending|delivered|dead&limit=N&cursor=C`: newest first.
 async fn deliveries(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<WebhookPath>,
     q: Result<Query<DeliveriesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&who)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = parse_id(&path.id, "webhook")?;
-    let limit = q.limit.unwrap_or(50);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::validation(
             json!([{ "path": "/limit", "message": format!("must be between 1 and {MAX_LIMIT}") }]),
@@ -214,10 +205,9 @@ async fn find_delivery(state: &AppState, who: &TenantActor, path: &DeliveryPath)
 
 async fn delivery(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<DeliveryPath>,
 ) -> Result<Json<Delivery>, ApiError> {
-    admin(&who)?;
     Ok(Json(find_delivery(&state, &who, &path).await?))
 }
 
@@ -225,10 +215,9 @@ async fn delivery(
 /// budget and the same event id.
 async fn replay(
     State(state): State<AppState>,
-    who: TenantActor,
+    Admin(who, ..): Admin<Webhooks>,
     Path(path): Path<DeliveryPath>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    admin(&who)?;
     let (hook, id) = (parse_id(&path.id, "webhook")?, parse_id(&path.delivery, "delivery")?);
     let mut tx = state.store.begin(who.tenant).await?;
     if !sql::replay_delivery(&mut tx, who.tenant, hook, id).await? {

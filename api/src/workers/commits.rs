@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sql::{self, CHANNEL_OUTBOX};
-use super::{EventHub, Wake};
+use crate::hub::{EventHub, Wake};
 
 /// The least time between two notifications of this process to the others.
 pub const NOTIFY_GAP: Duration = Duration::from_millis(50);

@@ -17,7 +17,8 @@ use super::sql::{self, AttemptResult, Claimed};
 use super::webhooks::{
     signature, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER,
 };
-use super::{wait, EventHub, Wake, WorkerConfig};
+use super::WorkerConfig;
+use crate::hub::{wait, EventHub, Wake};
 
 /// Deliveries claimed (and sent concurrently) at once, per tenant.
 const BATCH: i64 = 16;

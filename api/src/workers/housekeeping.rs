@@ -48,11 +48,7 @@ pub async fn purge_expired_idempotency(
     let older_than = engine::store::sql::interval(ttl);
     let mut total = 0u64;
     loop {
-        let n: i64 = sqlx::query_scalar("select purge_expired_idempotency($1, $2)")
-            .bind(older_than)
-            .bind(PURGE_BATCH)
-            .fetch_one(pool)
-            .await?;
+        let n = super::sql::purge_expired_idempotency(pool, older_than, PURGE_BATCH).await?;
         total += u64::try_from(n).unwrap_or(0);
         if n < i64::from(PURGE_BATCH) || stop.is_cancelled() {
             return Ok(total);

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::sql::{CHANNEL_EVENTS, CHANNEL_OUTBOX, CHANNEL_WEBHOOKS};
-use super::{EventHub, Wake};
 use crate::auth::cache::CHANNEL_AUTH;
+use crate::hub::{EventHub, Wake};
 
 /// Listens until `stop`; reconnects (after a pause) when the connection is lost, and then says
 /// `Resync`, since notifications sent meanwhile are gone.

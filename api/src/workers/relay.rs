@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::sql::{self, NewDeliveries, CHANNEL_EVENTS, CHANNEL_WEBHOOKS};
 use super::webhooks::EventPatterns;
-use super::{wait, EventHub, Wake};
+use crate::hub::{wait, EventHub, Wake};
 
 /// Outbox rows relayed per transaction.
 pub const BATCH: i64 = 500;

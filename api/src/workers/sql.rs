@@ -41,6 +41,16 @@ pub async fn due_tenants(pool: &PgPool, limit: i64) -> Result<Vec<(TenantId, Dat
     Ok(rows.into_iter().filter_map(|(t, due)| due.map(|d| (TenantId(t), d))).collect())
 }
 
+/// Deletes at most `batch` idempotency records (of every tenant) older than `older_than`, through
+/// the SECURITY DEFINER function of migration 0010; how many it deleted.
+pub async fn purge_expired_idempotency(
+    pool: &PgPool,
+    older_than: sqlx::postgres::types::PgInterval,
+    batch: i32,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select purge_expired_idempotency($1, $2)").bind(older_than).bind(batch).fetch_one(pool).await
+}
+
 pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
     sqlx::query_scalar("select outbox_lag_seconds()").fetch_one(pool).await
 }

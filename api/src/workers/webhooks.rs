@@ -171,7 +171,7 @@ pub async fn apply_package_webhooks(
     destinations: &Destinations,
 ) -> Result<(), PackageWebhookError> {
     let mut tx = owner.begin().await?;
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut *tx).await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     upsert_package_webhooks(&mut tx, tenant, hooks, destinations).await?;
     tx.commit().await?;
     Ok(())

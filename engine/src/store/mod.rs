@@ -87,13 +87,6 @@ pub struct CreateOptions {
     pub skip_if_exists: bool,
 }
 
-/// A page of a list.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page {
-    pub data: Vec<Value>,
-    pub next_cursor: Option<String>,
-}
-
 /// The executor. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Store {
@@ -318,31 +311,6 @@ impl Store {
             .ok_or(StoreError::EntityNotFound)?;
         tx.commit().await?;
         Ok(entity)
-    }
-
-    /// Lists entities of a type, oldest first, paginated by id (`cursor` = the last id seen).
-    pub async fn list_entities(
-        &self,
-        tenant: TenantId,
-        type_name: &str,
-        state: Option<&str>,
-        limit: i64,
-        cursor: Option<Uuid>,
-    ) -> Result<Page, StoreError> {
-        let mut tx = self.begin(tenant).await?;
-        let (_, defs) = self.live_in(&mut tx, tenant).await?;
-        if defs.type_(type_name).is_none() {
-            return Err(StoreError::TypeNotFound(type_name.to_string()));
-        }
-        let mut rows = sql::list_entities(&mut tx, tenant, type_name, state, cursor, limit + 1).await?;
-        tx.commit().await?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|e| e.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { data: rows.iter().map(entity_json).collect(), next_cursor })
     }
 
     /// A page of a list query: filters, search, sort and cursor of `request` parsed against the

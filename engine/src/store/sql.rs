@@ -49,11 +49,17 @@ pub fn begin_for(tenant: TenantId) -> String {
     format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.0.hyphenated())
 }
 
+/// Sets the tenant of row-level security for the rest of the transaction: the one way (with
+/// [`begin_for`]) every crate does it, so no path can set it differently or forget it. Every
+/// statement on tenant data runs after it, in the same transaction.
 pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 
+/// The tenant of this slug, if there is one: sets the slug setting (`app.tenant_slug`, what
+/// row-level security lets the `tenants` row be found by) for the rest of the transaction, not
+/// the tenant itself.
 pub async fn tenant_by_slug(tx: &mut Tx, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut **tx).await?;
     sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut **tx).await
@@ -191,30 +197,6 @@ fn scalar_text(v: &Value) -> String {
 
 fn array_texts(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().map(scalar_text).collect()).unwrap_or_default()
-}
-
-pub async fn list_entities(
-    tx: &mut Tx,
-    tenant: TenantId,
-    type_name: &str,
-    state: Option<&str>,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Entity>, StoreError> {
-    let query = format!(
-        "select {ENTITY_COLUMNS} from entities \
-         where tenant_id = $1 and type = $2 and ($3::text is null or state = $3) and ($4::uuid is null or id > $4) \
-         order by id limit $5"
-    );
-    let rows = sqlx::query(&query)
-        .bind(tenant.0)
-        .bind(type_name)
-        .bind(state)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(rows.iter().map(|r| entity_from_row(r).map(|s| s.entity)).collect::<Result<_, _>>()?)
 }
 
 #[expect(clippy::too_many_arguments, reason = "one bind per column; a struct would only rename them")]

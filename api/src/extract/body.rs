@@ -21,7 +21,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
             // A streamed body over the limit (one with a `content-length` never gets here).
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE => crate::http::payload_too_large(),
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
             _ => ApiError::bad_request(e.body_text()),
         })?;
         if bytes.is_empty() {

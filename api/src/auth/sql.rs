@@ -1,0 +1,353 @@
+//! The SQL of authentication and of the users, sessions and API keys of a tenant: one function
+//! per statement. Credentials are checked through the SQL functions `auth_user` and
+//! `auth_api_key` (migration 0003), which the request role may call before it knows the tenant.
+
+use chrono::{DateTime, Utc};
+use engine::store::TenantId;
+use uuid::Uuid;
+
+use super::cache;
+
+/// A row of `auth_api_key(tenant, key)`.
+#[derive(sqlx::FromRow)]
+struct AuthKeyRow {
+    slug: String,
+    name: String,
+    roles: Vec<String>,
+    secret_hash: Vec<u8>,
+    revoked: bool,
+}
+
+/// A row of `auth_user(tenant, user, session)`.
+#[derive(sqlx::FromRow)]
+struct AuthUserRow {
+    slug: String,
+    email: String,
+    name: String,
+    roles: Vec<String>,
+    active: bool,
+    session_ok: bool,
+}
+
+impl From<AuthUserRow> for cache::Answer {
+    fn from(r: AuthUserRow) -> cache::Answer {
+        let AuthUserRow { slug, email, name, roles, active, session_ok } = r;
+        cache::Answer::User { slug, email, name, roles, active, session_ok }
+    }
+}
+
+impl From<AuthKeyRow> for cache::Answer {
+    fn from(r: AuthKeyRow) -> cache::Answer {
+        let AuthKeyRow { slug, name, roles, secret_hash, revoked } = r;
+        cache::Answer::ApiKey { slug, name, roles, secret_hash, revoked }
+    }
+}
+
+/// What the database says of a credential (one round trip), `None` when it names nothing.
+pub async fn credential(pool: &sqlx::PgPool, key: &cache::Key) -> Result<Option<cache::Answer>, sqlx::Error> {
+    Ok(match key {
+        cache::Key::User { tenant, user, session } => sqlx::query_as::<_, AuthUserRow>(
+            "select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(session)
+        .fetch_optional(pool)
+        .await?
+        .map(cache::Answer::from),
+        cache::Key::ApiKey { tenant, key } => {
+            sqlx::query_as::<_, AuthKeyRow>("select slug, name, roles, secret_hash, revoked from auth_api_key($1, $2)")
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(cache::Answer::from)
+        }
+    })
+}
+
+/// A user found by email (`switchyard token`).
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserByEmail {
+    pub id: Uuid,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub active: bool,
+}
+
+/// The tenant of a slug and its user with this email (case-insensitively): `None` when there
+/// is no such tenant, `Some((tenant, None))` when it has no such user.
+pub async fn user_by_email(
+    pool: &sqlx::PgPool,
+    slug: &str,
+    email: &str,
+) -> Result<Option<(Uuid, Option<UserByEmail>)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(tenant) = engine::store::sql::tenant_by_slug(&mut tx, slug).await? else {
+        return Ok(None);
+    };
+    engine::store::sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    let user =
+        sqlx::query_as("select id, email, roles, active from users where tenant_id = $1 and lower(email) = lower($2)")
+            .bind(tenant)
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Some((tenant, user)))
+}
+
+type Tx = engine::store::sql::Tx;
+
+/// A user as login needs it: id, email, roles, active, password hash.
+pub type LoginUser = (Uuid, String, Vec<String>, bool, Option<String>);
+
+/// The user of a tenant with this email, case-insensitively (login).
+pub async fn login_user(tx: &mut Tx, tenant: TenantId, email: &str) -> Result<Option<LoginUser>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, email, roles, active, password_hash from users where tenant_id = $1 and lower(email) = lower($2)",
+    )
+    .bind(tenant.0)
+    .bind(email)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Deletes a user's expired refresh tokens.
+pub async fn delete_expired_refresh_tokens(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from refresh_tokens where tenant_id = $1 and user_id = $2 and expires_at < now()")
+        .bind(tenant.0)
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A new refresh token `id` of session `family`, valid for `days`.
+pub async fn insert_refresh_token(
+    tx: &mut Tx,
+    tenant: Uuid,
+    id: Uuid,
+    family: Uuid,
+    user: Uuid,
+    secret_hash: &[u8],
+    days: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into refresh_tokens (tenant_id, id, family_id, user_id, secret_hash, expires_at) \
+         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6))",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(family)
+    .bind(user)
+    .bind(secret_hash)
+    .bind(days)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A refresh token's row, locked: family, user, secret hash, expired, used, revoked.
+pub type RefreshTokenRow = (Uuid, Uuid, Vec<u8>, bool, bool, bool);
+
+/// Locks a refresh token's row (`for update`).
+pub async fn lock_refresh_token(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select family_id, user_id, secret_hash, expires_at <= now(), used_at is not null, revoked_at is not null \
+         from refresh_tokens where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Revokes every token of a session; how many were still valid.
+pub async fn revoke_family(tx: &mut Tx, tenant: Uuid, family: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and family_id = $2 and revoked_at is null",
+    )
+    .bind(tenant)
+    .bind(family)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Revokes every session of a user; how many tokens were still valid.
+pub async fn revoke_user_sessions(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
+    )
+    .bind(tenant.0)
+    .bind(user)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Marks a refresh token spent.
+pub async fn mark_refresh_token_used(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's slug and the user's email, roles and whether they are active (refresh).
+pub async fn session_user(
+    tx: &mut Tx,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Option<(String, String, Vec<String>, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "select t.slug, u.email, u.roles, u.active from users u join tenants t on t.id = u.tenant_id \
+         where u.tenant_id = $1 and u.id = $2",
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The roles of the tenant's live configuration.
+pub async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
+         join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
+    )
+    .bind(tenant.0)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+const USER_COLUMNS: &str = "id, email, name, roles, active, password_hash is not null, created_at, updated_at";
+
+/// A user as the API shows it: id, email, name, roles, active, has a password, created, updated.
+pub type UserRow = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>);
+
+/// The users of a tenant, by email.
+pub async fn list_users(tx: &mut Tx, tenant: TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 order by lower(email)"))
+        .bind(tenant.0)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+pub async fn user(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 and id = $2"))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// What a new user is made of.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub roles: &'a [String],
+    pub active: bool,
+    pub password_hash: Option<String>,
+}
+
+/// Inserts a user; `None` when the tenant has a user with this email.
+pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "insert into users (tenant_id, id, email, name, roles, active, password_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7) on conflict (tenant_id, lower(email)) do nothing returning {USER_COLUMNS}"
+    ))
+    .bind(tenant.0)
+    .bind(Uuid::now_v7())
+    .bind(user.email)
+    .bind(user.name)
+    .bind(user.roles)
+    .bind(user.active)
+    .bind(user.password_hash)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// What a patch of a user changes (`None`: unchanged).
+#[derive(Debug)]
+pub struct UserChange<'a> {
+    pub name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub password_hash: &'a Option<String>,
+}
+
+/// Updates a user; `None` when there is no such user.
+pub async fn update_user(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    change: UserChange<'_>,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "update users set name = coalesce($3, name), roles = coalesce($4, roles), active = coalesce($5, active), \
+         password_hash = coalesce($6, password_hash), updated_at = now() \
+         where tenant_id = $1 and id = $2 returning {USER_COLUMNS}"
+    ))
+    .bind(tenant.0)
+    .bind(id)
+    .bind(change.name)
+    .bind(change.roles)
+    .bind(change.active)
+    .bind(change.password_hash)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+const API_KEY_COLUMNS: &str = "id, name, roles, created_at, created_by, revoked_at";
+
+/// An API key as the API shows it: id, name, roles, created, by whom, revoked.
+pub type ApiKeyRow = (Uuid, String, Vec<String>, DateTime<Utc>, String, Option<DateTime<Utc>>);
+
+/// The API keys of a tenant, oldest first.
+pub async fn list_api_keys(tx: &mut Tx, tenant: TenantId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(&format!("select {API_KEY_COLUMNS} from api_keys where tenant_id = $1 order by id"))
+        .bind(tenant.0)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+/// Inserts an API key (`secret_hash`: see `secret::hash`).
+pub async fn insert_api_key(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    name: &str,
+    roles: &[String],
+    secret_hash: &[u8],
+    by: &str,
+) -> Result<ApiKeyRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "insert into api_keys (tenant_id, id, name, roles, secret_hash, created_by) values ($1, $2, $3, $4, $5, $6) \
+         returning {API_KEY_COLUMNS}"
+    ))
+    .bind(tenant.0)
+    .bind(id)
+    .bind(name)
+    .bind(roles)
+    .bind(secret_hash)
+    .bind(by)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Revokes an API key (again: no change); false when there is no such key.
+pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<bool> = sqlx::query_scalar(
+        "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning true",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}

@@ -1,0 +1,22 @@
+//! The bounds of the HTTP API, in one place: request body and time, page sizes, filter sizes.
+//! The list bounds are the engine's (`engine::store::query`), re-exported so that the handlers
+//! and the OpenAPI document say the same numbers. The bounds of tenant code (Rhai, templates,
+//! JSON-Logic, cascade depth) live in `engine::limits::Limits`; those of rate limits and
+//! workers in their settings (`crate::config`).
+
+use std::time::Duration;
+
+pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS};
+
+/// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A request taking longer than this is answered 408 (`REQUEST_TIMEOUT`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest page of `GET …/events`, and the page without `limit`.
+pub const EVENTS_MAX_LIMIT: i64 = 500;
+pub const EVENTS_DEFAULT_LIMIT: i64 = 100;
+/// Largest page of `GET …/webhooks/{id}/deliveries`, and the page without `limit`.
+pub const DELIVERIES_MAX_LIMIT: i64 = 200;
+pub const DELIVERIES_DEFAULT_LIMIT: i64 = 50;
+/// Longest client-sent `x-request-id` kept.
+pub const MAX_REQUEST_ID: usize = 128;

@@ -1,0 +1,21 @@
+//! `GET /api/v1/t/{tenant}/openapi.json`: the document of [`crate::openapi`] for the tenant's
+//! live version.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::extract::TenantActor;
+use crate::openapi::document;
+use crate::routes::Routes;
+use crate::state::AppState;
+
+pub fn routes() -> Routes {
+    Routes::default().get("/api/v1/t/{tenant}/openapi.json", openapi)
+}
+
+async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
+    let (version, defs) = state.store.live_definitions(who.tenant).await?;
+    Ok(Json(document(&who.slug, version, &defs)))
+}
