@@ -28,6 +28,12 @@ const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
 
 /// The whole document for a tenant's compiled definitions.
 pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
+    document_of(slug, version, defs, &|_| true)
+}
+
+/// [`document`] with only the types `visible` admits (the types a caller may view: a type it
+/// may not view does not exist for it, in the document as in the API).
+pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dyn Fn(&str) -> bool) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
@@ -50,6 +56,9 @@ pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
     schemas.insert("TypeInfo".into(), type_info_schema());
 
     for (name, ty) in defs.ontology().iter() {
+        if !visible(name) {
+            continue;
+        }
         let Some(workflow) = defs.workflow(name) else { continue };
         let states: Vec<&str> = workflow.states().keys().map(String::as_str).collect();
         let data = strip_meta(ty.json_schema().clone());

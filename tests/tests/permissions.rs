@@ -236,3 +236,29 @@ async fn types_lists_only_the_types_the_user_may_view() {
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{:?}", r.body);
     assert_eq!(s.get("types/ledger", &outsider).await.status, 200);
 }
+
+/// The tenant's OpenAPI document describes the types the caller may view, and no other.
+#[tokio::test]
+async fn the_openapi_document_describes_only_the_types_the_user_may_view() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "perms").await;
+    for (user, seen, unseen) in
+        [("admin@perms.test", vec!["memo", "ledger"], vec![]), ("outsider@perms.test", vec!["ledger"], vec!["memo"])]
+    {
+        let token = s.token(&db, user).await;
+        let r = s.get("openapi.json", &token).await;
+        assert_eq!(r.status, 200, "{user}: {:?}", r.body);
+        let paths: Vec<&String> = r.body["paths"].as_object().expect("paths").keys().collect();
+        for t in seen {
+            let path = format!("/api/v1/t/{}/entities/{t}", s.slug);
+            assert!(paths.iter().any(|p| **p == path), "{user} should see {t}: {paths:?}");
+        }
+        for t in unseen {
+            let needle = format!("/entities/{t}");
+            assert!(!paths.iter().any(|p| p.contains(&needle)), "{user} should not see {t}");
+            let component = format!("{}{}", t[..1].to_uppercase(), &t[1..]);
+            let schemas: Vec<&String> = r.body["components"]["schemas"].as_object().expect("schemas").keys().collect();
+            assert!(!schemas.iter().any(|k| k.starts_with(&component)), "{user}: a schema of {t} in {schemas:?}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! `GET /api/v1/t/{tenant}/openapi.json`: the document of [`crate::openapi`] for the tenant's
-//! live version.
+//! live version, with the types the caller may view (another type does not exist for it).
 
 use axum::extract::State;
 use axum::Json;
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::extract::TenantActor;
-use crate::openapi::document;
+use crate::openapi::document_of;
 use crate::routes::Routes;
 use crate::state::AppState;
 
@@ -17,5 +17,7 @@ pub fn routes() -> Routes {
 
 async fn openapi(State(state): State<AppState>, who: TenantActor) -> Result<Json<Value>, ApiError> {
     let (version, defs) = state.store.live_definitions(who.tenant).await?;
-    Ok(Json(document(&who.slug, version, &defs)))
+    let (roles, system) = (&who.actor.roles, who.actor.system);
+    let visible = |name: &str| defs.permissions().allows(roles, system, name, engine::permissions::Action::View);
+    Ok(Json(document_of(&who.slug, version, &defs, &visible)))
 }
