@@ -16,7 +16,7 @@ use switchyard_tests::test_db;
 use tenants::Package;
 
 /// Rounds of every attack each of the two attackers runs.
-const ATTACK_ROUNDS: usize = 4;
+const ATTACK_ROUNDS: usize = 3;
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
