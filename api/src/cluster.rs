@@ -1256,4 +1256,38 @@ mod tests {
         assert!(uids.windows(2).all(|w| w[0] == w[1]), "{uids:?}");
         assert!(!uids[0].is_root());
     }
+
+    /// After `kill -9` of the server and its Postgres, `postmaster.pid` may name a zombie (not
+    /// yet reaped), a process that is gone, or a pid reused by something else: the next start
+    /// removes it (PostgreSQL itself would refuse to start while the pid "exists"), and leaves
+    /// alone a pid file of a live postmaster.
+    #[tokio::test]
+    async fn a_stale_pid_file_is_removed_before_starting() {
+        let home = std::env::temp_dir().join(format!("switchyard-stale-{}", uuid::Uuid::new_v4().simple()));
+        let pgdata = home.join("pgdata");
+        fs::create_dir_all(&pgdata).expect("mkdir");
+        let write = |pid: u32| {
+            fs::write(pgdata.join("postmaster.pid"), format!("{pid}\n{}\n1700000000\n5432\n", pgdata.display()))
+                .expect("write pid file");
+        };
+        // A zombie: a child that exited and was not waited for.
+        let zombie = std::process::Command::new("true").spawn().expect("spawn");
+        std::thread::sleep(Duration::from_millis(200));
+        // Something alive that is not a postmaster (a reused pid).
+        let mut other = std::process::Command::new("sleep").arg("30").spawn().expect("spawn");
+        // A pid that is gone.
+        let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+        let gone_pid = gone.id();
+        gone.wait().expect("reaped");
+        for pid in [zombie.id(), other.id(), gone_pid] {
+            write(pid);
+            let found = find_running(&home, &pgdata, false).await.expect("no error");
+            assert!(found.is_none(), "pid {pid}");
+            assert!(!pgdata.join("postmaster.pid").exists(), "the stale pid file naming {pid} is removed");
+        }
+        let _ = other.kill();
+        let _ = other.wait();
+        drop(zombie);
+        let _ = fs::remove_dir_all(&home);
+    }
 }
