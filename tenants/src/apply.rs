@@ -1,8 +1,14 @@
-//! Publishing a package as a new immutable version, creating dev users and loading sample data.
+//! Publishing a package as a new immutable version with its users, and loading sample data.
 //!
 //! Applying runs with the *owner* connection (it creates tenants), but still sets the tenant for
 //! row-level security in each transaction. Applying the same package twice is a no-op: versions
 //! are identified by the package hash, users are upserted by email, sample rows get stable ids.
+//!
+//! The package's `users:` are created (or given the package's name and roles) by [`publish`],
+//! in the transaction that publishes the version, so what `tenant plan` lists as `+ user` exists
+//! after every apply, however it is made (CLI, config API, demo). They get no password: they are
+//! invited (`switchyard user invite`), or `serve --demo` gives them the demo password. Users the
+//! package no longer lists are kept as they are (apply deletes no user).
 
 use engine::limits::Limits;
 use engine::model::Actor;
@@ -72,13 +78,16 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
         .bind(&package.tenant.name)
         .execute(&mut *tx)
         .await?;
+    upsert_users_in(&mut tx, tenant, &package.tenant.users, None).await?;
     tx.commit().await?;
     crate::indexes::ensure(owner, tenant, package).await?;
     tracing::info!(tenant.slug = slug, version, new_version, "published");
     Ok(Applied { tenant, slug: slug.to_string(), version, hash, new_version })
 }
 
-/// Creates or updates the package's dev users (roles and name), keyed by email.
+/// Creates or updates the package's users (roles and name), keyed by email, and gives them
+/// `password_hash` when there is one (the demo's); without one a user's password is left as it
+/// is (none for a new user). [`publish`] already does this without a password.
 pub async fn upsert_users(
     owner: &PgPool,
     tenant: Uuid,
@@ -87,6 +96,18 @@ pub async fn upsert_users(
 ) -> Result<usize, ApplyError> {
     let mut tx = owner.begin().await?;
     sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    upsert_users_in(&mut tx, tenant, users, password_hash).await?;
+    tx.commit().await?;
+    Ok(users.len())
+}
+
+/// [`upsert_users`] in a transaction whose tenant is set.
+async fn upsert_users_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: Uuid,
+    users: &[DevUser],
+    password_hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
     for u in users {
         sqlx::query(
             "insert into users (tenant_id, id, email, name, roles, password_hash) values ($1, $2, $3, $4, $5, $6) \
@@ -99,11 +120,10 @@ pub async fn upsert_users(
         .bind(&u.name)
         .bind(&u.roles)
         .bind(password_hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok(users.len())
+    Ok(())
 }
 
 /// Loads the package's sample data through the store (schema, defaults and numbers apply),

@@ -388,6 +388,10 @@ fn user_changes(a: Option<&Value>, b: Option<&Value>) -> Vec<Change> {
     let mut out = entries("user", &by_email(a), &by_email(b));
     for c in &mut out {
         c.details.retain(|d| !d.starts_with("email: "));
+        // Apply deletes no user: one the package drops stays (deactivate it over the API).
+        if c.op == Op::Remove {
+            c.details.push("no longer in the package (the user is kept)".into());
+        }
     }
     out
 }
@@ -856,6 +860,17 @@ fields: { code: { type: string, required: true } }
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert_eq!(plan.summary, Summary { add: 7, change: 0, remove: 0 });
+    }
+
+    #[test]
+    fn a_user_dropped_from_the_package_is_kept() {
+        let live = package(TENANT, &[ORDER]);
+        let without = package(
+            &TENANT.replace("users: [ { email: a@shop.test, name: A, roles: [admin] } ]", "users: []"),
+            &[ORDER],
+        );
+        let text = lines(&diff(Some(&live), &without));
+        assert!(text.contains("- user a@shop.test: no longer in the package (the user is kept)\n"), "got\n{text}");
     }
 
     #[test]
