@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod cookie;
+pub mod invite;
 pub mod limit;
 pub mod password;
 pub mod secret;

@@ -1,7 +1,8 @@
 //! The `switchyard` binary: `serve [--demo]` (the HTTP server and its workers, on `DATABASE_URL`
-//! or the embedded cluster), `token` (an access token for a user, for scripts and tests) and
-//! `tenant validate|plan|apply|migrate|export` (tenant packages, `api::cli::tenant`). It only
-//! wires the library together: settings, database, keys, state, router, workers, shutdown.
+//! or the embedded cluster), `token` (an access token for a user, for scripts and tests),
+//! `tenant validate|plan|apply|migrate|export` (tenant packages, `api::cli::tenant`) and `user
+//! invite` (a first admin, `api::cli::user`). It only wires the library together: settings,
+//! database, keys, state, router, workers, shutdown.
 
 use std::time::Duration;
 
@@ -52,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: api::cli::tenant::TenantCommand,
     },
+    /// A tenant's users: invite (creates the user if needed; prints an invitation token).
+    User {
+        #[command(subcommand)]
+        command: api::cli::user::UserCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { demo } => serve(cfg, demo).await?,
         Command::Token { tenant, user, ttl } => token(cfg, &tenant, &user, ttl.into()).await?,
         Command::Tenant { command } => return Ok(api::cli::tenant::run(cfg, command).await?),
+        Command::User { command } => print!("{}", api::cli::user::execute(&cfg, command).await?.stdout),
         Command::Openapi => {}
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -19,6 +19,8 @@ use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
+use crate::auth::invite::INVITE_TTL_DAYS;
+use crate::auth::password;
 use crate::limits::{
     DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
 };
@@ -904,6 +906,19 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
             "responses": responses(no_content("Signed out"), &[400, 401, 422]) } }),
         ),
         (
+            "/api/v1/auth/accept-invite".into(),
+            json!({ "post": { "tags": ["auth"], "operationId": "accept_invite", "security": [],
+            "summary": "Sets the password of an invited user and spends the invitation",
+            "description": format!("The token comes from `switchyard user invite` or `POST /users/{{id}}/invite`; it works once, \
+                            for {INVITE_TTL_DAYS} days. An unknown, used or expired token is 401. Rate limited per client IP \
+                            and per invitation (429). The user's sessions end; log in with the answer's tenant and email and \
+                            the new password."),
+            "requestBody": body(json!({ "type": "object", "required": ["token", "password"], "additionalProperties": false,
+                "properties": { "token": { "type": "string" }, "password": { "type": "string", "minLength": password::MIN_LEN, "maxLength": password::MAX_LEN } } })),
+            "responses": responses(ok(json!({ "type": "object", "required": ["tenant", "email"],
+                "properties": { "tenant": { "type": "string" }, "email": { "type": "string" } } })), &[400, 401, 422, 429]) } }),
+        ),
+        (
             "/api/v1/auth/me".into(),
             json!({ "get": { "tags": ["auth"], "operationId": "me", "summary": "The principal of the bearer token",
             "responses": responses(ok(json!({
@@ -1032,6 +1047,18 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
                         "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
                         "active": { "type": "boolean" }, "password": { "type": "string" } } })),
                     "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) },
+            }),
+        ),
+        (
+            format!("{t}/users/{{id}}/invite"),
+            json!({
+                "parameters": [id_param("id")],
+                "post": { "tags": ["users"], "operationId": "invite_user",
+                    "summary": "A new invitation token for the user (shown in this answer only; earlier ones stop working)",
+                    "description": format!("{admin} The user sets a password with it at `POST /api/v1/auth/accept-invite`, once, within {INVITE_TTL_DAYS} days. 422 for a deactivated user."),
+                    "responses": responses(created(json!({ "type": "object", "required": ["token", "expires_at", "user_id", "email"],
+                        "properties": { "token": { "type": "string" }, "expires_at": date_time(),
+                            "user_id": { "type": "string", "format": "uuid" }, "email": { "type": "string" } } })), &[401, 403, 404, 422]) },
             }),
         ),
         (

@@ -88,6 +88,16 @@ impl TestServer {
         Self::start_with(db, name, Ops::new(unlimited)).await
     }
 
+    /// Serves the API (defaults, no rate limits) for a tenant already published, e.g. by the
+    /// CLI: nothing is applied here.
+    pub async fn serve_published(db: &TestDb, slug: &str) -> TestServer {
+        let unlimited = OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..OpsConfig::default() };
+        let ops = Ops::new(unlimited);
+        let store = Store::new(db.app.clone(), Limits::default()).with_idempotency_ttl(ops.config.idempotency_ttl);
+        let tenant = store.tenant_by_slug(slug).await.expect("tenant").unwrap_or_else(|| panic!("no tenant {slug}"));
+        Self::serve(db, store, tenant, slug.to_string(), ops).await
+    }
+
     async fn serve(db: &TestDb, store: Store, tenant: TenantId, slug: String, ops: Ops) -> TestServer {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);

@@ -67,6 +67,7 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
         "event_streams",
         "event_log",
         "outbox_pending",
+        "invitations",
     ] {
         assert!(names.contains(&expected), "{expected} is not among the tenant tables {names:?}");
     }
@@ -82,6 +83,8 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
          select tenant_id, gen_random_uuid(), gen_random_uuid(), id, '\\x00', now() + interval '1 day' from users limit 1",
         "insert into api_keys (tenant_id, id, name, secret_hash, created_by) \
          values (app_tenant(), gen_random_uuid(), 'k', '\\x00', 'test')",
+        "insert into invitations (tenant_id, id, user_id, secret_hash, created_by, expires_at) \
+         select tenant_id, gen_random_uuid(), id, '\\x00', 'test', now() + interval '1 day' from users limit 1",
         "insert into webhooks (tenant_id, id, url, events, secret, created_by) \
          values (app_tenant(), gen_random_uuid(), 'https://example.com/h', '{*}', 'whsec_test', 'test')",
         "insert into webhook_deliveries (tenant_id, id, webhook_id, outbox_id, event_id) \

@@ -47,6 +47,7 @@ async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
             'users', (select coalesce(jsonb_agg(to_jsonb(u) - 'updated_at' order by id), '[]') from users u where tenant_id = $1),
             'refresh_tokens', (select coalesce(jsonb_agg(to_jsonb(r) order by id), '[]') from refresh_tokens r where tenant_id = $1),
             'api_keys', (select coalesce(jsonb_agg(to_jsonb(k) order by id), '[]') from api_keys k where tenant_id = $1),
+            'invitations', (select coalesce(jsonb_agg(to_jsonb(i) order by id), '[]') from invitations i where tenant_id = $1),
             'webhooks', (select coalesce(jsonb_agg(to_jsonb(w) order by id), '[]') from webhooks w where tenant_id = $1),
             'deliveries', (select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'status', d.status, 'attempts', d.attempts) order by id), '[]')
                            from webhook_deliveries d where tenant_id = $1),
@@ -175,6 +176,7 @@ async fn no_route_leaks_another_tenants_data() {
         (Method::GET, "events/stream?after=0".into(), None),
         (Method::GET, format!("users/{a_user}"), None),
         (Method::PATCH, format!("users/{a_user}"), Some(json!({ "active": false, "roles": [] }))),
+        (Method::POST, format!("users/{a_user}/invite"), None),
         (Method::POST, "users".into(), Some(json!({ "email": "mole@rival.test", "roles": ["admin"] }))),
         (Method::POST, "api-keys".into(), Some(json!({ "name": "backdoor", "roles": ["admin"] }))),
         (Method::DELETE, format!("api-keys/{a_key}"), None),
@@ -228,6 +230,7 @@ async fn no_route_leaks_another_tenants_data() {
     let guessed: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("users/{a_user}"), None),
         (Method::PATCH, format!("users/{a_user}"), Some(json!({ "active": false }))),
+        (Method::POST, format!("users/{a_user}/invite"), None),
         (Method::DELETE, format!("api-keys/{a_key}"), None),
         (Method::GET, format!("webhooks/{a_hook}"), None),
         (Method::DELETE, format!("webhooks/{a_hook}"), None),

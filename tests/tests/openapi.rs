@@ -107,7 +107,9 @@ async fn the_document_covers_every_route_and_only_real_ones() {
     assert!(extra.is_empty(), "operations of no known route: {extra:#?}");
     for (method, path) in [
         ("POST", "auth/logout"),
+        ("POST", "auth/accept-invite"),
         ("PATCH", "users/{id}"),
+        ("POST", "users/{id}/invite"),
         ("DELETE", "api-keys/{id}"),
         ("POST", "webhooks/{id}/deliveries/{delivery}/replay"),
         ("GET", "events/stream"),

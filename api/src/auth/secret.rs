@@ -77,7 +77,7 @@ pub fn parse_api_key(key: &str) -> Option<Opaque> {
     parse_parts(tenant, id, secret)
 }
 
-fn parse_parts(tenant: &str, id: &str, secret: &str) -> Option<Opaque> {
+pub(crate) fn parse_parts(tenant: &str, id: &str, secret: &str) -> Option<Opaque> {
     let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
     if !hex32(tenant) || !hex32(id) || secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

@@ -351,3 +351,86 @@ pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<b
     .await?;
     Ok(found.is_some())
 }
+
+// --- Invitations (migration 0011; see `super::invite`) -----------------------------------------
+
+/// Deletes a user's invitations (a new one replaces them).
+pub async fn delete_invitations(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("delete from invitations where tenant_id = $1 and user_id = $2")
+        .bind(tenant.0)
+        .bind(user)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Inserts an invitation valid for `days`; its expiry.
+pub async fn insert_invitation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    user: Uuid,
+    secret_hash: &[u8],
+    by: &str,
+    days: i32,
+) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into invitations (tenant_id, id, user_id, secret_hash, created_by, expires_at) \
+         values ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) returning expires_at",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .bind(user)
+    .bind(secret_hash)
+    .bind(by)
+    .bind(days)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Whether an invitation can be accepted now: unspent, unexpired, its user active.
+pub async fn invitation_usable(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    secret_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from invitations i join users u on u.tenant_id = i.tenant_id and u.id = i.user_id \
+         where i.tenant_id = $1 and i.id = $2 and i.secret_hash = $3 and i.used_at is null \
+         and i.expires_at > now() and u.active)",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .bind(secret_hash)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Spends a usable invitation and sets its user's password, in one statement (so a token works
+/// once, however many requests race): the user's id and email and the tenant's slug, `None`
+/// when the invitation is not usable.
+pub async fn accept_invitation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    secret_hash: &[u8],
+    password_hash: &str,
+) -> Result<Option<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "with spent as ( \
+           update invitations i set used_at = now() \
+           where i.tenant_id = $1 and i.id = $2 and i.secret_hash = $3 and i.used_at is null and i.expires_at > now() \
+             and exists (select 1 from users u where u.tenant_id = i.tenant_id and u.id = i.user_id and u.active) \
+           returning i.user_id) \
+         update users u set password_hash = $4, updated_at = now() from spent \
+         where u.tenant_id = $1 and u.id = spent.user_id \
+         returning u.id, u.email, (select slug from tenants where id = $1)",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .bind(secret_hash)
+    .bind(password_hash)
+    .fetch_optional(&mut **tx)
+    .await
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod entities;
 pub mod events;
 pub mod health;
+pub mod invites;
 pub mod metrics;
 pub mod openapi;
 pub mod rules;
@@ -117,6 +118,7 @@ pub fn all() -> Routes {
         .merge(rules::routes())
         .merge(entities::routes())
         .merge(users::routes())
+        .merge(invites::routes())
         .merge(api_keys::routes())
         .merge(events::routes())
         .merge(webhooks::routes())

@@ -1,0 +1,151 @@
+//! Invitations over HTTP (see [`crate::auth::invite`]).
+//!
+//! * `POST /api/v1/t/{tenant}/users/{id}/invite` (admins): a new invitation for the user,
+//!   `{token, expires_at, user_id, email}`; the token is shown in this answer only and replaces
+//!   the user's earlier invitations. 422 for a deactivated user.
+//! * `POST /api/v1/auth/accept-invite` `{token, password}` (no authentication): sets the user's
+//!   password (the password rules of users apply) and spends the token; answers
+//!   `{tenant, email}`, to log in with. An unknown, spent or expired token is 401, always the
+//!   same answer. Rate limited like login: per client IP and per invitation (429 with
+//!   `Retry-After`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use engine::store::TenantId;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::limit::LoginLimiter;
+use crate::auth::{invite, password, sql};
+use crate::error::ApiError;
+use crate::extract::{Admin, AdminArea, ClientIp, JsonBody};
+use crate::routes::Routes;
+use crate::state::AppState;
+
+/// Inviting is managing users: for the tenant's admins.
+struct Invitations;
+
+impl AdminArea for Invitations {
+    const REFUSAL: &'static str = "managing users is for the tenant's admins";
+}
+
+pub fn routes() -> Routes {
+    Routes::default()
+        .post("/api/v1/t/{tenant}/users/{id}/invite", invite_user)
+        .post("/api/v1/auth/accept-invite", accept)
+        .layer(Extension(Arc::new(LoginLimiter::default())))
+}
+
+fn bad_invitation() -> ApiError {
+    ApiError::unauthorized("the invitation is invalid, expired or already used")
+}
+
+#[derive(Deserialize)]
+struct UserPath {
+    id: String,
+}
+
+async fn invite_user(
+    State(state): State<AppState>,
+    Admin(who, _): Admin<Invitations>,
+    Path(path): Path<UserPath>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = Uuid::parse_str(&path.id).map_err(|_| ApiError::not_found("user not found"))?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let (_, email, _, _, active, ..) =
+        sql::user(&mut tx, who.tenant, id).await?.ok_or_else(|| ApiError::not_found("user not found"))?;
+    if !active {
+        return Err(ApiError::validation(
+            json!([{ "path": "/active", "message": "the user is deactivated; activate them first" }]),
+        ));
+    }
+    let invitation = invite::create(&mut tx, who.tenant, id, &who.actor.id).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.slug = %who.slug, user.id = %id, by = %who.actor.id, "user invited");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": invitation.token, "expires_at": invitation.expires_at, "user_id": id, "email": email,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    token: String,
+    password: String,
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1), as login answers.
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many attempts; try again later")
+        .with_details(json!({ "retry_after": secs }));
+    let mut headers = HeaderMap::new();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    (headers, error).into_response()
+}
+
+/// The password rules of `POST /users` (length, in characters and bytes).
+fn check_password(p: &str) -> Result<(), ApiError> {
+    let n = p.chars().count();
+    if (password::MIN_LEN..=password::MAX_LEN).contains(&n) && p.len() <= password::MAX_LEN {
+        Ok(())
+    } else {
+        Err(ApiError::validation(json!([{
+            "path": "/password",
+            "message": format!("must have {} to {} characters", password::MIN_LEN, password::MAX_LEN),
+        }])))
+    }
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<AcceptBody>,
+) -> Response {
+    let parsed = invite::parse(&body.token);
+    // Per IP, and per invitation (a malformed token counts against one shared key).
+    let key = parsed.as_ref().map(|t| t.id.simple().to_string()).unwrap_or_default();
+    if let Err(wait) = limiter.check(ip, "invitation", &key) {
+        tracing::warn!(client.ip = ?ip, "accept-invite rate limited");
+        return too_many_attempts(wait);
+    }
+    match try_accept(&state, parsed, &body.password).await {
+        Ok(v) => v.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_accept(
+    state: &AppState,
+    parsed: Option<crate::auth::secret::Opaque>,
+    new_password: &str,
+) -> Result<Json<Value>, ApiError> {
+    let Some(invitation) = parsed else { return Err(bad_invitation()) };
+    let tenant = TenantId(invitation.tenant);
+    let mut tx = state.store.begin(tenant).await?;
+    let usable = invite::usable(&mut tx, &invitation).await?;
+    tx.commit().await?;
+    if !usable {
+        tracing::info!(invitation.id = %invitation.id, "accept-invite refused");
+        return Err(bad_invitation());
+    }
+    check_password(new_password)?;
+    let hash = password::hash(new_password).await.map_err(ApiError::internal)?;
+    let mut tx = state.store.begin(tenant).await?;
+    let Some(accepted) = invite::accept(&mut tx, &invitation, &hash).await? else {
+        return Err(bad_invitation());
+    };
+    tx.commit().await?;
+    state.ops.hub.auth().invalidate();
+    tracing::info!(tenant.slug = %accepted.slug, user.id = %accepted.user, "invitation accepted");
+    Ok(Json(json!({ "tenant": accepted.slug, "email": accepted.email })))
+}
