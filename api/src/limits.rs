@@ -20,3 +20,5 @@ pub const DELIVERIES_MAX_LIMIT: i64 = 200;
 pub const DELIVERIES_DEFAULT_LIMIT: i64 = 50;
 /// Longest client-sent `x-request-id` kept.
 pub const MAX_REQUEST_ID: usize = 128;
+/// How long an invitation can be accepted (`POST /api/v1/auth/accept-invite`), in days.
+pub const INVITE_TTL_DAYS: i32 = 7;

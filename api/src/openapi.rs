@@ -19,10 +19,9 @@ use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
-use crate::auth::invite::INVITE_TTL_DAYS;
-use crate::auth::password;
 use crate::limits::{
-    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
+    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INVITE_TTL_DAYS, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS,
+    MAX_VALUE_CHARS,
 };
 
 /// The columns every type may be filtered on, besides its fields.
@@ -910,11 +909,11 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
             json!({ "post": { "tags": ["auth"], "operationId": "accept_invite", "security": [],
             "summary": "Sets the password of an invited user and spends the invitation",
             "description": format!("The token comes from `switchyard user invite` or `POST /users/{{id}}/invite`; it works once, \
-                            for {INVITE_TTL_DAYS} days. An unknown, used or expired token is 401. Rate limited per client IP \
+                            for {INVITE_TTL_DAYS} days. The password rules of users apply (422 at `/password`). An unknown, used or expired token is 401. Rate limited per client IP \
                             and per invitation (429). The user's sessions end; log in with the answer's tenant and email and \
                             the new password."),
             "requestBody": body(json!({ "type": "object", "required": ["token", "password"], "additionalProperties": false,
-                "properties": { "token": { "type": "string" }, "password": { "type": "string", "minLength": password::MIN_LEN, "maxLength": password::MAX_LEN } } })),
+                "properties": { "token": { "type": "string" }, "password": { "type": "string" } } })),
             "responses": responses(ok(json!({ "type": "object", "required": ["tenant", "email"],
                 "properties": { "tenant": { "type": "string" }, "email": { "type": "string" } } })), &[400, 401, 422, 429]) } }),
         ),

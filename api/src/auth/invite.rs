@@ -21,8 +21,8 @@ use super::sql;
 /// What every invitation token starts with.
 pub const PREFIX: &str = "syi_";
 
-/// How long an invitation can be accepted.
-pub const INVITE_TTL_DAYS: i32 = 7;
+/// How long an invitation can be accepted (one of the API's bounds, in `crate::limits`).
+pub use crate::limits::INVITE_TTL_DAYS;
 
 /// A new invitation: the token (shown once) and until when it can be accepted.
 pub struct Invitation {
