@@ -155,7 +155,8 @@ pub struct Plan {
     pub live: Option<Live>,
     /// The hash of the planned package.
     pub hash: String,
-    /// Whether applying would change the live version (the hashes differ).
+    /// Whether applying would change anything: the live version (the hashes differ), or the
+    /// package's users (see [`with_users`]).
     pub changed: bool,
     /// An earlier version with this very package: applying makes it live again.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +187,79 @@ pub async fn plan(pool: &PgPool, slug: &str, package: &Package) -> Result<Plan, 
     let hash = package.hash();
     let existing = export::version_by_hash(pool, tenant, &hash).await?.filter(|v| *v != stored.info.version);
     let live = LiveVersion { version: stored.info.version, hash: &stored.info.hash, package: &live };
-    Ok(compute(slug, Some(live), package, &counts, existing))
+    let users = stored_users(pool, tenant).await?;
+    Ok(with_users(compute(slug, Some(live), package, &counts, existing), package, &users))
+}
+
+/// A user of the tenant as the database has it: email, name, roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// The tenant's users (apply creates or updates the package's among them).
+pub async fn stored_users(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<StoredUser>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    engine::store::sql::set_tenant(&mut tx, engine::store::TenantId(tenant)).await?;
+    let rows: Vec<(String, String, Vec<String>)> =
+        sqlx::query_as("select email, name, roles from users where tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(rows.into_iter().map(|(email, name, roles)| StoredUser { email, name, roles }).collect())
+}
+
+/// The plan's user lines made to say what apply will do to the users (pure): apply gives every
+/// user of the package its name and roles, so a `+ user` is one the tenant does not have and a
+/// `~ user` one whose name or roles differ from the database's (an admin may have changed them
+/// over the API), whether or not the package changed. `- user` lines (dropped from the package;
+/// apply keeps the user) stay. User changes alone make the plan `changed`.
+pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser]) -> Plan {
+    plan.changes.retain(|c| !(c.kind == "user" && c.op != Op::Remove));
+    let at = plan.changes.iter().position(|c| c.kind == "user" || c.kind == "users" || c.kind == "type");
+    let mut lines = Vec::new();
+    for u in &package.tenant.users {
+        let stored = users.iter().find(|s| s.email.to_lowercase() == u.email.to_lowercase());
+        match stored {
+            None => lines.push(Change::new(
+                Op::Add,
+                "user",
+                &u.email.to_lowercase(),
+                vec![format!("roles {}", show(&serde_json::json!(u.roles)))],
+            )),
+            Some(s) => {
+                let mut details = Vec::new();
+                if s.name != u.name {
+                    details.push(format!(
+                        "name: {} → {}",
+                        show(&Value::String(s.name.clone())),
+                        show(&Value::String(u.name.clone()))
+                    ));
+                }
+                if s.roles != u.roles {
+                    details.push(format!(
+                        "roles: {} → {}",
+                        show(&serde_json::json!(s.roles)),
+                        show(&serde_json::json!(u.roles))
+                    ));
+                }
+                if !details.is_empty() {
+                    lines.push(Change::new(Op::Change, "user", &u.email.to_lowercase(), details));
+                }
+            }
+        }
+    }
+    if !lines.is_empty() {
+        plan.changed = true;
+    }
+    let at = at.unwrap_or(plan.changes.len()).min(plan.changes.len());
+    plan.changes.splice(at..at, lines);
+    plan.summary = Summary::default();
+    count(&plan.changes, &mut plan.summary);
+    plan
 }
 
 /// How many entities of each type are in each state.
@@ -860,6 +933,32 @@ fields: { code: { type: string, required: true } }
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert_eq!(plan.summary, Summary { add: 7, change: 0, remove: 0 });
+    }
+
+    #[test]
+    fn user_lines_say_what_apply_does_to_the_stored_users() {
+        let p = package(TENANT, &[ORDER]);
+        let hash = p.hash();
+        let same = compute("shop", Some(LiveVersion { version: 1, hash: &hash, package: &p }), &p, &[], None);
+        let stored = |roles: &[&str], name: &str| StoredUser {
+            email: "A@shop.test".into(),
+            name: name.into(),
+            roles: roles.iter().map(ToString::to_string).collect(),
+        };
+        let up_to_date = with_users(same.clone(), &p, &[stored(&["admin"], "A")]);
+        assert!(!up_to_date.changed && up_to_date.changes.is_empty(), "{}", up_to_date.text());
+        // Changed over the API: apply sets the package's roles back, so the plan says so.
+        let drifted = with_users(same.clone(), &p, &[stored(&["clerk"], "Ann")]);
+        assert!(drifted.changed);
+        assert!(
+            drifted.text().contains("~ user a@shop.test: name: \"Ann\" → \"A\", roles: [clerk] → [admin]\n"),
+            "{}",
+            drifted.text()
+        );
+        assert_eq!(drifted.summary, Summary { add: 0, change: 1, remove: 0 });
+        // Missing (published before apply created users, or deleted): apply creates it.
+        let missing = with_users(same, &p, &[]);
+        assert!(missing.text().contains("+ user a@shop.test: roles [admin]\n"), "{}", missing.text());
     }
 
     #[test]

@@ -216,6 +216,13 @@ async fn accepting_invitations_is_rate_limited() {
     assert!(r.body["error"]["details"]["retry_after"].as_u64().is_some_and(|s| s >= 1), "{:?}", r.body);
 }
 
+/// The id of a user, from the users list.
+async fn r_id(s: &TestServer, admin: &str, email: &str) -> String {
+    let r = s.get("users", admin).await;
+    let user = r.body["data"].as_array().expect("users").iter().find(|u| u["email"] == email).expect("the user");
+    user["id"].as_str().expect("id").to_string()
+}
+
 #[tokio::test]
 async fn apply_over_the_config_routes_creates_the_users_its_plan_adds() {
     let db = test_db().await;
@@ -252,6 +259,30 @@ async fn apply_over_the_config_routes_creates_the_users_its_plan_adds() {
     let erin_token = r.body["access_token"].as_str().expect("access token").to_string();
     let r = s.post("users", &erin_token, &json!({ "email": "frank@helpdesk.test", "roles": ["agent"] })).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // Roles changed over the API: the plan shows that apply sets the package's back, and it does.
+    let agent = r_id(&s, &admin, "agent@helpdesk.test").await;
+    let r = s
+        .request(
+            Method::PATCH,
+            &s.url(&format!("users/{agent}")),
+            Some(&admin),
+            Some(&json!({ "roles": ["admin"] })),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = s.post("config/plan", &admin, &package).await;
+    assert_eq!(r.body["changed"], true, "{:?}", r.body);
+    assert!(
+        r.body["text"].as_str().is_some_and(|t| t.contains("~ user agent@helpdesk.test: roles: [admin] → [agent]")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(s.post("config/apply", &admin, &package).await.status, 200);
+    assert_eq!(s.get(&format!("users/{agent}"), &admin).await.body["roles"], json!(["agent"]));
+    let r = s.post("config/plan", &admin, &package).await;
+    assert_eq!(r.body["changed"], false, "{:?}", r.body);
 
     // A user the package drops is kept: the plan says so and apply does it.
     package["tenant"]["users"].as_array_mut().expect("users").retain(|u| u["email"] != "erin@helpdesk.test");
