@@ -140,6 +140,28 @@ fn a_tenant_applied_with_the_cli_gets_its_first_admin() {
             http(port, "POST", &format!("/api/v1/t/helpdesk/users/{kim}/invite"), Some(&admin), None);
         assert_eq!(status, 201, "{answer}");
         assert!(answer["token"].as_str().is_some_and(|t| t.starts_with("syi_")), "{answer}");
+
+        // A user the package does not list, created by the CLI with roles.
+        let args = ["user", "invite", "--tenant", "helpdesk", "--email", "lee@helpdesk.test", "--roles", "admin,agent"];
+        let invite = run(&home, &args);
+        assert!(invite.status.success(), "{}", String::from_utf8_lossy(&invite.stderr));
+        let token = stdout(&invite).lines().last().expect("a last line").trim().to_string();
+        let body = json!({ "token": token, "password": "lee's passphrase" });
+        assert_eq!(http(port, "POST", "/api/v1/auth/accept-invite", None, Some(&body)).0, 200);
+        let (status, answer) = login("lee@helpdesk.test", "lee's passphrase");
+        assert_eq!(status, 200, "{answer}");
+        let me = answer["access_token"].as_str().expect("access token").to_string();
+        let (_, me) = http(port, "GET", "/api/v1/auth/me", Some(&me), None);
+        assert_eq!(me["roles"], json!(["admin", "agent"]), "{me}");
+        // Unknown roles are refused (exit 1), naming them.
+        let args = ["user", "invite", "--tenant", "helpdesk", "--email", "x@helpdesk.test", "--roles", "root"];
+        let refused = run(&home, &args);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("root"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
     });
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(60);

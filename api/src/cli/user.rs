@@ -47,8 +47,10 @@ pub enum UserCommand {
     /// Create the user if needed and print a single-use invitation token (its last line), with
     /// which the user sets a password (`POST /api/v1/auth/accept-invite`).
     Invite {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
+        /// The user's email (case-insensitive; a user with it is invited, else created).
         #[arg(long)]
         email: String,
         /// Roles, comma-separated (required when the user does not exist yet; replaces the
