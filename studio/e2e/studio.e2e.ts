@@ -67,10 +67,11 @@ describe('the studio', () => {
     await signIn(page, 'not-the-password');
     const alert = page.getByRole('alert');
     await alert.waitFor();
-    expect(await alert.textContent()).toBe('invalid tenant, email or password');
+    expect(await alert.textContent()).toBe('Invalid tenant, email or password');
     expect(page.url()).toContain('/studio/login');
     expect(await refreshCookie()).toBeUndefined();
     expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'login-error');
   });
 
   it('signs in, lists the types, keeps the session over a reload, and signs out', async () => {
@@ -112,6 +113,8 @@ describe('the studio', () => {
     await types.getByRole('link', { name: 'Order', exact: true }).click();
     await page.getByRole('heading', { name: 'Order' }).waitFor();
     await page.getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'type');
     const deep = await context.newPage();
     await deep.goto(`/studio/t/${TENANT}/types/trip`);
     await deep.getByRole('heading', { name: 'Trip' }).waitFor();

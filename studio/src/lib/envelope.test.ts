@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, errorMessage, parseEnvelope } from './envelope';
+import { ApiError, asSentence, errorMessage, parseEnvelope } from './envelope';
 
 describe('parseEnvelope', () => {
   it('reads code, message and details', () => {
@@ -24,8 +24,14 @@ describe('parseEnvelope', () => {
 describe('errorMessage', () => {
   it('shows the server message of an ApiError', () => {
     expect(errorMessage(new ApiError(401, { code: 'UNAUTHORIZED', message: 'invalid tenant, email or password' }))).toBe(
-      'invalid tenant, email or password',
+      'Invalid tenant, email or password',
     );
+  });
+
+  it('shows a server message as a sentence', () => {
+    expect(asSentence('the token is invalid')).toBe('The token is invalid');
+    expect(asSentence('')).toBe('');
+    expect(asSentence('Already capitalised')).toBe('Already capitalised');
   });
 
   it('explains a network failure', () => {

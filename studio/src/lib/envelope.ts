@@ -42,9 +42,14 @@ function fallbackMessage(status: number): string {
   return `The request failed (HTTP ${String(status)}).`;
 }
 
+/** A server message (written lower-case, as a clause) shown as a sentence: capitalised. */
+export function asSentence(message: string): string {
+  return message.length === 0 ? message : message.charAt(0).toUpperCase() + message.slice(1);
+}
+
 /** What to show for any thrown value. */
 export function errorMessage(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
+  if (e instanceof ApiError) return asSentence(e.message);
   if (e instanceof TypeError) return fallbackMessage(0);
   if (e instanceof Error) return e.message;
   return 'Something went wrong.';

@@ -26,16 +26,20 @@ export function TypePage() {
         <>
           <h1>{info.label ?? info.name}</h1>
           {info.description ? <p>{info.description}</p> : null}
+          <p className="muted">
+            Its states, as the published configuration declares them. The list of its entities, their forms and
+            the workflow designer are not in the studio yet.
+          </p>
           {states.length > 0 && (
             <>
               <h2>States</h2>
-              <ol className="states">
+              <ul className="states">
                 {states.map((st) => (
                   <li key={st.name}>
                     {st.label} <span className="muted">({st.kind})</span>
                   </li>
                 ))}
-              </ol>
+              </ul>
             </>
           )}
         </>
