@@ -92,19 +92,6 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
     (headers, error).into_response()
 }
 
-/// The password rules of `POST /users` (length, in characters and bytes).
-fn check_password(p: &str) -> Result<(), ApiError> {
-    let n = p.chars().count();
-    if (password::MIN_LEN..=password::MAX_LEN).contains(&n) && p.len() <= password::MAX_LEN {
-        Ok(())
-    } else {
-        Err(ApiError::validation(json!([{
-            "path": "/password",
-            "message": format!("must have {} to {} characters", password::MIN_LEN, password::MAX_LEN),
-        }])))
-    }
-}
-
 async fn accept(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<LoginLimiter>>,
@@ -138,7 +125,7 @@ async fn try_accept(
         tracing::info!(invitation.id = %invitation.id, "accept-invite refused");
         return Err(bad_invitation());
     }
-    check_password(new_password)?;
+    crate::routes::users::check_password(new_password)?;
     let hash = password::hash(new_password).await.map_err(ApiError::internal)?;
     let mut tx = state.store.begin(tenant).await?;
     let Some(accepted) = invite::accept(&mut tx, &invitation, &hash).await? else {

@@ -78,7 +78,9 @@ fn check_email(email: &str) -> Result<String, ApiError> {
     }
 }
 
-fn check_password(p: &str) -> Result<(), ApiError> {
+/// The password rules (length, in characters and bytes), for creating a user and accepting an
+/// invitation alike.
+pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
     if (password::MIN_LEN..=password::MAX_LEN).contains(&n) && p.len() <= password::MAX_LEN {
         Ok(())
