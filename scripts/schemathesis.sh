@@ -44,9 +44,9 @@ curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/t/chem
 
 # Every documented operation is fuzzed except:
 # - events_stream (GET …/events/stream): a server-sent event stream stays open (up to 30 min), so
-#   a client that reads the whole body never gets an answer; tests/tests/events.rs covers it;
+#   a client that reads the whole body never gets an answer; tests/tests/suite/events.rs covers it;
 # - config_apply (POST …/config/apply): a package that validates would be published, replacing
-#   the live configuration (and the very document under test) mid-run; tests/tests/config.rs
+#   the live configuration (and the very document under test) mid-run; tests/tests/suite/config.rs
 #   covers it. Its neighbours `config_validate` and `config_plan` are fuzzed.
 # `logout` is fuzzed: the token used here (from `switchyard token`) belongs to no session, so
 # signing out everywhere does not end it.

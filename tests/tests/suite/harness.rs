@@ -149,7 +149,7 @@ async fn a_cluster_whose_owner_was_killed_is_adopted() {
     let dir = PrivateDir::new();
     let home = dir.0.join("home");
     let mut owner = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "helper_owner_process", "--ignored", "--nocapture"])
+        .args(["--exact", "harness::helper_owner_process", "--ignored", "--nocapture"])
         .env(HELPER_HOME, &home)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
