@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { toGraph } from './graph';
+import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor } from './layout';
+import { chemichemi } from './testPackages';
+
+function orderGraph() {
+  const wf = chemichemi().types.find((t) => t.name === 'order')?.workflow;
+  if (!wf) throw new Error('no order workflow');
+  return toGraph(wf);
+}
+
+describe('layout', () => {
+  it('lays out a workflow never laid out, left to right, without overlaps', async () => {
+    const g = orderGraph();
+    const pos = await positionsFor(g);
+    expect(Object.keys(pos)).toHaveLength(10);
+    const draft = pos.DRAFT;
+    const delivered = pos.DELIVERED;
+    if (!draft || !delivered) throw new Error('missing');
+    expect(delivered.x).toBeGreaterThan(draft.x);
+    const list = Object.values(pos);
+    for (const [i, a] of list.entries()) {
+      for (const b of list.slice(i + 1)) {
+        const apart = Math.abs(a.x - b.x) >= NODE_WIDTH || Math.abs(a.y - b.y) >= NODE_HEIGHT;
+        expect(apart).toBe(true);
+      }
+    }
+  });
+
+  it('never moves a placed state; a new one goes beside its source, clear of others', async () => {
+    const g = orderGraph();
+    const all = await elkLayout(g);
+    for (const n of g.nodes) n.position = all[n.id] ?? null;
+    g.nodes.push({ id: 'ON_HOLD', kind: 'active', label: 'ON_HOLD', position: null, def: {} });
+    g.edges.push({
+      id: 'putOnHold@PENDING_APPROVAL',
+      transition: 'putOnHold',
+      label: 'putOnHold',
+      source: 'PENDING_APPROVAL',
+      target: 'ON_HOLD',
+      selfLoop: false,
+      parallel: { index: 0, count: 1 },
+    });
+    const placed = placeNewStates(g);
+    expect(Object.keys(placed ?? {})).toEqual(['ON_HOLD']);
+    const p = placed?.ON_HOLD;
+    const source = all.PENDING_APPROVAL;
+    if (!p || !source) throw new Error('missing');
+    expect(p.x).toBeGreaterThan(source.x);
+    for (const other of Object.values(all)) {
+      expect(Math.abs(other.x - p.x) >= NODE_WIDTH || Math.abs(other.y - p.y) >= NODE_HEIGHT).toBe(true);
+    }
+  });
+
+  it('answers null when nothing is placed (ELK lays it all out)', () => {
+    expect(placeNewStates(orderGraph())).toBeNull();
+  });
+});

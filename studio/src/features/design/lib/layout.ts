@@ -1,0 +1,80 @@
+// Where states go on the canvas. A state an admin placed keeps its place: automatic layout only
+// places the states that have no position (new ones, or all of them in a workflow never laid
+// out). A workflow with no placed state is laid out by ELK's layered algorithm (left to right,
+// following the transitions); a new state in a placed workflow goes beside the state its first
+// transition comes from, clear of the others.
+
+import ELK from 'elkjs/lib/elk.bundled.js';
+import type { WorkflowGraph } from './graph';
+import type { Position } from './model';
+
+export const NODE_WIDTH = 180;
+export const NODE_HEIGHT = 56;
+const GAP_X = 110;
+const GAP_Y = 40;
+
+const elk = new ELK();
+
+/** Positions of every state by ELK, ignoring any placed one (the "lay out again" command). */
+export async function elkLayout(graph: WorkflowGraph): Promise<Record<string, Position>> {
+  const result = await elk.layout({
+    id: 'root',
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'RIGHT',
+      'elk.layered.spacing.nodeNodeBetweenLayers': String(GAP_X),
+      'elk.spacing.nodeNode': String(GAP_Y),
+      'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+    },
+    children: graph.nodes.map((n) => ({ id: n.id, width: NODE_WIDTH, height: NODE_HEIGHT })),
+    edges: graph.edges
+      .filter((e) => !e.selfLoop)
+      .map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
+  });
+  const out: Record<string, Position> = {};
+  for (const c of result.children ?? []) out[c.id] = { x: Math.round(c.x ?? 0), y: Math.round(c.y ?? 0) };
+  return out;
+}
+
+function overlaps(p: Position, others: Position[]): boolean {
+  return others.some((o) => Math.abs(o.x - p.x) < NODE_WIDTH + 20 && Math.abs(o.y - p.y) < NODE_HEIGHT + 20);
+}
+
+/**
+ * Positions for the states that have none, leaving placed states where they are. Pure and
+ * synchronous when some state is placed; `layoutAll` (ELK) is used when none is.
+ */
+export function placeNewStates(graph: WorkflowGraph): Record<string, Position> | null {
+  const placed = new Map<string, Position>();
+  for (const n of graph.nodes) if (n.position) placed.set(n.id, n.position);
+  if (placed.size === 0) return null;
+  const out: Record<string, Position> = {};
+  for (const n of graph.nodes) {
+    if (n.position) continue;
+    const taken = [...placed.values()];
+    const incoming = graph.edges.find((e) => e.target === n.id && placed.has(e.source));
+    const outgoing = graph.edges.find((e) => e.source === n.id && placed.has(e.target));
+    const anchor = incoming
+      ? placed.get(incoming.source)
+      : outgoing
+        ? placed.get(outgoing.target)
+        : undefined;
+    let p: Position;
+    if (anchor) {
+      p = { x: anchor.x + (incoming ? 1 : -1) * (NODE_WIDTH + GAP_X), y: anchor.y };
+    } else {
+      const bottom = Math.max(...taken.map((t) => t.y));
+      const left = Math.min(...taken.map((t) => t.x));
+      p = { x: left, y: bottom + NODE_HEIGHT + GAP_Y };
+    }
+    while (overlaps(p, taken)) p = { x: p.x, y: p.y + NODE_HEIGHT + GAP_Y };
+    placed.set(n.id, p);
+    out[n.id] = p;
+  }
+  return out;
+}
+
+/** Positions for the unplaced states: beside their neighbours, or by ELK when nothing is placed. */
+export async function positionsFor(graph: WorkflowGraph): Promise<Record<string, Position>> {
+  return placeNewStates(graph) ?? (await elkLayout(graph));
+}
