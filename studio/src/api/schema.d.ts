@@ -784,7 +784,7 @@ export interface components {
             /** Format: date-time */
             at: string;
             input: unknown;
-            changes: Record<string, never>;
+            changes: Record<string, unknown>;
             definition_version: number;
             parent_id?: number;
         };
@@ -795,7 +795,7 @@ export interface components {
             allowed: boolean;
             role_allowed: boolean;
             roles: string[];
-            guards: Record<string, never>[];
+            guards: Record<string, unknown>[];
             input_schema?: unknown;
             reason?: string;
         };
@@ -906,8 +906,8 @@ export interface components {
             refresh_expires_in: number;
         };
         Package: {
-            tenant: Record<string, never>;
-            types: Record<string, never>[];
+            tenant: Record<string, unknown>;
+            types: Record<string, unknown>[];
         };
         Problem: {
             /** @enum {string} */
@@ -944,8 +944,8 @@ export interface components {
             name: string;
             label?: string | null;
             description?: string | null;
-            schema: Record<string, never>;
-            workflow: Record<string, never> | null;
+            schema: Record<string, unknown>;
+            workflow: Record<string, unknown> | null;
         };
         Entity: {
             /** Format: uuid */
@@ -1599,7 +1599,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": Record<string, unknown>;
                 };
             };
             /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
@@ -1837,7 +1837,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": Record<string, unknown>;
             };
         };
         responses: {
@@ -4296,7 +4296,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    input?: Record<string, never>;
+                    input?: Record<string, unknown>;
                 };
             };
         };
