@@ -2,6 +2,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { createBrowserRouter, RouterProvider } from 'react-router';
 import { ApiError } from '../lib/envelope';
 import { LoginPage, RequireSession } from '../features/auth';
+import { DesignPage, DesignTypePage, DraftProvider, PublishPage, WorkflowPage } from '../features/design';
 import { HomePage, TypePage } from '../features/home';
 import { NotFound } from './NotFound';
 import { Root } from './Root';
@@ -30,6 +31,16 @@ const router = createBrowserRouter(
           children: [
             { index: true, element: <HomePage /> },
             { path: 'types/:type', element: <TypePage /> },
+            {
+              path: 'design',
+              element: <DraftProvider />,
+              children: [
+                { index: true, element: <DesignPage /> },
+                { path: 'types/:type', element: <DesignTypePage /> },
+                { path: 'types/:type/workflow', element: <WorkflowPage /> },
+                { path: 'publish', element: <PublishPage /> },
+              ],
+            },
           ],
         },
       ],

@@ -20,6 +20,8 @@ export function Shell() {
           <NavLink to={paths.home(tenant)} end>
             Home
           </NavLink>
+          {/* Designing is for admins (the server refuses anyone else). */}
+          {me.data?.roles.includes('admin') ? <NavLink to={paths.design(tenant)}>Design</NavLink> : null}
         </nav>
         <div className="who">
           <span aria-label="Tenant" className="tenant">

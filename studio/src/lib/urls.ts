@@ -6,6 +6,10 @@ export const paths = {
   login: '/login',
   home: (tenant: string) => `/t/${seg(tenant)}`,
   type: (tenant: string, type: string) => `/t/${seg(tenant)}/types/${seg(type)}`,
+  design: (tenant: string) => `/t/${seg(tenant)}/design`,
+  designType: (tenant: string, type: string) => `/t/${seg(tenant)}/design/types/${seg(type)}`,
+  workflow: (tenant: string, type: string) => `/t/${seg(tenant)}/design/types/${seg(type)}/workflow`,
+  publish: (tenant: string) => `/t/${seg(tenant)}/design/publish`,
 };
 
 /** The login page, remembering where to go afterwards. */

@@ -1,0 +1,43 @@
+// The server side of the designer: the tenant's draft (kept on the server, saved with the
+// version read for optimistic concurrency), validation of a package, the dry run of a
+// transition with the draft, and publishing (plan, apply).
+
+import { api, unwrap } from '../../../api/client';
+import type { PackageJson } from '../lib/model';
+import type { Problem } from '../lib/problems';
+
+const path = (tenant: string) => ({ params: { path: { tenant } } });
+
+/** `GET …/config/draft`: the stored draft, or the live package as version 0. */
+export async function getDraft(tenant: string) {
+  return unwrap(await api.GET('/api/v1/t/{tenant}/config/draft', path(tenant)));
+}
+
+/** `PUT …/config/draft`: saves `pkg` over the draft of `version`; a stale version is a 409. */
+export async function saveDraft(tenant: string, version: number, pkg: PackageJson) {
+  return unwrap(
+    await api.PUT('/api/v1/t/{tenant}/config/draft', { ...path(tenant), body: { version, package: pkg } }),
+  );
+}
+
+/** `DELETE …/config/draft`: the draft is discarded (the next read starts from the live version). */
+export async function deleteDraft(tenant: string) {
+  const result = await api.DELETE('/api/v1/t/{tenant}/config/draft', path(tenant));
+  if (!result.response.ok) unwrap(result);
+}
+
+/** `POST …/config/validate`: the server's static analysis of a package. */
+export async function validatePackage(tenant: string, pkg: PackageJson): Promise<Problem[]> {
+  const answer = unwrap(await api.POST('/api/v1/t/{tenant}/config/validate', { ...path(tenant), body: pkg }));
+  return answer.problems;
+}
+
+/** `POST …/config/plan`: what publishing `pkg` would change. */
+export async function planPackage(tenant: string, pkg: PackageJson) {
+  return unwrap(await api.POST('/api/v1/t/{tenant}/config/plan', { ...path(tenant), body: pkg }));
+}
+
+/** `POST …/config/apply`: publishes `pkg` as the tenant's new version. */
+export async function applyPackage(tenant: string, pkg: PackageJson) {
+  return unwrap(await api.POST('/api/v1/t/{tenant}/config/apply', { ...path(tenant), body: pkg }));
+}

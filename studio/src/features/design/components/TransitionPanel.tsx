@@ -1,0 +1,316 @@
+import { useId, useState } from 'react';
+import { useDraft } from '../hooks/draftContext';
+import { deleteTransitionEdge, renameTransition, transitionReferences, updateTransition } from '../lib/edits';
+import { comparison, defaultMessage, guardVariables, OPERATORS, parseRule, type Operator } from '../lib/guards';
+import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type WorkflowJson } from '../lib/model';
+import { ConfirmDialog } from './ConfirmDialog';
+import { NameField } from './NameField';
+import type { Selection } from './WorkflowCanvas';
+
+interface Props {
+  type: TypeJson;
+  workflow: WorkflowJson;
+  name: string;
+  from?: string;
+  onSelect: (s: Selection) => void;
+}
+
+/** One guard's rule as JSON text, applied when it parses (an error is shown until it does). */
+function RuleField({ label, rule, onChange }: { label: string; rule: unknown; onChange: (rule: unknown) => void }) {
+  const id = useId();
+  const shown = JSON.stringify(rule);
+  const [text, setText] = useState(shown);
+  const [error, setError] = useState<string | null>(null);
+  const [from, setFrom] = useState(shown);
+  if (from !== shown) {
+    setFrom(shown);
+    setText(shown);
+    setError(null);
+  }
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <textarea
+        id={id}
+        className="code"
+        rows={2}
+        value={text}
+        aria-invalid={error !== null}
+        onChange={(e) => {
+          setText(e.target.value);
+          const parsed = parseRule(e.target.value);
+          if (parsed.ok) {
+            setError(null);
+            onChange(parsed.rule);
+          } else setError(parsed.error);
+        }}
+      />
+      {error ? <p className="field-error">{error}</p> : null}
+    </div>
+  );
+}
+
+/** Builds a comparison guard: a value of the context, an operator, a value, a message. */
+function GuardBuilder({ type, onAdd }: { type: TypeJson; onAdd: (g: GuardJson) => void }) {
+  const id = useId();
+  const variables = guardVariables(type);
+  const [variable, setVariable] = useState(variables[0] ?? 'entity.state');
+  const [op, setOp] = useState<Operator>('>');
+  const [value, setValue] = useState('');
+  const [message, setMessage] = useState('');
+  return (
+    <fieldset className="builder">
+      <legend>New guard</legend>
+      <div className="row wrap">
+        <div className="field">
+          <label htmlFor={`${id}-var`}>Value</label>
+          <select
+            id={`${id}-var`}
+            value={variable}
+            onChange={(e) => {
+              setVariable(e.target.value);
+            }}
+          >
+            {variables.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-op`}>Operator</label>
+          <select
+            id={`${id}-op`}
+            value={op}
+            onChange={(e) => {
+              setOp(e.target.value as Operator);
+            }}
+          >
+            {OPERATORS.map(([o, words]) => (
+              <option key={o} value={o}>
+                {words}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-value`}>Compared with</label>
+          <input
+            id={`${id}-value`}
+            value={value}
+            onChange={(e) => {
+              setValue(e.target.value);
+            }}
+          />
+        </div>
+      </div>
+      <div className="field">
+        <label htmlFor={`${id}-msg`}>Message when it fails</label>
+        <input
+          id={`${id}-msg`}
+          value={message}
+          placeholder={defaultMessage(variable, op, value)}
+          onChange={(e) => {
+            setMessage(e.target.value);
+          }}
+        />
+      </div>
+      <button
+        type="button"
+        onClick={() => {
+          onAdd({ rule: comparison(variable, op, value), message: message || defaultMessage(variable, op, value) });
+          setValue('');
+          setMessage('');
+        }}
+      >
+        Add guard
+      </button>
+    </fieldset>
+  );
+}
+
+/** The selected transition: name, label, where from and to, who, its guards and script. */
+export function TransitionPanel({ type, workflow, name, from, onSelect }: Props) {
+  const draft = useDraft();
+  const id = useId();
+  const [confirming, setConfirming] = useState(false);
+  const t = workflow.transitions?.[name];
+  if (!t) return null;
+  const states = Object.keys(workflow.states);
+  const roles = roleNames(draft.pkg);
+  const guards = t.guards ?? [];
+
+  const patch = (p: Partial<TransitionJson>, coalesce?: string) => {
+    const r = updateTransition(draft.pkg, type.name, name, p);
+    if (r.ok) draft.edit(r.pkg, coalesce);
+  };
+  const rename = (to: string) => {
+    const r = renameTransition(draft.pkg, type.name, name, to);
+    if (!r.ok) return r.error;
+    draft.edit(r.pkg);
+    onSelect({ kind: 'transition', name: to, from });
+    return null;
+  };
+  const setGuards = (next: GuardJson[], coalesce?: string) => {
+    patch({ guards: next.length > 0 ? next : undefined }, coalesce);
+  };
+  const edgeFrom = from ?? t.from[0] ?? '';
+
+  return (
+    <section className="panel" aria-labelledby={`${id}-h`}>
+      <h2 id={`${id}-h`}>Transition {name}</h2>
+      <NameField value={name} onRename={rename} />
+      <div className="field">
+        <label htmlFor={`${id}-label`}>Label</label>
+        <input
+          id={`${id}-label`}
+          value={t.label ?? ''}
+          onChange={(e) => {
+            patch({ label: e.target.value || undefined }, `tr-label:${name}`);
+          }}
+        />
+      </div>
+      <fieldset>
+        <legend>From states</legend>
+        {states.map((s) => (
+          <label key={s} className="check">
+            <input
+              type="checkbox"
+              checked={t.from.includes(s)}
+              onChange={(e) => {
+                const next = e.target.checked ? [...t.from, s] : t.from.filter((x) => x !== s);
+                if (next.length > 0) patch({ from: next });
+              }}
+            />
+            {s}
+          </label>
+        ))}
+      </fieldset>
+      <div className="field">
+        <label htmlFor={`${id}-to`}>To state</label>
+        <select
+          id={`${id}-to`}
+          value={t.to}
+          onChange={(e) => {
+            patch({ to: e.target.value });
+          }}
+        >
+          {states.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
+      <fieldset>
+        <legend>Roles that may fire it</legend>
+        {roles.map((r) => (
+          <label key={r} className="check">
+            <input
+              type="checkbox"
+              checked={(t.roles ?? []).includes(r)}
+              onChange={(e) => {
+                const current = t.roles ?? [];
+                patch({ roles: e.target.checked ? [...current, r] : current.filter((x) => x !== r) });
+              }}
+            />
+            {r}
+          </label>
+        ))}
+      </fieldset>
+
+      <h3>Guards</h3>
+      {guards.length === 0 ? <p className="muted">No guard: anyone with a role above may fire it.</p> : null}
+      <ol className="guards">
+        {guards.map((g, i) => {
+          const n = String(i + 1);
+          return (
+            <li key={n}>
+              <div className="field">
+                <label htmlFor={`${id}-gm-${n}`}>Guard {n} message</label>
+                <input
+                  id={`${id}-gm-${n}`}
+                  value={g.message}
+                  onChange={(e) => {
+                    setGuards(
+                      guards.map((x, j) => (j === i ? { ...x, message: e.target.value } : x)),
+                      `guard-msg:${name}:${n}`,
+                    );
+                  }}
+                />
+              </div>
+              <RuleField
+                label={`Guard ${n} rule (JSON-Logic)`}
+                rule={g.rule}
+                onChange={(rule) => {
+                  setGuards(
+                    guards.map((x, j) => (j === i ? { ...x, rule } : x)),
+                    `guard-rule:${name}:${n}`,
+                  );
+                }}
+              />
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => {
+                  setGuards(guards.filter((_, j) => j !== i));
+                }}
+              >
+                Remove guard {n}
+              </button>
+            </li>
+          );
+        })}
+      </ol>
+      <GuardBuilder
+        type={type}
+        onAdd={(g) => {
+          setGuards([...guards, g]);
+        }}
+      />
+
+      <div className="field">
+        <label htmlFor={`${id}-script`}>Script (Rhai)</label>
+        <textarea
+          id={`${id}-script`}
+          className="code"
+          rows={8}
+          spellCheck={false}
+          value={t.script ?? ''}
+          onChange={(e) => {
+            patch({ script: e.target.value || undefined }, `script:${name}`);
+          }}
+        />
+      </div>
+
+      <button
+        type="button"
+        className="danger"
+        onClick={() => {
+          setConfirming(true);
+        }}
+      >
+        {t.from.length > 1 ? `Delete transition from ${edgeFrom}` : 'Delete transition'}
+      </button>
+      {confirming && (
+        <ConfirmDialog
+          title={t.from.length > 1 ? `Delete ${name} from ${edgeFrom}?` : `Delete transition ${name}?`}
+          consequences={t.from.length > 1 ? [] : transitionReferences(workflow, name).map((r) => `${r}: it will be removed`)}
+          confirm="Delete transition"
+          onCancel={() => {
+            setConfirming(false);
+          }}
+          onConfirm={() => {
+            const r = deleteTransitionEdge(draft.pkg, type.name, name, edgeFrom);
+            setConfirming(false);
+            if (r.ok) {
+              draft.edit(r.pkg);
+              onSelect(null);
+            }
+          }}
+        />
+      )}
+    </section>
+  );
+}

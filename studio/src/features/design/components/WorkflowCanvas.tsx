@@ -1,0 +1,208 @@
+import {
+  applyNodeChanges,
+  Background,
+  BaseEdge,
+  Controls,
+  EdgeLabelRenderer,
+  Handle,
+  MarkerType,
+  Position as Side,
+  ReactFlow,
+  type Connection,
+  type Edge,
+  type EdgeProps,
+  type Node,
+  type NodeChange,
+  type NodeProps,
+  type OnBeforeDelete,
+} from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import { useMemo, useState } from 'react';
+import type { TransitionEdge, WorkflowGraph } from '../lib/graph';
+import { NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
+import type { Position, StateKind } from '../lib/model';
+
+export type Selection = { kind: 'state'; name: string } | { kind: 'transition'; name: string; from?: string } | null;
+
+interface StateData extends Record<string, unknown> {
+  name: string;
+  label: string;
+  kind: StateKind;
+  problem: boolean;
+}
+
+interface EdgeData extends Record<string, unknown> {
+  edge: TransitionEdge;
+  problem: boolean;
+}
+
+type StateFlowNode = Node<StateData, 'state'>;
+type TransitionFlowEdge = Edge<EdgeData, 'transition'>;
+
+const KIND_TEXT: Record<StateKind, string> = { initial: 'initial', active: '', terminal: 'terminal' };
+
+function StateNodeView({ data, selected }: NodeProps<StateFlowNode>) {
+  return (
+    <div className={`state-node kind-${data.kind}${selected ? ' selected' : ''}${data.problem ? ' has-problem' : ''}`}>
+      <Handle type="target" position={Side.Left} />
+      <div className="state-label">{data.label}</div>
+      <div className="state-meta">
+        {data.label !== data.name ? <span>{data.name}</span> : null}
+        {KIND_TEXT[data.kind] ? <span className="kind">{KIND_TEXT[data.kind]}</span> : null}
+        {data.problem ? <span className="problem-dot">problem</span> : null}
+      </div>
+      <Handle type="source" position={Side.Right} />
+    </div>
+  );
+}
+
+/** A transition: a curve bent apart from its parallels, or a loop above its state. */
+function TransitionEdgeView({ sourceX, sourceY, targetX, targetY, data, selected, markerEnd }: EdgeProps<TransitionFlowEdge>) {
+  if (!data) return null;
+  const { edge, problem } = data;
+  let path: string;
+  let labelX: number;
+  let labelY: number;
+  if (edge.selfLoop) {
+    // From the right handle round the top of the node to the left handle.
+    const lift = 50 + edge.parallel.index * 22;
+    const top = sourceY - NODE_HEIGHT / 2 - lift;
+    path = `M ${String(sourceX)} ${String(sourceY)} C ${String(sourceX + 60)} ${String(top)}, ${String(targetX - 60)} ${String(top)}, ${String(targetX)} ${String(targetY)}`;
+    labelX = (sourceX + targetX) / 2;
+    labelY = top + lift * 0.25;
+  } else {
+    const { index, count } = edge.parallel;
+    // Edges of one pair of states bend apart; the sign is taken from the pair's canonical
+    // direction so that A→B and B→A do not bend onto each other.
+    const canonical = edge.source < edge.target ? 1 : -1;
+    const bend = (index - (count - 1) / 2) * 46 * canonical;
+    const mx = (sourceX + targetX) / 2;
+    const my = (sourceY + targetY) / 2;
+    const dx = targetX - sourceX;
+    const dy = targetY - sourceY;
+    const len = Math.hypot(dx, dy) || 1;
+    const cx = mx - (dy / len) * bend * 2;
+    const cy = my + (dx / len) * bend * 2;
+    path = `M ${String(sourceX)} ${String(sourceY)} Q ${String(cx)} ${String(cy)} ${String(targetX)} ${String(targetY)}`;
+    labelX = (sourceX + 2 * cx + targetX) / 4;
+    labelY = (sourceY + 2 * cy + targetY) / 4;
+  }
+  return (
+    <>
+      <BaseEdge path={path} markerEnd={markerEnd} className={selected ? 'edge-selected' : problem ? 'edge-problem' : ''} />
+      <EdgeLabelRenderer>
+        <div
+          className={`edge-label${selected ? ' selected' : ''}${problem ? ' has-problem' : ''}`}
+          style={{ transform: `translate(-50%, -50%) translate(${String(labelX)}px, ${String(labelY)}px)` }}
+        >
+          {edge.label}
+        </div>
+      </EdgeLabelRenderer>
+    </>
+  );
+}
+
+const nodeTypes = { state: StateNodeView };
+const edgeTypes = { transition: TransitionEdgeView };
+
+export interface CanvasProps {
+  graph: WorkflowGraph;
+  positions: Record<string, Position>;
+  selection: Selection;
+  problemStates: Set<string>;
+  problemTransitions: Set<string>;
+  onSelect: (s: Selection) => void;
+  onMoved: (positions: Record<string, Position>) => void;
+  onConnect: (from: string, to: string) => void;
+  /** Asked before Delete removes what is selected: the designer confirms and does it itself. */
+  onDelete: (s: Selection) => void;
+}
+
+/** The state machine as a graph: states to drag and connect, transitions to select. */
+export function WorkflowCanvas(props: CanvasProps) {
+  const { graph, positions, selection, problemStates, problemTransitions } = props;
+  const derived = useMemo<StateFlowNode[]>(
+    () =>
+      graph.nodes.map((n) => ({
+        id: n.id,
+        type: 'state',
+        position: positions[n.id] ?? { x: 0, y: 0 },
+        width: NODE_WIDTH,
+        height: NODE_HEIGHT,
+        selected: selection?.kind === 'state' && selection.name === n.id,
+        ariaLabel: `State ${n.id}${n.kind === 'active' ? '' : ` (${n.kind})`}`,
+        data: { name: n.id, label: n.label, kind: n.kind, problem: problemStates.has(n.id) },
+      })),
+    [graph, positions, selection, problemStates],
+  );
+  // Local nodes follow the pointer during a drag; the package records where they end.
+  const [nodes, setNodes] = useState(derived);
+  const [from, setFrom] = useState(derived);
+  if (from !== derived) {
+    setFrom(derived);
+    setNodes(derived);
+  }
+
+  const edges = useMemo<TransitionFlowEdge[]>(
+    () =>
+      graph.edges.map((e) => ({
+        id: e.id,
+        type: 'transition',
+        source: e.source,
+        target: e.target,
+        selected: selection?.kind === 'transition' && selection.name === e.transition,
+        markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
+        ariaLabel: `Transition ${e.transition} from ${e.source} to ${e.target}`,
+        data: { edge: e, problem: problemTransitions.has(e.transition) },
+      })),
+    [graph, selection, problemTransitions],
+  );
+
+  const onNodesChange = (changes: NodeChange<StateFlowNode>[]) => {
+    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type === 'position' || c.type === 'dimensions'), ns));
+  };
+
+  const onBeforeDelete: OnBeforeDelete<StateFlowNode, TransitionFlowEdge> = ({ nodes: ns, edges: es }) => {
+    const node = ns[0];
+    const edge = es[0];
+    if (node) props.onDelete({ kind: 'state', name: node.id });
+    else if (edge?.data) props.onDelete({ kind: 'transition', name: edge.data.edge.transition, from: edge.source });
+    return Promise.resolve(false);
+  };
+
+  return (
+    <div className="canvas" aria-label="Workflow diagram" role="region">
+      <ReactFlow<StateFlowNode, TransitionFlowEdge>
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
+        onNodesChange={onNodesChange}
+        onNodeClick={(_, n) => {
+          props.onSelect({ kind: 'state', name: n.id });
+        }}
+        onEdgeClick={(_, e) => {
+          if (e.data) props.onSelect({ kind: 'transition', name: e.data.edge.transition, from: e.source });
+        }}
+        onPaneClick={() => {
+          props.onSelect(null);
+        }}
+        onNodeDragStop={(_, __, dragged) => {
+          const moved: Record<string, Position> = {};
+          for (const n of dragged) moved[n.id] = n.position;
+          props.onMoved(moved);
+        }}
+        onConnect={(c: Connection) => {
+          props.onConnect(c.source, c.target);
+        }}
+        onBeforeDelete={onBeforeDelete}
+        fitView
+        minZoom={0.2}
+        proOptions={{ hideAttribution: true }}
+      >
+        <Background />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
