@@ -41,3 +41,29 @@ export async function planPackage(tenant: string, pkg: PackageJson) {
 export async function applyPackage(tenant: string, pkg: PackageJson) {
   return unwrap(await api.POST('/api/v1/t/{tenant}/config/apply', { ...path(tenant), body: pkg }));
 }
+
+export interface DryRunRequest {
+  type: string;
+  id: string;
+  transition: string;
+  input: Record<string, unknown>;
+  act_as?: string;
+  package: PackageJson;
+}
+
+/** `POST …/config/draft/dry-run`: the transition run with `package` on a live entity, rolled back. */
+export async function dryRun(tenant: string, body: DryRunRequest): Promise<unknown> {
+  return unwrap(await api.POST('/api/v1/t/{tenant}/config/draft/dry-run', { ...path(tenant), body }));
+}
+
+/** Entities of a type matching a search (for picking one to try a transition on). */
+export async function searchEntities(tenant: string, type: string, q: string) {
+  const query = q.trim() === '' ? { limit: 20 } : { q: q.trim(), limit: 20 };
+  return unwrap(await api.GET('/api/v1/t/{tenant}/entities/{type}', { params: { path: { tenant, type }, query } }))
+    .data;
+}
+
+/** The tenant's users (to act as one of them in a dry run). */
+export async function listUsers(tenant: string) {
+  return unwrap(await api.GET('/api/v1/t/{tenant}/users', path(tenant))).data;
+}

@@ -5,6 +5,7 @@ import { comparison, defaultMessage, guardVariables, OPERATORS, parseRule, type 
 import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type WorkflowJson } from '../lib/model';
 import { ConfirmDialog } from './ConfirmDialog';
 import { NameField } from './NameField';
+import { TryPanel } from './TryPanel';
 import type { Selection } from './WorkflowCanvas';
 
 interface Props {
@@ -283,6 +284,8 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
           }}
         />
       </div>
+
+      <TryPanel type={type.name} transition={name} />
 
       <button
         type="button"
