@@ -1,0 +1,158 @@
+// The workflow designer, end to end, as the issue tells it: an admin opens chemichemi's order
+// workflow, adds ON_HOLD and putOnHold (managers, a guard built in the builder), sees the dead
+// end reported until `resume` is added, finds the draft after a reload, dry-runs putOnHold on a
+// small order (refused with the guard's message and values, nothing written), publishes, and a
+// manager then fires putOnHold over the API on a large order.
+
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { pendingOrder, signInApi, type Client } from './api';
+import { collectErrors, launch, newContext, screenshot, seriousViolations } from './browser';
+
+const baseURL = inject('baseURL');
+const TENANT = 'chemichemi';
+const PASSWORD = 'switchyard-demo';
+
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let errors: string[];
+let admin: Client;
+
+beforeAll(async () => {
+  browser = await launch();
+  admin = await signInApi(baseURL, TENANT, 'admin@chemichemi.test', PASSWORD);
+});
+
+afterAll(async () => {
+  await browser.close();
+});
+
+beforeEach(async () => {
+  context = await newContext(browser, baseURL);
+  page = await context.newPage();
+  errors = collectErrors(page);
+});
+
+afterEach(async () => {
+  await context.close();
+  expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
+});
+
+async function signIn(p: Page, next: string): Promise<void> {
+  await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
+  await p.getByLabel('Tenant').fill(TENANT);
+  await p.getByLabel('Email').fill('admin@chemichemi.test');
+  await p.getByLabel('Password').fill(PASSWORD);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+}
+
+const states = (p: Page) => p.getByRole('group', { name: /^State / });
+const problems = (p: Page) => p.getByRole('list', { name: 'Problems' });
+const saved = (p: Page) => p.getByRole('status').filter({ hasText: 'All changes saved' }).waitFor();
+
+describe('the workflow designer', () => {
+  it('designs, tries and publishes ON_HOLD on the order workflow', async () => {
+    const workflow = `/t/${TENANT}/design/types/order/workflow`;
+    await signIn(page, workflow);
+    await page.getByRole('heading', { name: 'Workflow of Order' }).waitFor();
+    await expect.poll(() => states(page).count()).toBe(10);
+    await page.getByRole('group', { name: 'State DRAFT (initial)' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'designer');
+
+    // A state, then a transition into it from PENDING_APPROVAL with a guard from the builder.
+    await page.getByLabel('New state').fill('ON_HOLD');
+    await page.getByRole('button', { name: 'Add state' }).click();
+    await expect.poll(() => states(page).count()).toBe(11);
+    await page.getByRole('heading', { name: 'State ON_HOLD' }).waitFor();
+
+    await page.getByRole('group', { name: 'State PENDING_APPROVAL' }).click();
+    const side = page.getByRole('complementary', { name: 'Selection' });
+    await side.getByRole('heading', { name: 'State PENDING_APPROVAL' }).waitFor();
+    await side.getByLabel('To state').selectOption('ON_HOLD');
+    await side.getByLabel('Transition name').fill('putOnHold');
+    await side.getByRole('button', { name: 'Add transition' }).click();
+    await side.getByRole('heading', { name: 'Transition putOnHold' }).waitFor();
+    await side.getByRole('checkbox', { name: 'manager' }).check();
+    await side.getByLabel('Value').selectOption('entity.total_amount');
+    await side.getByLabel('Operator').selectOption('>');
+    await side.getByLabel('Compared with').fill('1000');
+    await side.getByLabel('Message when it fails').fill('Only orders above 1000 go on hold');
+    await side.getByRole('button', { name: 'Add guard' }).click();
+    await side.getByLabel('Guard 1 message').waitFor();
+    expect(await side.getByLabel('Guard 1 rule (JSON-Logic)').inputValue()).toBe('{">":[{"var":"entity.total_amount"},1000]}');
+
+    // The dead end is a problem, until `resume` leads back.
+    const deadEnd = problems(page).getByRole('listitem').filter({ hasText: 'state `ON_HOLD` is not terminal but no transition leaves it' });
+    await deadEnd.waitFor();
+    await screenshot(page, 'designer-problems');
+    await deadEnd.getByRole('button').click();
+    await side.getByRole('heading', { name: 'State ON_HOLD' }).waitFor();
+    await side.getByLabel('To state').selectOption('PENDING_APPROVAL');
+    await side.getByLabel('Transition name').fill('resume');
+    await side.getByRole('button', { name: 'Add transition' }).click();
+    await side.getByRole('heading', { name: 'Transition resume' }).waitFor();
+    await side.getByRole('checkbox', { name: 'manager' }).check();
+    await deadEnd.waitFor({ state: 'detached' });
+    await saved(page);
+
+    // Undo and redo (the keyboard's too) go through the edits.
+    await page.getByRole('button', { name: 'Undo' }).click();
+    await expect.poll(() => side.getByRole('checkbox', { name: 'manager' }).isChecked()).toBe(false);
+    await page.getByRole('button', { name: 'Redo' }).click();
+    await expect.poll(() => side.getByRole('checkbox', { name: 'manager' }).isChecked()).toBe(true);
+    await saved(page);
+
+    // The draft is on the server: a reload finds it as left.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Workflow of Order' }).waitFor();
+    await expect.poll(() => states(page).count()).toBe(11);
+    await page.getByRole('group', { name: 'Transition putOnHold from PENDING_APPROVAL to ON_HOLD' }).waitFor();
+    const draft = await admin.ok<{ version: number; package: { types: { name: string; workflow?: { transitions?: Record<string, { roles?: string[] }> } }[] } }>(
+      'GET',
+      `/api/v1/t/${TENANT}/config/draft`,
+    );
+    const order = draft.package.types.find((t) => t.name === 'order');
+    expect(order?.workflow?.transitions?.resume?.roles).toEqual(['manager']);
+
+    // Dry run on a small live order: refused by the guard, with its values; nothing written.
+    const small = await pendingOrder(admin, TENANT, 1);
+    await page.getByRole('group', { name: 'Transition putOnHold from PENDING_APPROVAL to ON_HOLD' }).click();
+    await side.getByRole('heading', { name: 'Transition putOnHold' }).waitFor();
+    await side.getByLabel('Search entities').fill(String(small.data.order_number));
+    await expect.poll(() => side.getByLabel('Entity').inputValue()).toBe(small.id);
+    await side.getByRole('button', { name: 'Dry run' }).click();
+    const result = side.getByRole('region', { name: 'Dry run result' });
+    await result.getByText('Refused: Only orders above 1000 go on hold').waitFor();
+    expect(await result.getByRole('list', { name: 'Guards' }).textContent()).toContain('total_amount');
+    await screenshot(page, 'designer-dry-run');
+    const after = await admin.ok<{ state: string; version: number }>('GET', `/api/v1/t/${TENANT}/entities/order/${small.id}`);
+    expect(after).toMatchObject({ state: 'PENDING_APPROVAL', version: small.version });
+
+    // Publish: the plan lists the changes.
+    await page.getByRole('link', { name: '← Types' }).click();
+    await page.getByRole('link', { name: 'Review and publish' }).click();
+    await page.getByRole('button', { name: 'Show the plan' }).click();
+    const plan = page.getByLabel('Plan');
+    await plan.waitFor();
+    const text = (await plan.textContent()) ?? '';
+    expect(text).toContain('putOnHold');
+    expect(text).toContain('ON_HOLD');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'publish');
+    await page.getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('status').filter({ hasText: /^Published as version \d+\.$/ }).waitFor();
+
+    // A manager fires putOnHold over the API on a large order created under the new version.
+    const manager = await signInApi(baseURL, TENANT, 'manager@chemichemi.test', PASSWORD);
+    const large = await pendingOrder(admin, TENANT, 200);
+    expect(Number(large.data.total_amount)).toBeGreaterThan(1000);
+    const held = await manager.ok<{ entity?: { state: string }; state?: string }>(
+      'POST',
+      `/api/v1/t/${TENANT}/entities/order/${large.id}/transitions/putOnHold`,
+      {},
+    );
+    expect(held.entity?.state ?? held.state).toBe('ON_HOLD');
+  });
+});
