@@ -2,11 +2,12 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { createBrowserRouter, RouterProvider } from 'react-router';
 import { ApiError } from '../lib/envelope';
 import { LoginPage, RequireSession } from '../features/auth';
-import { DesignPage, DesignTypePage, DraftProvider, PublishPage, WorkflowPage } from '../features/design';
 import { HomePage, TypePage } from '../features/home';
 import { NotFound } from './NotFound';
 import { Root } from './Root';
 import { Shell } from './Shell';
+
+const design = () => import('../features/design');
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -32,13 +33,14 @@ const router = createBrowserRouter(
             { index: true, element: <HomePage /> },
             { path: 'types/:type', element: <TypePage /> },
             {
+              // The designer (graph, layout, editors) is loaded when an admin opens it.
               path: 'design',
-              element: <DraftProvider />,
+              lazy: async () => ({ Component: (await design()).DraftProvider }),
               children: [
-                { index: true, element: <DesignPage /> },
-                { path: 'types/:type', element: <DesignTypePage /> },
-                { path: 'types/:type/workflow', element: <WorkflowPage /> },
-                { path: 'publish', element: <PublishPage /> },
+                { index: true, lazy: async () => ({ Component: (await design()).DesignPage }) },
+                { path: 'types/:type', lazy: async () => ({ Component: (await design()).DesignTypePage }) },
+                { path: 'types/:type/workflow', lazy: async () => ({ Component: (await design()).WorkflowPage }) },
+                { path: 'publish', lazy: async () => ({ Component: (await design()).PublishPage }) },
               ],
             },
           ],

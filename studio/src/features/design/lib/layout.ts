@@ -4,7 +4,6 @@
 // following the transitions); a new state in a placed workflow goes beside the state its first
 // transition comes from, clear of the others.
 
-import ELK from 'elkjs/lib/elk.bundled.js';
 import type { WorkflowGraph } from './graph';
 import type { Position } from './model';
 
@@ -13,11 +12,18 @@ export const NODE_HEIGHT = 56;
 const GAP_X = 110;
 const GAP_Y = 40;
 
-const elk = new ELK();
+// ELK is large (a compiled Java library): loaded the first time a layout is needed.
+let elk: Promise<{ layout: (g: ElkGraph) => Promise<ElkGraph> }> | null = null;
+type ElkGraph = import('elkjs/lib/elk-api').ElkNode;
+
+function loadElk() {
+  elk ??= import('elkjs/lib/elk.bundled.js').then(({ default: ELK }) => new ELK());
+  return elk;
+}
 
 /** Positions of every state by ELK, ignoring any placed one (the "lay out again" command). */
 export async function elkLayout(graph: WorkflowGraph): Promise<Record<string, Position>> {
-  const result = await elk.layout({
+  const result = await (await loadElk()).layout({
     id: 'root',
     layoutOptions: {
       'elk.algorithm': 'layered',
