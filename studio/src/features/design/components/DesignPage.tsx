@@ -1,10 +1,10 @@
-import { Link, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
+import { FilesPanel } from './FilesPanel';
 import { ProblemsPanel } from './ProblemsPanel';
 import { SaveStatus } from './SaveStatus';
-import { useNavigate } from 'react-router';
 import type { Target } from '../lib/problems';
 
 /** The draft's types: where an admin starts designing. */
@@ -64,6 +64,7 @@ export function DesignPage() {
         </tbody>
       </table>
       <ProblemsPanel onGo={goTo} />
+      <FilesPanel />
     </>
   );
 }
