@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { lazy, Suspense, useId, useMemo, useState } from 'react';
 import { useDraft } from '../hooks/draftContext';
 import { deleteTransitionEdge, renameTransition, transitionReferences, updateTransition } from '../lib/edits';
 import { comparison, defaultMessage, guardVariables, OPERATORS, parseRule, type Operator } from '../lib/guards';
@@ -6,6 +6,9 @@ import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type Wor
 import { ConfirmDialog } from './ConfirmDialog';
 import { NameField } from './NameField';
 import { TryPanel } from './TryPanel';
+import { scriptMarks } from '../lib/problems';
+
+const ScriptEditor = lazy(() => import('./ScriptEditor'));
 import type { Selection } from './WorkflowCanvas';
 
 interface Props {
@@ -137,6 +140,8 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
   const id = useId();
   const [confirming, setConfirming] = useState(false);
   const t = workflow.transitions?.[name];
+  const script = t?.script ?? '';
+  const marks = useMemo(() => scriptMarks(draft.problems, type.name, name, script), [draft.problems, type.name, name, script]);
   if (!t) return null;
   const states = Object.keys(workflow.states);
   const roles = roleNames(draft.pkg);
@@ -272,17 +277,26 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
       />
 
       <div className="field">
-        <label htmlFor={`${id}-script`}>Script (Rhai)</label>
-        <textarea
-          id={`${id}-script`}
-          className="code"
-          rows={8}
-          spellCheck={false}
-          value={t.script ?? ''}
-          onChange={(e) => {
-            patch({ script: e.target.value || undefined }, `script:${name}`);
-          }}
-        />
+        <span className="label" id={`${id}-script`}>
+          Script (Rhai)
+        </span>
+        <Suspense fallback={<p className="muted">Loading the editor…</p>}>
+          <ScriptEditor
+            label="Script (Rhai)"
+            value={t.script ?? ''}
+            marks={marks}
+            onChange={(text) => {
+              patch({ script: text || undefined }, `script:${name}`);
+            }}
+          />
+        </Suspense>
+        {marks.length > 0 ? (
+          <ul className="script-problems" aria-label="Script problems">
+            {marks.map((m) => (
+              <li key={`${String(m.from)}:${m.message}`}>{m.message}</li>
+            ))}
+          </ul>
+        ) : null}
       </div>
 
       <TryPanel type={type.name} transition={name} />

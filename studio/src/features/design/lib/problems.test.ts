@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeLocation, pointerSegments, problemTarget, problemsAt, sortProblems, type Problem } from './problems';
+import { describeLocation, pointerSegments, problemTarget, problemsAt, scriptMarks, sortProblems, type Problem } from './problems';
 
 const p = (file: string, path: string, extra: Partial<Problem> = {}): Problem => ({
   severity: 'error',
@@ -60,5 +60,26 @@ describe('problems', () => {
     const at = problemsAt(list, 'order');
     expect([...at.states]).toEqual(['A', 'B']);
     expect([...at.transitions]).toEqual(['go']);
+  });
+});
+
+describe('script marks', () => {
+  const src = 'let a = 1;\nfoo(a);\n';
+  it('marks the word at the line and column', () => {
+    const probs = [p('types/order.yaml', '/workflow/transitions/go/script', { line: 2, column: 1, message: 'unknown foo' })];
+    expect(scriptMarks(probs, 'order', 'go', src)).toEqual([{ from: 11, to: 14, severity: 'error', message: 'unknown foo' }]);
+  });
+  it('marks the first line without a position, and ignores other places', () => {
+    const probs = [
+      p('types/order.yaml', '/workflow/transitions/go/script'),
+      p('types/order.yaml', '/workflow/transitions/other/script', { line: 1 }),
+      p('types/order.yaml', '/workflow/transitions/go/guards/0', { line: 1 }),
+    ];
+    expect(scriptMarks(probs, 'order', 'go', src)).toEqual([{ from: 0, to: 10, severity: 'error', message: 'm' }]);
+  });
+  it('keeps out-of-range positions inside the text', () => {
+    const probs = [p('types/order.yaml', '/workflow/transitions/go/script', { line: 99, column: 99 })];
+    const [mark] = scriptMarks(probs, 'order', 'go', src);
+    expect(mark?.from).toBeLessThanOrEqual(src.length);
   });
 });

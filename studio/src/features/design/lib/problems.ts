@@ -83,3 +83,36 @@ export function describeLocation(p: Problem): string {
       return t.file;
   }
 }
+
+export interface ScriptMark {
+  from: number;
+  to: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/**
+ * The problems of a transition's script as ranges of its text: from the problem's line and
+ * column (1-based) to the end of that word, or the whole first line when it has no position.
+ */
+export function scriptMarks(problems: Problem[], type: string, transition: string, source: string): ScriptMark[] {
+  const lines = source.split('\n');
+  const starts: number[] = [];
+  let at = 0;
+  for (const l of lines) {
+    starts.push(at);
+    at += l.length + 1;
+  }
+  return problems.flatMap((p) => {
+    const t = problemTarget(p);
+    if (t.kind !== 'transition' || t.type !== type || t.transition !== transition || t.detail[0] !== 'script') return [];
+    const lineIndex = Math.min(Math.max((p.line ?? 1) - 1, 0), lines.length - 1);
+    const text = lines[lineIndex] ?? '';
+    const start = starts[lineIndex] ?? 0;
+    if (p.line === undefined) return [{ from: start, to: start + text.length, severity: p.severity, message: p.message }];
+    const col = Math.min(Math.max((p.column ?? 1) - 1, 0), text.length);
+    const word = /^[\w.]+/.exec(text.slice(col))?.[0].length ?? 0;
+    const to = start + col + Math.max(word, col < text.length ? 1 : 0);
+    return [{ from: start + col, to, severity: p.severity, message: p.message }];
+  });
+}
