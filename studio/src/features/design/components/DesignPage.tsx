@@ -1,4 +1,7 @@
+import { useId, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
+import { Alert } from '../../../components/Alert';
+import { addType, removeType } from '../lib/fields';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
@@ -12,6 +15,9 @@ export function DesignPage() {
   const tenant = useParams().tenant ?? '';
   const draft = useDraft();
   const navigate = useNavigate();
+  const id = useId();
+  const [newType, setNewType] = useState('');
+  const [error, setError] = useState<string | null>(null);
   useDocumentTitle('Design', tenant);
   const goTo = (t: Target) => {
     if (t.kind === 'state' || t.kind === 'transition') void navigate(paths.workflow(tenant, t.type));
@@ -58,11 +64,51 @@ export function DesignPage() {
                     Workflow
                   </Link>
                 ) : null}
+                <button
+                  type="button"
+                  className="link"
+                  aria-label={`Remove type ${t.name}`}
+                  onClick={() => {
+                    const r = removeType(draft.pkg, t.name);
+                    if (r.ok) {
+                      setError(null);
+                      draft.edit(r.pkg);
+                    } else setError(r.error);
+                  }}
+                >
+                  Remove
+                </button>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <div className="toolbar" role="toolbar" aria-label="Types">
+        <label htmlFor={`${id}-new`}>New type</label>
+        <input id={`${id}-new`} value={newType} placeholder="complaint" onChange={(e) => { setNewType(e.target.value); }} />
+        <button
+          type="button"
+          onClick={() => {
+            const r = addType(draft.pkg, newType);
+            if (!r.ok) {
+              setError(r.error);
+              return;
+            }
+            setError(null);
+            draft.edit(r.pkg);
+            void navigate(paths.designType(tenant, newType));
+          }}
+        >
+          Add type
+        </button>
+        <button type="button" className="secondary" onClick={draft.undo} disabled={!draft.canUndo}>
+          Undo
+        </button>
+        <button type="button" className="secondary" onClick={draft.redo} disabled={!draft.canRedo}>
+          Redo
+        </button>
+      </div>
+      {error ? <Alert>{error}</Alert> : null}
       <ProblemsPanel onGo={goTo} />
       <FilesPanel />
     </>

@@ -1,0 +1,253 @@
+// Edits of types and their fields, pure like the workflow's: add, rename (references follow:
+// reference fields' `to`, loads' `type`, role permissions, states' editable fields, the number's
+// field) and remove (refused while something refers to it, saying what).
+
+import type { PackageJson, TypeJson, WorkflowJson } from './model';
+
+export type EditResult = { ok: true; pkg: PackageJson } | { ok: false; error: string };
+
+export const FIELD_KINDS = [
+  'string',
+  'number',
+  'integer',
+  'boolean',
+  'date',
+  'datetime',
+  'enum',
+  'reference',
+  'object',
+  'array',
+] as const;
+export type FieldKind = (typeof FIELD_KINDS)[number];
+
+export interface FieldJson {
+  type: FieldKind;
+  required?: boolean;
+  default?: unknown;
+  label?: string;
+  description?: string;
+  generated?: boolean;
+  values?: string[];
+  to?: string;
+  fields?: Record<string, FieldJson>;
+  items?: FieldJson;
+  minimum?: number;
+  maximum?: number;
+  min_length?: number;
+  max_length?: number;
+  pattern?: string;
+  filterable?: boolean;
+  sortable?: boolean;
+  searchable?: boolean;
+  [key: string]: unknown;
+}
+
+const RESERVED = ['id', 'type', 'state', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'];
+const SNAKE = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** Why `name` cannot name a type or field (snake_case, not reserved), or null. */
+export function identifierProblem(name: string, what: 'type' | 'field'): string | null {
+  if (name === '') return 'A name is required.';
+  if (!SNAKE.test(name)) return 'Use snake_case: lowercase letters, digits and _, starting with a letter (at most 63).';
+  if (what === 'field' && RESERVED.includes(name)) return `“${name}” is reserved for every entity.`;
+  return null;
+}
+
+const fail = (error: string): EditResult => ({ ok: false, error });
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function mapType(pkg: PackageJson, name: string, f: (t: TypeJson) => TypeJson | string): EditResult {
+  const index = pkg.types.findIndex((t) => t.name === name);
+  const type = pkg.types[index];
+  if (!type) return fail(`There is no type “${name}”.`);
+  const next = f(type);
+  if (typeof next === 'string') return fail(next);
+  const types = pkg.types.slice();
+  types[index] = next;
+  return { ok: true, pkg: { ...pkg, types } };
+}
+
+/** A field definition with every reference to type `from` made to `to` (nested fields too). */
+function retargetField(field: unknown, from: string, to: string): unknown {
+  if (!isRecord(field)) return field;
+  const out: Record<string, unknown> = { ...field };
+  if (out.to === from) out.to = to;
+  if (isRecord(out.fields)) {
+    out.fields = Object.fromEntries(Object.entries(out.fields).map(([k, v]) => [k, retargetField(v, from, to)]));
+  }
+  if (out.items !== undefined) out.items = retargetField(out.items, from, to);
+  return out;
+}
+
+function fieldRefersTo(field: unknown, type: string): boolean {
+  if (!isRecord(field)) return false;
+  if (field.to === type) return true;
+  if (isRecord(field.fields) && Object.values(field.fields).some((f) => fieldRefersTo(f, type))) return true;
+  return fieldRefersTo(field.items, type);
+}
+
+/** What refers to a type: reference fields, loads and scripts' creates are listed by place. */
+export function typeReferences(pkg: PackageJson, name: string): string[] {
+  const refs: string[] = [];
+  for (const t of pkg.types) {
+    for (const [f, def] of Object.entries(t.fields ?? {})) {
+      if (fieldRefersTo(def, name)) refs.push(`field ${t.name}.${f} refers to it`);
+    }
+    for (const [tr, def] of Object.entries(t.workflow?.transitions ?? {})) {
+      for (const [load, l] of Object.entries(def.load ?? {})) {
+        if (isRecord(l) && l.type === name) refs.push(`load ${load} of ${t.name}.${tr} reads it`);
+      }
+    }
+  }
+  return refs;
+}
+
+export function addType(pkg: PackageJson, name: string, label?: string): EditResult {
+  const problem = identifierProblem(name, 'type');
+  if (problem) return fail(problem);
+  if (pkg.types.some((t) => t.name === name)) return fail(`There is already a type “${name}”.`);
+  const type: TypeJson = { name, ...(label ? { label } : {}), fields: {} };
+  return { ok: true, pkg: { ...pkg, types: [...pkg.types, type] } };
+}
+
+export function renameType(pkg: PackageJson, from: string, to: string): EditResult {
+  if (from === to) return { ok: true, pkg };
+  const problem = identifierProblem(to, 'type');
+  if (problem) return fail(problem);
+  if (!pkg.types.some((t) => t.name === from)) return fail(`There is no type “${from}”.`);
+  if (pkg.types.some((t) => t.name === to)) return fail(`There is already a type “${to}”.`);
+  const types = pkg.types.map((t) => {
+    const fields = t.fields
+      ? Object.fromEntries(Object.entries(t.fields).map(([k, v]) => [k, retargetField(v, from, to)]))
+      : t.fields;
+    let workflow: WorkflowJson | undefined = t.workflow;
+    if (workflow?.transitions) {
+      const transitions = Object.fromEntries(
+        Object.entries(workflow.transitions).map(([n, tr]) => [
+          n,
+          tr.load
+            ? {
+                ...tr,
+                load: Object.fromEntries(
+                  Object.entries(tr.load).map(([k, l]) => [k, isRecord(l) && l.type === from ? { ...l, type: to } : l]),
+                ),
+              }
+            : tr,
+        ]),
+      );
+      workflow = { ...workflow, transitions };
+    }
+    const next: TypeJson = { ...t, ...(fields ? { fields } : {}), ...(workflow ? { workflow } : {}) };
+    if (t.name === from) next.name = to;
+    return next;
+  });
+  const roles = pkg.tenant.roles
+    ? Object.fromEntries(
+        Object.entries(pkg.tenant.roles).map(([r, def]) => [
+          r,
+          isRecord(def.permissions)
+            ? {
+                ...def,
+                permissions: Object.fromEntries(
+                  Object.entries(def.permissions).map(([k, v]) => [k === from ? to : k, v]),
+                ),
+              }
+            : def,
+        ]),
+      )
+    : undefined;
+  return { ok: true, pkg: { ...pkg, tenant: roles ? { ...pkg.tenant, roles } : pkg.tenant, types } };
+}
+
+/** Removes a type nothing refers to; otherwise says what does. */
+export function removeType(pkg: PackageJson, name: string): EditResult {
+  if (!pkg.types.some((t) => t.name === name)) return fail(`There is no type “${name}”.`);
+  const refs = typeReferences(pkg, name).filter((r) => !r.startsWith(`field ${name}.`));
+  if (refs.length > 0) return fail(`“${name}” is still used: ${refs.join('; ')}.`);
+  return { ok: true, pkg: { ...pkg, types: pkg.types.filter((t) => t.name !== name) } };
+}
+
+/** Where a field of a type is used: states' editable lists, the number. */
+export function fieldReferences(type: TypeJson, field: string): string[] {
+  const refs: string[] = [];
+  for (const [s, def] of Object.entries(type.workflow?.states ?? {})) {
+    if (def.editable?.fields.includes(field)) refs.push(`state ${s} lets it be edited`);
+  }
+  if (isRecord(type.number) && type.number.field === field) refs.push('the number is written to it');
+  return refs;
+}
+
+export function addField(pkg: PackageJson, type: string, name: string, kind: FieldKind): EditResult {
+  const problem = identifierProblem(name, 'field');
+  if (problem) return fail(problem);
+  return mapType(pkg, type, (t) => {
+    if (t.fields && name in t.fields) return `There is already a field “${name}”.`;
+    const def: FieldJson = { type: kind };
+    if (kind === 'enum') def.values = ['value'];
+    if (kind === 'reference') def.to = type;
+    if (kind === 'object') def.fields = {};
+    if (kind === 'array') def.items = { type: 'string' };
+    return { ...t, fields: { ...(t.fields ?? {}), [name]: def } };
+  });
+}
+
+export function renameField(pkg: PackageJson, type: string, from: string, to: string): EditResult {
+  if (from === to) return { ok: true, pkg };
+  const problem = identifierProblem(to, 'field');
+  if (problem) return fail(problem);
+  return mapType(pkg, type, (t) => {
+    const fields = t.fields ?? {};
+    if (!(from in fields)) return `There is no field “${from}”.`;
+    if (to in fields) return `There is already a field “${to}”.`;
+    const next: TypeJson = {
+      ...t,
+      fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k === from ? to : k, v])),
+    };
+    if (t.workflow) {
+      next.workflow = {
+        ...t.workflow,
+        states: Object.fromEntries(
+          Object.entries(t.workflow.states).map(([s, def]) => [
+            s,
+            def.editable
+              ? { ...def, editable: { ...def.editable, fields: def.editable.fields.map((f) => (f === from ? to : f)) } }
+              : def,
+          ]),
+        ),
+      };
+    }
+    if (isRecord(t.number) && t.number.field === from) next.number = { ...t.number, field: to };
+    return next;
+  });
+}
+
+export function removeField(pkg: PackageJson, type: string, name: string): EditResult {
+  return mapType(pkg, type, (t) => {
+    if (!t.fields || !(name in t.fields)) return `There is no field “${name}”.`;
+    const refs = fieldReferences(t, name);
+    if (refs.length > 0) return `“${name}” is still used: ${refs.join('; ')}.`;
+    return { ...t, fields: Object.fromEntries(Object.entries(t.fields).filter(([k]) => k !== name)) };
+  });
+}
+
+/** Sets (or, with undefined, clears) options of a field. */
+export function updateField(pkg: PackageJson, type: string, name: string, patch: Partial<FieldJson>): EditResult {
+  return mapType(pkg, type, (t) => {
+    const current = t.fields?.[name];
+    if (!isRecord(current)) return `There is no field “${name}”.`;
+    const merged: Record<string, unknown> = { ...current, ...patch };
+    const next = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined));
+    return { ...t, fields: { ...(t.fields ?? {}), [name]: next } };
+  });
+}
+
+/** Sets (or clears) the type's own keys: label, description, title. */
+export function updateType(pkg: PackageJson, type: string, patch: Partial<TypeJson>): EditResult {
+  return mapType(pkg, type, (t) => {
+    const merged: Record<string, unknown> = { ...t, ...patch };
+    return Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as TypeJson;
+  });
+}
