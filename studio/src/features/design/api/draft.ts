@@ -67,3 +67,20 @@ export async function searchEntities(tenant: string, type: string, q: string) {
 export async function listUsers(tenant: string) {
   return unwrap(await api.GET('/api/v1/t/{tenant}/users', path(tenant))).data;
 }
+
+/** `GET …/config/versions`: the published versions, oldest first. */
+export async function listVersions(tenant: string) {
+  return unwrap(await api.GET('/api/v1/t/{tenant}/config/versions', path(tenant))).data;
+}
+
+/** `GET …/config/versions/{version}`: a published version's package. */
+export async function getVersion(tenant: string, version: number): Promise<unknown> {
+  return unwrap(
+    await api.GET('/api/v1/t/{tenant}/config/versions/{version}', { params: { path: { tenant, version } } }),
+  );
+}
+
+/** `GET …/config/export`: the live version's package. */
+export async function getLive(tenant: string): Promise<unknown> {
+  return unwrap(await api.GET('/api/v1/t/{tenant}/config/export', path(tenant)));
+}

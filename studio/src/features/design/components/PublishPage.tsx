@@ -1,12 +1,16 @@
-import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
-import { applyPackage, deleteDraft, planPackage } from '../api/draft';
+import { applyPackage, deleteDraft, getLive, planPackage } from '../api/draft';
+import { packageDiff } from '../lib/diff';
+import { asPackage } from '../lib/model';
 import { useDraft } from '../hooks/draftContext';
 import { SaveStatus } from './SaveStatus';
+import { ChangeList, VersionsPanel } from './VersionsPanel';
 
 type Step =
   | { kind: 'idle' }
@@ -23,6 +27,11 @@ export function PublishPage() {
   useDocumentTitle('Publish', tenant);
   const [step, setStep] = useState<Step>({ kind: 'idle' });
   const errors = draft.problems.filter((p) => p.severity === 'error').length;
+  const live = useQuery({ queryKey: ['t', tenant, 'live', draft.version], queryFn: () => getLive(tenant) });
+  const changes = useMemo(() => {
+    const pkg = asPackage(live.data);
+    return pkg ? packageDiff(pkg, draft.pkg) : null;
+  }, [live.data, draft.pkg]);
 
   const plan = async () => {
     setStep({ kind: 'planning' });
@@ -59,6 +68,8 @@ export function PublishPage() {
           The draft has {errors} {errors === 1 ? 'error' : 'errors'}: fix {errors === 1 ? 'it' : 'them'} before publishing.
         </Alert>
       ) : null}
+      <h2>Changes in this draft</h2>
+      {changes ? <ChangeList changes={changes} label="Changes in this draft" /> : null}
       <button type="button" onClick={() => void plan()} disabled={step.kind === 'planning' || step.kind === 'publishing'}>
         Show the plan
       </button>
@@ -79,6 +90,7 @@ export function PublishPage() {
       )}
       {step.kind === 'published' && <p role="status">Published as version {step.version}.</p>}
       {step.kind === 'failed' && <Alert>{step.message}</Alert>}
+      <VersionsPanel />
     </>
   );
 }
