@@ -1,10 +1,22 @@
-import { useEffect, useId, useMemo, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
-import { addState, addTransition, deleteState, deleteTransitionEdge, setPositions, stateReferences, suggestTransitionName, transitionReferences } from '../lib/edits';
+import {
+  addState,
+  addTransition,
+  copyStates,
+  deleteState,
+  deleteTransitionEdge,
+  pasteStates,
+  setPositions,
+  stateReferences,
+  suggestTransitionName,
+  transitionReferences,
+  type Clipboard,
+} from '../lib/edits';
 import { toGraph } from '../lib/graph';
 import { elkLayout, positionsFor } from '../lib/layout';
 import { findType, type Position } from '../lib/model';
@@ -31,6 +43,7 @@ export function WorkflowPage() {
   const [newState, setNewState] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<Selection>(null);
+  const [clipboard, setClipboard] = useState<Clipboard | null>(null);
 
   // Where unplaced states go (never moving a placed one): computed for the view only; the
   // draft records positions once an admin moves something.
@@ -51,6 +64,36 @@ export function WorkflowPage() {
     return out;
   }, [graph, computed]);
   const marks = useMemo(() => problemsAt(draft.problems, typeName), [draft.problems, typeName]);
+
+  const copy = () => {
+    if (workflow && selection?.kind === 'state') setClipboard(copyStates(workflow, [selection.name]));
+  };
+  const paste = () => {
+    if (!clipboard) return;
+    const { result, names } = pasteStates(draft.pkg, typeName, clipboard);
+    if (result.ok) {
+      draft.edit(result.pkg);
+      const first = names[0];
+      if (first) setSelection({ kind: 'state', name: first });
+    }
+  };
+  // Ctrl/Cmd+C and +V copy and paste the selected state, except while typing.
+  const keys = useRef({ copy, paste });
+  useEffect(() => {
+    keys.current = { copy, paste };
+  });
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (!(e.ctrlKey || e.metaKey) || target?.closest('input, textarea, select, [contenteditable="true"]')) return;
+      if (e.key === 'c') keys.current.copy();
+      else if (e.key === 'v') keys.current.paste();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+    };
+  }, []);
 
   if (!type) return <Alert>The draft has no type “{typeName}”.</Alert>;
   if (!workflow || !graph) {
@@ -130,6 +173,12 @@ export function WorkflowPage() {
         </button>
         <button type="button" className="secondary" onClick={draft.redo} disabled={!draft.canRedo}>
           Redo
+        </button>
+        <button type="button" className="secondary" onClick={copy} disabled={selection?.kind !== 'state'}>
+          Copy state
+        </button>
+        <button type="button" className="secondary" onClick={paste} disabled={!clipboard}>
+          Paste
         </button>
         <button
           type="button"

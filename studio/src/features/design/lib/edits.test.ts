@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   addState,
+  copyStates,
+  pasteStates,
   addTransition,
   danglingReferences,
   deleteState,
@@ -190,5 +192,29 @@ describe('small edits', () => {
     expect(wf(pkg, 'order').states.APPROVED).toEqual({});
     pkg = ok(setPositions(pkg, 'order', { APPROVED: { x: 10.4, y: -3.6 } }));
     expect(wf(pkg, 'order').states.APPROVED).toEqual({ position: { x: 10, y: -4 } });
+  });
+});
+
+describe('copy and paste', () => {
+  it('copies states with the transitions among them and pastes them renamed', () => {
+    const pkg = chemichemi();
+    const clip = copyStates(wf(pkg, 'order'), ['IN_TRANSIT', 'DELIVERED', 'FAILED']);
+    expect(Object.keys(clip.states)).toEqual(['IN_TRANSIT', 'DELIVERED', 'FAILED']);
+    expect(Object.keys(clip.transitions).sort()).toEqual(['completeDelivery', 'failDelivery']);
+    const { result, names } = pasteStates(pkg, 'order', clip);
+    const w = wf(ok(result), 'order');
+    expect(names).toEqual(['IN_TRANSIT_COPY', 'DELIVERED_COPY', 'FAILED_COPY']);
+    expect(w.transitions?.completeDeliveryCopy).toMatchObject({ from: ['IN_TRANSIT_COPY'], to: 'DELIVERED_COPY' });
+    expect(danglingReferences(w)).toEqual([]);
+    // Twice: new names again.
+    const again = pasteStates(ok(result), 'order', clip);
+    expect(again.names).toEqual(['IN_TRANSIT_COPY2', 'DELIVERED_COPY2', 'FAILED_COPY2']);
+  });
+
+  it('never pastes a second initial state', () => {
+    const pkg = chemichemi();
+    const { result, names } = pasteStates(pkg, 'order', copyStates(wf(pkg, 'order'), ['DRAFT']));
+    expect(names).toEqual(['DRAFT_COPY']);
+    expect(wf(ok(result), 'order').states.DRAFT_COPY?.kind).toBeUndefined();
   });
 });

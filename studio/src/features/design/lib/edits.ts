@@ -313,3 +313,64 @@ export function danglingReferences(wf: WorkflowJson): string[] {
   }
   return out;
 }
+
+/** States copied with the transitions among them (those to or from other states stay behind). */
+export interface Clipboard {
+  states: Record<string, StateJson>;
+  transitions: Record<string, TransitionJson>;
+}
+
+export function copyStates(wf: WorkflowJson, names: string[]): Clipboard {
+  const picked = new Set(names.filter((n) => n in wf.states));
+  const states = Object.fromEntries(Object.entries(wf.states).filter(([n]) => picked.has(n)));
+  const transitions = Object.fromEntries(
+    Object.entries(wf.transitions ?? {}).flatMap(([n, t]) => {
+      const from = t.from.filter((s) => picked.has(s));
+      return picked.has(t.to) && from.length > 0 ? [[n, { ...t, from }]] : [];
+    }),
+  );
+  return { states, transitions };
+}
+
+function freeName(taken: Record<string, unknown>, base: string, suffix: string): string {
+  if (!(base in taken)) return base;
+  for (let i = 1; ; i += 1) {
+    const name = `${base}${suffix}${i === 1 ? '' : String(i)}`;
+    if (!(name in taken)) return name;
+  }
+}
+
+/**
+ * Pastes copied states (renamed `X_COPY`… when taken, never initial: a workflow has one) and
+ * their transitions (renamed `xCopy`…), placed beside the originals.
+ */
+export function pasteStates(pkg: PackageJson, typeName: string, clip: Clipboard): { result: EditResult; names: string[] } {
+  const names: string[] = [];
+  const result = withWorkflow(pkg, typeName, (wf) => {
+    const states = { ...wf.states };
+    const renamed = new Map<string, string>();
+    for (const [name, def] of Object.entries(clip.states)) {
+      const to = freeName(states, name, '_COPY');
+      renamed.set(name, to);
+      const copy: StateJson = { ...def };
+      if (copy.kind === 'initial') delete copy.kind;
+      delete copy.timers;
+      if (copy.position) copy.position = { x: copy.position.x + 40, y: copy.position.y + 40 };
+      states[to] = copy;
+      names.push(to);
+    }
+    const transitions = { ...(wf.transitions ?? {}) };
+    for (const [name, t] of Object.entries(clip.transitions)) {
+      const to = freeName(transitions, name, 'Copy');
+      const copy: TransitionJson = {
+        ...t,
+        from: t.from.map((s) => renamed.get(s) ?? s),
+        to: renamed.get(t.to) ?? t.to,
+      };
+      delete copy.four_eyes;
+      transitions[to] = copy;
+    }
+    return { ...wf, states, transitions };
+  });
+  return { result, names };
+}
