@@ -516,3 +516,81 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
 
     assert_eq!(before, snapshot(&db, s.tenant.0).await, "nothing was written");
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_the_rows_a_script_updates_and_the_follow_ups_it_fires() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "chemichemi").await;
+    let admin = s.token(&db, ADMIN).await;
+    let live = s.get("config/export", &admin).await.body;
+    let mut draft = with_hold(&live);
+    // Holding a customer with a peer: renames the customer's territory (an update of a locked
+    // load) and suspends the peer (a follow-up, with its own script and event).
+    let customer = draft["types"]
+        .as_array_mut()
+        .expect("types")
+        .iter_mut()
+        .find(|t| t["name"] == "customer")
+        .expect("customer type");
+    customer["workflow"]["transitions"]["holdWithPeer"] = json!({
+        "from": ["ACTIVE"],
+        "to": "ON_HOLD",
+        "roles": ["manager", "admin"],
+        "input": { "type": "object", "required": ["peer_id"], "properties": { "peer_id": { "type": "string" } } },
+        "load": {
+            "territory": { "type": "territory", "id": { "var": "entity.territory_id" }, "lock": true },
+            "peer": { "type": "customer", "id": { "var": "input.peer_id" }, "lock": true },
+        },
+        "script": "update(territory, #{ name: \"Under review\" });\n\
+                   transition(peer, \"suspendCustomer\", #{ reason: \"peer held\" });",
+        "events": ["customer.held"],
+    });
+    let r = s.post("config/validate", &admin, &draft).await;
+    assert_eq!(r.body["valid"], true, "the test's draft validates: {:?}", r.body);
+    let hotel = s.sample("savanna_hotel");
+    let kiosk = s.sample("mama_njeri");
+    let territory = s.sample("nairobi_west");
+    let before = snapshot(&db, s.tenant.0).await;
+
+    let body = json!({ "type": "customer", "id": hotel, "transition": "holdWithPeer",
+                       "input": { "peer_id": kiosk }, "package": draft });
+    let r = s.post("config/draft/dry-run", &admin, &body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["outcome"], "applied", "{:?}", r.body);
+    let changes = r.body["changes"].as_array().expect("changes");
+    let touched: Vec<(&str, &str, bool)> = changes
+        .iter()
+        .map(|c| {
+            (c["type"].as_str().expect("type"), c["id"].as_str().expect("id"), c["created"].as_bool().expect("created"))
+        })
+        .collect();
+    assert_eq!(
+        touched,
+        [
+            ("customer", hotel.as_str(), false),
+            ("territory", territory.as_str(), false),
+            ("customer", kiosk.as_str(), false)
+        ],
+        "the entity first, then the rows in the order they were touched"
+    );
+    assert_eq!(
+        (changes[0]["before"]["state"].as_str(), changes[0]["after"]["state"].as_str()),
+        (Some("ACTIVE"), Some("ON_HOLD"))
+    );
+    assert_ne!(changes[1]["before"]["data"]["name"], "Under review");
+    assert_eq!(changes[1]["after"]["data"]["name"], "Under review");
+    assert_eq!(
+        (changes[2]["before"]["state"].as_str(), changes[2]["after"]["state"].as_str()),
+        (Some("ACTIVE"), Some("SUSPENDED"))
+    );
+    assert_eq!(changes[2]["after"]["data"]["suspension_reason"], "peer held");
+    assert_eq!(
+        r.body["follow_ups"],
+        json!([{ "type": "customer", "id": kiosk, "transition": "suspendCustomer", "input": { "reason": "peer held" }, "depth": 1 }])
+    );
+    let events: Vec<&str> =
+        r.body["events"].as_array().expect("events").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(events, ["customer.held", "customer.suspended"], "{:?}", r.body["events"]);
+
+    assert_eq!(before, snapshot(&db, s.tenant.0).await, "nothing was written");
+}
