@@ -10,6 +10,9 @@ pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CH
 
 /// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest draft package (`PUT …/config/draft`), in bytes of JSON text (more: 413
+/// `PAYLOAD_TOO_LARGE`). It travels in a request body, so the body bound is its bound too.
+pub const MAX_DRAFT_BYTES: usize = MAX_BODY_BYTES;
 /// A request taking longer than this is answered 408 (`REQUEST_TIMEOUT`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest page of `GET …/events`, and the page without `limit`.

@@ -20,8 +20,8 @@ use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
 use crate::limits::{
-    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INVITE_TTL_DAYS, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS,
-    MAX_VALUE_CHARS,
+    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INVITE_TTL_DAYS, MAX_DRAFT_BYTES, MAX_IN_VALUES, MAX_LIMIT,
+    MAX_Q_CHARS, MAX_VALUE_CHARS,
 };
 
 /// The columns every type may be filtered on, besides its fields.
@@ -54,6 +54,9 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
     schemas.insert("Problem".into(), problem_schema());
     schemas.insert("Plan".into(), plan_schema());
     schemas.insert("Applied".into(), applied_schema());
+    schemas.insert("Draft".into(), draft_schema());
+    schemas.insert("DraftSaved".into(), draft_saved_schema());
+    schemas.insert("DryRun".into(), dry_run_schema());
     schemas.insert("TypeInfo".into(), type_info_schema());
 
     for (name, ty) in defs.ontology().iter() {
@@ -827,6 +830,74 @@ fn applied_schema() -> Value {
     })
 }
 
+/// `GET …/config/draft`: the stored draft, or (`stored: false`, `version: 0`) the live package.
+fn draft_schema() -> Value {
+    json!({
+        "type": "object", "required": ["version", "stored", "base_version", "updated_at", "updated_by", "package"],
+        "properties": {
+            "version": { "type": "integer", "minimum": 0, "description": "The draft's version (send it back to save); 0: no draft is stored" },
+            "stored": { "type": "boolean" },
+            "base_version": { "type": ["integer", "null"], "description": "The live config version the draft started from (no draft: the live version)" },
+            "updated_at": nullable_date_time(),
+            "updated_by": { "type": ["string", "null"] },
+            "package": { "type": "object", "description": "The draft's package as saved (it may not validate); no draft: the live package" },
+        },
+    })
+}
+
+fn draft_saved_schema() -> Value {
+    json!({
+        "type": "object", "required": ["version", "base_version", "updated_at", "updated_by"],
+        "properties": {
+            "version": { "type": "integer", "minimum": 1 },
+            "base_version": { "type": ["integer", "null"] },
+            "updated_at": date_time(),
+            "updated_by": { "type": "string" },
+        },
+    })
+}
+
+fn dry_run_schema() -> Value {
+    let entity_or_null = json!({ "type": ["object", "null"] });
+    json!({
+        "type": "object", "required": ["outcome", "rejection", "guards", "changes", "events", "follow_ups", "definitions"],
+        "properties": {
+            "outcome": { "type": "string", "enum": ["applied", "rejected"] },
+            "rejection": {
+                "type": ["object", "null"], "required": ["code", "message"],
+                "description": "What the transition would be refused with: the error envelope's `error`",
+                "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "details": {} },
+            },
+            "guards": { "type": "array", "description": "Every four-eyes check and guard of the transition, as `GET …/transitions` explains them",
+                "items": { "type": "object", "required": ["kind", "index", "message", "passed"], "properties": {
+                    "kind": { "type": "string", "enum": ["guard", "four_eyes"] },
+                    "index": { "type": "integer" },
+                    "message": { "type": "string" },
+                    "passed": { "type": "boolean" },
+                    "error": { "type": "string" },
+                    "values": { "type": "object", "description": "For a guard that fails: the values of the variables it reads" },
+                } } },
+            "changes": { "type": "array", "items": { "type": "object", "required": ["type", "id", "created", "before", "after"], "properties": {
+                "type": { "type": "string" },
+                "id": { "type": "string", "format": "uuid" },
+                "created": { "type": "boolean" },
+                "before": entity_or_null.clone(),
+                "after": entity_or_null,
+            } } },
+            "events": { "type": "array", "items": schema_ref("Event") },
+            "follow_ups": { "type": "array", "items": { "type": "object", "required": ["type", "id", "transition", "input", "depth"], "properties": {
+                "type": { "type": "string" },
+                "id": { "type": "string", "format": "uuid" },
+                "transition": { "type": "string" },
+                "input": {},
+                "depth": { "type": "integer", "minimum": 1 },
+            } } },
+            "definitions": { "type": "string", "enum": ["package", "draft", "live"],
+                "description": "Whose definitions were used: the body's package, the stored draft, or the live version" },
+        },
+    })
+}
+
 /// The header of cookie mode (`crate::auth::cookie`).
 fn refresh_mode() -> Value {
     json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
@@ -995,6 +1066,47 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
             json!({ "get": { "tags": ["config"], "operationId": "config_export", "description": admin,
                 "summary": "The live version's package (what `validate`, `plan` and `apply` take)",
                 "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) } }),
+        ),
+        (
+            format!("{t}/config/draft"),
+            json!({
+                "get": { "tags": ["config"], "operationId": "config_draft", "description": admin,
+                    "summary": "The tenant's draft package; without one, the live package with `version: 0` and `stored: false`",
+                    "responses": responses(ok(schema_ref("Draft")), &[401, 403, 404]) },
+                "put": { "tags": ["config"], "operationId": "config_draft_save",
+                    "summary": "Saves the draft (not validated: work in progress may be invalid)",
+                    "description": format!("{admin} `version` is the draft version the client read (0: none). When the draft is at \
+                        another version now (saved meanwhile, or discarded), 409 VERSION_CONFLICT with `details: {{current_version, \
+                        updated_by, updated_at}}`; of concurrent saves from one version exactly one is stored. The package: any \
+                        JSON object of at most {MAX_DRAFT_BYTES} bytes."),
+                    "requestBody": body(json!({ "type": "object", "required": ["version", "package"], "additionalProperties": false,
+                        "properties": { "version": { "type": "integer", "minimum": 0 }, "package": { "type": "object" } } })),
+                    "responses": responses(ok(schema_ref("DraftSaved")), &[400, 401, 403, 409, 413, 422]) },
+                "delete": { "tags": ["config"], "operationId": "config_draft_discard", "description": admin,
+                    "summary": "Discards the draft (204 also when there is none); with `version`, only if the draft is at it (else 409)",
+                    "parameters": [ { "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 0 } } ],
+                    "responses": responses(no_content("Discarded"), &[400, 401, 403, 409]) },
+            }),
+        ),
+        (
+            format!("{t}/config/draft/dry-run"),
+            json!({ "post": { "tags": ["config"], "operationId": "config_draft_dry_run",
+                "summary": "Tries a transition on a live entity with the draft's definitions; nothing is written",
+                "description": format!("{admin} The definitions: the body's `package` if given, else the stored draft, else the \
+                    live version; a package that does not validate is 422 INVALID_PACKAGE with `details.problems`. The transition \
+                    runs through the engine's executor (loads, guards, script, follow-ups, creates, events) in a transaction that \
+                    is rolled back. A refusal is 200 with `outcome: rejected` and the envelope it would have had. `act_as`: the id \
+                    of an active user of the tenant whose roles are used (default: the caller)."),
+                "requestBody": body(json!({ "type": "object", "required": ["type", "id", "transition"], "additionalProperties": false,
+                    "properties": {
+                        "type": { "type": "string" },
+                        "id": { "type": "string", "format": "uuid" },
+                        "transition": { "type": "string" },
+                        "input": { "type": "object" },
+                        "act_as": { "type": "string", "format": "uuid" },
+                        "package": schema_ref("Package"),
+                    } })),
+                "responses": responses(ok(schema_ref("DryRun")), &[400, 401, 403, 404, 422]) } }),
         ),
         (
             format!("{t}/events"),

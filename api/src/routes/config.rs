@@ -14,6 +14,8 @@
 //! | `GET /api/v1/t/{tenant}/config/versions/{version}` | that version's package JSON |
 //! | `GET /api/v1/t/{tenant}/config/export` | the live version's package JSON |
 //!
+//! Drafts of a package and dry runs with them are `super::drafts`'s.
+//!
 //! Plan and apply refuse a package that does not validate, or whose `tenant.slug` is not the
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
 
@@ -44,8 +46,8 @@ pub fn routes() -> Routes {
         .get("/api/v1/t/{tenant}/config/export", export)
 }
 
-/// The configuration is for the tenant's admins.
-struct Configuration;
+/// The configuration is for the tenant's admins (drafts too: `super::drafts`).
+pub(crate) struct Configuration;
 
 impl AdminArea for Configuration {
     const REFUSAL: &'static str = "the configuration is for admins";
@@ -87,7 +89,7 @@ async fn apply(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let package = checked_package(&state, &who, &body).await?;
     let plan = tenants::plan::plan(state.store.pool(), &who.slug, &package).await.map_err(version_error)?;
-    let by = if who.actor.email.is_empty() { who.actor.id.clone() } else { who.actor.email.clone() };
+    let by = author(&who);
     // The owner's connection: publishing may update the tenant row, which the request role may
     // not. `publish` still sets the tenant for row-level security.
     let applied = crate::publish::publish(&state.owner, &package, &by, state.store.limits(), &state.ops.destinations())
@@ -156,6 +158,16 @@ async fn export(State(state): State<AppState>, Admin(who, ..): Admin<Configurati
     Ok(Json(stored.package))
 }
 
+/// Who a change of the configuration is by: the admin's email, or its id when it has none (an
+/// API key).
+pub(crate) fn author(who: &TenantActor) -> String {
+    if who.actor.email.is_empty() {
+        who.actor.id.clone()
+    } else {
+        who.actor.email.clone()
+    }
+}
+
 fn plan_json(plan: &tenants::plan::Plan) -> Value {
     let mut value = serde_json::to_value(plan).unwrap_or_else(|_| json!({}));
     value["text"] = Value::String(plan.text());
@@ -166,7 +178,7 @@ fn version_error(e: VersionError) -> ApiError {
     ApiError::internal(e)
 }
 
-fn invalid_package(problems: Vec<Problem>) -> ApiError {
+pub(crate) fn invalid_package(problems: Vec<Problem>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_PACKAGE", "the package does not validate")
         .with_details(json!({ "problems": problems }))
 }
@@ -182,7 +194,7 @@ fn wrong_tenant(package: &Package, who: &TenantActor, severity: Severity) -> Pro
 
 /// The posted package, if it parses, validates and is for the path's tenant; else 422 with every
 /// problem.
-async fn checked_package(state: &AppState, who: &TenantActor, body: &Value) -> Result<Package, ApiError> {
+pub(crate) async fn checked_package(state: &AppState, who: &TenantActor, body: &Value) -> Result<Package, ApiError> {
     let package = parse_package(body).map_err(invalid_package)?;
     if package.tenant.slug != who.slug {
         return Err(invalid_package(vec![wrong_tenant(&package, who, Severity::Error)]));

@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod config;
+pub mod drafts;
 pub mod entities;
 pub mod events;
 pub mod health;
@@ -69,6 +70,10 @@ impl Routes {
         self.route(Method::POST, path, handler)
     }
 
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Routes {
+        self.route(Method::PUT, path, handler)
+    }
+
     pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Routes {
         self.route(Method::PATCH, path, handler)
     }
@@ -115,6 +120,7 @@ pub fn all() -> Routes {
         .merge(openapi::routes())
         .merge(types::routes())
         .merge(config::routes())
+        .merge(drafts::routes())
         .merge(rules::routes())
         .merge(entities::routes())
         .merge(users::routes())

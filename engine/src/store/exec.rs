@@ -69,6 +69,153 @@ pub struct TransitionInfo {
     pub reason: Option<String>,
 }
 
+/// A dry run's definitions: those of the entity's pinned version, or the caller's (a draft
+/// package, compiled).
+#[derive(Debug, Clone, Default)]
+pub enum DryRunDefinitions {
+    /// The entity's pinned version, as a real transition uses.
+    #[default]
+    Pinned,
+    /// These, for the entity and every follow-up (the studio's draft).
+    Given(Arc<CompiledTenant>),
+}
+
+/// What a transition would do, from [`Store::dry_run`](super::Store::dry_run): evaluated and
+/// written in a transaction that was rolled back.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// Why the transition (or one of its follow-ups) was refused; `None`: it would apply.
+    pub rejection: Option<Rejection>,
+    /// The requested transition's four-eyes checks and guards, every one of them (as
+    /// `GET …/transitions` explains them), with the values of those that fail; empty when it
+    /// was refused before its guards (not available, role, input).
+    pub guards: Vec<eval::GuardResult>,
+    /// Every entity the transition and its follow-ups changed or created, in the order they were
+    /// first touched (the entity itself first); empty when refused.
+    pub changes: Vec<EntityChange>,
+    /// The events that would be emitted, in outbox order; empty when refused.
+    pub events: Vec<EmittedEvent>,
+    /// The transitions the script fired on other entities (and theirs), in the order they ran;
+    /// empty when refused.
+    pub follow_ups: Vec<FollowUpRun>,
+}
+
+/// An entity before and after a dry run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityChange {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub id: Uuid,
+    pub created: bool,
+    /// The entity as it was (public JSON form); `None` when created.
+    pub before: Option<Value>,
+    /// The entity as the transition left it.
+    pub after: Option<Value>,
+}
+
+/// A follow-up transition a script fired, and how deep in the cascade (1: by the requested
+/// transition's script).
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowUpRun {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub id: Uuid,
+    pub transition: String,
+    pub input: Value,
+    pub depth: usize,
+}
+
+/// What the steps of a dry run record for its report.
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    guards: Vec<eval::GuardResult>,
+    /// Entity id → (type, the entity before, created by the run), in the order first touched.
+    touched: IndexMap<Uuid, (String, Option<Entity>)>,
+    follow_ups: Vec<FollowUpRun>,
+}
+
+impl Journal {
+    /// `entity` is about to change (`created`: was just created); its first state is kept.
+    fn touch(&mut self, entity: &Entity, created: bool) {
+        let before = if created { None } else { Some(entity.clone()) };
+        self.touched.entry(entity.id).or_insert_with(|| (entity.type_name.clone(), before));
+    }
+}
+
+/// The version under which evaluation costs of definitions given by the caller are recorded
+/// ([`crate::offload::cost_key`]); published versions are 1 and up.
+const GIVEN_DEFS_COST_VERSION: i64 = -1;
+
+pub(super) async fn dry_run(
+    store: &Store,
+    tenant: TenantId,
+    request: TransitionRequest<'_>,
+    actor: &Actor,
+    definitions: DryRunDefinitions,
+) -> Result<DryRun, StoreError> {
+    let TransitionRequest { type_name, id, name, input } = request;
+    let span = tracing::info_span!(
+        "dry_run",
+        tenant.id = %tenant.0,
+        entity.type = type_name,
+        entity.id = %id,
+        transition = name,
+        given_definitions = matches!(definitions, DryRunDefinitions::Given(_)),
+    );
+    async {
+        let mut tx = store.begin(tenant).await?;
+        let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+        let mut cx = RunCtx::new(store, tenant, Utc::now());
+        if let DryRunDefinitions::Given(defs) = definitions {
+            // The draft may not have the entity's type (any more): nothing to evaluate.
+            if defs.workflow(type_name).is_none() {
+                return Err(StoreError::TypeNotFound(type_name.to_string()));
+            }
+            cx.defs = Some(defs);
+        }
+        cx.journal = Some(std::sync::Mutex::default());
+        let mut events = Vec::new();
+        let result = run(&cx, &mut tx, stored, Step { name, input, actor, depth: 0, parent: None }, &mut events).await;
+        let journal = cx
+            .journal
+            .take()
+            .map(|j| j.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .unwrap_or_default();
+        let report = match result {
+            Ok(_) => {
+                // Read back in the transaction: each entity as everything (follow-ups included)
+                // left it.
+                let mut changes = Vec::with_capacity(journal.touched.len());
+                for (id, (type_name, before)) in journal.touched {
+                    let after = sql::get_entity(&mut tx, tenant, id, false).await?.map(|s| entity_json(&s.entity));
+                    changes.push(EntityChange {
+                        type_name,
+                        id,
+                        created: before.is_none(),
+                        before: before.as_ref().map(entity_json),
+                        after,
+                    });
+                }
+                DryRun { rejection: None, guards: journal.guards, changes, events, follow_ups: journal.follow_ups }
+            }
+            // A refusal is the answer; an internal rejection is a bug, not one.
+            Err(StoreError::Rejected(r)) if !matches!(r, Rejection::Internal(_)) => DryRun {
+                rejection: Some(r),
+                guards: journal.guards,
+                changes: Vec::new(),
+                events: Vec::new(),
+                follow_ups: Vec::new(),
+            },
+            Err(e) => return Err(e),
+        };
+        tx.rollback().await?;
+        tracing::info!(applied = report.rejection.is_none(), "dry run");
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
 pub(super) async fn transition(
     store: &Store,
     tenant: TenantId,
@@ -175,11 +322,23 @@ pub(super) struct RunCtx<'a> {
     /// What the transition and its follow-ups have decided to write so far (bounded as a whole
     /// by the output limits).
     pub(super) output: std::sync::Mutex<eval::OutputSize>,
+    /// Definitions to evaluate every step with instead of each entity's pinned version (a dry
+    /// run of a draft package); `None`: the pinned versions.
+    defs: Option<Arc<CompiledTenant>>,
+    /// What a dry run reports, recorded as the steps run; `None` when nobody asks.
+    journal: Option<std::sync::Mutex<Journal>>,
 }
 
 impl<'a> RunCtx<'a> {
     pub(super) fn new(store: &'a Store, tenant: TenantId, now: DateTime<Utc>) -> Self {
-        RunCtx { store, tenant, now, output: std::sync::Mutex::default() }
+        RunCtx { store, tenant, now, output: std::sync::Mutex::default(), defs: None, journal: None }
+    }
+
+    /// Records into the journal, if there is one.
+    fn note(&self, f: impl FnOnce(&mut Journal)) {
+        if let Some(journal) = &self.journal {
+            f(&mut journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
     }
 
     /// Adds a decision's output to the transition's and checks the sum against the limits.
@@ -254,11 +413,16 @@ pub(super) fn run<'a>(
             }
             .into());
         }
-        let defs = store.defs.get(tx, tenant, stored.config_version).await?;
+        let defs = match &cx.defs {
+            Some(defs) => defs.clone(),
+            None => store.defs.get(tx, tenant, stored.config_version).await?,
+        };
         let entity = stored.entity;
+        cx.note(|j| j.touch(&entity, false));
         // Load expressions, guards and the script are pure but CPU-bound (each bounded by the
-        // limits, up to a few hundred milliseconds): slow ones run off the reactor.
-        let version = stored.config_version;
+        // limits, up to a few hundred milliseconds): slow ones run off the reactor. Definitions
+        // given by the caller keep their costs apart from the published versions'.
+        let version = if cx.defs.is_some() { GIVEN_DEFS_COST_VERSION } else { stored.config_version };
         let key = |part: &str| cost_key(tenant.0, version, &[&entity.type_name, name, part]);
         let mut prepared = store
             .offload
@@ -267,6 +431,14 @@ pub(super) fn run<'a>(
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
+        if depth == 0 && cx.journal.is_some() {
+            // Every guard explained (not only up to the first that fails), as `available` does.
+            let guards = store
+                .offload
+                .run(tenant.0, key("explain"), || eval::guard_results(&prepared, &loaded, &store.limits))
+                .await?;
+            cx.note(|j| j.guards = guards);
+        }
         let decision = store
             .offload
             .run(tenant.0, key("decide"), || eval::decide_ref(&prepared, &loaded, &store.limits))
@@ -319,6 +491,7 @@ pub(super) fn run<'a>(
         let mut updated_before = Vec::with_capacity(decision.updates.len());
         for u in &decision.updates {
             let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
+            cx.note(|j| j.touch(&row.entity, false));
             updated_before.push((u, row.entity.data.clone()));
             sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;
             sql::insert_history(
@@ -359,6 +532,7 @@ pub(super) fn run<'a>(
             )
             .await?;
             if let Some(created) = created {
+                cx.note(|j| j.touch(&created, true));
                 events.push(created_event(&created));
                 sql::insert_event(tx, tenant, events.last().ok_or(StoreError::EntityNotFound)?, Some(history_id))
                     .await?;
@@ -387,6 +561,15 @@ pub(super) fn run<'a>(
         // target transition's roles are not asked of the actor (history still names the actor).
         let cascade_actor = Actor { system: true, ..actor.clone() };
         for f in &decision.follow_ups {
+            cx.note(|j| {
+                j.follow_ups.push(FollowUpRun {
+                    type_name: f.type_name.clone(),
+                    id: f.id,
+                    transition: f.transition.clone(),
+                    input: f.input.clone(),
+                    depth: depth + 1,
+                })
+            });
             let target =
                 sql::get_typed(tx, tenant, &f.type_name, f.id, true).await?.ok_or(StoreError::EntityNotFound)?;
             let step = Step {

@@ -37,7 +37,10 @@ use crate::permissions::Action;
 
 pub use cache::DefinitionCache;
 pub use error::StoreError;
-pub use exec::{TransitionInfo, TransitionOptions, TransitionOutcome, TransitionRequest};
+pub use exec::{
+    DryRun, DryRunDefinitions, EntityChange, FollowUpRun, TransitionInfo, TransitionOptions, TransitionOutcome,
+    TransitionRequest,
+};
 pub use query::{ListMode, ListPage, ListRequest, ParamValue};
 pub use timers::{timer_actor, TimerInfo};
 
@@ -341,6 +344,22 @@ impl Store {
         opts: TransitionOptions,
     ) -> Result<TransitionOutcome, StoreError> {
         exec::transition(self, tenant, request, actor, opts).await
+    }
+
+    /// What the transition would do, without doing it: evaluated and written like
+    /// [`Store::transition`] (follow-ups, creates, events, timers), reported, then rolled back.
+    /// With [`DryRunDefinitions::Given`], the entity and its follow-ups are evaluated with those
+    /// definitions (a draft package) instead of their pinned versions. A refusal by the
+    /// definitions is the report's `rejection`, not an error. No idempotency key, no commit
+    /// signal: nothing is left behind.
+    pub async fn dry_run(
+        &self,
+        tenant: TenantId,
+        request: TransitionRequest<'_>,
+        actor: &Actor,
+        definitions: DryRunDefinitions,
+    ) -> Result<DryRun, StoreError> {
+        exec::dry_run(self, tenant, request, actor, definitions).await
     }
 
     /// What this actor can do now from the entity's current state, and why not.

@@ -342,6 +342,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/config/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The tenant's draft package; without one, the live package with `version: 0` and `stored: false`
+         * @description For the tenant's admins (role `admin`).
+         */
+        get: operations["config_draft"];
+        /**
+         * Saves the draft (not validated: work in progress may be invalid)
+         * @description For the tenant's admins (role `admin`). `version` is the draft version the client read (0: none). When the draft is at another version now (saved meanwhile, or discarded), 409 VERSION_CONFLICT with `details: {current_version, updated_by, updated_at}`; of concurrent saves from one version exactly one is stored. The package: any JSON object of at most 1048576 bytes.
+         */
+        put: operations["config_draft_save"];
+        post?: never;
+        /**
+         * Discards the draft (204 also when there is none); with `version`, only if the draft is at it (else 409)
+         * @description For the tenant's admins (role `admin`).
+         */
+        delete: operations["config_draft_discard"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/t/{tenant}/config/draft/dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Tries a transition on a live entity with the draft's definitions; nothing is written
+         * @description For the tenant's admins (role `admin`). The definitions: the body's `package` if given, else the stored draft, else the live version; a package that does not validate is 422 INVALID_PACKAGE with `details.problems`. The transition runs through the engine's executor (loads, guards, script, follow-ups, creates, events) in a transaction that is rolled back. A refusal is 200 with `outcome: rejected` and the envelope it would have had. `act_as`: the id of an active user of the tenant whose roles are used (default: the caller).
+         */
+        post: operations["config_draft_dry_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/events": {
         parameters: {
             query?: never;
@@ -939,6 +993,68 @@ export interface components {
             hash: string;
             new_version: boolean;
             plan: components["schemas"]["Plan"];
+        };
+        Draft: {
+            /** @description The draft's version (send it back to save); 0: no draft is stored */
+            version: number;
+            stored: boolean;
+            /** @description The live config version the draft started from (no draft: the live version) */
+            base_version: number | null;
+            /** Format: date-time */
+            updated_at: string | null;
+            updated_by: string | null;
+            /** @description The draft's package as saved (it may not validate); no draft: the live package */
+            package: Record<string, never>;
+        };
+        DraftSaved: {
+            version: number;
+            base_version: number | null;
+            /** Format: date-time */
+            updated_at: string;
+            updated_by: string;
+        };
+        DryRun: {
+            /** @enum {string} */
+            outcome: "applied" | "rejected";
+            /** @description What the transition would be refused with: the error envelope's `error` */
+            rejection: {
+                code: string;
+                message: string;
+                details?: unknown;
+            } | null;
+            /** @description Every four-eyes check and guard of the transition, as `GET …/transitions` explains them */
+            guards: {
+                /** @enum {string} */
+                kind: "guard" | "four_eyes";
+                index: number;
+                message: string;
+                passed: boolean;
+                error?: string;
+                /** @description For a guard that fails: the values of the variables it reads */
+                values?: Record<string, never>;
+            }[];
+            changes: {
+                type: string;
+                /** Format: uuid */
+                id: string;
+                created: boolean;
+                before: Record<string, never> | null;
+                after: Record<string, never> | null;
+            }[];
+            events: components["schemas"]["Event"][];
+            follow_ups: {
+                type: string;
+                /** Format: uuid */
+                id: string;
+                transition: string;
+                input: unknown;
+                depth: number;
+            }[];
+            /**
+             * @description Whose definitions were used: the body's package, the stored draft, or the live version
+             * @enum {string}
+             */
+            definitions: "package" | "draft" | "live";
         };
         TypeInfo: {
             name: string;
@@ -2338,6 +2454,400 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_draft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Draft"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_draft_save: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    version: number;
+                    package: Record<string, never>;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftSaved"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_draft_discard: {
+        parameters: {
+            query?: {
+                version?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Discarded */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_draft_dry_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    type: string;
+                    /** Format: uuid */
+                    id: string;
+                    transition: string;
+                    input?: Record<string, never>;
+                    /** Format: uuid */
+                    act_as?: string;
+                    package?: components["schemas"]["Package"];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DryRun"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description The request's header section is too large (no body) */
             431: {

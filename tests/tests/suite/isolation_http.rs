@@ -196,6 +196,14 @@ async fn no_route_leaks_another_tenants_data() {
         (Method::POST, "config/apply".into(), Some(a_package.clone())),
         (Method::GET, "config/versions/1".into(), None),
         (Method::GET, "types/order".into(), None),
+        (Method::GET, "config/draft".into(), None),
+        (Method::PUT, "config/draft".into(), Some(json!({ "version": 0, "package": a_package.clone() }))),
+        (Method::DELETE, "config/draft".into(), None),
+        (
+            Method::POST,
+            "config/draft/dry-run".into(),
+            Some(json!({ "type": "order", "id": a_order, "transition": "cancelOrder", "input": {} })),
+        ),
     ];
     for (method, path, body) in &routes {
         let r = a.request(method.clone(), &a.url(path), Some(&b_admin), body.as_ref(), &[]).await;

@@ -6,6 +6,7 @@ mod auth_cookie;
 mod client_ip;
 mod config;
 mod conflicts;
+mod drafts;
 mod engine_features;
 mod envelope_and_tokens;
 mod events;

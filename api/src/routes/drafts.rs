@@ -1,0 +1,282 @@
+//! The studio's draft of a tenant's package, kept on the server so an admin's unpublished work
+//! is never lost, and the dry run of a transition with it on live data ("try before publishing",
+//! issue 10). For admins, like the rest of the configuration (`super::config`).
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /api/v1/t/{tenant}/config/draft` | `{version, stored, base_version, updated_at, updated_by, package}`; without a stored draft the live package, `version: 0`, `stored: false` |
+//! | `PUT /api/v1/t/{tenant}/config/draft` `{version, package}` | `{version, base_version, updated_at, updated_by}`; 409 `VERSION_CONFLICT` when the draft is not at `version` |
+//! | `DELETE /api/v1/t/{tenant}/config/draft[?version=N]` | 204 (also when there is none); 409 when it is not at `N` |
+//! | `POST /api/v1/t/{tenant}/config/draft/dry-run` | `{outcome, rejection, guards, changes, events, follow_ups, definitions}` |
+//!
+//! A draft is saved as it is (any JSON object up to [`MAX_DRAFT_BYTES`]): work in progress need
+//! not validate. Saving names the draft version the client read (0: none) and is one conditional
+//! statement (`tenants::draft::save`): of concurrent saves from one version exactly one wins,
+//! the others get 409 with `details: {current_version, updated_by, updated_at}`. Publishing stays
+//! `POST …/config/apply` (the studio applies the draft's package, then deletes the draft).
+//!
+//! A dry run evaluates a transition on a live entity with the definitions of the body's
+//! `package`, else of the stored draft, else of the live version, validated and compiled here
+//! (422 `INVALID_PACKAGE` with `details.problems`, as `config/plan`), through the engine's
+//! executor in a transaction that is rolled back (`engine::store::Store::dry_run`): nothing is
+//! written. Both outcomes are 200: `rejection` is the error envelope's `{code, message, details}`
+//! the transition would have been refused with.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use engine::compiled::CompiledTenant;
+use engine::model::Actor;
+use engine::permissions::Permissions;
+use engine::store::{DryRun, DryRunDefinitions, TransitionRequest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tenants::draft::{Discarded, DraftInfo, Saved};
+use tenants::validate::{Problem, Severity};
+use uuid::Uuid;
+
+use crate::auth::sql as auth_sql;
+use crate::error::ApiError;
+use crate::extract::{Admin, JsonBody, QueryParams, TenantActor};
+use crate::limits::MAX_DRAFT_BYTES;
+use crate::routes::config::{author, checked_package, invalid_package, Configuration};
+use crate::routes::Routes;
+use crate::state::AppState;
+
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/api/v1/t/{tenant}/config/draft", get_draft)
+        .put("/api/v1/t/{tenant}/config/draft", save_draft)
+        .delete("/api/v1/t/{tenant}/config/draft", discard_draft)
+        .post("/api/v1/t/{tenant}/config/draft/dry-run", dry_run)
+}
+
+async fn get_draft(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(draft) = tenants::draft::get(state.store.pool(), who.tenant.0).await? {
+        let DraftInfo { version, base_version, updated_at, updated_by } = draft.info;
+        return Ok(Json(json!({
+            "version": version,
+            "stored": true,
+            "base_version": base_version,
+            "updated_at": updated_at,
+            "updated_by": updated_by,
+            "package": draft.package,
+        })));
+    }
+    // No draft: what one would start from, the live package.
+    let live = tenants::export::version(state.store.pool(), who.tenant.0, None)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
+    Ok(Json(json!({
+        "version": 0,
+        "stored": false,
+        "base_version": live.info.version,
+        "updated_at": null,
+        "updated_by": null,
+        "package": live.package,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveBody {
+    /// The draft version the client read: 0 when there was none.
+    version: i64,
+    package: Value,
+}
+
+async fn save_draft(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+    JsonBody(body): JsonBody<SaveBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.version < 0 {
+        return Err(field_error("/version", "must be the draft version you read (0: there was none)"));
+    }
+    if !body.package.is_object() {
+        return Err(field_error("/package", "must be an object (a package's JSON form)"));
+    }
+    if engine::eval::json_len(&body.package) > MAX_DRAFT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("a draft package may have at most {MAX_DRAFT_BYTES} bytes of JSON"),
+        ));
+    }
+    let by = author(&who);
+    match tenants::draft::save(state.store.pool(), who.tenant.0, body.version, &body.package, &by).await? {
+        Saved::Stored(info) => {
+            tracing::info!(version = info.version, "draft saved");
+            Ok(Json(info_json(&info)))
+        }
+        Saved::Conflict(current) => Err(conflict(body.version, current.as_ref())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscardQuery {
+    /// Discard only if the draft is at this version.
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+async fn discard_draft(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+    QueryParams(q): QueryParams<DiscardQuery>,
+) -> Result<StatusCode, ApiError> {
+    match tenants::draft::discard(state.store.pool(), who.tenant.0, q.version).await? {
+        Discarded::Gone => Ok(StatusCode::NO_CONTENT),
+        Discarded::Conflict(current) => Err(conflict(q.version.unwrap_or_default(), Some(&current))),
+    }
+}
+
+fn info_json(info: &DraftInfo) -> Value {
+    json!({
+        "version": info.version,
+        "base_version": info.base_version,
+        "updated_at": info.updated_at,
+        "updated_by": info.updated_by,
+    })
+}
+
+/// 409 `VERSION_CONFLICT`: the draft is not at the version the client read.
+fn conflict(expected: i64, current: Option<&DraftInfo>) -> ApiError {
+    let current_version = current.map_or(0, |c| c.version);
+    let message = match current {
+        Some(c) => format!(
+            "the draft is at version {current_version} (saved by {} at {}), not {expected}: read it again",
+            c.updated_by,
+            c.updated_at.to_rfc3339()
+        ),
+        None => format!("there is no draft (any more), not version {expected}: read it again"),
+    };
+    ApiError::new(StatusCode::CONFLICT, "VERSION_CONFLICT", message).with_details(json!({
+        "current_version": current_version,
+        "updated_by": current.map(|c| c.updated_by.clone()),
+        "updated_at": current.map(|c| c.updated_at),
+    }))
+}
+
+fn field_error(path: &str, message: &str) -> ApiError {
+    ApiError::validation(json!([{ "path": path, "message": message }]))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRunBody {
+    #[serde(rename = "type")]
+    type_name: String,
+    id: Uuid,
+    transition: String,
+    #[serde(default)]
+    input: Option<Value>,
+    /// A user of the tenant (id) whose roles the transition is tried with; default the caller.
+    #[serde(default)]
+    act_as: Option<String>,
+    /// A package to use instead of the stored draft (the studio's unsaved state).
+    #[serde(default)]
+    package: Option<Value>,
+}
+
+async fn dry_run(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+    JsonBody(body): JsonBody<DryRunBody>,
+) -> Result<Json<Value>, ApiError> {
+    let input = match body.input {
+        None | Some(Value::Null) => json!({}),
+        Some(input @ Value::Object(_)) => input,
+        Some(_) => return Err(field_error("/input", "must be an object")),
+    };
+    let actor = match &body.act_as {
+        None => who.actor.clone(),
+        Some(id) => acting_user(&state, &who, id).await?,
+    };
+    let (definitions, source) = match body.package {
+        Some(package) => (DryRunDefinitions::Given(compile(&state, &who, &package).await?), "package"),
+        None => match tenants::draft::get(state.store.pool(), who.tenant.0).await? {
+            Some(draft) => (DryRunDefinitions::Given(compile(&state, &who, &draft.package).await?), "draft"),
+            // Neither: the live version (the entity may be pinned to an older one).
+            None => (DryRunDefinitions::Given(state.store.live_definitions(who.tenant).await?.1), "live"),
+        },
+    };
+    let request = TransitionRequest { type_name: &body.type_name, id: body.id, name: &body.transition, input };
+    let report = state.store.dry_run(who.tenant, request, &actor, definitions).await?;
+    Ok(Json(report_json(report, source)))
+}
+
+/// The answer of a dry run; a refusal in the error envelope's form (`{code, message, details}`).
+fn report_json(report: DryRun, source: &str) -> Value {
+    let DryRun { rejection, guards, changes, events, follow_ups } = report;
+    let outcome = if rejection.is_some() { "rejected" } else { "applied" };
+    let rejection = rejection.map(|r| {
+        let e = ApiError::from(r);
+        json!({ "code": e.code, "message": e.message, "details": e.details })
+    });
+    json!({
+        "outcome": outcome,
+        "rejection": rejection,
+        "guards": guards,
+        "changes": changes,
+        "events": events,
+        "follow_ups": follow_ups,
+        "definitions": source,
+    })
+}
+
+/// The actor a dry run is tried as: an active user of the tenant, with its roles now.
+async fn acting_user(state: &AppState, who: &TenantActor, id: &str) -> Result<Actor, ApiError> {
+    let unknown = || field_error("/act_as", "must be the id of an active user of this tenant");
+    let id = Uuid::parse_str(id).map_err(|_| unknown())?;
+    let mut tx = state.store.begin(who.tenant).await?;
+    let row = auth_sql::user(&mut tx, who.tenant, id).await?;
+    tx.commit().await?;
+    let (id, email, _name, roles, active, ..) = row.ok_or_else(unknown)?;
+    if !active {
+        return Err(unknown());
+    }
+    Ok(Actor { id: id.to_string(), email, roles, system: false })
+}
+
+/// A package's compiled definitions, once it validates for this tenant (else 422
+/// `INVALID_PACKAGE`). Compiling is slow by nature: off the reactor, within the tenant's share
+/// of the evaluation slots (`engine::offload`).
+async fn compile(state: &AppState, who: &TenantActor, body: &Value) -> Result<Arc<CompiledTenant>, ApiError> {
+    let package = checked_package(state, who, body).await?;
+    let limits = state.store.limits().clone();
+    let compiled = state
+        .store
+        .offload()
+        .spawn(who.tenant.0, move || {
+            let roles = &package.tenant.roles;
+            let permissions = Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref())));
+            tenants::compile::compile(&package, &limits).map(|c| c.with_permissions(permissions))
+        })
+        .await
+        .map_err(|busy| ApiError::busy(&busy))?;
+    compiled.map(Arc::new).map_err(|errors| {
+        invalid_package(
+            errors
+                .into_iter()
+                .map(|e| match e {
+                    tenants::error::PackageError::Invalid { file, path, message } => {
+                        Problem { severity: Severity::Error, file, path, message }
+                    }
+                    other => Problem {
+                        severity: Severity::Error,
+                        file: String::new(),
+                        path: String::new(),
+                        message: other.to_string(),
+                    },
+                })
+                .collect(),
+        )
+    })
+}
