@@ -1004,7 +1004,7 @@ export interface components {
             updated_at: string | null;
             updated_by: string | null;
             /** @description The draft's package as saved (it may not validate); no draft: the live package */
-            package: Record<string, never>;
+            package: Record<string, unknown>;
         };
         DraftSaved: {
             version: number;
@@ -1031,15 +1031,15 @@ export interface components {
                 passed: boolean;
                 error?: string;
                 /** @description For a guard that fails: the values of the variables it reads */
-                values?: Record<string, never>;
+                values?: Record<string, unknown>;
             }[];
             changes: {
                 type: string;
                 /** Format: uuid */
                 id: string;
                 created: boolean;
-                before: Record<string, never> | null;
-                after: Record<string, never> | null;
+                before: Record<string, unknown> | null;
+                after: Record<string, unknown> | null;
             }[];
             events: components["schemas"]["Event"][];
             follow_ups: {
@@ -2567,7 +2567,7 @@ export interface operations {
             content: {
                 "application/json": {
                     version: number;
-                    package: Record<string, never>;
+                    package: Record<string, unknown>;
                 };
             };
         };
@@ -2773,7 +2773,7 @@ export interface operations {
                     /** Format: uuid */
                     id: string;
                     transition: string;
-                    input?: Record<string, never>;
+                    input?: Record<string, unknown>;
                     /** Format: uuid */
                     act_as?: string;
                     package?: components["schemas"]["Package"];
