@@ -29,8 +29,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use engine::compiled::CompiledTenant;
 use engine::model::Actor;
-use engine::permissions::Permissions;
-use engine::store::{DryRun, DryRunDefinitions, TransitionRequest};
+use engine::permissions::{Action, Permissions};
+use engine::store::{DryRun, DryRunDefinitions, StoreError, TransitionRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tenants::draft::{Discarded, DraftInfo, Saved};
@@ -199,27 +199,41 @@ async fn dry_run(
         None => who.actor.clone(),
         Some(id) => acting_user(&state, &who, id).await?,
     };
-    let (definitions, source) = match body.package {
-        Some(package) => (DryRunDefinitions::Given(compile(&state, &who, &package).await?), "package"),
+    let (defs, source) = match body.package {
+        Some(package) => (compile(&state, &who, &package).await?, "package"),
         None => match tenants::draft::get(state.store.pool(), who.tenant.0).await? {
-            Some(draft) => (DryRunDefinitions::Given(compile(&state, &who, &draft.package).await?), "draft"),
+            Some(draft) => (compile(&state, &who, &draft.package).await?, "draft"),
             // Neither: the live version (the entity may be pinned to an older one).
-            None => (DryRunDefinitions::Given(state.store.live_definitions(who.tenant).await?.1), "live"),
+            None => (state.store.live_definitions(who.tenant).await?.1, "live"),
         },
     };
+    // As the real call: a type the actor's roles may not view does not exist for them (404),
+    // before any transition is looked at.
+    if defs.type_(&body.type_name).is_some()
+        && !defs.permissions().allows(&actor.roles, actor.system, &body.type_name, Action::View)
+    {
+        let refusal = ApiError::from(StoreError::EntityNotFound);
+        let report = DryRun {
+            rejection: None,
+            guards: Vec::new(),
+            changes: Vec::new(),
+            events: Vec::new(),
+            follow_ups: Vec::new(),
+        };
+        return Ok(Json(report_json(report, Some(refusal), source)));
+    }
     let request = TransitionRequest { type_name: &body.type_name, id: body.id, name: &body.transition, input };
-    let report = state.store.dry_run(who.tenant, request, &actor, definitions).await?;
-    Ok(Json(report_json(report, source)))
+    let mut report = state.store.dry_run(who.tenant, request, &actor, DryRunDefinitions::Given(defs)).await?;
+    let refusal = report.rejection.take().map(ApiError::from);
+    Ok(Json(report_json(report, refusal, source)))
 }
 
-/// The answer of a dry run; a refusal in the error envelope's form (`{code, message, details}`).
-fn report_json(report: DryRun, source: &str) -> Value {
-    let DryRun { rejection, guards, changes, events, follow_ups } = report;
-    let outcome = if rejection.is_some() { "rejected" } else { "applied" };
-    let rejection = rejection.map(|r| {
-        let e = ApiError::from(r);
-        json!({ "code": e.code, "message": e.message, "details": e.details })
-    });
+/// The answer of a dry run; `refusal` (what the real call would answer) in the error envelope's
+/// form (`{code, message, details}`).
+fn report_json(report: DryRun, refusal: Option<ApiError>, source: &str) -> Value {
+    let DryRun { rejection: _, guards, changes, events, follow_ups } = report;
+    let outcome = if refusal.is_some() { "rejected" } else { "applied" };
+    let rejection = refusal.map(|e| json!({ "code": e.code, "message": e.message, "details": e.details }));
     json!({
         "outcome": outcome,
         "rejection": rejection,

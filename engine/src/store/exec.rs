@@ -129,7 +129,8 @@ pub struct FollowUpRun {
 #[derive(Debug, Default)]
 pub(super) struct Journal {
     guards: Vec<eval::GuardResult>,
-    /// Entity id → (type, the entity before, created by the run), in the order first touched.
+    /// Entity id → (type, the entity before; `None`: the run created it), in the order first
+    /// touched.
     touched: IndexMap<Uuid, (String, Option<Entity>)>,
     follow_ups: Vec<FollowUpRun>,
 }

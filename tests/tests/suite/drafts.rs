@@ -474,6 +474,16 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
     assert_eq!(r.body["outcome"], "applied", "{:?}", r.body);
     assert_eq!(r.body["changes"][0]["after"]["updated_by"], manager.as_str());
 
+    // A user whose roles may not view customers: as the real call, the entity does not exist.
+    let solver = user_id("solver@chemichemi.test").await;
+    let r =
+        s.post("config/draft/dry-run", &admin, &hold(json!({ "package": with_hold(&live), "act_as": solver }))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["outcome"].as_str(), r.body["rejection"]["code"].as_str()),
+        (Some("rejected"), Some("NOT_FOUND"))
+    );
+
     // An unknown or deactivated user is the request's mistake.
     let unknown = uuid::Uuid::now_v7().to_string();
     for who in [unknown.as_str(), "not-a-uuid"] {

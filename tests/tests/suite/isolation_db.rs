@@ -68,6 +68,7 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
         "event_log",
         "outbox_pending",
         "invitations",
+        "config_drafts",
     ] {
         assert!(names.contains(&expected), "{expected} is not among the tenant tables {names:?}");
     }
@@ -96,6 +97,7 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
         "insert into event_log (tenant_id, position, outbox_id) select app_tenant(), 1, id from outbox limit 1",
         "insert into timers (tenant_id, entity_id, state, transition, due_at, entity_version) \
          select tenant_id, id, state, 'x', now() + interval '1 day', version from entities limit 1",
+        "insert into config_drafts (tenant_id, package, version, updated_by) values (app_tenant(), '{}', 1, 'test')",
     ] {
         sqlx::query(statement).execute(&mut *tx).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
