@@ -40,7 +40,7 @@ interface Entity {
   data: Record<string, unknown>;
 }
 
-/** A chemichemi order of `quantity` units of the first product, submitted: PENDING_APPROVAL. */
+/** A chemichemi order of `quantity` units of its cheapest product, submitted: PENDING_APPROVAL. */
 export async function pendingOrder(api: Client, tenant: string, quantity: number): Promise<Entity> {
   const base = `/api/v1/t/${tenant}/entities`;
   const first = async (type: string) => {
@@ -49,10 +49,19 @@ export async function pendingOrder(api: Client, tenant: string, quantity: number
     if (!active) throw new Error(`no ${type} in the demo data`);
     return active.id;
   };
+  const cheapest = async () => {
+    const list = await api.ok<{ data: Entity[] }>('GET', `${base}/product?limit=100`);
+    const sorted = [...list.data].sort((a, b) => Number(a.data.base_price) - Number(b.data.base_price));
+    if (!sorted[0]) throw new Error('no product in the demo data');
+    return sorted[0].id;
+  };
   const order = await api.ok<Entity>('POST', `${base}/order`, {
-    customer_id: await first('customer'),
-    warehouse_id: await first('warehouse'),
-    items: [{ product_id: await first('product'), quantity }],
+    data: {
+      customer_id: await first('customer'),
+      warehouse_id: await first('warehouse'),
+      items: [{ product_id: await cheapest(), quantity }],
+    },
   });
-  return api.ok<Entity>('POST', `${base}/order/${order.id}/transitions/submitOrder`, {});
+  const submitted = await api.ok<{ entity: Entity }>('POST', `${base}/order/${order.id}/transitions/submitOrder`, {});
+  return submitted.entity;
 }

@@ -29,6 +29,12 @@ export async function launch(): Promise<Browser> {
 
 export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 } });
+  // A CSP refusal names the code that tried (file, line, sample) in the console errors.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP ${e.violatedDirective} refused at ${e.sourceFile}:${String(e.lineNumber)}:${String(e.columnNumber)} (${e.sample})`);
+    });
+  });
   // Everything here answers in well under a second: fail fast, not after 30 s.
   context.setDefaultTimeout(10_000);
   return context;

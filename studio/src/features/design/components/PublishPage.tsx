@@ -76,7 +76,7 @@ export function PublishPage() {
       {step.kind === 'planned' && (
         <section aria-labelledby="plan-h">
           <h2 id="plan-h">Plan</h2>
-          <pre className="plan" aria-label="Plan">
+          <pre className="plan" aria-label="The plan">
             {step.text}
           </pre>
           {step.changed ? (

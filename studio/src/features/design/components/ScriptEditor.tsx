@@ -1,6 +1,10 @@
 // The Rhai script of a transition in CodeMirror 6: highlighting (Rust's mode, close to Rhai's
 // syntax), the usual editing keys, and the server's problems with the script as markers at their
 // line and column. Loaded only when a transition is opened (it is not in the initial bundle).
+//
+// The editor lives in a shadow root: CodeMirror's styles then go into a constructed style sheet
+// (adoptedStyleSheets) instead of a <style> element, which the studio's CSP (no inline style)
+// would refuse.
 
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { StreamLanguage, defaultHighlightStyle, syntaxHighlighting } from '@codemirror/language';
@@ -27,9 +31,14 @@ export default function ScriptEditor({ label, value, marks, onChange }: ScriptEd
   }, [onChange]);
 
   useEffect(() => {
-    if (!host.current) return;
+    const el = host.current;
+    if (!el) return;
+    const shadow = el.shadowRoot ?? el.attachShadow({ mode: 'open' });
+    const parent = document.createElement('div');
+    shadow.replaceChildren(parent);
     const v = new EditorView({
-      parent: host.current,
+      parent,
+      root: shadow,
       state: EditorState.create({
         doc: value,
         extensions: [

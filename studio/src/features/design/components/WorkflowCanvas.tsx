@@ -10,6 +10,7 @@ import {
   ReactFlow,
   type Connection,
   type Edge,
+  type EdgeChange,
   type EdgeProps,
   type Node,
   type NodeChange,
@@ -34,6 +35,8 @@ interface StateData extends Record<string, unknown> {
 interface EdgeData extends Record<string, unknown> {
   edge: TransitionEdge;
   problem: boolean;
+  /** Selects the transition (its label is clickable as well as its line). */
+  select: () => void;
 }
 
 type StateFlowNode = Node<StateData, 'state'>;
@@ -59,7 +62,7 @@ function StateNodeView({ data, selected }: NodeProps<StateFlowNode>) {
 /** A transition: a curve bent apart from its parallels, or a loop above its state. */
 function TransitionEdgeView({ sourceX, sourceY, targetX, targetY, data, selected, markerEnd }: EdgeProps<TransitionFlowEdge>) {
   if (!data) return null;
-  const { edge, problem } = data;
+  const { edge, problem, select } = data;
   let path: string;
   let labelX: number;
   let labelY: number;
@@ -91,9 +94,12 @@ function TransitionEdgeView({ sourceX, sourceY, targetX, targetY, data, selected
     <>
       <BaseEdge path={path} markerEnd={markerEnd} className={selected ? 'edge-selected' : problem ? 'edge-problem' : ''} />
       <EdgeLabelRenderer>
+        {/* The line's group is the keyboard's way in (Tab, Enter); the label is the mouse's. */}
+        {/* eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions */}
         <div
-          className={`edge-label${selected ? ' selected' : ''}${problem ? ' has-problem' : ''}`}
+          className={`edge-label nopan${selected ? ' selected' : ''}${problem ? ' has-problem' : ''}`}
           style={{ transform: `translate(-50%, -50%) translate(${String(labelX)}px, ${String(labelY)}px)` }}
+          onClick={select}
         >
           {edge.label}
         </div>
@@ -120,7 +126,7 @@ export interface CanvasProps {
 
 /** The state machine as a graph: states to drag and connect, transitions to select. */
 export function WorkflowCanvas(props: CanvasProps) {
-  const { graph, positions, selection, problemStates, problemTransitions } = props;
+  const { graph, positions, selection, problemStates, problemTransitions, onSelect } = props;
   const derived = useMemo<StateFlowNode[]>(
     () =>
       graph.nodes.map((n) => ({
@@ -153,13 +159,27 @@ export function WorkflowCanvas(props: CanvasProps) {
         selected: selection?.kind === 'transition' && selection.name === e.transition,
         markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 },
         ariaLabel: `Transition ${e.transition} from ${e.source} to ${e.target}`,
-        data: { edge: e, problem: problemTransitions.has(e.transition) },
+        data: {
+          edge: e,
+          problem: problemTransitions.has(e.transition),
+          select: () => {
+            onSelect({ kind: 'transition', name: e.transition, from: e.source });
+          },
+        },
       })),
-    [graph, selection, problemTransitions],
+    [graph, selection, problemTransitions, onSelect],
   );
 
   const onNodesChange = (changes: NodeChange<StateFlowNode>[]) => {
+    // Enter on a focused state selects it (the canvas's keyboard selection).
+    const picked = changes.find((c) => c.type === 'select' && c.selected);
+    if (picked?.type === 'select') onSelect({ kind: 'state', name: picked.id });
     setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type === 'position' || c.type === 'dimensions'), ns));
+  };
+  const onEdgesChange = (changes: EdgeChange<TransitionFlowEdge>[]) => {
+    const picked = changes.find((c) => c.type === 'select' && c.selected);
+    const edge = picked?.type === 'select' ? graph.edges.find((e) => e.id === picked.id) : undefined;
+    if (edge) onSelect({ kind: 'transition', name: edge.transition, from: edge.source });
   };
 
   const onBeforeDelete: OnBeforeDelete<StateFlowNode, TransitionFlowEdge> = ({ nodes: ns, edges: es }) => {
@@ -178,6 +198,7 @@ export function WorkflowCanvas(props: CanvasProps) {
         nodeTypes={nodeTypes}
         edgeTypes={edgeTypes}
         onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
         onNodeClick={(_, n) => {
           props.onSelect({ kind: 'state', name: n.id });
         }}
