@@ -7,6 +7,13 @@ import { useDraft } from '../hooks/draftContext';
 import { readDryRun, type DryRunView } from '../lib/dryRun';
 import { parseRule } from '../lib/guards';
 
+/** How an entity is named in the picker: its display title, else a number or name field, else its id. */
+function entityName(e: { id: string; display?: string; data: Record<string, unknown> }): string {
+  if (e.display) return e.display;
+  const key = Object.keys(e.data).find((k) => /(_number|^name|^code|^sku)$/.test(k) && typeof e.data[k] === 'string');
+  return key ? String(e.data[key]) : e.id;
+}
+
 /**
  * Tries the selected transition of the draft on a live entity, as any user: the server runs it
  * with the draft's definitions and rolls it back. Nothing is written.
@@ -80,7 +87,7 @@ export function TryPanel({ type, transition }: { type: string; transition: strin
         >
           {(entities.data ?? []).map((e) => (
             <option key={e.id} value={e.id}>
-              {e.display ?? e.id} ({e.state})
+              {entityName(e)} ({e.state})
             </option>
           ))}
         </select>

@@ -64,6 +64,10 @@ export function WorkflowPage() {
     return out;
   }, [graph, computed]);
   const marks = useMemo(() => problemsAt(draft.problems, typeName), [draft.problems, typeName]);
+  // The canvas appears once every state has a place (it fits the view to them then); a state
+  // added later gets its place a moment after, on the canvas already shown.
+  const [shown, setShown] = useState(false);
+  if (!shown && graph && graph.nodes.every((n) => n.id in positions)) setShown(true);
 
   const copy = () => {
     if (workflow && selection?.kind === 'state') setClipboard(copyStates(workflow, [selection.name]));
@@ -198,6 +202,7 @@ export function WorkflowPage() {
       </div>
       {error ? <Alert>{error}</Alert> : null}
       <div className="designer-body">
+        {shown ? (
         <WorkflowCanvas
           graph={graph}
           positions={positions}
@@ -211,6 +216,11 @@ export function WorkflowPage() {
           onConnect={connect}
           onDelete={setDeleting}
         />
+        ) : (
+          <div className="canvas" role="region" aria-label="Workflow diagram">
+            <p className="muted">Laying out the states…</p>
+          </div>
+        )}
         <aside className="side" aria-label="Selection">
           {selection?.kind === 'state' && (
             <StatePanel key={selection.name} type={typeName} workflow={workflow} name={selection.name} onSelect={setSelection} />
