@@ -83,6 +83,19 @@ describe('the workflow designer', () => {
     await side.getByLabel('Guard 1 message').waitFor();
     expect(await side.getByLabel('Guard 1 rule (JSON-Logic)').inputValue()).toBe('{">":[{"var":"entity.total_amount"},1000]}');
 
+    // The guard playground: each clause and variable with its value, on hand-written data.
+    await side.getByText('Evaluate guard 1').click();
+    await side.getByLabel('Context (JSON)').fill('{"entity": {"total_amount": 120}}');
+    await side.getByRole('button', { name: 'Evaluate', exact: true }).click();
+    const values = side.getByRole('table', { name: 'Evaluate guard 1: values' });
+    await values.waitFor();
+    expect(await values.getByRole('row').allInnerTexts()).toEqual([
+      'Clause\tValue',
+      '{">":[{"var":"entity.total_amount"},1000]}\tfalse',
+      '{"var":"entity.total_amount"}\t120',
+    ]);
+    await side.getByText('Evaluate guard 1').click();
+
     // The dead end is a problem, until `resume` leads back.
     const deadEnd = problems(page).getByRole('listitem').filter({ hasText: 'state `ON_HOLD` is not terminal but no transition leaves it' });
     await deadEnd.waitFor();

@@ -84,3 +84,14 @@ export async function getVersion(tenant: string, version: number): Promise<unkno
 export async function getLive(tenant: string): Promise<unknown> {
   return unwrap(await api.GET('/api/v1/t/{tenant}/config/export', path(tenant)));
 }
+
+/** `POST …/rules/evaluate`: one JSON-Logic rule over data (the rules playground). */
+export async function evaluateRule(tenant: string, logic: unknown, data: unknown): Promise<unknown> {
+  const answer = unwrap(await api.POST('/api/v1/t/{tenant}/rules/evaluate', { ...path(tenant), body: { logic, data } }));
+  return answer.result;
+}
+
+/** `GET /auth/me`: who is signed in (the actor of the playground's context). */
+export async function whoAmI() {
+  return unwrap(await api.GET('/api/v1/auth/me'));
+}

@@ -5,6 +5,7 @@ import { comparison, defaultMessage, guardVariables, OPERATORS, parseRule, type 
 import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type WorkflowJson } from '../lib/model';
 import { ConfirmDialog } from './ConfirmDialog';
 import { NameField } from './NameField';
+import { GuardPlayground } from './GuardPlayground';
 import { TryPanel } from './TryPanel';
 import { scriptMarks } from '../lib/problems';
 
@@ -256,6 +257,7 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
                   );
                 }}
               />
+              <GuardPlayground type={type.name} rule={g.rule} label={`Evaluate guard ${n}`} />
               <button
                 type="button"
                 className="secondary"
