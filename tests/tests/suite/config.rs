@@ -317,6 +317,23 @@ async fn apply_publishes_versions_and_validate_reports_problems() {
     );
     let r = s.post("config/validate", &admin, &other).await;
     assert_eq!((r.body["valid"].as_bool(), r.body["problems"][0]["severity"].as_str()), (Some(true), Some("warning")));
+    // Script problems have the line and column within the script; other problems have neither key.
+    let mut scripted = changed.to_json();
+    let escalate = &mut scripted["types"][ticket]["workflow"]["transitions"]["escalate"];
+    escalate["script"] = json!("entity.priority = \"urgent\";\ncreate(\"widget\", #{});\n");
+    escalate["guards"] = json!([{ "rule": { "frobnicate": [1] }, "message": "never" }]);
+    let r = s.post("config/validate", &admin, &scripted).await;
+    assert_eq!(r.body["valid"], false, "{:?}", r.body);
+    let problems = r.body["problems"].as_array().expect("problems");
+    let at = |path: &str| problems.iter().find(|p| p["path"] == path).unwrap_or_else(|| panic!("{path}: {problems:?}"));
+    let script = at("/workflow/transitions/escalate/script");
+    assert_eq!(
+        (script["file"].as_str(), script["line"].as_u64(), script["column"].as_u64()),
+        (Some("types/ticket.yaml"), Some(2), Some(1)),
+        "{script}"
+    );
+    let guard = at("/workflow/transitions/escalate/guards/0/rule");
+    assert!(guard.get("line").is_none() && guard.get("column").is_none(), "{guard}");
 }
 
 /// The help desk at version 1 with one more ticket whose notes the new version refuses, then
