@@ -275,6 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn state_positions_survive_an_export() {
+        let mut package = Package::load_dir(&example("chemichemi")).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        let states = order.workflow.as_mut().and_then(|w| w.get_mut("states")).and_then(|s| s.as_object_mut()).unwrap();
+        let (first, state) = states.iter_mut().next().unwrap();
+        let first = first.clone();
+        state.as_object_mut().unwrap().insert("position".into(), serde_json::json!({"x": 120, "y": -40.5}));
+        let stored = Package::from_json(&serde_json::from_str(&package.to_json().to_string()).unwrap()).unwrap();
+        let dir = temp_dir();
+        write_dir(&stored, &dir, "", false).unwrap();
+        let yaml = std::fs::read_to_string(dir.join("types/order.yaml")).unwrap();
+        assert!(yaml.contains("position:"), "{yaml}");
+        let back = Package::load_dir(&dir).unwrap();
+        assert_eq!(back.hash(), package.hash());
+        let order = back.types.iter().find(|t| t.name.as_str() == "order").unwrap();
+        let wf = engine::def::WorkflowDef::parse("order", order.workflow.as_ref()).unwrap();
+        assert_eq!(wf.states[&first].position, Some(engine::def::Position { x: 120.0, y: -40.5 }));
+        assert!(!crate::validate::validate_dir(&dir, &Limits::default()).has_errors());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_package_validates_without_a_folder() {
         let mut package = Package::load_dir(&example("chemichemi")).unwrap();
         let report = validate_package(&package, &Limits::default()).unwrap();

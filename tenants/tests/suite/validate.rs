@@ -70,6 +70,7 @@ broken! {
     unreachable_state,
     dead_end_state,
     terminal_state,
+    position,
     roles,
     firing_roles,
     four_eyes,
@@ -198,4 +199,6 @@ fn json_schemas_refuse_what_validate_refuses() {
     assert!(!schema_errors(&ty, &broken.join("field_options/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("loads/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("roles/types/thing.yaml")).is_empty());
+    // A state's position: within bounds (one state of the file has one, the other does not).
+    assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }
