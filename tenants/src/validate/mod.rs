@@ -47,6 +47,7 @@ use sample::*;
 use scope::*;
 use yaml::*;
 
+pub(crate) use yaml::esc;
 pub use yaml::missing_key;
 
 /// How bad a problem is: errors fail `validate` (exit code 1), warnings do not.
@@ -481,7 +482,7 @@ fn references(fields: &IndexMap<FieldName, FieldDef>, base: &str, out: &mut Vec<
 }
 
 /// `items[].product_id` (the ontology's field paths) → `/fields/items/items/fields/product_id`.
-fn field_pointer(path: &str) -> String {
+pub(crate) fn field_pointer(path: &str) -> String {
     let mut out = String::new();
     for segment in path.split('.') {
         let name = segment.trim_end_matches("[]");

@@ -90,7 +90,7 @@ pub(super) fn json_pointer(serde_path: &str) -> String {
 }
 
 /// Escapes one JSON pointer token (`~` → `~0`, `/` → `~1`).
-pub(super) fn esc(token: &str) -> Cow<'_, str> {
+pub(crate) fn esc(token: &str) -> Cow<'_, str> {
     if token.contains(['~', '/']) {
         Cow::Owned(token.replace('~', "~0").replace('/', "~1"))
     } else {
