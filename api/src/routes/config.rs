@@ -18,6 +18,7 @@
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
 
 use crate::publish::PublishError;
+use crate::workers::webhooks::PackageWebhookError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -94,9 +95,7 @@ async fn apply(
     let applied = crate::publish::publish(&state.owner, &package, &by, state.store.limits(), &state.ops.destinations())
         .await
         .map_err(|e| match e {
-            PublishError::Webhook(e) => {
-                invalid_package(vec![Problem::error("tenant.yaml", "/webhooks", e.to_string())])
-            }
+            PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
             PublishError::Apply(ApplyError::Invalid(errors)) => {
                 invalid_package(errors.iter().map(package_problem).collect())
             }
@@ -159,6 +158,19 @@ fn version_error(e: VersionError) -> ApiError {
 fn invalid_package(problems: Vec<Problem>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_PACKAGE", "the package does not validate")
         .with_details(json!({ "problems": problems }))
+}
+
+/// A webhook publishing refused, at the webhook's key: `secret_env` (its variable is not set),
+/// `url` (the destination is not allowed).
+fn webhook_problem(package: &Package, e: &PackageWebhookError) -> Problem {
+    let (name, key) = match e {
+        PackageWebhookError::Invalid { name, .. } => (Some(name), "secret_env"),
+        PackageWebhookError::Destination { name, .. } => (Some(name), "url"),
+        _ => (None, ""),
+    };
+    let index = name.and_then(|n| package.tenant.webhooks.iter().position(|w| w.name == *n));
+    let path = index.map_or_else(|| "/webhooks".to_string(), |i| format!("/webhooks/{i}/{key}"));
+    Problem::error("tenant.yaml", path, e.to_string())
 }
 
 /// A problem the compiler found while publishing (validation passed, so rare), where it says.
