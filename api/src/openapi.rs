@@ -791,11 +791,21 @@ fn package_schema() -> Value {
 fn problem_schema() -> Value {
     json!({
         "type": "object", "required": ["severity", "file", "path", "message"],
+        "description": "A problem of a package, located: the file and a JSON pointer into it, and for a problem \
+            inside a script or template its line and column there.",
         "properties": {
             "severity": { "type": "string", "enum": ["error", "warning"] },
-            "file": { "type": "string" },
-            "path": { "type": "string" },
+            "file": { "type": "string", "description": "The file of the package as a folder, e.g. `tenant.yaml`, \
+                `types/order.yaml`; empty when the problem is not in one file (then `path` points into the posted \
+                body)." },
+            "path": { "type": "string", "description": "A JSON pointer (RFC 6901) into the file, e.g. \
+                `/workflow/transitions/submitOrder/guards/0/rule`; empty for the whole file. For an unknown key, \
+                it names that key." },
             "message": { "type": "string" },
+            "line": { "type": "integer", "minimum": 1, "description": "For a problem inside a script or template: \
+                the line (1-based) within the string `path` points to (the script's first line is 1)." },
+            "column": { "type": "integer", "minimum": 1, "description": "The column (1-based, in characters) \
+                within that line, when known." },
         },
     })
 }

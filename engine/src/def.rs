@@ -42,7 +42,7 @@ impl WorkflowDef {
 }
 
 /// A state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StateDef {
     /// Initial (exactly one per workflow), active (the default) or terminal.
@@ -57,6 +57,37 @@ pub struct StateDef {
     /// Transitions fired by the system when the entity has stayed in this state long enough.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<TimerDef>,
+    /// Where the studio's designer draws the state. Layout only: kept in the package (and its
+    /// hash), never read by evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+}
+
+/// `position: { x: 120, y: 40 }` of a state: its place in the studio's workflow designer, in
+/// the designer's units. Each coordinate is a finite number of at most [`MAX_COORDINATE`] in
+/// absolute value (refused when parsed, so the error has its path).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    #[serde(deserialize_with = "coordinate")]
+    pub x: f64,
+    #[serde(deserialize_with = "coordinate")]
+    pub y: f64,
+}
+
+/// The largest absolute value of a [`Position`] coordinate.
+pub const MAX_COORDINATE: f64 = 1e6;
+
+/// A coordinate of a [`Position`]: finite, within ±[`MAX_COORDINATE`].
+fn coordinate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.is_finite() && value.abs() <= MAX_COORDINATE {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a position coordinate must be a finite number between -{MAX_COORDINATE} and {MAX_COORDINATE}, not {value}"
+        )))
+    }
 }
 
 /// `editable: { fields: [...], roles: [...] }` of a state: which data fields may be changed
@@ -188,6 +219,33 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = WorkflowDef::parse("order", Some(&json!({"states": {}, "transitons": {}}))).expect_err("typo");
         assert!(err.to_string().contains("transitons"), "{err}");
+    }
+
+    #[test]
+    fn positions_are_kept_and_bounded() {
+        let yaml = "states:\n  DRAFT: { kind: initial, position: { x: 120, y: -40.5 } }\n  DONE: { kind: terminal }\n";
+        let wf: WorkflowDef = serde_yaml_ng::from_str(yaml).expect("parses");
+        assert_eq!(wf.states["DRAFT"].position, Some(Position { x: 120.0, y: -40.5 }));
+        assert_eq!(wf.states["DONE"].position, None);
+        // Written back as read; no `position` key when there is none.
+        let json = serde_json::to_value(&wf).expect("json");
+        assert_eq!(json["states"]["DRAFT"]["position"], json!({"x": 120.0, "y": -40.5}));
+        assert!(json["states"]["DONE"].get("position").is_none(), "{json}");
+        let back: WorkflowDef = serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&wf).expect("yaml")).expect("back");
+        assert_eq!(back, wf);
+
+        for bad in [
+            json!({"x": 1e7, "y": 0}),
+            json!({"x": 0, "y": -1000001}),
+            json!({"x": 0}),
+            json!({"x": 0, "y": 0, "z": 0}),
+        ] {
+            let raw = json!({"states": {"A": {"kind": "initial", "position": bad}}});
+            assert!(WorkflowDef::parse("t", Some(&raw)).is_err(), "{bad}");
+        }
+        let nan = "states:\n  A: { kind: initial, position: { x: .nan, y: 0 } }\n";
+        let err = serde_yaml_ng::from_str::<WorkflowDef>(nan).expect_err("NaN");
+        assert!(err.to_string().contains("finite"), "{err}");
     }
 
     #[test]

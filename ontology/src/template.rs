@@ -432,6 +432,17 @@ impl Template {
         Ok(Template { name: name.to_owned(), source: source.to_owned(), env })
     }
 
+    /// Where in `source` the error of parsing it is: the template engine's line (1-based), and
+    /// the column (1-based, in characters) of the start of the span it blames, when it gives one.
+    pub fn error_position(source: &str, e: &Error) -> (Option<usize>, Option<usize>) {
+        let column = e.range().and_then(|range| {
+            let before = source.get(..range.start)?;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            Some(before[line_start..].chars().count() + 1)
+        });
+        (e.line(), e.line().and(column))
+    }
+
     /// The template's source text.
     pub fn source(&self) -> &str {
         &self.source
@@ -511,6 +522,15 @@ mod tests {
 
     fn render(t: &Template, data: serde_json::Value) -> Result<String, Error> {
         t.render(&data, &[])
+    }
+
+    #[test]
+    fn parse_errors_have_a_position() {
+        let source = "Order {{ number }}\n  {{ customer. }}";
+        let e = Template::parse("title", source).unwrap_err();
+        let (line, column) = Template::error_position(source, &e);
+        assert_eq!(line, Some(2), "{e}");
+        assert!(column.is_some_and(|c| (3..=16).contains(&c)), "{column:?}: {e}");
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::collections::HashSet;
 use engine::compiled::CompiledTenant;
 use engine::limits::Limits;
 use engine::EngineError;
+use ontology::OntologyError;
+
+use crate::validate::{esc, field_pointer};
 
 use crate::error::PackageError;
 use crate::package::Package;
@@ -26,16 +29,19 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
     let ontology = match ontology::compile::compile_types(package.types.clone()) {
         Ok(o) => Some(o),
         Err(errs) => {
-            errors.extend(errs.into_iter().map(|e| invalid("types", "", e.to_string())));
+            errors.extend(errs.into_iter().map(|e| {
+                let (file, path) = ontology_place(&e);
+                invalid(&file, &path, e.to_string())
+            }));
             None
         }
     };
     let compiled = match ontology.map(|o| CompiledTenant::compile_with(o, &package.tenant.rules, limits)) {
         Some(Ok(c)) => Some(c),
         Some(Err(errs)) => {
-            errors.extend(errs.into_iter().map(|e| match &e {
-                EngineError::Rule { rule, .. } => invalid("tenant.yaml", &format!("/rules/{rule}"), e.to_string()),
-                _ => invalid("types", "", e.to_string()),
+            errors.extend(errs.into_iter().map(|e| {
+                let (file, path) = engine_place(&e);
+                invalid(&file, &path, e.to_string())
             }));
             None
         }
@@ -63,6 +69,90 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
     }
 }
 
+/// The file and JSON pointer of an error of the engine's compiler (`tenant validate` reports
+/// the same problems more finely; this is for what publishing finds).
+fn engine_place(e: &EngineError) -> (String, String) {
+    let file = |t: &str| format!("types/{t}.yaml");
+    let tr = |t: &str, rest: &str| format!("/workflow/transitions/{}{rest}", esc(t));
+    match e {
+        EngineError::Rule { rule, .. } => ("tenant.yaml".into(), format!("/rules/{}", esc(rule))),
+        EngineError::WorkflowSyntax { type_name, .. } => (file(type_name), "/workflow".into()),
+        EngineError::InitialStates { type_name, .. } => (file(type_name), "/workflow/states".into()),
+        EngineError::UnknownState { type_name, transition, field, .. } => {
+            (file(type_name), tr(transition, &format!("/{field}")))
+        }
+        EngineError::NoRoles { type_name, transition } => (file(type_name), tr(transition, "/roles")),
+        EngineError::NoFromStates { type_name, transition } => (file(type_name), tr(transition, "/from")),
+        EngineError::Guard { type_name, transition, index, .. } => {
+            (file(type_name), tr(transition, &format!("/guards/{index}/rule")))
+        }
+        EngineError::Script { type_name, transition, .. } => (file(type_name), tr(transition, "/script")),
+        EngineError::InputSchema { type_name, transition, .. } => (file(type_name), tr(transition, "/input")),
+        EngineError::Load { type_name, transition, load, .. } => {
+            (file(type_name), tr(transition, &format!("/load/{}", esc(load))))
+        }
+        EngineError::FourEyes { type_name, transition, .. } => (file(type_name), tr(transition, "/four_eyes")),
+        EngineError::State { type_name, state, .. } => (file(type_name), format!("/workflow/states/{}", esc(state))),
+        _ => ("types".into(), String::new()),
+    }
+}
+
+/// The file and JSON pointer of an error of the ontology's compiler.
+fn ontology_place(e: &OntologyError) -> (String, String) {
+    let file = |t: &str| format!("types/{t}.yaml");
+    match e {
+        OntologyError::InvalidField { type_name, path, .. } if path == "number" => {
+            (file(type_name), "/number/field".into())
+        }
+        OntologyError::InvalidField { type_name, path, .. } => (file(type_name), field_pointer(path)),
+        OntologyError::UnknownReference { type_name, path, .. } => {
+            (file(type_name), format!("{}/to", field_pointer(path)))
+        }
+        OntologyError::Template { type_name, path, .. } => (file(type_name), format!("/{}", path.replace('.', "/"))),
+        OntologyError::DuplicateType { name } => (file(name), "/name".into()),
+        _ => ("types".into(), String::new()),
+    }
+}
+
 fn invalid(file: &str, path: &str, message: String) -> PackageError {
     PackageError::Invalid { file: file.to_string(), path: path.to_string(), message }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What publishing refuses (validation missed it) still names the file and the place.
+    #[test]
+    fn compile_errors_name_their_file_and_pointer() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chemichemi");
+        let mut package = Package::load_dir(&dir).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        let transitions = order.workflow.as_mut().unwrap()["transitions"].as_object_mut().unwrap();
+        let (name, first) = transitions.iter_mut().next().unwrap();
+        let name = name.clone();
+        first["guards"] = json!([{ "rule": { "frobnicate": [1] }, "message": "never" }]);
+        let errors = compile(&package, &Limits::default()).map(|_| ()).unwrap_err();
+        let places: Vec<(String, String)> = errors
+            .iter()
+            .filter_map(|e| match e {
+                PackageError::Invalid { file, path, .. } => Some((file.clone(), path.clone())),
+                _ => None,
+            })
+            .collect();
+        let expected = ("types/order.yaml".to_string(), format!("/workflow/transitions/{name}/guards/0/rule"));
+        assert!(places.contains(&expected), "{places:?}");
+    }
+
+    #[test]
+    fn ontology_errors_name_their_field() {
+        let e =
+            OntologyError::InvalidField { type_name: "order".into(), path: "items[].qty".into(), message: "x".into() };
+        assert_eq!(ontology_place(&e), ("types/order.yaml".into(), "/fields/items/items/fields/qty".into()));
+        let e =
+            OntologyError::Template { type_name: "order".into(), path: "number.template".into(), message: "x".into() };
+        assert_eq!(ontology_place(&e).1, "/number/template");
+    }
 }

@@ -230,11 +230,34 @@ pub fn write_dir(package: &Package, dir: &Path, header: &str, force: bool) -> Re
 /// Validates a package that is not in a folder (e.g. one posted over HTTP): writes it to a
 /// temporary folder and runs [`crate::validate::validate_dir`] over it, so the problems name the
 /// files the package would have (`tenant.yaml`, `types/<name>.yaml`) and point into them.
+///
+/// The lines and columns of those temporary files mean nothing to whoever posted the package, so
+/// messages do not give them (`line`/`column` inside scripts and templates stay).
 pub fn validate_package(package: &Package, limits: &Limits) -> Result<crate::validate::Report, ExportError> {
     let dir = std::env::temp_dir().join(format!("switchyard-validate-{}", Uuid::new_v4().simple()));
     let result = write_dir(package, &dir, "", false).map(|_| crate::validate::validate_dir(&dir, limits));
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    let mut report = result?;
+    for problem in &mut report.problems {
+        let cut = without_file_position(&problem.message).len();
+        problem.message.truncate(cut);
+    }
+    Ok(report)
+}
+
+/// `message` without a trailing ` (line L, column C)`, the position in a YAML file.
+fn without_file_position(message: &str) -> &str {
+    let Some(start) = message.rfind(" (line ") else { return message };
+    let tail = &message[start + " (line ".len()..];
+    let is_position = tail
+        .strip_suffix(')')
+        .and_then(|t| t.split_once(", column "))
+        .is_some_and(|(l, c)| !l.is_empty() && !c.is_empty() && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit()));
+    if is_position {
+        &message[..start]
+    } else {
+        message
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +295,48 @@ mod tests {
         assert!(!dir.join("types/stale.yaml").exists());
         assert_eq!(Package::load_dir(&dir).unwrap().hash(), package.hash());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn state_positions_survive_an_export() {
+        let mut package = Package::load_dir(&example("chemichemi")).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        let states = order.workflow.as_mut().and_then(|w| w.get_mut("states")).and_then(|s| s.as_object_mut()).unwrap();
+        let (first, state) = states.iter_mut().next().unwrap();
+        let first = first.clone();
+        state.as_object_mut().unwrap().insert("position".into(), serde_json::json!({"x": 120, "y": -40.5}));
+        let stored = Package::from_json(&serde_json::from_str(&package.to_json().to_string()).unwrap()).unwrap();
+        let dir = temp_dir();
+        write_dir(&stored, &dir, "", false).unwrap();
+        let yaml = std::fs::read_to_string(dir.join("types/order.yaml")).unwrap();
+        assert!(yaml.contains("position:"), "{yaml}");
+        let back = Package::load_dir(&dir).unwrap();
+        assert_eq!(back.hash(), package.hash());
+        let order = back.types.iter().find(|t| t.name.as_str() == "order").unwrap();
+        let wf = engine::def::WorkflowDef::parse("order", order.workflow.as_ref()).unwrap();
+        assert_eq!(wf.states[&first].position, Some(engine::def::Position { x: 120.0, y: -40.5 }));
+        assert!(!crate::validate::validate_dir(&dir, &Limits::default()).has_errors());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn posted_packages_get_no_positions_of_temporary_files() {
+        assert_eq!(
+            without_file_position("unknown field `x`, expected `a` (line 5, column 26)"),
+            "unknown field `x`, expected `a`"
+        );
+        assert_eq!(without_file_position("template (in title:1)"), "template (in title:1)");
+        assert_eq!(without_file_position("text (line x, column 2)"), "text (line x, column 2)");
+        let mut package = Package::load_dir(&example("chemichemi")).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        order.workflow.as_mut().unwrap()["colour"] = serde_json::json!("red");
+        let report = validate_package(&package, &Limits::default()).unwrap();
+        let problem = report.errors().next().unwrap();
+        assert_eq!((problem.file.as_str(), problem.path.as_str()), ("types/order.yaml", "/workflow/colour"));
+        assert!(
+            problem.message.starts_with("unknown field `colour`") && !problem.message.contains("line"),
+            "{problem}"
+        );
     }
 
     #[test]

@@ -600,12 +600,42 @@ fn type_changes(old: Option<&EntityTypeDef>, new: &EntityTypeDef) -> Vec<Change>
     for key in union_keys(wa, wb) {
         let (x, y) = (wa.get(key), wb.get(key));
         match key {
-            "states" => out.extend(entries("state", obj(x), obj(y))),
+            "states" => {
+                out.extend(entries("state", &without_positions(obj(x)), &without_positions(obj(y))));
+                out.extend(layout_change(obj(x), obj(y)));
+            }
             "transitions" => out.extend(entries("transition", obj(x), obj(y))),
             _ => out.extend(value_changes(key, x, y)),
         }
     }
     out
+}
+
+/// The states without their `position` (where the studio's designer draws them), which
+/// [`layout_change`] sums up in one line instead of one per moved state.
+fn without_positions(states: &Map<String, Value>) -> Map<String, Value> {
+    let mut states = states.clone();
+    for state in states.values_mut() {
+        if let Some(state) = state.as_object_mut() {
+            state.remove("position");
+        }
+    }
+    states
+}
+
+/// `~ layout: positions of N states` when states that both versions have were moved (or placed,
+/// or unplaced) in the designer: a change of the package the engine ignores, said as such.
+fn layout_change(old: &Map<String, Value>, new: &Map<String, Value>) -> Option<Change> {
+    let moved = new
+        .iter()
+        .filter_map(|(name, b)| old.get(name).map(|a| (a.get("position"), b.get("position"))))
+        .filter(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => !same(a, b),
+            (a, b) => a.is_some() != b.is_some(),
+        })
+        .count();
+    let noun = if moved == 1 { "state" } else { "states" };
+    (moved > 0).then(|| Change::new(Op::Change, "layout", "", vec![format!("positions of {moved} {noun}")]))
 }
 
 /// The type's workflow in canonical form (defaults written out; the implicit workflow when it
@@ -900,6 +930,28 @@ fields: { code: { type: string, required: true } }
             c.render(0, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_layout_change_is_one_line() {
+        let live = package(TENANT, &[ORDER]);
+        let placed = ORDER
+            .replace("DRAFT: { kind: initial }", "DRAFT: { kind: initial, position: { x: 0, y: 0 } }")
+            .replace("APPROVED: {}", "APPROVED: { position: { x: 200, y: 0 } }");
+        let new = package(TENANT, &[&placed]);
+        let hash = live.hash();
+        let plan = compute("shop", Some(LiveVersion { version: 1, hash: &hash, package: &live }), &new, &[], None);
+        assert!(plan.changed);
+        assert_eq!(lines(&plan.changes), "~ type order\n  ~ layout: positions of 2 states\n");
+        assert_eq!(plan.summary, Summary { add: 0, change: 1, remove: 0 });
+        assert!(plan.impact.is_empty());
+        // Moved again: still a layout change; a state added with a position is a state.
+        let moved = placed.replace("x: 200", "x: 240").replace(
+            "REJECTED: { kind: terminal }",
+            "REJECTED: { kind: terminal }\n    NEW: { position: { x: 1, y: 1 } }",
+        );
+        let text = lines(&diff(Some(&new), &package(TENANT, &[&moved])));
+        assert_eq!(text, "~ type order\n  + state NEW\n  ~ layout: positions of 1 state\n");
     }
 
     #[test]

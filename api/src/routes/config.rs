@@ -7,7 +7,7 @@
 //!
 //! | route | answer |
 //! | --- | --- |
-//! | `POST /api/v1/t/{tenant}/config/validate` | `{valid, problems: [{severity, file, path, message}]}` |
+//! | `POST /api/v1/t/{tenant}/config/validate` | `{valid, problems: [{severity, file, path, message, line?, column?}]}` |
 //! | `POST /api/v1/t/{tenant}/config/plan` | the plan (`tenants::plan::Plan`) plus `text` |
 //! | `POST /api/v1/t/{tenant}/config/apply` | 201 `{version, hash, new_version, plan}` (200 when that package was already published) |
 //! | `GET /api/v1/t/{tenant}/config/versions` | `{data: [{version, hash, created_at, created_by, live}]}`, oldest first |
@@ -20,12 +20,14 @@
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
 
 use crate::publish::PublishError;
+use crate::workers::webhooks::PackageWebhookError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ontology::def::EntityTypeDef;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tenants::error::PackageError;
 use tenants::export::VersionError;
 use tenants::package::TenantFile;
 use tenants::validate::{Problem, Severity};
@@ -95,23 +97,10 @@ async fn apply(
     let applied = crate::publish::publish(&state.owner, &package, &by, state.store.limits(), &state.ops.destinations())
         .await
         .map_err(|e| match e {
-            PublishError::Webhook(e) => invalid_package(vec![Problem {
-                severity: Severity::Error,
-                file: "tenant.yaml".into(),
-                path: "/webhooks".into(),
-                message: e.to_string(),
-            }]),
-            PublishError::Apply(ApplyError::Invalid(errors)) => invalid_package(
-                errors
-                    .iter()
-                    .map(|e| Problem {
-                        severity: Severity::Error,
-                        file: String::new(),
-                        path: String::new(),
-                        message: e.to_string(),
-                    })
-                    .collect(),
-            ),
+            PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
+            PublishError::Apply(ApplyError::Invalid(errors)) => {
+                invalid_package(errors.iter().map(package_problem).collect())
+            }
             other => ApiError::internal(other),
         })?;
     // The package's users (roles) may have changed: this process's next request must see them.
@@ -183,13 +172,32 @@ pub(crate) fn invalid_package(problems: Vec<Problem>) -> ApiError {
         .with_details(json!({ "problems": problems }))
 }
 
-fn wrong_tenant(package: &Package, who: &TenantActor, severity: Severity) -> Problem {
-    Problem {
-        severity,
-        file: "tenant.yaml".into(),
-        path: "/slug".into(),
-        message: format!("the package is for tenant `{}`, not `{}`", package.tenant.slug, who.slug),
+/// A webhook publishing refused, at the webhook's key: `secret_env` (its variable is not set),
+/// `url` (the destination is not allowed).
+fn webhook_problem(package: &Package, e: &PackageWebhookError) -> Problem {
+    let (name, key) = match e {
+        PackageWebhookError::Invalid { name, .. } => (Some(name), "secret_env"),
+        PackageWebhookError::Destination { name, .. } => (Some(name), "url"),
+        _ => (None, ""),
+    };
+    let index = name.and_then(|n| package.tenant.webhooks.iter().position(|w| w.name == *n));
+    let path = index.map_or_else(|| "/webhooks".to_string(), |i| format!("/webhooks/{i}/{key}"));
+    Problem::error("tenant.yaml", path, e.to_string())
+}
+
+/// A problem the compiler found while publishing (validation passed, so rare), where it says.
+fn package_problem(e: &PackageError) -> Problem {
+    match e {
+        PackageError::Invalid { file, path, message } | PackageError::Parse { file, path, message } => {
+            Problem::error(file.as_str(), path.as_str(), message.as_str())
+        }
+        other => Problem::error("", "", other.to_string()),
     }
+}
+
+fn wrong_tenant(package: &Package, who: &TenantActor, severity: Severity) -> Problem {
+    let message = format!("the package is for tenant `{}`, not `{}`", package.tenant.slug, who.slug);
+    Problem::new(severity, "tenant.yaml", "/slug", message)
 }
 
 /// The posted package, if it parses, validates and is for the path's tenant; else 422 with every
@@ -236,10 +244,12 @@ fn parse_package(body: &Value) -> Result<Package, Vec<Problem>> {
         tenant: TenantFile,
         types: Vec<EntityTypeDef>,
     }
-    let (pointer, message) = match serde_path_to_error::deserialize::<_, Shape>(body) {
+    let (mut pointer, message) = match serde_path_to_error::deserialize::<_, Shape>(body) {
         Err(e) => (pointer(e.path()), e.into_inner().to_string()),
         Ok(_) => (Vec::new(), error.to_string()),
     };
+    // A missing key: point at it, under the object that lacks it.
+    pointer.extend(tenants::validate::missing_key(&message).map(str::to_string));
     let (file, path) = match pointer.as_slice() {
         [first, rest @ ..] if first == "tenant" => ("tenant.yaml".to_string(), rest.to_vec()),
         [first, index, rest @ ..] if first == "types" => {
@@ -256,7 +266,7 @@ fn parse_package(body: &Value) -> Result<Package, Vec<Problem>> {
         _ => (String::new(), pointer.clone()),
     };
     let path: String = path.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect();
-    Err(vec![Problem { severity: Severity::Error, file, path, message }])
+    Err(vec![Problem::error(file, path, message)])
 }
 
 fn pointer(path: &serde_path_to_error::Path) -> Vec<String> {

@@ -963,12 +963,19 @@ export interface components {
             tenant: Record<string, unknown>;
             types: Record<string, unknown>[];
         };
+        /** @description A problem of a package, located: the file and a JSON pointer into it, and for a problem inside a script or template its line and column there. */
         Problem: {
             /** @enum {string} */
             severity: "error" | "warning";
+            /** @description The file of the package as a folder, e.g. `tenant.yaml`, `types/order.yaml`; empty when the problem is not in one file (then `path` points into the posted body). */
             file: string;
+            /** @description A JSON pointer (RFC 6901) into the file, e.g. `/workflow/transitions/submitOrder/guards/0/rule`; empty for the whole file. For an unknown key, it names that key. */
             path: string;
             message: string;
+            /** @description For a problem inside a script or template: the line (1-based) within the string `path` points to (the script's first line is 1). */
+            line?: number;
+            /** @description The column (1-based, in characters) within that line, when known. */
+            column?: number;
         };
         Plan: {
             tenant: string;

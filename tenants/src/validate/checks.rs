@@ -94,7 +94,10 @@ impl Validation {
             ];
             for (pointer, name, source) in templates {
                 match source.map(|s| Template::parse(name, s)) {
-                    Some(Err(e)) => self.error(&file, pointer, format!("template does not parse: {e}")),
+                    Some(Err(e)) => {
+                        let at = Template::error_position(source.unwrap_or_default(), &e);
+                        self.error_at(&file, pointer, at, format!("template does not parse: {e}"));
+                    }
                     Some(Ok(template)) => {
                         let number = name != "title";
                         for var in template.variables() {
@@ -231,18 +234,12 @@ impl Validation {
             EngineError::Guard { type_name, transition, index, message } => {
                 self.error(&package.file_of(&type_name), &format!("{}/guards/{index}/rule", tr(&transition)), message)
             }
-            EngineError::Script { type_name, transition, line, column, message } => {
-                let at = match (line, column) {
-                    (Some(l), Some(c)) => format!(" (script line {l}, column {c})"),
-                    (Some(l), None) => format!(" (script line {l})"),
-                    _ => String::new(),
-                };
-                self.error(
-                    &package.file_of(&type_name),
-                    &format!("{}/script", tr(&transition)),
-                    format!("script does not compile: {message}{at}"),
-                );
-            }
+            EngineError::Script { type_name, transition, line, column, message } => self.error_at(
+                &package.file_of(&type_name),
+                &format!("{}/script", tr(&transition)),
+                (line, column),
+                format!("script does not compile: {message}"),
+            ),
             EngineError::InputSchema { type_name, transition, message } => self.error(
                 &package.file_of(&type_name),
                 &format!("{}/input", tr(&transition)),
@@ -487,27 +484,20 @@ impl Validation {
             };
             let pointer = format!("/workflow/transitions/{}/script", esc(name));
             for call in script.effect_calls() {
-                let at = match (call.line, call.column) {
-                    (Some(l), Some(c)) => format!(" (script line {l}, column {c})"),
-                    (Some(l), None) => format!(" (script line {l})"),
-                    _ => String::new(),
-                };
+                let at = (call.line, call.column);
                 match (call.function.as_str(), call.args.as_slice()) {
                     ("emit", [CallArg::Str(event), ..]) => {
                         self.emitted.insert(event.clone());
                     }
                     ("emit", _) => self.emitted_unknown = true,
                     ("create", [CallArg::Str(type_name), ..]) if !package.names.contains(type_name) => {
-                        let message = format!("create(\"{type_name}\", …): unknown type `{type_name}`{at}");
-                        self.error(&ty.parsed.rel, &pointer, message);
+                        let message = format!("create(\"{type_name}\", …): unknown type `{type_name}`");
+                        self.error_at(&ty.parsed.rel, &pointer, at, message);
                     }
                     ("transition", [row, CallArg::Str(transition), ..]) => {
                         if let Err(message) = script_transition(package, ty, t, row, transition) {
-                            self.error(
-                                &ty.parsed.rel,
-                                &pointer,
-                                format!("transition(…, \"{transition}\"): {message}{at}"),
-                            );
+                            let message = format!("transition(…, \"{transition}\"): {message}");
+                            self.error_at(&ty.parsed.rel, &pointer, at, message);
                         }
                     }
                     _ => {}

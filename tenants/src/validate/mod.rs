@@ -47,6 +47,9 @@ use sample::*;
 use scope::*;
 use yaml::*;
 
+pub(crate) use yaml::esc;
+pub use yaml::missing_key;
+
 /// How bad a problem is: errors fail `validate` (exit code 1), warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,7 +74,11 @@ impl fmt::Display for Severity {
 /// Displayed on one line as `<severity>: <file>: <path>: <message>`, e.g.
 /// ``error: types/order.yaml: /workflow/transitions/submitOrder/to: unknown state `PENDING` ``.
 /// The path is left out when it is the whole file (`""`), and the file when the problem is
-/// about the package folder itself.
+/// about the package folder itself. A problem inside a script or template has its position
+/// after the path, `<path>:<line>:<column>` (`…/script:3:1: script does not compile: …`).
+///
+/// As JSON: `{severity, file, path, message}` plus `line` and `column` when known (absent, not
+/// `null`, otherwise).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Error or warning.
@@ -84,6 +91,36 @@ pub struct Problem {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The line (1-based) within the string `path` points to, for a problem inside a script or
+    /// a template: the script's first line is line 1 (not the file's line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The column (1-based, in characters) within that line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl Problem {
+    /// A problem without a position inside its value.
+    pub fn new(
+        severity: Severity,
+        file: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Problem {
+        Problem { severity, file: file.into(), path: path.into(), message: message.into(), line: None, column: None }
+    }
+
+    /// An error (see [`Problem::new`]).
+    pub fn error(file: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Severity::Error, file, path, message)
+    }
+
+    /// The same problem at `line`/`column` of the script or template `path` points to.
+    pub fn at(self, line: Option<usize>, column: Option<usize>) -> Problem {
+        // A column without its line locates nothing.
+        Problem { line, column: line.and(column), ..self }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -92,8 +129,14 @@ impl fmt::Display for Problem {
         if !self.file.is_empty() {
             write!(f, "{}: ", self.file)?;
         }
-        if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+        if !self.path.is_empty() || self.line.is_some() {
+            f.write_str(&self.path)?;
+            match (self.line, self.column) {
+                (Some(l), Some(c)) => write!(f, ":{l}:{c}")?,
+                (Some(l), None) => write!(f, ":{l}")?,
+                _ => {}
+            }
+            f.write_str(": ")?;
         }
         f.write_str(&self.message)
     }
@@ -177,7 +220,12 @@ struct Validation {
 
 impl Validation {
     fn push(&mut self, severity: Severity, file: &str, path: &str, message: String) {
-        self.problems.push(Problem { severity, file: file.to_string(), path: path.to_string(), message });
+        self.problems.push(Problem::new(severity, file, path, message));
+    }
+
+    /// An error at `line`/`column` of the script or template `path` points to.
+    fn error_at(&mut self, file: &str, path: &str, (line, column): (Option<usize>, Option<usize>), message: String) {
+        self.problems.push(Problem::error(file, path, message).at(line, column));
     }
 
     fn error(&mut self, file: &str, path: &str, message: impl Into<String>) {
@@ -198,7 +246,7 @@ impl Validation {
                     _ => 4,
                 };
                 let position = raw.get(&p.file).map(|v| document_position(v, &p.path)).unwrap_or_default();
-                ((rank, p.file.clone(), position), p)
+                ((rank, p.file.clone(), position, p.line, p.column), p)
             })
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -434,7 +482,7 @@ fn references(fields: &IndexMap<FieldName, FieldDef>, base: &str, out: &mut Vec<
 }
 
 /// `items[].product_id` (the ontology's field paths) → `/fields/items/items/fields/product_id`.
-fn field_pointer(path: &str) -> String {
+pub(crate) fn field_pointer(path: &str) -> String {
     let mut out = String::new();
     for segment in path.split('.') {
         let name = segment.trim_end_matches("[]");

@@ -36,8 +36,19 @@ pub(super) fn parse_typed<T: DeserializeOwned>(text: &str) -> Result<T, (String,
                 message = rest.to_string();
             }
         }
-        (json_pointer(&serde_path), format!("{message}{}", location(&inner)))
+        let mut pointer = json_pointer(&serde_path);
+        // A missing key: point at it, under the mapping that lacks it.
+        if let Some(key) = missing_key(&message) {
+            pointer.push('/');
+            pointer.push_str(&esc(key));
+        }
+        (pointer, format!("{message}{}", location(&inner)))
     })
+}
+
+/// The key of serde's ``missing field `x` `` message.
+pub fn missing_key(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next().filter(|k| !k.is_empty())
 }
 
 pub(super) fn strip_location(message: &str) -> String {
@@ -79,7 +90,7 @@ pub(super) fn json_pointer(serde_path: &str) -> String {
 }
 
 /// Escapes one JSON pointer token (`~` → `~0`, `/` → `~1`).
-pub(super) fn esc(token: &str) -> Cow<'_, str> {
+pub(crate) fn esc(token: &str) -> Cow<'_, str> {
     if token.contains(['~', '/']) {
         Cow::Owned(token.replace('~', "~0").replace('/', "~1"))
     } else {

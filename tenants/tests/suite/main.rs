@@ -3,4 +3,5 @@
 //! nextest still runs every test in its own process.
 
 mod hostile;
+mod locations;
 mod validate;

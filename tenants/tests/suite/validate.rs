@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use engine::limits::Limits;
-use tenants::validate::{validate_dir, Severity};
+use tenants::validate::{validate_dir, Problem, Severity};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -47,6 +47,7 @@ broken! {
     yaml_syntax,
     duplicate_key,
     unknown_key,
+    missing_key,
     file_name,
     duplicate_type,
     missing_files,
@@ -69,6 +70,7 @@ broken! {
     unreachable_state,
     dead_end_state,
     terminal_state,
+    position,
     roles,
     firing_roles,
     four_eyes,
@@ -104,18 +106,28 @@ fn examples_have_no_errors() {
 
 #[test]
 fn display_format() {
-    let problem = tenants::validate::Problem {
-        severity: Severity::Error,
-        file: "types/order.yaml".into(),
-        path: "/workflow/transitions/submitOrder/to".into(),
-        message: "unknown state `PENDING`".into(),
-    };
+    let problem = Problem::error("types/order.yaml", "/workflow/transitions/submitOrder/to", "unknown state `PENDING`");
     assert_eq!(
         problem.to_string(),
         "error: types/order.yaml: /workflow/transitions/submitOrder/to: unknown state `PENDING`"
     );
-    let whole_file = tenants::validate::Problem { path: String::new(), severity: Severity::Warning, ..problem };
+    let whole_file = Problem { path: String::new(), severity: Severity::Warning, ..problem.clone() };
     assert_eq!(whole_file.to_string(), "warning: types/order.yaml: unknown state `PENDING`");
+    let script =
+        Problem::error("types/order.yaml", "/workflow/transitions/submitOrder/script", "bad").at(Some(3), Some(7));
+    assert_eq!(script.to_string(), "error: types/order.yaml: /workflow/transitions/submitOrder/script:3:7: bad");
+    assert_eq!(
+        script.clone().at(Some(3), None).to_string().split(": ").nth(2),
+        Some("/workflow/transitions/submitOrder/script:3")
+    );
+    // As JSON, `line` and `column` are there only when known.
+    assert_eq!(
+        serde_json::to_value(&script).expect("json"),
+        serde_json::json!({"severity": "error", "file": "types/order.yaml", "path": "/workflow/transitions/submitOrder/script",
+            "message": "bad", "line": 3, "column": 7})
+    );
+    let json = serde_json::to_value(&problem).expect("json");
+    assert!(json.get("line").is_none() && json.get("column").is_none(), "{json}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,4 +199,6 @@ fn json_schemas_refuse_what_validate_refuses() {
     assert!(!schema_errors(&ty, &broken.join("field_options/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("loads/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("roles/types/thing.yaml")).is_empty());
+    // A state's position: within bounds (one state of the file has one, the other does not).
+    assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }

@@ -317,6 +317,23 @@ async fn apply_publishes_versions_and_validate_reports_problems() {
     );
     let r = s.post("config/validate", &admin, &other).await;
     assert_eq!((r.body["valid"].as_bool(), r.body["problems"][0]["severity"].as_str()), (Some(true), Some("warning")));
+    // Script problems have the line and column within the script; other problems have neither key.
+    let mut scripted = changed.to_json();
+    let escalate = &mut scripted["types"][ticket]["workflow"]["transitions"]["escalate"];
+    escalate["script"] = json!("entity.priority = \"urgent\";\ncreate(\"widget\", #{});\n");
+    escalate["guards"] = json!([{ "rule": { "frobnicate": [1] }, "message": "never" }]);
+    let r = s.post("config/validate", &admin, &scripted).await;
+    assert_eq!(r.body["valid"], false, "{:?}", r.body);
+    let problems = r.body["problems"].as_array().expect("problems");
+    let at = |path: &str| problems.iter().find(|p| p["path"] == path).unwrap_or_else(|| panic!("{path}: {problems:?}"));
+    let script = at("/workflow/transitions/escalate/script");
+    assert_eq!(
+        (script["file"].as_str(), script["line"].as_u64(), script["column"].as_u64()),
+        (Some("types/ticket.yaml"), Some(2), Some(1)),
+        "{script}"
+    );
+    let guard = at("/workflow/transitions/escalate/guards/0/rule");
+    assert!(guard.get("line").is_none() && guard.get("column").is_none(), "{guard}");
 }
 
 /// The help desk at version 1 with one more ticket whose notes the new version refuses, then
@@ -527,6 +544,44 @@ async fn an_export_re_applies_to_the_same_version() {
     let r = s.get("config/export", &admin).await;
     assert_eq!(r.status, 200);
     assert_eq!(Package::from_json(&r.body).expect("package").hash(), live_hash);
+}
+
+/// States moved in the studio's designer: the plan says so in one line, apply publishes a new
+/// version, and the export writes the positions back.
+#[tokio::test]
+async fn a_layout_change_is_planned_published_and_exported() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "config-base").await;
+    let admin = s.token(&db, "admin@helpdesk.test").await;
+    let base = package("config-base");
+    let mut moved = base.to_json();
+    let ticket = base.types.iter().position(|t| t.name.as_str() == "ticket").expect("ticket");
+    let states = moved["types"][ticket]["workflow"]["states"].as_object_mut().expect("states");
+    let count = states.len();
+    for (i, state) in states.values_mut().enumerate() {
+        state["position"] = json!({ "x": 200 * i, "y": 40.5 });
+    }
+
+    let r = s.post("config/plan", &admin, &moved).await;
+    assert_eq!((r.status, &r.body["changed"]), (200, &json!(true)), "{:?}", r.body);
+    let text = r.body["text"].as_str().expect("text");
+    assert!(text.contains(&format!("~ type ticket\n  ~ layout: positions of {count} states\n")), "{text}");
+    assert!(text.contains("No live entity is affected."), "{text}");
+    let r = s.post("config/apply", &admin, &moved).await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (201, Some(2)), "{:?}", r.body);
+
+    let dir = temp_dir("layout");
+    let out = cli(
+        &cli_config(&db),
+        TenantCommand::Export { slug: s.slug.clone(), dir: dir.clone(), version: None, force: false },
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let yaml = std::fs::read_to_string(dir.join("types/ticket.yaml")).expect("ticket.yaml");
+    assert_eq!(yaml.matches("position:").count(), count, "{yaml}");
+    let exported = Package::load_dir(&dir).expect("the export loads");
+    assert_eq!(exported.hash(), Package::from_json(&moved).expect("package").hash());
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
 #[tokio::test]

@@ -126,4 +126,5 @@ async fn a_package_cannot_sign_with_other_server_variables() {
         "{:?}",
         r.body
     );
+    assert_eq!(r.body["error"]["details"]["problems"][0]["path"], "/webhooks/0/secret_env", "{:?}", r.body);
 }
