@@ -34,7 +34,7 @@ use engine::store::{DryRun, DryRunDefinitions, StoreError, TransitionRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tenants::draft::{Discarded, DraftInfo, Saved};
-use tenants::validate::{Problem, Severity};
+use tenants::validate::Problem;
 use uuid::Uuid;
 
 use crate::auth::sql as auth_sql;
@@ -280,15 +280,8 @@ async fn compile(state: &AppState, who: &TenantActor, body: &Value) -> Result<Ar
             errors
                 .into_iter()
                 .map(|e| match e {
-                    tenants::error::PackageError::Invalid { file, path, message } => {
-                        Problem { severity: Severity::Error, file, path, message }
-                    }
-                    other => Problem {
-                        severity: Severity::Error,
-                        file: String::new(),
-                        path: String::new(),
-                        message: other.to_string(),
-                    },
+                    tenants::error::PackageError::Invalid { file, path, message } => Problem::error(file, path, message),
+                    other => Problem::error("", "", other.to_string()),
                 })
                 .collect(),
         )
