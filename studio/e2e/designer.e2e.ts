@@ -129,6 +129,27 @@ describe('the workflow designer', () => {
     const order = draft.package.types.find((t) => t.name === 'order');
     expect(order?.workflow?.transitions?.resume?.roles).toEqual(['manager']);
 
+    // Dragging a state keeps it there: the first move records every state's place in the draft
+    // (layout hints the engine ignores), and the draft still validates.
+    const onHold = page.getByRole('group', { name: 'State ON_HOLD' });
+    const box = await onHold.boundingBox();
+    if (!box) throw new Error('ON_HOLD is not drawn');
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 80, { steps: 8 });
+    await page.mouse.up();
+    await expect
+      .poll(async () => {
+        const d = await admin.ok<{ package: { types: { name: string; workflow?: { states: Record<string, { position?: unknown }> } }[] } }>(
+          'GET',
+          `/api/v1/t/${TENANT}/config/draft`,
+        );
+        const states = Object.values(d.package.types.find((t) => t.name === 'order')?.workflow?.states ?? {});
+        return states.length > 0 && states.every((st) => st.position !== undefined);
+      })
+      .toBe(true);
+    await page.getByRole('heading', { name: /^Problems/ }).getByText('0').waitFor();
+
     // Dry run on a small live order: refused by the guard, with its values; nothing written.
     const small = await pendingOrder(admin, TENANT, 1);
     // The keyboard's way: the transition's line takes the focus, Enter selects it.
