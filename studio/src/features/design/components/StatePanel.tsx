@@ -8,9 +8,10 @@ import {
   suggestTransitionName,
   updateState,
 } from '../lib/edits';
-import type { StateKind, WorkflowJson } from '../lib/model';
+import { findType, roleNames, type StateJson, type StateKind, type WorkflowJson } from '../lib/model';
 import type { Selection } from './WorkflowCanvas';
 import { ConfirmDialog } from './ConfirmDialog';
+import { JsonField } from './JsonField';
 import { NameField } from './NameField';
 
 interface Props {
@@ -31,6 +32,13 @@ export function StatePanel({ type, workflow, name, onSelect }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
   if (!state) return null;
+  const fields = Object.keys(findType(draft.pkg, type)?.fields ?? {});
+  const roles = roleNames(draft.pkg);
+  const setEditable = (f: string[], r: string[]) => {
+    const editable = f.length === 0 && r.length === 0 ? undefined : { fields: f, roles: r };
+    const result = updateState(draft.pkg, type, name, { editable });
+    if (result.ok) draft.edit(result.pkg);
+  };
 
   const rename = (to: string) => {
     const r = renameState(draft.pkg, type, name, to);
@@ -82,6 +90,50 @@ export function StatePanel({ type, workflow, name, onSelect }: Props) {
           <option value="terminal">Terminal (no way out expected)</option>
         </select>
       </div>
+
+      <fieldset>
+        <legend>Editable in this state (fields)</legend>
+        {fields.map((f) => (
+          <label key={f} className="check">
+            <input
+              type="checkbox"
+              checked={(state.editable?.fields ?? []).includes(f)}
+              onChange={(e) => {
+                const current = state.editable?.fields ?? [];
+                const next = e.target.checked ? [...current, f] : current.filter((x) => x !== f);
+                setEditable(next, state.editable?.roles ?? []);
+              }}
+            />
+            {f}
+          </label>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>Editable in this state (roles)</legend>
+        {roles.map((r) => (
+          <label key={r} className="check">
+            <input
+              type="checkbox"
+              checked={(state.editable?.roles ?? []).includes(r)}
+              onChange={(e) => {
+                const current = state.editable?.roles ?? [];
+                const next = e.target.checked ? [...current, r] : current.filter((x) => x !== r);
+                setEditable(state.editable?.fields ?? [], next);
+              }}
+            />
+            {r}
+          </label>
+        ))}
+      </fieldset>
+      <JsonField
+        label="Timers (JSON: [{after, transition, input}])"
+        value={state.timers}
+        optional
+        onChange={(timers) => {
+          const r = updateState(draft.pkg, type, name, { timers: timers as StateJson['timers'] });
+          if (r.ok) draft.edit(r.pkg, `timers:${name}`);
+        }}
+      />
 
       <fieldset>
         <legend>Add a transition from {name}</legend>

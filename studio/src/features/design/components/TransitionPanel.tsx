@@ -6,6 +6,7 @@ import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type Wor
 import { ConfirmDialog } from './ConfirmDialog';
 import { NameField } from './NameField';
 import { GuardPlayground } from './GuardPlayground';
+import { JsonField } from './JsonField';
 import { TryPanel } from './TryPanel';
 import { scriptMarks } from '../lib/problems';
 
@@ -226,6 +227,69 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
           </label>
         ))}
       </fieldset>
+
+      <fieldset>
+        <legend>Four-eyes: who may not fire it</legend>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={(t.four_eyes ?? []).includes('creator')}
+            onChange={(e) => {
+              const rest = (t.four_eyes ?? []).filter((x) => x !== 'creator');
+              const next = e.target.checked ? ['creator', ...rest] : rest;
+              patch({ four_eyes: next.length > 0 ? next : undefined });
+            }}
+          />
+          the entity’s creator
+        </label>
+        {Object.keys(workflow.transitions ?? {})
+          .filter((other) => other !== name)
+          .map((other) => (
+            <label key={other} className="check">
+              <input
+                type="checkbox"
+                checked={(t.four_eyes ?? []).includes(other)}
+                onChange={(e) => {
+                  const current = t.four_eyes ?? [];
+                  const next = e.target.checked ? [...current, other] : current.filter((x) => x !== other);
+                  patch({ four_eyes: next.length > 0 ? next : undefined });
+                }}
+              />
+              who fired {other}
+            </label>
+          ))}
+      </fieldset>
+      <div className="field">
+        <label htmlFor={`${id}-events`}>Events (comma-separated)</label>
+        <input
+          id={`${id}-events`}
+          value={(t.events ?? []).join(', ')}
+          onChange={(e) => {
+            const events = e.target.value
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean);
+            patch({ events: events.length > 0 ? events : undefined }, `events:${name}`);
+          }}
+        />
+      </div>
+      <JsonField
+        label="Input schema (JSON Schema)"
+        value={t.input}
+        optional
+        onChange={(input) => {
+          patch({ input }, `input:${name}`);
+        }}
+      />
+      <JsonField
+        label="Loads (JSON)"
+        value={t.load}
+        optional
+        rows={4}
+        onChange={(load) => {
+          patch({ load: load as TransitionJson['load'] }, `load:${name}`);
+        }}
+      />
 
       <h3>Guards</h3>
       {guards.length === 0 ? <p className="muted">No guard: anyone with a role above may fire it.</p> : null}
