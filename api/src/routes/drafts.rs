@@ -280,7 +280,9 @@ async fn compile(state: &AppState, who: &TenantActor, body: &Value) -> Result<Ar
             errors
                 .into_iter()
                 .map(|e| match e {
-                    tenants::error::PackageError::Invalid { file, path, message } => Problem::error(file, path, message),
+                    tenants::error::PackageError::Invalid { file, path, message } => {
+                        Problem::error(file, path, message)
+                    }
                     other => Problem::error("", "", other.to_string()),
                 })
                 .collect(),
