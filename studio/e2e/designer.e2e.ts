@@ -195,3 +195,48 @@ describe('the workflow designer', () => {
     expect(held.entity.state).toBe('ON_HOLD');
   });
 });
+
+describe('the types and fields of a draft', () => {
+  it('adds a type and a field, shows them as package files, and discards the draft', async () => {
+    await signIn(page, `/t/${TENANT}/design`);
+    await page.getByRole('heading', { name: 'Design' }).waitFor();
+    await page.getByRole('table', { name: 'Entity types of the draft' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'design');
+
+    await page.getByLabel('New type').fill('complaint');
+    await page.getByRole('button', { name: 'Add type' }).click();
+    await page.getByRole('heading', { name: 'complaint' }).waitFor();
+    await page.getByLabel('New field').fill('subject');
+    await page.getByLabel('of kind').selectOption('string');
+    await page.getByRole('button', { name: 'Add field' }).click();
+    const side = page.getByRole('complementary', { name: 'Selection' });
+    await side.getByRole('heading', { name: 'Field subject' }).waitFor();
+    await side.getByRole('checkbox', { name: 'Required' }).check();
+    await side.getByLabel('Maximum length').fill('200');
+    // A rename is refused with the reason when the name is reserved.
+    await side.getByLabel('Name').fill('state');
+    await side.getByLabel('Name').press('Enter');
+    await side.getByText('“state” is reserved for every entity.').waitFor();
+    await side.getByLabel('Name').fill('subject');
+    await side.getByLabel('Name').press('Enter');
+    await saved(page);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'fields');
+
+    // The draft as files: the new type's YAML.
+    await page.getByRole('link', { name: '← Types' }).click();
+    await page.getByText('types/complaint.yaml').click();
+    const yaml = (await page.getByLabel('types/complaint.yaml').textContent()) ?? '';
+    expect(yaml).toContain('name: complaint');
+    expect(yaml).toContain('subject:');
+    expect(yaml).toContain('max_length: 200');
+
+    // Discarding starts again from the live version.
+    await page.getByRole('button', { name: 'Discard the draft' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Discard the draft' }).click();
+    await page.getByRole('row', { name: /complaint/ }).waitFor({ state: 'detached' });
+    const draft = await admin.ok<{ stored: boolean }>('GET', `/api/v1/t/${TENANT}/config/draft`);
+    expect(draft.stored).toBe(false);
+  });
+});

@@ -21,7 +21,7 @@ export function ConfirmDialog({ title, consequences, confirm, onConfirm, onCance
       <h2 id="confirm-title">{title}</h2>
       {consequences.length > 0 ? (
         <>
-          <p>This also changes what refers to it:</p>
+          <p>This also changes:</p>
           <ul aria-label="What refers to it">
             {consequences.map((c) => (
               <li key={c}>{c}</li>

@@ -5,6 +5,7 @@ import { addType, removeType } from '../lib/fields';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
+import { ConfirmDialog } from './ConfirmDialog';
 import { FilesPanel } from './FilesPanel';
 import { ProblemsPanel } from './ProblemsPanel';
 import { SaveStatus } from './SaveStatus';
@@ -18,6 +19,7 @@ export function DesignPage() {
   const id = useId();
   const [newType, setNewType] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [discarding, setDiscarding] = useState(false);
   useDocumentTitle('Design', tenant);
   const goTo = (t: Target) => {
     if (t.kind === 'state' || t.kind === 'transition') void navigate(paths.workflow(tenant, t.type));
@@ -35,6 +37,31 @@ export function DesignPage() {
           : `Draft version ${String(draft.version)}, not published yet.`}{' '}
         <Link to={paths.publish(tenant)}>Review and publish</Link>
       </p>
+      {draft.version > 0 ? (
+        <button
+          type="button"
+          className="secondary"
+          onClick={() => {
+            setDiscarding(true);
+          }}
+        >
+          Discard the draft
+        </button>
+      ) : null}
+      {discarding && (
+        <ConfirmDialog
+          title="Discard the draft?"
+          consequences={['every change since the live version is lost (for every admin)']}
+          confirm="Discard the draft"
+          onCancel={() => {
+            setDiscarding(false);
+          }}
+          onConfirm={() => {
+            setDiscarding(false);
+            void draft.discard();
+          }}
+        />
+      )}
       <table className="types-table">
         <caption>Entity types of the draft</caption>
         <thead>
