@@ -220,6 +220,7 @@ describe('the types and fields of a draft', () => {
     await side.getByText('“state” is reserved for every entity.').waitFor();
     await side.getByLabel('Name').fill('subject');
     await side.getByLabel('Name').press('Enter');
+    await side.getByText('“state” is reserved for every entity.').waitFor({ state: 'detached' });
     await saved(page);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'fields');

@@ -13,8 +13,7 @@ export function NameField({ value, onRename }: { value: string; onRename: (to: s
     setError(null);
   }
   const commit = () => {
-    if (text === value) return;
-    setError(onRename(text));
+    setError(text === value ? null : onRename(text));
   };
   return (
     <div className="field">
