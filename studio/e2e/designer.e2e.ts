@@ -227,11 +227,30 @@ describe('the types and fields of a draft', () => {
 
     // The draft as files: the new type's YAML.
     await page.getByRole('link', { name: '← Types' }).click();
+    await page.getByRole('heading', { name: 'Design' }).waitFor();
     await page.getByText('types/complaint.yaml').click();
     const yaml = (await page.getByLabel('types/complaint.yaml').textContent()) ?? '';
     expect(yaml).toContain('name: complaint');
     expect(yaml).toContain('subject:');
     expect(yaml).toContain('max_length: 200');
+
+    // Another admin saves meanwhile: the next save here is a conflict, resolved by reloading theirs.
+    const theirs = await admin.ok<{ version: number; package: { tenant: Record<string, unknown>; types: { name: string; label?: string }[] } }>(
+      'GET',
+      `/api/v1/t/${TENANT}/config/draft`,
+    );
+    const renamed = theirs.package.types.map((t) => (t.name === 'complaint' ? { ...t, label: 'Their complaint' } : t));
+    await admin.ok('PUT', `/api/v1/t/${TENANT}/config/draft`, { version: theirs.version, package: { ...theirs.package, types: renamed } });
+    await page.getByLabel('New type').fill('suggestion');
+    await page.getByRole('button', { name: 'Add type' }).click();
+    const conflict = page.getByRole('dialog', { name: 'The draft was changed elsewhere' });
+    await conflict.waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'Not saved' }).count()).toBe(1);
+    await conflict.getByRole('button', { name: 'Reload their draft' }).click();
+    await conflict.waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: '← Types' }).click();
+    await page.getByRole('row', { name: /Their complaint/ }).waitFor();
+    expect(await page.getByRole('row', { name: /suggestion/ }).count()).toBe(0);
 
     // Discarding starts again from the live version.
     await page.getByRole('button', { name: 'Discard the draft' }).click();

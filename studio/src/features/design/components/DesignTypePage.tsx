@@ -29,7 +29,16 @@ export function DesignTypePage() {
   const [kind, setKind] = useState<FieldKind>('string');
   const [error, setError] = useState<string | null>(null);
   const type = findType(draft.pkg, typeName);
-  if (!type) return <Alert>The draft has no type “{typeName}”.</Alert>;
+  if (!type) {
+    return (
+      <>
+        <p>
+          <Link to={paths.design(tenant)}>← Types</Link>
+        </p>
+        <Alert>The draft has no type “{typeName}”.</Alert>
+      </>
+    );
+  }
   const fields = Object.entries(type.fields ?? {}) as [string, FieldJson][];
   const current = selected ? (type.fields?.[selected] as FieldJson | undefined) : undefined;
   const setTypeKey = (key: 'label' | 'description' | 'title', value: string) => {

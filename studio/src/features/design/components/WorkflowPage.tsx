@@ -99,7 +99,16 @@ export function WorkflowPage() {
     };
   }, []);
 
-  if (!type) return <Alert>The draft has no type “{typeName}”.</Alert>;
+  if (!type) {
+    return (
+      <>
+        <p>
+          <Link to={paths.design(tenant)}>← Types</Link>
+        </p>
+        <Alert>The draft has no type “{typeName}”.</Alert>
+      </>
+    );
+  }
   if (!workflow || !graph) {
     return (
       <>
