@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 // Feature folders: a feature never imports another one (shared code lives in src/lib,
 // src/components and src/api; src/app composes the features).
-const features = ['auth', 'home', 'design'];
+const features = ['auth', 'home', 'design', 'console'];
 const noCrossFeature = features.map((f) => ({
   files: [`src/features/${f}/**/*.{ts,tsx}`],
   rules: {

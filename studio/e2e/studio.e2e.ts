@@ -110,7 +110,7 @@ describe('the studio', () => {
     await Promise.all(tabs.map((t) => t.close()));
 
     // A link, then a deep link opened directly.
-    await types.getByRole('link', { name: 'Order', exact: true }).click();
+    await types.getByRole('link', { name: 'About Order', exact: true }).click();
     await page.getByRole('heading', { name: 'Order' }).waitFor();
     await page.getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);

@@ -8,6 +8,7 @@ import { Root } from './Root';
 import { Shell } from './Shell';
 
 const design = () => import('../features/design');
+const consoleFeature = () => import('../features/console');
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -32,6 +33,8 @@ const router = createBrowserRouter(
           children: [
             { index: true, element: <HomePage /> },
             { path: 'types/:type', element: <TypePage /> },
+            { path: 'entities/:type', lazy: async () => ({ Component: (await consoleFeature()).ListPage }) },
+            { path: 'entities/:type/:id', lazy: async () => ({ Component: (await consoleFeature()).EntityPage }) },
             {
               // The designer (graph, layout, editors) is loaded when an admin opens it.
               path: 'design',

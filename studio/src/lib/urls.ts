@@ -6,6 +6,8 @@ export const paths = {
   login: '/login',
   home: (tenant: string) => `/t/${seg(tenant)}`,
   type: (tenant: string, type: string) => `/t/${seg(tenant)}/types/${seg(type)}`,
+  list: (tenant: string, type: string) => `/t/${seg(tenant)}/entities/${seg(type)}`,
+  entity: (tenant: string, type: string, id: string) => `/t/${seg(tenant)}/entities/${seg(type)}/${seg(id)}`,
   design: (tenant: string) => `/t/${seg(tenant)}/design`,
   designType: (tenant: string, type: string) => `/t/${seg(tenant)}/design/types/${seg(type)}`,
   workflow: (tenant: string, type: string) => `/t/${seg(tenant)}/design/types/${seg(type)}/workflow`,

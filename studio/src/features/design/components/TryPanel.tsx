@@ -1,18 +1,12 @@
 import { useQuery } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { Alert } from '../../../components/Alert';
+import { entityName } from '../../../lib/entityName';
 import { errorMessage } from '../../../lib/envelope';
 import { dryRun, listUsers, searchEntities } from '../api/draft';
 import { useDraft } from '../hooks/draftContext';
 import { readDryRun, type DryRunView } from '../lib/dryRun';
 import { parseRule } from '../lib/guards';
-
-/** How an entity is named in the picker: its display title, else a number or name field, else its id. */
-function entityName(e: { id: string; display?: string; data: Record<string, unknown> }): string {
-  if (e.display) return e.display;
-  const key = Object.keys(e.data).find((k) => /(_number|^name|^code|^sku)$/.test(k) && typeof e.data[k] === 'string');
-  return key ? String(e.data[key]) : e.id;
-}
 
 /**
  * Tries the selected transition of the draft on a live entity, as any user: the server runs it

@@ -1,0 +1,61 @@
+// The console's server calls: a type's list, one entity, its transitions (explained for this
+// user), firing one, its history; and the tenant's OpenAPI document (sort keys per type).
+
+import { queryOptions } from '@tanstack/react-query';
+import { api, unwrap } from '../../../api/client';
+
+export const tenantDocQuery = (tenant: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'openapi'],
+    staleTime: 60_000,
+    queryFn: async () =>
+      unwrap(await api.GET('/api/v1/t/{tenant}/openapi.json', { params: { path: { tenant } } })) as unknown,
+  });
+
+export const listQuery = (tenant: string, type: string, q: string, sort: string, cursor: string | null) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'list', type, q, sort, cursor],
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}', {
+          params: {
+            path: { tenant, type },
+            query: { sort, limit: 25, total: true, ...(q ? { q } : {}), ...(cursor ? { cursor } : {}) },
+          },
+        }),
+      ),
+  });
+
+export const entityQuery = (tenant: string, type: string, id: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'entity', type, id],
+    queryFn: async () =>
+      unwrap(await api.GET('/api/v1/t/{tenant}/entities/{type}/{id}', { params: { path: { tenant, type, id } } })),
+  });
+
+export const transitionsQuery = (tenant: string, type: string, id: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'entity', type, id, 'transitions'],
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}/{id}/transitions', { params: { path: { tenant, type, id } } }),
+      ).data,
+  });
+
+export const historyQuery = (tenant: string, type: string, id: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'entity', type, id, 'history'],
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}/{id}/history', { params: { path: { tenant, type, id } } }),
+      ).data,
+  });
+
+export async function fire(tenant: string, type: string, id: string, name: string, input: Record<string, unknown>) {
+  return unwrap(
+    await api.POST('/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}', {
+      params: { path: { tenant, type, id, name } },
+      body: { input },
+    }),
+  );
+}

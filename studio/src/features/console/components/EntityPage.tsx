@@ -1,0 +1,167 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useId, useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { Alert } from '../../../components/Alert';
+import { Loading } from '../../../components/Loading';
+import { entityName } from '../../../lib/entityName';
+import { errorMessage } from '../../../lib/envelope';
+import { useDocumentTitle } from '../../../lib/useDocumentTitle';
+import { paths } from '../../../lib/urls';
+import { entityQuery, fire, historyQuery, transitionsQuery } from '../api/entities';
+import { typesQuery } from '../api/types';
+import { cell } from '../lib/columns';
+import { reasonText } from '../lib/reasons';
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One entity: its data, what this user may do to it now (and why not), and its history. */
+export function EntityPage() {
+  const { tenant = '', type = '', id = '' } = useParams();
+  const uid = useId();
+  const client = useQueryClient();
+  const types = useQuery(typesQuery(tenant));
+  const entity = useQuery(entityQuery(tenant, type, id));
+  const transitions = useQuery(transitionsQuery(tenant, type, id));
+  const history = useQuery(historyQuery(tenant, type, id));
+  const [inputs, setInputs] = useState<Record<string, string>>({});
+  const [notice, setNotice] = useState<string | null>(null);
+  const [refusal, setRefusal] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const info = types.data?.data.find((t) => t.name === type);
+  const title = entity.data ? entityName(entity.data) : id.slice(0, 8);
+  useDocumentTitle(`${info?.label ?? type} ${title}`, tenant);
+  const props = isRecord(info?.schema) && isRecord(info.schema.properties) ? info.schema.properties : {};
+
+  const run = async (name: string, label: string) => {
+    setBusy(true);
+    setNotice(null);
+    setRefusal(null);
+    try {
+      let input: Record<string, unknown> = {};
+      const text = inputs[name];
+      if (text) {
+        const parsed: unknown = JSON.parse(text);
+        if (!isRecord(parsed)) throw new Error('The input must be a JSON object.');
+        input = parsed;
+      }
+      const outcome = await fire(tenant, type, id, name, input);
+      const state = (outcome.entity as { state?: string }).state ?? '';
+      setNotice(`${label}: now ${state}.`);
+      await client.invalidateQueries({ queryKey: ['t', tenant, 'entity', type, id] });
+      await client.invalidateQueries({ queryKey: ['t', tenant, 'list', type] });
+    } catch (e) {
+      setRefusal(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <p>
+        <Link to={paths.list(tenant, type)}>← {info?.label ?? type}</Link>
+      </p>
+      {entity.isPending && <Loading />}
+      {entity.isError && <Alert>{errorMessage(entity.error)}</Alert>}
+      {entity.data && (
+        <>
+          <div className="designer-head">
+            <h1>
+              {info?.label ?? type} {title}
+            </h1>
+            <span className={`badge state-${entity.data.state.toLowerCase()}`} aria-label="State">
+              {entity.data.state}
+            </span>
+            <span className="muted">version {entity.data.version}</span>
+          </div>
+          <div className="designer-body">
+            <section aria-labelledby={`${uid}-data`}>
+              <h2 id={`${uid}-data`}>Data</h2>
+              <dl className="data">
+                {Object.entries(entity.data.data).map(([k, v]) => {
+                  const def = isRecord(props[k]) ? props[k] : {};
+                  const ref = typeof def['x-reference'] === 'string' ? def['x-reference'] : null;
+                  return (
+                    <div key={k}>
+                      <dt>{typeof def.title === 'string' ? def.title : k}</dt>
+                      <dd>
+                        {ref && typeof v === 'string' ? <Link to={paths.entity(tenant, ref, v)}>{v}</Link> : <code>{cell(v)}</code>}
+                      </dd>
+                    </div>
+                  );
+                })}
+              </dl>
+            </section>
+            <aside className="side" aria-labelledby={`${uid}-do`}>
+              <h2 id={`${uid}-do`}>Transitions</h2>
+              {notice ? <p role="status">{notice}</p> : null}
+              {refusal ? <Alert>{refusal}</Alert> : null}
+              {transitions.isError && <Alert>{errorMessage(transitions.error)}</Alert>}
+              {transitions.data?.length === 0 ? <p className="muted">No transition leaves this state.</p> : null}
+              <ul className="transitions">
+                {(transitions.data ?? []).map((t) => {
+                  const label = t.label ?? t.name;
+                  const why = t.allowed ? null : reasonText(t);
+                  return (
+                    <li key={t.name}>
+                      {t.input_schema ? (
+                        <div className="field">
+                          <label htmlFor={`${uid}-${t.name}`}>Input of {label} (JSON)</label>
+                          <textarea
+                            id={`${uid}-${t.name}`}
+                            className="code"
+                            rows={2}
+                            value={inputs[t.name] ?? ''}
+                            placeholder="{}"
+                            onChange={(e) => {
+                              setInputs({ ...inputs, [t.name]: e.target.value });
+                            }}
+                          />
+                        </div>
+                      ) : null}
+                      <button
+                        type="button"
+                        disabled={!t.allowed || busy}
+                        aria-describedby={why ? `${uid}-${t.name}-why` : undefined}
+                        onClick={() => void run(t.name, label)}
+                      >
+                        {label}
+                      </button>
+                      {why ? (
+                        <p id={`${uid}-${t.name}-why`} className="muted reason">
+                          {why}
+                        </p>
+                      ) : null}
+                    </li>
+                  );
+                })}
+              </ul>
+            </aside>
+          </div>
+          <section aria-labelledby={`${uid}-h`}>
+            <h2 id={`${uid}-h`}>History</h2>
+            <ol className="history" aria-label="History">
+              {(history.data ?? []).map((h) => (
+                <li key={h.id}>
+                  <strong>{h.transition}</strong> {h.from ? `${h.from} → ` : ''}
+                  {h.to} <span className="muted">by {h.actor.email || h.actor.id} at {new Date(h.at).toLocaleString()}, version {h.definition_version}</span>
+                  {Object.keys(h.changes).length > 0 ? (
+                    <ul className="changes-list">
+                      {Object.entries(h.changes).map(([k, v]) => (
+                        <li key={k}>
+                          {k}: <code>{cell(v)}</code>
+                        </li>
+                      ))}
+                    </ul>
+                  ) : null}
+                </li>
+              ))}
+            </ol>
+          </section>
+        </>
+      )}
+    </>
+  );
+}

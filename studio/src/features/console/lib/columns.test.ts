@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { cell, columns, nextSort, readListQuery, sortKeys } from './columns';
+
+const doc = {
+  paths: {
+    '/api/v1/t/acme/entities/order': {
+      get: { parameters: [{ name: 'q' }, { name: 'sort', schema: { enum: ['id', '-id', 'total', '-total'] } }] },
+    },
+  },
+};
+
+describe('list columns', () => {
+  it('reads the sort keys of a type from the tenant document', () => {
+    expect(sortKeys(doc, 'acme', 'order')).toEqual(['id', 'total']);
+    expect(sortKeys(doc, 'acme', 'trip')).toEqual([]);
+    expect(sortKeys(null, 'acme', 'order')).toEqual([]);
+  });
+
+  it('takes scalar fields, sortable first, labelled by their titles', () => {
+    const schema = {
+      properties: {
+        notes: { type: 'string' },
+        items: { type: 'array' },
+        customer_id: { type: 'string', format: 'uuid', 'x-reference': 'customer', title: 'Customer' },
+        total: { type: ['number', 'null'], title: 'Total' },
+      },
+    };
+    expect(columns(schema, ['total'])).toEqual([
+      { field: 'total', label: 'Total', sortable: true, reference: null },
+      { field: 'notes', label: 'notes', sortable: false, reference: null },
+      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer' },
+    ]);
+    expect(columns(schema, [], 1)).toHaveLength(1);
+  });
+
+  it('keeps the list in the URL and cycles sorts', () => {
+    expect(readListQuery(new URLSearchParams('q=gas&sort=total&cursor=abc'))).toEqual({ q: 'gas', sort: 'total', cursor: 'abc' });
+    expect(readListQuery(new URLSearchParams(''))).toEqual({ q: '', sort: '-created_at', cursor: null });
+    expect(nextSort('total', 'total')).toBe('-total');
+    expect(nextSort('-total', 'total')).toBe('total');
+    expect(cell(null)).toBe('');
+    expect(cell({ a: 1 })).toBe('{"a":1}');
+  });
+});

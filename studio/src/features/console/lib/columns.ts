@@ -1,0 +1,75 @@
+// A list's columns and sort keys, from the type's JSON Schema (`GET …/types`) and its tenant
+// document's `sort` parameter (`GET …/openapi.json`): generated from the configuration, with no
+// code per type.
+
+export interface Column {
+  field: string;
+  label: string;
+  sortable: boolean;
+  reference: string | null;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const SCALAR = new Set(['string', 'number', 'integer', 'boolean']);
+
+/** The sort keys the tenant's document allows for the type's list (`sort` enum, ascending ones). */
+export function sortKeys(doc: unknown, tenant: string, type: string): string[] {
+  if (!isRecord(doc) || !isRecord(doc.paths)) return [];
+  const op = doc.paths[`/api/v1/t/${tenant}/entities/${type}`];
+  const get = isRecord(op) ? op.get : undefined;
+  const params = isRecord(get) && Array.isArray(get.parameters) ? (get.parameters as unknown[]) : [];
+  const sort = params.find((p) => isRecord(p) && p.name === 'sort');
+  const schema = isRecord(sort) && isRecord(sort.schema) ? sort.schema : {};
+  const values = Array.isArray(schema.enum) ? (schema.enum as unknown[]) : [];
+  return values.filter((v): v is string => typeof v === 'string' && !v.startsWith('-'));
+}
+
+/**
+ * Columns: the scalar top-level fields, sortable ones first (they are what a list is sorted and
+ * filtered by), at most `max`.
+ */
+export function columns(schema: unknown, sortable: string[], max = 5): Column[] {
+  const props = isRecord(schema) && isRecord(schema.properties) ? schema.properties : {};
+  const all = Object.entries(props).flatMap(([field, def]): Column[] => {
+    if (!isRecord(def)) return [];
+    const raw: unknown = def.type;
+    const kind: unknown = Array.isArray(raw) ? (raw as unknown[]).find((t) => t !== 'null') : raw;
+    if (typeof kind !== 'string' || !SCALAR.has(kind)) return [];
+    return [
+      {
+        field,
+        label: typeof def.title === 'string' ? def.title : field.replaceAll('_', ' '),
+        sortable: sortable.includes(field),
+        reference: typeof def['x-reference'] === 'string' ? def['x-reference'] : null,
+      },
+    ];
+  });
+  return [...all.filter((c) => c.sortable), ...all.filter((c) => !c.sortable)].slice(0, max);
+}
+
+/** A cell's text. */
+export function cell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+/** The list's state in the URL: `?q=…&sort=-total_amount&cursor=…`. */
+export interface ListQuery {
+  q: string;
+  sort: string;
+  cursor: string | null;
+}
+
+export function readListQuery(params: URLSearchParams): ListQuery {
+  return { q: params.get('q') ?? '', sort: params.get('sort') ?? '-created_at', cursor: params.get('cursor') };
+}
+
+/** The sort after clicking a column: ascending, then descending, then ascending again. */
+export function nextSort(current: string, field: string): string {
+  return current === field ? `-${field}` : field;
+}
