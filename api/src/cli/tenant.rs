@@ -187,8 +187,13 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             .await
         }
         TenantCommand::Migrate { slug, to, state_map, dry_run, json } => {
-            let opts =
-                MigrateOptions { to, state_map: StateMap::parse(&state_map)?, dry_run, actor: CLI_ACTOR.to_string() };
+            let opts = MigrateOptions {
+                to,
+                state_map: StateMap::parse(&state_map)?,
+                dry_run,
+                actor: CLI_ACTOR.to_string(),
+                actor_email: String::new(),
+            };
             let report =
                 with_db(cfg, async |db| Ok(tenants::migrate::migrate(&db.owner, &slug, &opts, &limits).await?)).await?;
             let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&report)?) } else { report.text() };
