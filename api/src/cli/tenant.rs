@@ -86,6 +86,7 @@ pub enum TenantCommand {
         #[arg(long)]
         to: i64,
         /// States to rename: `OLD=NEW` (any type) or `type.OLD=NEW`, comma-separated or repeated.
+        /// A type or NEW state the target version does not have is an error (exit 1).
         #[arg(long = "state-map", value_name = "OLD=NEW,…")]
         state_map: Vec<String>,
         /// Report what would happen to each entity; change nothing.
