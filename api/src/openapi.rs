@@ -54,6 +54,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
     schemas.insert("Problem".into(), problem_schema());
     schemas.insert("Plan".into(), plan_schema());
     schemas.insert("Applied".into(), applied_schema());
+    schemas.insert("MigrationReport".into(), migration_report_schema());
     schemas.insert("Draft".into(), draft_schema());
     schemas.insert("DraftSaved".into(), draft_saved_schema());
     schemas.insert("DryRun".into(), dry_run_schema());
@@ -840,6 +841,37 @@ fn applied_schema() -> Value {
     })
 }
 
+/// `POST …/config/migrate`: `tenants::migrate::Report` and its text.
+fn migration_report_schema() -> Value {
+    let count = json!({ "type": "integer", "minimum": 0 });
+    json!({
+        "type": "object",
+        "required": ["tenant", "to_version", "live_version", "dry_run", "moved", "cannot_move", "pinned", "entities", "text"],
+        "properties": {
+            "tenant": { "type": "string" },
+            "to_version": { "type": "integer" },
+            "live_version": { "type": ["integer", "null"] },
+            "dry_run": { "type": "boolean" },
+            "moved": count, "cannot_move": count, "pinned": count,
+            "entities": { "type": "array", "description": "Every entity pinned to an earlier version, in id order",
+                "items": { "type": "object", "required": ["id", "type", "outcome", "from_version", "from_state"],
+                    "properties": {
+                        "id": { "type": "string", "format": "uuid" },
+                        "type": { "type": "string" },
+                        "title": { "type": "string" },
+                        "outcome": { "type": "string", "enum": ["moved", "cannot_move", "pinned"],
+                            "description": "moved (or, dry, would move); cannot_move: left untouched (see `reasons`); pinned: in a terminal state, stays on its version" },
+                        "from_version": { "type": "integer" },
+                        "from_state": { "type": "string" },
+                        "to_state": { "type": "string", "description": "The state in the target version (moved only)" },
+                        "filled": { "type": "array", "items": { "type": "string" }, "description": "Fields the target version's defaults fill in" },
+                        "reasons": { "type": "array", "items": { "type": "string" }, "description": "Why it cannot move (or, pinned, that its state is terminal)" },
+                    } } },
+            "text": { "type": "string", "description": "The report as `switchyard tenant migrate` prints it" },
+        },
+    })
+}
+
 /// `GET …/config/draft`: the stored draft, or (`stored: false`, `version: 0`) the live package.
 fn draft_schema() -> Value {
     json!({
@@ -1053,6 +1085,25 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
                     "200": { "description": "Already published: that version is live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
                     "201": { "description": "A new version, live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
                 }), &[400, 401, 403, 422]) } }),
+        ),
+        (
+            format!("{t}/config/migrate"),
+            json!({ "post": { "tags": ["config"], "operationId": "config_migrate",
+                "summary": "Moves in-flight entities to a published version (a dry run unless `dry_run: false`)",
+                "description": format!("{admin} Entities pinned to an earlier version and not in a terminal state move to `to` in one \
+                    transaction: their state mapped through `state_map`, the target's defaults filled in, their data re-validated; \
+                    those that cannot (type or state missing in `to`, data invalid) are reported and left untouched. Each move \
+                    writes a history row `migrate` by the caller. `state_map`: `{{\"OLD\": \"NEW\"}}` for every type, \
+                    `{{\"type.OLD\": \"NEW\"}}` for one (it wins over a plain key); a bad entry, a type or new state `to` does \
+                    not have is 422 at `/state_map/<key>`, an unknown version 422 at `/to`."),
+                "requestBody": body(json!({ "type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": {
+                        "to": { "type": "integer", "minimum": 1, "description": "The published version to move entities to" },
+                        "state_map": { "type": "object", "additionalProperties": { "type": "string" },
+                            "description": "`OLD` or `type.OLD` → the new state" },
+                        "dry_run": { "type": "boolean", "default": true, "description": "Report only (the default); false moves the entities" },
+                    } })),
+                "responses": responses(ok(schema_ref("MigrationReport")), &[400, 401, 403, 422, 503]) } }),
         ),
         (
             format!("{t}/config/versions"),

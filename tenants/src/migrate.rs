@@ -21,16 +21,24 @@
 //!   Any error rolls every move back.
 //!
 //! A dry run does the same reads and decisions and writes nothing.
+//!
+//! The entities are read [`BATCH`] at a time in id order within that one transaction; a state
+//! map entry that names a type or (target) state the target version does not have refuses the
+//! whole migration ([`MigrateError::UnknownStates`]) before anything is read. The CPU work
+//! (compiling the target, deciding a batch) runs inline for the CLI ([`migrate`]) and off the
+//! reactor for the server ([`migrate_offloaded`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::Utc;
 use engine::compiled::CompiledTenant;
 use engine::def::{StateKind, WorkflowDef};
 use engine::limits::Limits;
+use engine::offload::{Busy, Offload};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::PackageError;
@@ -46,8 +54,19 @@ pub enum MigrateError {
     Invalid { version: i64, problems: Vec<PackageError> },
     #[error("bad --state-map: {0}")]
     StateMap(String),
+    #[error("the state map names what version {version} does not have: {}", problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect::<Vec<_>>().join("; "))]
+    UnknownStates { version: i64, problems: Vec<MapProblem> },
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+}
+
+/// One bad entry of a state map: its key (`OLD` or `type.OLD`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapProblem {
+    pub key: String,
+    pub message: String,
 }
 
 /// `OLD=NEW` pairs, optionally for one type (`order.OLD=NEW`, which wins over a plain `OLD=NEW`).
@@ -86,6 +105,73 @@ impl StateMap {
         Ok(StateMap { rules })
     }
 
+    /// The JSON form of a state map, `{"OLD": "NEW", "type.OLD": "NEW"}`: each key is what
+    /// precedes `=` in [`StateMap::parse`]'s items, with the same meaning (a typed key wins over
+    /// a plain one for its type). Names are taken as they are (no trimming); a key or value that
+    /// is empty, has an empty type or state part, or holds whitespace, `,` or `=` is a problem.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<StateMap, Vec<MapProblem>> {
+        let mut rules = Vec::new();
+        let mut problems = Vec::new();
+        let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == ',' || c == '=');
+        for (key, to) in entries {
+            let (type_name, from) = match key.split_once('.') {
+                Some((t, s)) => (Some(t), s),
+                None => (None, key),
+            };
+            let message = if type_name.is_some_and(bad) || bad(from) {
+                "a key is `OLD` or `type.OLD`: a state name, optionally after its type and a dot"
+            } else if bad(to) {
+                "the new state must be a state name"
+            } else {
+                rules.push(StateRule {
+                    type_name: type_name.map(str::to_string),
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+                continue;
+            };
+            problems.push(MapProblem { key: key.to_string(), message: message.to_string() });
+        }
+        if problems.is_empty() {
+            Ok(StateMap { rules })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The entries that name a type, or map to a state, that version `to` (`target`) does not
+    /// have. A plain `OLD=NEW` needs `NEW` to be a state of some type.
+    pub fn check(&self, target: &CompiledTenant, to: i64) -> Vec<MapProblem> {
+        let mut problems = Vec::new();
+        for rule in &self.rules {
+            let key = match &rule.type_name {
+                Some(t) => format!("{t}.{}", rule.from),
+                None => rule.from.clone(),
+            };
+            let message = match &rule.type_name {
+                Some(t) => match target.workflow(t) {
+                    None => format!("type {t} does not exist in version {to}"),
+                    Some(wf) if !wf.has_state(&rule.to) => {
+                        format!("{} is not a state of {t} in version {to}", rule.to)
+                    }
+                    Some(_) => continue,
+                },
+                None if target
+                    .ontology()
+                    .names()
+                    .any(|t| target.workflow(t).is_some_and(|w| w.has_state(&rule.to))) =>
+                {
+                    continue
+                }
+                None => format!("{} is not a state of any type in version {to}", rule.to),
+            };
+            problems.push(MapProblem { key, message });
+        }
+        problems
+    }
+
     /// Where `state` of a `type_name` entity goes, if it is mapped.
     pub fn map(&self, type_name: &str, state: &str) -> Option<&str> {
         let typed = self.rules.iter().find(|r| r.type_name.as_deref() == Some(type_name) && r.from == state);
@@ -105,8 +191,11 @@ pub struct Options {
     pub state_map: StateMap,
     /// Report only; change nothing.
     pub dry_run: bool,
-    /// Who migrates (the history rows' actor), e.g. `cli`.
+    /// Who migrates (the history rows' actor and the entities' `updated_by`), e.g. `cli`, or a
+    /// user's id.
     pub actor: String,
+    /// The acting user's email for the history rows (empty: none, as for the CLI).
+    pub actor_email: String,
 }
 
 /// What happens (or happened) to one entity.
@@ -296,63 +385,75 @@ pub fn decide(
     (line, Some(data))
 }
 
-/// Migrates the tenant `slug` (see the module documentation).
+/// Entities read, decided and written per round trip (see [`migrate`]).
+pub const BATCH: i64 = 500;
+
+/// Migrates the tenant `slug` (see the module documentation), doing the CPU work (compiling
+/// the target version, deciding each batch) inline: for the CLI, which has the process to
+/// itself. A server uses [`migrate_offloaded`].
 pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits) -> Result<Report, MigrateError> {
+    run(pool, slug, opts, limits, None).await
+}
+
+/// [`migrate`] with its CPU work on `offload`'s slots, within the tenant's share
+/// ([`engine::offload`]), so a large migration never holds a reactor thread: only the database
+/// round trips are awaited on it. A slot not had in time is [`MigrateError::Busy`].
+pub async fn migrate_offloaded(
+    pool: &PgPool,
+    slug: &str,
+    opts: &Options,
+    limits: &Limits,
+    offload: &Offload,
+) -> Result<Report, MigrateError> {
+    run(pool, slug, opts, limits, Some(offload)).await
+}
+
+/// Runs `work` on `offload` (inline without one).
+async fn cpu<T: Send + 'static>(
+    offload: Option<&Offload>,
+    tenant: Uuid,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, MigrateError> {
+    match offload {
+        Some(offload) => Ok(offload.spawn(tenant, work).await?),
+        None => Ok(work()),
+    }
+}
+
+/// The workflows of earlier versions, by (version, type): what tells a terminal state.
+type OldWorkflows = HashMap<(i64, String), WorkflowDef>;
+
+/// One transaction; the entities pinned before `opts.to` are read in id order, [`BATCH`] at a
+/// time (locked until the commit when not dry), decided off the reactor, and the moves of a
+/// batch written in two statements.
+async fn run(
+    pool: &PgPool,
+    slug: &str,
+    opts: &Options,
+    limits: &Limits,
+    offload: Option<&Offload>,
+) -> Result<Report, MigrateError> {
     let mut tx = pool.begin().await?;
     let tenant =
         export::tenant_id_in(&mut tx, slug).await?.ok_or_else(|| VersionError::NoSuchTenant(slug.to_string()))?;
     let target = export::version_in(&mut tx, tenant, Some(opts.to))
         .await?
         .ok_or_else(|| VersionError::NoSuchVersion { slug: slug.to_string(), version: opts.to })?;
-    let package = target.package().map_err(VersionError::from)?;
-    let compiled = crate::compile::compile(&package, limits)
-        .map_err(|problems| MigrateError::Invalid { version: opts.to, problems })?;
     let live_version: Option<i64> =
         sqlx::query_scalar("select live_version from tenants where id = $1").bind(tenant).fetch_one(&mut *tx).await?;
-
-    // The rows that move are locked (in id order) until the moves commit.
-    let lock = if opts.dry_run { "" } else { " for update" };
-    let rows = sqlx::query(&format!(
-        "select id, type, state, data, config_version from entities \
-         where tenant_id = $1 and config_version < $2 order by id{lock}"
-    ))
-    .bind(tenant)
-    .bind(opts.to)
-    .fetch_all(&mut *tx)
-    .await?;
-    let entities: Vec<Pinned> = rows
-        .iter()
-        .map(|r| {
-            Ok(Pinned {
-                id: r.try_get("id")?,
-                type_name: r.try_get("type")?,
-                state: r.try_get("state")?,
-                data: r.try_get("data")?,
-                config_version: r.try_get("config_version")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-
-    // The workflows of the versions these entities are pinned to (for terminal states).
-    let mut versions: Vec<i64> = entities.iter().map(|e| e.config_version).collect();
-    versions.sort_unstable();
-    versions.dedup();
-    let old_types: Vec<(i64, Value)> = sqlx::query_as(
-        "select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)",
-    )
-    .bind(tenant)
-    .bind(&versions)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut workflows: HashMap<(i64, String), WorkflowDef> = HashMap::new();
-    for (version, types) in old_types {
-        for t in types.as_array().into_iter().flatten() {
-            let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
-            if let Ok(wf) = WorkflowDef::parse(name, t.get("workflow")) {
-                workflows.insert((version, name.to_string()), wf);
-            }
-        }
+    let (to, limits_owned) = (opts.to, limits.clone());
+    let compiled = cpu(offload, tenant, move || -> Result<CompiledTenant, MigrateError> {
+        let package = target.package().map_err(VersionError::from)?;
+        crate::compile::compile(&package, &limits_owned)
+            .map_err(|problems| MigrateError::Invalid { version: to, problems })
+    })
+    .await??;
+    let problems = opts.state_map.check(&compiled, opts.to);
+    if !problems.is_empty() {
+        return Err(MigrateError::UnknownStates { version: opts.to, problems });
     }
+    let compiled = Arc::new(compiled);
+    let map = Arc::new(opts.state_map.clone());
 
     let now = Utc::now();
     let mut report = Report {
@@ -363,53 +464,58 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
         moved: 0,
         cannot_move: 0,
         pinned: 0,
-        entities: Vec::with_capacity(entities.len()),
+        entities: Vec::new(),
     };
-    for entity in &entities {
-        let old = workflows.get(&(entity.config_version, entity.type_name.clone()));
-        let (line, data) = decide(entity, old, &compiled, opts.to, &opts.state_map);
-        match line.outcome {
-            Outcome::Moved => report.moved += 1,
-            Outcome::CannotMove => report.cannot_move += 1,
-            Outcome::Pinned => report.pinned += 1,
+    let mut workflows = OldWorkflows::new();
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let batch = pinned_batch(&mut tx, tenant, opts.to, after, !opts.dry_run).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.id);
+        let full = batch.len() as i64 == BATCH;
+        // The workflows of versions this batch is pinned to that earlier batches were not.
+        let mut missing: Vec<i64> = batch.iter().map(|e| e.config_version).filter(|v| !seen.contains(v)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        seen.extend(&missing);
+        let old_types = if missing.is_empty() { Vec::new() } else { version_types(&mut tx, tenant, &missing).await? };
+
+        let (compiled, map) = (compiled.clone(), map.clone());
+        let (known, decided) = cpu(offload, tenant, move || {
+            let mut workflows = workflows;
+            add_workflows(&mut workflows, old_types);
+            let decided: Vec<(Pinned, EntityMove, Option<Value>)> = batch
+                .into_iter()
+                .map(|e| {
+                    let old = workflows.get(&(e.config_version, e.type_name.clone()));
+                    let (line, data) = decide(&e, old, &compiled, to, &map);
+                    (e, line, data)
+                })
+                .collect();
+            (workflows, decided)
+        })
+        .await?;
+        workflows = known;
+
+        let mut moves = Moves::default();
+        for (entity, line, data) in decided {
+            match line.outcome {
+                Outcome::Moved => report.moved += 1,
+                Outcome::CannotMove => report.cannot_move += 1,
+                Outcome::Pinned => report.pinned += 1,
+            }
+            if let (Some(data), Some(state)) = (data, line.to_state.as_deref()) {
+                moves.push(&entity, state, data, opts.to);
+            }
+            report.entities.push(line);
         }
-        if let (Some(data), Some(state), false) = (data, line.to_state.as_deref(), opts.dry_run) {
-            sqlx::query(
-                "update entities set state = $3, data = $4, config_version = $5, version = version + 1, \
-                 updated_at = $6, updated_by = $7 where tenant_id = $1 and id = $2",
-            )
-            .bind(tenant)
-            .bind(entity.id)
-            .bind(state)
-            .bind(&data)
-            .bind(opts.to)
-            .bind(now)
-            .bind(&opts.actor)
-            .execute(&mut *tx)
-            .await?;
-            let mut changes = match engine::eval::diff(&entity.data, &data) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            changes.insert("config_version".into(), json!({ "from": entity.config_version, "to": opts.to }));
-            sqlx::query(
-                "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, \
-                 actor_id, actor_email, at, input, changes, config_version) \
-                 values ($1, $2, $3, 'migrate', $4, $5, $6, '', $7, '{}', $8, $9)",
-            )
-            .bind(tenant)
-            .bind(entity.id)
-            .bind(&entity.type_name)
-            .bind(&entity.state)
-            .bind(state)
-            .bind(&opts.actor)
-            .bind(now)
-            .bind(Value::Object(changes))
-            .bind(opts.to)
-            .execute(&mut *tx)
-            .await?;
+        if !opts.dry_run && !moves.ids.is_empty() {
+            moves.write(&mut tx, tenant, opts, now).await?;
         }
-        report.entities.push(line);
+        if !full {
+            break;
+        }
     }
     if opts.dry_run {
         tx.rollback().await?;
@@ -424,6 +530,137 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
         );
     }
     Ok(report)
+}
+
+/// The next [`BATCH`] entities of the tenant pinned before `to`, after `after` in id order
+/// (locked until the transaction ends when `lock`).
+async fn pinned_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: Uuid,
+    to: i64,
+    after: Option<Uuid>,
+    lock: bool,
+) -> Result<Vec<Pinned>, sqlx::Error> {
+    let lock = if lock { " for update" } else { "" };
+    let rows = sqlx::query(&format!(
+        "select id, type, state, data, config_version from entities \
+         where tenant_id = $1 and config_version < $2 and ($3::uuid is null or id > $3) order by id limit $4{lock}"
+    ))
+    .bind(tenant)
+    .bind(to)
+    .bind(after)
+    .bind(BATCH)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Pinned {
+                id: r.try_get("id")?,
+                type_name: r.try_get("type")?,
+                state: r.try_get("state")?,
+                data: r.try_get("data")?,
+                config_version: r.try_get("config_version")?,
+            })
+        })
+        .collect()
+}
+
+/// The `types` of these versions of the tenant's package.
+async fn version_types(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: Uuid,
+    versions: &[i64],
+) -> Result<Vec<(i64, Value)>, sqlx::Error> {
+    sqlx::query_as("select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)")
+        .bind(tenant)
+        .bind(versions)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+fn add_workflows(workflows: &mut OldWorkflows, old_types: Vec<(i64, Value)>) {
+    for (version, types) in old_types {
+        for t in types.as_array().into_iter().flatten() {
+            let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+            if let Ok(wf) = WorkflowDef::parse(name, t.get("workflow")) {
+                workflows.insert((version, name.to_string()), wf);
+            }
+        }
+    }
+}
+
+/// The moves of one batch, as the columns of the two statements that write them.
+#[derive(Default)]
+struct Moves {
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    from_states: Vec<String>,
+    to_states: Vec<String>,
+    data: Vec<Value>,
+    changes: Vec<Value>,
+}
+
+impl Moves {
+    fn push(&mut self, entity: &Pinned, state: &str, data: Value, to: i64) {
+        let mut changes = match engine::eval::diff(&entity.data, &data) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        changes.insert("config_version".into(), json!({ "from": entity.config_version, "to": to }));
+        self.ids.push(entity.id);
+        self.types.push(entity.type_name.clone());
+        self.from_states.push(entity.state.clone());
+        self.to_states.push(state.to_string());
+        self.data.push(data);
+        self.changes.push(Value::Object(changes));
+    }
+
+    /// The entity rows get the new version, state and data (and a new `version`); each gets a
+    /// `migrate` history row by the acting user.
+    async fn write(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: Uuid,
+        opts: &Options,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "update entities e set state = m.state, data = m.data, config_version = $2, version = e.version + 1, \
+             updated_at = $3, updated_by = $4 \
+             from unnest($5::uuid[], $6::text[], $7::jsonb[]) as m(id, state, data) \
+             where e.tenant_id = $1 and e.id = m.id",
+        )
+        .bind(tenant)
+        .bind(opts.to)
+        .bind(now)
+        .bind(&opts.actor)
+        .bind(&self.ids)
+        .bind(&self.to_states)
+        .bind(&self.data)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, \
+             actor_id, actor_email, at, input, changes, config_version) \
+             select $1, m.id, m.type, 'migrate', m.from_state, m.to_state, $2, $3, $4, '{}', m.changes, $5 \
+             from unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) \
+                  with ordinality as m(id, type, from_state, to_state, changes, n) \
+             order by m.n",
+        )
+        .bind(tenant)
+        .bind(&opts.actor)
+        .bind(&opts.actor_email)
+        .bind(now)
+        .bind(opts.to)
+        .bind(&self.ids)
+        .bind(&self.types)
+        .bind(&self.from_states)
+        .bind(&self.to_states)
+        .bind(&self.changes)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -442,6 +679,33 @@ mod tests {
         assert!(StateMap::parse(&["A"]).is_err());
         assert!(StateMap::parse(&["A="]).is_err());
         assert!(StateMap::parse(&["A=B,A=C"]).is_err());
+    }
+
+    #[test]
+    fn json_state_maps_read_like_the_cli_and_name_their_bad_keys() {
+        let map = StateMap::from_entries([("WAITING", "OPEN"), ("order.WAITING", "HELD")]).unwrap();
+        assert_eq!(map, StateMap::parse(&["WAITING=OPEN,order.WAITING=HELD"]).unwrap());
+        let bad = StateMap::from_entries([("", "A"), ("A", ""), (".A", "B"), ("t.", "B"), ("A=B", "C"), ("A", "B C")])
+            .unwrap_err();
+        let keys: Vec<&str> = bad.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["", "A", ".A", "t.", "A=B", "A"]);
+    }
+
+    #[test]
+    fn a_state_map_naming_what_the_target_lacks_is_refused() {
+        let target = compiled(V2);
+        let map = StateMap::parse(&["WAITING=OPEN,ticket.X=CLOSED"]).unwrap();
+        assert!(map.check(&target, 2).is_empty());
+        let map = StateMap::parse(&["WAITING=GONE,ticket.X=NOPE,order.X=OPEN"]).unwrap();
+        let problems: Vec<(String, String)> = map.check(&target, 2).into_iter().map(|p| (p.key, p.message)).collect();
+        assert_eq!(
+            problems,
+            [
+                ("WAITING".to_string(), "GONE is not a state of any type in version 2".to_string()),
+                ("ticket.X".to_string(), "NOPE is not a state of ticket in version 2".to_string()),
+                ("order.X".to_string(), "type order does not exist in version 2".to_string()),
+            ]
+        );
     }
 
     fn compiled(yaml: &str) -> CompiledTenant {

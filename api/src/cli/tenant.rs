@@ -86,6 +86,7 @@ pub enum TenantCommand {
         #[arg(long)]
         to: i64,
         /// States to rename: `OLD=NEW` (any type) or `type.OLD=NEW`, comma-separated or repeated.
+        /// A type or NEW state the target version does not have is an error (exit 1).
         #[arg(long = "state-map", value_name = "OLD=NEW,…")]
         state_map: Vec<String>,
         /// Report what would happen to each entity; change nothing.
@@ -187,8 +188,13 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             .await
         }
         TenantCommand::Migrate { slug, to, state_map, dry_run, json } => {
-            let opts =
-                MigrateOptions { to, state_map: StateMap::parse(&state_map)?, dry_run, actor: CLI_ACTOR.to_string() };
+            let opts = MigrateOptions {
+                to,
+                state_map: StateMap::parse(&state_map)?,
+                dry_run,
+                actor: CLI_ACTOR.to_string(),
+                actor_email: String::new(),
+            };
             let report =
                 with_db(cfg, async |db| Ok(tenants::migrate::migrate(&db.owner, &slug, &opts, &limits).await?)).await?;
             let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&report)?) } else { report.text() };

@@ -13,8 +13,20 @@
 //! | `GET /api/v1/t/{tenant}/config/versions` | `{data: [{version, hash, created_at, created_by, live}]}`, oldest first |
 //! | `GET /api/v1/t/{tenant}/config/versions/{version}` | that version's package JSON |
 //! | `GET /api/v1/t/{tenant}/config/export` | the live version's package JSON |
+//! | `POST /api/v1/t/{tenant}/config/migrate` `{to, state_map?, dry_run?}` | the migration report (`tenants::migrate::Report`) plus `text` |
 //!
 //! Drafts of a package and dry runs with them are `super::drafts`'s.
+//!
+//! Migrate moves the tenant's in-flight entities to published version `to`, as `switchyard
+//! tenant migrate` does (`tenants::migrate`), by the admin (history rows `migrate` with the
+//! admin's id and email). `dry_run` defaults to true: only an explicit `false` writes.
+//! `state_map` is the JSON form of the CLI's `--state-map`: `{"OLD": "NEW"}` for every type,
+//! `{"type.OLD": "NEW"}` for one (which wins over a plain key for that type). A bad entry, or one
+//! whose type or new state version `to` does not have, is 422 `VALIDATION_FAILED` with
+//! `details.errors[].path` `/state_map/<key>` (JSON-pointer escaped); an unknown version is the
+//! same with `/to`. It runs on the request role's pool (row-level security for the path's
+//! tenant; the role may update entities and append history, all a migration writes), with its
+//! CPU work off the reactor.
 //!
 //! Plan and apply refuse a package that does not validate, or whose `tenant.slug` is not the
 //! tenant of the path, with 422 `INVALID_PACKAGE` and the problems in `details.problems`.
@@ -29,6 +41,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tenants::error::PackageError;
 use tenants::export::VersionError;
+use tenants::migrate::{MigrateError, Options as MigrateOptions, StateMap};
 use tenants::package::TenantFile;
 use tenants::validate::{Problem, Severity};
 use tenants::{ApplyError, Package};
@@ -46,6 +59,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/t/{tenant}/config/versions", versions)
         .get("/api/v1/t/{tenant}/config/versions/{version}", version)
         .get("/api/v1/t/{tenant}/config/export", export)
+        .post("/api/v1/t/{tenant}/config/migrate", migrate)
 }
 
 /// The configuration is for the tenant's admins (drafts too: `super::drafts`).
@@ -145,6 +159,104 @@ async fn export(State(state): State<AppState>, Admin(who, ..): Admin<Configurati
     let stored = tenants::export::version(state.store.pool(), who.tenant.0, None).await?;
     let stored = stored.ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
     Ok(Json(stored.package))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MigrateBody {
+    /// The published version to move entities to.
+    to: i64,
+    /// `{"OLD": "NEW", "type.OLD": "NEW"}` (values checked here, to name the key of a bad one).
+    #[serde(default)]
+    state_map: serde_json::Map<String, Value>,
+    /// Report only (the default); `false` moves the entities.
+    #[serde(default = "default_dry_run")]
+    dry_run: bool,
+}
+
+fn default_dry_run() -> bool {
+    true
+}
+
+async fn migrate(
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
+    JsonBody(body): JsonBody<MigrateBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.to < 1 {
+        return Err(field_errors([("/to".to_string(), "must be a published version (1 or more)".to_string())]));
+    }
+    let mut problems = Vec::new();
+    let mut entries = Vec::new();
+    for (key, to) in &body.state_map {
+        match to.as_str() {
+            Some(to) => entries.push((key.as_str(), to)),
+            None => problems.push((state_map_path(key), "must be a string: the new state".to_string())),
+        }
+    }
+    let state_map = match StateMap::from_entries(entries) {
+        Ok(map) if problems.is_empty() => map,
+        Ok(_) => return Err(field_errors(problems)),
+        Err(bad) => {
+            problems.extend(bad.into_iter().map(|p| (state_map_path(&p.key), p.message)));
+            return Err(field_errors(problems));
+        }
+    };
+    let opts = MigrateOptions {
+        to: body.to,
+        state_map,
+        dry_run: body.dry_run,
+        actor: who.actor.id.clone(),
+        actor_email: who.actor.email.clone(),
+    };
+    // The request role's pool: row-level security keeps the migration to this tenant.
+    let report = tenants::migrate::migrate_offloaded(
+        state.store.pool(),
+        &who.slug,
+        &opts,
+        state.store.limits(),
+        state.store.offload(),
+    )
+    .await
+    .map_err(migrate_error)?;
+    let mut value = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    value["text"] = Value::String(report.text());
+    Ok(Json(value))
+}
+
+/// The JSON pointer of a state map entry.
+fn state_map_path(key: &str) -> String {
+    format!("/state_map/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// 422 `VALIDATION_FAILED` with `details.errors: [{path, message}]`.
+fn field_errors(errors: impl IntoIterator<Item = (String, String)>) -> ApiError {
+    let errors: Vec<Value> =
+        errors.into_iter().map(|(path, message)| json!({ "path": path, "message": message })).collect();
+    ApiError::validation(Value::Array(errors))
+}
+
+fn migrate_error(e: MigrateError) -> ApiError {
+    match e {
+        MigrateError::Version(VersionError::NoSuchVersion { version, .. }) => {
+            field_errors([("/to".to_string(), format!("there is no published version {version}"))])
+        }
+        MigrateError::UnknownStates { problems, .. } => {
+            field_errors(problems.into_iter().map(|p| (state_map_path(&p.key), p.message)))
+        }
+        MigrateError::StateMap(message) => field_errors([("/state_map".to_string(), message)]),
+        // A published version that no longer compiles (e.g. under tighter limits): not the
+        // server's failure, and nothing was changed.
+        MigrateError::Invalid { version, problems } => field_errors([(
+            "/to".to_string(),
+            format!(
+                "version {version} does not compile: {}",
+                problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ),
+        )]),
+        MigrateError::Busy(busy) => ApiError::busy(&busy),
+        other => ApiError::internal(other),
+    }
 }
 
 /// Who a change of the configuration is by: the admin's email, or its id when it has none (an

@@ -273,6 +273,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/config/migrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Moves in-flight entities to a published version (a dry run unless `dry_run: false`)
+         * @description For the tenant's admins (role `admin`). Entities pinned to an earlier version and not in a terminal state move to `to` in one transaction: their state mapped through `state_map`, the target's defaults filled in, their data re-validated; those that cannot (type or state missing in `to`, data invalid) are reported and left untouched. Each move writes a history row `migrate` by the caller. `state_map`: `{"OLD": "NEW"}` for every type, `{"type.OLD": "NEW"}` for one (it wins over a plain key); a bad entry, a type or new state `to` does not have is 422 at `/state_map/<key>`, an unknown version 422 at `/to`.
+         */
+        post: operations["config_migrate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/config/versions": {
         parameters: {
             query?: never;
@@ -1000,6 +1023,37 @@ export interface components {
             hash: string;
             new_version: boolean;
             plan: components["schemas"]["Plan"];
+        };
+        MigrationReport: {
+            tenant: string;
+            to_version: number;
+            live_version: number | null;
+            dry_run: boolean;
+            moved: number;
+            cannot_move: number;
+            pinned: number;
+            /** @description Every entity pinned to an earlier version, in id order */
+            entities: {
+                /** Format: uuid */
+                id: string;
+                type: string;
+                title?: string;
+                /**
+                 * @description moved (or, dry, would move); cannot_move: left untouched (see `reasons`); pinned: in a terminal state, stays on its version
+                 * @enum {string}
+                 */
+                outcome: "moved" | "cannot_move" | "pinned";
+                from_version: number;
+                from_state: string;
+                /** @description The state in the target version (moved only) */
+                to_state?: string;
+                /** @description Fields the target version's defaults fill in */
+                filled?: string[];
+                /** @description Why it cannot move (or, pinned, that its state is terminal) */
+                reasons?: string[];
+            }[];
+            /** @description The report as `switchyard tenant migrate` prints it */
+            text: string;
         };
         Draft: {
             /** @description The draft's version (send it back to save); 0: no draft is stored */
@@ -2227,6 +2281,120 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_migrate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The published version to move entities to */
+                    to: number;
+                    /** @description `OLD` or `type.OLD` → the new state */
+                    state_map?: {
+                        [key: string]: string;
+                    };
+                    /**
+                     * @description Report only (the default); false moves the entities
+                     * @default true
+                     */
+                    dry_run?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MigrationReport"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description An error (see the code) */
             default: {

@@ -204,6 +204,7 @@ async fn no_route_leaks_another_tenants_data() {
             "config/draft/dry-run".into(),
             Some(json!({ "type": "order", "id": a_order, "transition": "cancelOrder", "input": {} })),
         ),
+        (Method::POST, "config/migrate".into(), Some(json!({ "to": 1, "dry_run": false }))),
     ];
     for (method, path, body) in &routes {
         let r = a.request(method.clone(), &a.url(path), Some(&b_admin), body.as_ref(), &[]).await;

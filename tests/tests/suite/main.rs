@@ -18,6 +18,7 @@ mod identity;
 mod invite;
 mod isolation_db;
 mod isolation_http;
+mod migrate_http;
 mod openapi;
 mod ops;
 mod package_webhooks;
