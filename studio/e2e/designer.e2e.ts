@@ -183,8 +183,20 @@ describe('the workflow designer', () => {
     await page.getByRole('button', { name: 'Publish' }).click();
     await page.getByRole('status').filter({ hasText: /^Published as version \d+\.$/ }).waitFor();
 
-    // A manager fires putOnHold over the API on a large order created under the new version.
+    // The small order was created under the old version: it has no putOnHold until migrated.
     const manager = await signInApi(baseURL, TENANT, 'manager@chemichemi.test', PASSWORD);
+    const onOld = await manager.call('POST', `/api/v1/t/${TENANT}/entities/order/${small.id}/transitions/putOnHold`, {});
+    expect(onOld).toMatchObject({ status: 409, body: { error: { code: 'INVALID_TRANSITION' } } });
+    await page.getByRole('button', { name: 'Dry run the migration' }).click();
+    const report = page.getByRole('region', { name: 'Migration report' });
+    await report.getByRole('status').filter({ hasText: /^Dry run: \d+ would move/ }).waitFor();
+    await screenshot(page, 'migrate');
+    await report.getByRole('button', { name: /^Migrate \d+ entit/ }).click();
+    await report.getByRole('status').filter({ hasText: /^Done: \d+ moved/ }).waitFor();
+    const onNew = await manager.call('POST', `/api/v1/t/${TENANT}/entities/order/${small.id}/transitions/putOnHold`, {});
+    expect(onNew).toMatchObject({ status: 409, body: { error: { code: 'GUARD_FAILED' } } });
+
+    // A manager fires putOnHold over the API on a large order created under the new version.
     const large = await pendingOrder(admin, TENANT, 200);
     expect(Number(large.data.total_amount)).toBeGreaterThan(1000);
     const held = await manager.ok<{ entity: { state: string } }>(

@@ -95,3 +95,13 @@ export async function evaluateRule(tenant: string, logic: unknown, data: unknown
 export async function whoAmI() {
   return unwrap(await api.GET('/api/v1/auth/me'));
 }
+
+/** `POST …/config/migrate`: moves in-flight entities to a version (or, dry, says what would happen). */
+export async function migrate(tenant: string, to: number, stateMap: Record<string, string>, dryRun: boolean) {
+  return unwrap(
+    await api.POST('/api/v1/t/{tenant}/config/migrate', {
+      ...path(tenant),
+      body: { to, state_map: stateMap, dry_run: dryRun },
+    }),
+  );
+}

@@ -10,6 +10,7 @@ import { packageDiff } from '../lib/diff';
 import { asPackage } from '../lib/model';
 import { useDraft } from '../hooks/draftContext';
 import { SaveStatus } from './SaveStatus';
+import { MigratePanel } from './MigratePanel';
 import { ChangeList, VersionsPanel } from './VersionsPanel';
 
 type Step =
@@ -90,6 +91,7 @@ export function PublishPage() {
       )}
       {step.kind === 'published' && <p role="status">Published as version {step.version}.</p>}
       {step.kind === 'failed' && <Alert>{step.message}</Alert>}
+      <MigratePanel />
       <VersionsPanel />
     </>
   );
