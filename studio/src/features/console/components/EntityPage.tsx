@@ -106,7 +106,7 @@ export function EntityPage() {
                   const why = t.allowed ? null : reasonText(t);
                   return (
                     <li key={t.name}>
-                      {t.input_schema ? (
+                      {t.input_schema && t.allowed ? (
                         <div className="field">
                           <label htmlFor={`${uid}-${t.name}`}>Input of {label} (JSON)</label>
                           <textarea
