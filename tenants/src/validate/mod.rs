@@ -200,6 +200,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
         v.check_firing_roles(&package, ty);
         v.check_scripts(&package, ty, &scripts);
     }
+    v.check_immutable(&package);
     v.check_webhooks(&package);
     v.check_data(&package, compiled.as_ref());
     v.finish()
@@ -443,7 +444,16 @@ struct WorkflowOf {
 
 /// A type with no fields, standing in for one that does not compile, so the rest still does.
 fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
-    EntityTypeDef { name, label: None, description: None, title: None, number: None, fields: IndexMap::new(), workflow }
+    EntityTypeDef {
+        name,
+        label: None,
+        description: None,
+        title: None,
+        number: None,
+        fields: IndexMap::new(),
+        immutable: false,
+        workflow,
+    }
 }
 
 /// The names of the named rules a rule uses directly (`{"rule": "name"}`), in order.
