@@ -8,6 +8,10 @@
 //! * **Entities in a terminal state stay pinned.** Nothing will happen to them any more, and
 //!   their history is best read with the definitions it was written under. They are counted as
 //!   `pinned` in the report and never blocked on.
+//! * **Append-only entities stay pinned**, forever (`entities.immutable`: their type was
+//!   `immutable: true` in their version): moving them would update them, which the database
+//!   refuses. A mutable entity moved to a version in which its type is append-only becomes
+//!   append-only.
 //! * Every other entity's state is mapped through the state map (`OLD=NEW`, or
 //!   `type.OLD=NEW` for one type; a state without a mapping keeps its name), the new type's
 //!   defaults are filled in for missing fields (as at create), and its data is re-validated
@@ -231,6 +235,8 @@ pub struct Pinned {
     pub state: String,
     pub data: Value,
     pub config_version: i64,
+    /// Append-only (never moved).
+    pub immutable: bool,
 }
 
 /// Decides what happens to one entity (pure). `old` is the workflow of its type in the version
@@ -256,6 +262,11 @@ pub fn decide(
     let terminal = old.and_then(|w| w.states.get(&entity.state)).is_some_and(|s| s.kind == StateKind::Terminal);
     let ty = target.type_(&entity.type_name);
     line.title = ty.and_then(|t| t.render_title(&entity.data).ok().flatten());
+    if entity.immutable {
+        line.outcome = Outcome::Pinned;
+        line.reasons.push(format!("{} entities are append-only", entity.type_name));
+        return (line, None);
+    }
     if terminal {
         line.outcome = Outcome::Pinned;
         line.reasons.push(format!("state {} is terminal", entity.state));
@@ -313,7 +324,7 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
     // The rows that move are locked (in id order) until the moves commit.
     let lock = if opts.dry_run { "" } else { " for update" };
     let rows = sqlx::query(&format!(
-        "select id, type, state, data, config_version from entities \
+        "select id, type, state, data, config_version, immutable from entities \
          where tenant_id = $1 and config_version < $2 order by id{lock}"
     ))
     .bind(tenant)
@@ -329,6 +340,7 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
                 state: r.try_get("state")?,
                 data: r.try_get("data")?,
                 config_version: r.try_get("config_version")?,
+                immutable: r.try_get("immutable")?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
@@ -472,7 +484,14 @@ workflow:
 ";
 
     fn entity(state: &str, data: Value) -> Pinned {
-        Pinned { id: Uuid::now_v7(), type_name: "ticket".into(), state: state.into(), data, config_version: 1 }
+        Pinned {
+            id: Uuid::now_v7(),
+            type_name: "ticket".into(),
+            state: state.into(),
+            data,
+            config_version: 1,
+            immutable: false,
+        }
     }
 
     #[test]
@@ -510,6 +529,12 @@ workflow:
         let bad_map = StateMap::parse(&["WAITING=GONE"]).unwrap();
         let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map);
         assert_eq!(line.reasons, ["--state-map maps WAITING to GONE, which is not a state of ticket in version 2"]);
+
+        let mut ledger = entity("NEW", json!({ "subject": "a" }));
+        ledger.immutable = true;
+        let (line, data) = decide(&ledger, Some(&old), &target, 2, &none);
+        assert_eq!((line.outcome, data), (Outcome::Pinned, None));
+        assert_eq!(line.reasons, ["ticket entities are append-only"]);
 
         let mut other = entity("NEW", json!({}));
         other.type_name = "gone".into();
