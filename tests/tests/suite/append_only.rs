@@ -57,6 +57,15 @@ async fn append_only_entities_are_created_and_never_changed() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["created"], 1, "{:?}", r.body);
 
+    // The tenant's OpenAPI document says so.
+    let r = s.get("openapi.json", &clerk).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let entry_path = &r.body["paths"][format!("/api/v1/t/{}/entities/entry/{{id}}", s.slug)];
+    for method in ["patch", "delete"] {
+        let description = entry_path[method]["description"].as_str().unwrap_or_default();
+        assert!(description.contains("append-only") && description.contains("IMMUTABLE"), "{description}");
+    }
+
     for target in [&entry_id, &posted] {
         let r = s.get(&format!("entities/entry/{target}"), &clerk).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
