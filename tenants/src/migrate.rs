@@ -201,10 +201,15 @@ impl Report {
             out.push_str(&format!("  {what}\n"));
         }
         if self.pinned > 0 {
+            let append_only = self
+                .entities
+                .iter()
+                .any(|e| e.outcome == Outcome::Pinned && e.reasons.iter().any(|r| r.ends_with(APPEND_ONLY)));
             out.push_str(&format!(
-                "\n{} {} in terminal states {} on {} version.\n",
+                "\n{} {} in terminal states{} {} on {} version.\n",
                 self.pinned,
                 if self.pinned == 1 { "entity" } else { "entities" },
+                if append_only { " or of append-only types" } else { "" },
                 if self.pinned == 1 { "stays" } else { "stay" },
                 if self.pinned == 1 { "its" } else { "their" },
             ));
@@ -226,6 +231,9 @@ fn plural(n: usize) -> String {
         format!("{n} entities")
     }
 }
+
+/// The reason of an append-only entity's staying pinned, after its type's name.
+const APPEND_ONLY: &str = "entities are append-only";
 
 /// An entity row as the migration reads it.
 #[derive(Debug, Clone)]
@@ -264,7 +272,7 @@ pub fn decide(
     line.title = ty.and_then(|t| t.render_title(&entity.data).ok().flatten());
     if entity.immutable {
         line.outcome = Outcome::Pinned;
-        line.reasons.push(format!("{} entities are append-only", entity.type_name));
+        line.reasons.push(format!("{} {APPEND_ONLY}", entity.type_name));
         return (line, None);
     }
     if terminal {

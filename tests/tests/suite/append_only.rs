@@ -221,3 +221,49 @@ async fn a_version_cannot_drop_the_marking_while_entities_exist() {
     let r = s.post("config/apply", &admin, &marked).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn migrating_to_a_new_version_leaves_append_only_entities_pinned() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "ledger").await;
+    let admin = s.token(&db, "admin@ledger.test").await;
+    let clerk = s.token(&db, "clerk@ledger.test").await;
+    let entry = id(&s.create(&clerk, "entry", json!({ "amount": 3 })).await);
+    let account = id(&s.create(&clerk, "account", json!({ "name": "Till" })).await);
+
+    // Version 2: one more field on both types.
+    let mut v2 = Package::load_dir(&package_dir("ledger")).expect("package").to_json();
+    for t in v2["types"].as_array_mut().expect("types") {
+        t["fields"]["memo"] = json!({ "type": "string" });
+    }
+    let r = s.post("config/apply", &admin, &v2).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let to = r.body["version"].as_i64().expect("version");
+
+    let opts = tenants::migrate::Options {
+        to,
+        state_map: tenants::migrate::StateMap::default(),
+        dry_run: false,
+        actor: "test".into(),
+    };
+    let report = tenants::migrate::migrate(&db.owner, &s.slug, &opts, &engine::limits::Limits::default())
+        .await
+        .expect("the migration runs (the trigger is never hit)");
+    assert_eq!((report.moved, report.pinned, report.cannot_move), (1, 1, 0), "{}", report.text());
+    assert!(report.text().contains("1 entity in terminal states or of append-only types stays"), "{}", report.text());
+
+    let versions: Vec<(uuid::Uuid, i64)> = {
+        let mut tx = db.tenant_tx(s.tenant.0).await;
+        let rows = sqlx::query_as("select id, config_version from entities order by id")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("read");
+        tx.rollback().await.expect("rollback");
+        rows
+    };
+    let version_of = |id: &str| versions.iter().find(|(i, _)| i.to_string() == id).map(|(_, v)| *v);
+    assert_eq!(version_of(&entry), Some(to - 1), "the entry stays pinned");
+    assert_eq!(version_of(&account), Some(to), "the account moved");
+    let r = s.get(&format!("entities/entry/{entry}"), &clerk).await;
+    assert_eq!(r.body["version"], 1, "{:?}", r.body);
+}
