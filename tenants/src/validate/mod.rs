@@ -79,7 +79,7 @@ impl fmt::Display for Severity {
 ///
 /// As JSON: `{severity, file, path, message}` plus `line` and `column` when known (absent, not
 /// `null`, otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
@@ -251,9 +251,12 @@ impl Validation {
             })
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        // A set, not `out.contains`: a hostile package can have 100,000 problems (a list of that
+        // many unknown roles), and a quadratic dedup took minutes over them.
+        let mut seen: HashSet<Problem> = HashSet::with_capacity(keyed.len());
         let mut out: Vec<Problem> = Vec::with_capacity(keyed.len());
         for (_, p) in keyed {
-            if !out.contains(&p) {
+            if seen.insert(p.clone()) {
                 out.push(p);
             }
         }
