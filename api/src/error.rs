@@ -157,6 +157,12 @@ impl From<StoreError> for ApiError {
                 "this Idempotency-Key was used for a different request",
             ),
             StoreError::Busy(busy) => ApiError::busy(&busy),
+            StoreError::Immutable { type_name } => ApiError::new(
+                StatusCode::CONFLICT,
+                "IMMUTABLE",
+                format!("{type_name} entities are append-only: they cannot be changed or deleted"),
+            )
+            .with_details(json!({ "type": type_name })),
             StoreError::NotAnObject => {
                 ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }]))
             }
@@ -191,6 +197,6 @@ impl From<StoreError> for ApiError {
 /// exceptions are the client's (422), anything else a logged 500.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
-        StoreError::Db(e).into()
+        StoreError::from(e).into()
     }
 }

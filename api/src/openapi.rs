@@ -116,6 +116,17 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                 },
             }),
         );
+        // Append-only types: the server and the database refuse every edit and deletion.
+        let write_note = if ty.def().immutable {
+            format!(
+                "`{name}` is append-only (`immutable: true` in the package): its entities are never changed or \
+                 deleted, and this is always refused with 409 `IMMUTABLE`."
+            )
+        } else {
+            "409 `VERSION_CONFLICT` when `If-Match` names another version. An entity of an append-only type \
+             (`immutable: true`) is refused with 409 `IMMUTABLE`."
+                .to_string()
+        };
         paths.insert(
             format!("{base}/{{id}}"),
             json!({
@@ -127,6 +138,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                 "patch": {
                     "tags": [tag], "operationId": format!("patch_{name}"),
                     "summary": "Change fields editable in the current state (JSON merge patch of data)",
+                    "description": write_note,
                     "parameters": [if_match()],
                     "requestBody": body(json!({
                         "type": "object", "required": ["data"], "additionalProperties": false,
@@ -136,6 +148,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                 },
                 "delete": {
                     "tags": [tag], "operationId": format!("delete_{name}"), "parameters": [if_match()],
+                    "description": write_note,
                     "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
                 },
             }),

@@ -31,6 +31,12 @@ pub struct EntityTypeDef {
     pub number: Option<NumberDef>,
     /// The data fields, in the order written.
     pub fields: IndexMap<FieldName, FieldDef>,
+    /// Append-only (`immutable: true`): entities of the type are created and never updated or
+    /// deleted, by anyone, through any route; the database refuses it too (a trigger on
+    /// `entities`). What such a type may declare is checked by the `tenants` crate (no
+    /// transitions, no `editable`, no `edit`/`delete` permission).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub immutable: bool,
     /// The workflow, kept raw: the `engine` crate parses it (this crate sits below it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<Value>,

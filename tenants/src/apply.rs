@@ -40,6 +40,11 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
     let existing = sql::tenant_by_slug(&mut tx, slug).await?;
     let tenant = existing.unwrap_or_else(Uuid::now_v7);
     sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    // Append-only types keep their marking while their entities exist (see `plan`).
+    let refused = crate::plan::immutable_refusals(package, &crate::plan::immutable_counts(&mut tx, tenant).await?);
+    if !refused.is_empty() {
+        return Err(ApplyError::Invalid(refused));
+    }
     if existing.is_none() {
         sqlx::query("insert into tenants (id, slug, name) values ($1, $2, $3)")
             .bind(tenant)

@@ -8,6 +8,10 @@
 //! * **Entities in a terminal state stay pinned.** Nothing will happen to them any more, and
 //!   their history is best read with the definitions it was written under. They are counted as
 //!   `pinned` in the report and never blocked on.
+//! * **Append-only entities stay pinned**, forever (`entities.immutable`: their type was
+//!   `immutable: true` in their version): moving them would update them, which the database
+//!   refuses. A mutable entity moved to a version in which its type is append-only becomes
+//!   append-only.
 //! * Every other entity's state is mapped through the state map (`OLD=NEW`, or
 //!   `type.OLD=NEW` for one type; a state without a mapping keeps its name), the new type's
 //!   defaults are filled in for missing fields (as at create), and its data is re-validated
@@ -286,10 +290,15 @@ impl Report {
             out.push_str(&format!("  {what}\n"));
         }
         if self.pinned > 0 {
+            let append_only = self
+                .entities
+                .iter()
+                .any(|e| e.outcome == Outcome::Pinned && e.reasons.iter().any(|r| r.ends_with(APPEND_ONLY)));
             out.push_str(&format!(
-                "\n{} {} in terminal states {} on {} version.\n",
+                "\n{} {} in terminal states{} {} on {} version.\n",
                 self.pinned,
                 if self.pinned == 1 { "entity" } else { "entities" },
+                if append_only { " or of append-only types" } else { "" },
                 if self.pinned == 1 { "stays" } else { "stay" },
                 if self.pinned == 1 { "its" } else { "their" },
             ));
@@ -312,6 +321,9 @@ fn plural(n: usize) -> String {
     }
 }
 
+/// The reason of an append-only entity's staying pinned, after its type's name.
+const APPEND_ONLY: &str = "entities are append-only";
+
 /// An entity row as the migration reads it.
 #[derive(Debug, Clone)]
 pub struct Pinned {
@@ -320,6 +332,8 @@ pub struct Pinned {
     pub state: String,
     pub data: Value,
     pub config_version: i64,
+    /// Append-only (never moved).
+    pub immutable: bool,
 }
 
 /// Decides what happens to one entity (pure). `old` is the workflow of its type in the version
@@ -345,6 +359,11 @@ pub fn decide(
     let terminal = old.and_then(|w| w.states.get(&entity.state)).is_some_and(|s| s.kind == StateKind::Terminal);
     let ty = target.type_(&entity.type_name);
     line.title = ty.and_then(|t| t.render_title(&entity.data).ok().flatten());
+    if entity.immutable {
+        line.outcome = Outcome::Pinned;
+        line.reasons.push(format!("{} {APPEND_ONLY}", entity.type_name));
+        return (line, None);
+    }
     if terminal {
         line.outcome = Outcome::Pinned;
         line.reasons.push(format!("state {} is terminal", entity.state));
@@ -543,7 +562,7 @@ async fn pinned_batch(
 ) -> Result<Vec<Pinned>, sqlx::Error> {
     let lock = if lock { " for update" } else { "" };
     let rows = sqlx::query(&format!(
-        "select id, type, state, data, config_version from entities \
+        "select id, type, state, data, config_version, immutable from entities \
          where tenant_id = $1 and config_version < $2 and ($3::uuid is null or id > $3) order by id limit $4{lock}"
     ))
     .bind(tenant)
@@ -560,6 +579,7 @@ async fn pinned_batch(
                 state: r.try_get("state")?,
                 data: r.try_get("data")?,
                 config_version: r.try_get("config_version")?,
+                immutable: r.try_get("immutable")?,
             })
         })
         .collect()
@@ -736,7 +756,14 @@ workflow:
 ";
 
     fn entity(state: &str, data: Value) -> Pinned {
-        Pinned { id: Uuid::now_v7(), type_name: "ticket".into(), state: state.into(), data, config_version: 1 }
+        Pinned {
+            id: Uuid::now_v7(),
+            type_name: "ticket".into(),
+            state: state.into(),
+            data,
+            config_version: 1,
+            immutable: false,
+        }
     }
 
     #[test]
@@ -774,6 +801,12 @@ workflow:
         let bad_map = StateMap::parse(&["WAITING=GONE"]).unwrap();
         let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map);
         assert_eq!(line.reasons, ["--state-map maps WAITING to GONE, which is not a state of ticket in version 2"]);
+
+        let mut ledger = entity("NEW", json!({ "subject": "a" }));
+        ledger.immutable = true;
+        let (line, data) = decide(&ledger, Some(&old), &target, 2, &none);
+        assert_eq!((line.outcome, data), (Outcome::Pinned, None));
+        assert_eq!(line.reasons, ["ticket entities are append-only"]);
 
         let mut other = entity("NEW", json!({}));
         other.type_name = "gone".into();

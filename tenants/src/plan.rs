@@ -27,6 +27,7 @@ use sqlx::PgPool;
 use engine::def::WorkflowDef;
 use ontology::def::EntityTypeDef;
 
+use crate::error::PackageError;
 use crate::export::{self, VersionError};
 use crate::package::Package;
 
@@ -163,6 +164,10 @@ pub struct Plan {
     pub existing_version: Option<i64>,
     pub changes: Vec<Change>,
     pub impact: Vec<Impact>,
+    /// Why applying would be refused, though the package validates: it drops `immutable: true`
+    /// from (or removes) an append-only type whose entities exist. Empty: apply may publish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<PackageError>,
     pub summary: Summary,
 }
 
@@ -188,7 +193,56 @@ pub async fn plan(pool: &PgPool, slug: &str, package: &Package) -> Result<Plan, 
     let existing = export::version_by_hash(pool, tenant, &hash).await?.filter(|v| *v != stored.info.version);
     let live = LiveVersion { version: stored.info.version, hash: &stored.info.hash, package: &live };
     let users = stored_users(pool, tenant).await?;
-    Ok(with_users(compute(slug, Some(live), package, &counts, existing), package, &users))
+    let mut plan = with_users(compute(slug, Some(live), package, &counts, existing), package, &users);
+    let mut tx = pool.begin().await?;
+    plan.refused = immutable_refusals(package, &immutable_counts(&mut tx, tenant).await?);
+    tx.commit().await?;
+    Ok(plan)
+}
+
+/// How many append-only entities (`entities.immutable`, set by the database from their pinned
+/// version) each type has.
+pub async fn immutable_counts(
+    tx: &mut engine::store::sql::Tx,
+    tenant: uuid::Uuid,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    engine::store::sql::set_tenant(tx, engine::store::TenantId(tenant)).await?;
+    sqlx::query_as("select type, count(*) from entities where tenant_id = $1 and immutable group by type order by type")
+        .bind(tenant)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+/// The refusals of publishing `package` when these append-only entities exist (pure): a version
+/// cannot drop `immutable: true` from their type, or remove the type, while they do. (They would
+/// stay append-only anyway, pinned to their version; the refusal keeps the package honest.)
+pub fn immutable_refusals(package: &Package, counts: &[(String, i64)]) -> Vec<PackageError> {
+    let mut out = Vec::new();
+    for (type_name, count) in counts.iter().filter(|(_, n)| *n > 0) {
+        let entities =
+            if *count == 1 { "1 of its entities exists".to_string() } else { format!("{count} of its entities exist") };
+        let file = format!("types/{type_name}.yaml");
+        match package.types.iter().find(|t| t.name.as_str() == type_name) {
+            Some(t) if t.immutable => {}
+            Some(_) => out.push(PackageError::Invalid {
+                file,
+                path: "/immutable".into(),
+                message: format!(
+                    "type `{type_name}` is append-only (`immutable: true`) in the live version and {entities}: \
+                     a new version cannot drop the marking while they do"
+                ),
+            }),
+            None => out.push(PackageError::Invalid {
+                file,
+                path: String::new(),
+                message: format!(
+                    "type `{type_name}` is append-only (`immutable: true`) and {entities}: a new version cannot \
+                     remove the type while they do"
+                ),
+            }),
+        }
+    }
+    out
 }
 
 /// A user of the tenant as the database has it: email, name, roles.
@@ -301,6 +355,7 @@ pub fn compute(
         existing_version,
         changes,
         impact,
+        refused: Vec::new(),
         summary,
     }
 }
@@ -347,6 +402,12 @@ impl Plan {
         }
         if let Some(v) = self.existing_version {
             out.push_str(&format!("\nThis package is version {v}: applying it makes that version live again.\n"));
+        }
+        if !self.refused.is_empty() {
+            out.push_str("\nRefused: applying this package would fail:\n");
+            for r in &self.refused {
+                out.push_str(&format!("  {r}\n"));
+            }
         }
         if self.live.is_some() {
             if self.impact.is_empty() {
@@ -587,10 +648,26 @@ fn type_changes(old: Option<&EntityTypeDef>, new: &EntityTypeDef) -> Vec<Change>
     let mut out = Vec::new();
     if old.is_some() {
         for key in union_keys(a, b) {
-            if !matches!(key, "name" | "fields" | "workflow") {
+            if !matches!(key, "name" | "fields" | "workflow" | "immutable") {
                 out.extend(attr_change(key, a.get(key), b.get(key)));
             }
         }
+    }
+    // Append-only is said in words: it changes what may ever happen to the type's entities.
+    match (old.is_some_and(|o| o.immutable), new.immutable) {
+        (false, true) => out.push(Change::new(
+            Op::Add,
+            "immutable",
+            "",
+            vec!["the type becomes append-only: its new entities are never changed or deleted".into()],
+        )),
+        (true, false) => out.push(Change::new(
+            Op::Remove,
+            "immutable",
+            "",
+            vec!["the type is no longer append-only (refused while its entities exist)".into()],
+        )),
+        _ => {}
     }
     fields(obj(a.get("fields")), obj(b.get("fields")), "", old.is_some(), &mut out);
 

@@ -152,6 +152,15 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             let package = load_valid(&dir, &limits)?;
             with_db(cfg, async |db| {
                 let plan = tenants::plan::plan(&db.owner, &package.tenant.slug, &package).await?;
+                // Refused though valid (an append-only type losing its marking): say why.
+                if !plan.refused.is_empty() {
+                    let errors: Vec<String> = plan.refused.iter().map(|p| format!("error: {p}")).collect();
+                    return Err(CliError::Invalid {
+                        dir: dir.display().to_string(),
+                        count: errors.len(),
+                        errors: errors.join("\n"),
+                    });
+                }
                 let destinations = crate::state::Ops::new(crate::config::OpsConfig::from_env()?).destinations();
                 let applied = crate::publish::publish(&db.owner, &package, CLI_ACTOR, &limits, &destinations).await?;
                 let mut out = plan.text();

@@ -30,6 +30,7 @@ pub(super) async fn patch(
     let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
     let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
     let live = store.live_in(&mut tx, tenant).await?.1;
+    refuse_immutable(&live, actor, &stored)?;
     authorize(&live, actor, type_name, Action::Edit, true)?;
     if let Some(expected) = if_match {
         if expected != stored.entity.version {
@@ -175,6 +176,7 @@ pub(super) async fn delete(
     let mut tx = store.begin(tenant).await?;
     let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
     let live = store.live_in(&mut tx, tenant).await?.1;
+    refuse_immutable(&live, actor, &stored)?;
     authorize(&live, actor, type_name, Action::Delete, true)?;
     if let Some(expected) = if_match {
         if expected != stored.entity.version {
@@ -188,6 +190,22 @@ pub(super) async fn delete(
     sql::delete_entity(&mut tx, tenant, id).await?;
     store.commit_writes(tx, tenant).await?;
     Ok(())
+}
+
+/// An append-only entity (its type `immutable: true` in the version it is pinned to) is never
+/// edited or deleted: 409 `IMMUTABLE`, asked before the action's permission (which validation
+/// refuses to grant on such a type) but after `view` (without it the entity does not exist).
+fn refuse_immutable(
+    live: &crate::compiled::CompiledTenant,
+    actor: &Actor,
+    stored: &StoredEntity,
+) -> Result<(), StoreError> {
+    if !stored.immutable {
+        return Ok(());
+    }
+    let type_name = &stored.entity.type_name;
+    authorize(live, actor, type_name, Action::View, true)?;
+    Err(StoreError::Immutable { type_name: type_name.clone() })
 }
 
 /// Writes the history row (state unchanged) and the event of an edit or a deletion.
@@ -232,7 +250,8 @@ async fn record(
 
 /// Type-level permission check. Without `view` the type and its entities do not exist for the
 /// actor (404: `EntityNotFound` when `on_entity`, else `TypeNotFound`; no existence leak);
-/// `view` without the action is 403.
+/// `edit` or `delete` of an append-only type is [`StoreError::Immutable`] (409); `view`
+/// without the action is 403.
 pub fn authorize(
     defs: &crate::compiled::CompiledTenant,
     actor: &Actor,
@@ -250,6 +269,11 @@ pub fn authorize(
         } else {
             StoreError::TypeNotFound(type_name.to_string())
         });
+    }
+    // An append-only type is never edited or deleted, whatever the roles (the system too).
+    let immutable = defs.type_(type_name).is_some_and(|t| t.def().immutable);
+    if immutable && matches!(action, Action::Edit | Action::Delete) {
+        return Err(StoreError::Immutable { type_name: type_name.to_string() });
     }
     if action != Action::View && !p.allows(&actor.roles, actor.system, type_name, action) {
         return Err(StoreError::Forbidden { action: action.as_str(), type_name: type_name.to_string() });

@@ -29,11 +29,38 @@ pub enum StoreError {
     NotAnObject,
     #[error("a stored configuration version does not compile: {0}")]
     Definitions(String),
+    /// The entity's type is append-only (`immutable: true`): its entities are never updated or
+    /// deleted (HTTP 409 `IMMUTABLE`). Also what the database's trigger answers (SQLSTATE
+    /// [`IMMUTABLE_SQLSTATE`]) when a statement tries anyway.
+    #[error("{type_name} entities are append-only: they cannot be changed or deleted")]
+    Immutable { type_name: String },
     /// Too much slow evaluation is queued (for the tenant, or the process): retry shortly.
     #[error(transparent)]
     Busy(#[from] crate::offload::Busy),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+}
+
+/// The SQLSTATE the `entities` trigger raises for an update or deletion of an append-only row
+/// (`migrations/0013_append_only.sql`); its `detail` is the row's type.
+pub const IMMUTABLE_SQLSTATE: &str = "SYIMM";
+
+impl From<sqlx::Error> for StoreError {
+    /// A database error, except the append-only trigger's refusal, which is
+    /// [`StoreError::Immutable`] wherever it surfaces.
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.code().as_deref() == Some(IMMUTABLE_SQLSTATE) {
+                let type_name = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|pg| pg.detail())
+                    .unwrap_or_default()
+                    .to_string();
+                return StoreError::Immutable { type_name };
+            }
+        }
+        StoreError::Db(e)
+    }
 }
 
 impl From<Rejection> for StoreError {

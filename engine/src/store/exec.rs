@@ -414,6 +414,23 @@ pub(super) fn run<'a>(
             }
             .into());
         }
+        if stored.immutable {
+            // Append-only: no transition changes it. Asked for by the client, that is its 409;
+            // fired by a script of the package (a follow-up), the package's bug: its 422.
+            let type_name = stored.entity.type_name;
+            return Err(if depth == 0 {
+                StoreError::Immutable { type_name }
+            } else {
+                Rejection::ScriptFailed {
+                    message: format!(
+                        "transition({type_name} {}, \"{name}\"): {type_name} entities are append-only and cannot be changed",
+                        stored.entity.id
+                    ),
+                    line: None,
+                }
+                .into()
+            });
+        }
         let defs = match &cx.defs {
             Some(defs) => defs.clone(),
             None => store.defs.get(tx, tenant, stored.config_version).await?,
@@ -492,6 +509,18 @@ pub(super) fn run<'a>(
         let mut updated_before = Vec::with_capacity(decision.updates.len());
         for u in &decision.updates {
             let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
+            if row.immutable {
+                // The script wrote to a loaded row of an append-only type: the package's bug
+                // (`validate` refuses `lock: true` loads of such types in new versions).
+                return Err(Rejection::ScriptFailed {
+                    message: format!(
+                        "update({} {}): {} entities are append-only and cannot be changed",
+                        u.type_name, u.id, u.type_name
+                    ),
+                    line: None,
+                }
+                .into());
+            }
             cx.note(|j| j.touch(&row.entity, false));
             updated_before.push((u, row.entity.data.clone()));
             sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;

@@ -36,7 +36,7 @@ use crate::model::{Actor, Entity};
 use crate::permissions::Action;
 
 pub use cache::DefinitionCache;
-pub use error::StoreError;
+pub use error::{StoreError, IMMUTABLE_SQLSTATE};
 pub use exec::{
     DryRun, DryRunDefinitions, EntityChange, FollowUpRun, TransitionInfo, TransitionOptions, TransitionOutcome,
     TransitionRequest,

@@ -20,10 +20,13 @@ pub type Tx = Transaction<'static, Postgres>;
 pub struct StoredEntity {
     pub entity: Entity,
     pub config_version: i64,
+    /// Append-only (its type is `immutable: true` in its version): the database refuses to
+    /// update or delete it (`migrations/0013_append_only.sql`).
+    pub immutable: bool,
 }
 
 pub(super) const ENTITY_COLUMNS: &str =
-    "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by";
+    "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by, immutable";
 
 pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
     Ok(StoredEntity {
@@ -39,6 +42,7 @@ pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> 
             updated_at: row.try_get("updated_at")?,
         },
         config_version: row.try_get("config_version")?,
+        immutable: row.try_get("immutable")?,
     })
 }
 

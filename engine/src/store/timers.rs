@@ -113,6 +113,7 @@ async fn fire_one(
             sql::savepoint(tx, "rollback to savepoint timer_fire").await?;
             let code = match &e {
                 StoreError::Rejected(r) => r.code().to_string(),
+                StoreError::Immutable { .. } => "IMMUTABLE".to_string(),
                 _ => "ERROR".to_string(),
             };
             tracing::info!(transition = %timer.transition, outcome = %code, error = %e, "timer refused");

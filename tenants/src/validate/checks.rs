@@ -632,3 +632,86 @@ impl Validation {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Append-only types (`immutable: true`).
+
+impl Validation {
+    /// What an append-only type may not declare: transitions (each would change its entities),
+    /// `editable` states, timers (they fire transitions), the `edit` or `delete` permission of a
+    /// role naming it (`*` is not refused: the server refuses those actions on it anyway), and
+    /// `lock: true` loads of it in any transition (a lock is for writing to the row).
+    pub(super) fn check_immutable(&mut self, package: &Loaded) {
+        const WHY: &str = "is append-only (`immutable: true`)";
+        for ty in package.primary_types() {
+            let (Some(def), Some(wf)) = (ty.def(), ty.workflow.as_ref()) else { continue };
+            let file = ty.parsed.rel.clone();
+            if def.immutable {
+                let name = &def.name;
+                for transition in wf.transitions.keys() {
+                    self.error(
+                        &file,
+                        &format!("/workflow/transitions/{}", esc(transition)),
+                        format!(
+                            "type `{name}` {WHY}: it can have no transitions (a transition changes its entities); \
+                             remove the transition or the marking"
+                        ),
+                    );
+                }
+                for (state, s) in &wf.states {
+                    let base = format!("/workflow/states/{}", esc(state));
+                    if s.editable.is_some() {
+                        self.error(
+                            &file,
+                            &format!("{base}/editable"),
+                            format!("type `{name}` {WHY}: no state can declare `editable` fields"),
+                        );
+                    }
+                    if !s.timers.is_empty() {
+                        self.error(
+                            &file,
+                            &format!("{base}/timers"),
+                            format!("type `{name}` {WHY}: no state can declare timers (they fire transitions)"),
+                        );
+                    }
+                }
+            }
+            for (transition, t) in &wf.transitions {
+                for (load_name, load) in t.load.iter().filter(|(_, l)| l.lock) {
+                    if package.def(&load.type_name).is_some_and(|d| d.immutable) {
+                        let pointer = format!("/workflow/transitions/{}/load/{}/lock", esc(transition), esc(load_name));
+                        self.error(
+                            &file,
+                            &pointer,
+                            format!(
+                                "type `{}` {WHY}: a load of it cannot be locked (`lock: true` is for changing the \
+                                 rows, and its entities never change)",
+                                load.type_name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let Some(tenant) = &package.tenant.typed else { return };
+        let file = package.tenant.rel.clone();
+        for (role, def) in &tenant.roles {
+            for (type_name, actions) in def.permissions.iter().flatten() {
+                if !package.def(type_name).is_some_and(|d| d.immutable) {
+                    continue;
+                }
+                for (i, action) in actions.iter().enumerate() {
+                    if matches!(action, Action::Edit | Action::Delete) {
+                        let pointer = format!("/roles/{}/permissions/{}/{i}", esc(role), esc(type_name));
+                        let action = action.as_str();
+                        self.error(
+                            &file,
+                            &pointer,
+                            format!("type `{type_name}` {WHY}: `{action}` cannot be granted on it"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -79,7 +79,7 @@ impl fmt::Display for Severity {
 ///
 /// As JSON: `{severity, file, path, message}` plus `line` and `column` when known (absent, not
 /// `null`, otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
@@ -200,6 +200,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
         v.check_firing_roles(&package, ty);
         v.check_scripts(&package, ty, &scripts);
     }
+    v.check_immutable(&package);
     v.check_webhooks(&package);
     v.check_data(&package, compiled.as_ref());
     v.finish()
@@ -250,9 +251,12 @@ impl Validation {
             })
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        // A set, not `out.contains`: a hostile package can have 100,000 problems (a list of that
+        // many unknown roles), and a quadratic dedup took minutes over them.
+        let mut seen: HashSet<Problem> = HashSet::with_capacity(keyed.len());
         let mut out: Vec<Problem> = Vec::with_capacity(keyed.len());
         for (_, p) in keyed {
-            if !out.contains(&p) {
+            if seen.insert(p.clone()) {
                 out.push(p);
             }
         }
@@ -443,7 +447,16 @@ struct WorkflowOf {
 
 /// A type with no fields, standing in for one that does not compile, so the rest still does.
 fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
-    EntityTypeDef { name, label: None, description: None, title: None, number: None, fields: IndexMap::new(), workflow }
+    EntityTypeDef {
+        name,
+        label: None,
+        description: None,
+        title: None,
+        number: None,
+        fields: IndexMap::new(),
+        immutable: false,
+        workflow,
+    }
 }
 
 /// The names of the named rules a rule uses directly (`{"rule": "name"}`), in order.

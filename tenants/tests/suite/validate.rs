@@ -81,6 +81,7 @@ broken! {
     script_names,
     guard_compile,
     loads,
+    immutable,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,

@@ -504,6 +504,29 @@ async fn an_adjustment_moves_stock_once_approved_and_never_below_zero() {
     assert_eq!(d.stock("main", "bleach5").await, (bleach.0 - 5, bleach.1));
     assert_eq!(d.stock("main", "cyl13").await, (cyl_main.0 - 5, cyl_main.1));
     assert_eq!(d.stock("coast", "cyl13").await, (cyl_coast.0 + 5, cyl_coast.1));
+    // Each change is a line of the stock ledger, which nobody can change or delete.
+    let mut movements: Vec<(String, String, i64)> = d
+        .all("stock_movement")
+        .await
+        .iter()
+        .filter(|m| m["data"]["adjustment_id"] == adj.as_str())
+        .map(|m| {
+            let field = |k: &str| m["data"][k].as_str().unwrap_or_default().to_string();
+            (field("warehouse_id"), field("product_id"), m["data"]["quantity"].as_i64().unwrap_or_default())
+        })
+        .collect();
+    movements.sort();
+    let mut expected = vec![
+        (d.id("main"), d.id("lpg6"), 20),
+        (d.id("main"), d.id("bleach5"), -5),
+        (d.id("main"), d.id("cyl13"), -5),
+        (d.id("coast"), d.id("cyl13"), 5),
+    ];
+    expected.sort();
+    assert_eq!(movements, expected);
+    let movement = d.all("stock_movement").await[0]["id"].as_str().unwrap_or_default().to_string();
+    let r = d.patch("stock_movement", &movement, "admin", json!({ "quantity": 0 })).await;
+    assert_eq!((r.status, r.code()), (409, "IMMUTABLE"), "{:?}", r.body);
 
     // Removing 6 degreasers from the 5 in stock is refused, naming the product; nothing moves.
     let degreaser = d.stock("main", "degreaser20").await;

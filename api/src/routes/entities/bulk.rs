@@ -95,6 +95,10 @@ pub(super) async fn bulk_transition(
     let Some(workflow) = defs.type_(&path.type_name).and(defs.workflow(&path.type_name)) else {
         return Err(StoreError::TypeNotFound(path.type_name).into());
     };
+    // An append-only type has no transition to run: answered once, up front.
+    if defs.type_(&path.type_name).is_some_and(|t| t.def().immutable) {
+        return Err(StoreError::Immutable { type_name: path.type_name }.into());
+    }
     // A name the type's workflow does not have fails on every entity alike: answered once, up
     // front, before any entity is read.
     if workflow.transition(&path.name).is_none() {
