@@ -245,6 +245,7 @@ async fn migrating_to_a_new_version_leaves_append_only_entities_pinned() {
         state_map: tenants::migrate::StateMap::default(),
         dry_run: false,
         actor: "test".into(),
+        actor_email: String::new(),
     };
     let report = tenants::migrate::migrate(&db.owner, &s.slug, &opts, &engine::limits::Limits::default())
         .await
