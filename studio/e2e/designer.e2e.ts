@@ -190,6 +190,7 @@ describe('the workflow designer', () => {
     await page.getByRole('button', { name: 'Dry run the migration' }).click();
     const report = page.getByRole('region', { name: 'Migration report' });
     await report.getByRole('status').filter({ hasText: /^Dry run: \d+ would move/ }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'migrate');
     await report.getByRole('button', { name: /^Migrate \d+ entit/ }).click();
     await report.getByRole('status').filter({ hasText: /^Done: \d+ moved/ }).waitFor();
