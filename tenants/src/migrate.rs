@@ -379,11 +379,11 @@ pub fn decide(
     if !workflow.has_state(state) {
         line.reasons.push(match mapped {
             Some(m) => format!(
-                "--state-map maps {} to {m}, which is not a state of {} in version {to}",
+                "the state map maps {} to {m}, which is not a state of {} in version {to}",
                 entity.state, entity.type_name
             ),
             None => format!(
-                "state {} does not exist in version {to} (map it with --state-map {}=<state>)",
+                "state {} does not exist in version {to}: map it to one of that version's states (state map {}=<state>)",
                 entity.state, entity.state
             ),
         });
@@ -788,7 +788,7 @@ workflow:
         assert!(data.is_none());
         assert_eq!(
             line.reasons,
-            ["state WAITING does not exist in version 2 (map it with --state-map WAITING=<state>)"]
+            ["state WAITING does not exist in version 2: map it to one of that version's states (state map WAITING=<state>)"]
         );
         let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &map);
         assert_eq!((line.outcome, line.to_state.as_deref()), (Outcome::Moved, Some("OPEN")));
@@ -800,7 +800,7 @@ workflow:
 
         let bad_map = StateMap::parse(&["WAITING=GONE"]).unwrap();
         let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map);
-        assert_eq!(line.reasons, ["--state-map maps WAITING to GONE, which is not a state of ticket in version 2"]);
+        assert_eq!(line.reasons, ["the state map maps WAITING to GONE, which is not a state of ticket in version 2"]);
 
         let mut ledger = entity("NEW", json!({ "subject": "a" }));
         ledger.immutable = true;

@@ -379,7 +379,7 @@ async fn a_migration_dry_run_reports_per_entity_and_changes_nothing() {
         assert_eq!(e["outcome"], "cannot_move");
         assert_eq!(
             e["reasons"],
-            json!(["state WAITING does not exist in version 2 (map it with --state-map WAITING=<state>)"])
+            json!(["state WAITING does not exist in version 2: map it to one of that version's states (state map WAITING=<state>)"])
         );
     }
     let e = by_id(&long);
