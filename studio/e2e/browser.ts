@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { repoDir, studioDir } from './server';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -73,4 +74,38 @@ export function collectErrors(page: Page): string[] {
   });
   page.on('pageerror', (e) => errors.push(e.message));
   return errors;
+}
+
+/**
+ * The set-up every end-to-end file shares: one browser for the file, a fresh context and page
+ * per test (1280×800), and no console error (a CSP refusal, an exception) allowed at the end.
+ * Refused requests (a 401 of a refresh without a session, a wrong password) are logged by the
+ * browser as "Failed to load resource" and are not errors.
+ */
+export function browserPerTest(baseURL: string): { browser: () => Browser; context: () => BrowserContext; page: () => Page } {
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page | undefined;
+  let errors: string[] = [];
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    if (!browser) throw new Error('no browser');
+    context = await newContext(browser, baseURL);
+    page = await context.newPage();
+    errors = collectErrors(page);
+  });
+  afterEach(async () => {
+    await context?.close();
+    expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
+  });
+  const get = <T,>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`no ${what} outside a test`);
+    return v;
+  };
+  return { browser: () => get(browser, 'browser'), context: () => get(context, 'context'), page: () => get(page, 'page') };
 }

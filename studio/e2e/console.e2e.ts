@@ -2,38 +2,16 @@
 // opens it, submits it with its button, sees approveOrder disabled with the reason, and the
 // history names every step with its actor; a manager then approves it.
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, inject, it } from 'vitest';
 import { signInApi } from './api';
-import { collectErrors, launch, newContext, screenshot, seriousViolations } from './browser';
+import { browserPerTest, newContext, screenshot, seriousViolations } from './browser';
 
 const baseURL = inject('baseURL');
 const TENANT = 'chemichemi';
 const PASSWORD = 'switchyard-demo';
 
-let browser: Browser;
-let context: BrowserContext;
-let page: Page;
-let errors: string[];
-
-beforeAll(async () => {
-  browser = await launch();
-});
-
-afterAll(async () => {
-  await browser.close();
-});
-
-beforeEach(async () => {
-  context = await newContext(browser, baseURL);
-  page = await context.newPage();
-  errors = collectErrors(page);
-});
-
-afterEach(async () => {
-  await context.close();
-  expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
-});
+const t = browserPerTest(baseURL);
 
 async function signIn(p: Page, email: string, next: string): Promise<void> {
   await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
@@ -51,6 +29,7 @@ interface Entity {
 
 describe('the console', () => {
   it('lists, opens and moves an order, with reasons and history', async () => {
+    const page = t.page();
     const sales = await signInApi(baseURL, TENANT, 'sales@chemichemi.test', PASSWORD);
     const base = `/api/v1/t/${TENANT}/entities`;
     const first = async (type: string) => (await sales.ok<{ data: Entity[] }>('GET', `${base}/${type}?limit=1`)).data[0]?.id;
@@ -113,7 +92,7 @@ describe('the console', () => {
     await screenshot(page, 'entity');
 
     // A manager approves it from the same page.
-    const other = await newContext(browser, baseURL);
+    const other = await newContext(t.browser(), baseURL);
     const manager = await other.newPage();
     await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
     const approveAsManager = manager.getByRole('button', { name: 'approveOrder' });

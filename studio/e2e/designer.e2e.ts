@@ -4,39 +4,21 @@
 // small order (refused with the guard's message and values, nothing written), publishes, and a
 // manager then fires putOnHold over the API on a large order.
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { pendingOrder, signInApi, type Client } from './api';
-import { collectErrors, launch, newContext, screenshot, seriousViolations } from './browser';
+import { browserPerTest, screenshot, seriousViolations } from './browser';
 
 const baseURL = inject('baseURL');
 const TENANT = 'chemichemi';
 const PASSWORD = 'switchyard-demo';
 
-let browser: Browser;
-let context: BrowserContext;
-let page: Page;
-let errors: string[];
+const t = browserPerTest(baseURL);
+
 let admin: Client;
 
 beforeAll(async () => {
-  browser = await launch();
   admin = await signInApi(baseURL, TENANT, 'admin@chemichemi.test', PASSWORD);
-});
-
-afterAll(async () => {
-  await browser.close();
-});
-
-beforeEach(async () => {
-  context = await newContext(browser, baseURL);
-  page = await context.newPage();
-  errors = collectErrors(page);
-});
-
-afterEach(async () => {
-  await context.close();
-  expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
 });
 
 async function signIn(p: Page, next: string): Promise<void> {
@@ -53,6 +35,7 @@ const saved = (p: Page) => p.getByRole('status').filter({ hasText: 'All changes 
 
 describe('the workflow designer', () => {
   it('designs, tries and publishes ON_HOLD on the order workflow', async () => {
+    const page = t.page();
     const workflow = `/t/${TENANT}/design/types/order/workflow`;
     await signIn(page, workflow);
     await page.getByRole('heading', { name: 'Workflow of Order' }).waitFor();
@@ -165,6 +148,7 @@ describe('the workflow designer', () => {
     await result.waitFor();
     expect(await result.textContent()).toContain('Refused: Only orders above 1000 go on hold');
     expect(await result.getByRole('list', { name: 'Guards' }).textContent()).toContain('total_amount');
+    await result.scrollIntoViewIfNeeded();
     await screenshot(page, 'designer-dry-run');
     const after = await admin.ok<{ state: string; version: number }>('GET', `/api/v1/t/${TENANT}/entities/order/${small.id}`);
     expect(after).toMatchObject({ state: 'PENDING_APPROVAL', version: small.version });
@@ -211,6 +195,7 @@ describe('the workflow designer', () => {
 
 describe('the types and fields of a draft', () => {
   it('adds a type and a field, shows them as package files, and discards the draft', async () => {
+    const page = t.page();
     await signIn(page, `/t/${TENANT}/design`);
     await page.getByRole('heading', { name: 'Design' }).waitFor();
     await page.getByRole('table', { name: 'Entity types of the draft' }).waitFor();
@@ -236,6 +221,9 @@ describe('the types and fields of a draft', () => {
     await side.getByText('“state” is reserved for every entity.').waitFor({ state: 'detached' });
     await saved(page);
     expect(await seriousViolations(page)).toEqual([]);
+    await page.evaluate(() => {
+      window.scrollTo(0, 0);
+    });
     await screenshot(page, 'fields');
 
     // The draft as files: the new type's YAML.

@@ -2,40 +2,16 @@
 // the tenant's types, a reload keeping the session (the refresh cookie), deep links, signing out,
 // a refused login, accessibility (axe-core) and the CSP (no console error).
 
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { collectErrors, launch, newContext, screenshot, seriousViolations } from './browser';
+import type { Page } from 'playwright-core';
+import { describe, expect, inject, it } from 'vitest';
+import { browserPerTest, screenshot, seriousViolations } from './browser';
 
 const baseURL = inject('baseURL');
 const TENANT = 'chemichemi';
 const USER = 'admin@chemichemi.test';
 const PASSWORD = 'switchyard-demo';
 
-let browser: Browser;
-let context: BrowserContext;
-let page: Page;
-let errors: string[];
-
-beforeAll(async () => {
-  browser = await launch();
-});
-
-afterAll(async () => {
-  await browser.close();
-});
-
-beforeEach(async () => {
-  context = await newContext(browser, baseURL);
-  page = await context.newPage();
-  errors = collectErrors(page);
-});
-
-afterEach(async () => {
-  await context.close();
-  // Refused requests (401 of a refresh without a session, of a wrong password) are logged by
-  // the browser; anything else (a CSP refusal, an exception) is a failure.
-  expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
-});
+const t = browserPerTest(baseURL);
 
 async function signIn(p: Page, password = PASSWORD): Promise<void> {
   await p.goto('/studio/login');
@@ -46,7 +22,7 @@ async function signIn(p: Page, password = PASSWORD): Promise<void> {
 }
 
 async function refreshCookie() {
-  return (await context.cookies()).find((c) => c.name === 'switchyard_refresh');
+  return (await t.context().cookies()).find((c) => c.name === 'switchyard_refresh');
 }
 
 describe('the studio', () => {
@@ -55,6 +31,7 @@ describe('the studio', () => {
   });
 
   it('shows an accessible login page', async () => {
+    const page = t.page();
     await page.goto('/studio/');
     await page.waitForURL('**/studio/login');
     await expect.poll(() => page.getByRole('button', { name: 'Sign in' }).isVisible()).toBe(true);
@@ -64,6 +41,7 @@ describe('the studio', () => {
   });
 
   it('shows the server’s message when the password is wrong', async () => {
+    const page = t.page();
     await signIn(page, 'not-the-password');
     const alert = page.getByRole('alert');
     await alert.waitFor();
@@ -75,6 +53,7 @@ describe('the studio', () => {
   });
 
   it('signs in, lists the types, keeps the session over a reload, and signs out', async () => {
+    const page = t.page();
     await signIn(page);
     await page.waitForURL(`**/studio/t/${TENANT}`);
     const types = page.getByRole('list', { name: 'Entity types' });
@@ -101,7 +80,7 @@ describe('the studio', () => {
 
     // Tabs opening at once (a browser restoring them) share the cookie: they refresh in turn,
     // or the server would take the second spend of one refresh token for a theft.
-    const tabs = await Promise.all([context.newPage(), context.newPage(), context.newPage()]);
+    const tabs = await Promise.all([t.context().newPage(), t.context().newPage(), t.context().newPage()]);
     await Promise.all(tabs.map((t) => t.goto(`/studio/t/${TENANT}`)));
     for (const t of tabs) {
       await t.getByRole('link', { name: 'Order', exact: true }).waitFor();
@@ -110,12 +89,13 @@ describe('the studio', () => {
     await Promise.all(tabs.map((t) => t.close()));
 
     // A link, then a deep link opened directly.
-    await types.getByRole('link', { name: 'About Order', exact: true }).click();
+    await types.getByRole('link', { name: 'Order', exact: true }).click();
+    await page.getByRole('link', { name: 'About Order', exact: true }).click();
     await page.getByRole('heading', { name: 'Order' }).waitFor();
     await page.getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'type');
-    const deep = await context.newPage();
+    const deep = await t.context().newPage();
     await deep.goto(`/studio/t/${TENANT}/types/trip`);
     await deep.getByRole('heading', { name: 'Trip' }).waitFor();
     await deep.close();
@@ -130,6 +110,7 @@ describe('the studio', () => {
   });
 
   it('goes back to the deep link after signing in', async () => {
+    const page = t.page();
     await page.goto(`/studio/t/${TENANT}/types/customer`);
     await page.waitForURL(/\/studio\/login\?next=/);
     await page.getByLabel('Tenant').fill(TENANT);

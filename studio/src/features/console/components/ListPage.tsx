@@ -55,7 +55,10 @@ export function ListPage() {
   if (types.data && !info) return <Alert>There is no type “{type}” you may view.</Alert>;
   return (
     <>
-      <h1>{info?.label ?? type}</h1>
+      <div className="designer-head">
+        <h1>{info?.label ?? type}</h1>
+        <Link to={paths.type(tenant, type)}>About {info?.label ?? type}</Link>
+      </div>
       <form
         className="toolbar"
         role="search"

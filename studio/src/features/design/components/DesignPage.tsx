@@ -71,6 +71,7 @@ export function DesignPage() {
             <th scope="col">States</th>
             <th scope="col">Transitions</th>
             <th scope="col">Design</th>
+            <th scope="col">Remove</th>
           </tr>
         </thead>
         <tbody>
@@ -91,9 +92,11 @@ export function DesignPage() {
                     Workflow
                   </Link>
                 ) : null}
+              </td>
+              <td>
                 <button
                   type="button"
-                  className="link"
+                  className="link danger-link"
                   aria-label={`Remove type ${t.name}`}
                   onClick={() => {
                     const r = removeType(draft.pkg, t.name);

@@ -139,7 +139,7 @@ export function DesignTypePage() {
           </div>
           {error ? <Alert>{error}</Alert> : null}
         </div>
-        <aside className="side" aria-label="Selection">
+        <aside className="side flow" aria-label="Selection">
           {selected && current ? (
             <FieldEditor
               key={selected}

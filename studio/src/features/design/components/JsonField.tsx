@@ -19,7 +19,9 @@ export function JsonField({
   optional?: boolean;
 }) {
   const id = useId();
-  const shown = value === undefined ? '' : JSON.stringify(value, null, value !== null && typeof value === 'object' ? 2 : 0);
+  // Small fields (a rule) keep JSON on one line; larger ones (loads, schemas) are indented.
+  const indent = rows > 2 && value !== null && typeof value === 'object' ? 2 : 0;
+  const shown = value === undefined ? '' : JSON.stringify(value, null, indent);
   const [text, setText] = useState(shown);
   const [error, setError] = useState<string | null>(null);
   const [from, setFrom] = useState(shown);

@@ -1,7 +1,7 @@
 import { lazy, Suspense, useId, useMemo, useState } from 'react';
 import { useDraft } from '../hooks/draftContext';
 import { deleteTransitionEdge, renameTransition, transitionReferences, updateTransition } from '../lib/edits';
-import { comparison, defaultMessage, guardVariables, OPERATORS, parseRule, type Operator } from '../lib/guards';
+import { comparison, defaultMessage, guardVariables, OPERATORS, type Operator } from '../lib/guards';
 import { roleNames, type GuardJson, type TransitionJson, type TypeJson, type WorkflowJson } from '../lib/model';
 import { ConfirmDialog } from './ConfirmDialog';
 import { NameField } from './NameField';
@@ -19,41 +19,6 @@ interface Props {
   name: string;
   from?: string;
   onSelect: (s: Selection) => void;
-}
-
-/** One guard's rule as JSON text, applied when it parses (an error is shown until it does). */
-function RuleField({ label, rule, onChange }: { label: string; rule: unknown; onChange: (rule: unknown) => void }) {
-  const id = useId();
-  const shown = JSON.stringify(rule);
-  const [text, setText] = useState(shown);
-  const [error, setError] = useState<string | null>(null);
-  const [from, setFrom] = useState(shown);
-  if (from !== shown) {
-    setFrom(shown);
-    setText(shown);
-    setError(null);
-  }
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <textarea
-        id={id}
-        className="code"
-        rows={2}
-        value={text}
-        aria-invalid={error !== null}
-        onChange={(e) => {
-          setText(e.target.value);
-          const parsed = parseRule(e.target.value);
-          if (parsed.ok) {
-            setError(null);
-            onChange(parsed.rule);
-          } else setError(parsed.error);
-        }}
-      />
-      {error ? <p className="field-error">{error}</p> : null}
-    </div>
-  );
 }
 
 /** Builds a comparison guard: a value of the context, an operator, a value, a message. */
@@ -311,9 +276,10 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
                   }}
                 />
               </div>
-              <RuleField
+              <JsonField
                 label={`Guard ${n} rule (JSON-Logic)`}
-                rule={g.rule}
+                value={g.rule}
+                rows={2}
                 onChange={(rule) => {
                   setGuards(
                     guards.map((x, j) => (j === i ? { ...x, rule } : x)),

@@ -50,7 +50,8 @@ function StateNodeView({ data, selected }: NodeProps<StateFlowNode>) {
       <Handle type="target" position={Side.Left} />
       <div className="state-label">{data.label}</div>
       <div className="state-meta">
-        {data.label !== data.name ? <span>{data.name}</span> : null}
+        {/* The name only when the label does not already say it (Pending approval = PENDING_APPROVAL). */}
+        {data.label.toUpperCase().replace(/[^A-Z0-9]+/g, '_') !== data.name ? <span>{data.name}</span> : null}
         {KIND_TEXT[data.kind] ? <span className="kind">{KIND_TEXT[data.kind]}</span> : null}
         {data.problem ? <span className="problem-dot">problem</span> : null}
       </div>
@@ -218,6 +219,7 @@ export function WorkflowCanvas(props: CanvasProps) {
         }}
         onBeforeDelete={onBeforeDelete}
         fitView
+        fitViewOptions={{ padding: 0.04 }}
         minZoom={0.2}
         proOptions={{ hideAttribution: true }}
       >

@@ -7,10 +7,10 @@
 import type { WorkflowGraph } from './graph';
 import type { Position } from './model';
 
-export const NODE_WIDTH = 180;
+export const NODE_WIDTH = 160;
 export const NODE_HEIGHT = 56;
-const GAP_X = 110;
-const GAP_Y = 40;
+const GAP_X = 100;
+const GAP_Y = 30;
 
 // ELK is large (a compiled Java library): loaded the first time a layout is needed.
 let elk: Promise<{ layout: (g: ElkGraph) => Promise<ElkGraph> }> | null = null;

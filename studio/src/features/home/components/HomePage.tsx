@@ -24,10 +24,7 @@ export function HomePage() {
           <ul className="type-list" aria-label="Entity types">
             {types.data.data.map((t) => (
               <li key={t.name}>
-                <Link to={paths.list(tenant, t.name)}>{t.label ?? t.name}</Link>{' '}
-                <Link to={paths.type(tenant, t.name)} className="muted" aria-label={`About ${t.label ?? t.name}`}>
-                  (about)
-                </Link>
+                <Link to={paths.list(tenant, t.name)}>{t.label ?? t.name}</Link>
                 {t.description ? <span className="muted"> — {t.description}</span> : null}
               </li>
             ))}
