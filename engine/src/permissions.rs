@@ -184,6 +184,12 @@ impl Permissions {
         (self, errors)
     }
 
+    /// Whether any role declares rules at creation for `type_name` (else
+    /// [`Permissions::check_create`] allows anything).
+    pub fn has_create_rules(&self, type_name: &str) -> bool {
+        self.create.values().any(|by_type| by_type.contains_key(type_name))
+    }
+
     /// Whether the actor may create an entity of `type_name` with `data` (the client's data, a
     /// JSON object) by its roles' `create:` rules, once `create` itself is allowed
     /// ([`Permissions::allows`]). Each of the actor's roles that may create the type is asked in
@@ -312,6 +318,94 @@ mod tests {
         assert!(!p.allows(&sales, false, "order", Action::Delete));
         assert!(p.allows(&sales, false, "product", Action::View));
         assert!(!p.allows(&sales, false, "product", Action::Edit));
+    }
+
+    fn actor(roles: &[&str]) -> Actor {
+        Actor {
+            id: "u1".into(),
+            email: "c@x.test".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            system: false,
+        }
+    }
+
+    fn with_create_rules() -> Permissions {
+        let mut create = IndexMap::new();
+        let customer: RoleCreateRules = serde_json::from_value(serde_json::json!({
+            "order": {
+                "fields": ["email", "qty"],
+                "rule": { "==": [ { "var": "entity.email" }, { "var": "actor.email" } ] },
+                "message": "only for yourself"
+            }
+        }))
+        .expect("rules");
+        let sales: RoleCreateRules =
+            serde_json::from_value(serde_json::json!({ "order": { "except": ["paid"] } })).expect("rules");
+        create.insert("customer", customer);
+        create.insert("sales", sales);
+        let all: RolePermissions = [("*".to_string(), vec![Action::View, Action::Create])].into_iter().collect();
+        let (p, errors) = Permissions::new([("customer", Some(&all)), ("sales", Some(&all)), ("admin", None)])
+            .with_create_rules(
+                create.iter().map(|(r, c)| (*r, c)),
+                &NamedRules::compile(&IndexMap::new(), &mut Vec::new()),
+                &Limits::default(),
+            );
+        assert!(errors.is_empty(), "{errors:?}");
+        p
+    }
+
+    fn check(p: &Permissions, roles: &[&str], data: Value) -> Result<(), Rejection> {
+        let a = actor(roles);
+        let now = Utc::now();
+        let entity = create_context_entity("order", "NEW", &data, &a, now);
+        p.check_create(&a, "order", &data, &entity, now, &Limits::default())
+    }
+
+    fn refusal(r: Result<(), Rejection>) -> CreateRefusal {
+        match r {
+            Err(Rejection::CreateRefused { refusal, .. }) => refusal,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_rules_refuse_fields_and_false_conditions() {
+        let p = with_create_rules();
+        let mine = serde_json::json!({ "email": "c@x.test", "qty": 1 });
+        assert!(check(&p, &["customer"], mine.clone()).is_ok());
+        let paid = serde_json::json!({ "email": "c@x.test", "qty": 1, "paid": true, "note": null });
+        assert_eq!(refusal(check(&p, &["customer"], paid.clone())), CreateRefusal::Fields(vec!["paid".into()]));
+        assert_eq!(refusal(check(&p, &["sales"], paid.clone())), CreateRefusal::Fields(vec!["paid".into()]));
+        let theirs = serde_json::json!({ "email": "d@x.test", "qty": 1 });
+        assert_eq!(refusal(check(&p, &["customer"], theirs.clone())), CreateRefusal::Rule("only for yourself".into()));
+        // One role allowing is enough; a role without rules allows anything; the system may.
+        assert!(check(&p, &["customer", "sales"], theirs).is_ok());
+        assert!(check(&p, &["admin"], paid.clone()).is_ok());
+        assert!(p
+            .check_create(
+                &Actor { system: true, ..actor(&[]) },
+                "order",
+                &paid,
+                &Value::Null,
+                Utc::now(),
+                &Limits::default()
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn create_rules_that_do_not_fit_are_reported_with_their_place() {
+        let bad: RoleCreateRules = serde_json::from_value(serde_json::json!({
+            "order": { "fields": ["a"], "except": ["b"], "rule": { "frobnicate": [] } }
+        }))
+        .expect("parses");
+        let (_, errors) = Permissions::new([]).with_create_rules(
+            [("r/1", &bad)],
+            &NamedRules::compile(&IndexMap::new(), &mut Vec::new()),
+            &Limits::default(),
+        );
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/roles/r~11/create/order", "/roles/r~11/create/order/rule"]);
     }
 
     #[test]

@@ -746,7 +746,7 @@ pub(super) async fn create(
     // `create()` does not come this way.
     if let Some(ty) = defs.type_(type_name) {
         super::edit::refuse_generated(ty, &data, actor)?;
-        if !actor.system && data.is_object() {
+        if !actor.system && data.is_object() && defs.permissions().has_create_rules(type_name) {
             let mut with_defaults = data.clone();
             ty.apply_defaults(&mut with_defaults);
             let state = opts.state.as_deref().unwrap_or(workflow.initial_state());
