@@ -112,6 +112,12 @@ impl Validation {
                     self.error(&file, &format!("{at}/message"), "a `message` without a `rule`: say what must hold");
                 }
                 let Some(ty) = package.def(type_name) else { continue };
+                if let Some(logic) = &rule.rule {
+                    // What a create condition reads: the new entity, the actor, now (as a guard).
+                    let loads = IndexMap::new();
+                    let env = Env { package, def: ty, input: None, loads: &loads };
+                    self.check_rule(&file, &format!("{at}/rule"), &env, Scope::Guard, logic);
+                }
                 let lists = [("fields", rule.fields.as_deref().unwrap_or_default()), ("except", &rule.except[..])];
                 for (key, list) in lists {
                     for (i, field) in list.iter().enumerate() {
