@@ -798,7 +798,10 @@ pub(super) async fn create(
     let stored = StoredEntity { entity, config_version: version, immutable: false };
     let step = Step {
         name: t.name(),
-        input: opts.input.unwrap_or(Value::Null),
+        input: match opts.input {
+            None | Some(Value::Null) => json!({}),
+            Some(input) => input,
+        },
         actor,
         depth: 0,
         parent: None,

@@ -178,6 +178,7 @@ async fn the_create_transition_runs_in_the_insert_transaction() {
     assert_eq!(rows[0]["transition"], "placeOrder");
     assert_eq!(rows[0]["from"], Value::Null, "{rows:?}");
     assert_eq!(rows[0]["to"], "PLACED");
+    assert_eq!(rows[0]["input"], json!({ "channel": "phone" }));
 
     // Events: created (in its final state), then the transition's.
     let mut tx = db.tenant_tx(s.tenant.0).await;

@@ -1228,6 +1228,7 @@ async fn an_order_is_placed_with_the_customers_address_and_sales_cannot_set_its_
     assert_eq!(h.body["data"][0]["transition"], "placeOrder", "{:?}", h.body);
     assert_eq!(h.body["data"][0]["from"], Value::Null, "{:?}", h.body);
     assert_eq!(h.body["data"][0]["to"], "DRAFT", "{:?}", h.body);
+    assert_eq!(h.body["data"][0]["input"], json!({}), "no input: an empty one");
 
     // Discounts are a manager's call: a sales rep cannot set one when creating.
     let mut discounted = order.clone();
