@@ -32,17 +32,72 @@ use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
 use crate::extract::{authenticate, ClientIp, JsonBody, Principal};
-use crate::routes::Routes;
+use crate::openapi::{body, no_content, ok, responses, roles_schema, schema_ref};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     password::warm_up();
     Routes::default()
-        .post("/api/v1/auth/login", login)
-        .post("/api/v1/auth/refresh", refresh)
-        .post("/api/v1/auth/logout", logout)
-        .get("/api/v1/auth/me", me)
+        .post(
+            "/api/v1/auth/login",
+            login,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "login", "security": [], "parameters": [refresh_mode()],
+                "summary": "A token pair for a user's password (starts a session)",
+                "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"], "additionalProperties": false,
+                    "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
+                "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422, 429]) })
+            }),
+        )
+        .post(
+            "/api/v1/auth/refresh",
+            refresh,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "refresh", "security": [], "parameters": [refresh_mode()],
+                "summary": "A new token pair; the refresh token is spent (presenting it again ends the session)",
+                "description": "In cookie mode the refresh token is the cookie's and the body is ignored (it may be absent).",
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["refresh_token"], "additionalProperties": false,
+                    "properties": { "refresh_token": { "type": "string" } } } } } },
+                "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/auth/logout",
+            logout,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "logout", "parameters": [refresh_mode()],
+                "summary": "Ends the session of `refresh_token`; without it, every session of the bearer's user",
+                "description": "Access tokens of an ended session stop working at once. An API key has no session (400).",
+                "security": [{}, { "bearer": [] }],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": { "refresh_token": { "type": "string" } } } } } },
+                "responses": responses(no_content("Signed out"), &[400, 401, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/auth/me",
+            me,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "me", "summary": "The principal of the bearer token",
+                "responses": responses(ok(json!({
+                    "type": "object", "required": ["id", "kind", "email", "name", "tenant", "tenant_id", "roles"],
+                    "properties": {
+                        "id": { "type": "string" }, "kind": { "type": "string", "enum": ["user", "api_key"] },
+                        "email": { "type": "string" }, "name": { "type": "string" }, "tenant": { "type": "string" },
+                        "tenant_id": { "type": "string", "format": "uuid" }, "roles": roles_schema(),
+                    } })), &[401]) })
+            }),
+        )
         .layer(Extension(Arc::new(LoginLimiter::default())))
+}
+
+/// The documentation of the header of cookie mode (`crate::auth::cookie`).
+fn refresh_mode() -> Value {
+    json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
+            "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
+                            `/api/v1/auth`) instead of the JSON bodies; logout clears it" })
 }
 
 fn bad_credentials() -> ApiError {

@@ -18,11 +18,32 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::TenantActor;
-use crate::routes::Routes;
+use crate::openapi::{ok, responses, schema_ref};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().get("/api/v1/t/{tenant}/types", list).get("/api/v1/t/{tenant}/types/{name}", one)
+    Routes::default()
+        .get(
+            "/api/v1/t/{tenant}/types",
+            list,
+            op(|_| {
+                json!({ "tags": ["types"], "operationId": "types",
+                "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
+                "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
+                    "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
+                    &[401, 403, 404]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/types/{name}",
+            one,
+            op(|cx| {
+                json!({ "tags": ["types"], "operationId": "type",
+                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string", "enum": cx.type_names } } ],
+                "responses": responses(ok(schema_ref("TypeInfo")), &[401, 403, 404]) })
+            }),
+        )
 }
 
 /// Whether `who` may view entities of `type_name`: a type the user may not view does not exist

@@ -22,22 +22,24 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
-use crate::routes::Routes;
+use crate::routes::{Doc, Routes};
 use crate::state::AppState;
 
+/// The entity routes: documented per entity type (and transition) by `crate::openapi`, from the
+/// tenant's definitions.
 pub fn routes() -> Routes {
     Routes::default()
-        .post("/api/v1/t/{tenant}/entities/{type}", create)
-        .get("/api/v1/t/{tenant}/entities/{type}", list)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}", get_one)
-        .patch("/api/v1/t/{tenant}/entities/{type}/{id}", patch_one)
-        .delete("/api/v1/t/{tenant}/entities/{type}/{id}", delete_one)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}/transitions", transitions)
-        .post("/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}", execute)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}/history", history)
-        .post("/api/v1/t/{tenant}/entities/{type}/transitions/{name}", bulk::bulk_transition)
-        .get("/api/v1/t/{tenant}/entities/{type}/export.csv", transfer::export_csv)
-        .post("/api/v1/t/{tenant}/entities/{type}/import", transfer::import)
+        .post("/api/v1/t/{tenant}/entities/{type}", create, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}", list, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}", get_one, Doc::PerType)
+        .patch("/api/v1/t/{tenant}/entities/{type}/{id}", patch_one, Doc::PerType)
+        .delete("/api/v1/t/{tenant}/entities/{type}/{id}", delete_one, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}/transitions", transitions, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}", execute, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}/history", history, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/transitions/{name}", bulk::bulk_transition, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/export.csv", transfer::export_csv, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/import", transfer::import, Doc::PerType)
 }
 
 #[derive(Deserialize)]
