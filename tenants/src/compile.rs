@@ -93,6 +93,10 @@ fn engine_place(e: &EngineError) -> (String, String) {
         }
         EngineError::FourEyes { type_name, transition, .. } => (file(type_name), tr(transition, "/four_eyes")),
         EngineError::State { type_name, state, .. } => (file(type_name), format!("/workflow/states/{}", esc(state))),
+        EngineError::WorkflowName { type_name, name, error } => {
+            let map = if error.kind == "state name" { "states" } else { "transitions" };
+            (file(type_name), format!("/workflow/{map}/{}", esc(name)))
+        }
         _ => ("types".into(), String::new()),
     }
 }

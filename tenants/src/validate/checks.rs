@@ -16,11 +16,7 @@ impl Validation {
             self.error(
                 &file,
                 "/slug",
-                format!(
-                    "`{}` is not a slug: 2 to 63 lowercase letters and digits, starting with a letter, in words \
-                     joined by single hyphens",
-                    tenant.slug
-                ),
+                format!("`{}` is not a slug: {}", tenant.slug, engine::names::SLUG_RULE),
             );
         }
         let roles: HashSet<&str> = tenant.roles.keys().map(String::as_str).collect();
@@ -266,6 +262,14 @@ impl Validation {
             }
             EngineError::Rule { rule, message } => {
                 self.error(&package.tenant.rel, &format!("/rules/{}", esc(&rule)), message);
+            }
+            EngineError::WorkflowName { type_name, name, error } => {
+                let pointer = if error.kind == "state name" {
+                    format!("/workflow/states/{}", esc(&name))
+                } else {
+                    tr(&name)
+                };
+                self.error(&package.file_of(&type_name), &pointer, error.to_string());
             }
             EngineError::FourEyes { type_name, transition, entry } => {
                 let index = package
