@@ -14,7 +14,6 @@ use serde_json::Value;
 use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
-use crate::names::{StateName, TransitionName};
 use crate::logic::Logic;
 use crate::permissions::Permissions;
 use crate::rules::NamedRules;
@@ -156,11 +155,6 @@ impl CompiledWorkflow {
         errors: &mut Vec<EngineError>,
     ) -> Option<CompiledWorkflow> {
         let before = errors.len();
-        let named = def.states.keys().map(|n| StateName::parse(n).map(|_| ()).map_err(|e| (n, e)));
-        let named = named.chain(def.transitions.keys().map(|n| TransitionName::parse(n).map(|_| ()).map_err(|e| (n, e))));
-        for (name, error) in named.filter_map(Result::err) {
-            errors.push(EngineError::WorkflowName { type_name: type_name.to_string(), name: name.clone(), error });
-        }
         let initials: Vec<&String> =
             def.states.iter().filter(|(_, s)| s.kind == StateKind::Initial).map(|(n, _)| n).collect();
         if initials.len() != 1 {

@@ -81,14 +81,6 @@ pub enum EngineError {
     /// A `four_eyes` entry that is neither `creator` nor a transition of the workflow.
     #[error("type `{type_name}`, transition `{transition}`, four_eyes: `{entry}` is neither `creator` nor a transition of this workflow")]
     FourEyes { type_name: String, transition: String, entry: String },
-    /// A state or transition whose name breaks the rule of names ([`crate::names`]).
-    #[error("type `{type_name}`: {error}")]
-    WorkflowName {
-        type_name: String,
-        /// The name in full (the error's copy may be cut short).
-        name: String,
-        error: crate::names::NameError,
-    },
     /// A problem with a state's `editable` or `timers`.
     #[error("type `{type_name}`, state `{state}`, {message}")]
     State { type_name: String, state: String, message: String },

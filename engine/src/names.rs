@@ -1,9 +1,12 @@
 //! Names that come from outside and stand for checked things, parsed once ("parse, don't
 //! validate"): a tenant's slug ([`TenantSlug`]) and the names of a workflow's states and
 //! transitions ([`StateName`], [`TransitionName`]). Holding one proves its text follows the rule
-//! a package is held to (`tenants::validate` and [`crate::compiled`] apply the same parsers), so
-//! a string from a URL, a login form or a command line reaches the store only through them.
-//! Entity type names are `ontology::TypeName`.
+//! a package is held to (`tenants::validate` and publishing, `tenants::compile`, apply the same
+//! parsers), so a string from a URL, a login form or a command line reaches the store only
+//! through them. Entity type names are `ontology::TypeName`.
+//!
+//! Versions published before state and transition names had a rule still load (the engine's
+//! compiler does not check them); a name of theirs that breaks it cannot be named in a URL.
 
 use std::fmt;
 use std::ops::Deref;
@@ -83,6 +86,18 @@ macro_rules! name_type {
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
                 self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
             }
         }
 
@@ -226,6 +241,8 @@ mod tests {
     fn names_compare_and_serialize_as_their_text() {
         let name = TransitionName::parse("approve").unwrap();
         assert_eq!(name, "approve");
+        assert_eq!(*"approve", name);
+        assert_eq!(String::from("approve"), name);
         assert_eq!(&*name, "approve");
         assert_eq!(serde_json::to_string(&name).unwrap(), "\"approve\"");
         assert_eq!("chemichemi".parse::<TenantSlug>().unwrap().into_string(), "chemichemi");

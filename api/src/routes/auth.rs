@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::store::sql::Tx;
-use engine::store::TenantId;
+use engine::store::{TenantId, TenantSlug};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -31,7 +31,7 @@ use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
-use crate::extract::{authenticate, ClientIp, JsonBody, Principal};
+use crate::extract::{authenticate, ClientIp, JsonBody, PathTenant, Principal};
 use crate::openapi::{body, no_content, ok, responses, roles_schema, schema_ref};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
@@ -188,7 +188,12 @@ async fn login(
 }
 
 async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Result<Json<Value>, ApiError> {
-    let tenant = state.store.tenant_by_slug(body.tenant.trim()).await?;
+    // A text that is no slug names no tenant: refused like an unknown one (after the same work).
+    let slug = TenantSlug::parse(body.tenant.trim()).ok();
+    let tenant = match &slug {
+        Some(slug) => state.store.tenant_by_slug(slug).await?,
+        None => None,
+    };
     let user = match tenant {
         Some(tenant) => {
             let mut tx = state.store.begin(tenant).await?;
@@ -200,7 +205,7 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     };
     let stored = user.as_ref().and_then(|u| u.4.as_deref());
     let password_ok = body.password.len() <= password::MAX_LEN && password::verify(&body.password, stored).await;
-    let (Some(tenant), Some((user_id, email, roles, active, _))) = (tenant, user) else {
+    let (Some(tenant), Some(slug), Some((user_id, email, roles, active, _))) = (tenant, slug, user) else {
         tracing::info!(tenant.slug = %body.tenant, client.ip = ?ip, "login failed: no such tenant or user");
         return Err(bad_credentials());
     };
@@ -213,11 +218,10 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     sql::delete_expired_refresh_tokens(&mut tx, tenant, user_id).await?;
     let (refresh_token, session) = new_refresh_token(&mut tx, tenant.0, user_id, None).await?;
     tx.commit().await?;
-    tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
-    let slug = body.tenant.trim();
+    tracing::info!(tenant.slug = %slug, user.id = %user_id, session = %session, "login");
     token_pair(
         state,
-        Issued { tenant: tenant.0, slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
+        Issued { tenant: tenant.0, slug: &slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
     )
 }
 
@@ -328,7 +332,7 @@ async fn try_logout(
         return Ok(StatusCode::NO_CONTENT);
     }
     // No refresh token: every session of the bearer's user.
-    let principal = authenticate(state, bearer(headers)?, None, None).await?;
+    let principal = authenticate(state, bearer(headers)?, PathTenant::None, None).await?;
     let Credential::User { id, .. } = principal.credential else {
         return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
     };

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::bearer;
 use crate::error::ApiError;
-use crate::extract::{authenticate, TenantActor};
+use crate::extract::{authenticate, PathTenant, TenantActor};
 use crate::hub::{wait, Wake};
 use crate::limits::{EVENTS_DEFAULT_LIMIT as DEFAULT_LIMIT, EVENTS_MAX_LIMIT as MAX_LIMIT};
 use crate::openapi::{ok, responses, schema_ref};
@@ -217,7 +217,7 @@ impl StreamAuth {
     /// actor with its current roles, or the error that ends the stream.
     async fn recheck(&mut self, state: &AppState) -> Result<(), ApiError> {
         // The same token for the same tenant's path: the same principal, with its roles of now.
-        self.who.actor = authenticate(state, &self.token, Some(&self.who.slug), None).await?.actor;
+        self.who.actor = authenticate(state, &self.token, PathTenant::Slug(&self.who.slug), None).await?.actor;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::extract::path::parse_type;
 use crate::extract::TenantActor;
 use crate::openapi::{ok, responses, schema_ref};
 use crate::routes::{op, Routes};
@@ -74,8 +75,9 @@ async fn one(
     Path(path): Path<NamePath>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    let ty = defs.type_(&path.name).filter(|_| viewable(&defs, &who, &path.name));
-    let ty = ty.ok_or(StoreError::TypeNotFound(path.name))?;
+    let name = parse_type(&path.name)?;
+    let ty = defs.type_(&name).filter(|_| viewable(&defs, &who, &name));
+    let ty = ty.ok_or_else(|| StoreError::TypeNotFound(name.into_string()))?;
     Ok(Json(type_json(&defs, ty)))
 }
 

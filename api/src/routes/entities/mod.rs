@@ -7,7 +7,7 @@ mod codec;
 mod transfer;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use engine::permissions::Action;
@@ -15,11 +15,13 @@ use engine::store::{
     entity_json, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo, TransitionOptions,
     TransitionOutcome, TransitionRequest,
 };
+use ontology::TypeName;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::path::{EntityPath, TransitionPath, TypePath};
 use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
 use crate::routes::{Doc, Routes};
@@ -42,56 +44,23 @@ pub fn routes() -> Routes {
         .post("/api/v1/t/{tenant}/entities/{type}/import", transfer::import, Doc::PerType)
 }
 
-#[derive(Deserialize)]
-struct TypePath {
-    #[serde(rename = "type")]
-    type_name: String,
-}
-
-#[derive(Deserialize)]
-struct EntityPath {
-    #[serde(rename = "type")]
-    type_name: String,
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct TransitionPath {
-    #[serde(rename = "type")]
-    type_name: String,
-    id: String,
-    name: String,
-}
-
 /// The package's type-level permissions for this actor (see `engine::permissions`): without
 /// `view` the type or entity is not found; with it but without `action`, 403.
 async fn allow(
     state: &AppState,
     who: &TenantActor,
-    type_name: &str,
+    type_name: &TypeName,
     action: Action,
     on_entity: bool,
 ) -> Result<(), ApiError> {
-    Ok(state.store.authorize(who.tenant, &who.actor, type_name, action, on_entity).await?)
+    Ok(state.store.authorize(who.tenant, &who.actor, type_name.as_str(), action, on_entity).await?)
 }
 
 /// The id of the entity a request names, once the actor may do `action` to its type (see
-/// [`allow`]; an id that is not a uuid is 404 like an unknown one).
-async fn target(
-    state: &AppState,
-    who: &TenantActor,
-    type_name: &str,
-    id: &str,
-    action: Action,
-) -> Result<Uuid, ApiError> {
-    let id = parse_id(id)?;
-    allow(state, who, type_name, action, true).await?;
-    Ok(id)
-}
-
-/// An id that is not a uuid names no entity: 404, like any unknown id.
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("entity not found"))
+/// [`allow`]).
+async fn target(state: &AppState, who: &TenantActor, path: &EntityPath, action: Action) -> Result<Uuid, ApiError> {
+    allow(state, who, &path.type_name, action, true).await?;
+    Ok(path.id)
 }
 
 #[derive(Deserialize)]
@@ -103,7 +72,7 @@ struct CreateBody {
 async fn create(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
@@ -112,12 +81,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(entity_json(&entity))))
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    who: TenantActor,
-    Path(path): Path<EntityPath>,
-) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+async fn get_one(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
+    let id = target(&state, &who, &path, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
     Ok(Json(entity_json(&entity)))
 }
@@ -127,11 +92,11 @@ async fn get_one(
 async fn patch_one(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::Edit).await?;
+    let id = target(&state, &who, &path, Action::Edit).await?;
     let Value::Object(mut top) = body else {
         return Err(ApiError::validation(json!([{ "path": "", "message": "must be an object {\"data\": {…}}" }])));
     };
@@ -154,10 +119,10 @@ async fn patch_one(
 async fn delete_one(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::Delete).await?;
+    let id = target(&state, &who, &path, Action::Delete).await?;
     state.store.delete_entity(who.tenant, &path.type_name, id, &who.actor, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -181,7 +146,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 async fn list(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -200,9 +165,9 @@ async fn list(
 async fn transitions(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
 ) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+    let id = target(&state, &who, &path, Action::View).await?;
     let list: Vec<TransitionInfo> =
         state.store.available_transitions(who.tenant, &path.type_name, id, &who.actor).await?;
     Ok(Json(json!({ "data": list })))
@@ -225,7 +190,7 @@ struct ExecuteQuery {
 async fn execute(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TransitionPath>,
+    path: TransitionPath,
     QueryParams(q): QueryParams<ExecuteQuery>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ExecuteBody>,
@@ -241,13 +206,14 @@ async fn execute(
         None => None,
     };
     let if_match = if_match(&headers)?;
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = path.id;
     let input = body.input.unwrap_or_else(|| json!({}));
     let outcome = state
         .store
         .transition(
             who.tenant,
-            TransitionRequest { type_name: &path.type_name, id, name: &path.name, input },
+            TransitionRequest { type_name: path.type_name.as_str(), id, name: path.name.as_str(), input },
             &who.actor,
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
@@ -255,12 +221,8 @@ async fn execute(
     Ok(Json(outcome))
 }
 
-async fn history(
-    State(state): State<AppState>,
-    who: TenantActor,
-    Path(path): Path<EntityPath>,
-) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+async fn history(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
+    let id = target(&state, &who, &path, Action::View).await?;
     let rows: Vec<HistoryEntry> = state.store.history(who.tenant, &path.type_name, id).await?;
     Ok(Json(json!({ "data": rows })))
 }
