@@ -22,7 +22,10 @@ use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
-use crate::limits::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS};
+use crate::limits::{
+    DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS,
+    REQUEST_TIMEOUT,
+};
 
 /// The columns every type may be filtered on, besides its fields.
 const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
@@ -261,7 +264,7 @@ pub fn document_of(
                         "description": description,
                         "parameters": [
                             if_match(),
-                            { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": 255 } },
+                            { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
                             { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
                         ],
                         "requestBody": body(json!({
@@ -469,8 +472,8 @@ fn filters(ty: &CompiledType, states: &[&str]) -> Vec<FilterParam> {
 
 fn q_param() -> Value {
     json!({ "name": "q", "in": "query", "schema": { "type": "string", "maxLength": MAX_Q_CHARS },
-            "description": "Search: every word (at most 10) must appear in one of the type's searchable fields \
-                            (422 when it has none)" })
+            "description": format!("Search: every word (at most {MAX_Q_WORDS}) must appear in one of the type's \
+                                    searchable fields (422 when it has none)") })
 }
 
 /// `sort`: `id`, `created_at`, `updated_at` or a sortable field, `-` first for descending.
@@ -536,8 +539,9 @@ pub fn responses(success: Value, errors: &[u16]) -> Value {
 /// long, a URI or header section too large to read (a long `[in]` list can make one).
 fn transport_responses() -> Map<String, Value> {
     let mut out = Map::new();
+    let timeout = format!("The request took longer than {} s (no body)", REQUEST_TIMEOUT.as_secs());
     for (status, description) in [
-        ("408", "The request took longer than 30 s (no body)"),
+        ("408", timeout.as_str()),
         ("414", "The URI is too long (no body)"),
         ("431", "The request's header section is too large (no body)"),
     ] {

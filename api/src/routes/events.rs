@@ -64,11 +64,12 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["events"], "operationId": "events_stream",
                 "summary": "Server-sent events: `id: <position>` and `data: <StreamEvent JSON>` per event",
-                "description": "Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every 15 s \
-                                when idle; the stream ends after 30 minutes, when the server stops, and when the \
-                                credential stops being valid (checked every 5 s and before each batch of events is \
+                "description": format!("Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every \
+                                {} s when idle; the stream ends after {} minutes, when the server stops, and when the \
+                                credential stops being valid (checked every {} s and before each batch of events is \
                                 sent): then a last event `event: unauthorized` whose data is the error envelope. Role \
                                 changes apply to the events that follow.",
+                                KEEP_ALIVE.as_secs(), MAX_STREAM.as_secs() / 60, RECHECK.as_secs()),
                 "parameters": [ after_param(), type_param(),
                                 { "name": "Last-Event-ID", "in": "header", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" } } ],
                 "responses": responses(json!({ "200": { "description": "The stream",

@@ -24,6 +24,7 @@ use crate::error::ApiError;
 use crate::extract::path::{EntityPath, TransitionPath, TypePath};
 use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
+use crate::limits::MAX_IDEMPOTENCY_KEY;
 use crate::routes::{Doc, Routes};
 use crate::state::AppState;
 
@@ -198,8 +199,10 @@ async fn execute(
     let idempotency_key = match headers.get("idempotency-key") {
         Some(v) => {
             let key = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
-            if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::bad_request("Idempotency-Key must have 1 to 255 characters"));
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::bad_request(format!(
+                    "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"
+                )));
             }
             Some(key.to_string())
         }
