@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS};
+pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS};
 
 /// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -21,6 +21,8 @@ pub const EVENTS_DEFAULT_LIMIT: i64 = 100;
 /// Largest page of `GET …/webhooks/{id}/deliveries`, and the page without `limit`.
 pub const DELIVERIES_MAX_LIMIT: i64 = 200;
 pub const DELIVERIES_DEFAULT_LIMIT: i64 = 50;
+/// Longest `Idempotency-Key` of a transition (more: 400 `BAD_REQUEST`).
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Longest client-sent `x-request-id` kept.
 pub const MAX_REQUEST_ID: usize = 128;
 /// How long an invitation can be accepted (`POST /api/v1/auth/accept-invite`), in days.

@@ -240,7 +240,8 @@ async fn token(cfg: Config, tenant: &str, email: &str, ttl: Duration) -> anyhow:
     let keys = keys(&cfg)?;
     let db = Database::open(&cfg).await?;
     let result = async {
-        let found = api::auth::sql::user_by_email(&db.owner, tenant, email).await?;
+        let slug = engine::store::TenantSlug::parse(tenant)?;
+        let found = api::auth::sql::user_by_email(&db.owner, &slug, email).await?;
         let (tenant_id, user) = found.with_context(|| format!("no tenant `{tenant}`"))?;
         let user = user.with_context(|| format!("no user `{email}` in tenant `{tenant}`"))?;
         let (user_id, email, roles, active) = (user.id, user.email, user.roles, user.active);

@@ -3,8 +3,11 @@
 //! from the tenant's live version. Every entity type gets concrete paths (`/entities/order`, …)
 //! whose request and response schemas are the type's JSON Schema, whose list and export take the
 //! type's own filters and sort keys, and every transition two operations (on one entity, and in
-//! bulk) with its input schema; the static endpoints (auth, users, API keys, webhooks, events,
-//! config, types, rules, health, metrics) follow.
+//! bulk) with its input schema; the other endpoints (auth, users, API keys, webhooks, events,
+//! config, types, rules, health, metrics) follow: their operations are written where their
+//! routes are declared (`crate::routes`, each `.get(path, handler, op(…))`) and passed in as
+//! data ([`StaticOperation`]), built with the blocks of this module ([`responses`], [`ok`],
+//! [`body`], …), so this module names no route module.
 //!
 //! The ontology already *is* JSON Schema, which OpenAPI 3.1 embeds verbatim, so the document is
 //! assembled as JSON rather than through a derive-based generator (those describe Rust types
@@ -20,21 +23,49 @@ use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
 use crate::limits::{
-    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INVITE_TTL_DAYS, MAX_DRAFT_BYTES, MAX_IN_VALUES, MAX_LIMIT,
-    MAX_Q_CHARS, MAX_VALUE_CHARS,
+    DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS,
+    REQUEST_TIMEOUT,
 };
 
 /// The columns every type may be filtered on, besides its fields.
 const COLUMN_FILTERS: [&str; 4] = ["id", "state", "created_at", "updated_at"];
 
-/// The whole document for a tenant's compiled definitions.
-pub fn document(slug: &str, version: i64, defs: &CompiledTenant) -> Value {
-    document_of(slug, version, defs, &|_| true)
+/// What the documentation of a static operation may depend on besides the limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The names of the tenant's entity types (`types/{name}` lists them).
+    pub type_names: &'a [&'a str],
+}
+
+/// An operation that does not depend on the entity types: its method, its path template
+/// (`/api/v1/t/{tenant}/users/{id}`) and what builds its OpenAPI operation object. Declared with
+/// its route (`crate::routes::Routes`), which passes them all here as data.
+#[derive(Debug, Clone, Copy)]
+pub struct StaticOperation {
+    /// `get`, `post`, `put`, `patch` or `delete`.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub build: fn(&Context) -> Value,
+}
+
+/// The description of operations for the tenant's admins only.
+pub const ADMIN_ONLY: &str = "For the tenant's admins (role `admin`).";
+
+/// The whole document for a tenant's compiled definitions: the per-type entity paths built
+/// here, then the `operations` (every route that is not an entity route), in their order.
+pub fn document(slug: &str, version: i64, defs: &CompiledTenant, operations: &[StaticOperation]) -> Value {
+    document_of(slug, version, defs, operations, &|_| true)
 }
 
 /// [`document`] with only the types `visible` admits (the types a caller may view: a type it
 /// may not view does not exist for it, in the document as in the API).
-pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dyn Fn(&str) -> bool) -> Value {
+pub fn document_of(
+    slug: &str,
+    version: i64,
+    defs: &CompiledTenant,
+    operations: &[StaticOperation],
+    visible: &dyn Fn(&str) -> bool,
+) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
@@ -228,7 +259,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                         "description": description,
                         "parameters": [
                             if_match(),
-                            { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": 255 } },
+                            { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
                             { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
                         ],
                         "requestBody": body(json!({
@@ -274,8 +305,17 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
         }
     }
     let type_names: Vec<&str> = defs.ontology().names().collect();
-    for (path, item) in static_paths(slug, &type_names) {
-        paths.insert(path, item);
+    let cx = Context { type_names: &type_names };
+    let tenant = format!("/api/v1/t/{slug}");
+    for op in operations {
+        let path = match op.path.strip_prefix("/api/v1/t/{tenant}") {
+            Some(rest) => format!("{tenant}{rest}"),
+            None => op.path.to_string(),
+        };
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        if let Some(item) = item.as_object_mut() {
+            item.insert(op.method.to_string(), (op.build)(&cx));
+        }
     }
 
     json!({
@@ -427,8 +467,8 @@ fn filters(ty: &CompiledType, states: &[&str]) -> Vec<FilterParam> {
 
 fn q_param() -> Value {
     json!({ "name": "q", "in": "query", "schema": { "type": "string", "maxLength": MAX_Q_CHARS },
-            "description": "Search: every word (at most 10) must appear in one of the type's searchable fields \
-                            (422 when it has none)" })
+            "description": format!("Search: every word (at most {MAX_Q_WORDS}) must appear in one of the type's \
+                                    searchable fields (422 when it has none)") })
 }
 
 /// `sort`: `id`, `created_at`, `updated_at` or a sortable field, `-` first for descending.
@@ -446,7 +486,7 @@ fn sort_param(ty: &CompiledType) -> Value {
 
 // --- Building blocks --------------------------------------------------------------------------
 
-fn id_param(name: &str) -> Value {
+pub fn id_param(name: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
 
@@ -455,7 +495,7 @@ fn if_match() -> Value {
             "description": "The entity's version; refused with 409 VERSION_CONFLICT if it moved on" })
 }
 
-fn body(schema: Value) -> Value {
+pub fn body(schema: Value) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema } } })
 }
 
@@ -500,7 +540,7 @@ fn create_operation(
     })
 }
 
-fn responses(success: Value, errors: &[u16]) -> Value {
+pub fn responses(success: Value, errors: &[u16]) -> Value {
     let mut out = match success {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -530,8 +570,9 @@ fn responses(success: Value, errors: &[u16]) -> Value {
 /// long, a URI or header section too large to read (a long `[in]` list can make one).
 fn transport_responses() -> Map<String, Value> {
     let mut out = Map::new();
+    let timeout = format!("The request took longer than {} s (no body)", REQUEST_TIMEOUT.as_secs());
     for (status, description) in [
-        ("408", "The request took longer than 30 s (no body)"),
+        ("408", timeout.as_str()),
         ("414", "The URI is too long (no body)"),
         ("431", "The request's header section is too large (no body)"),
     ] {
@@ -540,7 +581,7 @@ fn transport_responses() -> Map<String, Value> {
     out
 }
 
-fn readyz_responses() -> Value {
+pub fn readyz_responses() -> Value {
     let status = json!({ "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } });
     let mut out = transport_responses();
     out.insert(
@@ -555,31 +596,31 @@ fn readyz_responses() -> Value {
     Value::Object(out)
 }
 
-fn ok(schema: Value) -> Value {
+pub fn ok(schema: Value) -> Value {
     json!({ "200": { "description": "OK", "content": { "application/json": { "schema": schema } } } })
 }
 
-fn created(schema: Value) -> Value {
+pub fn created(schema: Value) -> Value {
     json!({ "201": { "description": "Created", "content": { "application/json": { "schema": schema } } } })
 }
 
-fn no_content(description: &str) -> Value {
+pub fn no_content(description: &str) -> Value {
     json!({ "204": { "description": description } })
 }
 
-fn data_list(items: Value) -> Value {
+pub fn data_list(items: Value) -> Value {
     json!({ "type": "object", "required": ["data"], "properties": { "data": { "type": "array", "items": items } } })
 }
 
-fn schema_ref(name: &str) -> Value {
+pub fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn any_object() -> Value {
+pub fn any_object() -> Value {
     json!({ "type": "object" })
 }
 
-fn date_time() -> Value {
+pub fn date_time() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
@@ -728,7 +769,7 @@ fn import_report_schema() -> Value {
     })
 }
 
-fn roles_schema() -> Value {
+pub fn roles_schema() -> Value {
     json!({ "type": "array", "items": { "type": "string" }, "description": "Roles of the tenant's live configuration" })
 }
 
@@ -984,13 +1025,6 @@ fn dry_run_schema() -> Value {
     })
 }
 
-/// The header of cookie mode (`crate::auth::cookie`).
-fn refresh_mode() -> Value {
-    json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
-            "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
-                            `/api/v1/auth`) instead of the JSON bodies; logout clears it" })
-}
-
 fn type_info_schema() -> Value {
     json!({
         "type": "object", "required": ["name", "schema", "workflow"],
@@ -1002,359 +1036,4 @@ fn type_info_schema() -> Value {
             "workflow": { "type": ["object", "null"] },
         },
     })
-}
-
-// --- The static endpoints ---------------------------------------------------------------------
-
-/// The endpoints that do not depend on the ontology (except for the type names of `types/{name}`).
-fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
-    let t = format!("/api/v1/t/{slug}");
-    let admin = "For the tenant's admins (role `admin`).";
-    let event_filter = json!({ "name": "type", "in": "query", "schema": { "type": "string" },
-        "description": "Event names: a name (`order.submitted`), a prefix (`order.*`), several (comma-separated), or `*`" });
-    let after = json!({ "name": "after", "in": "query", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" },
-        "description": "A stream position: start after it" });
-    vec![
-        (
-            "/healthz".into(),
-            json!({ "get": { "tags": ["operations"], "operationId": "healthz", "security": [],
-                "responses": responses(ok(json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } })), &[]) } }),
-        ),
-        (
-            "/readyz".into(),
-            json!({ "get": { "tags": ["operations"], "operationId": "readyz", "security": [],
-            "responses": readyz_responses() } }),
-        ),
-        (
-            "/metrics".into(),
-            json!({ "get": { "tags": ["operations"], "operationId": "metrics",
-                "summary": "Prometheus metrics (with SWITCHYARD_METRICS_TOKEN set, only for that bearer token)",
-                "security": [{}, { "bearer": [] }],
-                "responses": responses(json!({ "200": { "description": "The Prometheus text format",
-                    "content": { "text/plain": { "schema": { "type": "string" } } } } }), &[401, 404]) } }),
-        ),
-        (
-            "/api/v1/auth/login".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "login", "security": [], "parameters": [refresh_mode()],
-            "summary": "A token pair for a user's password (starts a session)",
-            "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"], "additionalProperties": false,
-                "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
-            "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422, 429]) } }),
-        ),
-        (
-            "/api/v1/auth/refresh".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "refresh", "security": [], "parameters": [refresh_mode()],
-            "summary": "A new token pair; the refresh token is spent (presenting it again ends the session)",
-            "description": "In cookie mode the refresh token is the cookie's and the body is ignored (it may be absent).",
-            "requestBody": { "required": false, "content": { "application/json": { "schema": {
-                "type": "object", "required": ["refresh_token"], "additionalProperties": false,
-                "properties": { "refresh_token": { "type": "string" } } } } } },
-            "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422]) } }),
-        ),
-        (
-            "/api/v1/auth/logout".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "logout", "parameters": [refresh_mode()],
-            "summary": "Ends the session of `refresh_token`; without it, every session of the bearer's user",
-            "description": "Access tokens of an ended session stop working at once. An API key has no session (400).",
-            "security": [{}, { "bearer": [] }],
-            "requestBody": { "required": false, "content": { "application/json": { "schema": {
-                "type": "object", "additionalProperties": false, "properties": { "refresh_token": { "type": "string" } } } } } },
-            "responses": responses(no_content("Signed out"), &[400, 401, 422]) } }),
-        ),
-        (
-            "/api/v1/auth/accept-invite".into(),
-            json!({ "post": { "tags": ["auth"], "operationId": "accept_invite", "security": [],
-            "summary": "Sets the password of an invited user and spends the invitation",
-            "description": format!("The token comes from `switchyard user invite` or `POST /users/{{id}}/invite`; it works once, \
-                            for {INVITE_TTL_DAYS} days. The password rules of users apply (422 at `/password`). An unknown, used or expired token is 401. Rate limited per client IP \
-                            and per invitation (429). The user's sessions end; log in with the answer's tenant and email and \
-                            the new password."),
-            "requestBody": body(json!({ "type": "object", "required": ["token", "password"], "additionalProperties": false,
-                "properties": { "token": { "type": "string" }, "password": { "type": "string" } } })),
-            "responses": responses(ok(json!({ "type": "object", "required": ["tenant", "email"],
-                "properties": { "tenant": { "type": "string" }, "email": { "type": "string" } } })), &[400, 401, 422, 429]) } }),
-        ),
-        (
-            "/api/v1/auth/me".into(),
-            json!({ "get": { "tags": ["auth"], "operationId": "me", "summary": "The principal of the bearer token",
-            "responses": responses(ok(json!({
-                "type": "object", "required": ["id", "kind", "email", "name", "tenant", "tenant_id", "roles"],
-                "properties": {
-                    "id": { "type": "string" }, "kind": { "type": "string", "enum": ["user", "api_key"] },
-                    "email": { "type": "string" }, "name": { "type": "string" }, "tenant": { "type": "string" },
-                    "tenant_id": { "type": "string", "format": "uuid" }, "roles": roles_schema(),
-                } })), &[401]) } }),
-        ),
-        (
-            format!("{t}/openapi.json"),
-            json!({ "get": { "tags": ["operations"], "operationId": "openapi", "summary": "This document",
-                "responses": responses(ok(any_object()), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/types"),
-            json!({ "get": { "tags": ["types"], "operationId": "types",
-                "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
-                "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
-                    "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
-                    &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/types/{{name}}"),
-            json!({ "get": { "tags": ["types"], "operationId": "type",
-                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string", "enum": type_names } } ],
-                "responses": responses(ok(schema_ref("TypeInfo")), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/config/validate"),
-            json!({ "post": { "tags": ["config"], "operationId": "config_validate", "description": admin,
-                "summary": "Every problem of a package (its JSON form)",
-                "requestBody": body(any_object()),
-                "responses": responses(ok(json!({ "type": "object", "required": ["valid", "problems"], "properties": {
-                    "valid": { "type": "boolean" }, "problems": { "type": "array", "items": schema_ref("Problem") } } })),
-                    &[400, 401, 403, 422]) } }),
-        ),
-        (
-            format!("{t}/config/plan"),
-            json!({ "post": { "tags": ["config"], "operationId": "config_plan", "description": admin,
-                "summary": "What applying a package would change (422 INVALID_PACKAGE with `details.problems` if it does not validate)",
-                "requestBody": body(schema_ref("Package")),
-                "responses": responses(ok(schema_ref("Plan")), &[400, 401, 403, 422]) } }),
-        ),
-        (
-            format!("{t}/config/apply"),
-            json!({ "post": { "tags": ["config"], "operationId": "config_apply", "description": admin,
-                "summary": "Publishes a package: 201 with a new version, 200 when that package was already published",
-                "requestBody": body(schema_ref("Package")),
-                "responses": responses(json!({
-                    "200": { "description": "Already published: that version is live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
-                    "201": { "description": "A new version, live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
-                }), &[400, 401, 403, 422]) } }),
-        ),
-        (
-            format!("{t}/config/migrate"),
-            json!({ "post": { "tags": ["config"], "operationId": "config_migrate",
-                "summary": "Moves in-flight entities to a published version (a dry run unless `dry_run: false`)",
-                "description": format!("{admin} Entities pinned to an earlier version and not in a terminal state move to `to` in one \
-                    transaction: their state mapped through `state_map`, the target's defaults filled in, their data re-validated; \
-                    those that cannot (type or state missing in `to`, data invalid) are reported and left untouched. Each move \
-                    writes a history row `migrate` by the caller. `state_map`: `{{\"OLD\": \"NEW\"}}` for every type, \
-                    `{{\"type.OLD\": \"NEW\"}}` for one (it wins over a plain key); a bad entry, a type or new state `to` does \
-                    not have is 422 at `/state_map/<key>`, an unknown version 422 at `/to`."),
-                "requestBody": body(json!({ "type": "object", "required": ["to"], "additionalProperties": false,
-                    "properties": {
-                        "to": { "type": "integer", "minimum": 1, "description": "The published version to move entities to" },
-                        "state_map": { "type": "object", "additionalProperties": { "type": "string" },
-                            "description": "`OLD` or `type.OLD` → the new state" },
-                        "dry_run": { "type": "boolean", "default": true, "description": "Report only (the default); false moves the entities" },
-                    } })),
-                "responses": responses(ok(schema_ref("MigrationReport")), &[400, 401, 403, 422, 503]) } }),
-        ),
-        (
-            format!("{t}/config/versions"),
-            json!({ "get": { "tags": ["config"], "operationId": "config_versions", "description": admin,
-                "summary": "The published versions, oldest first",
-                "responses": responses(ok(data_list(json!({
-                    "type": "object", "required": ["version", "hash", "created_at", "created_by", "live"],
-                    "properties": { "version": { "type": "integer" }, "hash": { "type": "string" }, "created_at": date_time(),
-                                    "created_by": { "type": "string" }, "live": { "type": "boolean" } } }))),
-                    &[401, 403]) } }),
-        ),
-        (
-            format!("{t}/config/versions/{{version}}"),
-            json!({ "get": { "tags": ["config"], "operationId": "config_version", "description": admin,
-                "summary": "A published version's package",
-                "parameters": [ { "name": "version", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } } ],
-                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/config/export"),
-            json!({ "get": { "tags": ["config"], "operationId": "config_export", "description": admin,
-                "summary": "The live version's package (what `validate`, `plan` and `apply` take)",
-                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/config/draft"),
-            json!({
-                "get": { "tags": ["config"], "operationId": "config_draft", "description": admin,
-                    "summary": "The tenant's draft package; without one, the live package with `version: 0` and `stored: false`",
-                    "responses": responses(ok(schema_ref("Draft")), &[401, 403, 404]) },
-                "put": { "tags": ["config"], "operationId": "config_draft_save",
-                    "summary": "Saves the draft (not validated: work in progress may be invalid)",
-                    "description": format!("{admin} `version` is the draft version the client read (0: none). When the draft is at \
-                        another version now (saved meanwhile, or discarded), 409 VERSION_CONFLICT with `details: {{current_version, \
-                        updated_by, updated_at}}`; of concurrent saves from one version exactly one is stored. The package: any \
-                        JSON object of at most {MAX_DRAFT_BYTES} bytes."),
-                    "requestBody": body(json!({ "type": "object", "required": ["version", "package"], "additionalProperties": false,
-                        "properties": { "version": { "type": "integer", "minimum": 0 }, "package": { "type": "object" } } })),
-                    "responses": responses(ok(schema_ref("DraftSaved")), &[400, 401, 403, 409, 413, 422]) },
-                "delete": { "tags": ["config"], "operationId": "config_draft_discard", "description": admin,
-                    "summary": "Discards the draft (204 also when there is none); with `version`, only if the draft is at it (else 409)",
-                    "parameters": [ { "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 0 } } ],
-                    "responses": responses(no_content("Discarded"), &[400, 401, 403, 409]) },
-            }),
-        ),
-        (
-            format!("{t}/config/draft/dry-run"),
-            json!({ "post": { "tags": ["config"], "operationId": "config_draft_dry_run",
-                "summary": "Tries a transition on a live entity with the draft's definitions; nothing is written",
-                "description": format!("{admin} The definitions: the body's `package` if given, else the stored draft, else the \
-                    live version; a package that does not validate is 422 INVALID_PACKAGE with `details.problems`. The transition \
-                    runs through the engine's executor (loads, guards, script, follow-ups, creates, events) in a transaction that \
-                    is rolled back. A refusal is 200 with `outcome: rejected` and the envelope it would have had. `act_as`: the id \
-                    of an active user of the tenant whose roles are used (default: the caller)."),
-                "requestBody": body(json!({ "type": "object", "required": ["type", "id", "transition"], "additionalProperties": false,
-                    "properties": {
-                        "type": { "type": "string" },
-                        "id": { "type": "string", "format": "uuid" },
-                        "transition": { "type": "string" },
-                        "input": { "type": "object" },
-                        "act_as": { "type": "string", "format": "uuid" },
-                        "package": schema_ref("Package"),
-                    } })),
-                "responses": responses(ok(schema_ref("DryRun")), &[400, 401, 403, 404, 422]) } }),
-        ),
-        (
-            format!("{t}/events"),
-            json!({ "get": { "tags": ["events"], "operationId": "events",
-            "summary": "Events after a position, oldest first (those of types the user may view)",
-            "parameters": [ after.clone(), event_filter.clone(),
-                            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": EVENTS_MAX_LIMIT } } ],
-            "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
-                "data": { "type": "array", "items": schema_ref("StreamEvent") },
-                "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
-        ),
-        (
-            format!("{t}/events/stream"),
-            json!({ "get": { "tags": ["events"], "operationId": "events_stream",
-            "summary": "Server-sent events: `id: <position>` and `data: <StreamEvent JSON>` per event",
-            "description": "Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every 15 s \
-                            when idle; the stream ends after 30 minutes, when the server stops, and when the \
-                            credential stops being valid (checked every 5 s and before each batch of events is \
-                            sent): then a last event `event: unauthorized` whose data is the error envelope. Role \
-                            changes apply to the events that follow.",
-            "parameters": [ after, event_filter,
-                            { "name": "Last-Event-ID", "in": "header", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" } } ],
-            "responses": responses(json!({ "200": { "description": "The stream",
-                "content": { "text/event-stream": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]) } }),
-        ),
-        (
-            format!("{t}/users"),
-            json!({
-                "get": { "tags": ["users"], "operationId": "users", "description": admin,
-                    "responses": responses(ok(data_list(schema_ref("User"))), &[401, 403]) },
-                "post": { "tags": ["users"], "operationId": "create_user", "description": admin,
-                    "summary": "Creates (invites) a user; 409 ALREADY_EXISTS for a known email",
-                    "requestBody": body(json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
-                        "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": 200 },
-                        "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" } } })),
-                    "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) },
-            }),
-        ),
-        (
-            format!("{t}/users/{{id}}"),
-            json!({
-                "parameters": [id_param("id")],
-                "get": { "tags": ["users"], "operationId": "get_user", "description": admin,
-                    "responses": responses(ok(schema_ref("User")), &[401, 403, 404]) },
-                "patch": { "tags": ["users"], "operationId": "update_user",
-                    "summary": "Changes a user: deactivating ends their sessions and stops their tokens at once; role changes apply to tokens already issued",
-                    "description": format!("{admin} Admins cannot deactivate themselves or drop their own `admin` role (422)."),
-                    "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                        "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
-                        "active": { "type": "boolean" }, "password": { "type": "string" } } })),
-                    "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) },
-            }),
-        ),
-        (
-            format!("{t}/users/{{id}}/invite"),
-            json!({
-                "parameters": [id_param("id")],
-                "post": { "tags": ["users"], "operationId": "invite_user",
-                    "summary": "A new invitation token for the user (shown in this answer only; earlier ones stop working)",
-                    "description": format!("{admin} The user sets a password with it at `POST /api/v1/auth/accept-invite`, once, within {INVITE_TTL_DAYS} days. 422 for a deactivated user."),
-                    "responses": responses(created(json!({ "type": "object", "required": ["token", "expires_at", "user_id", "email"],
-                        "properties": { "token": { "type": "string" }, "expires_at": date_time(),
-                            "user_id": { "type": "string", "format": "uuid" }, "email": { "type": "string" } } })), &[401, 403, 404, 422]) },
-            }),
-        ),
-        (
-            format!("{t}/api-keys"),
-            json!({
-                "get": { "tags": ["api-keys"], "operationId": "api_keys", "description": admin,
-                    "responses": responses(ok(data_list(schema_ref("ApiKey"))), &[401, 403]) },
-                "post": { "tags": ["api-keys"], "operationId": "create_api_key",
-                    "description": format!("{admin} The key (`key`) is shown in this answer only."),
-                    "requestBody": body(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
-                        "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "roles": roles_schema() } })),
-                    "responses": responses(created(schema_ref("ApiKey")), &[400, 401, 403, 422]) },
-            }),
-        ),
-        (
-            format!("{t}/api-keys/{{id}}"),
-            json!({ "delete": { "tags": ["api-keys"], "operationId": "revoke_api_key",
-                "description": format!("{admin} The key stops working at once."),
-                "parameters": [id_param("id")],
-                "responses": responses(no_content("Revoked"), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/webhooks"),
-            json!({
-                "get": { "tags": ["webhooks"], "operationId": "webhooks", "description": admin,
-                    "responses": responses(ok(data_list(schema_ref("Webhook"))), &[401, 403]) },
-                "post": { "tags": ["webhooks"], "operationId": "create_webhook",
-                    "description": format!("{admin} The destination must not resolve to a private address (422 at `/url`); \
-                                            `secret` is generated when absent and shown in this answer only."),
-                    "requestBody": body(json!({ "type": "object", "required": ["url", "events"], "additionalProperties": false, "properties": {
-                        "url": { "type": "string", "format": "uri" },
-                        "events": { "type": "array", "items": { "type": "string" } },
-                        "secret": { "type": "string", "minLength": 16, "maxLength": 256 } } })),
-                    "responses": responses(created(schema_ref("Webhook")), &[400, 401, 403, 409, 422]) },
-            }),
-        ),
-        (
-            format!("{t}/webhooks/{{id}}"),
-            json!({
-                "parameters": [id_param("id")],
-                "get": { "tags": ["webhooks"], "operationId": "get_webhook", "description": admin,
-                    "responses": responses(ok(schema_ref("Webhook")), &[401, 403, 404]) },
-                "delete": { "tags": ["webhooks"], "operationId": "delete_webhook",
-                    "description": format!("{admin} Its deliveries go with it."),
-                    "responses": responses(no_content("Deleted"), &[401, 403, 404]) },
-            }),
-        ),
-        (
-            format!("{t}/webhooks/{{id}}/deliveries"),
-            json!({ "get": { "tags": ["webhooks"], "operationId": "webhook_deliveries",
-                "description": format!("{admin} Newest first."),
-                "parameters": [ id_param("id"),
-                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": DELIVERIES_MAX_LIMIT } },
-                    { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
-                "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
-                    "data": { "type": "array", "items": schema_ref("Delivery") },
-                    "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) } }),
-        ),
-        (
-            format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}"),
-            json!({ "get": { "tags": ["webhooks"], "operationId": "webhook_delivery", "description": admin,
-                "parameters": [id_param("id"), id_param("delivery")],
-                "responses": responses(ok(schema_ref("Delivery")), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/webhooks/{{id}}/deliveries/{{delivery}}/replay"),
-            json!({ "post": { "tags": ["webhooks"], "operationId": "replay_delivery",
-                "description": format!("{admin} The delivery is due again now, with a fresh retry budget and the same event id."),
-                "parameters": [id_param("id"), id_param("delivery")],
-                "responses": responses(json!({ "202": { "description": "Queued again",
-                    "content": { "application/json": { "schema": schema_ref("Delivery") } } } }), &[401, 403, 404]) } }),
-        ),
-        (
-            format!("{t}/rules/evaluate"),
-            json!({ "post": { "tags": ["rules"], "operationId": "rules_evaluate", "description": admin,
-            "requestBody": body(json!({ "type": "object", "required": ["logic"], "additionalProperties": false,
-                "properties": { "logic": {}, "data": {} } })),
-            "responses": responses(ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })),
-                &[400, 401, 403, 422]) } }),
-        ),
-    ]
 }

@@ -117,10 +117,7 @@ pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: 
 
     let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
     let mut tx = db.owner.begin().await?;
-    sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(applied.tenant.to_string())
-        .execute(&mut *tx)
-        .await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let (user_id, roles): (Uuid, Vec<String>) =
         sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
             .bind(applied.tenant)

@@ -5,7 +5,8 @@
 //! [`compiled`] (definitions compiled once per published version) → [`eval`] ([`eval::prepare`],
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
 //! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
-//! time; [`limits`] bounds them; [`model`] is the data the store fills.
+//! time; [`limits`] bounds them; [`model`] is the data the store fills; [`names`] parses the
+//! slugs and state and transition names that come from outside.
 //!
 //! Around the core, with tokio: [`store`] (the Postgres executor) and [`offload`] (slow tenant
 //! code runs off the reactor, on bounded slots with a per-tenant share).
@@ -17,6 +18,7 @@ pub mod eval;
 pub mod limits;
 pub mod logic;
 pub mod model;
+pub mod names;
 pub mod offload;
 pub mod permissions;
 pub mod rules;

@@ -12,7 +12,7 @@
 
 use engine::limits::Limits;
 use engine::model::Actor;
-use engine::store::{sql, CreateOptions, Store, TenantId};
+use engine::store::{sql, CreateOptions, Store, TenantId, TenantSlug};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -34,10 +34,18 @@ pub struct Applied {
 /// Validates `package` and publishes it as the tenant's live version (creating the tenant).
 pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limits) -> Result<Applied, ApplyError> {
     crate::compile::compile(package, limits).map_err(ApplyError::Invalid)?;
-    let slug = package.tenant.slug.as_str();
+    // Compiling checked it: a slug that does not parse is refused there, with its place.
+    let parsed = TenantSlug::parse(&package.tenant.slug).map_err(|e| {
+        ApplyError::Invalid(vec![crate::PackageError::Invalid {
+            file: "tenant.yaml".into(),
+            path: "/slug".into(),
+            message: e.to_string(),
+        }])
+    })?;
+    let slug = parsed.as_str();
     let hash = package.hash();
     let mut tx = owner.begin().await?;
-    let existing = sql::tenant_by_slug(&mut tx, slug).await?;
+    let existing = sql::tenant_by_slug(&mut tx, &parsed).await?;
     let tenant = existing.unwrap_or_else(Uuid::now_v7);
     sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     // Append-only types keep their marking while their entities exist (see `plan`).

@@ -48,6 +48,16 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
         }
         None => None,
     };
+    if let Err(e) = engine::names::TenantSlug::parse(&package.tenant.slug) {
+        errors.push(invalid("tenant.yaml", "/slug", e.to_string()));
+    }
+    for def in &package.types {
+        let Some(workflow) = &def.workflow else { continue };
+        let keys = |map: &str| workflow[map].as_object().into_iter().flat_map(|m| m.keys().map(String::as_str));
+        for (pointer, problem) in workflow_name_problems(keys("states"), keys("transitions")) {
+            errors.push(invalid(&format!("types/{}.yaml", def.name.as_str()), &pointer, problem));
+        }
+    }
     if let Some(c) = &compiled {
         for def in &package.types {
             let Some(workflow) = c.workflow(def.name.as_str()) else { continue };
@@ -80,6 +90,24 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
         Some(c) if errors.is_empty() => Ok(c),
         _ => Err(errors),
     }
+}
+
+/// The names among a workflow's `states` and `transitions` that are not names
+/// ([`engine::names::StateName`], [`engine::names::TransitionName`]): their JSON pointers and
+/// why. Published versions are held to it (here) as packages are (`validate`).
+pub fn workflow_name_problems<'a>(
+    states: impl Iterator<Item = &'a str>,
+    transitions: impl Iterator<Item = &'a str>,
+) -> Vec<(String, String)> {
+    let states = states.filter_map(|name| {
+        let e = engine::names::StateName::parse(name).err()?;
+        Some((format!("/workflow/states/{}", esc(name)), e.to_string()))
+    });
+    let transitions = transitions.filter_map(|name| {
+        let e = engine::names::TransitionName::parse(name).err()?;
+        Some((format!("/workflow/transitions/{}", esc(name)), e.to_string()))
+    });
+    states.chain(transitions).collect()
 }
 
 /// The file and JSON pointer of an error of the engine's compiler (`tenant validate` reports
@@ -160,6 +188,30 @@ mod tests {
             .collect();
         let expected = ("types/order.yaml".to_string(), format!("/workflow/transitions/{name}/guards/0/rule"));
         assert!(places.contains(&expected), "{places:?}");
+    }
+
+    /// Publishing refuses what `validate` refuses of slugs and workflow names.
+    #[test]
+    fn publishing_refuses_a_bad_slug_and_bad_workflow_names() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chemichemi");
+        let mut package = Package::load_dir(&dir).unwrap();
+        assert!(compile(&package, &Limits::default()).is_ok());
+        package.tenant.slug = "Chemi Chemi".into();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        let workflow = order.workflow.as_mut().unwrap();
+        let transitions = workflow["transitions"].as_object_mut().unwrap();
+        let first = transitions.values().next().unwrap().clone();
+        transitions.insert("send back".into(), first);
+        workflow["states"].as_object_mut().unwrap().insert("on-hold".into(), json!({}));
+        let errors = compile(&package, &Limits::default()).map(|_| ()).unwrap_err();
+        let found = |file: &str, path: &str, text: &str| {
+            errors.iter().any(|e| {
+                matches!(e, PackageError::Invalid { file: f, path: p, message } if f == file && p == path && message.contains(text))
+            })
+        };
+        assert!(found("tenant.yaml", "/slug", "is not a tenant slug"), "{errors:?}");
+        assert!(found("types/order.yaml", "/workflow/transitions/send back", "is not a transition name"), "{errors:?}");
+        assert!(found("types/order.yaml", "/workflow/states/on-hold", "is not a state name"), "{errors:?}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use engine::limits::Limits;
-use engine::store::{sql, TenantId};
+use engine::store::{sql, TenantId, TenantSlug};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -79,7 +79,7 @@ impl StoredVersion {
 }
 
 /// A tenant's id by its slug.
-pub async fn tenant_id(pool: &PgPool, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id = tenant_id_in(&mut tx, slug).await?;
     tx.commit().await?;
@@ -88,7 +88,10 @@ pub async fn tenant_id(pool: &PgPool, slug: &str) -> Result<Option<Uuid>, sqlx::
 
 /// [`tenant_id`] inside a caller's transaction; also sets the tenant for row-level security when
 /// found.
-pub async fn tenant_id_in(tx: &mut Transaction<'static, Postgres>, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn tenant_id_in(
+    tx: &mut Transaction<'static, Postgres>,
+    slug: &TenantSlug,
+) -> Result<Option<Uuid>, sqlx::Error> {
     let id = sql::tenant_by_slug(tx, slug).await?;
     if let Some(id) = id {
         sql::set_tenant(tx, TenantId(id)).await?;
@@ -168,7 +171,11 @@ pub async fn version_by_hash(pool: &PgPool, tenant: Uuid, hash: &str) -> Result<
 }
 
 /// A version of the tenant `slug` (`None`: the live one), with errors that name what is missing.
-pub async fn load_version(pool: &PgPool, slug: &str, version: Option<i64>) -> Result<StoredVersion, VersionError> {
+pub async fn load_version(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    version: Option<i64>,
+) -> Result<StoredVersion, VersionError> {
     let tenant = tenant_id(pool, slug).await?.ok_or_else(|| VersionError::NoSuchTenant(slug.to_string()))?;
     self::version(pool, tenant, version).await?.ok_or_else(|| match version {
         Some(version) => VersionError::NoSuchVersion { slug: slug.to_string(), version },

@@ -40,6 +40,7 @@ use engine::compiled::CompiledTenant;
 use engine::def::{StateKind, WorkflowDef};
 use engine::limits::Limits;
 use engine::offload::{Busy, Offload};
+use engine::store::TenantSlug;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -410,7 +411,12 @@ pub const BATCH: i64 = 500;
 /// Migrates the tenant `slug` (see the module documentation), doing the CPU work (compiling
 /// the target version, deciding each batch) inline: for the CLI, which has the process to
 /// itself. A server uses [`migrate_offloaded`].
-pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits) -> Result<Report, MigrateError> {
+pub async fn migrate(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    opts: &Options,
+    limits: &Limits,
+) -> Result<Report, MigrateError> {
     run(pool, slug, opts, limits, None).await
 }
 
@@ -419,7 +425,7 @@ pub async fn migrate(pool: &PgPool, slug: &str, opts: &Options, limits: &Limits)
 /// round trips are awaited on it. A slot not had in time is [`MigrateError::Busy`].
 pub async fn migrate_offloaded(
     pool: &PgPool,
-    slug: &str,
+    slug: &TenantSlug,
     opts: &Options,
     limits: &Limits,
     offload: &Offload,
@@ -447,7 +453,7 @@ type OldWorkflows = HashMap<(i64, String), WorkflowDef>;
 /// batch written in two statements.
 async fn run(
     pool: &PgPool,
-    slug: &str,
+    slug: &TenantSlug,
     opts: &Options,
     limits: &Limits,
     offload: Option<&Offload>,
@@ -541,7 +547,7 @@ async fn run(
     } else {
         tx.commit().await?;
         tracing::info!(
-            tenant.slug = slug,
+            tenant.slug = slug.as_str(),
             to = opts.to,
             moved = report.moved,
             cannot_move = report.cannot_move,

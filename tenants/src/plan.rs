@@ -19,6 +19,7 @@
 //! including ones this module does not know by name, which show up as `~ key changed`.
 
 use engine::eval::same;
+use engine::store::TenantSlug;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -180,7 +181,7 @@ pub struct LiveVersion<'a> {
 }
 
 /// Plans `package` for the tenant `slug` against what is live in the database.
-pub async fn plan(pool: &PgPool, slug: &str, package: &Package) -> Result<Plan, VersionError> {
+pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result<Plan, VersionError> {
     let Some(tenant) = export::tenant_id(pool, slug).await? else {
         return Ok(compute(slug, None, package, &[], None));
     };

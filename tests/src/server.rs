@@ -94,7 +94,11 @@ impl TestServer {
         let unlimited = OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..OpsConfig::default() };
         let ops = Ops::new(unlimited);
         let store = Store::new(db.app.clone(), Limits::default()).with_idempotency_ttl(ops.config.idempotency_ttl);
-        let tenant = store.tenant_by_slug(slug).await.expect("tenant").unwrap_or_else(|| panic!("no tenant {slug}"));
+        let tenant = store
+            .tenant_by_slug(&engine::store::TenantSlug::parse(slug).expect("a slug"))
+            .await
+            .expect("tenant")
+            .unwrap_or_else(|| panic!("no tenant {slug}"));
         Self::serve(db, store, tenant, slug.to_string(), ops).await
     }
 

@@ -3,7 +3,7 @@
 //! `auth_api_key` (migration 0003), which the request role may call before it knows the tenant.
 
 use chrono::{DateTime, Utc};
-use engine::store::TenantId;
+use engine::store::{TenantId, TenantSlug};
 use uuid::Uuid;
 
 use super::cache;
@@ -79,7 +79,7 @@ pub struct UserByEmail {
 /// is no such tenant, `Some((tenant, None))` when it has no such user.
 pub async fn user_by_email(
     pool: &sqlx::PgPool,
-    slug: &str,
+    slug: &TenantSlug,
     email: &str,
 ) -> Result<Option<(Uuid, Option<UserByEmail>)>, sqlx::Error> {
     let mut tx = pool.begin().await?;

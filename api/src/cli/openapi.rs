@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 pub fn generic_document() -> Result<Value, String> {
     let defs = CompiledTenant::compile(Ontology::default(), &Limits::default())
         .map_err(|e| format!("compiling an empty tenant: {e:?}"))?;
-    let mut doc = crate::openapi::document("{tenant}", 0, &defs);
+    let mut doc = crate::openapi::document("{tenant}", 0, &defs, crate::routes::operations());
     doc["info"] = json!({
         "title": "Switchyard API (generic: any tenant, any type)",
         "version": env!("CARGO_PKG_VERSION"),

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use engine::limits::Limits;
+use engine::store::TenantSlug;
 use tenants::migrate::{Options as MigrateOptions, StateMap};
 use tenants::Package;
 
@@ -36,6 +37,8 @@ pub enum CliError {
     Package(String),
     #[error("no tenant `{0}`")]
     NoTenant(String),
+    #[error(transparent)]
+    Slug(#[from] engine::names::NameError),
     #[error(transparent)]
     Version(#[from] tenants::export::VersionError),
     #[error(transparent)]
@@ -143,15 +146,16 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
         }
         TenantCommand::Plan { dir, tenant, json } => {
             let package = load_valid(&dir, &limits)?;
-            let slug = tenant.unwrap_or_else(|| package.tenant.slug.clone());
+            let slug = TenantSlug::parse(tenant.as_deref().unwrap_or(&package.tenant.slug))?;
             let plan = with_db(cfg, async |db| Ok(tenants::plan::plan(&db.owner, &slug, &package).await?)).await?;
             let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&plan)?) } else { plan.text() };
             Ok(Output { code: if plan.changed { 2 } else { 0 }, stdout })
         }
         TenantCommand::Apply { dir } => {
             let package = load_valid(&dir, &limits)?;
+            let slug = TenantSlug::parse(&package.tenant.slug)?;
             with_db(cfg, async |db| {
-                let plan = tenants::plan::plan(&db.owner, &package.tenant.slug, &package).await?;
+                let plan = tenants::plan::plan(&db.owner, &slug, &package).await?;
                 // Refused though valid (an append-only type losing its marking): say why.
                 if !plan.refused.is_empty() {
                     let errors: Vec<String> = plan.refused.iter().map(|p| format!("error: {p}")).collect();
@@ -176,10 +180,11 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             .await
         }
         TenantCommand::Versions { slug } => {
+            let slug = TenantSlug::parse(&slug)?;
             with_db(cfg, async |db| {
                 let tenant = tenants::export::tenant_id(&db.owner, &slug)
                     .await?
-                    .ok_or_else(|| CliError::NoTenant(slug.clone()))?;
+                    .ok_or_else(|| CliError::NoTenant(slug.to_string()))?;
                 let versions = tenants::export::versions(&db.owner, tenant).await?;
                 let mut out = format!("  {:>7}  {:<12}  {:<25}  {}\n", "VERSION", "HASH", "CREATED AT", "CREATED BY");
                 for v in &versions {
@@ -197,6 +202,7 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             .await
         }
         TenantCommand::Migrate { slug, to, state_map, dry_run, json } => {
+            let slug = TenantSlug::parse(&slug)?;
             let opts = MigrateOptions {
                 to,
                 state_map: StateMap::parse(&state_map)?,
@@ -210,6 +216,7 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             Ok(Output { code: if report.cannot_move > 0 { 2 } else { 0 }, stdout })
         }
         TenantCommand::Export { slug, dir, version, force } => {
+            let slug = TenantSlug::parse(&slug)?;
             let stored =
                 with_db(cfg, async |db| Ok(tenants::export::load_version(&db.owner, &slug, version).await?)).await?;
             export(&stored, &dir, force)

@@ -8,7 +8,7 @@
 //! This is how a tenant published with `tenant apply` gets its first admin.
 
 use clap::Subcommand;
-use engine::store::TenantId;
+use engine::store::{TenantId, TenantSlug};
 
 use crate::auth::invite::{self, INVITE_TTL_DAYS};
 use crate::auth::sql::{self, NewUser, UserChange};
@@ -25,6 +25,8 @@ pub enum UserError {
     Sql(#[from] sqlx::Error),
     #[error("no tenant `{0}`")]
     NoTenant(String),
+    #[error(transparent)]
+    Slug(#[from] engine::names::NameError),
     #[error("tenant `{0}` has no live version (apply its package first)")]
     NoLiveVersion(String),
     #[error("`{0}` is not an email address")]
@@ -65,17 +67,17 @@ pub enum UserCommand {
 
 /// Runs a command and returns what it would print (tests call this).
 pub async fn execute(cfg: &Config, command: UserCommand) -> Result<Output, UserError> {
+    let UserCommand::Invite { tenant, email, roles, name } = command;
+    let slug = TenantSlug::parse(&tenant)?;
     let db = Database::open(cfg).await?;
-    let result = match command {
-        UserCommand::Invite { tenant, email, roles, name } => invite_user(&db, &tenant, &email, &roles, &name).await,
-    };
+    let result = invite_user(&db, &slug, &email, &roles, &name).await;
     db.close().await?;
     result
 }
 
 async fn invite_user(
     db: &Database,
-    slug: &str,
+    slug: &TenantSlug,
     email: &str,
     roles: &[String],
     name: &str,

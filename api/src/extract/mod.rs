@@ -1,13 +1,14 @@
 //! What a handler receives, with rejections in the error envelope: bodies and query strings
 //! ([`body`]), the authenticated caller ([`principal`]) and the client's address
-//! ([`ClientIp`]). Extractors are where authentication, the tenant of the path and the roles a
+//! ([`ClientIp`]), the parameters of an entity route's path ([`path`]: type, id, transition). Extractors are where authentication, the tenant of the path and the roles a
 //! route needs are checked, so a handler's body starts with what it may do.
 
 pub mod body;
+pub mod path;
 pub mod principal;
 
 pub use body::{JsonBody, QueryParams};
-pub use principal::{authenticate, Admin, AdminArea, Principal, TenantActor, ADMIN_ROLE};
+pub use principal::{authenticate, Admin, AdminArea, PathTenant, Principal, TenantActor, ADMIN_ROLE};
 
 use std::net::IpAddr;
 

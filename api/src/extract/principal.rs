@@ -8,7 +8,7 @@
 use axum::extract::{FromRef, FromRequestParts, Path};
 use axum::http::request::Parts;
 use engine::model::Actor;
-use engine::store::TenantId;
+use engine::store::{TenantId, TenantSlug};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -20,11 +20,41 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub tenant: TenantId,
-    pub slug: String,
+    pub slug: TenantSlug,
     pub actor: Actor,
     /// The user's or the API key's name.
     pub name: String,
     pub credential: Credential,
+}
+
+/// The tenant a request's path names (`/api/v1/t/{tenant}/…`), parsed once: a token is valid
+/// for a request only when its tenant is the path's.
+#[derive(Debug, Clone, Copy)]
+pub enum PathTenant<'a> {
+    /// The route has no tenant in its path (`/api/v1/auth/me`).
+    None,
+    /// The path's slug.
+    Slug(&'a TenantSlug),
+    /// A text that is no slug: it names no tenant, so no token is valid for it (403, as for
+    /// another tenant's, after the token itself is checked).
+    NotASlug,
+}
+
+impl PathTenant<'_> {
+    /// Whether a credential of the tenant `slug` may act on this path.
+    fn admits(&self, slug: &str) -> bool {
+        match self {
+            PathTenant::None => true,
+            PathTenant::Slug(path) => *path == slug,
+            PathTenant::NotASlug => false,
+        }
+    }
+}
+
+/// The slug of a tenant as the database has it: a slug (publishing refuses any other), so a
+/// failure is the server's 500, not the caller's.
+fn stored_slug(slug: &str) -> Result<TenantSlug, ApiError> {
+    TenantSlug::parse(slug).map_err(ApiError::internal)
 }
 
 /// What the database says of a credential: from the process's credential cache when it has a
@@ -51,7 +81,7 @@ async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answe
 pub async fn authenticate(
     state: &AppState,
     token: &str,
-    path_tenant: Option<&str>,
+    path_tenant: PathTenant<'_>,
     verified: Option<&VerifiedClaims>,
 ) -> Result<Principal, ApiError> {
     let foreign = || ApiError::forbidden("this token is not valid for this tenant");
@@ -65,12 +95,12 @@ pub async fn authenticate(
         if !secret::matches(&key.secret, &secret_hash) || is_revoked {
             return Err(revoked());
         }
-        if path_tenant.is_some_and(|p| p != slug) {
+        if !path_tenant.admits(&slug) {
             return Err(foreign());
         }
         return Ok(Principal {
             tenant: TenantId(key.tenant),
-            slug,
+            slug: stored_slug(&slug)?,
             actor: Actor { id: format!("apikey:{}", key.id), email: String::new(), roles, system: false },
             name,
             credential: Credential::ApiKey { id: key.id },
@@ -82,7 +112,7 @@ pub async fn authenticate(
     };
     // A fast refusal before the database is asked (the slug the token carries); the check that
     // counts is below, against the database.
-    if path_tenant.is_some_and(|p| p != claims.ten) {
+    if !path_tenant.admits(&claims.ten) {
         return Err(foreign());
     }
     let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
@@ -98,12 +128,12 @@ pub async fn authenticate(
     }
     // The path's tenant is compared with the tenant the token was issued for, as the database
     // names it now (`tid` resolved), not only with the slug the token carries.
-    if path_tenant.is_some_and(|p| p != slug) {
+    if !path_tenant.admits(&slug) {
         return Err(foreign());
     }
     Ok(Principal {
         tenant: TenantId(claims.tid),
-        slug,
+        slug: stored_slug(&slug)?,
         actor: Actor { id: claims.sub, email, roles, system: false },
         name,
         credential: Credential::User { id: user, session: claims.sid },
@@ -120,7 +150,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let verified = parts.extensions.get::<VerifiedClaims>();
-        let principal = authenticate(&state, bearer(&parts.headers)?, None, verified).await?;
+        let principal = authenticate(&state, bearer(&parts.headers)?, PathTenant::None, verified).await?;
         tracing::Span::current().record("tenant", principal.slug.as_str());
         Ok(principal)
     }
@@ -131,7 +161,7 @@ where
 #[derive(Debug, Clone)]
 pub struct TenantActor {
     pub tenant: TenantId,
-    pub slug: String,
+    pub slug: TenantSlug,
     pub actor: Actor,
     pub credential: Credential,
 }
@@ -160,8 +190,10 @@ where
         let Path(path) = Path::<TenantPath>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("no tenant in the path"))?;
+        let slug = TenantSlug::parse(&path.tenant).ok();
         let verified = parts.extensions.get::<VerifiedClaims>();
-        let p = authenticate(&app, &token, Some(&path.tenant), verified).await?;
+        let in_path = slug.as_ref().map_or(PathTenant::NotASlug, PathTenant::Slug);
+        let p = authenticate(&app, &token, in_path, verified).await?;
         tracing::Span::current().record("tenant", p.slug.as_str());
         Ok(TenantActor { tenant: p.tenant, slug: p.slug, actor: p.actor, credential: p.credential })
     }

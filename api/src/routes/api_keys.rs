@@ -19,8 +19,11 @@ use crate::auth::secret;
 use crate::auth::sql::{self, ApiKeyRow};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
+use crate::openapi::{
+    body, created, data_list, id_param, no_content, ok, responses, roles_schema, schema_ref, ADMIN_ONLY,
+};
 use crate::routes::users::{check_roles, tenant_roles};
-use crate::routes::Routes;
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 /// API keys are managed by the tenant's admins.
@@ -32,9 +35,35 @@ impl AdminArea for ApiKeys {
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get("/api/v1/t/{tenant}/api-keys", list)
-        .post("/api/v1/t/{tenant}/api-keys", create)
-        .delete("/api/v1/t/{tenant}/api-keys/{id}", revoke)
+        .get(
+            "/api/v1/t/{tenant}/api-keys",
+            list,
+            op(|_| {
+                json!({ "tags": ["api-keys"], "operationId": "api_keys", "description": ADMIN_ONLY,
+                    "responses": responses(ok(data_list(schema_ref("ApiKey"))), &[401, 403]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/api-keys",
+            create,
+            op(|_| {
+                json!({ "tags": ["api-keys"], "operationId": "create_api_key",
+                    "description": format!("{ADMIN_ONLY} The key (`key`) is shown in this answer only."),
+                    "requestBody": body(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                        "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "roles": roles_schema() } })),
+                    "responses": responses(created(schema_ref("ApiKey")), &[400, 401, 403, 422]) })
+            }),
+        )
+        .delete(
+            "/api/v1/t/{tenant}/api-keys/{id}",
+            revoke,
+            op(|_| {
+                json!({ "tags": ["api-keys"], "operationId": "revoke_api_key",
+                "description": format!("{ADMIN_ONLY} The key stops working at once."),
+                "parameters": [id_param("id")],
+                "responses": responses(no_content("Revoked"), &[401, 403, 404]) })
+            }),
+        )
 }
 
 fn key_json(r: ApiKeyRow) -> Value {

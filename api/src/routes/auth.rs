@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::store::sql::Tx;
-use engine::store::TenantId;
+use engine::store::{TenantId, TenantSlug};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -31,18 +31,73 @@ use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
-use crate::extract::{authenticate, ClientIp, JsonBody, Principal};
-use crate::routes::Routes;
+use crate::extract::{authenticate, ClientIp, JsonBody, PathTenant, Principal};
+use crate::openapi::{body, no_content, ok, responses, roles_schema, schema_ref};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     password::warm_up();
     Routes::default()
-        .post("/api/v1/auth/login", login)
-        .post("/api/v1/auth/refresh", refresh)
-        .post("/api/v1/auth/logout", logout)
-        .get("/api/v1/auth/me", me)
+        .post(
+            "/api/v1/auth/login",
+            login,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "login", "security": [], "parameters": [refresh_mode()],
+                "summary": "A token pair for a user's password (starts a session)",
+                "requestBody": body(json!({ "type": "object", "required": ["tenant", "email", "password"], "additionalProperties": false,
+                    "properties": { "tenant": { "type": "string" }, "email": { "type": "string" }, "password": { "type": "string" } } })),
+                "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422, 429]) })
+            }),
+        )
+        .post(
+            "/api/v1/auth/refresh",
+            refresh,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "refresh", "security": [], "parameters": [refresh_mode()],
+                "summary": "A new token pair; the refresh token is spent (presenting it again ends the session)",
+                "description": "In cookie mode the refresh token is the cookie's and the body is ignored (it may be absent).",
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["refresh_token"], "additionalProperties": false,
+                    "properties": { "refresh_token": { "type": "string" } } } } } },
+                "responses": responses(ok(schema_ref("TokenPair")), &[400, 401, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/auth/logout",
+            logout,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "logout", "parameters": [refresh_mode()],
+                "summary": "Ends the session of `refresh_token`; without it, every session of the bearer's user",
+                "description": "Access tokens of an ended session stop working at once. An API key has no session (400).",
+                "security": [{}, { "bearer": [] }],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                    "type": "object", "additionalProperties": false, "properties": { "refresh_token": { "type": "string" } } } } } },
+                "responses": responses(no_content("Signed out"), &[400, 401, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/auth/me",
+            me,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "me", "summary": "The principal of the bearer token",
+                "responses": responses(ok(json!({
+                    "type": "object", "required": ["id", "kind", "email", "name", "tenant", "tenant_id", "roles"],
+                    "properties": {
+                        "id": { "type": "string" }, "kind": { "type": "string", "enum": ["user", "api_key"] },
+                        "email": { "type": "string" }, "name": { "type": "string" }, "tenant": { "type": "string" },
+                        "tenant_id": { "type": "string", "format": "uuid" }, "roles": roles_schema(),
+                    } })), &[401]) })
+            }),
+        )
         .layer(Extension(Arc::new(LoginLimiter::default())))
+}
+
+/// The documentation of the header of cookie mode (`crate::auth::cookie`).
+fn refresh_mode() -> Value {
+    json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
+            "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
+                            `/api/v1/auth`) instead of the JSON bodies; logout clears it" })
 }
 
 fn bad_credentials() -> ApiError {
@@ -133,7 +188,12 @@ async fn login(
 }
 
 async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Result<Json<Value>, ApiError> {
-    let tenant = state.store.tenant_by_slug(body.tenant.trim()).await?;
+    // A text that is no slug names no tenant: refused like an unknown one (after the same work).
+    let slug = TenantSlug::parse(body.tenant.trim()).ok();
+    let tenant = match &slug {
+        Some(slug) => state.store.tenant_by_slug(slug).await?,
+        None => None,
+    };
     let user = match tenant {
         Some(tenant) => {
             let mut tx = state.store.begin(tenant).await?;
@@ -145,7 +205,7 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     };
     let stored = user.as_ref().and_then(|u| u.4.as_deref());
     let password_ok = body.password.len() <= password::MAX_LEN && password::verify(&body.password, stored).await;
-    let (Some(tenant), Some((user_id, email, roles, active, _))) = (tenant, user) else {
+    let (Some(tenant), Some(slug), Some((user_id, email, roles, active, _))) = (tenant, slug, user) else {
         tracing::info!(tenant.slug = %body.tenant, client.ip = ?ip, "login failed: no such tenant or user");
         return Err(bad_credentials());
     };
@@ -158,11 +218,10 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     sql::delete_expired_refresh_tokens(&mut tx, tenant, user_id).await?;
     let (refresh_token, session) = new_refresh_token(&mut tx, tenant.0, user_id, None).await?;
     tx.commit().await?;
-    tracing::info!(tenant.slug = %body.tenant, user.id = %user_id, session = %session, "login");
-    let slug = body.tenant.trim();
+    tracing::info!(tenant.slug = %slug, user.id = %user_id, session = %session, "login");
     token_pair(
         state,
-        Issued { tenant: tenant.0, slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
+        Issued { tenant: tenant.0, slug: &slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
     )
 }
 
@@ -273,7 +332,7 @@ async fn try_logout(
         return Ok(StatusCode::NO_CONTENT);
     }
     // No refresh token: every session of the bearer's user.
-    let principal = authenticate(state, bearer(headers)?, None, None).await?;
+    let principal = authenticate(state, bearer(headers)?, PathTenant::None, None).await?;
     let Credential::User { id, .. } = principal.credential else {
         return Err(ApiError::bad_request("an API key has no session; revoke it with DELETE /api-keys/{id}"));
     };

@@ -48,18 +48,101 @@ use tenants::{ApplyError, Package};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
-use crate::routes::Routes;
+use crate::openapi::{any_object, body, data_list, date_time, ok, responses, schema_ref, ADMIN_ONLY};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::default()
-        .post("/api/v1/t/{tenant}/config/validate", validate)
-        .post("/api/v1/t/{tenant}/config/plan", plan)
-        .post("/api/v1/t/{tenant}/config/apply", apply)
-        .get("/api/v1/t/{tenant}/config/versions", versions)
-        .get("/api/v1/t/{tenant}/config/versions/{version}", version)
-        .get("/api/v1/t/{tenant}/config/export", export)
-        .post("/api/v1/t/{tenant}/config/migrate", migrate)
+        .post(
+            "/api/v1/t/{tenant}/config/validate",
+            validate,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_validate", "description": ADMIN_ONLY,
+                "summary": "Every problem of a package (its JSON form)",
+                "requestBody": body(any_object()),
+                "responses": responses(ok(json!({ "type": "object", "required": ["valid", "problems"], "properties": {
+                    "valid": { "type": "boolean" }, "problems": { "type": "array", "items": schema_ref("Problem") } } })),
+                    &[400, 401, 403, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/config/plan",
+            plan,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_plan", "description": ADMIN_ONLY,
+                "summary": "What applying a package would change (422 INVALID_PACKAGE with `details.problems` if it does not validate)",
+                "requestBody": body(schema_ref("Package")),
+                "responses": responses(ok(schema_ref("Plan")), &[400, 401, 403, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/config/apply",
+            apply,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_apply", "description": ADMIN_ONLY,
+                "summary": "Publishes a package: 201 with a new version, 200 when that package was already published",
+                "requestBody": body(schema_ref("Package")),
+                "responses": responses(json!({
+                    "200": { "description": "Already published: that version is live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
+                    "201": { "description": "A new version, live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
+                }), &[400, 401, 403, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/config/migrate",
+            migrate,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_migrate",
+                "summary": "Moves in-flight entities to a published version (a dry run unless `dry_run: false`)",
+                "description": format!("{ADMIN_ONLY} Entities pinned to an earlier version and not in a terminal state move to `to` in one \
+                    transaction: their state mapped through `state_map`, the target's defaults filled in, their data re-validated; \
+                    those that cannot (type or state missing in `to`, data invalid) are reported and left untouched. Each move \
+                    writes a history row `migrate` by the caller. `state_map`: `{{\"OLD\": \"NEW\"}}` for every type, \
+                    `{{\"type.OLD\": \"NEW\"}}` for one (it wins over a plain key); a bad entry, a type or new state `to` does \
+                    not have is 422 at `/state_map/<key>`, an unknown version 422 at `/to`."),
+                "requestBody": body(json!({ "type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": {
+                        "to": { "type": "integer", "minimum": 1, "description": "The published version to move entities to" },
+                        "state_map": { "type": "object", "additionalProperties": { "type": "string" },
+                            "description": "`OLD` or `type.OLD` → the new state" },
+                        "dry_run": { "type": "boolean", "default": true, "description": "Report only (the default); false moves the entities" },
+                    } })),
+                "responses": responses(ok(schema_ref("MigrationReport")), &[400, 401, 403, 422, 503]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/config/versions",
+            versions,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_versions", "description": ADMIN_ONLY,
+                "summary": "The published versions, oldest first",
+                "responses": responses(ok(data_list(json!({
+                    "type": "object", "required": ["version", "hash", "created_at", "created_by", "live"],
+                    "properties": { "version": { "type": "integer" }, "hash": { "type": "string" }, "created_at": date_time(),
+                                    "created_by": { "type": "string" }, "live": { "type": "boolean" } } }))),
+                    &[401, 403]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/config/versions/{version}",
+            version,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_version", "description": ADMIN_ONLY,
+                "summary": "A published version's package",
+                "parameters": [ { "name": "version", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 1 } } ],
+                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/config/export",
+            export,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_export", "description": ADMIN_ONLY,
+                "summary": "The live version's package (what `validate`, `plan` and `apply` take)",
+                "responses": responses(ok(schema_ref("Package")), &[401, 403, 404]) })
+            }),
+        )
 }
 
 /// The configuration is for the tenant's admins (drafts too: `super::drafts`).

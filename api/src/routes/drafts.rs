@@ -41,16 +41,70 @@ use crate::auth::sql as auth_sql;
 use crate::error::ApiError;
 use crate::extract::{Admin, JsonBody, QueryParams, TenantActor};
 use crate::limits::MAX_DRAFT_BYTES;
+use crate::openapi::{body, no_content, ok, responses, schema_ref, ADMIN_ONLY};
 use crate::routes::config::{author, checked_package, invalid_package, Configuration};
-use crate::routes::Routes;
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get("/api/v1/t/{tenant}/config/draft", get_draft)
-        .put("/api/v1/t/{tenant}/config/draft", save_draft)
-        .delete("/api/v1/t/{tenant}/config/draft", discard_draft)
-        .post("/api/v1/t/{tenant}/config/draft/dry-run", dry_run)
+        .get(
+            "/api/v1/t/{tenant}/config/draft",
+            get_draft,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_draft", "description": ADMIN_ONLY,
+                    "summary": "The tenant's draft package; without one, the live package with `version: 0` and `stored: false`",
+                    "responses": responses(ok(schema_ref("Draft")), &[401, 403, 404]) })
+            }),
+        )
+        .put(
+            "/api/v1/t/{tenant}/config/draft",
+            save_draft,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_draft_save",
+                    "summary": "Saves the draft (not validated: work in progress may be invalid)",
+                    "description": format!("{ADMIN_ONLY} `version` is the draft version the client read (0: none). When the draft is at \
+                        another version now (saved meanwhile, or discarded), 409 VERSION_CONFLICT with `details: {{current_version, \
+                        updated_by, updated_at}}`; of concurrent saves from one version exactly one is stored. The package: any \
+                        JSON object of at most {MAX_DRAFT_BYTES} bytes."),
+                    "requestBody": body(json!({ "type": "object", "required": ["version", "package"], "additionalProperties": false,
+                        "properties": { "version": { "type": "integer", "minimum": 0 }, "package": { "type": "object" } } })),
+                    "responses": responses(ok(schema_ref("DraftSaved")), &[400, 401, 403, 409, 413, 422]) })
+            }),
+        )
+        .delete(
+            "/api/v1/t/{tenant}/config/draft",
+            discard_draft,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_draft_discard", "description": ADMIN_ONLY,
+                    "summary": "Discards the draft (204 also when there is none); with `version`, only if the draft is at it (else 409)",
+                    "parameters": [ { "name": "version", "in": "query", "schema": { "type": "integer", "minimum": 0 } } ],
+                    "responses": responses(no_content("Discarded"), &[400, 401, 403, 409]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/config/draft/dry-run",
+            dry_run,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_draft_dry_run",
+                "summary": "Tries a transition on a live entity with the draft's definitions; nothing is written",
+                "description": format!("{ADMIN_ONLY} The definitions: the body's `package` if given, else the stored draft, else the \
+                    live version; a package that does not validate is 422 INVALID_PACKAGE with `details.problems`. The transition \
+                    runs through the engine's executor (loads, guards, script, follow-ups, creates, events) in a transaction that \
+                    is rolled back. A refusal is 200 with `outcome: rejected` and the envelope it would have had. `act_as`: the id \
+                    of an active user of the tenant whose roles are used (default: the caller)."),
+                "requestBody": body(json!({ "type": "object", "required": ["type", "id", "transition"], "additionalProperties": false,
+                    "properties": {
+                        "type": { "type": "string" },
+                        "id": { "type": "string", "format": "uuid" },
+                        "transition": { "type": "string" },
+                        "input": { "type": "object" },
+                        "act_as": { "type": "string", "format": "uuid" },
+                        "package": schema_ref("Package"),
+                    } })),
+                "responses": responses(ok(schema_ref("DryRun")), &[400, 401, 403, 404, 422]) })
+            }),
+        )
 }
 
 async fn get_draft(

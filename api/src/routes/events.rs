@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::bearer;
 use crate::error::ApiError;
-use crate::extract::{authenticate, TenantActor};
+use crate::extract::{authenticate, PathTenant, TenantActor};
 use crate::hub::{wait, Wake};
 use crate::limits::{EVENTS_DEFAULT_LIMIT as DEFAULT_LIMIT, EVENTS_MAX_LIMIT as MAX_LIMIT};
-use crate::routes::Routes;
+use crate::openapi::{ok, responses, schema_ref};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 use crate::workers::sql::{self, EventRecord};
 use crate::workers::webhooks::EventPatterns;
@@ -43,7 +44,50 @@ const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 const RECHECK: Duration = Duration::from_secs(5);
 
 pub fn routes() -> Routes {
-    Routes::default().get("/api/v1/t/{tenant}/events", list).get("/api/v1/t/{tenant}/events/stream", stream)
+    Routes::default()
+        .get(
+            "/api/v1/t/{tenant}/events",
+            list,
+            op(|_| {
+                json!({ "tags": ["events"], "operationId": "events",
+                "summary": "Events after a position, oldest first (those of types the user may view)",
+                "parameters": [ after_param(), type_param(),
+                                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT } } ],
+                "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
+                    "data": { "type": "array", "items": schema_ref("StreamEvent") },
+                    "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/events/stream",
+            stream,
+            op(|_| {
+                json!({ "tags": ["events"], "operationId": "events_stream",
+                "summary": "Server-sent events: `id: <position>` and `data: <StreamEvent JSON>` per event",
+                "description": format!("Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every \
+                                {} s when idle; the stream ends after {} minutes, when the server stops, and when the \
+                                credential stops being valid (checked every {} s and before each batch of events is \
+                                sent): then a last event `event: unauthorized` whose data is the error envelope. Role \
+                                changes apply to the events that follow.",
+                                KEEP_ALIVE.as_secs(), MAX_STREAM.as_secs() / 60, RECHECK.as_secs()),
+                "parameters": [ after_param(), type_param(),
+                                { "name": "Last-Event-ID", "in": "header", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" } } ],
+                "responses": responses(json!({ "200": { "description": "The stream",
+                    "content": { "text/event-stream": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]) })
+            }),
+        )
+}
+
+/// The documentation of `type`, the event filter of both routes.
+fn type_param() -> Value {
+    json!({ "name": "type", "in": "query", "schema": { "type": "string" },
+        "description": "Event names: a name (`order.submitted`), a prefix (`order.*`), several (comma-separated), or `*`" })
+}
+
+/// The documentation of `after`, where both routes start.
+fn after_param() -> Value {
+    json!({ "name": "after", "in": "query", "schema": { "type": "string", "pattern": "^[0-9]{1,18}$" },
+        "description": "A stream position: start after it" })
 }
 
 /// Whether `who` may see `event`: the one place that decides, for lists and streams alike. An
@@ -174,7 +218,7 @@ impl StreamAuth {
     /// actor with its current roles, or the error that ends the stream.
     async fn recheck(&mut self, state: &AppState) -> Result<(), ApiError> {
         // The same token for the same tenant's path: the same principal, with its roles of now.
-        self.who.actor = authenticate(state, &self.token, Some(&self.who.slug), None).await?.actor;
+        self.who.actor = authenticate(state, &self.token, PathTenant::Slug(&self.who.slug), None).await?.actor;
         Ok(())
     }
 }

@@ -5,11 +5,25 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::routes::Routes;
+use crate::openapi::{ok, readyz_responses, responses};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().get("/healthz", healthz).get("/readyz", readyz)
+    Routes::default()
+        .get(
+            "/healthz",
+            healthz,
+            op(|_| {
+                json!({ "tags": ["operations"], "operationId": "healthz", "security": [],
+                "responses": responses(ok(json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } })), &[]) })
+            }),
+        )
+        .get(
+            "/readyz",
+            readyz,
+            op(|_| json!({ "tags": ["operations"], "operationId": "readyz", "security": [], "responses": readyz_responses() })),
+        )
 }
 
 /// The process is up.

@@ -24,7 +24,9 @@ use crate::auth::limit::LoginLimiter;
 use crate::auth::{invite, password, sql};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, ClientIp, JsonBody};
-use crate::routes::Routes;
+use crate::limits::INVITE_TTL_DAYS;
+use crate::openapi::{body, created, date_time, id_param, ok, responses, ADMIN_ONLY};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 /// Inviting is managing users: for the tenant's admins.
@@ -36,8 +38,35 @@ impl AdminArea for Invitations {
 
 pub fn routes() -> Routes {
     Routes::default()
-        .post("/api/v1/t/{tenant}/users/{id}/invite", invite_user)
-        .post("/api/v1/auth/accept-invite", accept)
+        .post(
+            "/api/v1/t/{tenant}/users/{id}/invite",
+            invite_user,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "invite_user",
+                    "summary": "A new invitation token for the user (shown in this answer only; earlier ones stop working)",
+                    "description": format!("{ADMIN_ONLY} The user sets a password with it at `POST /api/v1/auth/accept-invite`, once, within {INVITE_TTL_DAYS} days. 422 for a deactivated user."),
+                    "parameters": [id_param("id")],
+                    "responses": responses(created(json!({ "type": "object", "required": ["token", "expires_at", "user_id", "email"],
+                        "properties": { "token": { "type": "string" }, "expires_at": date_time(),
+                            "user_id": { "type": "string", "format": "uuid" }, "email": { "type": "string" } } })), &[401, 403, 404, 422]) })
+            }),
+        )
+        .post(
+            "/api/v1/auth/accept-invite",
+            accept,
+            op(|_| {
+                json!({ "tags": ["auth"], "operationId": "accept_invite", "security": [],
+                "summary": "Sets the password of an invited user and spends the invitation",
+                "description": format!("The token comes from `switchyard user invite` or `POST /users/{{id}}/invite`; it works once, \
+                                for {INVITE_TTL_DAYS} days. The password rules of users apply (422 at `/password`). An unknown, used or expired token is 401. Rate limited per client IP \
+                                and per invitation (429). The user's sessions end; log in with the answer's tenant and email and \
+                                the new password."),
+                "requestBody": body(json!({ "type": "object", "required": ["token", "password"], "additionalProperties": false,
+                    "properties": { "token": { "type": "string" }, "password": { "type": "string" } } })),
+                "responses": responses(ok(json!({ "type": "object", "required": ["tenant", "email"],
+                    "properties": { "tenant": { "type": "string" }, "email": { "type": "string" } } })), &[400, 401, 422, 429]) })
+            }),
+        )
         .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 

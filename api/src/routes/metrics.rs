@@ -5,13 +5,26 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use serde_json::json;
+
 use crate::error::ApiError;
 use crate::metrics::handle;
-use crate::routes::Routes;
+use crate::openapi::responses;
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().get("/metrics", scrape)
+    Routes::default().get(
+        "/metrics",
+        scrape,
+        op(|_| {
+            json!({ "tags": ["operations"], "operationId": "metrics",
+            "summary": "Prometheus metrics (with SWITCHYARD_METRICS_TOKEN set, only for that bearer token)",
+            "security": [{}, { "bearer": [] }],
+            "responses": responses(json!({ "200": { "description": "The Prometheus text format",
+                "content": { "text/plain": { "schema": { "type": "string" } } } } }), &[401, 404]) })
+        }),
+    )
 }
 
 /// `GET /metrics`: the Prometheus text format. With `SWITCHYARD_METRICS_TOKEN` set, only for

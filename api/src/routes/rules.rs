@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
-use crate::routes::Routes;
+use crate::openapi::{body, ok, responses, ADMIN_ONLY};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 /// The rules playground is for the tenant's admins.
@@ -19,7 +20,17 @@ impl AdminArea for Playground {
 }
 
 pub fn routes() -> Routes {
-    Routes::default().post("/api/v1/t/{tenant}/rules/evaluate", evaluate)
+    Routes::default().post(
+        "/api/v1/t/{tenant}/rules/evaluate",
+        evaluate,
+        op(|_| {
+            json!({ "tags": ["rules"], "operationId": "rules_evaluate", "description": ADMIN_ONLY,
+            "requestBody": body(json!({ "type": "object", "required": ["logic"], "additionalProperties": false,
+                "properties": { "logic": {}, "data": {} } })),
+            "responses": responses(ok(json!({ "type": "object", "required": ["result"], "properties": { "result": {} } })),
+                &[400, 401, 403, 422]) })
+        }),
+    )
 }
 
 #[derive(Deserialize)]

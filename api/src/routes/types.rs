@@ -18,12 +18,34 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::extract::path::parse_type;
 use crate::extract::TenantActor;
-use crate::routes::Routes;
+use crate::openapi::{ok, responses, schema_ref};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().get("/api/v1/t/{tenant}/types", list).get("/api/v1/t/{tenant}/types/{name}", one)
+    Routes::default()
+        .get(
+            "/api/v1/t/{tenant}/types",
+            list,
+            op(|_| {
+                json!({ "tags": ["types"], "operationId": "types",
+                "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
+                "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
+                    "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
+                    &[401, 403, 404]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/types/{name}",
+            one,
+            op(|cx| {
+                json!({ "tags": ["types"], "operationId": "type",
+                "parameters": [ { "name": "name", "in": "path", "required": true, "schema": { "type": "string", "enum": cx.type_names } } ],
+                "responses": responses(ok(schema_ref("TypeInfo")), &[401, 403, 404]) })
+            }),
+        )
 }
 
 /// Whether `who` may view entities of `type_name`: a type the user may not view does not exist
@@ -54,8 +76,9 @@ async fn one(
     Path(path): Path<NamePath>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    let ty = defs.type_(&path.name).filter(|_| viewable(&defs, &who, &path.name));
-    let ty = ty.ok_or(StoreError::TypeNotFound(path.name))?;
+    let name = parse_type(&path.name)?;
+    let ty = defs.type_(&name).filter(|_| viewable(&defs, &who, &name));
+    let ty = ty.ok_or_else(|| StoreError::TypeNotFound(name.into_string()))?;
     Ok(Json(type_json(&defs, ty)))
 }
 

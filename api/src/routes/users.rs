@@ -23,7 +23,8 @@ use crate::auth::sql::{self, NewUser, UserChange, UserRow};
 use crate::auth::{password, Credential};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, ADMIN_ROLE};
-use crate::routes::Routes;
+use crate::openapi::{body, created, data_list, id_param, ok, responses, roles_schema, schema_ref, ADMIN_ONLY};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 
 /// The users of a tenant are managed by its admins.
@@ -35,10 +36,49 @@ impl AdminArea for Users {
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get("/api/v1/t/{tenant}/users", list)
-        .post("/api/v1/t/{tenant}/users", create)
-        .get("/api/v1/t/{tenant}/users/{id}", get_one)
-        .patch("/api/v1/t/{tenant}/users/{id}", update)
+        .get(
+            "/api/v1/t/{tenant}/users",
+            list,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "users", "description": ADMIN_ONLY,
+                    "responses": responses(ok(data_list(schema_ref("User"))), &[401, 403]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/users",
+            create,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "create_user", "description": ADMIN_ONLY,
+                    "summary": "Creates (invites) a user; 409 ALREADY_EXISTS for a known email",
+                    "requestBody": body(json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
+                        "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": 200 },
+                        "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" } } })),
+                    "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/users/{id}",
+            get_one,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "get_user", "description": ADMIN_ONLY,
+                    "parameters": [id_param("id")],
+                    "responses": responses(ok(schema_ref("User")), &[401, 403, 404]) })
+            }),
+        )
+        .patch(
+            "/api/v1/t/{tenant}/users/{id}",
+            update,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "update_user",
+                    "summary": "Changes a user: deactivating ends their sessions and stops their tokens at once; role changes apply to tokens already issued",
+                    "description": format!("{ADMIN_ONLY} Admins cannot deactivate themselves or drop their own `admin` role (422)."),
+                    "parameters": [id_param("id")],
+                    "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                        "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
+                        "active": { "type": "boolean" }, "password": { "type": "string" } } })),
+                    "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) })
+            }),
+        )
 }
 
 /// The roles of the tenant's live configuration.

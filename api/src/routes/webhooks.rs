@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
 use crate::hub::Wake;
 use crate::limits::{DELIVERIES_DEFAULT_LIMIT as DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT as MAX_LIMIT};
-use crate::routes::Routes;
+use crate::openapi::{body, created, data_list, id_param, no_content, ok, responses, schema_ref, ADMIN_ONLY};
+use crate::routes::{op, Routes};
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
 use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
@@ -28,13 +29,82 @@ impl AdminArea for Webhooks {
 
 pub fn routes() -> Routes {
     Routes::default()
-        .get("/api/v1/t/{tenant}/webhooks", list)
-        .post("/api/v1/t/{tenant}/webhooks", create)
-        .get("/api/v1/t/{tenant}/webhooks/{id}", get_one)
-        .delete("/api/v1/t/{tenant}/webhooks/{id}", remove)
-        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries", deliveries)
-        .get("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}", delivery)
-        .post("/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay", replay)
+        .get(
+            "/api/v1/t/{tenant}/webhooks",
+            list,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "webhooks", "description": ADMIN_ONLY,
+                    "responses": responses(ok(data_list(schema_ref("Webhook"))), &[401, 403]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/webhooks",
+            create,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "create_webhook",
+                    "description": format!("{ADMIN_ONLY} The destination must not resolve to a private address (422 at `/url`); \
+                                            `secret` is generated when absent and shown in this answer only."),
+                    "requestBody": body(json!({ "type": "object", "required": ["url", "events"], "additionalProperties": false, "properties": {
+                        "url": { "type": "string", "format": "uri" },
+                        "events": { "type": "array", "items": { "type": "string" } },
+                        "secret": { "type": "string", "minLength": 16, "maxLength": 256 } } })),
+                    "responses": responses(created(schema_ref("Webhook")), &[400, 401, 403, 409, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/webhooks/{id}",
+            get_one,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "get_webhook", "description": ADMIN_ONLY,
+                    "parameters": [id_param("id")],
+                    "responses": responses(ok(schema_ref("Webhook")), &[401, 403, 404]) })
+            }),
+        )
+        .delete(
+            "/api/v1/t/{tenant}/webhooks/{id}",
+            remove,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "delete_webhook",
+                    "description": format!("{ADMIN_ONLY} Its deliveries go with it."),
+                    "parameters": [id_param("id")],
+                    "responses": responses(no_content("Deleted"), &[401, 403, 404]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/webhooks/{id}/deliveries",
+            deliveries,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "webhook_deliveries",
+                "description": format!("{ADMIN_ONLY} Newest first."),
+                "parameters": [ id_param("id"),
+                    { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT } },
+                    { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
+                "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
+                    "data": { "type": "array", "items": schema_ref("Delivery") },
+                    "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) })
+            }),
+        )
+        .get(
+            "/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}",
+            delivery,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "webhook_delivery", "description": ADMIN_ONLY,
+                "parameters": [id_param("id"), id_param("delivery")],
+                "responses": responses(ok(schema_ref("Delivery")), &[401, 403, 404]) })
+            }),
+        )
+        .post(
+            "/api/v1/t/{tenant}/webhooks/{id}/deliveries/{delivery}/replay",
+            replay,
+            op(|_| {
+                json!({ "tags": ["webhooks"], "operationId": "replay_delivery",
+                "description": format!("{ADMIN_ONLY} The delivery is due again now, with a fresh retry budget and the same event id."),
+                "parameters": [id_param("id"), id_param("delivery")],
+                "responses": responses(json!({ "202": { "description": "Queued again",
+                    "content": { "application/json": { "schema": schema_ref("Delivery") } } } }), &[401, 403, 404]) })
+            }),
+        )
 }
 
 /// An id that is not a uuid names nothing: 404, like any unknown id.

@@ -44,8 +44,11 @@ pub use exec::{
 pub use query::{ListMode, ListPage, ListRequest, ParamValue};
 pub use timers::{timer_actor, TimerInfo};
 
+pub use crate::names::TenantSlug;
+
 /// A tenant's id, as set for row-level security. Obtained from an authenticated token or from
-/// [`Store::tenant_by_slug`]; never from a request body.
+/// [`Store::tenant_by_slug`] (given a [`TenantSlug`], parsed where the slug came in); never from
+/// a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct TenantId(pub Uuid);
 
@@ -265,7 +268,7 @@ impl Store {
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).
-    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantId>, StoreError> {
+    pub async fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<TenantId>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id = sql::tenant_by_slug(&mut tx, slug).await?;
         tx.commit().await?;

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{EmittedEvent, HistoryActor, HistoryEntry, StoreError, TenantId};
+use super::{EmittedEvent, HistoryActor, HistoryEntry, StoreError, TenantId, TenantSlug};
 use crate::model::Entity;
 
 pub type Tx = Transaction<'static, Postgres>;
@@ -64,9 +64,9 @@ pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error
 /// The tenant of this slug, if there is one: sets the slug setting (`app.tenant_slug`, what
 /// row-level security lets the `tenants` row be found by) for the rest of the transaction, not
 /// the tenant itself.
-pub async fn tenant_by_slug(tx: &mut Tx, slug: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug).execute(&mut **tx).await?;
-    sqlx::query_scalar("select id from tenants where slug = $1").bind(slug).fetch_optional(&mut **tx).await
+pub async fn tenant_by_slug(tx: &mut Tx, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug.as_str()).execute(&mut **tx).await?;
+    sqlx::query_scalar("select id from tenants where slug = $1").bind(slug.as_str()).fetch_optional(&mut **tx).await
 }
 
 pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {

@@ -108,26 +108,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/auth/accept-invite": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Sets the password of an invited user and spends the invitation
-         * @description The token comes from `switchyard user invite` or `POST /users/{id}/invite`; it works once, for 7 days. The password rules of users apply (422 at `/password`). An unknown, used or expired token is 401. Rate limited per client IP and per invitation (429). The user's sessions end; log in with the answer's tenant and email and the new password.
-         */
-        post: operations["accept_invite"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/auth/me": {
         parameters: {
             query?: never;
@@ -493,7 +473,6 @@ export interface paths {
             path: {
                 /** @description The tenant's slug */
                 tenant: string;
-                id: string;
             };
             cookie?: never;
         };
@@ -518,7 +497,6 @@ export interface paths {
             path: {
                 /** @description The tenant's slug */
                 tenant: string;
-                id: string;
             };
             cookie?: never;
         };
@@ -529,6 +507,26 @@ export interface paths {
          * @description For the tenant's admins (role `admin`). The user sets a password with it at `POST /api/v1/auth/accept-invite`, once, within 7 days. 422 for a deactivated user.
          */
         post: operations["invite_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/accept-invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sets the password of an invited user and spends the invitation
+         * @description The token comes from `switchyard user invite` or `POST /users/{id}/invite`; it works once, for 7 days. The password rules of users apply (422 at `/password`). An unknown, used or expired token is 401. Rate limited per client IP and per invitation (429). The user's sessions end; log in with the answer's tenant and email and the new password.
+         */
+        post: operations["accept_invite"];
         delete?: never;
         options?: never;
         head?: never;
@@ -604,7 +602,6 @@ export interface paths {
             path: {
                 /** @description The tenant's slug */
                 tenant: string;
-                id: string;
             };
             cookie?: never;
         };
@@ -1567,102 +1564,6 @@ export interface operations {
             };
             /** @description The request is not valid; `details` says where */
             422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request's header section is too large (no body) */
-            431: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description An error (see the code) */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    accept_invite: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    token: string;
-                    password: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        tenant: string;
-                        email: string;
-                    };
-                };
-            };
-            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request took longer than 30 s (no body) */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The URI is too long (no body) */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is not valid; `details` says where */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds */
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3699,6 +3600,102 @@ export interface operations {
             };
             /** @description The request is not valid; `details` says where */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    accept_invite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        tenant: string;
+                        email: string;
+                    };
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,15 +13,7 @@ impl Validation {
         let Some(tenant) = &package.tenant.typed else { return };
         let file = package.tenant.rel.clone();
         if !valid_slug(&tenant.slug) {
-            self.error(
-                &file,
-                "/slug",
-                format!(
-                    "`{}` is not a slug: 2 to 63 lowercase letters and digits, starting with a letter, in words \
-                     joined by single hyphens",
-                    tenant.slug
-                ),
-            );
+            self.error(&file, "/slug", format!("`{}` is not a slug: {}", tenant.slug, engine::names::SLUG_RULE));
         }
         let roles: HashSet<&str> = tenant.roles.keys().map(String::as_str).collect();
         for (i, user) in tenant.users.iter().enumerate() {
@@ -390,6 +382,12 @@ impl Validation {
         let (Some(def), Some(wf)) = (ty.def(), ty.workflow.as_ref()) else { return };
         let file = ty.parsed.rel.clone();
         let roles = package.roles();
+
+        // Names: a state or transition name is an identifier (it is a path segment of the API).
+        let (states, transitions) = (wf.states.keys().map(String::as_str), wf.transitions.keys().map(String::as_str));
+        for (pointer, problem) in crate::compile::workflow_name_problems(states, transitions) {
+            self.error(&file, &pointer, problem);
+        }
 
         // Roles.
         for (name, t) in &wf.transitions {

@@ -338,13 +338,10 @@ fn script_transition(
 pub const WEBHOOK_SECRET_ENV_PREFIX: &str = "SWITCHYARD_WEBHOOK_SECRET_";
 
 /// Whether `slug` is a tenant slug: lowercase ASCII letters and digits in words joined by single
-/// hyphens, starting with a letter, 2 to 63 characters (`chemichemi`, `change-control`).
+/// hyphens, starting with a letter, 2 to 63 characters (`chemichemi`, `change-control`). The
+/// rule is [`engine::names::TenantSlug`]'s, the one parser of slugs.
 pub fn valid_slug(slug: &str) -> bool {
-    (2..=63).contains(&slug.len())
-        && slug.starts_with(|c: char| c.is_ascii_lowercase())
-        && slug
-            .split('-')
-            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    engine::names::TenantSlug::parse(slug).is_ok()
 }
 
 /// The prefix of the variables tenant `slug` may name: `SWITCHYARD_WEBHOOK_SECRET_<SLUG>__`, the

@@ -66,6 +66,7 @@ broken! {
     webhooks,
     // Workflows.
     unknown_state,
+    workflow_names,
     initial_states,
     no_from_states,
     create_transition,
@@ -202,6 +203,8 @@ fn json_schemas_refuse_what_validate_refuses() {
     assert!(!schema_errors(&ty, &broken.join("field_options/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("loads/types/thing.yaml")).is_empty());
     assert!(!schema_errors(&ty, &broken.join("roles/types/thing.yaml")).is_empty());
+    // State and transition names: identifiers.
+    assert_eq!(schema_errors(&ty, &broken.join("workflow_names/types/thing.yaml")).len(), 2);
     // A state's position: within bounds (one state of the file has one, the other does not).
     assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }

@@ -247,9 +247,14 @@ async fn migrating_to_a_new_version_leaves_append_only_entities_pinned() {
         actor: "test".into(),
         actor_email: String::new(),
     };
-    let report = tenants::migrate::migrate(&db.owner, &s.slug, &opts, &engine::limits::Limits::default())
-        .await
-        .expect("the migration runs (the trigger is never hit)");
+    let report = tenants::migrate::migrate(
+        &db.owner,
+        &engine::store::TenantSlug::parse(&s.slug).expect("a slug"),
+        &opts,
+        &engine::limits::Limits::default(),
+    )
+    .await
+    .expect("the migration runs (the trigger is never hit)");
     assert_eq!((report.moved, report.pinned, report.cannot_move), (1, 1, 0), "{}", report.text());
     assert!(report.text().contains("1 entity in terminal states or of append-only types stays"), "{}", report.text());
 

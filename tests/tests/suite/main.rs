@@ -24,6 +24,7 @@ mod migrate_http;
 mod openapi;
 mod ops;
 mod package_webhooks;
+mod path_names;
 mod permissions;
 mod queries;
 mod scenario_change_control;

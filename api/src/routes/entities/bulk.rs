@@ -2,7 +2,7 @@
 //! a list filter), each in its own transaction, the report streamed as they are done.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use engine::permissions::Action;
@@ -14,18 +14,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::path::BulkPath;
 use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
 use crate::state::AppState;
 
 use super::{allow, ExecuteQuery, WALK_PAGE};
-
-#[derive(Deserialize)]
-pub(super) struct BulkPath {
-    #[serde(rename = "type")]
-    type_name: String,
-    name: String,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +79,7 @@ fn filter_params(filter: serde_json::Map<String, Value>) -> Result<Vec<(String, 
 pub(super) async fn bulk_transition(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<BulkPath>,
+    path: BulkPath,
     QueryParams(q): QueryParams<ExecuteQuery>,
     JsonBody(body): JsonBody<BulkBody>,
 ) -> Result<Response, ApiError> {
@@ -93,11 +87,11 @@ pub(super) async fn bulk_transition(
     allow(&state, &who, &path.type_name, Action::View, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
     let Some(workflow) = defs.type_(&path.type_name).and(defs.workflow(&path.type_name)) else {
-        return Err(StoreError::TypeNotFound(path.type_name).into());
+        return Err(StoreError::TypeNotFound(path.type_name.into_string()).into());
     };
     // An append-only type has no transition to run: answered once, up front.
     if defs.type_(&path.type_name).is_some_and(|t| t.def().immutable) {
-        return Err(StoreError::Immutable { type_name: path.type_name }.into());
+        return Err(StoreError::Immutable { type_name: path.type_name.into_string() }.into());
     }
     // A name the type's workflow does not have fails on every entity alike: answered once, up
     // front, before any entity is read.
@@ -215,8 +209,9 @@ pub(super) async fn bulk_transition(
 /// does have (`details.available`, in the order written, like `INVALID_TRANSITION`'s).
 fn unknown_transition(type_name: &str, name: &str, workflow: &engine::compiled::CompiledWorkflow) -> ApiError {
     let available: Vec<&str> = workflow.transitions().map(|t| t.name()).collect();
-    ApiError::not_found(format!("unknown transition `{name}` of entity type `{type_name}`"))
-        .with_details(json!({ "type": type_name, "transition": name, "available": available }))
+    let mut e = crate::extract::path::unknown_transition(type_name, name);
+    e.details["available"] = json!(available);
+    e
 }
 
 /// The streamed report of a bulk transition.

@@ -7,7 +7,7 @@ mod codec;
 mod transfer;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use engine::permissions::Action;
@@ -15,50 +15,34 @@ use engine::store::{
     entity_json, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo, TransitionOptions,
     TransitionOutcome, TransitionRequest,
 };
+use ontology::TypeName;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::path::{EntityPath, TransitionPath, TypePath};
 use crate::extract::TenantActor;
 use crate::extract::{JsonBody, QueryParams};
-use crate::routes::Routes;
+use crate::limits::MAX_IDEMPOTENCY_KEY;
+use crate::routes::{Doc, Routes};
 use crate::state::AppState;
 
+/// The entity routes: documented per entity type (and transition) by `crate::openapi`, from the
+/// tenant's definitions.
 pub fn routes() -> Routes {
     Routes::default()
-        .post("/api/v1/t/{tenant}/entities/{type}", create)
-        .get("/api/v1/t/{tenant}/entities/{type}", list)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}", get_one)
-        .patch("/api/v1/t/{tenant}/entities/{type}/{id}", patch_one)
-        .delete("/api/v1/t/{tenant}/entities/{type}/{id}", delete_one)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}/transitions", transitions)
-        .post("/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}", execute)
-        .get("/api/v1/t/{tenant}/entities/{type}/{id}/history", history)
-        .post("/api/v1/t/{tenant}/entities/{type}/transitions/{name}", bulk::bulk_transition)
-        .get("/api/v1/t/{tenant}/entities/{type}/export.csv", transfer::export_csv)
-        .post("/api/v1/t/{tenant}/entities/{type}/import", transfer::import)
-}
-
-#[derive(Deserialize)]
-struct TypePath {
-    #[serde(rename = "type")]
-    type_name: String,
-}
-
-#[derive(Deserialize)]
-struct EntityPath {
-    #[serde(rename = "type")]
-    type_name: String,
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct TransitionPath {
-    #[serde(rename = "type")]
-    type_name: String,
-    id: String,
-    name: String,
+        .post("/api/v1/t/{tenant}/entities/{type}", create, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}", list, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}", get_one, Doc::PerType)
+        .patch("/api/v1/t/{tenant}/entities/{type}/{id}", patch_one, Doc::PerType)
+        .delete("/api/v1/t/{tenant}/entities/{type}/{id}", delete_one, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}/transitions", transitions, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}", execute, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/{id}/history", history, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/transitions/{name}", bulk::bulk_transition, Doc::PerType)
+        .get("/api/v1/t/{tenant}/entities/{type}/export.csv", transfer::export_csv, Doc::PerType)
+        .post("/api/v1/t/{tenant}/entities/{type}/import", transfer::import, Doc::PerType)
 }
 
 /// The package's type-level permissions for this actor (see `engine::permissions`): without
@@ -66,30 +50,18 @@ struct TransitionPath {
 async fn allow(
     state: &AppState,
     who: &TenantActor,
-    type_name: &str,
+    type_name: &TypeName,
     action: Action,
     on_entity: bool,
 ) -> Result<(), ApiError> {
-    Ok(state.store.authorize(who.tenant, &who.actor, type_name, action, on_entity).await?)
+    Ok(state.store.authorize(who.tenant, &who.actor, type_name.as_str(), action, on_entity).await?)
 }
 
 /// The id of the entity a request names, once the actor may do `action` to its type (see
-/// [`allow`]; an id that is not a uuid is 404 like an unknown one).
-async fn target(
-    state: &AppState,
-    who: &TenantActor,
-    type_name: &str,
-    id: &str,
-    action: Action,
-) -> Result<Uuid, ApiError> {
-    let id = parse_id(id)?;
-    allow(state, who, type_name, action, true).await?;
-    Ok(id)
-}
-
-/// An id that is not a uuid names no entity: 404, like any unknown id.
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("entity not found"))
+/// [`allow`]).
+async fn target(state: &AppState, who: &TenantActor, path: &EntityPath, action: Action) -> Result<Uuid, ApiError> {
+    allow(state, who, &path.type_name, action, true).await?;
+    Ok(path.id)
 }
 
 #[derive(Deserialize)]
@@ -104,7 +76,7 @@ struct CreateBody {
 async fn create(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
@@ -113,12 +85,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(entity_json(&entity))))
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    who: TenantActor,
-    Path(path): Path<EntityPath>,
-) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+async fn get_one(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
+    let id = target(&state, &who, &path, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
     Ok(Json(entity_json(&entity)))
 }
@@ -128,11 +96,11 @@ async fn get_one(
 async fn patch_one(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::Edit).await?;
+    let id = target(&state, &who, &path, Action::Edit).await?;
     let Value::Object(mut top) = body else {
         return Err(ApiError::validation(json!([{ "path": "", "message": "must be an object {\"data\": {…}}" }])));
     };
@@ -155,10 +123,10 @@ async fn patch_one(
 async fn delete_one(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::Delete).await?;
+    let id = target(&state, &who, &path, Action::Delete).await?;
     state.store.delete_entity(who.tenant, &path.type_name, id, &who.actor, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -182,7 +150,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 async fn list(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -201,9 +169,9 @@ async fn list(
 async fn transitions(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<EntityPath>,
+    path: EntityPath,
 ) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+    let id = target(&state, &who, &path, Action::View).await?;
     let list: Vec<TransitionInfo> =
         state.store.available_transitions(who.tenant, &path.type_name, id, &who.actor).await?;
     Ok(Json(json!({ "data": list })))
@@ -226,7 +194,7 @@ struct ExecuteQuery {
 async fn execute(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TransitionPath>,
+    path: TransitionPath,
     QueryParams(q): QueryParams<ExecuteQuery>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ExecuteBody>,
@@ -234,21 +202,24 @@ async fn execute(
     let idempotency_key = match headers.get("idempotency-key") {
         Some(v) => {
             let key = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
-            if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::bad_request("Idempotency-Key must have 1 to 255 characters"));
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::bad_request(format!(
+                    "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"
+                )));
             }
             Some(key.to_string())
         }
         None => None,
     };
     let if_match = if_match(&headers)?;
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+    allow(&state, &who, &path.type_name, Action::View, true).await?;
+    let id = path.id;
     let input = body.input.unwrap_or_else(|| json!({}));
     let outcome = state
         .store
         .transition(
             who.tenant,
-            TransitionRequest { type_name: &path.type_name, id, name: &path.name, input },
+            TransitionRequest { type_name: path.type_name.as_str(), id, name: path.name.as_str(), input },
             &who.actor,
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
@@ -256,12 +227,8 @@ async fn execute(
     Ok(Json(outcome))
 }
 
-async fn history(
-    State(state): State<AppState>,
-    who: TenantActor,
-    Path(path): Path<EntityPath>,
-) -> Result<Json<Value>, ApiError> {
-    let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
+async fn history(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
+    let id = target(&state, &who, &path, Action::View).await?;
     let rows: Vec<HistoryEntry> = state.store.history(who.tenant, &path.type_name, id).await?;
     Ok(Json(json!({ "data": rows })))
 }

@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,21 +21,22 @@ use crate::extract::TenantActor;
 use crate::state::AppState;
 
 use super::codec::{csv_import_rows, csv_rows, json_import_rows, row_error};
-use super::{allow, TypePath, WALK_PAGE};
+use super::{allow, WALK_PAGE};
+use crate::extract::path::TypePath;
 
 /// `GET …/entities/{type}/export.csv?<filters>&q=…&sort=…`: the whole filtered list as CSV,
 /// streamed page by page.
 pub(super) async fn export_csv(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     // Reading in bulk is its own permission: `view` alone does not grant it.
     allow(&state, &who, &path.type_name, Action::Export, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.clone()))?;
+    let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.to_string()))?;
     let fields: Vec<String> = ty.def().fields.keys().map(|k| k.to_string()).collect();
     let mut request = ListRequest::from_pairs(pairs, ListMode::Export);
     request.limit = Some(WALK_PAGE);
@@ -95,7 +96,7 @@ pub(super) struct ImportQuery {
 pub(super) async fn import(
     State(state): State<AppState>,
     who: TenantActor,
-    Path(path): Path<TypePath>,
+    path: TypePath,
     QueryParams(q): QueryParams<ImportQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -106,7 +107,7 @@ pub(super) async fn import(
         _ => ApiError::bad_request(e.body_text()),
     })?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
-    let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.clone()))?;
+    let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.to_string()))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
