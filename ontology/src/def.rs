@@ -37,9 +37,99 @@ pub struct EntityTypeDef {
     /// transitions, no `editable`, no `edit`/`delete` permission).
     #[serde(default, skip_serializing_if = "is_false")]
     pub immutable: bool,
+    /// Unique constraints over several fields (`unique: [[a, b], { fields: [c, d],
+    /// case_insensitive: true }]`): no two entities of the type (in the tenant) have the same
+    /// values in all of them. One field alone says `unique: true` on the field instead. See
+    /// [`EntityTypeDef::unique_constraints`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<UniqueDef>,
     /// The workflow, kept raw: the `engine` crate parses it (this crate sits below it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<Value>,
+}
+
+impl EntityTypeDef {
+    /// Every unique constraint of the type: the fields' `unique:` (in field order), then the
+    /// type's `unique:` list. Not checked: [`CompiledType::compile`](crate::CompiledType::compile)
+    /// refuses what does not fit.
+    pub fn unique_constraints(&self) -> Vec<UniqueConstraint> {
+        let fields = self.fields.iter().filter_map(|(name, f)| {
+            let case_insensitive = match f.unique? {
+                FieldUnique::Flag(false) => return None,
+                FieldUnique::Flag(true) => false,
+                FieldUnique::Options(o) => o.case_insensitive,
+            };
+            Some(UniqueConstraint { fields: vec![name.to_string()], case_insensitive, declared: None })
+        });
+        let listed = self.unique.iter().enumerate().map(|(i, u)| UniqueConstraint {
+            fields: u.fields().iter().map(ToString::to_string).collect(),
+            case_insensitive: u.case_insensitive(),
+            declared: Some(i),
+        });
+        fields.chain(listed).collect()
+    }
+}
+
+/// One unique constraint of a type, from a field's `unique:` or the type's `unique:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueConstraint {
+    /// The top-level fields, in the order written.
+    pub fields: Vec<String>,
+    /// Compared in lower case (string fields only).
+    pub case_insensitive: bool,
+    /// Its index in the type's `unique:` list; `None` for a field's own `unique:`.
+    pub declared: Option<usize>,
+}
+
+/// A field's `unique:`: `true`, or `{ case_insensitive: true }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldUnique {
+    Flag(bool),
+    Options(UniqueOptions),
+}
+
+/// `unique: { case_insensitive: true }` on a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniqueOptions {
+    /// Compare the values in lower case (`"ABC"` and `"abc"` are the same).
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+/// One entry of a type's `unique:` list: `[a, b]`, or `{ fields: [a, b], case_insensitive: true }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UniqueDef {
+    Fields(Vec<FieldName>),
+    Options(UniqueListOptions),
+}
+
+/// `{ fields: [a, b], case_insensitive: true }` in a type's `unique:` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniqueListOptions {
+    pub fields: Vec<FieldName>,
+    /// Compare every (string) field of the constraint in lower case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+impl UniqueDef {
+    pub fn fields(&self) -> &[FieldName] {
+        match self {
+            UniqueDef::Fields(f) => f,
+            UniqueDef::Options(o) => &o.fields,
+        }
+    }
+
+    pub fn case_insensitive(&self) -> bool {
+        match self {
+            UniqueDef::Fields(_) => false,
+            UniqueDef::Options(o) => o.case_insensitive,
+        }
+    }
 }
 
 /// `number: { field, template }`.
@@ -179,6 +269,11 @@ pub struct FieldDef {
     /// Takes part in full-text search.
     #[serde(default, skip_serializing_if = "is_false")]
     pub searchable: bool,
+    /// No two entities of the type have the same value (top-level scalar fields): `true`, or
+    /// `{ case_insensitive: true }`. Enforced by a unique index built when the version is
+    /// published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<FieldUnique>,
 }
 
 impl FieldDef {
@@ -206,6 +301,7 @@ impl FieldDef {
             filterable: false,
             sortable: false,
             searchable: false,
+            unique: None,
         }
     }
 }

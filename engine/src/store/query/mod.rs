@@ -42,7 +42,7 @@ use crate::model::Entity;
 mod index;
 mod parse;
 
-pub use index::{index_specs, IndexSpec};
+pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, UNIQUE_PREFIX};
 use parse::*;
 
 /// Largest `limit` of a list page.
