@@ -21,7 +21,7 @@ use jsonschema::{Draft, PatternOptions, ValidationError, Validator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::def::{EntityTypeDef, FieldDef, FieldKind};
+use crate::def::{EntityTypeDef, FieldDef, FieldKind, UniqueConstraint};
 use crate::error::OntologyError;
 use crate::names::{FieldName, TypeName};
 use crate::template::Template;
@@ -706,9 +706,14 @@ impl Checker<'_> {
     /// bounded number of them, none listed twice.
     fn check_unique(&self, def: &EntityTypeDef) -> Result<(), OntologyError> {
         let constraints = def.unique_constraints();
-        if constraints.len() > MAX_UNIQUE_CONSTRAINTS {
+        // Where to point: the field of a field's `unique:`, or the entry of the type's list.
+        let place = |c: &UniqueConstraint| match c.declared {
+            Some(n) => format!("unique/{n}"),
+            None => c.fields.first().cloned().unwrap_or_default(),
+        };
+        if let Some(first_over) = constraints.get(MAX_UNIQUE_CONSTRAINTS) {
             return Err(self.error(
-                "unique",
+                &place(first_over),
                 format!(
                     "a type may have at most {MAX_UNIQUE_CONSTRAINTS} unique constraints (it has {})",
                     constraints.len()
@@ -716,11 +721,7 @@ impl Checker<'_> {
             ));
         }
         for (i, c) in constraints.iter().enumerate() {
-            // Where to point: the field of a field's `unique:`, or the entry of the type's list.
-            let at = match c.declared {
-                Some(n) => format!("unique/{n}"),
-                None => c.fields.first().cloned().unwrap_or_default(),
-            };
+            let at = place(c);
             if c.fields.is_empty() {
                 return Err(self.error(&at, "a unique constraint needs at least one field"));
             }

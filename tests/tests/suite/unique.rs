@@ -290,3 +290,30 @@ async fn dropping_unique_drops_the_index_in_the_next_version() {
     assert_eq!(unique_indexes(&db).await, after);
     db.drop_db().await.expect("drop");
 }
+
+#[tokio::test]
+async fn a_migration_that_would_duplicate_a_unique_value_is_409_and_moves_nothing() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "unique").await;
+    let admin = s.token(&db, ADMIN).await;
+    for sku in ["M-1", "M-2"] {
+        assert_eq!(create(&s, &admin, json!({ "sku": sku })).await.status, 201);
+    }
+    // Version 2: a new unique field with a default, which a migration fills in for both.
+    let v2 = package(|p| {
+        let mut batch: ontology::FieldDef =
+            serde_json::from_value(json!({ "type": "string", "default": "B" })).expect("field");
+        batch.unique = serde_json::from_value(json!(true)).expect("unique");
+        p.types[0].fields.insert(ontology::FieldName::parse("batch").expect("name"), batch);
+    });
+    let r = s.post("config/apply", &admin, &v2.to_json()).await;
+    assert_eq!(r.status, 201, "no entity has a batch yet: {:?}", r.body);
+    let r = s.post("config/migrate", &admin, &json!({ "to": 2, "dry_run": false })).await;
+    assert_unique(&r, &["batch"]);
+    let on_v1: i64 = sqlx::query_scalar("select count(*) from entities where type = 'part' and config_version = 1")
+        .fetch_one(&db.owner)
+        .await
+        .expect("count");
+    assert_eq!(on_v1, 2, "nothing moved");
+    db.drop_db().await.expect("drop");
+}
