@@ -11,9 +11,21 @@
 //!
 //! Impact on live entities:
 //!   3 order entities are in state PENDING_APPROVAL, which would be removed
+//!
+//! Unique indexes:
+//!   + unique product (sku): a unique index is built when the version is published
+//!
+//! Pinned entities: they keep running the definition of the version they were created or migrated under, not this one:
+//!   order: 12 entities on versions 1, 2 (8 in non-terminal states)
+//!
+//! To move those in non-terminal states onto version 3 (the version apply publishes), after apply run:
+//!   switchyard tenant migrate shop --to 3 --state-map order.PENDING_APPROVAL=<state> --dry-run
 //! ```
 //!
-//! [`diff`] and [`compute`] are pure; [`plan`] reads the live version and the entity counts.
+//! [`diff`] and [`compute`] are pure; [`plan`] reads the live version and the entity counts,
+//! the unique indexes to build or drop with the duplicates that refuse them
+//! ([`crate::unique::check`]), and the entities pinned to other versions ([`pinned`], pure, says
+//! which of them run a definition that differs and how to migrate them).
 //! The comparison works on the canonical JSON of the package (workflows normalised through
 //! [`WorkflowDef`], so `{}` and `{ kind: active }` are the same state): every key is compared,
 //! including ones this module does not know by name, which show up as `~ key changed`.
@@ -1423,6 +1435,59 @@ users: [ { email: a@shop.test, name: A, roles: [admin, clerk] } ]
         let new = package(TENANT, &[TRIP, ORDER]);
         assert_ne!(live.hash(), new.hash());
         assert_eq!(lines(&diff(Some(&live), &new)), "~ types: order changed\n");
+    }
+
+    #[test]
+    fn pinned_entities_are_counted_per_changed_type_with_the_migration() {
+        let live = package(TENANT, &[ORDER, TRIP]);
+        let new = package(TENANT, &[ORDER_CHANGED]);
+        let def = |p: &Package, name: &str| p.types.iter().find(|t| t.name.as_str() == name).cloned();
+        let pin = |type_name: &str, version: i64, state: &str, count: i64, def: Option<EntityTypeDef>| PinCount {
+            type_name: type_name.into(),
+            version,
+            state: state.into(),
+            count,
+            def,
+        };
+        let pins = [
+            pin("order", 1, "DRAFT", 4, def(&live, "order")),
+            pin("order", 1, "PENDING_APPROVAL", 3, def(&live, "order")),
+            pin("order", 1, "REJECTED", 2, def(&live, "order")),
+            pin("order", 2, "DRAFT", 1, def(&new, "order")),
+            pin("trip", 1, "ACTIVE", 5, def(&live, "trip")),
+        ];
+        let (pinned, migration) = pinned("shop", &new, 3, &pins);
+        assert_eq!(
+            pinned,
+            [
+                PinnedEntities {
+                    type_name: "order".into(),
+                    total: 9,
+                    non_terminal: 7,
+                    versions: vec![1],
+                    type_removed: false
+                },
+                PinnedEntities {
+                    type_name: "trip".into(),
+                    total: 5,
+                    non_terminal: 5,
+                    versions: vec![1],
+                    type_removed: true
+                },
+            ],
+            "the order on version 2 runs the same definition: not counted"
+        );
+        assert_eq!(pinned[1].line(), "trip: 5 entities on version 1 (5 in non-terminal states); the package removes type trip, so they cannot be migrated");
+        let m = migration.unwrap();
+        assert_eq!(m.command, "switchyard tenant migrate shop --to 3 --state-map order.PENDING_APPROVAL=<state>");
+        assert_eq!(
+            m.unmapped,
+            [UnmappedState { type_name: "order".into(), state: "PENDING_APPROVAL".into(), count: 3 }]
+        );
+        // Only terminal (or unmovable) entities left: nothing to offer.
+        let (pinned, migration) = super::pinned("shop", &new, 3, &pins[2..3]);
+        assert_eq!((pinned[0].total, pinned[0].non_terminal), (2, 0));
+        assert_eq!(migration, None);
     }
 
     #[test]
