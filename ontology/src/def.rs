@@ -82,7 +82,7 @@ pub struct UniqueConstraint {
 }
 
 /// A field's `unique:`: `true`, or `{ case_insensitive: true }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum FieldUnique {
     Flag(bool),
@@ -99,7 +99,7 @@ pub struct UniqueOptions {
 }
 
 /// One entry of a type's `unique:` list: `[a, b]`, or `{ fields: [a, b], case_insensitive: true }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum UniqueDef {
     Fields(Vec<FieldName>),
@@ -129,6 +129,47 @@ impl UniqueDef {
             UniqueDef::Fields(_) => false,
             UniqueDef::Options(o) => o.case_insensitive,
         }
+    }
+}
+
+// Deserialized by hand rather than `untagged`, so a mistake says what is expected (and which
+// key is unknown) instead of "did not match any variant".
+impl<'de> Deserialize<'de> for FieldUnique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldUnique;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`true`, `false` or `{ case_insensitive: true }`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<FieldUnique, E> {
+                Ok(FieldUnique::Flag(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<FieldUnique, A::Error> {
+                UniqueOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(FieldUnique::Options)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for UniqueDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueDef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of fields (`[a, b]`) or `{ fields: [a, b], case_insensitive: true }`")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<UniqueDef, A::Error> {
+                Vec::<FieldName>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(UniqueDef::Fields)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<UniqueDef, A::Error> {
+                UniqueListOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(UniqueDef::Options)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -325,6 +366,33 @@ mod tests {
             serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: { id: { type: string } } }").unwrap_err();
         assert!(err.to_string().contains("reserved"), "{err}");
         assert!(serde_yaml_ng::from_str::<FieldDef>("{ type: text }").is_err());
+    }
+
+    #[test]
+    fn unique_reads_its_forms_and_says_what_it_expects() {
+        let field: FieldDef = serde_yaml_ng::from_str("{ type: string, unique: true }").unwrap();
+        assert_eq!(field.unique, Some(FieldUnique::Flag(true)));
+        let field: FieldDef = serde_yaml_ng::from_str("{ type: string, unique: { case_insensitive: true } }").unwrap();
+        assert_eq!(field.unique, Some(FieldUnique::Options(UniqueOptions { case_insensitive: true })));
+        assert_eq!(serde_json::to_value(&field).unwrap()["unique"], serde_json::json!({ "case_insensitive": true }));
+        let err =
+            serde_yaml_ng::from_str::<FieldDef>("{ type: string, unique: { case_sensitive: false } }").unwrap_err();
+        assert!(err.to_string().contains("unknown field `case_sensitive`, expected `case_insensitive`"), "{err}");
+        let err = serde_yaml_ng::from_str::<FieldDef>("{ type: string, unique: yes please }").unwrap_err();
+        assert!(err.to_string().contains("expected `true`, `false` or `{ case_insensitive: true }`"), "{err}");
+
+        let def: EntityTypeDef = serde_yaml_ng::from_str(
+            "{ name: a, fields: { b: { type: string }, c: { type: string } }, \
+               unique: [[b, c], { fields: [c], case_insensitive: true }] }",
+        )
+        .unwrap();
+        let constraints = def.unique_constraints();
+        assert_eq!(constraints.len(), 2);
+        assert_eq!((constraints[1].fields.as_slice(), constraints[1].case_insensitive), (&["c".to_string()][..], true));
+        let back: EntityTypeDef = serde_json::from_value(serde_json::to_value(&def).unwrap()).unwrap();
+        assert_eq!(back, def);
+        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: {}, unique: [b] }").unwrap_err();
+        assert!(err.to_string().contains("expected a list of fields (`[a, b]`)"), "{err}");
     }
 
     #[test]
