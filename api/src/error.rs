@@ -184,6 +184,11 @@ impl From<StoreError> for ApiError {
                 format!("{type_name} entities are append-only: they cannot be changed or deleted"),
             )
             .with_details(json!({ "type": type_name })),
+            StoreError::Unique { type_name, fields, .. } => {
+                let message = engine::store::unique_message(&type_name, &fields);
+                ApiError::new(StatusCode::CONFLICT, "UNIQUE_VIOLATION", message)
+                    .with_details(json!({ "type": type_name, "fields": fields }))
+            }
             StoreError::NotAnObject => {
                 ApiError::validation(json!([{ "path": "/data", "message": "must be an object" }]))
             }

@@ -117,6 +117,17 @@ pub fn document_of(
             json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
                     "description": "Also count every matching entity" }),
         ]);
+        // Unique constraints: a write that would duplicate their values is 409 `UNIQUE_VIOLATION`.
+        let constraints: Vec<String> = ty.def().unique_constraints().iter().map(|c| c.fields.join(" + ")).collect();
+        let unique_note = if constraints.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Unique: {}. A write that would give two {name} entities the same values is refused with 409 \
+                 `UNIQUE_VIOLATION`, `details.fields` naming the fields.",
+                constraints.join("; ")
+            )
+        };
         paths.insert(
             base.clone(),
             json!({
@@ -140,6 +151,13 @@ pub fn document_of(
                 "post": create_operation(name, workflow.create_transition(), &data_ref, &entity_ref),
             }),
         );
+        if !unique_note.is_empty() {
+            if let Some(post) = paths.get_mut(&base).and_then(|p| p.get_mut("post")).and_then(Value::as_object_mut) {
+                let before = post.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
+                let text = if before.is_empty() { unique_note.clone() } else { format!("{before} {unique_note}") };
+                post.insert("description".into(), Value::String(text));
+            }
+        }
         // Append-only types: the server and the database refuse every edit and deletion.
         let write_note = if ty.def().immutable {
             format!(
@@ -151,6 +169,8 @@ pub fn document_of(
              (`immutable: true`) is refused with 409 `IMMUTABLE`."
                 .to_string()
         };
+        let patch_note =
+            if unique_note.is_empty() { write_note.clone() } else { format!("{write_note} {unique_note}") };
         paths.insert(
             format!("{base}/{{id}}"),
             json!({
@@ -162,7 +182,7 @@ pub fn document_of(
                 "patch": {
                     "tags": [tag], "operationId": format!("patch_{name}"),
                     "summary": "Change fields editable in the current state (JSON merge patch of data)",
-                    "description": write_note,
+                    "description": patch_note,
                     "parameters": [if_match()],
                     "requestBody": body(json!({
                         "type": "object", "required": ["data"], "additionalProperties": false,
@@ -516,7 +536,8 @@ fn create_operation(
     let mut description = "Fields your roles may not set when creating are refused with 403 naming each \
                            (`/data/<field>`), a false create condition with 403 and its message."
         .to_string();
-    let mut codes = vec![400, 401, 403, 404, 422];
+    // 409: a unique field's value taken, a deadlock; with a create transition, its refusal too.
+    let codes = vec![400, 401, 403, 404, 409, 422];
     if let Some(t) = create {
         properties["input"] = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
         description.push_str(&format!(
@@ -526,8 +547,6 @@ fn create_operation(
             t.to(),
             t.roles().join(", ")
         ));
-        codes.push(409);
-        codes.sort_unstable();
     }
     json!({
         "tags": [name], "operationId": format!("create_{name}"), "summary": format!("Create a {name}"),
@@ -907,6 +926,43 @@ fn plan_schema() -> Value {
             "existing_version": { "type": "integer" },
             "changes": { "type": "array" },
             "impact": { "type": "array" },
+            "refused": { "type": "array", "items": { "type": "object" },
+                "description": "Why applying would be refused though the package validates (file, path, message)." },
+            "unique": { "type": "array", "description": "The unique indexes apply builds or drops.", "items": {
+                "type": "object", "required": ["action", "type", "fields", "index"],
+                "properties": {
+                    "action": { "type": "string", "enum": ["create", "drop"] },
+                    "type": { "type": "string" },
+                    "fields": { "type": "array", "items": { "type": "string" } },
+                    "case_insensitive": { "type": "boolean" },
+                    "index": { "type": "string" },
+                    "duplicates": { "type": "array", "description": "Values more than one entity holds (most \
+                        frequent first, at most 10): apply is refused while there are any.", "items": {
+                        "type": "object", "required": ["values", "count"],
+                        "properties": { "values": { "type": "array" }, "count": { "type": "integer" } } } },
+                    "duplicated_values": { "type": "integer", "description": "How many distinct values are duplicated." },
+                } } },
+            "pinned": { "type": "array", "description": "Per type whose definition changes: the entities that stay \
+                pinned to an earlier version (they keep running its definition until migrated).", "items": {
+                "type": "object", "required": ["type", "total", "non_terminal", "versions"],
+                "properties": {
+                    "type": { "type": "string" },
+                    "total": { "type": "integer" },
+                    "non_terminal": { "type": "integer", "description": "Those not in a terminal state (what a migration moves)." },
+                    "versions": { "type": "array", "items": { "type": "integer" } },
+                    "type_removed": { "type": "boolean" },
+                } } },
+            "migration": { "type": "object", "required": ["to", "command"],
+                "description": "How to move the pinned entities in non-terminal states onto the version apply publishes \
+                    (`POST …/config/migrate` with `to` and a `state_map` for `unmapped`).",
+                "properties": {
+                    "to": { "type": "integer" },
+                    "command": { "type": "string" },
+                    "unmapped": { "type": "array", "description": "States of in-flight entities the version does not \
+                        have: each needs a state map entry, else those entities cannot move.", "items": {
+                        "type": "object", "required": ["type", "state", "count"],
+                        "properties": { "type": { "type": "string" }, "state": { "type": "string" }, "count": { "type": "integer" } } } },
+                } },
             "summary": { "type": "object", "required": ["add", "change", "remove"], "properties": {
                 "add": { "type": "integer" }, "change": { "type": "integer" }, "remove": { "type": "integer" } } },
             "text": { "type": "string" },

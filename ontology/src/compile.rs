@@ -21,7 +21,7 @@ use jsonschema::{Draft, PatternOptions, ValidationError, Validator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::def::{EntityTypeDef, FieldDef, FieldKind};
+use crate::def::{EntityTypeDef, FieldDef, FieldKind, UniqueConstraint};
 use crate::error::OntologyError;
 use crate::names::{FieldName, TypeName};
 use crate::template::Template;
@@ -108,6 +108,7 @@ impl CompiledType {
         let mut references = Vec::new();
         checker.check_fields(&def.fields, "", 0, &mut references)?;
         checker.check_number(&def)?;
+        checker.check_unique(&def)?;
 
         let schema = root_schema(&def);
         let validator =
@@ -619,6 +620,9 @@ impl Checker<'_> {
         if place != Place::TopLevel && (field.filterable || field.sortable || field.searchable) {
             return Err(self.error(path, "`filterable`, `sortable` and `searchable` apply only to top-level fields"));
         }
+        if place != Place::TopLevel && field.unique.is_some() {
+            return Err(self.error(path, "`unique` applies only to top-level fields"));
+        }
         if field.sortable && !kind.is_scalar() {
             return Err(self.error(path, format!("a {kind} field cannot be `sortable`")));
         }
@@ -698,6 +702,83 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// The type's unique constraints: top-level fields of a kind an index can compare, a
+    /// bounded number of them, none listed twice.
+    fn check_unique(&self, def: &EntityTypeDef) -> Result<(), OntologyError> {
+        let constraints = def.unique_constraints();
+        // Where to point: the field of a field's `unique:`, or the entry of the type's list.
+        let place = |c: &UniqueConstraint| match c.declared {
+            Some(n) => format!("unique/{n}"),
+            None => c.fields.first().cloned().unwrap_or_default(),
+        };
+        if let Some(first_over) = constraints.get(MAX_UNIQUE_CONSTRAINTS) {
+            return Err(self.error(
+                &place(first_over),
+                format!(
+                    "a type may have at most {MAX_UNIQUE_CONSTRAINTS} unique constraints (it has {})",
+                    constraints.len()
+                ),
+            ));
+        }
+        for (i, c) in constraints.iter().enumerate() {
+            let at = place(c);
+            if c.fields.is_empty() {
+                return Err(self.error(&at, "a unique constraint needs at least one field"));
+            }
+            if c.fields.len() > MAX_UNIQUE_FIELDS {
+                return Err(self.error(
+                    &at,
+                    format!(
+                        "a unique constraint may name at most {MAX_UNIQUE_FIELDS} fields (it names {})",
+                        c.fields.len()
+                    ),
+                ));
+            }
+            for (j, name) in c.fields.iter().enumerate() {
+                if c.fields[..j].contains(name) {
+                    return Err(self.error(&at, format!("`unique` lists field `{name}` twice")));
+                }
+                let Some(field) = def.fields.get(name.as_str()) else {
+                    return Err(self.error(&at, format!("`unique` names field `{name}`, which the type does not have")));
+                };
+                if !unique_kind(field.kind) {
+                    let article = if field.kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                    return Err(self.error(
+                        &at,
+                        format!(
+                            "`{name}` cannot be unique: it is {article} {} field, and only string, enum, integer, \
+                             number, date, datetime and reference fields can",
+                            field.kind
+                        ),
+                    ));
+                }
+            }
+            if c.case_insensitive {
+                if let Some(name) =
+                    c.fields.iter().find(|n| def.fields.get(n.as_str()).is_some_and(|f| f.kind != FieldKind::String))
+                {
+                    return Err(self
+                        .error(&at, format!("`case_insensitive` applies only to string fields; `{name}` is not one")));
+                }
+            }
+            let mut sorted = c.fields.clone();
+            sorted.sort();
+            let twice = constraints[..i].iter().any(|o| {
+                let mut other = o.fields.clone();
+                other.sort();
+                other == sorted
+            });
+            if twice {
+                let message = match c.fields.as_slice() {
+                    [one] => format!("field `{one}` is already unique"),
+                    many => format!("fields {} are already unique together", many.join(", ")),
+                };
+                return Err(self.error(&at, message));
+            }
+        }
+        Ok(())
+    }
+
     fn check_number(&self, def: &EntityTypeDef) -> Result<(), OntologyError> {
         let Some(number) = &def.number else {
             return Ok(());
@@ -718,6 +799,17 @@ impl Checker<'_> {
         Ok(())
     }
 }
+
+/// The kinds a unique index can compare: scalars other than booleans (two entities at most).
+fn unique_kind(kind: FieldKind) -> bool {
+    kind.is_scalar() && kind != FieldKind::Boolean
+}
+
+/// How many unique constraints a type may have (each is an index on `entities`).
+pub const MAX_UNIQUE_CONSTRAINTS: usize = 8;
+
+/// How many fields one unique constraint may name.
+pub const MAX_UNIQUE_FIELDS: usize = 8;
 
 /// `Err` when both bounds are set and the lower one is greater.
 fn check_range(min: Option<u64>, max: Option<u64>) -> Result<(), ()> {

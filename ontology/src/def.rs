@@ -37,9 +37,140 @@ pub struct EntityTypeDef {
     /// transitions, no `editable`, no `edit`/`delete` permission).
     #[serde(default, skip_serializing_if = "is_false")]
     pub immutable: bool,
+    /// Unique constraints over several fields (`unique: [[a, b], { fields: [c, d],
+    /// case_insensitive: true }]`): no two entities of the type (in the tenant) have the same
+    /// values in all of them. One field alone says `unique: true` on the field instead. See
+    /// [`EntityTypeDef::unique_constraints`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<UniqueDef>,
     /// The workflow, kept raw: the `engine` crate parses it (this crate sits below it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<Value>,
+}
+
+impl EntityTypeDef {
+    /// Every unique constraint of the type: the fields' `unique:` (in field order), then the
+    /// type's `unique:` list. Not checked: [`CompiledType::compile`](crate::CompiledType::compile)
+    /// refuses what does not fit.
+    pub fn unique_constraints(&self) -> Vec<UniqueConstraint> {
+        let fields = self.fields.iter().filter_map(|(name, f)| {
+            let case_insensitive = match f.unique? {
+                FieldUnique::Flag(false) => return None,
+                FieldUnique::Flag(true) => false,
+                FieldUnique::Options(o) => o.case_insensitive,
+            };
+            Some(UniqueConstraint { fields: vec![name.to_string()], case_insensitive, declared: None })
+        });
+        let listed = self.unique.iter().enumerate().map(|(i, u)| UniqueConstraint {
+            fields: u.fields().iter().map(ToString::to_string).collect(),
+            case_insensitive: u.case_insensitive(),
+            declared: Some(i),
+        });
+        fields.chain(listed).collect()
+    }
+}
+
+/// One unique constraint of a type, from a field's `unique:` or the type's `unique:` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueConstraint {
+    /// The top-level fields, in the order written.
+    pub fields: Vec<String>,
+    /// Compared in lower case (string fields only).
+    pub case_insensitive: bool,
+    /// Its index in the type's `unique:` list; `None` for a field's own `unique:`.
+    pub declared: Option<usize>,
+}
+
+/// A field's `unique:`: `true`, or `{ case_insensitive: true }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FieldUnique {
+    Flag(bool),
+    Options(UniqueOptions),
+}
+
+/// `unique: { case_insensitive: true }` on a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniqueOptions {
+    /// Compare the values in lower case (`"ABC"` and `"abc"` are the same).
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+/// One entry of a type's `unique:` list: `[a, b]`, or `{ fields: [a, b], case_insensitive: true }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum UniqueDef {
+    Fields(Vec<FieldName>),
+    Options(UniqueListOptions),
+}
+
+/// `{ fields: [a, b], case_insensitive: true }` in a type's `unique:` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniqueListOptions {
+    pub fields: Vec<FieldName>,
+    /// Compare every (string) field of the constraint in lower case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+}
+
+impl UniqueDef {
+    pub fn fields(&self) -> &[FieldName] {
+        match self {
+            UniqueDef::Fields(f) => f,
+            UniqueDef::Options(o) => &o.fields,
+        }
+    }
+
+    pub fn case_insensitive(&self) -> bool {
+        match self {
+            UniqueDef::Fields(_) => false,
+            UniqueDef::Options(o) => o.case_insensitive,
+        }
+    }
+}
+
+// Deserialized by hand rather than `untagged`, so a mistake says what is expected (and which
+// key is unknown) instead of "did not match any variant".
+impl<'de> Deserialize<'de> for FieldUnique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldUnique;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`true`, `false` or `{ case_insensitive: true }`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<FieldUnique, E> {
+                Ok(FieldUnique::Flag(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<FieldUnique, A::Error> {
+                UniqueOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(FieldUnique::Options)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for UniqueDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueDef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of fields (`[a, b]`) or `{ fields: [a, b], case_insensitive: true }`")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<UniqueDef, A::Error> {
+                Vec::<FieldName>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(UniqueDef::Fields)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<UniqueDef, A::Error> {
+                UniqueListOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(UniqueDef::Options)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `number: { field, template }`.
@@ -179,6 +310,11 @@ pub struct FieldDef {
     /// Takes part in full-text search.
     #[serde(default, skip_serializing_if = "is_false")]
     pub searchable: bool,
+    /// No two entities of the type have the same value (top-level scalar fields): `true`, or
+    /// `{ case_insensitive: true }`. Enforced by a unique index built when the version is
+    /// published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<FieldUnique>,
 }
 
 impl FieldDef {
@@ -206,6 +342,7 @@ impl FieldDef {
             filterable: false,
             sortable: false,
             searchable: false,
+            unique: None,
         }
     }
 }
@@ -229,6 +366,33 @@ mod tests {
             serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: { id: { type: string } } }").unwrap_err();
         assert!(err.to_string().contains("reserved"), "{err}");
         assert!(serde_yaml_ng::from_str::<FieldDef>("{ type: text }").is_err());
+    }
+
+    #[test]
+    fn unique_reads_its_forms_and_says_what_it_expects() {
+        let field: FieldDef = serde_yaml_ng::from_str("{ type: string, unique: true }").unwrap();
+        assert_eq!(field.unique, Some(FieldUnique::Flag(true)));
+        let field: FieldDef = serde_yaml_ng::from_str("{ type: string, unique: { case_insensitive: true } }").unwrap();
+        assert_eq!(field.unique, Some(FieldUnique::Options(UniqueOptions { case_insensitive: true })));
+        assert_eq!(serde_json::to_value(&field).unwrap()["unique"], serde_json::json!({ "case_insensitive": true }));
+        let err =
+            serde_yaml_ng::from_str::<FieldDef>("{ type: string, unique: { case_sensitive: false } }").unwrap_err();
+        assert!(err.to_string().contains("unknown field `case_sensitive`, expected `case_insensitive`"), "{err}");
+        let err = serde_yaml_ng::from_str::<FieldDef>("{ type: string, unique: yes please }").unwrap_err();
+        assert!(err.to_string().contains("expected `true`, `false` or `{ case_insensitive: true }`"), "{err}");
+
+        let def: EntityTypeDef = serde_yaml_ng::from_str(
+            "{ name: a, fields: { b: { type: string }, c: { type: string } }, \
+               unique: [[b, c], { fields: [c], case_insensitive: true }] }",
+        )
+        .unwrap();
+        let constraints = def.unique_constraints();
+        assert_eq!(constraints.len(), 2);
+        assert_eq!((constraints[1].fields.as_slice(), constraints[1].case_insensitive), (&["c".to_string()][..], true));
+        let back: EntityTypeDef = serde_json::from_value(serde_json::to_value(&def).unwrap()).unwrap();
+        assert_eq!(back, def);
+        let err = serde_yaml_ng::from_str::<EntityTypeDef>("{ name: a, fields: {}, unique: [b] }").unwrap_err();
+        assert!(err.to_string().contains("expected a list of fields (`[a, b]`)"), "{err}");
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
         .execute(&mut *tx)
         .await?;
     upsert_users_in(&mut tx, tenant, &package.tenant.users, None).await?;
+    // In this transaction: the version is live only with its unique indexes (see `unique`).
+    crate::unique::apply(&mut tx, tenant, package).await?;
     tx.commit().await?;
     crate::indexes::ensure(owner, tenant, package).await?;
     tracing::info!(tenant.slug = slug, version, new_version, "published");

@@ -148,13 +148,25 @@ fn ontology_place(e: &OntologyError) -> (String, String) {
         OntologyError::InvalidField { type_name, path, .. } if path == "number" => {
             (file(type_name), "/number/field".into())
         }
-        OntologyError::InvalidField { type_name, path, .. } => (file(type_name), field_pointer(path)),
+        OntologyError::InvalidField { type_name, path, .. } => (file(type_name), ontology_pointer(path)),
         OntologyError::UnknownReference { type_name, path, .. } => {
             (file(type_name), format!("{}/to", field_pointer(path)))
         }
         OntologyError::Template { type_name, path, .. } => (file(type_name), format!("/{}", path.replace('.', "/"))),
         OntologyError::DuplicateType { name } => (file(name), "/name".into()),
         _ => ("types".into(), String::new()),
+    }
+}
+
+/// The JSON pointer of an ontology error's path: `number` (the `number.field` that does not fit),
+/// `unique` or `unique/<n>` (the type's unique list), or a field path.
+pub(crate) fn ontology_pointer(path: &str) -> String {
+    if path == "number" {
+        "/number/field".into()
+    } else if path == "unique" || path.starts_with("unique/") {
+        format!("/{path}")
+    } else {
+        field_pointer(path)
     }
 }
 

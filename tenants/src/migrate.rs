@@ -22,7 +22,8 @@
 //!   (its `version` is bumped, so a client holding the old one gets a conflict), and a history
 //!   row `transition = 'migrate'` records the from/to state and
 //!   `changes: {config_version: {from, to}, <filled field>: {from, to}…}` by the acting user.
-//!   Any error rolls every move back.
+//!   Any error rolls every move back; moves that would give two entities the same values of a
+//!   unique constraint (the indexes cover every version) are [`MigrateError::Unique`].
 //!
 //! A dry run does the same reads and decisions and writes nothing.
 //!
@@ -61,10 +62,39 @@ pub enum MigrateError {
     StateMap(String),
     #[error("the state map names what version {version} does not have: {}", problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect::<Vec<_>>().join("; "))]
     UnknownStates { version: i64, problems: Vec<MapProblem> },
+    /// Moving the entities would give two of them the same values of a unique constraint (the
+    /// target's defaults filled in, say): nothing moved.
+    #[error("the migration would give two {type_name} entities the same {}: nothing was moved", fields.join(" and "))]
+    Unique { index: String, type_name: String, fields: Vec<String> },
     #[error(transparent)]
     Busy(#[from] Busy),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+}
+
+/// A unique constraint's violation as [`MigrateError::Unique`] (its index's comment names the
+/// fields); any other error as it is.
+fn unique_violation(e: sqlx::Error) -> MigrateError {
+    match engine::store::StoreError::from(e) {
+        // The index's name only: its fields are read by `named` (this transaction is aborted).
+        engine::store::StoreError::Unique { index, .. } => {
+            MigrateError::Unique { index, type_name: String::new(), fields: Vec::new() }
+        }
+        engine::store::StoreError::Db(e) => MigrateError::Db(e),
+        other => MigrateError::Db(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+/// `result` with a [`MigrateError::Unique`] naming its type and fields.
+async fn named<T>(pool: &PgPool, result: Result<T, MigrateError>) -> Result<T, MigrateError> {
+    match result {
+        Err(MigrateError::Unique { index, .. }) => {
+            let (type_name, fields) =
+                engine::store::sql::unique_index_fields(pool, &index).await.ok().flatten().unwrap_or_default();
+            Err(MigrateError::Unique { index, type_name, fields })
+        }
+        other => other,
+    }
 }
 
 /// One bad entry of a state map: its key (`OLD` or `type.OLD`) and why.
@@ -417,7 +447,7 @@ pub async fn migrate(
     opts: &Options,
     limits: &Limits,
 ) -> Result<Report, MigrateError> {
-    run(pool, slug, opts, limits, None).await
+    named(pool, run(pool, slug, opts, limits, None).await).await
 }
 
 /// [`migrate`] with its CPU work on `offload`'s slots, within the tenant's share
@@ -430,7 +460,7 @@ pub async fn migrate_offloaded(
     limits: &Limits,
     offload: &Offload,
 ) -> Result<Report, MigrateError> {
-    run(pool, slug, opts, limits, Some(offload)).await
+    named(pool, run(pool, slug, opts, limits, Some(offload)).await).await
 }
 
 /// Runs `work` on `offload` (inline without one).
@@ -536,7 +566,7 @@ async fn run(
             report.entities.push(line);
         }
         if !opts.dry_run && !moves.ids.is_empty() {
-            moves.write(&mut tx, tenant, opts, now).await?;
+            moves.write(&mut tx, tenant, opts, now).await.map_err(unique_violation)?;
         }
         if !full {
             break;

@@ -11,9 +11,21 @@
 //!
 //! Impact on live entities:
 //!   3 order entities are in state PENDING_APPROVAL, which would be removed
+//!
+//! Unique indexes:
+//!   + unique product (sku): a unique index is built when the version is published
+//!
+//! Pinned entities: they keep running the definition of the version they were created or migrated under, not this one:
+//!   order: 12 entities on versions 1, 2 (8 in non-terminal states)
+//!
+//! To move those in non-terminal states onto version 3 (the version apply publishes), after apply run:
+//!   switchyard tenant migrate shop --to 3 --state-map order.PENDING_APPROVAL=<state> --dry-run
 //! ```
 //!
-//! [`diff`] and [`compute`] are pure; [`plan`] reads the live version and the entity counts.
+//! [`diff`] and [`compute`] are pure; [`plan`] reads the live version and the entity counts,
+//! the unique indexes to build or drop with the duplicates that refuse them
+//! ([`crate::unique::check`]), and the entities pinned to other versions ([`pinned`], pure, says
+//! which of them run a definition that differs and how to migrate them).
 //! The comparison works on the canonical JSON of the package (workflows normalised through
 //! [`WorkflowDef`], so `{}` and `{ kind: active }` are the same state): every key is compared,
 //! including ones this module does not know by name, which show up as `~ key changed`.
@@ -169,7 +181,58 @@ pub struct Plan {
     /// from (or removes) an append-only type whose entities exist. Empty: apply may publish.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<PackageError>,
+    /// The unique indexes applying builds (with the duplicate values that refuse it) or drops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<crate::unique::UniqueChange>,
+    /// Per type whose definition changes, the entities that stay pinned to an earlier version
+    /// and so keep running its definition after apply (see [`PinnedEntities`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<PinnedEntities>,
+    /// How to move the pinned entities onto the version apply publishes (when some can move).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationHint>,
     pub summary: Summary,
+}
+
+/// Entities of one type that stay on an earlier version when the package is applied: an entity
+/// runs the definitions of the version it was created (or last migrated) under, never the live
+/// one, until it is migrated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinnedEntities {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// All of them.
+    pub total: i64,
+    /// Those not in a terminal state of their version: still in flight (what a migration moves).
+    pub non_terminal: i64,
+    /// The versions they are pinned to.
+    pub versions: Vec<i64>,
+    /// The package no longer has the type (its entities cannot be migrated).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub type_removed: bool,
+}
+
+/// The migration that moves pinned entities onto the version apply publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationHint {
+    /// The version apply publishes (or makes live again).
+    pub to: i64,
+    /// The CLI command, to run after apply (first with `--dry-run`).
+    pub command: String,
+    /// States of in-flight entities the version does not have: each needs a `--state-map`
+    /// entry `type.STATE=<a state of the version>` (in the command as `<state>`), else those
+    /// entities cannot move.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<UnmappedState>,
+}
+
+/// A state in-flight entities are in that the new version's workflow does not have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmappedState {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub state: String,
+    pub count: i64,
 }
 
 /// The live version a plan is computed against.
@@ -182,11 +245,16 @@ pub struct LiveVersion<'a> {
 
 /// Plans `package` for the tenant `slug` against what is live in the database.
 pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result<Plan, VersionError> {
+    let first = || {
+        let mut plan = compute(slug, None, package, &[], None);
+        plan.unique = crate::unique::for_new_tenant(package);
+        plan
+    };
     let Some(tenant) = export::tenant_id(pool, slug).await? else {
-        return Ok(compute(slug, None, package, &[], None));
+        return Ok(first());
     };
     let Some(stored) = export::version(pool, tenant, None).await? else {
-        return Ok(compute(slug, None, package, &[], None));
+        return Ok(first());
     };
     let live = stored.package()?;
     let counts = state_counts(pool, tenant).await?;
@@ -197,8 +265,148 @@ pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result
     let mut plan = with_users(compute(slug, Some(live), package, &counts, existing), package, &users);
     let mut tx = pool.begin().await?;
     plan.refused = immutable_refusals(package, &immutable_counts(&mut tx, tenant).await?);
+    plan.unique = crate::unique::check(&mut tx, tenant, package).await?;
+    plan.refused.extend(plan.unique.iter().filter_map(|u| u.refusal(package)));
+    let to = match existing {
+        Some(v) => v,
+        None if !plan.changed => stored.info.version,
+        None => max_version(&mut tx, tenant).await? + 1,
+    };
+    let pins = pin_counts(&mut tx, tenant, to).await?;
     tx.commit().await?;
+    let (pinned, migration) = pinned(slug, package, to, &pins);
+    plan.pinned = pinned;
+    plan.migration = migration;
     Ok(plan)
+}
+
+/// The tenant's latest version number (0 without one).
+async fn max_version(tx: &mut engine::store::sql::Tx, tenant: uuid::Uuid) -> Result<i64, sqlx::Error> {
+    let v: Option<i64> = sqlx::query_scalar("select max(version) from config_versions where tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Entities pinned to a version other than `to`, counted by type, version and state, with
+/// their type's definition in that version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PinCount {
+    pub type_name: String,
+    pub version: i64,
+    pub state: String,
+    pub count: i64,
+    /// The type as that version defines it (`None`: the version does not have it).
+    pub def: Option<EntityTypeDef>,
+}
+
+/// [`PinCount`]s of the tenant's entities not on version `to` (tx: tenant set).
+async fn pin_counts(
+    tx: &mut engine::store::sql::Tx,
+    tenant: uuid::Uuid,
+    to: i64,
+) -> Result<Vec<PinCount>, sqlx::Error> {
+    let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+        "select type, config_version, state, count(*) from entities where tenant_id = $1 and config_version <> $2 \
+         group by type, config_version, state order by type, config_version, state",
+    )
+    .bind(tenant)
+    .bind(to)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    // The stored packages are `json` (key order kept): one row per (version, type).
+    let types: Vec<(i64, String)> = sqlx::query_as(
+        "select v.version, t::text from config_versions v, json_array_elements(v.package -> 'types') t \
+         where v.tenant_id = $1 and v.version = any($2)",
+    )
+    .bind(tenant)
+    .bind(&versions)
+    .fetch_all(&mut **tx)
+    .await?;
+    let defs: Vec<(i64, EntityTypeDef)> = types
+        .into_iter()
+        .filter_map(|(v, text)| serde_json::from_str::<EntityTypeDef>(&text).ok().map(|d| (v, d)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(type_name, version, state, count)| {
+            let def = defs.iter().find(|(v, d)| *v == version && d.name.as_str() == type_name).map(|(_, d)| d.clone());
+            PinCount { type_name, version, state, count, def }
+        })
+        .collect())
+}
+
+/// The entities that keep running an earlier definition of their type after `package` is
+/// published as version `to`, and the migration that would move them (pure). A type whose
+/// definition in the entities' version is the package's is left out: nothing differs for them.
+pub fn pinned(
+    slug: &str,
+    package: &Package,
+    to: i64,
+    pins: &[PinCount],
+) -> (Vec<PinnedEntities>, Option<MigrationHint>) {
+    let mut out: Vec<PinnedEntities> = Vec::new();
+    let mut unmapped: Vec<UnmappedState> = Vec::new();
+    let mut movable = false;
+    for p in pins.iter().filter(|p| p.count > 0) {
+        let new_def = package.types.iter().find(|t| t.name.as_str() == p.type_name);
+        if new_def.is_some() && new_def == p.def.as_ref() {
+            continue;
+        }
+        let old_wf = p.def.as_ref().and_then(|d| WorkflowDef::parse(d.name.as_str(), d.workflow.as_ref()).ok());
+        let terminal = old_wf
+            .as_ref()
+            .and_then(|w| w.states.get(&p.state))
+            .is_some_and(|s| s.kind == engine::def::StateKind::Terminal);
+        let entry = match out.iter_mut().find(|e| e.type_name == p.type_name) {
+            Some(e) => e,
+            None => {
+                out.push(PinnedEntities {
+                    type_name: p.type_name.clone(),
+                    total: 0,
+                    non_terminal: 0,
+                    versions: Vec::new(),
+                    type_removed: new_def.is_none(),
+                });
+                let Some(last) = out.last_mut() else { continue };
+                last
+            }
+        };
+        entry.total += p.count;
+        if !entry.versions.contains(&p.version) {
+            entry.versions.push(p.version);
+            entry.versions.sort_unstable();
+        }
+        if terminal {
+            continue;
+        }
+        entry.non_terminal += p.count;
+        let Some(new_def) = new_def else { continue };
+        movable = true;
+        let new_wf = WorkflowDef::parse(new_def.name.as_str(), new_def.workflow.as_ref()).ok();
+        if new_wf.is_some_and(|w| !w.states.contains_key(&p.state)) {
+            match unmapped.iter_mut().find(|u| u.type_name == p.type_name && u.state == p.state) {
+                Some(u) => u.count += p.count,
+                None => unmapped.push(UnmappedState {
+                    type_name: p.type_name.clone(),
+                    state: p.state.clone(),
+                    count: p.count,
+                }),
+            }
+        }
+    }
+    if !movable {
+        return (out, None);
+    }
+    let mut command = format!("switchyard tenant migrate {slug} --to {to}");
+    for u in &unmapped {
+        command.push_str(&format!(" --state-map {}.{}=<state>", u.type_name, u.state));
+    }
+    (out, Some(MigrationHint { to, command, unmapped }))
 }
 
 /// How many append-only entities (`entities.immutable`, set by the database from their pinned
@@ -357,6 +565,9 @@ pub fn compute(
         changes,
         impact,
         refused: Vec::new(),
+        unique: Vec::new(),
+        pinned: Vec::new(),
+        migration: None,
         summary,
     }
 }
@@ -420,9 +631,60 @@ impl Plan {
                 }
             }
         }
+        if !self.unique.is_empty() {
+            out.push_str("\nUnique indexes:\n");
+            for u in &self.unique {
+                out.push_str(&format!("  {}\n", u.line()));
+            }
+        }
+        if !self.pinned.is_empty() {
+            out.push_str(
+                "\nPinned entities: they keep running the definition of the version they were created \
+                 or migrated under, not this one:\n",
+            );
+            for p in &self.pinned {
+                out.push_str(&format!("  {}\n", p.line()));
+            }
+        }
+        if let Some(m) = &self.migration {
+            let after = if self.existing_version.is_some() { "makes live" } else { "publishes" };
+            out.push_str(&format!(
+                "\nTo move those in non-terminal states onto version {} (the version apply {after}), after apply run:\n  \
+                 {} --dry-run\nthen the same without --dry-run (or POST /api/v1/t/{}/config/migrate).\n",
+                m.to, m.command, self.tenant
+            ));
+            for u in &m.unmapped {
+                let entities =
+                    if u.count == 1 { "1 entity is".to_string() } else { format!("{} entities are", u.count) };
+                out.push_str(&format!(
+                    "  {}.{}: {entities} in a state version {} does not have: map it to one of its states, \
+                     or they cannot move\n",
+                    u.type_name, u.state, m.to
+                ));
+            }
+        }
         let s = self.summary;
         out.push_str(&format!("\nPlan: {} to add, {} to change, {} to remove.\n", s.add, s.change, s.remove));
         out
+    }
+}
+
+impl PinnedEntities {
+    /// "order: 12 entities on versions 1, 2 (8 in non-terminal states)".
+    pub fn line(&self) -> String {
+        let entities = if self.total == 1 { "1 entity".to_string() } else { format!("{} entities", self.total) };
+        let versions: Vec<String> = self.versions.iter().map(ToString::to_string).collect();
+        let noun = if versions.len() == 1 { "version" } else { "versions" };
+        let mut line = format!(
+            "{}: {entities} on {noun} {} ({} in non-terminal states)",
+            self.type_name,
+            versions.join(", "),
+            self.non_terminal
+        );
+        if self.type_removed {
+            line.push_str(&format!("; the package removes type {}, so they cannot be migrated", self.type_name));
+        }
+        line
     }
 }
 
@@ -1174,6 +1436,59 @@ users: [ { email: a@shop.test, name: A, roles: [admin, clerk] } ]
         let new = package(TENANT, &[TRIP, ORDER]);
         assert_ne!(live.hash(), new.hash());
         assert_eq!(lines(&diff(Some(&live), &new)), "~ types: order changed\n");
+    }
+
+    #[test]
+    fn pinned_entities_are_counted_per_changed_type_with_the_migration() {
+        let live = package(TENANT, &[ORDER, TRIP]);
+        let new = package(TENANT, &[ORDER_CHANGED]);
+        let def = |p: &Package, name: &str| p.types.iter().find(|t| t.name.as_str() == name).cloned();
+        let pin = |type_name: &str, version: i64, state: &str, count: i64, def: Option<EntityTypeDef>| PinCount {
+            type_name: type_name.into(),
+            version,
+            state: state.into(),
+            count,
+            def,
+        };
+        let pins = [
+            pin("order", 1, "DRAFT", 4, def(&live, "order")),
+            pin("order", 1, "PENDING_APPROVAL", 3, def(&live, "order")),
+            pin("order", 1, "REJECTED", 2, def(&live, "order")),
+            pin("order", 2, "DRAFT", 1, def(&new, "order")),
+            pin("trip", 1, "ACTIVE", 5, def(&live, "trip")),
+        ];
+        let (pinned, migration) = pinned("shop", &new, 3, &pins);
+        assert_eq!(
+            pinned,
+            [
+                PinnedEntities {
+                    type_name: "order".into(),
+                    total: 9,
+                    non_terminal: 7,
+                    versions: vec![1],
+                    type_removed: false
+                },
+                PinnedEntities {
+                    type_name: "trip".into(),
+                    total: 5,
+                    non_terminal: 5,
+                    versions: vec![1],
+                    type_removed: true
+                },
+            ],
+            "the order on version 2 runs the same definition: not counted"
+        );
+        assert_eq!(pinned[1].line(), "trip: 5 entities on version 1 (5 in non-terminal states); the package removes type trip, so they cannot be migrated");
+        let m = migration.unwrap();
+        assert_eq!(m.command, "switchyard tenant migrate shop --to 3 --state-map order.PENDING_APPROVAL=<state>");
+        assert_eq!(
+            m.unmapped,
+            [UnmappedState { type_name: "order".into(), state: "PENDING_APPROVAL".into(), count: 3 }]
+        );
+        // Only terminal (or unmovable) entities left: nothing to offer.
+        let (pinned, migration) = super::pinned("shop", &new, 3, &pins[2..3]);
+        assert_eq!((pinned[0].total, pinned[0].non_terminal), (2, 0));
+        assert_eq!(migration, None);
     }
 
     #[test]

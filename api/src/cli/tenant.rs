@@ -3,7 +3,7 @@
 //! | command | what | exit code |
 //! | --- | --- | --- |
 //! | `validate DIR…` | static checks, every problem with file and path | 1 on errors |
-//! | `plan DIR [--tenant SLUG] [--json]` | the diff against the live version and its impact on live entities | 0 no change, 2 changes, 1 error |
+//! | `plan DIR [--tenant SLUG] [--json]` | the diff against the live version, its impact on live entities, the unique indexes apply builds (and the duplicates refusing them), the entities left pinned to older versions and the `migrate` command | 0 no change, 2 changes, 1 error |
 //! | `apply DIR` | validate, print the plan, publish a new immutable version | 0, 1 on error |
 //! | `versions SLUG` | the published versions (`*` marks the live one) | 0 |
 //! | `migrate SLUG --to V [--state-map OLD=NEW,…] [--dry-run] [--json]` | move in-flight entities to version V (see `tenants::migrate`) | 0 all moved, 2 some cannot move, 1 error |

@@ -338,6 +338,10 @@ fn migrate_error(e: MigrateError) -> ApiError {
             ),
         )]),
         MigrateError::Busy(busy) => ApiError::busy(&busy),
+        MigrateError::Unique { ref type_name, ref fields, .. } => {
+            ApiError::new(StatusCode::CONFLICT, "UNIQUE_VIOLATION", e.to_string())
+                .with_details(json!({ "type": type_name, "fields": fields }))
+        }
         other => ApiError::internal(other),
     }
 }

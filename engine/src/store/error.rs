@@ -34,6 +34,12 @@ pub enum StoreError {
     /// [`IMMUTABLE_SQLSTATE`]) when a statement tries anyway.
     #[error("{type_name} entities are append-only: they cannot be changed or deleted")]
     Immutable { type_name: String },
+    /// A write would give two entities of a type the same values in the fields of one of its
+    /// unique constraints (a unique index of [`super::query::unique_specs`]; HTTP 409
+    /// `UNIQUE_VIOLATION`). `fields` is empty until [`super::Store`] has looked up the index
+    /// (`index`) it names.
+    #[error("{}", unique_message(type_name, fields))]
+    Unique { index: String, type_name: String, fields: Vec<String> },
     /// Too much slow evaluation is queued (for the tenant, or the process): retry shortly.
     #[error(transparent)]
     Busy(#[from] crate::offload::Busy),
@@ -45,9 +51,13 @@ pub enum StoreError {
 /// (`migrations/0013_append_only.sql`); its `detail` is the row's type.
 pub const IMMUTABLE_SQLSTATE: &str = "SYIMM";
 
+/// Postgres's `unique_violation`.
+const UNIQUE_VIOLATION: &str = "23505";
+
 impl From<sqlx::Error> for StoreError {
     /// A database error, except the append-only trigger's refusal, which is
-    /// [`StoreError::Immutable`] wherever it surfaces.
+    /// [`StoreError::Immutable`] wherever it surfaces, and a violation of a unique constraint's
+    /// index, which is [`StoreError::Unique`].
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
             if db.code().as_deref() == Some(IMMUTABLE_SQLSTATE) {
@@ -58,6 +68,15 @@ impl From<sqlx::Error> for StoreError {
                     .to_string();
                 return StoreError::Immutable { type_name };
             }
+            if db.code().as_deref() == Some(UNIQUE_VIOLATION) {
+                if let Some(index) = db.constraint().filter(|c| c.starts_with(super::query::UNIQUE_PREFIX)) {
+                    return StoreError::Unique {
+                        index: index.to_string(),
+                        type_name: String::new(),
+                        fields: Vec::new(),
+                    };
+                }
+            }
         }
         StoreError::Db(e)
     }
@@ -66,5 +85,15 @@ impl From<sqlx::Error> for StoreError {
 impl From<Rejection> for StoreError {
     fn from(r: Rejection) -> Self {
         StoreError::Rejected(r)
+    }
+}
+
+/// What a [`StoreError::Unique`] says: "another product entity already has the same sku" (or "the
+/// same name and supplier").
+pub fn unique_message(type_name: &str, fields: &[String]) -> String {
+    match (type_name.is_empty(), fields.is_empty()) {
+        (_, true) => "another entity already has the same values of a unique constraint".to_string(),
+        (true, false) => format!("another entity already has the same {}", fields.join(" and ")),
+        (false, false) => format!("another {type_name} entity already has the same {}", fields.join(" and ")),
     }
 }

@@ -36,7 +36,7 @@ use crate::model::{Actor, Entity};
 use crate::permissions::Action;
 
 pub use cache::DefinitionCache;
-pub use error::{StoreError, IMMUTABLE_SQLSTATE};
+pub use error::{unique_message, StoreError, IMMUTABLE_SQLSTATE};
 pub use exec::{
     DryRun, DryRunDefinitions, EntityChange, FollowUpRun, TransitionInfo, TransitionOptions, TransitionOutcome,
     TransitionRequest,
@@ -239,7 +239,26 @@ impl Store {
         actor: &Actor,
         if_match: Option<i64>,
     ) -> Result<Entity, StoreError> {
-        edit::patch(self, tenant, target.0, target.1, patch, actor, if_match).await
+        let out = edit::patch(self, tenant, target.0, target.1, patch, actor, if_match).await;
+        self.explained(out).await
+    }
+
+    /// `result` with a [`StoreError::Unique`] naming its type and fields (looked up by the name
+    /// of the index the database reported).
+    async fn explained<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Err(StoreError::Unique { index, type_name, fields }) if fields.is_empty() => {
+                match sql::unique_index_fields(&self.pool, &index).await {
+                    Ok(Some((type_name, fields))) => Err(StoreError::Unique { index, type_name, fields }),
+                    Ok(None) => Err(StoreError::Unique { index, type_name, fields }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, index, "could not read which fields a unique index covers");
+                        Err(StoreError::Unique { index, type_name, fields })
+                    }
+                }
+            }
+            other => other,
+        }
     }
 
     /// Deletes an entity (its history stays, ending with a `delete` row).
@@ -293,10 +312,13 @@ impl Store {
         actor: &Actor,
         opts: CreateOptions,
     ) -> Result<Entity, StoreError> {
-        let mut tx = self.begin(tenant).await?;
-        let entity = self.create_entity_in(&mut tx, tenant, type_name, data, actor, opts).await?;
-        self.commit_writes(tx, tenant).await?;
-        Ok(entity)
+        let created = async {
+            let mut tx = self.begin(tenant).await?;
+            let entity = exec::create(self, &mut tx, tenant, type_name, data, actor, opts).await?;
+            self.commit_writes(tx, tenant).await?;
+            Ok(entity)
+        };
+        self.explained(created.await).await
     }
 
     /// [`Store::create_entity`] inside a caller's transaction (tenant already set).
@@ -309,7 +331,8 @@ impl Store {
         actor: &Actor,
         opts: CreateOptions,
     ) -> Result<Entity, StoreError> {
-        exec::create(self, tx, tenant, type_name, data, actor, opts).await
+        let out = exec::create(self, tx, tenant, type_name, data, actor, opts).await;
+        self.explained(out).await
     }
 
     pub async fn get_entity(&self, tenant: TenantId, type_name: &str, id: Uuid) -> Result<Entity, StoreError> {
@@ -349,7 +372,8 @@ impl Store {
         actor: &Actor,
         opts: TransitionOptions,
     ) -> Result<TransitionOutcome, StoreError> {
-        exec::transition(self, tenant, request, actor, opts).await
+        let out = exec::transition(self, tenant, request, actor, opts).await;
+        self.explained(out).await
     }
 
     /// What the transition would do, without doing it: evaluated and written like
@@ -365,7 +389,8 @@ impl Store {
         actor: &Actor,
         definitions: DryRunDefinitions,
     ) -> Result<DryRun, StoreError> {
-        exec::dry_run(self, tenant, request, actor, definitions).await
+        let out = exec::dry_run(self, tenant, request, actor, definitions).await;
+        self.explained(out).await
     }
 
     /// What this actor can do now from the entity's current state, and why not.

@@ -218,7 +218,8 @@ pub async fn insert_entity(
     now: DateTime<Utc>,
     skip_if_exists: bool,
 ) -> Result<Option<StoredEntity>, StoreError> {
-    let conflict = if skip_if_exists { "on conflict do nothing" } else { "" };
+    // Only the id: a row that collides with another on a unique constraint's index is an error.
+    let conflict = if skip_if_exists { "on conflict (tenant_id, id) do nothing" } else { "" };
     let query = format!(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \
          values ($1, $2, $3, $4, $5, $9, $6, $7, $7, $8, $8) {conflict} returning {ENTITY_COLUMNS}"
@@ -236,6 +237,31 @@ pub async fn insert_entity(
         .fetch_optional(&mut **tx)
         .await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
+}
+
+/// The fields of the unique constraint whose index is `index` (from the index's comment, written
+/// when the version that asked for it was published), and its type; `None` for no such index.
+pub async fn unique_index_fields(
+    pool: &sqlx::PgPool,
+    index: &str,
+) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
+    let comment: Option<Option<String>> = sqlx::query_scalar(
+        "select obj_description(c.oid, 'pg_class') from pg_class c \
+         where c.relname = $1 and c.relkind = 'i' and starts_with(c.relname::text, $2)",
+    )
+    .bind(index)
+    .bind(super::query::UNIQUE_PREFIX)
+    .fetch_optional(pool)
+    .await?;
+    let Some(comment) = comment.flatten().and_then(|c| serde_json::from_str::<Value>(&c).ok()) else {
+        return Ok(None);
+    };
+    let type_name = comment["type"].as_str().unwrap_or_default().to_string();
+    let fields = comment["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(Some((type_name, fields)))
 }
 
 /// Writes a new state and data, bumping the version. Returns the new row.

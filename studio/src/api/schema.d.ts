@@ -1008,6 +1008,44 @@ export interface components {
             existing_version?: number;
             changes: unknown[];
             impact: unknown[];
+            /** @description Why applying would be refused though the package validates (file, path, message). */
+            refused?: Record<string, unknown>[];
+            /** @description The unique indexes apply builds or drops. */
+            unique?: {
+                /** @enum {string} */
+                action: "create" | "drop";
+                type: string;
+                fields: string[];
+                case_insensitive?: boolean;
+                index: string;
+                /** @description Values more than one entity holds (most frequent first, at most 10): apply is refused while there are any. */
+                duplicates?: {
+                    values: unknown[];
+                    count: number;
+                }[];
+                /** @description How many distinct values are duplicated. */
+                duplicated_values?: number;
+            }[];
+            /** @description Per type whose definition changes: the entities that stay pinned to an earlier version (they keep running its definition until migrated). */
+            pinned?: {
+                type: string;
+                total: number;
+                /** @description Those not in a terminal state (what a migration moves). */
+                non_terminal: number;
+                versions: number[];
+                type_removed?: boolean;
+            }[];
+            /** @description How to move the pinned entities in non-terminal states onto the version apply publishes (`POST …/config/migrate` with `to` and a `state_map` for `unmapped`). */
+            migration?: {
+                to: number;
+                command: string;
+                /** @description States of in-flight entities the version does not have: each needs a state map entry, else those entities cannot move. */
+                unmapped?: {
+                    type: string;
+                    state: string;
+                    count: number;
+                }[];
+            };
             summary: {
                 add: number;
                 change: number;

@@ -238,8 +238,7 @@ impl Validation {
     pub(super) fn ontology_error(&mut self, package: &Loaded, e: OntologyError) {
         match e {
             OntologyError::InvalidField { type_name, path, message } => {
-                // `number` is the ontology's path of a `number.field` that does not fit.
-                let pointer = if path == "number" { "/number/field".to_string() } else { field_pointer(&path) };
+                let pointer = crate::compile::ontology_pointer(&path);
                 self.error(&package.file_of(&type_name), &pointer, message);
             }
             // Parsed (and reported) by `check_types`; references and duplicates likewise.

@@ -453,6 +453,7 @@ fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
         number: None,
         fields: IndexMap::new(),
         immutable: false,
+        unique: Vec::new(),
         workflow,
     }
 }

@@ -85,6 +85,7 @@ broken! {
     guard_compile,
     loads,
     immutable,
+    unique,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,
@@ -205,6 +206,12 @@ fn json_schemas_refuse_what_validate_refuses() {
     assert!(!schema_errors(&ty, &broken.join("roles/types/thing.yaml")).is_empty());
     // State and transition names: identifiers.
     assert_eq!(schema_errors(&ty, &broken.join("workflow_names/types/thing.yaml")).len(), 2);
+    // Unique: not on objects, arrays or booleans; a valid type with every form passes.
+    for file in ["objects", "flags", "empty", "repeated"] {
+        let errors = schema_errors(&ty, &broken.join(format!("unique/types/{file}.yaml")));
+        assert!(!errors.is_empty(), "unique/types/{file}.yaml passes the schema");
+    }
+    assert_eq!(schema_errors(&ty, &broken.join("unique/types/fine.yaml")), Vec::<String>::new());
     // A state's position: within bounds (one state of the file has one, the other does not).
     assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }

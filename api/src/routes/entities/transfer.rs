@@ -152,6 +152,13 @@ pub(super) async fn import(
             Err(StoreError::Rejected(Rejection::Validation { errors })) => {
                 rejected.push(json!({ "row": row, "errors": errors }))
             }
+            // Another entity (or an earlier row) holds the values of a unique constraint: the
+            // row is rejected naming its fields, the others go on.
+            Err(StoreError::Unique { type_name, fields, .. }) => {
+                let message = engine::store::unique_message(&type_name, &fields);
+                let errors: Vec<_> = fields.iter().map(|f| row_error(format!("/{f}"), message.clone())).collect();
+                rejected.push(json!({ "row": row, "code": "UNIQUE_VIOLATION", "fields": fields, "errors": errors }))
+            }
             Err(StoreError::NotAnObject) => {
                 rejected.push(json!({ "row": row, "errors": [row_error("/data", "must be an object")] }))
             }

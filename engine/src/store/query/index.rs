@@ -77,3 +77,108 @@ pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
     }
     out
 }
+
+/// Bumped when what a unique index compares changes, so indexes of the old recipe are replaced.
+const UNIQUE_RECIPE: u32 = 1;
+/// Prefix of the name of every index [`unique_specs`] makes (a unique violation on an index of
+/// this prefix is [`StoreError::Unique`]).
+pub const UNIQUE_PREFIX: &str = "entities_u_";
+
+/// A unique index of a type's unique constraint (`unique:` on a field, or the type's `unique:`
+/// list), in one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueSpec {
+    /// `entities_u_` + 24 hex digits of a hash of tenant, type, fields (with their kinds) and
+    /// case-insensitivity: deterministic and 35 bytes long.
+    pub name: String,
+    pub type_name: String,
+    pub fields: Vec<String>,
+    pub case_insensitive: bool,
+    /// `create unique index if not exists …` (plain: runs in the publishing transaction).
+    pub create_sql: String,
+    /// The key, one SQL expression per field (the field's accessor, under `lower(…)` when
+    /// case-insensitive): what [`UniqueSpec::duplicates_sql`] groups by.
+    pub key: Vec<String>,
+    /// What the index is, as JSON (stored as the index's comment: the fields a violation names,
+    /// and which indexes of a tenant its live version no longer asks for).
+    pub comment: Value,
+}
+
+impl UniqueSpec {
+    /// `select <values as a JSON array>, count(*), <number of such groups>` of the values more than
+    /// one entity of the tenant's type holds (rows missing a value in any field are not
+    /// compared), most frequent first; `$1` the tenant, `$2` how many groups to return.
+    pub fn duplicates_sql(&self) -> String {
+        let key = self.key.join(", ");
+        let not_null: Vec<String> = self.key.iter().map(|k| format!("{k} is not null")).collect();
+        format!(
+            "select jsonb_build_array({key}), count(*), count(*) over () from entities \
+             where tenant_id = $1 and type = {} and {} group by {key} having count(*) > 1 \
+             order by count(*) desc, 1 limit $2",
+            literal(&self.type_name),
+            not_null.join(" and "),
+        )
+    }
+}
+
+/// The unique indexes the types' unique constraints need in `tenant` (constraints naming a field
+/// the type does not have, or of a kind an index cannot compare, are skipped: compiling refuses
+/// them). Names are checked identifiers, and only ever written as literals.
+pub fn unique_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<UniqueSpec> {
+    let mut out = Vec::new();
+    for def in types {
+        let type_name = def.name.as_str();
+        if !is_identifier(type_name) {
+            continue;
+        }
+        'constraints: for c in def.unique_constraints() {
+            let mut h = Sha256::new();
+            h.update(UNIQUE_RECIPE.to_le_bytes());
+            h.update(tenant.as_bytes());
+            h.update(type_name.as_bytes());
+            h.update([0, u8::from(c.case_insensitive)]);
+            let mut key = Vec::new();
+            for field in &c.fields {
+                let Some(f) = def.fields.get(field.as_str()) else { continue 'constraints };
+                let Some(accessor) = Accessor::of(f.kind) else { continue 'constraints };
+                if !is_identifier(field) || c.fields.is_empty() {
+                    continue 'constraints;
+                }
+                for part in [field.as_str(), accessor.function()] {
+                    h.update(part.as_bytes());
+                    h.update([0]);
+                }
+                let expr = format!("{}(data, {})", accessor.function(), literal(field));
+                key.push(if c.case_insensitive && accessor == Accessor::Text {
+                    format!("lower({expr})")
+                } else {
+                    expr
+                });
+            }
+            if key.is_empty() {
+                continue;
+            }
+            let name = format!("{UNIQUE_PREFIX}{}", &hex::encode(h.finalize())[..24]);
+            let create_sql = format!(
+                "create unique index if not exists {name} on entities ({}) where tenant_id = {}::uuid and type = {}::text",
+                key.join(", "),
+                literal(&tenant.to_string()),
+                literal(type_name),
+            );
+            let comment = json!({
+                "tenant": tenant, "type": type_name, "fields": c.fields,
+                "case_insensitive": c.case_insensitive, "recipe": UNIQUE_RECIPE,
+            });
+            out.push(UniqueSpec {
+                name,
+                type_name: type_name.to_string(),
+                fields: c.fields.clone(),
+                case_insensitive: c.case_insensitive,
+                create_sql,
+                key,
+                comment,
+            });
+        }
+    }
+    out
+}

@@ -42,7 +42,7 @@ use crate::model::Entity;
 mod index;
 mod parse;
 
-pub use index::{index_specs, IndexSpec};
+pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, UNIQUE_PREFIX};
 use parse::*;
 
 /// Largest `limit` of a list page.
@@ -735,5 +735,42 @@ mod tests {
         let mut stmt = Stmt::new("");
         let key = Key::Field { name: "amount".into(), kind: FieldKind::Number, accessor: Accessor::Number };
         assert_eq!(stmt.key(&key), "field_number(data, $1::text)");
+    }
+
+    #[test]
+    fn unique_specs_name_each_constraint_deterministically() {
+        let def = |ci: bool| -> ontology::def::EntityTypeDef {
+            serde_json::from_value(json!({
+                "name": "part",
+                "fields": {
+                    "sku": { "type": "string", "unique": { "case_insensitive": ci } },
+                    "qty": { "type": "integer" },
+                    "supplier": { "type": "reference", "to": "supplier" },
+                },
+                "unique": [["supplier", "qty"]],
+            }))
+            .unwrap()
+        };
+        let tenant = Uuid::nil();
+        let specs = unique_specs(tenant, &[def(true)]);
+        assert_eq!(specs.len(), 2, "{specs:?}");
+        let (sku, pair) = (&specs[0], &specs[1]);
+        assert_eq!((sku.fields.as_slice(), sku.case_insensitive), (&["sku".to_string()][..], true));
+        assert!(sku.name.starts_with(UNIQUE_PREFIX) && sku.name.len() == UNIQUE_PREFIX.len() + 24);
+        assert_eq!(
+            sku.create_sql,
+            format!(
+                "create unique index if not exists {} on entities (lower(field_text(data, 'sku'))) \
+                 where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'part'::text",
+                sku.name
+            )
+        );
+        assert_eq!(pair.key, ["field_uuid(data, 'supplier')", "field_number(data, 'qty')"]);
+        assert!(pair.duplicates_sql().contains("group by field_uuid(data, 'supplier'), field_number(data, 'qty')"));
+        // The same constraint, the same name; another tenant or case rule, another index.
+        assert_eq!(unique_specs(tenant, &[def(true)]), specs);
+        assert_ne!(unique_specs(tenant, &[def(false)])[0].name, sku.name);
+        assert_ne!(unique_specs(Uuid::from_u128(1), &[def(true)])[0].name, sku.name);
+        assert_eq!(unique_specs(tenant, &[def(false)])[1].name, pair.name);
     }
 }
