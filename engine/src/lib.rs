@@ -5,7 +5,8 @@
 //! [`compiled`] (definitions compiled once per published version) → [`eval`] ([`eval::prepare`],
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
 //! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
-//! time; [`limits`] bounds them; [`model`] is the data the store fills.
+//! time; [`limits`] bounds them; [`model`] is the data the store fills; [`rows`] compiles
+//! record rules (which rows a role sees) for the store's SQL.
 //!
 //! Around the core, with tokio: [`store`] (the Postgres executor) and [`offload`] (slow tenant
 //! code runs off the reactor, on bounded slots with a per-tenant share).
@@ -19,6 +20,7 @@ pub mod logic;
 pub mod model;
 pub mod offload;
 pub mod permissions;
+pub mod rows;
 pub mod rules;
 pub mod script;
 pub mod store;

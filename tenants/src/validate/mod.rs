@@ -455,6 +455,7 @@ fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
         number: None,
         fields: IndexMap::new(),
         immutable: false,
+        record_rules: IndexMap::new(),
         workflow,
     }
 }
