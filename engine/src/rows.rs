@@ -12,7 +12,8 @@
 //! A rule is JSON-Logic restricted to what compiles to an index-backed SQL condition: `and`,
 //! `or`, `!`, `!!` of a field, `==`, `!=`, `<`, `<=`, `>`, `>=` between an entity path and a value
 //! (a literal or an attribute of the actor), `in` of a value in an array field or of a field in
-//! a list (literal or the actor's). An entity path is `entity.<field>` (or `id`, `state`),
+//! a list (literal or the actor's). An entity path is `entity.<field>` (or `id`, `state`,
+//! `created_by`),
 //! following reference fields at most [`MAX_HOPS`] times (`entity.customer_id.territory_id.x`).
 //!
 //! What a user sees: a role with `view` on the type and no rule sees every row; a role with a
@@ -104,6 +105,8 @@ pub enum Leaf {
     Id,
     /// The entity's state.
     State,
+    /// Who created the entity (the creating actor's id, as `actor.id`).
+    CreatedBy,
     /// A data field of a kind (scalar, or an array of scalars for `in`).
     Field { name: String, kind: FieldKind, items: Option<FieldKind> },
 }
@@ -113,7 +116,7 @@ impl Leaf {
     pub fn value_kind(&self) -> FieldKind {
         match self {
             Leaf::Id => FieldKind::Reference,
-            Leaf::State => FieldKind::Enum,
+            Leaf::State | Leaf::CreatedBy => FieldKind::Enum,
             Leaf::Field { kind: FieldKind::Array, items, .. } => items.unwrap_or(FieldKind::String),
             Leaf::Field { kind, .. } => *kind,
         }
@@ -423,8 +426,13 @@ impl Parser<'_> {
         for (i, seg) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             let ty = self.ontology.get(&type_name).ok_or_else(|| format!("`{name}`: unknown type `{type_name}`"))?;
-            if last && (*seg == "id" || *seg == "state") {
-                let leaf = if *seg == "id" { Leaf::Id } else { Leaf::State };
+            let column = match *seg {
+                "id" => Some(Leaf::Id),
+                "state" => Some(Leaf::State),
+                "created_by" => Some(Leaf::CreatedBy),
+                _ => None,
+            };
+            if let (true, Some(leaf)) = (last, column) {
                 return Ok(Some(EntityPath { hops, leaf }));
             }
             let field = ty
@@ -503,6 +511,7 @@ fn path_text(p: &EntityPath) -> String {
     s.push_str(match &p.leaf {
         Leaf::Id => "id",
         Leaf::State => "state",
+        Leaf::CreatedBy => "created_by",
         Leaf::Field { name, .. } => name,
     });
     s

@@ -25,6 +25,7 @@ mod ops;
 mod package_webhooks;
 mod permissions;
 mod queries;
+mod record_rules;
 mod scenario_change_control;
 mod scenario_chemichemi;
 mod studio_serving;

@@ -77,7 +77,7 @@ impl Writer<'_> {
             }
             RowExpr::Present { path, present } => {
                 let cond = match &path.leaf {
-                    Leaf::Id | Leaf::State => "true".to_string(),
+                    Leaf::Id | Leaf::State | Leaf::CreatedBy => "true".to_string(),
                     Leaf::Field { name, .. } => {
                         let n = self.s.param(Bind::Text(name.clone()));
                         // JSON-Logic's truthiness: null, false, 0, "" and [] are false.
@@ -106,6 +106,7 @@ impl Writer<'_> {
         match leaf {
             Leaf::Id => "{a}.id".into(),
             Leaf::State => "{a}.state".into(),
+            Leaf::CreatedBy => "{a}.created_by".into(),
             Leaf::Field { name, kind, .. } => {
                 let accessor = Accessor::of(*kind).map(|a| a.function()).unwrap_or("field_text");
                 let n = self.s.param(Bind::Text(name.clone()));
