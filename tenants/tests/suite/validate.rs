@@ -82,6 +82,7 @@ broken! {
     guard_compile,
     loads,
     immutable,
+    record_rules,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,
