@@ -215,7 +215,7 @@ async fn an_order_goes_from_draft_to_delivered_with_a_short_line_and_its_varianc
             "order",
             &order,
             "completeDelivery",
-            json!({ "pod_reference": "POD-SAVANNA-1", "delivered": [{ "line_number": 2, "delivered_quantity": 3 }] }),
+            json!({ "pod_reference": "POD-SAVANNA-1", "delivered": [{ "line_number": 1, "delivered_quantity": 10 }, { "line_number": 2, "delivered_quantity": 3 }] }),
         )
         .await;
     assert_eq!(e["state"], "DELIVERED");
@@ -390,7 +390,14 @@ async fn a_trip_with_three_orders_moves_them_together_and_completes_when_all_are
     // Completing waits for every order: delivered, failed, then the last one delivered.
     let unresolved = "Every order of the trip must be DELIVERED or FAILED";
     d.refused("driver", "trip", &trip, "completeTrip", json!({}), unresolved).await;
-    d.ok("driver", "order", &o1, "completeDelivery", json!({ "pod_reference": "POD-1" })).await;
+    d.ok(
+        "driver",
+        "order",
+        &o1,
+        "completeDelivery",
+        json!({ "pod_reference": "POD-1", "delivered": [{ "line_number": 1, "delivered_quantity": 2 }] }),
+    )
+    .await;
     let r = d.fire("driver", "order", &o2, "failDelivery", json!({})).await;
     assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "a reason is required: {:?}", r.body);
     let e = d.ok("driver", "order", &o2, "failDelivery", json!({ "reason": "Gate closed, nobody on site" })).await;
@@ -405,7 +412,7 @@ async fn a_trip_with_three_orders_moves_them_together_and_completes_when_all_are
             "order",
             &o3,
             "completeDelivery",
-            json!({ "pod_reference": "POD-3", "delivered": [{ "product_id": d.id("bleach5"), "delivered_quantity": 1 }] }),
+            json!({ "pod_reference": "POD-3", "delivered": [{ "product_id": d.id("lpg6"), "delivered_quantity": 3 }, { "product_id": d.id("bleach5"), "delivered_quantity": 1 }] }),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -849,7 +856,7 @@ async fn an_offload_document_is_approved_only_when_its_discrepancies_are_resolve
             "order",
             &order,
             "completeDelivery",
-            json!({ "pod_reference": number, "delivered": [{ "product_id": d.id("bleach5"), "delivered_quantity": 1 }] }),
+            json!({ "pod_reference": number, "delivered": [{ "product_id": d.id("lpg6"), "delivered_quantity": 4 }, { "product_id": d.id("bleach5"), "delivered_quantity": 1 }] }),
         )
         .await;
     assert_eq!((e["state"].as_str(), e["data"]["pod_reference"].as_str()), (Some("DELIVERED"), Some(number)));
@@ -1096,6 +1103,7 @@ async fn every_guard_fails_once_with_its_message() {
         case("driver", "order", &in_transit, "completeDelivery", json!({ "pod_reference": "p", "delivered": [{ "delivered_quantity": 1 }] }), "Each delivered quantity needs a line_number or a product_id"),
         case("driver", "order", &in_transit, "completeDelivery", one_line(2, 1), "Line 2 is not on this order"),
         case("driver", "order", &in_transit, "completeDelivery", one_line(1, 3), "exceeds the ordered quantity"),
+        case("driver", "order", &in_transit, "completeDelivery", json!({ "pod_reference": "p" }), "The delivered quantity of line 1"),
         // trip
         case("dispatcher", "trip", &no_orders, "planTrip", json!({}), "A trip needs at least one order"),
         case("dispatcher", "trip", &no_driver, "planTrip", json!({}), "A trip needs a driver"),
