@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::eval::Rejection;
+use engine::permissions::CreateRefusal;
 use engine::store::StoreError;
 use serde_json::{json, Value};
 
@@ -108,6 +109,26 @@ impl From<Rejection> for ApiError {
             .with_details(json!({ "state": state, "available": available })),
             Rejection::Forbidden { required_roles } => ApiError::forbidden("your roles do not allow this transition")
                 .with_details(json!({ "required_roles": required_roles })),
+            Rejection::CreateRefused { type_name, refusal } => {
+                let message = engine::eval::create_refusal_message(&type_name, &refusal);
+                let errors: Vec<Value> = match &refusal {
+                    CreateRefusal::Fields(fields) => fields
+                        .iter()
+                        .map(|f| {
+                            json!({
+                                "path": format!("/data/{}", f.replace('~', "~0").replace('/', "~1")),
+                                "message": "your roles may not set this field when creating",
+                            })
+                        })
+                        .collect(),
+                    CreateRefusal::Rule(m) => vec![json!({ "path": "/data", "message": m })],
+                };
+                let reason = match refusal {
+                    CreateRefusal::Fields(_) => "fields",
+                    CreateRefusal::Rule(_) => "rule",
+                };
+                ApiError::forbidden(message).with_details(json!({ "reason": reason, "errors": errors }))
+            }
             Rejection::Validation { errors } => ApiError::validation(json!(errors)),
             Rejection::GuardFailed { index, message, trace } => {
                 ApiError::new(StatusCode::CONFLICT, "GUARD_FAILED", message.clone())

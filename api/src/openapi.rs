@@ -106,14 +106,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                         },
                     })), &[400, 401, 403, 404, 422]),
                 },
-                "post": {
-                    "tags": [tag], "operationId": format!("create_{name}"), "summary": format!("Create a {name}"),
-                    "requestBody": body(json!({
-                        "type": "object", "required": ["data"], "additionalProperties": false,
-                        "properties": { "data": { "$ref": data_ref } },
-                    })),
-                    "responses": responses(created(json!({ "$ref": entity_ref })), &[400, 401, 403, 404, 422]),
-                },
+                "post": create_operation(name, workflow.create_transition(), &data_ref, &entity_ref),
             }),
         );
         // Append-only types: the server and the database refuse every edit and deletion.
@@ -182,7 +175,8 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
                 "get": {
                     "tags": [tag], "operationId": format!("export_{name}"),
                     "summary": format!("Every {name} matching the filters, as CSV"),
-                    "description": "A header row `id, state, version, created_at` then the type's fields; string cells \
+                    "description": "Needs the `export` permission on the type (`view` alone is 403). A header row \
+                                    `id, state, version, created_at` then the type's fields; string cells \
                                     a spreadsheet would run as a formula get a leading `'`. Streamed page by page.",
                     "parameters": export_params,
                     "responses": responses(json!({ "200": { "description": "The CSV file",
@@ -218,7 +212,8 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
             json!({ "type": "object", "additionalProperties": false, "properties": props,
                     "description": "List filters as members (`{\"amount[gte]\": 10, \"state[in]\": [\"A\", \"B\"]}`)" })
         };
-        for t in workflow.transitions() {
+        // The create transition runs only inside `POST …/entities/{type}` (its input is there).
+        for t in workflow.transitions().filter(|t| !t.def().create) {
             let input = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
             let summary = t.label().unwrap_or(t.name()).to_string();
             let description = format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", "));
@@ -469,6 +464,42 @@ fn error_response(description: &str) -> Value {
 }
 
 /// The success responses, then an error envelope for each status of `errors` and for `default`.
+/// `POST …/entities/{type}`: the data, and the input of the type's create transition when it has
+/// one (then also its 409 and its refusals).
+fn create_operation(
+    name: &str,
+    create: Option<&engine::compiled::CompiledTransition>,
+    data_ref: &str,
+    entity_ref: &str,
+) -> Value {
+    let mut properties = json!({ "data": { "$ref": data_ref } });
+    let mut description = "Fields your roles may not set when creating are refused with 403 naming each \
+                           (`/data/<field>`), a false create condition with 403 and its message."
+        .to_string();
+    let mut codes = vec![400, 401, 403, 404, 422];
+    if let Some(t) = create {
+        properties["input"] = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
+        description.push_str(&format!(
+            " Runs the create transition `{}` in the same transaction (with `input`): the entity is created in \
+             `{}`, or, when a guard or the script refuses, not at all (409 `GUARD_FAILED`). Roles: {}.",
+            t.name(),
+            t.to(),
+            t.roles().join(", ")
+        ));
+        codes.push(409);
+        codes.sort_unstable();
+    }
+    json!({
+        "tags": [name], "operationId": format!("create_{name}"), "summary": format!("Create a {name}"),
+        "description": description,
+        "requestBody": body(json!({
+            "type": "object", "required": ["data"], "additionalProperties": false,
+            "properties": properties,
+        })),
+        "responses": responses(created(json!({ "$ref": entity_ref })), &codes),
+    })
+}
+
 fn responses(success: Value, errors: &[u16]) -> Value {
     let mut out = match success {
         Value::Object(map) => map,

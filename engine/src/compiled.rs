@@ -190,6 +190,14 @@ impl CompiledWorkflow {
         }
         let initial = initials.first().map(|s| s.to_string()).unwrap_or_default();
         let names: Vec<String> = def.transitions.keys().cloned().collect();
+        for second in def.transitions.iter().filter(|(_, t)| t.create).skip(1).map(|(n, _)| n) {
+            errors.push(EngineError::CreateTransition {
+                type_name: type_name.to_string(),
+                transition: second.clone(),
+                field: "create",
+                message: "a workflow has at most one create transition".into(),
+            });
+        }
         let mut transitions = IndexMap::with_capacity(def.transitions.len());
         for (name, t) in def.transitions {
             for entry in &t.four_eyes {
@@ -312,6 +320,11 @@ impl CompiledWorkflow {
         self.transitions.get(name)
     }
 
+    /// The create transition (`create: true`), run when an entity is created.
+    pub fn create_transition(&self) -> Option<&CompiledTransition> {
+        self.transitions.values().find(|t| t.def.create)
+    }
+
     /// The transitions that may be fired from `state`, in the order written.
     pub fn transitions_from<'a>(&'a self, state: &'a str) -> impl Iterator<Item = &'a CompiledTransition> + 'a {
         self.transitions.values().filter(move |t| t.def.from.iter().any(|s| s == state))
@@ -397,7 +410,24 @@ impl CompiledTransition {
     ) -> Option<CompiledTransition> {
         let (ontology, scripts) = (cx.ontology, cx.scripts);
         let before = at.errors.len();
-        if def.from.is_empty() {
+        if def.create {
+            if !def.from.is_empty() {
+                at.errors.push(EngineError::CreateTransition {
+                    type_name: at.ty(),
+                    transition: at.tr(),
+                    field: "from",
+                    message: "a create transition declares no `from`: it runs when the entity is created".into(),
+                });
+            }
+            if !def.four_eyes.is_empty() {
+                at.errors.push(EngineError::CreateTransition {
+                    type_name: at.ty(),
+                    transition: at.tr(),
+                    field: "four_eyes",
+                    message: "a create transition has no earlier actors to keep apart (no `four_eyes`)".into(),
+                });
+            }
+        } else if def.from.is_empty() {
             at.errors.push(EngineError::NoFromStates { type_name: at.ty(), transition: at.tr() });
         }
         let unknown_states: Vec<(&'static str, &String)> = def

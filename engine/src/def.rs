@@ -134,8 +134,15 @@ pub enum StateKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionDef {
-    /// The states it may be fired from.
+    /// The states it may be fired from (none for the create transition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<String>,
+    /// `create: true`: the create transition. It runs when an entity of the type is created
+    /// (`POST …/entities/{type}`, an import row), in the same database transaction as the
+    /// insert, and the entity is created in its `to` state; it declares no `from` and is never
+    /// fired otherwise. At most one per workflow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create: bool,
     /// The state it leads to.
     pub to: String,
     /// Human label.

@@ -61,6 +61,10 @@ pub enum EngineError {
     /// A transition with an empty `from:` list.
     #[error("type `{type_name}`, transition `{transition}`: `from` is empty")]
     NoFromStates { type_name: String, transition: String },
+    /// A create transition (`create: true`) declaring what it cannot (`from`, `four_eyes`), or
+    /// a second one in the workflow (`field`: `create`).
+    #[error("type `{type_name}`, transition `{transition}`: {message}")]
+    CreateTransition { type_name: String, transition: String, field: &'static str, message: String },
     /// A guard whose rule does not compile.
     #[error("type `{type_name}`, transition `{transition}`, guard {index}: {message}")]
     Guard { type_name: String, transition: String, index: usize, message: String },

@@ -43,6 +43,11 @@ pub enum Rejection {
     /// The actor holds none of the transition's roles (HTTP 403).
     #[error("this transition needs one of the roles {}", required_roles.join(", "))]
     Forbidden { required_roles: Vec<String> },
+    /// The actor's roles may create entities of the type but not these (`roles.<role>.create`
+    /// of `tenant.yaml`): a field they may not set, or a create condition that is false
+    /// (HTTP 403).
+    #[error("{}", create_refusal_message(type_name, refusal))]
+    CreateRefused { type_name: String, refusal: crate::permissions::CreateRefusal },
     /// The input, or data the transition would write, is invalid (HTTP 422). Paths are JSON
     /// pointers: `/input/…`, `/entity/…` (the entity's data), `/update/<type>/<id>/…`,
     /// `/create/<type>/<n>/…` (n counts the script's creates from 0).
@@ -87,7 +92,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Rejection::Forbidden { .. } => "FORBIDDEN",
+            Rejection::Forbidden { .. } | Rejection::CreateRefused { .. } => "FORBIDDEN",
             Rejection::Validation { .. } => "VALIDATION_FAILED",
             Rejection::GuardFailed { .. } => "GUARD_FAILED",
             Rejection::ScriptFailed { .. } => "SCRIPT_FAILED",
@@ -96,6 +101,17 @@ impl Rejection {
             Rejection::TemplateFailed { .. } => "TEMPLATE_FAILED",
             Rejection::Internal(_) => "INTERNAL",
         }
+    }
+}
+
+/// The message of a [`Rejection::CreateRefused`].
+pub fn create_refusal_message(type_name: &str, refusal: &crate::permissions::CreateRefusal) -> String {
+    match refusal {
+        crate::permissions::CreateRefusal::Fields(fields) => format!(
+            "your roles may not set {} when creating {type_name} entities",
+            fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        ),
+        crate::permissions::CreateRefusal::Rule(message) => message.clone(),
     }
 }
 
@@ -356,7 +372,33 @@ pub fn prepare<'t>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Prepared<'t>, Rejection> {
-    prepare_inner(tenant, entity, transition, input, actor, now, true)
+    prepare_inner(tenant, entity, transition, input, actor, now, Checks { roles_and_input: true, creating: false })
+}
+
+/// What [`prepare_inner`] checks.
+#[derive(Clone, Copy)]
+struct Checks {
+    /// The actor's roles and the input (not when explaining).
+    roles_and_input: bool,
+    /// The create transition on a new entity (else a transition from the entity's state).
+    creating: bool,
+}
+
+/// [`prepare`] of the workflow's create transition (`create: true`) on a new entity, just
+/// inserted in the initial state: the roles and input are checked as for any transition.
+pub fn prepare_create<'t>(
+    tenant: &'t CompiledTenant,
+    entity: &Entity,
+    input: &Value,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Prepared<'t>, Rejection> {
+    let name = tenant
+        .workflow(&entity.type_name)
+        .and_then(|w| w.create_transition())
+        .map(|t| t.name().to_string())
+        .ok_or_else(|| Rejection::Internal(format!("type `{}` has no create transition", entity.type_name)))?;
+    prepare_inner(tenant, entity, &name, input, actor, now, Checks { roles_and_input: true, creating: true })
 }
 
 /// Like [`prepare`] with an empty input and without the role and input checks: for explaining
@@ -369,7 +411,15 @@ pub fn prepare_explain<'t>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Prepared<'t>, Rejection> {
-    prepare_inner(tenant, entity, transition, &Value::Null, actor, now, false)
+    prepare_inner(
+        tenant,
+        entity,
+        transition,
+        &Value::Null,
+        actor,
+        now,
+        Checks { roles_and_input: false, creating: false },
+    )
 }
 
 fn prepare_inner<'t>(
@@ -379,14 +429,15 @@ fn prepare_inner<'t>(
     input: &Value,
     actor: &Actor,
     now: DateTime<Utc>,
-    checks: bool,
+    checks: Checks,
 ) -> Result<Prepared<'t>, Rejection> {
     let _span = tracing::debug_span!("prepare", entity.type = %entity.type_name, transition).entered();
     let (Some(ty), Some(workflow)) = (tenant.type_(&entity.type_name), tenant.workflow(&entity.type_name)) else {
         return Err(Rejection::Internal(format!("unknown type `{}`", entity.type_name)));
     };
     let t = match workflow.transition(transition) {
-        Some(t) if t.from().contains(&entity.state) => t,
+        Some(t) if checks.creating && t.def().create => t,
+        Some(t) if !checks.creating && t.from().contains(&entity.state) => t,
         _ => {
             return Err(Rejection::InvalidTransition {
                 state: entity.state.clone(),
@@ -394,14 +445,14 @@ fn prepare_inner<'t>(
             })
         }
     };
-    if checks && !actor.may(t.roles()) {
+    if checks.roles_and_input && !actor.may(t.roles()) {
         return Err(Rejection::Forbidden { required_roles: t.roles().to_vec() });
     }
     let input = match input {
         Value::Null => Value::Object(Map::new()),
         other => other.clone(),
     };
-    if checks {
+    if checks.roles_and_input {
         t.validate_input(&input).map_err(|errors| Rejection::Validation { errors })?;
     }
 

@@ -157,7 +157,7 @@ pub async fn load_sample_data(
                 &row.type_name,
                 data,
                 &actor,
-                CreateOptions { id: Some(id), state: row.state.clone(), skip_if_exists: true },
+                CreateOptions { id: Some(id), state: row.state.clone(), skip_if_exists: true, input: None },
             )
             .await
             .map_err(|e| ApplyError::SampleData { origin: row.origin.clone(), message: e.to_string() })?;

@@ -1,10 +1,11 @@
-//! Compiling a package into the engine's definitions, plus the checks that need the whole
+//! Compiling a package into the engine's definitions (with the roles' permissions), plus the checks that need the whole
 //! package (roles named by transitions and users must be declared).
 
 use std::collections::HashSet;
 
 use engine::compiled::CompiledTenant;
 use engine::limits::Limits;
+use engine::permissions::Permissions;
 use engine::EngineError;
 use ontology::OntologyError;
 
@@ -63,6 +64,18 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
             }
         }
     }
+    // The roles' permissions and rules at creation (compiled with the named rules).
+    let compiled = compiled.map(|c| {
+        let roles = &package.tenant.roles;
+        let (permissions, create_errors) =
+            Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref()))).with_create_rules(
+                roles.iter().filter_map(|(name, r)| Some((name.as_str(), r.create.as_ref()?))),
+                c.rules(),
+                limits,
+            );
+        errors.extend(create_errors.into_iter().map(|e| invalid("tenant.yaml", &e.pointer, e.message)));
+        c.with_permissions(permissions)
+    });
     match compiled {
         Some(c) if errors.is_empty() => Ok(c),
         _ => Err(errors),
@@ -83,6 +96,9 @@ fn engine_place(e: &EngineError) -> (String, String) {
         }
         EngineError::NoRoles { type_name, transition } => (file(type_name), tr(transition, "/roles")),
         EngineError::NoFromStates { type_name, transition } => (file(type_name), tr(transition, "/from")),
+        EngineError::CreateTransition { type_name, transition, field, .. } => {
+            (file(type_name), tr(transition, &format!("/{field}")))
+        }
         EngineError::Guard { type_name, transition, index, .. } => {
             (file(type_name), tr(transition, &format!("/guards/{index}/rule")))
         }

@@ -55,10 +55,14 @@ pub struct RoleDef {
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Type-level permissions: type name (or `*`) → `[view, create, edit, delete]`. Absent: the
-    /// role may do everything to every type.
+    /// Type-level permissions: type name (or `*`) → `[view, create, edit, delete, export]`.
+    /// Absent: the role may do everything to every type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<engine::permissions::RolePermissions>,
+    /// Rules at creation: type name → the fields the role may (`fields`) or may not (`except`)
+    /// set when it creates one, and a condition (`rule`, `message`) the new entity must meet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<engine::permissions::RoleCreateRules>,
 }
 
 /// A user created by `serve --demo` (never in production).

@@ -102,6 +102,17 @@ fn data_body() -> Value {
         "properties": { "data": { "type": "object", "additionalProperties": true } } } } } })
 }
 
+/// `POST …/entities/{type}`: the data, and the input of the type's create transition (if any).
+fn create_body() -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": {
+        "type": "object", "required": ["data"], "additionalProperties": false,
+        "properties": {
+            "data": { "type": "object", "additionalProperties": true },
+            "input": { "type": "object", "additionalProperties": true,
+                       "description": "The input of the type's create transition (`create: true`), if it has one" },
+        } } } } })
+}
+
 fn if_match() -> Value {
     json!({ "name": "If-Match", "in": "header", "schema": { "type": "string" }, "description": "The entity's version" })
 }
@@ -130,7 +141,7 @@ fn entity_paths() -> Vec<(String, Value)> {
                             "total": { "type": "integer" },
                         },
                     }))) },
-                "post": { "tags": tags, "operationId": "create_entity", "requestBody": data_body(),
+                "post": { "tags": tags, "operationId": "create_entity", "requestBody": create_body(),
                     "responses": responses(json_ok("201", entity_ref())) },
             }),
         ),

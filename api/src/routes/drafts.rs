@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use engine::compiled::CompiledTenant;
 use engine::model::Actor;
-use engine::permissions::{Action, Permissions};
+use engine::permissions::Action;
 use engine::store::{DryRun, DryRunDefinitions, StoreError, TransitionRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -268,11 +268,7 @@ async fn compile(state: &AppState, who: &TenantActor, body: &Value) -> Result<Ar
     let compiled = state
         .store
         .offload()
-        .spawn(who.tenant.0, move || {
-            let roles = &package.tenant.roles;
-            let permissions = Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref())));
-            tenants::compile::compile(&package, &limits).map(|c| c.with_permissions(permissions))
-        })
+        .spawn(who.tenant.0, move || tenants::compile::compile(&package, &limits))
         .await
         .map_err(|busy| ApiError::busy(&busy))?;
     compiled.map(Arc::new).map_err(|errors| {

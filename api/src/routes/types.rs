@@ -4,8 +4,9 @@
 //!
 //! `GET /api/v1/t/{tenant}/types` → `{"version": 3, "data": [{"name": "order", "label": …,
 //! "schema": {…}, "workflow": {"states": [{"name", "kind", "label"}…], "transitions": [{"name",
-//! "label", "from", "to", "roles", "four_eyes", "guards": [{rule, message}…], "input_schema",
-//! "events"}…]}}, …]}`; `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
+//! "label", "from", "to", "create", "roles", "four_eyes", "guards": [{rule, message}…],
+//! "input_schema", "events"}…]}}, …]}` (`create: true`, `from: []`: the create transition, run by
+//! `POST …/entities/{type}` with its input); `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -73,6 +74,7 @@ pub fn type_json(defs: &CompiledTenant, ty: &CompiledType) -> Value {
                     "label": t.label(),
                     "from": t.from(),
                     "to": t.to(),
+                    "create": t.def().create,
                     "roles": t.roles(),
                     "four_eyes": t.four_eyes(),
                     "guards": t.def().guards,

@@ -10,7 +10,8 @@ use super::sql::{self, Tx};
 use super::{StoreError, TenantId};
 use crate::compiled::CompiledTenant;
 use crate::limits::Limits;
-use crate::permissions::{Permissions, RolePermissions};
+use crate::permissions::{Permissions, RoleCreateRules, RolePermissions};
+use crate::rules::NamedRules;
 
 type Compiled = HashMap<(TenantId, i64), Arc<CompiledTenant>>;
 
@@ -39,7 +40,9 @@ impl DefinitionCache {
         let (types, rules, roles) = sql::config_definitions(tx, tenant, version)
             .await?
             .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
-        let compiled = compile_package_json(types, rules, &self.limits)?.with_permissions(permissions_json(roles)?);
+        let compiled = compile_package_json(types, rules, &self.limits)?;
+        let permissions = permissions_json(roles, compiled.rules(), &self.limits)?;
+        let compiled = compiled.with_permissions(permissions);
         let compiled = Arc::new(compiled);
         if let Ok(mut m) = self.inner.write() {
             m.insert((tenant, version), compiled.clone());
@@ -66,16 +69,32 @@ pub fn compile_package_json(
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))
 }
 
-/// The permissions of the stored package's `tenant.roles` (`{role: {permissions?: {…}}}`).
-pub fn permissions_json(roles: Option<serde_json::Value>) -> Result<Permissions, StoreError> {
+/// The permissions of the stored package's `tenant.roles` (`{role: {permissions?: {…},
+/// create?: {…}}}`), the create conditions compiled with the tenant's named rules.
+pub fn permissions_json(
+    roles: Option<serde_json::Value>,
+    rules: &NamedRules,
+    limits: &Limits,
+) -> Result<Permissions, StoreError> {
     #[derive(serde::Deserialize)]
     struct Role {
         #[serde(default)]
         permissions: Option<RolePermissions>,
+        #[serde(default)]
+        create: Option<RoleCreateRules>,
     }
     let roles: IndexMap<String, Role> = match roles {
         None | Some(serde_json::Value::Null) => IndexMap::new(),
         Some(r) => serde_json::from_value(r).map_err(|e| StoreError::Definitions(format!("tenant.roles: {e}")))?,
     };
-    Ok(Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref()))))
+    let (permissions, errors) = Permissions::new(roles.iter().map(|(name, r)| (name.as_str(), r.permissions.as_ref())))
+        .with_create_rules(
+            roles.iter().filter_map(|(name, r)| Some((name.as_str(), r.create.as_ref()?))),
+            rules,
+            limits,
+        );
+    match errors.first() {
+        None => Ok(permissions),
+        Some(e) => Err(StoreError::Definitions(format!("tenant.yaml {}: {}", e.pointer, e.message))),
+    }
 }

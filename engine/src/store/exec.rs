@@ -176,7 +176,14 @@ pub(super) async fn dry_run(
         }
         cx.journal = Some(std::sync::Mutex::default());
         let mut events = Vec::new();
-        let result = run(&cx, &mut tx, stored, Step { name, input, actor, depth: 0, parent: None }, &mut events).await;
+        let result = run(
+            &cx,
+            &mut tx,
+            stored,
+            Step { name, input, actor, depth: 0, parent: None, creating: false },
+            &mut events,
+        )
+        .await;
         let journal = cx
             .journal
             .take()
@@ -275,8 +282,14 @@ pub(super) async fn transition(
         }
         let run_ctx = RunCtx::new(store, tenant, Utc::now());
         let mut events = Vec::new();
-        let entity =
-            run(&run_ctx, &mut tx, stored, Step { name, input, actor, depth: 0, parent: None }, &mut events).await?;
+        let entity = run(
+            &run_ctx,
+            &mut tx,
+            stored,
+            Step { name, input, actor, depth: 0, parent: None, creating: false },
+            &mut events,
+        )
+        .await?;
         let outcome =
             TransitionOutcome { entity: entity_json(&entity), events, dry_run: opts.dry_run, replayed: false };
         if opts.dry_run {
@@ -362,6 +375,9 @@ pub(super) struct Step<'a> {
     pub(super) actor: &'a Actor,
     pub(super) depth: usize,
     pub(super) parent: Option<i64>,
+    /// The create transition of an entity inserted a moment ago in this transaction: its
+    /// history row is the entity's first (from no state).
+    pub(super) creating: bool,
 }
 
 /// Gives `prepared` the earlier actors its four-eyes needs (one query, only when it needs any).
@@ -412,7 +428,7 @@ pub(super) fn run<'a>(
 ) -> BoxFut<'a, Result<Entity, StoreError>> {
     Box::pin(async move {
         let (store, tenant, now) = (cx.store, cx.tenant, cx.now);
-        let Step { name, input, actor, depth, parent } = step;
+        let Step { name, input, actor, depth, parent, creating } = step;
         if depth > store.limits.max_follow_up_depth {
             return Err(Rejection::ScriptLimit {
                 message: format!("follow-up transitions nested deeper than {}", store.limits.max_follow_up_depth),
@@ -449,7 +465,13 @@ pub(super) fn run<'a>(
         let key = |part: &str| cost_key(tenant.0, version, &[&entity.type_name, name, part]);
         let mut prepared = store
             .offload
-            .run(tenant.0, key("prepare"), || eval::prepare(&defs, &entity, name, &input, actor, now))
+            .run(tenant.0, key("prepare"), || {
+                if creating {
+                    eval::prepare_create(&defs, &entity, &input, actor, now)
+                } else {
+                    eval::prepare(&defs, &entity, name, &input, actor, now)
+                }
+            })
             .await??;
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
@@ -490,7 +512,7 @@ pub(super) fn run<'a>(
                 entity_id: entity.id,
                 entity_type: &entity.type_name,
                 transition: name,
-                from: Some(&decision.from),
+                from: if creating { None } else { Some(&decision.from) },
                 to: &decision.to,
                 actor_id: &actor.id,
                 actor_email: &actor.email,
@@ -503,7 +525,7 @@ pub(super) fn run<'a>(
             if events_now { &own_events } else { &[] },
         )
         .await?;
-        if decision.to != decision.from {
+        if decision.to != decision.from || creating {
             // Leaving a state cancels its pending timers (always asked: an entity migrated to
             // another version may have timers its current definitions no longer declare).
             sql::cancel_timers(tx, tenant, entity.id, now).await?;
@@ -563,7 +585,7 @@ pub(super) fn run<'a>(
                 actor,
                 now,
                 Some(history_id),
-                false,
+                (false, true),
             )
             .await?;
             if let Some(created) = created {
@@ -613,6 +635,7 @@ pub(super) fn run<'a>(
                 actor: &cascade_actor,
                 depth: depth + 1,
                 parent: Some(history_id),
+                creating: false,
             };
             run(cx, tx, target, step, events).await?;
         }
@@ -708,25 +731,88 @@ pub(super) async fn create(
     opts: CreateOptions,
 ) -> Result<Entity, StoreError> {
     let (version, defs) = store.live_in(tx, tenant).await?;
-    // A client (the API, an import) may not fill what the server fills; sample data (the system
-    // actor) may, and scripts' `create()` does not come this way.
+    let now = Utc::now();
+    let workflow = defs.workflow(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
+    // Sample data with an explicit state is placed there as it is: no create transition.
+    let create_transition = if opts.state.is_none() { workflow.create_transition() } else { None };
+    if let Some(input) = &opts.input {
+        if create_transition.is_none() && !(input.is_null() || input.as_object().is_some_and(|m| m.is_empty())) {
+            return Err(Rejection::Validation {
+                errors: vec![ontology::compile::FieldError {
+                    path: "/input".into(),
+                    message: format!("{type_name} has no create transition to take an input"),
+                }],
+            }
+            .into());
+        }
+    }
+    // A client (the API, an import) may not fill what the server fills, nor what its roles may
+    // not set (`roles.<role>.create`); sample data (the system actor) may, and scripts'
+    // `create()` does not come this way.
     if let Some(ty) = defs.type_(type_name) {
         super::edit::refuse_generated(ty, &data, actor)?;
+        if !actor.system && data.is_object() && defs.permissions().has_create_rules(type_name) {
+            let mut with_defaults = data.clone();
+            ty.apply_defaults(&mut with_defaults);
+            let state = opts.state.as_deref().unwrap_or(workflow.initial_state());
+            let key = cost_key(tenant.0, version, &[type_name, "create", "rules"]);
+            store
+                .offload
+                .run(tenant.0, key, || {
+                    let entity =
+                        crate::permissions::create_context_entity(type_name, state, &with_defaults, actor, now);
+                    defs.permissions().check_create(actor, type_name, &data, &entity, now, &store.limits)
+                })
+                .await??;
+        }
     }
     let id = opts.id.unwrap_or_else(Uuid::now_v7);
-    let now = Utc::now();
-    let created =
-        insert_new(tx, tenant, &defs, version, id, type_name, opts.state, data, actor, now, None, opts.skip_if_exists)
-            .await?;
-    match created {
-        Some(entity) => {
-            let event = created_event(&entity);
-            sql::insert_event(tx, tenant, &event, None).await?;
-            Ok(entity)
-        }
+    let history = create_transition.is_none();
+    let created = insert_new(
+        tx,
+        tenant,
+        &defs,
+        version,
+        id,
+        type_name,
+        opts.state,
+        data,
+        actor,
+        now,
+        None,
+        (opts.skip_if_exists, history),
+    )
+    .await?;
+    let Some(entity) = created else {
         // It existed already (sample data applied twice): answer with what is there.
-        None => sql::get_entity(tx, tenant, id, false).await?.map(|s| s.entity).ok_or(StoreError::EntityNotFound),
-    }
+        return sql::get_entity(tx, tenant, id, false).await?.map(|s| s.entity).ok_or(StoreError::EntityNotFound);
+    };
+    let Some(t) = create_transition else {
+        sql::insert_event(tx, tenant, &created_event(&entity), None).await?;
+        return Ok(entity);
+    };
+    // The create transition, in this transaction: the entity is created in the state it leads
+    // to (the `created` event says so, and comes before the transition's events), or not at all.
+    let mut event = created_event(&entity);
+    event.payload["state"] = json!(t.to());
+    sql::insert_event(tx, tenant, &event, None).await?;
+    let span =
+        tracing::info_span!("create_transition", tenant.id = %tenant.0, entity.type = type_name, transition = t.name());
+    let cx = RunCtx::new(store, tenant, now);
+    let mut events = Vec::new();
+    let stored = StoredEntity { entity, config_version: version, immutable: false };
+    let step = Step {
+        name: t.name(),
+        input: match opts.input {
+            None | Some(Value::Null) => json!({}),
+            Some(input) => input,
+        },
+        actor,
+        depth: 0,
+        parent: None,
+        creating: true,
+    };
+    run(&cx, tx, stored, step, &mut events).instrument(span).await
 }
 
 /// Validates and inserts a new entity (number, defaults, schema), with its `create` history row.
@@ -744,7 +830,7 @@ async fn insert_new(
     actor: &Actor,
     now: DateTime<Utc>,
     parent: Option<i64>,
-    skip_if_exists: bool,
+    (skip_if_exists, history): (bool, bool),
 ) -> Result<Option<Entity>, StoreError> {
     let ty = defs.type_(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
     if !data.is_object() {
@@ -790,11 +876,27 @@ async fn insert_new(
             .collect(),
     })?;
     super::refs::check(tx, tenant, ty, &data, None, "/data").await?;
-    let Some(row) =
-        sql::insert_entity(tx, tenant, id, type_name, &state, &data, version, &actor.id, now, skip_if_exists).await?
+    let Some(row) = sql::insert_entity(
+        tx,
+        tenant,
+        id,
+        type_name,
+        (&state, i64::from(history)),
+        &data,
+        version,
+        &actor.id,
+        now,
+        skip_if_exists,
+    )
+    .await?
     else {
         return Ok(None);
     };
+    if !history {
+        // A create transition follows: it writes the first history row and starts the timers
+        // of the state it leads to.
+        return Ok(Some(row.entity));
+    }
     start_timers(tx, tenant, workflow, &row.entity, now).await?;
     sql::insert_history(
         tx,

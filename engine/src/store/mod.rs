@@ -88,6 +88,9 @@ pub struct CreateOptions {
     pub id: Option<Uuid>,
     pub state: Option<String>,
     pub skip_if_exists: bool,
+    /// The input of the type's create transition (`create: true`; `None`: `{}`). An input for
+    /// a type without one is refused.
+    pub input: Option<Value>,
 }
 
 /// The executor. Cheap to clone; share one per process.

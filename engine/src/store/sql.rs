@@ -203,13 +203,15 @@ fn array_texts(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().map(scalar_text).collect()).unwrap_or_default()
 }
 
+/// Inserts a new entity at `version` (1; 0 when the type's create transition runs next, in the
+/// same transaction, and bumps it to 1).
 #[expect(clippy::too_many_arguments, reason = "one bind per column; a struct would only rename them")]
 pub async fn insert_entity(
     tx: &mut Tx,
     tenant: TenantId,
     id: Uuid,
     type_name: &str,
-    state: &str,
+    (state, version): (&str, i64),
     data: &Value,
     config_version: i64,
     actor: &str,
@@ -219,7 +221,7 @@ pub async fn insert_entity(
     let conflict = if skip_if_exists { "on conflict do nothing" } else { "" };
     let query = format!(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \
-         values ($1, $2, $3, $4, $5, 1, $6, $7, $7, $8, $8) {conflict} returning {ENTITY_COLUMNS}"
+         values ($1, $2, $3, $4, $5, $9, $6, $7, $7, $8, $8) {conflict} returning {ENTITY_COLUMNS}"
     );
     let row = sqlx::query(&query)
         .bind(tenant.0)
@@ -230,6 +232,7 @@ pub async fn insert_entity(
         .bind(config_version)
         .bind(now)
         .bind(actor)
+        .bind(version)
         .fetch_optional(&mut **tx)
         .await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)

@@ -96,7 +96,14 @@ async fn fire_one(
 
     let actor = timer_actor();
     let cx = RunCtx::new(store, tenant, now);
-    let step = Step { name: &timer.transition, input: timer.input.clone(), actor: &actor, depth: 0, parent: None };
+    let step = Step {
+        name: &timer.transition,
+        input: timer.input.clone(),
+        actor: &actor,
+        depth: 0,
+        parent: None,
+        creating: false,
+    };
     let mut events = Vec::new();
     sql::savepoint(tx, "savepoint timer_fire").await?;
     let outcome = match exec::run(&cx, tx, stored, step, &mut events).await {

@@ -4743,6 +4743,10 @@ export interface operations {
                     data: {
                         [key: string]: unknown;
                     };
+                    /** @description The input of the type's create transition (`create: true`), if it has one */
+                    input?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -62,6 +62,19 @@ impl Validation {
                 );
             }
         }
+        // CSV export is its own permission: a package whose roles grant `view` and never `export`
+        // has no role that can download CSV any more.
+        let grants =
+            |a: Action| tenant.roles.values().flat_map(|r| r.permissions.iter().flatten()).any(|(_, x)| x.contains(&a));
+        if grants(Action::View) && !grants(Action::Export) {
+            self.push(
+                Severity::Warning,
+                &file,
+                "/roles",
+                "no role is granted `export`: only roles without `permissions` can export CSV (`view` does not include it)"
+                    .to_string(),
+            );
+        }
         for (role, def) in &tenant.roles {
             for name in def.permissions.iter().flat_map(|p| p.keys()) {
                 if name != "*" && !package.names.contains(name) {
@@ -69,6 +82,63 @@ impl Validation {
                     self.error(&file, &path, format!("unknown type `{name}`"));
                 }
             }
+        }
+    }
+
+    /// `roles.<role>.create.<type>`: the type exists and the role may create it, the fields
+    /// named are data fields of the type a client can set, `fields` and `except` are not both
+    /// given, and the rule compiles.
+    pub(super) fn check_create_rules(&mut self, package: &Loaded, limits: &Limits) {
+        let Some(tenant) = &package.tenant.typed else { return };
+        let file = package.tenant.rel.clone();
+        let permissions =
+            Permissions::new(tenant.roles.iter().map(|(role, def)| (role.as_str(), def.permissions.as_ref())));
+        for (role, def) in &tenant.roles {
+            for (type_name, rule) in def.create.iter().flatten() {
+                let at = format!("/roles/{}/create/{}", esc(role), esc(type_name));
+                if !package.names.contains(type_name) {
+                    self.error(&file, &at, format!("unknown type `{type_name}`"));
+                    continue;
+                }
+                if !permissions.allows(std::slice::from_ref(role), false, type_name, Action::Create) {
+                    self.push(
+                        Severity::Warning,
+                        &file,
+                        &at,
+                        format!("role `{role}` may not create `{type_name}` (no `create` permission): these rules never apply"),
+                    );
+                }
+                if rule.message.is_some() && rule.rule.is_none() {
+                    self.error(&file, &format!("{at}/message"), "a `message` without a `rule`: say what must hold");
+                }
+                let Some(ty) = package.def(type_name) else { continue };
+                if let Some(logic) = &rule.rule {
+                    // What a create condition reads: the new entity, the actor, now (as a guard).
+                    let loads = IndexMap::new();
+                    let env = Env { package, def: ty, input: None, loads: &loads };
+                    self.check_rule(&file, &format!("{at}/rule"), &env, Scope::Guard, logic);
+                }
+                let lists = [("fields", rule.fields.as_deref().unwrap_or_default()), ("except", &rule.except[..])];
+                for (key, list) in lists {
+                    for (i, field) in list.iter().enumerate() {
+                        let pointer = format!("{at}/{key}/{i}");
+                        match ty.fields.iter().find(|(name, _)| name.as_str() == field) {
+                            None => self.error(&file, &pointer, format!("`{field}` is not a field of `{type_name}`")),
+                            Some((_, f)) if f.generated => self.error(
+                                &file,
+                                &pointer,
+                                format!("`{field}` is generated: no client sets it, whatever its roles"),
+                            ),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        let roles = tenant.roles.iter().filter_map(|(name, r)| Some((name.as_str(), r.create.as_ref()?)));
+        let (_, errors) = Permissions::new(std::iter::empty()).with_create_rules(roles, &package.named, limits);
+        for e in errors {
+            self.error(&file, &e.pointer, e.message);
         }
     }
 
@@ -245,6 +315,9 @@ impl Validation {
                 &format!("{}/roles", tr(&transition)),
                 "no role can fire this transition: its role list is empty",
             ),
+            EngineError::CreateTransition { type_name, transition, field, message } => {
+                self.error(&package.file_of(&type_name), &format!("{}/{field}", tr(&transition)), message)
+            }
             EngineError::NoFromStates { type_name, transition } => self.error(
                 &package.file_of(&type_name),
                 &format!("{}/from", tr(&transition)),

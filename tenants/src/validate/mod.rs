@@ -191,6 +191,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
     let package = Loaded::new(tenant, types, data);
 
     v.check_tenant(&package);
+    v.check_create_rules(&package, limits);
     v.check_types(&package);
     let compiled = v.compile(&package, limits);
     let scripts = ScriptEngine::new(limits);

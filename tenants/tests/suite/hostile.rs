@@ -128,6 +128,30 @@ fn deep_and_huge_guards() {
     assert_refused(&package("wide", json!({}), wide, json!({})), "max_rule_size");
 }
 
+/// A role's create condition (`roles.<role>.create.<type>.rule`) is bounded like a guard, and
+/// its field lists are checked however long they are.
+#[test]
+fn deep_huge_and_long_create_rules() {
+    let with_create = |tag: &str, create: Value| {
+        let dir = package(tag, json!({}), json!(true), json!({}));
+        dir.write(
+            "tenant.yaml",
+            &json!({
+                "slug": "hostile", "name": "Hostile",
+                "roles": { "clerk": { "label": "Clerk", "permissions": { "thing": ["view", "create", "edit"] },
+                                      "create": { "thing": create } } },
+            }),
+        );
+        dir
+    };
+    let deep = nest(40, json!(true), |v| json!({ "!": [v] }));
+    assert_refused(&with_create("create-deep", json!({ "rule": deep })), "max_rule_depth");
+    let huge = json!({ "in": [{ "var": "entity.title" }, ["x".repeat(400_000)]] });
+    assert_refused(&with_create("create-huge", json!({ "rule": huge })), "max_rule_size");
+    let fields: Vec<String> = (0..50_000).map(|i| format!("f{i}")).collect();
+    assert_refused(&with_create("create-long", json!({ "except": fields })), "is not a field of `thing`");
+}
+
 /// Nested loops over literal arrays are valid rules: they compile, and are stopped when
 /// evaluated (see the engine's tests and the HTTP attack test); validating them is fast.
 #[test]

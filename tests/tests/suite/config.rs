@@ -638,7 +638,10 @@ async fn types_describe_schema_and_workflow_to_every_user() {
     assert_eq!(states[1], json!({ "name": "PENDING_APPROVAL", "kind": "active", "label": "Pending approval" }));
     assert!(states.iter().any(|s| s == &json!({ "name": "CANCELLED", "kind": "terminal", "label": "Cancelled" })));
     let transitions = order["workflow"]["transitions"].as_array().expect("transitions");
-    let submit = &transitions[0];
+    // The create transition (placeOrder) comes first, with no `from`.
+    assert_eq!((&transitions[0]["name"], &transitions[0]["create"]), (&json!("placeOrder"), &json!(true)));
+    assert_eq!(transitions[0]["from"], json!([]));
+    let submit = &transitions[1];
     let def: Value =
         package.types.iter().find(|t| t.name.as_str() == "order").and_then(|t| t.workflow.clone()).expect("workflow");
     assert_eq!(submit["name"], "submitOrder");

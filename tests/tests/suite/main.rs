@@ -7,6 +7,7 @@ mod auth_cookie;
 mod client_ip;
 mod config;
 mod conflicts;
+mod create_rules;
 mod drafts;
 mod engine_features;
 mod envelope_and_tokens;

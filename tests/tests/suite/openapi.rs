@@ -95,7 +95,10 @@ async fn the_document_covers_every_route_and_only_real_ones() {
                 expected.insert((method.to_string(), path));
                 continue;
             }
-            for t in ty["workflow"]["transitions"].as_array().expect("transitions") {
+            // The create transition is fired only by creating (`POST …/entities/{type}`).
+            for t in
+                ty["workflow"]["transitions"].as_array().expect("transitions").iter().filter(|t| t["create"] != true)
+            {
                 expected.insert((method.to_string(), path.replace("{name}", t["name"].as_str().expect("name"))));
             }
         }

@@ -383,3 +383,31 @@ async fn the_demo_data_loads_with_a_change_waiting_for_its_team_lead() {
     let banner = d.s.sample("intranet_banner");
     assert_eq!(d.ok("alice", &banner, "submit", json!({})).await["data"]["approval_levels"], 1);
 }
+
+#[tokio::test]
+async fn a_requester_raises_changes_in_their_own_name_and_the_auditor_exports() {
+    let db = test_db().await;
+    let d = Demo::start(&db).await;
+    let change = |by: &str| json!({ "data": { "title": "Patch the core switch", "risk": "low", "requested_by": by } });
+
+    // `roles.requester.create.change_request.rule`: in their own name only.
+    let r = d.s.post("entities/change_request", d.t("alice"), &change("bob@kilima.test")).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    assert_eq!(r.body["error"]["message"], "You may only raise a change request in your own name");
+    let r = d.s.post("entities/change_request", d.t("alice"), &change("alice@kilima.test")).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // Left empty, it is theirs (submit fills it in).
+    let r =
+        d.s.post("entities/change_request", d.t("alice"), &json!({ "data": { "title": "Mine", "risk": "low" } })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // A team lead has no such rule: they may raise one for someone else.
+    let r = d.s.post("entities/change_request", d.t("bob"), &change("alice@kilima.test")).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // The auditor reads and exports; the CAB (view only) may not export.
+    let r = d.s.get("entities/change_request/export.csv", d.t("audit")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body.as_str().unwrap_or_default().contains("Patch the core switch"));
+    let r = d.s.get("entities/change_request/export.csv", d.t("cyrus")).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+}

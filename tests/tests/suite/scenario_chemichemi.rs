@@ -916,9 +916,10 @@ async fn every_guard_fails_once_with_its_message() {
     let for_draft_customer = d
         .create("sales", "order", json!({ "customer_id": no_contact, "warehouse_id": main, "items": [{ "product_id": d.id("lpg6"), "quantity": 1 }] }))
         .await;
+    // A sales rep cannot set a discount (`roles.sales.create.order.except`): a manager's order.
     let too_much_discount = d
         .create(
-            "sales",
+            "manager",
             "order",
             json!({ "customer_id": d.id("savanna_hotel"), "warehouse_id": main, "discount_amount": 5000, "items": [{ "product_id": d.id("lpg6"), "quantity": 1 }] }),
         )
@@ -1218,4 +1219,38 @@ async fn states_say_what_may_be_edited_and_by_whom() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     let r = d.patch("order", &order, "sales", json!({ "total_amount": 1 })).await;
     assert_eq!(r.status, 422, "computed fields are the server's: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn an_order_is_placed_with_the_customers_address_and_sales_cannot_set_its_discount() {
+    let db = test_db().await;
+    let d = Demo::start(&db).await;
+    let main = d.id("main");
+    let order = json!({ "customer_id": d.id("savanna_hotel"), "warehouse_id": main, "items": [{ "product_id": d.id("lpg6"), "quantity": 1 }] });
+
+    // placeOrder (`create: true`) ran in the creation: DRAFT, with the customer's address.
+    let r = d.s.post("entities/order", d.t("sales"), &json!({ "data": order })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["state"], "DRAFT");
+    assert!(r.body["data"]["delivery_address"]["address_line_1"].is_string(), "{:?}", r.body);
+    let id = r.body["id"].as_str().expect("id");
+    let h = d.s.get(&format!("entities/order/{id}/history"), d.t("manager")).await;
+    assert_eq!(h.body["data"][0]["transition"], "placeOrder", "{:?}", h.body);
+    assert_eq!(h.body["data"][0]["from"], Value::Null, "{:?}", h.body);
+    assert_eq!(h.body["data"][0]["to"], "DRAFT", "{:?}", h.body);
+    assert_eq!(h.body["data"][0]["input"], json!({}), "no input: an empty one");
+
+    // Discounts are a manager's call: a sales rep cannot set one when creating.
+    let mut discounted = order.clone();
+    discounted["discount_amount"] = json!(100);
+    let r = d.s.post("entities/order", d.t("sales"), &json!({ "data": discounted })).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    assert_eq!(r.error_paths(), ["/data/discount_amount"], "{:?}", r.body);
+    let r = d.s.post("entities/order", d.t("manager"), &json!({ "data": discounted })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // CSV export: the viewer may look, not download; sales may download orders.
+    let r = d.s.get("entities/order/export.csv", d.t("viewer")).await;
+    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    assert_eq!(d.s.get("entities/order/export.csv", d.t("sales")).await.status, 200);
 }

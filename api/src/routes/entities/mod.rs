@@ -97,6 +97,9 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     data: Value,
+    /// The input of the type's create transition, if it has one.
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 async fn create(
@@ -106,8 +109,8 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
-    let entity =
-        state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, CreateOptions::default()).await?;
+    let opts = CreateOptions { input: body.input, ..CreateOptions::default() };
+    let entity = state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, opts).await?;
     Ok((StatusCode::CREATED, Json(entity_json(&entity))))
 }
 

@@ -32,7 +32,8 @@ pub(super) async fn export_csv(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    allow(&state, &who, &path.type_name, Action::View, false).await?;
+    // Reading in bulk is its own permission: `view` alone does not grant it.
+    allow(&state, &who, &path.type_name, Action::Export, false).await?;
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
     let ty = defs.type_(&path.type_name).ok_or_else(|| StoreError::TypeNotFound(path.type_name.clone()))?;
     let fields: Vec<String> = ty.def().fields.keys().map(|k| k.to_string()).collect();
@@ -153,6 +154,14 @@ pub(super) async fn import(
             }
             Err(StoreError::NotAnObject) => {
                 rejected.push(json!({ "row": row, "errors": [row_error("/data", "must be an object")] }))
+            }
+            Err(StoreError::Rejected(r @ Rejection::CreateRefused { .. })) => {
+                let e = ApiError::from(r);
+                let errors = match e.details.get("errors") {
+                    Some(errors) => errors.clone(),
+                    None => json!([row_error("", e.message)]),
+                };
+                rejected.push(json!({ "row": row, "errors": errors }))
             }
             Err(StoreError::Rejected(r)) => {
                 let e = ApiError::from(r);

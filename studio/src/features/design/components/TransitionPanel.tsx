@@ -128,7 +128,7 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
   const setGuards = (next: GuardJson[], coalesce?: string) => {
     patch({ guards: next.length > 0 ? next : undefined }, coalesce);
   };
-  const edgeFrom = from ?? t.from[0] ?? '';
+  const edgeFrom = from ?? t.from?.[0] ?? '';
 
   return (
     <section className="panel" aria-labelledby={`${id}-h`}>
@@ -150,9 +150,9 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
           <label key={s} className="check">
             <input
               type="checkbox"
-              checked={t.from.includes(s)}
+              checked={(t.from ?? []).includes(s)}
               onChange={(e) => {
-                const next = e.target.checked ? [...t.from, s] : t.from.filter((x) => x !== s);
+                const next = e.target.checked ? [...(t.from ?? []), s] : (t.from ?? []).filter((x) => x !== s);
                 if (next.length > 0) patch({ from: next });
               }}
             />
@@ -340,12 +340,12 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
           setConfirming(true);
         }}
       >
-        {t.from.length > 1 ? `Delete transition from ${edgeFrom}` : 'Delete transition'}
+        {(t.from?.length ?? 0) > 1 ? `Delete transition from ${edgeFrom}` : 'Delete transition'}
       </button>
       {confirming && (
         <ConfirmDialog
-          title={t.from.length > 1 ? `Delete ${name} from ${edgeFrom}?` : `Delete transition ${name}?`}
-          consequences={t.from.length > 1 ? [] : transitionReferences(workflow, name).map((r) => `${r}: it will be removed`)}
+          title={(t.from?.length ?? 0) > 1 ? `Delete ${name} from ${edgeFrom}?` : `Delete transition ${name}?`}
+          consequences={(t.from?.length ?? 0) > 1 ? [] : transitionReferences(workflow, name).map((r) => `${r}: it will be removed`)}
           confirm="Delete transition"
           onCancel={() => {
             setConfirming(false);

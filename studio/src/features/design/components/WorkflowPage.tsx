@@ -267,7 +267,7 @@ export function WorkflowPage() {
             const r =
               deleting.kind === 'state'
                 ? deleteState(draft.pkg, typeName, deleting.name)
-                : deleteTransitionEdge(draft.pkg, typeName, deleting.name, deleting.from ?? workflow.transitions?.[deleting.name]?.from[0] ?? '');
+                : deleteTransitionEdge(draft.pkg, typeName, deleting.name, deleting.from ?? workflow.transitions?.[deleting.name]?.from?.[0] ?? '');
             setDeleting(null);
             if (r.ok) {
               draft.edit(r.pkg);

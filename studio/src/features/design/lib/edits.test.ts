@@ -218,3 +218,32 @@ describe('copy and paste', () => {
     expect(wf(ok(result), 'order').states.DRAFT_COPY?.kind).toBeUndefined();
   });
 });
+
+describe('the create transition (no `from`)', () => {
+  const pkg = (): PackageJson => ({
+    tenant: {},
+    types: [
+      {
+        name: 't',
+        workflow: {
+          states: { NEW: { kind: 'initial' }, OPEN: {}, DONE: { kind: 'terminal' } },
+          transitions: {
+            open: { create: true, to: 'OPEN', roles: ['r'] },
+            finish: { from: ['OPEN'], to: 'DONE', roles: ['r'] },
+          },
+        },
+      },
+    ],
+  });
+
+  it('keeps no `from` through a rename, and goes only with the state it leads to', () => {
+    const renamed = wf(ok(renameState(pkg(), 't', 'OPEN', 'STARTED')), 't');
+    expect(renamed.transitions?.open).toEqual({ create: true, to: 'STARTED', roles: ['r'] });
+    expect(wf(ok(deleteState(pkg(), 't', 'DONE')), 't').transitions?.open).toEqual({
+      create: true,
+      to: 'OPEN',
+      roles: ['r'],
+    });
+    expect(wf(ok(deleteState(pkg(), 't', 'OPEN')), 't').transitions?.open).toBeUndefined();
+  });
+});

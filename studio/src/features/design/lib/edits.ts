@@ -104,8 +104,8 @@ export function addTransition(
     const existing = wf.transitions?.[name];
     if (existing) {
       if (existing.to !== to) return `“${name}” already leads to ${existing.to}: choose another name.`;
-      if (existing.from.includes(from)) return `“${name}” already goes from ${from} to ${to}.`;
-      return { ...wf, transitions: { ...wf.transitions, [name]: { ...existing, from: [...existing.from, from] } } };
+      if (existing.from?.includes(from)) return `“${name}” already goes from ${from} to ${to}.`;
+      return { ...wf, transitions: { ...wf.transitions, [name]: { ...existing, from: [...(existing.from ?? []), from] } } };
     }
     const def: TransitionJson = { from: [from], to, roles: [], ...init };
     return { ...wf, transitions: { ...(wf.transitions ?? {}), [name]: def } };
@@ -157,7 +157,7 @@ export function renameState(pkg: PackageJson, typeName: string, from: string, to
     const renamed = { ...wf, states: renameKey(wf.states, from, to) };
     return mapTransitions(renamed, (_, t) => ({
       ...t,
-      from: t.from.map((s) => (s === from ? to : s)),
+      ...(t.from ? { from: t.from.map((s) => (s === from ? to : s)) } : {}),
       to: t.to === from ? to : t.to,
       ...(t.guards ? { guards: t.guards.map((g) => ({ ...g, rule: renameStateInRule(g.rule, from, to) })) } : {}),
     }));
@@ -186,7 +186,7 @@ export function stateReferences(wf: WorkflowJson, state: string): string[] {
   const refs: string[] = [];
   for (const [name, t] of Object.entries(wf.transitions ?? {})) {
     if (t.to === state) refs.push(`transition ${name} leads to it`);
-    else if (t.from.includes(state)) refs.push(`transition ${name} leaves from it`);
+    else if (t.from?.includes(state)) refs.push(`transition ${name} leaves from it`);
   }
   return refs;
 }
@@ -223,6 +223,12 @@ export function deleteState(pkg: PackageJson, typeName: string, state: string): 
     const removed = new Set<string>();
     const states = Object.fromEntries(Object.entries(wf.states).filter(([n]) => n !== state));
     const pruned = mapTransitions({ ...wf, states }, (name, t) => {
+      // The create transition has no `from`: it goes only with the state it leads to.
+      if (!t.from) {
+        if (t.to !== state) return t;
+        removed.add(name);
+        return null;
+      }
       const from = t.from.filter((s) => s !== state);
       if (t.to === state || from.length === 0) {
         removed.add(name);
@@ -242,7 +248,7 @@ export function deleteTransitionEdge(pkg: PackageJson, typeName: string, name: s
   return withWorkflow(pkg, typeName, (wf) => {
     const t = wf.transitions?.[name];
     if (!t) return `There is no transition “${name}”.`;
-    const rest = t.from.filter((s) => s !== from);
+    const rest = (t.from ?? []).filter((s) => s !== from);
     if (rest.length > 0) return { ...wf, transitions: { ...wf.transitions, [name]: { ...t, from: rest } } };
     const pruned = mapTransitions(wf, (n, x) => (n === name ? null : x));
     return withoutTransitionRefs(pruned, new Set([name]));
@@ -300,7 +306,7 @@ export function danglingReferences(wf: WorkflowJson): string[] {
   const out: string[] = [];
   const transitions = wf.transitions ?? {};
   for (const [name, t] of Object.entries(transitions)) {
-    for (const s of t.from) if (!(s in wf.states)) out.push(`transition ${name} leaves from missing state ${s}`);
+    for (const s of t.from ?? []) if (!(s in wf.states)) out.push(`transition ${name} leaves from missing state ${s}`);
     if (!(t.to in wf.states)) out.push(`transition ${name} leads to missing state ${t.to}`);
     for (const n of t.four_eyes ?? []) {
       if (n !== 'creator' && !(n in transitions)) out.push(`transition ${name}'s four-eyes names missing ${n}`);
@@ -325,7 +331,7 @@ export function copyStates(wf: WorkflowJson, names: string[]): Clipboard {
   const states = Object.fromEntries(Object.entries(wf.states).filter(([n]) => picked.has(n)));
   const transitions = Object.fromEntries(
     Object.entries(wf.transitions ?? {}).flatMap(([n, t]) => {
-      const from = t.from.filter((s) => picked.has(s));
+      const from = (t.from ?? []).filter((s) => picked.has(s));
       return picked.has(t.to) && from.length > 0 ? [[n, { ...t, from }]] : [];
     }),
   );
@@ -364,7 +370,7 @@ export function pasteStates(pkg: PackageJson, typeName: string, clip: Clipboard)
       const to = freeName(transitions, name, 'Copy');
       const copy: TransitionJson = {
         ...t,
-        from: t.from.map((s) => renamed.get(s) ?? s),
+        ...(t.from ? { from: t.from.map((s) => renamed.get(s) ?? s) } : {}),
         to: renamed.get(t.to) ?? t.to,
       };
       delete copy.four_eyes;

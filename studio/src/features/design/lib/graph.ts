@@ -61,7 +61,8 @@ export function toGraph(workflow: WorkflowJson): WorkflowGraph {
   const list = Object.entries(transitions ?? {});
   const edges: TransitionEdge[] = [];
   for (const [name, t] of list) {
-    for (const from of t.from) {
+    // The create transition (`create: true`) leaves no state: it has no edge.
+    for (const from of t.from ?? []) {
       edges.push({
         id: edgeId(name, from),
         transition: name,

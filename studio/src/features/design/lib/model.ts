@@ -33,7 +33,9 @@ export interface GuardJson {
 }
 
 export interface TransitionJson {
-  from: string[];
+  /** Absent for the create transition (`create: true`), which runs when an entity is created. */
+  from?: string[];
+  create?: boolean;
   to: string;
   label?: string;
   roles?: string[];
