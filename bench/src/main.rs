@@ -9,7 +9,9 @@
 //!   through the engine (`Store::transition`) and through HTTP (the API router on 127.0.0.1)
 //!   ([`load`]);
 //! * **(c)** the baseline: pgbench running the same SQL transaction on the same cluster at the
-//!   same client counts ([`pgbench`]), against which (b) is given as ratios.
+//!   same client counts ([`pgbench`]), against which (b) is given as ratios;
+//! * **(d)** lists of 100,000 entities under a record rule, against the same lists without one
+//!   ([`lists`]).
 //!
 //! The report is printed and written as markdown to `target/bench-report.md`, with PASS/MISS
 //! lines for the targets (nothing is asserted).
@@ -18,10 +20,12 @@
 //! `BENCH_WARMUP_SECONDS` (default 2), `BENCH_CLIENTS` (default `1,8,32`), `BENCH_EVAL_MS`
 //! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
 //! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
-//! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server).
+//! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server), `BENCH_ONLY=lists`
+//! (only part (d)).
 
 mod cpu;
 mod evalcost;
+mod lists;
 mod load;
 mod pgbench;
 mod report;
@@ -154,8 +158,13 @@ async fn main() -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let load_before = loadavg();
 
-    eprintln!("bench: (a) evaluation cost, {} ms per measurement", s.eval.as_millis());
-    let eval = evalcost::run(&root, s.eval)?;
+    let only_lists = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "lists");
+    let eval = if only_lists {
+        None
+    } else {
+        eprintln!("bench: (a) evaluation cost, {} ms per measurement", s.eval.as_millis());
+        Some(evalcost::run(&root, s.eval)?)
+    };
 
     let work = WorkDir::create()?;
     let max_clients = s.clients.iter().copied().max().unwrap_or(1);
@@ -163,17 +172,25 @@ async fn main() -> Result<()> {
     let pool_size = u32::try_from(max_clients + 4).context("too many clients")?;
     let db = setup::open_database(&work.home(), pool_size).await?;
     let outcome = tokio::select! {
-        r = measure(&s, &root, &work, &db) => r,
+        r = async {
+            let measured = if only_lists { None } else { Some(measure(&s, &root, &work, &db).await?) };
+            let lists = lists::run(&root, &db).await?;
+            Ok::<_, anyhow::Error>((measured, lists))
+        } => r,
         signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
     };
     eprintln!("bench: stopping the cluster");
     let closed = db.close().await.context("stopping the embedded cluster");
     drop(work);
-    let (facts, levels) = outcome?;
+    let (measured, lists) = outcome?;
     closed?;
 
     let load = format!("{} at the start, {} at the end", load_before, loadavg());
-    let report = build_report(&s, cores, &load, &facts, &eval, &levels);
+    let mut report = match (&measured, &eval) {
+        (Some((facts, levels)), Some(eval)) => build_report(&s, cores, &load, facts, eval, levels),
+        _ => report::Report::default(),
+    };
+    lists::report(&mut report, &lists);
     print!("{}", report.to_text());
     if let Some(dir) = s.report.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -15,7 +15,9 @@ use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::logic::Logic;
+use crate::model::Actor;
 use crate::permissions::Permissions;
+use crate::rows::{RowScope, TypeRowRules};
 use crate::rules::NamedRules;
 use crate::script::{Script, ScriptEngine, CONTEXT_NAMES};
 
@@ -25,6 +27,8 @@ pub struct CompiledTenant {
     ontology: Ontology,
     workflows: HashMap<String, CompiledWorkflow>,
     rules: NamedRules,
+    /// Per type, its record rules (types without any are absent).
+    row_rules: HashMap<String, TypeRowRules>,
     permissions: Permissions,
     scripts: ScriptEngine,
     limits: Limits,
@@ -71,11 +75,24 @@ impl CompiledTenant {
                 Err(e) => errors.push(e),
             }
         }
+        let mut row_rules = HashMap::new();
+        for (name, ty) in ontology.iter() {
+            if ty.def().record_rules.is_empty() {
+                continue;
+            }
+            match crate::rows::compile_type_rules(&ontology, name, &ty.def().record_rules) {
+                Ok(r) => {
+                    row_rules.insert(name.to_string(), r);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
         if errors.is_empty() {
             Ok(CompiledTenant {
                 ontology,
                 workflows,
                 rules,
+                row_rules,
                 permissions: Permissions::default(),
                 scripts,
                 limits: limits.clone(),
@@ -83,6 +100,17 @@ impl CompiledTenant {
         } else {
             Err(errors)
         }
+    }
+
+    /// Which rows of `type_name` `actor` sees, by the record rules of the roles that may view
+    /// the type (see [`crate::rows`]).
+    pub fn row_scope(&self, actor: &Actor, type_name: &str) -> RowScope {
+        RowScope::of(actor, type_name, &self.permissions, self.row_rules.get(type_name))
+    }
+
+    /// The record rules of a type, if it has any.
+    pub fn row_rules(&self, type_name: &str) -> Option<&TypeRowRules> {
+        self.row_rules.get(type_name)
     }
 
     /// The tenant's named rules, expanded.

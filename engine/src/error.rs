@@ -85,6 +85,9 @@ pub enum EngineError {
     /// A `four_eyes` entry that is neither `creator` nor a transition of the workflow.
     #[error("type `{type_name}`, transition `{transition}`, four_eyes: `{entry}` is neither `creator` nor a transition of this workflow")]
     FourEyes { type_name: String, transition: String, entry: String },
+    /// A record rule (`record_rules:` of a type) that does not compile to SQL.
+    #[error("type `{type_name}`, record_rules, role `{role}`: {message}")]
+    RecordRule { type_name: String, role: String, message: String },
     /// A problem with a state's `editable` or `timers`.
     #[error("type `{type_name}`, state `{state}`, {message}")]
     State { type_name: String, state: String, message: String },

@@ -6,7 +6,8 @@
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
 //! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
 //! time; [`limits`] bounds them; [`model`] is the data the store fills; [`names`] parses the
-//! slugs and state and transition names that come from outside.
+//! slugs and state and transition names that come from outside; [`rows`] compiles record rules
+//! (which rows a role sees) for the store's SQL.
 //!
 //! Around the core, with tokio: [`store`] (the Postgres executor) and [`offload`] (slow tenant
 //! code runs off the reactor, on bounded slots with a per-tenant share).
@@ -21,6 +22,7 @@ pub mod model;
 pub mod names;
 pub mod offload;
 pub mod permissions;
+pub mod rows;
 pub mod rules;
 pub mod script;
 pub mod store;

@@ -43,6 +43,11 @@ pub struct EntityTypeDef {
     /// [`EntityTypeDef::unique_constraints`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unique: Vec<UniqueDef>,
+    /// Which entities each role sees (role → a JSON-Logic rule over `entity` and `actor`),
+    /// kept raw: the `engine` crate compiles them to SQL (`engine::rows`). A role with `view`
+    /// and no rule here sees every entity of the type.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub record_rules: IndexMap<String, Value>,
     /// The workflow, kept raw: the `engine` crate parses it (this crate sits below it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<Value>,

@@ -137,6 +137,7 @@ fn engine_place(e: &EngineError) -> (String, String) {
         }
         EngineError::FourEyes { type_name, transition, .. } => (file(type_name), tr(transition, "/four_eyes")),
         EngineError::State { type_name, state, .. } => (file(type_name), format!("/workflow/states/{}", esc(state))),
+        EngineError::RecordRule { type_name, role, .. } => (file(type_name), format!("/record_rules/{}", esc(role))),
         _ => ("types".into(), String::new()),
     }
 }

@@ -2,6 +2,7 @@
 //! server-sent events). Both read the tenant's event stream, which the outbox relay fills in
 //! commit order (see [`crate::workers::relay`]); an event's `id` is its position there.
 
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::auth::bearer;
 use crate::error::ApiError;
@@ -96,6 +98,23 @@ pub fn can_view(who: &TenantActor, permissions: &Permissions, event: &EventRecor
     permissions.allows(&who.actor.roles, who.actor.system, &event.entity_type, Action::View)
 }
 
+/// The events of `rows` whose entities `who` sees by the record rules of its roles (one
+/// statement per type that has rules for the caller; none otherwise). An event is seen while its
+/// entity is: the rules are read over the entity as it is now.
+async fn visible(state: &AppState, who: &TenantActor, rows: Vec<EventRecord>) -> Result<Vec<EventRecord>, StoreError> {
+    let mut by_type: HashMap<&str, Vec<Uuid>> = HashMap::new();
+    for e in &rows {
+        by_type.entry(e.entity_type.as_str()).or_default().push(e.entity_id);
+    }
+    let mut hidden: HashMap<String, HashSet<Uuid>> = HashMap::new();
+    for (type_name, ids) in by_type {
+        if let Some(seen) = state.store.visible_ids(who.tenant, &who.actor, type_name, &ids).await? {
+            hidden.insert(type_name.to_string(), ids.into_iter().filter(|id| !seen.contains(id)).collect());
+        }
+    }
+    Ok(rows.into_iter().filter(|e| !hidden.get(&e.entity_type).is_some_and(|h| h.contains(&e.entity_id))).collect())
+}
+
 /// The live version's permissions (compiled once per version, cached).
 async fn permissions(state: &AppState, who: &TenantActor) -> Result<Permissions, StoreError> {
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
@@ -164,6 +183,7 @@ async fn list(
     };
     let permissions = permissions(&state, &who).await?;
     let data: Vec<EventRecord> = rows.into_iter().filter(|e| can_view(&who, &permissions, e)).collect();
+    let data = visible(&state, &who, data).await?;
     Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
 }
 
@@ -269,18 +289,26 @@ async fn pump(
         let mut full = false;
         if !rows.is_empty() {
             // Asked per page: a newly published version's permissions apply from the next one.
-            match permissions(&state, &credential.who).await {
-                Ok(permissions) => {
-                    full = rows.len() as i64 == STREAM_PAGE;
+            let (last, page_len) = (rows.last().map(|e| e.id), rows.len());
+            let seen = async {
+                let permissions = permissions(&state, &credential.who).await?;
+                let rows: Vec<EventRecord> =
+                    rows.into_iter().filter(|e| can_view(&credential.who, &permissions, e)).collect();
+                visible(&state, &credential.who, rows).await
+            }
+            .await;
+            match seen {
+                Ok(rows) => {
+                    full = page_len as i64 == STREAM_PAGE;
                     for e in rows {
-                        position = e.id;
-                        if !can_view(&credential.who, &permissions, &e) {
-                            continue;
-                        }
                         let data = serde_json::to_string(&e).unwrap_or_default();
                         if out.send(Ok(Event::default().id(e.id.to_string()).data(data))).await.is_err() {
                             return;
                         }
+                    }
+                    // Past the events the caller may not see as well.
+                    if let Some(last) = last {
+                        position = last;
                     }
                 }
                 // The page is read again after the wait.

@@ -268,6 +268,11 @@ pub(super) async fn transition(
         }
 
         let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+        // Outside the actor's record rules, the entity does not exist for it (every route:
+        // one entity, bulk by ids or by filter).
+        if !store.sees(&mut tx, tenant, actor, type_name, id).await? {
+            return Err(StoreError::EntityNotFound);
+        }
         let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
         known = (true, defs.workflow(type_name).is_some_and(|w| w.transition(name).is_some()));
         if let Some(expected) = opts.if_match {

@@ -229,6 +229,74 @@ impl Store {
         edit::authorize(&defs, actor, type_name, action, on_entity)
     }
 
+    /// [`Store::authorize`], and then, for one entity, whether the actor sees it by the live
+    /// version's record rules: an entity outside them does not exist for the actor (404, as an
+    /// unknown id).
+    pub async fn authorize_entity(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        type_name: &str,
+        id: Uuid,
+        action: Action,
+    ) -> Result<(), StoreError> {
+        let defs = self.live_cached(tenant).await?;
+        edit::authorize(&defs, actor, type_name, action, true)?;
+        let scope = defs.row_scope(actor, type_name);
+        if scope.is_all() {
+            return Ok(());
+        }
+        let mut tx = self.begin(tenant).await?;
+        let seen = query::rows::visible_ids(&mut tx, tenant, type_name, &[id], &scope, actor).await?;
+        tx.commit().await?;
+        if seen.contains(&id) {
+            Ok(())
+        } else {
+            Err(StoreError::EntityNotFound)
+        }
+    }
+
+    /// Which of `ids` (entities of `type_name`) the actor sees by the live version's record
+    /// rules; `None` when the actor sees every entity of the type (no rule applies).
+    pub async fn visible_ids(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        type_name: &str,
+        ids: &[Uuid],
+    ) -> Result<Option<std::collections::HashSet<Uuid>>, StoreError> {
+        let defs = self.live_cached(tenant).await?;
+        let scope = defs.row_scope(actor, type_name);
+        if scope.is_all() {
+            return Ok(None);
+        }
+        let mut tx = self.begin(tenant).await?;
+        let seen = query::rows::visible_ids(&mut tx, tenant, type_name, ids, &scope, actor).await?;
+        tx.commit().await?;
+        Ok(Some(seen))
+    }
+
+    /// Whether the actor sees entity `id` by the live version's record rules, read in `tx` (a
+    /// transition checks it on the row it has locked). No statement when no rule applies.
+    pub(crate) async fn sees(
+        &self,
+        tx: &mut sql::Tx,
+        tenant: TenantId,
+        actor: &Actor,
+        type_name: &str,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        if actor.system {
+            return Ok(true);
+        }
+        let defs = self.live_cached(tenant).await?;
+        let scope = defs.row_scope(actor, type_name);
+        if scope.is_all() {
+            return Ok(true);
+        }
+        Ok(query::rows::visible_ids(tx, tenant, type_name, &[id], &scope, actor).await?.contains(&id))
+    }
+
     /// Changes data fields of an entity (a JSON merge patch), within what the actor may edit in
     /// its current state. Writes an `edit` history row and a `<type>.updated` event.
     pub async fn patch_entity(
@@ -347,13 +415,15 @@ impl Store {
 
     /// A page of a list query: filters, search, sort and cursor of `request` parsed against the
     /// live definitions of `type_name` (see [`query`]).
+    /// A page of a list of `type_name`, of the rows `actor` may see (its roles' record rules).
     pub async fn query(
         &self,
         tenant: TenantId,
+        actor: &Actor,
         type_name: &str,
         request: &ListRequest,
     ) -> Result<ListPage, StoreError> {
-        query::run(self, tenant, type_name, request).await
+        query::run(self, tenant, actor, type_name, request).await
     }
 
     pub async fn history(&self, tenant: TenantId, type_name: &str, id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -141,6 +141,25 @@ impl Validation {
         for ty in package.primary_types() {
             let Some(def) = ty.def() else { continue };
             let file = ty.parsed.rel.clone();
+            // Record rules: for declared roles that may view the type (what a rule says is
+            // compiled, with its paths checked, by the engine).
+            if let Some(tenant) = &package.tenant.typed {
+                let permissions =
+                    Permissions::new(tenant.roles.iter().map(|(role, def)| (role.as_str(), def.permissions.as_ref())));
+                for role in def.record_rules.keys() {
+                    let pointer = format!("/record_rules/{}", esc(role));
+                    if !tenant.roles.contains_key(role) {
+                        self.error(&file, &pointer, format!("unknown role `{role}` (not declared in tenant.yaml)"));
+                    } else if !permissions.allows(std::slice::from_ref(role), false, def.name.as_str(), Action::View) {
+                        self.push(
+                            Severity::Warning,
+                            &file,
+                            &pointer,
+                            format!("role `{role}` may not view `{}`: its record rule has no effect", def.name),
+                        );
+                    }
+                }
+            }
             let mut refs = Vec::new();
             references(&def.fields, "/fields", &mut refs);
             for (pointer, to) in refs {
@@ -330,6 +349,9 @@ impl Validation {
             }
             EngineError::Rule { rule, message } => {
                 self.error(&package.tenant.rel, &format!("/rules/{}", esc(&rule)), message);
+            }
+            EngineError::RecordRule { type_name, role, message } => {
+                self.error(&package.file_of(&type_name), &format!("/record_rules/{}", esc(&role)), message);
             }
             EngineError::FourEyes { type_name, transition, entry } => {
                 let index = package

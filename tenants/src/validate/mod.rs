@@ -454,6 +454,7 @@ fn stub(name: TypeName, workflow: Option<Value>) -> EntityTypeDef {
         fields: IndexMap::new(),
         immutable: false,
         unique: Vec::new(),
+        record_rules: IndexMap::new(),
         workflow,
     }
 }

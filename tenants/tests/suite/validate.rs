@@ -86,6 +86,7 @@ broken! {
     loads,
     immutable,
     unique,
+    record_rules,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,

@@ -28,6 +28,7 @@ mod path_names;
 mod permissions;
 mod plan_pinned;
 mod queries;
+mod record_rules;
 mod scenario_change_control;
 mod scenario_chemichemi;
 mod studio_serving;

@@ -527,7 +527,8 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
             ListMode::List,
         );
         // Each statement of the page (non-null keys, then missing ones).
-        let plans = explain_list(&s.store, s.tenant, "ticket", &request).await.expect("explain");
+        let plans =
+            explain_list(&s.store, s.tenant, &engine::store::timer_actor(), "ticket", &request).await.expect("explain");
         assert!(!plans.is_empty());
         for plan in &plans {
             let (mut indexes, mut conds, mut seq) = (Vec::new(), Vec::new(), false);

@@ -398,8 +398,10 @@ async fn concurrent_allocations_never_over_reserve() {
     let warehouse = s.token(&db, "warehouse@chemichemi.test").await;
     // 5 degreasers in stock in `main`; eight orders of 2 each compete for them (split between two
     // customers: approving counts every open order against the customer's credit).
+    // Pwani Traders is on the coast: its rep (sales2@, by the customer's record rule) submits it.
     let pwani = s.sample("pwani_traders");
-    assert_eq!(s.fire(&sales, "customer", &pwani, "submitCustomer", json!({})).await.status, 200);
+    let sales2 = s.token(&db, "sales2@chemichemi.test").await;
+    assert_eq!(s.fire(&sales2, "customer", &pwani, "submitCustomer", json!({})).await.status, 200);
     assert_eq!(s.fire(&manager, "customer", &pwani, "approveCustomer", json!({})).await.status, 200);
     let mut orders = Vec::new();
     for customer in ["savanna_hotel", "pwani_traders"].repeat(4) {

@@ -117,7 +117,7 @@ pub(super) async fn bulk_transition(
                 cursor: None,
                 limit: Some(WALK_PAGE),
             };
-            let first = state.store.query(who.tenant, &path.type_name, &request).await.map_err(|e| {
+            let first = state.store.query(who.tenant, &who.actor, &path.type_name, &request).await.map_err(|e| {
                 // Name the body's member, not a query parameter.
                 match ApiError::from(e) {
                     mut err if err.code == "VALIDATION_FAILED" => {
@@ -184,7 +184,7 @@ pub(super) async fn bulk_transition(
                     }
                     let Some(next) = page.next_cursor.take() else { break };
                     request.cursor = Some(next);
-                    page = match store.query(tenant, &path.type_name, &request).await {
+                    page = match store.query(tenant, &actor, &path.type_name, &request).await {
                         Ok(p) => p,
                         Err(e) => {
                             tracing::error!(error = %e, "bulk transition: reading the next page failed");

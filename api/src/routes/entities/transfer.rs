@@ -41,13 +41,14 @@ pub(super) async fn export_csv(
     let mut request = ListRequest::from_pairs(pairs, ListMode::Export);
     request.limit = Some(WALK_PAGE);
     // The first page before answering: a bad filter is a plain 422, not a broken download.
-    let first = state.store.query(who.tenant, &path.type_name, &request).await?;
+    let first = state.store.query(who.tenant, &who.actor, &path.type_name, &request).await?;
     let first_chunk = csv_rows(&first.entities, &fields, true).map_err(ApiError::internal)?;
 
     let (tx, rx) = mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let store = state.store.clone();
     let tenant = who.tenant;
     let type_name = path.type_name.clone();
+    let actor = who.actor.clone();
     let mut next = first.next_cursor;
     tokio::spawn(async move {
         if tx.send(Ok(first_chunk)).await.is_err() {
@@ -55,7 +56,7 @@ pub(super) async fn export_csv(
         }
         while let Some(cursor) = next.take() {
             request.cursor = Some(cursor);
-            let chunk = match store.query(tenant, &type_name, &request).await {
+            let chunk = match store.query(tenant, &actor, &type_name, &request).await {
                 Ok(page) => {
                     next = page.next_cursor;
                     csv_rows(&page.entities, &fields, false).map_err(|e| e.to_string())

@@ -31,7 +31,12 @@ pub(super) fn literal(s: &str) -> String {
 
 /// The indexes the lists of `types` need in `tenant`. Names are checked identifiers (the
 /// ontology's `TypeName`/`FieldName`), checked again here, and only ever written as literals.
+///
+/// Besides the filterable and sortable fields, every scalar field a record rule reads (of the
+/// type, or of a type it reaches through references) is indexed, so a list under a rule is
+/// index-backed too.
 pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
+    let ruled = rule_fields(types);
     let mut out = Vec::new();
     for def in types {
         let type_name = def.name.as_str();
@@ -40,7 +45,8 @@ pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
         }
         for (field, f) in &def.fields {
             let field = field.as_str();
-            if !(f.filterable || f.sortable) || !is_identifier(field) {
+            let by_rule = ruled.contains(&(type_name.to_string(), field.to_string()));
+            if !(f.filterable || f.sortable || by_rule) || !is_identifier(field) {
                 continue;
             }
             let Some(accessor) = Accessor::of(f.kind) else { continue };
@@ -178,6 +184,35 @@ pub fn unique_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<UniqueSpec> {
                 key,
                 comment,
             });
+        }
+    }
+    out
+}
+
+/// The (type, field) pairs the record rules of `types` read: each `{"var": "entity.a.b.c"}`
+/// walked through the reference fields it names.
+fn rule_fields(types: &[EntityTypeDef]) -> std::collections::HashSet<(String, String)> {
+    let by_name: std::collections::HashMap<&str, &EntityTypeDef> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut out = std::collections::HashSet::new();
+    for def in types {
+        let mut stack: Vec<&Value> = def.record_rules.values().collect();
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Array(items) => stack.extend(items),
+                Value::Object(map) => {
+                    if let Some(path) = map.get("var").and_then(Value::as_str).and_then(|p| p.strip_prefix("entity.")) {
+                        let mut ty = Some(def);
+                        for seg in path.split('.') {
+                            let Some(t) = ty else { break };
+                            let Some(field) = t.fields.get(seg) else { break };
+                            out.insert((t.name.as_str().to_string(), seg.to_string()));
+                            ty = field.to.as_ref().and_then(|to| by_name.get(to.as_str()).copied());
+                        }
+                    }
+                    stack.extend(map.values());
+                }
+                _ => {}
+            }
         }
     }
     out

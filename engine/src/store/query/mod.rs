@@ -41,6 +41,7 @@ use crate::model::Entity;
 
 mod index;
 mod parse;
+pub(crate) mod rows;
 
 pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, UNIQUE_PREFIX};
 use parse::*;
@@ -325,6 +326,8 @@ struct Parsed {
     limit: i64,
     cursor: Option<Cursor>,
     total: bool,
+    /// The rows the caller may see (record rules), and the caller whose values they read.
+    scope: Option<(crate::rows::RowScope, crate::model::Actor)>,
 }
 
 // --- SQL --------------------------------------------------------------------------------------
@@ -430,6 +433,11 @@ fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
     // `tenant_id = $1 and type = $2`, with exactly these types: they prove the partial
     // predicate of the field indexes (`where tenant_id = '…'::uuid and type = '…'::text`).
     s.push(&format!(" from entities where tenant_id = {t} and type = {ty}"));
+    if let Some((scope, actor)) = &p.scope {
+        if let Some(cond) = rows::scope_condition(s, &t, "entities", scope, actor) {
+            s.push(&format!(" and {cond}"));
+        }
+    }
     for f in &p.filters {
         let k = s.key(&f.key);
         match &f.cond {
@@ -641,12 +649,14 @@ async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPag
 pub(super) async fn run(
     store: &Store,
     tenant: TenantId,
+    actor: &crate::model::Actor,
     type_name: &str,
     request: &ListRequest,
 ) -> Result<ListPage, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let (_, defs) = store.live_in(&mut tx, tenant).await?;
-    let parsed = parse(&defs, type_name, request)?;
+    let mut parsed = parse(&defs, type_name, request)?;
+    parsed.scope = Some((defs.row_scope(actor, type_name), actor.clone()));
     let page = fetch_page(&mut tx, tenant, &parsed).await?;
     tx.commit().await?;
     Ok(page)
@@ -658,12 +668,14 @@ pub(super) async fn run(
 pub async fn explain_list(
     store: &Store,
     tenant: TenantId,
+    actor: &crate::model::Actor,
     type_name: &str,
     request: &ListRequest,
 ) -> Result<Vec<Value>, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let (_, defs) = store.live_in(&mut tx, tenant).await?;
-    let parsed = parse(&defs, type_name, request)?;
+    let mut parsed = parse(&defs, type_name, request)?;
+    parsed.scope = Some((defs.row_scope(actor, type_name), actor.clone()));
     let mut plans = Vec::new();
     for (segment, cursor) in steps(&parsed) {
         let mut stmt = page_stmt(&parsed, tenant, segment, cursor, parsed.limit + 1);

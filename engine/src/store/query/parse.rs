@@ -108,7 +108,7 @@ pub(super) fn parse(defs: &CompiledTenant, type_name: &str, request: &ListReques
         return Err(Rejection::Validation { errors: errors.0 }.into());
     }
     let sort = sort.unwrap_or_else(default_sort);
-    Ok(Parsed { type_name: type_name.to_string(), filters, search, sort, limit, cursor, total })
+    Ok(Parsed { type_name: type_name.to_string(), filters, search, sort, limit, cursor, total, scope: None })
 }
 
 pub(super) fn default_sort() -> Sort {
