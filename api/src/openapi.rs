@@ -20,8 +20,8 @@ use ontology::CompiledType;
 use serde_json::{json, Map, Value};
 
 use crate::limits::{
-    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INVITE_TTL_DAYS, MAX_DRAFT_BYTES, MAX_IN_VALUES, MAX_LIMIT,
-    MAX_Q_CHARS, MAX_VALUE_CHARS,
+    DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, EVENTS_MAX_LIMIT, INBOX_DEFAULT_LIMIT, INBOX_MAX_LIMIT, INBOX_MAX_SCAN,
+    INVITE_TTL_DAYS, MAX_DRAFT_BYTES, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_VALUE_CHARS,
 };
 
 /// The columns every type may be filtered on, besides its fields.
@@ -42,6 +42,7 @@ pub fn document_of(slug: &str, version: i64, defs: &CompiledTenant, visible: &dy
     schemas.insert("StreamEvent".into(), stream_event_schema());
     schemas.insert("HistoryEntry".into(), history_schema());
     schemas.insert("TransitionInfo".into(), transition_info_schema());
+    schemas.insert("InboxPage".into(), inbox_page_schema());
     schemas.insert("FieldError".into(), field_error_schema());
     schemas.insert("BulkReport".into(), bulk_report_schema());
     schemas.insert("ImportReport".into(), import_report_schema());
@@ -558,6 +559,12 @@ fn nullable_date_time() -> Value {
 
 // --- Schemas ----------------------------------------------------------------------------------
 
+/// An entity's `display`: its type's title template rendered over its data.
+pub(crate) fn display_schema() -> Value {
+    json!({ "type": "string", "description": "The entity's title: its type's `title` template (of the live version) \
+        rendered over its data. Absent when the type has no title template or the title renders blank." })
+}
+
 fn entity_schema(type_name: &str, states: &[&str]) -> Value {
     json!({
         "type": "object",
@@ -568,10 +575,50 @@ fn entity_schema(type_name: &str, states: &[&str]) -> Value {
             "state": { "type": "string", "enum": states },
             "version": { "type": "integer", "minimum": 1 },
             "data": { "$ref": format!("#/components/schemas/{}", component(type_name, "Data")) },
+            "display": display_schema(),
             "created_at": date_time(),
             "updated_at": date_time(),
             "created_by": { "type": "string" },
             "updated_by": { "type": "string" },
+        },
+    })
+}
+
+/// A page of `GET …/inbox`: entities of any type (their data as the type's own schema says).
+fn inbox_page_schema() -> Value {
+    let count = json!({ "type": "integer", "minimum": 1 });
+    json!({
+        "type": "object", "required": ["data", "groups", "next_cursor"],
+        "properties": {
+            "data": { "type": "array", "items": {
+                "type": "object", "required": ["entity", "transitions"],
+                "properties": {
+                    "entity": {
+                        "type": "object",
+                        "required": ["id", "type", "state", "version", "data", "created_at", "updated_at", "created_by", "updated_by"],
+                        "properties": {
+                            "id": { "type": "string", "format": "uuid" },
+                            "type": { "type": "string" },
+                            "state": { "type": "string" },
+                            "version": { "type": "integer", "minimum": 1 },
+                            "data": { "type": "object", "additionalProperties": true },
+                            "display": display_schema(),
+                            "created_at": date_time(),
+                            "updated_at": date_time(),
+                            "created_by": { "type": "string" },
+                            "updated_by": { "type": "string" },
+                        },
+                    },
+                    "transitions": { "type": "array", "description": "The transitions this user may fire on it now",
+                        "items": { "type": "object", "required": ["name", "label", "to"], "properties": {
+                            "name": { "type": "string" }, "label": { "type": ["string", "null"] }, "to": { "type": "string" } } } },
+                },
+            } },
+            "groups": { "type": "array", "description": "The page's entities counted by type and transition, in order of first appearance",
+                "items": { "type": "object", "required": ["type", "transition", "label", "count"], "properties": {
+                    "type": { "type": "string" }, "transition": { "type": "string" },
+                    "label": { "type": ["string", "null"] }, "count": count } } },
+            "next_cursor": { "type": ["string", "null"] },
         },
     })
 }
@@ -1181,6 +1228,21 @@ fn static_paths(slug: &str, type_names: &[&str]) -> Vec<(String, Value)> {
                         "package": schema_ref("Package"),
                     } })),
                 "responses": responses(ok(schema_ref("DryRun")), &[400, 401, 403, 404, 422]) } }),
+        ),
+        (
+            format!("{t}/inbox"),
+            json!({ "get": { "tags": ["inbox"], "operationId": "inbox",
+            "summary": "The entities on which this user can fire a transition now, oldest first",
+            "description": format!("Candidates are the entities of the types the user may view, in states with a \
+                transition open to one of the user's roles; each is explained like `GET …/transitions` (roles, \
+                four-eyes, guards) and listed with the transitions it allows. A page evaluates at most {INBOX_MAX_SCAN} \
+                candidates, so it may hold fewer than `limit` entities and still have a `next_cursor`; `groups` \
+                counts the page's entities by type and transition."),
+            "parameters": [
+                { "name": "type", "in": "query", "schema": { "type": "string" }, "description": "Only entities of this type" },
+                { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" }, "description": "A previous page's `next_cursor`" },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": INBOX_MAX_LIMIT, "default": INBOX_DEFAULT_LIMIT } } ],
+            "responses": responses(ok(schema_ref("InboxPage")), &[400, 401, 403, 404, 422]) } }),
         ),
         (
             format!("{t}/events"),

@@ -13,6 +13,7 @@ pub mod drafts;
 pub mod entities;
 pub mod events;
 pub mod health;
+pub mod inbox;
 pub mod invites;
 pub mod metrics;
 pub mod openapi;
@@ -123,6 +124,7 @@ pub fn all() -> Routes {
         .merge(drafts::routes())
         .merge(rules::routes())
         .merge(entities::routes())
+        .merge(inbox::routes())
         .merge(users::routes())
         .merge(invites::routes())
         .merge(api_keys::routes())

@@ -10,11 +10,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use engine::compiled::CompiledTenant;
 use engine::permissions::Action;
 use engine::store::{
-    entity_json, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo, TransitionOptions,
-    TransitionOutcome, TransitionRequest,
+    add_display, entity_json_titled, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo,
+    TransitionOptions, TransitionOutcome, TransitionRequest,
 };
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -73,6 +76,13 @@ async fn allow(
     Ok(state.store.authorize(who.tenant, &who.actor, type_name, action, on_entity).await?)
 }
 
+/// The live definitions whose `title` templates render the `display` of the entities answered
+/// (`engine::store::add_display`; the live version's, so every entity of a list shows its title
+/// the way the tenant writes it today).
+async fn titles(state: &AppState, who: &TenantActor) -> Result<Arc<CompiledTenant>, ApiError> {
+    Ok(state.store.live_cached(who.tenant).await?)
+}
+
 /// The id of the entity a request names, once the actor may do `action` to its type (see
 /// [`allow`]; an id that is not a uuid is 404 like an unknown one).
 async fn target(
@@ -107,7 +117,7 @@ async fn create(
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let entity =
         state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, CreateOptions::default()).await?;
-    Ok((StatusCode::CREATED, Json(entity_json(&entity))))
+    Ok((StatusCode::CREATED, Json(entity_json_titled(&entity, &*titles(&state, &who).await?))))
 }
 
 async fn get_one(
@@ -117,7 +127,7 @@ async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
-    Ok(Json(entity_json(&entity)))
+    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
 }
 
 /// The body of a PATCH: `{"data": {field: value or null}}`; anything else at the top level
@@ -146,7 +156,7 @@ async fn patch_one(
     };
     let if_match = if_match(&headers)?;
     let entity = state.store.patch_entity(who.tenant, (&path.type_name, id), patch, &who.actor, if_match).await?;
-    Ok(Json(entity_json(&entity)))
+    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
 }
 
 async fn delete_one(
@@ -185,8 +195,9 @@ async fn list(
     let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     allow(&state, &who, &path.type_name, Action::View, false).await?;
     let page = state.store.query(who.tenant, &path.type_name, &ListRequest::from_pairs(pairs, ListMode::List)).await?;
+    let defs = titles(&state, &who).await?;
     let mut body = json!({
-        "data": page.entities.iter().map(entity_json).collect::<Vec<_>>(),
+        "data": page.entities.iter().map(|e| entity_json_titled(e, &defs)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     });
     if let Some(total) = page.total {
@@ -241,7 +252,7 @@ async fn execute(
     let if_match = if_match(&headers)?;
     let id = target(&state, &who, &path.type_name, &path.id, Action::View).await?;
     let input = body.input.unwrap_or_else(|| json!({}));
-    let outcome = state
+    let mut outcome = state
         .store
         .transition(
             who.tenant,
@@ -250,6 +261,7 @@ async fn execute(
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
         .await?;
+    add_display(&mut outcome.entity, &*titles(&state, &who).await?);
     Ok(Json(outcome))
 }
 
