@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { createSchema, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
+
+const order = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  required: ['customer_id', 'number'],
+  properties: {
+    number: { type: 'string', readOnly: true },
+    customer_id: { type: 'string', format: 'uuid', 'x-reference': 'customer' },
+    address: { type: 'object', properties: { city: { type: 'string' }, geo: { type: 'string', readOnly: true } } },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['product_id'],
+        properties: {
+          product_id: { type: 'string', 'x-reference': 'product' },
+          line_total: { type: 'number', readOnly: true },
+        },
+      },
+    },
+  },
+};
+
+describe('generated forms', () => {
+  it('leave the generated fields out of a create form, at any depth', () => {
+    const s = createSchema(order) as Record<string, unknown>;
+    expect(s.$schema).toBeUndefined();
+    expect(Object.keys(s.properties as object)).toEqual(['customer_id', 'address', 'items']);
+    expect(s.required).toEqual(['customer_id']);
+    expect(s).toMatchObject({
+      properties: {
+        address: { properties: { city: { type: 'string' } } },
+        items: { items: { required: ['product_id'], properties: { product_id: { type: 'string' } } } },
+      },
+    });
+    expect(JSON.stringify(s)).not.toContain('readOnly');
+  });
+
+  it('make references pickers, in nested objects and rows', () => {
+    expect(uiSchemaFor(order)).toEqual({
+      customer_id: { 'ui:widget': 'reference' },
+      items: { items: { product_id: { 'ui:widget': 'reference' } } },
+    });
+    expect(uiSchemaFor(null)).toEqual({});
+  });
+
+  it('put the server’s field errors at their fields', () => {
+    const details = {
+      errors: [
+        { path: '/data/items/0/quantity', message: 'must be at least 1' },
+        { path: '/data/items/0/quantity', message: 'must be an integer' },
+        { path: '/data/a~1b', message: 'odd name' },
+        { path: '/data', message: 'must be an object' },
+        { path: '/state', message: 'cannot be set' },
+      ],
+    };
+    const { schema, other } = serverErrors(details, '/data');
+    expect(schema).toEqual({
+      __errors: ['must be an object'],
+      items: { 0: { quantity: { __errors: ['must be at least 1', 'must be an integer'] } } },
+      'a/b': { __errors: ['odd name'] },
+    });
+    expect(other).toEqual(['/state: cannot be set']);
+    expect(serverErrors(undefined, '/data')).toEqual({ schema: {}, other: [] });
+  });
+
+  it('validate nothing but types (no code compiled)', () => {
+    expect(serverSideValidator.validateFormData({ x: 1 }, {})).toEqual({ errors: [], errorSchema: {} });
+    expect(serverSideValidator.isValid({ type: 'string' }, 'x', {})).toBe(true);
+    expect(serverSideValidator.isValid({ type: 'integer' }, 1.5, {})).toBe(false);
+    expect(serverSideValidator.isValid({ type: ['string', 'null'] }, null, {})).toBe(true);
+    expect(serverSideValidator.isValid({}, 3, {})).toBe(true);
+  });
+});
