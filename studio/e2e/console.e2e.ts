@@ -164,6 +164,31 @@ describe('the console', () => {
     await heading.waitFor();
     const number = ((await heading.textContent()) ?? '').replace(/^Order /, '');
     expect(await page.getByLabel('State').textContent()).toBe('DRAFT');
+
+    // Editing: the fields DRAFT lets sales edit, saved with If-Match.
+    const edit = page.getByRole('region', { name: 'Edit' });
+    const notes = edit.getByLabel('notes');
+    expect(await notes.inputValue()).toBe('created in the form');
+    await notes.fill('edited once');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved: version 2.' }).waitFor();
+    // Someone else saves meanwhile: Save says so, Reload keeps what was typed here.
+    const id = page.url().split('/').pop() ?? '';
+    await sales.ok('PATCH', `${base}/order/${id}`, { data: { notes: 'their edit', requested_delivery_date: '2030-01-02' } });
+    await notes.fill('my second edit');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    const conflict = page.getByRole('alert').filter({ hasText: 'Someone else changed this Order' });
+    await conflict.waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'edit-conflict');
+    await conflict.getByRole('button', { name: 'Reload' }).click();
+    await page.getByRole('status').filter({ hasText: /Reloaded version 3; they changed .*notes/ }).waitFor();
+    expect(await notes.inputValue()).toBe('my second edit');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved: version 4.' }).waitFor();
+    const saved = await sales.ok<Entity>('GET', `${base}/order/${id}`);
+    expect([saved.data.notes, saved.data.requested_delivery_date]).toEqual(['my second edit', '2030-01-02']);
+
     await page.getByRole('button', { name: 'submitOrder' }).click();
     await page.getByRole('status').filter({ hasText: 'submitOrder: now PENDING_APPROVAL.' }).waitFor();
     const orderUrl = page.url();

@@ -8,11 +8,12 @@ import { entityName } from '../../../lib/entityName';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
-import { entityQuery, fire, historyQuery, transitionsQuery } from '../api/entities';
+import { entityQuery, fire, historyQuery, meQuery, transitionsQuery } from '../api/entities';
 import { typesQuery } from '../api/types';
 import { cell } from '../lib/columns';
-import { createSchema, serverErrors, uiSchemaFor } from '../lib/forms';
+import { createSchema, editableFields, serverErrors, uiSchemaFor, type StateInfo } from '../lib/forms';
 import { reasonText } from '../lib/reasons';
+import { EditForm } from './EditForm';
 import { SchemaForm } from './SchemaForm';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -28,6 +29,7 @@ export function EntityPage() {
   const entity = useQuery(entityQuery(tenant, type, id));
   const transitions = useQuery(transitionsQuery(tenant, type, id));
   const history = useQuery(historyQuery(tenant, type, id));
+  const me = useQuery(meQuery());
   const [inputs, setInputs] = useState<Record<string, unknown>>({});
   const [inputErrors, setInputErrors] = useState<Record<string, ErrorSchema>>({});
   const [notice, setNotice] = useState<string | null>(null);
@@ -37,6 +39,9 @@ export function EntityPage() {
   const title = entity.data ? entityName(entity.data) : id.slice(0, 8);
   useDocumentTitle(`${info?.label ?? type} ${title}`, tenant);
   const props = isRecord(info?.schema) && isRecord(info.schema.properties) ? info.schema.properties : {};
+  const workflow = isRecord(info?.workflow) ? info.workflow : {};
+  const states = Array.isArray(workflow.states) ? (workflow.states as StateInfo[]) : undefined;
+  const editable = entity.data ? editableFields(states, entity.data.state, me.data?.roles ?? []) : [];
 
   const run = async (name: string, label: string) => {
     setBusy(true);
@@ -101,6 +106,21 @@ export function EntityPage() {
                   );
                 })}
               </dl>
+              {editable.length > 0 && info ? (
+                <section aria-labelledby={`${uid}-edit`}>
+                  <h2 id={`${uid}-edit`}>Edit</h2>
+                  <EditForm
+                    key={`${entity.data.id}-${entity.data.state}`}
+                    tenant={tenant}
+                    type={type}
+                    label={info.label ?? type}
+                    schema={info.schema}
+                    fields={editable}
+                    entity={entity.data}
+                    reload={() => entity.refetch()}
+                  />
+                </section>
+              ) : null}
             </section>
             <aside className="side" aria-labelledby={`${uid}-do`}>
               <h2 id={`${uid}-do`}>Transitions</h2>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchema, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
+import { createSchema, editableFields, editSchema, mergePatch, pick, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
 
 const order = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -72,5 +72,33 @@ describe('generated forms', () => {
     expect(serverSideValidator.isValid({ type: 'integer' }, 1.5, {})).toBe(false);
     expect(serverSideValidator.isValid({ type: ['string', 'null'] }, null, {})).toBe(true);
     expect(serverSideValidator.isValid({}, 3, {})).toBe(true);
+  });
+});
+
+describe('edit forms', () => {
+  const states = [
+    { name: 'DRAFT', editable: { fields: ['notes', 'customer_id', 'number'], roles: ['sales', 'manager'] } },
+    { name: 'DONE', editable: null },
+  ];
+
+  it('offer the fields the state makes editable for the roles', () => {
+    expect(editableFields(states, 'DRAFT', ['sales'])).toEqual(['notes', 'customer_id', 'number']);
+    expect(editableFields(states, 'DRAFT', ['viewer'])).toEqual([]);
+    expect(editableFields(states, 'DONE', ['sales'])).toEqual([]);
+    expect(editableFields(undefined, 'DRAFT', ['sales'])).toEqual([]);
+  });
+
+  it('show only those fields, never a generated one', () => {
+    const s = editSchema({ ...order, properties: { ...order.properties, notes: { type: 'string' } } }, ['notes', 'customer_id', 'number']);
+    expect(Object.keys(s.properties ?? {})).toEqual(['notes', 'customer_id']);
+    expect(s.required).toEqual(['customer_id']);
+  });
+
+  it('send what changed, null for what was cleared', () => {
+    const before = { notes: 'a', customer_id: 'c1', items: [1] };
+    expect(pick(before, ['notes', 'missing'])).toEqual({ notes: 'a' });
+    expect(mergePatch(before, { notes: 'b', customer_id: 'c1' }, ['notes', 'customer_id'])).toEqual({ notes: 'b' });
+    expect(mergePatch(before, { customer_id: 'c1' }, ['notes', 'customer_id'])).toEqual({ notes: null });
+    expect(mergePatch(before, before, ['notes', 'customer_id', 'items'])).toEqual({});
   });
 });

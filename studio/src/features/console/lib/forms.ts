@@ -124,3 +124,48 @@ export const serverSideValidator: ValidatorType = {
   isValid: (schema, formData) => fitsType(schema, formData),
   rawValidation: () => ({}),
 };
+
+/** A workflow state as `GET …/types` describes it. */
+export interface StateInfo {
+  name: string;
+  editable?: { fields: string[]; roles: string[] } | null;
+}
+
+/** The fields `roles` may edit in `state` (none when the state makes nothing editable for them). */
+export function editableFields(states: StateInfo[] | undefined, state: string, roles: string[]): string[] {
+  const e = states?.find((s) => s.name === state)?.editable;
+  if (!e || !e.roles.some((r) => roles.includes(r))) return [];
+  return e.fields;
+}
+
+/** The schema of an edit form: only `fields` (those not generated), `$schema` dropped. */
+export function editSchema(schema: unknown, fields: string[]): RJSFSchema {
+  const full = createSchema(schema) as Json;
+  const props = isObject(full.properties) ? full.properties : {};
+  const kept: Json = {};
+  for (const f of fields) if (f in props) kept[f] = props[f];
+  const required = Array.isArray(full.required) ? full.required.filter((r) => typeof r === 'string' && r in kept) : [];
+  return { ...full, properties: kept, required } as RJSFSchema;
+}
+
+/** The fields of `data` the form edits. */
+export function pick(data: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (data[f] !== undefined) out[f] = data[f];
+  return out;
+}
+
+/**
+ * A JSON merge patch from `before` to `after` over `fields`: the changed fields with their new
+ * value, `null` for a field cleared. Empty when nothing changed.
+ */
+export function mergePatch(before: Record<string, unknown>, after: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const f of fields) {
+    const was = before[f];
+    const now = after[f];
+    if (JSON.stringify(was) === JSON.stringify(now)) continue;
+    patch[f] = now === undefined ? null : now;
+  }
+  return patch;
+}
