@@ -180,6 +180,7 @@ describe('the console', () => {
     const conflict = page.getByRole('alert').filter({ hasText: 'Someone else changed this Order' });
     await conflict.waitFor();
     expect(await seriousViolations(page)).toEqual([]);
+    await conflict.scrollIntoViewIfNeeded();
     await screenshot(page, 'edit-conflict');
     await conflict.getByRole('button', { name: 'Reload' }).click();
     await page.getByRole('status').filter({ hasText: /Reloaded version 3; they changed .*notes/ }).waitFor();

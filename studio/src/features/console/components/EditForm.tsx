@@ -4,7 +4,7 @@ import { useMemo, useState } from 'react';
 import { Alert } from '../../../components/Alert';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { patchEntity } from '../api/entities';
-import { editSchema, mergePatch, pick, serverErrors, uiSchemaFor } from '../lib/forms';
+import { editSchema, mergePatch, pick, rebase, serverErrors, uiSchemaFor } from '../lib/forms';
 import { SchemaForm } from './SchemaForm';
 
 interface Props {
@@ -21,7 +21,8 @@ interface Props {
 /**
  * The fields this state lets this user edit, as a form. Saving is a PATCH with `If-Match`: when
  * someone else changed the entity meanwhile, it says so and which fields they changed, and
- * Reload takes their version as the new base without losing what was typed here.
+ * Reload takes their version as the new base, keeping what was typed here (and their values of
+ * the fields not touched here).
  */
 export function EditForm(props: Props) {
   const client = useQueryClient();
@@ -76,6 +77,8 @@ export function EditForm(props: Props) {
     const entity = fresh?.data ?? props.entity;
     const theirs = pick(entity.data, props.fields);
     const changed = props.fields.filter((f) => JSON.stringify(theirs[f]) !== JSON.stringify(base.data[f]));
+    // What was typed here stays; the fields not touched here take their values.
+    setTyped(rebase(base.data, typed, theirs, props.fields));
     setBase({ version: entity.version, data: theirs });
     setMessage({
       kind: 'ok',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchema, editableFields, editSchema, mergePatch, pick, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
+import { createSchema, editableFields, editSchema, mergePatch, pick, rebase, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
 
 const order = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -100,5 +100,13 @@ describe('edit forms', () => {
     expect(mergePatch(before, { notes: 'b', customer_id: 'c1' }, ['notes', 'customer_id'])).toEqual({ notes: 'b' });
     expect(mergePatch(before, { customer_id: 'c1' }, ['notes', 'customer_id'])).toEqual({ notes: null });
     expect(mergePatch(before, before, ['notes', 'customer_id', 'items'])).toEqual({});
+  });
+
+  it('keep what was typed over a reloaded version, and take theirs for the rest', () => {
+    const base = { notes: 'a', date: '2030-01-01', tax: 1 };
+    const typed = { notes: 'mine', date: '2030-01-01' };
+    const theirs = { notes: 'theirs', date: '2031-05-05', tax: 1 };
+    expect(rebase(base, typed, theirs, ['notes', 'date', 'tax'])).toEqual({ notes: 'mine', date: '2031-05-05' });
+    expect(rebase(base, base, theirs, ['notes', 'date', 'tax'])).toEqual(theirs);
   });
 });

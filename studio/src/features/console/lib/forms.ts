@@ -169,3 +169,18 @@ export function mergePatch(before: Record<string, unknown>, after: Record<string
   }
   return patch;
 }
+
+/**
+ * The form's values after reloading someone else's version: `theirs`, with the changes typed
+ * here since `base` on top (a field cleared here stays cleared).
+ */
+export function rebase(
+  base: Record<string, unknown>,
+  typed: Record<string, unknown>,
+  theirs: Record<string, unknown>,
+  fields: string[],
+): Record<string, unknown> {
+  const mine = mergePatch(base, typed, fields);
+  const next = Object.entries({ ...theirs, ...mine }).filter(([k, v]) => !(k in mine && v === null));
+  return Object.fromEntries(next);
+}
