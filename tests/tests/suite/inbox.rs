@@ -239,3 +239,63 @@ async fn the_inbox_leaves_out_types_the_user_may_not_view() {
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{:?}", r.body);
     assert!(!r.body.to_string().contains(&id));
 }
+
+/// At 100,000 orders of one tenant, the inbox's candidate statement is index scans of
+/// `entities_type_state_id` (no sequential scan of `entities`), and a page stays bounded. Prints
+/// the plan and the page's time (`--nocapture`; `docs/benchmarks.md` quotes them).
+#[tokio::test]
+async fn the_inbox_reads_its_candidates_by_index_at_100k_entities() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "chemichemi").await;
+    let manager = s.token(&db, "manager@chemichemi.test").await;
+    // 100,000 orders: 1 in 100 waiting for approval, the others delivered (nobody's work).
+    sqlx::query(
+        "insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by) \
+         select $1, gen_random_uuid(), 'order', \
+                case when g % 100 = 0 then 'PENDING_APPROVAL' else 'DELIVERED' end, \
+                jsonb_build_object('order_number', 'BULK-' || g), \
+                (select max(version) from config_versions where tenant_id = $1), 'bulk', 'bulk' \
+         from generate_series(1, 100000) g",
+    )
+    .bind(s.tenant.0)
+    .execute(&db.owner)
+    .await
+    .expect("insert");
+    sqlx::query("analyze entities").execute(&db.owner).await.expect("analyze");
+
+    let (_, defs) = s.store.live_definitions(s.tenant).await.expect("defs");
+    let actor = engine::model::Actor {
+        id: "m".into(),
+        email: "manager@chemichemi.test".into(),
+        roles: vec!["manager".into()],
+        system: false,
+    };
+    let pairs = engine::store::candidate_states(&defs, &actor, Some("order")).expect("pairs");
+    assert!(pairs.contains(&("order".to_string(), "PENDING_APPROVAL".to_string())), "{pairs:?}");
+    let types: Vec<&str> = pairs.iter().map(|(t, _)| t.as_str()).collect();
+    let states: Vec<&str> = pairs.iter().map(|(_, s)| s.as_str()).collect();
+    let mut tx = s.store.begin(s.tenant).await.expect("begin");
+    let explain = format!("explain (analyze, buffers, costs off) {}", engine::store::sql::inbox_candidates_sql());
+    let rows: Vec<String> = sqlx::query_scalar(&explain)
+        .bind(s.tenant.0)
+        .bind(&types)
+        .bind(&states)
+        .bind(uuid::Uuid::nil())
+        .bind(25_i64)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("explain");
+    tx.commit().await.expect("commit");
+    let plan = rows.join("\n");
+    println!("{plan}");
+    assert!(plan.contains("Index Scan using entities_type_state_id"), "{plan}");
+    assert!(!plan.contains("Seq Scan on entities"), "{plan}");
+
+    // A page over HTTP: 25 entities, or 500 candidates evaluated, whichever comes first.
+    let start = std::time::Instant::now();
+    let r = s.get("inbox?type=order", &manager).await;
+    let took = start.elapsed();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    println!("inbox page: {} entities in {took:?}", r.body["data"].as_array().map_or(0, Vec::len));
+    assert!(r.body["next_cursor"].is_string(), "1,000 waiting orders do not fit one page");
+}
