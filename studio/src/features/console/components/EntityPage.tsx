@@ -107,7 +107,7 @@ export function EntityPage() {
                 })}
               </dl>
               {editable.length > 0 && info ? (
-                <section aria-labelledby={`${uid}-edit`}>
+                <section className="edit-section" aria-labelledby={`${uid}-edit`}>
                   <h2 id={`${uid}-edit`}>Edit</h2>
                   <EditForm
                     key={`${entity.data.id}-${entity.data.state}`}
