@@ -142,7 +142,8 @@ pub(super) async fn page(
         let batch = (limit - items.len() as i64).max(10);
         let rows = sql::inbox_candidates(&mut tx, tenant, &pairs, after, batch).await?;
         exhausted = (rows.len() as i64) < batch;
-        for stored in rows {
+        let read = rows.len();
+        for (i, stored) in rows.into_iter().enumerate() {
             after = stored.entity.id;
             scanned += 1;
             let allowed: Vec<TransitionInfo> = exec::explain(store, &mut tx, tenant, &stored, actor, now)
@@ -154,8 +155,9 @@ pub(super) async fn page(
                 items.push(InboxItem { entity: stored.entity, transitions: allowed });
             }
             if items.len() as i64 >= limit || scanned >= INBOX_MAX_SCAN {
-                // Stopped before the end of what was read: there may be more.
-                exhausted = false;
+                // Stopped before the end of what there is: there may be more (a short batch
+                // read to its last row was the end).
+                exhausted = exhausted && i + 1 == read;
                 break 'pages;
             }
         }

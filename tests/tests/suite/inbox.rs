@@ -228,6 +228,16 @@ async fn the_inbox_leaves_out_types_the_user_may_not_view() {
     assert_eq!(r.body["data"][0]["transitions"], json!([{ "name": "send", "label": null, "to": "SENT" }]));
     assert_eq!(r.body["groups"], json!([{ "type": "memo", "transition": "send", "label": null, "count": 1 }]));
     assert_eq!(r.body["next_cursor"], Value::Null);
+    // A full page that is also the last has no cursor; one that is not has one, to the rest.
+    let r = s.get("inbox?limit=1", &clerk).await;
+    assert_eq!((r.body["data"].as_array().map(Vec::len), &r.body["next_cursor"]), (Some(1), &Value::Null));
+    let second = s.create(&clerk, "memo", json!({ "subject": "Second" })).await;
+    let r = s.get("inbox?limit=1", &clerk).await;
+    assert_eq!(r.body["data"][0]["entity"]["id"], id.as_str(), "oldest first");
+    let cursor = r.body["next_cursor"].as_str().expect("a cursor to the second memo").to_string();
+    let r = s.get(&format!("inbox?limit=1&cursor={cursor}"), &clerk).await;
+    assert_eq!(r.body["data"][0]["entity"]["id"], second["id"]);
+    assert_eq!(r.body["next_cursor"], Value::Null);
 
     // The outsider's role may fire `send`, but it may not view memos: none in its inbox, and
     // asking for them by type answers as if the type did not exist.
@@ -298,4 +308,13 @@ async fn the_inbox_reads_its_candidates_by_index_at_100k_entities() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     println!("inbox page: {} entities in {took:?}", r.body["data"].as_array().map_or(0, Vec::len));
     assert!(r.body["next_cursor"].is_string(), "1,000 waiting orders do not fit one page");
+    // Again, the definitions and the connection pool warm.
+    let start = std::time::Instant::now();
+    let again = s.get("inbox?type=order", &manager).await;
+    println!(
+        "inbox page again: {} entities in {:?}",
+        again.body["data"].as_array().map_or(0, Vec::len),
+        start.elapsed()
+    );
+    assert_eq!(again.body["data"], r.body["data"], "nothing changed in between");
 }
