@@ -7,6 +7,9 @@
 use std::time::Duration;
 
 pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS};
+/// The inbox's page bounds (`GET …/inbox`): its largest page and default, and the most
+/// candidates one page evaluates.
+pub use engine::store::{INBOX_DEFAULT_LIMIT, INBOX_MAX_LIMIT, INBOX_MAX_SCAN};
 
 /// Largest request body accepted (more: 413 `PAYLOAD_TOO_LARGE`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -73,6 +73,7 @@ pub fn document_of(
     schemas.insert("StreamEvent".into(), stream_event_schema());
     schemas.insert("HistoryEntry".into(), history_schema());
     schemas.insert("TransitionInfo".into(), transition_info_schema());
+    schemas.insert("InboxPage".into(), inbox_page_schema());
     schemas.insert("FieldError".into(), field_error_schema());
     schemas.insert("BulkReport".into(), bulk_report_schema());
     schemas.insert("ImportReport".into(), import_report_schema());
@@ -649,6 +650,12 @@ fn nullable_date_time() -> Value {
 
 // --- Schemas ----------------------------------------------------------------------------------
 
+/// An entity's `display`: its type's title template rendered over its data.
+pub(crate) fn display_schema() -> Value {
+    json!({ "type": "string", "description": "The entity's title: its type's `title` template (of the live version) \
+        rendered over its data. Absent when the type has no title template or the title renders blank." })
+}
+
 fn entity_schema(type_name: &str, states: &[&str]) -> Value {
     json!({
         "type": "object",
@@ -659,10 +666,50 @@ fn entity_schema(type_name: &str, states: &[&str]) -> Value {
             "state": { "type": "string", "enum": states },
             "version": { "type": "integer", "minimum": 1 },
             "data": { "$ref": format!("#/components/schemas/{}", component(type_name, "Data")) },
+            "display": display_schema(),
             "created_at": date_time(),
             "updated_at": date_time(),
             "created_by": { "type": "string" },
             "updated_by": { "type": "string" },
+        },
+    })
+}
+
+/// A page of `GET …/inbox`: entities of any type (their data as the type's own schema says).
+fn inbox_page_schema() -> Value {
+    let count = json!({ "type": "integer", "minimum": 1 });
+    json!({
+        "type": "object", "required": ["data", "groups", "next_cursor"],
+        "properties": {
+            "data": { "type": "array", "items": {
+                "type": "object", "required": ["entity", "transitions"],
+                "properties": {
+                    "entity": {
+                        "type": "object",
+                        "required": ["id", "type", "state", "version", "data", "created_at", "updated_at", "created_by", "updated_by"],
+                        "properties": {
+                            "id": { "type": "string", "format": "uuid" },
+                            "type": { "type": "string" },
+                            "state": { "type": "string" },
+                            "version": { "type": "integer", "minimum": 1 },
+                            "data": { "type": "object", "additionalProperties": true },
+                            "display": display_schema(),
+                            "created_at": date_time(),
+                            "updated_at": date_time(),
+                            "created_by": { "type": "string" },
+                            "updated_by": { "type": "string" },
+                        },
+                    },
+                    "transitions": { "type": "array", "description": "The transitions this user may fire on it now",
+                        "items": { "type": "object", "required": ["name", "label", "to"], "properties": {
+                            "name": { "type": "string" }, "label": { "type": ["string", "null"] }, "to": { "type": "string" } } } },
+                },
+            } },
+            "groups": { "type": "array", "description": "The page's entities counted by type and transition, in order of first appearance",
+                "items": { "type": "object", "required": ["type", "transition", "label", "count"], "properties": {
+                    "type": { "type": "string" }, "transition": { "type": "string" },
+                    "label": { "type": ["string", "null"] }, "count": count } } },
+            "next_cursor": { "type": ["string", "null"] },
         },
     })
 }

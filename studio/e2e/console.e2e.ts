@@ -104,4 +104,128 @@ describe('the console', () => {
     await manager.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor();
     await other.close();
   });
+
+  it('creates an order with two lines in the generated form; the manager finds it in the inbox and approves it', async () => {
+    const page = t.page();
+    const sales = await signInApi(baseURL, TENANT, 'sales@chemichemi.test', PASSWORD);
+    const base = `/api/v1/t/${TENANT}/entities`;
+    const customers = await sales.ok<{ data: Entity[] }>('GET', `${base}/customer?limit=100`);
+    const left = (c: Entity) => Number(c.data.credit_limit ?? 0) - Number(c.data.balance ?? 0);
+    const customer = [...customers.data].filter((c) => c.state === 'ACTIVE').sort((a, b) => left(b) - left(a))[0];
+    const products = await sales.ok<{ data: Entity[] }>('GET', `${base}/product?limit=100`);
+    const [cheap, next] = [...products.data].sort((a, b) => Number(a.data.base_price) - Number(b.data.base_price));
+    const warehouses = await sales.ok<{ data: Entity[] }>('GET', `${base}/warehouse?limit=1`);
+    if (!customer || !cheap || !next || !warehouses.data[0]) throw new Error('the demo data has changed');
+
+    // The list links to the form; the form is generated from the type's schema.
+    await signIn(page, 'sales@chemichemi.test', `/t/${TENANT}/entities/order`);
+    await page.getByRole('link', { name: 'New Order' }).click();
+    await page.getByRole('heading', { name: 'New Order' }).waitFor();
+    // Generated fields are the server's: not in the form.
+    expect(await page.getByLabel('Order number').count()).toBe(0);
+    expect(await page.getByLabel('Total', { exact: true }).count()).toBe(0);
+    const customerPicker = page.getByLabel('Customer');
+    await customerPicker.locator('option', { hasText: String(customer.data.name) }).waitFor({ state: 'attached' });
+    await customerPicker.selectOption(customer.id);
+    const warehousePicker = page.getByLabel('Warehouse');
+    await warehousePicker.locator(`option[value="${warehouses.data[0].id}"]`).waitFor({ state: 'attached' });
+    await warehousePicker.selectOption(warehouses.data[0].id);
+    // Two lines, each a row of the array.
+    const add = page.getByRole('button', { name: 'Add' });
+    await add.click();
+    await add.click();
+    const productPickers = page.getByLabel('Product');
+    await expect.poll(() => productPickers.count()).toBe(2);
+    await productPickers.nth(0).locator(`option[value="${cheap.id}"]`).waitFor({ state: 'attached' });
+    await productPickers.nth(0).selectOption(cheap.id);
+    await productPickers.nth(1).selectOption(next.id);
+    const quantities = page.getByLabel('quantity');
+    await quantities.nth(0).fill('2');
+    await quantities.nth(1).fill('1');
+    await page.getByLabel('Notes').or(page.getByLabel('notes')).fill('created in the form');
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.evaluate(() => {
+      window.scrollTo(0, 0);
+    });
+    await screenshot(page, 'create');
+
+    // A line without a quantity is refused at its field, and what was typed stays.
+    await quantities.nth(1).fill('');
+    await page.getByRole('button', { name: 'Create Order' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.locator('.error-detail').first().waitFor();
+    expect(await page.locator('#new_items_1_quantity').isVisible()).toBe(true);
+    expect(await quantities.nth(0).inputValue()).toBe('2');
+    await quantities.nth(1).fill('1');
+    await page.getByRole('button', { name: 'Create Order' }).click();
+
+    // Created: the entity page, titled by its number (the server's display).
+    const heading = page.getByRole('heading', { name: /^Order ORD-/ });
+    await heading.waitFor();
+    const number = ((await heading.textContent()) ?? '').replace(/^Order /, '');
+    expect(await page.getByLabel('State').textContent()).toBe('DRAFT');
+
+    // Editing: the fields DRAFT lets sales edit, saved with If-Match.
+    const edit = page.getByRole('region', { name: 'Edit' });
+    const notes = edit.getByLabel('notes');
+    expect(await notes.inputValue()).toBe('created in the form');
+    await notes.fill('edited once');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved: version 2.' }).waitFor();
+    // Someone else saves meanwhile: Save says so, Reload keeps what was typed here.
+    const id = page.url().split('/').pop() ?? '';
+    await sales.ok('PATCH', `${base}/order/${id}`, { data: { notes: 'their edit', requested_delivery_date: '2030-01-02' } });
+    await notes.fill('my second edit');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    const conflict = page.getByRole('alert').filter({ hasText: 'Someone else changed this Order' });
+    await conflict.waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await conflict.scrollIntoViewIfNeeded();
+    await screenshot(page, 'edit-conflict');
+    await conflict.getByRole('button', { name: 'Reload' }).click();
+    await page.getByRole('status').filter({ hasText: /Reloaded version 3; they changed .*notes/ }).waitFor();
+    expect(await notes.inputValue()).toBe('my second edit');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved: version 4.' }).waitFor();
+    const saved = await sales.ok<Entity>('GET', `${base}/order/${id}`);
+    expect([saved.data.notes, saved.data.requested_delivery_date]).toEqual(['my second edit', '2030-01-02']);
+
+    await page.getByRole('button', { name: 'submitOrder' }).click();
+    await page.getByRole('status').filter({ hasText: 'submitOrder: now PENDING_APPROVAL.' }).waitFor();
+    const orderUrl = page.url();
+
+    // The manager's home is the inbox: the order under Order: approveOrder, oldest first, and
+    // the count beside Order in the navigation.
+    const other = await newContext(t.browser(), baseURL);
+    const manager = await other.newPage();
+    await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}`);
+    await manager.getByRole('heading', { name: 'Inbox' }).waitFor();
+    expect(await manager.title()).toBe(`Inbox · ${TENANT} · Switchyard studio`);
+    const approvals = manager.getByRole('region', { name: /^Order: approveOrder/ });
+    await approvals.waitFor();
+    const link = approvals.getByRole('link', { name: number });
+    await link.waitFor();
+    const nav = manager.getByRole('list', { name: 'Entity types' });
+    expect(await nav.getByRole('listitem').filter({ has: manager.getByRole('link', { name: 'Order', exact: true }) }).textContent()).toMatch(
+      /waiting for you/,
+    );
+    expect(await seriousViolations(manager)).toEqual([]);
+    await screenshot(manager, 'inbox');
+    await link.click();
+    await manager.getByRole('heading', { name: `Order ${number}` }).waitFor();
+    const approve = manager.getByRole('button', { name: 'approveOrder' });
+    await approve.click();
+    await manager.getByRole('status').filter({ hasText: 'approveOrder: now APPROVED.' }).waitFor();
+    // Back in the inbox, it waits no more for approval.
+    await manager.goto(`/studio/t/${TENANT}`);
+    await manager.getByRole('heading', { name: 'Inbox' }).waitFor();
+    await manager.getByRole('status').filter({ hasText: /need|Nothing/ }).waitFor();
+    expect(await manager.getByRole('region', { name: /^Order: approveOrder/ }).getByRole('link', { name: number }).count()).toBe(0);
+    await other.close();
+
+    // Sales sees the approval in the history.
+    await page.goto(orderUrl);
+    await page.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor();
+    expect(await page.getByRole('list', { name: 'History' }).textContent()).toContain('manager@chemichemi.test');
+  });
 });

@@ -61,7 +61,7 @@ describe('the studio', () => {
     expect(await types.getByRole('listitem').count()).toBeGreaterThanOrEqual(10);
     await page.getByLabel('Signed in as').getByText('Ada Admin').waitFor();
     expect(await page.getByLabel('Tenant').textContent()).toBe(TENANT);
-    expect(await page.title()).toBe(`Entity types · ${TENANT} · Switchyard studio`);
+    expect(await page.title()).toBe(`Inbox · ${TENANT} · Switchyard studio`);
 
     // The refresh token is an HttpOnly cookie of the auth routes only; nothing in storage.
     const cookie = await refreshCookie();

@@ -64,7 +64,7 @@ fn entity_schema() -> Value {
             "state": { "type": "string" },
             "version": { "type": "integer", "minimum": 1 },
             "data": { "type": "object", "additionalProperties": true },
-            "display": { "type": "string" },
+            "display": crate::openapi::display_schema(),
             "created_at": { "type": "string", "format": "date-time" },
             "updated_at": { "type": "string", "format": "date-time" },
             "created_by": { "type": "string" },

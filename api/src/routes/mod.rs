@@ -16,6 +16,7 @@ pub mod drafts;
 pub mod entities;
 pub mod events;
 pub mod health;
+pub mod inbox;
 pub mod invites;
 pub mod metrics;
 pub mod openapi;
@@ -147,6 +148,7 @@ pub fn all() -> Routes {
         .merge(config::routes())
         .merge(drafts::routes())
         .merge(events::routes())
+        .merge(inbox::routes())
         .merge(users::routes())
         .merge(invites::routes())
         .merge(api_keys::routes())

@@ -3,10 +3,11 @@
 //! the user's roles may not view is absent from the list and a 404 on its own.
 //!
 //! `GET /api/v1/t/{tenant}/types` → `{"version": 3, "data": [{"name": "order", "label": …,
-//! "schema": {…}, "workflow": {"states": [{"name", "kind", "label"}…], "transitions": [{"name",
-//! "label", "from", "to", "create", "roles", "four_eyes", "guards": [{rule, message}…],
-//! "input_schema", "events"}…]}}, …]}` (`create: true`, `from: []`: the create transition, run by
-//! `POST …/entities/{type}` with its input); `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
+//! "schema": {…}, "workflow": {"states": [{"name", "kind", "label", "editable": {"fields", "roles"}
+//! or null}…], "transitions": [{"name", "label", "from", "to", "create", "roles", "four_eyes",
+//! "guards": [{rule, message}…], "input_schema", "events"}…]}}, …]}` (`create: true`, `from: []`:
+//! the create transition, run by `POST …/entities/{type}` with its input);
+//! `GET /api/v1/t/{tenant}/types/{name}` → one of them (404 if unknown).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -87,8 +88,15 @@ pub fn type_json(defs: &CompiledTenant, ty: &CompiledType) -> Value {
     let def = ty.def();
     let name = def.name.as_str();
     let workflow = defs.workflow(name).map(|wf| {
-        let states: Vec<Value> =
-            wf.states().iter().map(|(state, s)| json!({ "name": state, "kind": s.kind, "label": s.label })).collect();
+        let states: Vec<Value> = wf
+            .states()
+            .iter()
+            .map(|(state, s)| {
+                // What the state lets which roles edit (the studio's edit form offers only those).
+                let editable = wf.editable(state).map(|e| json!({ "fields": e.fields, "roles": e.roles }));
+                json!({ "name": state, "kind": s.kind, "label": s.label, "editable": editable })
+            })
+            .collect();
         let transitions: Vec<Value> = wf
             .transitions()
             .map(|t| {

@@ -929,9 +929,26 @@ pub(super) async fn available(
 ) -> Result<Vec<TransitionInfo>, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let stored = sql::get_typed(&mut tx, tenant, type_name, id, false).await?.ok_or(StoreError::EntityNotFound)?;
-    let defs = store.defs.get(&mut tx, tenant, stored.config_version).await?;
+    let out = explain(store, &mut tx, tenant, &stored, actor, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Every transition from the entity's current state, explained for this actor with the
+/// definitions of the entity's pinned version: roles, then (with the role) the loads, four-eyes
+/// and guards, evaluated without locking anything. The list of an entity's transitions and the
+/// inbox ([`super::inbox`]) both use it, so they cannot disagree.
+pub(super) async fn explain(
+    store: &Store,
+    tx: &mut Tx,
+    tenant: TenantId,
+    stored: &StoredEntity,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<TransitionInfo>, StoreError> {
+    let type_name = stored.entity.type_name.as_str();
+    let defs = store.defs.get(tx, tenant, stored.config_version).await?;
     let workflow = defs.workflow(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
-    let now = Utc::now();
     let mut out = Vec::new();
     for t in workflow.transitions_from(&stored.entity.state) {
         let role_allowed = actor.system || t.roles().iter().any(|r| actor.roles.contains(r));
@@ -942,9 +959,9 @@ pub(super) async fn available(
         } else {
             match eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now) {
                 // Explaining locks nothing: the loads run without `FOR UPDATE`.
-                Ok(mut p) => match load_stages(store, &mut tx, tenant, &mut p, Locks::None).await {
+                Ok(mut p) => match load_stages(store, tx, tenant, &mut p, Locks::None).await {
                     Ok(loaded) => {
-                        load_history(&mut tx, tenant, &mut p).await?;
+                        load_history(tx, tenant, &mut p).await?;
                         let key = cost_key(tenant.0, stored.config_version, &[type_name, t.name(), "explain"]);
                         (
                             store
@@ -985,6 +1002,5 @@ pub(super) async fn available(
             reason,
         });
     }
-    tx.commit().await?;
     Ok(out)
 }

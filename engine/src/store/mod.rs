@@ -17,6 +17,7 @@ mod cache;
 mod edit;
 mod error;
 mod exec;
+mod inbox;
 pub mod query;
 mod refs;
 pub mod sql;
@@ -40,6 +41,10 @@ pub use error::{unique_message, StoreError, IMMUTABLE_SQLSTATE};
 pub use exec::{
     DryRun, DryRunDefinitions, EntityChange, FollowUpRun, TransitionInfo, TransitionOptions, TransitionOutcome,
     TransitionRequest,
+};
+pub use inbox::{
+    candidate_states, InboxGroup, InboxItem, InboxPage, InboxRequest, INBOX_DEFAULT_LIMIT, INBOX_MAX_LIMIT,
+    INBOX_MAX_SCAN,
 };
 pub use query::{ListMode, ListPage, ListRequest, ParamValue};
 pub use timers::{timer_actor, TimerInfo};
@@ -198,8 +203,9 @@ impl Store {
         Ok(())
     }
 
-    /// The live version's definitions, through the short-lived live-version cache.
-    async fn live_cached(&self, tenant: TenantId) -> Result<Arc<CompiledTenant>, StoreError> {
+    /// The live version's definitions, through the short-lived live-version cache (permission
+    /// checks, display titles).
+    pub async fn live_cached(&self, tenant: TenantId) -> Result<Arc<CompiledTenant>, StoreError> {
         let known = self.live.read().ok().and_then(|m| m.get(&tenant).copied());
         if let Some((version, at)) = known {
             if at.elapsed() < LIVE_VERSION_TTL {
@@ -474,6 +480,17 @@ impl Store {
         exec::available(self, tenant, type_name, id, actor).await
     }
 
+    /// A page of the actor's inbox: the entities on which it can fire a transition now (see
+    /// [`inbox`]).
+    pub async fn inbox(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        request: &InboxRequest,
+    ) -> Result<InboxPage, StoreError> {
+        inbox::page(self, tenant, actor, request).await
+    }
+
     /// Fires up to `limit` due state timers of any tenant, each in its own transaction, as the
     /// system actor ([`timer_actor`]). Safe to call from several processes at once: each timer
     /// is claimed by one (`FOR UPDATE SKIP LOCKED`). Returns how many timers were settled:
@@ -502,6 +519,33 @@ impl Store {
         let version = sql::live_version(tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
         let defs = self.defs.get(tx, tenant, version).await?;
         Ok((version, defs))
+    }
+}
+
+/// The public JSON form of an entity with its `display` title, rendered by its type's `title`
+/// template in `defs` (see [`add_display`]).
+pub fn entity_json_titled(e: &Entity, defs: &CompiledTenant) -> Value {
+    let mut v = entity_json(e);
+    add_display(&mut v, defs);
+    v
+}
+
+/// Adds `display` to an entity's public JSON form (`{"type", "data", …}`): its type's `title`
+/// template in `defs` rendered over its data (bounded: `ontology::template`). Left out when the
+/// type has no title template, the title renders blank (a number not assigned yet), or the
+/// render fails (a failed title is logged, never an error of the request that wanted it).
+pub fn add_display(v: &mut Value, defs: &CompiledTenant) {
+    let Some(ty) = v.get("type").and_then(Value::as_str).and_then(|t| defs.type_(t)) else { return };
+    let Some(data) = v.get("data") else { return };
+    let title = match ty.render_title(data) {
+        Ok(title) => title,
+        Err(e) => {
+            tracing::debug!(error = %e, "display title not rendered");
+            None
+        }
+    };
+    if let (Some(title), Some(obj)) = (title, v.as_object_mut()) {
+        obj.insert("display".into(), Value::String(title));
     }
 }
 

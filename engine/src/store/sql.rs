@@ -727,3 +727,39 @@ pub async fn entity_types(
             .await?;
     Ok(rows.into_iter().collect())
 }
+
+/// The inbox's candidates ([`super::inbox`]): entities of the given `(type, state)` pairs after
+/// `after` in id order (ids are UUIDv7: creation order), at most `limit`. Each pair is an index
+/// scan of `entities_type_state_id` (tenant, type, state, id) reading at most `limit` rows, so
+/// the statement reads at most `pairs × limit` rows however many entities wait.
+pub async fn inbox_candidates(
+    tx: &mut Tx,
+    tenant: TenantId,
+    pairs: &[(String, String)],
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<StoredEntity>, StoreError> {
+    let types: Vec<&str> = pairs.iter().map(|(t, _)| t.as_str()).collect();
+    let states: Vec<&str> = pairs.iter().map(|(_, s)| s.as_str()).collect();
+    let rows = sqlx::query(&inbox_candidates_sql())
+        .bind(tenant.0)
+        .bind(&types)
+        .bind(&states)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
+}
+
+/// The statement of [`inbox_candidates`] (`$1` tenant, `$2` types, `$3` states, `$4` after,
+/// `$5` limit); `EXPLAIN` in tests and the benchmark notes reads it from here.
+pub fn inbox_candidates_sql() -> String {
+    format!(
+        "select e.* from unnest($2::text[], $3::text[]) as c(c_type, c_state) \
+         cross join lateral (select {ENTITY_COLUMNS} from entities \
+           where tenant_id = $1 and type = c.c_type and state = c.c_state and id > $4 \
+           order by id limit $5) e \
+         order by e.id limit $5"
+    )
+}

@@ -399,6 +399,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The entities on which this user can fire a transition now, oldest first
+         * @description Candidates are the entities of the types the user may view, in states with a transition open to one of the user's roles; each is explained like `GET …/transitions` (roles, four-eyes, guards) and listed with the transitions it allows. A page evaluates at most 500 candidates, so it may hold fewer than `limit` entities and still have a `next_cursor`; `groups` counts the page's entities by type and transition.
+         */
+        get: operations["inbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/events": {
         parameters: {
             query?: never;
@@ -873,6 +896,42 @@ export interface components {
             input_schema?: unknown;
             reason?: string;
         };
+        InboxPage: {
+            data: {
+                entity: {
+                    /** Format: uuid */
+                    id: string;
+                    type: string;
+                    state: string;
+                    version: number;
+                    data: {
+                        [key: string]: unknown;
+                    };
+                    /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
+                    display?: string;
+                    /** Format: date-time */
+                    created_at: string;
+                    /** Format: date-time */
+                    updated_at: string;
+                    created_by: string;
+                    updated_by: string;
+                };
+                /** @description The transitions this user may fire on it now */
+                transitions: {
+                    name: string;
+                    label: string | null;
+                    to: string;
+                }[];
+            }[];
+            /** @description The page's entities counted by type and transition, in order of first appearance */
+            groups: {
+                type: string;
+                transition: string;
+                label: string | null;
+                count: number;
+            }[];
+            next_cursor: string | null;
+        };
         FieldError: {
             path: string;
             message: string;
@@ -1168,6 +1227,7 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+            /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
             display?: string;
             /** Format: date-time */
             created_at: string;
@@ -2902,6 +2962,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DryRun"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    inbox: {
+        parameters: {
+            query?: {
+                /** @description Only entities of this type */
+                type?: string;
+                /** @description A previous page's `next_cursor` */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxPage"];
                 };
             };
             /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */

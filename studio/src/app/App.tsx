@@ -34,6 +34,7 @@ const router = createBrowserRouter(
             { index: true, element: <HomePage /> },
             { path: 'types/:type', element: <TypePage /> },
             { path: 'entities/:type', lazy: async () => ({ Component: (await consoleFeature()).ListPage }) },
+            { path: 'entities/:type/new', lazy: async () => ({ Component: (await consoleFeature()).CreatePage }) },
             { path: 'entities/:type/:id', lazy: async () => ({ Component: (await consoleFeature()).EntityPage }) },
             {
               // The designer (graph, layout, editors) is loaded when an admin opens it.

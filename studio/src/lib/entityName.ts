@@ -1,5 +1,6 @@
-// How an entity is named on screen: its display title when the API sends one, else a number,
-// name, code or SKU field of its data, else the start of its id.
+// How an entity is named on screen: its `display` (the server renders the type's title template
+// on every entity it answers), else, for a type without a title template (or whose title is
+// blank), a number, name, code or SKU field of its data, else the start of its id.
 
 export function entityName(e: { id: string; display?: string; data: Record<string, unknown> }): string {
   if (e.display) return e.display;

@@ -7,6 +7,7 @@ export const paths = {
   home: (tenant: string) => `/t/${seg(tenant)}`,
   type: (tenant: string, type: string) => `/t/${seg(tenant)}/types/${seg(type)}`,
   list: (tenant: string, type: string) => `/t/${seg(tenant)}/entities/${seg(type)}`,
+  create: (tenant: string, type: string) => `/t/${seg(tenant)}/entities/${seg(type)}/new`,
   entity: (tenant: string, type: string, id: string) => `/t/${seg(tenant)}/entities/${seg(type)}/${seg(id)}`,
   design: (tenant: string) => `/t/${seg(tenant)}/design`,
   designType: (tenant: string, type: string) => `/t/${seg(tenant)}/design/types/${seg(type)}`,

@@ -634,9 +634,20 @@ async fn types_describe_schema_and_workflow_to_every_user() {
     assert!(order["schema"]["properties"]["customer_id"].is_object(), "{}", order["schema"]);
     assert!(order["schema"]["required"].as_array().expect("required").contains(&json!("customer_id")));
     let states = order["workflow"]["states"].as_array().expect("states");
-    assert_eq!(states[0], json!({ "name": "DRAFT", "kind": "initial", "label": "Draft" }));
-    assert_eq!(states[1], json!({ "name": "PENDING_APPROVAL", "kind": "active", "label": "Pending approval" }));
-    assert!(states.iter().any(|s| s == &json!({ "name": "CANCELLED", "kind": "terminal", "label": "Cancelled" })));
+    assert_eq!(
+        (&states[0]["name"], &states[0]["kind"], &states[0]["label"]),
+        (&json!("DRAFT"), &json!("initial"), &json!("Draft"))
+    );
+    assert_eq!(states[0]["editable"]["roles"], json!(["sales", "manager", "admin"]));
+    assert!(states[0]["editable"]["fields"].as_array().expect("fields").contains(&json!("notes")));
+    assert_eq!(
+        states[1],
+        json!({ "name": "PENDING_APPROVAL", "kind": "active", "label": "Pending approval",
+                "editable": { "fields": ["requested_delivery_date", "notes"], "roles": ["sales", "manager", "admin"] } })
+    );
+    assert!(states
+        .iter()
+        .any(|s| s == &json!({ "name": "CANCELLED", "kind": "terminal", "label": "Cancelled", "editable": null })));
     let transitions = order["workflow"]["transitions"].as_array().expect("transitions");
     // The create transition (placeOrder) comes first, with no `from`.
     assert_eq!((&transitions[0]["name"], &transitions[0]["create"]), (&json!("placeOrder"), &json!(true)));

@@ -17,6 +17,7 @@ mod harness;
 mod hostile_http;
 mod idempotency;
 mod identity;
+mod inbox;
 mod invite;
 mod isolation_db;
 mod isolation_http;

@@ -262,3 +262,22 @@ async fn the_openapi_document_describes_only_the_types_the_user_may_view() {
         }
     }
 }
+
+/// `GET …/types/{name}` says what each state makes editable, for whom (the studio's edit form
+/// offers exactly what a PATCH accepts).
+#[tokio::test]
+async fn types_say_what_each_state_makes_editable() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "perms").await;
+    let clerk = s.token(&db, "clerk@perms.test").await;
+    let r = s.get("types/memo", &clerk).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let states = &r.body["workflow"]["states"];
+    assert_eq!(states[0]["name"], "DRAFT");
+    assert_eq!(
+        states[0]["editable"],
+        json!({ "fields": ["subject", "body", "priority"], "roles": ["clerk", "admin"] })
+    );
+    assert_eq!(states[1]["editable"], json!({ "fields": ["approved_note"], "roles": ["admin"] }));
+    assert_eq!(states[2]["editable"], serde_json::Value::Null);
+}

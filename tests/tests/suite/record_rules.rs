@@ -150,6 +150,23 @@ async fn sales_reps_and_drivers_see_their_rows_only_through_every_route() {
     let seen = d.reach("sales2", "order", &coast_order).await;
     assert!(seen.iter().all(|(_, status, code)| *status != 404 && code != "NOT_FOUND"), "{seen:?}");
     assert_eq!((seen[0].1, seen[3].1), (200, 200), "{seen:?}");
+    // The inbox: the city order (a draft of an active customer, which sales reps may submit)
+    // waits for its rep only.
+    let inbox = |user: &'static str| {
+        let d = &d;
+        async move {
+            let r = d.get(user, "inbox?type=order&limit=100").await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|i| i["entity"]["id"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(inbox("sales").await.contains(&city_order));
+    assert!(!inbox("sales2").await.contains(&city_order));
     // Bulk by filter acts on the rows the rule shows only.
     let r =
         d.s.post(

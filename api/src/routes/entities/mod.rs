@@ -10,11 +10,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use engine::compiled::CompiledTenant;
 use engine::permissions::Action;
 use engine::store::{
-    entity_json, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo, TransitionOptions,
-    TransitionOutcome, TransitionRequest,
+    add_display, entity_json_titled, CreateOptions, HistoryEntry, ListMode, ListRequest, TransitionInfo,
+    TransitionOptions, TransitionOutcome, TransitionRequest,
 };
+use std::sync::Arc;
+
 use ontology::TypeName;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -57,6 +60,13 @@ async fn allow(
     Ok(state.store.authorize(who.tenant, &who.actor, type_name.as_str(), action, on_entity).await?)
 }
 
+/// The live definitions whose `title` templates render the `display` of the entities answered
+/// (`engine::store::add_display`; the live version's, so every entity of a list shows its title
+/// the way the tenant writes it today).
+async fn titles(state: &AppState, who: &TenantActor) -> Result<Arc<CompiledTenant>, ApiError> {
+    Ok(state.store.live_cached(who.tenant).await?)
+}
+
 /// The id of the entity a request names, once the actor may do `action` to its type (see
 /// [`allow`]) and sees the entity by its roles' record rules (else 404, as an unknown id).
 async fn target(state: &AppState, who: &TenantActor, path: &EntityPath, action: Action) -> Result<Uuid, ApiError> {
@@ -82,13 +92,13 @@ async fn create(
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let opts = CreateOptions { input: body.input, ..CreateOptions::default() };
     let entity = state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, opts).await?;
-    Ok((StatusCode::CREATED, Json(entity_json(&entity))))
+    Ok((StatusCode::CREATED, Json(entity_json_titled(&entity, &*titles(&state, &who).await?))))
 }
 
 async fn get_one(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
     let id = target(&state, &who, &path, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
-    Ok(Json(entity_json(&entity)))
+    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
 }
 
 /// The body of a PATCH: `{"data": {field: value or null}}`; anything else at the top level
@@ -117,7 +127,7 @@ async fn patch_one(
     };
     let if_match = if_match(&headers)?;
     let entity = state.store.patch_entity(who.tenant, (&path.type_name, id), patch, &who.actor, if_match).await?;
-    Ok(Json(entity_json(&entity)))
+    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
 }
 
 async fn delete_one(
@@ -159,8 +169,9 @@ async fn list(
         .store
         .query(who.tenant, &who.actor, &path.type_name, &ListRequest::from_pairs(pairs, ListMode::List))
         .await?;
+    let defs = titles(&state, &who).await?;
     let mut body = json!({
-        "data": page.entities.iter().map(entity_json).collect::<Vec<_>>(),
+        "data": page.entities.iter().map(|e| entity_json_titled(e, &defs)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     });
     if let Some(total) = page.total {
@@ -218,7 +229,7 @@ async fn execute(
     allow(&state, &who, &path.type_name, Action::View, true).await?;
     let id = path.id;
     let input = body.input.unwrap_or_else(|| json!({}));
-    let outcome = state
+    let mut outcome = state
         .store
         .transition(
             who.tenant,
@@ -227,6 +238,7 @@ async fn execute(
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
         .await?;
+    add_display(&mut outcome.entity, &*titles(&state, &who).await?);
     Ok(Json(outcome))
 }
 

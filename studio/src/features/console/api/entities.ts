@@ -59,3 +59,44 @@ export async function fire(tenant: string, type: string, id: string, name: strin
     }),
   );
 }
+
+/** The entities a reference may point to (a picker's options, by title): the first 200. */
+export const referenceOptionsQuery = (tenant: string, type: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'options', type],
+    staleTime: 30_000,
+    enabled: type !== '',
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}', {
+          params: { path: { tenant, type }, query: { limit: 200 } },
+        }),
+      ).data,
+  });
+
+export async function createEntity(tenant: string, type: string, data: unknown) {
+  return unwrap(
+    await api.POST('/api/v1/t/{tenant}/entities/{type}', {
+      params: { path: { tenant, type } },
+      body: { data: data as Record<string, unknown> },
+    }),
+  );
+}
+
+/** `PATCH` with `If-Match: version`: a 409 `VERSION_CONFLICT` when someone changed it meanwhile. */
+export async function patchEntity(tenant: string, type: string, id: string, version: number, data: Record<string, unknown>) {
+  return unwrap(
+    await api.PATCH('/api/v1/t/{tenant}/entities/{type}/{id}', {
+      params: { path: { tenant, type, id }, header: { 'If-Match': String(version) } },
+      body: { data },
+    }),
+  );
+}
+
+/** The signed-in user (`GET /auth/me`, the same cache entry as the auth feature's): their roles. */
+export const meQuery = () =>
+  queryOptions({
+    queryKey: ['auth', 'me'],
+    staleTime: 60_000,
+    queryFn: async () => unwrap(await api.GET('/api/v1/auth/me')),
+  });

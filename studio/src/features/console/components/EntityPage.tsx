@@ -1,16 +1,20 @@
+import type { ErrorSchema } from '@rjsf/utils';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { entityName } from '../../../lib/entityName';
-import { errorMessage } from '../../../lib/envelope';
+import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
-import { entityQuery, fire, historyQuery, transitionsQuery } from '../api/entities';
+import { entityQuery, fire, historyQuery, meQuery, transitionsQuery } from '../api/entities';
 import { typesQuery } from '../api/types';
 import { cell } from '../lib/columns';
+import { createSchema, editableFields, serverErrors, uiSchemaFor, type StateInfo } from '../lib/forms';
 import { reasonText } from '../lib/reasons';
+import { EditForm } from './EditForm';
+import { SchemaForm } from './SchemaForm';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -25,7 +29,9 @@ export function EntityPage() {
   const entity = useQuery(entityQuery(tenant, type, id));
   const transitions = useQuery(transitionsQuery(tenant, type, id));
   const history = useQuery(historyQuery(tenant, type, id));
-  const [inputs, setInputs] = useState<Record<string, string>>({});
+  const me = useQuery(meQuery());
+  const [inputs, setInputs] = useState<Record<string, unknown>>({});
+  const [inputErrors, setInputErrors] = useState<Record<string, ErrorSchema>>({});
   const [notice, setNotice] = useState<string | null>(null);
   const [refusal, setRefusal] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -33,26 +39,33 @@ export function EntityPage() {
   const title = entity.data ? entityName(entity.data) : id.slice(0, 8);
   useDocumentTitle(`${info?.label ?? type} ${title}`, tenant);
   const props = isRecord(info?.schema) && isRecord(info.schema.properties) ? info.schema.properties : {};
+  const workflow = isRecord(info?.workflow) ? info.workflow : {};
+  const states = Array.isArray(workflow.states) ? (workflow.states as StateInfo[]) : undefined;
+  const editable = entity.data ? editableFields(states, entity.data.state, me.data?.roles ?? []) : [];
 
   const run = async (name: string, label: string) => {
     setBusy(true);
     setNotice(null);
     setRefusal(null);
+    setInputErrors({});
     try {
-      let input: Record<string, unknown> = {};
-      const text = inputs[name];
-      if (text) {
-        const parsed: unknown = JSON.parse(text);
-        if (!isRecord(parsed)) throw new Error('The input must be a JSON object.');
-        input = parsed;
-      }
+      const given = inputs[name];
+      const input = isRecord(given) ? given : {};
       const outcome = await fire(tenant, type, id, name, input);
       const state = (outcome.entity as { state?: string }).state ?? '';
       setNotice(`${label}: now ${state}.`);
+      setInputs({ ...inputs, [name]: {} });
       await client.invalidateQueries({ queryKey: ['t', tenant, 'entity', type, id] });
       await client.invalidateQueries({ queryKey: ['t', tenant, 'list', type] });
+      await client.invalidateQueries({ queryKey: ['t', tenant, 'inbox'] });
     } catch (e) {
-      setRefusal(errorMessage(e));
+      if (e instanceof ApiError && e.code === 'VALIDATION_FAILED') {
+        const placed = serverErrors(e.details, '/input');
+        setInputErrors({ [name]: placed.schema });
+        setRefusal([`${label}: some fields need attention.`, ...placed.other].join(' '));
+      } else {
+        setRefusal(errorMessage(e));
+      }
     } finally {
       setBusy(false);
     }
@@ -93,6 +106,21 @@ export function EntityPage() {
                   );
                 })}
               </dl>
+              {editable.length > 0 && info ? (
+                <section className="edit-section" aria-labelledby={`${uid}-edit`}>
+                  <h2 id={`${uid}-edit`}>Edit</h2>
+                  <EditForm
+                    key={`${entity.data.id}-${entity.data.state}`}
+                    tenant={tenant}
+                    type={type}
+                    label={info.label ?? type}
+                    schema={info.schema}
+                    fields={editable}
+                    entity={entity.data}
+                    reload={() => entity.refetch()}
+                  />
+                </section>
+              ) : null}
             </section>
             <aside className="side" aria-labelledby={`${uid}-do`}>
               <h2 id={`${uid}-do`}>Transitions</h2>
@@ -107,28 +135,35 @@ export function EntityPage() {
                   return (
                     <li key={t.name}>
                       {t.input_schema && t.allowed ? (
-                        <div className="field">
-                          <label htmlFor={`${uid}-${t.name}`}>Input of {label} (JSON)</label>
-                          <textarea
-                            id={`${uid}-${t.name}`}
-                            className="code"
-                            rows={2}
-                            value={inputs[t.name] ?? ''}
-                            placeholder="{}"
-                            onChange={(e) => {
-                              setInputs({ ...inputs, [t.name]: e.target.value });
+                        <fieldset className="transition-input">
+                          <legend>Input of {label}</legend>
+                          <SchemaForm
+                            idPrefix={`${uid}-${t.name}`}
+                            schema={createSchema(t.input_schema)}
+                            uiSchema={uiSchemaFor(t.input_schema)}
+                            formData={inputs[t.name] ?? {}}
+                            onChange={(v) => {
+                              setInputs({ ...inputs, [t.name]: v });
                             }}
-                          />
-                        </div>
-                      ) : null}
-                      <button
-                        type="button"
-                        disabled={!t.allowed || busy}
-                        aria-describedby={why ? `${uid}-${t.name}-why` : undefined}
-                        onClick={() => void run(t.name, label)}
-                      >
-                        {label}
-                      </button>
+                            onSubmit={() => void run(t.name, label)}
+                            errors={inputErrors[t.name]}
+                            disabled={busy}
+                          >
+                            <button type="submit" disabled={busy}>
+                              {label}
+                            </button>
+                          </SchemaForm>
+                        </fieldset>
+                      ) : (
+                        <button
+                          type="button"
+                          disabled={!t.allowed || busy}
+                          aria-describedby={why ? `${uid}-${t.name}-why` : undefined}
+                          onClick={() => void run(t.name, label)}
+                        >
+                          {label}
+                        </button>
+                      )}
                       {why ? (
                         <p id={`${uid}-${t.name}-why`} className="muted reason">
                           {why}

@@ -58,6 +58,7 @@ export function ListPage() {
       <div className="designer-head">
         <h1>{info?.label ?? type}</h1>
         <Link to={paths.type(tenant, type)}>About {info?.label ?? type}</Link>
+        <Link to={paths.create(tenant, type)}>New {info?.label ?? type}</Link>
       </div>
       <form
         className="toolbar"

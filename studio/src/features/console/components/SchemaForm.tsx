@@ -1,0 +1,118 @@
+// A form generated from a JSON Schema with @rjsf/core, themed by the app's CSS: text buttons
+// instead of icon fonts, references as pickers showing titles, no client-side validation (the
+// CSP refuses the `eval` ajv needs; the server's field errors are shown at their fields).
+
+import Form from '@rjsf/core';
+import type { ErrorSchema, IconButtonProps, RegistryWidgetsType, RJSFSchema, UiSchema, WidgetProps } from '@rjsf/utils';
+import { useQuery } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { useParams } from 'react-router';
+import { entityName } from '../../../lib/entityName';
+import { referenceOptionsQuery } from '../api/entities';
+import { serverSideValidator } from '../lib/forms';
+
+function textButton(text: string) {
+  return function TextButton(props: IconButtonProps) {
+    // Only the handler, state and title: not rjsf's icon props nor its inline styles.
+    return (
+      <button
+        type="button"
+        className={`secondary small ${props.className ?? ''}`}
+        onClick={props.onClick}
+        disabled={props.disabled}
+        title={props.title}
+      >
+        {text}
+      </button>
+    );
+  };
+}
+
+/** A reference (`x-reference: type`) as a select of that type's entities, by title. */
+function ReferenceWidget(props: WidgetProps) {
+  const tenant = useParams().tenant ?? '';
+  const to = typeof props.schema['x-reference'] === 'string' ? props.schema['x-reference'] : '';
+  const options = useQuery(referenceOptionsQuery(tenant, to));
+  const value = typeof props.value === 'string' ? props.value : '';
+  const known = options.data?.some((e) => e.id === value) ?? false;
+  return (
+    <select
+      id={props.id}
+      value={value}
+      required={props.required}
+      disabled={props.disabled || props.readonly}
+      aria-busy={options.isPending}
+      onChange={(e) => {
+        props.onChange(e.target.value === '' ? undefined : e.target.value);
+      }}
+      onBlur={() => {
+        props.onBlur(props.id, value);
+      }}
+      onFocus={() => {
+        props.onFocus(props.id, value);
+      }}
+    >
+      <option value="">{options.isPending ? 'Loading…' : '— choose —'}</option>
+      {value && !known ? <option value={value}>{value}</option> : null}
+      {(options.data ?? []).map((e) => (
+        <option key={e.id} value={e.id}>
+          {entityName(e)}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+const widgets: RegistryWidgetsType = { reference: ReferenceWidget };
+
+const templates = {
+  ButtonTemplates: {
+    AddButton: textButton('Add'),
+    RemoveButton: textButton('Remove'),
+    MoveUpButton: textButton('Up'),
+    MoveDownButton: textButton('Down'),
+    CopyButton: textButton('Copy'),
+  },
+};
+
+export interface SchemaFormProps {
+  /** Unique per page: the ids of the form's fields start with it. */
+  idPrefix: string;
+  schema: RJSFSchema;
+  uiSchema?: UiSchema;
+  formData: unknown;
+  onChange: (data: unknown) => void;
+  onSubmit: () => void;
+  /** The server's field errors ([`serverErrors`]). */
+  errors?: ErrorSchema;
+  disabled?: boolean;
+  /** The submit button (and anything beside it). */
+  children: ReactNode;
+}
+
+export function SchemaForm(props: SchemaFormProps) {
+  return (
+    <Form
+      className="schema-form"
+      idPrefix={props.idPrefix}
+      schema={props.schema}
+      uiSchema={{ 'ui:submitButtonOptions': { norender: true }, ...props.uiSchema }}
+      formData={props.formData}
+      validator={serverSideValidator}
+      noHtml5Validate
+      showErrorList={false}
+      extraErrors={props.errors}
+      disabled={props.disabled}
+      widgets={widgets}
+      templates={templates}
+      onChange={(e) => {
+        props.onChange(e.formData);
+      }}
+      onSubmit={() => {
+        props.onSubmit();
+      }}
+    >
+      {props.children}
+    </Form>
+  );
+}
