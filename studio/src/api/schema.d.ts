@@ -399,29 +399,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/t/{tenant}/inbox": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The tenant's slug */
-                tenant: string;
-            };
-            cookie?: never;
-        };
-        /**
-         * The entities on which this user can fire a transition now, oldest first
-         * @description Candidates are the entities of the types the user may view, in states with a transition open to one of the user's roles; each is explained like `GET …/transitions` (roles, four-eyes, guards) and listed with the transitions it allows. A page evaluates at most 500 candidates, so it may hold fewer than `limit` entities and still have a `next_cursor`; `groups` counts the page's entities by type and transition.
-         */
-        get: operations["inbox"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/t/{tenant}/events": {
         parameters: {
             query?: never;
@@ -457,6 +434,29 @@ export interface paths {
          * @description Starts after `Last-Event-ID`, else after `after`, else at the end. A comment every 15 s when idle; the stream ends after 30 minutes, when the server stops, and when the credential stops being valid (checked every 5 s and before each batch of events is sent): then a last event `event: unauthorized` whose data is the error envelope. Role changes apply to the events that follow.
          */
         get: operations["events_stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/t/{tenant}/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The entities on which this user can fire a transition now, oldest first
+         * @description Candidates are the entities of the types the user may view, in states with a transition open to one of the user's roles; each is explained like `GET …/transitions` (roles, four-eyes, guards) and listed with the transitions it allows. A page evaluates at most 500 candidates, so it may hold fewer than `limit` entities and still have a `next_cursor`; `groups` counts the page's entities by type and transition.
+         */
+        get: operations["inbox"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3041,110 +3041,6 @@ export interface operations {
             };
         };
     };
-    inbox: {
-        parameters: {
-            query?: {
-                /** @description Only entities of this type */
-                type?: string;
-                /** @description A previous page's `next_cursor` */
-                cursor?: string;
-                limit?: number;
-            };
-            header?: never;
-            path: {
-                /** @description The tenant's slug */
-                tenant: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InboxPage"];
-                };
-            };
-            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not found (or not visible to these roles) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request took longer than 30 s (no body) */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The URI is too long (no body) */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is not valid; `details` says where */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request's header section is too large (no body) */
-            431: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description An error (see the code) */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
     events: {
         parameters: {
             query?: {
@@ -3278,6 +3174,110 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    inbox: {
+        parameters: {
+            query?: {
+                /** @description Only entities of this type */
+                type?: string;
+                /** @description A previous page's `next_cursor` */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxPage"];
                 };
             };
             /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
