@@ -754,6 +754,12 @@ pub(super) async fn create(
         if !actor.system && data.is_object() && defs.permissions().has_create_rules(type_name) {
             let mut with_defaults = data.clone();
             ty.apply_defaults(&mut with_defaults);
+            // A field given its declared default is not "set": the entity is the same as without
+            // it (a generated form sends defaults it shows).
+            let mut data = data.clone();
+            if let Some(map) = data.as_object_mut() {
+                map.retain(|k, v| ty.def().fields.get(k.as_str()).and_then(|f| f.default.as_ref()) != Some(v));
+            }
             let state = opts.state.as_deref().unwrap_or(workflow.initial_state());
             let key = cost_key(tenant.0, version, &[type_name, "create", "rules"]);
             store
