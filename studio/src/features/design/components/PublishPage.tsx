@@ -77,7 +77,7 @@ export function PublishPage() {
       {step.kind === 'planned' && (
         <section aria-labelledby="plan-h">
           <h2 id="plan-h">Plan</h2>
-          <pre className="plan" aria-label="The plan" tabIndex={0}>
+          <pre className="plan" aria-label="The plan">
             {step.text}
           </pre>
           {step.changed ? (
