@@ -194,7 +194,7 @@ pub fn sample_id(tenant: Uuid, key: &str) -> Uuid {
 }
 
 /// Replaces every string `"@key"` with the id of the sample row of that key.
-fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
+pub(crate) fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
     match value {
         Value::String(s) => match s.strip_prefix('@') {
             Some(key) if !key.is_empty() => Value::String(sample_id(tenant, key).to_string()),
