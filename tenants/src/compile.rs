@@ -336,6 +336,32 @@ mod tests {
         assert!(found("types/order.yaml", "/workflow/states/on-hold", "is not a state name"), "{errors:?}");
     }
 
+    /// Publishing refuses what `validate` refuses of user attributes: an undeclared attribute a
+    /// record rule reads, a user's value of the wrong kind, a reference to no type.
+    #[test]
+    fn publishing_refuses_undeclared_or_ill_typed_user_attributes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chemichemi");
+        let mut package = Package::load_dir(&dir).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        order.record_rules.insert(
+            "viewer".into(),
+            json!({ "==": [ { "var": "entity.customer_id" }, { "var": "actor.attributes.company_id" } ] }),
+        );
+        let buyer = package.tenant.users.iter_mut().position(|u| u.email == "buyer@chemichemi.test").unwrap();
+        package.tenant.users[buyer].attributes.insert("customer_id".into(), json!(42));
+        package.tenant.user_attributes.get_mut("customer_id").unwrap().to = Some("client".into());
+        let errors = compile(&package, &Limits::default()).map(|_| ()).unwrap_err();
+        let found = |file: &str, path: &str, text: &str| {
+            errors.iter().any(|e| {
+                matches!(e, PackageError::Invalid { file: f, path: p, message } if f == file && p == path && message.contains(text))
+            })
+        };
+        assert!(found("types/order.yaml", "/record_rules/viewer", "`company_id` is not a declared"), "{errors:?}");
+        let at = format!("/users/{buyer}/attributes/customer_id");
+        assert!(found("tenant.yaml", &at, "must be the id (a uuid)"), "{errors:?}");
+        assert!(found("tenant.yaml", "/user_attributes/customer_id/to", "unknown type `client`"), "{errors:?}");
+    }
+
     #[test]
     fn ontology_errors_name_their_field() {
         let e =
