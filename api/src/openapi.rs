@@ -842,7 +842,7 @@ pub fn roles_schema() -> Value {
 fn user_schema() -> Value {
     json!({
         "type": "object",
-        "required": ["id", "email", "name", "roles", "active", "has_password", "created_at", "updated_at"],
+        "required": ["id", "email", "name", "roles", "active", "has_password", "created_at", "updated_at", "attributes"],
         "properties": {
             "id": { "type": "string", "format": "uuid" },
             "email": { "type": "string" },
@@ -852,6 +852,8 @@ fn user_schema() -> Value {
             "has_password": { "type": "boolean" },
             "created_at": date_time(),
             "updated_at": date_time(),
+            "attributes": { "type": "object", "additionalProperties": true,
+                "description": "The user's values of the tenant's `user_attributes` (`actor.attributes.<name>` in rules)" },
         },
     })
 }

@@ -313,12 +313,14 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
         email: "sales@chemichemi.test".into(),
         roles: vec!["sales".into()],
         system: false,
+        attributes: Default::default(),
     };
     let manager = Actor {
         id: "user-manager".into(),
         email: "manager@chemichemi.test".into(),
         roles: vec!["manager".into()],
         system: false,
+        attributes: Default::default(),
     };
 
     // submitOrder: a draft order with three lines.
@@ -403,6 +405,7 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
         email: "operator@bench.test".into(),
         roles: vec!["operator".into()],
         system: false,
+        attributes: Default::default(),
     };
     let meter = entity(
         &bench,

@@ -60,6 +60,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ListsResult> {
         email: email.to_string(),
         roles: vec![role.to_string()],
         system: false,
+        attributes: Default::default(),
     };
     let (manager, rep) = (actor("manager@bench.test", "manager"), actor("rep0@bench.test", "rep"));
     let cases = [

@@ -126,7 +126,13 @@ pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: 
             .await
             .context("reading the bench operator")?;
     tx.commit().await?;
-    let actor = Actor { id: user_id.to_string(), email: user.email.clone(), roles, system: false };
+    let actor = Actor {
+        id: user_id.to_string(),
+        email: user.email.clone(),
+        roles,
+        system: false,
+        attributes: Default::default(),
+    };
 
     for set in [Set::Engine, Set::Http, Set::Pgbench] {
         for n in 0..per_set {

@@ -67,6 +67,10 @@ pub struct Actor {
     pub roles: Vec<String>,
     /// The system itself (timers, follow-ups, the demo loader): bypasses role checks.
     pub system: bool,
+    /// The user's attributes (`user_attributes:` of the package, e.g. `customer_id`); empty for
+    /// the system and API keys.
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
 }
 
 impl Actor {
@@ -77,6 +81,7 @@ impl Actor {
             "email": self.email,
             "roles": self.roles,
             "system": self.system,
+            "attributes": self.attributes,
         })
     }
 

@@ -326,6 +326,7 @@ mod tests {
             email: "c@x.test".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             system: false,
+            attributes: Default::default(),
         }
     }
 

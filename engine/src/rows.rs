@@ -40,8 +40,12 @@ pub const MAX_HOPS: usize = 2;
 pub const MAX_RULE_NODES: usize = 64;
 /// Most values in a literal list.
 pub const MAX_LIST: usize = 1000;
-/// What a rule may read of the actor (`actor.<name>`).
+/// What a rule may read of the actor (`actor.<name>`), besides the user's attributes
+/// (`actor.attributes.<name>`, [`ATTRIBUTES_PREFIX`]).
 pub const ACTOR_ATTRIBUTES: &[&str] = &["id", "email", "roles"];
+/// How a rule names a user attribute: `actor.attributes.<name>` (the package declares them in
+/// `user_attributes:`; the tenants crate checks the name is declared).
+pub const ATTRIBUTES_PREFIX: &str = "attributes.";
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +143,8 @@ pub struct EntityPath {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     Literal(Value),
-    /// `actor.id`, `actor.email` or `actor.roles`.
+    /// `actor.id`, `actor.email`, `actor.roles` or `actor.attributes.<name>` (the text after
+    /// `actor.`).
     Actor(String),
 }
 
@@ -159,7 +164,11 @@ pub fn actor_value(actor: &Actor, name: &str) -> Option<Value> {
         "id" => Some(Value::String(actor.id.clone())),
         "email" => Some(Value::String(actor.email.clone())),
         "roles" => Some(Value::from(actor.roles.clone())),
-        _ => None,
+        _ => match name.strip_prefix(ATTRIBUTES_PREFIX) {
+            // A missing attribute, or one set to null, is missing: the comparison is false.
+            Some(attr) => actor.attributes.get(attr).filter(|v| !v.is_null()).cloned(),
+            None => None,
+        },
     }
 }
 
@@ -399,8 +408,15 @@ impl Parser<'_> {
                 if attr == "system" {
                     return Err("`actor.system` cannot be used in a record rule (the system sees every row)".into());
                 }
-                if !ACTOR_ATTRIBUTES.contains(&attr) {
-                    return Err(format!("`{name}`: a record rule reads the actor's {}", ACTOR_ATTRIBUTES.join(", ")));
+                if let Some(user_attr) = attr.strip_prefix(ATTRIBUTES_PREFIX) {
+                    if !is_attribute_name(user_attr) {
+                        return Err(format!("`{name}`: `{user_attr}` is not an attribute name (snake_case)"));
+                    }
+                } else if !ACTOR_ATTRIBUTES.contains(&attr) {
+                    return Err(format!(
+                        "`{name}`: a record rule reads the actor's {} and attributes.<name>",
+                        ACTOR_ATTRIBUTES.join(", ")
+                    ));
                 }
                 return Ok(Side::Value(Operand::Actor(attr.to_string())));
             }
@@ -463,6 +479,14 @@ impl Parser<'_> {
         }
         Err(format!("`{name}`: an empty path"))
     }
+}
+
+/// Whether `name` can name a user attribute: snake_case (`customer_id`), at most 64 bytes.
+pub fn is_attribute_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && name.len() <= 64
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
 }
 
 /// The name of `{"var": "…"}` (or `{"var": ["…"]}`).
@@ -573,6 +597,23 @@ mod tests {
     }
 
     #[test]
+    fn user_attributes_are_read_from_the_actor() {
+        let r =
+            compile(json!({ "==": [ { "var": "entity.customer_id" }, { "var": "actor.attributes.customer_id" } ] }))
+                .unwrap();
+        let RowExpr::Compare { value, .. } = r else { panic!("{r:?}") };
+        assert_eq!(value, Operand::Actor("attributes.customer_id".into()));
+        let mut actor =
+            Actor { id: "u".into(), email: "u@x".into(), roles: vec![], system: false, attributes: Default::default() };
+        assert_eq!(value.value(&actor), None);
+        actor.attributes.insert("customer_id".into(), Value::Null);
+        assert_eq!(value.value(&actor), None);
+        actor.attributes.insert("customer_id".into(), json!("c-1"));
+        assert_eq!(value.value(&actor), Some(json!("c-1")));
+        assert_eq!(actor.to_context_value()["attributes"]["customer_id"], json!("c-1"));
+    }
+
+    #[test]
     fn sides_are_normalised() {
         let r = compile(json!({ "<": [ 100, { "var": "entity.total" } ] })).unwrap();
         assert!(matches!(r, RowExpr::Compare { op: CmpOp::Gt, .. }), "{r:?}");
@@ -600,6 +641,10 @@ mod tests {
             (json!({ "==": [ { "var": "actor.system" }, true ] }), "actor.system"),
             (json!({ "in": [ "x", { "var": "entity.total" } ] }), "not an array field"),
             (json!({ "==": [ { "var": "actor.territory" }, 1 ] }), "reads the actor's id, email, roles"),
+            (
+                json!({ "==": [ { "var": "entity.total" }, { "var": "actor.attributes.Bad-Name" } ] }),
+                "not an attribute name",
+            ),
             (json!("yes"), "expected an operation"),
         ];
         for (rule, want) in cases {
@@ -632,6 +677,7 @@ mod tests {
             email: "u@x".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             system: false,
+            attributes: Default::default(),
         };
         assert!(
             matches!(RowScope::of(&actor(&["sales"]), "order", &perms, Some(&rules)), RowScope::Rules(r) if r.len() == 1)

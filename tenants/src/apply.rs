@@ -100,7 +100,7 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
     Ok(Applied { tenant, slug: slug.to_string(), version, hash, new_version })
 }
 
-/// Creates or updates the package's users (roles and name), keyed by email, and gives them
+/// Creates or updates the package's users (roles, name and attributes), keyed by email, and gives them
 /// `password_hash` when there is one (the demo's); without one a user's password is left as it
 /// is (none for a new user). [`publish`] already does this without a password.
 pub async fn upsert_users(
@@ -124,10 +124,14 @@ async fn upsert_users_in(
     password_hash: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     for u in users {
+        // The package's attributes, `"@key"` resolved to the sample row's id (as data files do).
+        let attributes = resolve_keys(tenant, &Value::Object(u.attributes.clone()));
         sqlx::query(
-            "insert into users (tenant_id, id, email, name, roles, password_hash) values ($1, $2, $3, $4, $5, $6) \
+            "insert into users (tenant_id, id, email, name, roles, password_hash, attributes) \
+             values ($1, $2, $3, $4, $5, $6, $7::jsonb) \
              on conflict (tenant_id, lower(email)) do update set name = excluded.name, roles = excluded.roles, \
-             password_hash = coalesce(excluded.password_hash, users.password_hash), updated_at = now()",
+             password_hash = coalesce(excluded.password_hash, users.password_hash), \
+             attributes = excluded.attributes, updated_at = now()",
         )
         .bind(tenant)
         .bind(Uuid::now_v7())
@@ -135,6 +139,7 @@ async fn upsert_users_in(
         .bind(&u.name)
         .bind(&u.roles)
         .bind(password_hash)
+        .bind(attributes.to_string())
         .execute(&mut **tx)
         .await?;
     }
@@ -150,7 +155,13 @@ pub async fn load_sample_data(
     package: &Package,
 ) -> Result<usize, ApplyError> {
     let tenant_id = TenantId(tenant);
-    let actor = Actor { id: "system".to_string(), email: String::new(), roles: Vec::new(), system: true };
+    let actor = Actor {
+        id: "system".to_string(),
+        email: String::new(),
+        roles: Vec::new(),
+        system: true,
+        attributes: Default::default(),
+    };
     let mut tx = owner.begin().await?;
     sql::set_tenant(&mut tx, TenantId(tenant)).await?;
     let mut created = 0;
@@ -183,7 +194,7 @@ pub fn sample_id(tenant: Uuid, key: &str) -> Uuid {
 }
 
 /// Replaces every string `"@key"` with the id of the sample row of that key.
-fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
+pub(crate) fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
     match value {
         Value::String(s) => match s.strip_prefix('@') {
             Some(key) if !key.is_empty() => Value::String(sample_id(tenant, key).to_string()),

@@ -11,8 +11,13 @@ use ontology::OntologyError;
 
 use crate::validate::{esc, field_pointer};
 
+use indexmap::IndexMap;
+use serde_json::Value;
+
 use crate::error::PackageError;
-use crate::package::Package;
+use crate::package::{
+    attribute_problems, AttributeKind, Package, TenantFile, MAX_ATTRIBUTE_ITEMS, MAX_USER_ATTRIBUTES,
+};
 
 /// Compiles the package's types and workflows and checks cross-file references. Returns every
 /// problem found, not just the first.
@@ -25,6 +30,12 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
                 errors.push(invalid("tenant.yaml", &format!("/users/{i}/roles/{j}"), format!("unknown role `{role}`")));
             }
         }
+    }
+
+    let type_names: HashSet<&str> = package.types.iter().map(|t| t.name.as_str()).collect();
+    let record_rules = package.types.iter().map(|t| (t.name.as_str(), &t.record_rules));
+    for (file, pointer, message) in user_attribute_problems(&package.tenant, &type_names, record_rules) {
+        errors.push(invalid(&file, &pointer, message));
     }
 
     let ontology = match ontology::compile::compile_types(package.types.clone()) {
@@ -89,6 +100,104 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
     match compiled {
         Some(c) if errors.is_empty() => Ok(c),
         _ => Err(errors),
+    }
+}
+
+/// The problems of the package's user attributes, as (file, JSON pointer, message): the
+/// declarations (snake_case names, at most [`MAX_USER_ATTRIBUTES`], a `reference` names a type
+/// of the package with `to`, an `enum` has `values`), the `users:` entries' values (declared,
+/// of the declared kind; a reference may be `"@key"`, a sample row's key) and the
+/// `actor.attributes.<name>` that record rules read (declared). Publishing and `validate` both
+/// run it.
+pub fn user_attribute_problems<'a>(
+    tenant: &TenantFile,
+    type_names: &HashSet<&str>,
+    record_rules: impl Iterator<Item = (&'a str, &'a IndexMap<String, Value>)>,
+) -> Vec<(String, String, String)> {
+    const FILE: &str = "tenant.yaml";
+    let mut out = Vec::new();
+    let mut push = |file: &str, pointer: String, message: String| out.push((file.to_string(), pointer, message));
+    let declared = &tenant.user_attributes;
+    if declared.len() > MAX_USER_ATTRIBUTES {
+        push(FILE, "/user_attributes".into(), format!("at most {MAX_USER_ATTRIBUTES} user attributes"));
+    }
+    for (name, def) in declared {
+        let at = format!("/user_attributes/{}", esc(name));
+        if !engine::rows::is_attribute_name(name) {
+            push(FILE, at.clone(), format!("`{name}` is not an attribute name (snake_case, at most 64 characters)"));
+        }
+        match (def.kind, &def.to) {
+            (AttributeKind::Reference, None) => push(FILE, at.clone(), "a reference names its type with `to`".into()),
+            (AttributeKind::Reference, Some(to)) if !type_names.contains(to.as_str()) => {
+                push(FILE, format!("{at}/to"), format!("unknown type `{to}`"))
+            }
+            (AttributeKind::Reference, Some(_)) => {}
+            (_, Some(_)) => push(FILE, format!("{at}/to"), "only a reference names a type (`to`)".into()),
+            (_, None) => {}
+        }
+        match (def.kind, &def.values) {
+            (AttributeKind::Enum, Some(values)) if !values.is_empty() && values.len() <= MAX_ATTRIBUTE_ITEMS => {}
+            (AttributeKind::Enum, values) => push(
+                FILE,
+                if values.is_some() { format!("{at}/values") } else { at.clone() },
+                format!("an enum lists its `values` (1 to {MAX_ATTRIBUTE_ITEMS})"),
+            ),
+            (_, Some(_)) => push(FILE, format!("{at}/values"), "only an enum lists `values`".into()),
+            (_, None) => {}
+        }
+    }
+    for (i, user) in tenant.users.iter().enumerate() {
+        // A reference given as `"@key"` is checked as the id it stands for.
+        let values: serde_json::Map<String, Value> = user
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                let is_key = declared.get(k).is_some_and(|d| d.kind == AttributeKind::Reference)
+                    && v.as_str().is_some_and(|s| s.len() > 1 && s.starts_with('@'));
+                (k.clone(), if is_key { Value::String(uuid::Uuid::nil().to_string()) } else { v.clone() })
+            })
+            .collect();
+        for (pointer, message) in attribute_problems(declared, &values) {
+            push(FILE, format!("/users/{i}/attributes{pointer}"), message);
+        }
+    }
+    for (type_name, rules) in record_rules {
+        for (role, rule) in rules {
+            let mut vars = Vec::new();
+            collect_vars(rule, &mut vars);
+            for var in vars {
+                let Some(name) = var.strip_prefix("actor.attributes.") else { continue };
+                if !declared.contains_key(name) {
+                    push(
+                        &format!("types/{type_name}.yaml"),
+                        format!("/record_rules/{}", esc(role)),
+                        format!(
+                            "`{var}`: `{name}` is not a declared user attribute (`user_attributes:` in tenant.yaml)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every `{"var": "…"}` name in a JSON-Logic value.
+fn collect_vars<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map {
+                match (k.as_str(), inner) {
+                    ("var", Value::String(s)) => out.push(s),
+                    ("var", Value::Array(a)) if a.first().is_some_and(Value::is_string) => {
+                        out.extend(a.first().and_then(Value::as_str))
+                    }
+                    _ => collect_vars(inner, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_vars(i, out)),
+        _ => {}
     }
 }
 
@@ -225,6 +334,32 @@ mod tests {
         assert!(found("tenant.yaml", "/slug", "is not a tenant slug"), "{errors:?}");
         assert!(found("types/order.yaml", "/workflow/transitions/send back", "is not a transition name"), "{errors:?}");
         assert!(found("types/order.yaml", "/workflow/states/on-hold", "is not a state name"), "{errors:?}");
+    }
+
+    /// Publishing refuses what `validate` refuses of user attributes: an undeclared attribute a
+    /// record rule reads, a user's value of the wrong kind, a reference to no type.
+    #[test]
+    fn publishing_refuses_undeclared_or_ill_typed_user_attributes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chemichemi");
+        let mut package = Package::load_dir(&dir).unwrap();
+        let order = package.types.iter_mut().find(|t| t.name.as_str() == "order").unwrap();
+        order.record_rules.insert(
+            "viewer".into(),
+            json!({ "==": [ { "var": "entity.customer_id" }, { "var": "actor.attributes.company_id" } ] }),
+        );
+        let buyer = package.tenant.users.iter_mut().position(|u| u.email == "buyer@chemichemi.test").unwrap();
+        package.tenant.users[buyer].attributes.insert("customer_id".into(), json!(42));
+        package.tenant.user_attributes.get_mut("customer_id").unwrap().to = Some("client".into());
+        let errors = compile(&package, &Limits::default()).map(|_| ()).unwrap_err();
+        let found = |file: &str, path: &str, text: &str| {
+            errors.iter().any(|e| {
+                matches!(e, PackageError::Invalid { file: f, path: p, message } if f == file && p == path && message.contains(text))
+            })
+        };
+        assert!(found("types/order.yaml", "/record_rules/viewer", "`company_id` is not a declared"), "{errors:?}");
+        let at = format!("/users/{buyer}/attributes/customer_id");
+        assert!(found("tenant.yaml", &at, "must be the id (a uuid)"), "{errors:?}");
+        assert!(found("tenant.yaml", "/user_attributes/customer_id/to", "unknown type `client`"), "{errors:?}");
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct TenantFile {
     pub terminology: IndexMap<String, String>,
     #[serde(default)]
     pub roles: IndexMap<String, RoleDef>,
+    /// The attributes a user may carry (`customer_id: { type: reference, to: customer }`), read
+    /// by rules as `actor.attributes.<name>`; set by `users:` and by admins over the API.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub user_attributes: IndexMap<String, UserAttributeDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<DevUser>,
     /// Named JSON-Logic rules, reusable as `{"rule": "name"}` in guards, load expressions and
@@ -73,6 +77,113 @@ pub struct DevUser {
     #[serde(default)]
     pub name: String,
     pub roles: Vec<String>,
+    /// Values of the declared `user_attributes`; a string `"@key"` is the id of the sample row
+    /// of that key (as in `data/*.yaml`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+/// The kind of a user attribute's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeKind {
+    String,
+    Number,
+    Boolean,
+    /// The id of an entity of the type `to`.
+    Reference,
+    /// One of `values`.
+    Enum,
+    /// An array of strings.
+    Array,
+}
+
+/// Most characters of a string attribute (and of each string of an array one).
+pub const MAX_ATTRIBUTE_STRING: usize = 1000;
+/// Most strings in an array attribute.
+pub const MAX_ATTRIBUTE_ITEMS: usize = 100;
+/// Most attributes a package declares.
+pub const MAX_USER_ATTRIBUTES: usize = 50;
+
+/// A declared user attribute.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserAttributeDef {
+    #[serde(rename = "type")]
+    pub kind: AttributeKind,
+    /// The type a `reference` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The values of an `enum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl UserAttributeDef {
+    /// Checks a value of the attribute (`Err`: why it does not fit, for a message).
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let short = |s: &str| s.chars().count() <= MAX_ATTRIBUTE_STRING;
+        match (self.kind, value) {
+            (AttributeKind::String, Value::String(s)) if short(s) => Ok(()),
+            (AttributeKind::String, Value::String(_)) => {
+                Err(format!("must have at most {MAX_ATTRIBUTE_STRING} characters"))
+            }
+            (AttributeKind::String, _) => Err("must be a string".into()),
+            (AttributeKind::Number, Value::Number(_)) => Ok(()),
+            (AttributeKind::Number, _) => Err("must be a number".into()),
+            (AttributeKind::Boolean, Value::Bool(_)) => Ok(()),
+            (AttributeKind::Boolean, _) => Err("must be true or false".into()),
+            (AttributeKind::Reference, Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => Ok(()),
+            (AttributeKind::Reference, _) => Err(format!(
+                "must be the id (a uuid) of a {}",
+                self.to.as_deref().unwrap_or("referenced entity")
+            )),
+            (AttributeKind::Enum, Value::String(s)) if self.values.iter().flatten().any(|v| v == s) => Ok(()),
+            (AttributeKind::Enum, _) => {
+                Err(format!("must be one of {}", self.values.iter().flatten().cloned().collect::<Vec<_>>().join(", ")))
+            }
+            (AttributeKind::Array, Value::Array(items))
+                if items.len() <= MAX_ATTRIBUTE_ITEMS && items.iter().all(|i| i.as_str().is_some_and(short)) =>
+            {
+                Ok(())
+            }
+            (AttributeKind::Array, _) => Err(format!(
+                "must be an array of at most {MAX_ATTRIBUTE_ITEMS} strings (of at most {MAX_ATTRIBUTE_STRING} characters)"
+            )),
+        }
+    }
+}
+
+/// Checks a user's attributes against the declarations: the JSON pointer (`/<name>`, under
+/// the attributes object) and the message of each problem. An undeclared name is a problem.
+pub fn attribute_problems(
+    declared: &IndexMap<String, UserAttributeDef>,
+    values: &serde_json::Map<String, Value>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in values {
+        let pointer = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
+        match declared.get(name) {
+            None if declared.is_empty() => {
+                out.push((pointer, format!("`{name}` is not a declared user attribute (the package declares none)")))
+            }
+            None => out.push((
+                pointer,
+                format!(
+                    "`{name}` is not a declared user attribute (declared: {})",
+                    declared.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            Some(def) => {
+                if let Err(message) = def.check(value) {
+                    out.push((pointer, message));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One sample row of `data/*.yaml`.

@@ -262,7 +262,7 @@ pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result
     let existing = export::version_by_hash(pool, tenant, &hash).await?.filter(|v| *v != stored.info.version);
     let live = LiveVersion { version: stored.info.version, hash: &stored.info.hash, package: &live };
     let users = stored_users(pool, tenant).await?;
-    let mut plan = with_users(compute(slug, Some(live), package, &counts, existing), package, &users);
+    let mut plan = with_users(compute(slug, Some(live), package, &counts, existing), package, &users, tenant);
     let mut tx = pool.begin().await?;
     plan.refused = immutable_refusals(package, &immutable_counts(&mut tx, tenant).await?);
     plan.unique = crate::unique::check(&mut tx, tenant, package).await?;
@@ -454,33 +454,38 @@ pub fn immutable_refusals(package: &Package, counts: &[(String, i64)]) -> Vec<Pa
     out
 }
 
-/// A user of the tenant as the database has it: email, name, roles.
+/// A user of the tenant as the database has it: email, name, roles, attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredUser {
     pub email: String,
     pub name: String,
     pub roles: Vec<String>,
+    pub attributes: Map<String, Value>,
 }
 
 /// The tenant's users (apply creates or updates the package's among them).
 pub async fn stored_users(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<StoredUser>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     engine::store::sql::set_tenant(&mut tx, engine::store::TenantId(tenant)).await?;
-    let rows: Vec<(String, String, Vec<String>)> =
-        sqlx::query_as("select email, name, roles from users where tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
+    type Row = (String, String, Vec<String>, sqlx::types::Json<Map<String, Value>>);
+    let rows: Vec<Row> = sqlx::query_as("select email, name, roles, attributes from users where tenant_id = $1")
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(rows.into_iter().map(|(email, name, roles)| StoredUser { email, name, roles }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(email, name, roles, attributes)| StoredUser { email, name, roles, attributes: attributes.0 })
+        .collect())
 }
 
 /// The plan's user lines made to say what apply will do to the users (pure): apply gives every
-/// user of the package its name and roles, so a `+ user` is one the tenant does not have and a
-/// `~ user` one whose name or roles differ from the database's (an admin may have changed them
-/// over the API), whether or not the package changed. `- user` lines (dropped from the package;
+/// user of the package its name, roles and attributes (`"@key"` resolved to the sample row's id
+/// in `tenant`), so a `+ user` is one the tenant does not have and a `~ user` one whose name,
+/// roles or attributes differ from the database's (an admin may have changed them over the
+/// API), whether or not the package changed. `- user` lines (dropped from the package;
 /// apply keeps the user) stay. User changes alone make the plan `changed`.
-pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser]) -> Plan {
+pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser], tenant: uuid::Uuid) -> Plan {
     plan.changes.retain(|c| !(c.kind == "user" && c.op != Op::Remove));
     let at = plan.changes.iter().position(|c| c.kind == "user" || c.kind == "users" || c.kind == "type");
     let mut lines = Vec::new();
@@ -507,6 +512,14 @@ pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser]) -> Pl
                         "roles: {} → {}",
                         show(&serde_json::json!(s.roles)),
                         show(&serde_json::json!(u.roles))
+                    ));
+                }
+                let attributes = crate::apply::resolve_keys(tenant, &Value::Object(u.attributes.clone()));
+                if Value::Object(s.attributes.clone()) != attributes {
+                    details.push(format!(
+                        "attributes: {} → {}",
+                        show(&Value::Object(s.attributes.clone())),
+                        show(&attributes)
                     ));
                 }
                 if !details.is_empty() {
@@ -1336,11 +1349,12 @@ fields: { code: { type: string, required: true } }
             email: "A@shop.test".into(),
             name: name.into(),
             roles: roles.iter().map(ToString::to_string).collect(),
+            attributes: Map::new(),
         };
-        let up_to_date = with_users(same.clone(), &p, &[stored(&["admin"], "A")]);
+        let up_to_date = with_users(same.clone(), &p, &[stored(&["admin"], "A")], uuid::Uuid::nil());
         assert!(!up_to_date.changed && up_to_date.changes.is_empty(), "{}", up_to_date.text());
         // Changed over the API: apply sets the package's roles back, so the plan says so.
-        let drifted = with_users(same.clone(), &p, &[stored(&["clerk"], "Ann")]);
+        let drifted = with_users(same.clone(), &p, &[stored(&["clerk"], "Ann")], uuid::Uuid::nil());
         assert!(drifted.changed);
         assert!(
             drifted.text().contains("~ user a@shop.test: name: \"Ann\" → \"A\", roles: [clerk] → [admin]\n"),
@@ -1349,7 +1363,16 @@ fields: { code: { type: string, required: true } }
         );
         assert_eq!(drifted.summary, Summary { add: 0, change: 1, remove: 0 });
         // Missing (published before apply created users, or deleted): apply creates it.
-        let missing = with_users(same, &p, &[]);
+        // Attributes set over the API: apply sets the package's (none) back.
+        let mut api = stored(&["admin"], "A");
+        api.attributes.insert("region".into(), Value::String("coast".into()));
+        let drifted = with_users(same.clone(), &p, &[api], uuid::Uuid::nil());
+        assert!(
+            drifted.text().contains("~ user a@shop.test: attributes: {\"region\":\"coast\"} → {}\n"),
+            "{}",
+            drifted.text()
+        );
+        let missing = with_users(same, &p, &[], uuid::Uuid::nil());
         assert!(missing.text().contains("+ user a@shop.test: roles [admin]\n"), "{}", missing.text());
     }
 

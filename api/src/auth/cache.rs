@@ -48,8 +48,22 @@ pub enum Key {
 /// What the database answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    User { slug: String, email: String, name: String, roles: Vec<String>, active: bool, session_ok: bool },
-    ApiKey { slug: String, name: String, roles: Vec<String>, secret_hash: Vec<u8>, revoked: bool },
+    User {
+        slug: String,
+        email: String,
+        name: String,
+        roles: Vec<String>,
+        active: bool,
+        session_ok: bool,
+        attributes: serde_json::Map<String, serde_json::Value>,
+    },
+    ApiKey {
+        slug: String,
+        name: String,
+        roles: Vec<String>,
+        secret_hash: Vec<u8>,
+        revoked: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +177,7 @@ mod tests {
             roles: vec!["admin".into()],
             active,
             session_ok: true,
+            attributes: Default::default(),
         }
     }
 

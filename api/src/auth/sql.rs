@@ -27,12 +27,13 @@ struct AuthUserRow {
     roles: Vec<String>,
     active: bool,
     session_ok: bool,
+    attributes: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl From<AuthUserRow> for cache::Answer {
     fn from(r: AuthUserRow) -> cache::Answer {
-        let AuthUserRow { slug, email, name, roles, active, session_ok } = r;
-        cache::Answer::User { slug, email, name, roles, active, session_ok }
+        let AuthUserRow { slug, email, name, roles, active, session_ok, attributes } = r;
+        cache::Answer::User { slug, email, name, roles, active, session_ok, attributes: attributes.0 }
     }
 }
 
@@ -47,7 +48,7 @@ impl From<AuthKeyRow> for cache::Answer {
 pub async fn credential(pool: &sqlx::PgPool, key: &cache::Key) -> Result<Option<cache::Answer>, sqlx::Error> {
     Ok(match key {
         cache::Key::User { tenant, user, session } => sqlx::query_as::<_, AuthUserRow>(
-            "select slug, email, name, roles, active, session_ok from auth_user($1, $2, $3)",
+            "select slug, email, name, roles, active, session_ok, attributes from auth_user($1, $2, $3)",
         )
         .bind(tenant)
         .bind(user)
@@ -224,10 +225,28 @@ pub async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>, 
     .await
 }
 
-const USER_COLUMNS: &str = "id, email, name, roles, active, password_hash is not null, created_at, updated_at";
+/// The `user_attributes` the tenant's live configuration declares (as stored; `None` when it
+/// declares none or has no live version).
+pub async fn tenant_user_attributes(tx: &mut Tx, tenant: TenantId) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select v.package -> 'tenant' -> 'user_attributes' from config_versions v \
+         join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
+    )
+    .bind(tenant.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map(Option::flatten)
+}
 
-/// A user as the API shows it: id, email, name, roles, active, has a password, created, updated.
-pub type UserRow = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>);
+const USER_COLUMNS: &str =
+    "id, email, name, roles, active, password_hash is not null, created_at, updated_at, attributes";
+
+/// A user's attributes as stored (a JSON object).
+pub type Attributes = sqlx::types::Json<serde_json::Map<String, serde_json::Value>>;
+
+/// A user as the API shows it: id, email, name, roles, active, has a password, created, updated,
+/// attributes.
+pub type UserRow = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>, Attributes);
 
 /// The users of a tenant, by email.
 pub async fn list_users(tx: &mut Tx, tenant: TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
@@ -253,13 +272,14 @@ pub struct NewUser<'a> {
     pub roles: &'a [String],
     pub active: bool,
     pub password_hash: Option<String>,
+    pub attributes: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Inserts a user; `None` when the tenant has a user with this email.
 pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "insert into users (tenant_id, id, email, name, roles, active, password_hash) \
-         values ($1, $2, $3, $4, $5, $6, $7) on conflict (tenant_id, lower(email)) do nothing returning {USER_COLUMNS}"
+        "insert into users (tenant_id, id, email, name, roles, active, password_hash, attributes) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (tenant_id, lower(email)) do nothing returning {USER_COLUMNS}"
     ))
     .bind(tenant.0)
     .bind(Uuid::now_v7())
@@ -268,6 +288,7 @@ pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Re
     .bind(user.roles)
     .bind(user.active)
     .bind(user.password_hash)
+    .bind(sqlx::types::Json(user.attributes))
     .fetch_optional(&mut **tx)
     .await
 }
@@ -279,6 +300,8 @@ pub struct UserChange<'a> {
     pub roles: Option<Vec<String>>,
     pub active: Option<bool>,
     pub password_hash: &'a Option<String>,
+    /// The whole new set of attributes (replaces the old).
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Updates a user; `None` when there is no such user.
@@ -290,7 +313,7 @@ pub async fn update_user(
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "update users set name = coalesce($3, name), roles = coalesce($4, roles), active = coalesce($5, active), \
-         password_hash = coalesce($6, password_hash), updated_at = now() \
+         password_hash = coalesce($6, password_hash), attributes = coalesce($7, attributes), updated_at = now() \
          where tenant_id = $1 and id = $2 returning {USER_COLUMNS}"
     ))
     .bind(tenant.0)
@@ -299,6 +322,7 @@ pub async fn update_user(
     .bind(change.roles)
     .bind(change.active)
     .bind(change.password_hash)
+    .bind(change.attributes.map(sqlx::types::Json))
     .fetch_optional(&mut **tx)
     .await
 }

@@ -109,13 +109,26 @@ async fn invite_user(
         Some(u) if !u.active => return Err(UserError::Deactivated(u.email)),
         Some(u) if roles.is_empty() => (u.id, "existing user", u.roles),
         Some(u) => {
-            let change = UserChange { name: None, roles: Some(roles.clone()), active: None, password_hash: &None };
+            let change = UserChange {
+                name: None,
+                roles: Some(roles.clone()),
+                active: None,
+                password_hash: &None,
+                attributes: None,
+            };
             sql::update_user(&mut tx, tenant, u.id, change).await?;
             (u.id, "existing user, roles set", roles)
         }
         None if roles.is_empty() => return Err(UserError::RolesRequired(email.to_string())),
         None => {
-            let new = NewUser { email, name: name.trim(), roles: &roles, active: true, password_hash: None };
+            let new = NewUser {
+                email,
+                name: name.trim(),
+                roles: &roles,
+                active: true,
+                password_hash: None,
+                attributes: &Default::default(),
+            };
             // The email was free a moment ago; a user created since is a conflict to report.
             let row =
                 sql::insert_user(&mut tx, tenant, new).await?.ok_or_else(|| UserError::Raced(email.to_string()))?;

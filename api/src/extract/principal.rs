@@ -101,7 +101,13 @@ pub async fn authenticate(
         return Ok(Principal {
             tenant: TenantId(key.tenant),
             slug: stored_slug(&slug)?,
-            actor: Actor { id: format!("apikey:{}", key.id), email: String::new(), roles, system: false },
+            actor: Actor {
+                id: format!("apikey:{}", key.id),
+                email: String::new(),
+                roles,
+                system: false,
+                attributes: Default::default(),
+            },
             name,
             credential: Credential::ApiKey { id: key.id },
         });
@@ -117,7 +123,7 @@ pub async fn authenticate(
     }
     let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
     let answer = lookup(state, cache::Key::User { tenant: claims.tid, user, session: claims.sid }).await?;
-    let Some(cache::Answer::User { slug, email, name, roles, active, session_ok }) = answer else {
+    let Some(cache::Answer::User { slug, email, name, roles, active, session_ok, attributes }) = answer else {
         return Err(ApiError::unauthorized("the token names no user of this tenant"));
     };
     if !active {
@@ -134,7 +140,7 @@ pub async fn authenticate(
     Ok(Principal {
         tenant: TenantId(claims.tid),
         slug: stored_slug(&slug)?,
-        actor: Actor { id: claims.sub, email, roles, system: false },
+        actor: Actor { id: claims.sub, email, roles, system: false, attributes },
         name,
         credential: Credential::User { id: user, session: claims.sid },
     })

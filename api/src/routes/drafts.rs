@@ -306,11 +306,11 @@ async fn acting_user(state: &AppState, who: &TenantActor, id: &str) -> Result<Ac
     let mut tx = state.store.begin(who.tenant).await?;
     let row = auth_sql::user(&mut tx, who.tenant, id).await?;
     tx.commit().await?;
-    let (id, email, _name, roles, active, ..) = row.ok_or_else(unknown)?;
+    let (id, email, _name, roles, active, _password, _created, _updated, attributes) = row.ok_or_else(unknown)?;
     if !active {
         return Err(unknown());
     }
-    Ok(Actor { id: id.to_string(), email, roles, system: false })
+    Ok(Actor { id: id.to_string(), email, roles, system: false, attributes: attributes.0 })
 }
 
 /// A package's compiled definitions, once it validates for this tenant (else 422

@@ -1,12 +1,14 @@
 //! A tenant's users and their roles, managed by the tenant's admins.
 //!
 //! * `GET  /api/v1/t/{tenant}/users`: every user (no password hashes, ever);
-//! * `POST /api/v1/t/{tenant}/users` `{email, name?, roles, password?, active?}`: create (invite);
-//!   roles must be roles of the tenant's live configuration;
+//! * `POST /api/v1/t/{tenant}/users` `{email, name?, roles, password?, active?, attributes?}`:
+//!   create (invite); roles must be roles of the tenant's live configuration, attributes its
+//!   declared `user_attributes` (422 at `/attributes/<name>`);
 //! * `GET  /api/v1/t/{tenant}/users/{id}`;
-//! * `PATCH /api/v1/t/{tenant}/users/{id}` `{name?, roles?, active?, password?}`. A deactivated
-//!   user's tokens stop working at once and their sessions end; role changes apply to tokens
-//!   already issued (each request reads the current roles). A new password ends the sessions.
+//! * `PATCH /api/v1/t/{tenant}/users/{id}` `{name?, roles?, active?, password?, attributes?}`. A
+//!   deactivated user's tokens stop working at once and their sessions end; role and attribute
+//!   changes apply to tokens already issued (each request reads the current user). A new
+//!   password ends the sessions. `attributes` replaces the user's whole set.
 
 use std::collections::HashSet;
 
@@ -15,8 +17,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use engine::store::sql::Tx;
 use engine::store::TenantId;
+use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use tenants::package::{attribute_problems, UserAttributeDef};
 use uuid::Uuid;
 
 use crate::auth::sql::{self, NewUser, UserChange, UserRow};
@@ -52,7 +56,8 @@ pub fn routes() -> Routes {
                     "summary": "Creates (invites) a user; 409 ALREADY_EXISTS for a known email",
                     "requestBody": body(json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
                         "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": 200 },
-                        "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" } } })),
+                        "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" },
+                        "attributes": attributes_schema() } })),
                     "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) })
             }),
         )
@@ -70,15 +75,43 @@ pub fn routes() -> Routes {
             update,
             op(|_| {
                 json!({ "tags": ["users"], "operationId": "update_user",
-                    "summary": "Changes a user: deactivating ends their sessions and stops their tokens at once; role changes apply to tokens already issued",
+                    "summary": "Changes a user: deactivating ends their sessions and stops their tokens at once; role and attribute changes apply to tokens already issued",
                     "description": format!("{ADMIN_ONLY} Admins cannot deactivate themselves or drop their own `admin` role (422)."),
                     "parameters": [id_param("id")],
                     "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
                         "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
-                        "active": { "type": "boolean" }, "password": { "type": "string" } } })),
+                        "active": { "type": "boolean" }, "password": { "type": "string" },
+                        "attributes": attributes_schema() } })),
                     "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) })
             }),
         )
+}
+
+/// The request schema of a user's attributes.
+fn attributes_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": true,
+        "description": "Values of the tenant's declared `user_attributes` (by name; a reference is an entity id), read by rules as `actor.attributes.<name>`. Replaces the user's whole set; an undeclared name or a value of the wrong kind is a 422 at `/attributes/<name>`." })
+}
+
+/// Checks attributes against the live configuration's `user_attributes` (errors at
+/// `/attributes/<name>`).
+async fn check_attributes(tx: &mut Tx, tenant: TenantId, values: &Map<String, Value>) -> Result<(), ApiError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let declared: IndexMap<String, UserAttributeDef> = match sql::tenant_user_attributes(tx, tenant).await? {
+        Some(v) => serde_json::from_value(v).map_err(ApiError::internal)?,
+        None => IndexMap::new(),
+    };
+    let errors: Vec<Value> = attribute_problems(&declared, values)
+        .into_iter()
+        .map(|(pointer, message)| json!({ "path": format!("/attributes{pointer}"), "message": message }))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(json!(errors)))
+    }
 }
 
 /// The roles of the tenant's live configuration.
@@ -146,10 +179,11 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 fn user_json(r: UserRow) -> Value {
-    let (id, email, name, roles, active, has_password, created_at, updated_at) = r;
+    let (id, email, name, roles, active, has_password, created_at, updated_at, attributes) = r;
     json!({
         "id": id, "email": email, "name": name, "roles": roles, "active": active,
         "has_password": has_password, "created_at": created_at, "updated_at": updated_at,
+        "attributes": attributes.0,
     })
 }
 
@@ -189,6 +223,8 @@ struct CreateBody {
     password: Option<String>,
     #[serde(default = "yes")]
     active: bool,
+    #[serde(default)]
+    attributes: Map<String, Value>,
 }
 
 fn yes() -> bool {
@@ -211,7 +247,15 @@ async fn create(
     };
     let mut tx = state.store.begin(who.tenant).await?;
     let roles = check_roles(&body.roles, &tenant_roles(&mut tx, who.tenant).await?)?;
-    let new = NewUser { email: &email, name: &name, roles: &roles, active: body.active, password_hash: hash };
+    check_attributes(&mut tx, who.tenant, &body.attributes).await?;
+    let new = NewUser {
+        email: &email,
+        name: &name,
+        roles: &roles,
+        active: body.active,
+        password_hash: hash,
+        attributes: &body.attributes,
+    };
     let row = sql::insert_user(&mut tx, who.tenant, new).await?;
     let Some(row) = row else {
         return Err(ApiError::new(StatusCode::CONFLICT, "ALREADY_EXISTS", "a user with this email exists")
@@ -233,6 +277,8 @@ struct PatchBody {
     active: Option<bool>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    attributes: Option<Map<String, Value>>,
 }
 
 async fn update(
@@ -268,7 +314,10 @@ async fn update(
         Some(r) => Some(check_roles(r, &tenant_roles(&mut tx, who.tenant).await?)?),
         None => None,
     };
-    let change = UserChange { name, roles, active: body.active, password_hash: &hash };
+    if let Some(attributes) = &body.attributes {
+        check_attributes(&mut tx, who.tenant, attributes).await?;
+    }
+    let change = UserChange { name, roles, active: body.active, password_hash: &hash, attributes: body.attributes };
     let row = sql::update_user(&mut tx, who.tenant, id, change).await?;
     let row = row.ok_or_else(|| ApiError::not_found("user not found"))?;
     if body.active == Some(false) || hash.is_some() {

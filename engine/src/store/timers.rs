@@ -25,7 +25,13 @@ use crate::model::Actor;
 /// The actor timers fire as: the system (exempt from roles and four-eyes); history shows
 /// `system`.
 pub fn timer_actor() -> Actor {
-    Actor { id: "system".to_string(), email: String::new(), roles: Vec::new(), system: true }
+    Actor {
+        id: "system".to_string(),
+        email: String::new(),
+        roles: Vec::new(),
+        system: true,
+        attributes: Default::default(),
+    }
 }
 
 /// What became of one claimed timer.

@@ -112,7 +112,13 @@ fn sale() -> Entity {
 }
 
 fn sales() -> Actor {
-    Actor { id: "u-sam".into(), email: "sam@x.test".into(), roles: vec!["sales".into()], system: false }
+    Actor {
+        id: "u-sam".into(),
+        email: "sam@x.test".into(),
+        roles: vec!["sales".into()],
+        system: false,
+        attributes: Default::default(),
+    }
 }
 
 fn customer() -> Entity {

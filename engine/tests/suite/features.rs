@@ -150,6 +150,7 @@ fn user(id: &str, roles: &[&str]) -> Actor {
         email: format!("{id}@x.test"),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         system: false,
+        attributes: Default::default(),
     }
 }
 
@@ -294,7 +295,8 @@ fn four_eyes_needs_history_fails_closed_and_exempts_the_system() {
     let r = decide(p, IndexMap::new(), &Limits::default()).expect_err("no history");
     assert!(matches!(r, Rejection::Internal(_)), "{r:?}");
 
-    let system = Actor { id: "u-ann".into(), email: String::new(), roles: vec![], system: true };
+    let system =
+        Actor { id: "u-ann".into(), email: String::new(), roles: vec![], system: true, attributes: Default::default() };
     let p = prepare(&t, &submitted(), "approve", &Value::Null, &system, now()).expect("prepares");
     assert!(p.needs_history().is_empty());
     assert_eq!(decide(p, IndexMap::new(), &Limits::default()).expect("exempt").to, "APPROVED");

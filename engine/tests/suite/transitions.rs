@@ -171,7 +171,13 @@ fn entity(type_name: &str, n: u128, state: &str, data: Value) -> Entity {
 }
 
 fn sales() -> Actor {
-    Actor { id: "u-sales".into(), email: "s@x.test".into(), roles: vec!["sales".into()], system: false }
+    Actor {
+        id: "u-sales".into(),
+        email: "s@x.test".into(),
+        roles: vec!["sales".into()],
+        system: false,
+        attributes: Default::default(),
+    }
 }
 
 const SODA: u128 = 100;

@@ -507,7 +507,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Changes a user: deactivating ends their sessions and stops their tokens at once; role changes apply to tokens already issued
+         * Changes a user: deactivating ends their sessions and stops their tokens at once; role and attribute changes apply to tokens already issued
          * @description For the tenant's admins (role `admin`). Admins cannot deactivate themselves or drop their own `admin` role (422).
          */
         patch: operations["update_user"];
@@ -972,6 +972,10 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description The user's values of the tenant's `user_attributes` (`actor.attributes.<name>` in rules) */
+            attributes: {
+                [key: string]: unknown;
+            };
         };
         ApiKey: {
             /** Format: uuid */
@@ -3450,6 +3454,10 @@ export interface operations {
                     roles?: string[];
                     password?: string;
                     active?: boolean;
+                    /** @description Values of the tenant's declared `user_attributes` (by name; a reference is an entity id), read by rules as `actor.attributes.<name>`. Replaces the user's whole set; an undeclared name or a value of the wrong kind is a 422 at `/attributes/<name>`. */
+                    attributes?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -3640,6 +3648,10 @@ export interface operations {
                     roles?: string[];
                     active?: boolean;
                     password?: string;
+                    /** @description Values of the tenant's declared `user_attributes` (by name; a reference is an entity id), read by rules as `actor.attributes.<name>`. Replaces the user's whole set; an undeclared name or a value of the wrong kind is a 422 at `/attributes/<name>`. */
+                    attributes?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -37,6 +37,46 @@ impl Validation {
                 }
             }
         }
+        // User attributes: declarations, users' values, what record rules read.
+        let names: HashSet<&str> = package.names.iter().map(String::as_str).collect();
+        let rules = package.primary_types().filter_map(|t| t.def()).map(|d| (d.name.as_str(), &d.record_rules));
+        for (file, pointer, message) in crate::compile::user_attribute_problems(tenant, &names, rules) {
+            let file = if file == "tenant.yaml" { package.tenant.rel.clone() } else { file };
+            self.error(&file, &pointer, message);
+        }
+        // A reference given as `"@key"` names a sample row of the referenced type (when the
+        // package has sample data: a package posted to the API has none).
+        let keyed: HashMap<&str, &str> = package
+            .data
+            .iter()
+            .flat_map(|d| d.typed.iter().flatten())
+            .filter_map(|r| Some((r.key.as_deref()?, r.type_name.as_str())))
+            .collect();
+        let users = if package.data.is_empty() { &[][..] } else { &tenant.users[..] };
+        for (i, user) in users.iter().enumerate() {
+            for (name, value) in &user.attributes {
+                let Some(def) = tenant.user_attributes.get(name) else { continue };
+                let (Some(to), Some(key)) = (&def.to, value.as_str().and_then(|s| s.strip_prefix('@'))) else {
+                    continue;
+                };
+                if key.is_empty() {
+                    continue;
+                }
+                match keyed.get(key) {
+                    Some(t) if t == to => {}
+                    Some(t) => self.error(
+                        &file,
+                        &format!("/users/{i}/attributes/{}", esc(name)),
+                        format!("`@{key}` is a sample `{t}`, not a `{to}`"),
+                    ),
+                    None => self.error(
+                        &file,
+                        &format!("/users/{i}/attributes/{}", esc(name)),
+                        format!("no sample row has the key `{key}` (data/*.yaml)"),
+                    ),
+                }
+            }
+        }
         for name in tenant.terminology.keys() {
             if !package.names.contains(name) {
                 self.error(&file, &format!("/terminology/{}", esc(name)), format!("unknown type `{name}`"));

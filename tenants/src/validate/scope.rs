@@ -65,7 +65,26 @@ impl Env<'_> {
                 [] => Ok(()),
                 [key] if ACTOR.contains(key) => Ok(()),
                 ["roles", index] if is_index(index) => Ok(()),
-                _ => Err("the actor has only id, email, roles and system".into()),
+                ["attributes"] => Ok(()),
+                ["attributes", name, rest @ ..] => {
+                    let declared = self.package.tenant.typed.as_ref().map(|t| &t.user_attributes);
+                    match declared.and_then(|d| d.get(*name)) {
+                        None if declared.is_none() => Ok(()),
+                        None => Err(format!(
+                            "`{name}` is not a declared user attribute (`user_attributes:` in tenant.yaml)"
+                        )),
+                        Some(_) if rest.is_empty() => Ok(()),
+                        Some(def)
+                            if def.kind == crate::package::AttributeKind::Array
+                                && rest.len() == 1
+                                && is_index(rest[0]) =>
+                        {
+                            Ok(())
+                        }
+                        Some(_) => Err(format!("the user attribute `{name}` is a value, not an object")),
+                    }
+                }
+                _ => Err("the actor has only id, email, roles, system and attributes".into()),
             },
             "now" if rest.is_empty() => Ok(()),
             "now" => Err("`now` is a timestamp (a string)".into()),

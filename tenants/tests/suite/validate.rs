@@ -87,6 +87,7 @@ broken! {
     immutable,
     unique,
     record_rules,
+    user_attributes,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,
@@ -215,4 +216,41 @@ fn json_schemas_refuse_what_validate_refuses() {
     assert_eq!(schema_errors(&ty, &broken.join("unique/types/fine.yaml")), Vec::<String>::new());
     // A state's position: within bounds (one state of the file has one, the other does not).
     assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
+}
+
+/// A user attribute given as `"@key"` must name a sample row of the referenced type (checked
+/// when the package has sample data, which a package posted to the API has not: hence not a
+/// `tests/broken` case, whose posted form must locate the same problems).
+#[test]
+fn user_attribute_keys_name_sample_rows_of_the_type() {
+    let dir = std::env::temp_dir().join(format!("switchyard-attr-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("types")).expect("types/");
+    std::fs::create_dir_all(dir.join("data")).expect("data/");
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
+    write(
+        "tenant.yaml",
+        "slug: keys\nname: Keys\nroles:\n  buyer: { permissions: { \"*\": [view, export] } }\n\
+         user_attributes:\n  customer_id: { type: reference, to: customer }\nusers:\n\
+         \x20 - { email: a@k.test, roles: [buyer], attributes: { customer_id: \"@acme\" } }\n\
+         \x20 - { email: b@k.test, roles: [buyer], attributes: { customer_id: \"@nobody\" } }\n\
+         \x20 - { email: c@k.test, roles: [buyer], attributes: { customer_id: \"@widget\" } }\n",
+    );
+    write("types/customer.yaml", "name: customer\nfields:\n  name: { type: string }\n");
+    write("types/product.yaml", "name: product\nfields:\n  name: { type: string }\n");
+    write(
+        "data/010-rows.yaml",
+        "- { type: customer, key: acme, data: { name: Acme } }\n- { type: product, key: widget, data: { name: Widget } }\n",
+    );
+    let report = validate_dir(&dir, &Limits::default());
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "error: tenant.yaml: /users/1/attributes/customer_id: no sample row has the key `nobody` (data/*.yaml)",
+            "error: tenant.yaml: /users/2/attributes/customer_id: `@widget` is a sample `product`, not a `customer`",
+        ],
+        "{report}"
+    );
 }

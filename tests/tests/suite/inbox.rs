@@ -279,6 +279,7 @@ async fn the_inbox_reads_its_candidates_by_index_at_100k_entities() {
         email: "manager@chemichemi.test".into(),
         roles: vec!["manager".into()],
         system: false,
+        attributes: Default::default(),
     };
     let pairs = engine::store::candidate_states(&defs, &actor, Some("order")).expect("pairs");
     assert!(pairs.contains(&("order".to_string(), "PENDING_APPROVAL".to_string())), "{pairs:?}");

@@ -36,3 +36,4 @@ mod studio_serving;
 mod timers;
 mod transitions;
 mod unique;
+mod user_attributes;

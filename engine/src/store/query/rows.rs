@@ -251,7 +251,13 @@ mod tests {
     }
 
     fn sales() -> Actor {
-        Actor { id: Uuid::nil().to_string(), email: "sam@x.test".into(), roles: vec!["sales".into()], system: false }
+        Actor {
+            id: Uuid::nil().to_string(),
+            email: "sam@x.test".into(),
+            roles: vec!["sales".into()],
+            system: false,
+            attributes: Default::default(),
+        }
     }
 
     #[test]
