@@ -5,6 +5,7 @@ import { Link, useParams } from 'react-router';
 import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { entityName } from '../../../lib/entityName';
+import { humanize } from '../../../lib/humanize';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
@@ -13,6 +14,7 @@ import { typesQuery } from '../api/types';
 import { cell } from '../lib/columns';
 import { createSchema, editableFields, serverErrors, uiSchemaFor, type StateInfo } from '../lib/forms';
 import { reasonText } from '../lib/reasons';
+import { DataValue } from './DataValue';
 import { EditForm } from './EditForm';
 import { SchemaForm } from './SchemaForm';
 
@@ -95,12 +97,11 @@ export function EntityPage() {
               <dl className="data">
                 {Object.entries(entity.data.data).map(([k, v]) => {
                   const def = isRecord(props[k]) ? props[k] : {};
-                  const ref = typeof def['x-reference'] === 'string' ? def['x-reference'] : null;
                   return (
                     <div key={k}>
-                      <dt>{typeof def.title === 'string' ? def.title : k}</dt>
+                      <dt>{typeof def.title === 'string' ? def.title : humanize(k)}</dt>
                       <dd>
-                        {ref && typeof v === 'string' ? <Link to={paths.entity(tenant, ref, v)}>{v}</Link> : <code>{cell(v)}</code>}
+                        <DataValue tenant={tenant} schema={def} value={v} />
                       </dd>
                     </div>
                   );

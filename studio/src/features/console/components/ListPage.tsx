@@ -10,6 +10,7 @@ import { paths } from '../../../lib/urls';
 import { listQuery, tenantDocQuery } from '../api/entities';
 import { typesQuery } from '../api/types';
 import { cell, columns, nextSort, readListQuery, sortKeys } from '../lib/columns';
+import { RefLink } from './DataValue';
 
 /** A type's entities: search, sort by a column, pages by cursor; all of it in the URL. */
 export function ListPage() {
@@ -109,9 +110,7 @@ export function ListPage() {
                 {cols.map((c) => (
                   <td key={c.field}>
                     {c.reference && typeof e.data[c.field] === 'string' ? (
-                      <Link to={paths.entity(tenant, c.reference, String(e.data[c.field]))}>
-                        {String(e.data[c.field]).slice(0, 8)}
-                      </Link>
+                      <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
                     ) : (
                       cell(e.data[c.field])
                     )}

@@ -38,6 +38,14 @@ describe('generated forms', () => {
     expect(JSON.stringify(s)).not.toContain('readOnly');
   });
 
+  it('label the fields the package gives no label, by their name', () => {
+    const s = createSchema(order) as { properties: Record<string, { title?: string; properties?: Record<string, { title?: string }> }> };
+    expect(s.properties.customer_id?.title).toBe('Customer id');
+    expect(s.properties.address?.properties?.city?.title).toBe('City');
+    const labelled = createSchema({ type: 'object', properties: { city: { type: 'string', title: 'Town' } } }) as typeof s;
+    expect(labelled.properties.city?.title).toBe('Town');
+  });
+
   it('make references pickers, in nested objects and rows', () => {
     expect(uiSchemaFor(order)).toEqual({
       customer_id: { 'ui:widget': 'reference' },

@@ -4,14 +4,15 @@
 // never compiles code (the studio's CSP refuses `eval`, which ajv needs: the server validates).
 
 import type { ErrorSchema, RJSFSchema, UiSchema, ValidatorType } from '@rjsf/utils';
+import { humanize } from '../../../lib/humanize';
 
 type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * The schema of a create form: every `readOnly` (generated) property left out at any depth, and
- * `$schema` dropped (the form needs no dialect).
+ * The schema of a create form: every `readOnly` (generated) property left out at any depth,
+ * `$schema` dropped (the form needs no dialect), and a title for every property without one.
  */
 export function createSchema(schema: unknown): RJSFSchema {
   const strip = (s: unknown): unknown => {
@@ -23,7 +24,9 @@ export function createSchema(schema: unknown): RJSFSchema {
         const props: Json = {};
         for (const [name, p] of Object.entries(v)) {
           if (isObject(p) && p.readOnly === true) continue;
-          props[name] = strip(p);
+          const field = strip(p);
+          // A field without a label is shown by its name, as a label ("postal_code" → "Postal code").
+          props[name] = isObject(field) && typeof field.title !== 'string' ? { ...field, title: humanize(name) } : field;
         }
         out[k] = props;
       } else if (k === 'required' && Array.isArray(v) && isObject(s.properties)) {

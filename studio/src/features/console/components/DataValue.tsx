@@ -1,0 +1,76 @@
+import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import { entityName } from '../../../lib/entityName';
+import { humanize } from '../../../lib/humanize';
+import { paths } from '../../../lib/urls';
+import { entityQuery } from '../api/entities';
+import { cell } from '../lib/columns';
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The label of a property of `schema` (its `title`, else its name as a label). */
+function labelOf(schema: unknown, name: string): string {
+  const p = isObject(schema) && isObject(schema.properties) ? schema.properties[name] : undefined;
+  return isObject(p) && typeof p.title === 'string' ? p.title : humanize(name);
+}
+
+/** A link to a referenced entity, by its title once read (its id until then, or if it is gone). */
+export function RefLink({ tenant, type, id }: { tenant: string; type: string; id: string }) {
+  const e = useQuery({ ...entityQuery(tenant, type, id), retry: false });
+  return <Link to={paths.entity(tenant, type, id)}>{e.data ? entityName(e.data) : id}</Link>;
+}
+
+/**
+ * A value of an entity's data as its schema says: a reference as a link by title, an object as
+ * its fields, an array of objects as a table (order lines), anything else as text.
+ */
+export function DataValue({ tenant, schema, value }: { tenant: string; schema: unknown; value: unknown }) {
+  const s = isObject(schema) ? schema : {};
+  if (typeof s['x-reference'] === 'string' && typeof value === 'string') {
+    return <RefLink tenant={tenant} type={s['x-reference']} id={value} />;
+  }
+  if (isObject(value)) {
+    return (
+      <dl className="data nested">
+        {Object.entries(value).map(([k, v]) => (
+          <div key={k}>
+            <dt>{labelOf(s, k)}</dt>
+            <dd>
+              <DataValue tenant={tenant} schema={isObject(s.properties) ? s.properties[k] : undefined} value={v} />
+            </dd>
+          </div>
+        ))}
+      </dl>
+    );
+  }
+  if (Array.isArray(value) && value.length > 0 && value.every(isObject)) {
+    const items = isObject(s.items) ? s.items : {};
+    const columns = [...new Set(value.flatMap((row) => Object.keys(row)))];
+    return (
+      <table className="lines">
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {labelOf(items, c)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {value.map((row, i) => (
+            <tr key={i}>
+              {columns.map((c) => (
+                <td key={c}>
+                  <DataValue tenant={tenant} schema={isObject(items.properties) ? items.properties[c] : undefined} value={row[c]} />
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    );
+  }
+  return <span className="value">{cell(value)}</span>;
+}
