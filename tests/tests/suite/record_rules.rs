@@ -40,6 +40,14 @@ impl Demo {
         (ids, r.body["total"].as_i64().expect("total"))
     }
 
+    /// The string at `pointer` of each item of a `{"data": [...]}` answer of `path` as `user`.
+    async fn strings(&self, user: &str, path: &str, pointer: &str) -> Vec<String> {
+        let r = self.get(user, path).await;
+        assert_eq!(r.status, 200, "{path} as {user}: {:?}", r.body);
+        let items = r.body["data"].as_array().expect("data");
+        items.iter().map(|i| i.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_string()).collect()
+    }
+
     async fn ok(&self, user: &str, type_name: &str, id: &str, name: &str, input: Value) {
         let r = self.s.fire(self.t(user), type_name, id, name, input).await;
         assert_eq!(r.status, 200, "{type_name}.{name} by {user}: {:?}", r.body);
@@ -152,21 +160,8 @@ async fn sales_reps_and_drivers_see_their_rows_only_through_every_route() {
     assert_eq!((seen[0].1, seen[3].1), (200, 200), "{seen:?}");
     // The inbox: the city order (a draft of an active customer, which sales reps may submit)
     // waits for its rep only.
-    let inbox = |user: &'static str| {
-        let d = &d;
-        async move {
-            let r = d.get(user, "inbox?type=order&limit=100").await;
-            assert_eq!(r.status, 200, "{:?}", r.body);
-            r.body["data"]
-                .as_array()
-                .expect("data")
-                .iter()
-                .map(|i| i["entity"]["id"].as_str().unwrap_or("").to_string())
-                .collect::<Vec<_>>()
-        }
-    };
-    assert!(inbox("sales").await.contains(&city_order));
-    assert!(!inbox("sales2").await.contains(&city_order));
+    assert!(d.strings("sales", "inbox?type=order&limit=100", "/entity/id").await.contains(&city_order));
+    assert!(!d.strings("sales2", "inbox?type=order&limit=100", "/entity/id").await.contains(&city_order));
     // Bulk by filter acts on the rows the rule shows only.
     let r =
         d.s.post(
@@ -181,19 +176,7 @@ async fn sales_reps_and_drivers_see_their_rows_only_through_every_route() {
     assert!(touched.contains(&city_order.as_str()) && !touched.contains(&coast_order.as_str()), "{touched:?}");
 
     // Events: the coast order's events reach its rep, not the other.
-    let events = |user: &'static str| {
-        let d = &d;
-        async move {
-            let r = d.get(user, "events?limit=500").await;
-            assert_eq!(r.status, 200, "{:?}", r.body);
-            r.body["data"]
-                .as_array()
-                .expect("data")
-                .iter()
-                .map(|e| e["entity_id"].as_str().unwrap_or("").to_string())
-                .collect::<Vec<_>>()
-        }
-    };
+    let events = |user: &'static str| d.strings(user, "events?limit=500", "/entity_id");
     for _ in 0..100 {
         if events("manager").await.contains(&city_order) {
             break;
