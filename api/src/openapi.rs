@@ -675,6 +675,27 @@ fn entity_schema(type_name: &str, states: &[&str]) -> Value {
     })
 }
 
+/// An entity of any type (its data an open object): the inbox's entries, and the `Entity` of
+/// the generic document (`switchyard openapi`).
+pub fn any_entity_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "type", "state", "version", "data", "created_at", "updated_at", "created_by", "updated_by"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "type": { "type": "string" },
+            "state": { "type": "string" },
+            "version": { "type": "integer", "minimum": 1 },
+            "data": { "type": "object", "additionalProperties": true },
+            "display": display_schema(),
+            "created_at": date_time(),
+            "updated_at": date_time(),
+            "created_by": { "type": "string" },
+            "updated_by": { "type": "string" },
+        },
+    })
+}
+
 /// A page of `GET …/inbox`: entities of any type (their data as the type's own schema says).
 fn inbox_page_schema() -> Value {
     let count = json!({ "type": "integer", "minimum": 1 });
@@ -684,22 +705,7 @@ fn inbox_page_schema() -> Value {
             "data": { "type": "array", "items": {
                 "type": "object", "required": ["entity", "transitions"],
                 "properties": {
-                    "entity": {
-                        "type": "object",
-                        "required": ["id", "type", "state", "version", "data", "created_at", "updated_at", "created_by", "updated_by"],
-                        "properties": {
-                            "id": { "type": "string", "format": "uuid" },
-                            "type": { "type": "string" },
-                            "state": { "type": "string" },
-                            "version": { "type": "integer", "minimum": 1 },
-                            "data": { "type": "object", "additionalProperties": true },
-                            "display": display_schema(),
-                            "created_at": date_time(),
-                            "updated_at": date_time(),
-                            "created_by": { "type": "string" },
-                            "updated_by": { "type": "string" },
-                        },
-                    },
+                    "entity": any_entity_schema(),
                     "transitions": { "type": "array", "description": "The transitions this user may fire on it now",
                         "items": { "type": "object", "required": ["name", "label", "to"], "properties": {
                             "name": { "type": "string" }, "label": { "type": ["string", "null"] }, "to": { "type": "string" } } } },

@@ -24,7 +24,7 @@ pub fn generic_document() -> Result<Value, String> {
                         is served at `/api/v1/t/{tenant}/openapi.json`. Errors use the envelope `Error`.",
     });
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
-        schemas.insert("Entity".into(), entity_schema());
+        schemas.insert("Entity".into(), crate::openapi::any_entity_schema());
     }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in entity_paths() {
@@ -52,25 +52,6 @@ fn add_path_params(path: &str, item: &mut Value) {
             );
         }
     }
-}
-
-fn entity_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "type", "state", "version", "data", "created_at", "updated_at", "created_by", "updated_by"],
-        "properties": {
-            "id": { "type": "string", "format": "uuid" },
-            "type": { "type": "string" },
-            "state": { "type": "string" },
-            "version": { "type": "integer", "minimum": 1 },
-            "data": { "type": "object", "additionalProperties": true },
-            "display": crate::openapi::display_schema(),
-            "created_at": { "type": "string", "format": "date-time" },
-            "updated_at": { "type": "string", "format": "date-time" },
-            "created_by": { "type": "string" },
-            "updated_by": { "type": "string" },
-        },
-    })
 }
 
 fn json_ok(status: &str, schema: Value) -> Map<String, Value> {
