@@ -32,6 +32,7 @@ mod queries;
 mod record_rules;
 mod scenario_change_control;
 mod scenario_chemichemi;
+mod scenario_fulfilment;
 mod studio_serving;
 mod timers;
 mod transitions;
