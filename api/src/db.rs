@@ -106,3 +106,66 @@ pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
         sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(applied as usize >= MIGRATOR.iter().count())
 }
+
+/// A throwaway database for `switchyard tenant test`: created next to the configured one (in the
+/// embedded cluster, or the server of `DATABASE_URL`), migrated, and dropped by [`Scratch::drop`].
+/// Nothing of the real tenants is read or written.
+pub struct Scratch {
+    pub owner: PgPool,
+    pub app: PgPool,
+    name: String,
+    /// Connected to the configured database: creates and drops the scratch one.
+    admin: PgPool,
+    cluster: Option<Cluster>,
+}
+
+impl Scratch {
+    pub async fn create(cfg: &Config) -> Result<Scratch, DbError> {
+        // The process id in the name says whose it is (and lets a test see that it was dropped).
+        let name = format!("switchyard_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let (admin_url, cluster) = match &cfg.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let cluster = Cluster::ensure_started(&ClusterConfig {
+                    home: cfg.home.clone(),
+                    pg_user: cfg.pg_user.clone(),
+                    detach: false,
+                })
+                .await?;
+                (cluster.superuser_url("postgres"), Some(cluster))
+            }
+        };
+        let admin = pool(&admin_url, 1).await?;
+        admin.execute(format!("create database {name}").as_str()).await?;
+        let opts: PgConnectOptions = admin_url.parse().map_err(DbError::Connect)?;
+        let owner_opts = opts.database(&name).disable_statement_logging();
+        let owner =
+            PgPoolOptions::new().max_connections(4).connect_with(owner_opts.clone()).await.map_err(DbError::Connect)?;
+        MIGRATOR.run(&owner).await?;
+        // The request pool as the API's role (row-level security applies, as in production).
+        let app = PgPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("set role switchyard_app").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(owner_opts)
+            .await
+            .map_err(DbError::Connect)?;
+        Ok(Scratch { owner, app, name, admin, cluster })
+    }
+
+    /// Drops the database (and stops the embedded cluster if this process started it).
+    pub async fn drop(self) -> Result<(), DbError> {
+        self.app.close().await;
+        self.owner.close().await;
+        self.admin.execute(format!("drop database if exists {} with (force)", self.name).as_str()).await?;
+        self.admin.close().await;
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await?;
+        }
+        Ok(())
+    }
+}

@@ -100,6 +100,29 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
     Ok(Applied { tenant, slug: slug.to_string(), version, hash, new_version })
 }
 
+/// What the package's tests said when a version was published (`switchyard tenant apply`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TestRecord {
+    pub passed: usize,
+    pub failed: usize,
+    /// Published with `--skip-tests`: the tests were not run, or failed and were overridden.
+    pub skipped: bool,
+}
+
+/// Records on a published version what its package's tests said.
+pub async fn record_tests(owner: &PgPool, tenant: Uuid, version: i64, record: &TestRecord) -> Result<(), ApplyError> {
+    let mut tx = owner.begin().await?;
+    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sqlx::query("update config_versions set tests = $3::jsonb where tenant_id = $1 and version = $2")
+        .bind(tenant)
+        .bind(version)
+        .bind(serde_json::to_string(record).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Creates or updates the package's users (roles, name and attributes), keyed by email, and gives them
 /// `password_hash` when there is one (the demo's); without one a user's password is left as it
 /// is (none for a new user). [`publish`] already does this without a password.

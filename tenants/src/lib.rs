@@ -11,6 +11,7 @@ pub mod indexes;
 pub mod migrate;
 pub mod package;
 pub mod plan;
+pub mod testing;
 pub mod unique;
 pub mod validate;
 

@@ -294,7 +294,7 @@ impl Package {
     }
 }
 
-fn yaml_files(dir: &Path, errors: &mut Vec<PackageError>) -> Vec<PathBuf> {
+pub(crate) fn yaml_files(dir: &Path, errors: &mut Vec<PackageError>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -310,7 +310,7 @@ fn yaml_files(dir: &Path, errors: &mut Vec<PackageError>) -> Vec<PathBuf> {
     files
 }
 
-fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, PackageError> {
+pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, PackageError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| PackageError::Io { file: path.display().to_string(), message: e.to_string() })?;
     let de = serde_yaml_ng::Deserializer::from_str(&text);

@@ -53,6 +53,10 @@ pub enum CliError {
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error("the package's tests fail; nothing was published (`--skip-tests` publishes anyway, and the version records it):\n{0}")]
+    TestsFailed(String),
+    #[error(transparent)]
+    Apply(#[from] tenants::ApplyError),
     #[error("the exported folder does not read back: {0}")]
     ExportUnreadable(String),
     #[error("the exported folder does not reproduce version {version} (hash {got} instead of {want})")]
@@ -70,6 +74,9 @@ pub enum TenantCommand {
     /// which live entities it affects. Exit code 0: no change, 2: changes, 1: error.
     Plan {
         dir: PathBuf,
+        /// Do not run the package's tests first.
+        #[arg(long)]
+        skip_tests: bool,
         /// Plan against this tenant (default: the slug in the package's tenant.yaml).
         #[arg(long)]
         tenant: Option<String>,
@@ -77,8 +84,28 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a package folder, print its plan, and publish it as the tenant's new live version.
-    Apply { dir: PathBuf },
+    /// Validate a package folder, run its tests, print its plan, and publish it as the tenant's
+    /// new live version (refused when a test fails, unless `--skip-tests`).
+    Apply {
+        dir: PathBuf,
+        /// Publish even though the package's tests fail (or without running them); the version
+        /// records that its tests were skipped.
+        #[arg(long)]
+        skip_tests: bool,
+    },
+    /// Run the package's own tests (`tests/*.yaml`) against a throwaway database with the
+    /// production engine. Exit code 0: all passed, 1: a test failed or an error.
+    Test {
+        dir: PathBuf,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write skeleton scenarios from the workflows to `tests/<type>.generated.yaml` (one path
+        /// to every transition, each guard's refusal) instead of running the tests; existing
+        /// files are left alone.
+        #[arg(long)]
+        generate: bool,
+    },
     /// List a tenant's published versions (`*` marks the live one).
     Versions { slug: String },
     /// Move in-flight entities (pinned to an earlier version, not in a terminal state) to a
@@ -144,16 +171,39 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             let code = if validate(&dirs) == ExitCode::SUCCESS { 0 } else { 1 };
             Ok(Output { code, stdout: String::new() })
         }
-        TenantCommand::Plan { dir, tenant, json } => {
+        TenantCommand::Plan { dir, tenant, json, skip_tests } => {
             let package = load_valid(&dir, &limits)?;
+            let tests = if skip_tests { None } else { run_tests(cfg, &dir, &package).await? };
+            if let Some(report) = tests.as_ref().filter(|r| r.failed() > 0) {
+                return Ok(Output {
+                    code: 1,
+                    stdout: format!(
+                        "{}\nThe package's tests fail: fix them before publishing (or --skip-tests).\n",
+                        report.text()
+                    ),
+                });
+            }
             let slug = TenantSlug::parse(tenant.as_deref().unwrap_or(&package.tenant.slug))?;
             let plan = with_db(cfg, async |db| Ok(tenants::plan::plan(&db.owner, &slug, &package).await?)).await?;
-            let stdout = if json { format!("{}\n", serde_json::to_string_pretty(&plan)?) } else { plan.text() };
+            let mut stdout = if json { format!("{}\n", serde_json::to_string_pretty(&plan)?) } else { plan.text() };
+            if let (Some(report), false) = (&tests, json) {
+                stdout.push_str(&format!("\nTests: {} scenario(s) passed.\n", report.passed()));
+            }
             Ok(Output { code: if plan.changed { 2 } else { 0 }, stdout })
         }
-        TenantCommand::Apply { dir } => {
+        TenantCommand::Apply { dir, skip_tests } => {
             let package = load_valid(&dir, &limits)?;
             let slug = TenantSlug::parse(&package.tenant.slug)?;
+            let tests = if skip_tests { None } else { run_tests(cfg, &dir, &package).await? };
+            if let Some(report) = tests.as_ref().filter(|r| r.failed() > 0) {
+                return Err(CliError::TestsFailed(report.text()));
+            }
+            let has_tests = !tenants::testing::load(&dir).map(|f| f.is_empty()).unwrap_or(true);
+            let record = match &tests {
+                Some(r) => Some(tenants::apply::TestRecord { passed: r.passed(), failed: r.failed(), skipped: false }),
+                None if has_tests => Some(tenants::apply::TestRecord { passed: 0, failed: 0, skipped: true }),
+                None => None,
+            };
             with_db(cfg, async |db| {
                 let plan = tenants::plan::plan(&db.owner, &slug, &package).await?;
                 // Refused though valid (an append-only type losing its marking): say why.
@@ -167,7 +217,17 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
                 }
                 let destinations = crate::state::Ops::new(crate::config::OpsConfig::from_env()?).destinations();
                 let applied = crate::publish::publish(&db.owner, &package, CLI_ACTOR, &limits, &destinations).await?;
-                let mut out = plan.text();
+                if let Some(record) = &record {
+                    tenants::apply::record_tests(&db.owner, applied.tenant, applied.version, record).await?;
+                }
+                let mut out = String::new();
+                if let Some(r) = &tests {
+                    out.push_str(&r.text());
+                    out.push('\n');
+                } else if has_tests {
+                    out.push_str("Tests: skipped (--skip-tests); the version records it.\n\n");
+                }
+                out.push_str(&plan.text());
                 out.push_str(&format!(
                     "\n{}: version {} (hash {}) {}.\n",
                     applied.slug,
@@ -178,6 +238,23 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
                 Ok(Output::ok(out))
             })
             .await
+        }
+        TenantCommand::Test { dir, junit, generate } => {
+            let package = load_valid(&dir, &limits)?;
+            if generate {
+                return generate_tests(&dir, &package);
+            }
+            let Some(report) = run_tests(cfg, &dir, &package).await? else {
+                return Ok(Output::ok(format!(
+                    "{}: no tests (tests/*.yaml); `--generate` writes skeletons\n",
+                    dir.display()
+                )));
+            };
+            if let Some(path) = junit {
+                let xml = report.junit(&package.tenant.slug)?;
+                std::fs::write(&path, xml).map_err(|e| CliError::Package(format!("{}: {e}", path.display())))?;
+            }
+            Ok(Output { code: if report.failed() > 0 { 1 } else { 0 }, stdout: report.text() })
         }
         TenantCommand::Versions { slug } => {
             let slug = TenantSlug::parse(&slug)?;
@@ -254,6 +331,38 @@ fn load_valid(dir: &Path, limits: &Limits) -> Result<Package, CliError> {
             errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
         ))
     })
+}
+
+/// Runs the package's tests (`None` when it has none). `load_valid` has checked them.
+async fn run_tests(
+    cfg: &Config,
+    dir: &Path,
+    package: &Package,
+) -> Result<Option<super::package_test::Report>, CliError> {
+    let files = tenants::testing::load(dir)
+        .map_err(|errs| CliError::Package(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(super::package_test::run(cfg, dir, package, &files).await?))
+}
+
+/// `tenant test --generate`: skeleton scenarios per type, never over an existing file.
+fn generate_tests(dir: &Path, package: &Package) -> Result<Output, CliError> {
+    let tests = dir.join("tests");
+    std::fs::create_dir_all(&tests).map_err(|e| CliError::Package(format!("{}: {e}", tests.display())))?;
+    let mut out = String::new();
+    for (name, text) in tenants::testing::generate(package) {
+        let path = tests.join(&name);
+        if path.exists() {
+            out.push_str(&format!("  kept     {} (it exists)\n", path.display()));
+            continue;
+        }
+        std::fs::write(&path, text).map_err(|e| CliError::Package(format!("{}: {e}", path.display())))?;
+        out.push_str(&format!("  written  {}\n", path.display()));
+    }
+    out.push_str("Fill in the TODOs, then `switchyard tenant test` runs them.\n");
+    Ok(Output::ok(out))
 }
 
 /// Writes a stored version as a folder and checks that the folder reads back to the same hash.

@@ -40,6 +40,7 @@ mod checks;
 mod load;
 mod sample;
 mod scope;
+mod tests;
 mod yaml;
 
 use load::*;
@@ -204,6 +205,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
     v.check_immutable(&package);
     v.check_webhooks(&package);
     v.check_data(&package, compiled.as_ref());
+    v.check_tests(dir);
     v.finish()
 }
 

@@ -98,6 +98,8 @@ broken! {
     rule_cycles,
     // Sample data.
     sample_data,
+    // The package's own tests.
+    package_tests,
 }
 
 #[test]

@@ -37,7 +37,7 @@ async fn cli(cfg: &Config, command: TenantCommand) -> Output {
 }
 
 fn plan_cmd(dir: PathBuf) -> TenantCommand {
-    TenantCommand::Plan { dir, tenant: None, json: false }
+    TenantCommand::Plan { dir, tenant: None, json: false, skip_tests: false }
 }
 
 fn migrate_cmd(to: i64, state_map: &[&str], dry_run: bool) -> TenantCommand {
@@ -165,7 +165,7 @@ async fn plan_exit_codes_follow_terraform() {
     assert!(!out.stdout.contains("\n- ") && !out.stdout.contains("\n~ "), "{}", out.stdout);
 
     // Apply prints the plan, then the version.
-    let out = cli(&cfg, TenantCommand::Apply { dir: package_dir("config-base") }).await;
+    let out = cli(&cfg, TenantCommand::Apply { dir: package_dir("config-base"), skip_tests: false }).await;
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("Tenant helpdesk has no live version"), "{}", out.stdout);
     assert!(out.stdout.contains("\nhelpdesk: version 1 (hash "), "{}", out.stdout);
@@ -182,7 +182,11 @@ async fn plan_exit_codes_follow_terraform() {
     assert_contains(&out.stdout, &["\nNo live entity is affected.\n"]);
 
     // --json: the same plan as data.
-    let out = cli(&cfg, TenantCommand::Plan { dir: package_dir("config-changed"), tenant: None, json: true }).await;
+    let out = cli(
+        &cfg,
+        TenantCommand::Plan { dir: package_dir("config-changed"), tenant: None, json: true, skip_tests: false },
+    )
+    .await;
     assert_eq!(out.code, 2);
     let plan: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(plan["changed"], true);
@@ -204,14 +208,22 @@ async fn plan_exit_codes_follow_terraform() {
     std::fs::write(&ticket, yaml).expect("write");
     let err = execute(&cfg, plan_cmd(broken.clone())).await.expect_err("invalid package");
     assert!(err.to_string().contains("nobody"), "{err:#}");
-    let err = execute(&cfg, TenantCommand::Apply { dir: broken.clone() }).await.expect_err("not applied");
+    let err =
+        execute(&cfg, TenantCommand::Apply { dir: broken.clone(), skip_tests: false }).await.expect_err("not applied");
     assert!(err.to_string().contains("does not validate"), "{err:#}");
     std::fs::remove_dir_all(&broken).expect("cleanup");
 
     // --tenant: plan against another tenant (here, one that does not exist: all additions).
-    let out =
-        cli(&cfg, TenantCommand::Plan { dir: package_dir("config-base"), tenant: Some("other".into()), json: false })
-            .await;
+    let out = cli(
+        &cfg,
+        TenantCommand::Plan {
+            dir: package_dir("config-base"),
+            tenant: Some("other".into()),
+            json: false,
+            skip_tests: false,
+        },
+    )
+    .await;
     assert_eq!(out.code, 2);
     assert!(out.stdout.starts_with("Tenant other has no live version"), "{}", out.stdout);
 
@@ -511,7 +523,7 @@ async fn an_export_re_applies_to_the_same_version() {
     // Publishing it creates no new version, through the library and the CLI.
     let applied = tenants::apply::publish(&db.owner, &exported, "test", &Limits::default()).await.expect("publish");
     assert_eq!((applied.version, applied.new_version), (1, false));
-    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone() }).await;
+    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await;
     assert!(out.stdout.contains("No changes"), "{}", out.stdout);
     assert!(out.stdout.contains("chemichemi: version 1 (hash "), "{}", out.stdout);
     let count: i64 = sqlx::query_scalar("select count(*) from config_versions where tenant_id = $1")

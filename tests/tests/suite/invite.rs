@@ -83,12 +83,13 @@ async fn a_package_applied_with_the_cli_gets_its_first_admin_by_invitation() {
     let dir = package_dir("config-base");
 
     // Plan and apply agree: the users the plan adds exist afterwards, without a password.
-    let plan = tenant_cli(&cfg, TenantCommand::Plan { dir: dir.clone(), tenant: None, json: false }).await;
+    let plan =
+        tenant_cli(&cfg, TenantCommand::Plan { dir: dir.clone(), tenant: None, json: false, skip_tests: false }).await;
     assert_eq!(plan.code, 2, "{}", plan.stdout);
     for line in ["+ user admin@helpdesk.test: roles [admin]", "+ user agent@helpdesk.test: roles [agent]"] {
         assert!(plan.stdout.contains(line), "missing {line:?} in\n{}", plan.stdout);
     }
-    let applied = tenant_cli(&cfg, TenantCommand::Apply { dir: dir.clone() }).await;
+    let applied = tenant_cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await;
     assert_eq!(applied.code, 0, "{}", applied.stdout);
     let s = TestServer::serve_published(&db, "helpdesk").await;
     assert_eq!(
@@ -98,7 +99,8 @@ async fn a_package_applied_with_the_cli_gets_its_first_admin_by_invitation() {
             ("agent@helpdesk.test".to_string(), vec!["agent".to_string()], false),
         ]
     );
-    let again = tenant_cli(&cfg, TenantCommand::Plan { dir: dir.clone(), tenant: None, json: false }).await;
+    let again =
+        tenant_cli(&cfg, TenantCommand::Plan { dir: dir.clone(), tenant: None, json: false, skip_tests: false }).await;
     assert_eq!(again.code, 0, "nothing left to do: {}", again.stdout);
     // Without a password nobody can log in, whatever they try.
     for password in ["", "switchyard-demo", "password"] {

@@ -24,6 +24,7 @@ mod isolation_http;
 mod migrate_http;
 mod openapi;
 mod ops;
+mod package_tests;
 mod package_webhooks;
 mod path_names;
 mod permissions;

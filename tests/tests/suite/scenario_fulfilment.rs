@@ -282,7 +282,12 @@ async fn a_wrong_address_is_corrected_through_the_ndr_and_delivered_on_the_secon
     let h = d.s.get(&format!("entities/shipment/{shipment}/history"), d.t("audit")).await;
     let steps: Vec<&str> =
         h.body["data"].as_array().expect("history").iter().filter_map(|r| r["transition"].as_str()).collect();
-    assert_eq!(steps, ["create", "dispatch", "outForDelivery", "reportNonDelivery", "reattempt", "deliver"], "{:?}", h.body);
+    assert_eq!(
+        steps,
+        ["create", "dispatch", "outForDelivery", "reportNonDelivery", "reattempt", "deliver"],
+        "{:?}",
+        h.body
+    );
 }
 
 #[tokio::test]
