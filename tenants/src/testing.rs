@@ -5,7 +5,8 @@
 //! This module is the format and everything about it that needs no database: reading the files
 //! (every problem with its file and path, like the rest of the package), checking them against the
 //! package (types, transitions, users and `@keys` exist), and writing skeleton scenarios from the
-//! workflows (`switchyard tenant test --generate`). The runner, which drives the production engine
+//! workflows (`switchyard tenant test --generate`), and the coverage of the workflows by a run
+//! (the one query here reads what a run fired). The runner, which drives the production engine
 //! and API on a throwaway database, is `api::cli::package_test`.
 //!
 //! ```yaml
@@ -185,6 +186,51 @@ impl Step {
             None => what,
         }
     }
+}
+
+/// Which of the package's transitions a run fired, and which it did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// `type.transition` of every transition of the package's workflows, in the order written.
+    pub all: Vec<String>,
+    /// Those never fired (committed) by any scenario, steps, follow-ups and timers included.
+    pub missing: Vec<String>,
+}
+
+impl Coverage {
+    /// From the `(type, transition)` pairs a run committed.
+    pub fn of(package: &Package, fired: &BTreeSet<(String, String)>) -> Coverage {
+        let mut all = Vec::new();
+        let mut missing = Vec::new();
+        for ty in &package.types {
+            let Ok(wf) = WorkflowDef::parse(ty.name.as_str(), ty.workflow.as_ref()) else { continue };
+            for t in wf.transitions.keys() {
+                let name = format!("{}.{t}", ty.name.as_str());
+                if !fired.contains(&(ty.name.as_str().to_string(), t.clone())) {
+                    missing.push(name.clone());
+                }
+                all.push(name);
+            }
+        }
+        Coverage { all, missing }
+    }
+
+    /// `Transitions fired: 20 of 22 (never: order.x, trip.y)`.
+    pub fn line(&self) -> String {
+        let fired = self.all.len() - self.missing.len();
+        if self.missing.is_empty() {
+            format!("Transitions fired: all {fired} of the package's workflows")
+        } else {
+            format!("Transitions fired: {fired} of {} (never: {})", self.all.len(), self.missing.join(", "))
+        }
+    }
+}
+
+/// The `(type, transition)` pairs committed in a database (a run's throwaway one), any tenant.
+pub async fn fired_transitions(owner: &sqlx::PgPool) -> Result<BTreeSet<(String, String)>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select distinct entity_type, transition from transitions").fetch_all(owner).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A duration as timers write it (`90s`, `5h`, `2days`).

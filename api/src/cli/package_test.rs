@@ -55,6 +55,8 @@ pub struct Failure {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub results: Vec<ScenarioResult>,
+    /// Which transitions of the package the scenarios fired.
+    pub coverage: testing::Coverage,
 }
 
 impl Report {
@@ -94,6 +96,8 @@ impl Report {
             self.passed(),
             self.failed()
         ));
+        out.push_str(&self.coverage.line());
+        out.push('\n');
         out
     }
 
@@ -189,6 +193,8 @@ async fn run_in(
             });
         }
     }
+    let fired = testing::fired_transitions(&scratch.owner).await?;
+    report.coverage = testing::Coverage::of(package, &fired);
     Ok(report)
 }
 
