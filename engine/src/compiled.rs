@@ -40,6 +40,18 @@ impl CompiledTenant {
         &self.permissions
     }
 
+    /// Sets the tenant's time zone (`time_zone:` of `tenant.yaml`): the date functions of scripts
+    /// work in it.
+    pub fn with_time_zone(mut self, zone: chrono_tz::Tz) -> CompiledTenant {
+        self.scripts.set_time_zone(zone);
+        self
+    }
+
+    /// The tenant's time zone (UTC unless `tenant.yaml` says otherwise).
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.scripts.time_zone()
+    }
+
     /// Sets the roles' permissions (they live in `tenant.yaml`, beside the types).
     pub fn with_permissions(mut self, permissions: Permissions) -> CompiledTenant {
         self.permissions = permissions;

@@ -20,7 +20,10 @@ use chrono::{
     DateTime, Datelike, Days, Duration, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset,
     SecondsFormat, SubsecRound, TimeZone, Utc,
 };
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
+
+/// The zone of a tenant that names none.
+pub const UTC: Tz = chrono_tz::UTC;
 
 /// A tenant code mistake with a date: its message says what and which value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -151,6 +151,8 @@ impl Script {
 pub struct ScriptEngine {
     engine: rhai::Engine,
     limits: Limits,
+    /// The tenant's time zone (`time_zone:` of `tenant.yaml`), for the date functions.
+    zone: chrono_tz::Tz,
 }
 
 impl std::fmt::Debug for ScriptEngine {
@@ -167,6 +169,8 @@ struct RunState {
     failed: Option<String>,
     /// Set when a bound the engine checks itself (time, effects) is hit.
     limit: Option<String>,
+    /// The tenant's time zone, for the date functions.
+    zone: chrono_tz::Tz,
 }
 
 thread_local! {
@@ -180,8 +184,8 @@ struct RunGuard {
 }
 
 impl RunGuard {
-    fn start() -> Self {
-        let state = RunState { start: Instant::now(), effects: Vec::new(), failed: None, limit: None };
+    fn start(zone: chrono_tz::Tz) -> Self {
+        let state = RunState { start: Instant::now(), effects: Vec::new(), failed: None, limit: None, zone };
         Self { previous: RUN.with(|r| r.borrow_mut().replace(state)) }
     }
 
@@ -254,7 +258,17 @@ impl ScriptEngine {
             })
         });
         register_effects(&mut engine, limits.max_effects);
-        Self { engine, limits: limits.clone() }
+        register_dates(&mut engine);
+        Self { engine, limits: limits.clone(), zone: chrono_tz::UTC }
+    }
+
+    /// The tenant's time zone, which the date functions work in (UTC until set).
+    pub fn set_time_zone(&mut self, zone: chrono_tz::Tz) {
+        self.zone = zone;
+    }
+
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.zone
     }
 
     /// The limits this engine enforces.
@@ -289,7 +303,7 @@ impl ScriptEngine {
         for (name, value) in ctx {
             scope.push_dynamic(name.as_str(), to_dynamic(value));
         }
-        let mut guard = RunGuard::start();
+        let mut guard = RunGuard::start(self.zone);
         let result = self.engine.run_ast_with_scope(&mut scope, &script.ast);
         let state = guard.take();
         drop(guard);
@@ -380,6 +394,49 @@ fn innermost(err: EvalAltResult) -> EvalAltResult {
 }
 
 /// Registers `update`, `create`, `transition`, `emit` and `fail`.
+/// The date functions of [`crate::dates`], in the tenant's zone: values in and out are the strings
+/// fields hold (`YYYY-MM-DD`, RFC 3339); a mistake (a value that is no date, an unknown unit or
+/// format) is a runtime error of the script, with the function's message.
+fn register_dates(engine: &mut rhai::Engine) {
+    use crate::dates;
+    fn zone() -> chrono_tz::Tz {
+        RUN.with(|r| r.borrow().as_ref().map(|s| s.zone)).unwrap_or(chrono_tz::UTC)
+    }
+    fn err(ctx: &NativeCallContext, e: dates::DateError) -> Box<EvalAltResult> {
+        runtime_error(format!("{}: {e}", ctx.fn_name()), ctx.call_position())
+    }
+    engine.register_fn("date_add", |ctx: NativeCallContext, v: &str, n: i64, unit: &str| -> NativeResult<String> {
+        dates::add(v, n, unit, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("date_diff", |ctx: NativeCallContext, a: &str, b: &str, unit: &str| -> NativeResult<i64> {
+        dates::diff(a, b, unit, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("start_of", |ctx: NativeCallContext, v: &str, unit: &str| -> NativeResult<String> {
+        dates::start_of(v, unit, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("to_date", |ctx: NativeCallContext, v: &str| -> NativeResult<String> {
+        dates::to_date(v, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("format_date", |ctx: NativeCallContext, v: &str, fmt: &str| -> NativeResult<String> {
+        dates::format(v, fmt, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("parse_date", |ctx: NativeCallContext, text: &str, fmt: &str| -> NativeResult<String> {
+        dates::parse_with(text, fmt, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("is_before", |ctx: NativeCallContext, a: &str, b: &str| -> NativeResult<bool> {
+        dates::before(a, b, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("is_after", |ctx: NativeCallContext, a: &str, b: &str| -> NativeResult<bool> {
+        dates::before(b, a, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("compare_dates", |ctx: NativeCallContext, a: &str, b: &str| -> NativeResult<i64> {
+        dates::compare(a, b, zone()).map_err(|e| err(&ctx, e))
+    });
+    engine.register_fn("weekday", |ctx: NativeCallContext, v: &str| -> NativeResult<i64> {
+        dates::weekday(v, zone()).map_err(|e| err(&ctx, e))
+    });
+}
+
 fn register_effects(engine: &mut rhai::Engine, max_effects: usize) {
     fn push(pos: Position, max: usize, effect: Effect) -> NativeResult<()> {
         with_run(pos, |state| {
@@ -594,6 +651,38 @@ mod tests {
         assert!(out.data["whole"].is_i64());
         let keys: Vec<_> = out.data.as_object().expect("object").keys().cloned().collect();
         assert_eq!(keys, ["notes", "items", "total_amount", "whole"]);
+    }
+
+    #[test]
+    fn date_functions_work_in_the_tenants_zone_and_a_bad_date_is_a_script_error() {
+        let mut e = engine();
+        let src = "entity.due = date_add(to_date(now), 30, \"days\");\n\
+                   entity.month = start_of(now, \"month\");\n\
+                   entity.label = format_date(now, \"%d %b %Y %H:%M\");\n\
+                   entity.late = is_after(now, \"2025-12-31\");\n\
+                   entity.span = date_diff(\"2026-01-31\", date_add(\"2026-01-31\", 1, \"month\"), \"days\");";
+        let script = e.compile(src, &[]).expect("compiles");
+        // 22:30 UTC on 31 December is 01:30 on 1 January in Nairobi.
+        let mut c = ctx();
+        c["now"] = json!("2025-12-31T22:30:00Z");
+        e.set_time_zone(chrono_tz::Africa::Nairobi);
+        let out = e.run(&script, &c).expect("runs");
+        assert_eq!(out.data["due"], "2026-01-31");
+        assert_eq!(out.data["month"], "2025-12-31T21:00:00Z");
+        assert_eq!(out.data["label"], "01 Jan 2026 01:30");
+        assert_eq!(out.data["late"], true);
+        assert_eq!(out.data["span"], 28);
+        // The same script in UTC: still 31 December.
+        e.set_time_zone(chrono_tz::UTC);
+        let out = e.run(&script, &c).expect("runs");
+        assert_eq!((&out.data["due"], &out.data["label"]), (&json!("2026-01-30"), &json!("31 Dec 2025 22:30")));
+        let bad = e.compile("entity.x = date_add(\"31/01/2026\", 1, \"day\");", &[]).expect("compiles");
+        match e.run(&bad, &ctx()) {
+            Err(EngineError::ScriptFailed { message, .. }) => {
+                assert!(message.contains("date_add") && message.contains("31/01/2026"), "{message}")
+            }
+            other => panic!("expected a script error, got {other:?}"),
+        }
     }
 
     #[test]

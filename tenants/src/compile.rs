@@ -95,7 +95,15 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
                 limits,
             );
         errors.extend(create_errors.into_iter().map(|e| invalid("tenant.yaml", &e.pointer, e.message)));
-        c.with_permissions(permissions)
+        let c = c.with_permissions(permissions);
+        match package.tenant.time_zone.as_deref().map(engine::dates::zone) {
+            None => c,
+            Some(Ok(zone)) => c.with_time_zone(zone),
+            Some(Err(e)) => {
+                errors.push(invalid("tenant.yaml", "/time_zone", e.to_string()));
+                c
+            }
+        }
     });
     match compiled {
         Some(c) if errors.is_empty() => Ok(c),

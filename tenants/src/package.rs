@@ -22,6 +22,10 @@ pub struct TenantFile {
     pub name: String,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub terminology: IndexMap<String, String>,
+    /// The tenant's time zone (an IANA name, e.g. `Africa/Nairobi`; UTC when absent): the date
+    /// functions of scripts and guards work in it ("the start of the month" is the tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub roles: IndexMap<String, RoleDef>,
     /// The attributes a user may carry (`customer_id: { type: reference, to: customer }`), read

@@ -166,6 +166,7 @@ async fn run_in(
         for scenario in &file.scenarios {
             n += 1;
             let started = Instant::now();
+            store.set_clock_offset(chrono::Duration::zero());
             let mut run = Run {
                 package,
                 router: &router,
@@ -288,8 +289,11 @@ impl Run<'_> {
             Action::Advance(d) => {
                 let by = testing::parse_duration(d).ok_or_else(|| format!("`{d}` is not a duration"))?;
                 self.offset += chrono::Duration::from_std(by).map_err(|e| e.to_string())?;
+                // The store's clock moves: timers started from here on, and `now` in scripts and
+                // guards, see the scenario's time.
+                self.store.set_clock_offset(self.offset);
                 self.store
-                    .fire_due_timers_at(chrono::Utc::now() + self.offset, 10_000)
+                    .fire_due_timers_at(self.store.now(), 10_000)
                     .await
                     .map_err(|e| format!("firing the timers: {e}"))?;
                 return Ok(());
@@ -388,15 +392,42 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// `$now`, `$today`, `$today+3`, `$today-1` at the scenario's time (its `advance`s count).
+    fn time_value(&self, s: &str) -> Option<String> {
+        let now = engine::model::rfc3339(self.store.now());
+        if s == "$now" {
+            return Some(now);
+        }
+        let rest = s.strip_prefix("$today")?;
+        let zone = self
+            .package
+            .tenant
+            .time_zone
+            .as_deref()
+            .and_then(|z| engine::dates::zone(z).ok())
+            .unwrap_or(engine::dates::UTC);
+        let today = engine::dates::to_date(&now, zone).ok()?;
+        if rest.is_empty() {
+            return Some(today);
+        }
+        let days: i64 = rest.strip_prefix('+').unwrap_or(rest).parse().ok()?;
+        engine::dates::add(&today, days, "days", zone).ok()
+    }
+
     /// `"@key"` → its type and id.
     fn entity(&self, r: &str) -> Result<(String, String), String> {
         let key = r.strip_prefix('@').ok_or_else(|| format!("`{r}`: name the entity by its key, `@key`"))?;
         self.keys_of.get(key).cloned().ok_or_else(|| format!("no entity `@{key}` here"))
     }
 
-    /// A value with every `"@key"` string replaced by the entity's id.
+    /// A value with every `"@key"` string replaced by the entity's id, and `"$today"`,
+    /// `"$today+N"`, `"$today-N"` (days, the tenant's date) and `"$now"` by the scenario's time.
     fn resolve(&self, value: &Value) -> Value {
         match value {
+            Value::String(s) if s.starts_with('$') => match self.time_value(s) {
+                Some(v) => Value::String(v),
+                None => value.clone(),
+            },
             Value::String(s) => match s.strip_prefix('@').and_then(|k| self.keys_of.get(k)) {
                 Some((_, id)) => Value::String(id.clone()),
                 None => value.clone(),

@@ -37,12 +37,17 @@ impl DefinitionCache {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);
         }
-        let (types, rules, roles) = sql::config_definitions(tx, tenant, version)
+        let (types, rules, roles, zone) = sql::config_definitions(tx, tenant, version)
             .await?
             .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
         let compiled = compile_package_json(types, rules, &self.limits)?;
         let permissions = permissions_json(roles, compiled.rules(), &self.limits)?;
-        let compiled = compiled.with_permissions(permissions);
+        let mut compiled = compiled.with_permissions(permissions);
+        if let Some(zone) = zone {
+            let zone =
+                crate::dates::zone(&zone).map_err(|e| StoreError::Definitions(format!("tenant.time_zone: {e}")))?;
+            compiled = compiled.with_time_zone(zone);
+        }
         let compiled = Arc::new(compiled);
         if let Ok(mut m) = self.inner.write() {
             m.insert((tenant, version), compiled.clone());

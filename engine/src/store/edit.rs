@@ -2,7 +2,6 @@
 //! may change only the fields the actor may edit in the entity's current state (no mass
 //! assignment of state, version, ids, audit or generated fields), and both leave history.
 
-use chrono::Utc;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -97,10 +96,10 @@ pub(super) async fn patch(
         tx.commit().await?;
         return Ok(stored.entity);
     }
-    let now = Utc::now();
+    let now = store.now();
     let updated = sql::update_entity(&mut tx, tenant, id, state, &data, &actor.id, now).await?;
     let payload = json!({ "id": id, "type": type_name, "changes": changes });
-    record(&mut tx, tenant, &stored, "edit", &changes, actor, (&format!("{type_name}.updated"), payload)).await?;
+    record(&mut tx, tenant, &stored, "edit", &changes, actor, now, (&format!("{type_name}.updated"), payload)).await?;
     store.commit_writes(tx, tenant).await?;
     Ok(updated.entity)
 }
@@ -183,10 +182,11 @@ pub(super) async fn delete(
             return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
         }
     }
-    let now = Utc::now();
+    let now = store.now();
     sql::cancel_timers(&mut tx, tenant, id, now).await?;
     let payload = json!({ "id": id, "type": type_name, "state": stored.entity.state });
-    record(&mut tx, tenant, &stored, "delete", &json!({}), actor, (&format!("{type_name}.deleted"), payload)).await?;
+    record(&mut tx, tenant, &stored, "delete", &json!({}), actor, now, (&format!("{type_name}.deleted"), payload))
+        .await?;
     sql::delete_entity(&mut tx, tenant, id).await?;
     store.commit_writes(tx, tenant).await?;
     Ok(())
@@ -209,6 +209,7 @@ fn refuse_immutable(
 }
 
 /// Writes the history row (state unchanged) and the event of an edit or a deletion.
+#[expect(clippy::too_many_arguments, reason = "one call per kind of write; each argument is a part of the row")]
 async fn record(
     tx: &mut sql::Tx,
     tenant: TenantId,
@@ -216,6 +217,7 @@ async fn record(
     what: &str,
     changes: &Value,
     actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
     (event, payload): (&str, Value),
 ) -> Result<(), StoreError> {
     let e = &stored.entity;
@@ -230,7 +232,7 @@ async fn record(
             to: &e.state,
             actor_id: &actor.id,
             actor_email: &actor.email,
-            at: Utc::now(),
+            at: now,
             input: &json!({}),
             changes,
             config_version: stored.config_version,

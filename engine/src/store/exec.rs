@@ -166,7 +166,7 @@ pub(super) async fn dry_run(
     async {
         let mut tx = store.begin(tenant).await?;
         let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
-        let mut cx = RunCtx::new(store, tenant, Utc::now());
+        let mut cx = RunCtx::new(store, tenant, store.now());
         if let DryRunDefinitions::Given(defs) = definitions {
             // The draft may not have the entity's type (any more): nothing to evaluate.
             if defs.workflow(type_name).is_none() {
@@ -280,7 +280,7 @@ pub(super) async fn transition(
                 return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
             }
         }
-        let run_ctx = RunCtx::new(store, tenant, Utc::now());
+        let run_ctx = RunCtx::new(store, tenant, store.now());
         let mut events = Vec::new();
         let entity = run(
             &run_ctx,
@@ -731,7 +731,7 @@ pub(super) async fn create(
     opts: CreateOptions,
 ) -> Result<Entity, StoreError> {
     let (version, defs) = store.live_in(tx, tenant).await?;
-    let now = Utc::now();
+    let now = store.now();
     let workflow = defs.workflow(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
     // Sample data with an explicit state is placed there as it is: no create transition.
     let create_transition = if opts.state.is_none() { workflow.create_transition() } else { None };
@@ -935,7 +935,7 @@ pub(super) async fn available(
 ) -> Result<Vec<TransitionInfo>, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let stored = sql::get_typed(&mut tx, tenant, type_name, id, false).await?.ok_or(StoreError::EntityNotFound)?;
-    let out = explain(store, &mut tx, tenant, &stored, actor, Utc::now()).await?;
+    let out = explain(store, &mut tx, tenant, &stored, actor, store.now()).await?;
     tx.commit().await?;
     Ok(out)
 }

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -136,7 +135,7 @@ pub(super) async fn page(
     let mut after = request.after.unwrap_or(Uuid::nil());
     let mut scanned = 0;
     let mut exhausted = pairs.is_empty();
-    let now = Utc::now();
+    let now = store.now();
     'pages: while !exhausted {
         // Read a few more than still needed: some candidates' guards will fail.
         let batch = (limit - items.len() as i64).max(10);
@@ -210,8 +209,8 @@ mod tests {
                 data: serde_json::json!({}),
                 created_by: "u".into(),
                 updated_by: "u".into(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
             },
             transitions: transitions
                 .iter()

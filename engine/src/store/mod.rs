@@ -119,6 +119,9 @@ pub struct Store {
     idempotency_ttl: std::time::Duration,
     /// Where slow tenant code is evaluated ([`crate::offload`]).
     offload: Arc<crate::offload::Offload>,
+    /// Microseconds added to the wall clock ([`Store::now`]): 0 in a server; `switchyard tenant
+    /// test` moves it forward with `advance` steps so timers and `now` see the scenario's time.
+    clock_offset: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// How many commit signals a slow subscriber may fall behind before it is told it lagged.
@@ -150,7 +153,24 @@ impl Store {
             commits,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             offload: Arc::default(),
+            clock_offset: Arc::default(),
         }
+    }
+
+    /// The time of a transaction: the wall clock (plus the test clock's offset) at the precision
+    /// Postgres stores (microseconds), so `now` in a script equals the `at` of the history row
+    /// and of any timestamp it is written to.
+    pub fn now(&self) -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        let offset = self.clock_offset.load(std::sync::atomic::Ordering::Relaxed);
+        (Utc::now() + chrono::Duration::microseconds(offset)).trunc_subsecs(6)
+    }
+
+    /// Moves this store's clock (and its clones') to `offset` after the wall clock. For package
+    /// tests (`advance` steps); a server never calls it.
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        let micros = offset.num_microseconds().unwrap_or(i64::MAX);
+        self.clock_offset.store(micros, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Where this store (and its callers: templates, the rules playground, package compiles)
@@ -497,7 +517,7 @@ impl Store {
     /// fired, refused by their transition (outcome = the rejection code, e.g. `GUARD_FAILED`),
     /// or cancelled. A timer whose entity is locked by a request is left for a later call.
     pub async fn fire_due_timers(&self, limit: i64) -> Result<usize, StoreError> {
-        timers::fire_due(self, Utc::now(), limit).await
+        timers::fire_due(self, self.now(), limit).await
     }
 
     /// [`Store::fire_due_timers`] with the clock given: fires timers due at `now`, and `now` is

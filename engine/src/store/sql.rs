@@ -83,9 +83,10 @@ pub async fn config_definitions(
     tx: &mut Tx,
     tenant: TenantId,
     version: i64,
-) -> Result<Option<(Value, Option<Value>, Option<Value>)>, sqlx::Error> {
+) -> Result<Option<(Value, Option<Value>, Option<Value>, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "select package -> 'types', package -> 'tenant' -> 'rules', package -> 'tenant' -> 'roles' from config_versions \
+        "select package -> 'types', package -> 'tenant' -> 'rules', package -> 'tenant' -> 'roles', \
+         package -> 'tenant' ->> 'time_zone' from config_versions \
          where tenant_id = $1 and version = $2",
     )
     .bind(tenant.0)
