@@ -15,6 +15,9 @@ impl Validation {
         if !valid_slug(&tenant.slug) {
             self.error(&file, "/slug", format!("`{}` is not a slug: {}", tenant.slug, engine::names::SLUG_RULE));
         }
+        if let Some(Err(e)) = tenant.time_zone.as_deref().map(engine::dates::zone) {
+            self.error(&file, "/time_zone", e.to_string());
+        }
         let roles: HashSet<&str> = tenant.roles.keys().map(String::as_str).collect();
         for (i, user) in tenant.users.iter().enumerate() {
             for (j, role) in user.roles.iter().enumerate() {

@@ -52,6 +52,7 @@ broken! {
     duplicate_type,
     missing_files,
     slug,
+    time_zone,
     // Types.
     unknown_reference,
     field_options,
