@@ -107,7 +107,7 @@ async fn create(
     tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, api_key.id = %id, by = %who.actor.id, "API key created");
     let mut out = key_json(row);
-    out["key"] = json!(secret::api_key(who.tenant.0, id, &secret));
+    out["key"] = json!(secret::api_key(who.tenant, id, &secret));
     Ok((StatusCode::CREATED, Json(out)))
 }
 
