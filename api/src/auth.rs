@@ -11,7 +11,6 @@
 //! `crate::extract::principal`'s (it needs `AppState`, which is above this module).
 
 pub mod cache;
-pub mod cookie;
 pub mod invite;
 pub mod limit;
 pub mod password;

@@ -12,7 +12,9 @@
 //! * `GET /api/v1/auth/me`: the principal of the bearer token.
 //!
 //! With the header `X-Refresh-Mode: cookie` (the studio), the refresh token travels in an
-//! `HttpOnly` cookie instead of the JSON bodies: see [`crate::auth::cookie`].
+//! `HttpOnly` cookie instead of the JSON bodies: see [`cookie`].
+
+pub mod cookie;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,7 +29,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
@@ -35,6 +36,7 @@ use crate::extract::{authenticate, ClientIp, JsonBody, PathTenant, Principal};
 use crate::openapi::{body, no_content, ok, responses, roles_schema, schema_ref};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
+use cookie::Source;
 
 pub fn routes() -> Routes {
     password::warm_up();
@@ -93,7 +95,7 @@ pub fn routes() -> Routes {
         .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 
-/// The documentation of the header of cookie mode (`crate::auth::cookie`).
+/// The documentation of the header of cookie mode ([`cookie`]).
 fn refresh_mode() -> Value {
     json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
             "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
