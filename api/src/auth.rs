@@ -11,7 +11,6 @@
 //! `crate::extract::principal`'s (it needs `AppState`, which is above this module).
 
 pub mod cache;
-pub mod cookie;
 pub mod invite;
 pub mod limit;
 pub mod password;
@@ -19,6 +18,7 @@ pub mod secret;
 pub mod sql;
 
 use chrono::Utc;
+use engine::store::TenantId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -98,7 +98,7 @@ impl Keys {
     /// Issues an access token valid for `ttl`, outside any session (the CLI, tests).
     pub fn issue(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         slug: &str,
         user: &str,
         email: &str,
@@ -111,7 +111,7 @@ impl Keys {
     /// Issues an access token of a login session, valid for [`ACCESS_TTL_SECS`].
     pub fn issue_session(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         slug: &str,
         user: &str,
         email: &str,
@@ -123,7 +123,7 @@ impl Keys {
     }
 
     fn claims(
-        tenant: Uuid,
+        tenant: TenantId,
         slug: &str,
         user: &str,
         email: &str,
@@ -134,7 +134,7 @@ impl Keys {
         let now = Utc::now().timestamp();
         Claims {
             sub: user.to_string(),
-            tid: tenant,
+            tid: tenant.as_uuid(),
             ten: slug.to_string(),
             email: email.to_string(),
             roles: roles.to_vec(),
@@ -221,7 +221,7 @@ mod tests {
             b"a new secret, also 32 characters or more".as_slice(),
         );
         let roles = ["admin".to_string()];
-        let tenant = Uuid::now_v7();
+        let tenant = TenantId::generate();
         let ttl = chrono::Duration::minutes(5);
         let before = Keys::from_secret(old).issue(tenant, "t", "u", "e", &roles, ttl).expect("token");
         let rotated = Keys::from_secrets(&[new, old]).expect("keys");
@@ -252,7 +252,7 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let claims = |iat: i64, nbf: Option<i64>| {
             let mut c = serde_json::to_value(Keys::claims(
-                Uuid::now_v7(),
+                TenantId::generate(),
                 "t",
                 "u",
                 "e",

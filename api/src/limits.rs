@@ -26,6 +26,8 @@ pub const DELIVERIES_MAX_LIMIT: i64 = 200;
 pub const DELIVERIES_DEFAULT_LIMIT: i64 = 50;
 /// Longest `Idempotency-Key` of a transition (more: 400 `BAD_REQUEST`).
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Longest name of a user or an API key, in characters (more: 422 at `/name`).
+pub const MAX_NAME_CHARS: usize = 200;
 /// Longest client-sent `x-request-id` kept.
 pub const MAX_REQUEST_ID: usize = 128;
 /// How long an invitation can be accepted (`POST /api/v1/auth/accept-invite`), in days.

@@ -1,8 +1,9 @@
 //! The `switchyard` binary: `serve [--demo]` (the HTTP server and its workers, on `DATABASE_URL`
 //! or the embedded cluster), `token` (an access token for a user, for scripts and tests),
-//! `tenant validate|plan|apply|migrate|export` (tenant packages, `api::cli::tenant`) and `user
-//! invite` (a first admin, `api::cli::user`). It only wires the library together: settings,
-//! database, keys, state, router, workers, shutdown.
+//! `openapi` (the generic OpenAPI document, `api::cli::openapi`, which the studio's types are
+//! generated from), `tenant validate|plan|apply|migrate|export` (tenant packages,
+//! `api::cli::tenant`) and `user invite` (a first admin, `api::cli::user`). It only wires the
+//! library together: settings, database, keys, state, router, workers, shutdown.
 
 use std::time::Duration;
 

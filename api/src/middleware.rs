@@ -37,7 +37,7 @@ pub fn identify(state: &AppState, req: &Request) -> (Caller, Option<VerifiedClai
 fn identify_from(state: &AppState, req: &Request, ip: Option<IpAddr>) -> (Caller, Option<VerifiedClaims>) {
     if let Ok(token) = crate::auth::bearer(req.headers()) {
         if let Some(key) = crate::auth::secret::parse_api_key(token) {
-            return (Caller::ApiKey(format!("{}/{}", key.tenant.simple(), key.id.simple()), ip), None);
+            return (Caller::ApiKey(format!("{}/{}", key.tenant.as_uuid().simple(), key.id.simple()), ip), None);
         }
         if let Ok(claims) = state.keys.verify(token) {
             let who = Caller::User(format!("{}/{}", claims.tid, claims.sub));

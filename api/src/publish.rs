@@ -4,7 +4,6 @@
 //! and the demo alike.
 
 use engine::limits::Limits;
-use engine::store::TenantId;
 use sqlx::PgPool;
 use tenants::apply::Applied;
 use tenants::Package;
@@ -31,6 +30,6 @@ pub async fn publish(
 ) -> Result<Applied, PublishError> {
     let hooks = resolve_package_webhooks(&package.tenant.slug, &package.tenant.webhooks, destinations).await?;
     let applied = tenants::apply::publish(owner, package, by, limits).await?;
-    apply_package_webhooks(owner, TenantId(applied.tenant), &hooks, destinations).await?;
+    apply_package_webhooks(owner, applied.tenant, &hooks, destinations).await?;
     Ok(applied)
 }

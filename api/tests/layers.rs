@@ -1,7 +1,8 @@
 //! The modules of `api/src` form layers: each depends only on modules below it, so there is no
 //! circle of modules importing each other (ARCHITECTURE.md, "Inside the api crate"). This test
 //! reads the sources, draws the graph of which module names which, and fails on a cycle,
-//! printing it.
+//! printing it; and, reading the layer table of ARCHITECTURE.md itself, fails on a module that
+//! names a module of a row below its own (or on a top-level module the table does not place).
 //!
 //! A module names another when its code (comments, strings and `#[cfg(test)]` modules left out)
 //! holds a path to it: `crate::a::b`, `super::…`, `self::…`, or a child module by its name
@@ -342,6 +343,80 @@ fn the_modules_of_api_src_form_layers_without_a_cycle() {
         })
         .collect();
     assert!(found.is_empty(), "modules of api/src that import each other in a circle:\n{}", shown.join("\n\n"));
+}
+
+/// The layers of ARCHITECTURE.md's table ("Inside the api crate"): each top-level module of
+/// `api/src` and its row, read from the table itself (the modules column, children in
+/// parentheses left out), so the rule the test checks is the one the document states.
+fn layers(architecture: &str) -> BTreeMap<String, u32> {
+    let section = architecture.split("## Inside the api crate").nth(1).expect("the api crate's section");
+    let mut out = BTreeMap::new();
+    for line in section.lines().take_while(|l| !l.starts_with("### ")) {
+        let mut cells = line.trim_start_matches('|').split('|').map(str::trim);
+        let (Some(row), Some(modules)) = (cells.next(), cells.next()) else { continue };
+        let Ok(row) = row.parse::<u32>() else { continue };
+        let mut depth = 0;
+        let top_level: String = modules
+            .chars()
+            .filter(|c| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => return depth == 0,
+                }
+                false
+            })
+            .collect();
+        for name in top_level.split('`').skip(1).step_by(2) {
+            out.insert(name.to_string(), row);
+        }
+    }
+    out
+}
+
+/// The row of a module (`crate::auth::sql` is in `auth`'s row); `None` for the crate root.
+fn row_of(layers: &BTreeMap<String, u32>, module: &str) -> Option<u32> {
+    layers.get(module.split("::").nth(1)?).copied()
+}
+
+#[test]
+fn every_module_names_only_modules_of_its_layer_or_above_it_in_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let edges = graph(&root.join("src"));
+    let layers = layers(&std::fs::read_to_string(root.join("../ARCHITECTURE.md")).expect("read ARCHITECTURE.md"));
+    assert_eq!(layers.get("error"), Some(&1), "the table was read: {layers:?}");
+    assert_eq!(layers.get("http"), Some(&9), "the table was read: {layers:?}");
+    let unplaced: BTreeSet<&str> =
+        edges.keys().filter_map(|m| m.split("::").nth(1)).filter(|top| !layers.contains_key(*top)).collect();
+    assert!(unplaced.is_empty(), "modules of api/src without a row in ARCHITECTURE.md's layers: {unplaced:?}");
+    let mut upward = Vec::new();
+    for (module, deps) in &edges {
+        let Some(row) = row_of(&layers, module) else { continue };
+        for dep in deps {
+            if let Some(dep_row) = row_of(&layers, dep).filter(|r| *r > row) {
+                upward.push(format!("{module} (row {row}) names {dep} (row {dep_row})"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "modules of api/src naming a module of a row below their own in the table:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn the_table_is_read_without_the_children_in_parentheses() {
+    let text = "## Inside the api crate\n\n| layer | modules | what |\n| --- | --- | --- |\n\
+                | 1 | `error`, `limits` | a |\n| 3 | `auth` (`secret`, `sql`) | b |\n\
+                | 5 | `workers` (`sql`), `publish` | c |\n\n### Where things go\n| 9 | `x` | no |\n";
+    let read = layers(text);
+    let want: BTreeMap<String, u32> = [("error", 1), ("limits", 1), ("auth", 3), ("workers", 5), ("publish", 5)]
+        .map(|(m, r)| (m.to_string(), r))
+        .into();
+    assert_eq!(read, want);
+    assert_eq!(row_of(&read, "crate::auth::sql"), Some(3));
+    assert_eq!(row_of(&read, "crate"), None);
 }
 
 #[test]

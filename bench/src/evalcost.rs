@@ -16,6 +16,7 @@ use engine::eval::{self, LoadKind, LoadRequest};
 use engine::limits::Limits;
 use engine::logic::LogicContext;
 use engine::model::{rfc3339, Actor, Entity, Loaded};
+use engine::store::TenantId;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use tenants::Package;
@@ -111,7 +112,7 @@ fn script_lines(t: &CompiledTransition) -> usize {
 }
 
 /// Replaces every string `"@key"` with the stable id of that sample row (as `apply` does).
-fn resolve_keys(ns: Uuid, value: &Value) -> Value {
+fn resolve_keys(ns: TenantId, value: &Value) -> Value {
     match value {
         Value::String(s) => match s.strip_prefix('@') {
             Some(key) if !key.is_empty() => Value::String(tenants::apply::sample_id(ns, key).to_string()),
@@ -163,7 +164,7 @@ fn context(entity: &Entity, input: Value, actor: &Actor, now: DateTime<Utc>, loa
 
 /// The sample rows of a package as the store would hold them (rows that do not validate alone
 /// are skipped: only the ones the benchmark's transitions load matter).
-fn samples(package: &Package, tenant: &CompiledTenant, ns: Uuid, now: DateTime<Utc>) -> Vec<Entity> {
+fn samples(package: &Package, tenant: &CompiledTenant, ns: TenantId, now: DateTime<Utc>) -> Vec<Entity> {
     package
         .data
         .iter()
@@ -285,7 +286,7 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
 
     // ---- chemichemi: the order's submitOrder script and approveOrder credit guard ----
     let (chem_pkg, chem) = compile_package(&root.join("examples/chemichemi"), &limits)?;
-    let ns = Uuid::now_v7();
+    let ns = TenantId::generate();
     let rows = samples(&chem_pkg, &chem, ns, now);
     let id_of = |key: &str| tenants::apply::sample_id(ns, key);
     let customer = rows

@@ -50,7 +50,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ListsResult> {
         anyhow!("{}: {}", dir.display(), errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
     })?;
     let applied = tenants::apply::publish(&db.owner, &package, "bench", &limits).await?;
-    let tenant = TenantId(applied.tenant);
+    let tenant = applied.tenant;
     eprintln!("bench: (d) {ORDERS} orders of {CUSTOMERS} customers in {TERRITORIES} territories");
     seed(db, applied.tenant, applied.version).await?;
 
@@ -109,9 +109,9 @@ async fn time(store: &Store, tenant: TenantId, actor: &Actor, query: &str) -> Re
 
 /// Territories, customers and orders in three statements (as the owner, the tenant named in
 /// every row), then `analyze`.
-async fn seed(db: &Database, tenant: uuid::Uuid, version: i64) -> Result<()> {
+async fn seed(db: &Database, tenant: TenantId, version: i64) -> Result<()> {
     let mut tx = db.owner.begin().await?;
-    engine::store::sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let insert = |ty: &str, n: usize, data: &str| {
         format!(
             "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \

@@ -44,7 +44,7 @@ pub enum Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Driver::Engine { tenant, .. } => f.debug_struct("Engine").field("tenant", &tenant.0).finish(),
+            Driver::Engine { tenant, .. } => f.debug_struct("Engine").field("tenant", &tenant).finish(),
             Driver::Http { addr, .. } => f.debug_struct("Http").field("addr", addr).finish_non_exhaustive(),
         }
     }

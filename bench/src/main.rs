@@ -264,7 +264,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         user: "switchyard_app".into(),
         database: api::cluster::DATABASE.into(),
         vars: vec![
-            ("tenant".into(), tenant.id.0.to_string()),
+            ("tenant".into(), tenant.id.to_string()),
             ("idprefix".into(), Set::Pgbench.id_prefix()),
             ("actor".into(), tenant.actor.id.clone()),
             ("email".into(), tenant.actor.email.clone()),

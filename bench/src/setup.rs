@@ -113,7 +113,7 @@ pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: 
     let applied = tenants::apply::publish(&db.owner, &package, "bench", &limits).await?;
     tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await?;
     tenants::apply::load_sample_data(&db.owner, store, applied.tenant, &package).await?;
-    let tenant = TenantId(applied.tenant);
+    let tenant = applied.tenant;
 
     let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
     let mut tx = db.owner.begin().await?;
@@ -223,7 +223,7 @@ impl Server {
     /// `Bearer <token>` for the operator of `tenant`.
     pub fn authorization(&self, tenant: &Tenant) -> Result<String> {
         let token = self.keys.issue(
-            tenant.id.0,
+            tenant.id,
             &tenant.slug,
             &tenant.actor.id,
             &tenant.actor.email,

@@ -3,16 +3,12 @@
 //! transitions ([`StateName`], [`TransitionName`]). Holding one proves its text follows the rule
 //! a package is held to (`tenants::validate` and publishing, `tenants::compile`, apply the same
 //! parsers), so a string from a URL, a login form or a command line reaches the store only
-//! through them. Entity type names are `ontology::TypeName`.
+//! through them. Entity type names are `ontology::TypeName`; every name, theirs and these, gets
+//! its common traits (text access, comparison with text, `FromStr`, serializing) from the one
+//! macro `ontology::checked_name!`.
 //!
 //! Versions published before state and transition names had a rule still load (the engine's
 //! compiler does not check them); a name of theirs that breaks it cannot be named in a URL.
-
-use std::fmt;
-use std::ops::Deref;
-use std::str::FromStr;
-
-use serde::{Serialize, Serializer};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,85 +39,6 @@ pub const WORKFLOW_NAME_RULE: &str =
 /// Longest state or transition name: Postgres' identifier length, like type and field names.
 const MAX_WORKFLOW_NAME: usize = 63;
 
-/// Implements the traits every name shares.
-macro_rules! name_type {
-    ($name:ident) => {
-        impl $name {
-            /// The name as a string slice.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The name as an owned string.
-            pub fn into_string(self) -> String {
-                self.0
-            }
-        }
-
-        impl Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
-            }
-        }
-
-        impl PartialEq<$name> for str {
-            fn eq(&self, other: &$name) -> bool {
-                self == other.0
-            }
-        }
-
-        impl PartialEq<$name> for String {
-            fn eq(&self, other: &$name) -> bool {
-                *self == other.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = NameError;
-            fn from_str(s: &str) -> Result<Self, NameError> {
-                Self::parse(s)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(name: $name) -> String {
-                name.0
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
-            }
-        }
-    };
-}
-
 /// A tenant's slug, the name of the tenant in URLs, tokens and on the command line: lowercase
 /// ASCII letters and digits in words joined by single hyphens, starting with a letter, 2 to 63
 /// characters (`chemichemi`, `change-control`).
@@ -144,7 +61,7 @@ impl TenantSlug {
     }
 }
 
-name_type!(TenantSlug);
+ontology::checked_name!(TenantSlug, NameError);
 
 /// Checks the rule of state and transition names.
 fn workflow_name(kind: &'static str, value: &str) -> Result<String, NameError> {
@@ -170,7 +87,7 @@ impl StateName {
     }
 }
 
-name_type!(StateName);
+ontology::checked_name!(StateName, NameError);
 
 /// The name of a transition of a workflow (`submitOrder`, `approve`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,7 +100,7 @@ impl TransitionName {
     }
 }
 
-name_type!(TransitionName);
+ontology::checked_name!(TransitionName, NameError);
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]
@@ -246,5 +163,17 @@ mod tests {
         assert_eq!(&*name, "approve");
         assert_eq!(serde_json::to_string(&name).unwrap(), "\"approve\"");
         assert_eq!("chemichemi".parse::<TenantSlug>().unwrap().into_string(), "chemichemi");
+    }
+
+    /// What the shared macro (`ontology::checked_name!`) gives every name besides: maps keyed by
+    /// names answer a `&str`, and conversions from text go through the parser.
+    #[test]
+    fn names_borrow_as_str_and_convert_only_through_their_parser() {
+        let mut map = std::collections::HashMap::new();
+        map.insert(StateName::parse("DRAFT").unwrap(), 1);
+        assert_eq!(map.get("DRAFT"), Some(&1));
+        assert_eq!(TenantSlug::try_from("acme").unwrap(), "acme");
+        assert_eq!(TenantSlug::try_from("Acme".to_string()).unwrap_err().kind, "tenant slug");
+        assert_eq!(TransitionName::try_from("a b").unwrap_err().kind, "transition name");
     }
 }

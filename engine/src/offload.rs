@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::store::TenantId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use uuid::Uuid;
 
 use crate::limits::{leash, INLINE_LEASH};
 
@@ -46,7 +46,7 @@ pub struct Offload {
     per_tenant: usize,
     wait: Duration,
     global: Arc<Semaphore>,
-    tenants: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+    tenants: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     /// Per key: how many of its last evaluations in a row were slow (capped at 2).
     costs: RwLock<HashMap<u64, AtomicU8>>,
 }
@@ -93,7 +93,7 @@ impl Offload {
 
     /// Takes the tenant's permit, then a process slot (in that order, so a tenant waiting on
     /// its own share holds no process slot).
-    async fn permits(&self, tenant: Uuid) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), Busy> {
+    async fn permits(&self, tenant: TenantId) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), Busy> {
         let share = {
             let mut tenants = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             tenants.entry(tenant).or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant))).clone()
@@ -117,7 +117,7 @@ impl Offload {
     /// pure, so running it again after the leash stopped it is safe. The time it took updates
     /// the record of `key`. On a current-thread runtime (tests, small tools), where
     /// `block_in_place` is not possible, it runs inline.
-    pub async fn run<T>(&self, tenant: Uuid, key: u64, mut work: impl FnMut() -> T) -> Result<T, Busy> {
+    pub async fn run<T>(&self, tenant: TenantId, key: u64, mut work: impl FnMut() -> T) -> Result<T, Busy> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         if !multi_thread {
@@ -147,7 +147,7 @@ impl Offload {
     /// slow by nature: compiling a package, the rules playground).
     pub async fn spawn<T: Send + 'static>(
         &self,
-        tenant: Uuid,
+        tenant: TenantId,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
         let permits = self.permits(tenant).await?;
@@ -184,7 +184,7 @@ impl Offload {
 }
 
 /// The key of a piece of tenant code in the record of costs: its tenant, version and names.
-pub fn cost_key(tenant: Uuid, version: i64, parts: &[&str]) -> u64 {
+pub fn cost_key(tenant: TenantId, version: i64, parts: &[&str]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     (tenant, version, parts).hash(&mut h);
@@ -198,7 +198,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_evaluations_run_off_the_worker_and_fast_ones_inline() {
         let off = Offload::default();
-        let tenant = Uuid::now_v7();
+        let tenant = TenantId::generate();
         let key = cost_key(tenant, 1, &["thing", "heavy"]);
         let heavy = || std::thread::sleep(SLOW_EVAL * 2);
         assert_eq!(off.slow_runs(key), None);
@@ -218,7 +218,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inline_work_past_its_leash_runs_again_off_the_reactor() {
         let off = Offload::default();
-        let tenant = Uuid::now_v7();
+        let tenant = TenantId::generate();
         let key = cost_key(tenant, 1, &["thing", "sometimes slow"]);
         off.run(tenant, key, || ()).await.expect("runs");
         assert_eq!(off.slow_runs(key), Some(0), "fast: inline next time");
@@ -245,8 +245,8 @@ mod tests {
     #[tokio::test]
     async fn inline_on_a_current_thread_runtime() {
         let off = Offload::default();
-        let key = cost_key(Uuid::nil(), 1, &["x"]);
-        assert_eq!(off.run(Uuid::nil(), key, || 7).await, Ok(7));
+        let key = cost_key(TenantId::generate(), 1, &["x"]);
+        assert_eq!(off.run(TenantId::generate(), key, || 7).await, Ok(7));
         assert_eq!(off.slow_runs(key), None, "nothing measured: block_in_place would panic here");
     }
 
@@ -254,7 +254,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_tenant_cannot_take_every_slot() {
         let off = Arc::new(Offload::new(4, 2, Duration::from_millis(200)));
-        let (greedy, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let (greedy, other) = (TenantId::generate(), TenantId::generate());
         let mut held = Vec::new();
         let mut releases = Vec::new();
         for _ in 0..2 {

@@ -2,11 +2,7 @@
 //! [`TypeName`] or [`FieldName`] proves it is a safe identifier, usable unquoted in JSON
 //! pointers, template variables, JSON-Logic `var` paths and index names.
 
-use std::borrow::Borrow;
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 
 use crate::error::OntologyError;
 
@@ -35,9 +31,36 @@ fn check_identifier(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Implements the traits shared by both names.
-macro_rules! name_type {
-    ($name:ident) => {
+/// What [`checked_name!`](crate::checked_name) needs of serde, reachable from the crates that
+/// use the macro whatever they depend on.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde::{Serialize, Serializer};
+}
+
+/// Gives a checked name — a `struct Name(String)` whose only way in is its
+/// `fn parse(&str) -> Result<Name, Error>` — what every name of the workspace has: read access
+/// to its text (`as_str`, `into_string`, `Deref<Target = str>`, `AsRef<str>`, `Borrow<str>`,
+/// `Display`), comparison with text (`==` against `str`, `&str` and `String`, both ways),
+/// parsing from text through `parse` (`FromStr`, `TryFrom<String>`, `TryFrom<&str>`, so
+/// `#[serde(try_from = "String")]` works), and serializing as its text.
+///
+/// One definition for the names of `ontology` ([`TypeName`], [`FieldName`]) and those of the
+/// engine (`engine::names`: tenant slugs, state and transition names). The struct must derive
+/// `Hash`/`Eq` (and `Ord` if any) from its single `String` field, so that they agree with
+/// `str`'s and maps keyed by names can be queried with a `&str`.
+///
+/// ```ignore
+/// #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// pub struct Slug(String);
+/// impl Slug {
+///     pub fn parse(value: &str) -> Result<Slug, MyError> { … }
+/// }
+/// ontology::checked_name!(Slug, MyError);
+/// ```
+#[macro_export]
+macro_rules! checked_name {
+    ($name:ident, $error:ty) => {
         impl $name {
             /// The name as a string slice.
             pub fn as_str(&self) -> &str {
@@ -50,74 +73,84 @@ macro_rules! name_type {
             }
         }
 
-        impl std::ops::Deref for $name {
+        impl ::std::ops::Deref for $name {
             type Target = str;
             fn deref(&self) -> &str {
                 &self.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
+        impl ::std::convert::AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
             }
         }
 
-        // Hash/Eq are derived from the single `String` field, so they agree with `str`'s:
-        // maps keyed by names can be queried with a `&str`.
-        impl Borrow<str> for $name {
+        impl ::std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }
         }
 
-        impl PartialEq<str> for $name {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl ::std::cmp::PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
             }
         }
 
-        impl PartialEq<&str> for $name {
+        impl ::std::cmp::PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
                 self.0 == *other
             }
         }
 
-        impl FromStr for $name {
-            type Err = OntologyError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
+        impl ::std::cmp::PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl ::std::cmp::PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $error;
+            fn from_str(s: &str) -> Result<Self, $error> {
                 Self::parse(s)
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = OntologyError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::parse_owned(s)
+        impl ::std::convert::TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(s: String) -> Result<Self, $error> {
+                Self::parse(&s)
             }
         }
 
-        impl TryFrom<&str> for $name {
-            type Error = OntologyError;
-            fn try_from(s: &str) -> Result<Self, Self::Error> {
+        impl ::std::convert::TryFrom<&str> for $name {
+            type Error = $error;
+            fn try_from(s: &str) -> Result<Self, $error> {
                 Self::parse(s)
             }
         }
 
-        impl From<$name> for String {
+        impl ::std::convert::From<$name> for String {
             fn from(name: $name) -> String {
                 name.0
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl $crate::names::__private::Serialize for $name {
+            fn serialize<S: $crate::names::__private::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(&self.0)
             }
         }
@@ -143,7 +176,7 @@ impl TypeName {
     }
 }
 
-name_type!(TypeName);
+crate::checked_name!(TypeName, OntologyError);
 
 /// The name of a field: `^[a-z][a-z0-9_]{0,62}$` and not one of [`RESERVED_FIELDS`].
 ///
@@ -171,7 +204,7 @@ impl FieldName {
     }
 }
 
-name_type!(FieldName);
+crate::checked_name!(FieldName, OntologyError);
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed test")]

@@ -23,7 +23,7 @@ use crate::package::{DevUser, Package};
 /// What an apply did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Applied {
-    pub tenant: Uuid,
+    pub tenant: TenantId,
     pub slug: String,
     pub version: i64,
     pub hash: String,
@@ -46,8 +46,8 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
     let hash = package.hash();
     let mut tx = owner.begin().await?;
     let existing = sql::tenant_by_slug(&mut tx, &parsed).await?;
-    let tenant = existing.unwrap_or_else(Uuid::now_v7);
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    let tenant = existing.unwrap_or_else(TenantId::generate);
+    sql::set_tenant(&mut tx, tenant).await?;
     // Append-only types keep their marking while their entities exist (see `plan`).
     let refused = crate::plan::immutable_refusals(package, &crate::plan::immutable_counts(&mut tx, tenant).await?);
     if !refused.is_empty() {
@@ -128,12 +128,12 @@ pub async fn record_tests(owner: &PgPool, tenant: Uuid, version: i64, record: &T
 /// is (none for a new user). [`publish`] already does this without a password.
 pub async fn upsert_users(
     owner: &PgPool,
-    tenant: Uuid,
+    tenant: TenantId,
     users: &[DevUser],
     password_hash: Option<&str>,
 ) -> Result<usize, ApplyError> {
     let mut tx = owner.begin().await?;
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sql::set_tenant(&mut tx, tenant).await?;
     upsert_users_in(&mut tx, tenant, users, password_hash).await?;
     tx.commit().await?;
     Ok(users.len())
@@ -142,7 +142,7 @@ pub async fn upsert_users(
 /// [`upsert_users`] in a transaction whose tenant is set.
 async fn upsert_users_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    tenant: Uuid,
+    tenant: TenantId,
     users: &[DevUser],
     password_hash: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -174,10 +174,10 @@ async fn upsert_users_in(
 pub async fn load_sample_data(
     owner: &PgPool,
     store: &Store,
-    tenant: Uuid,
+    tenant: TenantId,
     package: &Package,
 ) -> Result<usize, ApplyError> {
-    let tenant_id = TenantId(tenant);
+    let tenant_id = tenant;
     let actor = Actor {
         id: "system".to_string(),
         email: String::new(),
@@ -186,7 +186,7 @@ pub async fn load_sample_data(
         attributes: Default::default(),
     };
     let mut tx = owner.begin().await?;
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sql::set_tenant(&mut tx, tenant).await?;
     let mut created = 0;
     for row in &package.data {
         let id = match &row.key {
@@ -212,12 +212,12 @@ pub async fn load_sample_data(
 }
 
 /// The stable id of a sample row: a v5 uuid of its key in the tenant's namespace.
-pub fn sample_id(tenant: Uuid, key: &str) -> Uuid {
-    Uuid::new_v5(&tenant, key.as_bytes())
+pub fn sample_id(tenant: TenantId, key: &str) -> Uuid {
+    Uuid::new_v5(&tenant.as_uuid(), key.as_bytes())
 }
 
 /// Replaces every string `"@key"` with the id of the sample row of that key.
-pub(crate) fn resolve_keys(tenant: Uuid, value: &Value) -> Value {
+pub(crate) fn resolve_keys(tenant: TenantId, value: &Value) -> Value {
     match value {
         Value::String(s) => match s.strip_prefix('@') {
             Some(key) if !key.is_empty() => Value::String(sample_id(tenant, key).to_string()),

@@ -10,11 +10,11 @@
 //! the tenant for row-level security in their own transaction.
 
 use chrono::{DateTime, Utc};
-use engine::store::{sql, TenantId};
+use engine::store::sql;
+use engine::store::TenantId;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
-use uuid::Uuid;
 
 /// A stored draft's version and who saved it when, without its package.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,8 +65,8 @@ fn info_from_row(row: &sqlx::postgres::PgRow) -> Result<DraftInfo, sqlx::Error> 
 }
 
 /// The tenant's draft, if one is stored.
-pub async fn get(pool: &PgPool, tenant: Uuid) -> Result<Option<Draft>, sqlx::Error> {
-    let mut tx = pool.begin_with(sql::begin_for(TenantId(tenant))).await?;
+pub async fn get(pool: &PgPool, tenant: TenantId) -> Result<Option<Draft>, sqlx::Error> {
+    let mut tx = pool.begin_with(sql::begin_for(tenant)).await?;
     // `package::text`: parsed here, so key order is exactly what was stored.
     let row = sqlx::query(&format!(
         "select {INFO_COLUMNS}, package::text as package from config_drafts where tenant_id = $1"
@@ -82,8 +82,8 @@ pub async fn get(pool: &PgPool, tenant: Uuid) -> Result<Option<Draft>, sqlx::Err
 }
 
 /// The tenant's draft without its package, if one is stored.
-pub async fn info(pool: &PgPool, tenant: Uuid) -> Result<Option<DraftInfo>, sqlx::Error> {
-    let mut tx = pool.begin_with(sql::begin_for(TenantId(tenant))).await?;
+pub async fn info(pool: &PgPool, tenant: TenantId) -> Result<Option<DraftInfo>, sqlx::Error> {
+    let mut tx = pool.begin_with(sql::begin_for(tenant)).await?;
     let row = sqlx::query(&format!("select {INFO_COLUMNS} from config_drafts where tenant_id = $1"))
         .bind(tenant)
         .fetch_optional(&mut *tx)
@@ -96,8 +96,14 @@ pub async fn info(pool: &PgPool, tenant: Uuid) -> Result<Option<DraftInfo>, sqlx
 /// draft yet), by `by`. One statement either way, so concurrent saves from the same version
 /// cannot both be stored: a second insert finds the first's row (`on conflict do nothing`), a
 /// second update waits for the first's row lock and then no longer matches `version = expected`.
-pub async fn save(pool: &PgPool, tenant: Uuid, expected: i64, package: &Value, by: &str) -> Result<Saved, sqlx::Error> {
-    let mut tx = pool.begin_with(sql::begin_for(TenantId(tenant))).await?;
+pub async fn save(
+    pool: &PgPool,
+    tenant: TenantId,
+    expected: i64,
+    package: &Value,
+    by: &str,
+) -> Result<Saved, sqlx::Error> {
+    let mut tx = pool.begin_with(sql::begin_for(tenant)).await?;
     // As text: a `serde_json::Value` parameter is sent as jsonb, which would lose key order.
     let text = package.to_string();
     let row = if expected == 0 {
@@ -141,8 +147,8 @@ pub async fn save(pool: &PgPool, tenant: Uuid, expected: i64, package: &Value, b
 
 /// Discards the tenant's draft; with `expected`, only if it is at that version. Idempotent: no
 /// draft is [`Discarded::Gone`].
-pub async fn discard(pool: &PgPool, tenant: Uuid, expected: Option<i64>) -> Result<Discarded, sqlx::Error> {
-    let mut tx = pool.begin_with(sql::begin_for(TenantId(tenant))).await?;
+pub async fn discard(pool: &PgPool, tenant: TenantId, expected: Option<i64>) -> Result<Discarded, sqlx::Error> {
+    let mut tx = pool.begin_with(sql::begin_for(tenant)).await?;
     let deleted: Option<i64> = sqlx::query_scalar(
         "delete from config_drafts where tenant_id = $1 and ($2::bigint is null or version = $2) returning version",
     )

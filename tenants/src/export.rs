@@ -79,7 +79,7 @@ impl StoredVersion {
 }
 
 /// A tenant's id by its slug.
-pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<TenantId>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id = tenant_id_in(&mut tx, slug).await?;
     tx.commit().await?;
@@ -91,10 +91,10 @@ pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>,
 pub async fn tenant_id_in(
     tx: &mut Transaction<'static, Postgres>,
     slug: &TenantSlug,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<Option<TenantId>, sqlx::Error> {
     let id = sql::tenant_by_slug(tx, slug).await?;
     if let Some(id) = id {
-        sql::set_tenant(tx, TenantId(id)).await?;
+        sql::set_tenant(tx, id).await?;
     }
     Ok(id)
 }
@@ -112,9 +112,9 @@ fn info_from_row(row: &sqlx::postgres::PgRow) -> Result<VersionInfo, sqlx::Error
 }
 
 /// Every published version of a tenant, oldest first.
-pub async fn versions(pool: &PgPool, tenant: Uuid) -> Result<Vec<VersionInfo>, sqlx::Error> {
+pub async fn versions(pool: &PgPool, tenant: TenantId) -> Result<Vec<VersionInfo>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sql::set_tenant(&mut tx, tenant).await?;
     let rows = sqlx::query(&format!(
         "select {VERSION_COLUMNS} from config_versions v join tenants t on t.id = v.tenant_id \
          where v.tenant_id = $1 order by v.version"
@@ -128,9 +128,13 @@ pub async fn versions(pool: &PgPool, tenant: Uuid) -> Result<Vec<VersionInfo>, s
 
 /// One version of a tenant with its package (`None`: the live one). `Ok(None)` when there is no
 /// such version (or no live version).
-pub async fn version(pool: &PgPool, tenant: Uuid, version: Option<i64>) -> Result<Option<StoredVersion>, sqlx::Error> {
+pub async fn version(
+    pool: &PgPool,
+    tenant: TenantId,
+    version: Option<i64>,
+) -> Result<Option<StoredVersion>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sql::set_tenant(&mut tx, tenant).await?;
     let found = version_in(&mut tx, tenant, version).await?;
     tx.commit().await?;
     Ok(found)
@@ -139,7 +143,7 @@ pub async fn version(pool: &PgPool, tenant: Uuid, version: Option<i64>) -> Resul
 /// [`version`] inside a caller's transaction (tenant already set).
 pub async fn version_in(
     tx: &mut Transaction<'static, Postgres>,
-    tenant: Uuid,
+    tenant: TenantId,
     version: Option<i64>,
 ) -> Result<Option<StoredVersion>, sqlx::Error> {
     // `package::text`: parsed here, so key order is exactly what was stored.
@@ -158,9 +162,9 @@ pub async fn version_in(
 }
 
 /// The version of a tenant whose package has this hash, if one was published.
-pub async fn version_by_hash(pool: &PgPool, tenant: Uuid, hash: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn version_by_hash(pool: &PgPool, tenant: TenantId, hash: &str) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    sql::set_tenant(&mut tx, tenant).await?;
     let v = sqlx::query_scalar("select version from config_versions where tenant_id = $1 and hash = $2")
         .bind(tenant)
         .bind(hash)

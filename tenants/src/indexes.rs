@@ -23,9 +23,9 @@
 use std::collections::HashMap;
 
 use engine::store::query::{index_specs, IndexSpec, INDEX_PREFIX};
+use engine::store::TenantId;
 use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::error::ApplyError;
 use crate::package::Package;
@@ -42,12 +42,12 @@ pub struct IndexReport {
 }
 
 /// The indexes the package's types ask for, in `tenant`.
-pub fn wanted(tenant: Uuid, package: &Package) -> Vec<IndexSpec> {
+pub fn wanted(tenant: TenantId, package: &Package) -> Vec<IndexSpec> {
     index_specs(tenant, &package.types)
 }
 
 /// Creates the indexes the package's lists need and drops those of `tenant` it no longer needs.
-pub async fn ensure(owner: &PgPool, tenant: Uuid, package: &Package) -> Result<IndexReport, ApplyError> {
+pub async fn ensure(owner: &PgPool, tenant: TenantId, package: &Package) -> Result<IndexReport, ApplyError> {
     let wanted = wanted(tenant, package);
     let existing = existing(owner).await?;
     let mut report = IndexReport::default();

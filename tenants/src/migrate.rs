@@ -41,7 +41,7 @@ use engine::compiled::CompiledTenant;
 use engine::def::{StateKind, WorkflowDef};
 use engine::limits::Limits;
 use engine::offload::{Busy, Offload};
-use engine::store::TenantSlug;
+use engine::store::{TenantId, TenantSlug};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -466,7 +466,7 @@ pub async fn migrate_offloaded(
 /// Runs `work` on `offload` (inline without one).
 async fn cpu<T: Send + 'static>(
     offload: Option<&Offload>,
-    tenant: Uuid,
+    tenant: TenantId,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, MigrateError> {
     match offload {
@@ -591,7 +591,7 @@ async fn run(
 /// (locked until the transaction ends when `lock`).
 async fn pinned_batch(
     tx: &mut Transaction<'static, Postgres>,
-    tenant: Uuid,
+    tenant: TenantId,
     to: i64,
     after: Option<Uuid>,
     lock: bool,
@@ -624,7 +624,7 @@ async fn pinned_batch(
 /// The `types` of these versions of the tenant's package.
 async fn version_types(
     tx: &mut Transaction<'static, Postgres>,
-    tenant: Uuid,
+    tenant: TenantId,
     versions: &[i64],
 ) -> Result<Vec<(i64, Value)>, sqlx::Error> {
     sqlx::query_as("select version, package -> 'types' from config_versions where tenant_id = $1 and version = any($2)")
@@ -676,7 +676,7 @@ impl Moves {
     async fn write(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        tenant: Uuid,
+        tenant: TenantId,
         opts: &Options,
         now: chrono::DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {

@@ -31,7 +31,7 @@
 //! including ones this module does not know by name, which show up as `~ key changed`.
 
 use engine::eval::same;
-use engine::store::TenantSlug;
+use engine::store::{TenantId, TenantSlug};
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -281,7 +281,7 @@ pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result
 }
 
 /// The tenant's latest version number (0 without one).
-async fn max_version(tx: &mut engine::store::sql::Tx, tenant: uuid::Uuid) -> Result<i64, sqlx::Error> {
+async fn max_version(tx: &mut engine::store::sql::Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
     let v: Option<i64> = sqlx::query_scalar("select max(version) from config_versions where tenant_id = $1")
         .bind(tenant)
         .fetch_one(&mut **tx)
@@ -302,11 +302,7 @@ pub struct PinCount {
 }
 
 /// [`PinCount`]s of the tenant's entities not on version `to` (tx: tenant set).
-async fn pin_counts(
-    tx: &mut engine::store::sql::Tx,
-    tenant: uuid::Uuid,
-    to: i64,
-) -> Result<Vec<PinCount>, sqlx::Error> {
+async fn pin_counts(tx: &mut engine::store::sql::Tx, tenant: TenantId, to: i64) -> Result<Vec<PinCount>, sqlx::Error> {
     let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
         "select type, config_version, state, count(*) from entities where tenant_id = $1 and config_version <> $2 \
          group by type, config_version, state order by type, config_version, state",
@@ -413,9 +409,9 @@ pub fn pinned(
 /// version) each type has.
 pub async fn immutable_counts(
     tx: &mut engine::store::sql::Tx,
-    tenant: uuid::Uuid,
+    tenant: TenantId,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    engine::store::sql::set_tenant(tx, engine::store::TenantId(tenant)).await?;
+    engine::store::sql::set_tenant(tx, tenant).await?;
     sqlx::query_as("select type, count(*) from entities where tenant_id = $1 and immutable group by type order by type")
         .bind(tenant)
         .fetch_all(&mut **tx)
@@ -464,9 +460,9 @@ pub struct StoredUser {
 }
 
 /// The tenant's users (apply creates or updates the package's among them).
-pub async fn stored_users(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<StoredUser>, sqlx::Error> {
+pub async fn stored_users(pool: &PgPool, tenant: TenantId) -> Result<Vec<StoredUser>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    engine::store::sql::set_tenant(&mut tx, engine::store::TenantId(tenant)).await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     type Row = (String, String, Vec<String>, sqlx::types::Json<Map<String, Value>>);
     let rows: Vec<Row> = sqlx::query_as("select email, name, roles, attributes from users where tenant_id = $1")
         .bind(tenant)
@@ -485,7 +481,7 @@ pub async fn stored_users(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<Store
 /// roles or attributes differ from the database's (an admin may have changed them over the
 /// API), whether or not the package changed. `- user` lines (dropped from the package;
 /// apply keeps the user) stay. User changes alone make the plan `changed`.
-pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser], tenant: uuid::Uuid) -> Plan {
+pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser], tenant: TenantId) -> Plan {
     plan.changes.retain(|c| !(c.kind == "user" && c.op != Op::Remove));
     let at = plan.changes.iter().position(|c| c.kind == "user" || c.kind == "users" || c.kind == "type");
     let mut lines = Vec::new();
@@ -539,9 +535,9 @@ pub fn with_users(mut plan: Plan, package: &Package, users: &[StoredUser], tenan
 }
 
 /// How many entities of each type are in each state.
-pub async fn state_counts(pool: &PgPool, tenant: uuid::Uuid) -> Result<Vec<StateCount>, sqlx::Error> {
+pub async fn state_counts(pool: &PgPool, tenant: TenantId) -> Result<Vec<StateCount>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    engine::store::sql::set_tenant(&mut tx, engine::store::TenantId(tenant)).await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "select type, state, count(*) from entities where tenant_id = $1 group by type, state order by type, state",
     )
@@ -1351,10 +1347,10 @@ fields: { code: { type: string, required: true } }
             roles: roles.iter().map(ToString::to_string).collect(),
             attributes: Map::new(),
         };
-        let up_to_date = with_users(same.clone(), &p, &[stored(&["admin"], "A")], uuid::Uuid::nil());
+        let up_to_date = with_users(same.clone(), &p, &[stored(&["admin"], "A")], TenantId::generate());
         assert!(!up_to_date.changed && up_to_date.changes.is_empty(), "{}", up_to_date.text());
         // Changed over the API: apply sets the package's roles back, so the plan says so.
-        let drifted = with_users(same.clone(), &p, &[stored(&["clerk"], "Ann")], uuid::Uuid::nil());
+        let drifted = with_users(same.clone(), &p, &[stored(&["clerk"], "Ann")], TenantId::generate());
         assert!(drifted.changed);
         assert!(
             drifted.text().contains("~ user a@shop.test: name: \"Ann\" → \"A\", roles: [clerk] → [admin]\n"),
@@ -1366,13 +1362,13 @@ fields: { code: { type: string, required: true } }
         // Attributes set over the API: apply sets the package's (none) back.
         let mut api = stored(&["admin"], "A");
         api.attributes.insert("region".into(), Value::String("coast".into()));
-        let drifted = with_users(same.clone(), &p, &[api], uuid::Uuid::nil());
+        let drifted = with_users(same.clone(), &p, &[api], TenantId::generate());
         assert!(
             drifted.text().contains("~ user a@shop.test: attributes: {\"region\":\"coast\"} → {}\n"),
             "{}",
             drifted.text()
         );
-        let missing = with_users(same, &p, &[], uuid::Uuid::nil());
+        let missing = with_users(same, &p, &[], TenantId::generate());
         assert!(missing.text().contains("+ user a@shop.test: roles [admin]\n"), "{}", missing.text());
     }
 

@@ -27,9 +27,9 @@
 use std::collections::HashMap;
 
 use engine::store::query::{unique_specs, UniqueSpec, UNIQUE_PREFIX};
+use engine::store::TenantId;
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::error::{ApplyError, PackageError};
 use crate::package::Package;
@@ -147,7 +147,7 @@ impl UniqueChange {
 }
 
 /// The unique indexes of `tenant` on `entities`, by name, with the comment saying what each is.
-async fn existing(tx: &mut engine::store::sql::Tx, tenant: Uuid) -> Result<HashMap<String, Value>, sqlx::Error> {
+async fn existing(tx: &mut engine::store::sql::Tx, tenant: TenantId) -> Result<HashMap<String, Value>, sqlx::Error> {
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "select c.relname::text, obj_description(c.oid, 'pg_class') \
          from pg_index i join pg_class c on c.oid = i.indexrelid \
@@ -170,7 +170,7 @@ async fn existing(tx: &mut engine::store::sql::Tx, tenant: Uuid) -> Result<HashM
 /// values there are.
 async fn duplicates(
     tx: &mut engine::store::sql::Tx,
-    tenant: Uuid,
+    tenant: TenantId,
     spec: &UniqueSpec,
 ) -> Result<(Vec<Duplicate>, i64), sqlx::Error> {
     let rows: Vec<(Value, i64, i64)> =
@@ -187,7 +187,7 @@ async fn duplicates(
 /// read in `tx` (whose tenant is set).
 pub async fn check(
     tx: &mut engine::store::sql::Tx,
-    tenant: Uuid,
+    tenant: TenantId,
     package: &Package,
 ) -> Result<Vec<UniqueChange>, sqlx::Error> {
     let wanted = unique_specs(tenant, &package.types);
@@ -230,7 +230,7 @@ pub async fn check(
 
 /// The changes a new tenant's first version makes: every constraint's index is built.
 pub fn for_new_tenant(package: &Package) -> Vec<UniqueChange> {
-    unique_specs(Uuid::nil(), &package.types)
+    unique_specs(TenantId::generate(), &package.types)
         .into_iter()
         .map(|spec| UniqueChange {
             action: UniqueAction::Create,
@@ -247,7 +247,7 @@ pub fn for_new_tenant(package: &Package) -> Vec<UniqueChange> {
 /// Builds the indexes of `package`'s unique constraints and drops those of `tenant` it no longer
 /// has, in the publishing transaction `tx` (tenant set). Refused ([`ApplyError::Invalid`],
 /// nothing built) while entities hold duplicate values.
-pub async fn apply(tx: &mut engine::store::sql::Tx, tenant: Uuid, package: &Package) -> Result<(), ApplyError> {
+pub async fn apply(tx: &mut engine::store::sql::Tx, tenant: TenantId, package: &Package) -> Result<(), ApplyError> {
     let changes = check(tx, tenant, package).await?;
     let refused: Vec<PackageError> = changes.iter().filter_map(|c| c.refusal(package)).collect();
     if !refused.is_empty() {

@@ -117,14 +117,8 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
 impl TestDb {
     /// A transaction of the owner's pool with `tenant` set for row-level security, to look at
     /// (or tamper with) one tenant's rows from a test.
-    pub async fn tenant_tx(&self, tenant: uuid::Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
-        let mut tx = self.owner.begin().await.expect("begin");
-        sqlx::query("select set_config('app.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .expect("set the tenant");
-        tx
+    pub async fn tenant_tx(&self, tenant: engine::store::TenantId) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        self.owner.begin_with(engine::store::sql::begin_for(tenant)).await.expect("begin with the tenant set")
     }
 
     /// Closes the pools and drops the database.

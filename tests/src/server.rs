@@ -78,7 +78,7 @@ impl TestServer {
         let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
         tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
         tenants::apply::load_sample_data(&db.owner, &store, applied.tenant, &package).await.expect("sample data");
-        Self::serve(db, store, TenantId(applied.tenant), applied.slug, ops).await
+        Self::serve(db, store, applied.tenant, applied.slug, ops).await
     }
 
     /// [`TestServer::start`] with operational settings of the test's own (rate limits, CORS,
@@ -127,7 +127,7 @@ impl TestServer {
         TestServer {
             base: self.base.clone(),
             store: self.store.clone(),
-            tenant: TenantId(applied.tenant),
+            tenant: applied.tenant,
             slug: applied.slug,
             ops: self.ops.clone(),
             keys: self.keys.clone(),
@@ -153,15 +153,10 @@ impl TestServer {
 
     /// A token for a user of the tenant, with the roles the database gives it.
     pub async fn token(&self, db: &TestDb, email: &str) -> String {
-        let mut tx = db.owner.begin().await.expect("begin");
-        sqlx::query("select set_config('app.tenant_id', $1, true)")
-            .bind(self.tenant.0.to_string())
-            .execute(&mut *tx)
-            .await
-            .expect("set tenant");
+        let mut tx = db.tenant_tx(self.tenant).await;
         let (id, roles): (Uuid, Vec<String>) =
             sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
-                .bind(self.tenant.0)
+                .bind(self.tenant)
                 .bind(email)
                 .fetch_one(&mut *tx)
                 .await
@@ -172,18 +167,27 @@ impl TestServer {
 
     /// A token with arbitrary claims for this server's tenant.
     pub fn token_for(&self, user: &str, email: &str, roles: &[String]) -> String {
-        self.keys.issue(self.tenant.0, &self.slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
+        self.keys.issue(self.tenant, &self.slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
     }
 
     /// A token with claims of our choosing: any tenant id and slug (same signing key).
     pub fn token_for_tenant(&self, tenant: Uuid, slug: &str, user: &str, email: &str, roles: &[String]) -> String {
-        self.keys.issue(tenant, slug, user, email, roles, chrono::Duration::hours(1)).expect("token")
+        self.keys
+            .issue(TenantId::from_credential(tenant), slug, user, email, roles, chrono::Duration::hours(1))
+            .expect("token")
     }
 
     /// A token for another tenant (same signing key).
     pub fn foreign_token(&self, tenant: Uuid, slug: &str, roles: &[String]) -> String {
         self.keys
-            .issue(tenant, slug, "intruder", "intruder@elsewhere.test", roles, chrono::Duration::hours(1))
+            .issue(
+                TenantId::from_credential(tenant),
+                slug,
+                "intruder",
+                "intruder@elsewhere.test",
+                roles,
+                chrono::Duration::hours(1),
+            )
             .expect("token")
     }
 
@@ -244,7 +248,7 @@ impl TestServer {
 
     /// The id of a sample row by its key.
     pub fn sample(&self, key: &str) -> String {
-        tenants::apply::sample_id(self.tenant.0, key).to_string()
+        tenants::apply::sample_id(self.tenant, key).to_string()
     }
 
     /// The server's background workers (relay, deliveries, timers) with its own configuration,

@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use engine::store::TenantId;
 use uuid::Uuid;
 
 /// The channel of credential changes (payload: the tenant id).
@@ -40,9 +41,9 @@ pub const CAPACITY: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
     /// `auth_user(tenant, user, session)`.
-    User { tenant: Uuid, user: Uuid, session: Option<Uuid> },
+    User { tenant: TenantId, user: Uuid, session: Option<Uuid> },
     /// `auth_api_key(tenant, key)`.
-    ApiKey { tenant: Uuid, key: Uuid },
+    ApiKey { tenant: TenantId, key: Uuid },
 }
 
 /// What the database answered.
@@ -166,7 +167,7 @@ mod tests {
     use super::*;
 
     fn key() -> Key {
-        Key::User { tenant: Uuid::nil(), user: Uuid::nil(), session: None }
+        Key::User { tenant: TenantId::from_credential(Uuid::nil()), user: Uuid::nil(), session: None }
     }
 
     fn answer(active: bool) -> Answer {
@@ -215,7 +216,7 @@ mod tests {
         let cache = AuthCache::new(16);
         cache.set_live(true);
         cache.store(key(), answer(true), cache.ticket());
-        let other = Key::ApiKey { tenant: Uuid::nil(), key: Uuid::nil() };
+        let other = Key::ApiKey { tenant: TenantId::from_credential(Uuid::nil()), key: Uuid::nil() };
         let key_answer = Answer::ApiKey {
             slug: "t".into(),
             name: "ci".into(),

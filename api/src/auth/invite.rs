@@ -36,8 +36,8 @@ impl std::fmt::Debug for Invitation {
     }
 }
 
-pub fn token(tenant: Uuid, id: Uuid, secret: &str) -> String {
-    format!("{PREFIX}{}_{}_{secret}", tenant.simple(), id.simple())
+pub fn token(tenant: TenantId, id: Uuid, secret: &str) -> String {
+    format!("{PREFIX}{}_{}_{secret}", tenant.as_uuid().simple(), id.simple())
 }
 
 pub fn parse(token: &str) -> Option<Opaque> {
@@ -57,13 +57,13 @@ pub async fn create(tx: &mut Tx, tenant: TenantId, user: Uuid, by: &str) -> Resu
     let id = Uuid::now_v7();
     let secret = secret::new_secret();
     let expires_at = sql::insert_invitation(tx, tenant, id, user, &secret::hash(&secret), by, INVITE_TTL_DAYS).await?;
-    Ok(Invitation { token: token(tenant.0, id, &secret), expires_at })
+    Ok(Invitation { token: token(tenant, id, &secret), expires_at })
 }
 
 /// Whether the invitation can be accepted now (unspent, unexpired, its user active): checked
 /// before the slow password hash, and again by [`accept`].
 pub async fn usable(tx: &mut Tx, invite: &Opaque) -> Result<bool, sqlx::Error> {
-    sql::invitation_usable(tx, TenantId(invite.tenant), invite.id, &secret::hash(&invite.secret)).await
+    sql::invitation_usable(tx, invite.tenant, invite.id, &secret::hash(&invite.secret)).await
 }
 
 /// Who accepted an invitation.
@@ -78,7 +78,7 @@ pub struct Accepted {
 /// sessions, as a password change by an admin does. `None`: no such invitation, or spent,
 /// expired, or its user deactivated.
 pub async fn accept(tx: &mut Tx, invite: &Opaque, password_hash: &str) -> Result<Option<Accepted>, sqlx::Error> {
-    let tenant = TenantId(invite.tenant);
+    let tenant = invite.tenant;
     let hash = secret::hash(&invite.secret);
     let Some((user, email, slug)) = sql::accept_invitation(tx, tenant, invite.id, &hash, password_hash).await? else {
         return Ok(None);
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn invitation_tokens_round_trip_and_are_not_other_credentials() {
-        let (tenant, id, s) = (Uuid::now_v7(), Uuid::now_v7(), secret::new_secret());
+        let (tenant, id, s) = (TenantId::generate(), Uuid::now_v7(), secret::new_secret());
         let t = token(tenant, id, &s);
         let parsed = parse(&t).expect("token");
         assert_eq!((parsed.tenant, parsed.id, parsed.secret.as_str()), (tenant, id, s.as_str()));

@@ -9,6 +9,7 @@
 //!
 //! with the uuids as 32 hex digits and the secret as 64.
 
+use engine::store::TenantId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -19,7 +20,8 @@ pub const API_KEY_PREFIX: &str = "syk_";
 /// A parsed refresh token or API key.
 #[derive(Clone)]
 pub struct Opaque {
-    pub tenant: Uuid,
+    /// The tenant the credential names (checked when its secret is looked up in that tenant).
+    pub tenant: TenantId,
     pub id: Uuid,
     pub secret: String,
 }
@@ -46,8 +48,8 @@ pub fn matches(secret: &str, stored: &[u8]) -> bool {
     hash(secret).ct_eq(stored).into()
 }
 
-pub fn refresh_token(tenant: Uuid, id: Uuid, secret: &str) -> String {
-    format!("{}.{}.{secret}", tenant.simple(), id.simple())
+pub fn refresh_token(tenant: TenantId, id: Uuid, secret: &str) -> String {
+    format!("{}.{}.{secret}", tenant.as_uuid().simple(), id.simple())
 }
 
 pub fn parse_refresh_token(token: &str) -> Option<Opaque> {
@@ -59,8 +61,8 @@ pub fn parse_refresh_token(token: &str) -> Option<Opaque> {
     parse_parts(tenant, id, secret)
 }
 
-pub fn api_key(tenant: Uuid, id: Uuid, secret: &str) -> String {
-    format!("{API_KEY_PREFIX}{}_{}_{secret}", tenant.simple(), id.simple())
+pub fn api_key(tenant: TenantId, id: Uuid, secret: &str) -> String {
+    format!("{API_KEY_PREFIX}{}_{}_{secret}", tenant.as_uuid().simple(), id.simple())
 }
 
 pub fn is_api_key(token: &str) -> bool {
@@ -82,7 +84,11 @@ pub(crate) fn parse_parts(tenant: &str, id: &str, secret: &str) -> Option<Opaque
     if !hex32(tenant) || !hex32(id) || secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    Some(Opaque { tenant: Uuid::parse_str(tenant).ok()?, id: Uuid::parse_str(id).ok()?, secret: secret.to_string() })
+    Some(Opaque {
+        tenant: TenantId::from_credential(Uuid::parse_str(tenant).ok()?),
+        id: Uuid::parse_str(id).ok()?,
+        secret: secret.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -91,7 +97,7 @@ mod tests {
 
     #[test]
     fn refresh_tokens_and_api_keys_round_trip() {
-        let (tenant, id, secret) = (Uuid::now_v7(), Uuid::now_v7(), new_secret());
+        let (tenant, id, secret) = (TenantId::generate(), Uuid::now_v7(), new_secret());
         let t = parse_refresh_token(&refresh_token(tenant, id, &secret)).expect("refresh token");
         assert_eq!((t.tenant, t.id, t.secret.as_str()), (tenant, id, secret.as_str()));
         let key = api_key(tenant, id, &secret);
@@ -104,7 +110,7 @@ mod tests {
 
     #[test]
     fn malformed_credentials_are_refused() {
-        let (tenant, id, secret) = (Uuid::now_v7(), Uuid::now_v7(), new_secret());
+        let (tenant, id, secret) = (TenantId::generate(), Uuid::now_v7(), new_secret());
         let good = refresh_token(tenant, id, &secret);
         for bad in ["", "a.b.c", &format!("{good}.x"), &good[..good.len() - 1], &good.replace('.', "_")] {
             assert!(parse_refresh_token(bad).is_none(), "{bad}");

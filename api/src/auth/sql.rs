@@ -82,12 +82,12 @@ pub async fn user_by_email(
     pool: &sqlx::PgPool,
     slug: &TenantSlug,
     email: &str,
-) -> Result<Option<(Uuid, Option<UserByEmail>)>, sqlx::Error> {
+) -> Result<Option<(TenantId, Option<UserByEmail>)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(tenant) = engine::store::sql::tenant_by_slug(&mut tx, slug).await? else {
         return Ok(None);
     };
-    engine::store::sql::set_tenant(&mut tx, TenantId(tenant)).await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let user =
         sqlx::query_as("select id, email, roles, active from users where tenant_id = $1 and lower(email) = lower($2)")
             .bind(tenant)
@@ -108,7 +108,7 @@ pub async fn login_user(tx: &mut Tx, tenant: TenantId, email: &str) -> Result<Op
     sqlx::query_as(
         "select id, email, roles, active, password_hash from users where tenant_id = $1 and lower(email) = lower($2)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(email)
     .fetch_optional(&mut **tx)
     .await
@@ -117,7 +117,7 @@ pub async fn login_user(tx: &mut Tx, tenant: TenantId, email: &str) -> Result<Op
 /// Deletes a user's expired refresh tokens.
 pub async fn delete_expired_refresh_tokens(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("delete from refresh_tokens where tenant_id = $1 and user_id = $2 and expires_at < now()")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(user)
         .execute(&mut **tx)
         .await?;
@@ -127,7 +127,7 @@ pub async fn delete_expired_refresh_tokens(tx: &mut Tx, tenant: TenantId, user: 
 /// A new refresh token `id` of session `family`, valid for `days`.
 pub async fn insert_refresh_token(
     tx: &mut Tx,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     family: Uuid,
     user: Uuid,
@@ -153,7 +153,11 @@ pub async fn insert_refresh_token(
 pub type RefreshTokenRow = (Uuid, Uuid, Vec<u8>, bool, bool, bool);
 
 /// Locks a refresh token's row (`for update`).
-pub async fn lock_refresh_token(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
+pub async fn lock_refresh_token(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
     sqlx::query_as(
         "select family_id, user_id, secret_hash, expires_at <= now(), used_at is not null, revoked_at is not null \
          from refresh_tokens where tenant_id = $1 and id = $2 for update",
@@ -165,7 +169,7 @@ pub async fn lock_refresh_token(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<O
 }
 
 /// Revokes every token of a session; how many were still valid.
-pub async fn revoke_family(tx: &mut Tx, tenant: Uuid, family: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn revoke_family(tx: &mut Tx, tenant: TenantId, family: Uuid) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "update refresh_tokens set revoked_at = now() where tenant_id = $1 and family_id = $2 and revoked_at is null",
     )
@@ -181,7 +185,7 @@ pub async fn revoke_user_sessions(tx: &mut Tx, tenant: TenantId, user: Uuid) -> 
     let done = sqlx::query(
         "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(user)
     .execute(&mut **tx)
     .await?;
@@ -189,7 +193,7 @@ pub async fn revoke_user_sessions(tx: &mut Tx, tenant: TenantId, user: Uuid) -> 
 }
 
 /// Marks a refresh token spent.
-pub async fn mark_refresh_token_used(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn mark_refresh_token_used(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
         .bind(tenant)
         .bind(id)
@@ -201,7 +205,7 @@ pub async fn mark_refresh_token_used(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Res
 /// The tenant's slug and the user's email, roles and whether they are active (refresh).
 pub async fn session_user(
     tx: &mut Tx,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
 ) -> Result<Option<(String, String, Vec<String>, bool)>, sqlx::Error> {
     sqlx::query_as(
@@ -220,7 +224,7 @@ pub async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>, 
         "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
          join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .fetch_all(&mut **tx)
     .await
 }
@@ -232,7 +236,7 @@ pub async fn tenant_user_attributes(tx: &mut Tx, tenant: TenantId) -> Result<Opt
         "select v.package -> 'tenant' -> 'user_attributes' from config_versions v \
          join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .fetch_optional(&mut **tx)
     .await
     .map(Option::flatten)
@@ -251,14 +255,14 @@ pub type UserRow = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>
 /// The users of a tenant, by email.
 pub async fn list_users(tx: &mut Tx, tenant: TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 order by lower(email)"))
-        .bind(tenant.0)
+        .bind(tenant)
         .fetch_all(&mut **tx)
         .await
 }
 
 pub async fn user(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 and id = $2"))
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
@@ -281,7 +285,7 @@ pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Re
         "insert into users (tenant_id, id, email, name, roles, active, password_hash, attributes) \
          values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (tenant_id, lower(email)) do nothing returning {USER_COLUMNS}"
     ))
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(Uuid::now_v7())
     .bind(user.email)
     .bind(user.name)
@@ -316,7 +320,7 @@ pub async fn update_user(
          password_hash = coalesce($6, password_hash), attributes = coalesce($7, attributes), updated_at = now() \
          where tenant_id = $1 and id = $2 returning {USER_COLUMNS}"
     ))
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .bind(change.name)
     .bind(change.roles)
@@ -335,7 +339,7 @@ pub type ApiKeyRow = (Uuid, String, Vec<String>, DateTime<Utc>, String, Option<D
 /// The API keys of a tenant, oldest first.
 pub async fn list_api_keys(tx: &mut Tx, tenant: TenantId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {API_KEY_COLUMNS} from api_keys where tenant_id = $1 order by id"))
-        .bind(tenant.0)
+        .bind(tenant)
         .fetch_all(&mut **tx)
         .await
 }
@@ -354,7 +358,7 @@ pub async fn insert_api_key(
         "insert into api_keys (tenant_id, id, name, roles, secret_hash, created_by) values ($1, $2, $3, $4, $5, $6) \
          returning {API_KEY_COLUMNS}"
     ))
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .bind(name)
     .bind(roles)
@@ -369,7 +373,7 @@ pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<b
     let found: Option<bool> = sqlx::query_scalar(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning true",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .fetch_optional(&mut **tx)
     .await?;
@@ -381,7 +385,7 @@ pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<b
 /// Deletes a user's invitations (a new one replaces them).
 pub async fn delete_invitations(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("delete from invitations where tenant_id = $1 and user_id = $2")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(user)
         .execute(&mut **tx)
         .await?;
@@ -402,7 +406,7 @@ pub async fn insert_invitation(
         "insert into invitations (tenant_id, id, user_id, secret_hash, created_by, expires_at) \
          values ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) returning expires_at",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .bind(user)
     .bind(secret_hash)
@@ -424,7 +428,7 @@ pub async fn invitation_usable(
          where i.tenant_id = $1 and i.id = $2 and i.secret_hash = $3 and i.used_at is null \
          and i.expires_at > now() and u.active)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .bind(secret_hash)
     .fetch_one(&mut **tx)
@@ -451,7 +455,7 @@ pub async fn accept_invitation(
          where u.tenant_id = $1 and u.id = spent.user_id \
          returning u.id, u.email, (select slug from tenants where id = $1)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .bind(secret_hash)
     .bind(password_hash)

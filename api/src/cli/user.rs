@@ -8,7 +8,7 @@
 //! This is how a tenant published with `tenant apply` gets its first admin.
 
 use clap::Subcommand;
-use engine::store::{TenantId, TenantSlug};
+use engine::store::TenantSlug;
 
 use crate::auth::invite::{self, INVITE_TTL_DAYS};
 use crate::auth::sql::{self, NewUser, UserChange};
@@ -91,7 +91,6 @@ async fn invite_user(
     let roles: Vec<String> = roles.iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
     let (tenant, existing) =
         sql::user_by_email(&db.owner, slug, email).await?.ok_or_else(|| UserError::NoTenant(slug.to_string()))?;
-    let tenant = TenantId(tenant);
     let mut tx = db.owner.begin().await?;
     engine::store::sql::set_tenant(&mut tx, tenant).await?;
     if !roles.is_empty() {

@@ -99,7 +99,7 @@ pub async fn authenticate(
             return Err(foreign());
         }
         return Ok(Principal {
-            tenant: TenantId(key.tenant),
+            tenant: key.tenant,
             slug: stored_slug(&slug)?,
             actor: Actor {
                 id: format!("apikey:{}", key.id),
@@ -122,7 +122,9 @@ pub async fn authenticate(
         return Err(foreign());
     }
     let user = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token names no user"))?;
-    let answer = lookup(state, cache::Key::User { tenant: claims.tid, user, session: claims.sid }).await?;
+    let answer =
+        lookup(state, cache::Key::User { tenant: TenantId::from_credential(claims.tid), user, session: claims.sid })
+            .await?;
     let Some(cache::Answer::User { slug, email, name, roles, active, session_ok, attributes }) = answer else {
         return Err(ApiError::unauthorized("the token names no user of this tenant"));
     };
@@ -138,7 +140,7 @@ pub async fn authenticate(
         return Err(foreign());
     }
     Ok(Principal {
-        tenant: TenantId(claims.tid),
+        tenant: TenantId::from_credential(claims.tid),
         slug: stored_slug(&slug)?,
         actor: Actor { id: claims.sub, email, roles, system: false, attributes },
         name,

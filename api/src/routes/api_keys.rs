@@ -19,6 +19,7 @@ use crate::auth::secret;
 use crate::auth::sql::{self, ApiKeyRow};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
+use crate::limits::MAX_NAME_CHARS;
 use crate::openapi::{
     body, created, data_list, id_param, no_content, ok, responses, roles_schema, schema_ref, ADMIN_ONLY,
 };
@@ -50,7 +51,7 @@ pub fn routes() -> Routes {
                 json!({ "tags": ["api-keys"], "operationId": "create_api_key",
                     "description": format!("{ADMIN_ONLY} The key (`key`) is shown in this answer only."),
                     "requestBody": body(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
-                        "name": { "type": "string", "minLength": 1, "maxLength": 200 }, "roles": roles_schema() } })),
+                        "name": { "type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS }, "roles": roles_schema() } })),
                     "responses": responses(created(schema_ref("ApiKey")), &[400, 401, 403, 422]) })
             }),
         )
@@ -95,8 +96,9 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::validation(json!([{ "path": "/name", "message": "must have 1 to 200 characters" }])));
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        let message = format!("must have 1 to {MAX_NAME_CHARS} characters");
+        return Err(ApiError::validation(json!([{ "path": "/name", "message": message }])));
     }
     let mut tx = state.store.begin(who.tenant).await?;
     let roles = check_roles(&body.roles, &tenant_roles(&mut tx, who.tenant).await?)?;
@@ -107,7 +109,7 @@ async fn create(
     tx.commit().await?;
     tracing::info!(tenant.slug = %who.slug, api_key.id = %id, by = %who.actor.id, "API key created");
     let mut out = key_json(row);
-    out["key"] = json!(secret::api_key(who.tenant.0, id, &secret));
+    out["key"] = json!(secret::api_key(who.tenant, id, &secret));
     Ok((StatusCode::CREATED, Json(out)))
 }
 

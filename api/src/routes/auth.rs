@@ -12,7 +12,9 @@
 //! * `GET /api/v1/auth/me`: the principal of the bearer token.
 //!
 //! With the header `X-Refresh-Mode: cookie` (the studio), the refresh token travels in an
-//! `HttpOnly` cookie instead of the JSON bodies: see [`crate::auth::cookie`].
+//! `HttpOnly` cookie instead of the JSON bodies: see [`cookie`].
+
+pub mod cookie;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,7 +29,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::cookie::{self, Source};
 use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
@@ -35,6 +36,7 @@ use crate::extract::{authenticate, ClientIp, JsonBody, PathTenant, Principal};
 use crate::openapi::{body, no_content, ok, responses, roles_schema, schema_ref};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
+use cookie::Source;
 
 pub fn routes() -> Routes {
     password::warm_up();
@@ -93,7 +95,7 @@ pub fn routes() -> Routes {
         .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 
-/// The documentation of the header of cookie mode (`crate::auth::cookie`).
+/// The documentation of the header of cookie mode ([`cookie`]).
 fn refresh_mode() -> Value {
     json!({ "name": "X-Refresh-Mode", "in": "header", "required": false, "schema": { "type": "string", "enum": ["cookie"] },
             "description": "`cookie`: the refresh token travels in the HttpOnly cookie `switchyard_refresh` (path \
@@ -124,7 +126,7 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
 /// its session.
 async fn new_refresh_token(
     tx: &mut Tx,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
     family: Option<Uuid>,
 ) -> Result<(String, Uuid), sqlx::Error> {
@@ -137,7 +139,7 @@ async fn new_refresh_token(
 
 /// What login and refresh hand out.
 struct Issued<'a> {
-    tenant: Uuid,
+    tenant: TenantId,
     slug: &'a str,
     user: Uuid,
     email: &'a str,
@@ -216,12 +218,12 @@ async fn try_login(state: &AppState, ip: Option<IpAddr>, body: &LoginBody) -> Re
     let mut tx = state.store.begin(tenant).await?;
     // Expired tokens are of no use any more, not even to detect reuse: the user's go now.
     sql::delete_expired_refresh_tokens(&mut tx, tenant, user_id).await?;
-    let (refresh_token, session) = new_refresh_token(&mut tx, tenant.0, user_id, None).await?;
+    let (refresh_token, session) = new_refresh_token(&mut tx, tenant, user_id, None).await?;
     tx.commit().await?;
     tracing::info!(tenant.slug = %slug, user.id = %user_id, session = %session, "login");
     token_pair(
         state,
-        Issued { tenant: tenant.0, slug: &slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
+        Issued { tenant, slug: &slug, user: user_id, email: &email, roles: &roles, session, refresh_token },
     )
 }
 
@@ -262,7 +264,7 @@ async fn refresh(State(state): State<AppState>, source: Source<RefreshBody>) -> 
 
 async fn try_refresh(state: &AppState, refresh_token: &str) -> Result<Json<Value>, ApiError> {
     let token = secret::parse_refresh_token(refresh_token).ok_or_else(bad_refresh_token)?;
-    let tenant = TenantId(token.tenant);
+    let tenant = token.tenant;
     let mut tx = state.store.begin(tenant).await?;
     let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
     if row.revoked || row.expired {
@@ -323,7 +325,7 @@ async fn try_logout(
 ) -> Result<StatusCode, ApiError> {
     if let Some(refresh_token) = refresh_token {
         let token = secret::parse_refresh_token(&refresh_token).ok_or_else(bad_refresh_token)?;
-        let mut tx = state.store.begin(TenantId(token.tenant)).await?;
+        let mut tx = state.store.begin(token.tenant).await?;
         let row = lock_refresh_token(&mut tx, &token).await?.ok_or_else(bad_refresh_token)?;
         sql::revoke_family(&mut tx, token.tenant, row.family).await?;
         tx.commit().await?;
@@ -355,7 +357,7 @@ async fn me(principal: Principal) -> Json<Value> {
         "email": principal.actor.email,
         "name": principal.name,
         "tenant": principal.slug,
-        "tenant_id": principal.tenant.0,
+        "tenant_id": principal.tenant.as_uuid(),
         "roles": principal.actor.roles,
     }))
 }

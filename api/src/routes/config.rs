@@ -218,7 +218,7 @@ async fn versions(
     State(state): State<AppState>,
     Admin(who, ..): Admin<Configuration>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = tenants::export::versions(state.store.pool(), who.tenant.0).await?;
+    let list = tenants::export::versions(state.store.pool(), who.tenant).await?;
     Ok(Json(json!({ "data": list })))
 }
 
@@ -234,12 +234,12 @@ async fn version(
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::not_found(format!("no version {}", path.version));
     let v: i64 = path.version.parse().map_err(|_| not_found())?;
-    let stored = tenants::export::version(state.store.pool(), who.tenant.0, Some(v)).await?;
+    let stored = tenants::export::version(state.store.pool(), who.tenant, Some(v)).await?;
     Ok(Json(stored.ok_or_else(not_found)?.package))
 }
 
 async fn export(State(state): State<AppState>, Admin(who, ..): Admin<Configuration>) -> Result<Json<Value>, ApiError> {
-    let stored = tenants::export::version(state.store.pool(), who.tenant.0, None).await?;
+    let stored = tenants::export::version(state.store.pool(), who.tenant, None).await?;
     let stored = stored.ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
     Ok(Json(stored.package))
 }
@@ -418,7 +418,7 @@ pub(crate) async fn checked_package(state: &AppState, who: &TenantActor, body: &
 /// evaluation slots ([`engine::offload`]).
 async fn validate_package(state: &AppState, who: &TenantActor, package: &Package) -> Result<Vec<Problem>, ApiError> {
     let (package, limits) = (package.clone(), state.store.limits().clone());
-    let tenant = who.tenant.0;
+    let tenant = who.tenant;
     let report = state
         .store
         .offload()

@@ -111,7 +111,7 @@ async fn get_draft(
     State(state): State<AppState>,
     Admin(who, ..): Admin<Configuration>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(draft) = tenants::draft::get(state.store.pool(), who.tenant.0).await? {
+    if let Some(draft) = tenants::draft::get(state.store.pool(), who.tenant).await? {
         let DraftInfo { version, base_version, updated_at, updated_by } = draft.info;
         return Ok(Json(json!({
             "version": version,
@@ -123,7 +123,7 @@ async fn get_draft(
         })));
     }
     // No draft: what one would start from, the live package.
-    let live = tenants::export::version(state.store.pool(), who.tenant.0, None)
+    let live = tenants::export::version(state.store.pool(), who.tenant, None)
         .await?
         .ok_or_else(|| ApiError::not_found("the tenant has no published configuration"))?;
     Ok(Json(json!({
@@ -163,7 +163,7 @@ async fn save_draft(
         ));
     }
     let by = author(&who);
-    match tenants::draft::save(state.store.pool(), who.tenant.0, body.version, &body.package, &by).await? {
+    match tenants::draft::save(state.store.pool(), who.tenant, body.version, &body.package, &by).await? {
         Saved::Stored(info) => {
             tracing::info!(version = info.version, "draft saved");
             Ok(Json(info_json(&info)))
@@ -185,7 +185,7 @@ async fn discard_draft(
     Admin(who, ..): Admin<Configuration>,
     QueryParams(q): QueryParams<DiscardQuery>,
 ) -> Result<StatusCode, ApiError> {
-    match tenants::draft::discard(state.store.pool(), who.tenant.0, q.version).await? {
+    match tenants::draft::discard(state.store.pool(), who.tenant, q.version).await? {
         Discarded::Gone => Ok(StatusCode::NO_CONTENT),
         Discarded::Conflict(current) => Err(conflict(q.version.unwrap_or_default(), Some(&current))),
     }
@@ -255,7 +255,7 @@ async fn dry_run(
     };
     let (defs, source) = match body.package {
         Some(package) => (compile(&state, &who, &package).await?, "package"),
-        None => match tenants::draft::get(state.store.pool(), who.tenant.0).await? {
+        None => match tenants::draft::get(state.store.pool(), who.tenant).await? {
             Some(draft) => (compile(&state, &who, &draft.package).await?, "draft"),
             // Neither: the live version (the entity may be pinned to an older one).
             None => (state.store.live_definitions(who.tenant).await?.1, "live"),
@@ -322,7 +322,7 @@ async fn compile(state: &AppState, who: &TenantActor, body: &Value) -> Result<Ar
     let compiled = state
         .store
         .offload()
-        .spawn(who.tenant.0, move || tenants::compile::compile(&package, &limits))
+        .spawn(who.tenant, move || tenants::compile::compile(&package, &limits))
         .await
         .map_err(|busy| ApiError::busy(&busy))?;
     compiled.map(Arc::new).map_err(|errors| {

@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use engine::store::TenantId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -146,7 +145,7 @@ async fn try_accept(
     new_password: &str,
 ) -> Result<Json<Value>, ApiError> {
     let Some(invitation) = parsed else { return Err(bad_invitation()) };
-    let tenant = TenantId(invitation.tenant);
+    let tenant = invitation.tenant;
     let mut tx = state.store.begin(tenant).await?;
     let usable = invite::usable(&mut tx, &invitation).await?;
     tx.commit().await?;

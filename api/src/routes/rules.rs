@@ -52,7 +52,7 @@ async fn evaluate(
     let outcome = state
         .store
         .offload()
-        .spawn(who.tenant.0, move || engine::logic::evaluate_once(&req.logic, &req.data, &limits))
+        .spawn(who.tenant, move || engine::logic::evaluate_once(&req.logic, &req.data, &limits))
         .await
         .map_err(|busy| ApiError::busy(&busy))?;
     let result = outcome.map_err(|e| match e {

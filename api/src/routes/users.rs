@@ -27,6 +27,7 @@ use crate::auth::sql::{self, NewUser, UserChange, UserRow};
 use crate::auth::{password, Credential};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, ADMIN_ROLE};
+use crate::limits::MAX_NAME_CHARS;
 use crate::openapi::{body, created, data_list, id_param, ok, responses, roles_schema, schema_ref, ADMIN_ONLY};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
@@ -55,7 +56,7 @@ pub fn routes() -> Routes {
                 json!({ "tags": ["users"], "operationId": "create_user", "description": ADMIN_ONLY,
                     "summary": "Creates (invites) a user; 409 ALREADY_EXISTS for a known email",
                     "requestBody": body(json!({ "type": "object", "required": ["email"], "additionalProperties": false, "properties": {
-                        "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": 200 },
+                        "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": MAX_NAME_CHARS },
                         "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" },
                         "attributes": attributes_schema() } })),
                     "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) })
@@ -79,7 +80,7 @@ pub fn routes() -> Routes {
                     "description": format!("{ADMIN_ONLY} Admins cannot deactivate themselves or drop their own `admin` role (422)."),
                     "parameters": [id_param("id")],
                     "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                        "name": { "type": "string", "maxLength": 200 }, "roles": roles_schema(),
+                        "name": { "type": "string", "maxLength": MAX_NAME_CHARS }, "roles": roles_schema(),
                         "active": { "type": "boolean" }, "password": { "type": "string" },
                         "attributes": attributes_schema() } })),
                     "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) })
@@ -167,10 +168,12 @@ pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
 
 fn check_name(name: &str, path: &str) -> Result<String, ApiError> {
     let name = name.trim();
-    if name.chars().count() <= 200 {
+    if name.chars().count() <= MAX_NAME_CHARS {
         Ok(name.to_string())
     } else {
-        Err(ApiError::validation(json!([{ "path": path, "message": "must have at most 200 characters" }])))
+        Err(ApiError::validation(
+            json!([{ "path": path, "message": format!("must have at most {MAX_NAME_CHARS} characters") }]),
+        ))
     }
 }
 

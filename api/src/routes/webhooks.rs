@@ -17,7 +17,7 @@ use crate::openapi::{body, created, data_list, id_param, no_content, ok, respons
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
-use crate::workers::webhooks::{new_secret, EventPatterns, MAX_WEBHOOKS, MIN_SECRET_LEN};
+use crate::workers::webhooks::{new_secret, EventPatterns, MAX_SECRET_LEN, MAX_WEBHOOKS, MIN_SECRET_LEN};
 
 /// Webhooks can send the tenant's data anywhere: only admins manage them.
 struct Webhooks;
@@ -47,7 +47,7 @@ pub fn routes() -> Routes {
                     "requestBody": body(json!({ "type": "object", "required": ["url", "events"], "additionalProperties": false, "properties": {
                         "url": { "type": "string", "format": "uri" },
                         "events": { "type": "array", "items": { "type": "string" } },
-                        "secret": { "type": "string", "minLength": 16, "maxLength": 256 } } })),
+                        "secret": { "type": "string", "minLength": MIN_SECRET_LEN, "maxLength": MAX_SECRET_LEN } } })),
                     "responses": responses(created(schema_ref("Webhook")), &[400, 401, 403, 409, 422]) })
             }),
         )
@@ -148,8 +148,8 @@ async fn create(
     let field = |path: &str, message: String| ApiError::validation(json!([{ "path": path, "message": message }]));
     EventPatterns::parse(&body.events).map_err(|m| field("/events", m))?;
     let secret = match body.secret {
-        Some(s) if s.len() < MIN_SECRET_LEN || s.len() > 256 => {
-            return Err(field("/secret", format!("must have {MIN_SECRET_LEN} to 256 characters")))
+        Some(s) if s.len() < MIN_SECRET_LEN || s.len() > MAX_SECRET_LEN => {
+            return Err(field("/secret", format!("must have {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters")))
         }
         Some(s) => s,
         None => new_secret(),

@@ -160,7 +160,7 @@ pub async fn deliver_tenant(
             crate::metrics::webhook_attempt(result.status);
         }
         tracing::info!(
-            tenant.id = %tenant.0,
+            tenant.id = %tenant,
             webhook.id = %c.webhook_id,
             delivery.id = %c.id,
             event.id = %c.event_id,

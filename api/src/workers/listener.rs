@@ -8,7 +8,6 @@ use engine::store::TenantId;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::sql::{CHANNEL_EVENTS, CHANNEL_OUTBOX, CHANNEL_WEBHOOKS};
 use crate::auth::cache::CHANNEL_AUTH;
@@ -57,7 +56,7 @@ async fn listen(pool: &PgPool, hub: &EventHub, stop: &CancellationToken) -> Resu
             hub.auth().invalidate();
             continue;
         }
-        let Ok(tenant) = Uuid::parse_str(n.payload()).map(TenantId) else { continue };
+        let Some(tenant) = TenantId::from_notification(n.payload()) else { continue };
         let wake = match n.channel() {
             CHANNEL_OUTBOX => Wake::Outbox(tenant),
             CHANNEL_EVENTS => Wake::Events(tenant),

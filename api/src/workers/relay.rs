@@ -116,6 +116,6 @@ pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Re
     if queued > 0 {
         hub.wake(Wake::Deliveries(tenant));
     }
-    tracing::debug!(tenant.id = %tenant.0, events = batch.len(), deliveries = queued, "relayed");
+    tracing::debug!(tenant.id = %tenant, events = batch.len(), deliveries = queued, "relayed");
     Ok(batch.len())
 }

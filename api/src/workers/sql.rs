@@ -24,21 +24,17 @@ pub const CHANNEL_WEBHOOKS: &str = "switchyard_webhooks";
 // --- Across tenants (ids only) ----------------------------------------------------------------
 
 pub async fn pending_tenants(pool: &PgPool, limit: i64) -> Result<Vec<TenantId>, sqlx::Error> {
-    let ids: Vec<Uuid> = sqlx::query_scalar("select tenant_id from outbox_pending_tenants($1)")
-        .bind(limit as i32)
-        .fetch_all(pool)
-        .await?;
-    Ok(ids.into_iter().map(TenantId).collect())
+    sqlx::query_scalar("select tenant_id from outbox_pending_tenants($1)").bind(limit as i32).fetch_all(pool).await
 }
 
 /// Tenants with pending deliveries, and when their first one is due.
 pub async fn due_tenants(pool: &PgPool, limit: i64) -> Result<Vec<(TenantId, DateTime<Utc>)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Option<DateTime<Utc>>)> =
+    let rows: Vec<(TenantId, Option<DateTime<Utc>>)> =
         sqlx::query_as("select tenant_id, due_at from webhook_due_tenants($1)")
             .bind(limit as i32)
             .fetch_all(pool)
             .await?;
-    Ok(rows.into_iter().filter_map(|(t, due)| due.map(|d| (TenantId(t), d))).collect())
+    Ok(rows.into_iter().filter_map(|(t, due)| due.map(|d| (t, d))).collect())
 }
 
 /// Deletes at most `batch` idempotency records (of every tenant) older than `older_than`, through
@@ -56,13 +52,13 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
 }
 
 pub async fn notify(tx: &mut Tx, channel: &str, tenant: TenantId) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify($1, $2)").bind(channel).bind(tenant.0.to_string()).execute(&mut **tx).await?;
+    sqlx::query("select pg_notify($1, $2)").bind(channel).bind(tenant.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// One notification per tenant, as a statement of its own (its own short transaction).
 pub async fn notify_all(pool: &PgPool, channel: &str, tenants: &[TenantId]) -> Result<(), sqlx::Error> {
-    let payloads: Vec<String> = tenants.iter().map(|t| t.0.to_string()).collect();
+    let payloads: Vec<String> = tenants.iter().map(TenantId::to_string).collect();
     sqlx::query("select pg_notify($1, p) from unnest($2::text[]) as u(p)")
         .bind(channel)
         .bind(&payloads)
@@ -78,7 +74,7 @@ pub async fn notify_all(pool: &PgPool, channel: &str, tenants: &[TenantId]) -> R
 pub async fn lock_stream(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
     let pos: Option<i64> =
         sqlx::query_scalar("select position from event_streams where tenant_id = $1 for update skip locked")
-            .bind(tenant.0)
+            .bind(tenant)
             .fetch_optional(&mut **tx)
             .await?;
     if pos.is_some() {
@@ -88,7 +84,7 @@ pub async fn lock_stream(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, s
     sqlx::query_scalar(
         "insert into event_streams (tenant_id, position) values ($1, 0) on conflict (tenant_id) do nothing returning position",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .fetch_optional(&mut **tx)
     .await
 }
@@ -109,7 +105,7 @@ pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<
          join outbox o on o.tenant_id = p.tenant_id and o.id = p.outbox_id \
          where p.tenant_id = $1 order by p.outbox_id limit $2",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
@@ -118,7 +114,7 @@ pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<
 /// Every webhook of the tenant: id and event patterns.
 pub async fn webhook_patterns(tx: &mut Tx, tenant: TenantId) -> Result<Vec<(Uuid, Vec<String>)>, sqlx::Error> {
     sqlx::query_as("select id, events from webhooks where tenant_id = $1 order by id")
-        .bind(tenant.0)
+        .bind(tenant)
         .fetch_all(&mut **tx)
         .await
 }
@@ -132,7 +128,7 @@ pub async fn append_events(
     sqlx::query(
         "insert into event_log (tenant_id, position, outbox_id) select $1, p, o from unnest($2::bigint[], $3::bigint[]) as u(p, o)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(positions)
     .bind(outbox_ids)
     .execute(&mut **tx)
@@ -154,7 +150,7 @@ pub async fn queue_deliveries(tx: &mut Tx, tenant: TenantId, d: &NewDeliveries) 
          select $1, i, w, o, e, now() from unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::uuid[]) as u(i, w, o, e) \
          on conflict (tenant_id, webhook_id, outbox_id) do nothing",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(&d.ids)
     .bind(&d.webhook_ids)
     .bind(&d.outbox_ids)
@@ -166,7 +162,7 @@ pub async fn queue_deliveries(tx: &mut Tx, tenant: TenantId, d: &NewDeliveries) 
 
 pub async fn clear_pending(tx: &mut Tx, tenant: TenantId, outbox_ids: &[i64]) -> Result<(), sqlx::Error> {
     sqlx::query("delete from outbox_pending where tenant_id = $1 and outbox_id = any($2)")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(outbox_ids)
         .execute(&mut **tx)
         .await?;
@@ -175,7 +171,7 @@ pub async fn clear_pending(tx: &mut Tx, tenant: TenantId, outbox_ids: &[i64]) ->
 
 pub async fn set_stream_position(tx: &mut Tx, tenant: TenantId, position: i64) -> Result<(), sqlx::Error> {
     sqlx::query("update event_streams set position = $2 where tenant_id = $1")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(position)
         .execute(&mut **tx)
         .await?;
@@ -202,7 +198,7 @@ pub struct EventRecord {
 /// The last position of the tenant's stream (0 when nothing was relayed yet).
 pub async fn stream_position(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
     let pos: Option<i64> = sqlx::query_scalar("select position from event_streams where tenant_id = $1")
-        .bind(tenant.0)
+        .bind(tenant)
         .fetch_optional(&mut **tx)
         .await?;
     Ok(pos.unwrap_or(0))
@@ -226,7 +222,7 @@ pub async fn list_events(
                 or o.name = any($3) or exists (select 1 from unnest($4::text[]) p where starts_with(o.name, p))) \
          order by l.position limit $5",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(after)
     .bind(names)
     .bind(prefixes)
@@ -265,7 +261,7 @@ pub async fn insert_webhook(tx: &mut Tx, tenant: TenantId, w: NewWebhook<'_>) ->
         "insert into webhooks (tenant_id, id, name, url, events, secret, created_by) values ($1, $2, $3, $4, $5, $6, $7) \
          returning {WEBHOOK_COLUMNS}"
     ))
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(w.id)
     .bind(w.name)
     .bind(w.url)
@@ -287,7 +283,7 @@ pub async fn upsert_named_webhook(
         "insert into webhooks (tenant_id, id, name, url, events, secret, created_by) values ($1, $2, $3, $4, $5, $6, $7) \
          on conflict (tenant_id, name) do update set url = excluded.url, events = excluded.events, secret = excluded.secret",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(w.id)
     .bind(w.name)
     .bind(w.url)
@@ -306,7 +302,7 @@ pub async fn delete_named_webhooks_except(
     keep: &[String],
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("delete from webhooks where tenant_id = $1 and name is not null and name <> all($2)")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(keep)
         .execute(tx)
         .await?;
@@ -314,13 +310,13 @@ pub async fn delete_named_webhooks_except(
 }
 
 pub async fn count_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select count(*) from webhooks where tenant_id = $1").bind(tenant.0).fetch_one(&mut **tx).await
+    sqlx::query_scalar("select count(*) from webhooks where tenant_id = $1").bind(tenant).fetch_one(&mut **tx).await
 }
 
 pub async fn list_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Webhook>, sqlx::Error> {
     let rows =
         sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 order by created_at, id"))
-            .bind(tenant.0)
+            .bind(tenant)
             .fetch_all(&mut **tx)
             .await?;
     rows.iter().map(Webhook::from_row).collect()
@@ -328,7 +324,7 @@ pub async fn list_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Webhook>
 
 pub async fn get_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<Webhook>, sqlx::Error> {
     let row = sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 and id = $2"))
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -338,7 +334,7 @@ pub async fn get_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Opti
 /// Deletes a webhook with its deliveries and their attempts. False when there was none.
 pub async fn delete_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from webhooks where tenant_id = $1 and id = $2")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -386,7 +382,7 @@ pub async fn list_deliveries(
         "{DELIVERY_SELECT} where d.tenant_id = $1 and d.webhook_id = $2 and ($3::text is null or d.status = $3) \
          and ($4::uuid is null or d.id < $4) order by d.id desc limit $5"
     ))
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(webhook)
     .bind(status)
     .bind(before)
@@ -403,7 +399,7 @@ pub async fn get_delivery(
     id: Uuid,
 ) -> Result<Option<Delivery>, sqlx::Error> {
     let row = sqlx::query(&format!("{DELIVERY_SELECT} where d.tenant_id = $1 and d.webhook_id = $2 and d.id = $3"))
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(webhook)
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -418,7 +414,7 @@ pub async fn replay_delivery(tx: &mut Tx, tenant: TenantId, webhook: Uuid, id: U
         "update webhook_deliveries set status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now() \
          where tenant_id = $1 and webhook_id = $2 and id = $3",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(webhook)
     .bind(id)
     .execute(&mut **tx)
@@ -470,7 +466,7 @@ pub async fn claim_due(
          returning d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret, o.name, o.entity_type, o.entity_id, \
                    o.payload, o.created_at",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(limit)
     .bind(lease_secs)
     .fetch_all(&mut **tx)
@@ -478,7 +474,7 @@ pub async fn claim_due(
 }
 
 pub async fn tenant_slug(tx: &mut Tx, tenant: TenantId) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("select slug from tenants where id = $1").bind(tenant.0).fetch_optional(&mut **tx).await
+    sqlx::query_scalar("select slug from tenants where id = $1").bind(tenant).fetch_optional(&mut **tx).await
 }
 
 /// What became of an attempt.
@@ -508,7 +504,7 @@ pub async fn record_attempt(
              delivered_at = case when $4 = 'delivered' then now() else delivered_at end \
          where tenant_id = $1 and id = $2 and attempts = $3 and status = 'pending'",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(delivery)
     .bind(attempt)
     .bind(r.status)
@@ -524,7 +520,7 @@ pub async fn record_attempt(
         "insert into webhook_attempts (tenant_id, delivery_id, attempt, status_code, error, duration_ms) \
          values ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(delivery)
     .bind(attempt)
     .bind(r.status_code)

@@ -15,6 +15,8 @@ pub const MAX_PATTERNS: usize = 50;
 pub const MAX_WEBHOOKS: i64 = 100;
 /// Shortest secret a client may choose.
 pub const MIN_SECRET_LEN: usize = 16;
+/// Longest secret a client may choose over the API (`POST …/webhooks`).
+pub const MAX_SECRET_LEN: usize = 256;
 
 /// The signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`.
 pub const SIGNATURE_HEADER: &str = "switchyard-signature";

@@ -157,7 +157,7 @@ pub(super) async fn dry_run(
     let TransitionRequest { type_name, id, name, input } = request;
     let span = tracing::info_span!(
         "dry_run",
-        tenant.id = %tenant.0,
+        tenant.id = %tenant,
         entity.type = type_name,
         entity.id = %id,
         transition = name,
@@ -234,7 +234,7 @@ pub(super) async fn transition(
     let TransitionRequest { type_name, id, name, input } = request;
     let span = tracing::info_span!(
         "transition",
-        tenant.id = %tenant.0,
+        tenant.id = %tenant,
         entity.type = type_name,
         entity.id = %id,
         transition = name,
@@ -318,7 +318,7 @@ pub(super) async fn transition(
         (true, false) => (type_name, "unknown"),
         _ => ("unknown", "unknown"),
     };
-    metrics::counter!("switchyard_transitions_total", "tenant" => tenant.0.to_string(), "type" => type_label.to_string(), "transition" => transition_label.to_string(), "outcome" => outcome).increment(1);
+    metrics::counter!("switchyard_transitions_total", "tenant" => tenant.to_string(), "type" => type_label.to_string(), "transition" => transition_label.to_string(), "outcome" => outcome).increment(1);
     result
 }
 
@@ -462,10 +462,10 @@ pub(super) fn run<'a>(
         // limits, up to a few hundred milliseconds): slow ones run off the reactor. Definitions
         // given by the caller keep their costs apart from the published versions'.
         let version = if cx.defs.is_some() { GIVEN_DEFS_COST_VERSION } else { stored.config_version };
-        let key = |part: &str| cost_key(tenant.0, version, &[&entity.type_name, name, part]);
+        let key = |part: &str| cost_key(tenant, version, &[&entity.type_name, name, part]);
         let mut prepared = store
             .offload
-            .run(tenant.0, key("prepare"), || {
+            .run(tenant, key("prepare"), || {
                 if creating {
                     eval::prepare_create(&defs, &entity, &input, actor, now)
                 } else {
@@ -480,14 +480,12 @@ pub(super) fn run<'a>(
             // Every guard explained (not only up to the first that fails), as `available` does.
             let guards = store
                 .offload
-                .run(tenant.0, key("explain"), || eval::guard_results(&prepared, &loaded, &store.limits))
+                .run(tenant, key("explain"), || eval::guard_results(&prepared, &loaded, &store.limits))
                 .await?;
             cx.note(|j| j.guards = guards);
         }
-        let decision = store
-            .offload
-            .run(tenant.0, key("decide"), || eval::decide_ref(&prepared, &loaded, &store.limits))
-            .await??;
+        let decision =
+            store.offload.run(tenant, key("decide"), || eval::decide_ref(&prepared, &loaded, &store.limits)).await??;
         cx.count_output(&decision)?;
 
         // The transition's events go into the outbox with its history row, in the same
@@ -667,10 +665,10 @@ async fn load_stages(
     locks: Locks,
 ) -> Result<IndexMap<String, Loaded>, StoreError> {
     let mut out = IndexMap::with_capacity(prepared.transition().loads().len());
-    let key = cost_key(tenant.0, 0, &[&prepared.entity().type_name, prepared.transition().name(), "stages"]);
+    let key = cost_key(tenant, 0, &[&prepared.entity().type_name, prepared.transition().name(), "stages"]);
     loop {
         load_stage(tx, tenant, prepared.pending_loads(), locks, &mut out).await?;
-        if !store.offload.run(tenant.0, key, || prepared.next_stage(&out)).await?? {
+        if !store.offload.run(tenant, key, || prepared.next_stage(&out)).await?? {
             return Ok(out);
         }
     }
@@ -761,10 +759,10 @@ pub(super) async fn create(
                 map.retain(|k, v| ty.def().fields.get(k.as_str()).and_then(|f| f.default.as_ref()) != Some(v));
             }
             let state = opts.state.as_deref().unwrap_or(workflow.initial_state());
-            let key = cost_key(tenant.0, version, &[type_name, "create", "rules"]);
+            let key = cost_key(tenant, version, &[type_name, "create", "rules"]);
             store
                 .offload
-                .run(tenant.0, key, || {
+                .run(tenant, key, || {
                     let entity =
                         crate::permissions::create_context_entity(type_name, state, &with_defaults, actor, now);
                     defs.permissions().check_create(actor, type_name, &data, &entity, now, &store.limits)
@@ -803,7 +801,7 @@ pub(super) async fn create(
     event.payload["state"] = json!(t.to());
     sql::insert_event(tx, tenant, &event, None).await?;
     let span =
-        tracing::info_span!("create_transition", tenant.id = %tenant.0, entity.type = type_name, transition = t.name());
+        tracing::info_span!("create_transition", tenant.id = %tenant, entity.type = type_name, transition = t.name());
     let cx = RunCtx::new(store, tenant, now);
     let mut events = Vec::new();
     let stored = StoredEntity { entity, config_version: version, immutable: false };
@@ -968,12 +966,9 @@ pub(super) async fn explain(
                 Ok(mut p) => match load_stages(store, tx, tenant, &mut p, Locks::None).await {
                     Ok(loaded) => {
                         load_history(tx, tenant, &mut p).await?;
-                        let key = cost_key(tenant.0, stored.config_version, &[type_name, t.name(), "explain"]);
+                        let key = cost_key(tenant, stored.config_version, &[type_name, t.name(), "explain"]);
                         (
-                            store
-                                .offload
-                                .run(tenant.0, key, || eval::guard_results(&p, &loaded, &store.limits))
-                                .await?,
+                            store.offload.run(tenant, key, || eval::guard_results(&p, &loaded, &store.limits)).await?,
                             None,
                         )
                     }

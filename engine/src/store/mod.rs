@@ -21,6 +21,7 @@ mod inbox;
 pub mod query;
 mod refs;
 pub mod sql;
+mod tenant_id;
 mod timers;
 
 use std::sync::Arc;
@@ -47,15 +48,10 @@ pub use inbox::{
     INBOX_MAX_SCAN,
 };
 pub use query::{ListMode, ListPage, ListRequest, ParamValue};
+pub use tenant_id::TenantId;
 pub use timers::{timer_actor, TimerInfo};
 
 pub use crate::names::TenantSlug;
-
-/// A tenant's id, as set for row-level security. Obtained from an authenticated token or from
-/// [`Store::tenant_by_slug`] (given a [`TenantSlug`], parsed where the slug came in); never from
-/// a request body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct TenantId(pub Uuid);
 
 /// An event written to the outbox by a transition or a creation.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -385,7 +381,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id = sql::tenant_by_slug(&mut tx, slug).await?;
         tx.commit().await?;
-        Ok(id.map(TenantId))
+        Ok(id)
     }
 
     /// The compiled definitions of a tenant's live version.

@@ -50,28 +50,28 @@ pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> 
 /// transaction. The tenant is a `Uuid` formatted here (hex digits and dashes only), so putting it
 /// in the statement's text cannot inject anything; nothing else is.
 pub fn begin_for(tenant: TenantId) -> String {
-    format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.0.hyphenated())
+    format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.as_uuid().hyphenated())
 }
 
 /// Sets the tenant of row-level security for the rest of the transaction: the one way (with
 /// [`begin_for`]) every crate does it, so no path can set it differently or forget it. Every
 /// statement on tenant data runs after it, in the same transaction.
 pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.0.to_string()).execute(&mut **tx).await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// The tenant of this slug, if there is one: sets the slug setting (`app.tenant_slug`, what
 /// row-level security lets the `tenants` row be found by) for the rest of the transaction, not
 /// the tenant itself.
-pub async fn tenant_by_slug(tx: &mut Tx, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn tenant_by_slug(tx: &mut Tx, slug: &TenantSlug) -> Result<Option<TenantId>, sqlx::Error> {
     sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug.as_str()).execute(&mut **tx).await?;
     sqlx::query_scalar("select id from tenants where slug = $1").bind(slug.as_str()).fetch_optional(&mut **tx).await
 }
 
 pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
     let v: Option<Option<i64>> = sqlx::query_scalar("select live_version from tenants where id = $1")
-        .bind(tenant.0)
+        .bind(tenant)
         .fetch_optional(&mut **tx)
         .await?;
     Ok(v.flatten())
@@ -89,7 +89,7 @@ pub async fn config_definitions(
          package -> 'tenant' ->> 'time_zone' from config_versions \
          where tenant_id = $1 and version = $2",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(version)
     .fetch_optional(&mut **tx)
     .await
@@ -106,7 +106,7 @@ pub async fn get_entity(
     } else {
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2")
     };
-    let row = sqlx::query(&query).bind(tenant.0).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
@@ -122,7 +122,7 @@ pub async fn get_typed(
     } else {
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3")
     };
-    let row = sqlx::query(&query).bind(tenant.0).bind(type_name).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(type_name).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
@@ -175,7 +175,7 @@ pub async fn load_where(
     if lock {
         query.push_str(" for update");
     }
-    let mut q = sqlx::query(&query).bind(tenant.0).bind(type_name);
+    let mut q = sqlx::query(&query).bind(tenant).bind(type_name);
     for b in binds {
         q = match b {
             Bind::Text(t) => q.bind(t),
@@ -226,7 +226,7 @@ pub async fn insert_entity(
          values ($1, $2, $3, $4, $5, $9, $6, $7, $7, $8, $8) {conflict} returning {ENTITY_COLUMNS}"
     );
     let row = sqlx::query(&query)
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .bind(type_name)
         .bind(state)
@@ -280,7 +280,7 @@ pub async fn update_entity(
          where tenant_id = $1 and id = $2 returning {ENTITY_COLUMNS}"
     );
     let row = sqlx::query(&query)
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .bind(state)
         .bind(data)
@@ -311,7 +311,7 @@ pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) ->
         "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning id",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(h.entity_id)
     .bind(h.entity_type)
     .bind(h.transition)
@@ -357,7 +357,7 @@ pub async fn record_transition(
          select u.*, h.id as history_id from u, h"
     );
     let row = sqlx::query(&query)
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(h.entity_id)
         .bind(h.to)
         .bind(data)
@@ -387,7 +387,7 @@ pub async fn history(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<V
         "select id, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id \
          from transitions where tenant_id = $1 and entity_id = $2 order by id",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(entity_id)
     .fetch_all(&mut **tx)
     .await?;
@@ -419,7 +419,7 @@ pub async fn insert_event(
         "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
          values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(event.id)
     .bind(&event.name)
     .bind(&event.entity_type)
@@ -437,7 +437,7 @@ pub async fn next_sequence(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<
         "insert into sequences (tenant_id, name, value) values ($1, $2, 1) \
          on conflict (tenant_id, name) do update set value = sequences.value + 1 returning value",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(name)
     .fetch_one(&mut **tx)
     .await?;
@@ -447,7 +447,7 @@ pub async fn next_sequence(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<
 /// Serialises requests that share an idempotency key (the second waits for the first).
 pub async fn lock_idempotency_key(tx: &mut Tx, tenant: TenantId, actor: &str, key: &str) -> Result<(), StoreError> {
     sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("{}/{actor}/{key}", tenant.0))
+        .bind(format!("{tenant}/{actor}/{key}"))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -469,7 +469,7 @@ pub async fn get_idempotency(
         "select request_hash, status, response from idempotency \
          where tenant_id = $1 and actor_id = $2 and key = $3 and now() - created_at < $4",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(actor)
     .bind(key)
     .bind(interval(ttl))
@@ -511,7 +511,7 @@ pub async fn put_idempotency(
              created_at = excluded.created_at \
          where now() - i.created_at >= $7",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(actor)
     .bind(key)
     .bind(record.request_hash)
@@ -544,7 +544,7 @@ pub async fn earlier_actors(
         "select transition, array_agg(distinct actor_id order by actor_id) from transitions \
          where tenant_id = $1 and entity_id = $2 and transition = any($3) group by transition",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(entity_id)
     .bind(transitions)
     .fetch_all(&mut **tx)
@@ -575,7 +575,7 @@ pub async fn insert_timers(
             "insert into timers (tenant_id, entity_id, state, transition, input, due_at, entity_version, created_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(entity_id)
         .bind(state)
         .bind(t.transition)
@@ -600,7 +600,7 @@ pub async fn cancel_timers(
         "update timers set fired_at = $3, outcome = 'cancelled' \
          where tenant_id = $1 and entity_id = $2 and fired_at is null",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(entity_id)
     .bind(now)
     .execute(&mut **tx)
@@ -611,8 +611,12 @@ pub async fn cancel_timers(
 /// Claims one due pending timer of any tenant (no tenant needs to be set), locking it for the
 /// transaction and passing over timers locked by others and those in `skip`. Returns
 /// `(tenant, timer id)`. See `migrations/0002_timers.sql` for how it sees every tenant's rows.
-pub async fn claim_due_timer(tx: &mut Tx, now: DateTime<Utc>, skip: &[i64]) -> Result<Option<(Uuid, i64)>, StoreError> {
-    let row: Option<(Uuid, i64)> = sqlx::query_as("select tenant_id, id from claim_due_timers($1, 1, $2)")
+pub async fn claim_due_timer(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    skip: &[i64],
+) -> Result<Option<(TenantId, i64)>, StoreError> {
+    let row: Option<(TenantId, i64)> = sqlx::query_as("select tenant_id, id from claim_due_timers($1, 1, $2)")
         .bind(now)
         .bind(skip)
         .fetch_optional(&mut **tx)
@@ -639,7 +643,7 @@ pub async fn get_timer(tx: &mut Tx, tenant: TenantId, id: i64) -> Result<Option<
         "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
          from timers where tenant_id = $1 and id = $2",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(id)
     .fetch_optional(&mut **tx)
     .await?;
@@ -652,7 +656,7 @@ pub async fn entity_timers(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Re
         "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
          from timers where tenant_id = $1 and entity_id = $2 order by id",
     )
-    .bind(tenant.0)
+    .bind(tenant)
     .bind(entity_id)
     .fetch_all(&mut **tx)
     .await?;
@@ -668,7 +672,7 @@ pub async fn settle_timer(
     outcome: &str,
 ) -> Result<(), StoreError> {
     sqlx::query("update timers set fired_at = $3, outcome = $4 where tenant_id = $1 and id = $2")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .bind(at)
         .bind(outcome)
@@ -686,13 +690,13 @@ pub async fn lock_entity_skip_locked(
 ) -> Result<Option<StoredEntity>, StoreError> {
     let query =
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update skip locked");
-    let row = sqlx::query(&query).bind(tenant.0).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
 pub async fn entity_exists(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, StoreError> {
     let exists = sqlx::query_scalar("select exists (select 1 from entities where tenant_id = $1 and id = $2)")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
@@ -707,7 +711,7 @@ pub async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), Store
 
 pub async fn delete_entity(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
     sqlx::query("delete from entities where tenant_id = $1 and id = $2")
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -722,7 +726,7 @@ pub async fn entity_types(
 ) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
     let rows: Vec<(Uuid, String)> =
         sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
-            .bind(tenant.0)
+            .bind(tenant)
             .bind(ids)
             .fetch_all(&mut **tx)
             .await?;
@@ -743,7 +747,7 @@ pub async fn inbox_candidates(
     let types: Vec<&str> = pairs.iter().map(|(t, _)| t.as_str()).collect();
     let states: Vec<&str> = pairs.iter().map(|(_, s)| s.as_str()).collect();
     let rows = sqlx::query(&inbox_candidates_sql())
-        .bind(tenant.0)
+        .bind(tenant)
         .bind(&types)
         .bind(&states)
         .bind(after)

@@ -56,9 +56,8 @@ pub(super) async fn fire_due(store: &Store, now: DateTime<Utc>, limit: i64) -> R
             tx.rollback().await?;
             break;
         };
-        let tenant = TenantId(tenant);
         sql::set_tenant(&mut tx, tenant).await?;
-        let span = tracing::info_span!("timer", tenant.id = %tenant.0, timer.id = id);
+        let span = tracing::info_span!("timer", tenant.id = %tenant, timer.id = id);
         match fire_one(store, &mut tx, tenant, id, now).instrument(span).await? {
             Outcome::Settled => {
                 store.commit_writes(tx, tenant).await?;

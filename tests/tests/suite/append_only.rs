@@ -88,7 +88,7 @@ async fn the_database_refuses_the_request_role_to_change_append_only_rows() {
     // As the server's role, with the tenant set: whatever the statement, the trigger refuses.
     let app_tx = || {
         let pool = db.app.clone();
-        let tenant = s.tenant.0;
+        let tenant = s.tenant;
         async move {
             let mut tx = pool.begin().await.expect("begin");
             sqlx::query("select set_config('app.tenant_id', $1, true)")
@@ -146,7 +146,7 @@ async fn the_database_refuses_the_request_role_to_change_append_only_rows() {
         tx.rollback().await.expect("rollback");
     }
     // A new insert that claims to be mutable is marked by its version all the same.
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let n: i64 = sqlx::query_scalar("select count(*) from entities where type = 'entry' and not immutable")
         .fetch_one(&mut *tx)
         .await
@@ -259,7 +259,7 @@ async fn migrating_to_a_new_version_leaves_append_only_entities_pinned() {
     assert!(report.text().contains("1 entity in terminal states or of append-only types stays"), "{}", report.text());
 
     let versions: Vec<(uuid::Uuid, i64)> = {
-        let mut tx = db.tenant_tx(s.tenant.0).await;
+        let mut tx = db.tenant_tx(s.tenant).await;
         let rows = sqlx::query_as("select id, config_version from entities order by id")
             .fetch_all(&mut *tx)
             .await

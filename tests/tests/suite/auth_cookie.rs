@@ -13,9 +13,9 @@ const USER: &str = "user@sandbox.test";
 
 async fn set_password(db: &TestDb, s: &TestServer, email: &str) {
     let hash = api::auth::password::hash_blocking(PASSWORD).expect("hash");
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query("update users set password_hash = $3 where tenant_id = $1 and lower(email) = lower($2)")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(email)
         .bind(hash)
         .execute(&mut *tx)

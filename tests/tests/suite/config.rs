@@ -55,7 +55,7 @@ fn temp_dir(what: &str) -> PathBuf {
 }
 
 /// Everything a tenant has in the database, to compare before and after.
-async fn snapshot(db: &TestDb, tenant: uuid::Uuid) -> Value {
+async fn snapshot(db: &TestDb, tenant: engine::store::TenantId) -> Value {
     let mut out = serde_json::Map::new();
     for (name, query) in [
         ("tenants", "select coalesce(jsonb_agg(to_jsonb(t)), '[]') from tenants t where id = $1"),
@@ -367,10 +367,10 @@ async fn a_migration_dry_run_reports_per_entity_and_changes_nothing() {
     let (s, long) = helpdesk_with_v2(&db).await;
     let cfg = cli_config(&db);
 
-    let before = snapshot(&db, s.tenant.0).await;
+    let before = snapshot(&db, s.tenant).await;
     let out = cli(&cfg, migrate_cmd(2, &[], true)).await;
     assert_eq!(out.code, 2, "some cannot move: {}", out.stdout);
-    assert_eq!(snapshot(&db, s.tenant.0).await, before, "a dry run changes nothing");
+    assert_eq!(snapshot(&db, s.tenant).await, before, "a dry run changes nothing");
 
     let report: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
@@ -421,20 +421,20 @@ async fn a_migration_dry_run_reports_per_entity_and_changes_nothing() {
             "\nWould move 3 entities to version 2; 4 entities cannot move (left untouched).\n",
         ],
     );
-    assert_eq!(snapshot(&db, s.tenant.0).await, before, "a dry run changes nothing");
+    assert_eq!(snapshot(&db, s.tenant).await, before, "a dry run changes nothing");
 
     // A state map fixes the WAITING ones (dry: still nothing changes).
     let out = cli(&cfg, migrate_cmd(2, &["WAITING=OPEN"], true)).await;
     let report: Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!((report["moved"].as_u64(), report["cannot_move"].as_u64()), (Some(6), Some(1)));
-    assert_eq!(snapshot(&db, s.tenant.0).await, before);
+    assert_eq!(snapshot(&db, s.tenant).await, before);
 
     // Errors: no such version, a malformed state map.
     let err = execute(&cfg, migrate_cmd(7, &[], true)).await.expect_err("no version 7");
     assert!(err.to_string().contains("has no version 7"), "{err:#}");
     let err = execute(&cfg, migrate_cmd(2, &["WAITING"], false)).await.expect_err("bad map");
     assert!(err.to_string().contains("OLD=NEW"), "{err:#}");
-    assert_eq!(snapshot(&db, s.tenant.0).await, before);
+    assert_eq!(snapshot(&db, s.tenant).await, before);
 }
 
 #[tokio::test]
@@ -502,7 +502,7 @@ async fn an_export_re_applies_to_the_same_version() {
     let cfg = cli_config(&db);
     let live_hash: String =
         sqlx::query_scalar("select v.hash from config_versions v join tenants t on t.id = v.tenant_id and v.version = t.live_version where t.id = $1")
-            .bind(s.tenant.0)
+            .bind(s.tenant)
             .fetch_one(&db.owner)
             .await
             .expect("live hash");
@@ -527,7 +527,7 @@ async fn an_export_re_applies_to_the_same_version() {
     assert!(out.stdout.contains("No changes"), "{}", out.stdout);
     assert!(out.stdout.contains("chemichemi: version 1 (hash "), "{}", out.stdout);
     let count: i64 = sqlx::query_scalar("select count(*) from config_versions where tenant_id = $1")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .fetch_one(&db.owner)
         .await
         .expect("count");

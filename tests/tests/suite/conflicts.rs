@@ -48,9 +48,9 @@ async fn a_deadlock_between_two_transitions_is_a_retryable_409() {
     let b = node(&s, &admin, "b").await;
 
     // Hold the gate, so that each transition locks its own node and then waits at the gate.
-    let mut held = db.tenant_tx(s.tenant.0).await;
+    let mut held = db.tenant_tx(s.tenant).await;
     sqlx::query("select id from entities where tenant_id = $1 and id = $2::uuid for update")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(&gate)
         .execute(&mut *held)
         .await
@@ -101,15 +101,15 @@ async fn a_serialization_failure_is_a_409_too() {
     sqlx::query("set transaction isolation level repeatable read").execute(&mut *first).await.expect("isolation");
     // Takes the snapshot.
     sqlx::query("select version from entities where tenant_id = $1 and id = $2::uuid")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(&id)
         .execute(&mut *first)
         .await
         .expect("read");
     let mut second = db.owner.begin().await.expect("begin");
-    sqlx::query(bump).bind(s.tenant.0).bind(&id).execute(&mut *second).await.expect("concurrent update");
+    sqlx::query(bump).bind(s.tenant).bind(&id).execute(&mut *second).await.expect("concurrent update");
     second.commit().await.expect("commit");
-    let err = sqlx::query(bump).bind(s.tenant.0).bind(&id).execute(&mut *first).await.expect_err("must fail");
+    let err = sqlx::query(bump).bind(s.tenant).bind(&id).execute(&mut *first).await.expect_err("must fail");
     let code = match &err {
         sqlx::Error::Database(d) => d.code().map(|c| c.to_string()),
         _ => None,

@@ -31,7 +31,7 @@ async fn fixture(db: &TestDb) -> Fixture {
 
 /// Rows of the `order` type in the tenant: entities, history rows, outbox events.
 async fn order_rows(db: &TestDb, s: &TestServer) -> (i64, i64, i64) {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let mut counts = [0i64; 3];
     for (i, sql) in [
         "select count(*) from entities where type = 'order'",
@@ -188,7 +188,7 @@ async fn the_create_transition_runs_in_the_insert_transaction() {
     assert_eq!(rows[0]["input"], json!({ "channel": "phone" }));
 
     // Events: created (in its final state), then the transition's.
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let events: Vec<(String, Value)> =
         sqlx::query_as("select name, payload from outbox where entity_id = $1 order by id")
             .bind(uuid::Uuid::parse_str(&id).expect("uuid"))

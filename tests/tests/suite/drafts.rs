@@ -255,16 +255,16 @@ async fn only_the_tenants_admins_see_or_touch_its_draft() {
     // In the database, as the server's role: with B set, A's row does not exist.
     let mut tx = db.app.begin().await.expect("begin");
     sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(b.tenant.0.to_string())
+        .bind(b.tenant.to_string())
         .execute(&mut *tx)
         .await
         .expect("tenant");
-    let seen: Vec<uuid::Uuid> =
+    let seen: Vec<engine::store::TenantId> =
         sqlx::query_scalar("select tenant_id from config_drafts").fetch_all(&mut *tx).await.expect("drafts");
-    assert_eq!(seen, vec![b.tenant.0]);
+    assert_eq!(seen, vec![b.tenant]);
     // Nor can it be written there.
     let r = sqlx::query("update config_drafts set updated_by = 'x' where tenant_id = $1")
-        .bind(a.tenant.0)
+        .bind(a.tenant)
         .execute(&mut *tx)
         .await
         .expect("update");
@@ -309,7 +309,7 @@ fn with_hold(live: &Value) -> Value {
 }
 
 /// Every row of the tenant that a transition could write, to compare before and after.
-async fn snapshot(db: &TestDb, tenant: uuid::Uuid) -> Value {
+async fn snapshot(db: &TestDb, tenant: engine::store::TenantId) -> Value {
     let mut out = serde_json::Map::new();
     for table in [
         "entities",
@@ -346,7 +346,7 @@ async fn a_dry_run_tries_the_drafts_transition_on_live_data_and_writes_nothing()
     assert_eq!(put_draft(&s, &admin, 0, &draft).await.status, 200);
     let kiosk = s.sample("mama_njeri");
     let hotel = s.sample("savanna_hotel");
-    let before = snapshot(&db, s.tenant.0).await;
+    let before = snapshot(&db, s.tenant).await;
 
     // Refused by the guard: its message and the values it read.
     let r = s
@@ -401,7 +401,7 @@ async fn a_dry_run_tries_the_drafts_transition_on_live_data_and_writes_nothing()
     assert_eq!(r.body["follow_ups"], json!([]));
 
     // Nothing was written: not the entity, its history, events, the territory, sequences.
-    let after = snapshot(&db, s.tenant.0).await;
+    let after = snapshot(&db, s.tenant).await;
     assert_eq!(before, after, "a dry run leaves the database as it was");
     let found: i64 = sqlx::query_scalar("select count(*) from entities where id = $1::text::uuid")
         .bind(&territory_id)
@@ -434,7 +434,7 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
         }
         body
     };
-    let before = snapshot(&db, s.tenant.0).await;
+    let before = snapshot(&db, s.tenant).await;
 
     // No draft, no package: the live version, which has no such transition.
     let r = s.post("config/draft/dry-run", &admin, &hold(json!({}))).await;
@@ -450,7 +450,7 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
     // As another user: their roles decide. Sales may not hold a customer; a manager may.
     let user_id = |email: &'static str| {
         let db = &db;
-        let tenant = s.tenant.0;
+        let tenant = s.tenant;
         async move {
             sqlx::query_scalar::<_, uuid::Uuid>("select id from users where tenant_id = $1 and email = $2")
                 .bind(tenant)
@@ -492,7 +492,7 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
         assert_eq!(r.error_paths(), ["/act_as"]);
     }
     sqlx::query("update users set active = false where tenant_id = $1 and email = 'manager2@chemichemi.test'")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .execute(&db.owner)
         .await
         .expect("deactivate");
@@ -524,7 +524,7 @@ async fn a_dry_run_takes_an_unsaved_package_an_actor_and_refuses_what_is_wrong()
         (Some("rejected"), Some("VALIDATION_FAILED"))
     );
 
-    assert_eq!(before, snapshot(&db, s.tenant.0).await, "nothing was written");
+    assert_eq!(before, snapshot(&db, s.tenant).await, "nothing was written");
 }
 
 #[tokio::test]
@@ -560,7 +560,7 @@ async fn a_dry_run_shows_the_rows_a_script_updates_and_the_follow_ups_it_fires()
     let hotel = s.sample("savanna_hotel");
     let kiosk = s.sample("mama_njeri");
     let territory = s.sample("nairobi_west");
-    let before = snapshot(&db, s.tenant.0).await;
+    let before = snapshot(&db, s.tenant).await;
 
     let body = json!({ "type": "customer", "id": hotel, "transition": "holdWithPeer",
                        "input": { "peer_id": kiosk }, "package": draft });
@@ -602,5 +602,5 @@ async fn a_dry_run_shows_the_rows_a_script_updates_and_the_follow_ups_it_fires()
         r.body["events"].as_array().expect("events").iter().filter_map(|e| e["name"].as_str()).collect();
     assert_eq!(events, ["customer.held", "customer.suspended"], "{:?}", r.body["events"]);
 
-    assert_eq!(before, snapshot(&db, s.tenant.0).await, "nothing was written");
+    assert_eq!(before, snapshot(&db, s.tenant).await, "nothing was written");
 }

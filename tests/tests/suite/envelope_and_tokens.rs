@@ -79,9 +79,9 @@ async fn the_token_tenant_is_checked_by_id() {
     let a = TestServer::start(&db, "change-control").await;
     let b = a.second_tenant(&db, Package::load_dir(&package_dir("hostile")).expect("package")).await;
     let (id, roles): (uuid::Uuid, Vec<String>) = {
-        let mut tx = db.tenant_tx(b.tenant.0).await;
+        let mut tx = db.tenant_tx(b.tenant).await;
         let row = sqlx::query_as("select id, roles from users where tenant_id = $1")
-            .bind(b.tenant.0)
+            .bind(b.tenant)
             .fetch_one(&mut *tx)
             .await
             .expect("a user of b");
@@ -89,7 +89,7 @@ async fn the_token_tenant_is_checked_by_id() {
         row
     };
     // B's user and B's tenant id, but A's slug in the claim.
-    let forged_slug = b.token_for_tenant(b.tenant.0, &a.slug, &id.to_string(), "admin@hostile.test", &roles);
+    let forged_slug = b.token_for_tenant(b.tenant.as_uuid(), &a.slug, &id.to_string(), "admin@hostile.test", &roles);
     let r = a.get("entities/system", &forged_slug).await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
     // The same user's proper token works on B.

@@ -581,7 +581,7 @@ async fn package_webhooks_are_upserted_by_name() {
         async move {
             let mut tx = db.app.begin().await.expect("begin");
             sqlx::query("select set_config('app.tenant_id', $1, true)")
-                .bind(tenant.0.to_string())
+                .bind(tenant.to_string())
                 .execute(&mut *tx)
                 .await
                 .expect("tenant");
@@ -675,7 +675,7 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     let took = started.elapsed();
     // What the other processes hear: one NOTIFY, from outside the transaction.
     let n = tokio::time::timeout(PROMPTLY, listener.recv()).await.expect("notified").expect("notification");
-    assert_eq!(n.payload(), s.tenant.0.to_string());
+    assert_eq!(n.payload(), s.tenant.to_string());
 
     stop.cancel();
     forwarder.await.expect("forwarder");

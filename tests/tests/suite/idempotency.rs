@@ -44,7 +44,7 @@ async fn fire_with_key(s: &TestServer, token: &str, thing: &str, name: &str, inp
 }
 
 /// Makes the record of `key` (any actor) of `tenant` `age` old, as the owner.
-async fn set_age(db: &TestDb, tenant: Uuid, key: &str, age: &str) {
+async fn set_age(db: &TestDb, tenant: engine::store::TenantId, key: &str, age: &str) {
     let mut tx = db.tenant_tx(tenant).await;
     let n = sqlx::query("update idempotency set created_at = now() - $2::interval where tenant_id = $1 and key = $3")
         .bind(tenant)
@@ -59,7 +59,7 @@ async fn set_age(db: &TestDb, tenant: Uuid, key: &str, age: &str) {
 }
 
 /// The records of `tenant` for `key`: (request hash, response, age in seconds).
-async fn records(db: &TestDb, tenant: Uuid, key: &str) -> Vec<(String, Value, f64)> {
+async fn records(db: &TestDb, tenant: engine::store::TenantId, key: &str) -> Vec<(String, Value, f64)> {
     let mut tx = db.tenant_tx(tenant).await;
     let rows = sqlx::query_as(
         "select request_hash, response, extract(epoch from now() - created_at)::float8 from idempotency \
@@ -90,12 +90,12 @@ async fn an_expired_record_is_absent_and_replaced_by_the_new_answer() {
     let (status, first) = fire_with_key(&s, &user, &thing, "bump", json!({}), "k").await;
     assert_eq!(status, 200, "{first:?}");
     assert_eq!(first["entity"]["data"]["counter"], 1);
-    let old = records(&db, s.tenant.0, "k").await;
+    let old = records(&db, s.tenant, "k").await;
     assert_eq!(old.len(), 1);
 
     // Live (59 s old, the retention is 60 s): replayed, and another request with the key is
     // refused; nothing executes.
-    set_age(&db, s.tenant.0, "k", "59 seconds").await;
+    set_age(&db, s.tenant, "k", "59 seconds").await;
     assert_eq!(fire_with_key(&s, &user, &thing, "bump", json!({}), "k").await, (200, first.clone()));
     let (status, body) = fire_with_key(&s, &user, &thing, "finish", json!({ "note": "done" }), "k").await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("IDEMPOTENCY_KEY_REUSED")), "{body:?}");
@@ -103,7 +103,7 @@ async fn an_expired_record_is_absent_and_replaced_by_the_new_answer() {
 
     // Expired (61 s old; not purged: no worker runs): another request with the key executes and
     // answers afresh, and its answer replaces the record.
-    set_age(&db, s.tenant.0, "k", "61 seconds").await;
+    set_age(&db, s.tenant, "k", "61 seconds").await;
     let (status, second) = fire_with_key(&s, &user, &thing, "finish", json!({ "note": "done" }), "k").await;
     assert_eq!(status, 200, "the expired key was not free: {second:?}");
     assert_eq!(
@@ -111,7 +111,7 @@ async fn an_expired_record_is_absent_and_replaced_by_the_new_answer() {
         (Some("DONE"), Some("done"))
     );
     assert_ne!(second, first);
-    let new = records(&db, s.tenant.0, "k").await;
+    let new = records(&db, s.tenant, "k").await;
     assert_eq!(new.len(), 1, "one record per key");
     let (hash, response, age) = &new[0];
     assert_ne!(hash, &old[0].0, "the record still holds the old request");
@@ -133,13 +133,13 @@ async fn the_same_request_after_expiry_executes_again_once_however_many_race() {
     let thing = id(&s.create(&user, "thing", json!({ "name": "t" })).await);
     let (status, first) = fire_with_key(&s, &user, &thing, "bump", json!({}), "k").await;
     assert_eq!((status, first["entity"]["data"]["counter"].as_i64()), (200, Some(1)), "{first:?}");
-    set_age(&db, s.tenant.0, "k", "2 minutes").await;
+    set_age(&db, s.tenant, "k", "2 minutes").await;
 
     // Identical requests at once over the expired record, held back (the thing's row locked
     // here) until every one of them waits on a lock in Postgres, so that they overlap for sure:
     // the key's lock lets one find the record expired, execute and replace it; the others wait
     // for it and then replay its answer. (Four: the test pool has five connections.)
-    let mut blocker = db.tenant_tx(s.tenant.0).await;
+    let mut blocker = db.tenant_tx(s.tenant).await;
     sqlx::query("select 1 from entities where id = $1::uuid for update")
         .bind(&thing)
         .execute(&mut *blocker)
@@ -179,7 +179,7 @@ async fn the_same_request_after_expiry_executes_again_once_however_many_race() {
     assert_eq!(counter(&s, &user, &thing).await, 2, "more than one of the racing requests executed");
     let history = s.get(&format!("entities/thing/{thing}/history"), &user).await;
     assert_eq!(history.body["data"].as_array().map(Vec::len), Some(3), "create and two bumps: {:?}", history.body);
-    let stored = records(&db, s.tenant.0, "k").await;
+    let stored = records(&db, s.tenant, "k").await;
     assert_eq!((stored.len(), &stored[0].1), (1, &answers[0].1), "the record holds the new answer");
 }
 
@@ -401,7 +401,7 @@ async fn the_housekeeping_worker_purges_at_start_and_then_regularly() {
     let elsewhere = Uuid::new_v4();
     let mut owner = connect(&db.owner_url, None).await;
     insert_record(&mut owner, elsewhere, "x", "2 minutes").await;
-    set_age(&db, s.tenant.0, "a", "2 minutes").await;
+    set_age(&db, s.tenant, "a", "2 minutes").await;
 
     // The server's workers (housekeeping every 5 minutes): the pass at start purges.
     let keys = |records: Vec<(Uuid, String)>| records.into_iter().map(|(_, k)| k).collect::<Vec<_>>();
@@ -426,7 +426,7 @@ async fn the_housekeeping_worker_purges_at_start_and_then_regularly() {
     let workers = Workers::start(&s.store, &s.ops.hub, config).expect("workers");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(keys(all_records(&mut owner).await), ["b", "c"], "a live record was purged");
-    set_age(&db, s.tenant.0, "b", "61 seconds").await;
+    set_age(&db, s.tenant, "b", "61 seconds").await;
     for _ in 0..100 {
         left = keys(all_records(&mut owner).await);
         if left == ["c"] {

@@ -12,9 +12,9 @@ const PASSWORD: &str = "correct horse battery";
 /// Gives a user of the server's tenant a password, as an operator would.
 async fn set_password(db: &TestDb, s: &TestServer, email: &str, password: &str) {
     let hash = api::auth::password::hash_blocking(password).expect("hash");
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let done = sqlx::query("update users set password_hash = $3 where tenant_id = $1 and lower(email) = lower($2)")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(email)
         .bind(hash)
         .execute(&mut *tx)
@@ -70,7 +70,7 @@ async fn login_gives_tokens_that_work_and_me_says_who() {
     let access = r.body["access_token"].as_str().expect("access");
     let refresh_token = r.body["refresh_token"].as_str().expect("refresh");
     assert_eq!(access.split('.').count(), 3, "a JWT");
-    assert!(refresh_token.starts_with(&s.tenant.0.simple().to_string()), "{refresh_token}");
+    assert!(refresh_token.starts_with(&s.tenant.as_uuid().simple().to_string()), "{refresh_token}");
 
     let r = me(&s, access).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -117,7 +117,7 @@ async fn failed_logins_look_alike_whatever_was_wrong() {
     assert!(!wrong_password.body.to_string().contains("user@sandbox.test"));
 
     // A user without a password cannot log in at all, and gets the same answer.
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query("update users set password_hash = null where email = 'admin@sandbox.test'")
         .execute(&mut *tx)
         .await
@@ -454,7 +454,7 @@ async fn a_token_or_key_of_one_tenant_gets_nothing_of_another() {
 
     // Row-level security: as the server's role, sessions and keys are visible in their tenant
     // only, and with no tenant set, in none.
-    for (tenant, expected) in [(None, false), (Some(a.tenant.0), false), (Some(b.tenant.0), true)] {
+    for (tenant, expected) in [(None, false), (Some(a.tenant), false), (Some(b.tenant), true)] {
         for table in ["refresh_tokens", "api_keys"] {
             let mut tx = db.app.begin().await.expect("begin");
             if let Some(t) = tenant {
@@ -487,7 +487,7 @@ async fn expired_refresh_tokens_are_refused_and_purged_at_the_next_login() {
     set_password(&db, &s, "user@sandbox.test", PASSWORD).await;
     let (_, old) = session(&s, "user@sandbox.test").await;
     let in_tenant = |sql: &'static str| {
-        let (pool, tenant) = (db.owner.clone(), s.tenant.0);
+        let (pool, tenant) = (db.owner.clone(), s.tenant);
         async move {
             let mut tx = pool.begin().await.expect("begin");
             sqlx::query("select set_config('app.tenant_id', $1, true)")
@@ -544,8 +544,8 @@ async fn credential_changes_made_elsewhere_reach_the_servers_cache() {
 
     // The answers are kept: the cache serves them (so what follows tests the cache, not the
     // database).
-    let user_key = api::auth::cache::Key::User { tenant: s.tenant.0, user: user_id, session: None };
-    let api_key = api::auth::cache::Key::ApiKey { tenant: s.tenant.0, key: key_id };
+    let user_key = api::auth::cache::Key::User { tenant: s.tenant, user: user_id, session: None };
+    let api_key = api::auth::cache::Key::ApiKey { tenant: s.tenant, key: key_id };
     assert!(s.ops.hub.auth().get(&user_key).is_some(), "the user's answer is cached");
     assert!(s.ops.hub.auth().get(&api_key).is_some(), "the key's answer is cached");
 

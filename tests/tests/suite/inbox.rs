@@ -192,7 +192,7 @@ async fn the_inbox_never_shows_another_tenants_entities() {
     let (_, in_b) = whole_inbox(&b, &b_manager, "limit=100").await;
     assert!(in_a.contains_key(&id) && !in_a.contains_key(&b_id), "{in_a:?}");
     assert!(in_b.contains_key(&b_id) && !in_b.contains_key(&id), "{in_b:?}");
-    let ids_of = |tenant: uuid::Uuid| {
+    let ids_of = |tenant: engine::store::TenantId| {
         let db = &db;
         async move {
             let mut tx = db.tenant_tx(tenant).await;
@@ -201,7 +201,7 @@ async fn the_inbox_never_shows_another_tenants_entities() {
             ids.into_iter().map(|i| i.to_string()).collect::<BTreeSet<String>>()
         }
     };
-    let (a_ids, b_ids) = (ids_of(a.tenant.0).await, ids_of(b.tenant.0).await);
+    let (a_ids, b_ids) = (ids_of(a.tenant).await, ids_of(b.tenant).await);
     // (Sample data has the same stable ids in both tenants; each inbox names its own rows.)
     assert!(in_a.keys().all(|k| a_ids.contains(k)), "A's inbox shows only A's entities");
     assert!(in_b.keys().all(|k| b_ids.contains(k)), "B's inbox shows only B's entities");
@@ -267,7 +267,7 @@ async fn the_inbox_reads_its_candidates_by_index_at_100k_entities() {
                 (select max(version) from config_versions where tenant_id = $1), 'bulk', 'bulk' \
          from generate_series(1, 100000) g",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .execute(&db.owner)
     .await
     .expect("insert");
@@ -288,7 +288,7 @@ async fn the_inbox_reads_its_candidates_by_index_at_100k_entities() {
     let mut tx = s.store.begin(s.tenant).await.expect("begin");
     let explain = format!("explain (analyze, buffers, costs off) {}", engine::store::sql::inbox_candidates_sql());
     let rows: Vec<String> = sqlx::query_scalar(&explain)
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(&types)
         .bind(&states)
         .bind(uuid::Uuid::nil())

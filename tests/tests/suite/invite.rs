@@ -47,11 +47,11 @@ async fn invite(cfg: &Config, slug: &str, email: &str, roles: &[&str]) -> String
 
 /// The package's users as the database has them: (email, roles, has a password).
 async fn users(db: &TestDb, s: &TestServer) -> Vec<(String, Vec<String>, bool)> {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let rows = sqlx::query_as(
         "select email, roles, password_hash is not null from users where tenant_id = $1 order by lower(email)",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .fetch_all(&mut *tx)
     .await
     .expect("users");
@@ -176,9 +176,9 @@ async fn a_package_applied_with_the_cli_gets_its_first_admin_by_invitation() {
     assert!(err.to_string().contains("no tenant"), "{err}");
     let dave = invite(&cfg, "helpdesk", "dave@helpdesk.test", &["admin", "agent"]).await;
     // An expired invitation is refused like any other.
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query("update invitations set expires_at = now() - interval '1 second' where tenant_id = $1")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .execute(&mut *tx)
         .await
         .expect("expire");
@@ -192,7 +192,7 @@ async fn a_package_applied_with_the_cli_gets_its_first_admin_by_invitation() {
     assert!(users.contains(&("dave@helpdesk.test".into(), vec!["admin".into(), "agent".into()], true)), "{users:?}");
 
     // Only hashes are stored.
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let stored: String =
         sqlx::query_scalar("select coalesce(string_agg(to_jsonb(i)::text, ''), '') from invitations i")
             .fetch_one(&mut *tx)

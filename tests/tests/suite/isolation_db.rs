@@ -78,7 +78,7 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
 
     // A row in every tenant table (written as the owner, with A set), so that seeing none of
     // them with no tenant set means something.
-    let mut tx = db.tenant_tx(a.tenant.0).await;
+    let mut tx = db.tenant_tx(a.tenant).await;
     for statement in [
         "insert into refresh_tokens (tenant_id, id, family_id, user_id, secret_hash, expires_at) \
          select tenant_id, gen_random_uuid(), gen_random_uuid(), id, '\\x00', now() + interval '1 day' from users limit 1",
@@ -120,14 +120,14 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
     // Tenant A set: B's rows are invisible even when asked for by B's id.
     let mut tx = db.app.begin().await.expect("begin");
     sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(a.tenant.0.to_string())
+        .bind(a.tenant.to_string())
         .execute(&mut *tx)
         .await
         .expect("set");
     let mine: i64 = sqlx::query_scalar("select count(*) from entities").fetch_one(&mut *tx).await.expect("count");
     assert!(mine > 0, "A sees its own rows");
     let theirs: i64 = sqlx::query_scalar("select count(*) from entities where tenant_id = $1")
-        .bind(b.tenant.0)
+        .bind(b.tenant)
         .fetch_one(&mut *tx)
         .await
         .expect("count");
@@ -136,7 +136,7 @@ async fn row_level_security_confines_the_server_role_to_its_tenant() {
     let insert = sqlx::query(
         "insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by) values ($1, gen_random_uuid(), 'thing', 'OPEN', '{}', 1, 'x', 'x')",
     )
-    .bind(b.tenant.0)
+    .bind(b.tenant)
     .execute(&mut *tx)
     .await;
     assert!(insert.is_err(), "a row of another tenant was written");
@@ -178,7 +178,7 @@ async fn history_rows_cannot_be_updated_or_deleted_even_by_the_server_role() {
         for statement in ["update transitions set transition = 'forged'", "delete from transitions"] {
             let mut tx = pool.begin().await.expect("begin");
             sqlx::query("select set_config('app.tenant_id', $1, true)")
-                .bind(s.tenant.0.to_string())
+                .bind(s.tenant.to_string())
                 .execute(&mut *tx)
                 .await
                 .expect("set");

@@ -39,7 +39,7 @@ impl Tally {
 }
 
 async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let v: Value = sqlx::query_scalar(
         "select jsonb_build_object(
             'entities', (select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1),
@@ -54,7 +54,7 @@ async fn victim_rows(db: &TestDb, s: &TestServer) -> Value {
             'versions', (select count(*) from config_versions where tenant_id = $1),
             'live', (select live_version from tenants where id = $1))",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .fetch_one(&mut *tx)
     .await
     .expect("rows");
@@ -135,7 +135,7 @@ async fn no_route_leaks_another_tenants_data() {
         a_customer.clone(),
         a_product.clone(),
         "Savanna Grand Hotel".into(),
-        a.tenant.0.to_string(),
+        a.tenant.to_string(),
         a_hook.clone(),
         a_hook_secret.clone(),
         a_key.clone(),
@@ -307,7 +307,7 @@ async fn no_route_leaks_another_tenants_data() {
     }
 
     // 5. Tokens claiming the victim's tenant id under the attacker's slug (or the reverse) fail.
-    let forged = b.foreign_token(a.tenant.0, "rival", &["admin".to_string()]);
+    let forged = b.foreign_token(a.tenant.as_uuid(), "rival", &["admin".to_string()]);
     let r = b.request(Method::GET, &b.url("entities/order"), Some(&forged), None, &[]).await;
     t.check("token with A's tenant id and B's slug", &r, &[401, 403, 404], &secrets);
 

@@ -4,6 +4,7 @@
 
 mod append_only;
 mod auth_cookie;
+mod bounds;
 mod client_ip;
 mod config;
 mod conflicts;

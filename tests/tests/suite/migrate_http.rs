@@ -41,7 +41,7 @@ async fn row(db: &TestDb, id: &str) -> (i64, String, i64) {
 }
 
 /// Every entity row and history row of a tenant, to compare before and after.
-async fn rows(db: &TestDb, tenant: uuid::Uuid) -> Value {
+async fn rows(db: &TestDb, tenant: engine::store::TenantId) -> Value {
     sqlx::query_scalar(
         "select jsonb_build_object(\
            'entities', (select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1), \
@@ -68,7 +68,7 @@ fn counts(r: &Reply) -> (Option<u64>, Option<u64>, Option<u64>) {
 async fn a_dry_run_reports_per_entity_and_changes_nothing() {
     let db = test_db().await;
     let (s, admin, long) = helpdesk_with_v2(&db).await;
-    let before = rows(&db, s.tenant.0).await;
+    let before = rows(&db, s.tenant).await;
 
     // `dry_run` defaults to true.
     let r = s.post("config/migrate", &admin, &json!({ "to": 2 })).await;
@@ -96,7 +96,7 @@ async fn a_dry_run_reports_per_entity_and_changes_nothing() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(counts(&r), (Some(6), Some(1), Some(1)), "{:?}", r.body);
     assert_eq!(entity(&r.body, &s.sample("t_wait1"))["to_state"], "OPEN");
-    assert_eq!(rows(&db, s.tenant.0).await, before, "a dry run changes nothing");
+    assert_eq!(rows(&db, s.tenant).await, before, "a dry run changes nothing");
     assert_eq!(row(&db, &s.sample("t_wait1")).await, (1, "WAITING".to_string(), 1));
 }
 
@@ -121,7 +121,7 @@ async fn a_real_run_moves_entities_by_the_admin_and_leaves_the_unmovable_untouch
 
     // The history row and `updated_by` name the admin (its user id and email, as transitions do).
     let admin_id: String = sqlx::query_scalar("select id::text from users where tenant_id = $1 and email = $2")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(ADMIN)
         .fetch_one(&db.owner)
         .await
@@ -161,7 +161,7 @@ async fn a_real_run_moves_entities_by_the_admin_and_leaves_the_unmovable_untouch
 async fn bad_input_is_422_with_a_path_and_changes_nothing() {
     let db = test_db().await;
     let (s, admin, _) = helpdesk_with_v2(&db).await;
-    let before = rows(&db, s.tenant.0).await;
+    let before = rows(&db, s.tenant).await;
 
     let cases = [
         (json!({ "to": 7, "dry_run": false }), "/to"),
@@ -184,7 +184,7 @@ async fn bad_input_is_422_with_a_path_and_changes_nothing() {
     assert_eq!((r.status, r.error_paths()), (422, vec!["/to"]), "{:?}", r.body);
     let r = s.post("config/migrate", &admin, &json!({ "to": 2, "dryrun": false })).await;
     assert_eq!(r.status, 422, "{:?}", r.body);
-    assert_eq!(rows(&db, s.tenant.0).await, before);
+    assert_eq!(rows(&db, s.tenant).await, before);
 }
 
 #[tokio::test]
@@ -192,8 +192,8 @@ async fn only_the_tenants_admins_may_migrate_and_only_its_own_entities() {
     let db = test_db().await;
     let (s, _, _) = helpdesk_with_v2(&db).await;
     let other = s.second_tenant(&db, package("chemichemi")).await;
-    let helpdesk_before = rows(&db, s.tenant.0).await;
-    let other_before = rows(&db, other.tenant.0).await;
+    let helpdesk_before = rows(&db, s.tenant).await;
+    let other_before = rows(&db, other.tenant).await;
     let body = json!({ "to": 2, "state_map": { "WAITING": "OPEN" }, "dry_run": false });
 
     // An agent of the tenant.
@@ -214,8 +214,8 @@ async fn only_the_tenants_admins_may_migrate_and_only_its_own_entities() {
     assert_eq!(r.body["tenant"], "chemichemi");
     assert_eq!(r.body["entities"], json!([]), "nothing of chemichemi is before version 1: {:?}", r.body);
 
-    assert_eq!(rows(&db, s.tenant.0).await, helpdesk_before, "0 rows of the help desk touched");
-    assert_eq!(rows(&db, other.tenant.0).await, other_before);
+    assert_eq!(rows(&db, s.tenant).await, helpdesk_before, "0 rows of the help desk touched");
+    assert_eq!(rows(&db, other.tenant).await, other_before);
 }
 
 #[tokio::test]
@@ -226,7 +226,7 @@ async fn a_migration_past_one_batch_moves_every_entity() {
     let extra = tenants::migrate::BATCH as usize + 7;
     let mut tx = db.owner.begin().await.expect("begin");
     sqlx::query("select set_config('app.tenant_id', $1, true)")
-        .bind(s.tenant.0.to_string())
+        .bind(s.tenant.to_string())
         .execute(&mut *tx)
         .await
         .expect("tenant");
@@ -235,7 +235,7 @@ async fn a_migration_past_one_batch_moves_every_entity() {
          select $1, gen_random_uuid(), 'ticket', 'OPEN', jsonb_build_object('subject', 'bulk ' || n), 1, 'test', 'test' \
          from generate_series(1, $2) as n",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .bind(extra as i32)
     .execute(&mut *tx)
     .await
@@ -256,7 +256,7 @@ async fn a_migration_past_one_batch_moves_every_entity() {
                 (select count(*) from transitions t where t.tenant_id = $1 and t.transition = 'migrate') \
          from entities where tenant_id = $1",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .fetch_one(&db.owner)
     .await
     .expect("counts");

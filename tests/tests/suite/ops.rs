@@ -68,7 +68,7 @@ async fn metrics_expose_the_named_series_after_some_requests() {
     assert!(!series(&page, "switchyard_http_request_duration_seconds_count", &[entities]).is_empty());
     assert!(!page.contains(id), "no raw paths (unbounded series) in the labels");
 
-    let tenant = format!(r#"tenant="{}""#, s.tenant.0);
+    let tenant = format!(r#"tenant="{}""#, s.tenant);
     let ok = series(
         &page,
         "switchyard_transitions_total",
@@ -180,7 +180,7 @@ async fn each_api_key_has_a_bucket_of_its_own() {
     // Another key of the same tenant, from the same address, is not held back.
     assert_eq!(s.get("entities/ticket", &keys[1]).await.status, 200);
     // A made-up key (well formed, unknown id) is refused as ever.
-    let made_up = format!("syk_{}_{}_{}", s.tenant.0.simple(), uuid::Uuid::now_v7().simple(), "ab".repeat(32));
+    let made_up = format!("syk_{}_{}_{}", s.tenant.as_uuid().simple(), uuid::Uuid::now_v7().simple(), "ab".repeat(32));
     assert_eq!(s.get("entities/ticket", &made_up).await.status, 401);
 }
 

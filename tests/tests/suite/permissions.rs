@@ -60,7 +60,7 @@ async fn type_level_permissions_hide_or_forbid() {
     assert_eq!(r.status, 204, "{:?}", r.body);
     assert_eq!(s.get(&format!("entities/memo/{id}"), &admin).await.status, 404);
     let history: i64 = {
-        let mut tx = db.tenant_tx(s.tenant.0).await;
+        let mut tx = db.tenant_tx(s.tenant).await;
         sqlx::query_scalar(
             "select count(*) from transitions where entity_id = $1 and transition in ('create', 'delete')",
         )
@@ -194,10 +194,10 @@ async fn explaining_transitions_neither_leaks_nor_locks() {
     assert!(r.body.to_string().contains("price_list.max_amount"), "the boss sees why: {:?}", r.body);
 
     // Another transaction holds the price list's row lock; explaining does not wait for it.
-    let mut holder = db.tenant_tx(s.tenant.0).await;
+    let mut holder = db.tenant_tx(s.tenant).await;
     let special = uuid::Uuid::parse_str(&s.sample("special")).expect("uuid");
     sqlx::query("select 1 from entities where tenant_id = $1 and id = $2 for update")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .bind(special)
         .execute(&mut *holder)
         .await

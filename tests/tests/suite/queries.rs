@@ -452,7 +452,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
 
     // The publish made one index per filterable or sortable field, named deterministically.
     let package = tenants::Package::load_dir(&package_dir("query")).expect("package");
-    let wanted = tenants::indexes::wanted(s.tenant.0, &package);
+    let wanted = tenants::indexes::wanted(s.tenant, &package);
     assert_eq!(wanted.len(), 8, "{wanted:?}");
     let present: Vec<String> =
         sqlx::query_scalar("select indexname::text from pg_indexes where tablename = 'entities'")
@@ -463,10 +463,10 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
         assert!(present.contains(&w.name), "{} ({}) missing", w.name, w.field);
     }
     // Applying again builds nothing.
-    let again = tenants::indexes::ensure(&db.owner, s.tenant.0, &package).await.expect("ensure");
+    let again = tenants::indexes::ensure(&db.owner, s.tenant, &package).await.expect("ensure");
     assert_eq!((again.created.len(), again.kept.len(), again.dropped.len()), (0, 8, 0));
 
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by) \
          select $1, gen_random_uuid(), 'ticket', case when g % 10 = 0 then 'CLOSED' else 'OPEN' end, \
@@ -483,7 +483,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
                 now() - make_interval(secs => g), now() - make_interval(secs => g), 'bulk', 'bulk' \
          from generate_series(1, 100000) g",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .execute(&mut *tx)
     .await
     .expect("insert 100k");
@@ -556,7 +556,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     let want: i64 = sqlx::query_scalar(
         "select count(*) from entities where tenant_id = $1 and type = 'ticket' and (data->>'amount')::numeric >= 500 and (data->>'amount')::numeric < 510",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .fetch_one(&db.owner)
     .await
     .expect("count");
@@ -569,12 +569,12 @@ async fn indexes_follow_the_ontology() {
     let db = test_db().await;
     let s = TestServer::start(&db, "query").await;
     let mut package = tenants::Package::load_dir(&package_dir("query")).expect("package");
-    let before = tenants::indexes::wanted(s.tenant.0, &package);
+    let before = tenants::indexes::wanted(s.tenant, &package);
     let ticket = package.types.iter_mut().find(|t| t.name.as_str() == "ticket").expect("ticket");
     let amount = ticket.fields.iter_mut().find(|(n, _)| n.as_str() == "amount").expect("amount").1;
     amount.filterable = false;
     amount.sortable = false;
-    let report = tenants::indexes::ensure(&db.owner, s.tenant.0, &package).await.expect("ensure");
+    let report = tenants::indexes::ensure(&db.owner, s.tenant, &package).await.expect("ensure");
     assert_eq!((report.created.len(), report.kept.len(), report.dropped.len()), (0, 7, 1), "{report:?}");
     let gone = before.iter().find(|w| w.field == "amount").expect("amount index");
     assert_eq!(report.dropped, vec![gone.name.clone()]);
@@ -582,10 +582,10 @@ async fn indexes_follow_the_ontology() {
 }
 
 async fn states(db: &TestDb, s: &TestServer) -> Vec<(String, String, i64)> {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let rows: Vec<(uuid::Uuid, String, i64)> =
         sqlx::query_as("select id, state, version from entities where tenant_id = $1 and type = 'ticket' order by id")
-            .bind(s.tenant.0)
+            .bind(s.tenant)
             .fetch_all(&mut *tx)
             .await
             .expect("states");
@@ -715,9 +715,9 @@ async fn a_bulk_transition_of_an_unknown_name_is_refused_up_front() {
 
 /// How many history rows (executed transitions) the tenant has.
 async fn history_rows(db: &TestDb, s: &TestServer) -> i64 {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let n = sqlx::query_scalar("select count(*) from transitions where tenant_id = $1")
-        .bind(s.tenant.0)
+        .bind(s.tenant)
         .fetch_one(&mut *tx)
         .await
         .expect("history rows");
@@ -839,13 +839,13 @@ async fn export_walks_many_pages() {
     let db = test_db().await;
     let s = TestServer::start(&db, "query").await;
     let agent = s.token(&db, "agent@query.test").await;
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query(
         "insert into entities (tenant_id, id, type, state, data, version, config_version, created_by, updated_by) \
          select $1, gen_random_uuid(), 'ticket', 'OPEN', jsonb_build_object('code', 'G-' || g, 'amount', g % 17), 1, \
                 (select live_version from tenants where id = $1), 'bulk', 'bulk' from generate_series(1, 1234) g",
     )
-    .bind(s.tenant.0)
+    .bind(s.tenant)
     .execute(&mut *tx)
     .await
     .expect("insert");

@@ -91,10 +91,10 @@ impl Demo {
 
 /// The payloads of the tenant's outbox events called `name`, oldest first.
 async fn outbox(db: &TestDb, s: &TestServer, name: &str) -> Vec<Value> {
-    let mut tx = db.tenant_tx(s.tenant.0).await;
+    let mut tx = db.tenant_tx(s.tenant).await;
     let rows: Vec<Value> =
         sqlx::query_scalar("select payload from outbox where tenant_id = $1 and name = $2 order by id")
-            .bind(s.tenant.0)
+            .bind(s.tenant)
             .bind(name)
             .fetch_all(&mut *tx)
             .await

@@ -10,7 +10,7 @@ use switchyard_tests::{test_db, TestDb};
 /// stream (`event_streams`, `event_log`), timers, sequences, idempotency keys and webhook
 /// deliveries. (These tests start no relay or timer worker, so nothing changes in between.)
 async fn snapshot(db: &TestDb, server: &TestServer) -> Value {
-    let mut tx = db.tenant_tx(server.tenant.0).await;
+    let mut tx = db.tenant_tx(server.tenant).await;
     let mut out = serde_json::Map::new();
     for (name, query) in [
         ("entities", "select coalesce(jsonb_agg(to_jsonb(e) order by id), '[]') from entities e where tenant_id = $1"),
@@ -45,7 +45,7 @@ async fn snapshot(db: &TestDb, server: &TestServer) -> Value {
             "select coalesce(jsonb_agg(to_jsonb(d) order by id), '[]') from webhook_deliveries d where tenant_id = $1",
         ),
     ] {
-        let v: Value = sqlx::query_scalar(query).bind(server.tenant.0).fetch_one(&mut *tx).await.expect(name);
+        let v: Value = sqlx::query_scalar(query).bind(server.tenant).fetch_one(&mut *tx).await.expect(name);
         out.insert(name.to_string(), v);
     }
     tx.commit().await.expect("commit");

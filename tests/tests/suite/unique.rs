@@ -156,7 +156,7 @@ async fn plan_lists_duplicates_and_apply_refuses_them_writing_nothing() {
     tenants::apply::publish(&db.owner, &loose, "test", &limits).await.expect("publish v1");
     assert!(unique_indexes(&db).await.is_empty());
     let s = TestServer::serve_published(&db, "parts").await;
-    tenants::apply::upsert_users(&db.owner, s.tenant.0, &loose.tenant.users, None).await.expect("users");
+    tenants::apply::upsert_users(&db.owner, s.tenant, &loose.tenant.users, None).await.expect("users");
     let admin = s.token(&db, ADMIN).await;
     let mut ids = Vec::new();
     for data in [

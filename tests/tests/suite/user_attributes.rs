@@ -114,7 +114,7 @@ async fn a_buyer_sees_and_orders_for_their_customer_only_and_admins_set_attribut
         "email": "buyer2@chemichemi.test", "name": "Bao Buyer", "roles": ["customer"],
         "attributes": { "customer_id": "@pwani_traders" } }))
     .expect("user");
-    tenants::apply::upsert_users(&db.owner, s.tenant.0, std::slice::from_ref(&user), None).await.expect("users");
+    tenants::apply::upsert_users(&db.owner, s.tenant, std::slice::from_ref(&user), None).await.expect("users");
     // Within 5 s: sooner than the cache's 10 s TTL, so only the notification explains it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while ids(&s, &buyer2, "customer").await.0 != vec![pwani.clone()] {
@@ -124,7 +124,7 @@ async fn a_buyer_sees_and_orders_for_their_customer_only_and_admins_set_attribut
 
     // No attribute: the comparison is false, so the buyer sees nothing.
     user.attributes.clear();
-    tenants::apply::upsert_users(&db.owner, s.tenant.0, &[user], None).await.expect("users");
+    tenants::apply::upsert_users(&db.owner, s.tenant, &[user], None).await.expect("users");
     // Within 5 s: sooner than the cache's 10 s TTL, so only the notification explains it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while ids(&s, &buyer2, "customer").await.1 != 0 {

@@ -2,10 +2,10 @@
 //! scalar field), named by a hash of what it indexes, created concurrently when a version is
 //! published (`tenants::indexes`).
 
+use crate::store::TenantId;
 use ontology::def::EntityTypeDef;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::*;
 
@@ -35,7 +35,8 @@ pub(super) fn literal(s: &str) -> String {
 /// Besides the filterable and sortable fields, every scalar field a record rule reads (of the
 /// type, or of a type it reaches through references) is indexed, so a list under a rule is
 /// index-backed too.
-pub fn index_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
+pub fn index_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<IndexSpec> {
+    let tenant = tenant.as_uuid();
     let ruled = rule_fields(types);
     let mut out = Vec::new();
     for def in types {
@@ -130,7 +131,8 @@ impl UniqueSpec {
 /// The unique indexes the types' unique constraints need in `tenant` (constraints naming a field
 /// the type does not have, or of a kind an index cannot compare, are skipped: compiling refuses
 /// them). Names are checked identifiers, and only ever written as literals.
-pub fn unique_specs(tenant: Uuid, types: &[EntityTypeDef]) -> Vec<UniqueSpec> {
+pub fn unique_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<UniqueSpec> {
+    let tenant = tenant.as_uuid();
     let mut out = Vec::new();
     for def in types {
         let type_name = def.name.as_str();

@@ -428,7 +428,7 @@ const COLUMNS: &str = super::sql::ENTITY_COLUMNS;
 
 /// Appends ` from entities where <tenant, type, filters, search>`.
 fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
-    let t = s.param(Bind::Uuid(tenant.0));
+    let t = s.param(Bind::Uuid(tenant.as_uuid()));
     let ty = s.param(Bind::Text(p.type_name.clone()));
     // `tenant_id = $1 and type = $2`, with exactly these types: they prove the partial
     // predicate of the field indexes (`where tenant_id = '…'::uuid and type = '…'::text`).
@@ -735,7 +735,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let tenant = Uuid::nil();
+        let tenant = TenantId::fixed(0);
         let specs = index_specs(tenant, &[def]);
         assert_eq!(specs.len(), 1, "{specs:?}");
         let s = &specs[0];
@@ -763,7 +763,7 @@ mod tests {
             }))
             .unwrap()
         };
-        let tenant = Uuid::nil();
+        let tenant = TenantId::fixed(0);
         let specs = unique_specs(tenant, &[def(true)]);
         assert_eq!(specs.len(), 2, "{specs:?}");
         let (sku, pair) = (&specs[0], &specs[1]);
@@ -782,7 +782,7 @@ mod tests {
         // The same constraint, the same name; another tenant or case rule, another index.
         assert_eq!(unique_specs(tenant, &[def(true)]), specs);
         assert_ne!(unique_specs(tenant, &[def(false)])[0].name, sku.name);
-        assert_ne!(unique_specs(Uuid::from_u128(1), &[def(true)])[0].name, sku.name);
+        assert_ne!(unique_specs(TenantId::fixed(1), &[def(true)])[0].name, sku.name);
         assert_eq!(unique_specs(tenant, &[def(false)])[1].name, pair.name);
     }
 }

@@ -201,7 +201,7 @@ pub(crate) async fn visible_ids(
         return Ok(ids.iter().copied().collect());
     }
     let mut s = Stmt::new("");
-    let t = s.param(Bind::Uuid(tenant.0));
+    let t = s.param(Bind::Uuid(tenant.as_uuid()));
     let ty = s.param(Bind::Text(type_name.to_string()));
     let list = s.param(Bind::Uuids(ids.to_vec()));
     let cond = scope_condition(&mut s, &t, "e", scope, actor).unwrap_or_else(|| "true".into());
