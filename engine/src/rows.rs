@@ -390,7 +390,7 @@ impl Parser<'_> {
                 }
                 check_value(&value, path.leaf.value_kind(), false)?;
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne)
-                    && matches!(path.leaf.value_kind(), FieldKind::Boolean | FieldKind::Reference)
+                    && matches!(path.leaf.value_kind(), FieldKind::Boolean | FieldKind::Reference | FieldKind::User)
                 {
                     return Err(format!("`{other}`: `{}` cannot be ordered", path_text(&path)));
                 }
@@ -515,7 +515,7 @@ fn check_value(value: &Operand, kind: FieldKind, list: bool) -> Result<(), Strin
             (FieldKind::Number | FieldKind::Integer, Value::Number(_)) => true,
             (FieldKind::Boolean, Value::Bool(_)) => true,
             (FieldKind::String | FieldKind::Enum | FieldKind::Date | FieldKind::Datetime, Value::String(_)) => true,
-            (FieldKind::Reference, Value::String(s)) => uuid::Uuid::parse_str(s).is_ok(),
+            (FieldKind::Reference | FieldKind::User, Value::String(s)) => uuid::Uuid::parse_str(s).is_ok(),
             _ => false,
         };
         if !fits {

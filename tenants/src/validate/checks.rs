@@ -200,6 +200,20 @@ impl Validation {
                     }
                 }
             }
+            // A user field's role is one the package declares.
+            if let Some(tenant) = &package.tenant.typed {
+                let mut roles = Vec::new();
+                user_roles(&def.fields, "/fields", &mut roles);
+                for (pointer, role) in roles {
+                    if !tenant.roles.contains_key(&role) {
+                        self.error(
+                            &file,
+                            &format!("{pointer}/role"),
+                            format!("unknown role `{role}` (not declared in tenant.yaml)"),
+                        );
+                    }
+                }
+            }
             let mut refs = Vec::new();
             references(&def.fields, "/fields", &mut refs);
             for (pointer, to) in refs {
