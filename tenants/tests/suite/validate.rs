@@ -88,6 +88,7 @@ broken! {
     unique,
     record_rules,
     user_attributes,
+    user_fields,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,
@@ -214,6 +215,9 @@ fn json_schemas_refuse_what_validate_refuses() {
         assert!(!errors.is_empty(), "unique/types/{file}.yaml passes the schema");
     }
     assert_eq!(schema_errors(&ty, &broken.join("unique/types/fine.yaml")), Vec::<String>::new());
+    // `role` belongs to user fields (the undeclared role is validate's to find).
+    assert_eq!(schema_errors(&ty, &broken.join("user_fields/types/note.yaml")).len(), 1);
+    assert_eq!(schema_errors(&ty, &broken.join("user_fields/types/trip.yaml")), Vec::<String>::new());
     // A state's position: within bounds (one state of the file has one, the other does not).
     assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }

@@ -37,3 +37,4 @@ mod timers;
 mod transitions;
 mod unique;
 mod user_attributes;
+mod user_fields;
