@@ -695,6 +695,14 @@ async fn a_planning_session_turns_the_solvers_routes_into_trips() {
     });
     let r = d.fire("dispatcher", "planning_session", &session, "optimizationComplete", routes.clone()).await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    // The script writes the routes' drivers into user fields: a driver who is no user is refused
+    // there, and the session stays OPTIMIZING.
+    let mut strangers = routes.clone();
+    strangers["routes"][1]["driver_id"] = json!(uuid::Uuid::now_v7());
+    let r = d.fire("solver", "planning_session", &session, "optimizationComplete", strangers).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
+    assert_eq!(r.error_paths(), ["/entity/routes/1/driver_id"], "{:?}", r.body);
+    assert_eq!(d.state("planning_session", &session).await, "OPTIMIZING");
     let e = d.ok("solver", "planning_session", &session, "optimizationComplete", routes).await;
     assert_eq!(e["state"], "OPTIMIZED");
     assert_eq!(e["data"]["unassigned_order_ids"], json!([]));
