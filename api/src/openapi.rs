@@ -657,7 +657,8 @@ fn nullable_date_time() -> Value {
 
 /// An entity's `users`: the names of the users its user fields hold.
 pub(crate) fn users_schema() -> Value {
-    json!({ "type": "object", "description": "For each user id the entity's user fields (`type: user`) hold,         that user's name and e-mail. Absent when the type has no user field or they are all empty.",
+    json!({ "type": "object", "description": "For each user id the entity's user fields (`type: user`) hold, \
+        that user's name and e-mail. Absent when the type has no user field or they are all empty.",
         "additionalProperties": { "type": "object", "required": ["name", "email"], "properties": {
             "name": { "type": "string" }, "email": { "type": "string" } } } })
 }

@@ -50,7 +50,10 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["users"], "operationId": "user_choices",
                     "summary": "The users a user field may hold: the active users having a role",
-                    "description": format!("Open to every signed-in user of the tenant (a form's choices for a                         `type: user` field), it answers only the id, name and e-mail of active users, by name, at most                         {USER_CHOICES_MAX}. `role` must be a role of the tenant (422 at `/role`); without it, every                         active user."),
+                    "description": format!("Open to every signed-in user of the tenant (a form's choices for a \
+                        `type: user` field), it answers only the id, name and e-mail of active users, by name, at most \
+                        {USER_CHOICES_MAX}. `role` must be a role of the tenant (422 at `/role`); without it, every \
+                        active user."),
                     "parameters": [
                         { "name": "role", "in": "query", "schema": { "type": "string" }, "description": "Only users having this role" } ],
                     "responses": responses(ok(data_list(schema_ref("UserChoice"))), &[400, 401, 403, 422]) })

@@ -732,12 +732,8 @@ impl Validation {
 
     pub(super) fn check_data(&mut self, package: &Loaded, compiled: Option<&Compiled>) {
         // A user field of a sample row may name one of the package's users by e-mail.
-        let package_users: HashSet<String> = package
-            .tenant
-            .typed
-            .iter()
-            .flat_map(|t| t.users.iter().map(|u| u.email.to_lowercase()))
-            .collect();
+        let package_users: HashSet<String> =
+            package.tenant.typed.iter().flat_map(|t| t.users.iter().map(|u| u.email.to_lowercase())).collect();
         let mut keys: HashMap<&str, String> = HashMap::new();
         for file in &package.data {
             for (i, row) in file.typed.iter().flatten().enumerate() {
@@ -776,7 +772,11 @@ impl Validation {
                 };
                 let mut data = with_placeholder_ids(&row.data);
                 for (pointer, email) in user_emails(compiled, &mut data, &package_users, &format!("/{i}/data")) {
-                    self.error(&file.rel, &pointer, format!("no user of the package has the e-mail {email} (users: in tenant.yaml)"));
+                    self.error(
+                        &file.rel,
+                        &pointer,
+                        format!("no user of the package has the e-mail {email} (users: in tenant.yaml)"),
+                    );
                 }
                 compiled.apply_defaults(&mut data);
                 if let Err(errors) = compiled.validate(&data) {

@@ -48,7 +48,13 @@ pub(super) fn user_emails(
     users: &HashSet<String>,
     prefix: &str,
 ) -> Vec<(String, String)> {
-    fn walk(value: &mut Value, segments: &[&str], pointer: String, users: &HashSet<String>, out: &mut Vec<(String, String)>) {
+    fn walk(
+        value: &mut Value,
+        segments: &[&str],
+        pointer: String,
+        users: &HashSet<String>,
+        out: &mut Vec<(String, String)>,
+    ) {
         let Some((first, rest)) = segments.split_first() else {
             if let Some(email) = value.as_str().filter(|s| s.contains('@') && uuid::Uuid::parse_str(s).is_err()) {
                 let email = email.to_lowercase();
