@@ -78,6 +78,7 @@ pub fn document_of(
     schemas.insert("BulkReport".into(), bulk_report_schema());
     schemas.insert("ImportReport".into(), import_report_schema());
     schemas.insert("User".into(), user_schema());
+    schemas.insert("UserChoice".into(), user_choice_schema());
     schemas.insert("ApiKey".into(), api_key_schema());
     schemas.insert("Webhook".into(), webhook_schema());
     schemas.insert("Delivery".into(), delivery_schema());
@@ -416,6 +417,10 @@ fn value_schema(kind: FieldKind, enum_values: Option<&[String]>) -> Option<Value
         }
         FieldKind::Boolean => json!({ "type": "boolean" }),
         FieldKind::Reference => json!({ "type": "string", "format": "uuid" }),
+        FieldKind::User => json!({
+            "anyOf": [{ "type": "string", "format": "uuid" }, { "const": engine::store::query::ME }],
+            "description": "A user's id, or `me`: the signed-in user",
+        }),
         FieldKind::Object | FieldKind::Array => return None,
     })
 }
@@ -650,6 +655,14 @@ fn nullable_date_time() -> Value {
 
 // --- Schemas ----------------------------------------------------------------------------------
 
+/// An entity's `users`: the names of the users its user fields hold.
+pub(crate) fn users_schema() -> Value {
+    json!({ "type": "object", "description": "For each user id the entity's user fields (`type: user`) hold, \
+        that user's name and e-mail. Absent when the type has no user field or they are all empty.",
+        "additionalProperties": { "type": "object", "required": ["name", "email"], "properties": {
+            "name": { "type": "string" }, "email": { "type": "string" } } } })
+}
+
 /// An entity's `display`: its type's title template rendered over its data.
 pub(crate) fn display_schema() -> Value {
     json!({ "type": "string", "description": "The entity's title: its type's `title` template (of the live version) \
@@ -667,6 +680,7 @@ fn entity_schema(type_name: &str, states: &[&str]) -> Value {
             "version": { "type": "integer", "minimum": 1 },
             "data": { "$ref": format!("#/components/schemas/{}", component(type_name, "Data")) },
             "display": display_schema(),
+            "users": users_schema(),
             "created_at": date_time(),
             "updated_at": date_time(),
             "created_by": { "type": "string" },
@@ -688,6 +702,7 @@ pub fn any_entity_schema() -> Value {
             "version": { "type": "integer", "minimum": 1 },
             "data": { "type": "object", "additionalProperties": true },
             "display": display_schema(),
+            "users": users_schema(),
             "created_at": date_time(),
             "updated_at": date_time(),
             "created_by": { "type": "string" },
@@ -860,6 +875,20 @@ fn user_schema() -> Value {
             "updated_at": date_time(),
             "attributes": { "type": "object", "additionalProperties": true,
                 "description": "The user's values of the tenant's `user_attributes` (`actor.attributes.<name>` in rules)" },
+        },
+    })
+}
+
+/// A user as others see it: what a user field shows (`users` of an entity) and offers
+/// (`GET …/user-choices`).
+fn user_choice_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "email", "name"],
+        "properties": {
+            "id": { "type": "string", "format": "uuid" },
+            "email": { "type": "string" },
+            "name": { "type": "string" },
         },
     })
 }

@@ -85,6 +85,15 @@ impl Actor {
         })
     }
 
+    /// The user the actor is, as a user field stores it: `None` for the system and API keys
+    /// (their ids are not users' ids).
+    pub fn user_id(&self) -> Option<Uuid> {
+        if self.system {
+            return None;
+        }
+        Uuid::parse_str(&self.id).ok()
+    }
+
     /// Whether the actor may fire a transition open to `roles`.
     pub fn may(&self, roles: &[String]) -> bool {
         self.system || self.roles.iter().any(|r| roles.contains(r))

@@ -390,7 +390,7 @@ impl Parser<'_> {
                 }
                 check_value(&value, path.leaf.value_kind(), false)?;
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne)
-                    && matches!(path.leaf.value_kind(), FieldKind::Boolean | FieldKind::Reference)
+                    && matches!(path.leaf.value_kind(), FieldKind::Boolean | FieldKind::Reference | FieldKind::User)
                 {
                     return Err(format!("`{other}`: `{}` cannot be ordered", path_text(&path)));
                 }
@@ -502,6 +502,11 @@ fn var_name(v: &Value) -> Option<&str> {
 /// Checks that a literal can be compared with a field of `kind` (actor attributes are checked
 /// when bound: a value of the wrong type matches nothing).
 fn check_value(value: &Operand, kind: FieldKind, list: bool) -> Result<(), String> {
+    // A user field holds ids: `actor.email` would never match (a rule written before the field
+    // became a user field, most likely).
+    if matches!((kind, value), (FieldKind::User, Operand::Actor(name)) if name == "email") {
+        return Err("a user field holds the user's id: compare it with `actor.id`, not `actor.email`".into());
+    }
     let Operand::Literal(v) = value else { return Ok(()) };
     let items: Vec<&Value> = match (v, list) {
         (Value::Array(a), true) => a.iter().collect(),
@@ -515,7 +520,7 @@ fn check_value(value: &Operand, kind: FieldKind, list: bool) -> Result<(), Strin
             (FieldKind::Number | FieldKind::Integer, Value::Number(_)) => true,
             (FieldKind::Boolean, Value::Bool(_)) => true,
             (FieldKind::String | FieldKind::Enum | FieldKind::Date | FieldKind::Datetime, Value::String(_)) => true,
-            (FieldKind::Reference, Value::String(s)) => uuid::Uuid::parse_str(s).is_ok(),
+            (FieldKind::Reference | FieldKind::User, Value::String(s)) => uuid::Uuid::parse_str(s).is_ok(),
             _ => false,
         };
         if !fits {
@@ -570,7 +575,8 @@ mod tests {
             { "name": "order", "fields": {
                 "customer_id": { "type": "reference", "to": "customer" },
                 "total": { "type": "number" },
-                "paid": { "type": "boolean" } } },
+                "paid": { "type": "boolean" },
+                "seller": { "type": "user", "role": "sales" } } },
         ]))
         .unwrap();
         ontology::compile::compile_types(defs).unwrap()
@@ -646,12 +652,21 @@ mod tests {
                 "not an attribute name",
             ),
             (json!("yes"), "expected an operation"),
+            (json!({ "==": [ { "var": "entity.seller" }, { "var": "actor.email" } ] }), "compare it with `actor.id`"),
+            (json!({ "<": [ { "var": "entity.seller" }, { "var": "actor.id" } ] }), "cannot be ordered"),
+            (json!({ "==": [ { "var": "entity.seller" }, "sam@x.test" ] }), "cannot be compared with a user field"),
         ];
         for (rule, want) in cases {
             let err = compile(rule.clone()).unwrap_err();
             assert!(err.contains(want), "{rule}: {err}");
             assert!(err.contains("record_rules") || err.contains("role `sales`"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_user_field_is_compared_with_the_actors_id() {
+        let r = compile(json!({ "==": [ { "var": "entity.seller" }, { "var": "actor.id" } ] })).unwrap();
+        assert!(matches!(r, RowExpr::Compare { .. }), "{r:?}");
     }
 
     #[test]

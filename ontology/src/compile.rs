@@ -78,6 +78,15 @@ pub struct Reference {
     pub to: TypeName,
 }
 
+/// A user field (`type: user`), wherever it is nested.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserField {
+    /// Field path, e.g. `driver_id` or `stops[].signed_by`.
+    pub path: String,
+    /// The role the user must have, if the field names one.
+    pub role: Option<String>,
+}
+
 /// A checked entity type, ready to validate data and render its templates. Immutable; share it
 /// in an `Arc`.
 pub struct CompiledType {
@@ -87,6 +96,7 @@ pub struct CompiledType {
     title: Option<Template>,
     number: Option<Template>,
     references: Vec<Reference>,
+    users: Vec<UserField>,
     /// Lets [`CompiledType::apply_defaults`] return at once for types without any default.
     has_defaults: bool,
 }
@@ -105,8 +115,9 @@ impl CompiledType {
     /// Checks `def` and compiles it. Fails on the first problem found, naming its field path.
     pub fn compile(def: EntityTypeDef) -> Result<CompiledType, OntologyError> {
         let checker = Checker { type_name: def.name.as_str() };
-        let mut references = Vec::new();
-        checker.check_fields(&def.fields, "", 0, &mut references)?;
+        let mut found = Found::default();
+        checker.check_fields(&def.fields, "", 0, &mut found)?;
+        let Found { references, users } = found;
         checker.check_number(&def)?;
         checker.check_unique(&def)?;
 
@@ -118,7 +129,7 @@ impl CompiledType {
             def.number.as_ref().map(|number| checker.template("number.template", &number.template)).transpose()?;
         let has_defaults = def.fields.values().any(has_defaults);
 
-        Ok(CompiledType { def, schema, validator, title, number, references, has_defaults })
+        Ok(CompiledType { def, schema, validator, title, number, references, users, has_defaults })
     }
 
     /// The type's name.
@@ -207,6 +218,11 @@ impl CompiledType {
         self.references.clone()
     }
 
+    /// Every user field (`type: user`), nested ones included, in definition order.
+    pub fn user_fields(&self) -> &[UserField] {
+        &self.users
+    }
+
     /// The field at a dotted path: `customer_id`, `shipping.method`, `items.product_id` (array
     /// elements' fields are reached through the array's name; `items[].product_id` works too).
     /// `items` is the array field; `items[]` its element.
@@ -275,7 +291,9 @@ impl CompiledType {
             ValidationErrorKind::Type { .. } => push(here(), kind_message(field)),
             ValidationErrorKind::Format { format } => {
                 let message = match field.map(|f| f.kind) {
-                    Some(FieldKind::Date | FieldKind::Datetime | FieldKind::Reference) => kind_message(field),
+                    Some(FieldKind::Date | FieldKind::Datetime | FieldKind::Reference | FieldKind::User) => {
+                        kind_message(field)
+                    }
                     _ if format == "email" => "must be an email address".into(),
                     _ => format!("must be a valid {format}"),
                 };
@@ -351,6 +369,10 @@ fn kind_message(field: Option<&FieldDef>) -> String {
         FieldKind::Reference => match &field.to {
             Some(to) => format!("must be the id (a uuid) of a {to}"),
             None => "must be an id (a uuid)".into(),
+        },
+        FieldKind::User => match &field.role {
+            Some(role) => format!("must be the id (a uuid) of a user with the role {role}"),
+            None => "must be the id (a uuid) of a user".into(),
         },
         FieldKind::Object => "must be an object".into(),
         FieldKind::Array => "must be an array".into(),
@@ -497,6 +519,13 @@ fn field_schema(field: &FieldDef) -> Value {
                 set("x-reference", to.as_str().into());
             }
         }
+        FieldKind::User => {
+            set("type", "string".into());
+            set("format", "uuid".into());
+            // Tells editors (the studio's forms) to offer the tenant's users having the role.
+            let role = field.role.as_deref().map_or(Value::Null, Value::from);
+            set("x-user", json!({ "role": role }));
+        }
         FieldKind::Object => {
             let empty = IndexMap::new();
             object_schema(&mut schema, field.fields.as_ref().unwrap_or(&empty));
@@ -526,6 +555,13 @@ fn field_schema(field: &FieldDef) -> Value {
 /// The compile-time checks of one type, reporting errors with the type's name.
 struct Checker<'a> {
     type_name: &'a str,
+}
+
+/// What the field checks collect: the reference and user fields, at any depth.
+#[derive(Default)]
+struct Found {
+    references: Vec<Reference>,
+    users: Vec<UserField>,
 }
 
 /// Where a field sits, which decides what it may say.
@@ -558,12 +594,12 @@ impl Checker<'_> {
         fields: &IndexMap<FieldName, FieldDef>,
         prefix: &str,
         depth: usize,
-        references: &mut Vec<Reference>,
+        found: &mut Found,
     ) -> Result<(), OntologyError> {
         let place = if prefix.is_empty() { Place::TopLevel } else { Place::Nested };
         for (name, field) in fields {
             let path = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
-            self.check_field(&path, field, place, depth, references)?;
+            self.check_field(&path, field, place, depth, found)?;
         }
         Ok(())
     }
@@ -574,7 +610,7 @@ impl Checker<'_> {
         field: &FieldDef,
         place: Place,
         depth: usize,
-        references: &mut Vec<Reference>,
+        found: &mut Found,
     ) -> Result<(), OntologyError> {
         use FieldKind as K;
         let kind = field.kind;
@@ -583,9 +619,10 @@ impl Checker<'_> {
         }
 
         // Options that belong to other kinds: most likely a mistake about the kind.
-        let options: [(&str, bool, bool, &str); 13] = [
+        let options: [(&str, bool, bool, &str); 14] = [
             ("values", field.values.is_some(), kind == K::Enum, "enum"),
             ("to", field.to.is_some(), kind == K::Reference, "reference"),
+            ("role", field.role.is_some(), kind == K::User, "user"),
             ("fields", field.fields.is_some(), kind == K::Object, "object"),
             ("items", field.items.is_some(), kind == K::Array, "array"),
             ("minimum", field.minimum.is_some(), matches!(kind, K::Number | K::Integer), "number and integer"),
@@ -640,19 +677,25 @@ impl Checker<'_> {
                 }
             }
             K::Reference => match &field.to {
-                Some(to) => references.push(Reference { path: path.to_owned(), to: to.clone() }),
+                Some(to) => found.references.push(Reference { path: path.to_owned(), to: to.clone() }),
                 None => return Err(self.error(path, "a reference field needs `to: <type>`")),
             },
+            K::User => {
+                if field.role.as_deref().is_some_and(str::is_empty) {
+                    return Err(self.error(path, "`role` must name a role"));
+                }
+                found.users.push(UserField { path: path.to_owned(), role: field.role.clone() });
+            }
             K::Object => match &field.fields {
                 Some(fields) if !fields.is_empty() => {
-                    self.check_fields(fields, path, depth + 1, references)?;
+                    self.check_fields(fields, path, depth + 1, found)?;
                 }
                 _ => return Err(self.error(path, "an object field needs `fields: {...}`")),
             },
             K::Array => match &field.items {
                 Some(items) => {
                     let item_path = format!("{path}[]");
-                    self.check_field(&item_path, items, Place::ArrayItem, depth + 1, references)?;
+                    self.check_field(&item_path, items, Place::ArrayItem, depth + 1, found)?;
                     check_range(field.min_items, field.max_items)
                         .map_err(|()| self.error(path, "`min_items` is greater than `max_items`"))?;
                 }
@@ -747,7 +790,7 @@ impl Checker<'_> {
                         &at,
                         format!(
                             "`{name}` cannot be unique: it is {article} {} field, and only string, enum, integer, \
-                             number, date, datetime and reference fields can",
+                             number, date, datetime, reference and user fields can",
                             field.kind
                         ),
                     ));

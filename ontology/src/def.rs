@@ -208,6 +208,9 @@ pub enum FieldKind {
     Enum,
     /// The id (uuid string) of an entity of type `to`.
     Reference,
+    /// The id (uuid string) of a user of the tenant, optionally one having `role`. The store
+    /// checks on every write that changes it that the user exists, is active and has the role.
+    User,
     /// An object with `fields`.
     Object,
     /// An array of `items`.
@@ -226,6 +229,7 @@ impl FieldKind {
             FieldKind::Datetime => "datetime",
             FieldKind::Enum => "enum",
             FieldKind::Reference => "reference",
+            FieldKind::User => "user",
             FieldKind::Object => "object",
             FieldKind::Array => "array",
         }
@@ -276,6 +280,9 @@ pub struct FieldDef {
     /// `reference`: the referenced type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<TypeName>,
+    /// `user`: the role the user must have (a role the package declares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// `object`: its fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<IndexMap<FieldName, FieldDef>>,
@@ -334,6 +341,7 @@ impl FieldDef {
             generated: false,
             values: None,
             to: None,
+            role: None,
             fields: None,
             items: None,
             minimum: None,

@@ -12,7 +12,7 @@ pub mod error;
 pub mod names;
 pub mod template;
 
-pub use compile::{compile_types, CompiledType, FieldError, Ontology, Reference};
+pub use compile::{compile_types, CompiledType, FieldError, Ontology, Reference, UserField};
 pub use def::{EntityTypeDef, FieldDef, FieldKind, NumberDef};
 pub use error::OntologyError;
 pub use names::{FieldName, TypeName, RESERVED_FIELDS};

@@ -228,4 +228,41 @@ describe('the console', () => {
     await page.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor();
     expect(await page.getByRole('list', { name: 'History' }).textContent()).toContain('manager@chemichemi.test');
   });
+
+  it('offers only the drivers for a trip’s driver and shows the driver by name', async () => {
+    const page = t.page();
+    const dispatcher = await signInApi(baseURL, TENANT, 'dispatcher@chemichemi.test', PASSWORD);
+    const base = `/api/v1/t/${TENANT}/entities`;
+    const warehouses = await dispatcher.ok<{ data: Entity[] }>('GET', `${base}/warehouse?limit=1`);
+    const drivers = await dispatcher.ok<{ data: { id: string; name: string; email: string }[] }>(
+      'GET',
+      `/api/v1/t/${TENANT}/user-choices?role=driver`,
+    );
+    const dan = drivers.data.find((u) => u.email === 'driver@chemichemi.test');
+    if (!dan || !warehouses.data[0]) throw new Error('the demo data has changed');
+
+    await signIn(page, 'dispatcher@chemichemi.test', `/t/${TENANT}/entities/trip`);
+    await page.getByRole('link', { name: 'New Trip' }).click();
+    await page.getByRole('heading', { name: 'New Trip' }).waitFor();
+    const warehousePicker = page.getByLabel('Warehouse');
+    await warehousePicker.locator(`option[value="${warehouses.data[0].id}"]`).waitFor({ state: 'attached' });
+    await warehousePicker.selectOption(warehouses.data[0].id);
+    // The driver is chosen by name among the users having the driver role, and only them.
+    const driverPicker = page.getByLabel('Driver');
+    await driverPicker.locator('option', { hasText: 'Dan Driver (driver@chemichemi.test)' }).waitFor({ state: 'attached' });
+    expect(await driverPicker.locator('option', { hasText: 'Sam Sales' }).count()).toBe(0);
+    await driverPicker.selectOption(dan.id);
+    await page.getByRole('button', { name: 'Create Trip' }).click();
+
+    // The trip's page and the list name the driver; the id is what is stored.
+    const heading = page.getByRole('heading', { name: /^Trip TRP-/ });
+    await heading.waitFor();
+    const number = ((await heading.textContent()) ?? '').replace(/^Trip /, '');
+    await page.locator('dd').filter({ hasText: /^Dan Driver$/ }).waitFor();
+    const id = page.url().split('/').pop() ?? '';
+    expect((await dispatcher.ok<Entity>('GET', `${base}/trip/${id}`)).data.driver_id).toBe(dan.id);
+    await page.goto(`/studio/t/${TENANT}/entities/trip?sort=-created_at`);
+    await page.getByRole('row').filter({ hasText: number }).getByText('Dan Driver').waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+  });
 });

@@ -67,12 +67,15 @@ async fn inbox(
     let request = InboxRequest { type_name: q.type_name, after, limit };
     let page = state.store.inbox(who.tenant, &who.actor, &request).await?;
     let defs = state.store.live_cached(who.tenant).await?;
+    let mut entities: Vec<Value> = page.items.iter().map(|item| entity_json_titled(&item.entity, &defs)).collect();
+    state.store.add_users(who.tenant, &mut entities, &defs).await?;
     let data: Vec<Value> = page
         .items
         .iter()
-        .map(|item| {
+        .zip(entities)
+        .map(|(item, entity)| {
             json!({
-                "entity": entity_json_titled(&item.entity, &defs),
+                "entity": entity,
                 "transitions": item.transitions.iter().map(|t| json!({ "name": t.name, "label": t.label, "to": t.to })).collect::<Vec<_>>(),
             })
         })

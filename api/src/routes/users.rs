@@ -9,6 +9,9 @@
 //!   deactivated user's tokens stop working at once and their sessions end; role and attribute
 //!   changes apply to tokens already issued (each request reads the current user). A new
 //!   password ends the sessions. `attributes` replaces the user's whole set.
+//! * `GET /api/v1/t/{tenant}/user-choices?role=R`: for any signed-in user of the tenant (not only
+//!   admins), the id, name and e-mail of the active users having role `R` (of every active user
+//!   without `role`): what a form offers for a user field (`type: user, role: R`).
 
 use std::collections::HashSet;
 
@@ -26,8 +29,8 @@ use uuid::Uuid;
 use crate::auth::sql::{self, NewUser, UserChange, UserRow};
 use crate::auth::{password, Credential};
 use crate::error::ApiError;
-use crate::extract::{Admin, AdminArea, JsonBody, ADMIN_ROLE};
-use crate::limits::MAX_NAME_CHARS;
+use crate::extract::{Admin, AdminArea, JsonBody, QueryParams, TenantActor, ADMIN_ROLE};
+use crate::limits::{MAX_NAME_CHARS, USER_CHOICES_MAX};
 use crate::openapi::{body, created, data_list, id_param, ok, responses, roles_schema, schema_ref, ADMIN_ONLY};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
@@ -41,6 +44,21 @@ impl AdminArea for Users {
 
 pub fn routes() -> Routes {
     Routes::default()
+        .get(
+            "/api/v1/t/{tenant}/user-choices",
+            choices,
+            op(|_| {
+                json!({ "tags": ["users"], "operationId": "user_choices",
+                    "summary": "The users a user field may hold: the active users having a role",
+                    "description": format!("Open to every signed-in user of the tenant (a form's choices for a \
+                        `type: user` field), it answers only the id, name and e-mail of active users, by name, at most \
+                        {USER_CHOICES_MAX}. `role` must be a role of the tenant (422 at `/role`); without it, every \
+                        active user."),
+                    "parameters": [
+                        { "name": "role", "in": "query", "schema": { "type": "string" }, "description": "Only users having this role" } ],
+                    "responses": responses(ok(data_list(schema_ref("UserChoice"))), &[400, 401, 403, 422]) })
+            }),
+        )
         .get(
             "/api/v1/t/{tenant}/users",
             list,
@@ -86,6 +104,33 @@ pub fn routes() -> Routes {
                     "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) })
             }),
         )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChoicesQuery {
+    role: Option<String>,
+}
+
+/// `GET …/user-choices?role=R`: see the module documentation.
+async fn choices(
+    State(state): State<AppState>,
+    who: TenantActor,
+    QueryParams(q): QueryParams<ChoicesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(role) = &q.role {
+        let mut tx = state.store.begin(who.tenant).await?;
+        let known = tenant_roles(&mut tx, who.tenant).await?;
+        tx.commit().await?;
+        if !known.contains(role) {
+            return Err(ApiError::validation(
+                json!([{ "path": "/role", "message": format!("`{role}` is not a role of this tenant") }]),
+            ));
+        }
+    }
+    let users = state.store.user_choices(who.tenant, q.role.as_deref(), USER_CHOICES_MAX).await?;
+    let data: Vec<Value> = users.iter().map(|u| json!({ "id": u.id, "name": u.name, "email": u.email })).collect();
+    Ok(Json(json!({ "data": data })))
 }
 
 /// The request schema of a user's attributes.

@@ -84,6 +84,8 @@ pub(super) async fn patch(
             }
         }
     }
+    // A user field may be given as the user's e-mail: the id is stored.
+    super::refs::resolve_user_emails(&mut tx, tenant, ty, &mut data, "/data").await?;
     ty.validate(&data).map_err(|errors| Rejection::Validation {
         errors: errors
             .into_iter()

@@ -724,7 +724,7 @@ pub(super) async fn create(
     tx: &mut Tx,
     tenant: TenantId,
     type_name: &str,
-    data: Value,
+    mut data: Value,
     actor: &Actor,
     opts: CreateOptions,
 ) -> Result<Entity, StoreError> {
@@ -743,6 +743,10 @@ pub(super) async fn create(
             }
             .into());
         }
+    }
+    // A user field may be given as the user's e-mail: from here on it is the user's id.
+    if let Some(ty) = defs.type_(type_name) {
+        super::refs::resolve_user_emails(tx, tenant, ty, &mut data, "/data").await?;
     }
     // A client (the API, an import) may not fill what the server fills, nor what its roles may
     // not set (`roles.<role>.create`); sample data (the system actor) may, and scripts'

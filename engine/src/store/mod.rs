@@ -565,6 +565,72 @@ pub fn add_display(v: &mut Value, defs: &CompiledTenant) {
     }
 }
 
+/// The most users [`Store::add_users`] names in one answer (a page of 500 entities with a user
+/// field or two each stays far below it); ids beyond it are left without a name.
+pub const MAX_NAMED_USERS: usize = 2000;
+
+impl Store {
+    /// Adds `users` to entities' public JSON forms (`{"type", "data", …}`, of types in `defs`):
+    /// for each user id the entity's user fields hold, `{ "name", "email" }` of that user (active
+    /// or not), so a client shows the driver by name without reading the users list, which
+    /// non-admins cannot. An id that names no user is left out. One statement for all the
+    /// entities, none when their types have no user field.
+    pub async fn add_users(
+        &self,
+        tenant: TenantId,
+        values: &mut [Value],
+        defs: &CompiledTenant,
+    ) -> Result<(), StoreError> {
+        let per_entity: Vec<std::collections::BTreeSet<Uuid>> = values
+            .iter()
+            .map(|v| {
+                let ty = v.get("type").and_then(Value::as_str).and_then(|t| defs.type_(t));
+                match (ty, v.get("data")) {
+                    (Some(ty), Some(data)) if !ty.user_fields().is_empty() => refs::user_ids(ty, data),
+                    _ => Default::default(),
+                }
+            })
+            .collect();
+        let all: std::collections::BTreeSet<Uuid> = per_entity.iter().flatten().copied().collect();
+        if all.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = all.into_iter().take(MAX_NAMED_USERS).collect();
+        let mut tx = self.begin(tenant).await?;
+        let users = sql::users_by_ids(&mut tx, tenant, &ids, false).await?;
+        tx.commit().await?;
+        let by_id: std::collections::HashMap<Uuid, &sql::UserRow> = users.iter().map(|u| (u.id, u)).collect();
+        for (v, ids) in values.iter_mut().zip(per_entity) {
+            if ids.is_empty() {
+                continue;
+            }
+            let named: serde_json::Map<String, Value> = ids
+                .iter()
+                .filter_map(|id| by_id.get(id))
+                .map(|u| (u.id.to_string(), serde_json::json!({ "name": u.name, "email": u.email })))
+                .collect();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("users".into(), Value::Object(named));
+            }
+        }
+        Ok(())
+    }
+
+    /// The choices of a user field: the active users of the tenant having `role` (any role when
+    /// `None`), ordered by name, at most `limit`.
+    pub async fn user_choices(
+        &self,
+        tenant: TenantId,
+        role: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<sql::UserRow>, StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let users = sql::user_choices(&mut tx, tenant, role, limit).await?;
+        tx.commit().await?;
+        Ok(users)
+    }
+}
+
 /// The public JSON form of an entity.
 pub fn entity_json(e: &Entity) -> Value {
     serde_json::json!({

@@ -768,3 +768,65 @@ pub fn inbox_candidates_sql() -> String {
          order by e.id limit $5"
     )
 }
+
+/// A user of the tenant as a user field sees it ([`super::refs`]).
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub active: bool,
+}
+
+/// The users among `ids`, locked `FOR SHARE` when `lock`: a write that checked a user field
+/// holds the user row until it commits, so the user cannot be deactivated (or lose the role)
+/// between the check and the commit.
+pub async fn users_by_ids(tx: &mut Tx, tenant: TenantId, ids: &[Uuid], lock: bool) -> Result<Vec<UserRow>, StoreError> {
+    let text = if lock {
+        "select id, email, name, roles, active from users where tenant_id = $1 and id = any($2) \
+         order by id for share"
+    } else {
+        "select id, email, name, roles, active from users where tenant_id = $1 and id = any($2)"
+    };
+    let rows: Vec<(Uuid, String, String, Vec<String>, bool)> =
+        sqlx::query_as(text).bind(tenant).bind(ids).fetch_all(&mut **tx).await?;
+    Ok(rows.into_iter().map(|(id, email, name, roles, active)| UserRow { id, email, name, roles, active }).collect())
+}
+
+/// The ids of the users with these e-mail addresses (compared in lower case, as logins are),
+/// by lower-cased e-mail.
+pub async fn user_ids_by_emails(
+    tx: &mut Tx,
+    tenant: TenantId,
+    emails: &[String],
+) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
+    let rows: Vec<(String, Uuid)> =
+        sqlx::query_as("select lower(email), id from users where tenant_id = $1 and lower(email) = any($2)")
+            .bind(tenant)
+            .bind(emails)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The active users of the tenant having `role` (any role when `None`), by name, at most
+/// `limit`: the choices of a user field.
+pub async fn user_choices(
+    tx: &mut Tx,
+    tenant: TenantId,
+    role: Option<&str>,
+    limit: i64,
+) -> Result<Vec<UserRow>, StoreError> {
+    let rows: Vec<(Uuid, String, String, Vec<String>, bool)> = sqlx::query_as(
+        "select id, email, name, roles, active from users \
+         where tenant_id = $1 and active and ($2::text is null or $2 = any(roles)) \
+         order by lower(name), lower(email), id limit $3",
+    )
+    .bind(tenant)
+    .bind(role)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id, email, name, roles, active)| UserRow { id, email, name, roles, active }).collect())
+}

@@ -562,3 +562,45 @@ fn compile_types_reports_every_error() {
     assert!(matches!(&errs[1], OntologyError::InvalidField { type_name, .. } if type_name == "broken"));
     assert!(matches!(&errs[2], OntologyError::UnknownReference { to, .. } if to == "ghost"));
 }
+
+#[test]
+fn user_fields_compile_to_uuids_and_are_collected_at_every_depth() {
+    let ty = CompiledType::compile(def(r#"
+name: trip
+fields:
+  driver_id: { type: user, role: driver, filterable: true }
+  checked_by: { type: user }
+  stops:
+    type: array
+    items: { type: object, fields: { signed_by: { type: user, role: customer } } }
+"#))
+    .unwrap();
+    assert_eq!(
+        ty.user_fields(),
+        [
+            UserField { path: "driver_id".into(), role: Some("driver".into()) },
+            UserField { path: "checked_by".into(), role: None },
+            UserField { path: "stops[].signed_by".into(), role: Some("customer".into()) },
+        ]
+    );
+    assert!(ty.references().is_empty());
+    let schema = &ty.json_schema()["properties"]["driver_id"];
+    assert_eq!(schema, &json!({ "type": "string", "format": "uuid", "x-user": { "role": "driver" } }));
+    assert_eq!(ty.json_schema()["properties"]["checked_by"]["x-user"], json!({ "role": null }));
+    assert!(ty.validate(&json!({ "driver_id": "0191d2b4-6f3c-7a1e-9b1e-1234567890ab" })).is_ok());
+    assert_eq!(
+        errors(&ty, &json!({ "driver_id": "dan@example.test", "checked_by": 3 })),
+        [
+            pair("/driver_id", "must be the id (a uuid) of a user with the role driver"),
+            pair("/checked_by", "must be the id (a uuid) of a user")
+        ]
+    );
+}
+
+#[test]
+fn role_belongs_to_user_fields_only() {
+    assert!(compile_error("{ type: string, role: driver }")
+        .contains("`role` does not apply to a string field (only to user)"));
+    assert!(compile_error("{ type: user, role: '' }").contains("`role` must name a role"));
+    assert!(with_field("{ type: user, unique: true }").is_ok());
+}

@@ -465,6 +465,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/user-choices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The users a user field may hold: the active users having a role
+         * @description Open to every signed-in user of the tenant (a form's choices for a `type: user` field), it answers only the id, name and e-mail of active users, by name, at most 500. `role` must be a role of the tenant (422 at `/role`); without it, every active user.
+         */
+        get: operations["user_choices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/users": {
         parameters: {
             query?: never;
@@ -909,6 +932,13 @@ export interface components {
                     };
                     /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
                     display?: string;
+                    /** @description For each user id the entity's user fields (`type: user`) hold, that user's name and e-mail. Absent when the type has no user field or they are all empty. */
+                    users?: {
+                        [key: string]: {
+                            name: string;
+                            email: string;
+                        };
+                    };
                     /** Format: date-time */
                     created_at: string;
                     /** Format: date-time */
@@ -976,6 +1006,12 @@ export interface components {
             attributes: {
                 [key: string]: unknown;
             };
+        };
+        UserChoice: {
+            /** Format: uuid */
+            id: string;
+            email: string;
+            name: string;
         };
         ApiKey: {
             /** Format: uuid */
@@ -1233,6 +1269,13 @@ export interface components {
             };
             /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
             display?: string;
+            /** @description For each user id the entity's user fields (`type: user`) hold, that user's name and e-mail. Absent when the type has no user field or they are all empty. */
+            users?: {
+                [key: string]: {
+                    name: string;
+                    email: string;
+                };
+            };
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3313,6 +3356,100 @@ export interface operations {
             };
             /** @description Not found (or not visible to these roles) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    user_choices: {
+        parameters: {
+            query?: {
+                /** @description Only users having this role */
+                role?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["UserChoice"][];
+                    };
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

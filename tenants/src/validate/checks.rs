@@ -203,6 +203,20 @@ impl Validation {
                     }
                 }
             }
+            // A user field's role is one the package declares.
+            if let Some(tenant) = &package.tenant.typed {
+                let mut roles = Vec::new();
+                user_roles(&def.fields, "/fields", &mut roles);
+                for (pointer, role) in roles {
+                    if !tenant.roles.contains_key(&role) {
+                        self.error(
+                            &file,
+                            &format!("{pointer}/role"),
+                            format!("unknown role `{role}` (not declared in tenant.yaml)"),
+                        );
+                    }
+                }
+            }
             let mut refs = Vec::new();
             references(&def.fields, "/fields", &mut refs);
             for (pointer, to) in refs {
@@ -720,6 +734,9 @@ impl Validation {
     // data/*.yaml
 
     pub(super) fn check_data(&mut self, package: &Loaded, compiled: Option<&Compiled>) {
+        // A user field of a sample row may name one of the package's users by e-mail.
+        let package_users: HashSet<String> =
+            package.tenant.typed.iter().flat_map(|t| t.users.iter().map(|u| u.email.to_lowercase())).collect();
         let mut keys: HashMap<&str, String> = HashMap::new();
         for file in &package.data {
             for (i, row) in file.typed.iter().flatten().enumerate() {
@@ -757,6 +774,13 @@ impl Validation {
                     continue;
                 };
                 let mut data = with_placeholder_ids(&row.data);
+                for (pointer, email) in user_emails(compiled, &mut data, &package_users, &format!("/{i}/data")) {
+                    self.error(
+                        &file.rel,
+                        &pointer,
+                        format!("no user of the package has the e-mail {email} (users: in tenant.yaml)"),
+                    );
+                }
                 compiled.apply_defaults(&mut data);
                 if let Err(errors) = compiled.validate(&data) {
                     for e in errors {

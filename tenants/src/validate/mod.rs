@@ -480,19 +480,36 @@ fn named_rules(rule: &Value, out: &mut Vec<String>) {
 
 /// Every reference field under `fields`: its JSON pointer (from `base`) and target.
 fn references(fields: &IndexMap<FieldName, FieldDef>, base: &str, out: &mut Vec<(String, TypeName)>) {
-    fn field(f: &FieldDef, pointer: String, out: &mut Vec<(String, TypeName)>) {
+    walk_fields(fields, base, &mut |f, pointer| {
         if let Some(to) = &f.to {
-            out.push((pointer.clone(), to.clone()));
+            out.push((pointer.to_string(), to.clone()));
         }
+    });
+}
+
+/// The `role:` of every user field (`type: user`) at any depth, with its field's JSON pointer.
+fn user_roles(fields: &IndexMap<FieldName, FieldDef>, base: &str, out: &mut Vec<(String, String)>) {
+    walk_fields(fields, base, &mut |f, pointer| {
+        if let Some(role) = &f.role {
+            out.push((pointer.to_string(), role.clone()));
+        }
+    });
+}
+
+/// Calls `visit` with every field at any depth (objects' fields, arrays' items) and its JSON
+/// pointer under `base` (`/fields/items/items/fields/product_id`).
+fn walk_fields(fields: &IndexMap<FieldName, FieldDef>, base: &str, visit: &mut dyn FnMut(&FieldDef, &str)) {
+    fn field(f: &FieldDef, pointer: String, visit: &mut dyn FnMut(&FieldDef, &str)) {
+        visit(f, &pointer);
         if let Some(fields) = &f.fields {
-            references(fields, &format!("{pointer}/fields"), out);
+            walk_fields(fields, &format!("{pointer}/fields"), visit);
         }
         if let Some(items) = &f.items {
-            field(items, format!("{pointer}/items"), out);
+            field(items, format!("{pointer}/items"), visit);
         }
     }
     for (name, f) in fields {
-        field(f, format!("{base}/{}", esc(name.as_str())), out);
+        field(f, format!("{base}/{}", esc(name.as_str())), visit);
     }
 }
 

@@ -89,6 +89,7 @@ broken! {
     unique,
     record_rules,
     user_attributes,
+    user_fields,
     // JSON-Logic `var` paths.
     entity_vars,
     iteration_vars,
@@ -217,6 +218,9 @@ fn json_schemas_refuse_what_validate_refuses() {
         assert!(!errors.is_empty(), "unique/types/{file}.yaml passes the schema");
     }
     assert_eq!(schema_errors(&ty, &broken.join("unique/types/fine.yaml")), Vec::<String>::new());
+    // `role` belongs to user fields (the undeclared role is validate's to find).
+    assert_eq!(schema_errors(&ty, &broken.join("user_fields/types/note.yaml")).len(), 1);
+    assert_eq!(schema_errors(&ty, &broken.join("user_fields/types/trip.yaml")), Vec::<String>::new());
     // A state's position: within bounds (one state of the file has one, the other does not).
     assert_eq!(schema_errors(&ty, &broken.join("position/types/thing.yaml")).len(), 1);
 }
@@ -253,6 +257,43 @@ fn user_attribute_keys_name_sample_rows_of_the_type() {
         [
             "error: tenant.yaml: /users/1/attributes/customer_id: no sample row has the key `nobody` (data/*.yaml)",
             "error: tenant.yaml: /users/2/attributes/customer_id: `@widget` is a sample `product`, not a `customer`",
+        ],
+        "{report}"
+    );
+}
+
+/// A sample row may name a user by e-mail in a user field (creating it stores the user's id):
+/// one of the package's users, in any case; another address is an error at its path.
+#[test]
+fn sample_rows_name_the_packages_users_by_email_in_user_fields() {
+    let dir = std::env::temp_dir().join(format!("switchyard-user-emails-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("types")).expect("types/");
+    std::fs::create_dir_all(dir.join("data")).expect("data/");
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
+    write(
+        "tenant.yaml",
+        "slug: crews\nname: Crews\nroles:\n  driver: { permissions: { \"*\": [view, export] } }\n\
+         users:\n\x20 - { email: dan@c.test, roles: [driver] }\n",
+    );
+    write(
+        "types/trip.yaml",
+        "name: trip\nfields:\n  driver_id: { type: user, role: driver }\n  \
+         crew: { type: array, items: { type: user } }\n",
+    );
+    write(
+        "data/010-trips.yaml",
+        "- { type: trip, data: { driver_id: Dan@C.test, crew: [dan@c.test, eve@c.test] } }\n\
+         - { type: trip, data: { driver_id: not-an-id } }\n",
+    );
+    let report = validate_dir(&dir, &Limits::default());
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "error: data/010-trips.yaml: /0/data/crew/1: no user of the package has the e-mail eve@c.test (users: in tenant.yaml)",
+            "error: data/010-trips.yaml: /1/data/driver_id: must be the id (a uuid) of a user with the role driver",
         ],
         "{report}"
     );

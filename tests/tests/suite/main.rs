@@ -40,3 +40,4 @@ mod timers;
 mod transitions;
 mod unique;
 mod user_attributes;
+mod user_fields;

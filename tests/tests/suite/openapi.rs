@@ -51,6 +51,10 @@ fn sample(schema: &Value) -> String {
     if let Some(first) = schema["enum"].get(0) {
         return first.as_str().expect("enum of strings").to_string();
     }
+    // One of several forms (a user field's filter: an id or `me`): a value of the first.
+    if let Some(first) = schema["anyOf"].get(0) {
+        return sample(first);
+    }
     match (schema["type"].as_str(), schema["format"].as_str()) {
         (Some("array"), _) => sample(&schema["items"]),
         (Some("string"), Some("uuid")) => uuid::Uuid::now_v7().to_string(),

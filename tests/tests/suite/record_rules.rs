@@ -208,6 +208,9 @@ async fn sales_reps_and_drivers_see_their_rows_only_through_every_route() {
     d.ok("dispatcher", "trip", &trip, "dispatchTrip", json!({ "vehicle_id": d.s.sample("truck1") })).await;
     assert_eq!(d.ids("driver", "entities/trip?").await, (vec![trip.clone()], 1));
     assert_eq!(d.ids("driver2", "entities/trip?").await, (vec![], 0));
+    // `me` in a user field's filter is the caller: the driver's trips, none of the dispatcher's.
+    assert_eq!(d.ids("driver", "entities/trip?driver_id=me").await, (vec![trip.clone()], 1));
+    assert_eq!(d.ids("dispatcher", "entities/trip?driver_id=me").await, (vec![], 0));
     assert_eq!(d.ids("driver", "entities/order?").await, (vec![order.clone()], 1));
     assert_eq!(d.ids("driver2", "entities/order?").await, (vec![], 0));
     assert_eq!(d.get("driver2", &format!("entities/trip/{trip}")).await.status, 404);

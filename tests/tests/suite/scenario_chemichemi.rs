@@ -674,6 +674,11 @@ async fn a_planning_session_turns_the_solvers_routes_into_trips() {
             }),
         )
         .await;
+    // The drivers were given by e-mail: the session holds their user ids.
+    let drivers = d.get("planning_session", &session).await["data"]["drivers"].clone();
+    let (dan, dede) =
+        (drivers[0].as_str().expect("an id").to_string(), drivers[1].as_str().expect("an id").to_string());
+    assert!(uuid::Uuid::parse_str(&dan).is_ok() && dan != dede, "{drivers}");
     let e = d.ok("dispatcher", "planning_session", &session, "startOptimization", json!({})).await;
     assert_eq!(e["state"], "OPTIMIZING");
     let jobs = e["data"]["solver_request"]["jobs"].as_array().expect("jobs");
@@ -684,12 +689,20 @@ async fn a_planning_session_turns_the_solvers_routes_into_trips() {
     // Only the solver reports results.
     let routes = json!({
         "routes": [
-            { "vehicle_id": truck1, "driver_id": "driver@chemichemi.test", "order_ids": [o1, o3], "total_distance": 18.4, "route_geometry": "_p~iF~ps|U_ulLnnqC" },
-            { "vehicle_id": truck2, "driver_id": "driver2@chemichemi.test", "order_ids": [o2], "total_distance": 7.2 },
+            { "vehicle_id": truck1, "driver_id": dan, "order_ids": [o1, o3], "total_distance": 18.4, "route_geometry": "_p~iF~ps|U_ulLnnqC" },
+            { "vehicle_id": truck2, "driver_id": dede, "order_ids": [o2], "total_distance": 7.2 },
         ],
     });
     let r = d.fire("dispatcher", "planning_session", &session, "optimizationComplete", routes.clone()).await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{:?}", r.body);
+    // The script writes the routes' drivers into user fields: a driver who is no user is refused
+    // there, and the session stays OPTIMIZING.
+    let mut strangers = routes.clone();
+    strangers["routes"][1]["driver_id"] = json!(uuid::Uuid::now_v7());
+    let r = d.fire("solver", "planning_session", &session, "optimizationComplete", strangers).await;
+    assert_eq!((r.status, r.code()), (422, "VALIDATION_FAILED"), "{:?}", r.body);
+    assert_eq!(r.error_paths(), ["/entity/routes/1/driver_id"], "{:?}", r.body);
+    assert_eq!(d.state("planning_session", &session).await, "OPTIMIZING");
     let e = d.ok("solver", "planning_session", &session, "optimizationComplete", routes).await;
     assert_eq!(e["state"], "OPTIMIZED");
     assert_eq!(e["data"]["unassigned_order_ids"], json!([]));
@@ -707,8 +720,9 @@ async fn a_planning_session_turns_the_solvers_routes_into_trips() {
     assert_eq!(t1["state"], "DRAFT");
     assert_eq!(
         (&t1["data"]["vehicle_id"], &t1["data"]["driver_id"], &t1["data"]["order_ids"]),
-        (&json!(truck1), &json!("driver@chemichemi.test"), &json!([o1, o3]))
+        (&json!(truck1), &json!(dan), &json!([o1, o3]))
     );
+    assert_eq!(t1["users"][&dan]["name"], "Dan Driver", "the driver is named: {t1}");
     assert_eq!(t1["data"]["planning_session_id"], session.as_str());
     assert_eq!(t1["data"]["scheduled_date"], "2026-03-02");
     let t2 = d.get("trip", &trip_ids[1]).await;

@@ -66,7 +66,12 @@ pub(super) fn csv_value(kind: FieldKind, cell: &str) -> Result<Option<Value>, St
         return Ok(None);
     }
     let v = match kind {
-        FieldKind::String | FieldKind::Enum | FieldKind::Reference | FieldKind::Date | FieldKind::Datetime => {
+        FieldKind::String
+        | FieldKind::Enum
+        | FieldKind::Reference
+        | FieldKind::User
+        | FieldKind::Date
+        | FieldKind::Datetime => {
             // Undo the export's formula guard.
             let unguarded = match cell.strip_prefix('\'') {
                 Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,

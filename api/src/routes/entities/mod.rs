@@ -67,6 +67,16 @@ async fn titles(state: &AppState, who: &TenantActor) -> Result<Arc<CompiledTenan
     Ok(state.store.live_cached(who.tenant).await?)
 }
 
+/// An entity's public form as every route answers it: with its `display` title and the `users`
+/// its user fields name (`engine::store::Store::add_users`).
+async fn answer(state: &AppState, who: &TenantActor, entity: &engine::model::Entity) -> Result<Value, ApiError> {
+    let defs = titles(state, who).await?;
+    let mut v = [entity_json_titled(entity, &defs)];
+    state.store.add_users(who.tenant, &mut v, &defs).await?;
+    let [v] = v;
+    Ok(v)
+}
+
 /// The id of the entity a request names, once the actor may do `action` to its type (see
 /// [`allow`]) and sees the entity by its roles' record rules (else 404, as an unknown id).
 async fn target(state: &AppState, who: &TenantActor, path: &EntityPath, action: Action) -> Result<Uuid, ApiError> {
@@ -92,13 +102,13 @@ async fn create(
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let opts = CreateOptions { input: body.input, ..CreateOptions::default() };
     let entity = state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, opts).await?;
-    Ok((StatusCode::CREATED, Json(entity_json_titled(&entity, &*titles(&state, &who).await?))))
+    Ok((StatusCode::CREATED, Json(answer(&state, &who, &entity).await?)))
 }
 
 async fn get_one(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
     let id = target(&state, &who, &path, Action::View).await?;
     let entity = state.store.get_entity(who.tenant, &path.type_name, id).await?;
-    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
+    Ok(Json(answer(&state, &who, &entity).await?))
 }
 
 /// The body of a PATCH: `{"data": {field: value or null}}`; anything else at the top level
@@ -127,7 +137,7 @@ async fn patch_one(
     };
     let if_match = if_match(&headers)?;
     let entity = state.store.patch_entity(who.tenant, (&path.type_name, id), patch, &who.actor, if_match).await?;
-    Ok(Json(entity_json_titled(&entity, &*titles(&state, &who).await?)))
+    Ok(Json(answer(&state, &who, &entity).await?))
 }
 
 async fn delete_one(
@@ -170,10 +180,9 @@ async fn list(
         .query(who.tenant, &who.actor, &path.type_name, &ListRequest::from_pairs(pairs, ListMode::List))
         .await?;
     let defs = titles(&state, &who).await?;
-    let mut body = json!({
-        "data": page.entities.iter().map(|e| entity_json_titled(e, &defs)).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    });
+    let mut data: Vec<Value> = page.entities.iter().map(|e| entity_json_titled(e, &defs)).collect();
+    state.store.add_users(who.tenant, &mut data, &defs).await?;
+    let mut body = json!({ "data": data, "next_cursor": page.next_cursor });
     if let Some(total) = page.total {
         body["total"] = json!(total);
     }
@@ -238,7 +247,9 @@ async fn execute(
             TransitionOptions { idempotency_key, if_match, dry_run: q.dry_run },
         )
         .await?;
-    add_display(&mut outcome.entity, &*titles(&state, &who).await?);
+    let defs = titles(&state, &who).await?;
+    add_display(&mut outcome.entity, &defs);
+    state.store.add_users(who.tenant, std::slice::from_mut(&mut outcome.entity), &defs).await?;
     Ok(Json(outcome))
 }
 

@@ -44,6 +44,7 @@ mod parse;
 pub(crate) mod rows;
 
 pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, UNIQUE_PREFIX};
+pub use parse::ME;
 use parse::*;
 
 /// Largest `limit` of a list page.
@@ -135,7 +136,7 @@ impl Accessor {
             FieldKind::String | FieldKind::Enum | FieldKind::Date => Some(Accessor::Text),
             FieldKind::Number | FieldKind::Integer => Some(Accessor::Number),
             FieldKind::Boolean => Some(Accessor::Boolean),
-            FieldKind::Reference => Some(Accessor::Uuid),
+            FieldKind::Reference | FieldKind::User => Some(Accessor::Uuid),
             FieldKind::Datetime => Some(Accessor::Timestamptz),
             FieldKind::Object | FieldKind::Array => None,
         }
@@ -655,7 +656,7 @@ pub(super) async fn run(
 ) -> Result<ListPage, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let (_, defs) = store.live_in(&mut tx, tenant).await?;
-    let mut parsed = parse(&defs, type_name, request)?;
+    let mut parsed = parse(&defs, type_name, request, actor.user_id())?;
     parsed.scope = Some((defs.row_scope(actor, type_name), actor.clone()));
     let page = fetch_page(&mut tx, tenant, &parsed).await?;
     tx.commit().await?;
@@ -674,7 +675,7 @@ pub async fn explain_list(
 ) -> Result<Vec<Value>, StoreError> {
     let mut tx = store.begin(tenant).await?;
     let (_, defs) = store.live_in(&mut tx, tenant).await?;
-    let mut parsed = parse(&defs, type_name, request)?;
+    let mut parsed = parse(&defs, type_name, request, actor.user_id())?;
     parsed.scope = Some((defs.row_scope(actor, type_name), actor.clone()));
     let mut plans = Vec::new();
     for (segment, cursor) in steps(&parsed) {

@@ -32,7 +32,17 @@ pub(super) fn one<'a>(param: &str, value: &'a ParamValue, errors: &mut Errors) -
     }
 }
 
-pub(super) fn parse(defs: &CompiledTenant, type_name: &str, request: &ListRequest) -> Result<Parsed, StoreError> {
+/// The value of a user field's filter that stands for the actor (`driver_id=me`).
+pub const ME: &str = "me";
+
+/// Parses `request` against the definition of `type_name`; `me` is the signed-in user's id
+/// (what `me` means in a user field's filter), `None` for the system and API keys.
+pub(super) fn parse(
+    defs: &CompiledTenant,
+    type_name: &str,
+    request: &ListRequest,
+    me: Option<Uuid>,
+) -> Result<Parsed, StoreError> {
     let ty = defs.type_(type_name).ok_or_else(|| StoreError::TypeNotFound(type_name.to_string()))?;
     let states: Vec<String> =
         defs.workflow(type_name).map(|w| w.states().keys().cloned().collect()).unwrap_or_default();
@@ -76,7 +86,7 @@ pub(super) fn parse(defs: &CompiledTenant, type_name: &str, request: &ListReques
             }
             continue;
         }
-        if let Some(f) = parse_filter(ty, &states, param, value, &mut errors) {
+        if let Some(f) = parse_filter(ty, (&states, me), param, value, &mut errors) {
             filters.push(f);
         }
     }
@@ -159,7 +169,7 @@ pub(super) fn filter_key(ty: &CompiledType, param: &str, name: &str, errors: &mu
 
 pub(super) fn parse_filter(
     ty: &CompiledType,
-    states: &[String],
+    known: (&[String], Option<Uuid>),
     param: &str,
     value: &ParamValue,
     errors: &mut Errors,
@@ -210,7 +220,7 @@ pub(super) fn parse_filter(
             }
             let mut vals = Vec::with_capacity(raw.len());
             for r in raw {
-                vals.push(parse_value(&key, field, states, param, r, errors)?);
+                vals.push(parse_value(&key, field, known, param, r, errors)?);
             }
             Some(Filter { key, cond: Cond::In(vals) })
         }
@@ -233,17 +243,17 @@ pub(super) fn parse_filter(
                 }
             }
             let v = one(param, value, errors)?;
-            let val = parse_value(&key, field, states, param, v, errors)?;
+            let val = parse_value(&key, field, known, param, v, errors)?;
             Some(Filter { key, cond: Cond::Compare(op, val) })
         }
     }
 }
 
-/// Parses one value to the key's kind.
+/// Parses one value to the key's kind. `known` is the type's states and the actor's user id.
 pub(super) fn parse_value(
     key: &Key,
     field: Option<&FieldDef>,
-    states: &[String],
+    (states, me): (&[String], Option<Uuid>),
     param: &str,
     raw: &str,
     errors: &mut Errors,
@@ -300,6 +310,14 @@ pub(super) fn parse_value(
             FieldKind::Reference => match Uuid::parse_str(raw) {
                 Ok(u) => Some(Val::Uuid(u)),
                 Err(_) => bad("must be an entity id (uuid)".into()),
+            },
+            FieldKind::User => match (raw, me) {
+                (ME, Some(me)) => Some(Val::Uuid(me)),
+                (ME, None) => bad(format!("`{ME}` stands for the signed-in user, and the caller is not one")),
+                _ => match Uuid::parse_str(raw) {
+                    Ok(u) => Some(Val::Uuid(u)),
+                    Err(_) => bad(format!("must be a user id (uuid) or `{ME}`")),
+                },
             },
             FieldKind::Datetime => parse_datetime(raw)
                 .or_else(|| bad("must be an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)".into())),

@@ -165,7 +165,9 @@ fn bind_json_item(s: &mut Stmt, kind: FieldKind, v: &Value) -> Option<String> {
     Some(match (kind, v) {
         (FieldKind::Number | FieldKind::Integer, Value::Number(n)) => s.param(Bind::Number(n.as_f64()?)),
         (FieldKind::Boolean, Value::Bool(b)) => s.param(Bind::Boolean(*b)),
-        (FieldKind::Reference, Value::String(t)) => s.param(Bind::Text(Uuid::parse_str(t).ok()?.to_string())),
+        (FieldKind::Reference | FieldKind::User, Value::String(t)) => {
+            s.param(Bind::Text(Uuid::parse_str(t).ok()?.to_string()))
+        }
         (FieldKind::String | FieldKind::Enum | FieldKind::Date | FieldKind::Datetime, Value::String(t)) => {
             s.param(Bind::Text(t.clone()))
         }

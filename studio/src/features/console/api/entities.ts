@@ -74,6 +74,19 @@ export const referenceOptionsQuery = (tenant: string, type: string) =>
       ).data,
   });
 
+/** The users a user field may hold (`x-user: {role}`): the active users having the role, by name. */
+export const userChoicesQuery = (tenant: string, role: string | null) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'user-choices', role],
+    staleTime: 30_000,
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/user-choices', {
+          params: { path: { tenant }, query: role ? { role } : {} },
+        }),
+      ).data,
+  });
+
 export async function createEntity(tenant: string, type: string, data: unknown) {
   return unwrap(
     await api.POST('/api/v1/t/{tenant}/entities/{type}', {

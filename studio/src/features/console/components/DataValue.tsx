@@ -21,14 +21,56 @@ export function RefLink({ tenant, type, id }: { tenant: string; type: string; id
   return <Link to={paths.entity(tenant, type, id)}>{e.data ? entityName(e.data) : id}</Link>;
 }
 
+/** The users an entity's user fields name (its `users`): id → name and e-mail. */
+export type UserNames = Record<string, { name: string; email: string }>;
+
+/** A user field's value: the user's name (their e-mail on hover), else their e-mail, else the id. */
+export function UserName({ id, users }: { id: string; users: UserNames | undefined }) {
+  const u = users?.[id];
+  if (!u) return <span className="value">{id}</span>;
+  return (
+    <span className="value" title={u.email}>
+      {u.name || u.email}
+    </span>
+  );
+}
+
 /**
- * A value of an entity's data as its schema says: a reference as a link by title, an object as
- * its fields, an array of objects as a table (order lines), anything else as text.
+ * A value of an entity's data as its schema says: a reference as a link by title, a user by
+ * name, an object as its fields, an array of objects as a table (order lines), anything else as
+ * text.
  */
-export function DataValue({ tenant, schema, value }: { tenant: string; schema: unknown; value: unknown }) {
+export function DataValue({
+  tenant,
+  schema,
+  value,
+  users,
+}: {
+  tenant: string;
+  schema: unknown;
+  value: unknown;
+  users?: UserNames;
+}) {
   const s = isObject(schema) ? schema : {};
   if (typeof s['x-reference'] === 'string' && typeof value === 'string') {
     return <RefLink tenant={tenant} type={s['x-reference']} id={value} />;
+  }
+  if (isObject(s['x-user']) && typeof value === 'string') {
+    return <UserName id={value} users={users} />;
+  }
+  // A list of users (`items: { type: user }`): their names.
+  if (Array.isArray(value) && isObject(s.items) && isObject(s.items['x-user'])) {
+    const items = s.items;
+    return (
+      <span className="value">
+        {(value as unknown[]).map((v: unknown, i) => (
+          <span key={i}>
+            {i > 0 ? ', ' : null}
+            <DataValue tenant={tenant} schema={items} value={v} users={users} />
+          </span>
+        ))}
+      </span>
+    );
   }
   if (isObject(value)) {
     return (
@@ -37,7 +79,12 @@ export function DataValue({ tenant, schema, value }: { tenant: string; schema: u
           <div key={k}>
             <dt>{labelOf(s, k)}</dt>
             <dd>
-              <DataValue tenant={tenant} schema={isObject(s.properties) ? s.properties[k] : undefined} value={v} />
+              <DataValue
+                tenant={tenant}
+                schema={isObject(s.properties) ? s.properties[k] : undefined}
+                value={v}
+                users={users}
+              />
             </dd>
           </div>
         ))}
@@ -63,7 +110,12 @@ export function DataValue({ tenant, schema, value }: { tenant: string; schema: u
             <tr key={i}>
               {columns.map((c) => (
                 <td key={c}>
-                  <DataValue tenant={tenant} schema={isObject(items.properties) ? items.properties[c] : undefined} value={row[c]} />
+                  <DataValue
+                    tenant={tenant}
+                    schema={isObject(items.properties) ? items.properties[c] : undefined}
+                    value={row[c]}
+                    users={users}
+                  />
                 </td>
               ))}
             </tr>

@@ -101,7 +101,7 @@ export function EntityPage() {
                     <div key={k}>
                       <dt>{typeof def.title === 'string' ? def.title : humanize(k)}</dt>
                       <dd>
-                        <DataValue tenant={tenant} schema={def} value={v} />
+                        <DataValue tenant={tenant} schema={def} value={v} users={entity.data.users} />
                       </dd>
                     </div>
                   );

@@ -10,7 +10,7 @@ import { paths } from '../../../lib/urls';
 import { listQuery, tenantDocQuery } from '../api/entities';
 import { typesQuery } from '../api/types';
 import { cell, columns, nextSort, readListQuery, sortKeys } from '../lib/columns';
-import { RefLink } from './DataValue';
+import { RefLink, UserName } from './DataValue';
 
 /** A type's entities: search, sort by a column, pages by cursor; all of it in the URL. */
 export function ListPage() {
@@ -111,6 +111,8 @@ export function ListPage() {
                   <td key={c.field}>
                     {c.reference && typeof e.data[c.field] === 'string' ? (
                       <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
+                    ) : c.user && typeof e.data[c.field] === 'string' ? (
+                      <UserName id={String(e.data[c.field])} users={e.users} />
                     ) : (
                       cell(e.data[c.field])
                     )}

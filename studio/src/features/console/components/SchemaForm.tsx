@@ -1,5 +1,6 @@
 // A form generated from a JSON Schema with @rjsf/core, themed by the app's CSS: text buttons
-// instead of icon fonts, references as pickers showing titles, no client-side validation (the
+// instead of icon fonts, references as pickers showing titles, user fields as pickers of the
+// tenant's users having the field's role (by name), no client-side validation (the
 // CSP refuses the `eval` ajv needs; the server's field errors are shown at their fields).
 
 import Form from '@rjsf/core';
@@ -8,7 +9,7 @@ import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { useParams } from 'react-router';
 import { entityName } from '../../../lib/entityName';
-import { referenceOptionsQuery } from '../api/entities';
+import { referenceOptionsQuery, userChoicesQuery } from '../api/entities';
 import { serverSideValidator } from '../lib/forms';
 
 function textButton(text: string) {
@@ -63,7 +64,50 @@ function ReferenceWidget(props: WidgetProps) {
   );
 }
 
-const widgets: RegistryWidgetsType = { reference: ReferenceWidget };
+/** The role a user field asks for (`x-user: {role}`), or null for any user. */
+function userRole(schema: unknown): string | null {
+  if (typeof schema !== 'object' || schema === null) return null;
+  const x = (schema as Record<string, unknown>)['x-user'];
+  if (typeof x !== 'object' || x === null) return null;
+  const role = (x as Record<string, unknown>).role;
+  return typeof role === 'string' ? role : null;
+}
+
+/** A user field (`x-user: {role}`) as a select of the active users having the role, by name. */
+function UserWidget(props: WidgetProps) {
+  const tenant = useParams().tenant ?? '';
+  const options = useQuery(userChoicesQuery(tenant, userRole(props.schema)));
+  const value = typeof props.value === 'string' ? props.value : '';
+  const known = options.data?.some((u) => u.id === value) ?? false;
+  return (
+    <select
+      id={props.id}
+      value={value}
+      required={props.required}
+      disabled={props.disabled || props.readonly}
+      aria-busy={options.isPending}
+      onChange={(e) => {
+        props.onChange(e.target.value === '' ? undefined : e.target.value);
+      }}
+      onBlur={() => {
+        props.onBlur(props.id, value);
+      }}
+      onFocus={() => {
+        props.onFocus(props.id, value);
+      }}
+    >
+      <option value="">{options.isPending ? 'Loading…' : '— choose —'}</option>
+      {value && !known ? <option value={value}>{value}</option> : null}
+      {(options.data ?? []).map((u) => (
+        <option key={u.id} value={u.id}>
+          {u.name ? `${u.name} (${u.email})` : u.email}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+const widgets: RegistryWidgetsType = { reference: ReferenceWidget, user: UserWidget };
 
 const templates = {
   ButtonTemplates: {

@@ -23,12 +23,14 @@ describe('list columns', () => {
         items: { type: 'array' },
         customer_id: { type: 'string', format: 'uuid', 'x-reference': 'customer', title: 'Customer' },
         total: { type: ['number', 'null'], title: 'Total' },
+        driver_id: { type: 'string', format: 'uuid', 'x-user': { role: 'driver' }, title: 'Driver' },
       },
     };
     expect(columns(schema, ['total'])).toEqual([
-      { field: 'total', label: 'Total', sortable: true, reference: null },
-      { field: 'notes', label: 'notes', sortable: false, reference: null },
-      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer' },
+      { field: 'total', label: 'Total', sortable: true, reference: null, user: false },
+      { field: 'notes', label: 'notes', sortable: false, reference: null, user: false },
+      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false },
+      { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true },
     ]);
     expect(columns(schema, [], 1)).toHaveLength(1);
   });

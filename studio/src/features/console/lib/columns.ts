@@ -7,6 +7,8 @@ export interface Column {
   label: string;
   sortable: boolean;
   reference: string | null;
+  /** A user field (`x-user`): shown by the user's name. */
+  user: boolean;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -44,6 +46,7 @@ export function columns(schema: unknown, sortable: string[], max = 5): Column[] 
         label: typeof def.title === 'string' ? def.title : field.replaceAll('_', ' '),
         sortable: sortable.includes(field),
         reference: typeof def['x-reference'] === 'string' ? def['x-reference'] : null,
+        user: isRecord(def['x-user']),
       },
     ];
   });

@@ -54,6 +54,18 @@ describe('generated forms', () => {
     expect(uiSchemaFor(null)).toEqual({});
   });
 
+  it('offer the users of a user field’s role, at any depth', () => {
+    const trip = {
+      type: 'object',
+      properties: {
+        driver_id: { type: 'string', format: 'uuid', 'x-user': { role: 'driver' } },
+        crew: { type: 'array', items: { type: 'string', format: 'uuid', 'x-user': { role: null } } },
+        notes: { type: 'string' },
+      },
+    };
+    expect(uiSchemaFor(trip)).toEqual({ driver_id: { 'ui:widget': 'user' }, crew: { items: { 'ui:widget': 'user' } } });
+  });
+
   it('put the server’s field errors at their fields', () => {
     const details = {
       errors: [

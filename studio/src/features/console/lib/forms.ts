@@ -43,10 +43,14 @@ export function createSchema(schema: unknown): RJSFSchema {
   return strip(schema) as RJSFSchema;
 }
 
-/** The uiSchema of a generated form: reference fields (`x-reference`) as pickers, at any depth. */
+/**
+ * The uiSchema of a generated form: reference fields (`x-reference`) and user fields (`x-user`)
+ * as pickers, at any depth.
+ */
 export function uiSchemaFor(schema: unknown): UiSchema {
   if (!isObject(schema)) return {};
   if (typeof schema['x-reference'] === 'string') return { 'ui:widget': 'reference' };
+  if (isObject(schema['x-user'])) return { 'ui:widget': 'user' };
   if (isObject(schema.properties)) {
     const ui: UiSchema = {};
     for (const [name, p] of Object.entries(schema.properties)) {
