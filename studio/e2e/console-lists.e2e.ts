@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { signInApi, type Client } from './api';
-import { browserPerTest, screenshot, seriousViolations } from './browser';
+import { browserPerTest, newContext, screenshot, seriousViolations } from './browser';
 
 const baseURL = inject('baseURL');
 const TENANT = 'chemichemi';
@@ -15,6 +15,18 @@ const PASSWORD = 'switchyard-demo';
 const BASE = `/api/v1/t/${TENANT}/entities`;
 
 const t = browserPerTest(baseURL);
+
+// Logins are rate-limited per account (a burst of 5, then one per 12 s) and the files share one
+// server: each user signs in to the API once for the whole file.
+const clients = new Map<string, Promise<Client>>();
+function apiAs(email: string): Promise<Client> {
+  let c = clients.get(email);
+  if (!c) {
+    c = signInApi(baseURL, TENANT, email, PASSWORD);
+    clients.set(email, c);
+  }
+  return c;
+}
 
 async function signIn(p: Page, email: string, next: string): Promise<void> {
   await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
@@ -57,8 +69,8 @@ const count = async (api: Client, query: string) => (await api.ok<{ total: numbe
 describe('console lists', () => {
   it('filters by kind in the URL, exports the filtered CSV, and fires a transition in bulk', async () => {
     const page = t.page();
-    const sales = await signInApi(baseURL, TENANT, 'sales@chemichemi.test', PASSWORD);
-    const managerApi = await signInApi(baseURL, TENANT, 'manager@chemichemi.test', PASSWORD);
+    const sales = await apiAs('sales@chemichemi.test');
+    const managerApi = await apiAs('manager@chemichemi.test');
     const d = await demoData(sales);
     const mine = [await pending(sales, d), await pending(sales, d), await pending(managerApi, d)];
     const numbers = mine.map((o) => String(o.data.order_number));
@@ -145,5 +157,77 @@ describe('console lists', () => {
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
     await page.getByRole('button', { name: 'Export CSV' }).click();
     await page.getByRole('alert').filter({ hasText: 'You may not export Order' }).waitFor();
+  });
+
+  it('shows the entities that refer to an entity, with links', async () => {
+    const page = t.page();
+    const sales = await apiAs('sales@chemichemi.test');
+    const d = await demoData(sales);
+    const order = await pending(sales, d);
+    const number = String(order.data.order_number);
+    await signIn(page, 'dispatcher@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await page.getByRole('heading', { name: `Order ${number}` }).waitFor();
+    // The order's customer, then the customer's orders (order.customer_id refers to it).
+    await page.getByRole('link', { name: String(d.customer.data.name) }).first().click();
+    await page.getByRole('heading', { name: `Customer ${String(d.customer.data.name)}` }).waitFor();
+    const related = page.getByRole('region', { name: 'Related' });
+    const orders = related.getByRole('list', { name: /^Order by Customer/ });
+    await orders.getByRole('link', { name: number }).waitFor();
+    const all = orders.getByRole('link', { name: /^All \d+ Order$/ });
+    if ((await all.count()) > 0) {
+      await all.click();
+      await page.waitForURL(/customer_id/);
+      await page.getByRole('status').filter({ hasText: /match the filters/ }).waitFor();
+    } else {
+      await orders.getByRole('link', { name: number }).click();
+      await page.getByRole('heading', { name: `Order ${number}` }).waitFor();
+    }
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
+  it('updates a list, the inbox and an open entity within two seconds, without a reload', async () => {
+    const sales = await apiAs('sales@chemichemi.test');
+    const d = await demoData(sales);
+    const order = await pending(sales, d);
+    const number = String(order.data.order_number);
+    const open = async (email: string, next: string) => {
+      const context = await newContext(t.browser(), baseURL);
+      const p = await context.newPage();
+      await signIn(p, email, next);
+      return { context, p };
+    };
+    // Each page marks its window: a reload would lose the mark.
+    const mark = (p: Page) =>
+      p.evaluate(() => {
+        (window as unknown as { unreloaded?: boolean }).unreloaded = true;
+      });
+    const marked = (p: Page) => p.evaluate(() => (window as unknown as { unreloaded?: boolean }).unreloaded === true);
+
+    const list = await open('dispatcher@chemichemi.test', `/t/${TENANT}/entities/order`);
+    const row = list.p.getByRole('row').filter({ has: list.p.getByRole('link', { name: number }) });
+    await row.getByText('PENDING_APPROVAL').waitFor();
+    const inbox = await open('manager2@chemichemi.test', `/t/${TENANT}`);
+    const waiting = inbox.p.getByRole('region', { name: /^Order: approveOrder/ }).getByRole('link', { name: number });
+    await waiting.waitFor();
+    const watcher = await open('admin@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await watcher.p.getByRole('heading', { name: `Order ${number}` }).waitFor();
+    expect(await watcher.p.getByLabel('State').textContent()).toBe('PENDING_APPROVAL');
+    for (const p of [list.p, inbox.p, watcher.p]) await mark(p);
+    // Give the pages' streams a moment to connect: they start at the end of the stream.
+    await new Promise((r) => setTimeout(r, 500));
+
+    // The first browser approves it.
+    const page = t.page();
+    await signIn(page, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await page.getByRole('button', { name: 'approveOrder' }).click();
+    await page.getByRole('status').filter({ hasText: 'approveOrder: now APPROVED.' }).waitFor();
+
+    await row.getByText('APPROVED', { exact: true }).waitFor({ timeout: 2000 });
+    await expect.poll(() => waiting.count(), { timeout: 2000 }).toBe(0);
+    await expect.poll(() => watcher.p.getByLabel('State').textContent(), { timeout: 2000 }).toBe('APPROVED');
+    await watcher.p.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor({ timeout: 2000 });
+    for (const p of [list.p, inbox.p, watcher.p]) expect(await marked(p)).toBe(true);
+    expect(await seriousViolations(list.p)).toEqual([]);
+    for (const c of [list, inbox, watcher]) await c.context.close();
   });
 });
