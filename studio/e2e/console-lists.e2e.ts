@@ -173,6 +173,8 @@ describe('console lists', () => {
     const related = page.getByRole('region', { name: 'Related' });
     const orders = related.getByRole('list', { name: /^Order by Customer/ });
     await orders.getByRole('link', { name: number }).waitFor();
+    await related.scrollIntoViewIfNeeded();
+    await screenshot(page, 'related');
     const all = orders.getByRole('link', { name: /^All \d+ Order$/ });
     if ((await all.count()) > 0) {
       await all.click();
@@ -226,6 +228,7 @@ describe('console lists', () => {
     await expect.poll(() => waiting.count(), { timeout: 2000 }).toBe(0);
     await expect.poll(() => watcher.p.getByLabel('State').textContent(), { timeout: 2000 }).toBe('APPROVED');
     await watcher.p.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor({ timeout: 2000 });
+    await screenshot(list.p, 'list-live');
     for (const p of [list.p, inbox.p, watcher.p]) expect(await marked(p)).toBe(true);
     expect(await seriousViolations(list.p)).toEqual([]);
     for (const c of [list, inbox, watcher]) await c.context.close();

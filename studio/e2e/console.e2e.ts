@@ -177,8 +177,13 @@ describe('the console', () => {
     const id = page.url().split('/').pop() ?? '';
     await notes.fill('my second edit');
     await sales.ok('PATCH', `${base}/order/${id}`, { data: { notes: 'their edit', requested_delivery_date: '2030-01-02' } });
-    await edit.getByRole('status').filter({ hasText: 'This Order changed while you were editing (now version 3)' }).waitFor();
+    const notice = edit.getByRole('status').filter({ hasText: 'This Order changed while you were editing (now version 3)' });
+    await notice.waitFor();
     expect(await notes.inputValue()).toBe('my second edit');
+    expect(await seriousViolations(page)).toEqual([]);
+    // The notice stays in sight (sticky) over the form being typed in.
+    expect(await notice.isVisible()).toBe(true);
+    await screenshot(page, 'edit-live-notice');
     await edit.getByRole('button', { name: 'Save' }).click();
     const conflict = page.getByRole('alert').filter({ hasText: 'Someone else changed this Order' });
     await conflict.waitFor();
