@@ -148,7 +148,13 @@ describe('console lists', () => {
     const all = page.getByRole('region', { name: /^Bulk: all \d+ matching$/ });
     await all.getByLabel('Transition').selectOption('rejectOrder');
     await all.getByRole('button', { name: 'Dry run' }).click();
-    await all.getByRole('status').filter({ hasText: /^Dry run: done;/ }).waitFor();
+    const report = all.getByRole('status').filter({ hasText: /^Dry run: done;/ });
+    await report.waitFor();
+    const matching = Number(/all (\d+) matching/.exec((await all.getByRole('heading').textContent()) ?? '')?.[1]);
+    const [would, wouldNot] = [...((await report.textContent()) ?? '').matchAll(/(\d+) would/g)].map((m) => Number(m[1]));
+    expect(matching).toBeGreaterThan(0);
+    expect((would ?? 0) + (wouldNot ?? 0)).toBe(matching);
+    expect(await all.getByRole('alert').count()).toBe(0);
   });
 
   it('refuses the CSV without the export permission, with a clear message', async () => {

@@ -91,6 +91,25 @@ export const referenceOptionsQuery = (tenant: string, type: string) =>
       ).data,
   });
 
+/**
+ * A picker's search: the entities of `type` whose searchable fields hold every word of `q` (the
+ * server's `q`, so beyond the first 200), 20 at most. A type with no searchable field answers 422:
+ * the picker then searches its first 200 options itself.
+ */
+export const referenceSearchQuery = (tenant: string, type: string, q: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'options', type, q],
+    staleTime: 30_000,
+    enabled: type !== '' && q.trim() !== '',
+    retry: false,
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}', {
+          params: { path: { tenant, type }, query: { q: q.trim(), limit: 20 } },
+        }),
+      ).data,
+  });
+
 export async function createEntity(tenant: string, type: string, data: unknown) {
   return unwrap(
     await api.POST('/api/v1/t/{tenant}/entities/{type}', {

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { entityName } from '../../../lib/entityName';
-import { referenceOptionsQuery } from '../api/entities';
+import { referenceOptionsQuery, referenceSearchQuery } from '../api/entities';
 import { fromLocalInput, specKeys, splitIn, toLocalInput, toggleIn, type FilterSpec } from '../lib/filters';
 import { RefTitle } from './DataValue';
 
@@ -98,13 +98,13 @@ function Filter({ tenant, spec, filters, set }: { tenant: string; spec: FilterSp
 function ReferenceFilter({ tenant, spec, filters, set }: { tenant: string; spec: FilterSpec; filters: Record<string, string>; set: Props['set'] }) {
   const [search, setSearch] = useState('');
   const options = useQuery(referenceOptionsQuery(tenant, spec.reference ?? ''));
+  // The server's search when the type has searchable fields (it reaches past the first 200).
+  const found = useQuery(referenceSearchQuery(tenant, spec.reference ?? '', search));
   const key = `${spec.field}[in]`;
   const chosen = splitIn(filters[key]);
   const words = search.toLowerCase().split(/\s+/).filter(Boolean);
-  const shown = (options.data ?? [])
-    .filter((e) => !chosen.includes(e.id))
-    .filter((e) => words.every((w) => entityName(e).toLowerCase().includes(w)))
-    .slice(0, 8);
+  const candidates = found.data ?? (options.data ?? []).filter((e) => words.every((w) => entityName(e).toLowerCase().includes(w)));
+  const shown = candidates.filter((e) => !chosen.includes(e.id)).slice(0, 8);
   return (
     <div className="picker">
       {chosen.length > 0 ? (
@@ -150,7 +150,7 @@ function ReferenceFilter({ tenant, spec, filters, set }: { tenant: string; spec:
           </label>
         ))}
       </div>
-      {options.data && shown.length === 0 && search ? <p className="muted">No match among the first {options.data.length}.</p> : null}
+      {options.data && shown.length === 0 && search && !found.isFetching ? <p className="muted">No match.</p> : null}
     </div>
   );
 }

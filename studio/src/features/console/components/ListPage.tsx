@@ -33,7 +33,12 @@ export function ListPage() {
   const info = types.data?.data.find((t) => t.name === type);
   const specs = filterSpecs(doc.data, tenant, type, info?.schema);
   const filters = readFilters(params, specs);
-  const list = useQuery({ ...listQuery(tenant, type, { q, sort, cursor, filters }), enabled: doc.isSuccess || doc.isError });
+  // Filters wait for the document that names them; the previous page (of this type) stays while the next loads.
+  const list = useQuery({
+    ...listQuery(tenant, type, { q, sort, cursor, filters }),
+    enabled: doc.isSuccess || doc.isError,
+    placeholderData: (previous, query) => (query?.queryKey[3] === type ? previous : undefined),
+  });
   useDocumentTitle(info?.label ?? type, tenant);
   const sortable = sortKeys(doc.data, tenant, type);
   const cols = columns(info?.schema, sortable);
