@@ -157,12 +157,28 @@ describe('console lists', () => {
     expect(await all.getByRole('alert').count()).toBe(0);
   });
 
-  it('refuses the CSV without the export permission, with a clear message', async () => {
+  it('refuses the CSV without the export permission, with a clear message; reads date and text filters from a link', async () => {
     const page = t.page();
     await signIn(page, 'warehouse@chemichemi.test', `/t/${TENANT}/entities/order`);
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
     await page.getByRole('button', { name: 'Export CSV' }).click();
     await page.getByRole('alert').filter({ hasText: 'You may not export Order' }).waitFor();
+
+    // Other kinds from a shared link: a date range and a text field (trips), read back into the
+    // filters and accepted by the server.
+    const query = 'scheduled_date%5Bgte%5D=2026-01-01&scheduled_date%5Blte%5D=2026-12-31&driver_id=driver%40chemichemi.test';
+    await page.goto(`/studio/t/${TENANT}/entities/trip?${query}`);
+    await page.getByRole('heading', { name: 'Trip', exact: true }).waitFor();
+    await page.getByRole('status').filter({ hasText: /match the filters/ }).waitFor();
+    const filters = page.getByRole('complementary', { name: 'Filters' });
+    expect(await filters.getByLabel('From (Scheduled date)').inputValue()).toBe('2026-01-01');
+    expect(await filters.getByLabel('To (Scheduled date)').inputValue()).toBe('2026-12-31');
+    expect(await filters.getByLabel('Driver equals').inputValue()).toBe('driver@chemichemi.test');
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await seriousViolations(page)).toEqual([]);
+    await filters.getByRole('button', { name: 'Clear filters' }).click();
+    await page.getByRole('status').filter({ hasText: /^\d+ entit(y|ies)$/ }).waitFor();
+    expect(page.url()).not.toContain('scheduled_date');
   });
 
   it('shows the entities that refer to an entity, with links', async () => {
