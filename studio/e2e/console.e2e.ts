@@ -172,10 +172,18 @@ describe('the console', () => {
     await notes.fill('edited once');
     await edit.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved: version 2.' }).waitFor();
-    // Someone else saves meanwhile: Save says so, Reload keeps what was typed here.
+    // Someone else saves while this is being typed: the event stream brings it at once, and a
+    // notice says so without touching the form; Save says so too, Reload keeps what was typed.
     const id = page.url().split('/').pop() ?? '';
-    await sales.ok('PATCH', `${base}/order/${id}`, { data: { notes: 'their edit', requested_delivery_date: '2030-01-02' } });
     await notes.fill('my second edit');
+    await sales.ok('PATCH', `${base}/order/${id}`, { data: { notes: 'their edit', requested_delivery_date: '2030-01-02' } });
+    const notice = edit.getByRole('status').filter({ hasText: 'This Order changed while you were editing (now version 3)' });
+    await notice.waitFor();
+    expect(await notes.inputValue()).toBe('my second edit');
+    expect(await seriousViolations(page)).toEqual([]);
+    // The notice stays in sight (sticky) over the form being typed in.
+    expect(await notice.isVisible()).toBe(true);
+    await screenshot(page, 'edit-live-notice');
     await edit.getByRole('button', { name: 'Save' }).click();
     const conflict = page.getByRole('alert').filter({ hasText: 'Someone else changed this Order' });
     await conflict.waitFor();

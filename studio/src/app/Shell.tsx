@@ -1,6 +1,7 @@
 import { NavLink, Outlet, useParams } from 'react-router';
 import { SignOutButton, useMe, useSession } from '../features/auth';
 import { paths } from '../lib/urls';
+import { useLiveUpdates } from './useLiveUpdates';
 
 /** The frame of every signed-in page: where you are, who you are, how to leave. */
 export function Shell() {
@@ -9,6 +10,7 @@ export function Shell() {
   const me = useMe();
   const email = session.status === 'signed-in' ? session.session.claims.email : '';
   const user = me.data?.name || me.data?.email || email;
+  useLiveUpdates(session.status === 'signed-in' ? tenant : '');
   return (
     <div className="shell">
       <a className="skip-link" href="#main">

@@ -12,15 +12,32 @@ export const tenantDocQuery = (tenant: string) =>
       unwrap(await api.GET('/api/v1/t/{tenant}/openapi.json', { params: { path: { tenant } } })) as unknown,
   });
 
-export const listQuery = (tenant: string, type: string, q: string, sort: string, cursor: string | null) =>
+/** What a list asks for: search, sort, page, and its filters as query parameters (`state[in]`: `A,B`). */
+export interface ListParams {
+  q: string;
+  sort: string;
+  cursor: string | null;
+  filters: Record<string, string>;
+  limit?: number;
+}
+
+export const listQuery = (tenant: string, type: string, p: ListParams) =>
   queryOptions({
-    queryKey: ['t', tenant, 'list', type, q, sort, cursor],
+    queryKey: ['t', tenant, 'list', type, p],
     queryFn: async () =>
       unwrap(
         await api.GET('/api/v1/t/{tenant}/entities/{type}', {
           params: {
             path: { tenant, type },
-            query: { sort, limit: 25, total: true, ...(q ? { q } : {}), ...(cursor ? { cursor } : {}) },
+            // The filters are the type's own (the tenant's document lists them; the generic one cannot).
+            query: {
+              ...p.filters,
+              sort: p.sort,
+              limit: p.limit ?? 25,
+              total: true,
+              ...(p.q ? { q: p.q } : {}),
+              ...(p.cursor ? { cursor: p.cursor } : {}),
+            },
           },
         }),
       ),
@@ -83,6 +100,25 @@ export const userChoicesQuery = (tenant: string, role: string | null) =>
       unwrap(
         await api.GET('/api/v1/t/{tenant}/user-choices', {
           params: { path: { tenant }, query: role ? { role } : {} },
+        }),
+      ).data,
+  });
+
+/**
+ * A picker's search: the entities of `type` whose searchable fields hold every word of `q` (the
+ * server's `q`, so beyond the first 200), 20 at most. A type with no searchable field answers 422:
+ * the picker then searches its first 200 options itself.
+ */
+export const referenceSearchQuery = (tenant: string, type: string, q: string) =>
+  queryOptions({
+    queryKey: ['t', tenant, 'options', type, q],
+    staleTime: 30_000,
+    enabled: type !== '' && q.trim() !== '',
+    retry: false,
+    queryFn: async () =>
+      unwrap(
+        await api.GET('/api/v1/t/{tenant}/entities/{type}', {
+          params: { path: { tenant, type }, query: { q: q.trim(), limit: 20 } },
         }),
       ).data,
   });

@@ -35,6 +35,12 @@ export function UserName({ id, users }: { id: string; users: UserNames | undefin
   );
 }
 
+/** A referenced entity's title as text (its id until read, or if it is gone). */
+export function RefTitle({ tenant, type, id }: { tenant: string; type: string; id: string }) {
+  const e = useQuery({ ...entityQuery(tenant, type, id), retry: false });
+  return <>{e.data ? entityName(e.data) : id}</>;
+}
+
 /**
  * A value of an entity's data as its schema says: a reference as a link by title, a user by
  * name, an object as its fields, an array of objects as a table (order lines), anything else as

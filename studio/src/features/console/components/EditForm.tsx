@@ -42,6 +42,10 @@ export function EditForm(props: Props) {
     setTyped(data);
   }
 
+  // Typing, and the entity moved on underneath (someone's save or transition, seen live): say so
+  // rather than overwrite the form; Reload rebases what was typed on their version.
+  const behind = dirty && props.entity.version !== base.version && message?.kind !== 'conflict';
+
   const save = async () => {
     setBusy(true);
     setMessage(null);
@@ -88,6 +92,15 @@ export function EditForm(props: Props) {
 
   return (
     <>
+      {behind ? (
+        <div className="live-notice" role="status">
+          This {props.label} changed while you were editing (now version {String(props.entity.version)}). What you typed is kept;
+          Reload to see their version and keep your values.{' '}
+          <button type="button" className="secondary small" onClick={() => void reload()}>
+            Reload
+          </button>
+        </div>
+      ) : null}
       {message?.kind === 'ok' ? <p role="status">{message.text}</p> : null}
       {message && message.kind !== 'ok' ? (
         <Alert>

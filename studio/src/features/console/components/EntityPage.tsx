@@ -9,13 +9,15 @@ import { humanize } from '../../../lib/humanize';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
-import { entityQuery, fire, historyQuery, meQuery, transitionsQuery } from '../api/entities';
+import { entityQuery, fire, historyQuery, meQuery, tenantDocQuery, transitionsQuery } from '../api/entities';
 import { typesQuery } from '../api/types';
 import { cell } from '../lib/columns';
 import { createSchema, editableFields, serverErrors, uiSchemaFor, type StateInfo } from '../lib/forms';
 import { reasonText } from '../lib/reasons';
+import { referrers } from '../lib/related';
 import { DataValue } from './DataValue';
 import { EditForm } from './EditForm';
+import { Related } from './Related';
 import { SchemaForm } from './SchemaForm';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -32,6 +34,7 @@ export function EntityPage() {
   const transitions = useQuery(transitionsQuery(tenant, type, id));
   const history = useQuery(historyQuery(tenant, type, id));
   const me = useQuery(meQuery());
+  const doc = useQuery(tenantDocQuery(tenant));
   const [inputs, setInputs] = useState<Record<string, unknown>>({});
   const [inputErrors, setInputErrors] = useState<Record<string, ErrorSchema>>({});
   const [notice, setNotice] = useState<string | null>(null);
@@ -43,6 +46,7 @@ export function EntityPage() {
   const props = isRecord(info?.schema) && isRecord(info.schema.properties) ? info.schema.properties : {};
   const workflow = isRecord(info?.workflow) ? info.workflow : {};
   const states = Array.isArray(workflow.states) ? (workflow.states as StateInfo[]) : undefined;
+  const related = referrers(types.data?.data ?? [], doc.data, tenant, type);
   const editable = entity.data ? editableFields(states, entity.data.state, me.data?.roles ?? []) : [];
 
   const run = async (name: string, label: string) => {
@@ -111,7 +115,7 @@ export function EntityPage() {
                 <section className="edit-section" aria-labelledby={`${uid}-edit`}>
                   <h2 id={`${uid}-edit`}>Edit</h2>
                   <EditForm
-                    key={`${entity.data.id}-${entity.data.state}`}
+                    key={entity.data.id}
                     tenant={tenant}
                     type={type}
                     label={info.label ?? type}
@@ -122,6 +126,7 @@ export function EntityPage() {
                   />
                 </section>
               ) : null}
+              <Related tenant={tenant} id={id} referrers={related} />
             </section>
             <aside className="side" aria-labelledby={`${uid}-do`}>
               <h2 id={`${uid}-do`}>Transitions</h2>
