@@ -97,7 +97,8 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
         .await
         .with_context(|| format!("connecting to {name}"))?;
     let app_opts = shared.cluster.connect_options(APP_ROLE, &name);
-    let app_pool = PgPoolOptions::new().max_connections(POOL_SIZE);
+    // The server's own options (engine::store::conn): dead connections retired, not tested.
+    let app_pool = engine::store::conn::pool_options(POOL_SIZE);
     let app = if shared.app_role_exists {
         app_pool.connect_with(app_opts).await.with_context(|| format!("connecting to {name} as {APP_ROLE}"))?
     } else {

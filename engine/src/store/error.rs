@@ -47,6 +47,14 @@ pub enum StoreError {
     Db(sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or take the request now
+    /// ([`super::conn::is_unavailable`]): retry later, nothing is wrong with the request.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Db(e) if super::conn::is_unavailable(e))
+    }
+}
+
 /// The SQLSTATE the `entities` trigger raises for an update or deletion of an append-only row
 /// (`migrations/0013_append_only.sql`); its `detail` is the row's type.
 pub const IMMUTABLE_SQLSTATE: &str = "SYIMM";
@@ -58,7 +66,10 @@ impl From<sqlx::Error> for StoreError {
     /// A database error, except the append-only trigger's refusal, which is
     /// [`StoreError::Immutable`] wherever it surfaces, and a violation of a unique constraint's
     /// index, which is [`StoreError::Unique`].
+    ///
+    /// A dead connection is noted ([`super::conn::note`]) so the pools retire the older ones.
     fn from(e: sqlx::Error) -> Self {
+        super::conn::note(&e);
         if let sqlx::Error::Database(db) = &e {
             if db.code().as_deref() == Some(IMMUTABLE_SQLSTATE) {
                 let type_name = db

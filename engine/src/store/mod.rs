@@ -14,6 +14,7 @@
 //! `timers`); leaving the state cancels them. [`Store::fire_due_timers`] fires the due ones.
 
 mod cache;
+pub mod conn;
 mod edit;
 mod error;
 mod exec;
@@ -356,13 +357,16 @@ impl Store {
     }
 
     /// Opens a transaction with the tenant set for row-level security.
+    /// A connection found dead at `BEGIN` (the database restarted, the connection was
+    /// terminated) is retired and the transaction opened on another ([`conn::retry_dead`]):
+    /// nothing had been done on it.
     pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(self.pool.begin_with(sql::begin_for(tenant)).await?)
+        Ok(conn::retry_dead(|| self.pool.begin_with(sql::begin_for(tenant))).await?)
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).
     pub async fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<TenantId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = conn::retry_dead(|| self.pool.begin()).await?;
         let id = sql::tenant_by_slug(&mut tx, slug).await?;
         tx.commit().await?;
         Ok(id.map(TenantId))

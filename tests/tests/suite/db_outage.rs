@@ -1,0 +1,153 @@
+//! Connections killed under the server (`pg_terminate_backend`, what a database restart does to
+//! every connection of the pool): the requests after it succeed (dead pooled connections are
+//! retired and the work that had not reached the database is retried, `engine::store::conn`),
+//! and a request cut off mid-transaction is a 503 `DATABASE_UNAVAILABLE` with `Retry-After`,
+//! never a 500. The restart of a whole Postgres under a `switchyard serve` process is
+//! `api/tests/faults` (docs/reliability.md).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use switchyard_tests::server::TestServer;
+use switchyard_tests::{test_db, TestDb};
+
+/// Terminates every connection of the server's pool (role `switchyard_app`) to the test's
+/// database and, with `wait`, waits until Postgres has ended them (under load the pool opens
+/// new ones at once: do not wait then). Returns how many there were.
+async fn terminate_app_connections(db: &TestDb, wait: bool) -> i64 {
+    let killed: i64 = sqlx::query_scalar(
+        "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity \
+         where datname = $1 and usename = 'switchyard_app'",
+    )
+    .bind(&db.name)
+    .fetch_one(&db.owner)
+    .await
+    .expect("terminate");
+    if !wait {
+        return killed;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = $1 and usename = 'switchyard_app'",
+        )
+        .bind(&db.name)
+        .fetch_one(&db.owner)
+        .await
+        .expect("count");
+        if left == 0 {
+            return killed;
+        }
+        assert!(Instant::now() < deadline, "{left} terminated connections still there after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A new draft order (a creation running the order's create transition: loads, script, event).
+fn order(s: &TestServer) -> Value {
+    json!({ "data": {
+        "customer_id": s.sample("pwani_traders"),
+        "warehouse_id": s.sample("main"),
+        "items": [{ "product_id": s.sample("lpg6"), "quantity": 1 }],
+    }})
+}
+
+/// One request: its status, error code and `Retry-After`.
+async fn create_order(client: &reqwest::Client, s: &TestServer, token: &str) -> (u16, String, Option<String>) {
+    let r = client
+        .post(s.url("entities/order"))
+        .bearer_auth(token)
+        .json(&order(s))
+        .send()
+        .await
+        .expect("an answer (no hang: the client gives up after 30 s)");
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (status, body["error"]["code"].as_str().unwrap_or("").to_string(), retry)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+#[tokio::test]
+async fn requests_after_the_connections_were_terminated_all_succeed() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "chemichemi").await;
+    let token = s.token(&db, "sales@chemichemi.test").await;
+    let client = client();
+    for round in 0..3 {
+        // Several connections open in the pool: concurrent requests.
+        let warm: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, s, token) = (client.clone(), s.clone_view(), token.clone());
+                tokio::spawn(async move { create_order(&client, &s, &token).await })
+            })
+            .collect();
+        for w in warm {
+            assert_eq!(w.await.expect("task").0, 201);
+        }
+        let killed = terminate_app_connections(&db, true).await;
+        assert!(killed >= 2, "round {round}: only {killed} pooled connections to terminate");
+        // Each of the next requests would draw a dead connection without the fix (a 500 "broken
+        // pipe" per dead connection, until each had been used once).
+        for i in 0..(killed + 5) {
+            let (status, code, _) = create_order(&client, &s, &token).await;
+            assert_eq!(status, 201, "round {round}, request {i} after {killed} connections were terminated: {code}");
+            let list = s.get("entities/order?limit=1", &token).await;
+            assert_eq!(list.status, 200, "round {round}, list {i}: {:?}", list.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn terminations_under_load_answer_503_with_retry_after_and_never_500() {
+    let db = test_db().await;
+    let s = Arc::new(TestServer::start(&db, "chemichemi").await);
+    let token = s.token(&db, "sales@chemichemi.test").await;
+    let client = client();
+    let until = Instant::now() + Duration::from_secs(4);
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (client, s, token) = (client.clone(), s.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while Instant::now() < until {
+                    seen.push(create_order(&client, &s, &token).await);
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut terminations = 0;
+    let mut killed = 0;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        killed += terminate_app_connections(&db, false).await;
+        terminations += 1;
+    }
+    let mut by_answer: BTreeMap<(u16, String), usize> = BTreeMap::new();
+    for c in clients {
+        for (status, code, retry) in c.await.expect("client") {
+            assert_ne!(status, 500, "a 500 ({code}) after connections were terminated");
+            if status != 201 {
+                assert_eq!(
+                    (status, code.as_str(), retry.as_deref()),
+                    (503, "DATABASE_UNAVAILABLE", Some("1")),
+                    "a request cut off by a terminated connection"
+                );
+            }
+            *by_answer.entry((status, code)).or_default() += 1;
+        }
+    }
+    eprintln!("{terminations} terminations ({killed} connections): answers {by_answer:?}");
+    assert!(by_answer.get(&(201, String::new())).copied().unwrap_or(0) > 0, "no request succeeded");
+    // Once the killing stops, nothing fails.
+    for i in 0..10 {
+        let (status, code, _) = create_order(&client, &s, &token).await;
+        assert_eq!(status, 201, "request {i} after the terminations: {code}");
+    }
+}
