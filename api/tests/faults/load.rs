@@ -17,6 +17,7 @@ pub struct Tokens {
     pub sales: String,
     pub manager: String,
     pub warehouse: String,
+    pub dispatcher: String,
 }
 
 /// The sample rows the orders use.
@@ -29,12 +30,16 @@ pub struct Samples {
     pub over_limit: String,
     pub warehouse: String,
     pub product: String,
+    pub vehicle: String,
 }
 
-/// One order's life as the client saw it.
+/// One entity's life as the client saw it: an order, or a route planning session.
 #[derive(Debug, Clone, Default)]
 pub struct Life {
-    /// The tag written in the order's `notes`, to find an order whose creation got no answer.
+    /// `order` or `planning_session`.
+    pub kind: &'static str,
+    /// The tag written in the order's `notes` (the session's `name`), to find an entity whose
+    /// creation got no answer.
     pub tag: String,
     /// The order, once its creation was acknowledged.
     pub id: Option<Uuid>,
@@ -42,6 +47,9 @@ pub struct Life {
     pub acked: Vec<String>,
     /// A step that never got a definite answer before the end (it may or may not be applied).
     pub unsettled: Option<String>,
+    /// A planning session left optimising: its 30-minute timer (brought forward by the harness)
+    /// must fire `optimizationFailed`, once, whichever server's timers worker gets it.
+    pub timer: bool,
 }
 
 /// What the fleet saw.
@@ -142,14 +150,14 @@ impl Fleet {
     async fn transition(
         &self,
         worker: usize,
-        id: Uuid,
+        (type_name, id): (&str, Uuid),
         name: &str,
         token: &str,
         input: Value,
         settle_by: Instant,
     ) -> Settled {
         let key = Uuid::new_v4().to_string();
-        let path = format!("entities/order/{id}/transitions/{name}");
+        let path = format!("entities/{type_name}/{id}/transitions/{name}");
         let body = json!({ "input": input });
         loop {
             match self.send(worker, &path, token, &body, Some(&key)).await {
@@ -170,20 +178,14 @@ impl Fleet {
 
     /// A creation: it has no `Idempotency-Key`, so it is sent again only when nothing reached
     /// the server (connection refused); any other failure leaves it unknown (`check` finds the
-    /// order by its tag if it was made).
-    async fn create(&self, worker: usize, life: &mut Life, settle_by: Instant) -> Settled {
-        let customer = if rand::random::<u8>() % 10 == 0 { &self.samples.over_limit } else { &self.samples.customer };
-        let body = json!({ "data": {
-            "customer_id": customer,
-            "warehouse_id": self.samples.warehouse,
-            "items": [{ "product_id": self.samples.product, "quantity": 1 }],
-            "notes": life.tag,
-        }});
+    /// entity by its tag if it was made).
+    async fn create(&self, worker: usize, type_name: &str, token: &str, data: Value, settle_by: Instant) -> Settled {
+        let body = json!({ "data": data });
         loop {
-            match self.send(worker, "entities/order", &self.tokens.sales, &body, None).await {
+            match self.send(worker, &format!("entities/{type_name}"), token, &body, None).await {
                 Ok((201, body)) => return Settled::Acked(body),
                 Ok((status, body)) if (400..500).contains(&status) && status != 408 && status != 429 => {
-                    self.refused("placeOrder", &body);
+                    self.refused(&format!("create {type_name}"), &body);
                     return Settled::Refused;
                 }
                 Err(true) if Instant::now() < settle_by => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -196,10 +198,12 @@ impl Fleet {
     /// `settle_by`).
     pub async fn run(self: Arc<Self>, worker: usize, until: Instant, settle_by: Instant) {
         while Instant::now() < until {
-            let mut life = Life { tag: format!("faults-{}", Uuid::new_v4()), ..Life::default() };
-            self.one_life(worker, &mut life, settle_by).await;
-            let unsettled = life.unsettled.is_some();
-            self.seen.lock().expect("seen").lives.push(life);
+            let mut life = Life { kind: "order", tag: format!("faults-{}", Uuid::new_v4()), ..Life::default() };
+            let session = self.one_life(worker, &mut life, settle_by).await;
+            let mut seen = vec![life];
+            seen.extend(session);
+            let unsettled = seen.iter().any(|l| l.unsettled.is_some());
+            self.seen.lock().expect("seen").lives.extend(seen);
             if unsettled {
                 // The server or its database is away: as its `Retry-After` says, wait a second.
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -207,17 +211,26 @@ impl Fleet {
         }
     }
 
-    async fn one_life(&self, worker: usize, life: &mut Life, settle_by: Instant) {
-        let id = match self.create(worker, life, settle_by).await {
+    /// An order's life; one allocated order in four is also put in a planning session left
+    /// optimising (returned).
+    async fn one_life(&self, worker: usize, life: &mut Life, settle_by: Instant) -> Option<Life> {
+        let customer = if rand::random::<u8>() % 10 == 0 { &self.samples.over_limit } else { &self.samples.customer };
+        let data = json!({
+            "customer_id": customer,
+            "warehouse_id": self.samples.warehouse,
+            "items": [{ "product_id": self.samples.product, "quantity": 1 }],
+            "notes": life.tag,
+        });
+        let id = match self.create(worker, "order", &self.tokens.sales, data, settle_by).await {
             Settled::Acked(body) => {
-                let Some(id) = body["id"].as_str().and_then(|s| s.parse().ok()) else { return };
+                let id = body["id"].as_str().and_then(|s| s.parse().ok())?;
                 self.ack(life, "placeOrder");
                 id
             }
-            Settled::Refused => return,
+            Settled::Refused => return None,
             Settled::Unknown => {
                 life.unsettled = Some("placeOrder".into());
-                return;
+                return None;
             }
         };
         life.id = Some(id);
@@ -227,24 +240,72 @@ impl Fleet {
             ("approveOrder", &t.manager, json!({})),
             ("allocateInventory", &t.warehouse, json!({})),
         ];
+        let mut allocated = false;
         for (name, token, input) in steps {
-            match self.transition(worker, id, name, token, input, settle_by).await {
-                Settled::Acked(_) => self.ack(life, name),
+            match self.transition(worker, ("order", id), name, token, input, settle_by).await {
+                Settled::Acked(_) => {
+                    self.ack(life, name);
+                    allocated = name == "allocateInventory";
+                }
                 // Refused (credit, stock): the order is cancelled below (a draft cannot be).
-                Settled::Refused if name == "submitOrder" => return,
+                Settled::Refused if name == "submitOrder" => return None,
                 Settled::Refused => break,
                 Settled::Unknown => {
                     life.unsettled = Some(name.into());
-                    return;
+                    return None;
                 }
             }
         }
+        let session = if allocated && rand::random::<u8>() % 4 == 0 {
+            Some(self.planning_session(worker, id, settle_by).await)
+        } else {
+            None
+        };
         let cancel = json!({ "reason": "fault harness" });
-        match self.transition(worker, id, "cancelOrder", &t.manager, cancel, settle_by).await {
+        match self.transition(worker, ("order", id), "cancelOrder", &t.manager, cancel, settle_by).await {
             Settled::Acked(_) => self.ack(life, "cancelOrder"),
             Settled::Refused => {}
             Settled::Unknown => life.unsettled = Some("cancelOrder".into()),
         }
+        session
+    }
+
+    /// A planning session of the allocated order `order`, started (its timer set).
+    async fn planning_session(&self, worker: usize, order: Uuid, settle_by: Instant) -> Life {
+        let mut life = Life { kind: "planning_session", tag: format!("faults-{}", Uuid::new_v4()), ..Life::default() };
+        let data = json!({
+            "name": life.tag,
+            "warehouse_id": self.samples.warehouse,
+            "order_ids": [order],
+            "vehicle_ids": [self.samples.vehicle],
+        });
+        let token = &self.tokens.dispatcher;
+        let id = match self.create(worker, "planning_session", token, data, settle_by).await {
+            Settled::Acked(body) => match body["id"].as_str().and_then(|s| s.parse().ok()) {
+                Some(id) => {
+                    // Without a create transition, the creation's history row is `create`.
+                    self.ack(&mut life, "create");
+                    id
+                }
+                None => return life,
+            },
+            Settled::Refused => return life,
+            Settled::Unknown => {
+                life.unsettled = Some("create".into());
+                return life;
+            }
+        };
+        life.id = Some(id);
+        match self.transition(worker, ("planning_session", id), "startOptimization", token, json!({}), settle_by).await
+        {
+            Settled::Acked(_) => {
+                self.ack(&mut life, "startOptimization");
+                life.timer = true;
+            }
+            Settled::Refused => {}
+            Settled::Unknown => life.unsettled = Some("startOptimization".into()),
+        }
+        life
     }
 
     fn refused(&self, step: &str, body: &Value) {
