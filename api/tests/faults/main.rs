@@ -166,11 +166,11 @@ async fn run(s: Scenario) -> Outcome {
     println!("{findings}");
     for (fault, hit, back) in &recoveries {
         // Back: the restarted server answers /readyz, or the database accepts connections.
-        let first = acks.iter().find(|a| **a > *back).map(|a| a.duration_since(*hit).as_secs_f64());
+        let first = acks.iter().find(|a| **a > *back).map(|a| a.duration_since(*back).as_secs_f64());
         println!(
-            "{fault:?}: back after {:.2} s; first step acknowledged after it {}",
+            "{fault:?}: back {:.2} s after the fault; first step acknowledged {} after that",
             back.duration_since(*hit).as_secs_f64(),
-            first.map_or("never".into(), |d| format!("{d:.2} s after the fault")),
+            first.map_or("never".into(), |d| format!("{d:.2} s")),
         );
     }
     if let Some(h) = &seen.latency {

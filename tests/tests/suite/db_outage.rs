@@ -151,3 +151,67 @@ async fn terminations_under_load_answer_503_with_retry_after_and_never_500() {
         assert_eq!(status, 201, "request {i} after the terminations: {code}");
     }
 }
+
+/// What testing every connection before use would cost instead (sqlx's `test_before_acquire`:
+/// one more round trip per request), measured on the transition's own pattern of round trips
+/// (`BEGIN` with the tenant setting, a row lock, a write, `COMMIT`). A measurement, not a check:
+/// `scripts/test.sh -E 'test(/ping_before_use/)' --run-ignored only --no-capture`.
+#[tokio::test]
+#[ignore = "a measurement for docs/reliability.md, not a check"]
+async fn cost_of_a_ping_before_use() {
+    let db = test_db().await;
+    sqlx::raw_sql("create table counters (id int primary key, n bigint not null); insert into counters select g, 0 from generate_series(1, 64) g")
+        .execute(&db.owner)
+        .await
+        .expect("table");
+    let url: sqlx::postgres::PgConnectOptions = db.owner_url.parse().expect("url");
+    for clients in [1usize, 8] {
+        let mut rates = Vec::new();
+        for ping in [false, true] {
+            let pool = engine::store::conn::pool_options(clients as u32)
+                .test_before_acquire(ping)
+                .connect_with(url.clone())
+                .await
+                .expect("pool");
+            let until = Instant::now() + Duration::from_secs(5);
+            let tasks: Vec<_> = (0..clients)
+                .map(|c| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let mut done = 0u64;
+                        while Instant::now() < until {
+                            let mut tx =
+                                pool.begin_with("begin; select set_config('app.x', '1', true)").await.expect("begin");
+                            let id = (c % 64) as i32 + 1;
+                            sqlx::query("select n from counters where id = $1 for update")
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await
+                                .expect("lock");
+                            sqlx::query("update counters set n = n + 1 where id = $1")
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await
+                                .expect("write");
+                            tx.commit().await.expect("commit");
+                            done += 1;
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.expect("task");
+            }
+            rates.push(total as f64 / 5.0);
+            pool.close().await;
+        }
+        eprintln!(
+            "{clients} client(s): {:.0} tx/s without a ping before use, {:.0} with ({:.1}% fewer)",
+            rates[0],
+            rates[1],
+            100.0 * (1.0 - rates[1] / rates[0])
+        );
+    }
+}
