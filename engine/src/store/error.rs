@@ -45,13 +45,22 @@ pub enum StoreError {
     Busy(#[from] crate::offload::Busy),
     #[error("database: {0}")]
     Db(sqlx::Error),
+    /// The connection died while the transaction was committing: it may or may not have been
+    /// applied. Never retried by the store; the client learns the outcome by sending the same
+    /// request with the same `Idempotency-Key` (HTTP 503 `DATABASE_UNAVAILABLE`).
+    #[error("the database connection was lost while committing: {0}")]
+    CommitLost(sqlx::Error),
 }
 
 impl StoreError {
     /// Whether the database could not be reached or take the request now
     /// ([`super::conn::is_unavailable`]): retry later, nothing is wrong with the request.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Db(e) if super::conn::is_unavailable(e))
+        match self {
+            StoreError::Db(e) => super::conn::is_unavailable(e),
+            StoreError::CommitLost(_) => true,
+            _ => false,
+        }
     }
 }
 

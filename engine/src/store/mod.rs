@@ -199,7 +199,11 @@ impl Store {
         tx: Transaction<'static, Postgres>,
         tenant: TenantId,
     ) -> Result<(), StoreError> {
-        tx.commit().await?;
+        // Lost while committing: applied or not, nobody knows; never run again.
+        tx.commit().await.map_err(|e| match conn::note(&e) {
+            true => StoreError::CommitLost(e),
+            false => StoreError::from(e),
+        })?;
         self.outbox_committed(tenant);
         Ok(())
     }
@@ -390,13 +394,22 @@ impl Store {
         actor: &Actor,
         opts: CreateOptions,
     ) -> Result<Entity, StoreError> {
-        let created = async {
+        let create = async |data: Value, opts: CreateOptions| {
             let mut tx = self.begin(tenant).await?;
             let entity = exec::create(self, &mut tx, tenant, type_name, data, actor, opts).await?;
             self.commit_writes(tx, tenant).await?;
             Ok(entity)
         };
-        self.explained(created.await).await
+        // Run again, like a transition, when the connection died before the commit.
+        let mut attempt = 1;
+        let created = loop {
+            let out = create(data.clone(), opts.clone()).await;
+            match &out {
+                Err(StoreError::Db(e)) if attempt < conn::ATTEMPTS && conn::is_dead_connection(e) => attempt += 1,
+                _ => break out,
+            }
+        };
+        self.explained(created).await
     }
 
     /// [`Store::create_entity`] inside a caller's transaction (tenant already set).
@@ -452,7 +465,16 @@ impl Store {
         actor: &Actor,
         opts: TransitionOptions,
     ) -> Result<TransitionOutcome, StoreError> {
-        let out = exec::transition(self, tenant, request, actor, opts).await;
+        // A connection that died before the commit rolled everything back: the transition is
+        // run again on a new one (`conn`), as the client would, without it seeing the failure.
+        let mut attempt = 1;
+        let out = loop {
+            let out = exec::transition(self, tenant, request.clone(), actor, opts.clone()).await;
+            match &out {
+                Err(StoreError::Db(e)) if attempt < conn::ATTEMPTS && conn::is_dead_connection(e) => attempt += 1,
+                _ => break out,
+            }
+        };
         self.explained(out).await
     }
 
