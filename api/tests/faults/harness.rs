@@ -247,17 +247,31 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        Receiver::start_with(None).await.0
+    }
+
+    /// A receiver that also reports each delivery on the returned channel as it arrives; with
+    /// `hold`, it keeps the first request open that long before answering (a server killed
+    /// meanwhile has sent a delivery it could not mark done).
+    pub async fn start_with(hold: Option<Duration>) -> (Receiver, tokio::sync::mpsc::UnboundedReceiver<Received>) {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = got.clone();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: axum::http::HeaderMap| {
-                let seen = seen.clone();
+                let (seen, tx, first) = (seen.clone(), tx.clone(), first.clone());
                 async move {
                     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                     let r = Received { delivery: h("switchyard-delivery-id"), event: h("switchyard-event-id") };
-                    seen.lock().expect("receiver lock").push(r);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    seen.lock().expect("receiver lock").push(r.clone());
+                    let _ = tx.send(r);
+                    let pause = match hold {
+                        Some(hold) if first.swap(false, std::sync::atomic::Ordering::SeqCst) => hold,
+                        _ => Duration::from_millis(20),
+                    };
+                    tokio::time::sleep(pause).await;
                     axum::http::StatusCode::OK
                 }
             }),
@@ -267,7 +281,7 @@ impl Receiver {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { url, got, task }
+        (Receiver { url, got, task }, rx)
     }
 
     /// Deliveries received per event id.

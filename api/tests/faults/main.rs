@@ -260,3 +260,56 @@ async fn two_servers_on_one_database_do_the_work_once() {
     assert!(f.acknowledged > 0, "nothing was acknowledged");
     assert_eq!(f.faults(), 0, "{f}");
 }
+
+/// The webhook worker killed after the receiver got a delivery and before it could mark it
+/// done: another server process sends it again, with the same delivery id, once the claim's
+/// lease ends, so the receiver can deduplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_by_a_kill_is_sent_again_with_its_id() {
+    let scratch = Scratch::new();
+    let server = Serve::start(&scratch, "serve0", true, None).await;
+    let db = Db::embedded(&scratch.path("home"));
+    let (tokens, admin, samples) = identities(&db).await;
+    let (receiver, mut arrivals) = Receiver::start_with(Some(Duration::from_secs(3))).await;
+    let client = reqwest::Client::new();
+    let api = |base: &str, path: &str| format!("{base}/api/v1/t/chemichemi/{path}");
+    let hook = client
+        .post(api(&server.base, "webhooks"))
+        .bearer_auth(&admin)
+        .json(&json!({ "url": receiver.url, "events": ["order.placed"] }))
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(hook.status().as_u16(), 201);
+    let order = json!({ "data": {
+        "customer_id": samples.customer,
+        "warehouse_id": samples.warehouse,
+        "items": [{ "product_id": samples.product, "quantity": 1 }],
+    }});
+    let created = client.post(api(&server.base, "entities/order")).bearer_auth(&tokens.sales).json(&order).send().await;
+    assert_eq!(created.expect("create").status().as_u16(), 201);
+
+    // The delivery arrives; the receiver holds it, and the server is killed meanwhile.
+    let first = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
+        .await
+        .expect("a delivery within 30 s")
+        .expect("receiver");
+    server.kill9().await;
+    let killed = Instant::now();
+    let again = Serve::start(&scratch, "serve0", false, None).await;
+    let second = tokio::time::timeout(Duration::from_secs(90), arrivals.recv())
+        .await
+        .expect("sent again within 90 s")
+        .expect("receiver");
+    println!("delivery {} sent again {:.1} s after the kill", first.delivery, killed.elapsed().as_secs_f64());
+    assert_eq!((&second.delivery, &second.event), (&first.delivery, &first.event), "same delivery, same id");
+    check::wait_settled(&db, Duration::from_secs(30)).await;
+    let mut conn = db.connect().await;
+    let status: String = sqlx::query_scalar("select status from webhook_deliveries where id = $1::uuid")
+        .bind(&first.delivery)
+        .fetch_one(&mut conn)
+        .await
+        .expect("delivery");
+    assert_eq!(status, "delivered");
+    again.stop().await;
+}
