@@ -189,6 +189,8 @@ pub struct OwnDb {
     cluster: Option<Cluster>,
     pub url: String,
     pub db: Db,
+    /// The Unix socket the cluster listens on.
+    pub socket: PathBuf,
 }
 
 /// How a database is stopped.
@@ -206,7 +208,8 @@ impl OwnDb {
         let cluster = Cluster::ensure_started(&cfg).await.expect("start the test's cluster");
         let url = cluster.superuser_url(api::cluster::DATABASE);
         let db = Db(cluster.connect_options(api::cluster::SUPERUSER, api::cluster::DATABASE));
-        OwnDb { cfg, cluster: Some(cluster), url, db }
+        let socket = cluster.socket_dir().join(".s.PGSQL.5432");
+        OwnDb { cfg, cluster: Some(cluster), url, db, socket }
     }
 
     pub async fn stop(&mut self, how: Shutdown) {
@@ -292,4 +295,63 @@ impl Receiver {
         }
         by
     }
+}
+
+/// A TCP proxy on 127.0.0.1 to the database's Unix socket that holds every chunk `delay` in each
+/// direction (`2 × delay` more per round trip), as a database across a network would.
+pub struct SlowLink {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SlowLink {
+    pub async fn start(socket: PathBuf, delay: Duration) -> SlowLink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    let Ok(unix) = tokio::net::UnixStream::connect(&socket).await else { return };
+                    let (tcp_r, tcp_w) = tcp.into_split();
+                    let (unix_r, unix_w) = unix.into_split();
+                    tokio::join!(delayed(tcp_r, unix_w, delay), delayed(unix_r, tcp_w, delay));
+                });
+            }
+        });
+        SlowLink { port, task }
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read, in order.
+async fn delayed(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until((at + delay).into()).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
 }

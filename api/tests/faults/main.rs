@@ -6,7 +6,8 @@
 //! against the database (`check`), and the figures are printed.
 //!
 //! The short runs are part of the normal test suite; `FAULTS_SECONDS` (load seconds, default
-//! 20) and `FAULTS_KILLS` (faults per run, default 2) make a longer one: `make faults`.
+//! 15) and `FAULTS_KILLS` (faults per run, default 2) make a longer one: `make faults`, which
+//! also runs the slow one (a 50 ms link to the database).
 
 mod check;
 mod harness;
@@ -35,6 +36,8 @@ struct Scenario {
     own_db: bool,
     workers: usize,
     faults: Vec<Fault>,
+    /// Added to each direction between the servers and their database (own database only).
+    latency: Option<Duration>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -87,10 +90,17 @@ struct Outcome {
 
 /// Runs a scenario and returns what it found (asserted by the caller) after printing its figures.
 async fn run(s: Scenario) -> Outcome {
-    let seconds = env_u64("FAULTS_SECONDS", 20);
+    let seconds = env_u64("FAULTS_SECONDS", 15);
     let scratch = Scratch::new();
     let mut own = if s.own_db { Some(OwnDb::start(&scratch).await) } else { None };
-    let url = own.as_ref().map(|o| o.url.clone());
+    let mut url = own.as_ref().map(|o| o.url.clone());
+    let mut _link = None;
+    if let (Some(delay), Some(o)) = (s.latency, &own) {
+        let link = harness::SlowLink::start(o.socket.clone(), delay).await;
+        url =
+            Some(format!("postgres://{}@127.0.0.1:{}/{}", api::cluster::SUPERUSER, link.port, api::cluster::DATABASE));
+        _link = Some(link);
+    }
     let mut servers = Vec::new();
     for n in 0..s.servers {
         servers.push(Serve::start(&scratch, &format!("serve{n}"), n == 0, url.as_deref()).await);
@@ -162,7 +172,14 @@ async fn run(s: Scenario) -> Outcome {
     // The figures.
     let mut acks = seen.acks.clone();
     acks.sort();
-    println!("== {} ({} s of load, {} workers, {} server(s))", s.name, seconds, s.workers, s.servers);
+    println!(
+        "== {} ({} s of load, {} workers, {} server(s){})",
+        s.name,
+        seconds,
+        s.workers,
+        s.servers,
+        s.latency.map_or(String::new(), |d| format!(", {} ms more per round trip to the database", 2 * d.as_millis()))
+    );
     println!("{findings}");
     for (fault, hit, back) in &recoveries {
         // Back: the restarted server answers /readyz, or the database accepts connections.
@@ -223,9 +240,16 @@ fn kills(servers: usize) -> Vec<Fault> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_nothing() {
-    let f = run(Scenario { name: "kill -9 under load", servers: 1, own_db: false, workers: 6, faults: kills(1) })
-        .await
-        .findings;
+    let f = run(Scenario {
+        name: "kill -9 under load",
+        servers: 1,
+        own_db: false,
+        workers: 6,
+        faults: kills(1),
+        latency: None,
+    })
+    .await
+    .findings;
     assert!(f.acknowledged > 0, "nothing was acknowledged");
     assert_eq!(f.faults(), 0, "{f}");
 }
@@ -235,8 +259,15 @@ async fn database_restarts_under_load_lose_nothing() {
     let faults = (0..env_u64("FAULTS_KILLS", 2))
         .map(|i| Fault::Database(if i % 2 == 0 { Shutdown::Fast } else { Shutdown::Immediate }))
         .collect();
-    let run =
-        run(Scenario { name: "database restarts under load", servers: 1, own_db: true, workers: 6, faults }).await;
+    let run = run(Scenario {
+        name: "database restarts under load",
+        servers: 1,
+        own_db: true,
+        workers: 6,
+        faults,
+        latency: None,
+    })
+    .await;
     let f = &run.findings;
     assert!(f.acknowledged > 0, "nothing was acknowledged");
     assert_eq!(f.faults(), 0, "{f}");
@@ -254,6 +285,25 @@ async fn two_servers_on_one_database_do_the_work_once() {
         own_db: true,
         workers: 6,
         faults: kills(2),
+        latency: None,
+    })
+    .await
+    .findings;
+    assert!(f.acknowledged > 0, "nothing was acknowledged");
+    assert_eq!(f.faults(), 0, "{f}");
+}
+
+/// Slow by nature (every round trip 50 ms longer): in `make faults`, not in `make test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run by `make faults` (docs/reliability.md)"]
+async fn a_slow_database_link_under_kills_loses_nothing() {
+    let f = run(Scenario {
+        name: "50 ms to the database, kill -9 under load",
+        servers: 1,
+        own_db: true,
+        workers: 6,
+        faults: kills(1),
+        latency: Some(Duration::from_millis(25)),
     })
     .await
     .findings;
