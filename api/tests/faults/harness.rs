@@ -222,6 +222,50 @@ impl OwnDb {
         cluster.stop().await.expect("stop the test's cluster");
     }
 
+    /// Sets `max_connections` (a restart: before the servers start).
+    pub async fn limit_connections(&mut self, max: u32) {
+        let conf = self.db_dir().join("pgdata/postgresql.conf");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&conf).expect("postgresql.conf");
+        std::io::Write::write_all(&mut f, format!("\nmax_connections = {max}\n").as_bytes()).expect("write conf");
+        self.stop(Shutdown::Fast).await;
+        self.start_again().await;
+    }
+
+    fn db_dir(&self) -> PathBuf {
+        self.cfg.home.clone()
+    }
+
+    /// Takes every connection slot the database has left (and those of the servers, whose
+    /// connections it ends) and holds them `hold`: what a database at its connection limit
+    /// answers the servers' new connections is `too_many_connections`.
+    pub async fn exhaust_connections(&self, hold: Duration) {
+        let mut hog: Vec<PgConnection> = Vec::new();
+        let mut mine: Vec<i32> = Vec::new();
+        let fill = async |hog: &mut Vec<PgConnection>, mine: &mut Vec<i32>| {
+            while let Ok(mut c) = PgConnection::connect_with(&self.db.0).await {
+                let pid: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut c).await.expect("pid");
+                mine.push(pid);
+                hog.push(c);
+            }
+        };
+        fill(&mut hog, &mut mine).await;
+        if let Some(c) = hog.first_mut() {
+            let _ = sqlx::query(
+                "select pg_terminate_backend(pid) from pg_stat_activity \
+                 where backend_type = 'client backend' and not (pid = any($1))",
+            )
+            .bind(&mine)
+            .execute(c)
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fill(&mut hog, &mut mine).await;
+        tokio::time::sleep(hold).await;
+        for c in hog {
+            let _ = c.close().await;
+        }
+    }
+
     pub async fn start_again(&mut self) {
         self.cluster = Some(Cluster::ensure_started(&self.cfg).await.expect("restart the test's cluster"));
     }

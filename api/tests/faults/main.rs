@@ -27,6 +27,8 @@ enum Fault {
     Kill9(usize),
     /// The database stopped this way, down for a second, started again.
     Database(Shutdown),
+    /// Every connection slot of the database taken for 3 s, the servers' connections ended.
+    ConnectionLimit,
 }
 
 struct Scenario {
@@ -38,6 +40,8 @@ struct Scenario {
     faults: Vec<Fault>,
     /// Added to each direction between the servers and their database (own database only).
     latency: Option<Duration>,
+    /// The own database's `max_connections`.
+    max_connections: Option<u32>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -93,6 +97,9 @@ async fn run(s: Scenario) -> Outcome {
     let seconds = env_u64("FAULTS_SECONDS", 15);
     let scratch = Scratch::new();
     let mut own = if s.own_db { Some(OwnDb::start(&scratch).await) } else { None };
+    if let (Some(max), Some(o)) = (s.max_connections, own.as_mut()) {
+        o.limit_connections(max).await;
+    }
     let mut url = own.as_ref().map(|o| o.url.clone());
     let mut _link = None;
     if let (Some(delay), Some(o)) = (s.latency, &own) {
@@ -142,6 +149,10 @@ async fn run(s: Scenario) -> Outcome {
                 let again = Serve::start(&scratch, &format!("serve{n}"), false, url.as_deref()).await;
                 fleet.set_base(n, again.base.clone());
                 servers.insert(n, again);
+            }
+            Fault::ConnectionLimit => {
+                let o = own.as_ref().expect("a database of the test's own");
+                o.exhaust_connections(Duration::from_secs(3)).await;
             }
             Fault::Database(how) => {
                 let o = own.as_mut().expect("a database of the test's own");
@@ -247,6 +258,7 @@ async fn kill_9_under_load_loses_nothing() {
         workers: 6,
         faults: kills(1),
         latency: None,
+        max_connections: None,
     })
     .await
     .findings;
@@ -255,17 +267,18 @@ async fn kill_9_under_load_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_restarts_under_load_lose_nothing() {
-    let faults = (0..env_u64("FAULTS_KILLS", 2))
-        .map(|i| Fault::Database(if i % 2 == 0 { Shutdown::Fast } else { Shutdown::Immediate }))
-        .collect();
+async fn database_restarts_and_its_connection_limit_lose_nothing() {
+    // Fast shutdown, immediate shutdown, every connection slot taken: in turn.
+    let kinds = [Fault::Database(Shutdown::Fast), Fault::Database(Shutdown::Immediate), Fault::ConnectionLimit];
+    let faults = (0..env_u64("FAULTS_KILLS", 3) as usize).map(|i| kinds[i % kinds.len()]).collect();
     let run = run(Scenario {
-        name: "database restarts under load",
+        name: "database restarts and connection limit under load",
         servers: 1,
         own_db: true,
         workers: 6,
         faults,
         latency: None,
+        max_connections: Some(40),
     })
     .await;
     let f = &run.findings;
@@ -286,6 +299,7 @@ async fn two_servers_on_one_database_do_the_work_once() {
         workers: 6,
         faults: kills(2),
         latency: None,
+        max_connections: None,
     })
     .await
     .findings;
@@ -304,6 +318,7 @@ async fn a_slow_database_link_under_kills_loses_nothing() {
         workers: 6,
         faults: kills(1),
         latency: Some(Duration::from_millis(25)),
+        max_connections: None,
     })
     .await
     .findings;
