@@ -134,7 +134,10 @@ impl Fleet {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let body: Value = r.json().await.unwrap_or(Value::Null);
-                let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+                let mut code = body["error"]["code"].as_str().unwrap_or("").to_string();
+                if status == 503 {
+                    code = format!("{code} applied={}", body["error"]["details"]["applied"]);
+                }
                 self.count(format!("{status} {code}").trim().to_string(), Some(started.elapsed()));
                 Ok((status, body))
             }
@@ -176,9 +179,9 @@ impl Fleet {
         }
     }
 
-    /// A creation: it has no `Idempotency-Key`, so it is sent again only when nothing reached
-    /// the server (connection refused); any other failure leaves it unknown (`check` finds the
-    /// entity by its tag if it was made).
+    /// A creation: it has no `Idempotency-Key`, so it is sent again only when nothing was done
+    /// (connection refused, or a 503 saying `applied: false`); any other failure leaves it
+    /// unknown (`check` finds the entity by its tag if it was made).
     async fn create(&self, worker: usize, type_name: &str, token: &str, data: Value, settle_by: Instant) -> Settled {
         let body = json!({ "data": data });
         loop {
@@ -189,6 +192,12 @@ impl Fleet {
                     return Settled::Refused;
                 }
                 Err(true) if Instant::now() < settle_by => tokio::time::sleep(Duration::from_millis(100)).await,
+                // The server says nothing was done (the database could not be reached).
+                Ok((503, body))
+                    if body["error"]["details"]["applied"] == json!(false) && Instant::now() < settle_by =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
                 _ => return Settled::Unknown,
             }
         }

@@ -50,15 +50,31 @@ pub enum StoreError {
     /// request with the same `Idempotency-Key` (HTTP 503 `DATABASE_UNAVAILABLE`).
     #[error("the database connection was lost while committing: {0}")]
     CommitLost(sqlx::Error),
+    /// No transaction could be started (the database is down, starting, full, or every
+    /// connection tried was dead): nothing was done, and the same request may be sent again as
+    /// it is (HTTP 503 `DATABASE_UNAVAILABLE`, `details.applied: false`).
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(sqlx::Error),
 }
 
 impl StoreError {
+    /// An error met before anything was done (starting a transaction, a read): the database
+    /// being unavailable is [`StoreError::Unreachable`], anything else as usual.
+    pub fn unreachable(e: sqlx::Error) -> StoreError {
+        if super::conn::is_unavailable(&e) {
+            super::conn::note(&e);
+            StoreError::Unreachable(e)
+        } else {
+            StoreError::from(e)
+        }
+    }
+
     /// Whether the database could not be reached or take the request now
     /// ([`super::conn::is_unavailable`]): retry later, nothing is wrong with the request.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Db(e) => super::conn::is_unavailable(e),
-            StoreError::CommitLost(_) => true,
+            StoreError::CommitLost(_) | StoreError::Unreachable(_) => true,
             _ => false,
         }
     }

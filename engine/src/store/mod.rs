@@ -364,8 +364,10 @@ impl Store {
     /// A connection found dead at `BEGIN` (the database restarted, the connection was
     /// terminated) is retired and the transaction opened on another ([`conn::retry_dead`]):
     /// nothing had been done on it.
+    /// When the database cannot be reached, the error says so ([`StoreError::Unreachable`]):
+    /// nothing was done.
     pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(conn::retry_dead(|| self.pool.begin_with(sql::begin_for(tenant))).await?)
+        conn::retry_dead(|| self.pool.begin_with(sql::begin_for(tenant))).await.map_err(StoreError::unreachable)
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).
