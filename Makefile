@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint bench studio
+.PHONY: demo test setup lint bench studio faults
 
 setup:
 	@scripts/setup.sh
@@ -21,3 +21,9 @@ lint:
 
 bench: setup
 	scripts/bench.sh
+
+# The fault harness's long run (docs/reliability.md): real servers killed and their database
+# restarted under load, then the ledger checked. FAULTS_SECONDS of load and FAULTS_KILLS faults
+# per scenario (`make test` runs the same scenarios, but the slow-link one, for 15 s with 2 faults).
+faults: setup
+	FAULTS_SECONDS=$${FAULTS_SECONDS:-300} FAULTS_KILLS=$${FAULTS_KILLS:-10} scripts/test.sh -E 'binary(faults)' --run-ignored all --no-capture

@@ -2,9 +2,8 @@
 //! (the owner's, which migrates, and the request pool, connected as `switchyard_app`, a role
 //! that owns nothing and cannot bypass row-level security).
 
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use engine::store::conn::pool_options;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Executor, PgPool};
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError};
@@ -43,10 +42,7 @@ impl Database {
                     Some(app_url) => pool(app_url, cfg.pool_size).await?,
                     None => {
                         let opts: PgConnectOptions = url.parse().map_err(DbError::Connect)?;
-                        PgPoolOptions::new()
-                            .max_connections(cfg.pool_size)
-                            .acquire_timeout(Duration::from_secs(10))
-                            .test_before_acquire(false)
+                        pool_options(cfg.pool_size)
                             .after_connect(|conn, _| {
                                 Box::pin(async move {
                                     conn.execute("set role switchyard_app").await?;
@@ -89,15 +85,9 @@ impl Database {
 
 async fn pool(url: &str, size: u32) -> Result<PgPool, DbError> {
     let opts: PgConnectOptions = url.parse().map_err(DbError::Connect)?;
-    PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(10))
-        // No ping before each use: it is a round trip per request, and a connection that died
-        // fails its statement, which is retried by the client like any other failure.
-        .test_before_acquire(false)
-        .connect_with(opts.disable_statement_logging())
-        .await
-        .map_err(DbError::Connect)
+    // No ping before each use (a round trip per request): connections that died are retired
+    // and the work that had not reached the database retried (`engine::store::conn`).
+    pool_options(size).connect_with(opts.disable_statement_logging()).await.map_err(DbError::Connect)
 }
 
 /// Whether every embedded migration has been applied (for `/readyz`).
@@ -139,12 +129,10 @@ impl Scratch {
         admin.execute(format!("create database {name}").as_str()).await?;
         let opts: PgConnectOptions = admin_url.parse().map_err(DbError::Connect)?;
         let owner_opts = opts.database(&name).disable_statement_logging();
-        let owner =
-            PgPoolOptions::new().max_connections(4).connect_with(owner_opts.clone()).await.map_err(DbError::Connect)?;
+        let owner = pool_options(4).connect_with(owner_opts.clone()).await.map_err(DbError::Connect)?;
         MIGRATOR.run(&owner).await?;
         // The request pool as the API's role (row-level security applies, as in production).
-        let app = PgPoolOptions::new()
-            .max_connections(4)
+        let app = pool_options(4)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("set role switchyard_app").await?;

@@ -32,6 +32,22 @@ impl ApiError {
         self
     }
 
+    /// The database cannot be reached or cannot take the request now (restarting, at its
+    /// connection limit, no pooled connection in time): 503 `DATABASE_UNAVAILABLE`, retry in a
+    /// second. A change whose commit was cut off may or may not have been applied: sent again
+    /// with the same `Idempotency-Key`, it is answered from its record if it was. The caller
+    /// adds `details.applied` (`false`: nothing was done; `"unknown"`).
+    pub fn database_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "the database is unavailable (restarting, unreachable or at its connection limit); retry shortly. \
+             A change whose connection was lost while it committed may have been applied: \
+             retry it with the same Idempotency-Key to learn its outcome",
+        )
+        .retry_after(1)
+    }
+
     /// Too much slow evaluation is queued: 503 `BUSY`, retry in a second.
     pub fn busy(busy: &engine::offload::Busy) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string()).retry_after(1)
@@ -213,6 +229,16 @@ impl From<StoreError> for ApiError {
                     "CONFLICT",
                     "the request collided with a concurrent one and was rolled back (nothing was changed); retry it",
                 )
+            }
+            // The database is away or full, or the connection died: retry later (503), saying
+            // whether the request may have been applied.
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                let applied = match e {
+                    StoreError::Unreachable(_) => json!(false),
+                    _ => json!("unknown"),
+                };
+                ApiError::database_unavailable().with_details(json!({ "applied": applied }))
             }
             other => ApiError::internal(other),
         }

@@ -110,7 +110,12 @@ pub struct TestRecord {
 }
 
 /// Records on a published version what its package's tests said.
-pub async fn record_tests(owner: &PgPool, tenant: TenantId, version: i64, record: &TestRecord) -> Result<(), ApplyError> {
+pub async fn record_tests(
+    owner: &PgPool,
+    tenant: TenantId,
+    version: i64,
+    record: &TestRecord,
+) -> Result<(), ApplyError> {
     let mut tx = owner.begin().await?;
     sql::set_tenant(&mut tx, tenant).await?;
     sqlx::query("update config_versions set tests = $3::jsonb where tenant_id = $1 and version = $2")

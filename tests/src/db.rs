@@ -97,7 +97,9 @@ pub async fn try_test_db() -> anyhow::Result<TestDb> {
         .await
         .with_context(|| format!("connecting to {name}"))?;
     let app_opts = shared.cluster.connect_options(APP_ROLE, &name);
-    let app_pool = PgPoolOptions::new().max_connections(POOL_SIZE);
+    // The server's own options (engine::store::conn): dead connections retired, not tested; but
+    // sqlx's default 30 s to wait for a connection, not the server's 5 s: tests share 2 cores.
+    let app_pool = engine::store::conn::pool_options(POOL_SIZE).acquire_timeout(std::time::Duration::from_secs(30));
     let app = if shared.app_role_exists {
         app_pool.connect_with(app_opts).await.with_context(|| format!("connecting to {name} as {APP_ROLE}"))?
     } else {

@@ -46,6 +46,11 @@ impl From<AuthKeyRow> for cache::Answer {
 
 /// What the database says of a credential (one round trip), `None` when it names nothing.
 pub async fn credential(pool: &sqlx::PgPool, key: &cache::Key) -> Result<Option<cache::Answer>, sqlx::Error> {
+    // A read: run again on another connection if the first was dead (a restarted database).
+    engine::store::conn::retry_dead(|| credential_once(pool, key)).await
+}
+
+async fn credential_once(pool: &sqlx::PgPool, key: &cache::Key) -> Result<Option<cache::Answer>, sqlx::Error> {
     Ok(match key {
         cache::Key::User { tenant, user, session } => sqlx::query_as::<_, AuthUserRow>(
             "select slug, email, name, roles, active, session_ok, attributes from auth_user($1, $2, $3)",

@@ -65,7 +65,9 @@ async fn lookup(state: &AppState, key: cache::Key) -> Result<Option<cache::Answe
         return Ok(Some(answer));
     }
     let ticket = auth.ticket();
-    let answer = crate::auth::sql::credential(state.store.pool(), &key).await?;
+    // A read before the request did anything: an unavailable database is `applied: false`.
+    let answer =
+        crate::auth::sql::credential(state.store.pool(), &key).await.map_err(engine::store::StoreError::unreachable)?;
     if let Some(answer) = &answer {
         auth.store(key, answer.clone(), ticket);
     }

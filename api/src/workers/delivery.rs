@@ -132,7 +132,7 @@ pub async fn deliver_tenant(
     tenant: TenantId,
 ) -> Result<usize, sqlx::Error> {
     let lease = config.timeout.as_secs_f64() * 2.0 + 30.0;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = engine::store::conn::retry_dead(|| store.pool().begin()).await?;
     engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let claimed = sql::claim_due(&mut tx, tenant, BATCH, lease).await?;
     let slug = sql::tenant_slug(&mut tx, tenant).await?.unwrap_or_default();
@@ -152,7 +152,7 @@ pub async fn deliver_tenant(
     while let Some(joined) = attempts.join_next().await {
         let Ok((c, result)) = joined else { continue };
         sent += 1;
-        let mut tx = store.pool().begin().await?;
+        let mut tx = engine::store::conn::retry_dead(|| store.pool().begin()).await?;
         engine::store::sql::set_tenant(&mut tx, tenant).await?;
         let recorded = sql::record_attempt(&mut tx, tenant, c.id, c.attempt, &result).await?;
         tx.commit().await?;

@@ -69,7 +69,7 @@ pub async fn relay_all(store: &Store, hub: &EventHub) -> Result<usize, sqlx::Err
 /// Relays one batch of a tenant's pending rows; 0 when there were none or another process holds
 /// the tenant.
 pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Result<usize, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = engine::store::conn::retry_dead(|| store.pool().begin()).await?;
     engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let Some(mut position) = sql::lock_stream(&mut tx, tenant).await? else {
         return Ok(0);

@@ -45,6 +45,39 @@ pub enum StoreError {
     Busy(#[from] crate::offload::Busy),
     #[error("database: {0}")]
     Db(sqlx::Error),
+    /// The connection died while the transaction was committing: it may or may not have been
+    /// applied. Never retried by the store; the client learns the outcome by sending the same
+    /// request with the same `Idempotency-Key` (HTTP 503 `DATABASE_UNAVAILABLE`).
+    #[error("the database connection was lost while committing: {0}")]
+    CommitLost(sqlx::Error),
+    /// No transaction could be started (the database is down, starting, full, or every
+    /// connection tried was dead): nothing was done, and the same request may be sent again as
+    /// it is (HTTP 503 `DATABASE_UNAVAILABLE`, `details.applied: false`).
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(sqlx::Error),
+}
+
+impl StoreError {
+    /// An error met before anything was done (starting a transaction, a read): the database
+    /// being unavailable is [`StoreError::Unreachable`], anything else as usual.
+    pub fn unreachable(e: sqlx::Error) -> StoreError {
+        if super::conn::is_unavailable(&e) {
+            super::conn::note(&e);
+            StoreError::Unreachable(e)
+        } else {
+            StoreError::from(e)
+        }
+    }
+
+    /// Whether the database could not be reached or take the request now
+    /// ([`super::conn::is_unavailable`]): retry later, nothing is wrong with the request.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => super::conn::is_unavailable(e),
+            StoreError::CommitLost(_) | StoreError::Unreachable(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The SQLSTATE the `entities` trigger raises for an update or deletion of an append-only row
@@ -58,7 +91,10 @@ impl From<sqlx::Error> for StoreError {
     /// A database error, except the append-only trigger's refusal, which is
     /// [`StoreError::Immutable`] wherever it surfaces, and a violation of a unique constraint's
     /// index, which is [`StoreError::Unique`].
+    ///
+    /// A dead connection is noted ([`super::conn::note`]) so the pools retire the older ones.
     fn from(e: sqlx::Error) -> Self {
+        super::conn::note(&e);
         if let sqlx::Error::Database(db) = &e {
             if db.code().as_deref() == Some(IMMUTABLE_SQLSTATE) {
                 let type_name = db

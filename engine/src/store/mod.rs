@@ -14,6 +14,7 @@
 //! `timers`); leaving the state cancels them. [`Store::fire_due_timers`] fires the due ones.
 
 mod cache;
+pub mod conn;
 mod edit;
 mod error;
 mod exec;
@@ -214,7 +215,11 @@ impl Store {
         tx: Transaction<'static, Postgres>,
         tenant: TenantId,
     ) -> Result<(), StoreError> {
-        tx.commit().await?;
+        // Lost while committing: applied or not, nobody knows; never run again.
+        tx.commit().await.map_err(|e| match conn::note(&e) {
+            true => StoreError::CommitLost(e),
+            false => StoreError::from(e),
+        })?;
         self.outbox_committed(tenant);
         Ok(())
     }
@@ -372,13 +377,18 @@ impl Store {
     }
 
     /// Opens a transaction with the tenant set for row-level security.
+    /// A connection found dead at `BEGIN` (the database restarted, the connection was
+    /// terminated) is retired and the transaction opened on another ([`conn::retry_dead`]):
+    /// nothing had been done on it.
+    /// When the database cannot be reached, the error says so ([`StoreError::Unreachable`]):
+    /// nothing was done.
     pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(self.pool.begin_with(sql::begin_for(tenant)).await?)
+        conn::retry_dead(|| self.pool.begin_with(sql::begin_for(tenant))).await.map_err(StoreError::unreachable)
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).
     pub async fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<TenantId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = conn::retry_dead(|| self.pool.begin()).await?;
         let id = sql::tenant_by_slug(&mut tx, slug).await?;
         tx.commit().await?;
         Ok(id)
@@ -402,13 +412,22 @@ impl Store {
         actor: &Actor,
         opts: CreateOptions,
     ) -> Result<Entity, StoreError> {
-        let created = async {
+        let create = async |data: Value, opts: CreateOptions| {
             let mut tx = self.begin(tenant).await?;
             let entity = exec::create(self, &mut tx, tenant, type_name, data, actor, opts).await?;
             self.commit_writes(tx, tenant).await?;
             Ok(entity)
         };
-        self.explained(created.await).await
+        // Run again, like a transition, when the connection died before the commit.
+        let mut attempt = 1;
+        let created = loop {
+            let out = create(data.clone(), opts.clone()).await;
+            match &out {
+                Err(StoreError::Db(e)) if attempt < conn::ATTEMPTS && conn::is_dead_connection(e) => attempt += 1,
+                _ => break out,
+            }
+        };
+        self.explained(created).await
     }
 
     /// [`Store::create_entity`] inside a caller's transaction (tenant already set).
@@ -464,7 +483,16 @@ impl Store {
         actor: &Actor,
         opts: TransitionOptions,
     ) -> Result<TransitionOutcome, StoreError> {
-        let out = exec::transition(self, tenant, request, actor, opts).await;
+        // A connection that died before the commit rolled everything back: the transition is
+        // run again on a new one (`conn`), as the client would, without it seeing the failure.
+        let mut attempt = 1;
+        let out = loop {
+            let out = exec::transition(self, tenant, request.clone(), actor, opts.clone()).await;
+            match &out {
+                Err(StoreError::Db(e)) if attempt < conn::ATTEMPTS && conn::is_dead_connection(e) => attempt += 1,
+                _ => break out,
+            }
+        };
         self.explained(out).await
     }
 

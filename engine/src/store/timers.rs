@@ -51,7 +51,7 @@ pub(super) async fn fire_due(store: &Store, now: DateTime<Utc>, limit: i64) -> R
     // Timers passed over during this call (their entity was busy): not claimed again by it.
     let mut skipped: Vec<i64> = Vec::new();
     while settled + skipped.len() < limit {
-        let mut tx = store.pool.begin().await?;
+        let mut tx = super::conn::retry_dead(|| store.pool.begin()).await?;
         let Some((tenant, id)) = sql::claim_due_timer(&mut tx, now, &skipped).await? else {
             tx.rollback().await?;
             break;

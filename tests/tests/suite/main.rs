@@ -9,6 +9,7 @@ mod client_ip;
 mod config;
 mod conflicts;
 mod create_rules;
+mod db_outage;
 mod drafts;
 mod engine_features;
 mod envelope_and_tokens;
