@@ -368,7 +368,7 @@ pub fn check(package: &Package, files: &[(PathBuf, TestFile)]) -> Vec<PackageErr
                             problem("/create", format!("no type `{ty}` in the package"));
                         }
                         if step.actor.is_none() {
-                            problem("/as", "who creates it? (`as:` a user's email)".to_string());
+                            problem("", "who creates it? (`as:` a user's email)".to_string());
                         }
                         if let Some(k) = &step.key {
                             keys.insert(k.clone(), ty.to_string());
@@ -376,10 +376,10 @@ pub fn check(package: &Package, files: &[(PathBuf, TestFile)]) -> Vec<PackageErr
                     }
                     Some(Action::Transition(name)) => {
                         if step.actor.is_none() {
-                            problem("/as", "who fires it? (`as:` a user's email)".to_string());
+                            problem("", "who fires it? (`as:` a user's email)".to_string());
                         }
                         match step.on.as_deref().map(|on| key_type(on, &keys)) {
-                            None => problem("/on", "the entity it is fired on (`on: \"@key\"`)".to_string()),
+                            None => problem("", "the entity it is fired on (`on: \"@key\"`)".to_string()),
                             Some(Err(m)) => problem("/on", m),
                             Some(Ok(ty)) => {
                                 let known = workflows
@@ -397,10 +397,11 @@ pub fn check(package: &Package, files: &[(PathBuf, TestFile)]) -> Vec<PackageErr
                             problem("/edit", m);
                         }
                         if step.actor.is_none() {
-                            problem("/as", "who edits it? (`as:` a user's email)".to_string());
+                            problem("", "who edits it? (`as:` a user's email)".to_string());
                         }
                         if !step.data.as_ref().is_some_and(Value::is_object) {
-                            problem("/data", "the fields to change (an object)".to_string());
+                            let at = if step.data.is_some() { "/data" } else { "" };
+                            problem(at, "the fields to change (`data`, an object)".to_string());
                         }
                     }
                     Some(Action::Check(r)) => {
@@ -408,7 +409,7 @@ pub fn check(package: &Package, files: &[(PathBuf, TestFile)]) -> Vec<PackageErr
                             problem("/check", m);
                         }
                         if step.expect.is_none() {
-                            problem("/expect", "a check without `expect` checks nothing".to_string());
+                            problem("", "a check without `expect` checks nothing".to_string());
                         }
                     }
                     Some(Action::Advance(d)) => {
@@ -424,21 +425,59 @@ pub fn check(package: &Package, files: &[(PathBuf, TestFile)]) -> Vec<PackageErr
     problems
 }
 
-/// The type a top-level reference field of `type_name` refers to.
+/// The type a reference field of `type_name` refers to: `field`, or `field.N` for the N-th
+/// (0-based) of an array of references (`trip_ids.0`).
 pub fn reference_target(package: &Package, type_name: &str, field: &str) -> Option<String> {
     let ty = package.types.iter().find(|t| t.name.as_str() == type_name)?;
-    let def = ty.fields.iter().find(|(name, _)| name.as_str() == field).map(|(_, d)| d)?;
+    let (name, index) = match field.split_once('.') {
+        Some((name, i)) => (name, Some(i.parse::<usize>().ok()?)),
+        None => (field, None),
+    };
+    let mut def = ty.fields.iter().find(|(n, _)| n.as_str() == name).map(|(_, d)| d)?;
+    if index.is_some() {
+        def = def.items.as_deref().filter(|_| matches!(def.kind, ontology::FieldKind::Array))?;
+    }
     match def.kind {
         ontology::FieldKind::Reference => def.to.as_ref().map(|t| t.as_str().to_string()),
         _ => None,
     }
 }
 
+/// The id a `remember` path (`field` or `field.N`) holds in an entity's data.
+pub fn remembered_id<'a>(data: &'a Value, field: &str) -> Option<&'a str> {
+    match field.split_once('.') {
+        Some((name, i)) => data.get(name)?.get(i.parse::<usize>().ok()?)?.as_str(),
+        None => data.get(field)?.as_str(),
+    }
+}
+
 /// Whether `got` holds everything `want` says: objects by the keys `want` names (recursively),
 /// numbers as numbers (`3` and `3.0` are equal), everything else exactly. On a difference, the
 /// JSON pointer of the first one and what was found there.
+///
+/// A few matchers say more than equality, as an object with one `$` key (field names are
+/// snake_case, so none starts with `$`): `{ $contains: "text" }` (a string containing it),
+/// `{ $includes: [a, b] }` (an array holding each, in any order, among others), `{ $exists: true }`
+/// (present and not null; `false`: absent or null).
 pub fn subset(want: &Value, got: &Value) -> Result<(), (String, Value)> {
+    fn matcher(w: &serde_json::Map<String, Value>, g: &Value) -> Option<bool> {
+        let (key, arg) = w.iter().next().filter(|_| w.len() == 1)?;
+        Some(match (key.as_str(), arg) {
+            ("$contains", Value::String(part)) => g.as_str().is_some_and(|s| s.contains(part.as_str())),
+            ("$includes", Value::Array(items)) => {
+                g.as_array().is_some_and(|have| items.iter().all(|i| have.iter().any(|h| subset(i, h).is_ok())))
+            }
+            ("$exists", Value::Bool(yes)) => !g.is_null() == *yes,
+            _ => return None,
+        })
+    }
     fn walk(want: &Value, got: &Value, at: &mut String) -> Result<(), (String, Value)> {
+        let here = |at: &String| if at.is_empty() { "/".to_string() } else { at.clone() };
+        if let Value::Object(w) = want {
+            if let Some(ok) = matcher(w, got) {
+                return if ok { Ok(()) } else { Err((here(at), got.clone())) };
+            }
+        }
         match (want, got) {
             (Value::Object(w), Value::Object(g)) => {
                 for (k, wv) in w {
@@ -461,7 +500,7 @@ pub fn subset(want: &Value, got: &Value) -> Result<(), (String, Value)> {
             }
             (Value::Number(w), Value::Number(g)) if w.as_f64() == g.as_f64() => Ok(()),
             (w, g) if w == g => Ok(()),
-            (_, g) => Err((if at.is_empty() { "/".to_string() } else { at.clone() }, g.clone())),
+            (_, g) => Err((here(at), g.clone())),
         }
     }
     walk(want, got, &mut String::new())
@@ -596,6 +635,18 @@ mod tests {
         assert_eq!(subset(&json!({ "b": { "c": [1, 3] } }), &got), Err(("/b/c/1".to_string(), json!(2))));
         assert_eq!(subset(&json!({ "z": 1 }), &got), Err(("/z".to_string(), Value::Null)));
         assert_eq!(subset(&json!({ "b": { "c": [1] } }), &got), Err(("/b/c".to_string(), json!([1, 2]))));
+    }
+
+    #[test]
+    fn matchers_say_contains_includes_and_exists() {
+        let got = json!({ "msg": "Trip TRP-2026-000001 cancelled", "ids": [3, 1, 2], "lines": [{ "a": 1, "b": 2 }] });
+        assert_eq!(subset(&json!({ "msg": { "$contains": "cancelled" } }), &got), Ok(()));
+        assert!(subset(&json!({ "msg": { "$contains": "approved" } }), &got).is_err());
+        assert_eq!(subset(&json!({ "ids": { "$includes": [1, 3] } }), &got), Ok(()));
+        assert!(subset(&json!({ "ids": { "$includes": [4] } }), &got).is_err());
+        assert_eq!(subset(&json!({ "lines": { "$includes": [{ "a": 1 }] } }), &got), Ok(()));
+        assert_eq!(subset(&json!({ "msg": { "$exists": true }, "nope": { "$exists": false } }), &got), Ok(()));
+        assert_eq!(subset(&json!({ "nope": { "$exists": true } }), &got), Err(("/nope".to_string(), Value::Null)));
     }
 
     #[test]

@@ -25,10 +25,20 @@ use tenants::Package;
 use tower::ServiceExt;
 
 use crate::auth::Keys;
-use crate::cli::tenant::CliError;
 use crate::config::Config;
 use crate::db::Scratch;
 use crate::state::{AppState, Ops};
+
+/// Why a test run could not run (a failing scenario is not an error: it is in the [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TestRunError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("junit: {0}")]
+    Junit(String),
+}
 
 /// The outcome of one scenario.
 #[derive(Debug, Clone)]
@@ -102,7 +112,7 @@ impl Report {
     }
 
     /// The report as JUnit XML (one test suite per file, one test case per scenario), for CI.
-    pub fn junit(&self, package: &str) -> Result<String, CliError> {
+    pub fn junit(&self, package: &str) -> Result<String, TestRunError> {
         let mut report = quick_junit::Report::new(format!("switchyard tenant test {package}"));
         let mut files: Vec<&str> = self.results.iter().map(|r| r.file.as_str()).collect();
         files.dedup();
@@ -123,7 +133,7 @@ impl Report {
             }
             report.add_test_suite(suite);
         }
-        report.to_string().map_err(|e| CliError::Package(format!("junit: {e}")))
+        report.to_string().map_err(|e| TestRunError::Junit(e.to_string()))
     }
 }
 
@@ -134,7 +144,7 @@ pub async fn run(
     dir: &Path,
     package: &Package,
     files: &[(PathBuf, TestFile)],
-) -> Result<Report, CliError> {
+) -> Result<Report, TestRunError> {
     let scratch = Scratch::create(cfg).await?;
     let result = run_in(&scratch, dir, package, files).await;
     scratch.drop().await?;
@@ -146,7 +156,7 @@ async fn run_in(
     dir: &Path,
     package: &Package,
     files: &[(PathBuf, TestFile)],
-) -> Result<Report, CliError> {
+) -> Result<Report, TestRunError> {
     let limits = Limits::default();
     let store = Store::new(scratch.app.clone(), limits.clone());
     let secret: [u8; 32] = rand::random();
@@ -329,8 +339,7 @@ impl Run<'_> {
         for (key, field) in &step.remember {
             let ty = testing::reference_target(self.package, entity["type"].as_str().unwrap_or(""), field)
                 .ok_or_else(|| format!("`{field}` is not a reference field"))?;
-            let id = entity["data"][field.as_str()]
-                .as_str()
+            let id = testing::remembered_id(&entity["data"], field)
                 .ok_or_else(|| format!("remember `{key}`: the entity's `{field}` is empty"))?;
             self.keys_of.insert(key.clone(), (ty, id.to_string()));
         }

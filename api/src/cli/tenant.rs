@@ -57,6 +57,8 @@ pub enum CliError {
     TestsFailed(String),
     #[error(transparent)]
     Apply(#[from] tenants::ApplyError),
+    #[error(transparent)]
+    TestRun(#[from] super::package_test::TestRunError),
     #[error("the exported folder does not read back: {0}")]
     ExportUnreadable(String),
     #[error("the exported folder does not reproduce version {version} (hash {got} instead of {want})")]
