@@ -11,6 +11,7 @@ use jsonschema::error::ValidationErrorKind;
 use ontology::compile::{CompiledType, FieldError, Ontology};
 use serde_json::Value;
 
+use crate::decision::Decisions;
 use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
@@ -32,9 +33,22 @@ pub struct CompiledTenant {
     permissions: Permissions,
     scripts: ScriptEngine,
     limits: Limits,
+    /// The decision tables (`decisions/*.yaml`), callable by `decide`.
+    decisions: Arc<Decisions>,
 }
 
 impl CompiledTenant {
+    /// The decision tables of the version.
+    pub fn decisions(&self) -> &Arc<Decisions> {
+        &self.decisions
+    }
+
+    /// Sets the decision tables (they live in `decisions/`, beside the types).
+    pub fn with_decisions(mut self, decisions: Decisions) -> CompiledTenant {
+        self.decisions = Arc::new(decisions);
+        self
+    }
+
     /// The type-level permissions of the package's roles.
     pub fn permissions(&self) -> &Permissions {
         &self.permissions
@@ -96,6 +110,7 @@ impl CompiledTenant {
                 permissions: Permissions::default(),
                 scripts,
                 limits: limits.clone(),
+                decisions: Arc::default(),
             })
         } else {
             Err(errors)

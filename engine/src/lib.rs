@@ -13,6 +13,7 @@
 //! code runs off the reactor, on bounded slots with a per-tenant share).
 
 pub mod compiled;
+pub mod decision;
 pub mod def;
 pub mod error;
 pub mod eval;

@@ -184,13 +184,17 @@ pub async fn load_version(
 }
 
 /// The files of a package folder: `(relative path, content)`, `tenant.yaml` first, then one
-/// `types/<name>.yaml` per type in definition order. `header` (e.g. where the export came from)
+/// `types/<name>.yaml` per type in definition order, then one `decisions/<name>.yaml` per decision
+/// table. `header` (e.g. where the export came from)
 /// is written as a comment at the top of each file.
 pub fn to_files(package: &Package, header: &str) -> Result<Vec<(PathBuf, String)>, ExportError> {
     let comment: String = header.lines().map(|l| format!("# {l}\n")).collect();
     let mut files = vec![(PathBuf::from("tenant.yaml"), yaml(&comment, &package.tenant)?)];
     for def in &package.types {
         files.push((Path::new("types").join(format!("{}.yaml", def.name.as_str())), yaml(&comment, def)?));
+    }
+    for def in &package.decisions {
+        files.push((Path::new("decisions").join(format!("{}.yaml", def.name)), yaml(&comment, def)?));
     }
     Ok(files)
 }
@@ -224,6 +228,10 @@ pub fn write_dir(package: &Package, dir: &Path, header: &str, force: bool) -> Re
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
         }
+    }
+    if !package.decisions.is_empty() {
+        let decisions_dir = dir.join("decisions");
+        std::fs::create_dir_all(&decisions_dir).map_err(|e| io(&decisions_dir, e))?;
     }
     let mut written = Vec::with_capacity(files.len());
     for (rel, content) in files {

@@ -1211,6 +1211,7 @@ mod tests {
         Package {
             tenant: serde_yaml_ng::from_str::<TenantFile>(tenant).unwrap(),
             types: types.iter().map(|t| serde_yaml_ng::from_str(t).unwrap()).collect(),
+            decisions: Vec::new(),
             data: Vec::new(),
         }
     }

@@ -83,10 +83,10 @@ pub async fn config_definitions(
     tx: &mut Tx,
     tenant: TenantId,
     version: i64,
-) -> Result<Option<(Value, Option<Value>, Option<Value>)>, sqlx::Error> {
+) -> Result<Option<(Value, Option<Value>, Option<Value>, Option<Value>)>, sqlx::Error> {
     sqlx::query_as(
-        "select package -> 'types', package -> 'tenant' -> 'rules', package -> 'tenant' -> 'roles' from config_versions \
-         where tenant_id = $1 and version = $2",
+        "select package -> 'types', package -> 'tenant' -> 'rules', package -> 'tenant' -> 'roles', \
+         package -> 'decisions' from config_versions where tenant_id = $1 and version = $2",
     )
     .bind(tenant.0)
     .bind(version)
