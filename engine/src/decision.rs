@@ -1295,8 +1295,9 @@ impl Decisions {
 }
 
 /// Tables whose rows were read from entities, by name (the store fills it; see
-/// [`DecisionTable::with_rows`]). They replace the version's table of the same name.
-pub type DataTables = std::collections::HashMap<String, Arc<DecisionTable>>;
+/// [`DecisionTable::with_rows`]). They replace the version's table of the same name; a table
+/// whose rows do not compile is its error, given to whoever calls it (and to no one else).
+pub type DataTables = std::collections::HashMap<String, Result<Arc<DecisionTable>, DecisionError>>;
 
 /// Most traces one scope keeps (the rest are counted in none: a table called in a loop).
 pub const MAX_TRACES: usize = 100;
@@ -1365,14 +1366,18 @@ pub fn call(name: &str, given: &Map<String, Value>) -> Result<Value, DecisionErr
     let found = SCOPE.with(|s| {
         let mut s = s.borrow_mut();
         let s = s.as_mut()?;
-        let table = s.data.get(name).or_else(|| s.tables.get(name)).cloned();
+        let table = match s.data.get(name) {
+            Some(data) => Some(data.clone()),
+            None => s.tables.get(name).cloned().map(Ok),
+        };
         s.depth += 1;
         Some((table, s.context.clone(), s.depth))
     });
     let result = match found {
         None | Some((None, _, _)) => Err(DecisionError::UnknownTable { table: name.to_string() }),
         Some((Some(_), _, depth)) if depth > MAX_DEPTH => Err(DecisionError::Depth { table: name.to_string() }),
-        Some((Some(table), context, _)) => table.evaluate_with(given, |_, expr| match &context {
+        Some((Some(Err(e)), _, _)) => Err(e),
+        Some((Some(Ok(table)), context, _)) => table.evaluate_with(given, |_, expr| match &context {
             Some(ctx) => expr.evaluate(ctx).map_err(|e| rule_error(name, e)),
             None => Ok(Value::Null),
         }),

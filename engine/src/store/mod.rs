@@ -14,6 +14,7 @@
 //! `timers`); leaving the state cancels them. [`Store::fire_due_timers`] fires the due ones.
 
 mod cache;
+mod decisions;
 mod edit;
 mod error;
 mod exec;
@@ -119,6 +120,8 @@ pub struct Store {
     idempotency_ttl: std::time::Duration,
     /// Where slow tenant code is evaluated ([`crate::offload`]).
     offload: Arc<crate::offload::Offload>,
+    /// Decision tables whose rows are entities, compiled per change of their rows.
+    data_tables: decisions::DataTableCache,
 }
 
 /// How many commit signals a slow subscriber may fall behind before it is told it lagged.
@@ -150,6 +153,7 @@ impl Store {
             commits,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             offload: Arc::default(),
+            data_tables: decisions::DataTableCache::default(),
         }
     }
 

@@ -107,7 +107,7 @@ fn carriers(rows: &[Value]) -> Arc<DataTables> {
     let table = t.decisions().get("carrier").expect("the table");
     let ids: Vec<String> = (0..rows.len()).map(|i| format!("row-{i}")).collect();
     let with = table.with_rows(ids.iter().cloned().zip(rows.iter())).expect("rows compile");
-    Arc::new([("carrier".to_string(), Arc::new(with))].into_iter().collect())
+    Arc::new([("carrier".to_string(), Ok(Arc::new(with)))].into_iter().collect())
 }
 
 #[test]

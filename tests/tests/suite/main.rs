@@ -8,6 +8,7 @@ mod client_ip;
 mod config;
 mod conflicts;
 mod create_rules;
+mod decisions_http;
 mod drafts;
 mod engine_features;
 mod envelope_and_tokens;
