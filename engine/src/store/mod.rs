@@ -381,6 +381,21 @@ impl Store {
         Ok((version, defs))
     }
 
+    /// The live version's definitions with its decision tables whose rows are entities, read
+    /// (or taken from this server's cache, checked against the rows' stamp) in one transaction:
+    /// for evaluating a table outside a transition (the admins' playground).
+    pub async fn live_decisions(
+        &self,
+        tenant: TenantId,
+    ) -> Result<(Arc<CompiledTenant>, Arc<crate::decision::DataTables>), StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let version = sql::live_version(&mut tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
+        let defs = self.defs.get(&mut tx, tenant, version).await?;
+        let data = self.data_tables.tables(&mut tx, tenant, version, &defs).await?;
+        tx.commit().await?;
+        Ok((defs, data))
+    }
+
     /// Creates an entity of `type_name` in the live version's initial state (or `opts.state`).
     pub async fn create_entity(
         &self,

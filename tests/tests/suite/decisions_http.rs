@@ -56,3 +56,26 @@ async fn rows_edited_as_entities_are_used_by_the_next_transition_on_every_server
     let bad_id = bad["id"].as_str().expect("id");
     assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains(bad_id), "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn admins_evaluate_a_table_with_its_trace() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "decisions").await;
+    let (admin, clerk) = (s.token(&db, "admin@dtshop.test").await, s.token(&db, "clerk@dtshop.test").await);
+    let url = s.url("decisions/carrier/evaluate");
+    let r = s.post("decisions/carrier/evaluate", &admin, &json!({ "inputs": { "region": "north" } })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["outputs"], json!({ "carrier": "van" }));
+    assert_eq!(r.body["trace"]["winner"]["id"], s.sample("north"), "{:?}", r.body);
+    assert_eq!(r.body["trace"]["matched"].as_array().map(Vec::len), Some(1));
+    let r = s.post("decisions/fees/evaluate", &admin, &json!({ "inputs": { "weight": 20 } })).await;
+    assert_eq!(r.body["outputs"], json!({ "fee": 12.5 }), "{:?}", r.body);
+    assert_eq!(r.body["trace"]["matched"].as_array().map(Vec::len), Some(2));
+    // A wrong input is the caller's 422 with its path; an unknown table a 404; clerks a 403.
+    let r = s.post("decisions/fees/evaluate", &admin, &json!({ "inputs": { "weight": "heavy" } })).await;
+    assert_eq!((r.status, r.error_paths()), (422, vec!["/inputs/weight"]), "{:?}", r.body);
+    let r = s.post("decisions/nope/evaluate", &admin, &json!({})).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    let r = s.request(Method::POST, &url, Some(&clerk), Some(&json!({})), &[]).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+}
