@@ -289,6 +289,21 @@ mod tests {
     }
 
     #[test]
+    fn decision_tables_export_and_load_back_with_the_same_hash() {
+        let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/decisions");
+        let package = Package::load_dir(&dir_in).unwrap();
+        assert_eq!(package.decisions.len(), 2);
+        let stored = Package::from_json(&serde_json::from_str(&package.to_json().to_string()).unwrap()).unwrap();
+        assert_eq!(stored.hash(), package.hash());
+        let dir = temp_dir();
+        let written = write_dir(&stored, &dir, "exported for a test", false).unwrap();
+        assert!(written.iter().any(|p| p.ends_with("decisions/carrier.yaml")), "{written:?}");
+        let back = Package::load_dir(&dir).unwrap();
+        assert_eq!(back.hash(), package.hash());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_exported_package_loads_back_with_the_same_hash() {
         let package = Package::load_dir(&example("chemichemi")).unwrap();
         // Through the stored form, as an export from the database does.
