@@ -414,9 +414,17 @@ pub struct CompiledTransition {
     loads: Vec<CompiledLoad>,
     input: Option<jsonschema::Validator>,
     script: Option<Script>,
+    /// Whether a guard, a load expression or the script calls `decide` (then the store reads
+    /// the decision tables whose rows are entities before evaluating it).
+    uses_decisions: bool,
 }
 
 impl CompiledTransition {
+    /// Whether a guard, a load expression or the script calls `decide`.
+    pub fn uses_decisions(&self) -> bool {
+        self.uses_decisions
+    }
+
     fn compile(
         at: &mut At<'_>,
         states: &IndexMap<String, StateDef>,
@@ -503,7 +511,22 @@ impl CompiledTransition {
                 None
             }
         });
-        (at.errors.len() == before).then(|| CompiledTransition { name: at.tr(), def, guards, loads, input, script })
+        let rule_decides = |l: &Logic| !crate::logic::decided_tables(l.source()).is_empty();
+        let uses_decisions = guards.iter().any(|g| rule_decides(&g.logic))
+            || loads.iter().any(|l| match &l.kind {
+                CompiledLoadKind::ById(logic) => rule_decides(logic),
+                CompiledLoadKind::Where(fields) => fields.iter().any(|(_, logic)| rule_decides(logic)),
+            })
+            || script.as_ref().is_some_and(|s| s.effect_calls().iter().any(|c| c.function == "decide"));
+        (at.errors.len() == before).then(|| CompiledTransition {
+            name: at.tr(),
+            def,
+            guards,
+            loads,
+            input,
+            script,
+            uses_decisions,
+        })
     }
 
     /// The transition's name.

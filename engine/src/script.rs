@@ -67,8 +67,9 @@ pub struct Script {
     ast: AST,
 }
 
-/// The effect functions a script may call, whose string arguments name things of the package.
-pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail"];
+/// The effect functions a script may call, whose string arguments name things of the package
+/// (and `decide`, whose first names a decision table).
+pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail", "decide"];
 
 /// A call of one of [`EFFECT_FUNCTIONS`] as written in a script (`row.transition("x")` is
 /// `transition(row, "x")`), for static checks (see [`Script::effect_calls`]).

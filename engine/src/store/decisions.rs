@@ -7,7 +7,8 @@
 //! one row and a later `updated_at`, a deletion removes one), so a transition reads the stamps of
 //! every data table's type in one query, and only a table whose stamp moved is read again (one
 //! query for all its rows). A change made on any server is therefore seen by the next
-//! evaluation on every server. Versions with no `rows_from` table run no query at all.
+//! evaluation on every server. Transitions that call no `decide` (in a guard, a load expression or
+//! the script), and versions with no `rows_from` table, run no query at all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -473,7 +473,9 @@ pub(super) fn run<'a>(
                 }
             })
             .await??;
-        prepared.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+        if prepared.transition().uses_decisions() {
+            prepared.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+        }
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
@@ -967,7 +969,9 @@ pub(super) async fn explain(
             match eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now) {
                 // Explaining locks nothing: the loads run without `FOR UPDATE`.
                 Ok(mut p) => match async {
-                    p.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+                    if p.transition().uses_decisions() {
+                        p.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+                    }
                     load_stages(store, tx, tenant, &mut p, Locks::None).await
                 }
                 .await

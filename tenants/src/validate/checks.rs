@@ -857,7 +857,7 @@ impl Validation {
     /// `first`: errors; a missing default: a warning), `rows_from` names a type of the package
     /// with the inputs and outputs as fields, and every table a guard or load calls with
     /// `decide` exists.
-    pub(super) fn check_decisions(&mut self, dir: &Path, package: &Loaded) {
+    pub(super) fn check_decisions(&mut self, dir: &Path, package: &Loaded, scripts: &ScriptEngine) {
         let folder = dir.join("decisions");
         let mut names: HashSet<String> = HashSet::new();
         if folder.is_dir() {
@@ -946,6 +946,19 @@ impl Validation {
                     for table in engine::logic::decided_tables(rule) {
                         if !names.contains(&table) {
                             self.error(&file, &pointer, format!("`decide`: unknown decision table `{table}`"));
+                        }
+                    }
+                }
+                // Scripts: `decide("x", …)` with a literal name (those that do not compile are
+                // the engine's).
+                let Some(source) = &t.script else { continue };
+                let loads: Vec<&str> = t.load.keys().map(String::as_str).collect();
+                let Ok(script) = scripts.compile(source, &loads) else { continue };
+                for call in script.effect_calls() {
+                    if let ("decide", [CallArg::Str(table), ..]) = (call.function.as_str(), call.args.as_slice()) {
+                        if !names.contains(table) {
+                            let message = format!("decide(\"{table}\", …): unknown decision table `{table}`");
+                            self.error_at(&file, &format!("{base}/script"), (call.line, call.column), message);
                         }
                     }
                 }

@@ -203,7 +203,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
     }
     v.check_immutable(&package);
     v.check_webhooks(&package);
-    v.check_decisions(dir, &package);
+    v.check_decisions(dir, &package, &scripts);
     v.check_data(&package, compiled.as_ref());
     v.finish()
 }
