@@ -299,6 +299,8 @@ pub struct Prepared<'t> {
     /// The decision tables whose rows the store read from entities (see
     /// [`Prepared::set_data_tables`]).
     data_tables: Arc<DataTables>,
+    /// The traces of the decision tables the load expressions evaluated, stage by stage.
+    load_decisions: Vec<DecisionTrace>,
 }
 
 impl<'t> Prepared<'t> {
@@ -335,7 +337,8 @@ impl<'t> Prepared<'t> {
                 continue;
             }
             let (context, _) = full_context(self, loaded);
-            let requests = stage_requests(self.tenant, self.transition, &context, stage, &self.data_tables)?;
+            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, stage, &self.data_tables)?;
+            self.load_decisions.extend(traces);
             self.resolved = resolved;
             self.stage = stage;
             self.load_requests.extend(requests);
@@ -383,8 +386,18 @@ impl<'t> Prepared<'t> {
     /// Gives the decision tables whose rows are kept as entities (`rows_from`), read by the
     /// store (cached, checked against the rows' version). Without it, such a table has only its
     /// default.
-    pub fn set_data_tables(&mut self, tables: Arc<DataTables>) {
+    ///
+    /// Given before any load has run, the first stage's requests are computed again with them
+    /// (a load expression may call such a table).
+    pub fn set_data_tables(&mut self, tables: Arc<DataTables>) -> Result<(), Rejection> {
         self.data_tables = tables;
+        if self.resolved == 0 && self.stage == 0 && !self.load_requests.is_empty() {
+            let context = Value::Object(self.context.clone());
+            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, 0, &self.data_tables)?;
+            self.load_requests = requests;
+            self.load_decisions = traces;
+        }
+        Ok(())
     }
 
     /// The tenant's compiled definitions.
@@ -493,8 +506,8 @@ fn prepare_inner<'t>(
     context.insert("actor".into(), actor.to_context_value());
     context.insert("now".into(), Value::String(rfc3339(now)));
 
-    let load_requests = if t.loads().is_empty() {
-        Vec::new()
+    let (load_requests, load_decisions) = if t.loads().is_empty() {
+        (Vec::new(), Vec::new())
     } else {
         stage_requests(tenant, t, &Value::Object(context.clone()), 0, &Arc::default())?
     };
@@ -528,6 +541,7 @@ fn prepare_inner<'t>(
         needs_history,
         history: None,
         data_tables: Arc::default(),
+        load_decisions,
     })
 }
 
@@ -539,11 +553,11 @@ fn stage_requests(
     context: &Value,
     stage: usize,
     data: &Arc<DataTables>,
-) -> Result<Vec<LoadRequest>, Rejection> {
-    let (requests, _) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
+) -> Result<(Vec<LoadRequest>, Vec<DecisionTrace>), Rejection> {
+    let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
         crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
     });
-    requests
+    Ok((requests?, traces))
 }
 
 fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
@@ -806,7 +820,7 @@ fn decide_in_scope(
     load_traces: Vec<LoadTrace>,
 ) -> Result<Decision, Rejection> {
     let t = prepared.transition;
-    let mut trace = Trace { loads: load_traces, ..Trace::default() };
+    let mut trace = Trace { loads: load_traces, decisions: prepared.load_decisions.clone(), ..Trace::default() };
 
     trace.guards = run_four_eyes(prepared, true);
     if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {

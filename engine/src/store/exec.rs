@@ -474,7 +474,7 @@ pub(super) fn run<'a>(
             })
             .await??;
         if prepared.transition().uses_decisions() {
-            prepared.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+            prepared.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?)?;
         }
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
@@ -970,7 +970,7 @@ pub(super) async fn explain(
                 // Explaining locks nothing: the loads run without `FOR UPDATE`.
                 Ok(mut p) => match async {
                     if p.transition().uses_decisions() {
-                        p.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?);
+                        p.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?)?;
                     }
                     load_stages(store, tx, tenant, &mut p, Locks::None).await
                 }

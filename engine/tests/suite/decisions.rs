@@ -37,6 +37,14 @@ workflow:
         let d = decide("discount", #{ amount: entity.amount });
         entity.discount = d.rate;
         entity.carrier = decide("carrier", #{ region: "north" }).carrier;
+    route:
+      from: [DRAFT]
+      to: DRAFT
+      roles: [sales]
+      load:
+        same_carrier:
+          type: sales_order
+          where: { carrier: { decide: [ carrier, { region: { var: entity.tier } }, carrier ] } }
 "#;
 
 const DISCOUNT: &str = r#"
@@ -115,7 +123,7 @@ fn guards_and_scripts_decide_with_a_trace() {
     let t = tenant(&[DISCOUNT, CARRIER]);
     let now = Utc::now();
     let mut p = prepare(&t, &order("gold", 1500.0), "price", &json!({}), &sales(), now).expect("prepares");
-    p.set_data_tables(carriers(&[json!({"region": "north", "carrier": "van"})]));
+    p.set_data_tables(carriers(&[json!({"region": "north", "carrier": "van"})])).expect("no loads to compute again");
     let d = decide(p, IndexMap::new(), &Limits::default()).expect("decides");
     assert_eq!(d.data["discount"], json!(0.15), "the tier came from the input's expression");
     assert_eq!(d.data["carrier"], json!("van"), "the row kept as data");
@@ -163,7 +171,8 @@ fn a_unique_violation_is_the_tenants_decision_failed() {
     p.set_data_tables(carriers(&[
         json!({"region": "north", "carrier": "van"}),
         json!({"region": "north, south", "carrier": "truck"}),
-    ]));
+    ]))
+    .expect("no loads to compute again");
     let err = decide(p, IndexMap::new(), &Limits::default()).expect_err("two rows");
     assert!(
         matches!(&err, Rejection::ScriptFailed { message, .. } | Rejection::DecisionFailed { message, .. } if message.contains("unique")),
@@ -192,4 +201,17 @@ fn decide_has_a_checked_shape() {
     let ok = json!({"decide": ["t", {"a": {"var": "x"}}, "o"]});
     assert!(engine::logic::Logic::compile(&ok).is_ok());
     assert_eq!(engine::logic::decided_tables(&json!({"and": [ok, {"decide": ["u"]}]})), vec!["t", "u"]);
+}
+
+#[test]
+fn load_expressions_decide_with_the_rows_kept_as_data_and_leave_a_trace() {
+    let t = tenant(&[DISCOUNT, CARRIER]);
+    let mut p = prepare(&t, &order("north", 1.0), "route", &json!({}), &sales(), Utc::now()).expect("prepares");
+    // Before the store gives the rows, the table has only its default.
+    assert_eq!(format!("{:?}", p.pending_loads()[0].kind), r#"Where([("carrier", String("pickup"))])"#);
+    p.set_data_tables(carriers(&[json!({"region": "north", "carrier": "van"})])).expect("computed again");
+    assert_eq!(format!("{:?}", p.pending_loads()[0].kind), r#"Where([("carrier", String("van"))])"#);
+    let d = decide(p, IndexMap::new(), &Limits::default()).expect("decides");
+    assert_eq!(d.trace.decisions.len(), 1);
+    assert_eq!(d.trace.decisions[0].outputs, json!({"carrier": "van"}));
 }
