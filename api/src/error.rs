@@ -162,6 +162,12 @@ impl From<Rejection> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "RULE_LIMIT", format!("{at}: {message}"))
                     .with_details(json!({ "at": at }))
             }
+            // A decision table failed on this input (a unique violation, an input of the wrong
+            // type, a row kept as data that does not compile): the tenant's 422, naming where.
+            Rejection::DecisionFailed { at, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "DECISION_FAILED", format!("{at}: {message}"))
+                    .with_details(json!({ "at": at }))
+            }
             Rejection::TemplateFailed { at, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "TEMPLATE_FAILED", format!("{at}: {message}"))
                     .with_details(json!({ "at": at }))

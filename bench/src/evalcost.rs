@@ -449,5 +449,68 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
         },
     )?);
 
+    // ---- decision tables: a 200-row `first` table and a 50-row `collect` table ----
+    let (first, first_inputs) = decision_table("first", 200)?;
+    all.push(measure(
+        "decision table: 200 rows, hit first, match at row 190",
+        "input type checks, 191 rows of a range and a list cell, the outputs and the trace",
+        Some(DECISION_TARGET_NS),
+        budget,
+        || {
+            black_box(first.evaluate(black_box(&first_inputs))?);
+            Ok(())
+        },
+    )?);
+    let (collect, collect_inputs) = decision_table("collect", 50)?;
+    all.push(measure(
+        "decision table: 50 rows, hit collect, aggregate sum",
+        "input type checks, all 50 rows, the sum of the ~half that match, the trace",
+        Some(DECISION_TARGET_NS),
+        budget,
+        || {
+            black_box(collect.evaluate(black_box(&collect_inputs))?);
+            Ok(())
+        },
+    )?);
+
     Ok(EvalResults { all, guard: guard_idx, script: script_idx })
+}
+
+/// Target of one decision table evaluation ("a few microseconds at most").
+pub const DECISION_TARGET_NS: f64 = 5_000.0;
+
+/// A table of `rows` rows (a numeric range and a list of regions per row) with the hit policy
+/// `hit`, and inputs that match row `rows - 10` first (and about half the rows under `collect`).
+fn decision_table(hit: &str, rows: usize) -> Result<(engine::decision::DecisionTable, Map<String, Value>)> {
+    let regions = ["north", "south", "east", "west", "coast"];
+    let rules: Vec<Value> = (0..rows)
+        .map(|i| {
+            let low = i * 10;
+            let region = if hit == "collect" && i % 2 == 0 {
+                "-".to_string()
+            } else {
+                format!("{}, {}", regions[i % 5], regions[(i + 1) % 5])
+            };
+            json!({
+                "when": { "weight": format!("[{low}..{}]", if hit == "collect" { 100_000 } else { low + 9 }), "region": region },
+                "then": { "fee": i }
+            })
+        })
+        .collect();
+    let def = json!({
+        "name": "fees", "hit": hit,
+        "inputs": { "weight": { "type": "number" }, "region": { "type": "string" } },
+        "outputs": { "fee": { "type": "number" } },
+        "rules": rules, "default": { "fee": 0 },
+    });
+    let mut def: engine::decision::DecisionDef = serde_json::from_value(def)?;
+    if hit == "collect" {
+        def.aggregate = Some(engine::decision::Aggregate::Sum);
+    }
+    let table = engine::decision::DecisionTable::compile(def)
+        .map_err(|e| anyhow!("the benchmark table does not compile: {e:?}"))?;
+    let target = rows - 10;
+    let inputs = json!({ "weight": target * 10 + 5, "region": regions[target % 5] });
+    let inputs = inputs.as_object().cloned().ok_or_else(|| anyhow!("inputs"))?;
+    Ok((table, inputs))
 }

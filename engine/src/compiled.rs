@@ -11,6 +11,7 @@ use jsonschema::error::ValidationErrorKind;
 use ontology::compile::{CompiledType, FieldError, Ontology};
 use serde_json::Value;
 
+use crate::decision::Decisions;
 use crate::def::{Editable, GuardDef, LoadDef, StateDef, StateKind, TransitionDef, WorkflowDef, FOUR_EYES_CREATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
@@ -32,9 +33,22 @@ pub struct CompiledTenant {
     permissions: Permissions,
     scripts: ScriptEngine,
     limits: Limits,
+    /// The decision tables (`decisions/*.yaml`), callable by `decide`.
+    decisions: Arc<Decisions>,
 }
 
 impl CompiledTenant {
+    /// The decision tables of the version.
+    pub fn decisions(&self) -> &Arc<Decisions> {
+        &self.decisions
+    }
+
+    /// Sets the decision tables (they live in `decisions/`, beside the types).
+    pub fn with_decisions(mut self, decisions: Decisions) -> CompiledTenant {
+        self.decisions = Arc::new(decisions);
+        self
+    }
+
     /// The type-level permissions of the package's roles.
     pub fn permissions(&self) -> &Permissions {
         &self.permissions
@@ -108,6 +122,7 @@ impl CompiledTenant {
                 permissions: Permissions::default(),
                 scripts,
                 limits: limits.clone(),
+                decisions: Arc::default(),
             })
         } else {
             Err(errors)
@@ -411,9 +426,17 @@ pub struct CompiledTransition {
     loads: Vec<CompiledLoad>,
     input: Option<jsonschema::Validator>,
     script: Option<Script>,
+    /// Whether a guard, a load expression or the script calls `decide` (then the store reads
+    /// the decision tables whose rows are entities before evaluating it).
+    uses_decisions: bool,
 }
 
 impl CompiledTransition {
+    /// Whether a guard, a load expression or the script calls `decide`.
+    pub fn uses_decisions(&self) -> bool {
+        self.uses_decisions
+    }
+
     fn compile(
         at: &mut At<'_>,
         states: &IndexMap<String, StateDef>,
@@ -500,7 +523,22 @@ impl CompiledTransition {
                 None
             }
         });
-        (at.errors.len() == before).then(|| CompiledTransition { name: at.tr(), def, guards, loads, input, script })
+        let rule_decides = |l: &Logic| !crate::logic::decided_tables(l.source()).is_empty();
+        let uses_decisions = guards.iter().any(|g| rule_decides(&g.logic))
+            || loads.iter().any(|l| match &l.kind {
+                CompiledLoadKind::ById(logic) => rule_decides(logic),
+                CompiledLoadKind::Where(fields) => fields.iter().any(|(_, logic)| rule_decides(logic)),
+            })
+            || script.as_ref().is_some_and(|s| s.effect_calls().iter().any(|c| c.function == "decide"));
+        (at.errors.len() == before).then(|| CompiledTransition {
+            name: at.tr(),
+            def,
+            guards,
+            loads,
+            input,
+            script,
+            uses_decisions,
+        })
     }
 
     /// The transition's name.

@@ -23,6 +23,11 @@ pub enum EngineError {
     /// A JSON-Logic rule that failed while being evaluated.
     #[error("JSON-Logic evaluation failed: {message}")]
     LogicEval { message: String },
+    /// A decision table called by a rule or a script failed (an input of the wrong type, two
+    /// rows under `hit: unique`, an unknown table): the tenant's configuration or data, answered
+    /// 422 `DECISION_FAILED`.
+    #[error("{message}")]
+    Decision { message: String },
     /// A JSON-Logic rule that ran out of its budget ([`crate::limits::Limits`]: steps, time,
     /// memory): the tenant's configuration, answered 422 `RULE_LIMIT`.
     #[error("rule limit exceeded: {message}")]

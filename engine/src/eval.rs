@@ -20,6 +20,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::compiled::{CompiledLoadKind, CompiledTenant, CompiledTransition, CompiledWorkflow};
+use crate::decision::{DataTables, DecisionTrace};
 use crate::def::FOUR_EYES_CREATOR;
 use crate::error::EngineError;
 use crate::limits::Limits;
@@ -62,7 +63,8 @@ pub enum Rejection {
         /// of the trace is the four-eyes check, with `kind: four_eyes`).
         index: Option<usize>,
         message: String,
-        trace: Trace,
+        /// Boxed: the trace is large, and rejections travel in every `Result` of the module.
+        trace: Box<Trace>,
     },
     /// The script failed (`fail(message)`, `throw`, a runtime error) or produced an effect
     /// that cannot be applied.
@@ -71,6 +73,11 @@ pub enum Rejection {
     /// The script hit a sandbox limit.
     #[error("{message}")]
     ScriptLimit { message: String },
+    /// A decision table failed (an input of the wrong type, two rows matching under
+    /// `hit: unique`, an unknown table, a row kept as data that does not compile): the tenant's
+    /// configuration or data (HTTP 422). `at` says where (`guard 0`, `load customer`, `script`).
+    #[error("{at}: {message}")]
+    DecisionFailed { at: String, message: String },
     /// A JSON-Logic rule (a guard, a load expression) ran out of its budget (steps, time,
     /// memory), or the transition's output passed a bound ([`Limits::max_events`] …): the
     /// tenant's configuration (HTTP 422). `at` says where (`guard 0`, `load customer`,
@@ -98,6 +105,7 @@ impl Rejection {
             Rejection::ScriptFailed { .. } => "SCRIPT_FAILED",
             Rejection::ScriptLimit { .. } => "SCRIPT_LIMIT",
             Rejection::RuleLimit { .. } => "RULE_LIMIT",
+            Rejection::DecisionFailed { .. } => "DECISION_FAILED",
             Rejection::TemplateFailed { .. } => "TEMPLATE_FAILED",
             Rejection::Internal(_) => "INTERNAL",
         }
@@ -120,10 +128,11 @@ impl From<EngineError> for Rejection {
         match e {
             EngineError::ScriptFailed { message, line } => Rejection::ScriptFailed { message, line },
             EngineError::ScriptRejected { message, .. } => {
-                Rejection::GuardFailed { index: None, message, trace: Trace::default() }
+                Rejection::GuardFailed { index: None, message, trace: Box::default() }
             }
             EngineError::ScriptLimit { message } => Rejection::ScriptLimit { message },
             EngineError::RuleLimit { message } => Rejection::RuleLimit { at: "rule".into(), message },
+            EngineError::Decision { message } => Rejection::DecisionFailed { at: "rule".into(), message },
             other => Rejection::Internal(other.to_string()),
         }
     }
@@ -174,6 +183,9 @@ pub struct GuardResult {
     /// The evaluation error, if the rule could not be evaluated (it then counts as false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The decision tables the rule evaluated (`decide`), with the rows that matched and won.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<DecisionTrace>,
     /// For a guard that did not pass: the values of the variables its rule reads.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub values: Map<String, Value>,
@@ -195,6 +207,10 @@ pub struct Trace {
     pub guards: Vec<GuardResult>,
     pub script_ran: bool,
     pub effects: Vec<Effect>,
+    /// The decision tables the load expressions and the script evaluated (the guards' are in
+    /// their results), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<DecisionTrace>,
 }
 
 /// A change to a loaded row.
@@ -280,6 +296,11 @@ pub struct Prepared<'t> {
     needs_history: Vec<String>,
     /// Transition → the ids of the actors who fired it on the entity before.
     history: Option<IndexMap<String, Vec<String>>>,
+    /// The decision tables whose rows the store read from entities (see
+    /// [`Prepared::set_data_tables`]).
+    data_tables: Arc<DataTables>,
+    /// The traces of the decision tables the load expressions evaluated, stage by stage.
+    load_decisions: Vec<DecisionTrace>,
 }
 
 impl<'t> Prepared<'t> {
@@ -316,7 +337,8 @@ impl<'t> Prepared<'t> {
                 continue;
             }
             let (context, _) = full_context(self, loaded);
-            let requests = stage_requests(self.transition, &context, stage, self.tenant.limits())?;
+            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, stage, &self.data_tables)?;
+            self.load_decisions.extend(traces);
             self.resolved = resolved;
             self.stage = stage;
             self.load_requests.extend(requests);
@@ -359,6 +381,28 @@ impl<'t> Prepared<'t> {
     /// four-eyes needs history is refused (fail closed).
     pub fn set_history(&mut self, history: IndexMap<String, Vec<String>>) {
         self.history = Some(history);
+    }
+
+    /// Gives the decision tables whose rows are kept as entities (`rows_from`), read by the
+    /// store (cached, checked against the rows' version). Without it, such a table has only its
+    /// default.
+    ///
+    /// Given before any load has run, the first stage's requests are computed again with them
+    /// (a load expression may call such a table).
+    pub fn set_data_tables(&mut self, tables: Arc<DataTables>) -> Result<(), Rejection> {
+        self.data_tables = tables;
+        if self.resolved == 0 && self.stage == 0 && !self.load_requests.is_empty() {
+            let context = Value::Object(self.context.clone());
+            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, 0, &self.data_tables)?;
+            self.load_requests = requests;
+            self.load_decisions = traces;
+        }
+        Ok(())
+    }
+
+    /// The tenant's compiled definitions.
+    pub fn tenant(&self) -> &'t CompiledTenant {
+        self.tenant
     }
 }
 
@@ -462,10 +506,10 @@ fn prepare_inner<'t>(
     context.insert("actor".into(), actor.to_context_value());
     context.insert("now".into(), Value::String(rfc3339(now)));
 
-    let load_requests = if t.loads().is_empty() {
-        Vec::new()
+    let (load_requests, load_decisions) = if t.loads().is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        stage_requests(t, &Value::Object(context.clone()), 0, tenant.limits())?
+        stage_requests(tenant, t, &Value::Object(context.clone()), 0, &Arc::default())?
     };
     // Loads of types the actor may not view: their values never appear in guard results, whether
     // explained or in the trace of a refusal.
@@ -496,18 +540,24 @@ fn prepare_inner<'t>(
         actor_system: actor.system,
         needs_history,
         history: None,
+        data_tables: Arc::default(),
+        load_decisions,
     })
 }
 
 /// The requests of the loads of `stage`, in declaration order, their rules evaluated against
 /// `context` (`{entity, input, actor, now}` and the loads of the earlier stages).
 fn stage_requests(
+    tenant: &CompiledTenant,
     t: &CompiledTransition,
     context: &Value,
     stage: usize,
-    limits: &Limits,
-) -> Result<Vec<LoadRequest>, Rejection> {
-    crate::logic::budget(limits, || stage_requests_within(t, context, stage))
+    data: &Arc<DataTables>,
+) -> Result<(Vec<LoadRequest>, Vec<DecisionTrace>), Rejection> {
+    let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
+        crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
+    });
+    Ok((requests?, traces))
 }
 
 fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
@@ -518,6 +568,9 @@ fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) 
             logic.evaluate(&ctx).map_err(|e| match e {
                 EngineError::RuleLimit { message } => {
                     Rejection::RuleLimit { at: format!("load `{}`", load.name), message }
+                }
+                EngineError::Decision { message } => {
+                    Rejection::DecisionFailed { at: format!("load `{}`", load.name), message }
                 }
                 e => Rejection::Internal(format!("load `{}`: {e}", load.name)),
             })
@@ -588,7 +641,15 @@ fn run_four_eyes(prepared: &Prepared<'_>, stop_at_first_failure: bool) -> Vec<Gu
                 }
             }
         };
-        results.push(GuardResult { kind: GuardKind::FourEyes, index, message, passed, error, values });
+        results.push(GuardResult {
+            kind: GuardKind::FourEyes,
+            index,
+            message,
+            passed,
+            error,
+            values,
+            decisions: Vec::new(),
+        });
         if !passed && stop_at_first_failure {
             break;
         }
@@ -627,9 +688,15 @@ fn run_guards(
 ) -> (Vec<GuardResult>, Option<Rejection>) {
     let mut results = Vec::with_capacity(transition.guards().len());
     for (index, g) in transition.guards().iter().enumerate() {
-        let (passed, error) = match g.logic.truthy(ctx) {
+        let outcome = g.logic.truthy(ctx);
+        let decisions = crate::decision::take_traces();
+        let (passed, error) = match outcome {
             Ok(b) => (b, None),
-            Err(EngineError::RuleLimit { message }) => {
+            Err(e @ (EngineError::RuleLimit { .. } | EngineError::Decision { .. })) => {
+                let message = match &e {
+                    EngineError::RuleLimit { message } | EngineError::Decision { message } => message.clone(),
+                    _ => e.to_string(),
+                };
                 results.push(GuardResult {
                     kind: GuardKind::Guard,
                     index,
@@ -637,8 +704,14 @@ fn run_guards(
                     passed: false,
                     error: Some(message.clone()),
                     values: Map::new(),
+                    decisions,
                 });
-                return (results, Some(Rejection::RuleLimit { at: format!("guard {index}"), message }));
+                let at = format!("guard {index}");
+                let rejection = match e {
+                    EngineError::RuleLimit { .. } => Rejection::RuleLimit { at, message },
+                    _ => Rejection::DecisionFailed { at, message },
+                };
+                return (results, Some(rejection));
             }
             Err(e) => (false, Some(e.to_string())),
         };
@@ -651,7 +724,15 @@ fn run_guards(
                 .map(|p| (p.clone(), lookup(context, p).cloned().unwrap_or(Value::Null)))
                 .collect()
         };
-        results.push(GuardResult { kind: GuardKind::Guard, index, message: g.message.clone(), passed, error, values });
+        results.push(GuardResult {
+            kind: GuardKind::Guard,
+            index,
+            message: g.message.clone(),
+            passed,
+            error,
+            values,
+            decisions,
+        });
         if !passed && stop_at_first_failure {
             break;
         }
@@ -681,8 +762,10 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     let (context, _) = full_context(prepared, loaded);
     let ctx = LogicContext::new(&context);
     // A guard over its budget shows as not passed, with the limit as its error.
-    let (mut guards, _limit) =
-        crate::logic::budget(prepared.tenant.limits(), || run_guards(prepared.transition, &context, &ctx, false));
+    let ((mut guards, _limit), _) =
+        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
+            crate::logic::budget(prepared.tenant.limits(), || run_guards(prepared.transition, &context, &ctx, false))
+        });
     hide_values(prepared, &mut guards);
     results.extend(guards);
     results
@@ -721,35 +804,57 @@ pub fn decide_ref(
     let _span =
         tracing::debug_span!("decide", entity.type = %prepared.entity.type_name, transition = t.name()).entered();
     let (context, load_traces) = full_context(prepared, loaded);
-    let mut trace = Trace { loads: load_traces, ..Trace::default() };
+    let (decision, _) =
+        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
+            decide_in_scope(prepared, loaded, limits, &context, load_traces)
+        });
+    decision
+}
+
+/// [`decide_ref`] inside the scope of the tenant's decision tables.
+fn decide_in_scope(
+    prepared: &Prepared<'_>,
+    loaded: &IndexMap<String, Loaded>,
+    limits: &Limits,
+    context: &Value,
+    load_traces: Vec<LoadTrace>,
+) -> Result<Decision, Rejection> {
+    let t = prepared.transition;
+    let mut trace = Trace { loads: load_traces, decisions: prepared.load_decisions.clone(), ..Trace::default() };
 
     trace.guards = run_four_eyes(prepared, true);
     if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
         if let Some(error) = &failed.error {
             return Err(Rejection::Internal(format!("four-eyes of `{}`: {error}", t.name())));
         }
-        return Err(Rejection::GuardFailed { index: None, message: failed.message.clone(), trace });
+        return Err(Rejection::GuardFailed { index: None, message: failed.message.clone(), trace: Box::new(trace) });
     }
     if !t.guards().is_empty() {
-        let ctx = LogicContext::new(&context);
-        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, &context, &ctx, true));
+        let ctx = LogicContext::new(context);
+        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, context, &ctx, true));
         if let Some(limit) = limit {
             return Err(limit);
         }
         trace.guards.extend(guards);
         hide_values(prepared, &mut trace.guards);
         if let Some(failed) = trace.guards.iter().find(|g| !g.passed) {
-            return Err(Rejection::GuardFailed { index: Some(failed.index), message: failed.message.clone(), trace });
+            return Err(Rejection::GuardFailed {
+                index: Some(failed.index),
+                message: failed.message.clone(),
+                trace: Box::new(trace),
+            });
         }
     }
 
     let (data, effects) = match t.script() {
         Some(script) => {
             trace.script_ran = true;
-            let out = match prepared.tenant.script_engine().run(script, &context) {
+            let out = prepared.tenant.script_engine().run(script, context);
+            trace.decisions.extend(crate::decision::take_traces());
+            let out = match out {
                 Ok(out) => out,
                 Err(EngineError::ScriptRejected { message, .. }) => {
-                    return Err(Rejection::GuardFailed { index: None, message, trace });
+                    return Err(Rejection::GuardFailed { index: None, message, trace: Box::new(trace) });
                 }
                 Err(e) => return Err(e.into()),
             };

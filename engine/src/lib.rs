@@ -14,6 +14,7 @@
 
 pub mod compiled;
 pub mod dates;
+pub mod decision;
 pub mod def;
 pub mod error;
 pub mod eval;

@@ -43,8 +43,49 @@ pub const STEPS_PER_CLOCK_READ: u64 = 256;
 /// One evaluator for the whole process: `datalogic_rs::Engine` is stateless between calls and
 /// thread-safe, and compiled rules must be evaluated by an engine configured like the one that
 /// compiled them.
-static ENGINE: LazyLock<datalogic_rs::Engine> =
-    LazyLock::new(|| datalogic_rs::Engine::builder().add_operator(STEP_OPERATOR, Step).build());
+static ENGINE: LazyLock<datalogic_rs::Engine> = LazyLock::new(|| {
+    datalogic_rs::Engine::builder().add_operator(STEP_OPERATOR, Step).add_operator(DECIDE_OPERATOR, Decide).build()
+});
+
+/// The operator that evaluates a decision table: `{"decide": ["table", {input: rule, …}]}`
+/// gives the table's outputs (an object), `{"decide": ["table", {…}, "output"]}` one of them.
+/// The inputs object is rewritten at compile time into flat arguments (`["table", "output" or
+/// null, "input", rule, …]`) so the evaluator evaluates each rule (see [`instrument`]).
+pub const DECIDE_OPERATOR: &str = "decide";
+
+/// The decide operator: calls [`crate::decision::call`] with the evaluated inputs.
+struct Decide;
+
+impl datalogic_rs::CustomOperator for Decide {
+    fn evaluate<'a>(
+        &self,
+        args: &[&'a DataValue<'a>],
+        _ctx: &mut EvalContext<'_, 'a>,
+        arena: &'a Bump,
+    ) -> datalogic_rs::Result<&'a DataValue<'a>> {
+        let text = |v: Option<&&'a DataValue<'a>>| v.and_then(|v| Value::from_arena(v).ok());
+        let Some(Value::String(name)) = text(args.first()) else {
+            return Err(datalogic_rs::Error::custom_message("decide: the first argument is the table's name"));
+        };
+        let output = match text(args.get(1)) {
+            Some(Value::String(o)) => Some(o),
+            _ => None,
+        };
+        let mut given = serde_json::Map::with_capacity(args.len().saturating_sub(2) / 2);
+        for pair in args.get(2..).unwrap_or_default().chunks(2) {
+            if let (Some(Value::String(k)), Some(v)) = (text(pair.first()), text(pair.get(1))) {
+                given.insert(k, v);
+            }
+        }
+        let outputs =
+            crate::decision::call(&name, &given).map_err(|e| datalogic_rs::Error::custom_message(e.to_string()))?;
+        let out = match output {
+            Some(o) => outputs.get(&o).cloned().unwrap_or(Value::Null),
+            None => outputs,
+        };
+        Ok(arena.alloc(DataValue::from_serde_value_in(&out, arena)))
+    }
+}
 
 /// What a budget ran out of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +325,9 @@ fn instrument(rule: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(instrument).collect()),
         Value::Object(map) if map.len() == 1 => {
             let Some((op, args)) = map.iter().next() else { return rule.clone() };
+            if op == DECIDE_OPERATOR {
+                return decide_args(args);
+            }
             let per_element = PER_ELEMENT_ARGS.iter().find(|(name, _)| name == op).map(|(_, idx)| *idx);
             let args = match (args, per_element) {
                 (Value::Array(items), Some(idx)) => Value::Array(
@@ -313,6 +357,27 @@ fn instrument(rule: &Value) -> Value {
     }
 }
 
+/// `{"decide": [name, {input: rule, …}, output?]}` as `{"decide": [name, output or null, "input",
+/// rule, …]}` (each rule instrumented), so that the evaluator evaluates every input's rule.
+fn decide_args(args: &Value) -> Value {
+    let items: Vec<Value> = match args {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let mut flat = Vec::with_capacity(2 + 2 * items.get(1).and_then(Value::as_object).map_or(0, serde_json::Map::len));
+    flat.push(items.first().map(instrument).unwrap_or(Value::Null));
+    flat.push(items.get(2).map(instrument).unwrap_or(Value::Null));
+    if let Some(Value::Object(inputs)) = items.get(1) {
+        for (k, v) in inputs {
+            flat.push(Value::String(k.clone()));
+            flat.push(instrument(v));
+        }
+    }
+    let mut out = serde_json::Map::with_capacity(1);
+    out.insert(DECIDE_OPERATOR.to_string(), Value::Array(flat));
+    Value::Object(out)
+}
+
 /// The evaluator accepts unknown operators at compile time and fails when it meets them; a
 /// definition with a misspelt operator should fail when it is published instead.
 fn check_operators(rule: &Value) -> Result<(), EngineError> {
@@ -321,6 +386,9 @@ fn check_operators(rule: &Value) -> Result<(), EngineError> {
         Value::Array(items) => items.iter().try_for_each(check_operators),
         Value::Object(map) => {
             if let Some((op, args)) = map.iter().next().filter(|_| map.len() == 1) {
+                if op == DECIDE_OPERATOR {
+                    return check_decide(args);
+                }
                 if !KNOWN.contains(&op.as_str()) {
                     return Err(EngineError::LogicCompile { message: format!("unknown operator `{op}`") });
                 }
@@ -333,8 +401,56 @@ fn check_operators(rule: &Value) -> Result<(), EngineError> {
     }
 }
 
+/// A `decide` call is `[name, {inputs}]` or `[name, {inputs}, "output"]`, the name and output
+/// literal strings (so `validate` knows which table a rule calls).
+fn check_decide(args: &Value) -> Result<(), EngineError> {
+    let bad = |m: &str| Err(EngineError::LogicCompile { message: format!("decide: {m}") });
+    let Value::Array(a) = args else { return bad("write `{\"decide\": [\"table\", {inputs}]}`") };
+    if !(1..=3).contains(&a.len()) || !a[0].is_string() {
+        return bad("write `{\"decide\": [\"table\", {inputs}]}` or `[\"table\", {inputs}, \"output\"]`");
+    }
+    match a.get(1) {
+        None => {}
+        Some(Value::Object(inputs)) => inputs.values().try_for_each(check_operators)?,
+        Some(_) => return bad("the inputs are an object `{input: rule, …}`"),
+    }
+    match a.get(2) {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(_) => bad("the output is a literal string"),
+    }
+}
+
+/// The tables a rule calls with `decide` (literal names), in order, without duplicates.
+pub fn decided_tables(rule: &Value) -> Vec<String> {
+    fn walk(rule: &Value, out: &mut Vec<String>) {
+        match rule {
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => {
+                if let (1, Some(Value::Array(args))) = (map.len(), map.get(DECIDE_OPERATOR)) {
+                    if let Some(Value::String(name)) = args.first() {
+                        if !out.contains(name) {
+                            out.push(name.clone());
+                        }
+                    }
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(rule, &mut out);
+    out
+}
+
+/// A failed evaluation: a decision table's error when a `decide` call failed (it says which
+/// table and why), else the evaluator's message.
 fn eval_error(e: datalogic_rs::Error) -> EngineError {
-    EngineError::LogicEval { message: e.to_string() }
+    match crate::decision::take_error() {
+        Some(d) if d.is_limit() => EngineError::RuleLimit { message: d.to_string() },
+        Some(d) => EngineError::Decision { message: d.to_string() },
+        None => EngineError::LogicEval { message: e.to_string() },
+    }
 }
 
 self_cell::self_cell!(

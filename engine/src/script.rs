@@ -67,8 +67,9 @@ pub struct Script {
     ast: AST,
 }
 
-/// The effect functions a script may call, whose string arguments name things of the package.
-pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail"];
+/// The effect functions a script may call, whose string arguments name things of the package
+/// (and `decide`, whose first names a decision table).
+pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail", "decide"];
 
 /// A call of one of [`EFFECT_FUNCTIONS`] as written in a script (`row.transition("x")` is
 /// `transition(row, "x")`), for static checks (see [`Script::effect_calls`]).
@@ -518,6 +519,25 @@ fn register_effects(engine: &mut rhai::Engine, max_effects: usize) {
         let payload = Value::Object(Map::new());
         push(ctx.call_position(), max_effects, Effect::Emit { name: name.to_string(), payload })
     });
+    // `decide("table", #{input: value, …})`: a decision table's outputs (a map, an array of
+    // maps under `collect`, or `()` when nothing matched and there is no default).
+    engine.register_fn(
+        "decide",
+        |ctx: NativeCallContext, name: ImmutableString, inputs: rhai::Map| -> NativeResult<Dynamic> {
+            let pos = ctx.call_position();
+            let Value::Object(given) = map_json(inputs, "decide()", pos)? else {
+                return Err(runtime_error("decide(): the inputs must be a map", pos));
+            };
+            match crate::decision::call(&name, &given) {
+                Ok(outputs) => Ok(to_dynamic(&outputs)),
+                Err(e) if e.is_limit() => with_run(pos, |state| {
+                    state.limit = Some(e.to_string());
+                    Err(EvalAltResult::ErrorTerminated(Dynamic::UNIT, pos).into())
+                }),
+                Err(e) => Err(runtime_error(e.to_string(), pos)),
+            }
+        },
+    );
     engine.register_fn("fail", |ctx: NativeCallContext, message: Dynamic| -> NativeResult<()> {
         let pos = ctx.call_position();
         let message = match message.clone().into_immutable_string() {

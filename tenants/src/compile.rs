@@ -85,6 +85,25 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
             }
         }
     }
+    // The decision tables.
+    let decisions = match engine::decision::Decisions::compile(package.decisions.iter().cloned()) {
+        Ok(d) => Some(d),
+        Err(errs) => {
+            errors.extend(errs.into_iter().map(|e| decision_error(&e)));
+            None
+        }
+    };
+    for d in &package.decisions {
+        let Some(from) = &d.rows_from else { continue };
+        if !type_names.contains(from.type_name.as_str()) {
+            let file = format!("decisions/{}.yaml", d.name);
+            errors.push(invalid(&file, "/rows_from/type", format!("unknown type `{}`", from.type_name)));
+        }
+    }
+    let compiled = match (compiled, decisions) {
+        (Some(c), Some(d)) => Some(c.with_decisions(d)),
+        _ => None,
+    };
     // The roles' permissions and rules at creation (compiled with the named rules).
     let compiled = compiled.map(|c| {
         let roles = &package.tenant.roles;
@@ -108,6 +127,16 @@ pub fn compile(package: &Package, limits: &Limits) -> Result<CompiledTenant, Vec
     match compiled {
         Some(c) if errors.is_empty() => Ok(c),
         _ => Err(errors),
+    }
+}
+
+/// A decision table's problem at its file and pointer.
+fn decision_error(e: &engine::decision::DecisionError) -> PackageError {
+    match e {
+        engine::decision::DecisionError::Definition { table, pointer, message } => {
+            invalid(&format!("decisions/{table}.yaml"), pointer, message.clone())
+        }
+        other => invalid("decisions", "", other.to_string()),
     }
 }
 

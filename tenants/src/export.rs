@@ -188,13 +188,17 @@ pub async fn load_version(
 }
 
 /// The files of a package folder: `(relative path, content)`, `tenant.yaml` first, then one
-/// `types/<name>.yaml` per type in definition order. `header` (e.g. where the export came from)
+/// `types/<name>.yaml` per type in definition order, then one `decisions/<name>.yaml` per decision
+/// table. `header` (e.g. where the export came from)
 /// is written as a comment at the top of each file.
 pub fn to_files(package: &Package, header: &str) -> Result<Vec<(PathBuf, String)>, ExportError> {
     let comment: String = header.lines().map(|l| format!("# {l}\n")).collect();
     let mut files = vec![(PathBuf::from("tenant.yaml"), yaml(&comment, &package.tenant)?)];
     for def in &package.types {
         files.push((Path::new("types").join(format!("{}.yaml", def.name.as_str())), yaml(&comment, def)?));
+    }
+    for def in &package.decisions {
+        files.push((Path::new("decisions").join(format!("{}.yaml", def.name)), yaml(&comment, def)?));
     }
     Ok(files)
 }
@@ -228,6 +232,10 @@ pub fn write_dir(package: &Package, dir: &Path, header: &str, force: bool) -> Re
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
         }
+    }
+    if !package.decisions.is_empty() {
+        let decisions_dir = dir.join("decisions");
+        std::fs::create_dir_all(&decisions_dir).map_err(|e| io(&decisions_dir, e))?;
     }
     let mut written = Vec::with_capacity(files.len());
     for (rel, content) in files {
@@ -282,6 +290,21 @@ mod tests {
 
     fn temp_dir() -> PathBuf {
         std::env::temp_dir().join(format!("switchyard-export-{}", Uuid::new_v4().simple()))
+    }
+
+    #[test]
+    fn decision_tables_export_and_load_back_with_the_same_hash() {
+        let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/decisions");
+        let package = Package::load_dir(&dir_in).unwrap();
+        assert_eq!(package.decisions.len(), 2);
+        let stored = Package::from_json(&serde_json::from_str(&package.to_json().to_string()).unwrap()).unwrap();
+        assert_eq!(stored.hash(), package.hash());
+        let dir = temp_dir();
+        let written = write_dir(&stored, &dir, "exported for a test", false).unwrap();
+        assert!(written.iter().any(|p| p.ends_with("decisions/carrier.yaml")), "{written:?}");
+        let back = Package::load_dir(&dir).unwrap();
+        assert_eq!(back.hash(), package.hash());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! (what is stored as an immutable config version, and hashed).
 //!
 //! Layout (see `docs/tenant-package.md`): `tenant.yaml`, `types/*.yaml` (one entity type per
-//! file, its workflow inline) and optional `data/*.yaml` sample rows.
+//! file, its workflow inline), optional `decisions/*.yaml` (one decision table per file) and
+//! optional `data/*.yaml` sample rows.
 
 use std::path::{Path, PathBuf};
 
+use engine::decision::DecisionDef;
 use indexmap::IndexMap;
 use ontology::def::EntityTypeDef;
 use serde::{Deserialize, Serialize};
@@ -212,6 +214,8 @@ pub struct SampleRow {
 pub struct Package {
     pub tenant: TenantFile,
     pub types: Vec<EntityTypeDef>,
+    /// Decision tables (`decisions/*.yaml`, one per file, named after it).
+    pub decisions: Vec<DecisionDef>,
     /// Sample data; not part of the published version (and not hashed).
     pub data: Vec<SampleRow>,
 }
@@ -247,6 +251,27 @@ impl Package {
             }
         }
 
+        let mut decisions = Vec::new();
+        let decisions_dir = dir.join("decisions");
+        if decisions_dir.is_dir() {
+            for path in yaml_files(&decisions_dir, &mut errors) {
+                match read_yaml::<DecisionDef>(&path) {
+                    Ok(def) => {
+                        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                        if def.name != stem {
+                            errors.push(PackageError::at(
+                                &path,
+                                "/name",
+                                format!("decision `{}` must be in a file named {}.yaml", def.name, def.name),
+                            ));
+                        }
+                        decisions.push(def);
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+
         let mut data = Vec::new();
         let data_dir = dir.join("data");
         if data_dir.is_dir() {
@@ -265,18 +290,24 @@ impl Package {
         }
 
         match (tenant, errors.is_empty()) {
-            (Some(tenant), true) => Ok(Package { tenant, types, data }),
+            (Some(tenant), true) => Ok(Package { tenant, types, decisions, data }),
             _ => Err(errors),
         }
     }
 
-    /// The canonical JSON form stored in `config_versions.package`: `{tenant, types: [...]}`.
-    /// The engine compiles a version from its `types` and `tenant.rules`.
+    /// The canonical JSON form stored in `config_versions.package`: `{tenant, types: [...]}`,
+    /// plus `decisions: [...]` when the package has decision tables (left out otherwise, so the
+    /// hash of a package without any is what it was before tables existed). The engine compiles
+    /// a version from its `types`, `tenant.rules`, `tenant.roles` and `decisions`.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
+        let mut out = serde_json::json!({
             "tenant": self.tenant,
             "types": self.types,
-        })
+        });
+        if !self.decisions.is_empty() {
+            out["decisions"] = serde_json::json!(self.decisions);
+        }
+        out
     }
 
     /// Rebuilds a package from its stored JSON form (sample data is not stored).
@@ -285,9 +316,11 @@ impl Package {
         struct Stored {
             tenant: TenantFile,
             types: Vec<EntityTypeDef>,
+            #[serde(default)]
+            decisions: Vec<DecisionDef>,
         }
         let stored: Stored = serde_json::from_value(value.clone()).map_err(|e| PackageError::Stored(e.to_string()))?;
-        Ok(Package { tenant: stored.tenant, types: stored.types, data: Vec::new() })
+        Ok(Package { tenant: stored.tenant, types: stored.types, decisions: stored.decisions, data: Vec::new() })
     }
 
     /// The version hash: sha-256 of the canonical JSON (keys in file order, which the YAML

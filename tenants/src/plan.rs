@@ -745,7 +745,45 @@ pub fn diff(live: Option<&Package>, new: &Package) -> Vec<Change> {
         if key == "tenant" || key == "types" {
             continue;
         }
+        if key == "decisions" {
+            out.extend(decision_changes(old_top.get(key), new_top.get(key)));
+            continue;
+        }
         out.extend(value_changes(key, old_top.get(key), new_top.get(key)));
+    }
+    out
+}
+
+/// The decision tables added, removed or changed (with the keys that changed: `rules`,
+/// `default`, `hit` …), by name.
+fn decision_changes(old: Option<&Value>, new: Option<&Value>) -> Vec<Change> {
+    let by_name = |v: Option<&Value>| -> IndexMap<String, Value> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| Some((d.get("name")?.as_str()?.to_string(), d.clone())))
+            .collect()
+    };
+    let (old, new) = (by_name(old), by_name(new));
+    let mut out = Vec::new();
+    for (name, def) in &new {
+        match old.get(name) {
+            None => out.push(Change::new(Op::Add, "decision", name, Vec::new())),
+            Some(before) if before != def => {
+                let empty = Map::new();
+                let (a, b) = (before.as_object().unwrap_or(&empty), def.as_object().unwrap_or(&empty));
+                let details = union_keys(a, b)
+                    .into_iter()
+                    .filter(|k| a.get(*k) != b.get(*k))
+                    .map(|k| format!("{k} changed"))
+                    .collect();
+                out.push(Change::new(Op::Change, "decision", name, details));
+            }
+            Some(_) => {}
+        }
+    }
+    for name in old.keys().filter(|n| !new.contains_key(*n)) {
+        out.push(Change::new(Op::Remove, "decision", name, Vec::new()));
     }
     out
 }
@@ -1203,10 +1241,29 @@ mod tests {
     use super::*;
     use crate::package::TenantFile;
 
+    #[test]
+    fn decision_tables_are_diffed_by_name() {
+        let table = |name: &str, rate: f64| -> engine::decision::DecisionDef {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "hit": "first", "inputs": { "a": { "type": "number" } },
+                "outputs": { "rate": { "type": "number" } }, "default": { "rate": rate } }))
+            .unwrap()
+        };
+        let mut old = package(TENANT, &[ORDER]);
+        old.decisions = vec![table("discount", 0.0), table("gone", 0.0)];
+        let mut new = package(TENANT, &[ORDER]);
+        new.decisions = vec![table("discount", 0.1), table("carrier", 0.0)];
+        let lines: Vec<String> = diff(Some(&old), &new).iter().map(Change::line).collect();
+        assert!(lines.iter().any(|l| l.contains("decision discount") && l.contains("default changed")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with('+') && l.contains("decision carrier")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with('-') && l.contains("decision gone")), "{lines:?}");
+    }
+
     fn package(tenant: &str, types: &[&str]) -> Package {
         Package {
             tenant: serde_yaml_ng::from_str::<TenantFile>(tenant).unwrap(),
             types: types.iter().map(|t| serde_yaml_ng::from_str(t).unwrap()).collect(),
+            decisions: Vec::new(),
             data: Vec::new(),
         }
     }

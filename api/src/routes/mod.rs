@@ -12,6 +12,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod config;
+pub mod decisions;
 pub mod drafts;
 pub mod entities;
 pub mod events;
@@ -154,6 +155,7 @@ pub fn all() -> Routes {
         .merge(api_keys::routes())
         .merge(webhooks::routes())
         .merge(rules::routes())
+        .merge(decisions::routes())
         .merge(entities::routes())
 }
 

@@ -37,10 +37,10 @@ impl DefinitionCache {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);
         }
-        let (types, rules, roles, zone) = sql::config_definitions(tx, tenant, version)
+        let (types, rules, roles, decisions, zone) = sql::config_definitions(tx, tenant, version)
             .await?
             .ok_or_else(|| StoreError::Definitions(format!("version {version} not found")))?;
-        let compiled = compile_package_json(types, rules, &self.limits)?;
+        let compiled = compile_package_json(types, rules, &self.limits)?.with_decisions(decisions_json(decisions)?);
         let permissions = permissions_json(roles, compiled.rules(), &self.limits)?;
         let mut compiled = compiled.with_permissions(permissions);
         if let Some(zone) = zone {
@@ -72,6 +72,16 @@ pub fn compile_package_json(
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
     CompiledTenant::compile_with(ontology, &rules, limits)
         .map_err(|errs| StoreError::Definitions(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))
+}
+
+/// The decision tables of a stored package (`decisions`, absent before tables existed).
+pub fn decisions_json(decisions: Option<serde_json::Value>) -> Result<crate::decision::Decisions, StoreError> {
+    let defs: Vec<crate::decision::DecisionDef> = match decisions {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(d) => serde_json::from_value(d).map_err(|e| StoreError::Definitions(format!("decisions: {e}")))?,
+    };
+    crate::decision::Decisions::compile(defs)
+        .map_err(|errs| StoreError::Definitions(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
 /// The permissions of the stored package's `tenant.roles` (`{role: {permissions?: {…},

@@ -473,6 +473,9 @@ pub(super) fn run<'a>(
                 }
             })
             .await??;
+        if prepared.transition().uses_decisions() {
+            prepared.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?)?;
+        }
         let workflow = prepared.workflow();
         let loaded = load_stages(store, tx, tenant, &mut prepared, Locks::AsDeclared).await?;
         load_history(tx, tenant, &mut prepared).await?;
@@ -967,7 +970,14 @@ pub(super) async fn explain(
         } else {
             match eval::prepare_explain(&defs, &stored.entity, t.name(), actor, now) {
                 // Explaining locks nothing: the loads run without `FOR UPDATE`.
-                Ok(mut p) => match load_stages(store, tx, tenant, &mut p, Locks::None).await {
+                Ok(mut p) => match async {
+                    if p.transition().uses_decisions() {
+                        p.set_data_tables(store.data_tables.tables(tx, tenant, stored.config_version, &defs).await?)?;
+                    }
+                    load_stages(store, tx, tenant, &mut p, Locks::None).await
+                }
+                .await
+                {
                     Ok(loaded) => {
                         load_history(tx, tenant, &mut p).await?;
                         let key = cost_key(tenant, stored.config_version, &[type_name, t.name(), "explain"]);

@@ -15,6 +15,7 @@
 
 mod cache;
 pub mod conn;
+mod decisions;
 mod edit;
 mod error;
 mod exec;
@@ -119,6 +120,8 @@ pub struct Store {
     /// Microseconds added to the wall clock ([`Store::now`]): 0 in a server; `switchyard tenant
     /// test` moves it forward with `advance` steps so timers and `now` see the scenario's time.
     clock_offset: Arc<std::sync::atomic::AtomicI64>,
+    /// Decision tables whose rows are entities, compiled per change of their rows.
+    data_tables: decisions::DataTableCache,
 }
 
 /// How many commit signals a slow subscriber may fall behind before it is told it lagged.
@@ -151,6 +154,7 @@ impl Store {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             offload: Arc::default(),
             clock_offset: Arc::default(),
+            data_tables: decisions::DataTableCache::default(),
         }
     }
 
@@ -401,6 +405,21 @@ impl Store {
         let defs = self.defs.get(&mut tx, tenant, version).await?;
         tx.commit().await?;
         Ok((version, defs))
+    }
+
+    /// The live version's definitions with its decision tables whose rows are entities, read
+    /// (or taken from this server's cache, checked against the rows' stamp) in one transaction:
+    /// for evaluating a table outside a transition (the admins' playground).
+    pub async fn live_decisions(
+        &self,
+        tenant: TenantId,
+    ) -> Result<(Arc<CompiledTenant>, Arc<crate::decision::DataTables>), StoreError> {
+        let mut tx = self.begin(tenant).await?;
+        let version = sql::live_version(&mut tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
+        let defs = self.defs.get(&mut tx, tenant, version).await?;
+        let data = self.data_tables.tables(&mut tx, tenant, version, &defs).await?;
+        tx.commit().await?;
+        Ok((defs, data))
     }
 
     /// Creates an entity of `type_name` in the live version's initial state (or `opts.state`).

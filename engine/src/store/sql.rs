@@ -77,21 +77,63 @@ pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, 
     Ok(v.flatten())
 }
 
-/// The `types` of a stored package and the tenant's named rules (`tenant.rules`, `None` when the
-/// package has none), all that the engine compiles a version from.
+/// What the engine compiles a version from: the `types` of the stored package, the tenant's
+/// named rules (`tenant.rules`), roles, decision tables (`decisions`; `None` when the package has
+/// none) and time zone (`tenant.time_zone`).
+pub type Definitions = (Value, Option<Value>, Option<Value>, Option<Value>, Option<String>);
+
 pub async fn config_definitions(
     tx: &mut Tx,
     tenant: TenantId,
     version: i64,
-) -> Result<Option<(Value, Option<Value>, Option<Value>, Option<String>)>, sqlx::Error> {
+) -> Result<Option<Definitions>, sqlx::Error> {
     sqlx::query_as(
         "select package -> 'types', package -> 'tenant' -> 'rules', package -> 'tenant' -> 'roles', \
-         package -> 'tenant' ->> 'time_zone' from config_versions \
+         package -> 'decisions', package -> 'tenant' ->> 'time_zone' from config_versions \
          where tenant_id = $1 and version = $2",
     )
     .bind(tenant)
     .bind(version)
     .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The stamp of the entities of each of `types` (those with none are absent): `(count, sum of
+/// versions, latest updated_at)`; see `store::decisions`.
+pub async fn row_stamps(
+    tx: &mut Tx,
+    tenant: TenantId,
+    types: &[String],
+) -> Result<Vec<(String, (i64, i64, Option<chrono::DateTime<chrono::Utc>>))>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
+        "select type, count(*), coalesce(sum(version), 0)::int8, max(updated_at) from entities \
+         where tenant_id = $1 and type = any($2) group by type",
+    )
+    .bind(tenant)
+    .bind(types)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(t, c, v, u)| (t, (c, v, u))).collect())
+}
+
+/// The rows of a decision table kept as entities of `type_name` (in `states`, when given): id,
+/// data and creation time, at most `limit`.
+pub async fn decision_rows(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    states: &[String],
+    limit: usize,
+) -> Result<Vec<(Uuid, Value, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, data, created_at from entities where tenant_id = $1 and type = $2 \
+         and (cardinality($3::text[]) = 0 or state = any($3)) order by created_at, id limit $4",
+    )
+    .bind(tenant)
+    .bind(type_name)
+    .bind(states)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
     .await
 }
 

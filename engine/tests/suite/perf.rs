@@ -82,3 +82,50 @@ fn costs() {
     });
     println!("guard on a converted context: {:.0} ns", us * 1000.0);
 }
+
+/// A `hit` table of `rows` rows (a numeric range and a list cell each), with inputs that
+/// first match row `rows - 10` (about half the rows under `collect`); the benchmark
+/// (`bench/src/evalcost.rs`) measures the same shapes in release.
+fn decision_table(hit: &str, rows: usize) -> (engine::decision::DecisionTable, serde_json::Map<String, Value>) {
+    let regions = ["north", "south", "east", "west", "coast"];
+    let rules: Vec<Value> = (0..rows)
+        .map(|i| {
+            let low = i * 10;
+            let high = if hit == "collect" { 100_000 } else { low + 9 };
+            let region = if hit == "collect" && i % 2 == 0 {
+                "-".to_string()
+            } else {
+                format!("{}, {}", regions[i % 5], regions[(i + 1) % 5])
+            };
+            json!({ "when": { "weight": format!("[{low}..{high}]"), "region": region }, "then": { "fee": i } })
+        })
+        .collect();
+    let mut def = json!({
+        "name": "fees", "hit": hit,
+        "inputs": { "weight": { "type": "number" }, "region": { "type": "string" } },
+        "outputs": { "fee": { "type": "number" } }, "rules": rules, "default": { "fee": 0 },
+    });
+    if hit == "collect" {
+        def["aggregate"] = json!("sum");
+    }
+    let table =
+        engine::decision::DecisionTable::compile(serde_json::from_value(def).expect("a table")).expect("compiles");
+    let target = rows - 10;
+    let inputs = json!({ "weight": target * 10 + 5, "region": regions[target % 5] });
+    (table, inputs.as_object().cloned().expect("an object"))
+}
+
+#[test]
+#[ignore = "timing; run with --run-ignored"]
+fn decision_tables() {
+    for (hit, rows) in [("first", 200), ("collect", 50)] {
+        let (table, inputs) = decision_table(hit, rows);
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(table.evaluate(std::hint::black_box(&inputs)).expect("evaluates"));
+        }
+        let per = start.elapsed().as_nanos() / n;
+        println!("decision table, {rows} rows, hit {hit}: {per} ns per evaluation");
+    }
+}

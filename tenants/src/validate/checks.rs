@@ -874,3 +874,122 @@ impl Validation {
         }
     }
 }
+
+impl Validation {
+    // -----------------------------------------------------------------------------------------
+    // decisions/*.yaml
+
+    /// The decision tables: each compiles (types of inputs, outputs and cells, the hit policy's
+    /// needs), the static analysis of its rows (overlaps under `unique`, unreachable rows under
+    /// `first`: errors; a missing default: a warning), `rows_from` names a type of the package
+    /// with the inputs and outputs as fields, and every table a guard or load calls with
+    /// `decide` exists.
+    pub(super) fn check_decisions(&mut self, dir: &Path, package: &Loaded, scripts: &ScriptEngine) {
+        let folder = dir.join("decisions");
+        let mut names: HashSet<String> = HashSet::new();
+        if folder.is_dir() {
+            let files = self.yaml_files(dir, "decisions");
+            if files.len() > engine::decision::MAX_TABLES {
+                self.error(
+                    "decisions",
+                    "",
+                    format!("a package has at most {} decision tables", engine::decision::MAX_TABLES),
+                );
+            }
+            for path in files.iter().take(engine::decision::MAX_TABLES) {
+                let parsed = self.parse::<engine::decision::DecisionDef>(dir, path);
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+                names.insert(stem.clone());
+                let Some(def) = parsed.typed else { continue };
+                let file = parsed.rel;
+                if def.name != stem {
+                    self.error(
+                        &file,
+                        "/name",
+                        format!("decision `{}` must be in a file named {}.yaml", def.name, def.name),
+                    );
+                }
+                if let Some(from) = &def.rows_from {
+                    match package.def(&from.type_name) {
+                        None if !package.names.contains(&from.type_name) => {
+                            self.error(&file, "/rows_from/type", format!("unknown type `{}`", from.type_name));
+                        }
+                        None => {}
+                        Some(ty) => {
+                            let columns = def.inputs.keys().chain(def.outputs.keys());
+                            let fields = columns.chain(from.order_by.iter());
+                            for field in fields {
+                                if !ty.fields.contains_key(field.as_str()) {
+                                    self.push(
+                                        Severity::Warning,
+                                        &file,
+                                        "/rows_from/type",
+                                        format!(
+                                            "`{}` has no field `{field}`: that column is empty in every row",
+                                            from.type_name
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                match engine::decision::DecisionTable::compile(def) {
+                    Ok(table) => {
+                        for (pointer, message, error) in table.problems() {
+                            let severity = if error { Severity::Error } else { Severity::Warning };
+                            self.push(severity, &file, &pointer, message);
+                        }
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            match e {
+                                engine::decision::DecisionError::Definition { pointer, message, .. } => {
+                                    self.error(&file, &pointer, message)
+                                }
+                                other => self.error(&file, "", other.to_string()),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for ty in package.primary_types() {
+            let Some(wf) = &ty.workflow else { continue };
+            let file = ty.parsed.rel.clone();
+            for (name, t) in &wf.transitions {
+                let base = format!("/workflow/transitions/{}", esc(name));
+                let rules = t
+                    .guards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("{base}/guards/{i}/rule"), &g.rule))
+                    .chain(t.load.iter().flat_map(|(l, def)| {
+                        let at = format!("{base}/load/{}", esc(l));
+                        def.id.iter().map(move |r| (format!("{at}/id"), r))
+                    }))
+                    .collect::<Vec<_>>();
+                for (pointer, rule) in rules {
+                    for table in engine::logic::decided_tables(rule) {
+                        if !names.contains(&table) {
+                            self.error(&file, &pointer, format!("`decide`: unknown decision table `{table}`"));
+                        }
+                    }
+                }
+                // Scripts: `decide("x", …)` with a literal name (those that do not compile are
+                // the engine's).
+                let Some(source) = &t.script else { continue };
+                let loads: Vec<&str> = t.load.keys().map(String::as_str).collect();
+                let Ok(script) = scripts.compile(source, &loads) else { continue };
+                for call in script.effect_calls() {
+                    if let ("decide", [CallArg::Str(table), ..]) = (call.function.as_str(), call.args.as_slice()) {
+                        if !names.contains(table) {
+                            let message = format!("decide(\"{table}\", …): unknown decision table `{table}`");
+                            self.error_at(&file, &format!("{base}/script"), (call.line, call.column), message);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

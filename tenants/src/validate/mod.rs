@@ -204,6 +204,7 @@ pub fn validate_dir(dir: &Path, limits: &Limits) -> Report {
     }
     v.check_immutable(&package);
     v.check_webhooks(&package);
+    v.check_decisions(dir, &package, &scripts);
     v.check_data(&package, compiled.as_ref());
     v.check_tests(dir);
     v.finish()
@@ -246,8 +247,9 @@ impl Validation {
                     "" => 0,
                     "tenant.yaml" => 1,
                     f if f.starts_with("types") => 2,
-                    f if f.starts_with("data") => 3,
-                    _ => 4,
+                    f if f.starts_with("decisions") => 3,
+                    f if f.starts_with("data") => 4,
+                    _ => 5,
                 };
                 let position = raw.get(&p.file).map(|v| document_position(v, &p.path)).unwrap_or_default();
                 ((rank, p.file.clone(), position, p.line, p.column), p)

@@ -53,6 +53,8 @@ broken! {
     missing_files,
     slug,
     time_zone,
+    // Decision tables.
+    decisions,
     // Types.
     unknown_reference,
     field_options,
@@ -175,6 +177,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn examples_match_the_json_schemas() {
     let (tenant, ty, data) = (schema("tenant.schema.json"), schema("type.schema.json"), schema("data.schema.json"));
+    let decision = schema("decision.schema.json");
     let mut errors = Vec::new();
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("examples")).expect("examples/") {
@@ -191,6 +194,18 @@ fn examples_match_the_json_schemas() {
         for file in yaml_files(&dir.join("data")) {
             errors.extend(schema_errors(&data, &file));
             checked += 1;
+        }
+        for file in yaml_files(&dir.join("decisions")) {
+            errors.extend(schema_errors(&decision, &file));
+            checked += 1;
+        }
+    }
+    // The decision tables of the test packages too (no example has one yet).
+    for dir in ["../tests/fixtures/decisions/decisions", "tests/broken/decisions/decisions"] {
+        let files = yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir));
+        assert!(!files.is_empty(), "no decision tables in {dir}");
+        for file in files {
+            errors.extend(schema_errors(&decision, &file));
         }
     }
     assert!(checked > 3, "no example files found");
