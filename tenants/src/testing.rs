@@ -467,7 +467,7 @@ pub fn subset(want: &Value, got: &Value) -> Result<(), (String, Value)> {
             ("$includes", Value::Array(items)) => {
                 g.as_array().is_some_and(|have| items.iter().all(|i| have.iter().any(|h| subset(i, h).is_ok())))
             }
-            ("$exists", Value::Bool(yes)) => !g.is_null() == *yes,
+            ("$exists", Value::Bool(yes)) => g.is_null() != *yes,
             _ => return None,
         })
     }
