@@ -25,6 +25,57 @@ pub use chrono_tz::Tz;
 /// The zone of a tenant that names none.
 pub const UTC: Tz = chrono_tz::UTC;
 
+thread_local! {
+    /// The zone of the tenant whose rules run on this thread (see [`in_zone`]).
+    static ZONE: std::cell::Cell<Tz> = const { std::cell::Cell::new(chrono_tz::UTC) };
+}
+
+/// Runs `f` with `zone` as the zone of the JSON-Logic date operators on this thread (a
+/// transition's guards and load expressions run inside it), restoring the previous one after.
+pub fn in_zone<T>(zone: Tz, f: impl FnOnce() -> T) -> T {
+    struct Restore(Tz);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ZONE.with(|z| z.set(self.0));
+        }
+    }
+    let _restore = Restore(ZONE.with(|z| z.replace(zone)));
+    f()
+}
+
+/// The JSON-Logic operators (`{"date_add": [v, n, unit]}`, …): the same functions as the Rhai
+/// ones, in the zone of [`in_zone`].
+pub const LOGIC_OPERATORS: &[&str] =
+    &["date_add", "date_diff", "start_of", "to_date", "format_date", "is_before", "is_after", "weekday"];
+
+/// Evaluates a date operator of [`LOGIC_OPERATORS`] on its evaluated arguments.
+pub fn logic_call(name: &str, args: &[serde_json::Value]) -> Result<serde_json::Value> {
+    use serde_json::Value as J;
+    let tz = ZONE.with(|z| z.get());
+    let text = |i: usize| -> Result<&str> {
+        args.get(i)
+            .and_then(J::as_str)
+            .ok_or_else(|| DateError(format!("{name}: argument {} must be a date or a date-time string", i + 1)))
+    };
+    let int = |i: usize| -> Result<i64> {
+        args.get(i)
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)))
+            .ok_or_else(|| DateError(format!("{name}: argument {} must be a whole number", i + 1)))
+    };
+    let named = |e: DateError| DateError(format!("{name}: {e}"));
+    Ok(match name {
+        "date_add" => J::String(add(text(0)?, int(1)?, text(2)?, tz).map_err(named)?),
+        "date_diff" => J::from(diff(text(0)?, text(1)?, text(2)?, tz).map_err(named)?),
+        "start_of" => J::String(start_of(text(0)?, text(1)?, tz).map_err(named)?),
+        "to_date" => J::String(to_date(text(0)?, tz).map_err(named)?),
+        "format_date" => J::String(format(text(0)?, text(1)?, tz).map_err(named)?),
+        "is_before" => J::Bool(before(text(0)?, text(1)?, tz).map_err(named)?),
+        "is_after" => J::Bool(before(text(1)?, text(0)?, tz).map_err(named)?),
+        "weekday" => J::from(weekday(text(0)?, tz).map_err(named)?),
+        other => return Err(DateError(format!("`{other}` is not a date operator"))),
+    })
+}
+
 /// A tenant code mistake with a date: its message says what and which value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

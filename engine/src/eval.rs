@@ -555,7 +555,9 @@ fn stage_requests(
     data: &Arc<DataTables>,
 ) -> Result<(Vec<LoadRequest>, Vec<DecisionTrace>), Rejection> {
     let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
-        crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
+        crate::dates::in_zone(tenant.time_zone(), || {
+            crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
+        })
     });
     Ok((requests?, traces))
 }
@@ -764,7 +766,11 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     // A guard over its budget shows as not passed, with the limit as its error.
     let ((mut guards, _limit), _) =
         crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
-            crate::logic::budget(prepared.tenant.limits(), || run_guards(prepared.transition, &context, &ctx, false))
+            crate::dates::in_zone(prepared.tenant.time_zone(), || {
+                crate::logic::budget(prepared.tenant.limits(), || {
+                    run_guards(prepared.transition, &context, &ctx, false)
+                })
+            })
         });
     hide_values(prepared, &mut guards);
     results.extend(guards);
@@ -806,7 +812,9 @@ pub fn decide_ref(
     let (context, load_traces) = full_context(prepared, loaded);
     let (decision, _) =
         crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
-            decide_in_scope(prepared, loaded, limits, &context, load_traces)
+            crate::dates::in_zone(prepared.tenant.time_zone(), || {
+                decide_in_scope(prepared, loaded, limits, &context, load_traces)
+            })
         });
     decision
 }

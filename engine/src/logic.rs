@@ -44,8 +44,31 @@ pub const STEPS_PER_CLOCK_READ: u64 = 256;
 /// thread-safe, and compiled rules must be evaluated by an engine configured like the one that
 /// compiled them.
 static ENGINE: LazyLock<datalogic_rs::Engine> = LazyLock::new(|| {
-    datalogic_rs::Engine::builder().add_operator(STEP_OPERATOR, Step).add_operator(DECIDE_OPERATOR, Decide).build()
+    let mut builder =
+        datalogic_rs::Engine::builder().add_operator(STEP_OPERATOR, Step).add_operator(DECIDE_OPERATOR, Decide);
+    for &name in crate::dates::LOGIC_OPERATORS {
+        builder = builder.add_operator(name, DateOperator(name));
+    }
+    builder.build()
 });
+
+/// A date operator (`{"date_add": ["2026-01-31", 1, "month"]}`, see [`crate::dates`]): its
+/// arguments evaluated, in the tenant's zone ([`crate::dates::in_zone`]).
+struct DateOperator(&'static str);
+
+impl datalogic_rs::CustomOperator for DateOperator {
+    fn evaluate<'a>(
+        &self,
+        args: &[&'a DataValue<'a>],
+        _ctx: &mut EvalContext<'_, 'a>,
+        arena: &'a Bump,
+    ) -> datalogic_rs::Result<&'a DataValue<'a>> {
+        let values: Vec<Value> = args.iter().map(|v| Value::from_arena(v).unwrap_or(Value::Null)).collect();
+        let out = crate::dates::logic_call(self.0, &values)
+            .map_err(|e| datalogic_rs::Error::custom_message(e.to_string()))?;
+        Ok(arena.alloc(DataValue::from_serde_value_in(&out, arena)))
+    }
+}
 
 /// The operator that evaluates a decision table: `{"decide": ["table", {input: rule, …}]}`
 /// gives the table's outputs (an object), `{"decide": ["table", {…}, "output"]}` one of them.
@@ -389,7 +412,7 @@ fn check_operators(rule: &Value) -> Result<(), EngineError> {
                 if op == DECIDE_OPERATOR {
                     return check_decide(args);
                 }
-                if !KNOWN.contains(&op.as_str()) {
+                if !KNOWN.contains(&op.as_str()) && !crate::dates::LOGIC_OPERATORS.contains(&op.as_str()) {
                     return Err(EngineError::LogicCompile { message: format!("unknown operator `{op}`") });
                 }
                 check_operators(args)
@@ -622,6 +645,30 @@ fn plain_var(v: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn date_operators_work_in_the_zone_guards_run_in() {
+        let limits = Limits::default();
+        let data = serde_json::json!({ "now": "2026-03-31T22:30:00Z", "entity": { "due": "2026-04-05" } });
+        // 22:30 UTC on 31 March is 1 April in Nairobi: the due date is 4 days away there.
+        let rule = serde_json::json!({ "and": [
+            { "==": [ { "to_date": [ { "var": "now" } ] }, "2026-04-01" ] },
+            { "==": [ { "date_diff": [ { "to_date": [ { "var": "now" } ] }, { "var": "entity.due" }, "days" ] }, 4 ] },
+            { "is_before": [ { "var": "entity.due" }, { "date_add": [ { "to_date": [ { "var": "now" } ] }, 1, "week" ] } ] },
+            { "==": [ { "start_of": [ { "var": "now" }, "month" ] }, "2026-03-31T21:00:00Z" ] },
+            { "==": [ { "weekday": [ "2026-04-01" ] }, 3 ] }
+        ]});
+        let nairobi = crate::dates::zone("Africa/Nairobi").expect("zone");
+        let got = crate::dates::in_zone(nairobi, || evaluate_once(&rule, &data, &limits)).expect("evaluates");
+        assert_eq!(got, serde_json::json!(true));
+        // In UTC it is still 31 March.
+        let utc =
+            evaluate_once(&serde_json::json!({ "to_date": [ { "var": "now" } ] }), &data, &limits).expect("evaluates");
+        assert_eq!(utc, serde_json::json!("2026-03-31"));
+        // A bad date is an error of the rule, naming the operator.
+        let bad = evaluate_once(&serde_json::json!({ "date_add": [ "31/03/2026", 1, "day" ] }), &data, &limits);
+        assert!(bad.as_ref().is_err_and(|e| e.to_string().contains("date_add")), "{bad:?}");
+    }
     use super::*;
     use serde_json::json;
 
