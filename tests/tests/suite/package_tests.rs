@@ -168,3 +168,17 @@ async fn apply_runs_the_tests_first_and_records_them_and_generate_writes_skeleto
     let report = tenants::validate::validate_dir(&dir, &engine::limits::Limits::default());
     assert!(!report.has_errors(), "{:?}", report.errors().collect::<Vec<_>>());
 }
+
+/// Every example ships tests that pass and fire every transition of its workflows (issue 13): a
+/// change to the engine that breaks an example's behaviour fails here, with the scenario named.
+#[tokio::test]
+async fn every_examples_own_tests_pass_and_fire_every_transition() {
+    let db = test_db().await;
+    let cfg = cli_config(&db);
+    for example in ["change-control", "chemichemi"] {
+        let out = cli(&cfg, TenantCommand::Test { dir: package_dir(example), junit: None, generate: false }).await;
+        assert_eq!(out.code, 0, "{example}:\n{}", out.stdout);
+        let last = out.stdout.lines().last().unwrap_or_default();
+        assert!(last.starts_with("Transitions fired: all "), "{example}: {last}");
+    }
+}
