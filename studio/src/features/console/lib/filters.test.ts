@@ -36,6 +36,7 @@ const doc = {
           param('urgent', { type: 'boolean' }),
           param('urgent[in]', { type: 'array' }),
           ...ranges('driver', { type: 'string', maxLength: 200 }),
+          param('owner', { anyOf: [{ type: 'string', format: 'uuid' }, { type: 'string', enum: ['me'] }] }),
           param('q', { type: 'string' }),
           param('sort', { type: 'string', enum: ['id', '-id'] }),
           param('limit', { type: 'integer' }),
@@ -54,6 +55,7 @@ const schema = {
     priority: { type: 'string', enum: ['high', 'low'] },
     urgent: { type: 'boolean' },
     driver: { type: 'string' },
+    owner: { type: 'string', format: 'uuid', 'x-user': { role: 'sales' }, title: 'Owner' },
   },
 };
 
@@ -69,9 +71,10 @@ describe('list filters', () => {
       ['priority', 'multi', 'Priority'],
       ['urgent', 'boolean', 'Urgent'],
       ['driver', 'text', 'Driver'],
+      ['owner', 'text', 'Owner'],
     ]);
     expect(specs[0]?.values).toEqual(['DRAFT', 'DONE']);
-    expect(specs.map((s) => s.format)).toEqual([null, 'date-time', null, 'number', 'date', null, null, null]);
+    expect(specs.map((s) => s.format)).toEqual([null, 'date-time', null, 'number', 'date', null, null, null, null]);
     expect(specs[2]?.reference).toBe('customer');
     expect(filterSpecs(doc, 'acme', 'trip', schema)).toEqual([]);
     expect(filterSpecs(null, 'acme', 'order', schema)).toEqual([]);

@@ -45,7 +45,7 @@ function listParameters(doc: unknown, tenant: string, type: string): Map<string,
 /**
  * The filters a list of `type` offers: `state` and the enums as multi-selects (`[in]`), numbers,
  * dates and date-times as ranges (`[gte]`, `[lte]`), references as pickers (`[in]` of ids),
- * booleans, other strings as "equals". In the document's order (state, created, updated, then the
+ * booleans, other strings and user fields (an id or `me`) as "equals". In the document's order (state, created, updated, then the
  * type's fields as written).
  */
 export function filterSpecs(doc: unknown, tenant: string, type: string, schema: unknown): FilterSpec[] {
@@ -69,7 +69,8 @@ export function filterSpecs(doc: unknown, tenant: string, type: string, schema: 
       specs.push({ ...base, kind: 'range', format: 'number' });
     } else if (ranged && (value.format === 'date' || value.format === 'date-time')) {
       specs.push({ ...base, kind: 'range', format: value.format });
-    } else if (t === 'string') {
+    } else if (t === 'string' || isRecord(def['x-user'])) {
+      // A user field takes a user's id or `me` (the caller): typed as text.
       specs.push({ ...base, kind: 'text' });
     }
   }
