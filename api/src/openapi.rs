@@ -3,7 +3,8 @@
 //! from the tenant's live version. Every entity type gets concrete paths (`/entities/order`, …)
 //! whose request and response schemas are the type's JSON Schema, whose list and export take the
 //! type's own filters and sort keys, and every transition two operations (on one entity, and in
-//! bulk) with its input schema; the other endpoints (auth, users, API keys, webhooks, events,
+//! bulk) with its input schema ([`entity_paths`], which writes the same paths for any type,
+//! `{type}`, in the generic document of `crate::cli::openapi`); the other endpoints (auth, users, API keys, webhooks, events,
 //! config, types, rules, health, metrics) follow: their operations are written where their
 //! routes are declared (`crate::routes`, each `.get(path, handler, op(…))`) and passed in as
 //! data ([`StaticOperation`]), built with the blocks of this module ([`responses`], [`ok`],
@@ -17,7 +18,7 @@
 //! `default` response is the envelope too (408, 413, 500, …). The document is checked against the
 //! running server by `scripts/schemathesis.sh`.
 
-use engine::compiled::CompiledTenant;
+use engine::compiled::{CompiledTenant, CompiledWorkflow};
 use ontology::def::FieldKind;
 use ontology::CompiledType;
 use serde_json::{json, Map, Value};
@@ -51,8 +52,8 @@ pub struct StaticOperation {
 /// The description of operations for the tenant's admins only.
 pub const ADMIN_ONLY: &str = "For the tenant's admins (role `admin`).";
 
-/// The whole document for a tenant's compiled definitions: the per-type entity paths built
-/// here, then the `operations` (every route that is not an entity route), in their order.
+/// The whole document for a tenant's compiled definitions: each type's entity paths
+/// ([`entity_paths`]), then the `operations` (every route that is not an entity route), in their order.
 pub fn document(slug: &str, version: i64, defs: &CompiledTenant, operations: &[StaticOperation]) -> Value {
     document_of(slug, version, defs, operations, &|_| true)
 }
@@ -99,232 +100,14 @@ pub fn document_of(
         }
         let Some(workflow) = defs.workflow(name) else { continue };
         let states: Vec<&str> = workflow.states().keys().map(String::as_str).collect();
-        let data = strip_meta(ty.json_schema().clone());
-        let data_ref = format!("#/components/schemas/{}", component(name, "Data"));
-        let entity_ref = format!("#/components/schemas/{}", component(name, "Entity"));
-        schemas.insert(component(name, "Data"), data);
+        schemas.insert(component(name, "Data"), strip_meta(ty.json_schema().clone()));
         schemas.insert(component(name, "Entity"), entity_schema(name, &states));
-        let filters = filters(ty, &states);
-
+        let refs = EntitySchemas {
+            data: schema_ref(&component(name, "Data")),
+            entity: schema_ref(&component(name, "Entity")),
+        };
         let base = format!("/api/v1/t/{slug}/entities/{name}");
-        let tag = name.to_string();
-        let mut list_params: Vec<Value> = filters.iter().map(FilterParam::query_param).collect();
-        list_params.extend([
-            q_param(),
-            sort_param(ty),
-            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
-                    "description": format!("Page size (default {DEFAULT_LIMIT})") }),
-            json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
-                    "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
-            json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
-                    "description": "Also count every matching entity" }),
-        ]);
-        // Unique constraints: a write that would duplicate their values is 409 `UNIQUE_VIOLATION`.
-        let constraints: Vec<String> = ty.def().unique_constraints().iter().map(|c| c.fields.join(" + ")).collect();
-        let unique_note = if constraints.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "Unique: {}. A write that would give two {name} entities the same values is refused with 409 \
-                 `UNIQUE_VIOLATION`, `details.fields` naming the fields.",
-                constraints.join("; ")
-            )
-        };
-        paths.insert(
-            base.clone(),
-            json!({
-                "get": {
-                    "tags": [tag], "operationId": format!("list_{name}"), "summary": format!("List {name} entities"),
-                    "description": "Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` \
-                                    and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, \
-                                    `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields \
-                                    that are not filterable and values of the wrong kind are refused with 422 naming \
-                                    the parameter.",
-                    "parameters": list_params,
-                    "responses": responses(ok(json!({
-                        "type": "object", "required": ["data", "next_cursor"],
-                        "properties": {
-                            "data": { "type": "array", "items": { "$ref": entity_ref } },
-                            "next_cursor": { "type": ["string", "null"] },
-                            "total": { "type": "integer" },
-                        },
-                    })), &[400, 401, 403, 404, 422]),
-                },
-                "post": create_operation(name, workflow.create_transition(), &data_ref, &entity_ref),
-            }),
-        );
-        if !unique_note.is_empty() {
-            if let Some(post) = paths.get_mut(&base).and_then(|p| p.get_mut("post")).and_then(Value::as_object_mut) {
-                let before = post.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
-                let text = if before.is_empty() { unique_note.clone() } else { format!("{before} {unique_note}") };
-                post.insert("description".into(), Value::String(text));
-            }
-        }
-        // Append-only types: the server and the database refuse every edit and deletion.
-        let write_note = if ty.def().immutable {
-            format!(
-                "`{name}` is append-only (`immutable: true` in the package): its entities are never changed or \
-                 deleted, and this is always refused with 409 `IMMUTABLE`."
-            )
-        } else {
-            "409 `VERSION_CONFLICT` when `If-Match` names another version. An entity of an append-only type \
-             (`immutable: true`) is refused with 409 `IMMUTABLE`."
-                .to_string()
-        };
-        let patch_note =
-            if unique_note.is_empty() { write_note.clone() } else { format!("{write_note} {unique_note}") };
-        paths.insert(
-            format!("{base}/{{id}}"),
-            json!({
-                "parameters": [id_param("id")],
-                "get": {
-                    "tags": [tag], "operationId": format!("get_{name}"),
-                    "responses": responses(ok(json!({ "$ref": entity_ref })), &[401, 403, 404]),
-                },
-                "patch": {
-                    "tags": [tag], "operationId": format!("patch_{name}"),
-                    "summary": "Change fields editable in the current state (JSON merge patch of data)",
-                    "description": patch_note,
-                    "parameters": [if_match()],
-                    "requestBody": body(json!({
-                        "type": "object", "required": ["data"], "additionalProperties": false,
-                        "properties": { "data": { "type": "object" } },
-                    })),
-                    "responses": responses(ok(json!({ "$ref": entity_ref })), &[400, 401, 403, 404, 409, 422]),
-                },
-                "delete": {
-                    "tags": [tag], "operationId": format!("delete_{name}"), "parameters": [if_match()],
-                    "description": write_note,
-                    "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
-                },
-            }),
-        );
-        paths.insert(
-            format!("{base}/{{id}}/history"),
-            json!({
-                "parameters": [id_param("id")],
-                "get": {
-                    "tags": [tag], "operationId": format!("history_{name}"),
-                    "responses": responses(ok(data_list(json!({ "$ref": "#/components/schemas/HistoryEntry" }))), &[401, 403, 404]),
-                },
-            }),
-        );
-        paths.insert(
-            format!("{base}/{{id}}/transitions"),
-            json!({
-                "parameters": [id_param("id")],
-                "get": {
-                    "tags": [tag], "operationId": format!("transitions_{name}"),
-                    "summary": "What this user can do now, and why not",
-                    "responses": responses(ok(data_list(json!({ "$ref": "#/components/schemas/TransitionInfo" }))), &[401, 403, 404]),
-                },
-            }),
-        );
-        let mut export_params: Vec<Value> = filters.iter().map(FilterParam::query_param).collect();
-        export_params.extend([q_param(), sort_param(ty)]);
-        paths.insert(
-            format!("{base}/export.csv"),
-            json!({
-                "get": {
-                    "tags": [tag], "operationId": format!("export_{name}"),
-                    "summary": format!("Every {name} matching the filters, as CSV"),
-                    "description": "Needs the `export` permission on the type (`view` alone is 403). A header row \
-                                    `id, state, version, created_at` then the type's fields; string cells \
-                                    a spreadsheet would run as a formula get a leading `'`. Streamed page by page.",
-                    "parameters": export_params,
-                    "responses": responses(json!({ "200": { "description": "The CSV file",
-                        "content": { "text/csv": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]),
-                },
-            }),
-        );
-        paths.insert(
-            format!("{base}/import"),
-            json!({
-                "post": {
-                    "tags": [tag], "operationId": format!("import_{name}"),
-                    "summary": format!("Create {name} entities from CSV or JSON"),
-                    "description": "`text/csv` with a header row of field names (an export's own columns are \
-                                    ignored), or `application/json`, an array of data objects. Each valid row is \
-                                    created in its own transaction; the others are reported by row number.",
-                    "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" },
-                                      "description": "Validate only" } ],
-                    "requestBody": { "required": true, "content": {
-                        "application/json": { "schema": { "type": "array", "items": { "$ref": data_ref } } },
-                        "text/csv": { "schema": { "type": "string" } },
-                    } },
-                    "responses": responses(ok(json!({ "$ref": "#/components/schemas/ImportReport" })), &[400, 401, 403, 404, 413, 415, 422]),
-                },
-            }),
-        );
-        let filter_body = {
-            let mut props = Map::new();
-            for f in &filters {
-                props.insert(f.name.clone(), f.body.clone());
-            }
-            props.insert("q".into(), json!({ "type": "string", "maxLength": MAX_Q_CHARS }));
-            json!({ "type": "object", "additionalProperties": false, "properties": props,
-                    "description": "List filters as members (`{\"amount[gte]\": 10, \"state[in]\": [\"A\", \"B\"]}`)" })
-        };
-        // The create transition runs only inside `POST …/entities/{type}` (its input is there).
-        for t in workflow.transitions().filter(|t| !t.def().create) {
-            let input = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
-            let summary = t.label().unwrap_or(t.name()).to_string();
-            let description = format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", "));
-            paths.insert(
-                format!("{base}/{{id}}/transitions/{}", t.name()),
-                json!({
-                    "parameters": [id_param("id")],
-                    "post": {
-                        "tags": [tag],
-                        "operationId": format!("{name}_{}", t.name()),
-                        "summary": summary,
-                        "description": description,
-                        "parameters": [
-                            if_match(),
-                            { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
-                            { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
-                        ],
-                        "requestBody": body(json!({
-                            "type": "object", "additionalProperties": false,
-                            "properties": { "input": input },
-                        })),
-                        "responses": responses(ok(json!({
-                            "type": "object", "required": ["entity", "events"],
-                            "properties": {
-                                "entity": { "$ref": entity_ref },
-                                "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } },
-                                "dry_run": { "type": "boolean" },
-                            },
-                        })), &[400, 401, 403, 404, 409, 422]),
-                    },
-                }),
-            );
-            paths.insert(
-                format!("{base}/transitions/{}", t.name()),
-                json!({
-                    "post": {
-                        "tags": [tag],
-                        "operationId": format!("{name}_{}_bulk", t.name()),
-                        "summary": format!("{summary}, on many"),
-                        "description": format!("{description} On the entities `ids` names, or on every entity `filter` \
-                                                matches; each in its own transaction. The report is streamed as they \
-                                                are done; an entity that fails is reported, not fatal."),
-                        "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } } ],
-                        "requestBody": body(json!({
-                            "type": "object", "additionalProperties": false,
-                            "properties": {
-                                "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
-                                "filter": filter_body,
-                                "input": input,
-                                "dry_run": { "type": "boolean" },
-                            },
-                            "oneOf": [ { "required": ["ids"] }, { "required": ["filter"] } ],
-                        })),
-                        "responses": responses(ok(json!({ "$ref": "#/components/schemas/BulkReport" })), &[400, 401, 403, 404, 422]),
-                    },
-                }),
-            );
-        }
+        paths.extend(entity_paths(&base, &EntityPathsOf::Type { name, ty, workflow }, &refs));
     }
     let type_names: Vec<&str> = defs.ontology().names().collect();
     let cx = Context { type_names: &type_names };
@@ -378,6 +161,421 @@ fn strip_meta(mut schema: Value) -> Value {
         obj.remove("$id");
     }
     schema
+}
+
+// --- Entity paths -----------------------------------------------------------------------------
+
+/// Whose entity paths [`entity_paths`] writes.
+#[derive(Clone, Copy)]
+pub enum EntityPathsOf<'a> {
+    /// One of the tenant's types, from its definitions: its filters and sort keys, its unique
+    /// constraints, whether it is append-only, a path per transition with its input schema.
+    Type { name: &'a str, ty: &'a CompiledType, workflow: &'a CompiledWorkflow },
+    /// Any type (`{type}` in the path): the generic document's (`crate::cli::openapi`). Filters
+    /// and sort keys are the type's (its tenant's document lists them), the transition a path
+    /// parameter (`{name}`) whose input is any object.
+    Any,
+}
+
+/// The schemas the entity paths name: the data a creation and an import take, the entity the
+/// answers carry (references to a type's components, or the generic document's any-type ones).
+#[derive(Debug, Clone)]
+pub struct EntitySchemas {
+    pub data: Value,
+    pub entity: Value,
+}
+
+/// One transition's paths: on one entity (`{base}/{id}/transitions/{segment}`) and in bulk
+/// (`{base}/transitions/{segment}`).
+struct TransitionDoc {
+    /// The transition's name, or `{name}` (any transition).
+    segment: String,
+    operation_id: String,
+    bulk_operation_id: String,
+    summary: String,
+    description: String,
+    input: Value,
+}
+
+/// What differs between a type's entity paths and any type's, worked out once.
+struct EntityPathsParts<'a> {
+    /// The tag of every operation; for a type, its name (in operation ids and texts).
+    tag: String,
+    name: Option<&'a str>,
+    filters: Vec<FilterParam>,
+    sort: Value,
+    /// For a type with unique constraints: what a write that would duplicate them gets.
+    unique_note: String,
+    /// What a change or a deletion may be refused with.
+    write_note: String,
+    /// `POST …/entities/{type}`: its `input` and what its description adds about it.
+    create_input: Option<(Value, String)>,
+    transitions: Vec<TransitionDoc>,
+    /// Any type: the `{name}` of its transition paths, declared on them.
+    name_param: Option<Value>,
+}
+
+impl<'a> EntityPathsParts<'a> {
+    fn of(of: &EntityPathsOf<'a>) -> Self {
+        let EntityPathsOf::Type { name, ty, workflow } = *of else {
+            let description =
+                "The transition `name` of the type's workflow, from the entity's state (its input schema \
+                               and roles are in the tenant's document).";
+            return EntityPathsParts {
+                tag: "entities".into(),
+                name: None,
+                filters: Vec::new(),
+                sort: json!({ "name": "sort", "in": "query", "schema": { "type": "string" },
+                              "description": "Sort key: `id`, `created_at`, `updated_at` or a sortable field of the type, \
+                                              `-` first for descending (default `id`); entities without the field come last" }),
+                unique_note: String::new(),
+                write_note: write_note(None),
+                create_input: Some((
+                    json!({ "type": "object", "additionalProperties": true,
+                            "description": "The input of the type's create transition (`create: true`), if it has one" }),
+                    " When the type's workflow has a create transition (`create: true`), it runs in the same \
+                     transaction (with `input`): the entity is created in the state it leads to, or, when a guard or \
+                     the script refuses, not at all (409 `GUARD_FAILED`)."
+                        .into(),
+                )),
+                transitions: vec![TransitionDoc {
+                    segment: "{name}".into(),
+                    operation_id: "entity_transition".into(),
+                    bulk_operation_id: "bulk_transition".into(),
+                    summary: "Fire a transition".into(),
+                    description: description.into(),
+                    input: json!({ "type": "object", "additionalProperties": true }),
+                }],
+                name_param: Some(
+                    json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
+                                         "description": "A transition's name" }),
+                ),
+            };
+        };
+        let states: Vec<&str> = workflow.states().keys().map(String::as_str).collect();
+        // Unique constraints: a write that would duplicate their values is 409 `UNIQUE_VIOLATION`.
+        let constraints: Vec<String> = ty.def().unique_constraints().iter().map(|c| c.fields.join(" + ")).collect();
+        let unique_note = if constraints.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Unique: {}. A write that would give two {name} entities the same values is refused with 409 \
+                 `UNIQUE_VIOLATION`, `details.fields` naming the fields.",
+                constraints.join("; ")
+            )
+        };
+        let create_input = workflow.create_transition().map(|t| {
+            let input = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
+            let description = format!(
+                " Runs the create transition `{}` in the same transaction (with `input`): the entity is created in \
+                 `{}`, or, when a guard or the script refuses, not at all (409 `GUARD_FAILED`). Roles: {}.",
+                t.name(),
+                t.to(),
+                t.roles().join(", ")
+            );
+            (input, description)
+        });
+        // The create transition runs only inside `POST …/entities/{type}` (its input is there).
+        let transitions = workflow
+            .transitions()
+            .filter(|t| !t.def().create)
+            .map(|t| TransitionDoc {
+                segment: t.name().to_string(),
+                operation_id: format!("{name}_{}", t.name()),
+                bulk_operation_id: format!("{name}_{}_bulk", t.name()),
+                summary: t.label().unwrap_or(t.name()).to_string(),
+                description: format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", ")),
+                input: t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" })),
+            })
+            .collect();
+        EntityPathsParts {
+            tag: name.to_string(),
+            name: Some(name),
+            filters: filters(ty, &states),
+            sort: sort_param(ty),
+            unique_note,
+            write_note: write_note(Some((name, ty.def().immutable))),
+            create_input,
+            transitions,
+            name_param: None,
+        }
+    }
+
+    /// The operation id `{verb}_{type}` of a type's, `any` of any type's.
+    fn operation_id(&self, verb: &str, any: &str) -> String {
+        match self.name {
+            Some(name) => format!("{verb}_{name}"),
+            None => any.to_string(),
+        }
+    }
+
+    /// A type's text, or any type's.
+    fn text(&self, of_type: impl Fn(&str) -> String, any: &str) -> String {
+        match self.name {
+            Some(name) => of_type(name),
+            None => any.to_string(),
+        }
+    }
+}
+
+/// What a change or a deletion of an entity may be refused with: of a type (its name, whether it
+/// is append-only), or of any type.
+fn write_note(ty: Option<(&str, bool)>) -> String {
+    match ty {
+        Some((name, true)) => format!(
+            "`{name}` is append-only (`immutable: true` in the package): its entities are never changed or \
+             deleted, and this is always refused with 409 `IMMUTABLE`."
+        ),
+        _ => "409 `VERSION_CONFLICT` when `If-Match` names another version. An entity of an append-only type \
+              (`immutable: true`) is refused with 409 `IMMUTABLE`."
+            .to_string(),
+    }
+}
+
+/// The paths of the entity routes (`Doc::PerType` in `crate::routes`) under `base`
+/// (`/api/v1/t/acme/entities/order`, or `/api/v1/t/{tenant}/entities/{type}` for any type), in
+/// the order the document lists them: list and create, one entity, its history, its transitions,
+/// the CSV export, the import, then each transition on one entity and in bulk. The one place
+/// these operations are written, for a tenant's document and for the generic one.
+pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> Vec<(String, Value)> {
+    let parts = EntityPathsParts::of(of);
+    let tag = &parts.tag;
+    let entity = &schemas.entity;
+    let mut paths = Vec::new();
+
+    let mut list_params: Vec<Value> = parts.filters.iter().map(FilterParam::query_param).collect();
+    list_params.extend([
+        q_param(),
+        parts.sort.clone(),
+        json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
+                "description": format!("Page size (default {DEFAULT_LIMIT})") }),
+        json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
+                "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
+        json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
+                "description": "Also count every matching entity" }),
+    ]);
+    let mut create = create_operation(&parts, schemas);
+    if !parts.unique_note.is_empty() {
+        if let Some(post) = create.as_object_mut() {
+            let before = post.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
+            let text =
+                if before.is_empty() { parts.unique_note.clone() } else { format!("{before} {}", parts.unique_note) };
+            post.insert("description".into(), Value::String(text));
+        }
+    }
+    paths.push((
+        base.to_string(),
+        json!({
+            "get": {
+                "tags": [tag], "operationId": parts.operation_id("list", "list_entities"),
+                "summary": parts.text(|name| format!("List {name} entities"),
+                                      "List entities of a type (the type's filters: see the tenant's document)"),
+                "description": "Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` \
+                                and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, \
+                                `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields \
+                                that are not filterable and values of the wrong kind are refused with 422 naming \
+                                the parameter.",
+                "parameters": list_params,
+                "responses": responses(ok(json!({
+                    "type": "object", "required": ["data", "next_cursor"],
+                    "properties": {
+                        "data": { "type": "array", "items": entity },
+                        "next_cursor": { "type": ["string", "null"] },
+                        "total": { "type": "integer" },
+                    },
+                })), &[400, 401, 403, 404, 422]),
+            },
+            "post": create,
+        }),
+    ));
+    let patch_note = if parts.unique_note.is_empty() {
+        parts.write_note.clone()
+    } else {
+        format!("{} {}", parts.write_note, parts.unique_note)
+    };
+    paths.push((
+        format!("{base}/{{id}}"),
+        json!({
+            "parameters": [id_param("id")],
+            "get": {
+                "tags": [tag], "operationId": parts.operation_id("get", "get_entity"),
+                "responses": responses(ok(entity.clone()), &[401, 403, 404]),
+            },
+            "patch": {
+                "tags": [tag], "operationId": parts.operation_id("patch", "patch_entity"),
+                "summary": "Change fields editable in the current state (JSON merge patch of data)",
+                "description": patch_note,
+                "parameters": [if_match()],
+                "requestBody": body(json!({
+                    "type": "object", "required": ["data"], "additionalProperties": false,
+                    "properties": { "data": { "type": "object" } },
+                })),
+                "responses": responses(ok(entity.clone()), &[400, 401, 403, 404, 409, 422]),
+            },
+            "delete": {
+                "tags": [tag], "operationId": parts.operation_id("delete", "delete_entity"), "parameters": [if_match()],
+                "description": parts.write_note,
+                "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
+            },
+        }),
+    ));
+    paths.push((
+        format!("{base}/{{id}}/history"),
+        json!({
+            "parameters": [id_param("id")],
+            "get": {
+                "tags": [tag], "operationId": parts.operation_id("history", "entity_history"),
+                "responses": responses(ok(data_list(schema_ref("HistoryEntry"))), &[401, 403, 404]),
+            },
+        }),
+    ));
+    paths.push((
+        format!("{base}/{{id}}/transitions"),
+        json!({
+            "parameters": [id_param("id")],
+            "get": {
+                "tags": [tag], "operationId": parts.operation_id("transitions", "entity_transitions"),
+                "summary": "What this user can do now, and why not",
+                "responses": responses(ok(data_list(schema_ref("TransitionInfo"))), &[401, 403, 404]),
+            },
+        }),
+    ));
+    let mut export_params: Vec<Value> = parts.filters.iter().map(FilterParam::query_param).collect();
+    export_params.extend([q_param(), parts.sort.clone()]);
+    paths.push((
+        format!("{base}/export.csv"),
+        json!({
+            "get": {
+                "tags": [tag], "operationId": parts.operation_id("export", "export_entities"),
+                "summary": parts.text(|name| format!("Every {name} matching the filters, as CSV"),
+                                      "Every entity of the type matching the filters, as CSV"),
+                "description": "Needs the `export` permission on the type (`view` alone is 403). A header row \
+                                `id, state, version, created_at` then the type's fields; string cells \
+                                a spreadsheet would run as a formula get a leading `'`. Streamed page by page.",
+                "parameters": export_params,
+                "responses": responses(json!({ "200": { "description": "The CSV file",
+                    "content": { "text/csv": { "schema": { "type": "string" } } } } }), &[400, 401, 403, 404, 422]),
+            },
+        }),
+    ));
+    paths.push((
+        format!("{base}/import"),
+        json!({
+            "post": {
+                "tags": [tag], "operationId": parts.operation_id("import", "import_entities"),
+                "summary": parts.text(|name| format!("Create {name} entities from CSV or JSON"),
+                                      "Create entities of the type from CSV or JSON"),
+                "description": "`text/csv` with a header row of field names (an export's own columns are \
+                                ignored), or `application/json`, an array of data objects. Each valid row is \
+                                created in its own transaction; the others are reported by row number.",
+                "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" },
+                                  "description": "Validate only" } ],
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "array", "items": schemas.data } },
+                    "text/csv": { "schema": { "type": "string" } },
+                } },
+                "responses": responses(ok(schema_ref("ImportReport")), &[400, 401, 403, 404, 413, 415, 422]),
+            },
+        }),
+    ));
+    let filter_body = {
+        let mut props = Map::new();
+        for f in &parts.filters {
+            props.insert(f.name.clone(), f.body.clone());
+        }
+        props.insert("q".into(), json!({ "type": "string", "maxLength": MAX_Q_CHARS }));
+        // A type's filters are its own; any type's, any member (the type's filters).
+        let others = parts.name.is_none();
+        json!({ "type": "object", "additionalProperties": others, "properties": props,
+                "description": "List filters as members (`{\"amount[gte]\": 10, \"state[in]\": [\"A\", \"B\"]}`)" })
+    };
+    for t in &parts.transitions {
+        let mut one_params = vec![id_param("id")];
+        one_params.extend(parts.name_param.clone());
+        paths.push((
+            format!("{base}/{{id}}/transitions/{}", t.segment),
+            json!({
+                "parameters": one_params,
+                "post": {
+                    "tags": [tag],
+                    "operationId": t.operation_id,
+                    "summary": t.summary,
+                    "description": t.description,
+                    "parameters": [
+                        if_match(),
+                        { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
+                        { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
+                    ],
+                    "requestBody": body(json!({
+                        "type": "object", "additionalProperties": false,
+                        "properties": { "input": t.input },
+                    })),
+                    "responses": responses(ok(json!({
+                        "type": "object", "required": ["entity", "events"],
+                        "properties": {
+                            "entity": entity,
+                            "events": { "type": "array", "items": schema_ref("Event") },
+                            "dry_run": { "type": "boolean" },
+                        },
+                    })), &[400, 401, 403, 404, 409, 422]),
+                },
+            }),
+        ));
+        let mut bulk = Map::new();
+        if let Some(param) = &parts.name_param {
+            bulk.insert("parameters".into(), json!([param]));
+        }
+        bulk.insert(
+            "post".into(),
+            json!({
+                "tags": [tag],
+                "operationId": t.bulk_operation_id,
+                "summary": format!("{}, on many", t.summary),
+                "description": format!("{} On the entities `ids` names, or on every entity `filter` \
+                                        matches; each in its own transaction. The report is streamed as they \
+                                        are done; an entity that fails is reported, not fatal.", t.description),
+                "parameters": [ { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } } ],
+                "requestBody": body(json!({
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+                        "filter": filter_body,
+                        "input": t.input,
+                        "dry_run": { "type": "boolean" },
+                    },
+                    "oneOf": [ { "required": ["ids"] }, { "required": ["filter"] } ],
+                })),
+                "responses": responses(ok(schema_ref("BulkReport")), &[400, 401, 403, 404, 422]),
+            }),
+        );
+        paths.push((format!("{base}/transitions/{}", t.segment), Value::Object(bulk)));
+    }
+    paths
+}
+
+/// `POST …/entities/{type}`: the data, and the input of the type's create transition when it has
+/// one (then also its 409 and its refusals).
+fn create_operation(parts: &EntityPathsParts, schemas: &EntitySchemas) -> Value {
+    let mut properties = json!({ "data": schemas.data });
+    let mut description = "Fields your roles may not set when creating are refused with 403 naming each \
+                           (`/data/<field>`), a false create condition with 403 and its message."
+        .to_string();
+    // 409: a unique field's value taken, a deadlock; with a create transition, its refusal too.
+    let codes = vec![400, 401, 403, 404, 409, 422];
+    if let Some((input, note)) = &parts.create_input {
+        properties["input"] = input.clone();
+        description.push_str(note);
+    }
+    json!({
+        "tags": [parts.tag], "operationId": parts.operation_id("create", "create_entity"),
+        "summary": parts.text(|name| format!("Create a {name}"), "Create an entity of the type"),
+        "description": description,
+        "requestBody": body(json!({
+            "type": "object", "required": ["data"], "additionalProperties": false,
+            "properties": properties,
+        })),
+        "responses": responses(created(schemas.entity.clone()), &codes),
+    })
 }
 
 // --- Filters and sort -------------------------------------------------------------------------
@@ -530,41 +728,6 @@ fn error_response(description: &str) -> Value {
 }
 
 /// The success responses, then an error envelope for each status of `errors` and for `default`.
-/// `POST …/entities/{type}`: the data, and the input of the type's create transition when it has
-/// one (then also its 409 and its refusals).
-fn create_operation(
-    name: &str,
-    create: Option<&engine::compiled::CompiledTransition>,
-    data_ref: &str,
-    entity_ref: &str,
-) -> Value {
-    let mut properties = json!({ "data": { "$ref": data_ref } });
-    let mut description = "Fields your roles may not set when creating are refused with 403 naming each \
-                           (`/data/<field>`), a false create condition with 403 and its message."
-        .to_string();
-    // 409: a unique field's value taken, a deadlock; with a create transition, its refusal too.
-    let codes = vec![400, 401, 403, 404, 409, 422];
-    if let Some(t) = create {
-        properties["input"] = t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" }));
-        description.push_str(&format!(
-            " Runs the create transition `{}` in the same transaction (with `input`): the entity is created in \
-             `{}`, or, when a guard or the script refuses, not at all (409 `GUARD_FAILED`). Roles: {}.",
-            t.name(),
-            t.to(),
-            t.roles().join(", ")
-        ));
-    }
-    json!({
-        "tags": [name], "operationId": format!("create_{name}"), "summary": format!("Create a {name}"),
-        "description": description,
-        "requestBody": body(json!({
-            "type": "object", "required": ["data"], "additionalProperties": false,
-            "properties": properties,
-        })),
-        "responses": responses(created(json!({ "$ref": entity_ref })), &codes),
-    })
-}
-
 pub fn responses(success: Value, errors: &[u16]) -> Value {
     let mut out = match success {
         Value::Object(map) => map,

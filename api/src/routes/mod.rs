@@ -202,11 +202,19 @@ mod tests {
 
     use super::*;
 
-    /// Every route is documented where it is declared: entity routes per type, every other one
-    /// by an operation object with a unique operation id and a success response.
+    /// Every route is documented where it is declared: entity routes per type (by
+    /// `openapi::entity_paths`, which writes each of them, for a type and for any type), every
+    /// other one by an operation object with a unique operation id and a success response.
     #[test]
     fn every_route_is_declared_with_its_documentation() {
         let table = table();
+        let any =
+            crate::openapi::EntitySchemas { data: crate::openapi::any_object(), entity: crate::openapi::any_object() };
+        let entity_paths = crate::openapi::entity_paths(
+            "/api/v1/t/{tenant}/entities/{type}",
+            &crate::openapi::EntityPathsOf::Any,
+            &any,
+        );
         let mut ids = BTreeSet::new();
         let mut declared = BTreeSet::new();
         for route in &table {
@@ -217,7 +225,16 @@ mod tests {
                 route.path
             );
             match route.doc {
-                Doc::PerType => assert!(route.path.contains("{type}"), "{} {}", route.method, route.path),
+                Doc::PerType => {
+                    assert!(route.path.contains("{type}"), "{} {}", route.method, route.path);
+                    let item = entity_paths.iter().find(|(path, _)| path == route.path).map(|(_, item)| item);
+                    let op = item.and_then(|item| item.get(method_name(&route.method)));
+                    let op = op.unwrap_or_else(|| {
+                        panic!("{} {} is written by openapi::entity_paths", route.method, route.path)
+                    });
+                    let id = op["operationId"].as_str().expect("an operationId").to_string();
+                    assert!(ids.insert(id.clone()), "operationId {id} is unique");
+                }
                 Doc::Operation(build) => {
                     assert!(!route.path.contains("{type}"), "{} {} is documented per type", route.method, route.path);
                     let op = build(&DocContext { type_names: &["order"] });
@@ -230,6 +247,11 @@ mod tests {
         }
         let per_type = table.iter().filter(|r| matches!(r.doc, Doc::PerType)).count();
         assert!(per_type >= 11, "the entity routes are in the table");
+        let written: usize = entity_paths
+            .iter()
+            .map(|(_, item)| item.as_object().map_or(0, |ops| ops.keys().filter(|k| *k != "parameters").count()))
+            .sum();
+        assert_eq!(written, per_type, "openapi::entity_paths writes the entity routes and no other");
         assert_eq!(operations().len(), table.len() - per_type);
         assert!(operations().iter().any(|o| o.method == "put" && o.path == "/api/v1/t/{tenant}/config/draft"));
     }

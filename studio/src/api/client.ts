@@ -22,8 +22,7 @@ async function authFetch(request: Request): Promise<Response> {
 
 /**
  * `fetch` of an API path with the session's token (and one refresh-and-retry after a 401): for
- * what the typed client does not describe or cannot read (the per-type routes of the tenant's own
- * document, a CSV download, a streamed report, the event stream).
+ * what the typed client cannot read (the event stream, read as it arrives by `api/events.ts`).
  */
 export function authorizedFetch(path: string, init?: RequestInit): Promise<Response> {
   return authFetch(new Request(new URL(path, location.origin), init));

@@ -774,9 +774,16 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** List entities of a type (filters are the type's: see the tenant's document) */
+        /**
+         * List entities of a type (the type's filters: see the tenant's document)
+         * @description Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields that are not filterable and values of the wrong kind are refused with 422 naming the parameter.
+         */
         get: operations["list_entities"];
         put?: never;
+        /**
+         * Create an entity of the type
+         * @description Fields your roles may not set when creating are refused with 403 naming each (`/data/<field>`), a false create condition with 403 and its message. When the type's workflow has a create transition (`create: true`), it runs in the same transaction (with `input`): the entity is created in the state it leads to, or, when a guard or the script refuses, not at all (409 `GUARD_FAILED`).
+         */
         post: operations["create_entity"];
         delete?: never;
         options?: never;
@@ -800,9 +807,14 @@ export interface paths {
         get: operations["get_entity"];
         put?: never;
         post?: never;
+        /** @description 409 `VERSION_CONFLICT` when `If-Match` names another version. An entity of an append-only type (`immutable: true`) is refused with 409 `IMMUTABLE`. */
         delete: operations["delete_entity"];
         options?: never;
         head?: never;
+        /**
+         * Change fields editable in the current state (JSON merge patch of data)
+         * @description 409 `VERSION_CONFLICT` when `If-Match` names another version. An entity of an append-only type (`immutable: true`) is refused with 409 `IMMUTABLE`.
+         */
         patch: operations["patch_entity"];
         trace?: never;
     };
@@ -851,6 +863,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/entities/{type}/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Every entity of the type matching the filters, as CSV
+         * @description Needs the `export` permission on the type (`view` alone is 403). A header row `id, state, version, created_at` then the type's fields; string cells a spreadsheet would run as a formula get a leading `'`. Streamed page by page.
+         */
+        get: operations["export_entities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/t/{tenant}/entities/{type}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create entities of the type from CSV or JSON
+         * @description `text/csv` with a header row of field names (an export's own columns are ignored), or `application/json`, an array of data objects. Each valid row is created in its own transaction; the others are reported by row number.
+         */
+        post: operations["import_entities"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}": {
         parameters: {
             query?: never;
@@ -861,13 +923,45 @@ export interface paths {
                 /** @description The tenant's slug */
                 tenant: string;
                 id: string;
+                /** @description A transition's name */
                 name: string;
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
+        /**
+         * Fire a transition
+         * @description The transition `name` of the type's workflow, from the entity's state (its input schema and roles are in the tenant's document).
+         */
         post: operations["entity_transition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/t/{tenant}/entities/{type}/transitions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+                /** @description A transition's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fire a transition, on many
+         * @description The transition `name` of the type's workflow, from the entity's state (its input schema and roles are in the tenant's document). On the entities `ids` names, or on every entity `filter` matches; each in its own transaction. The report is streamed as they are done; an entity that fails is reported, not fatal.
+         */
+        post: operations["bulk_transition"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5161,10 +5255,15 @@ export interface operations {
     list_entities: {
         parameters: {
             query?: {
+                /** @description Search: every word (at most 10) must appear in one of the type's searchable fields (422 when it has none) */
                 q?: string;
+                /** @description Sort key: `id`, `created_at`, `updated_at` or a sortable field of the type, `-` first for descending (default `id`); entities without the field come last */
                 sort?: string;
+                /** @description Page size (default 50) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page (valid only with the same sort) */
                 cursor?: string;
+                /** @description Also count every matching entity */
                 total?: boolean;
             };
             header?: never;
@@ -5191,7 +5290,73 @@ export interface operations {
                     };
                 };
             };
-            /** @description An error */
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5228,7 +5393,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description OK */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -5237,7 +5402,82 @@ export interface operations {
                     "application/json": components["schemas"]["Entity"];
                 };
             };
-            /** @description An error */
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5272,7 +5512,55 @@ export interface operations {
                     "application/json": components["schemas"]["Entity"];
                 };
             };
-            /** @description An error */
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5287,7 +5575,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The entity's version */
+                /** @description The entity's version; refused with 409 VERSION_CONFLICT if it moved on */
                 "If-Match"?: string;
             };
             path: {
@@ -5308,7 +5596,73 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description An error */
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5323,7 +5677,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The entity's version */
+                /** @description The entity's version; refused with 409 VERSION_CONFLICT if it moved on */
                 "If-Match"?: string;
             };
             path: {
@@ -5338,9 +5692,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    data: {
-                        [key: string]: unknown;
-                    };
+                    data: Record<string, unknown>;
                 };
             };
         };
@@ -5354,7 +5706,82 @@ export interface operations {
                     "application/json": components["schemas"]["Entity"];
                 };
             };
-            /** @description An error */
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5391,7 +5818,55 @@ export interface operations {
                     };
                 };
             };
-            /** @description An error */
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5428,7 +5903,288 @@ export interface operations {
                     };
                 };
             };
-            /** @description An error */
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    export_entities: {
+        parameters: {
+            query?: {
+                /** @description Search: every word (at most 10) must appear in one of the type's searchable fields (422 when it has none) */
+                q?: string;
+                /** @description Sort key: `id`, `created_at`, `updated_at` or a sortable field of the type, `-` first for descending (default `id`); entities without the field come last */
+                sort?: string;
+            };
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    import_entities: {
+        parameters: {
+            query?: {
+                /** @description Validate only */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                }[];
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5445,7 +6201,7 @@ export interface operations {
                 dry_run?: boolean;
             };
             header?: {
-                /** @description The entity's version */
+                /** @description The entity's version; refused with 409 VERSION_CONFLICT if it moved on */
                 "If-Match"?: string;
                 "Idempotency-Key"?: string;
             };
@@ -5455,6 +6211,7 @@ export interface operations {
                 /** @description The tenant's slug */
                 tenant: string;
                 id: string;
+                /** @description A transition's name */
                 name: string;
             };
             cookie?: never;
@@ -5462,7 +6219,9 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    input?: Record<string, unknown>;
+                    input?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -5480,7 +6239,202 @@ export interface operations {
                     };
                 };
             };
-            /** @description An error */
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict with the current state (see the code) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    bulk_transition: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description An entity type's name */
+                type: string;
+                /** @description The tenant's slug */
+                tenant: string;
+                /** @description A transition's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ids?: string[];
+                    /** @description List filters as members (`{"amount[gte]": 10, "state[in]": ["A", "B"]}`) */
+                    filter?: {
+                        q?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    input?: {
+                        [key: string]: unknown;
+                    };
+                    dry_run?: boolean;
+                } & (unknown | unknown);
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkReport"];
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or not visible to these roles) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
             default: {
                 headers: {
                     [name: string]: unknown;

@@ -1,7 +1,7 @@
 // `POST …/entities/{type}/transitions/{name}` (a transition on many entities, by ids or by the
 // list's filter): the report is streamed as the entities are done, and read as it arrives.
 
-import { authorizedFetch } from '../../../api/client';
+import { api, unwrap } from '../../../api/client';
 import { ApiError, parseEnvelope } from '../../../lib/envelope';
 import { readReport, type BulkProgress } from '../lib/bulk';
 
@@ -22,18 +22,15 @@ export async function bulkTransition(
   onProgress: (p: BulkProgress) => void,
   signal?: AbortSignal,
 ): Promise<BulkProgress> {
-  const path = `/api/v1/t/${encodeURIComponent(tenant)}/entities/${encodeURIComponent(type)}/transitions/${encodeURIComponent(name)}`;
-  const response = await authorizedFetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ ...target, input, dry_run: dryRun }),
+  const result = await api.POST('/api/v1/t/{tenant}/entities/{type}/transitions/{name}', {
+    params: { path: { tenant, type, name } },
+    body: { ...target, input, dry_run: dryRun },
+    parseAs: 'stream',
     ...(signal ? { signal } : {}),
   });
-  if (!response.ok || !response.body) {
-    const body: unknown = await response.json().catch(() => null);
-    throw new ApiError(response.status, parseEnvelope(response.status, body));
-  }
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const body = unwrap(result);
+  if (!body) throw new ApiError(result.response.status, parseEnvelope(result.response.status, null));
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let text = '';
   let progress: BulkProgress = { results: [], done: null };
   for (;;) {

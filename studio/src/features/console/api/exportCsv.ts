@@ -1,19 +1,17 @@
 // `GET …/entities/{type}/export.csv` with the list's filters, search and sort: fetched with the
 // session's token (a bare link would carry none) and handed to the browser as a file.
 
-import { authorizedFetch } from '../../../api/client';
-import { ApiError, parseEnvelope } from '../../../lib/envelope';
+import { api, unwrap } from '../../../api/client';
 
 /** The CSV of the list as it is filtered, as a Blob; a refusal (403 without `export`) throws its envelope. */
 export async function exportCsv(tenant: string, type: string, query: Record<string, string>): Promise<Blob> {
-  const params = new URLSearchParams(query);
-  const path = `/api/v1/t/${encodeURIComponent(tenant)}/entities/${encodeURIComponent(type)}/export.csv?${params.toString()}`;
-  const response = await authorizedFetch(path, { headers: { Accept: 'text/csv' } });
-  if (!response.ok) {
-    const body: unknown = await response.json().catch(() => null);
-    throw new ApiError(response.status, parseEnvelope(response.status, body));
-  }
-  return response.blob();
+  return unwrap(
+    await api.GET('/api/v1/t/{tenant}/entities/{type}/export.csv', {
+      params: { path: { tenant, type }, query },
+      headers: { Accept: 'text/csv' },
+      parseAs: 'blob',
+    }),
+  );
 }
 
 /** Saves `blob` as `name` (an object URL on a temporary link, released at once). */
