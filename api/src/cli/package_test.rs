@@ -186,6 +186,7 @@ async fn run_in(
                 offset: chrono::Duration::zero(),
                 keys_of: Default::default(),
                 tokens: Default::default(),
+                user_ids: Default::default(),
             };
             let failure = match run.setup(scratch, package, scenario, &limits).await {
                 Err(message) => Some(Failure {
@@ -225,6 +226,8 @@ struct Run<'a> {
     keys_of: std::collections::HashMap<String, (String, String)>,
     /// Email → access token.
     tokens: std::collections::HashMap<String, String>,
+    /// Email (lower case) → the user's id, for `"$user:<email>"`.
+    user_ids: std::collections::HashMap<String, String>,
 }
 
 impl Run<'_> {
@@ -277,6 +280,7 @@ impl Run<'_> {
                 .issue(tenant, &self.slug, &user.id.to_string(), &user.email, &user.roles, chrono::Duration::hours(2))
                 .map_err(|e| e.to_string())?;
             self.tokens.insert(u.email.to_lowercase(), token);
+            self.user_ids.insert(u.email.to_lowercase(), user.id.to_string());
         }
         Ok(())
     }
@@ -403,6 +407,9 @@ impl Run<'_> {
 
     /// `$now`, `$today`, `$today+3`, `$today-1` at the scenario's time (its `advance`s count).
     fn time_value(&self, s: &str) -> Option<String> {
+        if let Some(email) = s.strip_prefix("$user:") {
+            return self.user_ids.get(&email.to_lowercase()).cloned();
+        }
         let now = engine::model::rfc3339(self.store.now());
         if s == "$now" {
             return Some(now);
@@ -429,8 +436,9 @@ impl Run<'_> {
         self.keys_of.get(key).cloned().ok_or_else(|| format!("no entity `@{key}` here"))
     }
 
-    /// A value with every `"@key"` string replaced by the entity's id, and `"$today"`,
-    /// `"$today+N"`, `"$today-N"` (days, the tenant's date) and `"$now"` by the scenario's time.
+    /// A value with every `"@key"` string replaced by the entity's id, `"$user:<email>"` by the
+    /// user's id, and `"$today"`, `"$today+N"`, `"$today-N"` (days, the tenant's date) and
+    /// `"$now"` by the scenario's time.
     fn resolve(&self, value: &Value) -> Value {
         match value {
             Value::String(s) if s.starts_with('$') => match self.time_value(s) {
