@@ -610,6 +610,9 @@ fn value_schema(kind: FieldKind, enum_values: Option<&[String]>) -> Option<Value
         FieldKind::Date => json!({ "type": "string", "format": "date" }),
         FieldKind::Datetime => json!({ "type": "string", "format": "date-time" }),
         FieldKind::Number => json!({ "type": "number" }),
+        FieldKind::Decimal => {
+            json!({ "type": "string", "pattern": "^[-+]?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$", "description": "A decimal number, e.g. 12.50" })
+        }
         FieldKind::Integer => {
             json!({ "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX })
         }
@@ -625,7 +628,15 @@ fn value_schema(kind: FieldKind, enum_values: Option<&[String]>) -> Option<Value
 
 /// Whether `[gt]`, `[gte]`, `[lt]`, `[lte]` apply to a field of `kind`.
 fn ordered(kind: FieldKind) -> bool {
-    matches!(kind, FieldKind::String | FieldKind::Number | FieldKind::Integer | FieldKind::Date | FieldKind::Datetime)
+    matches!(
+        kind,
+        FieldKind::String
+            | FieldKind::Number
+            | FieldKind::Integer
+            | FieldKind::Decimal
+            | FieldKind::Date
+            | FieldKind::Datetime
+    )
 }
 
 /// Every filter a list of `ty` accepts, as `engine::store::query` parses them: the columns `id`,

@@ -337,7 +337,8 @@ impl<'t> Prepared<'t> {
                 continue;
             }
             let (context, _) = full_context(self, loaded);
-            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, stage, &self.data_tables)?;
+            let (requests, traces) =
+                stage_requests(self.tenant, self.ty, self.transition, &context, stage, &self.data_tables)?;
             self.load_decisions.extend(traces);
             self.resolved = resolved;
             self.stage = stage;
@@ -393,7 +394,8 @@ impl<'t> Prepared<'t> {
         self.data_tables = tables;
         if self.resolved == 0 && self.stage == 0 && !self.load_requests.is_empty() {
             let context = Value::Object(self.context.clone());
-            let (requests, traces) = stage_requests(self.tenant, self.transition, &context, 0, &self.data_tables)?;
+            let (requests, traces) =
+                stage_requests(self.tenant, self.ty, self.transition, &context, 0, &self.data_tables)?;
             self.load_requests = requests;
             self.load_decisions = traces;
         }
@@ -509,7 +511,7 @@ fn prepare_inner<'t>(
     let (load_requests, load_decisions) = if t.loads().is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        stage_requests(tenant, t, &Value::Object(context.clone()), 0, &Arc::default())?
+        stage_requests(tenant, ty, t, &Value::Object(context.clone()), 0, &Arc::default())?
     };
     // Loads of types the actor may not view: their values never appear in guard results, whether
     // explained or in the trace of a refusal.
@@ -549,11 +551,14 @@ fn prepare_inner<'t>(
 /// `context` (`{entity, input, actor, now}` and the loads of the earlier stages).
 fn stage_requests(
     tenant: &CompiledTenant,
+    ty: &CompiledType,
     t: &CompiledTransition,
     context: &Value,
     stage: usize,
     data: &Arc<DataTables>,
 ) -> Result<(Vec<LoadRequest>, Vec<DecisionTrace>), Rejection> {
+    let view = crate::decimals::rules_view(context, &shapes(tenant, ty, t));
+    let context = view.as_ref();
     let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
         crate::dates::in_zone(tenant.time_zone(), || {
             crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
@@ -594,6 +599,24 @@ fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) 
         });
     }
     Ok(requests)
+}
+
+/// Which values of a transition's context hold entities of which type: `entity`, and each
+/// load (a row, or a list of rows). Rules read their decimal fields as numbers, scripts as
+/// decimals (see [`crate::decimals`]).
+fn shapes<'t>(
+    tenant: &'t CompiledTenant,
+    ty: &'t CompiledType,
+    t: &'t CompiledTransition,
+) -> Vec<(&'t str, &'t CompiledType)> {
+    let mut out = Vec::with_capacity(1 + t.loads().len());
+    out.push(("entity", ty));
+    for load in t.loads() {
+        if let Some(loaded) = tenant.type_(&load.type_name) {
+            out.push((load.name.as_str(), loaded.as_ref()));
+        }
+    }
+    out
 }
 
 /// The four-eyes checks of the transition, in the order of its `four_eyes` (none for a system
@@ -762,6 +785,8 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
         return results;
     }
     let (context, _) = full_context(prepared, loaded);
+    let shapes = shapes(prepared.tenant, prepared.ty, prepared.transition);
+    let context = crate::decimals::rules_view(&context, &shapes).into_owned();
     let ctx = LogicContext::new(&context);
     // A guard over its budget shows as not passed, with the limit as its error.
     let ((mut guards, _limit), _) =
@@ -810,10 +835,12 @@ pub fn decide_ref(
     let _span =
         tracing::debug_span!("decide", entity.type = %prepared.entity.type_name, transition = t.name()).entered();
     let (context, load_traces) = full_context(prepared, loaded);
+    let shapes = shapes(prepared.tenant, prepared.ty, t);
+    let rules_context = crate::decimals::rules_view(&context, &shapes);
     let (decision, _) =
-        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
+        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&rules_context), || {
             crate::dates::in_zone(prepared.tenant.time_zone(), || {
-                decide_in_scope(prepared, loaded, limits, &context, load_traces)
+                decide_in_scope(prepared, loaded, limits, &context, &rules_context, &shapes, load_traces)
             })
         });
     decision
@@ -825,6 +852,8 @@ fn decide_in_scope(
     loaded: &IndexMap<String, Loaded>,
     limits: &Limits,
     context: &Value,
+    rules_context: &Value,
+    shapes: &crate::decimals::Shapes<'_>,
     load_traces: Vec<LoadTrace>,
 ) -> Result<Decision, Rejection> {
     let t = prepared.transition;
@@ -838,8 +867,8 @@ fn decide_in_scope(
         return Err(Rejection::GuardFailed { index: None, message: failed.message.clone(), trace: Box::new(trace) });
     }
     if !t.guards().is_empty() {
-        let ctx = LogicContext::new(context);
-        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, context, &ctx, true));
+        let ctx = LogicContext::new(rules_context);
+        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, rules_context, &ctx, true));
         if let Some(limit) = limit {
             return Err(limit);
         }
@@ -854,10 +883,10 @@ fn decide_in_scope(
         }
     }
 
-    let (data, effects) = match t.script() {
+    let (mut data, effects) = match t.script() {
         Some(script) => {
             trace.script_ran = true;
-            let out = prepared.tenant.script_engine().run(script, context);
+            let out = prepared.tenant.script_engine().run_shaped(script, context, shapes);
             trace.decisions.extend(crate::decision::take_traces());
             let out = match out {
                 Ok(out) => out,
@@ -878,7 +907,7 @@ fn decide_in_scope(
     trace.effects = effects.clone();
 
     let entity = &prepared.entity;
-    prepared.ty.validate(&data).map_err(|errors| validation("/entity", errors))?;
+    prepared.ty.prepare(&mut data).map_err(|errors| validation("/entity", errors))?;
     let changes = diff(&entity.data, &data);
 
     let declared = t.events().iter().map(|name| EventOut {
@@ -1088,7 +1117,7 @@ fn apply_effects(
                 let mut data = data;
                 ty.apply_defaults(&mut data);
                 let n = decision.creates.iter().filter(|c| c.type_name == type_name).count();
-                ty.validate(&data).map_err(|errors| validation(&format!("/create/{type_name}/{n}"), errors))?;
+                ty.prepare(&mut data).map_err(|errors| validation(&format!("/create/{type_name}/{n}"), errors))?;
                 decision.creates.push(NewEntity { id, type_name, state: wf.initial_state().to_string(), data });
             }
             Effect::FollowUp { type_name, id, transition, input } => {
@@ -1100,11 +1129,11 @@ fn apply_effects(
             Effect::Emit { name, payload } => decision.events.push(EventOut { name, payload }),
         }
     }
-    for ((type_name, id), (row, data)) in updates {
+    for ((type_name, id), (row, mut data)) in updates {
         let Some(ty) = tenant.type_(&type_name) else {
             return Err(Rejection::Internal(format!("loaded row of unknown type `{type_name}`")));
         };
-        ty.validate(&data).map_err(|errors| validation(&format!("/update/{type_name}/{id}"), errors))?;
+        ty.prepare(&mut data).map_err(|errors| validation(&format!("/update/{type_name}/{id}"), errors))?;
         let changes = diff(&row.data, &data);
         decision.updates.push(RowUpdate { type_name, id, data, changes });
     }

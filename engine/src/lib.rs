@@ -5,7 +5,7 @@
 //! [`compiled`] (definitions compiled once per published version) → [`eval`] ([`eval::prepare`],
 //! then the store loads, then [`eval::decide`]). [`logic`] (JSON-Logic) and [`script`] (Rhai)
 //! are the two rule languages; [`rules`] expands the tenant's named rules into them at compile
-//! time; [`limits`] bounds them; [`model`] is the data the store fills; [`names`] parses the
+//! time; [`decimals`] makes their arithmetic exact; [`limits`] bounds them; [`model`] is the data the store fills; [`names`] parses the
 //! slugs and state and transition names that come from outside; [`rows`] compiles record rules
 //! (which rows a role sees) for the store's SQL.
 //!
@@ -14,6 +14,7 @@
 
 pub mod compiled;
 pub mod dates;
+pub mod decimals;
 pub mod decision;
 pub mod def;
 pub mod error;

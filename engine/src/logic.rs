@@ -29,6 +29,7 @@ use datalogic_rs::operator::EvalContext;
 use datalogic_rs::{ArenaExt, DataValue, FromDataValue};
 use serde_json::Value;
 
+use crate::decimals::{Arithmetic, Op, Round, ARITHMETIC, ROUND_OPERATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::rules::measure;
@@ -49,6 +50,12 @@ static ENGINE: LazyLock<datalogic_rs::Engine> = LazyLock::new(|| {
     for &name in crate::dates::LOGIC_OPERATORS {
         builder = builder.add_operator(name, DateOperator(name));
     }
+    for (op, internal) in
+        [(Op::Add, ARITHMETIC[0].1), (Op::Sub, ARITHMETIC[1].1), (Op::Mul, ARITHMETIC[2].1), (Op::Div, ARITHMETIC[3].1)]
+    {
+        builder = builder.add_operator(internal, Arithmetic(op));
+    }
+    builder = builder.add_operator(ROUND_OPERATOR, Round);
     builder.build()
 });
 
@@ -371,8 +378,10 @@ fn instrument(rule: &Value) -> Value {
                 ),
                 (other, _) => instrument(other),
             };
+            // Arithmetic is done in decimal (see `crate::decimals`).
+            let op = Op::internal_name(op).map_or_else(|| op.clone(), str::to_string);
             let mut out = serde_json::Map::with_capacity(1);
-            out.insert(op.clone(), args);
+            out.insert(op, args);
             Value::Object(out)
         }
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), instrument(v))).collect()),
@@ -412,7 +421,10 @@ fn check_operators(rule: &Value) -> Result<(), EngineError> {
                 if op == DECIDE_OPERATOR {
                     return check_decide(args);
                 }
-                if !KNOWN.contains(&op.as_str()) && !crate::dates::LOGIC_OPERATORS.contains(&op.as_str()) {
+                if !KNOWN.contains(&op.as_str())
+                    && !crate::dates::LOGIC_OPERATORS.contains(&op.as_str())
+                    && op != ROUND_OPERATOR
+                {
                     return Err(EngineError::LogicCompile { message: format!("unknown operator `{op}`") });
                 }
                 check_operators(args)

@@ -518,6 +518,7 @@ fn check_value(value: &Operand, kind: FieldKind, list: bool) -> Result<(), Strin
         let fits = match (kind, item) {
             (_, Value::Null) => !list,
             (FieldKind::Number | FieldKind::Integer, Value::Number(_)) => true,
+            (FieldKind::Decimal, v) => ontology::decimal::from_json(v).is_ok(),
             (FieldKind::Boolean, Value::Bool(_)) => true,
             (FieldKind::String | FieldKind::Enum | FieldKind::Date | FieldKind::Datetime, Value::String(_)) => true,
             (FieldKind::Reference | FieldKind::User, Value::String(s)) => uuid::Uuid::parse_str(s).is_ok(),

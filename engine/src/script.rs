@@ -260,6 +260,7 @@ impl ScriptEngine {
         });
         register_effects(&mut engine, limits.max_effects);
         register_dates(&mut engine);
+        crate::decimals::register(&mut engine);
         Self { engine, limits: limits.clone(), zone: chrono_tz::UTC }
     }
 
@@ -296,13 +297,29 @@ impl ScriptEngine {
     /// becomes a variable. `context.entity` must be an object; its data fields after the run
     /// are returned with the effects.
     pub fn run(&self, script: &Script, context: &Value) -> Result<ScriptOutput, EngineError> {
+        self.run_shaped(script, context, &[])
+    }
+
+    /// [`ScriptEngine::run`], with the decimal fields of the entities in the context (as
+    /// `shapes` says which values hold entities of which type) as Rhai decimals.
+    pub fn run_shaped(
+        &self,
+        script: &Script,
+        context: &Value,
+        shapes: &crate::decimals::Shapes<'_>,
+    ) -> Result<ScriptOutput, EngineError> {
         let Value::Object(ctx) = context else {
             return Err(failed("the script context is not an object", None));
         };
         let original = ctx.get("entity").unwrap_or(&Value::Null);
         let mut scope = Scope::with_capacity(ctx.len());
         for (name, value) in ctx {
-            scope.push_dynamic(name.as_str(), to_dynamic(value));
+            let shape = shapes.iter().find(|(key, ty)| key == name && ty.has_decimals());
+            let value = match shape {
+                Some((_, ty)) => to_dynamic_shaped(value, &ty.def().fields),
+                None => to_dynamic(value),
+            };
+            scope.push_dynamic(name.as_str(), value);
         }
         let mut guard = RunGuard::start(self.zone);
         let result = self.engine.run_ast_with_scope(&mut scope, &script.ast);
@@ -567,6 +584,48 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
     }
 }
 
+/// JSON → Rhai for entities of a type (or a list of them): as [`to_dynamic`], but the values of
+/// `decimal` fields become Rhai decimals.
+pub fn to_dynamic_shaped(
+    value: &Value,
+    fields: &indexmap::IndexMap<ontology::FieldName, ontology::FieldDef>,
+) -> Dynamic {
+    match value {
+        Value::Object(map) => Dynamic::from_map(
+            map.iter()
+                .map(|(k, v)| {
+                    let d = match fields.get(k.as_str()) {
+                        Some(field) => field_dynamic(v, field),
+                        None => to_dynamic(v),
+                    };
+                    (k.as_str().into(), d)
+                })
+                .collect(),
+        ),
+        Value::Array(rows) => Dynamic::from_array(rows.iter().map(|row| to_dynamic_shaped(row, fields)).collect()),
+        other => to_dynamic(other),
+    }
+}
+
+fn field_dynamic(value: &Value, field: &ontology::FieldDef) -> Dynamic {
+    use ontology::FieldKind;
+    match (field.kind, value) {
+        (FieldKind::Decimal, Value::String(_) | Value::Number(_)) => match ontology::decimal::from_json(value) {
+            Ok(d) => Dynamic::from_decimal(d),
+            Err(_) => to_dynamic(value),
+        },
+        (FieldKind::Object, Value::Object(_)) => match &field.fields {
+            Some(fields) => to_dynamic_shaped(value, fields),
+            None => to_dynamic(value),
+        },
+        (FieldKind::Array, Value::Array(items)) => match field.items.as_deref() {
+            Some(item) => Dynamic::from_array(items.iter().map(|v| field_dynamic(v, item)).collect()),
+            None => to_dynamic(value),
+        },
+        _ => to_dynamic(value),
+    }
+}
+
 /// Largest integer an f64 holds exactly.
 const EXACT_F64: f64 = 9_007_199_254_740_992.0;
 
@@ -592,6 +651,11 @@ pub fn to_json(value: &Dynamic, original: Option<&Value>) -> Result<Value, Strin
             return Ok(Value::from(f as i64));
         }
         return Ok(Value::from(f));
+    }
+    if let Ok(d) = value.as_decimal() {
+        // Exact: a number when a double holds it, else its digits as a string (which a
+        // decimal field stores as they are).
+        return Ok(ontology::decimal::to_json_number(d));
     }
     if let Ok(c) = value.as_char() {
         return Ok(Value::String(c.to_string()));

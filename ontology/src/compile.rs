@@ -33,6 +33,30 @@ const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 /// not assert formats, and a pattern they all understand.
 const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 
+/// Shape of a stored decimal (the canonical form of [`crate::decimal`]).
+const DECIMAL_PATTERN: &str = "^-?[0-9]+(\\.[0-9]+)?$";
+
+/// Whether `minimum` and `maximum` apply to the kind.
+fn is_numeric(kind: FieldKind) -> bool {
+    matches!(kind, FieldKind::Number | FieldKind::Integer | FieldKind::Decimal)
+}
+
+/// What a decimal field enforces; `None` for other kinds (or a decimal field without a scale,
+/// which does not compile).
+pub fn decimal_spec(field: &FieldDef) -> Option<crate::decimal::Spec> {
+    if field.kind != FieldKind::Decimal {
+        return None;
+    }
+    let bound = |b: Option<f64>| b.and_then(|b| crate::decimal::from_f64(b).ok());
+    Some(crate::decimal::Spec {
+        precision: field.precision.unwrap_or(crate::decimal::DEFAULT_PRECISION),
+        scale: field.scale?,
+        rounding: field.rounding,
+        minimum: bound(field.minimum),
+        maximum: bound(field.maximum),
+    })
+}
+
 /// Deepest nesting of objects and arrays a type may declare. Far beyond any real document, and
 /// keeps the recursive walks here and in the validator shallow.
 const MAX_DEPTH: usize = 16;
@@ -99,6 +123,8 @@ pub struct CompiledType {
     users: Vec<UserField>,
     /// Lets [`CompiledType::apply_defaults`] return at once for types without any default.
     has_defaults: bool,
+    /// Lets the decimal walks return at once for types without any decimal field.
+    has_decimals: bool,
 }
 
 impl std::fmt::Debug for CompiledType {
@@ -128,8 +154,9 @@ impl CompiledType {
         let number =
             def.number.as_ref().map(|number| checker.template("number.template", &number.template)).transpose()?;
         let has_defaults = def.fields.values().any(has_defaults);
+        let has_decimals = def.fields.values().any(has_decimals);
 
-        Ok(CompiledType { def, schema, validator, title, number, references, users, has_defaults })
+        Ok(CompiledType { def, schema, validator, title, number, references, users, has_defaults, has_decimals })
     }
 
     /// The type's name.
@@ -162,6 +189,66 @@ impl CompiledType {
             errors.push(FieldError { path: String::new(), message: "is invalid".into() });
         }
         Err(errors)
+    }
+
+    /// Whether the type has a `decimal` field, at any depth.
+    pub fn has_decimals(&self) -> bool {
+        self.has_decimals
+    }
+
+    /// Puts the value of every decimal field in its canonical form (a number or any decimal
+    /// string becomes `"1250.00"`), rounding where the field declares `rounding`. A value that is
+    /// not a decimal, has more decimals than the scale (and no rounding), more digits than the
+    /// precision, or is out of bounds is left as it was and returned as a field error.
+    pub fn normalize(&self, data: &mut Value) -> Result<(), Vec<FieldError>> {
+        if !self.has_decimals {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let mut pointer = String::new();
+        walk_decimals(&self.def.fields, data, &mut pointer, &mut |field, value, at| {
+            let Some(spec) = decimal_spec(field) else { return };
+            match spec.canonical(value) {
+                Ok(canonical) => {
+                    if value.as_str() != Some(canonical.as_str()) {
+                        *value = Value::String(canonical);
+                    }
+                }
+                Err(message) => errors.push(FieldError { path: at.to_owned(), message }),
+            }
+        });
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// What every write checks: [`CompiledType::normalize`], then [`CompiledType::validate`]
+    /// (a field refused by the first is not reported again by the second).
+    pub fn prepare(&self, data: &mut Value) -> Result<(), Vec<FieldError>> {
+        let normalized = self.normalize(data);
+        match (normalized, self.validate(data)) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(errors), Ok(())) | (Ok(()), Err(errors)) => Err(errors),
+            (Err(mut errors), Err(more)) => {
+                for e in more {
+                    if !errors.iter().any(|known| known.path == e.path) {
+                        errors.push(e);
+                    }
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    /// Calls `f` with the value of every decimal field present in `data`, at any depth (for
+    /// readers that want decimals as numbers of their own: rules, scripts, SQL).
+    pub fn for_each_decimal(&self, data: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+        if self.has_decimals {
+            let mut pointer = String::new();
+            walk_decimals(&self.def.fields, data, &mut pointer, &mut |_, value, _| f(value));
+        }
     }
 
     /// Fills in missing fields that have a `default`, at every depth: inside objects, and inside
@@ -301,7 +388,7 @@ impl CompiledType {
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let message = match field.map(|f| f.kind) {
-                    Some(FieldKind::Date) => kind_message(field),
+                    Some(FieldKind::Date | FieldKind::Decimal) => kind_message(field),
                     _ => format!("must match the pattern {pattern}"),
                 };
                 push(here(), message);
@@ -362,6 +449,7 @@ fn kind_message(field: Option<&FieldDef>) -> String {
         FieldKind::String => "must be a string".into(),
         FieldKind::Number => "must be a number".into(),
         FieldKind::Integer => "must be an integer".into(),
+        FieldKind::Decimal => "must be a decimal number (e.g. \"12.50\")".into(),
         FieldKind::Boolean => "must be true or false".into(),
         FieldKind::Date => "must be a date (YYYY-MM-DD)".into(),
         FieldKind::Datetime => "must be a date-time (RFC 3339, e.g. 2026-01-31T09:30:00Z)".into(),
@@ -376,6 +464,62 @@ fn kind_message(field: Option<&FieldDef>) -> String {
         },
         FieldKind::Object => "must be an object".into(),
         FieldKind::Array => "must be an array".into(),
+    }
+}
+
+fn has_decimals(field: &FieldDef) -> bool {
+    field.kind == FieldKind::Decimal
+        || field.fields.as_ref().is_some_and(|fields| fields.values().any(has_decimals))
+        || field.items.as_deref().is_some_and(has_decimals)
+}
+
+/// Calls `f(field, value, pointer)` for each decimal field's value in `data` (`pointer` is the
+/// JSON pointer of the value).
+fn walk_decimals(
+    fields: &IndexMap<FieldName, FieldDef>,
+    data: &mut Value,
+    pointer: &mut String,
+    f: &mut dyn FnMut(&FieldDef, &mut Value, &str),
+) {
+    let Value::Object(map) = data else {
+        return;
+    };
+    for (name, field) in fields.iter().filter(|(_, field)| has_decimals(field)) {
+        if let Some(value) = map.get_mut(name.as_str()) {
+            let len = pointer.len();
+            pointer.push('/');
+            pointer.push_str(name.as_str());
+            walk_value(field, value, pointer, f);
+            pointer.truncate(len);
+        }
+    }
+}
+
+fn walk_value(
+    field: &FieldDef,
+    value: &mut Value,
+    pointer: &mut String,
+    f: &mut dyn FnMut(&FieldDef, &mut Value, &str),
+) {
+    match (field.kind, value) {
+        (FieldKind::Decimal, value) => f(field, value, pointer),
+        (FieldKind::Object, value) => {
+            if let Some(fields) = &field.fields {
+                walk_decimals(fields, value, pointer, f);
+            }
+        }
+        (FieldKind::Array, Value::Array(elements)) => {
+            if let Some(items) = field.items.as_deref() {
+                for (i, element) in elements.iter_mut().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    walk_value(items, element, pointer, f);
+                    pointer.truncate(len);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -498,6 +642,23 @@ fn field_schema(field: &FieldDef) -> Value {
                 set("maximum", bound(n));
             }
         }
+        FieldKind::Decimal => {
+            // The canonical string; clients may also send a number (see `crate::decimal`).
+            set("type", "string".into());
+            set("pattern", DECIMAL_PATTERN.into());
+            let mut x = Map::new();
+            x.insert("precision".into(), field.precision.unwrap_or(crate::decimal::DEFAULT_PRECISION).into());
+            x.insert("scale".into(), field.scale.unwrap_or(0).into());
+            if let Some(r) = field.rounding {
+                x.insert("rounding".into(), r.as_str().into());
+            }
+            for (key, bound) in [("minimum", field.minimum), ("maximum", field.maximum)] {
+                if let Some(d) = bound.and_then(|b| crate::decimal::from_f64(b).ok()) {
+                    x.insert(key.into(), d.normalize().to_string().into());
+                }
+            }
+            set("x-decimal", Value::Object(x));
+        }
         FieldKind::Boolean => set("type", "boolean".into()),
         FieldKind::Date => {
             set("type", "string".into());
@@ -544,7 +705,11 @@ fn field_schema(field: &FieldDef) -> Value {
         }
     }
     if let Some(default) = &field.default {
-        schema.insert("default".into(), default.clone());
+        let default = match decimal_spec(field).map(|spec| spec.canonical(default)) {
+            Some(Ok(canonical)) => Value::String(canonical),
+            _ => default.clone(),
+        };
+        schema.insert("default".into(), default);
     }
     if field.generated {
         schema.insert("readOnly".into(), true.into());
@@ -619,14 +784,17 @@ impl Checker<'_> {
         }
 
         // Options that belong to other kinds: most likely a mistake about the kind.
-        let options: [(&str, bool, bool, &str); 14] = [
+        let options: [(&str, bool, bool, &str); 17] = [
             ("values", field.values.is_some(), kind == K::Enum, "enum"),
+            ("precision", field.precision.is_some(), kind == K::Decimal, "decimal"),
+            ("scale", field.scale.is_some(), kind == K::Decimal, "decimal"),
+            ("rounding", field.rounding.is_some(), kind == K::Decimal, "decimal"),
             ("to", field.to.is_some(), kind == K::Reference, "reference"),
             ("role", field.role.is_some(), kind == K::User, "user"),
             ("fields", field.fields.is_some(), kind == K::Object, "object"),
             ("items", field.items.is_some(), kind == K::Array, "array"),
-            ("minimum", field.minimum.is_some(), matches!(kind, K::Number | K::Integer), "number and integer"),
-            ("maximum", field.maximum.is_some(), matches!(kind, K::Number | K::Integer), "number and integer"),
+            ("minimum", field.minimum.is_some(), is_numeric(kind), "number, integer and decimal"),
+            ("maximum", field.maximum.is_some(), is_numeric(kind), "number, integer and decimal"),
             ("min_length", field.min_length.is_some(), kind == K::String, "string"),
             ("max_length", field.max_length.is_some(), kind == K::String, "string"),
             ("pattern", field.pattern.is_some(), kind == K::String, "string"),
@@ -701,6 +869,34 @@ impl Checker<'_> {
                 }
                 None => return Err(self.error(path, "an array field needs `items: <field>`")),
             },
+            K::Decimal => {
+                let Some(scale) = field.scale else {
+                    return Err(
+                        self.error(path, "a decimal field needs `scale:` (digits after the point, e.g. 2 for money)")
+                    );
+                };
+                let precision = field.precision.unwrap_or(crate::decimal::DEFAULT_PRECISION);
+                if !(1..=crate::decimal::MAX_PRECISION).contains(&precision) {
+                    return Err(self
+                        .error(path, format!("`precision` must be between 1 and {}", crate::decimal::MAX_PRECISION)));
+                }
+                if scale > precision {
+                    return Err(
+                        self.error(path, format!("`scale` ({scale}) is greater than `precision` ({precision})"))
+                    );
+                }
+                for (option, bound) in [("minimum", field.minimum), ("maximum", field.maximum)] {
+                    if let Some(b) = bound {
+                        crate::decimal::from_f64(b)
+                            .map_err(|message| self.error(path, format!("`{option}` {message}")))?;
+                    }
+                }
+                if let (Some(min), Some(max)) = (field.minimum, field.maximum) {
+                    if min > max {
+                        return Err(self.error(path, "`minimum` is greater than `maximum`"));
+                    }
+                }
+            }
             K::Number | K::Integer => {
                 for (option, bound) in [("minimum", field.minimum), ("maximum", field.maximum)] {
                     if bound.is_some_and(|b| !b.is_finite()) {
@@ -731,7 +927,11 @@ impl Checker<'_> {
             K::Boolean | K::Date | K::Datetime => {}
         }
 
-        if let Some(default) = &field.default {
+        if let (Some(default), Some(spec)) = (&field.default, decimal_spec(field)) {
+            spec.canonical(default).map_err(|message| {
+                self.error(path, format!("`default` {default} does not fit the field: it {message}"))
+            })?;
+        } else if let Some(default) = &field.default {
             // Checked against the field's own schema, so a bad default is a compile error
             // rather than every create failing.
             let schema = field_schema(field);

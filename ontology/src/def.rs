@@ -198,6 +198,9 @@ pub enum FieldKind {
     Number,
     /// JSON integer.
     Integer,
+    /// An exact decimal with a declared `scale` (and `precision`): a canonical decimal string
+    /// such as `"1250.00"` (see [`crate::decimal`]).
+    Decimal,
     /// JSON boolean.
     Boolean,
     /// `"YYYY-MM-DD"`.
@@ -224,6 +227,7 @@ impl FieldKind {
             FieldKind::String => "string",
             FieldKind::Number => "number",
             FieldKind::Integer => "integer",
+            FieldKind::Decimal => "decimal",
             FieldKind::Boolean => "boolean",
             FieldKind::Date => "date",
             FieldKind::Datetime => "datetime",
@@ -289,10 +293,20 @@ pub struct FieldDef {
     /// `array`: the element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Box<FieldDef>>,
-    /// `number`/`integer`: inclusive lower bound.
+    /// `decimal`: digits in all (default 18, at most 28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u32>,
+    /// `decimal`: digits after the point (required; at most the precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// `decimal`: how a value with more decimals than the scale is rounded; without it such a
+    /// value is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounding: Option<crate::decimal::Rounding>,
+    /// `number`/`integer`/`decimal`: inclusive lower bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<f64>,
-    /// `number`/`integer`: inclusive upper bound.
+    /// `number`/`integer`/`decimal`: inclusive upper bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
     /// `string`: minimum length in characters.
@@ -344,6 +358,9 @@ impl FieldDef {
             role: None,
             fields: None,
             items: None,
+            precision: None,
+            scale: None,
+            rounding: None,
             minimum: None,
             maximum: None,
             min_length: None,

@@ -7,6 +7,7 @@
 //! between types resolve.
 
 pub mod compile;
+pub mod decimal;
 pub mod def;
 pub mod error;
 pub mod names;

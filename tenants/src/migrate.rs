@@ -421,7 +421,7 @@ pub fn decide(
     }
     let mut data = entity.data.clone();
     ty.apply_defaults(&mut data);
-    if let Err(errors) = ty.validate(&data) {
+    if let Err(errors) = ty.prepare(&mut data) {
         line.reasons.extend(errors.iter().map(|e| format!("data does not validate: /data{}: {}", e.path, e.message)));
     }
     if !line.reasons.is_empty() {

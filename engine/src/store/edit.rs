@@ -86,7 +86,7 @@ pub(super) async fn patch(
     }
     // A user field may be given as the user's e-mail: the id is stored.
     super::refs::resolve_user_emails(&mut tx, tenant, ty, &mut data, "/data").await?;
-    ty.validate(&data).map_err(|errors| Rejection::Validation {
+    ty.prepare(&mut data).map_err(|errors| Rejection::Validation {
         errors: errors
             .into_iter()
             .map(|e| FieldError { path: format!("/data{}", e.path), message: e.message })

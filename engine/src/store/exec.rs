@@ -759,6 +759,7 @@ pub(super) async fn create(
         if !actor.system && data.is_object() && defs.permissions().has_create_rules(type_name) {
             let mut with_defaults = data.clone();
             ty.apply_defaults(&mut with_defaults);
+            crate::decimals::numbers_for_rules(ty, &mut with_defaults);
             // A field given its declared default is not "set": the entity is the same as without
             // it (a generated form sends defaults it shows).
             let mut data = data.clone();
@@ -880,7 +881,7 @@ async fn insert_new(
             }
         }
     }
-    ty.validate(&data).map_err(|errors| Rejection::Validation {
+    ty.prepare(&mut data).map_err(|errors| Rejection::Validation {
         errors: errors
             .into_iter()
             .map(|e| ontology::compile::FieldError { path: format!("/data{}", e.path), message: e.message })

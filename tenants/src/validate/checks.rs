@@ -782,7 +782,7 @@ impl Validation {
                     );
                 }
                 compiled.apply_defaults(&mut data);
-                if let Err(errors) = compiled.validate(&data) {
+                if let Err(errors) = compiled.prepare(&mut data) {
                     for e in errors {
                         self.error(&file.rel, &format!("/{i}/data{}", e.path), e.message);
                     }

@@ -15,7 +15,15 @@ use crate::error::ApiError;
 pub(super) const EXPORT_COLUMNS: [&str; 4] = ["id", "state", "version", "created_at"];
 
 /// A string cell a spreadsheet would run as a formula gets a leading `'` (import removes it).
+/// A plain number (`-12.50`, a negative decimal) is no formula and stays as it is.
 pub(super) fn neutralize_formula(s: &str) -> Cow<'_, str> {
+    let plain_number = s.strip_prefix('-').is_some_and(|rest| {
+        let (int, frac) = rest.split_once('.').unwrap_or((rest, "0"));
+        !int.is_empty() && !frac.is_empty() && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    });
+    if plain_number {
+        return Cow::Borrowed(s);
+    }
     match s.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
@@ -79,6 +87,8 @@ pub(super) fn csv_value(kind: FieldKind, cell: &str) -> Result<Option<Value>, St
             };
             Value::String(unguarded.to_string())
         }
+        // Kept as written: the field's scale and rounding decide (an error names the field).
+        FieldKind::Decimal => Value::String(cell.trim().to_string()),
         FieldKind::Integer => {
             cell.trim().parse::<i64>().map(Value::from).map_err(|_| "must be an integer".to_string())?
         }

@@ -124,6 +124,7 @@ pub struct ListPage {
 enum Accessor {
     Text,
     Number,
+    Decimal,
     Boolean,
     Uuid,
     Timestamptz,
@@ -135,6 +136,7 @@ impl Accessor {
             // Dates are `YYYY-MM-DD`: text order is date order.
             FieldKind::String | FieldKind::Enum | FieldKind::Date => Some(Accessor::Text),
             FieldKind::Number | FieldKind::Integer => Some(Accessor::Number),
+            FieldKind::Decimal => Some(Accessor::Decimal),
             FieldKind::Boolean => Some(Accessor::Boolean),
             FieldKind::Reference | FieldKind::User => Some(Accessor::Uuid),
             FieldKind::Datetime => Some(Accessor::Timestamptz),
@@ -147,6 +149,7 @@ impl Accessor {
         match self {
             Accessor::Text => "field_text",
             Accessor::Number => "field_number",
+            Accessor::Decimal => "field_decimal",
             Accessor::Boolean => "field_boolean",
             Accessor::Uuid => "field_uuid",
             Accessor::Timestamptz => "field_timestamptz",
@@ -217,6 +220,8 @@ impl Key {
 enum Val {
     Text(String),
     Number(f64),
+    /// A decimal in canonical form (bound as text, cast to numeric).
+    Decimal(String),
     Boolean(bool),
     Uuid(Uuid),
     Timestamptz(DateTime<Utc>),
@@ -227,6 +232,7 @@ impl Val {
         match self {
             Val::Text(s) => Value::String(s.clone()),
             Val::Number(n) => json!(n),
+            Val::Decimal(d) => Value::String(d.clone()),
             Val::Boolean(b) => Value::Bool(*b),
             Val::Uuid(u) => Value::String(u.to_string()),
             Val::Timestamptz(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
@@ -237,6 +243,7 @@ impl Val {
         match (accessor, v) {
             (Accessor::Text, Value::String(s)) => Some(Val::Text(s.clone())),
             (Accessor::Number, Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(Val::Number),
+            (Accessor::Decimal, v) => ontology::decimal::from_json(v).ok().map(|d| Val::Decimal(d.to_string())),
             (Accessor::Boolean, Value::Bool(b)) => Some(Val::Boolean(*b)),
             (Accessor::Uuid, Value::String(s)) => Uuid::parse_str(s).ok().map(Val::Uuid),
             (Accessor::Timestamptz, Value::String(s)) => {
@@ -339,11 +346,14 @@ enum Bind {
     Uuid(Uuid),
     Text(String),
     Number(f64),
+    /// Text cast to numeric.
+    Decimal(String),
     Boolean(bool),
     Timestamptz(DateTime<Utc>),
     Int(i64),
     Texts(Vec<String>),
     Numbers(Vec<f64>),
+    Decimals(Vec<String>),
     Booleans(Vec<bool>),
     Uuids(Vec<Uuid>),
     Timestamptzs(Vec<DateTime<Utc>>),
@@ -366,11 +376,13 @@ impl Stmt {
             Bind::Uuid(_) => "uuid",
             Bind::Text(_) => "text",
             Bind::Number(_) => "float8",
+            Bind::Decimal(_) => "numeric",
             Bind::Boolean(_) => "boolean",
             Bind::Timestamptz(_) => "timestamptz",
             Bind::Int(_) => "int8",
             Bind::Texts(_) => "text[]",
             Bind::Numbers(_) => "float8[]",
+            Bind::Decimals(_) => "numeric[]",
             Bind::Booleans(_) => "boolean[]",
             Bind::Uuids(_) => "uuid[]",
             Bind::Timestamptzs(_) => "timestamptz[]",
@@ -383,6 +395,7 @@ impl Stmt {
         self.param(match v {
             Val::Text(s) => Bind::Text(s.clone()),
             Val::Number(n) => Bind::Number(*n),
+            Val::Decimal(d) => Bind::Decimal(d.clone()),
             Val::Boolean(b) => Bind::Boolean(*b),
             Val::Uuid(u) => Bind::Uuid(*u),
             Val::Timestamptz(t) => Bind::Timestamptz(*t),
@@ -411,11 +424,13 @@ impl Stmt {
                 Bind::Uuid(v) => q.bind(*v),
                 Bind::Text(v) => q.bind(v.as_str()),
                 Bind::Number(v) => q.bind(*v),
+                Bind::Decimal(v) => q.bind(v.as_str()),
                 Bind::Boolean(v) => q.bind(*v),
                 Bind::Timestamptz(v) => q.bind(*v),
                 Bind::Int(v) => q.bind(*v),
                 Bind::Texts(v) => q.bind(v.as_slice()),
                 Bind::Numbers(v) => q.bind(v.as_slice()),
+                Bind::Decimals(v) => q.bind(v.as_slice()),
                 Bind::Booleans(v) => q.bind(v.as_slice()),
                 Bind::Uuids(v) => q.bind(v.as_slice()),
                 Bind::Timestamptzs(v) => q.bind(v.as_slice()),
@@ -450,6 +465,7 @@ fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
                 let arr = match f.key.value_type() {
                     Accessor::Text => Bind::Texts(vals.iter().filter_map(as_text).collect()),
                     Accessor::Number => Bind::Numbers(vals.iter().filter_map(as_number).collect()),
+                    Accessor::Decimal => Bind::Decimals(vals.iter().filter_map(as_decimal).collect()),
                     Accessor::Boolean => Bind::Booleans(vals.iter().filter_map(as_bool).collect()),
                     Accessor::Uuid => Bind::Uuids(vals.iter().filter_map(as_uuid).collect()),
                     Accessor::Timestamptz => Bind::Timestamptzs(vals.iter().filter_map(as_ts).collect()),
@@ -479,6 +495,13 @@ fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
 fn as_text(v: &Val) -> Option<String> {
     if let Val::Text(s) = v {
         Some(s.clone())
+    } else {
+        None
+    }
+}
+fn as_decimal(v: &Val) -> Option<String> {
+    if let Val::Decimal(d) = v {
+        Some(d.clone())
     } else {
         None
     }
@@ -573,6 +596,8 @@ fn page_stmt(p: &Parsed, tenant: TenantId, segment: Segment, cursor: Option<&Cur
     // One expression, written once: the select list, the segment, the cursor and the order
     // all say exactly what the index says.
     let key = s.key(&p.sort.key);
+    // A numeric sort key is read back as its text (the cursor keeps every digit).
+    let key = if p.sort.key.value_type() == Accessor::Decimal { format!("{key}::text") } else { key };
     s.push(&format!("select {COLUMNS}, {key} as sort_key"));
     from_where(&mut s, p, tenant);
     let dir = if p.sort.desc { "desc" } else { "asc" };
@@ -609,6 +634,7 @@ fn sort_value(row: &PgRow, key: &Key) -> Result<Option<Val>, sqlx::Error> {
         key => match key.value_type() {
             Accessor::Text => row.try_get::<Option<String>, _>("sort_key")?.map(Val::Text),
             Accessor::Number => row.try_get::<Option<f64>, _>("sort_key")?.map(Val::Number),
+            Accessor::Decimal => row.try_get::<Option<String>, _>("sort_key")?.map(Val::Decimal),
             Accessor::Boolean => row.try_get::<Option<bool>, _>("sort_key")?.map(Val::Boolean),
             Accessor::Uuid => row.try_get::<Option<Uuid>, _>("sort_key")?.map(Val::Uuid),
             Accessor::Timestamptz => row.try_get::<Option<DateTime<Utc>>, _>("sort_key")?.map(Val::Timestamptz),

@@ -233,6 +233,7 @@ pub(super) fn parse_filter(
                         FieldKind::String
                             | FieldKind::Number
                             | FieldKind::Integer
+                            | FieldKind::Decimal
                             | FieldKind::Date
                             | FieldKind::Datetime
                     ),
@@ -301,6 +302,10 @@ pub(super) fn parse_value(
             FieldKind::Integer => match raw.trim().parse::<i64>() {
                 Ok(n) => Some(Val::Number(n as f64)),
                 Err(_) => bad("must be an integer".into()),
+            },
+            FieldKind::Decimal => match ontology::decimal::parse_str(raw) {
+                Some(d) => Some(Val::Decimal(d.to_string())),
+                None => bad("must be a decimal number (e.g. 12.50)".into()),
             },
             FieldKind::Boolean => match raw {
                 "true" => Some(Val::Boolean(true)),

@@ -183,6 +183,7 @@ fn bind_list(s: &mut Stmt, kind: FieldKind, items: &[Value]) -> Option<String> {
     let bind = match accessor {
         Accessor::Text => Bind::Texts(vals.iter().filter_map(super::as_text).collect()),
         Accessor::Number => Bind::Numbers(vals.iter().filter_map(super::as_number).collect()),
+        Accessor::Decimal => Bind::Decimals(vals.iter().filter_map(super::as_decimal).collect()),
         Accessor::Boolean => Bind::Booleans(vals.iter().filter_map(super::as_bool).collect()),
         Accessor::Uuid => Bind::Uuids(vals.iter().filter_map(super::as_uuid).collect()),
         Accessor::Timestamptz => Bind::Timestamptzs(vals.iter().filter_map(super::as_ts).collect()),
