@@ -57,9 +57,13 @@ pub fn numbers_for_rules(ty: &CompiledType, data: &mut Value) {
 }
 
 /// A decimal value as the JSON number nearest it (left as it is when it is not a decimal).
+/// A whole value is an integer (`100`, not `100.0`, in rules and in the values a guard shows).
 fn as_number(value: &mut Value) {
+    use rust_decimal::prelude::ToPrimitive;
     if let Ok(d) = decimal::from_json(value) {
-        if let Some(n) = serde_json::Number::from_f64(decimal::to_f64(d)) {
+        if let Some(i) = d.fract().is_zero().then(|| d.to_i64()).flatten() {
+            *value = Value::from(i);
+        } else if let Some(n) = serde_json::Number::from_f64(decimal::to_f64(d)) {
             *value = Value::Number(n);
         }
     }
@@ -322,6 +326,8 @@ mod tests {
         let total = json!({"reduce": [{"var": "lines"},
             {"+": [{"var": "accumulator"}, {"*": [{"var": "current.q"}, {"var": "current.p"}]}]}, 0]});
         assert_eq!(eval(total, lines), json!(1299.43));
+        // A decision table's `collect` with `sum` adds the same way.
+        assert_eq!(crate::decision::num::add(0.1, 0.2), 0.3);
         // Integers stay integers, beyond what a double holds exactly.
         assert_eq!(eval(json!({"+": [9_007_199_254_740_993_i64, 0]}), json!({})), json!(9_007_199_254_740_993_i64));
     }

@@ -82,9 +82,13 @@ pub mod num {
         a.partial_cmp(&b).unwrap_or(Ordering::Equal)
     }
 
-    /// `a + b`.
+    /// `a + b`, in decimal (a `sum` of 0.1 and 0.2 is 0.3), as rules add.
     pub fn add(a: Num, b: Num) -> Num {
-        a + b
+        use ontology::decimal::{from_f64, to_f64};
+        match (from_f64(a), from_f64(b)) {
+            (Ok(x), Ok(y)) => x.checked_add(y).map_or(a + b, to_f64),
+            _ => a + b,
+        }
     }
 
     /// Whether a JSON number is an integer.

@@ -518,7 +518,6 @@ impl io::Write for BoundedBuf {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::{Duration, Instant};
 
     fn render(t: &Template, data: serde_json::Value) -> Result<String, Error> {
         t.render(&data, &[])
@@ -633,10 +632,8 @@ mod tests {
     fn concatenation_chains_stay_small() {
         let chain = vec!["a"; 200].join(" ~ ");
         let t = Template::parse("title", &format!("{{{{ ({chain}) | length }}}}")).unwrap();
-        let started = Instant::now();
         let out = render(&t, json!({ "a": "y".repeat(10_000_000) })).unwrap();
         assert_eq!(out, (200 * MAX_TEMPLATE_STRING).to_string());
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     /// Arrays and objects keep their length but print briefly, however large or nested.
@@ -649,12 +646,10 @@ mod tests {
         let wide: Vec<Vec<u32>> = (0..1000).map(|i| vec![i; 1000]).collect();
         let big: Vec<u32> = (0..100_000).collect();
         let t = Template::parse("title", "{{ big | length }} {{ big ~ nested ~ obj ~ wide }}").unwrap();
-        let started = Instant::now();
         let data = json!({ "big": big, "nested": nested, "obj": { "k": "v".repeat(100_000) }, "wide": wide });
         let out = render(&t, data).unwrap();
         assert!(out.starts_with("100000 [0, 1, 2"), "{out}");
         assert!(out.len() <= 4 * MAX_TEMPLATE_STRING + 10, "{}", out.len());
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod config;
 mod conflicts;
 mod create_rules;
 mod db_outage;
+mod decimals;
 mod decisions_http;
 mod drafts;
 mod engine_features;

@@ -101,8 +101,8 @@ async fn a_failing_test_fails_the_run_names_its_step_and_stops_apply_unless_skip
     let shipments = dir.join("tests/shipments.yaml");
     let text = std::fs::read_to_string(&shipments).expect("read");
     let broken = text.replace(
-        "data: { cod_collected: 3250, pod_reference: SIG-1 }",
-        "data: { cod_collected: 3000, pod_reference: SIG-1 }",
+        "data: { cod_collected: \"3250.00\", pod_reference: SIG-1 }",
+        "data: { cod_collected: \"3000.00\", pod_reference: SIG-1 }",
     );
     assert_ne!(text, broken, "the expectation to break is in the file");
     std::fs::write(&shipments, broken).expect("write");
@@ -111,7 +111,7 @@ async fn a_failing_test_fails_the_run_names_its_step_and_stops_apply_unless_skip
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout.contains("FAIL  A COD shipment is charged to its client")
-            && out.stdout.contains("step 6 (transition deliver on @zuri_to_nakuru as ops@pwani.test): data/cod_collected: expected 3000, got 3250"),
+            && out.stdout.contains("step 6 (transition deliver on @zuri_to_nakuru as ops@pwani.test): data/cod_collected: expected \"3000.00\", got \"3250.00\""),
         "{}",
         out.stdout
     );

@@ -109,7 +109,7 @@ impl Demo {
     }
 
     async fn balance(&self, customer: &str) -> f64 {
-        self.get("customer", &self.id(customer)).await["data"]["balance"].as_f64().expect("balance")
+        num(&self.get("customer", &self.id(customer)).await["data"]["balance"])
     }
 
     /// A draft order of `lines` (sample product key, quantity) from warehouse `main`.
@@ -165,8 +165,9 @@ impl Demo {
     }
 }
 
+/// A number, or a decimal field's string (`"1150.00"`), as a number.
 fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 #[tokio::test]

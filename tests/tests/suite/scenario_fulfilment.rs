@@ -13,6 +13,11 @@ use switchyard_tests::{test_db, TestDb};
 const USERS: &[&str] =
     &["ops", "agent", "manager", "warehouse", "finance", "finance2", "zuri", "tembo", "admin", "audit"];
 
+/// A decimal field's value (`"1550.00"`) as a number.
+fn money(v: &Value) -> f64 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a decimal: {v}"))
+}
+
 struct Demo {
     s: TestServer,
     tokens: HashMap<&'static str, String>,
@@ -88,7 +93,7 @@ impl Demo {
     }
 
     async fn balance(&self, client: &str) -> f64 {
-        self.get("client", &self.id(client)).await["data"]["balance"].as_f64().expect("balance")
+        money(&self.get("client", &self.id(client)).await["data"]["balance"])
     }
 
     async fn on_hand(&self, sku: &str) -> (i64, i64, i64) {
@@ -104,11 +109,7 @@ impl Demo {
         rows.iter()
             .map(|r| {
                 let d = &r["data"];
-                (
-                    d["kind"].as_str().expect("kind").to_string(),
-                    d["amount"].as_f64().expect("amount"),
-                    d["balance_after"].as_f64().expect("balance_after"),
-                )
+                (d["kind"].as_str().expect("kind").to_string(), money(&d["amount"]), money(&d["balance_after"]))
             })
             .collect()
     }
@@ -153,7 +154,7 @@ async fn a_cod_shipment_is_charged_to_the_client_picked_and_delivered_against_ca
     .await;
     let e = d.ok("ops", "shipment", &id, "deliver", json!({ "pod_reference": "SIG-1", "cod_collected": 3250 })).await;
     assert_eq!(e["state"], "DELIVERED");
-    assert_eq!((&e["data"]["cod_collected"], &e["data"]["pod_reference"]), (&json!(3250), &json!("SIG-1")));
+    assert_eq!((&e["data"]["cod_collected"], &e["data"]["pod_reference"]), (&json!("3250.00"), &json!("SIG-1")));
     assert!(e["data"]["delivered_at"].is_string());
 }
 
@@ -344,7 +345,7 @@ async fn three_failed_attempts_return_the_goods_and_qc_writes_them_off_with_a_cr
     let r = d.ok("warehouse", "return_order", &ret, "close", json!({})).await;
     assert_eq!(r["state"], "CLOSED");
     // Damaged in Pwani's care: one lipstick (850) and one serum (2,400) credited.
-    assert_eq!(r["data"]["credit_note"], json!(3250));
+    assert_eq!(r["data"]["credit_note"], json!("3250.00"));
     assert_eq!(d.balance("zuri").await, before - 3250.0);
     assert_eq!(d.on_hand("zuri_lipstick").await, (399, 0, 1));
     assert_eq!(d.on_hand("zuri_serum").await, (59, 0, 1));
@@ -483,13 +484,13 @@ async fn payments_release_a_credit_hold_and_the_ledger_cannot_be_changed() {
     d.refused("finance", "client_payment", &first, "applyPayment", json!({}), "four-eyes").await;
     d.ok("finance2", "client_payment", &first, "applyPayment", json!({})).await;
     let c = d.get("client", &baraka).await;
-    assert_eq!((c["state"].as_str(), &c["data"]["balance"]), (Some("ON_HOLD"), &json!(5800)));
+    assert_eq!((c["state"].as_str(), &c["data"]["balance"]), (Some("ON_HOLD"), &json!("5800.00")));
 
     // The second payment brings it within the limit: the hold is released in the same transaction.
     let second = d.s.create(d.t("finance"), "client_payment", pay(1000.0, "MP-QX81")).await;
     d.ok("finance2", "client_payment", second["id"].as_str().expect("id"), "applyPayment", json!({})).await;
     let c = d.get("client", &baraka).await;
-    assert_eq!((c["state"].as_str(), &c["data"]["balance"]), (Some("ACTIVE"), &json!(4800)));
+    assert_eq!((c["state"].as_str(), &c["data"]["balance"]), (Some("ACTIVE"), &json!("4800.00")));
     assert!(c["data"].get("hold_reason").is_none_or(Value::is_null), "{c}");
     assert_eq!(
         d.ledger("baraka").await,

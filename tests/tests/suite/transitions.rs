@@ -120,8 +120,8 @@ async fn an_order_goes_from_draft_to_allocated_and_cancelling_releases_stock() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["entity"]["state"], "PENDING_APPROVAL");
     // 3 × 1150 + 2 × 650, from the customer's price list: the 600 given for the bleach is replaced.
-    assert_eq!(r.body["entity"]["data"]["total_amount"].as_f64(), Some(4750.0));
-    assert_eq!(r.body["entity"]["data"]["items"][1]["unit_price"].as_f64(), Some(650.0));
+    assert_eq!(r.body["entity"]["data"]["total_amount"], "4750.00");
+    assert_eq!(r.body["entity"]["data"]["items"][1]["unit_price"], "650.00");
     assert_eq!(r.body["events"][0]["name"], "order.submitted");
 
     // The sales user may not approve; the manager may.

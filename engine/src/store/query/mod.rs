@@ -596,9 +596,10 @@ fn page_stmt(p: &Parsed, tenant: TenantId, segment: Segment, cursor: Option<&Cur
     // One expression, written once: the select list, the segment, the cursor and the order
     // all say exactly what the index says.
     let key = s.key(&p.sort.key);
-    // A numeric sort key is read back as its text (the cursor keeps every digit).
-    let key = if p.sort.key.value_type() == Accessor::Decimal { format!("{key}::text") } else { key };
-    s.push(&format!("select {COLUMNS}, {key} as sort_key"));
+    // A numeric sort key is read back as its text (the cursor keeps every digit); it is
+    // compared and ordered as numeric.
+    let read = if p.sort.key.value_type() == Accessor::Decimal { format!("{key}::text") } else { key.clone() };
+    s.push(&format!("select {COLUMNS}, {read} as sort_key"));
     from_where(&mut s, p, tenant);
     let dir = if p.sort.desc { "desc" } else { "asc" };
     let cmp = if p.sort.desc { "<" } else { ">" };

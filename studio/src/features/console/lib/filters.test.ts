@@ -30,6 +30,7 @@ const doc = {
           param('customer_id[in]', { type: 'array' }),
           param('customer_id[null]', { type: 'boolean' }),
           ...ranges('amount', { type: 'number' }),
+          ...ranges('balance', { type: 'string', pattern: '^[-+]?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' }),
           ...ranges('due', { type: 'string', format: 'date' }),
           param('priority', { type: 'string', enum: ['high', 'low'] }),
           param('priority[in]', { type: 'array' }),
@@ -51,6 +52,7 @@ const schema = {
   properties: {
     customer_id: { type: 'string', format: 'uuid', 'x-reference': 'customer', title: 'Customer' },
     amount: { type: 'number', title: 'Amount' },
+    balance: { type: 'string', 'x-decimal': { precision: 18, scale: 2 }, title: 'Balance' },
     due: { type: 'string', format: 'date' },
     priority: { type: 'string', enum: ['high', 'low'] },
     urgent: { type: 'boolean' },
@@ -67,6 +69,7 @@ describe('list filters', () => {
       ['created_at', 'range', 'Created'],
       ['customer_id', 'reference', 'Customer'],
       ['amount', 'range', 'Amount'],
+      ['balance', 'range', 'Balance'],
       ['due', 'range', 'Due'],
       ['priority', 'multi', 'Priority'],
       ['urgent', 'boolean', 'Urgent'],
@@ -74,7 +77,7 @@ describe('list filters', () => {
       ['owner', 'text', 'Owner'],
     ]);
     expect(specs[0]?.values).toEqual(['DRAFT', 'DONE']);
-    expect(specs.map((s) => s.format)).toEqual([null, 'date-time', null, 'number', 'date', null, null, null, null]);
+    expect(specs.map((s) => s.format)).toEqual([null, 'date-time', null, 'number', 'number', 'date', null, null, null, null]);
     expect(specs[2]?.reference).toBe('customer');
     expect(filterSpecs(doc, 'acme', 'trip', schema)).toEqual([]);
     expect(filterSpecs(null, 'acme', 'order', schema)).toEqual([]);

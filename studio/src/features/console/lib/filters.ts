@@ -43,8 +43,8 @@ function listParameters(doc: unknown, tenant: string, type: string): Map<string,
 }
 
 /**
- * The filters a list of `type` offers: `state` and the enums as multi-selects (`[in]`), numbers,
- * dates and date-times as ranges (`[gte]`, `[lte]`), references as pickers (`[in]` of ids),
+ * The filters a list of `type` offers: `state` and the enums as multi-selects (`[in]`), numbers
+ * (decimals too), dates and date-times as ranges (`[gte]`, `[lte]`), references as pickers (`[in]` of ids),
  * booleans, other strings and user fields (an id or `me`) as "equals". In the document's order (state, created, updated, then the
  * type's fields as written).
  */
@@ -65,7 +65,7 @@ export function filterSpecs(doc: unknown, tenant: string, type: string, schema: 
       specs.push({ ...base, kind: 'boolean' });
     } else if (value.format === 'uuid' && typeof def['x-reference'] === 'string' && params.has(`${name}[in]`)) {
       specs.push({ ...base, kind: 'reference', reference: def['x-reference'] });
-    } else if (ranged && (t === 'number' || t === 'integer')) {
+    } else if (ranged && (t === 'number' || t === 'integer' || isRecord(def['x-decimal']))) {
       specs.push({ ...base, kind: 'range', format: 'number' });
     } else if (ranged && (value.format === 'date' || value.format === 'date-time')) {
       specs.push({ ...base, kind: 'range', format: value.format });

@@ -66,6 +66,17 @@ describe('generated forms', () => {
     expect(uiSchemaFor(trip)).toEqual({ driver_id: { 'ui:widget': 'user' }, crew: { items: { 'ui:widget': 'user' } } });
   });
 
+  it('show a decimal’s scale as its placeholder', () => {
+    const invoice = {
+      type: 'object',
+      properties: {
+        amount: { type: 'string', pattern: '^-?[0-9]+(\\.[0-9]+)?$', 'x-decimal': { precision: 18, scale: 2 } },
+        units: { type: 'string', 'x-decimal': { precision: 18, scale: 0 } },
+      },
+    };
+    expect(uiSchemaFor(invoice)).toEqual({ amount: { 'ui:placeholder': '0.00' }, units: { 'ui:placeholder': '0' } });
+  });
+
   it('put the server’s field errors at their fields', () => {
     const details = {
       errors: [

@@ -45,12 +45,17 @@ export function createSchema(schema: unknown): RJSFSchema {
 
 /**
  * The uiSchema of a generated form: reference fields (`x-reference`) and user fields (`x-user`)
- * as pickers, at any depth.
+ * as pickers, decimals (`x-decimal`) as text showing their scale, at any depth.
  */
 export function uiSchemaFor(schema: unknown): UiSchema {
   if (!isObject(schema)) return {};
   if (typeof schema['x-reference'] === 'string') return { 'ui:widget': 'reference' };
   if (isObject(schema['x-user'])) return { 'ui:widget': 'user' };
+  // A decimal (`x-decimal: {scale}`) is typed as text, exactly; the placeholder shows its scale.
+  if (isObject(schema['x-decimal'])) {
+    const scale = typeof schema['x-decimal'].scale === 'number' ? schema['x-decimal'].scale : 0;
+    return { 'ui:placeholder': scale > 0 ? `0.${'0'.repeat(scale)}` : '0' };
+  }
   if (isObject(schema.properties)) {
     const ui: UiSchema = {};
     for (const [name, p] of Object.entries(schema.properties)) {
