@@ -49,8 +49,10 @@ pub struct Findings {
     /// Writes made from a stale read, and accounts whose final value is not the fold of the
     /// acknowledged operations (visits: by how many).
     pub lost_updates: usize,
-    /// Committed points, and reads, where a pair was below zero.
+    /// Committed points where a pair was below zero.
     pub write_skew: usize,
+    /// Reads of a pair that saw it below zero.
+    pub skew_reads: usize,
     /// Reads that saw a write the client saw refused.
     pub aborted_reads: usize,
     /// Reads of a state that history does not have.
@@ -60,6 +62,8 @@ pub struct Findings {
     /// An entity that is not what its history folds to.
     pub history_mismatch: usize,
     pub details: Vec<String>,
+    /// Details kept per kind (at most 3 of each).
+    kept: BTreeMap<&'static str, usize>,
 }
 
 impl Findings {
@@ -68,15 +72,18 @@ impl Findings {
             + self.aborted_committed
             + self.lost_updates
             + self.write_skew
+            + self.skew_reads
             + self.aborted_reads
             + self.uncommitted_reads
             + self.stale_reads
             + self.history_mismatch
     }
 
-    fn note(&mut self, what: String) {
-        if self.details.len() < 12 {
-            self.details.push(what);
+    fn note(&mut self, kind: &'static str, what: String) {
+        let kept = self.kept.entry(kind).or_default();
+        if *kept < 3 {
+            *kept += 1;
+            self.details.push(format!("{kind}: {what}"));
         }
     }
 }
@@ -98,12 +105,13 @@ impl fmt::Display for Findings {
         )?;
         write!(
             f,
-            "anomalies {}: lost {}, aborted writes committed {}, lost updates {}, write skew {}, aborted reads {}, uncommitted reads {}, stale reads {}, history mismatches {}",
+            "anomalies {}: lost {}, aborted writes committed {}, lost updates {}, write skew {} (and {} reads of it), aborted reads {}, uncommitted reads {}, stale reads {}, history mismatches {}",
             self.anomalies(),
             self.lost,
             self.aborted_committed,
             self.lost_updates,
             self.write_skew,
+            self.skew_reads,
             self.aborted_reads,
             self.uncommitted_reads,
             self.stale_reads,
@@ -216,10 +224,13 @@ fn judge(
             let Some(before) = field(&prev, name) else { continue };
             if !engine::eval::same(&before, &change["from"]) {
                 f.lost_updates += 1;
-                f.note(format!(
+                f.note(
+                    "lost update",
+                    format!(
                     "stale write: account {entity} version {}: `{name}` changed from {} but version {} had {before}",
                     next.version, change["from"], prev.version
-                ));
+                ),
+                );
             }
             let to = &change["to"];
             match name.as_str() {
@@ -246,7 +257,7 @@ fn judge(
         };
         if last != Some(&now) {
             f.history_mismatch += 1;
-            f.note(format!("account {id} is {now:?}, its history folds to {last:?}"));
+            f.note("history mismatch", format!("account {id} is {now:?}, its history folds to {last:?}"));
         }
     }
 
@@ -274,22 +285,35 @@ fn judge(
             (Op::Read { .. }, Outcome::Ok { .. }) => f.reads += 1,
             (_, Outcome::Unknown(why)) => {
                 f.unknown += 1;
-                f.note(format!("no definite answer ({why}): {:?}", e.op));
+                f.note("unknown", format!("no definite answer ({why}): {:?}", e.op));
             }
             (Op::Read { .. }, Outcome::Fail(_)) => {}
+        }
+        // The fold counts every acknowledged write (found or not) and the unknown ones found.
+        let applied = match e.outcome {
+            Outcome::Ok { .. } => true,
+            Outcome::Unknown(_) => found.len() == 1,
+            Outcome::Fail(_) => false,
+        };
+        match &e.op {
+            Op::Move { account, deposit, amount, .. } if applied => {
+                fold.entry(*account).or_default().0 += if *deposit { *amount } else { -*amount };
+            }
+            Op::Edit { account, .. } if applied => fold.entry(*account).or_default().1 += 1,
+            _ => {}
         }
         let token = e.op.token().unwrap_or("");
         match (&e.outcome, e.op.token()) {
             (Outcome::Fail(_), Some(_)) => {
                 if !found.is_empty() || moves.contains(token) {
                     f.aborted_committed += 1;
-                    f.note(format!("write {token}, refused to the client, is in history"));
+                    f.note("aborted write committed", format!("write {token}, refused to the client, is in history"));
                 }
                 continue;
             }
             (Outcome::Ok { .. }, Some(_)) if found.len() != 1 => {
                 f.lost += 1;
-                f.note(format!("acknowledged write {token} is in history {} times", found.len()));
+                f.note("lost", format!("acknowledged write {token} is in history {} times", found.len()));
                 continue;
             }
             (Outcome::Unknown(_), Some(_)) if found.len() != 1 => continue,
@@ -302,26 +326,26 @@ fn judge(
             if let Outcome::Ok { .. } = e.outcome {
                 acked_at.entry(account).or_default().push((e.completed, version));
             }
-            let entry = fold.entry(account).or_default();
             match &e.op {
                 Op::Move { account: on, deposit, amount, .. } => {
-                    entry.0 += if *deposit { *amount } else { -*amount };
                     if *on != account {
                         f.lost += 1;
-                        f.note(format!("move {token} on {on} wrote account {account}"));
+                        f.note("lost", format!("move {token} on {on} wrote account {account}"));
                     }
                     if after.balance - before.balance != if *deposit { *amount } else { -*amount } {
                         f.lost_updates += 1;
-                        f.note(format!(
-                            "move {token} ({}{amount}) took account {account} from {} to {} (version {version})",
-                            if *deposit { "+" } else { "-" },
-                            before.balance,
-                            after.balance
-                        ));
+                        f.note(
+                            "lost update",
+                            format!(
+                                "move {token} ({}{amount}) took account {account} from {} to {} (version {version})",
+                                if *deposit { "+" } else { "-" },
+                                before.balance,
+                                after.balance
+                            ),
+                        );
                     }
                 }
-                Op::Edit { .. } => entry.1 += 1,
-                Op::Read { .. } => {}
+                Op::Edit { .. } | Op::Read { .. } => {}
             }
         }
         if let (Op::Move { account, other, .. }, Outcome::Ok { guard_read: Some((mine, theirs)), .. }) =
@@ -333,13 +357,19 @@ fn judge(
                 let before = chains[account].at(version - 1).map(|s| s.balance);
                 if before != Some(*mine) {
                     f.lost_updates += 1;
-                    f.note(format!("move {token} read balance {mine} of {account}, but it replaced {before:?}"));
+                    f.note(
+                        "lost update",
+                        format!("move {token} read balance {mine} of {account}, but it replaced {before:?}"),
+                    );
                 }
             }
             if let Some(chain) = chains.get(other) {
                 if !chain.states.iter().any(|s| s.balance == *theirs) {
                     f.uncommitted_reads += 1;
-                    f.note(format!("move {token} read balance {theirs} of {other}, which it never had"));
+                    f.note(
+                        "uncommitted read",
+                        format!("move {token} read balance {theirs} of {other}, which it never had"),
+                    );
                 }
             }
         }
@@ -356,10 +386,13 @@ fn judge(
             if chain.at(s.version) != Some(s) {
                 if s.stamp.as_deref().is_some_and(|t| refused.contains(t)) {
                     f.aborted_reads += 1;
-                    f.note(format!("read {s:?}: the write of its stamp was refused (rolled back)"));
+                    f.note("aborted read", format!("read {s:?}: the write of its stamp was refused (rolled back)"));
                 } else {
                     f.uncommitted_reads += 1;
-                    f.note(format!("read {s:?}: history has {:?} at that version", chain.at(s.version)));
+                    f.note(
+                        "uncommitted read",
+                        format!("read {s:?}: history has {:?} at that version", chain.at(s.version)),
+                    );
                 }
             }
             let newest_acked = acked_at
@@ -368,14 +401,17 @@ fn judge(
                 .unwrap_or(0);
             if newest_acked > s.version {
                 f.stale_reads += 1;
-                f.note(format!("read {s:?} began after version {newest_acked} was acknowledged"));
+                f.note("stale read", format!("read {s:?} began after version {newest_acked} was acknowledged"));
             }
         }
         if let Op::Read { pair: true } = e.op {
             let sum: i64 = seen.iter().map(|s| s.balance).sum();
             if seen.len() == 2 && sum < 0 {
-                f.write_skew += 1;
-                f.note(format!("a read of a pair saw {} + {} < 0", seen[0].balance, seen[1].balance));
+                f.skew_reads += 1;
+                f.note(
+                    "write skew read",
+                    format!("a read of a pair saw {} + {} < 0", seen[0].balance, seen[1].balance),
+                );
             }
         }
     }
@@ -387,20 +423,26 @@ fn judge(
         let (delta, edits) = fold.get(&a.initial.id).copied().unwrap_or_default();
         if last.balance != a.initial.balance + delta {
             f.lost_updates += 1;
-            f.note(format!(
-                "account {}: balance {}, the moves fold to {}",
-                a.initial.id,
-                last.balance,
-                a.initial.balance + delta
-            ));
+            f.note(
+                "lost update",
+                format!(
+                    "account {}: balance {}, the moves fold to {}",
+                    a.initial.id,
+                    last.balance,
+                    a.initial.balance + delta
+                ),
+            );
         }
         let expected = a.initial.visits + edits;
         if last.visits != expected {
             f.lost_updates += usize::try_from((expected - last.visits).unsigned_abs()).unwrap_or(usize::MAX);
-            f.note(format!(
-                "account {}: visits {}, {edits} edits acknowledged fold to {expected}",
-                a.initial.id, last.visits
-            ));
+            f.note(
+                "lost update",
+                format!(
+                    "account {}: visits {}, {edits} edits acknowledged fold to {expected}",
+                    a.initial.id, last.visits
+                ),
+            );
         }
     }
 
@@ -425,7 +467,7 @@ fn judge(
             let sum: i64 = balances.iter().sum();
             if sum < 0 {
                 f.write_skew += 1;
-                f.note(format!("pair {ids:?} at {balances:?} after history row {row}"));
+                f.note("write skew", format!("pair {ids:?} at {balances:?} after history row {row}"));
             }
         }
     }
