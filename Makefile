@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint bench studio faults
+.PHONY: demo test setup lint bench studio faults histories
 
 setup:
 	@scripts/setup.sh
@@ -27,3 +27,9 @@ bench: setup
 # per scenario (`make test` runs the same scenarios, but the slow-link one, for 15 s with 2 faults).
 faults: setup
 	FAULTS_SECONDS=$${FAULTS_SECONDS:-300} FAULTS_KILLS=$${FAULTS_KILLS:-10} scripts/test.sh -E 'binary(faults)' --run-ignored all --no-capture
+
+# The history checks' long run (docs/reliability.md, "Histories checked"): random concurrent moves,
+# edits and reads on shared rows for HISTORIES_SECONDS, then the history checked for lost updates,
+# write skew and reads of uncommitted data; and the weakened run that must be caught.
+histories: setup
+	HISTORIES_SECONDS=$${HISTORIES_SECONDS:-300} scripts/test.sh -E 'binary(faults) and test(/^histories::/)' --no-capture

@@ -18,7 +18,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 /// The servers' signing secret: the harness issues its users' tokens with it.
 pub const JWT_SECRET: &str = "fault-harness-signing-secret-0123456789abcdef";
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -30,14 +30,23 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
+        let scratch = Scratch::empty();
+        // Only chemichemi is applied by `serve --demo` (SWITCHYARD_EXAMPLES).
+        std::os::unix::fs::symlink(
+            repo_root().join("examples/chemichemi"),
+            scratch.path("examples").join("chemichemi"),
+        )
+        .expect("symlink chemichemi");
+        scratch
+    }
+
+    /// A scratch folder whose `examples` (the packages `serve --demo` applies) is empty: the
+    /// caller puts its own packages there.
+    pub fn empty() -> Scratch {
         let dir = std::env::temp_dir().join(format!("switchyard-faults-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-        // Only chemichemi is applied by `serve --demo` (SWITCHYARD_EXAMPLES).
-        let examples = dir.join("examples");
-        std::fs::create_dir_all(&examples).expect("mkdir examples");
-        std::os::unix::fs::symlink(repo_root().join("examples/chemichemi"), examples.join("chemichemi"))
-            .expect("symlink chemichemi");
+        std::fs::create_dir_all(dir.join("examples")).expect("mkdir examples");
         Scratch { dir }
     }
 

@@ -8,9 +8,13 @@
 //! The short runs are part of the normal test suite; `FAULTS_SECONDS` (load seconds, default
 //! 15) and `FAULTS_KILLS` (faults per run, default 2) make a longer one: `make faults`, which
 //! also runs the slow one (a 50 ms link to the database).
+//!
+//! `histories`: random concurrent transitions, edits and reads on shared rows, recorded and
+//! checked for lost updates, write skew and reads of uncommitted data (Elle-style).
 
 mod check;
 mod harness;
+mod histories;
 mod load;
 
 use std::time::{Duration, Instant};
