@@ -14,11 +14,22 @@ use crate::error::ApiError;
 /// The columns of an export before the type's fields.
 pub(super) const EXPORT_COLUMNS: [&str; 4] = ["id", "state", "version", "created_at"];
 
+/// The first characters that make a spreadsheet run a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether `s` is quotes (maybe none) then a formula character: the cells the export guards.
+fn guarded_shape(s: &str) -> bool {
+    s.trim_start_matches('\'').starts_with(FORMULA_START)
+}
+
 /// A string cell a spreadsheet would run as a formula gets a leading `'` (import removes it).
+/// So does one that already starts with quotes before such a character (`'=1`), or the import
+/// would take its own quote away.
 pub(super) fn neutralize_formula(s: &str) -> Cow<'_, str> {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
+    if guarded_shape(s) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -72,9 +83,9 @@ pub(super) fn csv_value(kind: FieldKind, cell: &str) -> Result<Option<Value>, St
         | FieldKind::User
         | FieldKind::Date
         | FieldKind::Datetime => {
-            // Undo the export's formula guard.
+            // Undo the export's formula guard: one quote, before quotes and a formula character.
             let unguarded = match cell.strip_prefix('\'') {
-                Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+                Some(rest) if guarded_shape(rest) => rest,
                 _ => cell,
             };
             Value::String(unguarded.to_string())
