@@ -111,6 +111,17 @@ pub struct OpsConfig {
     /// of them is the client's address read from `X-Forwarded-For` (see `crate::client_ip`).
     /// Default: none (the client is the connection's peer).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `SWITCHYARD_MAX_IN_FLIGHT`: requests this server handles at once (default 64, twice the
+    /// default pool; `off`: no bound). More wait their turn (`admission_wait`), then are refused
+    /// with `503 OVERLOADED` (`crate::admission`).
+    pub max_in_flight: Option<u32>,
+    /// `SWITCHYARD_TENANT_IN_FLIGHT`: of those, one tenant's (default 16, half the default pool,
+    /// so that a tenant flooding the server leaves connections and cores to the others; `off`:
+    /// no bound).
+    pub tenant_in_flight: Option<u32>,
+    /// `SWITCHYARD_ADMISSION_WAIT`: how long a request over either bound waits for its turn, in a
+    /// queue as long as the bound, before it is refused (default `500ms`, at most `30s`).
+    pub admission_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for OpsConfig {
@@ -126,6 +137,9 @@ impl std::fmt::Debug for OpsConfig {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("idempotency_ttl", &self.idempotency_ttl)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("tenant_in_flight", &self.tenant_in_flight)
+            .field("admission_wait", &self.admission_wait)
             .finish()
     }
 }
@@ -143,6 +157,9 @@ impl Default for OpsConfig {
             metrics_token: None,
             idempotency_ttl: engine::store::DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
+            max_in_flight: Some(crate::limits::MAX_IN_FLIGHT),
+            tenant_in_flight: Some(crate::limits::TENANT_IN_FLIGHT),
+            admission_wait: crate::limits::ADMISSION_WAIT,
         }
     }
 }
@@ -214,7 +231,22 @@ impl OpsConfig {
             Some(v) => parse_origins(&v).map_err(invalid("SWITCHYARD_CORS_ORIGINS"))?,
             None => d.cors_origins,
         };
+        let bound = |name: &'static str, default: Option<u32>| match var(name) {
+            Some(v) => parse_bound(&v).map_err(invalid(name)),
+            None => Ok(default),
+        };
+        let admission_wait = match var("SWITCHYARD_ADMISSION_WAIT") {
+            Some(v) => match humantime::parse_duration(v.trim()) {
+                Ok(d) if d <= std::time::Duration::from_secs(30) => d,
+                Ok(_) => return Err(invalid("SWITCHYARD_ADMISSION_WAIT")("at most 30s".into())),
+                Err(e) => return Err(invalid("SWITCHYARD_ADMISSION_WAIT")(e.to_string())),
+            },
+            None => d.admission_wait,
+        };
         Ok(OpsConfig {
+            max_in_flight: bound("SWITCHYARD_MAX_IN_FLIGHT", d.max_in_flight)?,
+            tenant_in_flight: bound("SWITCHYARD_TENANT_IN_FLIGHT", d.tenant_in_flight)?,
+            admission_wait,
             webhook_allow,
             webhook_max_attempts,
             webhook_backoff: duration("SWITCHYARD_WEBHOOK_BACKOFF", d.webhook_backoff)?,
@@ -242,6 +274,18 @@ pub fn parse_idempotency_ttl(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{}` is out of range: expected 1m to 365d", s.trim()));
     }
     Ok(ttl)
+}
+
+/// A bound on requests in progress: a positive number, or `off` (`None`).
+pub fn parse_bound(s: &str) -> Result<Option<u32>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(format!("`{s}` is not a positive number (or `off`)")),
+    }
 }
 
 /// `127.0.0.1, 10.0.0.0/8, ::1`: an address alone is a block of one.
@@ -282,6 +326,15 @@ mod tests {
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("5/d").is_err());
         assert!(RateLimit::parse("lots").is_err());
+    }
+
+    #[test]
+    fn bounds_parse() {
+        assert_eq!(parse_bound(" 12 "), Ok(Some(12)));
+        assert_eq!(parse_bound("OFF"), Ok(None));
+        assert!(parse_bound("0").is_err());
+        assert!(parse_bound("-3").is_err());
+        assert!(parse_bound("many").is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The router: every module's routes merged, and the layers every request passes through
-//! (request id, a tracing span per request, security headers, CORS, metrics, rate limits, body
-//! size limit, timeout).
+//! (request id, a tracing span per request, security headers, CORS, metrics, rate limits, the
+//! bounds on requests in progress, body size limit, timeout).
 
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(timeout, crate::middleware::envelope_limits))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::admit))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::rate_limit))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(crate::middleware::cors(&shared.ops.config))

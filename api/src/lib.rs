@@ -7,6 +7,7 @@
 //! `workers` → `state` → `extract`, `middleware` → `routes` → `http`. Below [`state`] nothing
 //! takes `AppState`.
 
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;

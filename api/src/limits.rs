@@ -34,3 +34,10 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_REQUEST_ID: usize = 128;
 /// How long an invitation can be accepted (`POST /api/v1/auth/accept-invite`), in days.
 pub const INVITE_TTL_DAYS: i32 = 7;
+/// Requests one server handles at once, and of them one tenant's; how long a request over
+/// either waits for its turn before `503 OVERLOADED` (`crate::admission`). The defaults of
+/// `SWITCHYARD_MAX_IN_FLIGHT` (twice the default pool), `SWITCHYARD_TENANT_IN_FLIGHT` (half the
+/// default pool) and `SWITCHYARD_ADMISSION_WAIT`.
+pub const MAX_IN_FLIGHT: u32 = 64;
+pub const TENANT_IN_FLIGHT: u32 = 16;
+pub const ADMISSION_WAIT: Duration = Duration::from_millis(500);

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `switchyard_http_requests_total` | method, route, status | requests answered |
 //! | `switchyard_http_request_duration_seconds` | method, route, status | histogram of request latency |
+//! | `switchyard_http_refused_total` | scope (`tenant`, `server`) | requests refused by admission (`503 OVERLOADED`) |
 //! | `switchyard_transitions_total` | tenant, type, transition, outcome | transitions executed (engine; undeclared names are `unknown`) |
 //! | `switchyard_outbox_lag_seconds` | — | age of the oldest event not yet relayed (0: none) |
 //! | `switchyard_webhook_attempts_total` | outcome (`delivered`, `failed`, `dead`) | webhook attempts |
@@ -63,6 +64,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!("switchyard_http_requests_total", "HTTP requests answered");
     describe_histogram!("switchyard_http_request_duration_seconds", Unit::Seconds, "HTTP request latency");
+    describe_counter!("switchyard_http_refused_total", "Requests refused by admission (503 OVERLOADED), by scope");
     describe_counter!("switchyard_transitions_total", "Transitions executed, by outcome");
     describe_gauge!("switchyard_outbox_lag_seconds", Unit::Seconds, "Age of the oldest event not yet relayed");
     describe_counter!("switchyard_webhook_attempts_total", "Webhook delivery attempts, by outcome");
@@ -71,6 +73,9 @@ fn describe() {
     describe_gauge!("switchyard_db_pool_max_connections", "Size of the request pool");
     // Counters a dashboard alerts on exist from the start, at 0, rather than from their first event.
     metrics::counter!("switchyard_webhook_failures_total").absolute(0);
+    for scope in ["tenant", "server"] {
+        metrics::counter!("switchyard_http_refused_total", "scope" => scope).absolute(0);
+    }
     for outcome in ["delivered", "failed", "dead"] {
         metrics::counter!("switchyard_webhook_attempts_total", "outcome" => outcome).absolute(0);
     }

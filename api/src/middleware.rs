@@ -1,4 +1,5 @@
-//! Layers that protect the API: rate limits (per user, per API key and per client IP), CORS
+//! Layers that protect the API: rate limits (per user, per API key and per client IP), the
+//! bounds on requests in progress (per tenant and per server, [`crate::admission`]), CORS
 //! (closed unless configured), security headers on every response, the body limit's and the
 //! timeout's answers in the error envelope, and a bound on client-sent request ids.
 
@@ -78,6 +79,30 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
             .into_response();
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             response
+        }
+    }
+}
+
+/// Middleware (inside the rate limits, outside the timeout): a request passes its tenant's and
+/// the server's admission gates ([`crate::admission`]) or is refused at once, before anything of
+/// it runs, with `503 OVERLOADED`, `Retry-After: 1` and `details: {"scope": "tenant" | "server",
+/// "applied": false}`. The permits are held until the answer is produced.
+pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(tenant) = crate::admission::gates_of(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    match state.ops.admission.admit(tenant).await {
+        Ok(admitted) => {
+            let response = next.run(req).await;
+            drop(admitted);
+            response
+        }
+        Err(refused) => {
+            metrics::counter!("switchyard_http_refused_total", "scope" => refused.scope()).increment(1);
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED", refused.to_string())
+                .with_details(serde_json::json!({ "scope": refused.scope(), "applied": false }))
+                .retry_after(1)
+                .into_response()
         }
     }
 }

@@ -27,12 +27,24 @@ pub struct Ops {
     pub config: Arc<crate::config::OpsConfig>,
     pub hub: crate::hub::EventHub,
     pub limiter: Arc<crate::auth::limit::RateLimiter>,
+    /// The bounds on requests in progress, in all and per tenant (`crate::admission`).
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 impl Ops {
     pub fn new(config: crate::config::OpsConfig) -> Ops {
         let limiter = crate::auth::limit::RateLimiter::new(config.rate_limit_user, config.rate_limit_ip);
-        Ops { config: Arc::new(config), hub: crate::hub::EventHub::default(), limiter: Arc::new(limiter) }
+        let admission = crate::admission::Admission::new(crate::admission::AdmissionConfig {
+            max_in_flight: config.max_in_flight,
+            tenant_in_flight: config.tenant_in_flight,
+            wait: config.admission_wait,
+        });
+        Ops {
+            config: Arc::new(config),
+            hub: crate::hub::EventHub::default(),
+            limiter: Arc::new(limiter),
+            admission: Arc::new(admission),
+        }
     }
 
     /// The webhook destinations policy (`SWITCHYARD_WEBHOOK_ALLOW`).

@@ -21,12 +21,14 @@
 //! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
 //! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
 //! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server), `BENCH_ONLY=lists`
-//! (only part (d)).
+//! (only part (d)), `BENCH_ONLY=overload` (only part (e), [`overload`]: a quiet tenant's latency
+//! beside a tenant at three times capacity; `BENCH_REPORT` default `target/bench-overload.md`).
 
 mod cpu;
 mod evalcost;
 mod lists;
 mod load;
+mod overload;
 mod pgbench;
 mod report;
 mod setup;
@@ -158,6 +160,9 @@ async fn main() -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let load_before = loadavg();
 
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "overload") {
+        return overload_only(&root, &s).await;
+    }
     let only_lists = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "lists");
     let eval = if only_lists {
         None
@@ -586,4 +591,31 @@ fn build_report(
     ));
     r.lines(lines);
     r
+}
+
+/// `BENCH_ONLY=overload`: part (e) alone, on its own cluster, with the default pool.
+async fn overload_only(root: &Path, s: &Settings) -> Result<()> {
+    let work = WorkDir::create()?;
+    let pool = 32;
+    eprintln!("bench: starting an embedded cluster in {}", work.home().display());
+    let db = setup::open_database(&work.home(), pool).await?;
+    let outcome = tokio::select! {
+        r = overload::run(root, &db, pool, s.seconds) => r,
+        signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
+    };
+    eprintln!("bench: stopping the cluster");
+    let closed = db.close().await.context("stopping the embedded cluster");
+    drop(work);
+    let result = outcome?;
+    closed?;
+    let mut report = report::Report::default();
+    overload::report(&mut report, &result);
+    print!("{}", report.to_text());
+    let path = match std::env::var_os("BENCH_REPORT") {
+        Some(p) => PathBuf::from(p),
+        None => root.join("target/bench-overload.md"),
+    };
+    std::fs::write(&path, report.to_markdown()).with_context(|| format!("writing {}", path.display()))?;
+    println!("(written to {})", path.display());
+    Ok(())
 }

@@ -81,6 +81,16 @@ impl TestServer {
         Self::serve(db, store, applied.tenant, applied.slug, ops).await
     }
 
+    /// Applies `package` (publish, users, sample data) and serves the API with `ops`.
+    pub async fn start_package(db: &TestDb, package: &Package, ops: Ops) -> TestServer {
+        let limits = Limits::default();
+        let store = Store::new(db.app.clone(), limits.clone()).with_idempotency_ttl(ops.config.idempotency_ttl);
+        let applied = tenants::apply::publish(&db.owner, package, "test", &limits).await.expect("publish");
+        tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await.expect("users");
+        tenants::apply::load_sample_data(&db.owner, &store, applied.tenant, package).await.expect("sample data");
+        Self::serve(db, store, applied.tenant, applied.slug, ops).await
+    }
+
     /// [`TestServer::start`] with operational settings of the test's own (rate limits, CORS,
     /// webhooks); `start` has the defaults without rate limits.
     pub async fn start(db: &TestDb, name: &str) -> TestServer {

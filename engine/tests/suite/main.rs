@@ -5,6 +5,7 @@
 mod decisions;
 mod dependent_loads;
 mod features;
+mod fuzz;
 mod jsonlogic_conformance;
 mod perf;
 mod transitions;

@@ -2,6 +2,7 @@
 //! fraction of the disk and the link time). Each module is what was once its own file's binary;
 //! nextest still runs every test in its own process.
 
+mod fuzz;
 mod hostile;
 mod locations;
 mod validate;

@@ -28,6 +28,7 @@ mod isolation_http;
 mod migrate_http;
 mod openapi;
 mod ops;
+mod overload;
 mod package_tests;
 mod package_webhooks;
 mod path_names;

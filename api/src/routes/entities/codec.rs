@@ -14,19 +14,27 @@ use crate::error::ApiError;
 /// The columns of an export before the type's fields.
 pub(super) const EXPORT_COLUMNS: [&str; 4] = ["id", "state", "version", "created_at"];
 
+/// The first characters that make a spreadsheet run a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether `s` is quotes (maybe none) then a formula character: the cells the export guards.
+fn guarded_shape(s: &str) -> bool {
+    s.trim_start_matches('\'').starts_with(FORMULA_START)
+}
+
 /// A string cell a spreadsheet would run as a formula gets a leading `'` (import removes it).
-/// A plain number (`-12.50`, a negative decimal) is no formula and stays as it is.
+/// So does one that already starts with quotes before such a character (`'=1`), or the import
+/// would take its own quote away. A plain negative number (`-12.50`, a decimal) is no formula and
+/// stays as it is.
 pub(super) fn neutralize_formula(s: &str) -> Cow<'_, str> {
     let plain_number = s.strip_prefix('-').is_some_and(|rest| {
         let (int, frac) = rest.split_once('.').unwrap_or((rest, "0"));
         !int.is_empty() && !frac.is_empty() && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
     });
-    if plain_number {
-        return Cow::Borrowed(s);
-    }
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
+    if !plain_number && guarded_shape(s) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -80,9 +88,9 @@ pub(super) fn csv_value(kind: FieldKind, cell: &str) -> Result<Option<Value>, St
         | FieldKind::User
         | FieldKind::Date
         | FieldKind::Datetime => {
-            // Undo the export's formula guard.
+            // Undo the export's formula guard: one quote, before quotes and a formula character.
             let unguarded = match cell.strip_prefix('\'') {
-                Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+                Some(rest) if guarded_shape(rest) => rest,
                 _ => cell,
             };
             Value::String(unguarded.to_string())

@@ -4,6 +4,8 @@
 
 mod bulk;
 mod codec;
+#[cfg(test)]
+mod codec_fuzz;
 mod transfer;
 
 use axum::extract::rejection::QueryRejection;
