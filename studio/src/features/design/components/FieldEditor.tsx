@@ -1,6 +1,15 @@
 import { useId, useState } from 'react';
 import { useDraft } from '../hooks/draftContext';
-import { FIELD_KINDS, removeField, renameField, updateField, type FieldJson, type FieldKind } from '../lib/fields';
+import {
+  changeKind,
+  FIELD_KINDS,
+  removeField,
+  renameField,
+  ROUNDING_MODES,
+  updateField,
+  type FieldJson,
+  type FieldKind,
+} from '../lib/fields';
 import { parseValue } from '../lib/guards';
 import { NameField } from './NameField';
 
@@ -73,7 +82,7 @@ export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) 
           id={`${id}-kind`}
           value={field.type}
           onChange={(e) => {
-            set({ type: e.target.value as FieldKind });
+            set(changeKind(field, e.target.value as FieldKind));
           }}
         >
           {FIELD_KINDS.map((k) => (
@@ -131,6 +140,35 @@ export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) 
           {text('minimum', 'Minimum', 'number')}
           {text('maximum', 'Maximum', 'number')}
         </div>
+      )}
+      {field.type === 'decimal' && (
+        <>
+          <div className="row">
+            {text('scale', 'Scale (digits after the point)', 'number')}
+            {text('precision', 'Precision (digits in all, default 18)', 'number')}
+          </div>
+          <div className="row">
+            {text('minimum', 'Minimum', 'number')}
+            {text('maximum', 'Maximum', 'number')}
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-rounding`}>Rounding</label>
+            <select
+              id={`${id}-rounding`}
+              value={field.rounding ?? ''}
+              onChange={(e) => {
+                set({ rounding: e.target.value === '' ? undefined : e.target.value });
+              }}
+            >
+              <option value="">none: refuse more decimals than the scale</option>
+              {ROUNDING_MODES.map((m) => (
+                <option key={m} value={m}>
+                  {m.replace('_', ' ')}
+                </option>
+              ))}
+            </select>
+          </div>
+        </>
       )}
       {field.type === 'string' && (
         <>

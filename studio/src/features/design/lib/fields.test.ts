@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addField,
   addType,
+  changeKind,
   fieldReferences,
   identifierProblem,
   removeField,
@@ -11,6 +12,7 @@ import {
   typeReferences,
   updateField,
   type EditResult,
+  type FieldJson,
 } from './fields';
 import type { PackageJson } from './model';
 import { chemichemi, examplePackages } from './testPackages';
@@ -91,5 +93,19 @@ describe('fields', () => {
     expect(pkg.types.find((t) => t.name === 'order')?.fields?.notes).toEqual({ type: 'string', required: true });
     pkg = ok(updateField(pkg, 'order', 'notes', { required: undefined }));
     expect(pkg.types.find((t) => t.name === 'order')?.fields?.notes).toEqual({ type: 'string' });
+  });
+
+  it('change a field’s kind, dropping what the old kind had and giving a decimal its scale', () => {
+    let pkg = ok(updateField(chemichemi(), 'order', 'notes', { max_length: 200, pattern: '^x' }));
+    const notes = () => pkg.types.find((t) => t.name === 'order')?.fields?.notes as FieldJson | undefined;
+    const current = notes();
+    if (!current) throw new Error('no notes field');
+    pkg = ok(updateField(pkg, 'order', 'notes', changeKind(current, 'decimal')));
+    expect(notes()).toEqual({ type: 'decimal', scale: 2 });
+    pkg = ok(updateField(pkg, 'order', 'notes', { rounding: 'half_up', minimum: 0 }));
+    const decimal = notes();
+    if (!decimal) throw new Error('no notes field');
+    pkg = ok(updateField(pkg, 'order', 'notes', changeKind(decimal, 'number')));
+    expect(notes()).toEqual({ type: 'number', minimum: 0 });
   });
 });

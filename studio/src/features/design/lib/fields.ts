@@ -10,11 +10,13 @@ export const FIELD_KINDS = [
   'string',
   'number',
   'integer',
+  'decimal',
   'boolean',
   'date',
   'datetime',
   'enum',
   'reference',
+  'user',
   'object',
   'array',
 ] as const;
@@ -33,6 +35,10 @@ export interface FieldJson {
   items?: FieldJson;
   minimum?: number;
   maximum?: number;
+  precision?: number;
+  scale?: number;
+  rounding?: string;
+  role?: string;
   min_length?: number;
   max_length?: number;
   pattern?: string;
@@ -40,6 +46,40 @@ export interface FieldJson {
   sortable?: boolean;
   searchable?: boolean;
   [key: string]: unknown;
+}
+
+/** The rounding modes of a decimal field (what `rounding:` accepts). */
+export const ROUNDING_MODES = ['half_even', 'half_up', 'half_down', 'up', 'down', 'ceiling', 'floor'] as const;
+
+/** The options that belong to each kind (besides those every field has). */
+const KIND_OPTIONS: Record<FieldKind, readonly string[]> = {
+  string: ['min_length', 'max_length', 'pattern', 'format', 'searchable'],
+  number: ['minimum', 'maximum'],
+  integer: ['minimum', 'maximum'],
+  decimal: ['precision', 'scale', 'rounding', 'minimum', 'maximum'],
+  boolean: [],
+  date: [],
+  datetime: [],
+  enum: ['values'],
+  reference: ['to'],
+  user: ['role'],
+  object: ['fields'],
+  array: ['items', 'min_items', 'max_items'],
+};
+
+/**
+ * The patch that turns `field` into a field of `kind`: the options of its old kind that the new
+ * one does not take are cleared (the server would refuse them), and a decimal gets a scale of 2
+ * (it needs one) unless it has one.
+ */
+export function changeKind(field: FieldJson, kind: FieldKind): Partial<FieldJson> {
+  const patch: Record<string, unknown> = { type: kind };
+  const keep = new Set(KIND_OPTIONS[kind]);
+  for (const key of Object.values(KIND_OPTIONS).flat()) {
+    if (!keep.has(key) && field[key] !== undefined) patch[key] = undefined;
+  }
+  if (kind === 'decimal' && field.scale === undefined) patch.scale = 2;
+  return patch;
 }
 
 const RESERVED = ['id', 'type', 'state', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'];
