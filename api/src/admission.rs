@@ -12,8 +12,9 @@
 //!
 //! A request takes its tenant's permit first (so a tenant waiting behind its own share holds no
 //! server permit), then the server's. When a gate is full, the request waits in its queue, which
-//! holds at most as many requests as the gate lets through, for at most
-//! `SWITCHYARD_ADMISSION_WAIT` (default `500ms`) in all; a request finding the queue full, or
+//! holds at most [`QUEUE_FACTOR`] times as many requests as the gate lets through (a burst, such
+//! as a page's requests or many users at once, is absorbed), for at most
+//! `SWITCHYARD_ADMISSION_WAIT` (default `2s`) in all; a request finding the queue full, or
 //! still waiting then, is refused. Nothing of it ran: the answer says `applied: false`.
 //!
 //! Why not tower's `ConcurrencyLimitLayer` and `LoadShedLayer`: they bound one service as a
@@ -34,6 +35,9 @@ use tokio::time::Instant;
 
 /// Tenants kept before the idle ones (no request in progress) are forgotten.
 const SWEEP_AT: usize = 1024;
+
+/// A gate's queue holds this many times the requests the gate lets through at once.
+pub const QUEUE_FACTOR: usize = 4;
 /// Longest tenant key kept from a path (a slug is shorter; a longer segment names no tenant and
 /// is cut, so it costs no more memory).
 const MAX_KEY: usize = 64;
@@ -105,7 +109,7 @@ impl Gate {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Some(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.size {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.size.saturating_mul(QUEUE_FACTOR) {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
@@ -264,18 +268,22 @@ mod tests {
             wait: Duration::from_secs(30),
         });
         let _held = admission.admit(Some("a")).await.expect("first");
-        // One waits (the queue holds as many as the share: 1) ...
+        // Four wait (the queue holds QUEUE_FACTOR times the share of 1) ...
         let admission = Arc::new(admission);
-        let queued = tokio::spawn({
-            let admission = admission.clone();
-            async move { admission.admit(Some("a")).await.map(drop) }
-        });
+        let queued: Vec<_> = (0..QUEUE_FACTOR)
+            .map(|_| {
+                tokio::spawn({
+                    let admission = admission.clone();
+                    async move { admission.admit(Some("a")).await.map(drop) }
+                })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
         // ... so the next is refused without waiting its 30 s.
         let started = std::time::Instant::now();
         assert_eq!(admission.admit(Some("a")).await.expect_err("queue full"), Refused::Tenant);
         assert!(started.elapsed() < Duration::from_secs(5), "refused at once, not after the wait");
-        queued.abort();
+        queued.iter().for_each(tokio::task::JoinHandle::abort);
         let off = Admission::new(AdmissionConfig { max_in_flight: None, tenant_in_flight: None, wait: Duration::ZERO });
         let held: Vec<_> = futures_lite(&off, 100).await;
         assert_eq!(held.len(), 100, "no bound: everything passes");

@@ -120,7 +120,7 @@ pub struct OpsConfig {
     /// no bound).
     pub tenant_in_flight: Option<u32>,
     /// `SWITCHYARD_ADMISSION_WAIT`: how long a request over either bound waits for its turn, in a
-    /// queue as long as the bound, before it is refused (default `500ms`, at most `30s`).
+    /// queue of four times the bound, before it is refused (default `2s`, at most `30s`).
     pub admission_wait: std::time::Duration,
 }
 

@@ -40,4 +40,4 @@ pub const INVITE_TTL_DAYS: i32 = 7;
 /// default pool) and `SWITCHYARD_ADMISSION_WAIT`.
 pub const MAX_IN_FLIGHT: u32 = 64;
 pub const TENANT_IN_FLIGHT: u32 = 16;
-pub const ADMISSION_WAIT: Duration = Duration::from_millis(500);
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(2);
