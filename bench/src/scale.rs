@@ -1,6 +1,6 @@
 //! **(e)** Scale of data (`make bench-scale`, `BENCH_ONLY=scale`; not part of `make bench`): one
-//! tenant with [`ORDERS`] orders of [`CUSTOMERS`] customers, each with two history rows and one
-//! event in the tenant's stream, and [`SMALL_TENANTS`] small tenants beside it (the same package,
+//! tenant with [`orders`] orders (`BENCH_SCALE_ORDERS`) of [`CUSTOMERS`] customers, each with two history rows and one
+//! event in the tenant's stream, and [`small_tenants`] small tenants beside it (`BENCH_SCALE_TENANTS`) (the same package,
 //! [`SMALL_ORDERS`] orders each), every row loaded with `COPY`. Then, over HTTP against the API
 //! served in-process (one keep-alive connection, one request at a time), [`REQUESTS`] requests of
 //! each read, with a varying argument: a filtered and sorted first page, counts, searches, an
@@ -31,9 +31,15 @@ use uuid::Uuid;
 use crate::report::{fmt_us, Report, Table};
 use crate::setup::{Server, Tenant};
 
-pub const ORDERS: usize = 1_000_000;
+/// Orders of the big tenant: `BENCH_SCALE_ORDERS` (default 1,000,000; smaller for a quick look).
+pub fn orders() -> usize {
+    std::env::var("BENCH_SCALE_ORDERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n >= 1_000).unwrap_or(1_000_000)
+}
 pub const CUSTOMERS: usize = 1_000;
-pub const SMALL_TENANTS: usize = 100;
+/// Small tenants beside it: `BENCH_SCALE_TENANTS` (default 100).
+pub fn small_tenants() -> usize {
+    std::env::var("BENCH_SCALE_TENANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100)
+}
 pub const SMALL_ORDERS: usize = 1_000;
 const SMALL_CUSTOMERS: usize = 20;
 /// Requests per read (after [`WARMUP`] unmeasured ones).
@@ -106,7 +112,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     // whole table (cheap while it is empty).
     let t0 = Instant::now();
     let mut small = Vec::new();
-    for i in 0..SMALL_TENANTS {
+    for i in 0..small_tenants() {
         let mut p = package.clone();
         p.tenant.slug = format!("bench-small-{i:03}");
         p.tenant.name = format!("Small tenant {i}");
@@ -116,7 +122,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     let applied = tenants::apply::publish(&db.owner, &package, "bench", &limits).await?;
     tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await?;
     let big = applied.tenant;
-    load.push((format!("publish {} small tenants and the big one", SMALL_TENANTS), t0.elapsed()));
+    load.push((format!("publish {} small tenants and the big one", small_tenants()), t0.elapsed()));
 
     // The big tenant's list and search indexes are dropped for the load and built again by
     // publishing's own code, as a publish over a million rows would.
@@ -137,9 +143,9 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     load.push((
         format!(
             "COPY {} entities, {} history rows, {} events",
-            ORDERS + CUSTOMERS + SMALL_TENANTS * (SMALL_ORDERS + SMALL_CUSTOMERS),
-            2 * ORDERS + SMALL_TENANTS * SMALL_ORDERS,
-            ORDERS
+            orders() + CUSTOMERS + small_tenants() * (SMALL_ORDERS + SMALL_CUSTOMERS),
+            2 * orders() + small_tenants() * SMALL_ORDERS,
+            orders()
         ),
         t0.elapsed(),
     ));
@@ -207,12 +213,12 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
             }),
         ),
         (
-            "count, over the cap (200,000 match)",
+            "count, over the cap (a state: a fifth of the orders)",
             "state=…&total=true&limit=1".into(),
             Box::new(|r: &mut StdRng| format!("state={}&total=true&limit=1", STATES[r.gen_range(0..STATES.len())])),
         ),
         (
-            "count, exact (1,000 match)",
+            "count, exact (a customer's orders)",
             "customer_id=…&total=true&limit=1".into(),
             Box::new(|r: &mut StdRng| {
                 format!("customer_id={}&total=true&limit=1", id(0, 1, r.gen_range(0..CUSTOMERS)))
@@ -229,7 +235,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
         (
             "search, part of an order number",
             "q=<7 digits>&limit=50".into(),
-            Box::new(|r: &mut StdRng| format!("q={:07}&limit=50", r.gen_range(0..ORDERS))),
+            Box::new(|r: &mut StdRng| format!("q={:07}&limit=50", r.gen_range(0..orders()))),
         ),
     ];
     for (name, shape, mut gen) in list_cases {
@@ -263,7 +269,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     let hist = measure(
         &mut rng,
         |r| {
-            let path = format!("{base}/entities/order/{}/history", id(0, 2, r.gen_range(0..ORDERS)));
+            let path = format!("{base}/entities/order/{}/history", id(0, 2, r.gen_range(0..orders())));
             let client = &client;
             async move { client.get(&path).await }
         },
@@ -287,7 +293,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     let hist = measure(
         &mut rng,
         |r| {
-            let path = format!("{base}/events?after={}&limit=500", r.gen_range(0..ORDERS - 500));
+            let path = format!("{base}/events?after={}&limit=500", r.gen_range(0..orders() - 500));
             let client = &client;
             async move { client.get(&path).await }
         },
@@ -452,7 +458,7 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
     sqlx::raw_sql("set session_replication_role = replica").execute(&mut *conn).await?;
     let now = chrono::Utc::now();
     let ts = |secs: usize| (now - chrono::Duration::seconds(secs as i64)).to_rfc3339();
-    let mut tenants: Vec<(usize, TenantId, i64, usize, usize)> = vec![(0, big, version, CUSTOMERS, ORDERS)];
+    let mut tenants: Vec<(usize, TenantId, i64, usize, usize)> = vec![(0, big, version, CUSTOMERS, orders())];
     tenants.extend(small.iter().enumerate().map(|(i, (t, v))| (i + 1, *t, *v, SMALL_CUSTOMERS, SMALL_ORDERS)));
 
     // Entities.
@@ -463,7 +469,7 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
         )
         .await?;
     let mut buf = String::with_capacity(CHUNK + 4096);
-    for &(t, tenant, version, customers, orders) in &tenants {
+    for &(t, tenant, version, customers, count) in &tenants {
         for c in 0..customers {
             let data = json!({ "name": customer_name(c) });
             push_row(
@@ -476,14 +482,14 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
                     &data.to_string(),
                     "1",
                     &version.to_string(),
-                    &ts(ORDERS + c),
-                    &ts(ORDERS + c),
+                    &ts(orders() + c),
+                    &ts(orders() + c),
                     "bench",
                     "bench",
                 ],
             );
         }
-        for n in 0..orders {
+        for n in 0..count {
             let c = (n * 7919) % customers;
             let state = STATES[n % STATES.len()];
             let data = json!({
@@ -505,8 +511,8 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
                     &data.to_string(),
                     &version_of_row.to_string(),
                     &version.to_string(),
-                    &ts(orders - n),
-                    &ts((orders - n) / 2),
+                    &ts(count - n),
+                    &ts((count - n) / 2),
                     "bench",
                     "bench",
                 ],
@@ -564,7 +570,7 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
     let mut copy = conn
         .copy_in_raw("copy outbox (tenant_id, event_id, name, entity_type, entity_id, payload, created_at) from stdin")
         .await?;
-    for n in 0..ORDERS {
+    for n in 0..orders() {
         let payload = json!({ "number": format!("SO-{n:07}"), "state": "SUBMITTED" });
         push_row(
             &mut buf,
@@ -575,7 +581,7 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
                 "order",
                 &id(0, 2, n).to_string(),
                 &payload.to_string(),
-                &ts(ORDERS - n),
+                &ts(orders() - n),
             ],
         );
         if buf.len() >= CHUNK {
@@ -596,7 +602,7 @@ async fn copy_entities(db: &Database, big: TenantId, version: i64, small: &[(Ten
          on conflict (tenant_id) do update set position = excluded.position",
     )
     .bind(big)
-    .bind(ORDERS as i64)
+    .bind(orders() as i64)
     .execute(&mut *conn)
     .await?;
     sqlx::raw_sql("reset session_replication_role").execute(&mut *conn).await?;
@@ -627,10 +633,11 @@ fn push_row(buf: &mut String, fields: &[&str]) {
 }
 
 pub fn report(r: &mut Report, s: &ScaleResult) {
+    let (orders, small_tenants) = (orders(), small_tenants());
     r.heading("(e) Scale of data");
     r.text(format!(
-        "One tenant with {ORDERS} orders of {CUSTOMERS} customers (two history rows and one event per order) and \
-         {SMALL_TENANTS} small tenants beside it ({SMALL_ORDERS} orders each), loaded with COPY. Each read: {REQUESTS} \
+        "One tenant with {orders} orders of {CUSTOMERS} customers (two history rows and one event per order) and \
+         {small_tenants} small tenants beside it ({SMALL_ORDERS} orders each), loaded with COPY. Each read: {REQUESTS} \
          requests over HTTP (one keep-alive connection, one at a time, the argument varying), after {WARMUP} unmeasured; \
          time from sending the request to the whole body received, on 127.0.0.1."
     ));
