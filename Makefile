@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint bench studio faults histories
+.PHONY: demo test setup lint bench bench-scale studio faults histories
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,13 @@ lint:
 
 bench: setup
 	scripts/bench.sh
+
+# The scale benchmark (docs/benchmarks.md, "(e) Scale of data"): a million orders in one tenant
+# beside 100 small ones, loaded with COPY, then lists, counts, searches, history and the event
+# stream's catch-up over HTTP with their plans. About 10 minutes on 2 cores; not in `make test`.
+bench-scale: setup
+	cargo build --release -p switchyard-bench
+	BENCH_ONLY=scale cargo run --release -q -p switchyard-bench
 
 # The fault harness's long run (docs/reliability.md): real servers killed and their database
 # restarted under load, then the ledger checked. FAULTS_SECONDS of load and FAULTS_KILLS faults

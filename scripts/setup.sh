@@ -27,6 +27,13 @@ if ! have_pg; then
     echo "setup: installing PostgreSQL server binaries"
     apt_install postgresql
 fi
+# pg_trgm (search indexes, migrations/0016): contrib, shipped with Debian's postgresql-15; a
+# distribution that splits contrib out has it in postgresql-contrib.
+if ! compgen -G "/usr/share/postgresql/*/extension/pg_trgm.control" >/dev/null 2>&1 \
+    && ! { command -v pg_config >/dev/null 2>&1 && [ -f "$(pg_config --sharedir)/extension/pg_trgm.control" ]; }; then
+    echo "setup: installing postgresql-contrib (pg_trgm)"
+    apt_install postgresql-contrib
+fi
 # flock (util-linux): scripts/test.sh shares its cluster between concurrent runs with it.
 if ! command -v flock >/dev/null 2>&1; then
     apt_install util-linux

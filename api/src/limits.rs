@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-pub use engine::store::query::{DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS};
+pub use engine::store::query::{
+    DEFAULT_LIMIT, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS, TOTAL_CAP,
+};
 /// The inbox's page bounds (`GET …/inbox`): its largest page and default, and the most
 /// candidates one page evaluates.
 pub use engine::store::{INBOX_DEFAULT_LIMIT, INBOX_MAX_LIMIT, INBOX_MAX_SCAN};

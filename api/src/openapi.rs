@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use crate::limits::{
     DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_IN_VALUES, MAX_LIMIT, MAX_Q_CHARS, MAX_Q_WORDS, MAX_VALUE_CHARS,
-    REQUEST_TIMEOUT,
+    REQUEST_TIMEOUT, TOTAL_CAP,
 };
 
 /// The columns every type may be filtered on, besides its fields.
@@ -352,7 +352,8 @@ pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> 
         json!({ "name": "cursor", "in": "query", "schema": { "type": "string" },
                 "description": "`next_cursor` of the previous page (valid only with the same sort)" }),
         json!({ "name": "total", "in": "query", "schema": { "type": "boolean" },
-                "description": "Also count every matching entity" }),
+                "description": format!("Also count the matching entities, exactly up to {TOTAL_CAP}: beyond, \
+                                        `total` is {TOTAL_CAP} and `total_exact` false (there are more)") }),
     ]);
     let mut create = create_operation(&parts, schemas);
     if !parts.unique_note.is_empty() {
@@ -381,7 +382,10 @@ pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> 
                     "properties": {
                         "data": { "type": "array", "items": entity },
                         "next_cursor": { "type": ["string", "null"] },
-                        "total": { "type": "integer" },
+                        "total": { "type": "integer", "maximum": TOTAL_CAP,
+                                   "description": "With `total=true`: how many entities match, at most the cap" },
+                        "total_exact": { "type": "boolean",
+                                         "description": "With `total=true`: false when more entities match than `total` (the cap)" },
                     },
                 })), &[400, 401, 403, 404, 422]),
             },

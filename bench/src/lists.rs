@@ -148,7 +148,7 @@ async fn seed(db: &Database, tenant: TenantId, version: i64) -> Result<()> {
 }
 
 /// The plan's nodes, depth first: `Index Scan using … on entities`, `Hash Join`, ….
-fn nodes(plan: &Value, out: &mut Vec<String>) {
+pub(crate) fn nodes(plan: &Value, out: &mut Vec<String>) {
     let plan = plan.get(0).and_then(|p| p.get("Plan")).unwrap_or(plan);
     let mut stack = vec![plan];
     while let Some(p) = stack.pop() {

@@ -21,8 +21,12 @@
 //! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
 //! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
 //! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server), `BENCH_ONLY=lists`
-//! (only part (d)), `BENCH_ONLY=overload` (only part (e), [`overload`]: a quiet tenant's latency
-//! beside a tenant at three times capacity; `BENCH_REPORT` default `target/bench-overload.md`).
+//! (only part (d)), `BENCH_ONLY=overload` ([`overload`]: a quiet tenant's latency beside a tenant
+//! at three times capacity; `BENCH_REPORT` default `target/bench-overload.md`).
+//!
+//! `BENCH_ONLY=scale` (`make bench-scale`) runs only the scale of data: a million orders
+//! in one tenant beside 100 small ones, loaded with COPY, and the reads over HTTP with their
+//! plans ([`scale`]); its report goes to `target/bench-scale.md` (or `BENCH_REPORT`).
 
 mod cpu;
 mod evalcost;
@@ -31,6 +35,7 @@ mod load;
 mod overload;
 mod pgbench;
 mod report;
+mod scale;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -163,6 +168,9 @@ async fn main() -> Result<()> {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "overload") {
         return overload_only(&root, &s).await;
     }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "scale") {
+        return scale_only(&root).await;
+    }
     let only_lists = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "lists");
     let eval = if only_lists {
         None
@@ -202,6 +210,33 @@ async fn main() -> Result<()> {
     }
     std::fs::write(&s.report, report.to_markdown()).with_context(|| format!("writing {}", s.report.display()))?;
     println!("(written to {})", s.report.display());
+    Ok(())
+}
+
+/// Part (e) alone, on its own embedded cluster.
+async fn scale_only(root: &Path) -> Result<()> {
+    let work = WorkDir::create()?;
+    eprintln!("bench: (e) scale of data; starting an embedded cluster in {}", work.home().display());
+    let db = setup::open_database(&work.home(), 8).await?;
+    let outcome = tokio::select! {
+        r = scale::run(root, &db) => r,
+        signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
+    };
+    eprintln!("bench: stopping the cluster");
+    let closed = db.close().await.context("stopping the embedded cluster");
+    drop(work);
+    let result = outcome?;
+    closed?;
+    let mut report = report::Report::default();
+    report.text(format!("Machine: {}; load average {}.", machine(), loadavg()));
+    scale::report(&mut report, &result);
+    print!("{}", report.to_text());
+    let path = std::env::var_os("BENCH_REPORT").map_or_else(|| root.join("target/bench-scale.md"), PathBuf::from);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, report.to_markdown()).with_context(|| format!("writing {}", path.display()))?;
+    println!("(written to {})", path.display());
     Ok(())
 }
 

@@ -16,13 +16,25 @@
 //! interrupted build is dropped and built again. Each index carries a JSON comment saying what
 //! it indexes, so the indexes a tenant's live version no longer asks for are dropped.
 //!
+//! A type with searched fields (`searchable`, or string fields of its title) also gets one
+//! trigram GIN index over their text, for `q` (migration 0016):
+//!
+//! ```sql
+//! create index concurrently if not exists entities_q_<hash>
+//!     on entities using gin (search_text(data, '{code,subject,body}'::text[]) search_trgm_ops)
+//!     where tenant_id = '<tenant uuid>'::uuid and type = 'ticket'::text
+//! ```
+//!
+//! Its operator class exists only where the migrations ran as a superuser; elsewhere it is not
+//! built (and a search reads the tenant's rows of the type).
+//!
 //! One index per (tenant, type, field) suits tens of tenants on one database; every insert and
 //! every plan consider each partial index of the table, so a database of thousands of tenants
 //! would want `entities` partitioned by tenant instead.
 
 use std::collections::HashMap;
 
-use engine::store::query::{index_specs, IndexSpec, INDEX_PREFIX};
+use engine::store::query::{index_specs, IndexSpec, INDEX_PREFIX, SEARCH_OPCLASS};
 use engine::store::TenantId;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -46,9 +58,21 @@ pub fn wanted(tenant: TenantId, package: &Package) -> Vec<IndexSpec> {
     index_specs(tenant, &package.types)
 }
 
+/// Whether the search indexes' operator class exists (migration 0016 creates it when it runs as
+/// a superuser).
+pub async fn search_indexable(owner: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select from pg_opclass where opcname = $1)")
+        .bind(SEARCH_OPCLASS)
+        .fetch_one(owner)
+        .await
+}
+
 /// Creates the indexes the package's lists need and drops those of `tenant` it no longer needs.
 pub async fn ensure(owner: &PgPool, tenant: TenantId, package: &Package) -> Result<IndexReport, ApplyError> {
-    let wanted = wanted(tenant, package);
+    let mut wanted = wanted(tenant, package);
+    if !search_indexable(owner).await? {
+        wanted.retain(|w| !w.search);
+    }
     let existing = existing(owner).await?;
     let mut report = IndexReport::default();
     for spec in &wanted {
@@ -67,7 +91,7 @@ pub async fn ensure(owner: &PgPool, tenant: TenantId, package: &Package) -> Resu
         sqlx::raw_sql(&format!("comment on index {} is {}", spec.name, literal(&spec.comment.to_string())))
             .execute(owner)
             .await?;
-        tracing::debug!(index = %spec.name, r#type = %spec.type_name, field = %spec.field, "created a list index");
+        tracing::debug!(index = %spec.name, r#type = %spec.type_name, field = %spec.field, search = spec.search, "created a list index");
         report.created.push(spec.name.clone());
     }
     let tenant_text = tenant.to_string();

@@ -5263,7 +5263,7 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page (valid only with the same sort) */
                 cursor?: string;
-                /** @description Also count every matching entity */
+                /** @description Also count the matching entities, exactly up to 10000: beyond, `total` is 10000 and `total_exact` false (there are more) */
                 total?: boolean;
             };
             header?: never;
@@ -5286,7 +5286,10 @@ export interface operations {
                     "application/json": {
                         data: components["schemas"]["Entity"][];
                         next_cursor: string | null;
+                        /** @description With `total=true`: how many entities match, at most the cap */
                         total?: number;
+                        /** @description With `total=true`: false when more entities match than `total` (the cap) */
+                        total_exact?: boolean;
                     };
                 };
             };

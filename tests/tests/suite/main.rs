@@ -5,6 +5,7 @@
 mod append_only;
 mod auth_cookie;
 mod bounds;
+mod catalog;
 mod client_ip;
 mod config;
 mod conflicts;

@@ -453,7 +453,9 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     // The publish made one index per filterable or sortable field, named deterministically.
     let package = tenants::Package::load_dir(&package_dir("query")).expect("package");
     let wanted = tenants::indexes::wanted(s.tenant, &package);
-    assert_eq!(wanted.len(), 8, "{wanted:?}");
+    // Eight fields, and the search indexes of ticket (code, subject, body) and client (name).
+    assert_eq!(wanted.len(), 10, "{wanted:?}");
+    assert_eq!(wanted.iter().filter(|w| w.search).count(), 2, "{wanted:?}");
     let present: Vec<String> =
         sqlx::query_scalar("select indexname::text from pg_indexes where tablename = 'entities'")
             .fetch_all(&db.owner)
@@ -464,7 +466,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     }
     // Applying again builds nothing.
     let again = tenants::indexes::ensure(&db.owner, s.tenant, &package).await.expect("ensure");
-    assert_eq!((again.created.len(), again.kept.len(), again.dropped.len()), (0, 8, 0));
+    assert_eq!((again.created.len(), again.kept.len(), again.dropped.len()), (0, 10, 0));
 
     let mut tx = db.tenant_tx(s.tenant).await;
     sqlx::query(
@@ -561,6 +563,64 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     .await
     .expect("count");
     assert_eq!(r.body["total"], json!(want));
+    assert_eq!(r.body["total_exact"], json!(true));
+
+    // Searches use the type's trigram index (an index condition under row-level security, not a
+    // filter over a scan), and find what `ilike` finds.
+    for (q, want) in [("T-012345", vec![12345]), ("ticket 99999", vec![99999]), ("t-01234", (12340..=12349).collect())]
+    {
+        let request =
+            ListRequest::from_pairs(vec![("q".into(), q.into()), ("sort".into(), "-code".into())], ListMode::List);
+        let plans =
+            explain_list(&s.store, s.tenant, &engine::store::timer_actor(), "ticket", &request).await.expect("explain");
+        // The rows with a code, by the search index; then those without one (none: `code` is
+        // required), by the code index.
+        let search_index = wanted.iter().find(|w| w.search && w.type_name == "ticket").expect("ticket's search index");
+        for (i, plan) in plans.iter().enumerate() {
+            let (mut indexes, mut conds, mut seq) = (Vec::new(), Vec::new(), false);
+            plan_facts(plan, &mut indexes, &mut conds, &mut seq);
+            assert!(!seq, "q={q}: a sequential scan\n{plan:#}");
+            if i == 0 {
+                assert!(
+                    conds.iter().any(|c| c.contains("search_text(data") && c.contains("~~%")),
+                    "q={q}: {conds:?}\n{plan:#}"
+                );
+                assert!(indexes.contains(&search_index.name), "q={q}: {indexes:?}");
+            }
+        }
+        let r =
+            s.get(&format!("entities/ticket?{}", qs(&[("q", q), ("sort", "code"), ("limit", "100")])), &agent).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let codes: Vec<String> = r.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|t| t["data"]["code"].as_str().unwrap_or("").to_string())
+            .collect();
+        let want: Vec<String> = want.iter().map(|n| format!("T-{n:06}")).collect();
+        assert_eq!(codes, want, "q={q}");
+    }
+
+    // A count past the cap says so; its statement reads at most the cap's worth of an index
+    // (index-only once the visibility map is set, as autovacuum would have done).
+    sqlx::query("vacuum analyze entities").execute(&db.owner).await.expect("vacuum");
+    let r = s
+        .get(&format!("entities/ticket?{}", qs(&[("state", "OPEN"), ("total", "true"), ("limit", "1")])), &agent)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(engine::store::query::TOTAL_CAP), json!(false))
+    );
+    let request =
+        ListRequest::from_pairs(vec![("state".into(), "OPEN".into()), ("total".into(), "true".into())], ListMode::List);
+    let plans =
+        explain_list(&s.store, s.tenant, &engine::store::timer_actor(), "ticket", &request).await.expect("explain");
+    let count = plans.last().expect("the count's plan");
+    let (mut indexes, mut conds, mut seq) = (Vec::new(), Vec::new(), false);
+    plan_facts(count, &mut indexes, &mut conds, &mut seq);
+    assert!(!seq && !indexes.is_empty(), "{count:#}");
+    assert!(count.to_string().contains("\"Node Type\":\"Limit\""), "{count:#}");
     db.drop_db().await.expect("drop");
 }
 
@@ -575,7 +635,7 @@ async fn indexes_follow_the_ontology() {
     amount.filterable = false;
     amount.sortable = false;
     let report = tenants::indexes::ensure(&db.owner, s.tenant, &package).await.expect("ensure");
-    assert_eq!((report.created.len(), report.kept.len(), report.dropped.len()), (0, 7, 1), "{report:?}");
+    assert_eq!((report.created.len(), report.kept.len(), report.dropped.len()), (0, 9, 1), "{report:?}");
     let gone = before.iter().find(|w| w.field == "amount").expect("amount index");
     assert_eq!(report.dropped, vec![gone.name.clone()]);
     db.drop_db().await.expect("drop");

@@ -187,6 +187,7 @@ async fn list(
     let mut body = json!({ "data": data, "next_cursor": page.next_cursor });
     if let Some(total) = page.total {
         body["total"] = json!(total);
+        body["total_exact"] = json!(page.total_exact);
     }
     Ok(Json(body))
 }

@@ -9,14 +9,20 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
-/// An index a list needs: one per (tenant, type, filterable or sortable scalar field).
+/// An index a list needs: one per (tenant, type, filterable or sortable scalar field), and one
+/// per (tenant, type with searched fields) for `q`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
     /// `entities_q_` + 24 hex digits of a hash of what it indexes: deterministic, so creating
     /// it again is a no-op, and a change of the field's kind makes a new one.
     pub name: String,
     pub type_name: String,
+    /// The field; for the search index, the searched fields joined by `,`.
     pub field: String,
+    /// The search index: a trigram GIN index over `search_text(data, fields)` with the operator
+    /// class `search_trgm_ops` (migration 0016), which only a superuser can create: without it,
+    /// the index is not built.
+    pub search: bool,
     /// `create index concurrently if not exists …` (run outside a transaction).
     pub create_sql: String,
     /// What the index is, as JSON (stored as the index's comment, so obsolete indexes of a
@@ -77,16 +83,74 @@ pub fn index_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<IndexSpec> 
                 name,
                 type_name: type_name.to_string(),
                 field: field.to_string(),
+                search: false,
                 create_sql,
                 comment,
             });
+        }
+        if let Some(spec) = search_spec(tenant, def) {
+            out.push(spec);
         }
     }
     out
 }
 
+/// The operator class of the search index (migration 0016).
+pub const SEARCH_OPCLASS: &str = "search_trgm_ops";
+
+/// `search_text(data, '{a,b}'::text[])`: the searched text of a type whose fields are checked
+/// identifiers (the query binds the same array as a parameter, which the planner folds to this
+/// very constant).
+fn search_expr(fields: &[String]) -> String {
+    format!("search_text(data, {}::text[])", literal(&format!("{{{}}}", fields.join(","))))
+}
+
+/// The search index of a type with searched fields (`searchable`, or string fields of the
+/// title): a trigram GIN index over their text, in the tenant's rows of the type.
+fn search_spec(tenant: uuid::Uuid, def: &EntityTypeDef) -> Option<IndexSpec> {
+    let type_name = def.name.as_str();
+    let fields = super::parse::search_fields(def);
+    if fields.is_empty() || !fields.iter().all(|f| is_identifier(f)) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(SEARCH_RECIPE.to_le_bytes());
+    h.update(tenant.as_bytes());
+    h.update(type_name.as_bytes());
+    h.update([0]);
+    for f in &fields {
+        h.update(f.as_bytes());
+        h.update([0]);
+    }
+    h.update(SEARCH_OPCLASS.as_bytes());
+    let name = format!("{INDEX_PREFIX}{}", &hex::encode(h.finalize())[..24]);
+    let create_sql = format!(
+        "create index concurrently if not exists {name} on entities using gin ({} {SEARCH_OPCLASS}) \
+         where tenant_id = {}::uuid and type = {}::text",
+        search_expr(&fields),
+        literal(&tenant.to_string()),
+        literal(type_name),
+    );
+    let comment = json!({
+        "tenant": tenant, "type": type_name, "search": fields, "recipe": SEARCH_RECIPE,
+    });
+    Some(IndexSpec {
+        name,
+        type_name: type_name.to_string(),
+        field: fields.join(","),
+        search: true,
+        create_sql,
+        comment,
+    })
+}
+
+/// Bumped when what the search index contains changes.
+const SEARCH_RECIPE: u32 = 1;
+
 /// Bumped when what a unique index compares changes, so indexes of the old recipe are replaced.
-const UNIQUE_RECIPE: u32 = 1;
+/// 2: `tenant_id` leads the key (a unique index must include the distribution column of a
+/// Citus table; `tests/tests/suite/catalog.rs`).
+const UNIQUE_RECIPE: u32 = 2;
 /// Prefix of the name of every index [`unique_specs`] makes (a unique violation on an index of
 /// this prefix is [`StoreError::Unique`]).
 pub const UNIQUE_PREFIX: &str = "entities_u_";
@@ -168,7 +232,7 @@ pub fn unique_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<UniqueSpec
             }
             let name = format!("{UNIQUE_PREFIX}{}", &hex::encode(h.finalize())[..24]);
             let create_sql = format!(
-                "create unique index if not exists {name} on entities ({}) where tenant_id = {}::uuid and type = {}::text",
+                "create unique index if not exists {name} on entities (tenant_id, {}) where tenant_id = {}::uuid and type = {}::text",
                 key.join(", "),
                 literal(&tenant.to_string()),
                 literal(type_name),

@@ -25,8 +25,6 @@
 //! Here: the request and page types, the parsed form, and the statements. The parsing of the
 //! parameters (pure) is [`parse`]; the indexes are [`index`].
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use ontology::def::FieldKind;
 use serde_json::{json, Value};
@@ -43,7 +41,7 @@ mod index;
 mod parse;
 pub(crate) mod rows;
 
-pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, UNIQUE_PREFIX};
+pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, SEARCH_OPCLASS, UNIQUE_PREFIX};
 pub use parse::ME;
 use parse::*;
 
@@ -60,6 +58,9 @@ pub const MAX_Q_WORDS: usize = 10;
 pub const MAX_VALUE_CHARS: usize = 2000;
 /// Bumped when what an index contains changes, so indexes of the old recipe are replaced.
 const INDEX_RECIPE: u32 = 1;
+/// Most entities `total=true` counts: a list with more answers `"total": TOTAL_CAP,
+/// "total_exact": false` (counting a million rows would take as long as reading them).
+pub const TOTAL_CAP: i64 = 10_000;
 /// Prefix of the name of every index [`index_specs`] makes.
 pub const INDEX_PREFIX: &str = "entities_q_";
 
@@ -112,8 +113,11 @@ pub struct ListPage {
     pub entities: Vec<Entity>,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
-    /// The number of entities matching the filters (not the page), when asked (`total=true`).
+    /// The number of entities matching the filters (not the page), when asked (`total=true`):
+    /// exact up to [`TOTAL_CAP`]; beyond it, [`TOTAL_CAP`] with `total_exact` false.
     pub total: Option<i64>,
+    /// Whether `total` is the exact count (false: there are more than `total`).
+    pub total_exact: bool,
 }
 
 // --- What a field is, in SQL ------------------------------------------------------------------
@@ -478,16 +482,14 @@ fn from_where(s: &mut Stmt, p: &Parsed, tenant: TenantId) {
         }
     }
     if let Some((fields, words)) = &p.search {
-        // Every word, case-insensitively, somewhere in the searched fields' text.
-        let mut haystack = String::from("concat_ws(' '");
-        for f in fields {
-            let name = s.param(Bind::Text(f.clone()));
-            let _ = write!(haystack, ", data ->> {name}");
-        }
-        haystack.push(')');
+        // Every word, case-insensitively, somewhere in the searched fields' text: `~~%` is
+        // `ilike` that may be an index condition under row-level security, over the expression
+        // of the type's trigram index (migration 0016, [`index_specs`]).
+        let names = s.param(Bind::Texts(fields.clone()));
+        let haystack = format!("search_text(data, {names})");
         for w in words {
             let pattern = s.param(Bind::Text(format!("%{}%", escape_like(w))));
-            s.push(&format!(" and {haystack} ilike {pattern}"));
+            s.push(&format!(" and {haystack} ~~% {pattern}"));
         }
     }
 }
@@ -661,15 +663,27 @@ async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPag
     } else {
         None
     };
-    let total = if p.total {
-        let mut s = Stmt::new("select count(*)");
-        from_where(&mut s, p, tenant);
-        let n: i64 = s.query().fetch_one(&mut **tx).await?.try_get(0)?;
-        Some(n)
+    let (total, total_exact) = if p.total {
+        let n = count_stmt(p, tenant).query().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
+        if n > TOTAL_CAP {
+            (Some(TOTAL_CAP), false)
+        } else {
+            (Some(n), true)
+        }
     } else {
-        None
+        (None, true)
     };
-    Ok(ListPage { entities: rows.into_iter().map(|(e, _)| e).collect(), next_cursor, total })
+    Ok(ListPage { entities: rows.into_iter().map(|(e, _)| e).collect(), next_cursor, total, total_exact })
+}
+
+/// `select count(*) from (select 1 … limit TOTAL_CAP + 1)`: counts at most one row past the
+/// cap, so its cost is bounded whatever the list's size (more than the cap is "at least").
+fn count_stmt(p: &Parsed, tenant: TenantId) -> Stmt {
+    let mut s = Stmt::new("select count(*) from (select 1");
+    from_where(&mut s, p, tenant);
+    let l = s.param(Bind::Int(TOTAL_CAP + 1));
+    s.push(&format!(" limit {l}) capped"));
+    s
 }
 
 /// Parses `request` against the live definitions and reads one page (see the module
@@ -691,8 +705,8 @@ pub(super) async fn run(
 }
 
 /// `EXPLAIN (FORMAT JSON)` of each statement that reads the page `request` asks for (one per
-/// segment, see the module documentation), planned exactly as [`Store::query`] plans them. For
-/// tests and operators.
+/// segment, see the module documentation; then the count's, with `total=true`), planned exactly
+/// as [`Store::query`] plans them. For tests and operators.
 pub async fn explain_list(
     store: &Store,
     tenant: TenantId,
@@ -707,6 +721,11 @@ pub async fn explain_list(
     let mut plans = Vec::new();
     for (segment, cursor) in steps(&parsed) {
         let mut stmt = page_stmt(&parsed, tenant, segment, cursor, parsed.limit + 1);
+        stmt.text = format!("explain (format json) {}", stmt.text);
+        plans.push(stmt.query().fetch_one(&mut *tx).await?.try_get(0)?);
+    }
+    if parsed.total {
+        let mut stmt = count_stmt(&parsed, tenant);
         stmt.text = format!("explain (format json) {}", stmt.text);
         plans.push(stmt.query().fetch_one(&mut *tx).await?.try_get(0)?);
     }
@@ -800,7 +819,7 @@ mod tests {
         assert_eq!(
             sku.create_sql,
             format!(
-                "create unique index if not exists {} on entities (lower(field_text(data, 'sku'))) \
+                "create unique index if not exists {} on entities (tenant_id, lower(field_text(data, 'sku'))) \
                  where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'part'::text",
                 sku.name
             )

@@ -372,9 +372,8 @@ pub(super) fn parse_sort(ty: &CompiledType, sort: Option<&str>, errors: &mut Err
 }
 
 /// The fields `q` searches: those marked `searchable`, plus the string fields the display title
-/// shows.
-pub(super) fn search_fields(ty: &CompiledType) -> Vec<String> {
-    let def = ty.def();
+/// shows, in the order of the type's fields (the order the search index joins them in).
+pub(super) fn search_fields(def: &ontology::def::EntityTypeDef) -> Vec<String> {
     let title_words: Vec<&str> = def
         .title
         .as_deref()
@@ -403,7 +402,7 @@ pub(super) fn parse_q(ty: &CompiledType, q: &str, errors: &mut Errors) -> Option
         errors.add("q", format!("may have at most {MAX_Q_WORDS} words"));
         return None;
     }
-    let fields = search_fields(ty);
+    let fields = search_fields(ty.def());
     if fields.is_empty() {
         errors.add("q", format!("{} has no searchable fields", ty.name()));
         return None;

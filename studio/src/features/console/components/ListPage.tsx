@@ -126,7 +126,8 @@ export function ListPage() {
         <button type="submit">Search</button>
         {list.data?.total !== undefined ? (
           <span className="muted" role="status">
-            {list.data.total} {list.data.total === 1 ? 'entity' : 'entities'}
+            {list.data.total_exact === false ? `more than ${String(list.data.total)}` : list.data.total}{' '}
+            {list.data.total === 1 ? 'entity' : 'entities'}
             {Object.keys(filters).length ? ' match the filters' : ''}
           </span>
         ) : null}
@@ -154,7 +155,11 @@ export function ListPage() {
               roles={me.data?.roles ?? []}
               target={chosen.all ? { filter: bulkFilter(filters, q) } : { ids: chosen.ids }}
               count={chosen.all ? (list.data.total ?? 0) : chosen.ids.length}
-              what={chosen.all ? `all ${String(list.data.total ?? 0)} matching` : `${String(chosen.ids.length)} selected`}
+              what={
+                chosen.all
+                  ? `all ${list.data.total_exact === false ? 'more than ' : ''}${String(list.data.total ?? 0)} matching`
+                  : `${String(chosen.ids.length)} selected`
+              }
               onDone={() => {
                 void client.invalidateQueries({ queryKey: ['t', tenant, 'list', type] });
                 void client.invalidateQueries({ queryKey: ['t', tenant, 'inbox'] });
@@ -172,7 +177,8 @@ export function ListPage() {
                   select([], true);
                 }}
               >
-                Select all {list.data.total} matching
+                Select all {list.data.total_exact === false ? 'more than ' : ''}
+                {list.data.total} matching
               </button>
             </p>
           ) : null}
