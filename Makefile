@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint bench bench-scale studio faults histories
+.PHONY: demo test setup lint bench bench-scale bench-studio studio faults histories
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,12 @@ bench: setup
 bench-scale: setup
 	cargo build --release -p switchyard-bench
 	BENCH_ONLY=scale cargo run --release -q -p switchyard-bench
+
+# The console list's render in headless Chromium at 100,000 orders (docs/benchmarks.md, "The
+# console list"; a few minutes, not part of `make test`): the release server, the built studio.
+bench-studio: setup studio
+	cargo build --release -p switchyard-bench -p switchyard-api
+	cd studio && SWITCHYARD_BIN="$$PWD/../target/release/switchyard" npm run -s bench:list
 
 # The fault harness's long run (docs/reliability.md): real servers killed and their database
 # restarted under load, then the ledger checked. FAULTS_SECONDS of load and FAULTS_KILLS faults

@@ -11,7 +11,9 @@
 //! * **(c)** the baseline: pgbench running the same SQL transaction on the same cluster at the
 //!   same client counts ([`pgbench`]), against which (b) is given as ratios;
 //! * **(d)** lists of 100,000 entities under a record rule, against the same lists without one
-//!   ([`lists`]).
+//!   ([`lists`]);
+//! * **(e)** the inbox's first page at 100,000 orders, against the same entities explained one
+//!   at a time ([`inbox`]).
 //!
 //! The report is printed and written as markdown to `target/bench-report.md`, with PASS/MISS
 //! lines for the targets (nothing is asserted).
@@ -21,8 +23,9 @@
 //! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
 //! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
 //! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server), `BENCH_ONLY=lists`
-//! (only part (d)), `BENCH_ONLY=overload` ([`overload`]: a quiet tenant's latency beside a tenant
-//! at three times capacity; `BENCH_REPORT` default `target/bench-overload.md`).
+//! (only parts (d) and (e), the lists and the inbox), `BENCH_ONLY=inbox` (only part (e)),
+//! `BENCH_ONLY=overload` ([`overload`]: a quiet tenant's latency beside a tenant at three times
+//! capacity; `BENCH_REPORT` default `target/bench-overload.md`).
 //!
 //! `BENCH_ONLY=scale` (`make bench-scale`) runs only the scale of data: a million orders
 //! in one tenant beside 100 small ones, loaded with COPY, and the reads over HTTP with their
@@ -30,6 +33,7 @@
 
 mod cpu;
 mod evalcost;
+mod inbox;
 mod lists;
 mod load;
 mod overload;
@@ -171,7 +175,9 @@ async fn main() -> Result<()> {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "scale") {
         return scale_only(&root).await;
     }
-    let only_lists = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "lists");
+    // `BENCH_ONLY=lists`: (d) and (e) only; `BENCH_ONLY=inbox`: (e) only.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let only_lists = only == "lists" || only == "inbox";
     let eval = if only_lists {
         None
     } else {
@@ -187,15 +193,16 @@ async fn main() -> Result<()> {
     let outcome = tokio::select! {
         r = async {
             let measured = if only_lists { None } else { Some(measure(&s, &root, &work, &db).await?) };
-            let lists = lists::run(&root, &db).await?;
-            Ok::<_, anyhow::Error>((measured, lists))
+            let lists = if only == "inbox" { None } else { Some(lists::run(&root, &db).await?) };
+            let inbox = inbox::run(&root, &db).await?;
+            Ok::<_, anyhow::Error>((measured, lists, inbox))
         } => r,
         signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
     };
     eprintln!("bench: stopping the cluster");
     let closed = db.close().await.context("stopping the embedded cluster");
     drop(work);
-    let (measured, lists) = outcome?;
+    let (measured, lists, inbox) = outcome?;
     closed?;
 
     let load = format!("{} at the start, {} at the end", load_before, loadavg());
@@ -203,7 +210,10 @@ async fn main() -> Result<()> {
         (Some((facts, levels)), Some(eval)) => build_report(&s, cores, &load, facts, eval, levels),
         _ => report::Report::default(),
     };
-    lists::report(&mut report, &lists);
+    if let Some(lists) = &lists {
+        lists::report(&mut report, lists);
+    }
+    inbox::report(&mut report, &inbox);
     print!("{}", report.to_text());
     if let Some(dir) = s.report.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -15,6 +15,8 @@ export const repoDir = join(studioDir, '..');
 
 export interface RunningServer {
   baseURL: string;
+  /** Its SWITCHYARD_HOME (the embedded cluster is in `pgdata`, its socket there too). */
+  home: string;
   banner: string[];
   stop: () => Promise<void>;
 }
@@ -67,7 +69,7 @@ export async function startServer(): Promise<RunningServer> {
       });
     });
     await waitReady(baseURL);
-    return { baseURL, banner, stop };
+    return { baseURL, home: env.SWITCHYARD_HOME ?? '', banner, stop };
   } catch (e) {
     await stop();
     throw e;

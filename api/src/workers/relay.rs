@@ -93,7 +93,7 @@ pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Re
         positions.push(position);
         outbox_ids.push(p.outbox_id);
         for (hook, patterns) in &hooks {
-            if patterns.matches(&p.name) {
+            if patterns.delivers(&p.name) {
                 deliveries.ids.push(Uuid::now_v7());
                 deliveries.webhook_ids.push(*hook);
                 deliveries.outbox_ids.push(p.outbox_id);

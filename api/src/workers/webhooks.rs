@@ -87,6 +87,17 @@ impl EventPatterns {
         }
     }
 
+    /// Whether a webhook with these patterns is sent an event named `name`: as [`Self::matches`],
+    /// except that the built-in `entity.changed` (a change that emits no event of its own, for
+    /// live views) goes only to a webhook that names it (`entity.changed` or `entity.*`), not
+    /// to `*`.
+    pub fn delivers(&self, name: &str) -> bool {
+        if name == engine::store::ENTITY_CHANGED {
+            return self.names.is_some() && self.matches(name);
+        }
+        self.matches(name)
+    }
+
     /// For SQL: (exact names, prefixes), both `None` for everything.
     pub fn sql_filter(&self) -> (Option<&[String]>, Option<&[String]>) {
         match &self.names {
@@ -238,6 +249,20 @@ mod tests {
             assert!(EventPatterns::parse(&[bad]).is_err(), "{bad}");
         }
         assert!(EventPatterns::parse::<&str>(&[]).is_err());
+    }
+
+    #[test]
+    fn entity_changed_goes_only_to_webhooks_that_name_it() {
+        let all = EventPatterns::parse(&["*"]).expect("all");
+        assert!(all.matches("entity.changed"), "the stream's `*` shows it");
+        assert!(!all.delivers("entity.changed"), "a webhook of `*` is not sent it");
+        assert!(all.delivers("order.approved"));
+        for named in [&["entity.changed"][..], &["order.*", "entity.*"][..]] {
+            assert!(EventPatterns::parse(named).expect("named").delivers("entity.changed"), "{named:?}");
+        }
+        let orders = EventPatterns::parse(&["order.*"]).expect("orders");
+        assert!(!orders.delivers("entity.changed"));
+        assert!(orders.delivers("order.approved"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::model::{Actor, Entity, Loaded};
 use crate::offload::cost_key;
 
 /// Most rows a `where` load may return: a transition is not a batch job.
-const MAX_LOAD_ROWS: i64 = 10_000;
+pub(super) const MAX_LOAD_ROWS: i64 = 10_000;
 
 /// Which transition to execute on which entity, with what input.
 #[derive(Debug, Clone)]
@@ -505,6 +505,21 @@ pub(super) fn run<'a>(
                 payload: e.payload.clone(),
             })
             .collect();
+        // A transition that emits nothing of its own still shows on the event stream, as the
+        // built-in `entity.changed` (not in the answer's `events`): live views follow every
+        // change. A creation has its `created` event already.
+        let changed: Vec<EmittedEvent> = if own_events.is_empty() && !creating {
+            vec![changed_event(&entity.type_name, entity.id, &decision.to, entity.version + 1)]
+        } else {
+            Vec::new()
+        };
+        let written: &[EmittedEvent] = if !events_now {
+            &[]
+        } else if changed.is_empty() {
+            &own_events
+        } else {
+            &changed
+        };
         let (updated, history_id) = sql::record_transition(
             tx,
             tenant,
@@ -523,7 +538,7 @@ pub(super) fn run<'a>(
                 config_version: stored.config_version,
                 parent_id: parent,
             },
-            if events_now { &own_events } else { &[] },
+            written,
         )
         .await?;
         if decision.to != decision.from || creating {
@@ -571,6 +586,9 @@ pub(super) fn run<'a>(
                 },
             )
             .await?;
+            // A loaded row the script changed emits no event of its own: `entity.changed`.
+            let event = changed_event(&u.type_name, u.id, &row.entity.state, row.entity.version + 1);
+            sql::insert_event(tx, tenant, &event, Some(history_id)).await?;
         }
 
         for c in &decision.creates {
@@ -609,7 +627,7 @@ pub(super) fn run<'a>(
         }
 
         if !events_now {
-            for event in &own_events {
+            for event in own_events.iter().chain(&changed) {
                 sql::insert_event(tx, tenant, event, Some(history_id)).await?;
             }
         }
@@ -710,6 +728,21 @@ async fn load_stage(
         out.insert(r.name.clone(), loaded);
     }
     Ok(())
+}
+
+/// The built-in event of a change that emits none of its own (docs/api.md, "Events"): who
+/// follows the stream learns that the entity changed, and its state and version, but none of
+/// its data.
+pub const ENTITY_CHANGED: &str = "entity.changed";
+
+fn changed_event(type_name: &str, id: Uuid, state: &str, version: i64) -> EmittedEvent {
+    EmittedEvent {
+        id: Uuid::now_v7(),
+        name: ENTITY_CHANGED.to_string(),
+        entity_type: type_name.to_string(),
+        entity_id: id,
+        payload: json!({ "id": id, "type": type_name, "state": state, "version": version }),
+    }
 }
 
 fn created_event(e: &Entity) -> EmittedEvent {
@@ -992,31 +1025,43 @@ pub(super) async fn explain(
                 Err(r) => (Vec::new(), Some(r.to_string())),
             }
         };
-        let guards_pass = guards.iter().all(|g| g.passed);
-        let four_eyes_pass = guards.iter().all(|g| g.passed || g.kind != GuardKind::FourEyes);
-        let allowed = role_allowed && guards_pass && load_error.is_none();
-        let reason = if !role_allowed {
-            Some("role".to_string())
-        } else if let Some(e) = load_error {
-            Some(e)
-        } else if !four_eyes_pass {
-            Some("four_eyes".to_string())
-        } else if !guards_pass {
-            Some("guard".to_string())
-        } else {
-            None
-        };
-        out.push(TransitionInfo {
-            name: t.name().to_string(),
-            label: t.label().map(str::to_string),
-            to: t.to().to_string(),
-            allowed,
-            role_allowed,
-            roles: t.roles().to_vec(),
-            guards,
-            input_schema: t.input_schema().cloned(),
-            reason,
-        });
+        out.push(transition_info(t, role_allowed, guards, load_error));
     }
     Ok(out)
+}
+
+/// A transition explained: allowed when the role is held, every guard (four-eyes included)
+/// passed and the loads ran; otherwise the first reason of `role`, the load's error,
+/// `four_eyes`, `guard`.
+pub(super) fn transition_info(
+    t: &crate::compiled::CompiledTransition,
+    role_allowed: bool,
+    guards: Vec<eval::GuardResult>,
+    load_error: Option<String>,
+) -> TransitionInfo {
+    let guards_pass = guards.iter().all(|g| g.passed);
+    let four_eyes_pass = guards.iter().all(|g| g.passed || g.kind != GuardKind::FourEyes);
+    let allowed = role_allowed && guards_pass && load_error.is_none();
+    let reason = if !role_allowed {
+        Some("role".to_string())
+    } else if let Some(e) = load_error {
+        Some(e)
+    } else if !four_eyes_pass {
+        Some("four_eyes".to_string())
+    } else if !guards_pass {
+        Some("guard".to_string())
+    } else {
+        None
+    };
+    TransitionInfo {
+        name: t.name().to_string(),
+        label: t.label().map(str::to_string),
+        to: t.to().to_string(),
+        allowed,
+        role_allowed,
+        roles: t.roles().to_vec(),
+        guards,
+        input_schema: t.input_schema().cloned(),
+        reason,
+    }
 }

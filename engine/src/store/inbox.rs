@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::exec::{self, TransitionInfo};
+use super::exec::TransitionInfo;
+use super::explain;
 use super::sql;
 use super::{Store, StoreError, TenantId};
 use crate::compiled::CompiledTenant;
@@ -143,19 +144,20 @@ pub(super) async fn page(
         exhausted = (rows.len() as i64) < batch;
         let read = rows.len();
         let hidden = hidden_by_record_rules(&mut tx, tenant, &live, actor, &rows).await?;
+        // At most what the scan bound still allows, then every visible candidate explained in
+        // one go (its loads batched across the candidates).
+        let rows: Vec<sql::StoredEntity> = rows.into_iter().take(INBOX_MAX_SCAN.saturating_sub(scanned)).collect();
+        let shown: Vec<&sql::StoredEntity> = rows.iter().filter(|r| !hidden.contains(&r.entity.id)).collect();
+        let mut explained = explain::explain_many(store, &mut tx, tenant, &shown, actor, now).await?.into_iter();
         for (i, stored) in rows.into_iter().enumerate() {
             after = stored.entity.id;
             scanned += 1;
-            if hidden.contains(&stored.entity.id) {
-                continue;
-            }
-            let allowed: Vec<TransitionInfo> = exec::explain(store, &mut tx, tenant, &stored, actor, now)
-                .await?
-                .into_iter()
-                .filter(|t| t.allowed)
-                .collect();
-            if !allowed.is_empty() {
-                items.push(InboxItem { entity: stored.entity, transitions: allowed });
+            if !hidden.contains(&stored.entity.id) {
+                let allowed: Vec<TransitionInfo> =
+                    explained.next().unwrap_or_default().into_iter().filter(|t| t.allowed).collect();
+                if !allowed.is_empty() {
+                    items.push(InboxItem { entity: stored.entity, transitions: allowed });
+                }
             }
             if items.len() as i64 >= limit || scanned >= INBOX_MAX_SCAN {
                 // Stopped before the end of what there is: there may be more (a short batch

@@ -19,6 +19,7 @@ mod decisions;
 mod edit;
 mod error;
 mod exec;
+mod explain;
 mod inbox;
 pub mod query;
 mod refs;
@@ -43,7 +44,7 @@ pub use cache::DefinitionCache;
 pub use error::{unique_message, StoreError, IMMUTABLE_SQLSTATE};
 pub use exec::{
     DryRun, DryRunDefinitions, EntityChange, FollowUpRun, TransitionInfo, TransitionOptions, TransitionOutcome,
-    TransitionRequest,
+    TransitionRequest, ENTITY_CHANGED,
 };
 pub use inbox::{
     candidate_states, InboxGroup, InboxItem, InboxPage, InboxRequest, INBOX_DEFAULT_LIMIT, INBOX_MAX_LIMIT,

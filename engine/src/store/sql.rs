@@ -229,6 +229,120 @@ pub async fn load_where(
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
 
+/// The rows of `type_name` among `ids` (no lock), in id order: the `by id` loads of many
+/// entities in one statement (the inbox).
+pub async fn get_typed_many(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    ids: &[Uuid],
+) -> Result<Vec<StoredEntity>, StoreError> {
+    let query = format!(
+        "select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = any($3) order by id"
+    );
+    let rows = sqlx::query(&query).bind(tenant).bind(type_name).bind(ids).fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
+}
+
+/// Many `where` loads of one type and one shape (the same fields, each a scalar or an array in
+/// every request) in one statement, without locks: for each request, what [`load_where`] gives
+/// it (rows matching every condition, in id order, at most `limit`), in the order of
+/// `requests`. An `id` that is no UUID matches nothing (where [`load_where`] fails the
+/// statement).
+pub async fn load_where_many(
+    tx: &mut Tx,
+    tenant: TenantId,
+    type_name: &str,
+    requests: &[&[(String, Value)]],
+    limit: i64,
+) -> Result<Vec<Vec<StoredEntity>>, StoreError> {
+    let Some(first) = requests.first() else { return Ok(Vec::new()) };
+    // Parameters: $1 tenant, $2 type, $3 the requests' positions, then per condition its
+    // values across the requests (jsonb[]) and, for a data field, its name.
+    let mut conditions = Vec::with_capacity(first.len());
+    let mut columns: Vec<Vec<Value>> = vec![Vec::with_capacity(requests.len()); first.len()];
+    let mut names: Vec<String> = Vec::new();
+    let mut n = 4 + first.len();
+    for (c, (field, value)) in first.iter().enumerate() {
+        let p = format!("r.p{c}");
+        let many = value.is_array();
+        conditions.push(match (field.as_str(), many) {
+            ("id", false) => format!("id = ({p} #>> '{{}}')::uuid"),
+            ("id", true) => format!("id = any(array(select jsonb_array_elements_text({p})::uuid))"),
+            ("state", false) => format!("state = ({p} #>> '{{}}')"),
+            ("state", true) => format!("state in (select jsonb_array_elements_text({p}))"),
+            (_, false) => {
+                names.push(field.clone());
+                n += 1;
+                format!("data -> ${} = {p}", n - 1)
+            }
+            (_, true) => {
+                names.push(field.clone());
+                n += 1;
+                format!("data -> ${} in (select jsonb_array_elements({p}))", n - 1)
+            }
+        });
+    }
+    for request in requests {
+        if request.len() != first.len() {
+            return Err(crate::eval::Rejection::Internal("load requests of one batch differ in shape".into()).into());
+        }
+        for (c, (field, value)) in request.iter().enumerate() {
+            if field != &first[c].0 || value.is_array() != first[c].1.is_array() {
+                return Err(
+                    crate::eval::Rejection::Internal("load requests of one batch differ in shape".into()).into()
+                );
+            }
+            // The same text conversions as `load_where`; ids as their canonical text (an id
+            // column's text), anything else matching nothing.
+            columns[c].push(match (field.as_str(), value.is_array()) {
+                ("id", false) => {
+                    Uuid::parse_str(&scalar_text(value)).map_or(Value::Null, |u| Value::String(u.to_string()))
+                }
+                ("id", true) => Value::Array(
+                    array_texts(value)
+                        .iter()
+                        .filter(|t| Uuid::parse_str(t).is_ok_and(|u| u.to_string() == **t))
+                        .map(|t| Value::String(t.clone()))
+                        .collect(),
+                ),
+                ("state", false) => Value::String(scalar_text(value)),
+                ("state", true) => Value::Array(array_texts(value).into_iter().map(Value::String).collect()),
+                _ => value.clone(),
+            });
+        }
+    }
+    let params: Vec<String> = (0..first.len()).map(|c| format!("${}::jsonb[]", c + 4)).collect();
+    let aliases: Vec<String> = (0..first.len()).map(|c| format!(", p{c}")).collect();
+    let unnest_args = if params.is_empty() { String::new() } else { format!(", {}", params.join(", ")) };
+    let filter: String = conditions.iter().map(|c| format!(" and {c}")).collect();
+    let query = format!(
+        "select r.i as batch_index, e.* from unnest($3::int4[]{unnest_args}) as r(i{aliases}) \
+         cross join lateral (select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2{filter} \
+           order by id limit {limit}) e \
+         order by r.i, e.id",
+        aliases = aliases.concat(),
+    );
+    let positions: Vec<i32> = (0..requests.len()).map(|i| i32::try_from(i).unwrap_or(i32::MAX)).collect();
+    let mut q = sqlx::query(&query).bind(tenant).bind(type_name).bind(positions);
+    for column in columns {
+        q = q.bind(column);
+    }
+    for name in names {
+        q = q.bind(name);
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    let mut out: Vec<Vec<StoredEntity>> = vec![Vec::new(); requests.len()];
+    for row in &rows {
+        let i: i32 = row.try_get("batch_index")?;
+        let slot = usize::try_from(i).ok().and_then(|i| out.get_mut(i));
+        if let Some(slot) = slot {
+            slot.push(entity_from_row(row)?);
+        }
+    }
+    Ok(out)
+}
+
 enum Bind {
     Text(String),
     TextArray(Vec<String>),
@@ -592,6 +706,30 @@ pub async fn earlier_actors(
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// [`earlier_actors`] of many entities in one statement: entity → transition → the ids of the
+/// actors who fired it on the entity (of `transitions`; a transition nobody fired is missing).
+pub async fn earlier_actors_many(
+    tx: &mut Tx,
+    tenant: TenantId,
+    entity_ids: &[Uuid],
+    transitions: &[String],
+) -> Result<std::collections::HashMap<Uuid, IndexMap<String, Vec<String>>>, StoreError> {
+    let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query_as(
+        "select entity_id, transition, array_agg(distinct actor_id order by actor_id) from transitions \
+         where tenant_id = $1 and entity_id = any($2) and transition = any($3) group by entity_id, transition",
+    )
+    .bind(tenant)
+    .bind(entity_ids)
+    .bind(transitions)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out: std::collections::HashMap<Uuid, IndexMap<String, Vec<String>>> = std::collections::HashMap::new();
+    for (entity, transition, actors) in rows {
+        out.entry(entity).or_default().insert(transition, actors);
+    }
+    Ok(out)
 }
 
 /// A timer to start: the transition, its input, and when it is due.

@@ -1,5 +1,6 @@
 // Live updates: while signed in to a tenant, the studio follows the tenant's event stream and,
-// for each event (a creation, a transition, an edit), reads again what it shows of that entity:
+// for each event (a creation, a transition, an edit; a change that emits no event of its own
+// comes as the built-in `entity.changed`), reads again what it shows of that entity:
 // the lists of its type, the entity itself (its data, transitions and history), and the inbox.
 // Only the queries on screen are fetched again (react-query refetches active queries and marks
 // the others stale), so an event costs one request per thing shown.

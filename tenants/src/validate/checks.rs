@@ -625,6 +625,15 @@ impl Validation {
         };
         for (name, t) in &wf.transitions {
             self.emitted.extend(t.events.iter().cloned());
+            for (i, event) in t.events.iter().enumerate() {
+                if event == engine::store::ENTITY_CHANGED {
+                    let pointer = format!("/workflow/transitions/{}/events/{i}", esc(name));
+                    let message = format!(
+                        "`{event}` is the built-in event of a change that emits none of its own: choose another name"
+                    );
+                    self.error(&ty.parsed.rel, &pointer, message);
+                }
+            }
             let Some(source) = &t.script else { continue };
             let loads: Vec<&str> = t.load.keys().map(String::as_str).collect();
             let Ok(script) = scripts.compile(source, &loads) else {

@@ -75,6 +75,7 @@ broken! {
     create_transition,
     unreachable_state,
     dead_end_state,
+    reserved_event,
     terminal_state,
     position,
     roles,

@@ -264,6 +264,55 @@ async fn events_follow_the_view_permissions_of_their_types() {
     w.stop(Duration::from_secs(5)).await;
 }
 
+/// A transition that declares no event still reaches the stream, as the built-in
+/// `entity.changed` (the entity's type, id, state and version, none of its data); a user who
+/// may not view the type is not sent it; the transition's answer lists no event.
+#[tokio::test]
+async fn a_change_without_events_reaches_the_stream_as_entity_changed() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let w = workers(&s.store, &s.ops.hub, &test_ops(3));
+    let (agent, clerk) = (s.token(&db, "agent@signals.test").await, s.token(&db, "clerk@signals.test").await);
+    let a = ticket(&s, &agent, "quiet").await;
+    events(&s, &agent, 1).await;
+
+    let mut agent_stream = open_stream(&s, &agent, "", None).await;
+    let mut clerk_stream = open_stream(&s, &clerk, "", None).await;
+    let (mut agent_buf, mut clerk_buf) = (String::new(), String::new());
+    let r = s.fire(&agent, "ticket", &a, "hold", json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["events"], json!([]), "the transition declares none");
+    let got = sse_events(&mut agent_stream, 1, &mut agent_buf).await;
+    assert_eq!(got[0].0, 2);
+    assert_eq!(
+        (&got[0].1["name"], &got[0].1["entity_type"], &got[0].1["entity_id"]),
+        (&json!("entity.changed"), &json!("ticket"), &json!(a))
+    );
+    assert_eq!(got[0].1["payload"], json!({ "id": a, "type": "ticket", "state": "HELD", "version": 2 }));
+
+    // The clerk may not view tickets: the next event on its stream is its own memo's (3), not
+    // the ticket's change (2).
+    let memo = s.create(&clerk, "memo", json!({ "text": "hello" })).await;
+    let got = sse_events(&mut clerk_stream, 1, &mut clerk_buf).await;
+    assert_eq!((got[0].0, &got[0].1["name"]), (3, &json!("memo.created")), "{got:?}");
+    assert_eq!(got[0].1["entity_id"], memo["id"]);
+    let r = s.get("events?type=entity.changed", &clerk).await;
+    assert_eq!(r.body["data"], json!([]), "{:?}", r.body);
+
+    // Every such change shows, each with the version it made.
+    fire(&s, &agent, &a, "resume").await;
+    let got = sse_events(&mut agent_stream, 2, &mut agent_buf).await;
+    assert_eq!(got[0].1["name"], "memo.created");
+    assert_eq!(got[1].1["payload"], json!({ "id": a, "type": "ticket", "state": "OPEN", "version": 3 }));
+    // A transition that declares its events has those, and no `entity.changed`.
+    fire(&s, &agent, &a, "close").await;
+    let got = sse_events(&mut agent_stream, 1, &mut agent_buf).await;
+    assert_eq!(got[0].1["name"], "ticket.closed");
+    let all = events(&s, &agent, 5).await;
+    assert_eq!(names(&all), ["ticket.created", "entity.changed", "memo.created", "entity.changed", "ticket.closed"]);
+    w.stop(Duration::from_secs(5)).await;
+}
+
 /// Reads server-sent events from a response until `n` arrived: `(id, data)` pairs.
 async fn sse_events(resp: &mut reqwest::Response, n: usize, buffer: &mut String) -> Vec<(i64, Value)> {
     let mut out = Vec::new();
