@@ -1,7 +1,7 @@
 //! Explaining the transitions of many entities at once (the inbox's page): the same answer as
 //! [`exec::explain`] gives each entity, with the IO batched across them. Each load stage runs
-//! one statement per type for the loads by id (`id = any(…)`) and one per type and shape for
-//! the `where` loads (a lateral join over the requests, identical requests asked once); the
+//! one statement per type for the loads by id (`id = any(…)`) and one per type for the `where`
+//! loads (a `union all` branch per request, identical requests asked once); the
 //! four-eyes history of every entity is one statement; the definitions and decision tables are
 //! read once per version. The pure parts (preparing, the next stage's requests, the guards) run
 //! per entity and transition, exactly as for one entity.
@@ -182,11 +182,8 @@ pub(super) async fn explain_many(
     Ok(out)
 }
 
-/// A `where` load's fields, each with whether its value is an array.
-type Shape<'a> = Vec<(&'a str, bool)>;
-
 /// Runs a stage's requests (of many jobs): the loads by id, one statement per type; the `where`
-/// loads, one per type and shape, identical requests asked once. The answers in the order of
+/// loads, one per type (a branch per request), identical requests asked once. The answers in the order of
 /// `requests`.
 async fn run_requests<'r>(
     tx: &mut Tx,
@@ -194,7 +191,7 @@ async fn run_requests<'r>(
     requests: impl Iterator<Item = &'r LoadRequest> + Clone,
 ) -> Result<Vec<Loaded>, StoreError> {
     let mut by_id: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
-    // Distinct `where` requests, by (type, conditions), and their groups by (type, shape).
+    // Distinct `where` requests, by (type, conditions).
     let mut distinct: Vec<(&str, &[(String, Value)])> = Vec::new();
     let mut distinct_index: HashMap<(&str, String), usize> = HashMap::new();
     for r in requests.clone() {
@@ -221,13 +218,12 @@ async fn run_requests<'r>(
         }
     }
 
-    let mut groups: BTreeMap<(&str, Shape<'_>), Vec<usize>> = BTreeMap::new();
-    for (i, (type_name, conditions)) in distinct.iter().enumerate() {
-        let shape = conditions.iter().map(|(f, v)| (f.as_str(), v.is_array())).collect();
-        groups.entry((type_name, shape)).or_default().push(i);
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (type_name, _)) in distinct.iter().enumerate() {
+        groups.entry(type_name).or_default().push(i);
     }
     let mut where_rows: Vec<Vec<Entity>> = vec![Vec::new(); distinct.len()];
-    for ((type_name, _), members) in groups {
+    for (type_name, members) in groups {
         let asked: Vec<&[(String, Value)]> = members.iter().filter_map(|&i| distinct.get(i).map(|d| d.1)).collect();
         let answers = sql::load_where_many(tx, tenant, type_name, &asked, MAX_LOAD_ROWS).await?;
         for (i, rows) in members.into_iter().zip(answers) {

@@ -3,9 +3,10 @@
 //!
 //! The candidates are narrowed in SQL ([`sql::inbox_candidates`]): entities of the types the
 //! actor may view, in the states from which the live version has a transition open to one of
-//! the actor's roles, read by index (tenant, type, state, id). Each candidate is then explained
-//! exactly as `GET …/transitions` explains it ([`exec::explain`], with its pinned version), and
-//! kept when at least one transition is allowed. A page evaluates at most [`INBOX_MAX_SCAN`]
+//! the actor's roles, read by index (tenant, type, state, id). The candidates are then explained
+//! together ([`explain::explain_many`]: the same answer as `GET …/transitions` gives each, with
+//! its pinned version, the loads batched across the candidates), and each is kept when at least
+//! one transition is allowed. A page evaluates at most [`INBOX_MAX_SCAN`]
 //! candidates: when that many were looked at before `limit` entities were found, the page is
 //! shorter and its cursor says where to go on.
 

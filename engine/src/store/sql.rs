@@ -181,38 +181,7 @@ pub async fn load_where(
 ) -> Result<Vec<StoredEntity>, StoreError> {
     let mut query = format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2");
     let mut binds: Vec<Bind> = Vec::new();
-    for (field, value) in conditions {
-        let n = binds.len() + 3;
-        let many = value.is_array();
-        match (field.as_str(), many) {
-            ("id", false) => {
-                query.push_str(&format!(" and id = ${n}::text::uuid"));
-                binds.push(Bind::Text(scalar_text(value)));
-            }
-            ("id", true) => {
-                query.push_str(&format!(" and id::text = any(${n}::text[])"));
-                binds.push(Bind::TextArray(array_texts(value)));
-            }
-            ("state", false) => {
-                query.push_str(&format!(" and state = ${n}"));
-                binds.push(Bind::Text(scalar_text(value)));
-            }
-            ("state", true) => {
-                query.push_str(&format!(" and state = any(${n}::text[])"));
-                binds.push(Bind::TextArray(array_texts(value)));
-            }
-            (_, false) => {
-                query.push_str(&format!(" and data -> ${n} = ${}", n + 1));
-                binds.push(Bind::Text(field.clone()));
-                binds.push(Bind::Json(value.clone()));
-            }
-            (_, true) => {
-                query.push_str(&format!(" and data -> ${n} in (select jsonb_array_elements(${}))", n + 1));
-                binds.push(Bind::Text(field.clone()));
-                binds.push(Bind::Json(value.clone()));
-            }
-        }
-    }
+    where_conditions(conditions, &mut query, &mut binds, 3);
     query.push_str(&format!(" order by id limit {limit}"));
     if lock {
         query.push_str(" for update");
@@ -244,11 +213,10 @@ pub async fn get_typed_many(
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
 
-/// Many `where` loads of one type and one shape (the same fields, each a scalar or an array in
-/// every request) in one statement, without locks: for each request, what [`load_where`] gives
-/// it (rows matching every condition, in id order, at most `limit`), in the order of
-/// `requests`. An `id` that is no UUID matches nothing (where [`load_where`] fails the
-/// statement).
+/// Many `where` loads of one type in one statement, without locks: for each request, exactly
+/// what [`load_where`] gives it (rows matching every condition, in id order, at most `limit`), in
+/// the order of `requests`. One `union all` branch per request, each with its own parameters, so
+/// that each is planned with its values as [`load_where`]'s statement is.
 pub async fn load_where_many(
     tx: &mut Tx,
     tenant: TenantId,
@@ -256,91 +224,77 @@ pub async fn load_where_many(
     requests: &[&[(String, Value)]],
     limit: i64,
 ) -> Result<Vec<Vec<StoredEntity>>, StoreError> {
-    let Some(first) = requests.first() else { return Ok(Vec::new()) };
-    // Parameters: $1 tenant, $2 type, $3 the requests' positions, then per condition its
-    // values across the requests (jsonb[]) and, for a data field, its name.
-    let mut conditions = Vec::with_capacity(first.len());
-    let mut columns: Vec<Vec<Value>> = vec![Vec::with_capacity(requests.len()); first.len()];
-    let mut names: Vec<String> = Vec::new();
-    let mut n = 4 + first.len();
-    for (c, (field, value)) in first.iter().enumerate() {
-        let p = format!("r.p{c}");
-        let many = value.is_array();
-        conditions.push(match (field.as_str(), many) {
-            ("id", false) => format!("id = ({p} #>> '{{}}')::uuid"),
-            ("id", true) => format!("id = any(array(select jsonb_array_elements_text({p})::uuid))"),
-            ("state", false) => format!("state = ({p} #>> '{{}}')"),
-            ("state", true) => format!("state in (select jsonb_array_elements_text({p}))"),
-            (_, false) => {
-                names.push(field.clone());
-                n += 1;
-                format!("data -> ${} = {p}", n - 1)
-            }
-            (_, true) => {
-                names.push(field.clone());
-                n += 1;
-                format!("data -> ${} in (select jsonb_array_elements({p}))", n - 1)
-            }
-        });
+    if requests.is_empty() {
+        return Ok(Vec::new());
     }
-    for request in requests {
-        if request.len() != first.len() {
-            return Err(crate::eval::Rejection::Internal("load requests of one batch differ in shape".into()).into());
+    let mut query = String::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    for (i, conditions) in requests.iter().enumerate() {
+        if i > 0 {
+            query.push_str(" union all ");
         }
-        for (c, (field, value)) in request.iter().enumerate() {
-            if field != &first[c].0 || value.is_array() != first[c].1.is_array() {
-                return Err(
-                    crate::eval::Rejection::Internal("load requests of one batch differ in shape".into()).into()
-                );
-            }
-            // The same text conversions as `load_where`; ids as their canonical text (an id
-            // column's text), anything else matching nothing.
-            columns[c].push(match (field.as_str(), value.is_array()) {
-                ("id", false) => {
-                    Uuid::parse_str(&scalar_text(value)).map_or(Value::Null, |u| Value::String(u.to_string()))
-                }
-                ("id", true) => Value::Array(
-                    array_texts(value)
-                        .iter()
-                        .filter(|t| Uuid::parse_str(t).is_ok_and(|u| u.to_string() == **t))
-                        .map(|t| Value::String(t.clone()))
-                        .collect(),
-                ),
-                ("state", false) => Value::String(scalar_text(value)),
-                ("state", true) => Value::Array(array_texts(value).into_iter().map(Value::String).collect()),
-                _ => value.clone(),
-            });
-        }
+        query.push_str(&format!(
+            "(select {i}::int4 as batch_index, {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2"
+        ));
+        let first = binds.len() + 3;
+        where_conditions(conditions, &mut query, &mut binds, first);
+        query.push_str(&format!(" order by id limit {limit})"));
     }
-    let params: Vec<String> = (0..first.len()).map(|c| format!("${}::jsonb[]", c + 4)).collect();
-    let aliases: Vec<String> = (0..first.len()).map(|c| format!(", p{c}")).collect();
-    let unnest_args = if params.is_empty() { String::new() } else { format!(", {}", params.join(", ")) };
-    let filter: String = conditions.iter().map(|c| format!(" and {c}")).collect();
-    let query = format!(
-        "select r.i as batch_index, e.* from unnest($3::int4[]{unnest_args}) as r(i{aliases}) \
-         cross join lateral (select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2{filter} \
-           order by id limit {limit}) e \
-         order by r.i, e.id",
-        aliases = aliases.concat(),
-    );
-    let positions: Vec<i32> = (0..requests.len()).map(|i| i32::try_from(i).unwrap_or(i32::MAX)).collect();
-    let mut q = sqlx::query(&query).bind(tenant).bind(type_name).bind(positions);
-    for column in columns {
-        q = q.bind(column);
-    }
-    for name in names {
-        q = q.bind(name);
+    let mut q = sqlx::query(&query).bind(tenant).bind(type_name);
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::TextArray(t) => q.bind(t),
+            Bind::Json(v) => q.bind(v),
+        };
     }
     let rows = q.fetch_all(&mut **tx).await?;
     let mut out: Vec<Vec<StoredEntity>> = vec![Vec::new(); requests.len()];
     for row in &rows {
         let i: i32 = row.try_get("batch_index")?;
-        let slot = usize::try_from(i).ok().and_then(|i| out.get_mut(i));
-        if let Some(slot) = slot {
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
             slot.push(entity_from_row(row)?);
         }
     }
     Ok(out)
+}
+
+/// Appends ` and …` for each `where` condition to `query`, its values to `binds`, numbering the
+/// parameters from `first` (the statement's own come before).
+fn where_conditions(conditions: &[(String, Value)], query: &mut String, binds: &mut Vec<Bind>, first: usize) {
+    let start = binds.len();
+    for (field, value) in conditions {
+        let n = binds.len() - start + first;
+        let many = value.is_array();
+        match (field.as_str(), many) {
+            ("id", false) => {
+                query.push_str(&format!(" and id = ${n}::text::uuid"));
+                binds.push(Bind::Text(scalar_text(value)));
+            }
+            ("id", true) => {
+                query.push_str(&format!(" and id::text = any(${n}::text[])"));
+                binds.push(Bind::TextArray(array_texts(value)));
+            }
+            ("state", false) => {
+                query.push_str(&format!(" and state = ${n}"));
+                binds.push(Bind::Text(scalar_text(value)));
+            }
+            ("state", true) => {
+                query.push_str(&format!(" and state = any(${n}::text[])"));
+                binds.push(Bind::TextArray(array_texts(value)));
+            }
+            (_, false) => {
+                query.push_str(&format!(" and data -> ${n} = ${}", n + 1));
+                binds.push(Bind::Text(field.clone()));
+                binds.push(Bind::Json(value.clone()));
+            }
+            (_, true) => {
+                query.push_str(&format!(" and data -> ${n} in (select jsonb_array_elements(${}))", n + 1));
+                binds.push(Bind::Text(field.clone()));
+                binds.push(Bind::Json(value.clone()));
+            }
+        }
+    }
 }
 
 enum Bind {
