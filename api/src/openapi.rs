@@ -1352,6 +1352,11 @@ fn type_info_schema() -> Value {
             "description": { "type": ["string", "null"] },
             "schema": { "type": "object" },
             "workflow": { "type": ["object", "null"] },
+            "actions": {
+                "type": "array",
+                "description": "What the caller's roles may do with entities of the type",
+                "items": { "type": "string", "enum": ["view", "create", "edit", "delete", "export"] },
+            },
         },
     })
 }

@@ -57,6 +57,16 @@ pub fn decimal_spec(field: &FieldDef) -> Option<crate::decimal::Spec> {
     })
 }
 
+/// Whether `value` is the field's declared default (a decimal compared by its value: `"0.00"`
+/// is the default `0`).
+pub fn is_default(field: &FieldDef, value: &Value) -> bool {
+    let Some(default) = &field.default else { return false };
+    match decimal_spec(field) {
+        Some(spec) => spec.canonical(default).is_ok_and(|d| spec.canonical(value).is_ok_and(|v| v == d)),
+        None => default == value,
+    }
+}
+
 /// Deepest nesting of objects and arrays a type may declare. Far beyond any real document, and
 /// keeps the recursive walks here and in the validator shallow.
 const MAX_DEPTH: usize = 16;

@@ -61,7 +61,7 @@ async fn list(State(state): State<AppState>, who: TenantActor) -> Result<Json<Va
         .ontology()
         .iter()
         .filter(|(name, _)| viewable(&defs, &who, name))
-        .map(|(_, ty)| type_json(&defs, ty))
+        .map(|(name, ty)| with_actions(type_json(&defs, ty), &defs, &who, name))
         .collect();
     Ok(Json(json!({ "version": version, "data": data })))
 }
@@ -79,8 +79,20 @@ async fn one(
     let (_, defs) = state.store.live_definitions(who.tenant).await?;
     let name = parse_type(&path.name)?;
     let ty = defs.type_(&name).filter(|_| viewable(&defs, &who, &name));
-    let ty = ty.ok_or_else(|| StoreError::TypeNotFound(name.into_string()))?;
-    Ok(Json(type_json(&defs, ty)))
+    let ty = ty.ok_or_else(|| StoreError::TypeNotFound(name.to_string()))?;
+    Ok(Json(with_actions(type_json(&defs, ty), &defs, &who, &name)))
+}
+
+/// `type_json` with `actions`: what the caller's roles may do with entities of the type
+/// (`view`, `create`, `edit`, `delete`, `export`), so a client offers only what is allowed.
+fn with_actions(mut v: Value, defs: &CompiledTenant, who: &TenantActor, type_name: &str) -> Value {
+    let actions: Vec<&str> = [Action::View, Action::Create, Action::Edit, Action::Delete, Action::Export]
+        .into_iter()
+        .filter(|a| defs.permissions().allows(&who.actor.roles, who.actor.system, type_name, *a))
+        .map(Action::as_str)
+        .collect();
+    v["actions"] = json!(actions);
+    v
 }
 
 /// One type: its definition's labels, its data's JSON Schema, and its workflow.

@@ -797,7 +797,9 @@ pub(super) async fn create(
             // it (a generated form sends defaults it shows).
             let mut data = data.clone();
             if let Some(map) = data.as_object_mut() {
-                map.retain(|k, v| ty.def().fields.get(k.as_str()).and_then(|f| f.default.as_ref()) != Some(v));
+                map.retain(|k, v| {
+                    !ty.def().fields.get(k.as_str()).is_some_and(|f| ontology::compile::is_default(f, v))
+                });
             }
             let state = opts.state.as_deref().unwrap_or(workflow.initial_state());
             let key = cost_key(tenant, version, &[type_name, "create", "rules"]);

@@ -1371,6 +1371,8 @@ export interface components {
             description?: string | null;
             schema: Record<string, unknown>;
             workflow: Record<string, unknown> | null;
+            /** @description What the caller's roles may do with entities of the type */
+            actions?: ("view" | "create" | "edit" | "delete" | "export")[];
         };
         Entity: {
             /** Format: uuid */

@@ -642,6 +642,14 @@ async fn types_describe_schema_and_workflow_to_every_user() {
 
     let order = r.body["data"].as_array().expect("data").iter().find(|t| t["name"] == "order").expect("order").clone();
     assert_eq!(order["label"], "Order");
+    // What the viewer may do: view only (the studio offers no create or export).
+    assert_eq!(order["actions"], json!(["view"]));
+    let admin = s.token(&db, "admin@chemichemi.test").await;
+    let r = s.get("types/order", &admin).await;
+    assert_eq!(r.body["actions"], json!(["view", "create", "edit", "delete", "export"]));
+    let warehouse = s.token(&db, "warehouse@chemichemi.test").await;
+    let actions = s.get("types/order", &warehouse).await.body["actions"].clone();
+    assert!(!actions.as_array().expect("actions").contains(&json!("export")), "{actions}");
     assert_eq!(order["schema"]["type"], "object");
     assert!(order["schema"]["properties"]["customer_id"].is_object(), "{}", order["schema"]);
     assert!(order["schema"]["required"].as_array().expect("required").contains(&json!("customer_id")));

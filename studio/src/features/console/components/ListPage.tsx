@@ -43,6 +43,9 @@ export function ListPage() {
   const sortable = sortKeys(doc.data, tenant, type);
   const cols = columns(info?.schema, sortable);
   const label = info?.label ?? type;
+  // What the caller's roles may do with the type (the server's answer): no button is offered
+  // that the server would refuse.
+  const may = (action: 'create' | 'export') => info?.actions?.includes(action) ?? false;
   // The selection: rows of this page, or every entity matching the filters.
   const filterKey = JSON.stringify([filters, q]);
   const [selection, setSelection] = useState<{ key: string; ids: string[]; all: boolean }>({ key: filterKey, ids: [], all: false });
@@ -100,10 +103,12 @@ export function ListPage() {
       <div className="designer-head">
         <h1>{label}</h1>
         <Link to={paths.type(tenant, type)}>About {label}</Link>
-        <Link to={paths.create(tenant, type)}>New {label}</Link>
-        <button type="button" className="secondary small" disabled={exporting.busy} onClick={() => void download()}>
-          {exporting.busy ? 'Exporting…' : 'Export CSV'}
-        </button>
+        {may('create') ? <Link to={paths.create(tenant, type)}>New {label}</Link> : null}
+        {may('export') ? (
+          <button type="button" className="secondary small" disabled={exporting.busy} onClick={() => void download()}>
+            {exporting.busy ? 'Exporting…' : 'Export CSV'}
+          </button>
+        ) : null}
       </div>
       {exporting.error ? <Alert>{exporting.error}</Alert> : null}
       <form
