@@ -79,8 +79,14 @@ describe('console lists', () => {
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
     const filters = page.getByRole('complementary', { name: 'Filters' });
     // State: a multi-select; the filter is in the URL in the API's syntax.
-    await filters.getByRole('checkbox', { name: 'PENDING_APPROVAL' }).check();
-    await page.waitForURL(/state%5Bin%5D=PENDING_APPROVAL|state\[in\]=PENDING_APPROVAL/);
+    // (The panel may re-render as the list's queries settle: click until the box holds.)
+    const pendingBox = filters.getByRole('checkbox', { name: 'PENDING_APPROVAL' });
+    await expect
+      .poll(async () => {
+        if (!(await pendingBox.isChecked())) await pendingBox.click();
+        return page.url();
+      })
+      .toMatch(/state%5Bin%5D=PENDING_APPROVAL|state\[in\]=PENDING_APPROVAL/);
     // Customer: a searchable picker showing titles.
     await filters.locator('summary', { hasText: 'Customer' }).click();
     const name = String(d.customer.data.name);
