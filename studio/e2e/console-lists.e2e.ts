@@ -80,7 +80,7 @@ describe('console lists', () => {
     const filters = page.getByRole('complementary', { name: 'Filters' });
     // State: a multi-select; the filter is in the URL in the API's syntax.
     // (The panel may re-render as the list's queries settle: click until the box holds.)
-    const pendingBox = filters.getByRole('checkbox', { name: 'PENDING_APPROVAL' });
+    const pendingBox = filters.getByRole('checkbox', { name: 'Pending approval' });
     await expect
       .poll(async () => {
         if (!(await pendingBox.isChecked())) await pendingBox.click();
@@ -113,7 +113,7 @@ describe('console lists', () => {
     // A shared link (a reload) shows the same list.
     await page.reload();
     await expect.poll(() => page.getByRole('status').filter({ hasText: /match the filters/ }).textContent()).toContain(String(ranged));
-    expect(await page.getByRole('complementary', { name: 'Filters' }).getByRole('checkbox', { name: 'PENDING_APPROVAL' }).isChecked()).toBe(true);
+    expect(await page.getByRole('complementary', { name: 'Filters' }).getByRole('checkbox', { name: 'Pending approval' }).isChecked()).toBe(true);
     await screenshot(page, 'list-filters');
 
     // The CSV of the filtered list, fetched with the token.
@@ -128,7 +128,7 @@ describe('console lists', () => {
     for (const n of numbers) await page.getByRole('checkbox', { name: `Select ${n}` }).check();
     const bulk = page.getByRole('region', { name: 'Bulk: 3 selected' });
     await bulk.getByLabel('Transition').selectOption('approveOrder');
-    const run = bulk.getByRole('button', { name: 'Run approveOrder on 3' });
+    const run = bulk.getByRole('button', { name: 'Run Approve order on 3' });
     expect(await run.isDisabled()).toBe(true);
     await bulk.getByRole('button', { name: 'Dry run' }).click();
     await bulk.getByRole('status').filter({ hasText: 'Dry run: done; 2 would succeed, 1 would fail. Nothing was changed.' }).waitFor();
@@ -139,7 +139,7 @@ describe('console lists', () => {
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'bulk-dry-run');
     await run.click();
-    await bulk.getByRole('status').filter({ hasText: 'approveOrder: done; 2 succeeded, 1 failed.' }).waitFor();
+    await bulk.getByRole('status').filter({ hasText: 'Approve order: done; 2 succeeded, 1 failed.' }).waitFor();
     const failures = bulk.getByRole('list', { name: 'Failures' });
     await failures.getByRole('link', { name: numbers[2] }).waitFor();
     expect(await failures.textContent()).toMatch(/four-eyes|created/i);
@@ -236,13 +236,13 @@ describe('console lists', () => {
 
     const list = await open('dispatcher@chemichemi.test', `/t/${TENANT}/entities/order`);
     const row = list.p.getByRole('row').filter({ has: list.p.getByRole('link', { name: number }) });
-    await row.getByText('PENDING_APPROVAL').waitFor();
+    await row.getByText('Pending approval').waitFor();
     const inbox = await open('manager2@chemichemi.test', `/t/${TENANT}`);
-    const waiting = inbox.p.getByRole('region', { name: /^Order: approveOrder/ }).getByRole('link', { name: number });
+    const waiting = inbox.p.getByRole('region', { name: /^Order: Approve order/ }).getByRole('link', { name: number });
     await waiting.waitFor();
     const watcher = await open('admin@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
     await watcher.p.getByRole('heading', { name: `Order ${number}` }).waitFor();
-    expect(await watcher.p.getByLabel('State').textContent()).toBe('PENDING_APPROVAL');
+    expect(await watcher.p.getByLabel('State').textContent()).toBe('Pending approval');
     for (const p of [list.p, inbox.p, watcher.p]) await mark(p);
     // Give the pages' streams a moment to connect: they start at the end of the stream.
     await new Promise((r) => setTimeout(r, 500));
@@ -250,13 +250,13 @@ describe('console lists', () => {
     // The first browser approves it.
     const page = t.page();
     await signIn(page, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
-    await page.getByRole('button', { name: 'approveOrder' }).click();
-    await page.getByRole('status').filter({ hasText: 'approveOrder: now APPROVED.' }).waitFor();
+    await page.getByRole('button', { name: 'Approve order' }).click();
+    await page.getByRole('status').filter({ hasText: 'Approve order: now Approved.' }).waitFor();
 
-    await row.getByText('APPROVED', { exact: true }).waitFor({ timeout: 2000 });
+    await row.getByText('Approved', { exact: true }).waitFor({ timeout: 2000 });
     await expect.poll(() => waiting.count(), { timeout: 2000 }).toBe(0);
-    await expect.poll(() => watcher.p.getByLabel('State').textContent(), { timeout: 2000 }).toBe('APPROVED');
-    await watcher.p.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor({ timeout: 2000 });
+    await expect.poll(() => watcher.p.getByLabel('State').textContent(), { timeout: 2000 }).toBe('Approved');
+    await watcher.p.getByRole('list', { name: 'History' }).getByText('Approve order').waitFor({ timeout: 2000 });
     await screenshot(list.p, 'list-live');
     for (const p of [list.p, inbox.p, watcher.p]) expect(await marked(p)).toBe(true);
     expect(await seriousViolations(list.p)).toEqual([]);

@@ -70,23 +70,23 @@ describe('the console', () => {
     await link.focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: `Order ${number}` }).waitFor();
-    expect(await page.getByLabel('State').textContent()).toBe('DRAFT');
-    const submit = page.getByRole('button', { name: 'submitOrder' });
+    expect(await page.getByLabel('State').textContent()).toBe('Draft');
+    const submit = page.getByRole('button', { name: 'Submit order' });
     await submit.focus();
     await page.keyboard.press('Enter');
-    const answer = page.getByRole('status').filter({ hasText: /^submitOrder/ }).or(page.getByRole('alert'));
+    const answer = page.getByRole('status').filter({ hasText: /^Submit order/ }).or(page.getByRole('alert'));
     await answer.first().waitFor();
-    expect(await answer.first().textContent()).toBe('submitOrder: now PENDING_APPROVAL.');
-    await expect.poll(() => page.getByLabel('State').textContent()).toBe('PENDING_APPROVAL');
+    expect(await answer.first().textContent()).toBe('Submit order: now Pending approval.');
+    await expect.poll(() => page.getByLabel('State').textContent()).toBe('Pending approval');
 
     // What sales may not do, and why.
-    const approve = page.getByRole('button', { name: 'approveOrder' });
+    const approve = page.getByRole('button', { name: 'Approve order' });
     await approve.waitFor();
     expect(await approve.isDisabled()).toBe(true);
     const describedBy = (await approve.getAttribute('aria-describedby')) ?? '';
     expect(await page.locator(`[id="${describedBy}"]`).textContent()).toMatch(/^Only .*manager.* may do this\.$/);
     const history = page.getByRole('list', { name: 'History' });
-    await history.getByText('submitOrder').waitFor();
+    await history.getByText('Submit order').waitFor();
     expect(await history.textContent()).toContain('sales@chemichemi.test');
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'entity');
@@ -95,13 +95,13 @@ describe('the console', () => {
     const other = await newContext(t.browser(), baseURL);
     const manager = await other.newPage();
     await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
-    const approveAsManager = manager.getByRole('button', { name: 'approveOrder' });
+    const approveAsManager = manager.getByRole('button', { name: 'Approve order' });
     await approveAsManager.waitFor();
     const why = await approveAsManager.getAttribute('aria-describedby');
     expect(why ? await manager.locator(`[id="${why}"]`).textContent() : null).toBeNull();
     await approveAsManager.click();
-    await manager.getByRole('status').filter({ hasText: 'approveOrder: now APPROVED.' }).waitFor();
-    await manager.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor();
+    await manager.getByRole('status').filter({ hasText: 'Approve order: now Approved.' }).waitFor();
+    await manager.getByRole('list', { name: 'History' }).getByText('Approve order').waitFor();
     await other.close();
   });
 
@@ -163,7 +163,7 @@ describe('the console', () => {
     const heading = page.getByRole('heading', { name: /^Order ORD-/ });
     await heading.waitFor();
     const number = ((await heading.textContent()) ?? '').replace(/^Order /, '');
-    expect(await page.getByLabel('State').textContent()).toBe('DRAFT');
+    expect(await page.getByLabel('State').textContent()).toBe('Draft');
 
     // Editing: the fields DRAFT lets sales edit, saved with If-Match.
     const edit = page.getByRole('region', { name: 'Edit' });
@@ -198,8 +198,8 @@ describe('the console', () => {
     const saved = await sales.ok<Entity>('GET', `${base}/order/${id}`);
     expect([saved.data.notes, saved.data.requested_delivery_date]).toEqual(['my second edit', '2030-01-02']);
 
-    await page.getByRole('button', { name: 'submitOrder' }).click();
-    await page.getByRole('status').filter({ hasText: 'submitOrder: now PENDING_APPROVAL.' }).waitFor();
+    await page.getByRole('button', { name: 'Submit order' }).click();
+    await page.getByRole('status').filter({ hasText: 'Submit order: now Pending approval.' }).waitFor();
     const orderUrl = page.url();
 
     // The manager's home is the inbox: the order under Order: approveOrder, oldest first, and
@@ -209,7 +209,7 @@ describe('the console', () => {
     await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}`);
     await manager.getByRole('heading', { name: 'Inbox' }).waitFor();
     expect(await manager.title()).toBe(`Inbox · ${TENANT} · Switchyard studio`);
-    const approvals = manager.getByRole('region', { name: /^Order: approveOrder/ });
+    const approvals = manager.getByRole('region', { name: /^Order: Approve order/ });
     await approvals.waitFor();
     const link = approvals.getByRole('link', { name: number });
     await link.waitFor();
@@ -221,19 +221,19 @@ describe('the console', () => {
     await screenshot(manager, 'inbox');
     await link.click();
     await manager.getByRole('heading', { name: `Order ${number}` }).waitFor();
-    const approve = manager.getByRole('button', { name: 'approveOrder' });
+    const approve = manager.getByRole('button', { name: 'Approve order' });
     await approve.click();
-    await manager.getByRole('status').filter({ hasText: 'approveOrder: now APPROVED.' }).waitFor();
+    await manager.getByRole('status').filter({ hasText: 'Approve order: now Approved.' }).waitFor();
     // Back in the inbox, it waits no more for approval.
     await manager.goto(`/studio/t/${TENANT}`);
     await manager.getByRole('heading', { name: 'Inbox' }).waitFor();
     await manager.getByRole('status').filter({ hasText: /need|Nothing/ }).waitFor();
-    expect(await manager.getByRole('region', { name: /^Order: approveOrder/ }).getByRole('link', { name: number }).count()).toBe(0);
+    expect(await manager.getByRole('region', { name: /^Order: Approve order/ }).getByRole('link', { name: number }).count()).toBe(0);
     await other.close();
 
     // Sales sees the approval in the history.
     await page.goto(orderUrl);
-    await page.getByRole('list', { name: 'History' }).getByText('approveOrder').waitFor();
+    await page.getByRole('list', { name: 'History' }).getByText('Approve order').waitFor();
     expect(await page.getByRole('list', { name: 'History' }).textContent()).toContain('manager@chemichemi.test');
   });
 

@@ -92,7 +92,11 @@ describe('the studio', () => {
     await types.getByRole('link', { name: 'Order', exact: true }).click();
     await page.getByRole('link', { name: 'About Order', exact: true }).click();
     await page.getByRole('heading', { name: 'Order' }).waitFor();
-    await page.getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
+    await page.getByRole('list', { name: 'States' }).getByRole('listitem').filter({ hasText: 'Pending approval' }).waitFor();
+    // Its transitions, readable, with their states and roles; and the way to its entities.
+    const approve = page.getByRole('list', { name: 'Transitions' }).getByRole('listitem').filter({ hasText: 'Approve order' });
+    expect(await approve.textContent()).toContain('Pending approval → Approved; manager, admin');
+    await page.getByRole('link', { name: 'Entities of Order' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'type');
     const deep = await t.context().newPage();

@@ -7,4 +7,11 @@ describe('humanize', () => {
     expect(humanize('city')).toBe('City');
     expect(humanize('')).toBe('');
   });
+
+  it('turns state and transition names into labels', () => {
+    expect(humanize('PENDING_APPROVAL')).toBe('Pending approval');
+    expect(humanize('IN_TRANSIT')).toBe('In transit');
+    expect(humanize('approveOrder')).toBe('Approve order');
+    expect(humanize('allocateInventory')).toBe('Allocate inventory');
+  });
 });

@@ -1,6 +1,7 @@
 import { useId, useRef, useState } from 'react';
 import { Alert } from '../../../components/Alert';
 import { errorMessage } from '../../../lib/envelope';
+import type { WorkflowLabels } from '../../../lib/workflowLabels';
 import { bulkTransition, type BulkTarget } from '../api/bulk';
 import { bulkTransitions, failureGroups, type BulkProgress } from '../lib/bulk';
 import { createSchema, uiSchemaFor } from '../lib/forms';
@@ -20,6 +21,8 @@ interface Props {
   tenant: string;
   type: string;
   transitions: WorkflowTransition[];
+  /** The type's state and transition labels. */
+  labels: WorkflowLabels;
   roles: string[];
   target: BulkTarget;
   /** How many entities the target holds (the selection, or the filter's total). */
@@ -45,7 +48,7 @@ export function BulkPanel(props: Props) {
   const [run, setRun] = useState<Run | null>(null);
   const abort = useRef<AbortController | null>(null);
   const chosen = choices.find((t) => t.name === name);
-  const label = chosen ? (chosen.label ?? chosen.name) : '';
+  const label = chosen ? (chosen.label ?? props.labels.transition(chosen.name)) : '';
   const targetKey = JSON.stringify(props.target);
   const [ranFor, setRanFor] = useState('');
   // A new selection or transition needs a new dry run.
@@ -105,8 +108,8 @@ export function BulkPanel(props: Props) {
               <option value="">— choose —</option>
               {choices.map((t) => (
                 <option key={t.name} value={t.name}>
-                  {t.label ?? t.name}
-                  {t.from && t.from.length ? ` (from ${t.from.join(', ')})` : ''}
+                  {t.label ?? props.labels.transition(t.name)}
+                  {t.from && t.from.length ? ` (from ${t.from.map(props.labels.state).join(', ')})` : ''}
                 </option>
               ))}
             </select>

@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { entityName } from '../../../lib/entityName';
 import { humanize } from '../../../lib/humanize';
+import { inSchemaOrder } from '../../../lib/schemaOrder';
 import { paths } from '../../../lib/urls';
 import { entityQuery } from '../api/entities';
 import { cell } from '../lib/columns';
@@ -81,7 +82,7 @@ export function DataValue({
   if (isObject(value)) {
     return (
       <dl className="data nested">
-        {Object.entries(value).map(([k, v]) => (
+        {inSchemaOrder(value, s.properties).map(([k, v]) => (
           <div key={k}>
             <dt>{labelOf(s, k)}</dt>
             <dd>
@@ -99,7 +100,9 @@ export function DataValue({
   }
   if (Array.isArray(value) && value.length > 0 && value.every(isObject)) {
     const items = isObject(s.items) ? s.items : {};
-    const columns = [...new Set(value.flatMap((row) => Object.keys(row)))];
+    // The columns in the schema's order (product, quantity, price, total), then any others.
+    const present = Object.fromEntries(value.flatMap((row) => Object.keys(row)).map((k) => [k, true]));
+    const columns = inSchemaOrder(present, items.properties).map(([k]) => k);
     return (
       <table className="lines">
         <thead>

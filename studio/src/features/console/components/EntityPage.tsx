@@ -6,6 +6,8 @@ import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { entityName } from '../../../lib/entityName';
 import { humanize } from '../../../lib/humanize';
+import { inSchemaOrder } from '../../../lib/schemaOrder';
+import { workflowLabels } from '../../../lib/workflowLabels';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
@@ -45,6 +47,8 @@ export function EntityPage() {
   useDocumentTitle(`${info?.label ?? type} ${title}`, tenant);
   const props = isRecord(info?.schema) && isRecord(info.schema.properties) ? info.schema.properties : {};
   const workflow = isRecord(info?.workflow) ? info.workflow : {};
+  const labels = workflowLabels(workflow);
+
   const states = Array.isArray(workflow.states) ? (workflow.states as StateInfo[]) : undefined;
   const related = referrers(types.data?.data ?? [], doc.data, tenant, type);
   const editable = entity.data ? editableFields(states, entity.data.state, me.data?.roles ?? []) : [];
@@ -59,7 +63,7 @@ export function EntityPage() {
       const input = isRecord(given) ? given : {};
       const outcome = await fire(tenant, type, id, name, input);
       const state = (outcome.entity as { state?: string }).state ?? '';
-      setNotice(`${label}: now ${state}.`);
+      setNotice(`${label}: now ${labels.state(state)}.`);
       setInputs({ ...inputs, [name]: {} });
       await client.invalidateQueries({ queryKey: ['t', tenant, 'entity', type, id] });
       await client.invalidateQueries({ queryKey: ['t', tenant, 'list', type] });
@@ -90,8 +94,8 @@ export function EntityPage() {
             <h1>
               {info?.label ?? type} {title}
             </h1>
-            <span className={`badge state-${entity.data.state.toLowerCase()}`} aria-label="State">
-              {entity.data.state}
+            <span className={`badge state-${entity.data.state.toLowerCase()}`} aria-label="State" title={entity.data.state}>
+              {labels.state(entity.data.state)}
             </span>
             <span className="muted">version {entity.data.version}</span>
           </div>
@@ -99,7 +103,7 @@ export function EntityPage() {
             <section aria-labelledby={`${uid}-data`}>
               <h2 id={`${uid}-data`}>Data</h2>
               <dl className="data">
-                {Object.entries(entity.data.data).map(([k, v]) => {
+                {inSchemaOrder(entity.data.data, props).map(([k, v]) => {
                   const def = isRecord(props[k]) ? props[k] : {};
                   return (
                     <div key={k}>
@@ -136,7 +140,7 @@ export function EntityPage() {
               {transitions.data?.length === 0 ? <p className="muted">No transition leaves this state.</p> : null}
               <ul className="transitions">
                 {(transitions.data ?? []).map((t) => {
-                  const label = t.label ?? t.name;
+                  const label = t.label ?? labels.transition(t.name);
                   const why = t.allowed ? null : reasonText(t);
                   return (
                     <li key={t.name}>
@@ -186,8 +190,8 @@ export function EntityPage() {
             <ol className="history" aria-label="History">
               {(history.data ?? []).map((h) => (
                 <li key={h.id}>
-                  <strong>{h.transition}</strong> {h.from ? `${h.from} → ` : ''}
-                  {h.to} <span className="muted">by {h.actor.email || h.actor.id} at {new Date(h.at).toLocaleString()}, version {h.definition_version}</span>
+                  <strong>{labels.transition(h.transition)}</strong> {h.from ? `${labels.state(h.from)} → ` : ''}
+                  {labels.state(h.to)} <span className="muted">by {h.actor.email || h.actor.id} at {new Date(h.at).toLocaleString()}, version {h.definition_version}</span>
                   {Object.keys(h.changes).length > 0 ? (
                     <ul className="changes-list">
                       {Object.entries(h.changes).map(([k, v]) => (

@@ -12,10 +12,12 @@ interface Props {
   filters: Record<string, string>;
   set: (key: string, value: string | null) => void;
   clear: () => void;
+  /** What a person reads for a state (its label). */
+  stateLabel?: (state: string) => string;
 }
 
 /** The list's filters, one group per filterable field, shaped by its kind; every change is in the URL. */
-export function FilterPanel({ tenant, specs, filters, set, clear }: Props) {
+export function FilterPanel({ tenant, specs, filters, set, clear, stateLabel }: Props) {
   const any = Object.keys(filters).length > 0;
   return (
     <aside className="filters" aria-label="Filters">
@@ -38,7 +40,7 @@ export function FilterPanel({ tenant, specs, filters, set, clear }: Props) {
             </summary>
             <fieldset className="filter">
               <legend className="sr-only">{spec.label}</legend>
-              <Filter tenant={tenant} spec={spec} filters={filters} set={set} />
+              <Filter tenant={tenant} spec={spec} filters={filters} set={set} valueLabel={spec.field === 'state' ? stateLabel : undefined} />
             </fieldset>
           </details>
         );
@@ -47,7 +49,19 @@ export function FilterPanel({ tenant, specs, filters, set, clear }: Props) {
   );
 }
 
-function Filter({ tenant, spec, filters, set }: { tenant: string; spec: FilterSpec; filters: Record<string, string>; set: Props['set'] }) {
+function Filter({
+  tenant,
+  spec,
+  filters,
+  set,
+  valueLabel,
+}: {
+  tenant: string;
+  spec: FilterSpec;
+  filters: Record<string, string>;
+  set: Props['set'];
+  valueLabel?: (value: string) => string;
+}) {
   switch (spec.kind) {
     case 'multi': {
       const key = `${spec.field}[in]`;
@@ -63,7 +77,7 @@ function Filter({ tenant, spec, filters, set }: { tenant: string; spec: FilterSp
                   set(key, toggleIn(filters[key], v, e.target.checked));
                 }}
               />
-              {v}
+              {valueLabel ? valueLabel(v) : v}
             </label>
           ))}
         </div>

@@ -6,6 +6,7 @@ import { Loading } from '../../../components/Loading';
 import { entityName } from '../../../lib/entityName';
 import { ApiError, errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
+import { workflowLabels } from '../../../lib/workflowLabels';
 import { paths } from '../../../lib/urls';
 import { listQuery, meQuery, tenantDocQuery } from '../api/entities';
 import { exportCsv, saveFile } from '../api/exportCsv';
@@ -41,7 +42,7 @@ export function ListPage() {
   });
   useDocumentTitle(info?.label ?? type, tenant);
   const sortable = sortKeys(doc.data, tenant, type);
-  const cols = columns(info?.schema, sortable);
+  const cols = columns(info?.schema, sortable, 4, list.data?.data ?? []);
   const label = info?.label ?? type;
   // What the caller's roles may do with the type (the server's answer): no button is offered
   // that the server would refuse.
@@ -70,6 +71,7 @@ export function ListPage() {
     }
   };
   const workflow = info?.workflow as { transitions?: WorkflowTransition[] } | undefined;
+  const labels = workflowLabels(workflow);
   const set = (next: Record<string, string | null>) => {
     const p = new URLSearchParams(params);
     for (const [k, v] of Object.entries(next)) {
@@ -141,6 +143,7 @@ export function ListPage() {
         <FilterPanel
           tenant={tenant}
           specs={specs}
+          stateLabel={labels.state}
           filters={filters}
           set={(key, value) => {
             setParams(withFilter(params, key, value));
@@ -157,6 +160,7 @@ export function ListPage() {
               tenant={tenant}
               type={type}
               transitions={workflow?.transitions ?? []}
+              labels={labels}
               roles={me.data?.roles ?? []}
               target={chosen.all ? { filter: bulkFilter(filters, q) } : { ids: chosen.ids }}
               count={chosen.all ? (list.data.total ?? 0) : chosen.ids.length}
@@ -241,7 +245,9 @@ export function ListPage() {
                       <Link to={paths.entity(tenant, type, e.id)}>{entityName(e)}</Link>
                     </th>
                     <td>
-                      <span className={`badge state-${e.state.toLowerCase()}`}>{e.state}</span>
+                      <span className={`badge state-${e.state.toLowerCase()}`} title={e.state}>
+                        {labels.state(e.state)}
+                      </span>
                     </td>
                     {cols.map((c) => (
                       <td key={c.field}>

@@ -3,6 +3,7 @@ import { useId } from 'react';
 import { Link } from 'react-router';
 import { entityName } from '../../../lib/entityName';
 import { errorMessage } from '../../../lib/envelope';
+import { humanize } from '../../../lib/humanize';
 import { paths } from '../../../lib/urls';
 import { listQuery } from '../api/entities';
 import { relatedQuery, type Referrer } from '../lib/related';
@@ -40,7 +41,9 @@ function RelatedGroup({ tenant, id, r }: { tenant: string; id: string; r: Referr
           {list.data.data.map((e) => (
             <li key={e.id}>
               <Link to={paths.entity(tenant, r.type, e.id)}>{entityName(e)}</Link>{' '}
-              <span className={`badge state-${e.state.toLowerCase()}`}>{e.state}</span>
+              <span className={`badge state-${e.state.toLowerCase()}`} title={e.state}>
+                {humanize(e.state)}
+              </span>
             </li>
           ))}
           {total > list.data.data.length ? (

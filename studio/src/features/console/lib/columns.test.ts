@@ -28,11 +28,28 @@ describe('list columns', () => {
     };
     expect(columns(schema, ['total'])).toEqual([
       { field: 'total', label: 'Total', sortable: true, reference: null, user: false },
-      { field: 'notes', label: 'notes', sortable: false, reference: null, user: false },
+      { field: 'notes', label: 'Notes', sortable: false, reference: null, user: false },
       { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false },
       { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true },
     ]);
     expect(columns(schema, [], 1)).toHaveLength(1);
+  });
+
+  it('leave out a field that says nothing on the page (the title again, or nothing), so another takes its place', () => {
+    const schema = { properties: { order_number: { type: 'string' }, notes: { type: 'string' }, total: { type: 'number' } } };
+    const rows = [
+      { display: 'ORD-1', data: { order_number: 'ORD-1', notes: 'x' } },
+      { display: 'ORD-2', data: { order_number: 'ORD-2' } },
+    ];
+    expect(columns(schema, [], 2, rows).map((c) => c.field)).toEqual(['notes']);
+    // Once a row's title is something else, the field says something of its own.
+    const other = [...rows, { display: 'Rush order', data: { order_number: 'ORD-3', total: 5 } }];
+    expect(columns(schema, [], 2, other).map((c) => c.field)).toEqual(['order_number', 'notes']);
+    expect(columns(schema, [], 2, []).map((c) => c.field)).toEqual(['order_number', 'notes']);
+    // A field empty on every row is left out too, unless its header sorts the list.
+    const empty = [{ display: 'A', data: { order_number: 'ORD-1' } }];
+    expect(columns(schema, [], 3, empty).map((c) => c.field)).toEqual(['order_number']);
+    expect(columns(schema, ['total'], 3, empty).map((c) => c.field)).toEqual(['total', 'order_number']);
   });
 
   it('keeps the list in the URL and cycles sorts', () => {

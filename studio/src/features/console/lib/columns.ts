@@ -2,6 +2,8 @@
 // document's `sort` parameter (`GET …/openapi.json`): generated from the configuration, with no
 // code per type.
 
+import { humanize } from '../../../lib/humanize';
+
 export interface Column {
   field: string;
   label: string;
@@ -29,21 +31,34 @@ export function sortKeys(doc: unknown, tenant: string, type: string): string[] {
   return values.filter((v): v is string => typeof v === 'string' && !v.startsWith('-'));
 }
 
+/** A row of a list, as far as its columns care. */
+export interface ColumnRow {
+  display?: string | null;
+  data: Record<string, unknown>;
+}
+
 /**
  * Columns: the scalar top-level fields, sortable ones first (they are what a list is sorted and
- * filtered by), at most `max`.
+ * filtered by), at most `max`. A field that says nothing on the page's rows is left out so
+ * another takes its place: one that only repeats each row's title (an order number that is the
+ * order's title: the title column shows it), or one empty on every row (a sortable field stays:
+ * its header sorts the list).
  */
-export function columns(schema: unknown, sortable: string[], max = 5): Column[] {
+export function columns(schema: unknown, sortable: string[], max = 4, rows: ColumnRow[] = []): Column[] {
+  const saysNothing = (field: string) =>
+    rows.length > 0 &&
+    (rows.every((r) => typeof r.display === 'string' && cell(r.data[field]) === r.display) ||
+      (!sortable.includes(field) && rows.every((r) => cell(r.data[field]) === '')));
   const props = isRecord(schema) && isRecord(schema.properties) ? schema.properties : {};
   const all = Object.entries(props).flatMap(([field, def]): Column[] => {
     if (!isRecord(def)) return [];
     const raw: unknown = def.type;
     const kind: unknown = Array.isArray(raw) ? (raw as unknown[]).find((t) => t !== 'null') : raw;
-    if (typeof kind !== 'string' || !SCALAR.has(kind)) return [];
+    if (typeof kind !== 'string' || !SCALAR.has(kind) || saysNothing(field)) return [];
     return [
       {
         field,
-        label: typeof def.title === 'string' ? def.title : field.replaceAll('_', ' '),
+        label: typeof def.title === 'string' ? def.title : humanize(field),
         sortable: sortable.includes(field),
         reference: typeof def['x-reference'] === 'string' ? def['x-reference'] : null,
         user: isRecord(def['x-user']),

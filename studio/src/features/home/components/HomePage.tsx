@@ -4,6 +4,7 @@ import { Alert } from '../../../components/Alert';
 import { Loading } from '../../../components/Loading';
 import { entityName } from '../../../lib/entityName';
 import { errorMessage } from '../../../lib/envelope';
+import { workflowLabels } from '../../../lib/workflowLabels';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { inboxQuery } from '../api/inbox';
@@ -22,6 +23,7 @@ export function HomePage() {
   const inbox = useQuery(inboxQuery(tenant, cursor));
   useDocumentTitle('Inbox', tenant);
   const label = (type: string) => types.data?.data.find((t) => t.name === type)?.label ?? type;
+  const labels = (type: string) => workflowLabels(types.data?.data.find((t) => t.name === type)?.workflow);
   const more = Boolean(inbox.data?.next_cursor);
   const counts = inbox.data ? countsByType(inbox.data.data, more) : new Map<string, string>();
   const groups = inbox.data ? sections(inbox.data.data, inbox.data.groups) : [];
@@ -47,7 +49,9 @@ export function HomePage() {
                   {g.entities.map((e) => (
                     <li key={e.id}>
                       <Link to={paths.entity(tenant, e.type, e.id)}>{entityName(e)}</Link>{' '}
-                      <span className="badge">{e.state}</span>{' '}
+                      <span className="badge" title={e.state}>
+                        {labels(e.type).state(e.state)}
+                      </span>{' '}
                       <span className="muted">since {new Date(e.created_at).toLocaleDateString()}</span>
                     </li>
                   ))}

@@ -5,14 +5,19 @@ import { errorMessage } from '../../../lib/envelope';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useTypes } from '../api/types';
-import { workflowStates } from '../lib/workflow';
+import { workflowStates, workflowTransitions } from '../lib/workflow';
 
-/** A type's placeholder page: its name and states (its lists and forms come with the console). */
+/**
+ * What a type is: its description, its states and the transitions between them with the roles
+ * that may fire each, and the way to its entities.
+ */
 export function TypePage() {
   const { tenant = '', type = '' } = useParams();
   const types = useTypes(tenant);
   const info = types.data?.data.find((t) => t.name === type);
   const states = workflowStates(info?.workflow);
+  const transitions = workflowTransitions(info?.workflow);
+  const stateLabel = (name: string) => states.find((st) => st.name === name)?.label ?? name;
   useDocumentTitle(info?.label ?? type, tenant);
   return (
     <>
@@ -26,17 +31,37 @@ export function TypePage() {
         <>
           <h1>{info.label ?? info.name}</h1>
           {info.description ? <p>{info.description}</p> : null}
-          <p className="muted">
-            Its states, as the published configuration declares them. The list of its entities, their forms and
-            the workflow designer are not in the studio yet.
+          <p>
+            <Link to={paths.list(tenant, type)}>Entities of {info.label ?? info.name}</Link>
+            {info.actions?.includes('create') ? (
+              <>
+                {' · '}
+                <Link to={paths.create(tenant, type)}>New {info.label ?? info.name}</Link>
+              </>
+            ) : null}
           </p>
           {states.length > 0 && (
             <>
               <h2>States</h2>
-              <ul className="states">
+              <ul className="states" aria-label="States">
                 {states.map((st) => (
                   <li key={st.name}>
                     {st.label} <span className="muted">({st.kind})</span>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+          {transitions.length > 0 && (
+            <>
+              <h2>Transitions</h2>
+              <ul className="states" aria-label="Transitions">
+                {transitions.map((t) => (
+                  <li key={t.name}>
+                    {t.label}{' '}
+                    <span className="muted">
+                      ({t.create ? 'creates' : t.from.map(stateLabel).join(', ')} → {stateLabel(t.to)}; {t.roles.join(', ')})
+                    </span>
                   </li>
                 ))}
               </ul>

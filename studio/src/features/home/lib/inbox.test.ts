@@ -18,8 +18,8 @@ describe('the inbox', () => {
     const s = sections(items, groups);
     expect(s.map((x) => [x.type, x.title, x.entities.map((e) => e.id)])).toEqual([
       ['order', 'Approve', ['a', 'c']],
-      ['order', 'rejectOrder', ['a']],
-      ['trip', 'startTrip', ['b']],
+      ['order', 'Reject order', ['a']],
+      ['trip', 'Start trip', ['b']],
     ]);
     expect(sections([], [])).toEqual([]);
   });

@@ -2,6 +2,8 @@
 // transition (in the order the server's groups give, oldest entity first within each), and the
 // counts the navigation shows per type.
 
+import { humanize } from '../../../lib/humanize';
+
 export interface InboxEntity {
   id: string;
   type: string;
@@ -26,7 +28,7 @@ export interface InboxGroup {
 export interface InboxSection {
   type: string;
   transition: string;
-  /** The transition's label, else its name. */
+  /** The transition's label, else its name made readable (`approveOrder` → "Approve order"). */
   title: string;
   entities: InboxEntity[];
 }
@@ -36,7 +38,7 @@ export function sections(items: InboxItem[], groups: InboxGroup[]): InboxSection
   return groups.map((g) => ({
     type: g.type,
     transition: g.transition,
-    title: g.label || g.transition,
+    title: g.label || humanize(g.transition),
     entities: items
       .filter((i) => i.entity.type === g.type && i.transitions.some((t) => t.name === g.transition))
       .map((i) => i.entity),
