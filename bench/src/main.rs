@@ -185,25 +185,17 @@ async fn main() -> Result<()> {
         Some(evalcost::run(&root, s.eval)?)
     };
 
-    let work = WorkDir::create()?;
     let max_clients = s.clients.iter().copied().max().unwrap_or(1);
-    eprintln!("bench: starting an embedded cluster in {}", work.home().display());
     let pool_size = u32::try_from(max_clients + 4).context("too many clients")?;
-    let db = setup::open_database(&work.home(), pool_size).await?;
-    let outcome = tokio::select! {
-        r = async {
-            let measured = if only_lists { None } else { Some(measure(&s, &root, &work, &db).await?) };
-            let lists = if only == "inbox" { None } else { Some(lists::run(&root, &db).await?) };
-            let inbox = inbox::run(&root, &db).await?;
-            Ok::<_, anyhow::Error>((measured, lists, inbox))
-        } => r,
-        signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
-    };
-    eprintln!("bench: stopping the cluster");
-    let closed = db.close().await.context("stopping the embedded cluster");
-    drop(work);
-    let (measured, lists, inbox) = outcome?;
-    closed?;
+    let (work, db) = own_cluster("the load, lists and inbox", pool_size).await?;
+    let outcome = until_interrupted(async {
+        let measured = if only_lists { None } else { Some(measure(&s, &root, &work, &db).await?) };
+        let lists = if only == "inbox" { None } else { Some(lists::run(&root, &db).await?) };
+        let inbox = inbox::run(&root, &db).await?;
+        Ok::<_, anyhow::Error>((measured, lists, inbox))
+    })
+    .await;
+    let (measured, lists, inbox) = stop(work, db, outcome).await?;
 
     let load = format!("{} at the start, {} at the end", load_before, loadavg());
     let mut report = match (&measured, &eval) {
@@ -214,38 +206,58 @@ async fn main() -> Result<()> {
         lists::report(&mut report, lists);
     }
     inbox::report(&mut report, &inbox);
-    print!("{}", report.to_text());
-    if let Some(dir) = s.report.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&s.report, report.to_markdown()).with_context(|| format!("writing {}", s.report.display()))?;
-    println!("(written to {})", s.report.display());
-    Ok(())
+    write_report(&s.report, &report)
 }
 
 /// Part (e) alone, on its own embedded cluster.
 async fn scale_only(root: &Path) -> Result<()> {
+    let (work, db) = own_cluster("(e) scale of data", 8).await?;
+    let outcome = until_interrupted(scale::run(root, &db)).await;
+    let result = stop(work, db, outcome).await?;
+    let mut report = report::Report::default();
+    report.text(format!("Machine: {}; load average {}.", machine(), loadavg()));
+    scale::report(&mut report, &result);
+    write_report(&report_path(root, "target/bench-scale.md"), &report)
+}
+
+/// A database on an embedded cluster of its own (`pool` connections), for one part run alone.
+async fn own_cluster(what: &str, pool: u32) -> Result<(WorkDir, Database)> {
     let work = WorkDir::create()?;
-    eprintln!("bench: (e) scale of data; starting an embedded cluster in {}", work.home().display());
-    let db = setup::open_database(&work.home(), 8).await?;
-    let outcome = tokio::select! {
-        r = scale::run(root, &db) => r,
+    eprintln!("bench: {what}; starting an embedded cluster in {}", work.home().display());
+    let db = setup::open_database(&work.home(), pool).await?;
+    Ok((work, db))
+}
+
+/// `part`, unless Ctrl-C or SIGTERM comes first.
+async fn until_interrupted<T>(part: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        r = part => r,
         signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
-    };
+    }
+}
+
+/// Stops the cluster of [`own_cluster`] whatever the part's `outcome`, then gives it.
+async fn stop<T>(work: WorkDir, db: Database, outcome: Result<T>) -> Result<T> {
     eprintln!("bench: stopping the cluster");
     let closed = db.close().await.context("stopping the embedded cluster");
     drop(work);
     let result = outcome?;
     closed?;
-    let mut report = report::Report::default();
-    report.text(format!("Machine: {}; load average {}.", machine(), loadavg()));
-    scale::report(&mut report, &result);
+    Ok(result)
+}
+
+/// Where a part run alone writes its report: `BENCH_REPORT`, else `default` in the workspace.
+fn report_path(root: &Path, default: &str) -> PathBuf {
+    std::env::var_os("BENCH_REPORT").map_or_else(|| root.join(default), PathBuf::from)
+}
+
+/// Prints `report` and writes it as markdown to `path`.
+fn write_report(path: &Path, report: &report::Report) -> Result<()> {
     print!("{}", report.to_text());
-    let path = std::env::var_os("BENCH_REPORT").map_or_else(|| root.join("target/bench-scale.md"), PathBuf::from);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&path, report.to_markdown()).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(path, report.to_markdown()).with_context(|| format!("writing {}", path.display()))?;
     println!("(written to {})", path.display());
     Ok(())
 }
@@ -638,29 +650,14 @@ fn build_report(
     r
 }
 
-/// `BENCH_ONLY=overload`: part (e) alone, on its own cluster, with the default pool.
+/// `BENCH_ONLY=overload`: a quiet tenant beside a flooding one, on its own cluster, with the
+/// default pool.
 async fn overload_only(root: &Path, s: &Settings) -> Result<()> {
-    let work = WorkDir::create()?;
     let pool = 32;
-    eprintln!("bench: starting an embedded cluster in {}", work.home().display());
-    let db = setup::open_database(&work.home(), pool).await?;
-    let outcome = tokio::select! {
-        r = overload::run(root, &db, pool, s.seconds) => r,
-        signal = interrupted() => Err(anyhow!("interrupted by {signal}")),
-    };
-    eprintln!("bench: stopping the cluster");
-    let closed = db.close().await.context("stopping the embedded cluster");
-    drop(work);
-    let result = outcome?;
-    closed?;
+    let (work, db) = own_cluster("overload", pool).await?;
+    let outcome = until_interrupted(overload::run(root, &db, pool, s.seconds)).await;
+    let result = stop(work, db, outcome).await?;
     let mut report = report::Report::default();
     overload::report(&mut report, &result);
-    print!("{}", report.to_text());
-    let path = match std::env::var_os("BENCH_REPORT") {
-        Some(p) => PathBuf::from(p),
-        None => root.join("target/bench-overload.md"),
-    };
-    std::fs::write(&path, report.to_markdown()).with_context(|| format!("writing {}", path.display()))?;
-    println!("(written to {})", path.display());
-    Ok(())
+    write_report(&report_path(root, "target/bench-overload.md"), &report)
 }

@@ -75,8 +75,12 @@ fn as_number(value: &mut Value) {
 
 /// The internal operators the rule compiler puts in place of JSON-Logic's arithmetic, and the
 /// operator each replaces. Their names are not builtins, so a tenant cannot write them.
-pub const ARITHMETIC: [(&str, &str); 4] =
-    [("+", "__switchyard_add"), ("-", "__switchyard_sub"), ("*", "__switchyard_mul"), ("/", "__switchyard_div")];
+pub const ARITHMETIC: [(&str, &str, Op); 4] = [
+    ("+", "__switchyard_add", Op::Add),
+    ("-", "__switchyard_sub", Op::Sub),
+    ("*", "__switchyard_mul", Op::Mul),
+    ("/", "__switchyard_div", Op::Div),
+];
 
 /// The rounding operator: `{"round": [x]}`, `{"round": [x, places]}`,
 /// `{"round": [x, places, "half_up"]}` (default mode `half_even`).
@@ -108,7 +112,7 @@ impl Op {
 
     /// The operator replacing JSON-Logic's `name`, if it is one of the four.
     pub fn internal_name(name: &str) -> Option<&'static str> {
-        ARITHMETIC.iter().find(|(op, _)| *op == name).map(|(_, internal)| *internal)
+        ARITHMETIC.iter().find(|(op, _, _)| *op == name).map(|(_, internal, _)| *internal)
     }
 }
 

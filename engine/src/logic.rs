@@ -29,7 +29,7 @@ use datalogic_rs::operator::EvalContext;
 use datalogic_rs::{ArenaExt, DataValue, FromDataValue};
 use serde_json::Value;
 
-use crate::decimals::{Arithmetic, Op, Round, ARITHMETIC, ROUND_OPERATOR};
+use crate::decimals::{Arithmetic, Round, ARITHMETIC, ROUND_OPERATOR};
 use crate::error::EngineError;
 use crate::limits::Limits;
 use crate::rules::measure;
@@ -50,9 +50,7 @@ static ENGINE: LazyLock<datalogic_rs::Engine> = LazyLock::new(|| {
     for &name in crate::dates::LOGIC_OPERATORS {
         builder = builder.add_operator(name, DateOperator(name));
     }
-    for (op, internal) in
-        [(Op::Add, ARITHMETIC[0].1), (Op::Sub, ARITHMETIC[1].1), (Op::Mul, ARITHMETIC[2].1), (Op::Div, ARITHMETIC[3].1)]
-    {
+    for (_, internal, op) in ARITHMETIC {
         builder = builder.add_operator(internal, Arithmetic(op));
     }
     builder = builder.add_operator(ROUND_OPERATOR, Round);
@@ -379,7 +377,7 @@ fn instrument(rule: &Value) -> Value {
                 (other, _) => instrument(other),
             };
             // Arithmetic is done in decimal (see `crate::decimals`).
-            let op = Op::internal_name(op).map_or_else(|| op.clone(), str::to_string);
+            let op = crate::decimals::Op::internal_name(op).map_or_else(|| op.clone(), str::to_string);
             let mut out = serde_json::Map::with_capacity(1);
             out.insert(op, args);
             Value::Object(out)

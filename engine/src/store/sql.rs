@@ -186,14 +186,7 @@ pub async fn load_where(
     if lock {
         query.push_str(" for update");
     }
-    let mut q = sqlx::query(&query).bind(tenant).bind(type_name);
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::TextArray(t) => q.bind(t),
-            Bind::Json(v) => q.bind(v),
-        };
-    }
+    let q = bind_all(sqlx::query(&query).bind(tenant).bind(type_name), binds);
     let rows = q.fetch_all(&mut **tx).await?;
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
@@ -240,14 +233,7 @@ pub async fn load_where_many(
         where_conditions(conditions, &mut query, &mut binds, first);
         query.push_str(&format!(" order by id limit {limit})"));
     }
-    let mut q = sqlx::query(&query).bind(tenant).bind(type_name);
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::TextArray(t) => q.bind(t),
-            Bind::Json(v) => q.bind(v),
-        };
-    }
+    let q = bind_all(sqlx::query(&query).bind(tenant).bind(type_name), binds);
     let rows = q.fetch_all(&mut **tx).await?;
     let mut out: Vec<Vec<StoredEntity>> = vec![Vec::new(); requests.len()];
     for row in &rows {
@@ -301,6 +287,21 @@ enum Bind {
     Text(String),
     TextArray(Vec<String>),
     Json(Value),
+}
+
+/// `q` with `binds` bound after its parameters, in order.
+fn bind_all(
+    mut q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::TextArray(t) => q.bind(t),
+            Bind::Json(v) => q.bind(v),
+        };
+    }
+    q
 }
 
 fn scalar_text(v: &Value) -> String {
