@@ -630,19 +630,6 @@ fn value_schema(kind: FieldKind, enum_values: Option<&[String]>) -> Option<Value
     })
 }
 
-/// Whether `[gt]`, `[gte]`, `[lt]`, `[lte]` apply to a field of `kind`.
-fn ordered(kind: FieldKind) -> bool {
-    matches!(
-        kind,
-        FieldKind::String
-            | FieldKind::Number
-            | FieldKind::Integer
-            | FieldKind::Decimal
-            | FieldKind::Date
-            | FieldKind::Datetime
-    )
-}
-
 /// Every filter a list of `ty` accepts, as `engine::store::query` parses them: the columns `id`,
 /// `state`, `created_at`, `updated_at`, and each field marked `filterable` or `sortable` whose
 /// kind has a value (not objects and arrays): `name` (equal), `name[gt|gte|lt|lte]` for ordered
@@ -699,7 +686,7 @@ fn filters(ty: &CompiledType, states: &[&str]) -> Vec<FilterParam> {
             continue;
         }
         let Some(value) = value_schema(def.kind, def.values.as_deref()) else { continue };
-        add(name.as_str(), value, ordered(def.kind), true, &format!("the field `{name}`"));
+        add(name.as_str(), value, def.kind.is_ordered(), true, &format!("the field `{name}`"));
     }
     out
 }

@@ -74,24 +74,7 @@ async fn publish(db: &Database, root: &Path, slug: &str) -> Result<Tenant> {
     package.tenant.slug = slug.to_string();
     let applied = tenants::apply::publish(&db.owner, &package, "bench", &Limits::default()).await?;
     tenants::apply::upsert_users(&db.owner, applied.tenant, &package.tenant.users, None).await?;
-    let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
-    let mut tx = db.owner.begin().await?;
-    engine::store::sql::set_tenant(&mut tx, applied.tenant).await?;
-    let (user_id, roles): (Uuid, Vec<String>) =
-        sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
-            .bind(applied.tenant)
-            .bind(&user.email)
-            .fetch_one(&mut *tx)
-            .await
-            .context("reading the operator")?;
-    tx.commit().await?;
-    let actor = Actor {
-        id: user_id.to_string(),
-        email: user.email.clone(),
-        roles,
-        system: false,
-        attributes: Default::default(),
-    };
+    let actor = crate::setup::operator(db, applied.tenant, &package).await?;
     Ok(Tenant { id: applied.tenant, slug: applied.slug, actor })
 }
 

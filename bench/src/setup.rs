@@ -115,24 +115,7 @@ pub async fn publish(db: &Database, store: &Store, package_dir: &Path, per_set: 
     tenants::apply::load_sample_data(&db.owner, store, applied.tenant, &package).await?;
     let tenant = applied.tenant;
 
-    let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
-    let mut tx = db.owner.begin().await?;
-    engine::store::sql::set_tenant(&mut tx, tenant).await?;
-    let (user_id, roles): (Uuid, Vec<String>) =
-        sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
-            .bind(applied.tenant)
-            .bind(&user.email)
-            .fetch_one(&mut *tx)
-            .await
-            .context("reading the bench operator")?;
-    tx.commit().await?;
-    let actor = Actor {
-        id: user_id.to_string(),
-        email: user.email.clone(),
-        roles,
-        system: false,
-        attributes: Default::default(),
-    };
+    let actor = operator(db, tenant, &package).await?;
 
     for set in [Set::Engine, Set::Http, Set::Pgbench] {
         for n in 0..per_set {
@@ -232,4 +215,27 @@ impl Server {
         )?;
         Ok(format!("Bearer {token}"))
     }
+}
+
+/// The actor of the bench package's first user (its operator) in `tenant`, as the server builds
+/// it from the users table.
+pub async fn operator(db: &Database, tenant: engine::store::TenantId, package: &tenants::Package) -> Result<Actor> {
+    let user = package.tenant.users.first().ok_or_else(|| anyhow!("the bench package has no user"))?;
+    let mut tx = db.owner.begin().await?;
+    engine::store::sql::set_tenant(&mut tx, tenant).await?;
+    let (user_id, roles): (Uuid, Vec<String>) =
+        sqlx::query_as("select id, roles from users where tenant_id = $1 and lower(email) = lower($2)")
+            .bind(tenant)
+            .bind(&user.email)
+            .fetch_one(&mut *tx)
+            .await
+            .context("reading the bench operator")?;
+    tx.commit().await?;
+    Ok(Actor {
+        id: user_id.to_string(),
+        email: user.email.clone(),
+        roles,
+        system: false,
+        attributes: Default::default(),
+    })
 }

@@ -239,6 +239,20 @@ impl FieldKind {
         }
     }
 
+    /// Whether values of the kind have an order lists compare with (`[gt]`, `[gte]`, `[lt]`,
+    /// `[lte]`): text, numbers, dates.
+    pub fn is_ordered(self) -> bool {
+        matches!(
+            self,
+            FieldKind::String
+                | FieldKind::Number
+                | FieldKind::Integer
+                | FieldKind::Decimal
+                | FieldKind::Date
+                | FieldKind::Datetime
+        )
+    }
+
     /// Whether the value is a single JSON scalar (not an object or array).
     pub fn is_scalar(self) -> bool {
         !matches!(self, FieldKind::Object | FieldKind::Array)

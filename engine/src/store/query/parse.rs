@@ -228,15 +228,7 @@ pub(super) fn parse_filter(
             if op.is_range() {
                 let ranged = match &key {
                     Key::Column(c) => matches!(c, Column::CreatedAt | Column::UpdatedAt),
-                    Key::Field { kind, .. } => matches!(
-                        kind,
-                        FieldKind::String
-                            | FieldKind::Number
-                            | FieldKind::Integer
-                            | FieldKind::Decimal
-                            | FieldKind::Date
-                            | FieldKind::Datetime
-                    ),
+                    Key::Field { kind, .. } => kind.is_ordered(),
                 };
                 if !ranged {
                     errors.add(param, format!("`{name}` has no order: use eq or in"));
