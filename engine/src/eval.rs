@@ -603,8 +603,9 @@ fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) 
 
 /// Which values of a transition's context hold entities of which type: `entity`, and each
 /// load (a row, or a list of rows). Rules read their decimal fields as numbers, scripts as
-/// decimals (see [`crate::decimals`]).
-fn shapes<'t>(
+/// decimals (see [`crate::decimals`]). Public for the benchmark, which runs guards and scripts
+/// on their own as the engine runs them.
+pub fn shapes<'t>(
     tenant: &'t CompiledTenant,
     ty: &'t CompiledType,
     t: &'t CompiledTransition,
