@@ -156,7 +156,12 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let state = AppState { store, keys: std::sync::Arc::new(keys), owner: db.owner.clone(), ops: ops.clone() };
+    let state = AppState::new(api::state::Shared {
+        store,
+        keys: std::sync::Arc::new(keys),
+        owner: db.owner.clone(),
+        ops: ops.clone(),
+    });
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -110,12 +110,12 @@ impl Drop for Served {
 }
 
 async fn serve(store: &Store, db: &Database, keys: &Keys, ops: api::config::OpsConfig) -> Result<Served> {
-    let state = AppState {
+    let state = AppState::new(api::state::Shared {
         store: store.clone(),
         keys: Arc::new(keys.clone()),
         owner: db.owner.clone(),
         ops: api::state::Ops::new(ops),
-    };
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let app = api::http::router(state).into_make_service_with_connect_info::<SocketAddr>();

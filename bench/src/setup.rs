@@ -191,7 +191,8 @@ impl Server {
             ops.hub.clone(),
             ops.hub.shutdown_token().clone(),
         ));
-        let state = AppState { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops };
+        let state =
+            AppState::new(api::state::Shared { store, keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -115,8 +115,12 @@ impl TestServer {
     async fn serve(db: &TestDb, store: Store, tenant: TenantId, slug: String, ops: Ops) -> TestServer {
         let secret: [u8; 32] = rand::random();
         let keys = Keys::from_secret(&secret);
-        let state =
-            AppState { store: store.clone(), keys: Arc::new(keys.clone()), owner: db.owner.clone(), ops: ops.clone() };
+        let state = AppState::new(api::state::Shared {
+            store: store.clone(),
+            keys: Arc::new(keys.clone()),
+            owner: db.owner.clone(),
+            ops: ops.clone(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -166,7 +166,12 @@ async fn run_in(
         rate_limit_ip: None,
         ..crate::config::OpsConfig::default()
     });
-    let state = AppState { store: store.clone(), keys: Arc::new(keys.clone()), owner: scratch.owner.clone(), ops };
+    let state = AppState::new(crate::state::Shared {
+        store: store.clone(),
+        keys: Arc::new(keys.clone()),
+        owner: scratch.owner.clone(),
+        ops,
+    });
     let router = crate::http::router(state);
 
     let mut report = Report::default();

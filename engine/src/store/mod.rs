@@ -232,19 +232,45 @@ impl Store {
     /// The live version's definitions, through the short-lived live-version cache (permission
     /// checks, display titles).
     pub async fn live_cached(&self, tenant: TenantId) -> Result<Arc<CompiledTenant>, StoreError> {
-        let known = self.live.read().ok().and_then(|m| m.get(&tenant).copied());
-        if let Some((version, at)) = known {
-            if at.elapsed() < LIVE_VERSION_TTL {
-                if let Some(defs) = self.defs.peek(tenant, version) {
-                    return Ok(defs);
-                }
-            }
+        if let Some(defs) = self.live_fresh(tenant) {
+            return Ok(defs);
         }
         let (version, defs) = self.live_definitions(tenant).await?;
+        self.remember_live(tenant, version);
+        Ok(defs)
+    }
+
+    /// [`Store::live_cached`] inside a transaction: when the cache is stale, the live version is
+    /// read in `tx`, never on a second connection. Work that holds a connection must not wait for
+    /// another: with every pooled connection held by transitions whose cache expired at once,
+    /// each waited for a connection none would give back (a test saw a 30 s stall).
+    pub(crate) async fn live_cached_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: TenantId,
+    ) -> Result<Arc<CompiledTenant>, StoreError> {
+        if let Some(defs) = self.live_fresh(tenant) {
+            return Ok(defs);
+        }
+        let (version, defs) = self.live_in(tx, tenant).await?;
+        self.remember_live(tenant, version);
+        Ok(defs)
+    }
+
+    /// The live version's definitions if read less than [`LIVE_VERSION_TTL`] ago.
+    fn live_fresh(&self, tenant: TenantId) -> Option<Arc<CompiledTenant>> {
+        let (version, at) = self.live.read().ok().and_then(|m| m.get(&tenant).copied())?;
+        if at.elapsed() < LIVE_VERSION_TTL {
+            self.defs.peek(tenant, version)
+        } else {
+            None
+        }
+    }
+
+    fn remember_live(&self, tenant: TenantId, version: i64) {
         if let Ok(mut m) = self.live.write() {
             m.insert(tenant, (version, std::time::Instant::now()));
         }
-        Ok(defs)
     }
 
     /// Whether the actor may do `action` to entities of `type_name`, by the live version's
@@ -321,7 +347,7 @@ impl Store {
         if actor.system {
             return Ok(true);
         }
-        let defs = self.live_cached(tenant).await?;
+        let defs = self.live_cached_in(tx, tenant).await?;
         let scope = defs.row_scope(actor, type_name);
         if scope.is_all() {
             return Ok(true);

@@ -232,3 +232,75 @@ async fn cost_of_a_ping_before_use() {
         );
     }
 }
+
+/// Work that holds a pooled connection never waits for a second one: when every connection of
+/// the pool is held by a transition whose live-version cache has just expired, each reads the
+/// live version in its own transaction. (It used to ask the pool for another connection, which
+/// none of them would give back: every transition of the tenant stalled until the pool's acquire
+/// timeout, then failed.)
+#[tokio::test]
+async fn transitions_holding_every_connection_never_wait_for_another() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "signals").await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let mut tickets = Vec::new();
+    for title in ["a", "b"] {
+        let t = s.create(&admin, "ticket", json!({ "title": title })).await;
+        tickets.push(uuid::Uuid::parse_str(t["id"].as_str().expect("id")).expect("uuid"));
+    }
+    // A store of its own: two connections, and a pool that gives up after 3 s.
+    let pool = engine::store::conn::pool_options(2)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&db.app_url)
+        .await
+        .expect("pool");
+    let store = engine::store::Store::new(pool.clone(), engine::Limits::default());
+    let agent = engine::model::Actor {
+        id: "agent".into(),
+        email: "agent@signals.test".into(),
+        roles: vec!["agent".into()],
+        system: false,
+        attributes: Default::default(),
+    };
+    // Warm the cache, then hold both tickets' rows from outside the pool so that both
+    // transitions take their connection and wait on the row locks until the cache is stale.
+    store.live_cached(s.tenant).await.expect("live");
+    let mut holder = db.owner.begin().await.expect("begin");
+    sqlx::query("select 1 from entities where id = any($1) for update")
+        .bind(&tickets)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let mut runs = Vec::new();
+    for id in tickets.clone() {
+        let (store, agent, tenant) = (store.clone(), agent.clone(), s.tenant);
+        runs.push(tokio::spawn(async move {
+            let request = engine::store::TransitionRequest { type_name: "ticket", id, name: "note", input: json!({}) };
+            store.transition(tenant, request, &agent, Default::default()).await
+        }));
+    }
+    // Both wait on the locks, each holding one of the pool's two connections.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = $1 and usename = 'switchyard_app' \
+             and wait_event_type = 'Lock'",
+        )
+        .bind(&db.name)
+        .fetch_one(&db.owner)
+        .await
+        .expect("pg_stat_activity");
+        if waiting == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the transitions never reached the row locks");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(engine::store::LIVE_VERSION_TTL + Duration::from_millis(200)).await;
+    holder.rollback().await.expect("release");
+    for run in runs {
+        let outcome = run.await.expect("task").expect("the transition completed on its own connection");
+        assert_eq!(outcome.entity["data"]["notes"], 1, "{}", outcome.entity);
+    }
+    pool.close().await;
+}

@@ -238,12 +238,12 @@ async fn a_body_over_the_limit_and_a_timeout_answer_in_the_error_envelope() {
     }
 
     // A server with a 5 ms time limit: a login (a password hash) takes longer.
-    let state = api::state::AppState {
+    let state = api::state::AppState::new(api::state::Shared {
         store: s.store.clone(),
         keys: std::sync::Arc::new(api::auth::Keys::from_secret(&[7u8; 32])),
         owner: db.owner.clone(),
         ops: Ops::new(OpsConfig { rate_limit_user: None, rate_limit_ip: None, ..OpsConfig::default() }),
-    };
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = api::http::router_with_timeout(state, Duration::from_millis(5))
