@@ -60,7 +60,7 @@ def main():
     entries = []
     for name in args[1:]:
         with open(name) as f:
-            entries.extend(json.load(f)["log"]["entries"])
+            entries.extend(json.load(f, strict=False)["log"]["entries"])
     ops = templates(doc)
     statuses = defaultdict(Counter)
     unmatched = Counter()
