@@ -14,6 +14,14 @@
 //! assembled as JSON rather than through a derive-based generator (those describe Rust types
 //! known at compile time; these types are data).
 //!
+//! The answers that name a resource carry OpenAPI links (`links`, [`link`]) to the operations on
+//! it, with the runtime expression that gives its id: an entity's creation, list page, get, patch
+//! and transitions lead to its get, history, transitions, patch (delete from its creation only),
+//! and to the transitions that may be fired from the state it is in (after a creation, its first
+//! state; after a transition, the state it led to); users, webhooks and their deliveries, API
+//! keys, configuration versions and types likewise. Clients may follow them; a stateful fuzzer
+//! (`scripts/schemathesis.sh`) chains real ids through them. [`link_problems`] checks them.
+//!
 //! Each operation lists the error statuses it answers with the error envelope (`Error`); the
 //! `default` response is the envelope too (408, 413, 500, …). The document is checked against the
 //! running server by `scripts/schemathesis.sh`.
@@ -195,6 +203,9 @@ struct TransitionDoc {
     summary: String,
     description: String,
     input: Value,
+    /// The states it may be fired from and the state it leads to (any transition: unknown).
+    from: Vec<String>,
+    to: Option<String>,
 }
 
 /// What differs between a type's entity paths and any type's, worked out once.
@@ -213,6 +224,9 @@ struct EntityPathsParts<'a> {
     transitions: Vec<TransitionDoc>,
     /// Any type: the `{name}` of its transition paths, declared on them.
     name_param: Option<Value>,
+    /// The state a new entity is in (its create transition's `to`, else the initial state); any
+    /// type: unknown.
+    created_state: Option<String>,
 }
 
 impl<'a> EntityPathsParts<'a> {
@@ -245,11 +259,14 @@ impl<'a> EntityPathsParts<'a> {
                     summary: "Fire a transition".into(),
                     description: description.into(),
                     input: json!({ "type": "object", "additionalProperties": true }),
+                    from: Vec::new(),
+                    to: None,
                 }],
                 name_param: Some(
                     json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
                                          "description": "A transition's name" }),
                 ),
+                created_state: None,
             };
         };
         let states: Vec<&str> = workflow.states().keys().map(String::as_str).collect();
@@ -286,8 +303,12 @@ impl<'a> EntityPathsParts<'a> {
                 summary: t.label().unwrap_or(t.name()).to_string(),
                 description: format!("From {} to {}. Roles: {}.", t.from().join(", "), t.to(), t.roles().join(", ")),
                 input: t.input_schema().cloned().map(strip_meta).unwrap_or_else(|| json!({ "type": "object" })),
+                from: t.from().to_vec(),
+                to: Some(t.to().to_string()),
             })
             .collect();
+        let created_state =
+            workflow.create_transition().map_or_else(|| workflow.initial_state(), |t| t.to()).to_string();
         EntityPathsParts {
             tag: name.to_string(),
             name: Some(name),
@@ -298,6 +319,7 @@ impl<'a> EntityPathsParts<'a> {
             create_input,
             transitions,
             name_param: None,
+            created_state: Some(created_state),
         }
     }
 
@@ -309,6 +331,40 @@ impl<'a> EntityPathsParts<'a> {
         }
     }
 
+    /// Links from an answer naming one entity of the type (`id`, a runtime expression such as
+    /// `$response.body#/id`) to the operations on it, so that a client (and a stateful fuzzer)
+    /// can follow them with a real id: its get, history and transitions (what it can do now); its
+    /// patch and delete when `writes` says so; and each transition on one entity that may be fired
+    /// from one of `states` (`None`: from any state; any type: the transition `{name}`). Named by
+    /// what they do (`get`, `history`, `transitions`, `patch`, `delete`, `fire_<transition>`).
+    fn entity_links(&self, id: &str, writes: Writes, states: Option<&[&str]>) -> Map<String, Value> {
+        let on = |verb: &str, any: &str, what: &str| link(&self.operation_id(verb, any), what, json!({ "id": id }));
+        let mut out = Map::new();
+        out.insert("get".into(), on("get", "get_entity", "The entity"));
+        out.insert("history".into(), on("history", "entity_history", "The entity's history"));
+        out.insert("transitions".into(), on("transitions", "entity_transitions", "What the user can do with it now"));
+        if writes != Writes::None {
+            out.insert("patch".into(), on("patch", "patch_entity", "Change its fields"));
+        }
+        if writes == Writes::PatchAndDelete {
+            out.insert("delete".into(), on("delete", "delete_entity", "Delete it"));
+        }
+        for t in &self.transitions {
+            let applies = match states {
+                None => true,
+                Some(states) => t.from.iter().any(|f| states.contains(&f.as_str())),
+            };
+            if applies {
+                let key = match self.name {
+                    Some(_) => format!("fire_{}", t.segment),
+                    None => "fire".to_string(),
+                };
+                out.insert(key, link(&t.operation_id, &t.summary, json!({ "id": id })));
+            }
+        }
+        out
+    }
+
     /// A type's text, or any type's.
     fn text(&self, of_type: impl Fn(&str) -> String, any: &str) -> String {
         match self.name {
@@ -316,6 +372,14 @@ impl<'a> EntityPathsParts<'a> {
             None => any.to_string(),
         }
     }
+}
+
+/// Which writes [`EntityPathsParts::entity_links`] links to besides the reads and transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    None,
+    Patch,
+    PatchAndDelete,
 }
 
 /// What a change or a deletion of an entity may be refused with: of a type (its name, whether it
@@ -356,6 +420,12 @@ pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> 
                                         `total` is {TOTAL_CAP} and `total_exact` false (there are more)") }),
     ]);
     let mut create = create_operation(&parts, schemas);
+    let created_state: Option<[&str; 1]> = parts.created_state.as_deref().map(|s| [s]);
+    add_links(
+        &mut create,
+        "201",
+        parts.entity_links("$response.body#/id", Writes::PatchAndDelete, created_state.as_ref().map(|s| &s[..])),
+    );
     if !parts.unique_note.is_empty() {
         if let Some(post) = create.as_object_mut() {
             let before = post.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -364,65 +434,65 @@ pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> 
             post.insert("description".into(), Value::String(text));
         }
     }
-    paths.push((
-        base.to_string(),
-        json!({
-            "get": {
-                "tags": [tag], "operationId": parts.operation_id("list", "list_entities"),
-                "summary": parts.text(|name| format!("List {name} entities"),
-                                      "List entities of a type (the type's filters: see the tenant's document)"),
-                "description": "Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` \
-                                and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, \
-                                `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields \
-                                that are not filterable and values of the wrong kind are refused with 422 naming \
-                                the parameter.",
-                "parameters": list_params,
-                "responses": responses(ok(json!({
-                    "type": "object", "required": ["data", "next_cursor"],
-                    "properties": {
-                        "data": { "type": "array", "items": entity },
-                        "next_cursor": { "type": ["string", "null"] },
-                        "total": { "type": "integer", "maximum": TOTAL_CAP,
-                                   "description": "With `total=true`: how many entities match, at most the cap" },
-                        "total_exact": { "type": "boolean",
-                                         "description": "With `total=true`: false when more entities match than `total` (the cap)" },
-                    },
-                })), &[400, 401, 403, 404, 422]),
+    let mut list = json!({
+        "tags": [tag], "operationId": parts.operation_id("list", "list_entities"),
+        "summary": parts.text(|name| format!("List {name} entities"),
+                              "List entities of a type (the type's filters: see the tenant's document)"),
+        "description": "Filters: `field=v` (equal), `field[gt|gte|lt|lte]=v` (ordered kinds), `field[in]=a,b` \
+                        and `field[null]=true|false`, on the type's filterable fields and on `id`, `state`, \
+                        `created_at`, `updated_at`; several filters all apply. Unknown parameters, fields \
+                        that are not filterable and values of the wrong kind are refused with 422 naming \
+                        the parameter.",
+        "parameters": list_params,
+        "responses": responses(ok(json!({
+            "type": "object", "required": ["data", "next_cursor"],
+            "properties": {
+                "data": { "type": "array", "items": entity },
+                "next_cursor": { "type": ["string", "null"] },
+                "total": { "type": "integer", "maximum": TOTAL_CAP,
+                           "description": "With `total=true`: how many entities match, at most the cap" },
+                "total_exact": { "type": "boolean",
+                                 "description": "With `total=true`: false when more entities match than `total` (the cap)" },
             },
-            "post": create,
-        }),
-    ));
+        })), &[400, 401, 403, 404, 422]),
+    });
+    // The first entity of the page, when there is one (a page of none resolves to nothing).
+    add_links(&mut list, "200", parts.entity_links("$response.body#/data/0/id", Writes::Patch, None));
+    paths.push((base.to_string(), json!({ "get": list, "post": create })));
     let patch_note = if parts.unique_note.is_empty() {
         parts.write_note.clone()
     } else {
         format!("{} {}", parts.write_note, parts.unique_note)
     };
-    paths.push((
-        format!("{base}/{{id}}"),
-        json!({
-            "parameters": [id_param("id")],
-            "get": {
-                "tags": [tag], "operationId": parts.operation_id("get", "get_entity"),
-                "responses": responses(ok(entity.clone()), &[401, 403, 404]),
-            },
-            "patch": {
-                "tags": [tag], "operationId": parts.operation_id("patch", "patch_entity"),
-                "summary": "Change fields editable in the current state (JSON merge patch of data)",
-                "description": patch_note,
-                "parameters": [if_match()],
-                "requestBody": body(json!({
-                    "type": "object", "required": ["data"], "additionalProperties": false,
-                    "properties": { "data": { "type": "object" } },
-                })),
-                "responses": responses(ok(entity.clone()), &[400, 401, 403, 404, 409, 422]),
-            },
-            "delete": {
-                "tags": [tag], "operationId": parts.operation_id("delete", "delete_entity"), "parameters": [if_match()],
-                "description": parts.write_note,
-                "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
-            },
-        }),
-    ));
+    let mut one = json!({
+        "parameters": [id_param("id")],
+        "get": {
+            "tags": [tag], "operationId": parts.operation_id("get", "get_entity"),
+            "responses": responses(ok(entity.clone()), &[401, 403, 404]),
+        },
+        "patch": {
+            "tags": [tag], "operationId": parts.operation_id("patch", "patch_entity"),
+            "summary": "Change fields editable in the current state (JSON merge patch of data)",
+            "description": patch_note,
+            "parameters": [if_match()],
+            "requestBody": body(json!({
+                "type": "object", "required": ["data"], "additionalProperties": false,
+                "properties": { "data": { "type": "object" } },
+            })),
+            "responses": responses(ok(entity.clone()), &[400, 401, 403, 404, 409, 422]),
+        },
+        "delete": {
+            "tags": [tag], "operationId": parts.operation_id("delete", "delete_entity"), "parameters": [if_match()],
+            "description": parts.write_note,
+            "responses": responses(no_content("Deleted"), &[400, 401, 403, 404, 409]),
+        },
+    });
+    let mut from_get = parts.entity_links("$response.body#/id", Writes::Patch, None);
+    from_get.remove("get");
+    add_links(&mut one["get"], "200", from_get);
+    let after_patch = parts.entity_links("$response.body#/id", Writes::None, Some(&[]));
+    add_links(&mut one["patch"], "200", after_patch);
+    paths.push((format!("{base}/{{id}}"), one));
     paths.push((
         format!("{base}/{{id}}/history"),
         json!({
@@ -496,35 +566,37 @@ pub fn entity_paths(base: &str, of: &EntityPathsOf, schemas: &EntitySchemas) -> 
     for t in &parts.transitions {
         let mut one_params = vec![id_param("id")];
         one_params.extend(parts.name_param.clone());
-        paths.push((
-            format!("{base}/{{id}}/transitions/{}", t.segment),
-            json!({
-                "parameters": one_params,
-                "post": {
-                    "tags": [tag],
-                    "operationId": t.operation_id,
-                    "summary": t.summary,
-                    "description": t.description,
-                    "parameters": [
-                        if_match(),
-                        { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
-                        { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
-                    ],
-                    "requestBody": body(json!({
-                        "type": "object", "additionalProperties": false,
-                        "properties": { "input": t.input },
-                    })),
-                    "responses": responses(ok(json!({
-                        "type": "object", "required": ["entity", "events"],
-                        "properties": {
-                            "entity": entity,
-                            "events": { "type": "array", "items": schema_ref("Event") },
-                            "dry_run": { "type": "boolean" },
-                        },
-                    })), &[400, 401, 403, 404, 409, 422]),
-                },
-            }),
-        ));
+        let mut fire = json!({
+            "parameters": one_params,
+            "post": {
+                "tags": [tag],
+                "operationId": t.operation_id,
+                "summary": t.summary,
+                "description": t.description,
+                "parameters": [
+                    if_match(),
+                    { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY } },
+                    { "name": "dry_run", "in": "query", "schema": { "type": "boolean" } },
+                ],
+                "requestBody": body(json!({
+                    "type": "object", "additionalProperties": false,
+                    "properties": { "input": t.input },
+                })),
+                "responses": responses(ok(json!({
+                    "type": "object", "required": ["entity", "events"],
+                    "properties": {
+                        "entity": entity,
+                        "events": { "type": "array", "items": schema_ref("Event") },
+                        "dry_run": { "type": "boolean" },
+                    },
+                })), &[400, 401, 403, 404, 409, 422]),
+            },
+        });
+        // After it: the entity, and the transitions from the state it led to.
+        let to: Option<[&str; 1]> = t.to.as_deref().map(|s| [s]);
+        let after = parts.entity_links("$response.body#/entity/id", Writes::Patch, to.as_ref().map(|s| &s[..]));
+        add_links(&mut fire["post"], "200", after);
+        paths.push((format!("{base}/{{id}}/transitions/{}", t.segment), fire));
         let mut bulk = Map::new();
         if let Some(param) = &parts.name_param {
             bulk.insert("parameters".into(), json!([param]));
@@ -712,6 +784,32 @@ fn sort_param(ty: &CompiledType) -> Value {
 
 // --- Building blocks --------------------------------------------------------------------------
 
+/// An OpenAPI link (a Link Object) to the operation `operation_id`, its `parameters` runtime
+/// expressions by parameter name (`{ "id": "$response.body#/id" }`). The generic document
+/// (`crate::cli::openapi`) adds the `{tenant}` (and `{type}`) the source and target share.
+pub fn link(operation_id: &str, description: &str, parameters: Value) -> Value {
+    json!({ "operationId": operation_id, "description": description, "parameters": parameters })
+}
+
+/// `responses` (`{ "201": { … } }`, as [`created`] or [`ok`] make them) with `links` on each.
+pub fn linked(mut responses: Value, links: Value) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        for response in map.values_mut() {
+            if let Some(response) = response.as_object_mut() {
+                response.insert("links".into(), links.clone());
+            }
+        }
+    }
+    responses
+}
+
+/// Adds `links` to the response `status` of an operation object.
+fn add_links(operation: &mut Value, status: &str, links: Map<String, Value>) {
+    if let Some(response) = operation.pointer_mut(&format!("/responses/{status}")).and_then(Value::as_object_mut) {
+        response.insert("links".into(), Value::Object(links));
+    }
+}
+
 pub fn id_param(name: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
@@ -816,6 +914,175 @@ pub fn date_time() -> Value {
 
 fn nullable_date_time() -> Value {
     json!({ "type": ["string", "null"], "format": "date-time" })
+}
+
+// --- Links, checked ------------------------------------------------------------------------------
+
+/// What is wrong with the links of a document (none: an empty list). Each link must be a Link
+/// Object of OpenAPI 3.1 (`operationId` or `operationRef`, `parameters`, `requestBody`,
+/// `description`, `server`) on a Response Object (`description`, `headers`, `content`, `links`)
+/// whose `operationId` is an operation of the document; each of its parameters must be one of
+/// the target's (`id`, or located: `path.id`), and its value a runtime expression that can be
+/// evaluated: `$request.path.X` naming a path parameter of the source, `$response.body#/…` a
+/// pointer that the source response's schema has (through `$ref`s, `properties` and array
+/// `items`). The tests run it on the generic and the tenant's documents, so a link cannot name
+/// an operation or a field that was renamed.
+pub fn link_problems(doc: &Value) -> Vec<String> {
+    const LINK_KEYS: [&str; 6] = ["operationId", "operationRef", "parameters", "requestBody", "description", "server"];
+    const RESPONSE_KEYS: [&str; 4] = ["description", "headers", "content", "links"];
+    let mut problems = Vec::new();
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return vec!["no paths".into()];
+    };
+    // Every operation by its id: its path item and itself.
+    let mut operations: std::collections::HashMap<&str, (&Value, &Value)> = std::collections::HashMap::new();
+    for item in paths.values() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if method == "parameters" {
+                continue;
+            }
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                operations.insert(id, (item, op));
+            }
+        }
+    }
+    let params_of = |item: &Value, op: &Value| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for list in [item.get("parameters"), op.get("parameters")].into_iter().flatten() {
+            for p in list.as_array().into_iter().flatten() {
+                if let (Some(name), Some(loc)) = (p["name"].as_str(), p["in"].as_str()) {
+                    out.push((loc.to_string(), name.to_string()));
+                }
+            }
+        }
+        out
+    };
+    for (path, item) in paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if method == "parameters" {
+                continue;
+            }
+            let source_params = params_of(item, op);
+            for (status, response) in op.get("responses").and_then(Value::as_object).into_iter().flatten() {
+                let at = format!("{} {path} {status}", method.to_uppercase());
+                let Some(response_obj) = response.as_object() else { continue };
+                if response_obj.contains_key("$ref") {
+                    continue;
+                }
+                for key in response_obj.keys() {
+                    if !RESPONSE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+                        problems.push(format!("{at}: a response has no member `{key}`"));
+                    }
+                }
+                if !response_obj.get("description").is_some_and(Value::is_string) {
+                    problems.push(format!("{at}: a response needs a description"));
+                }
+                let Some(links) = response_obj.get("links") else { continue };
+                let Some(links) = links.as_object() else {
+                    problems.push(format!("{at}: links must be an object"));
+                    continue;
+                };
+                let body_schema = response.pointer("/content/application~1json/schema");
+                for (name, link) in links {
+                    let at = format!("{at} link `{name}`");
+                    let Some(link) = link.as_object() else {
+                        problems.push(format!("{at}: not an object"));
+                        continue;
+                    };
+                    for key in link.keys() {
+                        if !LINK_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+                            problems.push(format!("{at}: a link has no member `{key}`"));
+                        }
+                    }
+                    if link.contains_key("operationRef") {
+                        problems.push(format!("{at}: links here name their target by operationId"));
+                    }
+                    let Some(target_id) = link.get("operationId").and_then(Value::as_str) else {
+                        problems.push(format!("{at}: no operationId"));
+                        continue;
+                    };
+                    let Some((target_item, target_op)) = operations.get(target_id) else {
+                        problems.push(format!("{at}: no operation `{target_id}`"));
+                        continue;
+                    };
+                    let target_params = params_of(target_item, target_op);
+                    let Some(parameters) = link.get("parameters").and_then(Value::as_object) else {
+                        if link.contains_key("parameters") {
+                            problems.push(format!("{at}: parameters must be an object"));
+                        }
+                        continue;
+                    };
+                    for (param, expression) in parameters {
+                        let (loc, pname) = match param.split_once('.') {
+                            Some((loc, pname)) => (Some(loc), pname),
+                            None => (None, param.as_str()),
+                        };
+                        if !target_params.iter().any(|(l, n)| n == pname && loc.is_none_or(|loc| loc == l)) {
+                            problems.push(format!("{at}: `{target_id}` has no parameter `{param}`"));
+                        }
+                        let Some(expression) = expression.as_str() else {
+                            problems.push(format!("{at}: `{param}` is not a runtime expression"));
+                            continue;
+                        };
+                        if let Some(problem) = expression_problem(expression, &source_params, body_schema, doc) {
+                            problems.push(format!("{at}: `{param}`: {problem}"));
+                        }
+                    }
+                    for (loc, pname) in target_params.iter().filter(|(l, _)| l == "path") {
+                        let set = parameters.keys().any(|k| k == pname || *k == format!("{loc}.{pname}"));
+                        // Only the generic document's transition `{name}` is left to the client.
+                        if !set && pname != "name" {
+                            problems.push(format!("{at}: `{target_id}`'s path parameter `{pname}` is not set"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// What is wrong with a runtime expression of a link on a response whose JSON body has
+/// `body_schema`, from an operation with `source_params` (`(in, name)`), if anything.
+fn expression_problem(
+    expression: &str,
+    source_params: &[(String, String)],
+    body_schema: Option<&Value>,
+    doc: &Value,
+) -> Option<String> {
+    if let Some(name) = expression.strip_prefix("$request.path.") {
+        return (!source_params.iter().any(|(l, n)| l == "path" && n == name))
+            .then(|| format!("the source has no path parameter `{name}`"));
+    }
+    let Some(pointer) = expression.strip_prefix("$response.body#") else {
+        return Some(format!("`{expression}` is not `$request.path.…` or `$response.body#/…`"));
+    };
+    let Some(mut schema) = body_schema else {
+        return Some("the response has no JSON body".into());
+    };
+    if !pointer.starts_with('/') {
+        return Some(format!("`{pointer}` is not a JSON pointer"));
+    }
+    for token in pointer.split('/').skip(1) {
+        // Through references, then into a member or an item.
+        while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            match r.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+                Some(target) => schema = target,
+                None => return Some(format!("`{r}` does not resolve")),
+            }
+        }
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let next = if token.parse::<usize>().is_ok() && schema.get("items").is_some() {
+            schema.get("items")
+        } else {
+            schema.get("properties").and_then(|p| p.get(&token))
+        };
+        match next {
+            Some(next) => schema = next,
+            None => return Some(format!("the response's schema has no `{token}` at `{pointer}`")),
+        }
+    }
+    None
 }
 
 // --- Schemas ----------------------------------------------------------------------------------

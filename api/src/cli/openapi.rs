@@ -7,10 +7,12 @@
 //! the tenant a path parameter (`{tenant}`), plus the entity routes for any type (`{type}`,
 //! written by the same [`crate::openapi::entity_paths`] as a type's), whose data is any object.
 
+use std::collections::HashMap;
+
 use engine::compiled::CompiledTenant;
 use engine::limits::Limits;
 use ontology::Ontology;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::openapi::{entity_paths, schema_ref, EntityPathsOf, EntitySchemas};
 
@@ -38,8 +40,43 @@ pub fn generic_document() -> Result<Value, String> {
         for (path, item) in paths.iter_mut() {
             add_path_params(path, item);
         }
+        complete_links(paths);
     }
     Ok(doc)
+}
+
+/// The links of the operations (`crate::openapi::link`) name their target's own parameters
+/// (`id`); here the tenant and the type are path parameters too, and a link passes on the
+/// source's (`$request.path.tenant`, `$request.path.type`) when its target has them.
+fn complete_links(paths: &mut Map<String, Value>) {
+    let mut path_of: HashMap<String, String> = HashMap::new();
+    for (path, item) in paths.iter() {
+        for op in item.as_object().into_iter().flat_map(|item| item.values()) {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                path_of.insert(id.to_string(), path.clone());
+            }
+        }
+    }
+    for (path, item) in paths.iter_mut() {
+        for op in item.as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for response in responses.values_mut() {
+                let Some(links) = response.get_mut("links").and_then(Value::as_object_mut) else { continue };
+                for link in links.values_mut() {
+                    let Some(target) = link.get("operationId").and_then(Value::as_str).and_then(|id| path_of.get(id))
+                    else {
+                        continue;
+                    };
+                    for name in ["tenant", "type"] {
+                        let segment = format!("{{{name}}}");
+                        if path.contains(&segment) && target.contains(&segment) {
+                            link["parameters"][name] = json!(format!("$request.path.{name}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Declares `{tenant}` and `{type}` where a path has them (OpenAPI wants every template
@@ -93,6 +130,53 @@ mod tests {
         ] {
             assert!(documented.contains(&(method.to_string(), path.to_string())), "{method} {path}");
         }
+    }
+
+    /// The links are Link Objects naming real operations, parameters and response fields
+    /// (`crate::openapi::link_problems`), and the entity routes link to each other with the
+    /// tenant and type passed on.
+    #[test]
+    fn links_name_real_operations_and_fields() {
+        let doc = generic_document().unwrap();
+        let problems = crate::openapi::link_problems(&doc);
+        assert!(problems.is_empty(), "{problems:#?}");
+        let created = &doc["paths"]["/api/v1/t/{tenant}/entities/{type}"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            created["get"],
+            json!({ "operationId": "get_entity", "description": "The entity", "parameters": {
+                "id": "$response.body#/id", "tenant": "$request.path.tenant", "type": "$request.path.type" } })
+        );
+        for (name, target) in [
+            ("patch", "patch_entity"),
+            ("delete", "delete_entity"),
+            ("history", "entity_history"),
+            ("transitions", "entity_transitions"),
+            ("fire", "entity_transition"),
+        ] {
+            assert_eq!(created[name]["operationId"], target, "{created}");
+        }
+        let listed = &doc["paths"]["/api/v1/t/{tenant}/entities/{type}"]["get"]["responses"]["200"]["links"];
+        assert_eq!(listed["get"]["parameters"]["id"], "$response.body#/data/0/id");
+        assert!(listed.get("delete").is_none(), "a list does not lead to deleting: {listed}");
+        let fired = &doc["paths"]["/api/v1/t/{tenant}/entities/{type}/{id}/transitions/{name}"]["post"]["responses"]
+            ["200"]["links"];
+        assert_eq!(fired["history"]["parameters"]["id"], "$response.body#/entity/id");
+        let user = &doc["paths"]["/api/v1/t/{tenant}/users"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            user["update"]["parameters"],
+            json!({ "id": "$response.body#/id", "tenant": "$request.path.tenant" })
+        );
+        let delivery = &doc["paths"]["/api/v1/t/{tenant}/webhooks/{id}/deliveries"]["get"]["responses"]["200"]["links"];
+        assert_eq!(delivery["replay"]["parameters"]["id"], "$request.path.id");
+        // The check catches what it is for: a renamed operation, field or parameter.
+        let mut broken = doc.clone();
+        let links = &mut broken["paths"]["/api/v1/t/{tenant}/entities/{type}"]["post"]["responses"]["201"]["links"];
+        links["get"]["operationId"] = json!("get_thing");
+        links["patch"]["parameters"]["id"] = json!("$response.body#/uuid");
+        links["history"]["parameters"]["entity"] = json!("$response.body#/id");
+        links["transitions"]["parameters"]["tenant"] = json!("$request.path.slug");
+        let problems = crate::openapi::link_problems(&broken);
+        assert_eq!(problems.len(), 4, "{problems:#?}");
     }
 
     #[test]

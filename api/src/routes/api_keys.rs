@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody};
 use crate::limits::MAX_NAME_CHARS;
 use crate::openapi::{
-    body, created, data_list, id_param, no_content, ok, responses, roles_schema, schema_ref, ADMIN_ONLY,
+    body, created, data_list, id_param, link, linked, no_content, ok, responses, roles_schema, schema_ref, ADMIN_ONLY,
 };
 use crate::routes::users::{check_roles, tenant_roles};
 use crate::routes::{op, Routes};
@@ -52,7 +52,9 @@ pub fn routes() -> Routes {
                     "description": format!("{ADMIN_ONLY} The key (`key`) is shown in this answer only."),
                     "requestBody": body(json!({ "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                         "name": { "type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS }, "roles": roles_schema() } })),
-                    "responses": responses(created(schema_ref("ApiKey")), &[400, 401, 403, 422]) })
+                    "responses": responses(linked(created(schema_ref("ApiKey")), json!({
+                        "revoke": link("revoke_api_key", "Revoke the key just made", json!({ "id": "$response.body#/id" })) })),
+                        &[400, 401, 403, 422]) })
             }),
         )
         .delete(

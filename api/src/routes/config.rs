@@ -48,7 +48,7 @@ use tenants::{ApplyError, Package};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
-use crate::openapi::{any_object, body, data_list, date_time, ok, responses, schema_ref, ADMIN_ONLY};
+use crate::openapi::{any_object, body, data_list, date_time, link, linked, ok, responses, schema_ref, ADMIN_ONLY};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 
@@ -117,10 +117,12 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["config"], "operationId": "config_versions", "description": ADMIN_ONLY,
                 "summary": "The published versions, oldest first",
-                "responses": responses(ok(data_list(json!({
+                "responses": responses(linked(ok(data_list(json!({
                     "type": "object", "required": ["version", "hash", "created_at", "created_by", "live"],
                     "properties": { "version": { "type": "integer" }, "hash": { "type": "string" }, "created_at": date_time(),
                                     "created_by": { "type": "string" }, "live": { "type": "boolean" } } }))),
+                    json!({ "version": link("config_version", "The first version's package",
+                                            json!({ "version": "$response.body#/data/0/version" })) })),
                     &[401, 403]) })
             }),
         )

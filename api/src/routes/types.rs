@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::extract::path::parse_type;
 use crate::extract::TenantActor;
-use crate::openapi::{ok, responses, schema_ref};
+use crate::openapi::{link, linked, ok, responses, schema_ref};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 
@@ -33,8 +33,9 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["types"], "operationId": "types",
                 "summary": "The entity types of the live version this user may view: their JSON Schema and workflow",
-                "responses": responses(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
+                "responses": responses(linked(ok(json!({ "type": "object", "required": ["version", "data"], "properties": {
                     "version": { "type": "integer" }, "data": { "type": "array", "items": schema_ref("TypeInfo") } } })),
+                    json!({ "type": link("type", "The first type", json!({ "name": "$response.body#/data/0/name" })) })),
                     &[401, 403, 404]) })
             }),
         )

@@ -31,7 +31,9 @@ use crate::auth::{password, Credential};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, QueryParams, TenantActor, ADMIN_ROLE};
 use crate::limits::{MAX_NAME_CHARS, USER_CHOICES_MAX};
-use crate::openapi::{body, created, data_list, id_param, ok, responses, roles_schema, schema_ref, ADMIN_ONLY};
+use crate::openapi::{
+    body, created, data_list, id_param, link, linked, ok, responses, roles_schema, schema_ref, ADMIN_ONLY,
+};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 
@@ -64,7 +66,8 @@ pub fn routes() -> Routes {
             list,
             op(|_| {
                 json!({ "tags": ["users"], "operationId": "users", "description": ADMIN_ONLY,
-                    "responses": responses(ok(data_list(schema_ref("User"))), &[401, 403]) })
+                    "responses": responses(linked(ok(data_list(schema_ref("User"))), user_links("$response.body#/data/0/id")),
+                        &[401, 403]) })
             }),
         )
         .post(
@@ -77,7 +80,8 @@ pub fn routes() -> Routes {
                         "email": { "type": "string", "format": "email" }, "name": { "type": "string", "maxLength": MAX_NAME_CHARS },
                         "roles": roles_schema(), "password": { "type": "string" }, "active": { "type": "boolean" },
                         "attributes": attributes_schema() } })),
-                    "responses": responses(created(schema_ref("User")), &[400, 401, 403, 409, 422]) })
+                    "responses": responses(linked(created(schema_ref("User")), user_links("$response.body#/id")),
+                        &[400, 401, 403, 409, 422]) })
             }),
         )
         .get(
@@ -86,7 +90,7 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["users"], "operationId": "get_user", "description": ADMIN_ONLY,
                     "parameters": [id_param("id")],
-                    "responses": responses(ok(schema_ref("User")), &[401, 403, 404]) })
+                    "responses": responses(linked(ok(schema_ref("User")), user_links("$response.body#/id")), &[401, 403, 404]) })
             }),
         )
         .patch(
@@ -101,9 +105,19 @@ pub fn routes() -> Routes {
                         "name": { "type": "string", "maxLength": MAX_NAME_CHARS }, "roles": roles_schema(),
                         "active": { "type": "boolean" }, "password": { "type": "string" },
                         "attributes": attributes_schema() } })),
-                    "responses": responses(ok(schema_ref("User")), &[400, 401, 403, 404, 422]) })
+                    "responses": responses(linked(ok(schema_ref("User")), user_links("$response.body#/id")),
+                        &[400, 401, 403, 404, 422]) })
             }),
         )
+}
+
+/// The links from an answer naming a user at `id` (a runtime expression) to the operations on it.
+fn user_links(id: &str) -> Value {
+    json!({
+        "get": link("get_user", "The user", json!({ "id": id })),
+        "update": link("update_user", "Change the user", json!({ "id": id })),
+        "invite": link("invite_user", "A new invitation for the user", json!({ "id": id })),
+    })
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,9 @@ use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
 use crate::hub::Wake;
 use crate::limits::{DELIVERIES_DEFAULT_LIMIT as DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT as MAX_LIMIT};
-use crate::openapi::{body, created, data_list, id_param, no_content, ok, responses, schema_ref, ADMIN_ONLY};
+use crate::openapi::{
+    body, created, data_list, id_param, link, linked, no_content, ok, responses, schema_ref, ADMIN_ONLY,
+};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 use crate::workers::sql::{self, Delivery, NewWebhook, CHANNEL_WEBHOOKS};
@@ -34,7 +36,8 @@ pub fn routes() -> Routes {
             list,
             op(|_| {
                 json!({ "tags": ["webhooks"], "operationId": "webhooks", "description": ADMIN_ONLY,
-                    "responses": responses(ok(data_list(schema_ref("Webhook"))), &[401, 403]) })
+                    "responses": responses(linked(ok(data_list(schema_ref("Webhook"))), webhook_links("$response.body#/data/0/id", false)),
+                        &[401, 403]) })
             }),
         )
         .post(
@@ -48,7 +51,8 @@ pub fn routes() -> Routes {
                         "url": { "type": "string", "format": "uri" },
                         "events": { "type": "array", "items": { "type": "string" } },
                         "secret": { "type": "string", "minLength": MIN_SECRET_LEN, "maxLength": MAX_SECRET_LEN } } })),
-                    "responses": responses(created(schema_ref("Webhook")), &[400, 401, 403, 409, 422]) })
+                    "responses": responses(linked(created(schema_ref("Webhook")), webhook_links("$response.body#/id", true)),
+                        &[400, 401, 403, 409, 422]) })
             }),
         )
         .get(
@@ -57,7 +61,8 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["webhooks"], "operationId": "get_webhook", "description": ADMIN_ONLY,
                     "parameters": [id_param("id")],
-                    "responses": responses(ok(schema_ref("Webhook")), &[401, 403, 404]) })
+                    "responses": responses(linked(ok(schema_ref("Webhook")), webhook_links("$response.body#/id", false)),
+                        &[401, 403, 404]) })
             }),
         )
         .delete(
@@ -80,9 +85,10 @@ pub fn routes() -> Routes {
                     { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "delivered", "dead"] } },
                     { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT } },
                     { "name": "cursor", "in": "query", "schema": { "type": "string", "format": "uuid" } } ],
-                "responses": responses(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
+                "responses": responses(linked(ok(json!({ "type": "object", "required": ["data", "next_cursor"], "properties": {
                     "data": { "type": "array", "items": schema_ref("Delivery") },
-                    "next_cursor": { "type": ["string", "null"] } } })), &[400, 401, 403, 404, 422]) })
+                    "next_cursor": { "type": ["string", "null"] } } })), delivery_links("$response.body#/data/0/id")),
+                    &[400, 401, 403, 404, 422]) })
             }),
         )
         .get(
@@ -91,7 +97,7 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["webhooks"], "operationId": "webhook_delivery", "description": ADMIN_ONLY,
                 "parameters": [id_param("id"), id_param("delivery")],
-                "responses": responses(ok(schema_ref("Delivery")), &[401, 403, 404]) })
+                "responses": responses(linked(ok(schema_ref("Delivery")), delivery_links("$response.body#/id")), &[401, 403, 404]) })
             }),
         )
         .post(
@@ -105,6 +111,30 @@ pub fn routes() -> Routes {
                     "content": { "application/json": { "schema": schema_ref("Delivery") } } } }), &[401, 403, 404]) })
             }),
         )
+}
+
+/// The links from an answer naming a webhook at `id` (a runtime expression) to the operations on
+/// it; to its deletion only from its creation (a fuzzer following links from the list would delete
+/// the package's webhooks).
+fn webhook_links(id: &str, delete: bool) -> Value {
+    let mut links = json!({
+        "get": link("get_webhook", "The webhook", json!({ "id": id })),
+        "deliveries": link("webhook_deliveries", "Its deliveries", json!({ "id": id })),
+    });
+    if delete {
+        links["delete"] = link("delete_webhook", "Delete it", json!({ "id": id }));
+    }
+    links
+}
+
+/// The links from an answer naming a delivery at `delivery` (a runtime expression) of the
+/// webhook of the request's path.
+fn delivery_links(delivery: &str) -> Value {
+    let ids = json!({ "id": "$request.path.id", "delivery": delivery });
+    json!({
+        "get": link("webhook_delivery", "The delivery", ids.clone()),
+        "replay": link("replay_delivery", "Deliver it again", ids),
+    })
 }
 
 /// An id that is not a uuid names nothing: 404, like any unknown id.

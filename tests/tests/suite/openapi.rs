@@ -530,3 +530,98 @@ async fn real_answers_match_the_documented_schemas() {
     assert!(!spec.errors(order_schema.as_object().expect("object"), &r.body).is_empty(), "a customer is no order");
     workers.stop(Duration::from_secs(5)).await;
 }
+
+/// Where the link `name` of the response `status` of `method path` leads, followed from
+/// `body` (that response's body): the target's method and path, its `{…}` filled with the values
+/// of the link's runtime expressions (`$response.body#/…`).
+fn follow(doc: &Value, method: &str, path: &str, status: u16, name: &str, body: &Value) -> (Method, String) {
+    let op = &doc["paths"][path][method.to_lowercase()];
+    let link = &op["responses"][status.to_string()]["links"][name];
+    let target = link["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} {status}: no link {name}"));
+    let (target_method, target_path) = operations(doc)
+        .into_iter()
+        .find(|(_, _, op)| op["operationId"] == target)
+        .map(|(m, p, _)| (m, p))
+        .unwrap_or_else(|| panic!("no operation {target}"));
+    let mut url = target_path;
+    for (param, expression) in link["parameters"].as_object().expect("parameters") {
+        let pointer = expression.as_str().and_then(|e| e.strip_prefix("$response.body#")).expect("a body pointer");
+        let value = body.pointer(pointer).unwrap_or_else(|| panic!("{name}: {pointer} is not in {body}"));
+        url = url.replace(&format!("{{{param}}}"), value.as_str().expect("a string"));
+    }
+    assert!(!url.contains('{'), "{name}: {url} has a parameter the link does not set");
+    (Method::from_bytes(target_method.as_bytes()).expect("method"), url)
+}
+
+/// The links of the tenant's document name real operations, parameters and response fields
+/// (`api::openapi::link_problems`), follow the workflow (after a creation, the transitions from
+/// the first state; after a transition, those from the state it led to), and lead from real
+/// answers to the same entity.
+#[tokio::test]
+async fn links_lead_from_real_answers_to_the_same_entity() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "chemichemi").await;
+    let admin = s.token(&db, "admin@chemichemi.test").await;
+    let doc = s.get("openapi.json", &admin).await.body;
+    let problems = api::openapi::link_problems(&doc);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let t = format!("/api/v1/t/{}", s.slug);
+    let p = |rest: &str| format!("{t}/{rest}");
+    let links = |method: &str, path: &str, status: &str| -> BTreeSet<String> {
+        let links = &doc["paths"][p(path)][method]["responses"][status]["links"];
+        links.as_object().unwrap_or_else(|| panic!("{method} {path} {status}: no links")).keys().cloned().collect()
+    };
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+
+    // An order is created in DRAFT (its create transition `placeOrder`), from which only
+    // `submitOrder` leads on; after `submitOrder` (PENDING_APPROVAL): approve, reject, cancel.
+    let reads = ["get", "history", "transitions"];
+    let mut expected = names(&reads);
+    expected.extend(names(&["patch", "delete", "fire_submitOrder"]));
+    assert_eq!(links("post", "entities/order", "201"), expected);
+    let mut expected = names(&reads);
+    expected.extend(names(&["patch", "fire_approveOrder", "fire_rejectOrder", "fire_cancelOrder"]));
+    assert_eq!(links("post", "entities/order/{id}/transitions/submitOrder", "200"), expected);
+    assert_eq!(links("patch", "entities/order/{id}", "200"), names(&reads));
+    let listed = links("get", "entities/order", "200");
+    assert!(listed.contains("fire_completeDelivery") && !listed.contains("delete"), "{listed:?}");
+    for (method, path, status, link) in [
+        ("post", "users", "201", "invite"),
+        ("get", "users", "200", "update"),
+        ("post", "webhooks", "201", "delete"),
+        ("get", "webhooks/{id}/deliveries", "200", "replay"),
+        ("post", "api-keys", "201", "revoke"),
+        ("get", "config/versions", "200", "version"),
+        ("get", "types", "200", "type"),
+    ] {
+        assert!(links(method, path, status).contains(link), "{method} {path} {status}: {link}");
+    }
+
+    // Followed from real answers: a creation to the order, its transition, and on.
+    let order_data = json!({ "customer_id": s.sample("savanna_hotel"), "warehouse_id": s.sample("main"),
+                             "items": [{ "product_id": s.sample("lpg6"), "quantity": 2 }] });
+    let created = s.post("entities/order", &admin, &json!({ "data": order_data })).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].clone();
+    for name in reads {
+        let (method, url) = follow(&doc, "POST", &p("entities/order"), 201, name, &created.body);
+        let r = s.request(method, &format!("{}{url}", s.base), Some(&admin), None, &[]).await;
+        assert_eq!(r.status, 200, "{name}: {url}: {:?}", r.body);
+        let of = if name == "get" { &r.body["id"] } else { &id };
+        assert_eq!(of, &id, "{name}");
+    }
+    let (method, url) = follow(&doc, "POST", &p("entities/order"), 201, "fire_submitOrder", &created.body);
+    assert_eq!(url, p(&format!("entities/order/{}/transitions/submitOrder", id.as_str().expect("id"))));
+    let fired = s.request(method, &format!("{}{url}", s.base), Some(&admin), Some(&json!({})), &[]).await;
+    assert_eq!(fired.status, 200, "{:?}", fired.body);
+    let (method, url) =
+        follow(&doc, "POST", &p("entities/order/{id}/transitions/submitOrder"), 200, "get", &fired.body);
+    let r = s.request(method, &format!("{}{url}", s.base), Some(&admin), None, &[]).await;
+    assert_eq!((&r.body["id"], &r.body["state"]), (&id, &json!("PENDING_APPROVAL")), "{:?}", r.body);
+
+    // From a list page: its first entity.
+    let page = s.get("entities/customer?limit=1", &admin).await;
+    let (method, url) = follow(&doc, "GET", &p("entities/customer"), 200, "get", &page.body);
+    let r = s.request(method, &format!("{}{url}", s.base), Some(&admin), None, &[]).await;
+    assert_eq!((r.status, &r.body["id"]), (200, &page.body["data"][0]["id"]), "{:?}", r.body);
+}
