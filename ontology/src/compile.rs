@@ -293,7 +293,9 @@ impl CompiledType {
         let Some(template) = &self.number else {
             return Ok(None);
         };
-        let number = template.render(data, &number_variables(seq, now)).map_err(|err| self.template_error("number.template", &err))?;
+        let number = template
+            .render(data, &number_variables(seq, now))
+            .map_err(|err| self.template_error("number.template", &err))?;
         if number.trim().is_empty() {
             return Err(OntologyError::Template {
                 type_name: self.def.name.to_string(),

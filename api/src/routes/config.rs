@@ -206,15 +206,16 @@ async fn apply(
     let by = author(&who);
     // The owner's connection: publishing may update the tenant row, which the request role may
     // not. `publish` still sets the tenant for row-level security.
-    let applied = crate::publish::publish(&state.owner, &package, &by, comment, state.store.limits(), &state.ops.destinations())
-        .await
-        .map_err(|e| match e {
-            PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
-            PublishError::Apply(ApplyError::Invalid(errors)) => {
-                invalid_package(errors.iter().map(package_problem).collect())
-            }
-            other => ApiError::internal(other),
-        })?;
+    let applied =
+        crate::publish::publish(&state.owner, &package, &by, comment, state.store.limits(), &state.ops.destinations())
+            .await
+            .map_err(|e| match e {
+                PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
+                PublishError::Apply(ApplyError::Invalid(errors)) => {
+                    invalid_package(errors.iter().map(package_problem).collect())
+                }
+                other => ApiError::internal(other),
+            })?;
     // The package's users (roles) may have changed: this process's next request must see them.
     state.ops.hub.auth().invalidate();
     let status = if applied.new_version { StatusCode::CREATED } else { StatusCode::OK };

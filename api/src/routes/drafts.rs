@@ -37,6 +37,7 @@ use engine::compiled::CompiledTenant;
 use engine::model::Actor;
 use engine::permissions::Action;
 use engine::store::{DryRun, DryRunDefinitions, StoreError, TransitionRequest};
+use ontology::Template;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tenants::draft::{Discarded, DraftInfo, Saved};
@@ -49,7 +50,6 @@ use crate::extract::{Admin, JsonBody, QueryParams, TenantActor};
 use crate::limits::MAX_DRAFT_BYTES;
 use crate::openapi::{body, no_content, ok, responses, schema_ref, ADMIN_ONLY};
 use crate::routes::config::{author, checked_package, invalid_package, Configuration};
-use ontology::Template;
 use crate::routes::{op, Routes};
 use crate::state::AppState;
 
@@ -191,8 +191,12 @@ async fn preview_template(
     }
     .map_err(|e| template_error(&body.template, &e))?;
     if body.kind == TemplateKind::Number && rendered.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_TEMPLATE", "/template: rendered an empty number")
-            .with_details(json!({ "path": "/template", "line": null, "column": null })));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_TEMPLATE",
+            "/template: rendered an empty number",
+        )
+        .with_details(json!({ "path": "/template", "line": null, "column": null })));
     }
     Ok(Json(json!({ "rendered": rendered, "variables": template.variables() })))
 }

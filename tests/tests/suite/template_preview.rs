@@ -66,7 +66,9 @@ async fn a_bad_template_is_refused_with_where_it_is() {
     assert!(r.body["error"]["details"]["column"].as_u64().is_some(), "{:?}", r.body);
 
     // Outside the language tenants may use: loops, function calls, unknown filters, too long.
-    for template in ["{% for x in items %}{{ x }}{% endfor %}", "{{ range(10) }}", "{{ x | tojson }}", &"x".repeat(2000)] {
+    for template in
+        ["{% for x in items %}{{ x }}{% endfor %}", "{{ range(10) }}", "{{ x | tojson }}", &"x".repeat(2000)]
+    {
         let r = preview(&s, &admin, &json!({ "template": template })).await;
         assert_eq!((r.status, r.code()), (422, "INVALID_TEMPLATE"), "{template}: {:?}", r.body);
         assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.starts_with("/template: ")), "{:?}", r.body);
