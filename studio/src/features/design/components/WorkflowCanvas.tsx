@@ -219,7 +219,9 @@ export function WorkflowCanvas(props: CanvasProps) {
         }}
         onBeforeDelete={onBeforeDelete}
         fitView
-        fitViewOptions={{ padding: 0.04 }}
+        // Fitting a long workflow into the canvas made its labels unreadable (zoom ~0.45): the
+        // first view stops at 0.7 (the rest is a pan away); zooming out by hand goes further.
+        fitViewOptions={{ padding: 0.06, minZoom: 0.7, maxZoom: 1.2 }}
         minZoom={0.2}
         proOptions={{ hideAttribution: true }}
       >
