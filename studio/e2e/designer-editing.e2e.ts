@@ -2,9 +2,12 @@
 // rendered live by the server (a bad template says where it is wrong), adds nested fields (a
 // field of each order item; a new `lines` array of objects with product, quantity and price),
 // edits an existing guard of dispatchOrder as rules (adds a condition to it), and publishes with
-// a comment that the versions list shows.
+// a comment that the versions list shows; then tries a decision table in the playground.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pendingOrder, signInApi, type Client } from './api';
 import { browserPerTest, screenshot, seriousViolations } from './browser';
@@ -166,5 +169,28 @@ describe('the designer’s editors', () => {
     expect(await seriousViolations(page)).toEqual([]);
     await versions.scrollIntoViewIfNeeded();
     await screenshot(page, 'publish-versions');
+    // Many steps, each waiting on the server: more than the default minute on a busy machine.
+  }, 180_000);
+
+  it('evaluates a decision table and shows the rule that won', async () => {
+    // Chemichemi has no decision table: fulfilment's QC table is published into it.
+    const qc = parse(readFileSync(join(import.meta.dirname, '../../examples/fulfilment/decisions/qc_outcome.yaml'), 'utf8')) as unknown;
+    const live = await admin.ok('GET', `/api/v1/t/${TENANT}/config/export`);
+    await admin.ok('POST', `/api/v1/t/${TENANT}/config/apply?comment=${encodeURIComponent('QC table for the playground')}`, { ...live, decisions: [qc] });
+    await admin.call('DELETE', `/api/v1/t/${TENANT}/config/draft`);
+
+    const page = t.page();
+    await signIn(page, `/t/${TENANT}/design`);
+    const playground = page.getByRole('region', { name: 'Decision tables' });
+    await playground.getByLabel('condition').fill('used');
+    await playground.getByLabel('works').selectOption('false');
+    await playground.getByRole('button', { name: 'Evaluate QC outcome of returned goods' }).click();
+    await playground.getByRole('status').filter({ hasText: 'write_off' }).waitFor();
+    const rules = playground.getByRole('table', { name: /^Rules of QC outcome/ });
+    expect(await rules.getByRole('row').nth(2).textContent()).toMatch(/won$/);
+    expect(await rules.getByRole('row').nth(1).textContent()).not.toMatch(/won$|matched$/);
+    expect(await seriousViolations(page)).toEqual([]);
+    await playground.scrollIntoViewIfNeeded();
+    await screenshot(page, 'decisions');
   });
 });

@@ -118,3 +118,10 @@ export async function migrate(tenant: string, to: number, stateMap: Record<strin
     }),
   );
 }
+
+/** `POST …/decisions/{name}/evaluate`: a decision table of the live version on `inputs`. */
+export async function evaluateDecision(tenant: string, name: string, inputs: Record<string, unknown>): Promise<unknown> {
+  return unwrap(
+    await api.POST('/api/v1/t/{tenant}/decisions/{name}/evaluate', { params: { path: { tenant, name } }, body: { inputs } }),
+  );
+}
