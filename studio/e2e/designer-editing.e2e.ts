@@ -19,6 +19,8 @@ const PASSWORD = 'switchyard-demo';
 const t = browserPerTest(baseURL);
 
 let admin: Client;
+/** The live package before these tests, published again after them (the other files expect it). */
+let original: unknown;
 
 interface DraftTypes {
   types: { name: string; title?: string; fields?: Record<string, unknown>; workflow?: { transitions?: Record<string, { guards?: { rule: unknown }[] }> } }[];
@@ -35,12 +37,15 @@ beforeAll(async () => {
   admin = await signInApi(baseURL, TENANT, 'admin@chemichemi.test', PASSWORD);
   // Whatever an earlier file left: start from the live version.
   await admin.call('DELETE', `/api/v1/t/${TENANT}/config/draft`);
+  original = await admin.ok('GET', `/api/v1/t/${TENANT}/config/export`);
   // A live order for the previews to render over.
   await pendingOrder(admin, TENANT, 1);
 });
 
 afterAll(async () => {
   await admin.call('DELETE', `/api/v1/t/${TENANT}/config/draft`);
+  // The same package as before: its version is live again.
+  await admin.ok('POST', `/api/v1/t/${TENANT}/config/apply`, original);
 });
 
 async function signIn(p: Page, next: string): Promise<void> {
