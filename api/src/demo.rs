@@ -79,7 +79,7 @@ pub async fn apply_examples(
                 errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
             )
         })?;
-        let applied = crate::publish::publish(owner, &package, "demo", limits, destinations).await?;
+        let applied = crate::publish::publish(owner, &package, "demo", None, limits, destinations).await?;
         tenants::apply::upsert_users(owner, applied.tenant, &package.tenant.users, Some(&demo_hash)).await?;
         let rows = tenants::apply::load_sample_data(owner, store, applied.tenant, &package).await?;
         out.push(DemoTenant {

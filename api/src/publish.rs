@@ -20,16 +20,17 @@ pub enum PublishError {
 }
 
 /// Publishes `package` (only if it validates and its webhooks resolve) and makes its webhooks
-/// the tenant's package webhooks.
+/// the tenant's package webhooks. `comment`: what the publisher says about the version.
 pub async fn publish(
     owner: &PgPool,
     package: &Package,
     by: &str,
+    comment: Option<&str>,
     limits: &Limits,
     destinations: &Destinations,
 ) -> Result<Applied, PublishError> {
     let hooks = resolve_package_webhooks(&package.tenant.slug, &package.tenant.webhooks, destinations).await?;
-    let applied = tenants::apply::publish(owner, package, by, limits).await?;
+    let applied = tenants::apply::publish_commented(owner, package, by, comment, limits).await?;
     apply_package_webhooks(owner, applied.tenant, &hooks, destinations).await?;
     Ok(applied)
 }

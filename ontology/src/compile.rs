@@ -293,13 +293,9 @@ impl CompiledType {
         let Some(template) = &self.number else {
             return Ok(None);
         };
-        let extra = [
-            ("seq", minijinja::Value::from(seq)),
-            ("year", minijinja::Value::from(format!("{:04}", now.year()))),
-            ("month", minijinja::Value::from(format!("{:02}", now.month()))),
-            ("day", minijinja::Value::from(format!("{:02}", now.day()))),
-        ];
-        let number = template.render(data, &extra).map_err(|err| self.template_error("number.template", &err))?;
+        let number = template
+            .render(data, &number_variables(seq, now))
+            .map_err(|err| self.template_error("number.template", &err))?;
         if number.trim().is_empty() {
             return Err(OntologyError::Template {
                 type_name: self.def.name.to_string(),
@@ -745,6 +741,18 @@ enum Place {
     TopLevel,
     Nested,
     ArrayItem,
+}
+
+/// The variables a number template sees besides the data's fields (and which win over fields of
+/// the same name): `seq`, `year` (4 digits), `month` and `day` (2 digits). Also what the studio's
+/// template preview renders with.
+pub fn number_variables(seq: i64, now: DateTime<Utc>) -> [(&'static str, minijinja::Value); 4] {
+    [
+        ("seq", minijinja::Value::from(seq)),
+        ("year", minijinja::Value::from(format!("{:04}", now.year()))),
+        ("month", minijinja::Value::from(format!("{:02}", now.month()))),
+        ("day", minijinja::Value::from(format!("{:02}", now.day()))),
+    ]
 }
 
 impl Checker<'_> {

@@ -33,6 +33,10 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
+/// The error of parsing or rendering a template (the template engine's, with its line and span:
+/// see [`Template::error_position`]).
+pub type TemplateError = Error;
+
 /// Instructions one render may execute: a backstop, since templates cannot loop (a template of
 /// [`MAX_TEMPLATE_SOURCE`] bytes compiles to far fewer).
 pub const TEMPLATE_FUEL: u64 = 10_000;

@@ -142,6 +142,9 @@ describe('the console', () => {
     const quantities = page.getByLabel('quantity');
     await quantities.nth(0).fill('2');
     await quantities.nth(1).fill('1');
+    // Each row titled as people read it: "Line item 2", not rjsf's "Line items-2".
+    await page.locator('legend').filter({ hasText: /^Line item 2\*?$/ }).waitFor();
+    expect(await page.getByText(/Line items-\d/).count()).toBe(0);
     await page.getByLabel('Notes').or(page.getByLabel('notes')).fill('created in the form');
     expect(await seriousViolations(page)).toEqual([]);
     await page.evaluate(() => {

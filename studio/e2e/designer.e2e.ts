@@ -64,6 +64,9 @@ describe('the workflow designer', () => {
     await side.getByLabel('Message when it fails').fill('Only orders above 1000 go on hold');
     await side.getByRole('button', { name: 'Add guard' }).click();
     await side.getByLabel('Guard 1 message').waitFor();
+    // Shown as rules (the builder can express it); as JSON-Logic, it is the comparison built.
+    await side.getByRole('group', { name: 'Guard 1 rules' }).waitFor();
+    await side.getByRole('radiogroup', { name: 'Guard 1 edited as' }).getByLabel('JSON-Logic').check();
     expect(await side.getByLabel('Guard 1 rule (JSON-Logic)').inputValue()).toBe('{">":[{"var":"entity.total_amount"},1000]}');
 
     // The guard playground: each clause and variable with its value, on hand-written data.

@@ -31,8 +31,33 @@ pub struct Applied {
     pub new_version: bool,
 }
 
+/// The longest comment a published version may carry, in characters (the column's check says
+/// the same, `migrations/0019_version_comments.sql`).
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
 /// Validates `package` and publishes it as the tenant's live version (creating the tenant).
 pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limits) -> Result<Applied, ApplyError> {
+    publish_commented(owner, package, by, None, limits).await
+}
+
+/// [`publish`] with what the publisher said about the version (kept on a new version only: a
+/// package published before keeps its version and that version's comment). A comment longer
+/// than [`MAX_COMMENT_CHARS`] is refused; a blank one is none.
+pub async fn publish_commented(
+    owner: &PgPool,
+    package: &Package,
+    by: &str,
+    comment: Option<&str>,
+    limits: &Limits,
+) -> Result<Applied, ApplyError> {
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(c) = comment {
+        if c.chars().count() > MAX_COMMENT_CHARS {
+            return Err(ApplyError::Comment(format!(
+                "a version's comment may be at most {MAX_COMMENT_CHARS} characters long"
+            )));
+        }
+    }
     crate::compile::compile(package, limits).map_err(ApplyError::Invalid)?;
     // Compiling checked it: a slug that does not parse is refused there, with its place.
     let parsed = TenantSlug::parse(&package.tenant.slug).map_err(|e| {
@@ -71,8 +96,8 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
         Some(v) => (v, false),
         None => {
             let v: i64 = sqlx::query_scalar(
-                "insert into config_versions (tenant_id, version, hash, package, created_by) \
-                 select $1, coalesce(max(version), 0) + 1, $2, $3::text::json, $4 from config_versions where tenant_id = $1 \
+                "insert into config_versions (tenant_id, version, hash, package, created_by, comment) \
+                 select $1, coalesce(max(version), 0) + 1, $2, $3::text::json, $4, $5 from config_versions where tenant_id = $1 \
                  returning version",
             )
             .bind(tenant)
@@ -80,6 +105,7 @@ pub async fn publish(owner: &PgPool, package: &Package, by: &str, limits: &Limit
             // As text: a `serde_json::Value` parameter is sent as jsonb, which would lose key order.
             .bind(package.to_json().to_string())
             .bind(by)
+            .bind(comment)
             .fetch_one(&mut *tx)
             .await?;
             (v, true)

@@ -32,6 +32,9 @@ pub enum ApplyError {
     Invalid(Vec<PackageError>),
     #[error("sample data {origin}: {message}")]
     SampleData { origin: String, message: String },
+    /// The publisher's comment is refused (too long).
+    #[error("{0}")]
+    Comment(String),
     #[error(transparent)]
     Store(#[from] engine::store::StoreError),
     #[error("database: {0}")]

@@ -62,6 +62,8 @@ pub struct VersionInfo {
     pub created_by: String,
     /// Whether this is the tenant's live version.
     pub live: bool,
+    /// What the publisher said about the version, if anything.
+    pub comment: Option<String>,
 }
 
 /// A published version and its package JSON exactly as stored.
@@ -99,7 +101,8 @@ pub async fn tenant_id_in(
     Ok(id)
 }
 
-const VERSION_COLUMNS: &str = "v.version, v.hash, v.created_at, v.created_by, (t.live_version = v.version) as live";
+const VERSION_COLUMNS: &str =
+    "v.version, v.hash, v.created_at, v.created_by, (t.live_version = v.version) as live, v.comment";
 
 fn info_from_row(row: &sqlx::postgres::PgRow) -> Result<VersionInfo, sqlx::Error> {
     Ok(VersionInfo {
@@ -108,6 +111,7 @@ fn info_from_row(row: &sqlx::postgres::PgRow) -> Result<VersionInfo, sqlx::Error
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
         live: row.try_get::<Option<bool>, _>("live")?.unwrap_or(false),
+        comment: row.try_get("comment")?,
     })
 }
 

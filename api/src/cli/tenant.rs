@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | `validate DIR…` | static checks, every problem with file and path | 1 on errors |
 //! | `plan DIR [--tenant SLUG] [--json]` | the diff against the live version, its impact on live entities, the unique indexes apply builds (and the duplicates refusing them), the entities left pinned to older versions and the `migrate` command | 0 no change, 2 changes, 1 error |
-//! | `apply DIR` | validate, print the plan, publish a new immutable version | 0, 1 on error |
+//! | `apply DIR [--comment TEXT]` | validate, print the plan, publish a new immutable version (with the comment the versions list shows) | 0, 1 on error |
 //! | `versions SLUG` | the published versions (`*` marks the live one) | 0 |
 //! | `migrate SLUG --to V [--state-map OLD=NEW,…] [--dry-run] [--json]` | move in-flight entities to version V (see `tenants::migrate`) | 0 all moved, 2 some cannot move, 1 error |
 //! | `export SLUG DIR [--version V] [--force]` | write a version back as a package folder | 0, 1 on error |
@@ -94,6 +94,10 @@ pub enum TenantCommand {
         /// records that its tests were skipped.
         #[arg(long)]
         skip_tests: bool,
+        /// What this version changes, shown with it in the versions list (the CLI's and the
+        /// studio's); kept on a new version only.
+        #[arg(long)]
+        comment: Option<String>,
     },
     /// Run the package's own tests (`tests/*.yaml`) against a throwaway database with the
     /// production engine. Exit code 0: all passed, 1: a test failed or an error.
@@ -193,7 +197,7 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
             }
             Ok(Output { code: if plan.changed { 2 } else { 0 }, stdout })
         }
-        TenantCommand::Apply { dir, skip_tests } => {
+        TenantCommand::Apply { dir, skip_tests, comment } => {
             let package = load_valid(&dir, &limits)?;
             let slug = TenantSlug::parse(&package.tenant.slug)?;
             let tests = if skip_tests { None } else { run_tests(cfg, &dir, &package).await? };
@@ -218,7 +222,9 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
                     });
                 }
                 let destinations = crate::state::Ops::new(crate::config::OpsConfig::from_env()?).destinations();
-                let applied = crate::publish::publish(&db.owner, &package, CLI_ACTOR, &limits, &destinations).await?;
+                let applied =
+                    crate::publish::publish(&db.owner, &package, CLI_ACTOR, comment.as_deref(), &limits, &destinations)
+                        .await?;
                 if let Some(record) = &record {
                     tenants::apply::record_tests(&db.owner, applied.tenant, applied.version, record).await?;
                 }
@@ -275,6 +281,9 @@ pub async fn execute(cfg: &Config, command: TenantCommand) -> Result<Output, Cli
                         v.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
                         v.created_by
                     ));
+                    if let Some(comment) = &v.comment {
+                        out.push_str(&format!("           {comment}\n"));
+                    }
                 }
                 Ok(Output::ok(out))
             })

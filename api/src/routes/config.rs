@@ -9,8 +9,8 @@
 //! | --- | --- |
 //! | `POST /api/v1/t/{tenant}/config/validate` | `{valid, problems: [{severity, file, path, message, line?, column?}]}` |
 //! | `POST /api/v1/t/{tenant}/config/plan` | the plan (`tenants::plan::Plan`) plus `text` |
-//! | `POST /api/v1/t/{tenant}/config/apply` | 201 `{version, hash, new_version, plan}` (200 when that package was already published) |
-//! | `GET /api/v1/t/{tenant}/config/versions` | `{data: [{version, hash, created_at, created_by, live}]}`, oldest first |
+//! | `POST /api/v1/t/{tenant}/config/apply[?comment=…]` | 201 `{version, hash, new_version, plan}` (200 when that package was already published) |
+//! | `GET /api/v1/t/{tenant}/config/versions` | `{data: [{version, hash, created_at, created_by, live, comment}]}`, oldest first |
 //! | `GET /api/v1/t/{tenant}/config/versions/{version}` | that version's package JSON |
 //! | `GET /api/v1/t/{tenant}/config/export` | the live version's package JSON |
 //! | `POST /api/v1/t/{tenant}/config/migrate` `{to, state_map?, dry_run?}` | the migration report (`tenants::migrate::Report`) plus `text` |
@@ -47,7 +47,7 @@ use tenants::validate::{Problem, Severity};
 use tenants::{ApplyError, Package};
 
 use crate::error::ApiError;
-use crate::extract::{Admin, AdminArea, JsonBody, TenantActor};
+use crate::extract::{Admin, AdminArea, JsonBody, QueryParams, TenantActor};
 use crate::openapi::{any_object, body, data_list, date_time, link, linked, ok, responses, schema_ref, ADMIN_ONLY};
 use crate::routes::{op, Routes};
 use crate::state::AppState;
@@ -82,6 +82,8 @@ pub fn routes() -> Routes {
             op(|_| {
                 json!({ "tags": ["config"], "operationId": "config_apply", "description": ADMIN_ONLY,
                 "summary": "Publishes a package: 201 with a new version, 200 when that package was already published",
+                "parameters": [ { "name": "comment", "in": "query", "schema": { "type": "string", "maxLength": tenants::apply::MAX_COMMENT_CHARS },
+                    "description": "What this version changes, shown with it in the versions list; kept on a new version only (blank: none). Longer is 422 at `/comment`." } ],
                 "requestBody": body(schema_ref("Package")),
                 "responses": responses(json!({
                     "200": { "description": "Already published: that version is live", "content": { "application/json": { "schema": schema_ref("Applied") } } },
@@ -118,9 +120,10 @@ pub fn routes() -> Routes {
                 json!({ "tags": ["config"], "operationId": "config_versions", "description": ADMIN_ONLY,
                 "summary": "The published versions, oldest first",
                 "responses": responses(linked(ok(data_list(json!({
-                    "type": "object", "required": ["version", "hash", "created_at", "created_by", "live"],
+                    "type": "object", "required": ["version", "hash", "created_at", "created_by", "live", "comment"],
                     "properties": { "version": { "type": "integer" }, "hash": { "type": "string" }, "created_at": date_time(),
-                                    "created_by": { "type": "string" }, "live": { "type": "boolean" } } }))),
+                                    "created_by": { "type": "string" }, "live": { "type": "boolean" },
+                                    "comment": { "type": ["string", "null"], "description": "What the publisher said about the version" } } }))),
                     json!({ "version": link("config_version", "The first version's package",
                                             json!({ "version": "$response.body#/data/0/version" })) })),
                     &[401, 403]) })
@@ -183,25 +186,38 @@ async fn plan(
     Ok(Json(plan_json(&plan)))
 }
 
+#[derive(Deserialize)]
+struct ApplyQuery {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
 async fn apply(
     State(state): State<AppState>,
     Admin(who, ..): Admin<Configuration>,
+    QueryParams(q): QueryParams<ApplyQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let comment = q.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > tenants::apply::MAX_COMMENT_CHARS) {
+        let message = format!("at most {} characters", tenants::apply::MAX_COMMENT_CHARS);
+        return Err(ApiError::validation(json!([{ "path": "/comment", "message": message }])));
+    }
     let package = checked_package(&state, &who, &body).await?;
     let plan = tenants::plan::plan(state.store.pool(), &who.slug, &package).await.map_err(version_error)?;
     let by = author(&who);
     // The owner's connection: publishing may update the tenant row, which the request role may
     // not. `publish` still sets the tenant for row-level security.
-    let applied = crate::publish::publish(&state.owner, &package, &by, state.store.limits(), &state.ops.destinations())
-        .await
-        .map_err(|e| match e {
-            PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
-            PublishError::Apply(ApplyError::Invalid(errors)) => {
-                invalid_package(errors.iter().map(package_problem).collect())
-            }
-            other => ApiError::internal(other),
-        })?;
+    let applied =
+        crate::publish::publish(&state.owner, &package, &by, comment, state.store.limits(), &state.ops.destinations())
+            .await
+            .map_err(|e| match e {
+                PublishError::Webhook(e) => invalid_package(vec![webhook_problem(&package, &e)]),
+                PublishError::Apply(ApplyError::Invalid(errors)) => {
+                    invalid_package(errors.iter().map(package_problem).collect())
+                }
+                other => ApiError::internal(other),
+            })?;
     // The package's users (roles) may have changed: this process's next request must see them.
     state.ops.hub.auth().invalidate();
     let status = if applied.new_version { StatusCode::CREATED } else { StatusCode::OK };

@@ -8,6 +8,7 @@
 //! | `PUT /api/v1/t/{tenant}/config/draft` `{version, package}` | `{version, base_version, updated_at, updated_by}`; 409 `VERSION_CONFLICT` when the draft is not at `version` |
 //! | `DELETE /api/v1/t/{tenant}/config/draft[?version=N]` | 204 (also when there is none); 409 when it is not at `N` |
 //! | `POST /api/v1/t/{tenant}/config/draft/dry-run` | `{outcome, rejection, guards, changes, events, follow_ups, definitions}` |
+//! | `POST /api/v1/t/{tenant}/config/draft/preview-template` `{template, kind?, data?, seq?}` | `{rendered, variables}`; 422 `INVALID_TEMPLATE` with `details: {path, line, column}` |
 //!
 //! A draft is saved as it is (any JSON object up to [`MAX_DRAFT_BYTES`]): work in progress need
 //! not validate. Saving names the draft version the client read (0: none) and is one conditional
@@ -21,6 +22,11 @@
 //! executor in a transaction that is rolled back (`engine::store::Store::dry_run`): nothing is
 //! written. Both outcomes are 200: `rejection` is the error envelope's `{code, message, details}`
 //! the transition would have been refused with.
+//!
+//! A template preview renders a title or number template being typed (not yet in any package)
+//! over sample data, with the server's own bounded engine (`ontology::template`: tenant
+//! templates are untrusted), so the studio shows exactly what the server would produce. A
+//! number template also sees `seq` (default 1), `year`, `month` and `day` (today, UTC).
 
 use std::sync::Arc;
 
@@ -31,6 +37,7 @@ use engine::compiled::CompiledTenant;
 use engine::model::Actor;
 use engine::permissions::Action;
 use engine::store::{DryRun, DryRunDefinitions, StoreError, TransitionRequest};
+use ontology::Template;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tenants::draft::{Discarded, DraftInfo, Saved};
@@ -105,6 +112,93 @@ pub fn routes() -> Routes {
                 "responses": responses(ok(schema_ref("DryRun")), &[400, 401, 403, 404, 422]) })
             }),
         )
+        .post(
+            "/api/v1/t/{tenant}/config/draft/preview-template",
+            preview_template,
+            op(|_| {
+                json!({ "tags": ["config"], "operationId": "config_preview_template",
+                "summary": "Renders a title or number template over sample data, as the server would",
+                "description": format!("{ADMIN_ONLY} With the server's bounded template engine (the language of `title` and \
+                    `number.template`: at most {} bytes, no loops, allow-listed filters). `kind: number` also gives the template \
+                    `seq` (default 1), `year`, `month` and `day` (today, UTC), which win over fields of the same name. A template \
+                    that does not parse or fails to render is 422 INVALID_TEMPLATE with `details: {{path: \"/template\", line, \
+                    column}}` (line and column 1-based, null when unknown).", ontology::template::MAX_TEMPLATE_SOURCE),
+                "requestBody": body(json!({ "type": "object", "required": ["template"], "additionalProperties": false,
+                    "properties": {
+                        "template": { "type": "string" },
+                        "kind": { "type": "string", "enum": ["title", "number"], "default": "title" },
+                        "data": { "type": "object", "description": "The entity's fields (a live entity's data, or sample data)" },
+                        "seq": { "type": "integer", "minimum": 0, "default": 1, "description": "The sequence value of a number" },
+                    } })),
+                "responses": responses(ok(json!({ "type": "object", "required": ["rendered", "variables"], "properties": {
+                    "rendered": { "type": "string", "description": "The output (a title trimmed; blank means the entity falls back to another name)" },
+                    "variables": { "type": "array", "items": { "type": "string" }, "description": "The paths the template reads" },
+                } })), &[400, 401, 403, 422]) })
+            }),
+        )
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum TemplateKind {
+    #[default]
+    Title,
+    Number,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    template: String,
+    #[serde(default)]
+    kind: TemplateKind,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    seq: Option<i64>,
+}
+
+/// 422 `INVALID_TEMPLATE`, with where in the template the problem is.
+fn template_error(source: &str, e: &ontology::template::TemplateError) -> ApiError {
+    let (line, column) = Template::error_position(source, e);
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_TEMPLATE", format!("/template: {e}"))
+        .with_details(json!({ "path": "/template", "line": line, "column": column }))
+}
+
+async fn preview_template(
+    Admin(_who, ..): Admin<Configuration>,
+    JsonBody(body): JsonBody<PreviewBody>,
+) -> Result<Json<Value>, ApiError> {
+    let data = match body.data {
+        None | Some(Value::Null) => json!({}),
+        Some(data @ Value::Object(_)) => data,
+        Some(_) => return Err(field_error("/data", "must be an object")),
+    };
+    let seq = body.seq.unwrap_or(1);
+    if seq < 0 {
+        return Err(field_error("/seq", "must be at least 0"));
+    }
+    let name = match body.kind {
+        TemplateKind::Title => "title",
+        TemplateKind::Number => "number.template",
+    };
+    // Bounded by construction (source size, no loops, fuel, output and context caps: see
+    // `ontology::template`), so rendering on the reactor is as cheap as parsing the body.
+    let template = Template::parse(name, &body.template).map_err(|e| template_error(&body.template, &e))?;
+    let rendered = match body.kind {
+        TemplateKind::Title => template.render(&data, &[]).map(|t| t.trim().to_owned()),
+        TemplateKind::Number => template.render(&data, &ontology::compile::number_variables(seq, chrono::Utc::now())),
+    }
+    .map_err(|e| template_error(&body.template, &e))?;
+    if body.kind == TemplateKind::Number && rendered.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_TEMPLATE",
+            "/template: rendered an empty number",
+        )
+        .with_details(json!({ "path": "/template", "line": null, "column": null })));
+    }
+    Ok(Json(json!({ "rendered": rendered, "variables": template.variables() })))
 }
 
 async fn get_draft(

@@ -399,6 +399,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/t/{tenant}/config/draft/preview-template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renders a title or number template over sample data, as the server would
+         * @description For the tenant's admins (role `admin`). With the server's bounded template engine (the language of `title` and `number.template`: at most 1024 bytes, no loops, allow-listed filters). `kind: number` also gives the template `seq` (default 1), `year`, `month` and `day` (today, UTC), which win over fields of the same name. A template that does not parse or fails to render is 422 INVALID_TEMPLATE with `details: {path: "/template", line, column}` (line and column 1-based, null when unknown).
+         */
+        post: operations["config_preview_template"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/events": {
         parameters: {
             query?: never;
@@ -2355,7 +2378,10 @@ export interface operations {
     };
     config_apply: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description What this version changes, shown with it in the versions list; kept on a new version only (blank: none). Longer is 422 at `/comment`. */
+                comment?: string;
+            };
             header?: never;
             path: {
                 /** @description The tenant's slug */
@@ -2595,6 +2621,8 @@ export interface operations {
                             created_at: string;
                             created_by: string;
                             live: boolean;
+                            /** @description What the publisher said about the version */
+                            comment: string | null;
                         }[];
                     };
                 };
@@ -3156,6 +3184,118 @@ export interface operations {
             };
             /** @description Not found (or not visible to these roles) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than 30 s (no body) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The URI is too long (no body) */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `details` says where */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request's header section is too large (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error (see the code) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    config_preview_template: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    template: string;
+                    /**
+                     * @default title
+                     * @enum {string}
+                     */
+                    kind?: "title" | "number";
+                    /** @description The entity's fields (a live entity's data, or sample data) */
+                    data?: Record<string, unknown>;
+                    /**
+                     * @description The sequence value of a number
+                     * @default 1
+                     */
+                    seq?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The output (a title trimmed; blank means the entity falls back to another name) */
+                        rendered: string;
+                        /** @description The paths the template reads */
+                        variables: string[];
+                    };
+                };
+            };
+            /** @description Malformed request: an unknown query parameter, a bad header, or a body that is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid credential: a missing, expired or revoked token, a deactivated user or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed: a token of another tenant, or roles that do not permit this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

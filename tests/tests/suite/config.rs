@@ -164,8 +164,9 @@ async fn plan_exit_codes_follow_terraform() {
     assert_contains(&out.stdout, &["\n+ role admin: \"Administrator\"\n", "\n+ type ticket\n  + field subject: "]);
     assert!(!out.stdout.contains("\n- ") && !out.stdout.contains("\n~ "), "{}", out.stdout);
 
-    // Apply prints the plan, then the version.
-    let out = cli(&cfg, TenantCommand::Apply { dir: package_dir("config-base"), skip_tests: false }).await;
+    // Apply prints the plan, then the version (which keeps the comment).
+    let comment = Some("First version of the helpdesk".to_string());
+    let out = cli(&cfg, TenantCommand::Apply { dir: package_dir("config-base"), skip_tests: false, comment }).await;
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("Tenant helpdesk has no live version"), "{}", out.stdout);
     assert!(out.stdout.contains("\nhelpdesk: version 1 (hash "), "{}", out.stdout);
@@ -208,8 +209,9 @@ async fn plan_exit_codes_follow_terraform() {
     std::fs::write(&ticket, yaml).expect("write");
     let err = execute(&cfg, plan_cmd(broken.clone())).await.expect_err("invalid package");
     assert!(err.to_string().contains("nobody"), "{err:#}");
-    let err =
-        execute(&cfg, TenantCommand::Apply { dir: broken.clone(), skip_tests: false }).await.expect_err("not applied");
+    let err = execute(&cfg, TenantCommand::Apply { dir: broken.clone(), skip_tests: false, comment: None })
+        .await
+        .expect_err("not applied");
     assert!(err.to_string().contains("does not validate"), "{err:#}");
     std::fs::remove_dir_all(&broken).expect("cleanup");
 
@@ -228,8 +230,9 @@ async fn plan_exit_codes_follow_terraform() {
     assert!(out.stdout.starts_with("Tenant other has no live version"), "{}", out.stdout);
 
     let out = cli(&cfg, TenantCommand::Versions { slug: "helpdesk".into() }).await;
-    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
     assert!(out.stdout.lines().nth(1).expect("row").starts_with("*       1  "), "{}", out.stdout);
+    assert_eq!(out.stdout.lines().nth(2).map(str::trim), Some("First version of the helpdesk"), "{}", out.stdout);
 }
 
 #[tokio::test]
@@ -523,7 +526,7 @@ async fn an_export_re_applies_to_the_same_version() {
     // Publishing it creates no new version, through the library and the CLI.
     let applied = tenants::apply::publish(&db.owner, &exported, "test", &Limits::default()).await.expect("publish");
     assert_eq!((applied.version, applied.new_version), (1, false));
-    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await;
+    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false, comment: None }).await;
     assert!(out.stdout.contains("No changes"), "{}", out.stdout);
     assert!(out.stdout.contains("chemichemi: version 1 (hash "), "{}", out.stdout);
     let count: i64 = sqlx::query_scalar("select count(*) from config_versions where tenant_id = $1")

@@ -89,7 +89,7 @@ async fn a_package_applied_with_the_cli_gets_its_first_admin_by_invitation() {
     for line in ["+ user admin@helpdesk.test: roles [admin]", "+ user agent@helpdesk.test: roles [agent]"] {
         assert!(plan.stdout.contains(line), "missing {line:?} in\n{}", plan.stdout);
     }
-    let applied = tenant_cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await;
+    let applied = tenant_cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false, comment: None }).await;
     assert_eq!(applied.code, 0, "{}", applied.stdout);
     let s = TestServer::serve_published(&db, "helpdesk").await;
     assert_eq!(

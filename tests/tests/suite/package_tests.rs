@@ -120,13 +120,15 @@ async fn a_failing_test_fails_the_run_names_its_step_and_stops_apply_unless_skip
     let plan = cli(&cfg, TenantCommand::Plan { dir: dir.clone(), tenant: None, json: false, skip_tests: false }).await;
     assert_eq!(plan.code, 1, "{}", plan.stdout);
     assert!(plan.stdout.contains("The package's tests fail"), "{}", plan.stdout);
-    let err = execute(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await.expect_err("refused");
+    let err = execute(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false, comment: None })
+        .await
+        .expect_err("refused");
     assert!(matches!(err, CliError::TestsFailed(_)), "{err}");
     let tenants: i64 = sqlx::query_scalar("select count(*) from tenants").fetch_one(&db.owner).await.expect("count");
     assert_eq!(tenants, 0, "nothing was published");
 
     // --skip-tests publishes, and the version says its tests were skipped.
-    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: true }).await;
+    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: true, comment: None }).await;
     assert!(out.stdout.contains("Tests: skipped (--skip-tests)"), "{}", out.stdout);
     let recorded: serde_json::Value =
         sqlx::query_scalar("select tests from config_versions").fetch_one(&db.owner).await.expect("version");
@@ -138,7 +140,7 @@ async fn apply_runs_the_tests_first_and_records_them_and_generate_writes_skeleto
     let db = test_db().await;
     let cfg = cli_config(&db);
     let (_tmp, dir) = copy_of_fulfilment();
-    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false }).await;
+    let out = cli(&cfg, TenantCommand::Apply { dir: dir.clone(), skip_tests: false, comment: None }).await;
     assert!(out.stdout.contains("passed, 0 failed") && out.stdout.contains("published and live"), "{}", out.stdout);
     let recorded: serde_json::Value =
         sqlx::query_scalar("select tests from config_versions").fetch_one(&db.owner).await.expect("version");

@@ -17,14 +17,15 @@ async fn package_webhooks_are_published_with_their_secret_from_the_environment()
     let loopback = Destinations::new(parse_nets("127.0.0.1").expect("nets"));
 
     // No secret in the environment: nothing is published.
-    let err = api::publish::publish(&db.owner, &package, "test", &limits, &loopback).await.expect_err("no secret");
+    let err =
+        api::publish::publish(&db.owner, &package, "test", None, &limits, &loopback).await.expect_err("no secret");
     assert_eq!(
         err.to_string(),
         "webhook `erp`: its secret `SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST` is not set on this server"
     );
     // Set but empty is the same.
     std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST", "");
-    let empty = api::publish::publish(&db.owner, &package, "test", &limits, &loopback).await.expect_err("empty");
+    let empty = api::publish::publish(&db.owner, &package, "test", None, &limits, &loopback).await.expect_err("empty");
     assert_eq!(empty.to_string(), err.to_string());
     let versions: i64 =
         sqlx::query_scalar("select count(*) from config_versions").fetch_one(&db.owner).await.expect("count");
@@ -33,10 +34,11 @@ async fn package_webhooks_are_published_with_their_secret_from_the_environment()
     std::env::set_var("SWITCHYARD_WEBHOOK_SECRET_HOOKS__TEST", "a-long-enough-signing-secret-0123456789");
     // A private destination is refused unless allowed.
     let closed = Destinations::new(Vec::new());
-    let err = api::publish::publish(&db.owner, &package, "test", &limits, &closed).await.expect_err("loopback refused");
+    let err =
+        api::publish::publish(&db.owner, &package, "test", None, &limits, &closed).await.expect_err("loopback refused");
     assert!(err.to_string().contains("erp"), "{err}");
 
-    let applied = api::publish::publish(&db.owner, &package, "test", &limits, &loopback).await.expect("publish");
+    let applied = api::publish::publish(&db.owner, &package, "test", None, &limits, &loopback).await.expect("publish");
     assert!(applied.new_version);
     let s = TestServer::start(&db, "hooks").await;
     let admin = s.token(&db, "admin@hooks.test").await;
@@ -80,8 +82,9 @@ async fn a_package_cannot_sign_with_other_server_variables() {
         "SWITCHYARD_WEBHOOK_SECRET_HOOKS_X__ERP",
         "SWITCHYARD_WEBHOOK_SECRET_HOOKS_ERP",
     ] {
-        let err =
-            api::publish::publish(&db.owner, &with_env(name), "test", &limits, &loopback).await.expect_err("refused");
+        let err = api::publish::publish(&db.owner, &with_env(name), "test", None, &limits, &loopback)
+            .await
+            .expect_err("refused");
         let message = err.to_string();
         assert!(message.contains("SWITCHYARD_WEBHOOK_SECRET_HOOKS__<NAME>"), "{name}: {message}");
         assert!(!message.contains(name) || name == "SWITCHYARD_WEBHOOK_SECRET_", "{name} echoed: {message}");
@@ -92,8 +95,9 @@ async fn a_package_cannot_sign_with_other_server_variables() {
     // A missing variable of the family: one message too, naming only what the package wrote.
     let missing = ["SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_1", "SWITCHYARD_WEBHOOK_SECRET_HOOKS__NOT_SET_2"];
     for name in missing {
-        let err =
-            api::publish::publish(&db.owner, &with_env(name), "test", &limits, &loopback).await.expect_err("missing");
+        let err = api::publish::publish(&db.owner, &with_env(name), "test", None, &limits, &loopback)
+            .await
+            .expect_err("missing");
         assert_eq!(err.to_string(), format!("webhook `erp`: its secret `{name}` is not set on this server"));
     }
     let versions: i64 =

@@ -4,13 +4,13 @@
 // CSP refuses the `eval` ajv needs; the server's field errors are shown at their fields).
 
 import Form from '@rjsf/core';
-import type { ErrorSchema, IconButtonProps, RegistryWidgetsType, RJSFSchema, UiSchema, WidgetProps } from '@rjsf/utils';
+import type { ErrorSchema, IconButtonProps, RegistryWidgetsType, RJSFSchema, TitleFieldProps, UiSchema, WidgetProps } from '@rjsf/utils';
 import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { useParams } from 'react-router';
 import { entityName } from '../../../lib/entityName';
 import { referenceOptionsQuery, userChoicesQuery } from '../api/entities';
-import { serverSideValidator } from '../lib/forms';
+import { itemTitle, serverSideValidator } from '../lib/forms';
 
 function textButton(text: string) {
   return function TextButton(props: IconButtonProps) {
@@ -109,7 +109,18 @@ function UserWidget(props: WidgetProps) {
 
 const widgets: RegistryWidgetsType = { reference: ReferenceWidget, user: UserWidget };
 
+/** rjsf's title (a legend), with an array item's title readable: "Line item 1", not "Line items-1". */
+function TitleFieldTemplate({ id, title, required }: TitleFieldProps) {
+  return (
+    <legend id={id}>
+      {itemTitle(id, title)}
+      {required ? <span className="required">*</span> : null}
+    </legend>
+  );
+}
+
 const templates = {
+  TitleFieldTemplate,
   ButtonTemplates: {
     AddButton: textButton('Add'),
     RemoveButton: textButton('Remove'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchema, editableFields, editSchema, mergePatch, pick, rebase, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
+import { createSchema, editableFields, editSchema, itemTitle, mergePatch, pick, rebase, serverErrors, serverSideValidator, uiSchemaFor } from './forms';
 
 const order = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -139,5 +139,19 @@ describe('edit forms', () => {
     const theirs = { notes: 'theirs', date: '2031-05-05', tax: 1 };
     expect(rebase(base, typed, theirs, ['notes', 'date', 'tax'])).toEqual({ notes: 'mine', date: '2031-05-05' });
     expect(rebase(base, base, theirs, ['notes', 'date', 'tax'])).toEqual(theirs);
+  });
+});
+
+describe('array item titles', () => {
+  it('reads "Line item 1", not "Line items-1"', () => {
+    expect(itemTitle('root_items_0__title', 'Line items-1')).toBe('Line item 1');
+    expect(itemTitle('root_addresses_2__title', 'Addresses-3')).toBe('Address 3');
+    expect(itemTitle('root_deliveries_0__title', 'Deliveries-1')).toBe('Delivery 1');
+    expect(itemTitle('root_data_0__title', 'Data-1')).toBe('Data 1');
+    expect(itemTitle('root_batches_0__title', 'Batches-2')).toBe('Batch 2');
+    expect(itemTitle('root_class_0__title', 'Class-1')).toBe('Class 1');
+    // Not an item's title: kept.
+    expect(itemTitle('root_address__title', 'Line-2')).toBe('Line-2');
+    expect(itemTitle('root_items_0__title', 'Items')).toBe('Items');
   });
 });

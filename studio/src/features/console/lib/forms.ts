@@ -196,3 +196,24 @@ export function rebase(
   const next = Object.entries({ ...theirs, ...mine }).filter(([k, v]) => !(k in mine && v === null));
   return Object.fromEntries(next);
 }
+
+/** An English plural made singular, for the common endings (items, addresses, deliveries, batches). */
+function singular(word: string): string {
+  if (/ies$/i.test(word)) return `${word.slice(0, -3)}y`;
+  if (/(ss|ch|sh|x)es$/i.test(word)) return word.slice(0, -2);
+  if (/[^s]s$/i.test(word)) return word.slice(0, -1);
+  return word;
+}
+
+/**
+ * The title of an array's item as people read it. rjsf titles the n-th item of "Line items"
+ * "Line items-1"; this gives "Line item 1" (the array's title made singular, then the number).
+ * Only for an item's title (`id` like `root_items_0__title`); any other title is kept.
+ */
+export function itemTitle(id: string, title: string): string {
+  if (!/_\d+__title$/.test(id)) return title;
+  const m = /^(.+)-(\d+)$/.exec(title);
+  if (!m?.[1] || !m[2]) return title;
+  const base = m[1].trim();
+  return `${singular(base)} ${m[2]}`;
+}

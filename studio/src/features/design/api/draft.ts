@@ -37,9 +37,22 @@ export async function planPackage(tenant: string, pkg: PackageJson) {
   return unwrap(await api.POST('/api/v1/t/{tenant}/config/plan', { ...path(tenant), body: pkg }));
 }
 
-/** `POST …/config/apply`: publishes `pkg` as the tenant's new version. */
-export async function applyPackage(tenant: string, pkg: PackageJson) {
-  return unwrap(await api.POST('/api/v1/t/{tenant}/config/apply', { ...path(tenant), body: pkg }));
+/** `POST …/config/apply`: publishes `pkg` as the tenant's new version, with what the admin says of it. */
+export async function applyPackage(tenant: string, pkg: PackageJson, comment?: string) {
+  const query = comment?.trim() ? { comment: comment.trim() } : {};
+  return unwrap(await api.POST('/api/v1/t/{tenant}/config/apply', { params: { path: { tenant }, query }, body: pkg }));
+}
+
+export interface TemplatePreviewRequest {
+  template: string;
+  kind: 'title' | 'number';
+  data: Record<string, unknown>;
+  seq?: number;
+}
+
+/** `POST …/config/draft/preview-template`: the template rendered by the server over `data`. */
+export async function previewTemplate(tenant: string, body: TemplatePreviewRequest) {
+  return unwrap(await api.POST('/api/v1/t/{tenant}/config/draft/preview-template', { ...path(tenant), body }));
 }
 
 export interface DryRunRequest {
@@ -103,5 +116,12 @@ export async function migrate(tenant: string, to: number, stateMap: Record<strin
       ...path(tenant),
       body: { to, state_map: stateMap, dry_run: dryRun },
     }),
+  );
+}
+
+/** `POST …/decisions/{name}/evaluate`: a decision table of the live version on `inputs`. */
+export async function evaluateDecision(tenant: string, name: string, inputs: Record<string, unknown>): Promise<unknown> {
+  return unwrap(
+    await api.POST('/api/v1/t/{tenant}/decisions/{name}/evaluate', { params: { path: { tenant, name } }, body: { inputs } }),
   );
 }

@@ -6,6 +6,7 @@ import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
 import { ConfirmDialog } from './ConfirmDialog';
+import { DecisionPlayground } from './DecisionPlayground';
 import { FilesPanel } from './FilesPanel';
 import { ProblemsPanel } from './ProblemsPanel';
 import { SaveStatus } from './SaveStatus';
@@ -140,6 +141,7 @@ export function DesignPage() {
       </div>
       {error ? <Alert>{error}</Alert> : null}
       <ProblemsPanel onGo={goTo} />
+      <DecisionPlayground />
       <FilesPanel />
     </>
   );

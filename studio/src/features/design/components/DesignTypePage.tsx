@@ -4,10 +4,11 @@ import { Alert } from '../../../components/Alert';
 import { useDocumentTitle } from '../../../lib/useDocumentTitle';
 import { paths } from '../../../lib/urls';
 import { useDraft } from '../hooks/draftContext';
-import { addField, FIELD_KINDS, updateType, type FieldJson, type FieldKind } from '../lib/fields';
+import { addField, fieldAt, FIELD_KINDS, flattenFields, pathText, updateType, type FieldJson, type FieldKind } from '../lib/fields';
 import { findType } from '../lib/model';
 import { FieldEditor } from './FieldEditor';
 import { SaveStatus } from './SaveStatus';
+import { TemplatePreview } from './TemplatePreview';
 
 function summary(def: FieldJson): string {
   const parts: string[] = [def.type];
@@ -15,16 +16,21 @@ function summary(def: FieldJson): string {
   if (def.required) parts.push('required');
   if (def.generated) parts.push('generated');
   if (def.values) parts.push(`one of ${def.values.join(', ')}`);
+  if (def.type === 'array' && def.items) parts.push(`of ${def.items.type}`);
   return parts.join(', ');
 }
 
-/** A type of the draft: its label, title, and fields. */
+function isNumber(v: unknown): v is { field: string; template: string; [key: string]: unknown } {
+  return typeof v === 'object' && v !== null && typeof (v as { field?: unknown }).field === 'string' && typeof (v as { template?: unknown }).template === 'string';
+}
+
+/** A type of the draft: its label, title (previewed live), number, and fields (nested ones too). */
 export function DesignTypePage() {
   const { tenant = '', type: typeName = '' } = useParams();
   const draft = useDraft();
   const id = useId();
   useDocumentTitle(`Type ${typeName}`, tenant);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string[] | null>(null);
   const [newField, setNewField] = useState('');
   const [kind, setKind] = useState<FieldKind>('string');
   const [error, setError] = useState<string | null>(null);
@@ -39,12 +45,25 @@ export function DesignTypePage() {
       </>
     );
   }
-  const fields = Object.entries(type.fields ?? {}) as [string, FieldJson][];
-  const current = selected ? (type.fields?.[selected] as FieldJson | undefined) : undefined;
+  const rows = flattenFields(type);
+  const current = selected ? fieldAt(type, selected) : undefined;
+  const selectedText = selected ? pathText(selected) : null;
   const setTypeKey = (key: 'label' | 'description' | 'title', value: string) => {
     const r = updateType(draft.pkg, typeName, { [key]: value || undefined });
     if (r.ok) draft.edit(r.pkg, `type-${key}:${typeName}`);
   };
+  const number = isNumber(type.number) ? type.number : null;
+  const title = typeof type.title === 'string' ? type.title : '';
+  // The number: the field it is written to and its template; no field, no number.
+  const setNumber = (patch: { field?: string; template?: string }) => {
+    const next = { ...(number ?? { field: '', template: '' }), ...patch };
+    const value = next.field === '' ? undefined : next;
+    const r = updateType(draft.pkg, typeName, { number: value });
+    if (r.ok) draft.edit(r.pkg, `type-number:${typeName}`);
+  };
+  const stringFields = Object.entries(type.fields ?? {})
+    .filter(([, def]) => (def as FieldJson).type === 'string')
+    .map(([name]) => name);
 
   return (
     <div className="designer">
@@ -67,12 +86,47 @@ export function DesignTypePage() {
               <label htmlFor={`${id}-title`}>Title template</label>
               <input
                 id={`${id}-title`}
-                value={typeof type.title === 'string' ? type.title : ''}
+                value={title}
                 placeholder="{{ name }}"
                 onChange={(e) => {
                   setTypeKey('title', e.target.value);
                 }}
               />
+              <TemplatePreview tenant={tenant} type={type} template={title} kind="title" label="Title preview" />
+            </div>
+          </div>
+          <div className="row wrap">
+            <div className="field">
+              <label htmlFor={`${id}-number-field`}>Number written to</label>
+              <select
+                id={`${id}-number-field`}
+                value={number?.field ?? ''}
+                onChange={(e) => {
+                  setNumber({ field: e.target.value });
+                }}
+              >
+                <option value="">no number</option>
+                {stringFields.map((f) => (
+                  <option key={f} value={f}>
+                    {f}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor={`${id}-number`}>Number template</label>
+              <input
+                id={`${id}-number`}
+                value={number?.template ?? ''}
+                disabled={!number}
+                placeholder="ORD-{{ year }}-{{ seq | pad(6) }}"
+                onChange={(e) => {
+                  setNumber({ template: e.target.value });
+                }}
+              />
+              {number ? (
+                <TemplatePreview tenant={tenant} type={type} template={number.template} kind="number" label="Number preview" />
+              ) : null}
             </div>
           </div>
           <div className="field">
@@ -89,24 +143,27 @@ export function DesignTypePage() {
               </tr>
             </thead>
             <tbody>
-              {fields.map(([name, def]) => (
-                <tr key={name} className={selected === name ? 'selected' : ''}>
-                  <th scope="row">
-                    <button
-                      type="button"
-                      className="link"
-                      aria-label={`Edit field ${name}`}
-                      onClick={() => {
-                        setSelected(name);
-                      }}
-                    >
-                      {name}
-                    </button>
-                  </th>
-                  <td>{def.label ?? ''}</td>
-                  <td>{summary(def)}</td>
-                </tr>
-              ))}
+              {rows.map(({ path, def, depth }) => {
+                const name = pathText(path);
+                return (
+                  <tr key={name} className={selectedText === name ? 'selected' : ''}>
+                    <th scope="row" className={depth > 0 ? `nested depth-${String(Math.min(depth, 3))}` : undefined}>
+                      <button
+                        type="button"
+                        className="link"
+                        aria-label={`Edit field ${name}`}
+                        onClick={() => {
+                          setSelected(path);
+                        }}
+                      >
+                        {depth > 0 ? `↳ ${path[path.length - 1] ?? ''}` : name}
+                      </button>
+                    </th>
+                    <td>{def.label ?? ''}</td>
+                    <td>{summary(def)}</td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
           <div className="toolbar" role="toolbar" aria-label="Fields">
@@ -130,7 +187,7 @@ export function DesignTypePage() {
                 }
                 setError(null);
                 draft.edit(r.pkg);
-                setSelected(newField);
+                setSelected([newField]);
                 setNewField('');
               }}
             >
@@ -142,11 +199,12 @@ export function DesignTypePage() {
         <aside className="side flow" aria-label="Selection">
           {selected && current ? (
             <FieldEditor
-              key={selected}
+              key={selectedText}
               type={typeName}
-              name={selected}
+              path={selected}
               field={current}
               onRenamed={setSelected}
+              onSelect={setSelected}
               onRemoved={() => {
                 setSelected(null);
               }}

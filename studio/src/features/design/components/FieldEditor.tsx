@@ -1,12 +1,17 @@
 import { useId, useState } from 'react';
 import { useDraft } from '../hooks/draftContext';
 import {
+  addNestedField,
+  changeElementKind,
   changeKind,
   FIELD_KINDS,
-  removeField,
-  renameField,
+  holdsFields,
+  nestedFields,
+  pathText,
+  removeFieldAt,
+  renameFieldAt,
   ROUNDING_MODES,
-  updateField,
+  updateFieldAt,
   type FieldJson,
   type FieldKind,
 } from '../lib/fields';
@@ -15,21 +20,27 @@ import { NameField } from './NameField';
 
 interface Props {
   type: string;
-  name: string;
+  /** The field's path: its name, then nested names (`['items', 'quantity']`). */
+  path: string[];
   field: FieldJson;
-  onRenamed: (to: string) => void;
+  onRenamed: (to: string[]) => void;
   onRemoved: () => void;
+  /** Selects another field (a nested one of this field). */
+  onSelect: (path: string[]) => void;
 }
 
 const numberOrUndefined = (text: string) => (text.trim() === '' ? undefined : Number(text));
 
 /** One field of a type: every option of its kind, edited in place. */
-export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) {
+export function FieldEditor({ type, path, field, onRenamed, onRemoved, onSelect }: Props) {
   const draft = useDraft();
   const id = useId();
   const [error, setError] = useState<string | null>(null);
+  const [nestedName, setNestedName] = useState('');
+  const [nestedKind, setNestedKind] = useState<FieldKind>('string');
+  const name = pathText(path);
   const set = (patch: Partial<FieldJson>, coalesce?: string) => {
-    const r = updateField(draft.pkg, type, name, patch);
+    const r = updateFieldAt(draft.pkg, type, path, patch);
     if (r.ok) draft.edit(r.pkg, coalesce);
     else setError(r.error);
   };
@@ -67,12 +78,12 @@ export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) 
     <section className="panel" aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>Field {name}</h2>
       <NameField
-        value={name}
+        value={path[path.length - 1] ?? ''}
         onRename={(to) => {
-          const r = renameField(draft.pkg, type, name, to);
+          const r = renameFieldAt(draft.pkg, type, path, to);
           if (!r.ok) return r.error;
           draft.edit(r.pkg);
-          onRenamed(to);
+          onRenamed([...path.slice(0, -1), to]);
           return null;
         }}
       />
@@ -179,8 +190,89 @@ export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) 
           {text('pattern', 'Pattern (regular expression)')}
         </>
       )}
-      {(field.type === 'object' || field.type === 'array') && (
-        <p className="muted">Its nested {field.type === 'object' ? 'fields' : 'element'} are edited in the package files for now.</p>
+      {field.type === 'array' && (
+        <div className="field">
+          <label htmlFor={`${id}-element`}>Element kind</label>
+          <select
+            id={`${id}-element`}
+            value={field.items?.type ?? 'string'}
+            onChange={(e) => {
+              set(changeElementKind(field, e.target.value as FieldKind, type));
+            }}
+          >
+            {FIELD_KINDS.filter((k) => k !== 'array').map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      {holdsFields(field) && (
+        <fieldset>
+          <legend>{field.type === 'array' ? 'Fields of each element' : 'Nested fields'}</legend>
+          {Object.keys(nestedFields(field) ?? {}).length === 0 ? <p className="muted">None yet.</p> : null}
+          <ul className="nested-fields">
+            {Object.entries(nestedFields(field) ?? {}).map(([n, def]) => (
+              <li key={n}>
+                <button
+                  type="button"
+                  className="link"
+                  aria-label={`Edit field ${pathText([...path, n])}`}
+                  onClick={() => {
+                    onSelect([...path, n]);
+                  }}
+                >
+                  {n}
+                </button>{' '}
+                <span className="muted">{def.type}</span>
+              </li>
+            ))}
+          </ul>
+          <div className="row wrap">
+            <div className="field">
+              <label htmlFor={`${id}-nested`}>New nested field</label>
+              <input
+                id={`${id}-nested`}
+                value={nestedName}
+                onChange={(e) => {
+                  setNestedName(e.target.value);
+                }}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor={`${id}-nested-kind`}>Nested field kind</label>
+              <select
+                id={`${id}-nested-kind`}
+                value={nestedKind}
+                onChange={(e) => {
+                  setNestedKind(e.target.value as FieldKind);
+                }}
+              >
+                {FIELD_KINDS.map((k) => (
+                  <option key={k} value={k}>
+                    {k}
+                  </option>
+                ))}
+              </select>
+            </div>
+          </div>
+          <button
+            type="button"
+            onClick={() => {
+              const r = addNestedField(draft.pkg, type, path, nestedName, nestedKind);
+              if (!r.ok) {
+                setError(r.error);
+                return;
+              }
+              setError(null);
+              draft.edit(r.pkg);
+              setNestedName('');
+            }}
+          >
+            Add nested field
+          </button>
+        </fieldset>
       )}
       <fieldset>
         <legend>Options</legend>
@@ -195,7 +287,7 @@ export function FieldEditor({ type, name, field, onRenamed, onRemoved }: Props) 
         type="button"
         className="danger"
         onClick={() => {
-          const r = removeField(draft.pkg, type, name);
+          const r = removeFieldAt(draft.pkg, type, path);
           if (!r.ok) {
             setError(r.error);
             return;

@@ -27,6 +27,7 @@ export function PublishPage() {
   const draft = useDraft();
   useDocumentTitle('Publish', tenant);
   const [step, setStep] = useState<Step>({ kind: 'idle' });
+  const [comment, setComment] = useState('');
   const errors = draft.problems.filter((p) => p.severity === 'error').length;
   const live = useQuery({ queryKey: ['t', tenant, 'live', draft.version], queryFn: () => getLive(tenant) });
   const changes = useMemo(() => {
@@ -46,9 +47,10 @@ export function PublishPage() {
   const publish = async () => {
     setStep({ kind: 'publishing' });
     try {
-      const applied = await applyPackage(tenant, draft.pkg);
+      const applied = await applyPackage(tenant, draft.pkg, comment);
       await deleteDraft(tenant);
       await draft.reload();
+      setComment('');
       setStep({ kind: 'published', version: applied.version });
     } catch (e) {
       setStep({ kind: 'failed', message: errorMessage(e) });
@@ -81,9 +83,23 @@ export function PublishPage() {
             {step.text}
           </pre>
           {step.changed ? (
-            <button type="button" onClick={() => void publish()} disabled={errors > 0}>
-              Publish
-            </button>
+            <>
+              <div className="field">
+                <label htmlFor="publish-comment">Comment (what this version changes)</label>
+                <textarea
+                  id="publish-comment"
+                  rows={2}
+                  maxLength={1000}
+                  value={comment}
+                  onChange={(e) => {
+                    setComment(e.target.value);
+                  }}
+                />
+              </div>
+              <button type="button" onClick={() => void publish()} disabled={errors > 0}>
+                Publish
+              </button>
+            </>
           ) : (
             <p>Nothing to publish: the draft is the live configuration.</p>
           )}

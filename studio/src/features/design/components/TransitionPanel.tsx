@@ -11,6 +11,9 @@ import { TryPanel } from './TryPanel';
 import { scriptMarks } from '../lib/problems';
 
 const ScriptEditor = lazy(() => import('./ScriptEditor'));
+// The guard's rules view (react-querybuilder, its JSON-Logic parser and formatter) is a chunk of
+// its own, loaded when a transition with guards is opened; meanwhile the rule shows as JSON.
+const GuardRule = lazy(() => import('./GuardRule'));
 import type { Selection } from './WorkflowCanvas';
 
 interface Props {
@@ -276,17 +279,35 @@ export function TransitionPanel({ type, workflow, name, from, onSelect }: Props)
                   }}
                 />
               </div>
-              <JsonField
-                label={`Guard ${n} rule (JSON-Logic)`}
-                value={g.rule}
-                rows={2}
-                onChange={(rule) => {
-                  setGuards(
-                    guards.map((x, j) => (j === i ? { ...x, rule } : x)),
-                    `guard-rule:${name}:${n}`,
-                  );
-                }}
-              />
+              <Suspense
+                fallback={
+                  <JsonField
+                    label={`Guard ${n} rule (JSON-Logic)`}
+                    value={g.rule}
+                    rows={2}
+                    onChange={(rule) => {
+                      setGuards(
+                        guards.map((x, j) => (j === i ? { ...x, rule } : x)),
+                        `guard-rule:${name}:${n}`,
+                      );
+                    }}
+                  />
+                }
+              >
+                <GuardRule
+                  n={n}
+                  rule={g.rule}
+                  pkg={draft.pkg}
+                  type={type}
+                  transition={t}
+                  onChange={(rule) => {
+                    setGuards(
+                      guards.map((x, j) => (j === i ? { ...x, rule } : x)),
+                      `guard-rule:${name}:${n}`,
+                    );
+                  }}
+                />
+              </Suspense>
               <GuardPlayground type={type.name} rule={g.rule} label={`Evaluate guard ${n}`} />
               <button
                 type="button"

@@ -2,11 +2,13 @@ import { useQuery } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { Alert } from '../../../components/Alert';
 import { entityName } from '../../../lib/entityName';
+import { humanize } from '../../../lib/humanize';
 import { errorMessage } from '../../../lib/envelope';
 import { dryRun, listUsers, searchEntities } from '../api/draft';
 import { useDraft } from '../hooks/draftContext';
 import { readDryRun, type DryRunView } from '../lib/dryRun';
 import { parseRule } from '../lib/guards';
+import { findType } from '../lib/model';
 
 /**
  * Tries the selected transition of the draft on a live entity, as any user: the server runs it
@@ -28,6 +30,9 @@ export function TryPanel({ type, transition }: { type: string; transition: strin
   });
   const users = useQuery({ queryKey: ['t', draft.tenant, 'users'], queryFn: () => listUsers(draft.tenant) });
   const chosen = entity || entities.data?.[0]?.id || '';
+  // A state as people read it: the draft's label, else its name made readable.
+  const states = findType(draft.pkg, type)?.workflow?.states ?? {};
+  const stateLabel = (s: string) => (Object.hasOwn(states, s) ? states[s]?.label : undefined) ?? humanize(s);
 
   const run = async () => {
     const parsed = parseRule(input);
@@ -81,7 +86,7 @@ export function TryPanel({ type, transition }: { type: string; transition: strin
         >
           {(entities.data ?? []).map((e) => (
             <option key={e.id} value={e.id}>
-              {entityName(e)} ({e.state})
+              {entityName(e)} · {stateLabel(e.state)}
             </option>
           ))}
         </select>

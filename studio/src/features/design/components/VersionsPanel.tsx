@@ -20,7 +20,7 @@ export function ChangeList({ changes, label }: { changes: Change[]; label: strin
   );
 }
 
-/** The published versions (who, when) and what changed between any two of them. */
+/** The published versions (who, when, their comment) and what changed between any two of them. */
 export function VersionsPanel() {
   const draft = useDraft();
   const id = useId();
@@ -71,6 +71,7 @@ export function VersionsPanel() {
             <th scope="col">Version</th>
             <th scope="col">Published</th>
             <th scope="col">By</th>
+            <th scope="col">Comment</th>
             <th scope="col">Live</th>
           </tr>
         </thead>
@@ -80,6 +81,7 @@ export function VersionsPanel() {
               <th scope="row">{v.version}</th>
               <td>{new Date(v.created_at).toLocaleString()}</td>
               <td>{v.created_by}</td>
+              <td className="comment">{v.comment ?? ''}</td>
               <td>{v.live ? 'live' : ''}</td>
             </tr>
           ))}

@@ -16,11 +16,14 @@ import {
   type NodeChange,
   type NodeProps,
   type OnBeforeDelete,
+  useNodesInitialized,
+  useReactFlow,
+  useStoreApi,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { TransitionEdge, WorkflowGraph } from '../lib/graph';
-import { NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
+import { firstViewport, NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
 import type { Position, StateKind } from '../lib/model';
 
 export type Selection = { kind: 'state'; name: string } | { kind: 'transition'; name: string; from?: string } | null;
@@ -126,6 +129,25 @@ export interface CanvasProps {
 }
 
 /** The state machine as a graph: states to drag and connect, transitions to select. */
+/**
+ * Places the first view once the states are measured: the whole workflow when it fits at a
+ * readable zoom, else from its start at that zoom (`lib/layout.ts` firstViewport). Fitting a long
+ * workflow whole drew it at ~0.45, its labels unreadable.
+ */
+function FirstView() {
+  const initialized = useNodesInitialized();
+  const flow = useReactFlow();
+  const store = useStoreApi();
+  const done = useRef(false);
+  useEffect(() => {
+    if (!initialized || done.current) return;
+    done.current = true;
+    const { width, height } = store.getState();
+    void flow.setViewport(firstViewport(flow.getNodesBounds(flow.getNodes()), { width, height }));
+  }, [initialized, flow, store]);
+  return null;
+}
+
 export function WorkflowCanvas(props: CanvasProps) {
   const { graph, positions, selection, problemStates, problemTransitions, onSelect } = props;
   const derived = useMemo<StateFlowNode[]>(
@@ -218,11 +240,12 @@ export function WorkflowCanvas(props: CanvasProps) {
           props.onConnect(c.source, c.target);
         }}
         onBeforeDelete={onBeforeDelete}
-        fitView
+        // The Controls' "fit view" shows it all; the first view is readable (`FirstView`).
         fitViewOptions={{ padding: 0.04 }}
         minZoom={0.2}
         proOptions={{ hideAttribution: true }}
       >
+        <FirstView />
         <Background />
         <Controls showInteractive={false} />
       </ReactFlow>

@@ -225,12 +225,7 @@ export function addField(pkg: PackageJson, type: string, name: string, kind: Fie
   if (problem) return fail(problem);
   return mapType(pkg, type, (t) => {
     if (t.fields && name in t.fields) return `There is already a field “${name}”.`;
-    const def: FieldJson = { type: kind };
-    if (kind === 'enum') def.values = ['value'];
-    if (kind === 'reference') def.to = type;
-    if (kind === 'object') def.fields = {};
-    if (kind === 'array') def.items = { type: 'string' };
-    return { ...t, fields: { ...(t.fields ?? {}), [name]: def } };
+    return { ...t, fields: { ...(t.fields ?? {}), [name]: newField(kind, type) } };
   });
 }
 
@@ -290,4 +285,172 @@ export function updateType(pkg: PackageJson, type: string, patch: Partial<TypeJs
     const merged: Record<string, unknown> = { ...t, ...patch };
     return Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as TypeJson;
   });
+}
+
+// Nested fields: an object field's `fields`, and those of an array's element when the element is
+// an object (an order's `items`: product_id, quantity, unit_price). A field is found by its path:
+// its name, then the names of the nested fields down to it (an array's element is passed through:
+// `['items', 'quantity']`). Edits keep every key where it was, so a package read and written back
+// is the same JSON.
+
+/** A field's place in its type: the top-level name, then nested names. */
+export type FieldPath = readonly string[];
+
+/** The nested fields a field holds: an object's, or its array element's when that is an object. */
+export function nestedFields(def: unknown): Record<string, FieldJson> | undefined {
+  if (!isRecord(def)) return undefined;
+  if (def.type === 'object') return (isRecord(def.fields) ? def.fields : {}) as Record<string, FieldJson>;
+  if (def.type === 'array' && isRecord(def.items) && def.items.type === 'object') {
+    return (isRecord(def.items.fields) ? def.items.fields : {}) as Record<string, FieldJson>;
+  }
+  return undefined;
+}
+
+/** Whether nested fields can be added to `def` (an object, or an array of objects). */
+export function holdsFields(def: unknown): boolean {
+  return nestedFields(def) !== undefined;
+}
+
+/** `def` with its nested fields replaced (an object's `fields`, or its element's). */
+function withNested(def: FieldJson, fields: Record<string, FieldJson>): FieldJson {
+  if (def.type === 'object') return { ...def, fields };
+  const items = def.items ?? { type: 'object' };
+  return { ...def, items: { ...items, fields } };
+}
+
+/** The field at `path` of a type, if there is one. */
+export function fieldAt(type: TypeJson, path: FieldPath): FieldJson | undefined {
+  let fields: Record<string, FieldJson> | undefined = type.fields as Record<string, FieldJson> | undefined;
+  let def: FieldJson | undefined;
+  for (const [i, name] of path.entries()) {
+    if (!fields || !Object.hasOwn(fields, name)) return undefined;
+    def = fields[name];
+    if (i < path.length - 1) fields = nestedFields(def);
+  }
+  return def;
+}
+
+/** The path as people read it: `items.quantity`. */
+export function pathText(path: FieldPath): string {
+  return path.join('.');
+}
+
+/**
+ * Edits the map of fields holding the last name of `path` (the type's own fields, or a nested
+ * field's): `f` gets the map and that name and returns the new map or why not.
+ */
+function editContainer(
+  pkg: PackageJson,
+  type: string,
+  path: FieldPath,
+  f: (fields: Record<string, FieldJson>, name: string) => Record<string, FieldJson> | string,
+): EditResult {
+  if (path.length === 0) return fail('A field path is empty.');
+  const walk = (fields: Record<string, FieldJson>, rest: FieldPath): Record<string, FieldJson> | string => {
+    const [head, ...tail] = rest;
+    if (head === undefined) return 'A field path is empty.';
+    if (tail.length === 0) return f(fields, head);
+    const def = Object.hasOwn(fields, head) ? fields[head] : undefined;
+    if (!def) return `There is no field “${head}”.`;
+    const inner = nestedFields(def);
+    if (!inner) return `“${head}” holds no fields (only an object, or an array of objects, does).`;
+    const next = walk(inner, tail);
+    if (typeof next === 'string') return next;
+    return { ...fields, [head]: withNested(def, next) };
+  };
+  return mapType(pkg, type, (t) => {
+    const fields = walk((t.fields ?? {}) as Record<string, FieldJson>, path);
+    return typeof fields === 'string' ? fields : { ...t, fields };
+  });
+}
+
+/** Adds a field of `kind` inside the field at `parent` (an object, or an array of objects). */
+export function addNestedField(pkg: PackageJson, type: string, parent: FieldPath, name: string, kind: FieldKind): EditResult {
+  if (parent.length === 0) return addField(pkg, type, name, kind);
+  const problem = identifierProblem(name, 'field');
+  if (problem) return fail(problem);
+  const t = pkg.types.find((x) => x.name === type);
+  const holder = t ? fieldAt(t, parent) : undefined;
+  if (!holder) return fail(`There is no field “${pathText(parent)}”.`);
+  if (!holdsFields(holder)) return fail(`“${pathText(parent)}” holds no fields: make it an object, or an array of objects.`);
+  return editContainer(pkg, type, [...parent, name], (fields, n) => {
+    if (Object.hasOwn(fields, n)) return `There is already a field “${pathText([...parent, n])}”.`;
+    return { ...fields, [n]: newField(kind, type) };
+  });
+}
+
+/** A new field of `kind`, with what its kind needs (a decimal its scale: 2 by default). */
+function newField(kind: FieldKind, type: string): FieldJson {
+  const def: FieldJson = { type: kind };
+  if (kind === 'decimal') def.scale = 2;
+  if (kind === 'enum') def.values = ['value'];
+  if (kind === 'reference') def.to = type;
+  if (kind === 'object') def.fields = {};
+  if (kind === 'array') def.items = { type: 'string' };
+  return def;
+}
+
+/** Sets (or, with undefined, clears) options of the field at `path`. */
+export function updateFieldAt(pkg: PackageJson, type: string, path: FieldPath, patch: Partial<FieldJson>): EditResult {
+  if (path.length === 1 && path[0] !== undefined) return updateField(pkg, type, path[0], patch);
+  return editContainer(pkg, type, path, (fields, name) => {
+    const current = Object.hasOwn(fields, name) ? fields[name] : undefined;
+    if (!isRecord(current)) return `There is no field “${pathText(path)}”.`;
+    const merged: Record<string, unknown> = { ...current, ...patch };
+    const next = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as FieldJson;
+    return { ...fields, [name]: next };
+  });
+}
+
+/** Renames the field at `path` in place (a top-level field's references follow: `renameField`). */
+export function renameFieldAt(pkg: PackageJson, type: string, path: FieldPath, to: string): EditResult {
+  if (path.length === 1 && path[0] !== undefined) return renameField(pkg, type, path[0], to);
+  const from = path[path.length - 1];
+  if (from === to) return { ok: true, pkg };
+  const problem = identifierProblem(to, 'field');
+  if (problem) return fail(problem);
+  return editContainer(pkg, type, path, (fields, name) => {
+    if (!Object.hasOwn(fields, name)) return `There is no field “${pathText(path)}”.`;
+    if (Object.hasOwn(fields, to)) return `There is already a field “${pathText([...path.slice(0, -1), to])}”.`;
+    return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k === name ? to : k, v]));
+  });
+}
+
+/** Removes the field at `path` (a top-level field only when nothing refers to it: `removeField`). */
+export function removeFieldAt(pkg: PackageJson, type: string, path: FieldPath): EditResult {
+  if (path.length === 1 && path[0] !== undefined) return removeField(pkg, type, path[0]);
+  return editContainer(pkg, type, path, (fields, name) => {
+    if (!Object.hasOwn(fields, name)) return `There is no field “${pathText(path)}”.`;
+    return Object.fromEntries(Object.entries(fields).filter(([k]) => k !== name));
+  });
+}
+
+/**
+ * The patch making an array's elements of `kind` (an object's element gets `fields: {}`, the
+ * options of the old element kind that the new one does not take are cleared).
+ */
+export function changeElementKind(field: FieldJson, kind: FieldKind, typeName: string): Partial<FieldJson> {
+  const items = field.items ?? { type: 'string' };
+  const patch = changeKind(items, kind) as Record<string, unknown>;
+  const merged: Record<string, unknown> = { ...items, ...patch };
+  const next = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as FieldJson;
+  const extra = newField(kind, typeName);
+  for (const key of ['values', 'fields', 'items', 'to', 'scale'] as const) {
+    if (extra[key] !== undefined && next[key] === undefined) next[key] = extra[key] as never;
+  }
+  return { items: next };
+}
+
+/** A type's fields with their nested fields after each, depth first: the fields table's rows. */
+export function flattenFields(type: TypeJson): { path: string[]; def: FieldJson; depth: number }[] {
+  const out: { path: string[]; def: FieldJson; depth: number }[] = [];
+  const walk = (fields: Record<string, FieldJson> | undefined, prefix: string[]) => {
+    for (const [name, def] of Object.entries(fields ?? {})) {
+      const path = [...prefix, name];
+      out.push({ path, def, depth: prefix.length });
+      walk(nestedFields(def), path);
+    }
+  };
+  walk(type.fields as Record<string, FieldJson> | undefined, []);
+  return out;
 }
