@@ -24,7 +24,8 @@ use switchyard_bench::realistic::load::{self, MixResult, Op};
 use switchyard_bench::realistic::{self, world, ServerEnv, ServerProcess};
 use tokio::process::Command;
 
-use crate::load::new_histogram;
+use crate::cpu;
+use crate::load::{new_histogram, DbCounters};
 use crate::pgmix::{self, Kind};
 use crate::report::{fmt_pct, fmt_tps, fmt_us, Report, Table};
 use crate::setup::WorkDir;
@@ -55,11 +56,53 @@ pub struct PgMix {
     pub weights: Vec<(Kind, u64)>,
 }
 
+/// Where the CPU went and what the database did during one measured window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Costs {
+    /// The load driver: this process (HTTP clients), or pgbench.
+    pub driver_us: u64,
+    /// The `switchyard serve` child (during pgbench: its outbox relay, which relays pgbench's
+    /// events too).
+    pub server_us: u64,
+    /// The cluster's processes.
+    pub postgres_us: u64,
+    pub db: DbCounters,
+    pub window: Duration,
+}
+
+impl Costs {
+    fn take(postmaster: i32, server: Option<u32>, owner: &sqlx::PgPool) -> impl std::future::Future<Output = Result<(cpu::Snapshot, u64, DbCounters)>> + '_ {
+        async move {
+            let snap = cpu::Snapshot::take(postmaster);
+            let server = server.map_or(0, cpu::process_us);
+            Ok((snap, server, DbCounters::read(owner).await?))
+        }
+    }
+
+    fn between(
+        before: (cpu::Snapshot, u64, DbCounters),
+        after: (cpu::Snapshot, u64, DbCounters),
+        pgbench: bool,
+        window: Duration,
+    ) -> Costs {
+        let usage = before.0.until(&after.0);
+        Costs {
+            driver_us: if pgbench { usage.children_us } else { usage.own_us },
+            server_us: after.1.saturating_sub(before.1),
+            postgres_us: usage.postgres_us,
+            db: before.2.until(&after.2),
+            window,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Level {
     pub clients: usize,
     pub mix: MixResult,
     pub pg: PgMix,
+    pub mix_costs: Costs,
+    pub pg_costs: Costs,
 }
 
 #[derive(Debug)]
@@ -114,6 +157,7 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
     std::fs::create_dir_all(&pg_dir)?;
     let scripts = pgmix::write_scripts(&pg_dir)?;
     let program = crate::pgbench::find_program()?;
+    let postmaster = cluster.pid();
     let options = cluster.connect_options("switchyard_app", api::cluster::DATABASE);
 
     let mut levels = Vec::new();
@@ -128,7 +172,19 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
                 progress: true,
             };
             eprintln!("bench: realistic: {clients} clients over HTTP");
+            // CPU and database counters at the edges of the measured window, beside the load.
+            let (warmup, window) = (settings.warmup, settings.duration);
+            let owner = db.owner.clone();
+            let server_pid = server.pid();
+            let costs = tokio::spawn(async move {
+                tokio::time::sleep(warmup).await;
+                let before = Costs::take(postmaster, server_pid, &owner).await?;
+                tokio::time::sleep(window).await;
+                let after = Costs::take(postmaster, server_pid, &owner).await?;
+                Ok::<_, anyhow::Error>(Costs::between(before, after, false, window))
+            });
             let mix = load::run(server.addr, &keys, &tenants, &settings).await?;
+            let mix_costs = costs.await??;
             eprintln!(
                 "bench: realistic: {clients} clients: {} ops/s, {} lives/s, {} unexpected errors",
                 fmt_tps(mix.ops_per_sec()),
@@ -147,18 +203,15 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
                 seed: s.seed,
                 per_client: pgmix::PER_CLIENT,
             };
-            if s.warmup > 0 {
-                run.exec(clients, s.warmup, None).await.context("pgbench warm-up")?;
-            }
             let log = pg_dir.join(format!("log-{clients}"));
             std::fs::create_dir_all(&log)?;
-            let pg = run.exec(clients, s.seconds, Some(&log)).await?;
+            let (pg, pg_costs) = run.exec(clients, s.warmup, s.seconds, &log, (postmaster, server.pid(), &db.owner)).await?;
             eprintln!(
                 "bench: realistic: {clients} clients: pgbench {} tx/s; engine/pgbench {}",
                 fmt_tps(pg.tps),
                 fmt_pct(mix.ops_per_sec() / pg.tps)
             );
-            levels.push(Level { clients, mix, pg });
+            levels.push(Level { clients, mix, pg, mix_costs, pg_costs });
         }
         Ok(())
     }
@@ -194,14 +247,26 @@ struct PgRun<'a> {
 }
 
 impl PgRun<'_> {
-    /// Runs `clients` for `seconds`; with `log`, a per-transaction log there, read back.
-    async fn exec(&self, clients: usize, seconds: u64, log: Option<&Path>) -> Result<PgMix> {
+    /// Runs `clients` for `warmup + seconds` in one invocation (its connections stay open, as
+    /// the server's pool does: pgbench's are new each run, and a new backend pays for reading
+    /// every index of `entities` into its caches) with a per-transaction log in `log`, and
+    /// measures the last `seconds`: the transactions that ended in them, and the CPU and
+    /// database counters at their edges.
+    async fn exec(
+        &self,
+        clients: usize,
+        warmup: u64,
+        seconds: u64,
+        log: &Path,
+        (postmaster, server, owner): (i32, Option<u32>, &sqlx::PgPool),
+    ) -> Result<(PgMix, Costs)> {
+        let seconds = seconds.max(1);
         let mut cmd = Command::new(self.program);
         cmd.arg("--no-vacuum")
             .args(["--protocol", "prepared"])
             .args(["--client", &clients.to_string()])
             .args(["--jobs", &clients.clamp(1, 2).to_string()])
-            .args(["--time", &seconds.max(1).to_string()])
+            .args(["--time", &(warmup + seconds).to_string()])
             .arg(format!("--random-seed={}", self.seed))
             .arg("--host")
             .arg(self.host)
@@ -221,42 +286,63 @@ impl PgRun<'_> {
         if order.is_empty() {
             bail!("the HTTP mix counted no operation: nothing to weigh pgbench's scripts by");
         }
-        if let Some(dir) = log {
-            cmd.arg("--log").arg(format!("--log-prefix={}", dir.join("pgbench").display()));
-        }
+        cmd.arg("--log").arg(format!("--log-prefix={}", log.join("pgbench").display()));
         cmd.arg(api::cluster::DATABASE);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let out = cmd.output().await.with_context(|| format!("running {}", self.program.display()))?;
+        let child = cmd.spawn().with_context(|| format!("running {}", self.program.display()))?;
+        let pid = child.id();
+        let window = Duration::from_secs(seconds);
+        let owner = owner.clone();
+        let costs = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(warmup)).await;
+            let driver = pid.map_or(0, cpu::process_us);
+            let before = Costs::take(postmaster, server, &owner).await?;
+            tokio::time::sleep(window).await;
+            let after = Costs::take(postmaster, server, &owner).await?;
+            let mut costs = Costs::between(before, after, true, window);
+            costs.driver_us = pid.map_or(0, cpu::process_us).saturating_sub(driver);
+            Ok::<_, anyhow::Error>(costs)
+        });
+        let out = child.wait_with_output().await.with_context(|| format!("running {}", self.program.display()))?;
+        let costs = costs.await??;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
             bail!("pgbench failed ({}):\n{}\n{}", out.status, stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
         }
-        let tps = after(&stdout, "tps = ").ok_or_else(|| anyhow!("no `tps = ` in pgbench's output:\n{stdout}"))?;
         let failed = after(&stdout, "number of failed transactions: ").map_or(0, |f| f as u64);
+        // `client transaction latency_us script epoch_s epoch_us`: the end of each transaction.
+        let mut rows: Vec<(u64, u64, usize)> = Vec::new();
+        for entry in std::fs::read_dir(log)? {
+            let path = entry?.path();
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            for line in text.lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+                let (Some(us), Some(script), Some(s), Some(sub)) = (num(2), num(3), num(4), num(5)) else { continue };
+                rows.push((s * 1_000_000 + sub, us, usize::try_from(script).unwrap_or(usize::MAX)));
+            }
+        }
+        let end = rows.iter().map(|r| r.0).max().unwrap_or(0);
+        let from = end.saturating_sub(seconds * 1_000_000);
         let mut per_kind: BTreeMap<Kind, (u64, Histogram<u64>)> = BTreeMap::new();
         let mut all_us = new_histogram()?;
         let mut ok = 0;
-        if let Some(dir) = log {
-            for entry in std::fs::read_dir(dir)? {
-                let path = entry?.path();
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                for line in text.lines() {
-                    let mut f = line.split_whitespace();
-                    let (Some(us), Some(script)) = (f.nth(2), f.next()) else { continue };
-                    let (Ok(us), Ok(script)) = (us.parse::<u64>(), script.parse::<usize>()) else { continue };
-                    let Some(kind) = order.get(script) else { continue };
-                    let slot = match per_kind.get_mut(kind) {
-                        Some(s) => s,
-                        None => per_kind.entry(*kind).or_insert((0, new_histogram()?)),
-                    };
-                    slot.0 += 1;
-                    slot.1.saturating_record(us.max(1));
-                    all_us.saturating_record(us.max(1));
-                    ok += 1;
-                }
+        for (at, us, script) in rows {
+            if at <= from {
+                continue;
             }
+            let Some(kind) = order.get(script) else { continue };
+            let slot = match per_kind.get_mut(kind) {
+                Some(s) => s,
+                None => per_kind.entry(*kind).or_insert((0, new_histogram()?)),
+            };
+            slot.0 += 1;
+            slot.1.saturating_record(us.max(1));
+            all_us.saturating_record(us.max(1));
+            ok += 1;
         }
-        Ok(PgMix { tps, ok, failed, per_kind, all_us, weights: self.weights.to_vec() })
+        let tps = ok as f64 / seconds as f64;
+        Ok((PgMix { tps, ok, failed, per_kind, all_us, weights: self.weights.to_vec() }, costs))
     }
 }
 
@@ -339,6 +425,38 @@ pub fn report(r: &mut Report, o: &Outcome) {
     }
     r.table(t);
 
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut t = Table::new(
+        &["clients", "path", "ops/s", "driver CPU/op", "server CPU/op", "Postgres CPU/op", "DB xacts/op", "WAL/op", "CPU busy"],
+        &[0, 2, 3, 4, 5, 6, 7, 8],
+    );
+    for l in &o.levels {
+        for (path, ops, c) in [
+            ("HTTP mix (switchyard serve)", l.mix.ops.values().map(|s| s.count).sum::<u64>(), &l.mix_costs),
+            ("pgbench mix", l.pg.ok, &l.pg_costs),
+        ] {
+            let per = |us: u64| if ops == 0 { "-".into() } else { crate::report::fmt_ns(us as f64 * 1_000.0 / ops as f64) };
+            t.row(vec![
+                l.clients.to_string(),
+                path.into(),
+                fmt_tps(ops as f64 / c.window.as_secs_f64()),
+                per(c.driver_us),
+                per(c.server_us),
+                per(c.postgres_us),
+                if ops == 0 { "-".into() } else { format!("{:.2}", c.db.xacts as f64 / ops as f64) },
+                if ops == 0 { "-".into() } else { format!("{:.1} KiB", c.db.wal_bytes as f64 / 1024.0 / ops as f64) },
+                fmt_pct((c.driver_us + c.server_us + c.postgres_us) as f64 / (c.window.as_secs_f64() * 1e6 * cores as f64)),
+            ]);
+        }
+    }
+    r.table(t);
+    r.text(
+        "driver: this process's HTTP clients, or pgbench. server: the switchyard serve child (during pgbench, \
+         its outbox relay relaying pgbench's events). DB xacts/op: transactions committed or rolled back per \
+         operation (pg_stat_database: the relay's and the API's own transactions count). CPU busy: all of it \
+         over the window, as a share of all cores.",
+    );
+
     for l in &o.levels {
         r.heading(format!("{} clients, per operation kind", l.clients));
         let mut t = Table::new(
@@ -349,7 +467,7 @@ pub fn report(r: &mut Report, o: &Outcome) {
         for op in Op::ALL {
             let Some(stats) = l.mix.ops.get(&op) else { continue };
             let kinds: Vec<Kind> = Kind::ALL.iter().copied().filter(|k| k.op() == op).collect();
-            let mut pg = new_histogram().unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()));
+            let Ok(mut pg) = new_histogram() else { continue };
             for k in &kinds {
                 if let Some((_, h)) = l.pg.per_kind.get(k) {
                     let _ = pg.add(h);
