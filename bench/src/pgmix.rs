@@ -109,7 +109,13 @@ pub fn weights(mix: &MixResult) -> Vec<(Kind, u64)> {
 }
 
 fn actor(u: &User) -> Actor {
-    Actor { id: u.id.to_string(), email: u.email.clone(), roles: u.roles.clone(), system: false, attributes: Default::default() }
+    Actor {
+        id: u.id.to_string(),
+        email: u.email.clone(),
+        roles: u.roles.clone(),
+        system: false,
+        attributes: Default::default(),
+    }
 }
 
 /// Creates pgbench's rows: `PER_CLIENT` orders per client (submitted, so priced like the mix's;
@@ -253,7 +259,8 @@ SELECT set_config('app.tenant_id', r.tenant_id::text, true), r.* FROM bench_pgmi
 ";
 
 /// The columns the store reads and returns for an entity (`sql::ENTITY_COLUMNS`).
-const COLS: &str = "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by, immutable";
+const COLS: &str =
+    "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by, immutable";
 
 /// A new id like the store's (UUID v7: time first, so new rows go to the right of the index).
 const NEW_ID: &str = "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing \
@@ -275,7 +282,19 @@ fn reread(id: &str) -> String {
 /// A transition's own writes, the store's statement (`sql::record_transition`): the entity's
 /// state and data, its history row, its event in the outbox; `\gset`s `history_id`.
 #[expect(clippy::too_many_arguments, reason = "the statement's own parameters")]
-fn record(ty: &str, id: &str, from: &str, to: &str, transition: &str, actor: &str, email: &str, data: &str, input: &str, changes: &str, event: &str) -> String {
+fn record(
+    ty: &str,
+    id: &str,
+    from: &str,
+    to: &str,
+    transition: &str,
+    actor: &str,
+    email: &str,
+    data: &str,
+    input: &str,
+    changes: &str,
+    event: &str,
+) -> String {
     let from_sql = if from.is_empty() { "NULL".to_string() } else { format!("'{from}'") };
     format!(
         "WITH u AS ( UPDATE entities SET state = '{to}', data = {data}, version = version + 1, updated_at = now(), updated_by = :{actor}::text \
@@ -294,7 +313,14 @@ fn record(ty: &str, id: &str, from: &str, to: &str, transition: &str, actor: &st
 
 /// A change to a loaded row by the script (`update(row, …)`): locked again, updated, its history
 /// row under the transition's, its `entity.changed` event.
-fn update_row(ty: &str, id: &str, transition: &str, actor: &str, email: &str, (changes, history): (&str, &str)) -> String {
+fn update_row(
+    ty: &str,
+    id: &str,
+    transition: &str,
+    actor: &str,
+    email: &str,
+    (changes, history): (&str, &str),
+) -> String {
     format!(
         "{lock}UPDATE entities SET state = state, data = data || {changes}, version = version + 1, updated_at = now(), updated_by = :{actor}::text \
          WHERE tenant_id = :tenant_id::uuid AND id = :{id}::uuid RETURNING {COLS};\n\
@@ -367,7 +393,9 @@ pub fn script(kind: Kind) -> String {
     // A stock row's change: its data, and the history row's `changes` (from, to).
     let reserve = |q: &str| {
         (
-            format!("jsonb_build_object('quantity_reserved', coalesce((data->>'quantity_reserved')::int, 0) + :{q}::int)"),
+            format!(
+                "jsonb_build_object('quantity_reserved', coalesce((data->>'quantity_reserved')::int, 0) + :{q}::int)"
+            ),
             format!("jsonb_build_object('quantity_reserved', jsonb_build_object('from', 0, 'to', :{q}::int))"),
         )
     };

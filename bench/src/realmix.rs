@@ -71,7 +71,11 @@ pub struct Costs {
 }
 
 impl Costs {
-    fn take(postmaster: i32, server: Option<u32>, owner: &sqlx::PgPool) -> impl std::future::Future<Output = Result<(cpu::Snapshot, u64, DbCounters)>> + '_ {
+    fn take(
+        postmaster: i32,
+        server: Option<u32>,
+        owner: &sqlx::PgPool,
+    ) -> impl std::future::Future<Output = Result<(cpu::Snapshot, u64, DbCounters)>> + '_ {
         async move {
             let snap = cpu::Snapshot::take(postmaster);
             let server = server.map_or(0, cpu::process_us);
@@ -205,7 +209,8 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
             };
             let log = pg_dir.join(format!("log-{clients}"));
             std::fs::create_dir_all(&log)?;
-            let (pg, pg_costs) = run.exec(clients, s.warmup, s.seconds, &log, (postmaster, server.pid(), &db.owner)).await?;
+            let (pg, pg_costs) =
+                run.exec(clients, s.warmup, s.seconds, &log, (postmaster, server.pid(), &db.owner)).await?;
             eprintln!(
                 "bench: realistic: {clients} clients: pgbench {} tx/s; engine/pgbench {}",
                 fmt_tps(pg.tps),
@@ -225,14 +230,7 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
     }
     outcome?;
     stopped?;
-    Ok(Outcome {
-        settings: s.clone(),
-        postgres,
-        seeded,
-        levels,
-        load_before,
-        load_after: crate::loadavg(),
-    })
+    Ok(Outcome { settings: s.clone(), postgres, seeded, levels, load_before, load_after: crate::loadavg() })
 }
 
 /// One pgbench invocation of the mix.
@@ -307,7 +305,12 @@ impl PgRun<'_> {
         let costs = costs.await??;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
-            bail!("pgbench failed ({}):\n{}\n{}", out.status, stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "pgbench failed ({}):\n{}\n{}",
+                out.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         let failed = after(&stdout, "number of failed transactions: ").map_or(0, |f| f as u64);
         // `client transaction latency_us script epoch_s epoch_us`: the end of each transaction.
@@ -427,7 +430,17 @@ pub fn report(r: &mut Report, o: &Outcome) {
 
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut t = Table::new(
-        &["clients", "path", "ops/s", "driver CPU/op", "server CPU/op", "Postgres CPU/op", "DB xacts/op", "WAL/op", "CPU busy"],
+        &[
+            "clients",
+            "path",
+            "ops/s",
+            "driver CPU/op",
+            "server CPU/op",
+            "Postgres CPU/op",
+            "DB xacts/op",
+            "WAL/op",
+            "CPU busy",
+        ],
         &[0, 2, 3, 4, 5, 6, 7, 8],
     );
     for l in &o.levels {
@@ -435,7 +448,8 @@ pub fn report(r: &mut Report, o: &Outcome) {
             ("HTTP mix (switchyard serve)", l.mix.ops.values().map(|s| s.count).sum::<u64>(), &l.mix_costs),
             ("pgbench mix", l.pg.ok, &l.pg_costs),
         ] {
-            let per = |us: u64| if ops == 0 { "-".into() } else { crate::report::fmt_ns(us as f64 * 1_000.0 / ops as f64) };
+            let per =
+                |us: u64| if ops == 0 { "-".into() } else { crate::report::fmt_ns(us as f64 * 1_000.0 / ops as f64) };
             t.row(vec![
                 l.clients.to_string(),
                 path.into(),
@@ -445,7 +459,9 @@ pub fn report(r: &mut Report, o: &Outcome) {
                 per(c.postgres_us),
                 if ops == 0 { "-".into() } else { format!("{:.2}", c.db.xacts as f64 / ops as f64) },
                 if ops == 0 { "-".into() } else { format!("{:.1} KiB", c.db.wal_bytes as f64 / 1024.0 / ops as f64) },
-                fmt_pct((c.driver_us + c.server_us + c.postgres_us) as f64 / (c.window.as_secs_f64() * 1e6 * cores as f64)),
+                fmt_pct(
+                    (c.driver_us + c.server_us + c.postgres_us) as f64 / (c.window.as_secs_f64() * 1e6 * cores as f64),
+                ),
             ]);
         }
     }
@@ -460,7 +476,19 @@ pub fn report(r: &mut Report, o: &Outcome) {
     for l in &o.levels {
         r.heading(format!("{} clients, per operation kind", l.clients));
         let mut t = Table::new(
-            &["operation", "request", "count", "share", "p50", "p95", "p99", "pgbench script", "pg p50", "pg p95", "pg p99"],
+            &[
+                "operation",
+                "request",
+                "count",
+                "share",
+                "p50",
+                "p95",
+                "p99",
+                "pgbench script",
+                "pg p50",
+                "pg p95",
+                "pg p99",
+            ],
             &[2, 3, 4, 5, 6, 8, 9, 10],
         );
         let total: u64 = l.mix.ops.values().map(|s| s.count).sum();
@@ -507,7 +535,8 @@ pub fn report(r: &mut Report, o: &Outcome) {
                         .errors
                         .iter()
                         .map(|(k, v)| {
-                            let expected = if k == load::EXPECTED_REFUSAL { " (expected: tight customers)" } else { "" };
+                            let expected =
+                                if k == load::EXPECTED_REFUSAL { " (expected: tight customers)" } else { "" };
                             format!("{v} × {k}{expected}")
                         })
                         .collect::<Vec<_>>()

@@ -192,7 +192,11 @@ impl MixResult {
 
     /// Answers with a 5xx status, warm-up included.
     pub fn server_errors(&self) -> u64 {
-        self.errors.iter().filter(|(k, _)| k.split(' ').nth(1).is_some_and(|s| s.starts_with('5'))).map(|(_, v)| v).sum()
+        self.errors
+            .iter()
+            .filter(|(k, _)| k.split(' ').nth(1).is_some_and(|s| s.starts_with('5')))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// Answers that were neither a success nor an expected credit refusal.
@@ -382,7 +386,14 @@ impl Client {
         Ok(self.call(op, hyper::Method::POST, &path, token, Some(&json!({ "input": input }))).await?.map(|a| a.status))
     }
 
-    async fn create(&mut self, op: Op, t: &Tenant, token: &HeaderValue, ty: &str, data: Value) -> Result<Option<Uuid>, Error> {
+    async fn create(
+        &mut self,
+        op: Op,
+        t: &Tenant,
+        token: &HeaderValue,
+        ty: &str,
+        data: Value,
+    ) -> Result<Option<Uuid>, Error> {
         let path = format!("/api/v1/t/{}/entities/{ty}", t.slug);
         let answer = self.call(op, hyper::Method::POST, &path, token, Some(&json!({ "data": data }))).await?;
         Ok(answer.filter(|a| a.status == 201).and_then(|a| a.body["id"].as_str().and_then(|s| s.parse().ok())))
@@ -403,7 +414,8 @@ impl Client {
         let lines: Vec<(Uuid, u32)> =
             t.products.choose_multiple(rng, n_lines).map(|p| (*p, rng.gen_range(1..=5u32))).collect();
 
-        let Some(order) = self.create(Op::Create, t, &a.sales, "order", order_data(customer, warehouse.id, &lines)).await?
+        let Some(order) =
+            self.create(Op::Create, t, &a.sales, "order", order_data(customer, warehouse.id, &lines)).await?
         else {
             return Ok(());
         };

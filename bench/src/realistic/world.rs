@@ -175,7 +175,10 @@ async fn users(owner: &PgPool, tenant: TenantId) -> Result<Vec<User>, Error> {
     let mut tx = owner.begin().await?;
     engine::store::sql::set_tenant(&mut tx, tenant).await?;
     let rows: Vec<(Uuid, String, Vec<String>)> =
-        sqlx::query_as("select id, email, roles from users where tenant_id = $1").bind(tenant).fetch_all(&mut *tx).await?;
+        sqlx::query_as("select id, email, roles from users where tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(rows.into_iter().map(|(id, email, roles)| User { id, email, roles }).collect())
 }

@@ -76,7 +76,9 @@ async fn order_lives_complete_against_a_real_server() {
     );
     let rejected = mix.lives.get("rejected").copied().unwrap_or(0);
     assert!(rejected <= mix.refused_approvals, "a rejected life follows a refused approval: {what}");
-    for op in [load::Op::Create, load::Op::Submit, load::Op::Approve, load::Op::Allocate, load::Op::List, load::Op::Detail] {
+    for op in
+        [load::Op::Create, load::Op::Submit, load::Op::Approve, load::Op::Allocate, load::Op::List, load::Op::Detail]
+    {
         assert!(mix.ops.get(&op).is_some_and(|s| s.count > 0), "{} ran: {what}", op.name());
     }
 }
