@@ -3,8 +3,8 @@
 //! chemichemi order lives back to back on a tenant drawn at random for each life:
 //!
 //! 1. `create`: `POST …/entities/order` as the sales rep (the create transition `placeOrder`
-//!    loads the customer); a customer with room on its credit line, or one time in ten a tight
-//!    one; a warehouse; one to three lines of the five products, 1–5 each;
+//!    loads the customer); a customer with room on its credit line, or (a client's every tenth
+//!    life) a tight one; a warehouse; one to three lines of the five products, 1–5 each;
 //! 2. `list`: the customer's orders, `GET …/entities/order?customer_id=…&limit=20`, as the
 //!    manager;
 //! 3. `submit`: `submitOrder` as the sales rep (loads the customer, its price list, the
