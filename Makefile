@@ -24,8 +24,9 @@ bench: setup
 
 # The realistic mix (docs/benchmarks.md, "The realistic mix"): chemichemi order lives over HTTP
 # against a real `switchyard serve` process on 50 tenants at 8 and 32 clients, each level against
-# pgbench running the same SQL mix on the same cluster. About 3 minutes; BENCH_SECONDS,
-# BENCH_CLIENTS, BENCH_TENANTS change it. Report: target/bench-realistic.md.
+# pgbench running the same SQL mix on the same cluster. About 9 minutes on 2 cores (most of it
+# applying the 50 tenants); BENCH_SECONDS, BENCH_CLIENTS, BENCH_TENANTS change it. Report:
+# target/bench-realistic.md.
 bench-realistic: setup
 	cargo build --release -p switchyard-bench -p switchyard-api
 	BENCH_ONLY=realistic target/release/switchyard-bench

@@ -27,6 +27,11 @@
 //! `BENCH_ONLY=overload` ([`overload`]: a quiet tenant's latency beside a tenant at three times
 //! capacity; `BENCH_REPORT` default `target/bench-overload.md`).
 //!
+//! `BENCH_ONLY=realistic` (`make bench-realistic`) runs only the realistic mix: chemichemi order
+//! lives over HTTP against a `switchyard serve` child process on `BENCH_TENANTS` tenants (default
+//! 50), against pgbench running the same SQL mix ([`realmix`], [`pgmix`]); its report goes to
+//! `target/bench-realistic.md`.
+//!
 //! `BENCH_ONLY=scale` (`make bench-scale`) runs only the scale of data: a million orders
 //! in one tenant beside 100 small ones, loaded with COPY, and the reads over HTTP with their
 //! plans ([`scale`]); its report goes to `target/bench-scale.md` (or `BENCH_REPORT`).
