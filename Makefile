@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint bench bench-scale bench-studio studio faults histories
+.PHONY: demo test setup lint bench bench-realistic bench-scale bench-studio studio faults histories
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,15 @@ lint:
 
 bench: setup
 	scripts/bench.sh
+
+# The realistic mix (docs/benchmarks.md, "The realistic mix"): chemichemi order lives over HTTP
+# against a real `switchyard serve` process on 50 tenants at 8 and 32 clients, each level against
+# pgbench running the same SQL mix on the same cluster. About 9 minutes on 2 cores (most of it
+# applying the 50 tenants); BENCH_SECONDS, BENCH_CLIENTS, BENCH_TENANTS change it. Report:
+# target/bench-realistic.md.
+bench-realistic: setup
+	cargo build --release -p switchyard-bench -p switchyard-api
+	BENCH_ONLY=realistic target/release/switchyard-bench
 
 # The scale benchmark (docs/benchmarks.md, "(e) Scale of data"): a million orders in one tenant
 # beside 100 small ones, loaded with COPY, then lists, counts, searches, history and the event

@@ -51,6 +51,11 @@ impl Snapshot {
     }
 }
 
+/// CPU time of one process (all its threads) so far, in microseconds; 0 when it is gone.
+pub fn process_us(pid: u32) -> u64 {
+    stat_times(&pid.to_string()).map_or(0, |t| (t.utime + t.stime) * 1_000_000 / TICKS_PER_SECOND)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Times {
     ppid: i32,

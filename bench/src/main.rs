@@ -27,6 +27,11 @@
 //! `BENCH_ONLY=overload` ([`overload`]: a quiet tenant's latency beside a tenant at three times
 //! capacity; `BENCH_REPORT` default `target/bench-overload.md`).
 //!
+//! `BENCH_ONLY=realistic` (`make bench-realistic`) runs only the realistic mix: chemichemi order
+//! lives over HTTP against a `switchyard serve` child process on `BENCH_TENANTS` tenants (default
+//! 50), against pgbench running the same SQL mix ([`realmix`], [`pgmix`]); its report goes to
+//! `target/bench-realistic.md`.
+//!
 //! `BENCH_ONLY=scale` (`make bench-scale`) runs only the scale of data: a million orders
 //! in one tenant beside 100 small ones, loaded with COPY, and the reads over HTTP with their
 //! plans ([`scale`]); its report goes to `target/bench-scale.md` (or `BENCH_REPORT`).
@@ -38,6 +43,8 @@ mod lists;
 mod load;
 mod overload;
 mod pgbench;
+mod pgmix;
+mod realmix;
 mod report;
 mod scale;
 mod setup;
@@ -172,6 +179,9 @@ async fn main() -> Result<()> {
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "overload") {
         return overload_only(&root, &s).await;
     }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "realistic") {
+        return realistic_only(&root).await;
+    }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "scale") {
         return scale_only(&root).await;
     }
@@ -218,6 +228,40 @@ async fn scale_only(root: &Path) -> Result<()> {
     report.text(format!("Machine: {}; load average {}.", machine(), loadavg()));
     scale::report(&mut report, &result);
     write_report(&report_path(root, "target/bench-scale.md"), &report)
+}
+
+/// `BENCH_ONLY=realistic` (`make bench-realistic`): the chemichemi order mix over HTTP against a
+/// `switchyard serve` child process, and pgbench running the same SQL mix ([`realmix`]).
+async fn realistic_only(root: &Path) -> Result<()> {
+    let clients = match std::env::var("BENCH_CLIENTS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|c| c.trim().parse::<usize>().with_context(|| format!("BENCH_CLIENTS={v}")))
+            .collect::<Result<Vec<_>>>()?,
+        _ => vec![8, 32],
+    };
+    if clients.is_empty() || clients.contains(&0) || clients.iter().any(|&c| c > 100) {
+        bail!("BENCH_CLIENTS must list client counts between 1 and 100");
+    }
+    let tenants = usize::try_from(env_u64("BENCH_TENANTS", 50)?.clamp(1, 99))?;
+    let customers = usize::try_from(env_u64("BENCH_CUSTOMERS", 40)?.clamp(10, 10_000))?;
+    let s = realmix::Settings {
+        tenants,
+        customers,
+        clients,
+        seconds: env_u64("BENCH_SECONDS", 30)?.max(1),
+        warmup: env_u64("BENCH_WARMUP_SECONDS", 5)?,
+        seed: env_u64("BENCH_SEED", 42)?,
+        bin: std::env::var_os("BENCH_SWITCHYARD")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| root.join("target/release/switchyard"), PathBuf::from),
+    };
+    let (work, db) = own_cluster("realistic mix", 8).await?;
+    let outcome = until_interrupted(realmix::run(&work, &db, &s)).await;
+    let result = stop(work, db, outcome).await?;
+    let mut report = report::Report::default();
+    realmix::report(&mut report, &result);
+    write_report(&report_path(root, "target/bench-realistic.md"), &report)
 }
 
 /// A database on an embedded cluster of its own (`pool` connections), for one part run alone.

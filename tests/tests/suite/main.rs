@@ -36,6 +36,7 @@ mod path_names;
 mod permissions;
 mod plan_pinned;
 mod queries;
+mod realistic;
 mod record_rules;
 mod scenario_change_control;
 mod scenario_chemichemi;
