@@ -38,7 +38,9 @@ pub enum Driver {
     /// to `addr` and sends its requests on it one after the other (as pgbench uses one
     /// connection per client). The client is hyper's own connection, with no pool, redirect or
     /// cookie handling, so that the CPU the load generator takes from the server stays small.
-    Http { addr: SocketAddr, authorization: HeaderValue, host: HeaderValue },
+    /// `server`: the pid of the server process when it is not this one (a `switchyard serve`
+    /// child): its CPU counts as the driver's.
+    Http { addr: SocketAddr, authorization: HeaderValue, host: HeaderValue, server: Option<u32> },
 }
 
 impl std::fmt::Debug for Driver {
@@ -70,7 +72,25 @@ impl Driver {
             addr,
             authorization: HeaderValue::from_str(authorization).context("the authorization header")?,
             host: HeaderValue::from_str(&addr.to_string()).context("the host header")?,
+            server: None,
         })
+    }
+
+    /// [`Driver::http`] to a server in another process, `pid`.
+    pub fn http_to_process(addr: SocketAddr, authorization: &str, pid: Option<u32>) -> Result<Driver> {
+        let mut driver = Driver::http(addr, authorization)?;
+        if let Driver::Http { server, .. } = &mut driver {
+            *server = pid;
+        }
+        Ok(driver)
+    }
+
+    /// The server's process when it is not this one.
+    fn server_process(&self) -> Option<u32> {
+        match self {
+            Driver::Http { server, .. } => *server,
+            Driver::Engine { .. } => None,
+        }
     }
 
     /// Opens a client's connection (HTTP: one TCP connection with Nagle off, kept alive).
@@ -244,11 +264,17 @@ pub async fn run_level(
 
     // CPU times at the edges of the window.
     tokio::time::sleep_until(measure_from).await;
+    let server = driver.server_process();
+    let server_before = server.map_or(0, cpu::process_us);
     let before = cpu::Snapshot::take(postmaster);
     let db_before = DbCounters::read(owner).await?;
     tokio::time::sleep_until(until).await;
     let after = cpu::Snapshot::take(postmaster);
+    let server_us = server.map_or(0, cpu::process_us).saturating_sub(server_before);
     let db_after = DbCounters::read(owner).await?;
+    let mut cpu = before.until(&after);
+    // A server in another process: the driver is the load's clients plus that server.
+    cpu.own_us += server_us;
 
     let mut out = LevelResult {
         ok: 0,
@@ -256,7 +282,7 @@ pub async fn run_level(
         first_error: None,
         window: duration,
         latency_us: new_histogram()?,
-        cpu: before.until(&after),
+        cpu,
         db: db_before.until(&db_after),
     };
     while let Some(joined) = set.join_next().await {

@@ -131,8 +131,10 @@ struct Level {
     pgbench: PgbenchResult,
     engine: LevelResult,
     http: LevelResult,
-    /// pgbench, engine and HTTP tx/s of each round, in the order they ran.
-    rounds: Vec<[f64; 3]>,
+    /// HTTP to a `switchyard serve` process of its own.
+    serve: LevelResult,
+    /// pgbench, engine, HTTP and serve tx/s of each round, in the order they ran.
+    rounds: Vec<[f64; 4]>,
 }
 
 /// One round at one client count: pgbench, then the engine, then HTTP.
@@ -140,6 +142,7 @@ struct Round {
     pgbench: PgbenchResult,
     engine: LevelResult,
     http: LevelResult,
+    serve: LevelResult,
 }
 
 impl Level {
@@ -147,12 +150,14 @@ impl Level {
     /// figures. Paths in one round ran back to back, so their ratios compare like with like
     /// even when other work on the machine comes and goes between rounds.
     fn of_rounds(clients: usize, rounds: Vec<Round>) -> Result<Level> {
-        let figures: Vec<[f64; 3]> = rounds.iter().map(|r| [r.pgbench.tps, r.engine.tps(), r.http.tps()]).collect();
+        let figures: Vec<[f64; 4]> =
+            rounds.iter().map(|r| [r.pgbench.tps, r.engine.tps(), r.http.tps(), r.serve.tps()]).collect();
         let mut order: Vec<usize> = (0..rounds.len()).collect();
         order.sort_by(|&a, &b| (figures[a][2] / figures[a][0]).total_cmp(&(figures[b][2] / figures[b][0])));
         let median = order.get(order.len() / 2).copied().ok_or_else(|| anyhow!("no round ran"))?;
-        let Round { pgbench, engine, http } = rounds.into_iter().nth(median).ok_or_else(|| anyhow!("no round ran"))?;
-        Ok(Level { clients, pgbench, engine, http, rounds: figures })
+        let Round { pgbench, engine, http, serve } =
+            rounds.into_iter().nth(median).ok_or_else(|| anyhow!("no round ran"))?;
+        Ok(Level { clients, pgbench, engine, http, serve, rounds: figures })
     }
 }
 
@@ -252,9 +257,7 @@ async fn realistic_only(root: &Path) -> Result<()> {
         seconds: env_u64("BENCH_SECONDS", 30)?.max(1),
         warmup: env_u64("BENCH_WARMUP_SECONDS", 5)?,
         seed: env_u64("BENCH_SEED", 42)?,
-        bin: std::env::var_os("BENCH_SWITCHYARD")
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| root.join("target/release/switchyard"), PathBuf::from),
+        bin: serve_binary(root),
     };
     let (work, db) = own_cluster("realistic mix", 8).await?;
     let outcome = until_interrupted(realmix::run(&work, &db, &s)).await;
@@ -265,6 +268,14 @@ async fn realistic_only(root: &Path) -> Result<()> {
 }
 
 /// A database on an embedded cluster of its own (`pool` connections), for one part run alone.
+/// The `switchyard` binary a part runs as a separate server process (`BENCH_SWITCHYARD`, default
+/// `target/release/switchyard`, which `scripts/bench.sh` builds).
+fn serve_binary(root: &Path) -> PathBuf {
+    std::env::var_os("BENCH_SWITCHYARD")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| root.join("target/release/switchyard"), PathBuf::from)
+}
+
 async fn own_cluster(what: &str, pool: u32) -> Result<(WorkDir, Database)> {
     let work = WorkDir::create()?;
     eprintln!("bench: {what}; starting an embedded cluster in {}", work.home().display());
@@ -355,6 +366,24 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
     let server = Server::start(store.clone(), db).await?;
     let engine = Arc::new(Driver::Engine { store: store.clone(), tenant: tenant.id, actor: tenant.actor.clone() });
     let http = Arc::new(Driver::http(server.addr, &server.authorization(&tenant)?)?);
+    // The same router in a `switchyard serve` process of its own, on the same database, as it
+    // runs in production (with its outbox relay, timers and webhook workers).
+    let secret = format!("{:064x}{:064x}", rand::random::<u128>(), rand::random::<u128>());
+    let serve_keys = api::auth::Keys::from_secrets(&[secret.as_bytes()]).ok_or_else(|| anyhow!("no JWT secret"))?;
+    let serve_env = switchyard_bench::realistic::ServerEnv {
+        bin: serve_binary(root),
+        database_url: cluster.superuser_url(api::cluster::DATABASE),
+        app_database_url: cluster.url_for("switchyard_app", api::cluster::DATABASE),
+        jwt_secret: secret,
+        home: work.path.join("serve-home"),
+        log: work.path.join("serve.log"),
+    };
+    let serve_process = switchyard_bench::realistic::ServerProcess::start(&serve_env).await?;
+    let serve = Arc::new(Driver::http_to_process(
+        serve_process.addr,
+        &setup::bearer(&serve_keys, &tenant)?,
+        serve_process.pid(),
+    )?);
     let engine_targets = setup::targets(Set::Engine, max_clients, &tenant.slug)?;
     let http_targets = setup::targets(Set::Http, max_clients, &tenant.slug)?;
 
@@ -415,17 +444,25 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
                 load::run_level(&db.owner, http.clone(), &http_targets, clients, warmup, window, s.seed, postmaster)
                     .await?;
 
+            checkpoint().await?;
+            eprintln!("bench: {tag}: HTTP to switchyard serve");
+            let served =
+                load::run_level(&db.owner, serve.clone(), &http_targets, clients, warmup, window, s.seed, postmaster)
+                    .await?;
+
             eprintln!(
-                "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s",
+                "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s, serve {} tx/s",
                 fmt_tps(pgbench.tps),
                 fmt_tps(engine.tps()),
-                fmt_tps(http.tps())
+                fmt_tps(http.tps()),
+                fmt_tps(served.tps())
             );
-            rounds.push(Round { pgbench, engine, http });
+            rounds.push(Round { pgbench, engine, http, serve: served });
         }
         levels.push(Level::of_rounds(clients, rounds)?);
     }
     drop(server);
+    serve_process.stop().await?;
     Ok((facts, levels))
 }
 
@@ -589,7 +626,11 @@ fn build_report(
             busy(&pg.cpu, pg.window, cores),
             pg.failed.to_string(),
         ]);
-        for (name, run) in [("engine (Store::transition)", &l.engine), ("HTTP (axum, hyper client)", &l.http)] {
+        for (name, run) in [
+            ("engine (Store::transition)", &l.engine),
+            ("HTTP (axum, hyper client)", &l.http),
+            ("HTTP to switchyard serve", &l.serve),
+        ] {
             t.row(vec![
                 l.clients.to_string(),
                 name.into(),
@@ -610,11 +651,12 @@ fn build_report(
     r.table(t);
     r.text(
         "driver CPU/tx: CPU time of the process driving the load per transition (pgbench; or this \
-         process: clients + engine, + axum server and hyper client for HTTP). Postgres CPU/tx: the \
+         process: clients + engine, + axum server and hyper client for HTTP; for serve, the hyper \
+         clients and the server process). Postgres CPU/tx: the \
          cluster's backends. WAL/tx: write-ahead log written per transition (pg_stat_wal). DB \
          xacts/tx: database transactions per transition (pg_stat_database). CPU busy: all of it \
          over the window, as a share of all cores. Each client count ran in rounds (pgbench, \
-         engine, HTTP back to back); the table shows the round with the median HTTP share.",
+         engine, HTTP, serve back to back); the table shows the round with the median HTTP share.",
     );
     r.lines(
         levels
@@ -623,12 +665,20 @@ fn build_report(
                 let rounds: Vec<String> = l
                     .rounds
                     .iter()
-                    .map(|[pg, engine, http]| {
-                        format!("{}/{}/{} ({})", fmt_tps(*pg), fmt_tps(*engine), fmt_tps(*http), fmt_pct(http / pg))
+                    .map(|[pg, engine, http, serve]| {
+                        format!(
+                            "{}/{}/{}/{} ({}, {})",
+                            fmt_tps(*pg),
+                            fmt_tps(*engine),
+                            fmt_tps(*http),
+                            fmt_tps(*serve),
+                            fmt_pct(http / pg),
+                            fmt_pct(serve / pg)
+                        )
                     })
                     .collect();
                 format!(
-                    "rounds at {:>3} clients, pgbench/engine/HTTP tx/s (HTTP share): {}",
+                    "rounds at {:>3} clients, pgbench/engine/HTTP/serve tx/s (HTTP, serve shares): {}",
                     l.clients,
                     rounds.join(", ")
                 )
@@ -637,7 +687,7 @@ fn build_report(
     );
     let errors: Vec<String> = levels
         .iter()
-        .flat_map(|l| [("engine", &l.engine), ("HTTP", &l.http)].map(|(n, r)| (l.clients, n, r)))
+        .flat_map(|l| [("engine", &l.engine), ("HTTP", &l.http), ("serve", &l.serve)].map(|(n, r)| (l.clients, n, r)))
         .filter_map(|(c, n, r)| r.first_error.as_ref().map(|e| format!("{n} at {c} clients: {e}")))
         .collect();
     if !errors.is_empty() {
@@ -675,6 +725,14 @@ fn build_report(
             fmt_tps(l.pgbench.tps),
             fmt_pct(ratio)
         ));
+        for (path, run) in [("HTTP", &l.http), ("serve", &l.serve)] {
+            let share = run.tps() / l.pgbench.tps;
+            lines.push(format!(
+                "{}  {path} at 32 clients >= 75% of pgbench tx/s (next target){note}: {}",
+                verdict(share >= 0.75),
+                fmt_pct(share)
+            ));
+        }
         let (p99, base) = (q(&l.http.latency_us, 0.99), q(&l.pgbench.latency_us, 0.99));
         let factor = p99 as f64 / base as f64;
         lines.push(format!(
@@ -684,6 +742,17 @@ fn build_report(
             fmt_us(base),
             fmt_factor(factor)
         ));
+    }
+    if let Some(l) = levels.iter().find(|l| l.clients == 8) {
+        for (path, run) in [("HTTP", &l.http), ("serve", &l.serve)] {
+            let share = run.tps() / l.pgbench.tps;
+            lines.push(format!(
+                "{}  {path} at 8 clients >= 60% of pgbench tx/s (next target, median of {} round(s)): {}",
+                verdict(share >= 0.6),
+                l.rounds.len(),
+                fmt_pct(share)
+            ));
+        }
     }
     lines.push(format!(
         "{}  synchronous_commit is on: synchronous_commit = {}",

@@ -206,16 +206,22 @@ impl Server {
 
     /// `Bearer <token>` for the operator of `tenant`.
     pub fn authorization(&self, tenant: &Tenant) -> Result<String> {
-        let token = self.keys.issue(
-            tenant.id,
-            &tenant.slug,
-            &tenant.actor.id,
-            &tenant.actor.email,
-            &tenant.actor.roles,
-            chrono::Duration::hours(6),
-        )?;
-        Ok(format!("Bearer {token}"))
+        bearer(&self.keys, tenant)
     }
+}
+
+/// `Bearer <token>` of the tenant's actor, signed with `keys` (a server's own, or the secret a
+/// `switchyard serve` child was given).
+pub fn bearer(keys: &Keys, tenant: &Tenant) -> Result<String> {
+    let token = keys.issue(
+        tenant.id,
+        &tenant.slug,
+        &tenant.actor.id,
+        &tenant.actor.email,
+        &tenant.actor.roles,
+        chrono::Duration::hours(6),
+    )?;
+    Ok(format!("Bearer {token}"))
 }
 
 /// The actor of the bench package's first user (its operator) in `tenant`, as the server builds
