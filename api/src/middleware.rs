@@ -24,6 +24,14 @@ use crate::state::AppState;
 /// Paths never limited: probes and scrapes come often, from few addresses, and cost nothing.
 const UNLIMITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
+/// The studio's files (`/studio`, `/studio/…`: its page, scripts and styles, read from disk, no
+/// database). A browser asks for them without a token, so they would count against the client's
+/// IP: one page load fetches a dozen, and a few tabs opening at once (or an office behind one
+/// address) ran out of the per-IP budget and had sign-in itself refused. They are not limited.
+fn is_studio_file(path: &str) -> bool {
+    path == "/studio" || path.starts_with("/studio/")
+}
+
 /// The caller of a request: the user of a valid access token; else, for a well-formed API key,
 /// the key (and the client's IP); else the client's IP (see [`crate::client_ip`]: the peer, or
 /// the address a trusted proxy forwarded; known when the server runs with
@@ -59,7 +67,7 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
     if let Some(ip) = ip {
         tracing::Span::current().record("client.ip", tracing::field::display(ip));
     }
-    if UNLIMITED.contains(&req.uri().path()) {
+    if UNLIMITED.contains(&req.uri().path()) || is_studio_file(req.uri().path()) {
         return next.run(req).await;
     }
     let (who, verified) = identify_from(&state, &req, ip);

@@ -113,3 +113,32 @@ async fn the_studio_is_served_with_its_caching_fallback_and_csp() {
     drop(s);
     db.drop_db().await.expect("drop");
 }
+
+/// The studio's files do not count against the per-IP limit of requests without a token (a page
+/// load fetches many; tabs opening at once used to leave no budget for signing in), while the
+/// API's unauthenticated routes still do.
+#[tokio::test]
+async fn the_studio_files_are_not_rate_limited_and_the_api_still_is() {
+    let db = test_db().await;
+    let dist = built_studio();
+    std::env::set_var("SWITCHYARD_STUDIO_DIR", &dist);
+    let per_ip = api::config::RateLimit { count: 5, per: std::time::Duration::from_secs(60) };
+    let ops = api::state::Ops::new(api::config::OpsConfig {
+        rate_limit_user: None,
+        rate_limit_ip: Some(per_ip),
+        ..api::config::OpsConfig::default()
+    });
+    let s = TestServer::start_with(&db, "sandbox", ops).await;
+    let c = client();
+    for i in 0..30 {
+        let path = ["/studio/", "/studio/assets/index-AbC123.js", "/studio/t/sandbox/design"][i % 3];
+        let r = c.get(format!("{}{path}", s.base)).send().await.expect("get");
+        assert_eq!(r.status(), 200, "{path} (request {i})");
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = c.get(format!("{}/api/v1/auth/me", s.base)).send().await.expect("get");
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "the per-IP limit still holds for the API: {statuses:?}");
+}
