@@ -89,10 +89,17 @@ export function DecisionPlayground() {
       {error ? <Alert>{error}</Alert> : null}
       {result ? (
         <div role="region" aria-label="Decision result">
-          <p role="status">
-            {result.defaultUsed ? 'No rule matched: the default. ' : ''}
-            Outputs: <code>{JSON.stringify(result.outputs)}</code>
-          </p>
+          <div role="status">
+            <p>{result.defaultUsed ? 'No rule matched: the table’s default.' : 'The winning rule’s outputs:'}</p>
+            <dl className="outputs">
+              {Object.entries((result.outputs ?? {}) as Record<string, unknown>).map(([name, value]) => (
+                <div key={name}>
+                  <dt>{name}</dt>
+                  <dd>{typeof value === 'string' ? value : JSON.stringify(value)}</dd>
+                </div>
+              ))}
+            </dl>
+          </div>
         </div>
       ) : null}
       <table className="types-table decision-rules">

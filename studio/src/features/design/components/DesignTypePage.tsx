@@ -77,7 +77,7 @@ export function DesignTypePage() {
       </div>
       <div className="designer-body">
         <div>
-          <div className="row wrap">
+          <div className="row wrap top">
             <div className="field">
               <label htmlFor={`${id}-label`}>Type label</label>
               <input id={`${id}-label`} value={type.label ?? ''} onChange={(e) => { setTypeKey('label', e.target.value); }} />
@@ -95,7 +95,7 @@ export function DesignTypePage() {
               <TemplatePreview tenant={tenant} type={type} template={title} kind="title" label="Title preview" />
             </div>
           </div>
-          <div className="row wrap">
+          <div className="row wrap top">
             <div className="field">
               <label htmlFor={`${id}-number-field`}>Number written to</label>
               <select
