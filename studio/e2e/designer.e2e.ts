@@ -122,7 +122,8 @@ describe('the workflow designer', () => {
     if (!box) throw new Error('ON_HOLD is not drawn');
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
-    await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 80, { steps: 8 });
+    // Up into the free space above it (the screenshots show where it lands: not on Draft).
+    await page.mouse.move(box.x + box.width / 2 + 40, box.y + box.height / 2 - 90, { steps: 8 });
     await page.mouse.up();
     await expect
       .poll(async () => {
