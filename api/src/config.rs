@@ -97,6 +97,13 @@ pub struct OpsConfig {
     /// `SWITCHYARD_RATE_LIMIT_IP`: requests per client IP for requests without a valid access
     /// token (anonymous, API keys; default `50/s`).
     pub rate_limit_ip: Option<RateLimit>,
+    /// `SWITCHYARD_LOGIN_LIMIT`: sign-in attempts (and invitation acceptances) per account,
+    /// successful or not, from any address (default `5/m`: five at once, then one every 12 s).
+    /// Never off: it is what stops a password being guessed from many addresses.
+    pub login_limit_account: RateLimit,
+    /// `SWITCHYARD_LOGIN_LIMIT_IP`: sign-in attempts per client IP, whatever the account (default
+    /// `20/m`). An office behind one address with many people signing in at nine may want more.
+    pub login_limit_ip: RateLimit,
     /// `SWITCHYARD_CORS_ORIGINS`: comma-separated origins (`https://studio.example.com`) whose
     /// pages may call the API, or `*` for any. Default: none (cross-origin calls are refused).
     pub cors_origins: Vec<String>,
@@ -133,6 +140,8 @@ impl std::fmt::Debug for OpsConfig {
             .field("webhook_timeout", &self.webhook_timeout)
             .field("rate_limit_user", &self.rate_limit_user)
             .field("rate_limit_ip", &self.rate_limit_ip)
+            .field("login_limit_account", &self.login_limit_account)
+            .field("login_limit_ip", &self.login_limit_ip)
             .field("cors_origins", &self.cors_origins)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<set>"))
             .field("idempotency_ttl", &self.idempotency_ttl)
@@ -153,6 +162,8 @@ impl Default for OpsConfig {
             webhook_timeout: std::time::Duration::from_secs(10),
             rate_limit_user: Some(RateLimit { count: 100, per: std::time::Duration::from_secs(1) }),
             rate_limit_ip: Some(RateLimit { count: 50, per: std::time::Duration::from_secs(1) }),
+            login_limit_account: RateLimit { count: 5, per: std::time::Duration::from_secs(60) },
+            login_limit_ip: RateLimit { count: 20, per: std::time::Duration::from_secs(60) },
             cors_origins: Vec::new(),
             metrics_token: None,
             idempotency_ttl: engine::store::DEFAULT_IDEMPOTENCY_TTL,
@@ -219,6 +230,13 @@ impl OpsConfig {
             Some(v) => RateLimit::parse(&v).map_err(invalid(name)),
             None => Ok(default),
         };
+        let login = |name: &'static str, default: RateLimit| match var(name) {
+            Some(v) => match RateLimit::parse(&v).map_err(invalid(name))? {
+                Some(limit) => Ok(limit),
+                None => Err(invalid(name)("sign-in attempts are always limited: expected N/s, N/m or N/h".into())),
+            },
+            None => Ok(default),
+        };
         let trusted_proxies = match var("SWITCHYARD_TRUSTED_PROXIES") {
             Some(v) => parse_nets(&v).map_err(invalid("SWITCHYARD_TRUSTED_PROXIES"))?,
             None => d.trusted_proxies,
@@ -253,6 +271,8 @@ impl OpsConfig {
             webhook_timeout: duration("SWITCHYARD_WEBHOOK_TIMEOUT", d.webhook_timeout)?,
             rate_limit_user: rate("SWITCHYARD_RATE_LIMIT", d.rate_limit_user)?,
             rate_limit_ip: rate("SWITCHYARD_RATE_LIMIT_IP", d.rate_limit_ip)?,
+            login_limit_account: login("SWITCHYARD_LOGIN_LIMIT", d.login_limit_account)?,
+            login_limit_ip: login("SWITCHYARD_LOGIN_LIMIT_IP", d.login_limit_ip)?,
             cors_origins,
             metrics_token: var("SWITCHYARD_METRICS_TOKEN"),
             idempotency_ttl,

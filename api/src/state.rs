@@ -46,6 +46,8 @@ pub struct Ops {
     pub config: Arc<crate::config::OpsConfig>,
     pub hub: crate::hub::EventHub,
     pub limiter: Arc<crate::auth::limit::RateLimiter>,
+    /// Sign-in attempts and invitation acceptances, per client IP and per account.
+    pub login: Arc<crate::auth::limit::LoginLimiter>,
     /// The bounds on requests in progress, in all and per tenant (`crate::admission`).
     pub admission: Arc<crate::admission::Admission>,
 }
@@ -53,6 +55,7 @@ pub struct Ops {
 impl Ops {
     pub fn new(config: crate::config::OpsConfig) -> Ops {
         let limiter = crate::auth::limit::RateLimiter::new(config.rate_limit_user, config.rate_limit_ip);
+        let login = crate::auth::limit::LoginLimiter::new(config.login_limit_ip, config.login_limit_account);
         let admission = crate::admission::Admission::new(crate::admission::AdmissionConfig {
             max_in_flight: config.max_in_flight,
             tenant_in_flight: config.tenant_in_flight,
@@ -62,6 +65,7 @@ impl Ops {
             config: Arc::new(config),
             hub: crate::hub::EventHub::default(),
             limiter: Arc::new(limiter),
+            login: Arc::new(login),
             admission: Arc::new(admission),
         }
     }

@@ -1,6 +1,6 @@
 // Debian's Chromium driven by playwright-core: no browser is ever downloaded.
 
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -76,6 +76,39 @@ export function collectErrors(page: Page): string[] {
   return errors;
 }
 
+/** What the page did, for a failed test: navigations, API answers, console messages. */
+function followTrail(page: Page): string[] {
+  const trail: string[] = [];
+  const start = Date.now();
+  const at = () => `${String(Date.now() - start).padStart(6)} ms`;
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) trail.push(`${at()} navigated ${f.url()}`);
+  });
+  page.on('response', (r) => {
+    if (r.url().includes('/api/')) trail.push(`${at()} ${String(r.status())} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('requestfailed', (r) => trail.push(`${at()} failed ${r.method()} ${r.url()}: ${r.failure()?.errorText ?? ''}`));
+  page.on('console', (m) => trail.push(`${at()} console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => trail.push(`${at()} page error: ${e.message}`));
+  return trail;
+}
+
+/**
+ * A failed test leaves its evidence: a screenshot and the page's accessibility tree in
+ * studio/test-results/failed-*, and what the page did printed to the test's output (CI shows it).
+ */
+async function keepEvidence(page: Page, test: string, trail: string[]): Promise<void> {
+  const name = `failed-${test.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+  mkdirSync(artefacts, { recursive: true });
+  try {
+    await page.screenshot({ path: join(artefacts, `${name}.png`), fullPage: true });
+    writeFileSync(join(artefacts, `${name}.aria.yml`), await page.locator('body').ariaSnapshot({ timeout: 2_000 }));
+  } catch (e) {
+    trail.push(`(no screenshot: ${String(e)})`);
+  }
+  console.error([`— what the page did in “${test}” (at ${page.url()}):`, ...trail, `— evidence: studio/test-results/${name}.*`].join('\n'));
+}
+
 /**
  * The set-up every end-to-end file shares: one browser for the file, a fresh context and page
  * per test (1280×800), and no console error (a CSP refusal, an exception) allowed at the end.
@@ -87,6 +120,7 @@ export function browserPerTest(baseURL: string): { browser: () => Browser; conte
   let context: BrowserContext | undefined;
   let page: Page | undefined;
   let errors: string[] = [];
+  let trail: string[] = [];
   beforeAll(async () => {
     browser = await launch();
   });
@@ -98,8 +132,10 @@ export function browserPerTest(baseURL: string): { browser: () => Browser; conte
     context = await newContext(browser, baseURL);
     page = await context.newPage();
     errors = collectErrors(page);
+    trail = followTrail(page);
   });
-  afterEach(async () => {
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail' && page) await keepEvidence(page, ctx.task.name, trail);
     await context?.close();
     expect(errors.filter((e) => !e.startsWith('Failed to load resource'))).toEqual([]);
   });

@@ -17,27 +17,6 @@ use crate::config::RateLimit;
 /// Keys kept (by one limiter) before forgotten buckets (full again) are swept.
 const SWEEP_AT: usize = 10_000;
 
-/// How many attempts a key may make at once (`burst`), and how fast it earns one back.
-#[derive(Debug, Clone, Copy)]
-pub struct Limit {
-    pub burst: u32,
-    pub every: Duration,
-}
-
-impl Limit {
-    fn quota(self) -> Quota {
-        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Quota::with_period(self.every.max(Duration::from_millis(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst)
-    }
-}
-
-/// Per IP: 20 attempts, then one every 3 s (20 a minute).
-pub const PER_IP: Limit = Limit { burst: 20, every: Duration::from_secs(3) };
-/// Per tenant and email: 5 attempts, then one every 12 s (5 a minute).
-pub const PER_ACCOUNT: Limit = Limit { burst: 5, every: Duration::from_secs(12) };
-
 /// Login attempts, per client IP and per (tenant, email).
 pub struct LoginLimiter {
     by_ip: DefaultKeyedRateLimiter<IpAddr>,
@@ -52,13 +31,15 @@ impl std::fmt::Debug for LoginLimiter {
 
 impl Default for LoginLimiter {
     fn default() -> LoginLimiter {
-        LoginLimiter::new(PER_IP, PER_ACCOUNT)
+        let c = crate::config::OpsConfig::default();
+        LoginLimiter::new(c.login_limit_ip, c.login_limit_account)
     }
 }
 
 impl LoginLimiter {
-    pub fn new(per_ip: Limit, per_account: Limit) -> LoginLimiter {
-        LoginLimiter { by_ip: Gcra::keyed(per_ip.quota()), by_account: Gcra::keyed(per_account.quota()) }
+    /// `count` attempts at once per key, then one every `per / count` (`SWITCHYARD_LOGIN_LIMIT*`).
+    pub fn new(per_ip: RateLimit, per_account: RateLimit) -> LoginLimiter {
+        LoginLimiter { by_ip: Gcra::keyed(quota(per_ip)), by_account: Gcra::keyed(quota(per_account)) }
     }
 
     /// Counts an attempt; `Err(wait)` when it is over a limit (then it is not counted against
@@ -168,8 +149,8 @@ mod tests {
     #[test]
     fn an_account_is_limited_whatever_the_ip_and_an_ip_whatever_the_account() {
         let limiter = LoginLimiter::new(
-            Limit { burst: 3, every: Duration::from_secs(60) },
-            Limit { burst: 2, every: Duration::from_secs(60) },
+            RateLimit { count: 3, per: Duration::from_secs(180) },
+            RateLimit { count: 2, per: Duration::from_secs(120) },
         );
         let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         assert!(limiter.check(Some(a), "t", "x@t.test").is_ok());

@@ -17,19 +17,17 @@
 pub mod cookie;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use engine::store::sql::Tx;
 use engine::store::{TenantId, TenantSlug};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::limit::LoginLimiter;
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
 use crate::error::ApiError;
 use crate::extract::{authenticate, ClientIp, JsonBody, PathTenant, Principal};
@@ -92,7 +90,6 @@ pub fn routes() -> Routes {
                     } })), &[401]) })
             }),
         )
-        .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 
 /// The documentation of the header of cookie mode ([`cookie`]).
@@ -173,12 +170,11 @@ struct LoginBody {
 
 async fn login(
     State(state): State<AppState>,
-    Extension(limiter): Extension<Arc<LoginLimiter>>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
-    if let Err(wait) = limiter.check(ip, &body.tenant, &body.email) {
+    if let Err(wait) = state.ops.login.check(ip, &body.tenant, &body.email) {
         tracing::warn!(tenant.slug = %body.tenant, client.ip = ?ip, "login rate limited");
         return too_many_attempts(wait);
     }

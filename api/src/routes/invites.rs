@@ -9,17 +9,14 @@
 //!   same answer. Rate limited like login: per client IP and per invitation (429 with
 //!   `Retry-After`).
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::limit::LoginLimiter;
 use crate::auth::{invite, password, sql};
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminArea, ClientIp, JsonBody};
@@ -66,7 +63,6 @@ pub fn routes() -> Routes {
                     "properties": { "tenant": { "type": "string" }, "email": { "type": "string" } } })), &[400, 401, 422, 429]) })
             }),
         )
-        .layer(Extension(Arc::new(LoginLimiter::default())))
 }
 
 fn bad_invitation() -> ApiError {
@@ -122,14 +118,13 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
 
 async fn accept(
     State(state): State<AppState>,
-    Extension(limiter): Extension<Arc<LoginLimiter>>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<AcceptBody>,
 ) -> Response {
     let parsed = invite::parse(&body.token);
     // Per IP, and per invitation (a malformed token counts against one shared key).
     let key = parsed.as_ref().map(|t| t.id.simple().to_string()).unwrap_or_default();
-    if let Err(wait) = limiter.check(ip, "invitation", &key) {
+    if let Err(wait) = state.ops.login.check(ip, "invitation", &key) {
         tracing::warn!(client.ip = ?ip, "accept-invite rate limited");
         return too_many_attempts(wait);
     }

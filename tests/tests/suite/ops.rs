@@ -159,6 +159,36 @@ async fn a_tight_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn sign_in_limits_are_settings_shared_by_login_and_invitations() {
+    let db = test_db().await;
+    let per_minute = |count| RateLimit { count, per: Duration::from_secs(60) };
+    let ops = OpsConfig { login_limit_account: per_minute(2), login_limit_ip: per_minute(4), ..OpsConfig::default() };
+    let s = TestServer::start_with(&db, "signals", Ops::new(ops)).await;
+    let client = reqwest::Client::new();
+    let login = |email: &str| {
+        let req = client
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .json(&json!({ "tenant": "signals", "email": email, "password": "not-it" }));
+        async move { req.send().await.expect("request").status().as_u16() }
+    };
+    // Per account: two, then 429 (the default is five).
+    assert_eq!(login("agent@signals.test").await, 401);
+    assert_eq!(login("agent@signals.test").await, 401);
+    assert_eq!(login("agent@signals.test").await, 429);
+    // Per IP: four in all (the refused one counted: it reached the IP bucket first).
+    assert_eq!(login("admin@signals.test").await, 401);
+    assert_eq!(login("nobody@signals.test").await, 429, "the IP's fourth attempt was the refused one above");
+    // Accepting an invitation draws on the same IP bucket.
+    let r = client
+        .post(format!("{}/api/v1/auth/accept-invite", s.base))
+        .json(&json!({ "token": "not-a-token", "password": "long-enough-password" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 429);
+}
+
+#[tokio::test]
 async fn each_api_key_has_a_bucket_of_its_own() {
     let db = test_db().await;
     let per_minute = |count| Some(RateLimit { count, per: Duration::from_secs(60) });
