@@ -10,12 +10,11 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    // One more attempt for a test that failed: on 2026-12-03 two steps failed about one run in
-    // three on this 2-core machine (a sign-in that never reached the next page in
-    // studio.e2e.ts, a transition's edge not yet on the designer's canvas in
-    // designer-editing.e2e.ts) and passed alone and in the next full run. Vitest prints each
-    // retried test, so a flake stays visible; a test failing twice still fails the run.
-    // To be removed once those two are understood.
-    retry: 1,
+    // No retry: a retried test starts from what its failed attempt left on the shared server,
+    // so it fails again for another reason and hides the first. A failed test prints what its
+    // page did and leaves a screenshot and its accessibility tree (e2e/browser.ts).
+    // `expect.poll` waits as long as a locator does (10 s, e2e/browser.ts): its default of one
+    // second is less than an autosave (700 ms after the edit) and its request on a busy machine.
+    expect: { poll: { timeout: 10_000 } },
   },
 });

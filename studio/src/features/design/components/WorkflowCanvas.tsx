@@ -23,7 +23,7 @@ import {
 import '@xyflow/react/dist/style.css';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { TransitionEdge, WorkflowGraph } from '../lib/graph';
-import { firstViewport, NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
+import { firstViewport, keepMeasured, NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
 import type { Position, StateKind } from '../lib/model';
 
 export type Selection = { kind: 'state'; name: string } | { kind: 'transition'; name: string; from?: string } | null;
@@ -169,7 +169,11 @@ export function WorkflowCanvas(props: CanvasProps) {
   const [from, setFrom] = useState(derived);
   if (from !== derived) {
     setFrom(derived);
-    setNodes(derived);
+    // Each node keeps the size React Flow measured: a node given without `measured` loses its
+    // handles' positions until measured again, and its edges are not drawn meanwhile (the
+    // validation's answer re-deriving the nodes just after the first measurement left a
+    // workflow without a single edge, one e2e run in three).
+    setNodes(keepMeasured(derived, nodes));
   }
 
   const edges = useMemo<TransitionFlowEdge[]>(

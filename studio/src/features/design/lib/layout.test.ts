@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toGraph } from './graph';
-import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport } from './layout';
+import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured } from './layout';
 import { chemichemi } from './testPackages';
 
 function orderGraph() {
@@ -66,5 +66,22 @@ describe('the first view', () => {
     expect(v.zoom).toBe(0.7);
     expect(v.x).toBeCloseTo(24 - 7);
     expect(v.y).toBeCloseTo((560 - 210) / 2 - 14);
+  });
+});
+
+describe('keepMeasured', () => {
+  it('keeps each node’s measured size by id, and drops those of nodes that are gone', () => {
+    const current = [
+      { id: 'A', measured: { width: 160, height: 56 } },
+      { id: 'B' },
+      { id: 'GONE', measured: { width: 1, height: 1 } },
+    ];
+    const next = [{ id: 'B' }, { id: 'A' }, { id: 'NEW' }];
+    expect(keepMeasured(next, current)).toEqual([{ id: 'B' }, { id: 'A', measured: { width: 160, height: 56 } }, { id: 'NEW' }]);
+  });
+
+  it('leaves a size the new node already has', () => {
+    const next = [{ id: 'A', measured: { width: 200, height: 60 } }];
+    expect(keepMeasured(next, [{ id: 'A', measured: { width: 160, height: 56 } }])).toEqual(next);
   });
 });

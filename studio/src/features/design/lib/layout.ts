@@ -109,3 +109,16 @@ export function firstViewport(
   const y = h + 2 * pad <= size.height ? (size.height - h) / 2 - bounds.y * zoom : pad - bounds.y * zoom;
   return { x, y, zoom };
 }
+
+/**
+ * The nodes `next`, each with the size React Flow measured for the node of the same id in
+ * `current` (a node passed without one loses its handles' positions, and so its edges, until it
+ * is measured again).
+ */
+export function keepMeasured<N extends { id: string; measured?: { width?: number; height?: number } }>(next: N[], current: N[]): N[] {
+  const measured = new Map(current.filter((n) => n.measured).map((n) => [n.id, n.measured]));
+  return next.map((n) => {
+    const m = n.measured ?? measured.get(n.id);
+    return m ? { ...n, measured: m } : n;
+  });
+}
