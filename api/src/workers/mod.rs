@@ -54,6 +54,8 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// The least time between two notifications of new events to the other processes.
     pub notify_gap: Duration,
+    /// The least time between the starts of two passes of the outbox relay.
+    pub relay_gap: Duration,
     /// Idempotency records this old are deleted (`SWITCHYARD_IDEMPOTENCY_TTL`).
     pub idempotency_ttl: Duration,
     /// How often the housekeeping worker looks for them.
@@ -69,6 +71,7 @@ impl From<&OpsConfig> for WorkerConfig {
             timeout: c.webhook_timeout,
             poll: POLL,
             notify_gap: commits::NOTIFY_GAP,
+            relay_gap: relay::RELAY_GAP,
             idempotency_ttl: c.idempotency_ttl,
             housekeeping_every: housekeeping::HOUSEKEEPING_EVERY,
         }
@@ -97,7 +100,7 @@ impl Workers {
         let mut tasks = JoinSet::new();
         tasks.spawn(commits::run(store.clone(), hub.clone(), stop.clone(), config.notify_gap));
         tasks.spawn(listener::run(store.pool().clone(), hub.clone(), stop.clone()));
-        tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll));
+        tasks.spawn(relay::run(store.clone(), hub.clone(), stop.clone(), config.poll, config.relay_gap));
         tasks.spawn(housekeeping::run(store.clone(), stop.clone(), config.idempotency_ttl, config.housekeeping_every));
         tasks.spawn(delivery::run(store.clone(), hub.clone(), stop.clone(), config, client));
         tasks.spawn(timers::run(store.clone(), stop.clone(), timers::TIMER_POLL));

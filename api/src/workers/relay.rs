@@ -23,9 +23,17 @@ pub const BATCH: i64 = 500;
 /// Tenants looked at per round.
 const TENANTS_PER_ROUND: i64 = 1000;
 
-pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Duration) {
+/// The least time from the start of one pass to the start of the next. A pass costs a few
+/// database transactions whatever it relays; woken by every commit, the relay of a busy server
+/// ran a pass every three transitions (~0.3 extra database transactions per transition, the
+/// `serve` rows of docs/benchmarks.md). Waiting out the gap gathers a busy moment's commits into
+/// one pass; after a quiet moment the first commit is still relayed at once.
+pub const RELAY_GAP: Duration = Duration::from_millis(10);
+
+pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Duration, gap: Duration) {
     let mut rx = hub.subscribe();
     loop {
+        let started = tokio::time::Instant::now();
         // The pass below reads every row committed before it starts, so the wake-ups queued
         // until now are all answered by it: under load this is one pass per batch of commits,
         // not one per commit.
@@ -36,6 +44,10 @@ pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Dur
         let deadline = tokio::time::Instant::now() + poll;
         if !wait(&mut rx, &stop, deadline, |w| matches!(w, Wake::Outbox(_) | Wake::Resync)).await {
             return;
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep_until(started + gap) => {}
         }
     }
 }

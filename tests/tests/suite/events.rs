@@ -712,7 +712,13 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
         stop.clone(),
         api::workers::commits::NOTIFY_GAP,
     ));
-    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop.clone(), SLOW_POLL));
+    let relay = tokio::spawn(api::workers::relay::run(
+        s.store.clone(),
+        hub.clone(),
+        stop.clone(),
+        SLOW_POLL,
+        api::workers::relay::RELAY_GAP,
+    ));
     // Its first pass relays the two waiting events.
     assert_eq!(events_within(&s, &admin, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -730,6 +736,47 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     forwarder.await.expect("forwarder");
     relay.await.expect("relay");
     eprintln!("relayed {took:?} after the request started");
+}
+
+/// A busy relay gathers commits: a pass starts no sooner than the gap after the previous one
+/// started, however many commits woke it meanwhile; after a quiet moment it relays at once.
+#[tokio::test]
+async fn the_relay_waits_out_its_gap_between_passes() {
+    const GAP: Duration = Duration::from_millis(400);
+    let db = test_db().await;
+    let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let admin = s.token(&db, "admin@signals.test").await;
+    let id = ticket(&s, &admin, "gap").await;
+    let hub = EventHub::default();
+    let stop = hub.shutdown_token().clone();
+    let forwarder = tokio::spawn(api::workers::commits::run(
+        s.store.clone(),
+        hub.clone(),
+        stop.clone(),
+        api::workers::commits::NOTIFY_GAP,
+    ));
+    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop.clone(), SLOW_POLL, GAP));
+    // The first pass (at start) relays the creation; then a quiet moment.
+    assert_eq!(events_within(&s, &admin, 1, PROMPTLY).await.map(|e| e.len()), Ok(1));
+    tokio::time::sleep(GAP * 2).await;
+
+    // After the quiet moment: the first commit starts a pass at once.
+    let started = tokio::time::Instant::now();
+    fire(&s, &admin, &id, "note").await;
+    events_within(&s, &admin, 2, PROMPTLY).await.expect("relayed by the wake-up");
+    let first = started.elapsed();
+    // The next commits, at once: their pass waits for the gap from the start of the last one
+    // (which started after `started`), and relays them all.
+    fire(&s, &admin, &id, "note").await;
+    fire(&s, &admin, &id, "note").await;
+    let all = events_within(&s, &admin, 4, PROMPTLY).await.expect("relayed after the gap");
+    let second = started.elapsed();
+    assert_eq!(all.len(), 4);
+    assert!(second >= GAP, "the second pass started {second:?} after the first commit, before the gap");
+    eprintln!("first commit relayed after {first:?}, the next two after {second:?}");
+    stop.cancel();
+    forwarder.await.expect("forwarder");
+    relay.await.expect("relay");
 }
 
 /// A process that commits wakes the relay of another process: here the writer runs no relay at
