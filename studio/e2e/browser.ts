@@ -103,6 +103,7 @@ async function keepEvidence(page: Page, test: string, trail: string[]): Promise<
   try {
     await page.screenshot({ path: join(artefacts, `${name}.png`), fullPage: true });
     writeFileSync(join(artefacts, `${name}.aria.yml`), await page.locator('body').ariaSnapshot({ timeout: 2_000 }));
+    writeFileSync(join(artefacts, `${name}.html`), await page.content());
   } catch (e) {
     trail.push(`(no screenshot: ${String(e)})`);
   }

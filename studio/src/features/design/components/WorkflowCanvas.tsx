@@ -19,6 +19,7 @@ import {
   useNodesInitialized,
   useReactFlow,
   useStoreApi,
+  useUpdateNodeInternals,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useEffect, useMemo, useRef, useState } from 'react';
@@ -148,6 +149,21 @@ function FirstView() {
   return null;
 }
 
+/**
+ * Measures the states' handles again whenever the nodes are given anew. A node object replaced
+ * while React Flow was measuring it (the validation's answer re-derives every node, sometimes
+ * just then) lost its handles' positions for good: the size had not changed, so nothing measured
+ * it again, and no edge was drawn (a failure screenshot of the e2e tests, 1 load in 15 once the
+ * workflow's positions came from the package).
+ */
+function Remeasure({ nodes }: { nodes: StateFlowNode[] }) {
+  const update = useUpdateNodeInternals();
+  useEffect(() => {
+    update(nodes.map((n) => n.id));
+  }, [nodes, update]);
+  return null;
+}
+
 export function WorkflowCanvas(props: CanvasProps) {
   const { graph, positions, selection, problemStates, problemTransitions, onSelect } = props;
   const derived = useMemo<StateFlowNode[]>(
@@ -169,10 +185,8 @@ export function WorkflowCanvas(props: CanvasProps) {
   const [from, setFrom] = useState(derived);
   if (from !== derived) {
     setFrom(derived);
-    // Each node keeps the size React Flow measured: a node given without `measured` loses its
-    // handles' positions until measured again, and its edges are not drawn meanwhile (the
-    // validation's answer re-deriving the nodes just after the first measurement left a
-    // workflow without a single edge, one e2e run in three).
+    // Each node keeps the size React Flow measured, so that giving the nodes anew does not make
+    // them unmeasured (and their edges undrawn) until `Remeasure` has measured them again.
     setNodes(keepMeasured(derived, nodes));
   }
 
@@ -250,6 +264,7 @@ export function WorkflowCanvas(props: CanvasProps) {
         proOptions={{ hideAttribution: true }}
       >
         <FirstView />
+        <Remeasure nodes={derived} />
         <Background />
         <Controls showInteractive={false} />
       </ReactFlow>
