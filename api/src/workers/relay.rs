@@ -81,8 +81,9 @@ pub async fn relay_all(store: &Store, hub: &EventHub) -> Result<usize, sqlx::Err
 /// Relays one batch of a tenant's pending rows; 0 when there were none or another process holds
 /// the tenant.
 pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Result<usize, sqlx::Error> {
-    let mut tx = engine::store::conn::retry_dead(|| store.pool().begin()).await?;
-    engine::store::sql::set_tenant(&mut tx, tenant).await?;
+    // `BEGIN` and the tenant setting in one round trip, as the store's own transactions.
+    let mut tx =
+        engine::store::conn::retry_dead(|| store.pool().begin_with(engine::store::sql::begin_for(tenant))).await?;
     let Some(mut position) = sql::lock_stream(&mut tx, tenant).await? else {
         return Ok(0);
     };
@@ -113,15 +114,13 @@ pub async fn relay_tenant(store: &Store, hub: &EventHub, tenant: TenantId) -> Re
             }
         }
     }
-    sql::append_events(&mut tx, tenant, &positions, &outbox_ids).await?;
     let queued =
         if deliveries.ids.is_empty() { 0 } else { sql::queue_deliveries(&mut tx, tenant, &deliveries).await? };
-    sql::clear_pending(&mut tx, tenant, &outbox_ids).await?;
-    sql::set_stream_position(&mut tx, tenant, position).await?;
-    sql::notify(&mut tx, CHANNEL_EVENTS, tenant).await?;
+    let mut channels = vec![CHANNEL_EVENTS];
     if queued > 0 {
-        sql::notify(&mut tx, CHANNEL_WEBHOOKS, tenant).await?;
+        channels.push(CHANNEL_WEBHOOKS);
     }
+    sql::append_events(&mut tx, tenant, &positions, &outbox_ids, position, &channels).await?;
     tx.commit().await?;
     // This process's own streams and workers need not wait for the round trip.
     hub.wake(Wake::Events(tenant));

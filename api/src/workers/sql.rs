@@ -119,18 +119,30 @@ pub async fn webhook_patterns(tx: &mut Tx, tenant: TenantId) -> Result<Vec<(Uuid
         .await
 }
 
+/// Appends the batch to the tenant's stream, in one statement (one round trip): the events at
+/// their positions, the pending rows cleared, the stream's position moved to `position`, and a
+/// `NOTIFY` of the tenant on each of `channels` (sent at the commit).
 pub async fn append_events(
     tx: &mut Tx,
     tenant: TenantId,
     positions: &[i64],
     outbox_ids: &[i64],
+    position: i64,
+    channels: &[&str],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into event_log (tenant_id, position, outbox_id) select $1, p, o from unnest($2::bigint[], $3::bigint[]) as u(p, o)",
+        "with appended as ( \
+           insert into event_log (tenant_id, position, outbox_id) \
+           select $1, p, o from unnest($2::bigint[], $3::bigint[]) as u(p, o)), \
+         cleared as (delete from outbox_pending where tenant_id = $1 and outbox_id = any($3)), \
+         moved as (update event_streams set position = $4 where tenant_id = $1) \
+         select pg_notify(c, $1::text) from unnest($5::text[]) as n(c)",
     )
     .bind(tenant)
     .bind(positions)
     .bind(outbox_ids)
+    .bind(position)
+    .bind(channels)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -158,24 +170,6 @@ pub async fn queue_deliveries(tx: &mut Tx, tenant: TenantId, d: &NewDeliveries) 
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
-}
-
-pub async fn clear_pending(tx: &mut Tx, tenant: TenantId, outbox_ids: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from outbox_pending where tenant_id = $1 and outbox_id = any($2)")
-        .bind(tenant)
-        .bind(outbox_ids)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-pub async fn set_stream_position(tx: &mut Tx, tenant: TenantId, position: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("update event_streams set position = $2 where tenant_id = $1")
-        .bind(tenant)
-        .bind(position)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 // --- Reading events ---------------------------------------------------------------------------
