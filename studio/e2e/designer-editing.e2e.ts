@@ -187,8 +187,18 @@ describe('the designer’s editors', () => {
     const page = t.page();
     await signIn(page, `/t/${TENANT}/design`);
     const playground = page.getByRole('region', { name: 'Decision tables' });
-    await playground.getByLabel('condition').fill('used');
-    await playground.getByLabel('works').selectOption('false');
+    // Text inputs offer the values the rules name; the columns read as labels.
+    const condition = playground.getByLabel('Condition', { exact: true });
+    const list = await condition.getAttribute('list');
+    expect(await page.locator(`datalist[id="${list ?? ''}"] option`).evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual([
+      'damaged',
+      'used',
+      'new',
+      'like_new',
+    ]);
+    await condition.fill('used');
+    await playground.getByLabel('Works', { exact: true }).selectOption('false');
+    expect(await playground.getByRole('columnheader', { name: 'Accessories complete' }).count()).toBe(1);
     await playground.getByRole('button', { name: 'Evaluate QC outcome of returned goods' }).click();
     await playground.getByRole('status').filter({ hasText: 'write_off' }).waitFor();
     const rules = playground.getByRole('table', { name: /^Rules of QC outcome/ });

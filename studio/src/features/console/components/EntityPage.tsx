@@ -21,6 +21,7 @@ import { DataValue } from './DataValue';
 import { EditForm } from './EditForm';
 import { Related } from './Related';
 import { SchemaForm } from './SchemaForm';
+import { When } from '../../../components/When';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -191,7 +192,7 @@ export function EntityPage() {
               {(history.data ?? []).map((h) => (
                 <li key={h.id}>
                   <strong>{labels.transition(h.transition)}</strong> {h.from ? `${labels.state(h.from)} → ` : ''}
-                  {labels.state(h.to)} <span className="muted">by {h.actor.email || h.actor.id} at {new Date(h.at).toLocaleString()}, version {h.definition_version}</span>
+                  {labels.state(h.to)} <span className="muted">by {h.actor.email || h.actor.id} at <When iso={h.at} />, version {h.definition_version}</span>
                   {Object.keys(h.changes).length > 0 ? (
                     <ul className="changes-list">
                       {Object.entries(h.changes).map(([k, v]) => (

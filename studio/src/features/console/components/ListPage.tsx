@@ -16,6 +16,7 @@ import { bulkFilter, clearFilters, filterSpecs, readFilters, withFilter } from '
 import { BulkPanel, type WorkflowTransition } from './BulkPanel';
 import { RefLink, UserName } from './DataValue';
 import { FilterPanel } from './FilterPanel';
+import { When } from '../../../components/When';
 
 /**
  * A type's entities: filters by field kind, search, sort by a column, pages by cursor (all of it
@@ -260,7 +261,9 @@ export function ListPage() {
                         )}
                       </td>
                     ))}
-                    <td>{new Date(e.created_at).toLocaleString()}</td>
+                    <td>
+                      <When iso={e.created_at} />
+                    </td>
                   </tr>
                 ))}
               </tbody>

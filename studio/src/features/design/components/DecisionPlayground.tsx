@@ -7,7 +7,7 @@ import { Alert } from '../../../components/Alert';
 import { errorMessage } from '../../../lib/envelope';
 import { evaluateDecision } from '../api/draft';
 import { useDraft } from '../hooks/draftContext';
-import { cellText, decisionTables, inputsOf, readEvaluation, type EvaluationView } from '../lib/decisions';
+import { cellText, decisionTables, inputsOf, readEvaluation, suggestions, type EvaluationView } from '../lib/decisions';
 
 export function DecisionPlayground() {
   const draft = useDraft();
@@ -55,7 +55,7 @@ export function DecisionPlayground() {
       <div className="row wrap">
         {table.inputs.map((input) => (
           <div className="field" key={input.name}>
-            <label htmlFor={`${id}-in-${input.name}`}>{input.name}</label>
+            <label htmlFor={`${id}-in-${input.name}`}>{input.label}</label>
             {input.type === 'boolean' || input.values ? (
               <select
                 id={`${id}-in-${input.name}`}
@@ -72,13 +72,25 @@ export function DecisionPlayground() {
                 ))}
               </select>
             ) : (
-              <input
-                id={`${id}-in-${input.name}`}
-                value={raw[input.name] ?? ''}
-                onChange={(e) => {
-                  setRaw({ ...raw, [input.name]: e.target.value });
-                }}
-              />
+              <>
+                {/* Free text, with the values the rules name offered as you type. */}
+                <input
+                  id={`${id}-in-${input.name}`}
+                  value={raw[input.name] ?? ''}
+                  list={input.type === 'string' ? `${id}-values-${input.name}` : undefined}
+                  inputMode={['number', 'integer', 'decimal'].includes(input.type) ? 'decimal' : undefined}
+                  onChange={(e) => {
+                    setRaw({ ...raw, [input.name]: e.target.value });
+                  }}
+                />
+                {input.type === 'string' ? (
+                  <datalist id={`${id}-values-${input.name}`}>
+                    {suggestions(table, input.name).map((v) => (
+                      <option key={v} value={v} />
+                    ))}
+                  </datalist>
+                ) : null}
+              </>
             )}
           </div>
         ))}
@@ -109,7 +121,7 @@ export function DecisionPlayground() {
             <th scope="col">#</th>
             {table.inputs.map((i) => (
               <th scope="col" key={`in-${i.name}`}>
-                {i.name}
+                {i.label}
               </th>
             ))}
             {table.outputs.map((o) => (

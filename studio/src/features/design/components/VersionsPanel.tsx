@@ -6,6 +6,7 @@ import { getVersion, listVersions } from '../api/draft';
 import { useDraft } from '../hooks/draftContext';
 import { packageDiff, type Change } from '../lib/diff';
 import { asPackage } from '../lib/model';
+import { When } from '../../../components/When';
 
 export function ChangeList({ changes, label }: { changes: Change[]; label: string }) {
   if (changes.length === 0) return <p className="muted">No difference.</p>;
@@ -79,7 +80,9 @@ export function VersionsPanel() {
           {[...list].reverse().map((v) => (
             <tr key={v.version}>
               <th scope="row">{v.version}</th>
-              <td>{new Date(v.created_at).toLocaleString()}</td>
+              <td>
+                <When iso={v.created_at} />
+              </td>
               <td>{v.created_by}</td>
               <td className="comment">{v.comment ?? ''}</td>
               <td>{v.live ? 'live' : ''}</td>

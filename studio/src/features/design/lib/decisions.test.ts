@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cellText, decisionTables, inputsOf, inputValue, readEvaluation } from './decisions';
+import { cellText, decisionTables, inputsOf, inputValue, readEvaluation, suggestions } from './decisions';
 import { examplePackages } from './testPackages';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -18,11 +18,39 @@ describe('decision tables', () => {
       ['works', 'boolean'],
       ['accessories_complete', 'boolean'],
     ]);
+    expect(table?.inputs.map((i) => i.label)).toEqual(['Packaging', 'Condition', 'Works', 'Accessories complete']);
     expect(table?.outputs).toEqual(['outcome', 'rule']);
     expect(table?.rules[1]?.when).toEqual({ condition: 'used', works: false });
     expect(decisionTables({})).toEqual([]);
     // The examples as the studio reads them carry no decisions list of their own (types only).
     expect(examplePackages().length).toBeGreaterThan(0);
+  });
+
+  it('offers the values the rules name for a text input, not comparisons, ranges or quoted text', () => {
+    const [table] = decisionTables({ decisions: [qc] });
+    if (!table) throw new Error('no table');
+    expect(suggestions(table, 'condition')).toEqual(['damaged', 'used', 'new', 'like_new']);
+    expect(suggestions(table, 'packaging')).toEqual(['intact']);
+    const [tiers] = decisionTables({
+      decisions: [
+        {
+          name: 'd',
+          inputs: { tier: { type: 'string', label: 'Customer tier' } },
+          rules: [
+            { when: { tier: '!= gold' } },
+            { when: { tier: ['silver', 'bronze'] } },
+            { when: { tier: '"a, b"' } },
+            { when: { tier: '[a..c]' } },
+            { when: { tier: { var: 'x' } } },
+            { when: { tier: '-' } },
+            { when: { tier: 'silver' } },
+          ],
+        },
+      ],
+    });
+    if (!tiers) throw new Error('no table');
+    expect(tiers.inputs[0]?.label).toBe('Customer tier');
+    expect(suggestions(tiers, 'tier')).toEqual(['silver', 'bronze']);
   });
 
   it('types what is typed in the boxes', () => {
@@ -33,9 +61,9 @@ describe('decision tables', () => {
       works: false,
       accessories_complete: true,
     });
-    expect(inputValue({ name: 'n', type: 'integer' }, ' 12 ')).toBe(12);
-    expect(inputValue({ name: 'n', type: 'number' }, 'x')).toBe('x');
-    expect(inputValue({ name: 's', type: 'string' }, '')).toBeUndefined();
+    expect(inputValue({ name: 'n', label: 'N', type: 'integer' }, ' 12 ')).toBe(12);
+    expect(inputValue({ name: 'n', label: 'N', type: 'number' }, 'x')).toBe('x');
+    expect(inputValue({ name: 's', label: 'S', type: 'string' }, '')).toBeUndefined();
   });
 
   it('reads the evaluation and its trace', () => {

@@ -3,6 +3,8 @@
 // of an input typed in a box, and the server's evaluation (`POST …/decisions/{name}/evaluate`:
 // outputs and trace) read for display.
 
+import { humanize } from '../../../lib/humanize';
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -10,6 +12,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export interface DecisionInput {
   name: string;
   type: string;
+  /** The column's label in the package, else its name made readable. */
+  label: string;
   values?: unknown[];
 }
 
@@ -31,6 +35,7 @@ export function decisionTables(pkg: { [key: string]: unknown }): DecisionTable[]
       ? Object.entries(d.inputs).map(([name, def]) => ({
           name,
           type: isRecord(def) && typeof def.type === 'string' ? def.type : 'string',
+          label: isRecord(def) && typeof def.label === 'string' ? def.label : humanize(name),
           ...(isRecord(def) && Array.isArray(def.values) ? { values: def.values as unknown[] } : {}),
         }))
       : [];
@@ -102,4 +107,25 @@ export function readEvaluation(answer: unknown): EvaluationView {
 export function cellText(v: unknown): string {
   if (v === undefined) return '-';
   return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/**
+ * The values the rules name for a text input, to offer while typing: `gold`, each of
+ * `gold, silver` and of a list; not what only compares or bounds (`!= gold`, `>= 10`, ranges),
+ * nor `-`, quoted text or JSON-Logic. In the rules' order, each once.
+ */
+export function suggestions(table: DecisionTable, input: string): string[] {
+  const out = new Set<string>();
+  const add = (v: unknown) => {
+    if (typeof v !== 'string') return;
+    const text = v.trim();
+    if (text === '' || text === '-' || text === 'null' || /^(!=|>=|<=|[<>=[("])/.test(text) || text.includes('..')) return;
+    for (const part of text.split(',')) if (part.trim()) out.add(part.trim());
+  };
+  for (const rule of table.rules) {
+    const cell = rule.when[input];
+    if (Array.isArray(cell)) cell.forEach(add);
+    else add(cell);
+  }
+  return [...out];
 }
