@@ -18,7 +18,7 @@ import {
   type Clipboard,
 } from '../lib/edits';
 import { toGraph } from '../lib/graph';
-import { elkLayout, positionsFor } from '../lib/layout';
+import { clearOfOthers, elkLayout, positionsFor } from '../lib/layout';
 import { findType, type Position } from '../lib/model';
 import { problemsAt, type Target } from '../lib/problems';
 import { ConfirmDialog } from './ConfirmDialog';
@@ -220,7 +220,8 @@ export function WorkflowPage() {
           problemTransitions={marks.transitions}
           onSelect={setSelection}
           onMoved={(moved) => {
-            place(moved);
+            // A state dropped on another goes to the nearest free place beside it.
+            place(clearOfOthers(moved, positions));
           }}
           onConnect={connect}
           onDelete={setDeleting}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toGraph } from './graph';
-import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured } from './layout';
+import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured, clearOfOthers } from './layout';
 import { chemichemi } from './testPackages';
 
 function orderGraph() {
@@ -83,5 +83,30 @@ describe('keepMeasured', () => {
   it('leaves a size the new node already has', () => {
     const next = [{ id: 'A', measured: { width: 200, height: 60 } }];
     expect(keepMeasured(next, [{ id: 'A', measured: { width: 160, height: 56 } }])).toEqual(next);
+  });
+});
+
+describe('clearOfOthers', () => {
+  const others = { A: { x: 0, y: 0 }, B: { x: 400, y: 0 } };
+
+  it('leaves a state dropped in free space where it is', () => {
+    expect(clearOfOthers({ C: { x: 0, y: 200 } }, { ...others, C: { x: 900, y: 900 } })).toEqual({ C: { x: 0, y: 200 } });
+  });
+
+  it('moves a state dropped on another to the nearest free place, clear of every state', () => {
+    const { C } = clearOfOthers({ C: { x: 10, y: 5 } }, { ...others, C: { x: 900, y: 900 } });
+    if (!C) throw new Error('no place');
+    for (const q of Object.values(others)) {
+      expect(Math.abs(C.x - q.x) >= NODE_WIDTH + 16 || Math.abs(C.y - q.y) >= NODE_HEIGHT + 16).toBe(true);
+    }
+    // Nearest: one row of half-steps away, not across the canvas.
+    expect(Math.hypot(C.x - 10, C.y - 5)).toBeLessThanOrEqual(NODE_HEIGHT + 16);
+  });
+
+  it('keeps two states dropped together apart from each other too', () => {
+    const out = clearOfOthers({ C: { x: 200, y: 300 }, D: { x: 210, y: 300 } }, others);
+    const [c, d] = [out.C, out.D];
+    if (!c || !d) throw new Error('no place');
+    expect(Math.abs(c.x - d.x) >= NODE_WIDTH + 16 || Math.abs(c.y - d.y) >= NODE_HEIGHT + 16).toBe(true);
   });
 });

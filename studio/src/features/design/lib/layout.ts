@@ -122,3 +122,33 @@ export function keepMeasured<N extends { id: string; measured?: { width?: number
     return m ? { ...n, measured: m } : n;
   });
 }
+
+/** The space kept between a dropped state and the others. */
+const DROP_GAP = 16;
+
+/**
+ * Where states dropped at `moved` go so that none covers another: each one that overlaps a state
+ * (of `all`, the others' places) moves to the nearest place that overlaps none, in steps of half
+ * a state; the others keep theirs. A state dropped on another hid it and its transitions.
+ */
+export function clearOfOthers(moved: Record<string, Position>, all: Record<string, Position>): Record<string, Position> {
+  const taken = Object.entries({ ...all, ...moved });
+  const overlaps = (id: string, p: Position, placed: [string, Position][]) =>
+    placed.some(
+      ([other, q]) =>
+        other !== id && Math.abs(p.x - q.x) < NODE_WIDTH + DROP_GAP && Math.abs(p.y - q.y) < NODE_HEIGHT + DROP_GAP,
+    );
+  const stepX = (NODE_WIDTH + DROP_GAP) / 2;
+  const stepY = (NODE_HEIGHT + DROP_GAP) / 2;
+  const offsets: [number, number][] = [];
+  for (let i = -6; i <= 6; i++) for (let j = -6; j <= 6; j++) offsets.push([i * stepX, j * stepY]);
+  offsets.sort((a, b) => Math.hypot(a[0], a[1]) - Math.hypot(b[0], b[1]) || a[1] - b[1] || a[0] - b[0]);
+  const out: Record<string, Position> = {};
+  let placed = taken;
+  for (const [id, p] of Object.entries(moved)) {
+    const free = offsets.map(([dx, dy]) => ({ x: p.x + dx, y: p.y + dy })).find((q) => !overlaps(id, q, placed)) ?? p;
+    out[id] = free;
+    placed = placed.map(([other, q]) => [other, other === id ? free : q]);
+  }
+  return out;
+}
