@@ -687,6 +687,17 @@ const SLOW_POLL: Duration = Duration::from_secs(60);
 /// Far more than a wake-up takes, far less than [`SLOW_POLL`] (the machine may be busy).
 const PROMPTLY: Duration = Duration::from_secs(10);
 
+/// The commit forwarder and the relay (polling every [`SLOW_POLL`], `gap` between passes) on a
+/// hub of their own, no LISTEN connection: just the in-memory path. `hub.shut_down()` stops them.
+fn relay_only(s: &TestServer, gap: Duration) -> (EventHub, tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    let hub = EventHub::default();
+    let stop = hub.shutdown_token().clone();
+    let notify_gap = api::workers::commits::NOTIFY_GAP;
+    let forwarder = tokio::spawn(api::workers::commits::run(s.store.clone(), hub.clone(), stop.clone(), notify_gap));
+    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop, SLOW_POLL, gap));
+    (hub, forwarder, relay)
+}
+
 /// A transition's transaction sends no NOTIFY (that would make commits queue behind one
 /// cluster-wide lock); the process's own relay hears of the commit in memory and relays at once.
 #[tokio::test]
@@ -704,21 +715,7 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     assert!(heard.is_err(), "a write notified from its own transaction: {heard:?}");
 
     // The relay and the commit forwarder only, no LISTEN connection: just the in-memory path.
-    let hub = EventHub::default();
-    let stop = hub.shutdown_token().clone();
-    let forwarder = tokio::spawn(api::workers::commits::run(
-        s.store.clone(),
-        hub.clone(),
-        stop.clone(),
-        api::workers::commits::NOTIFY_GAP,
-    ));
-    let relay = tokio::spawn(api::workers::relay::run(
-        s.store.clone(),
-        hub.clone(),
-        stop.clone(),
-        SLOW_POLL,
-        api::workers::relay::RELAY_GAP,
-    ));
+    let (hub, forwarder, relay) = relay_only(&s, api::workers::relay::RELAY_GAP);
     // Its first pass relays the two waiting events.
     assert_eq!(events_within(&s, &admin, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -732,7 +729,7 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     let n = tokio::time::timeout(PROMPTLY, listener.recv()).await.expect("notified").expect("notification");
     assert_eq!(n.payload(), s.tenant.to_string());
 
-    stop.cancel();
+    hub.shut_down();
     forwarder.await.expect("forwarder");
     relay.await.expect("relay");
     eprintln!("relayed {took:?} after the request started");
@@ -747,15 +744,7 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
     let admin = s.token(&db, "admin@signals.test").await;
     let id = ticket(&s, &admin, "gap").await;
-    let hub = EventHub::default();
-    let stop = hub.shutdown_token().clone();
-    let forwarder = tokio::spawn(api::workers::commits::run(
-        s.store.clone(),
-        hub.clone(),
-        stop.clone(),
-        api::workers::commits::NOTIFY_GAP,
-    ));
-    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop.clone(), SLOW_POLL, GAP));
+    let (hub, forwarder, relay) = relay_only(&s, GAP);
     // The first pass (at start) relays the creation; then a quiet moment.
     assert_eq!(events_within(&s, &admin, 1, PROMPTLY).await.map(|e| e.len()), Ok(1));
     tokio::time::sleep(GAP * 2).await;
@@ -774,7 +763,7 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     assert_eq!(all.len(), 4);
     assert!(second >= GAP, "the second pass started {second:?} after the first commit, before the gap");
     eprintln!("first commit relayed after {first:?}, the next two after {second:?}");
-    stop.cancel();
+    hub.shut_down();
     forwarder.await.expect("forwarder");
     relay.await.expect("relay");
 }
