@@ -26,9 +26,9 @@ pub const EVENTS_DEFAULT_LIMIT: i64 = 100;
 /// Largest page of `GET …/webhooks/{id}/deliveries`, and the page without `limit`.
 pub const DELIVERIES_MAX_LIMIT: i64 = 200;
 pub const DELIVERIES_DEFAULT_LIMIT: i64 = 50;
-/// Longest `Idempotency-Key` of a transition (more: 400 `BAD_REQUEST`).
 /// Most users `GET …/user-choices` answers (the choices of one user field).
 pub const USER_CHOICES_MAX: i64 = 500;
+/// Longest `Idempotency-Key` of a transition or a creation (more: 400 `BAD_REQUEST`).
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Longest name of a user or an API key, in characters (more: 422 at `/name`).
 pub const MAX_NAME_CHARS: usize = 200;

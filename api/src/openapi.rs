@@ -646,6 +646,11 @@ fn create_operation(parts: &EntityPathsParts, schemas: &EntitySchemas) -> Value 
         "tags": [parts.tag], "operationId": parts.operation_id("create", "create_entity"),
         "summary": parts.text(|name| format!("Create a {name}"), "Create an entity of the type"),
         "description": description,
+        "parameters": [{
+            "name": "Idempotency-Key", "in": "header",
+            "description": "Creates once: the same request again with the key answers the entity it created (201, `Idempotent-Replayed: true`); another request with the key is refused (422 `IDEMPOTENCY_KEY_REUSED`).",
+            "schema": { "type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY },
+        }],
         "requestBody": body(json!({
             "type": "object", "required": ["data"], "additionalProperties": false,
             "properties": properties,

@@ -331,6 +331,18 @@ fn request_hash(type_name: &str, id: Uuid, name: &str, input: &Value) -> String 
     hex::encode(h.finalize())
 }
 
+/// What an `Idempotency-Key` of a creation stands for: the type, the data and the create input.
+pub(super) fn create_hash(type_name: &str, data: &Value, input: Option<&Value>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"create\0");
+    h.update(type_name.as_bytes());
+    h.update(b"\0");
+    h.update(data.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(input.map(Value::to_string).unwrap_or_default().as_bytes());
+    hex::encode(h.finalize())
+}
+
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What every step of one request shares.

@@ -458,11 +458,48 @@ impl Store {
         actor: &Actor,
         opts: CreateOptions,
     ) -> Result<Entity, StoreError> {
+        Ok(self.create_entity_once(tenant, type_name, data, actor, opts, None).await?.0)
+    }
+
+    /// Creates an entity; with an `Idempotency-Key`, once: the key's first request creates it and
+    /// its answer is kept (`SWITCHYARD_IDEMPOTENCY_TTL`, with the transitions' keys of the same
+    /// actor), the same request again gets that answer and `true` (nothing created), another
+    /// request with the key is refused ([`StoreError::IdempotencyKeyReused`]). A second request
+    /// with the key while the first runs waits for it.
+    pub async fn create_entity_once(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        data: Value,
+        actor: &Actor,
+        opts: CreateOptions,
+        key: Option<&str>,
+    ) -> Result<(Entity, bool), StoreError> {
+        let hash = key.map(|_| exec::create_hash(type_name, &data, opts.input.as_ref()));
         let create = async |data: Value, opts: CreateOptions| {
             let mut tx = self.begin(tenant).await?;
+            if let (Some(key), Some(hash)) = (key, &hash) {
+                sql::lock_idempotency_key(&mut tx, tenant, &actor.id, key).await?;
+                if let Some((stored, _status, response)) =
+                    sql::get_idempotency(&mut tx, tenant, &actor.id, key, self.idempotency_ttl).await?
+                {
+                    if &stored != hash {
+                        return Err(StoreError::IdempotencyKeyReused);
+                    }
+                    tx.commit().await?;
+                    let entity: Entity =
+                        serde_json::from_value(response).map_err(|e| StoreError::Definitions(e.to_string()))?;
+                    return Ok((entity, true));
+                }
+            }
             let entity = exec::create(self, &mut tx, tenant, type_name, data, actor, opts).await?;
+            if let (Some(key), Some(hash)) = (key, &hash) {
+                let response = serde_json::to_value(&entity).map_err(|e| StoreError::Definitions(e.to_string()))?;
+                let record = sql::IdempotencyRecord { request_hash: hash, status: 201, response: &response };
+                sql::put_idempotency(&mut tx, tenant, &actor.id, key, record, self.idempotency_ttl).await?;
+            }
             self.commit_writes(tx, tenant).await?;
-            Ok(entity)
+            Ok((entity, false))
         };
         // Run again, like a transition, when the connection died before the commit.
         let mut attempt = 1;
@@ -476,7 +513,6 @@ impl Store {
         self.explained(created).await
     }
 
-    /// [`Store::create_entity`] inside a caller's transaction (tenant already set).
     pub async fn create_entity_in(
         &self,
         tx: &mut Transaction<'static, Postgres>,

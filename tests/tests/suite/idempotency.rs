@@ -437,3 +437,72 @@ async fn the_housekeeping_worker_purges_at_start_and_then_regularly() {
     assert_eq!(left, ["c"], "the record that expired later was not purged within 10 s");
     workers.stop(Duration::from_secs(5)).await;
 }
+
+/// POSTs a thing with an `Idempotency-Key`: status, `Idempotent-Replayed`, body.
+async fn create_with_key(s: &TestServer, token: &str, data: Value, key: &str) -> (u16, bool, Value) {
+    let r = reqwest::Client::new()
+        .post(s.url("entities/thing"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "data": data }))
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (status, replayed, r.json().await.expect("json"))
+}
+
+async fn things(s: &TestServer, token: &str) -> usize {
+    let r = s.get("entities/thing?limit=100", token).await;
+    r.body["data"].as_array().map(Vec::len).expect("a list")
+}
+
+/// A creation whose answer was lost can be sent again: with the same key it answers the entity
+/// it created and creates nothing; the key names that request only (another creation, or a
+/// transition, with it is refused); without a key every request creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_creation_with_a_key_creates_once() {
+    let db = test_db().await;
+    let s = std::sync::Arc::new(TestServer::start_with(&db, "sandbox", ops(TTL)).await);
+    let user = s.token(&db, "user@sandbox.test").await;
+    let before = things(&s, &user).await;
+
+    let (status, replayed, first) = create_with_key(&s, &user, json!({ "name": "once" }), "c1").await;
+    assert_eq!((status, replayed), (201, false), "{first:?}");
+    let (status, replayed, again) = create_with_key(&s, &user, json!({ "name": "once" }), "c1").await;
+    assert_eq!((status, replayed), (201, true), "{again:?}");
+    assert_eq!(id(&again), id(&first), "the same entity");
+    assert_eq!(again["data"], first["data"]);
+    assert_eq!(things(&s, &user).await, before + 1, "a replay created another");
+
+    // Another request with the key: refused, nothing created; a transition with it too.
+    let (status, _, body) = create_with_key(&s, &user, json!({ "name": "other" }), "c1").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("IDEMPOTENCY_KEY_REUSED")), "{body:?}");
+    let (status, body) = fire_with_key(&s, &user, &id(&first), "bump", json!({}), "c1").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("IDEMPOTENCY_KEY_REUSED")), "{body:?}");
+    assert_eq!(counter(&s, &user, &id(&first)).await, 0);
+    assert_eq!(things(&s, &user).await, before + 1);
+
+    // The same creation sent four times at once with a new key: one entity, one answer.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, user) = (s.clone(), user.clone());
+        tasks.push(tokio::spawn(async move { create_with_key(&s, &user, json!({ "name": "raced" }), "c2").await }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("task"));
+    }
+    assert!(answers.iter().all(|(status, _, _)| *status == 201), "{answers:?}");
+    assert_eq!(answers.iter().filter(|(_, replayed, _)| !replayed).count(), 1, "one created: {answers:?}");
+    assert!(answers.iter().all(|(_, _, body)| id(body) == id(&answers[0].2)), "one entity: {answers:?}");
+    assert_eq!(things(&s, &user).await, before + 2);
+
+    // A bad key is a 400; no key, no record: each request creates.
+    let (status, _, body) = create_with_key(&s, &user, json!({ "name": "x" }), &"k".repeat(256)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("BAD_REQUEST")), "{body:?}");
+    s.create(&user, "thing", json!({ "name": "free" })).await;
+    s.create(&user, "thing", json!({ "name": "free" })).await;
+    assert_eq!(things(&s, &user).await, before + 4);
+}

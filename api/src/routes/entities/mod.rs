@@ -95,16 +95,27 @@ struct CreateBody {
     input: Option<Value>,
 }
 
+/// `POST …/entities/{type}`; with `Idempotency-Key`, the same request again answers the entity
+/// it created (201, `Idempotent-Replayed: true`) and creates nothing.
 async fn create(
     State(state): State<AppState>,
     who: TenantActor,
     path: TypePath,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CreateBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+    let key = idempotency_key(&headers)?;
     allow(&state, &who, &path.type_name, Action::Create, false).await?;
     let opts = CreateOptions { input: body.input, ..CreateOptions::default() };
-    let entity = state.store.create_entity(who.tenant, &path.type_name, body.data, &who.actor, opts).await?;
-    Ok((StatusCode::CREATED, Json(answer(&state, &who, &entity).await?)))
+    let (entity, replayed) = state
+        .store
+        .create_entity_once(who.tenant, &path.type_name, body.data, &who.actor, opts, key.as_deref())
+        .await?;
+    let mut answer_headers = HeaderMap::new();
+    if replayed {
+        answer_headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok((StatusCode::CREATED, answer_headers, Json(answer(&state, &who, &entity).await?)))
 }
 
 async fn get_one(State(state): State<AppState>, who: TenantActor, path: EntityPath) -> Result<Json<Value>, ApiError> {
@@ -151,6 +162,18 @@ async fn delete_one(
     let id = target(&state, &who, &path, Action::Delete).await?;
     state.store.delete_entity(who.tenant, &path.type_name, id, &who.actor, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `Idempotency-Key: <1 to MAX_IDEMPOTENCY_KEY visible ASCII characters>`, if given.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::bad_request(format!("Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters")));
+    }
+    Ok(Some(key.to_string()))
 }
 
 /// `If-Match: <version>` (quotes allowed).
@@ -225,18 +248,7 @@ async fn execute(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ExecuteBody>,
 ) -> Result<Json<TransitionOutcome>, ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => {
-            let key = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(ApiError::bad_request(format!(
-                    "Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"
-                )));
-            }
-            Some(key.to_string())
-        }
-        None => None,
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let if_match = if_match(&headers)?;
     allow(&state, &who, &path.type_name, Action::View, true).await?;
     let id = path.id;
