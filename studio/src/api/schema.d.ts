@@ -5515,7 +5515,10 @@ export interface operations {
     create_entity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Creates once: the same request again with the key answers the entity it created (201, `Idempotent-Replayed: true`); another request with the key is refused (422 `IDEMPOTENCY_KEY_REUSED`). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description An entity type's name */
                 type: string;
