@@ -1,8 +1,8 @@
 // Where states go on the canvas. A state an admin placed keeps its place: automatic layout only
 // places the states that have no position (new ones, or all of them in a workflow never laid
 // out). A workflow with no placed state is laid out by ELK's layered algorithm (left to right,
-// following the transitions); a new state in a placed workflow goes beside the state its first
-// transition comes from, clear of the others.
+// following the transitions, wrapped onto rows); a new state in a placed workflow goes beside
+// the state its first transition comes from, clear of the others.
 
 import type { WorkflowGraph } from './graph';
 import type { Position } from './model';
@@ -31,6 +31,11 @@ export async function elkLayout(graph: WorkflowGraph): Promise<Record<string, Po
       'elk.layered.spacing.nodeNodeBetweenLayers': String(GAP_X),
       'elk.spacing.nodeNode': String(GAP_Y),
       'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      // A long workflow wraps onto more rows, about as wide as the canvas is: chemichemi's order
+      // (1,744 × 205 px in one row, drawn at 0.47 to be seen whole) becomes 1,184 × 451, whole at
+      // a readable zoom.
+      'elk.layered.wrapping.strategy': 'MULTI_EDGE',
+      'elk.aspectRatio': '1.5',
     },
     children: graph.nodes.map((n) => ({ id: n.id, width: NODE_WIDTH, height: NODE_HEIGHT })),
     edges: graph.edges
