@@ -642,7 +642,7 @@ fn create_operation(parts: &EntityPathsParts, schemas: &EntitySchemas) -> Value 
         properties["input"] = input.clone();
         description.push_str(note);
     }
-    json!({
+    let mut op = json!({
         "tags": [parts.tag], "operationId": parts.operation_id("create", "create_entity"),
         "summary": parts.text(|name| format!("Create a {name}"), "Create an entity of the type"),
         "description": description,
@@ -656,7 +656,14 @@ fn create_operation(parts: &EntityPathsParts, schemas: &EntitySchemas) -> Value 
             "properties": properties,
         })),
         "responses": responses(created(schemas.entity.clone()), &codes),
-    })
+    });
+    op["responses"]["201"]["headers"] = json!({
+        "Idempotent-Replayed": {
+            "description": "`true` when the answer is the one recorded for the request's `Idempotency-Key` (nothing was created)",
+            "schema": { "type": "string", "enum": ["true"] },
+        },
+    });
+    op
 }
 
 // --- Filters and sort -------------------------------------------------------------------------

@@ -5544,6 +5544,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when the answer is the one recorded for the request's `Idempotency-Key` (nothing was created) */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
