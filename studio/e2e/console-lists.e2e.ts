@@ -8,10 +8,9 @@ import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { signInApi, type Client } from './api';
 import { browserPerTest, newContext, screenshot, seriousViolations } from './browser';
+import { signIn, PASSWORD, TENANT } from './signin';
 
 const baseURL = inject('baseURL');
-const TENANT = 'chemichemi';
-const PASSWORD = 'switchyard-demo';
 const BASE = `/api/v1/t/${TENANT}/entities`;
 
 const t = browserPerTest(baseURL);
@@ -26,14 +25,6 @@ function apiAs(email: string): Promise<Client> {
     clients.set(email, c);
   }
   return c;
-}
-
-async function signIn(p: Page, email: string, next: string): Promise<void> {
-  await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel('Tenant').fill(TENANT);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(PASSWORD);
-  await p.getByRole('button', { name: 'Sign in' }).click();
 }
 
 interface Entity {
@@ -75,7 +66,7 @@ describe('console lists', () => {
     const mine = [await pending(sales, d), await pending(sales, d), await pending(managerApi, d)];
     const numbers = mine.map((o) => String(o.data.order_number));
 
-    await signIn(page, 'manager@chemichemi.test', `/t/${TENANT}/entities/order`);
+    await signIn(page, { email: 'manager@chemichemi.test', next: `/t/${TENANT}/entities/order` });
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
     const filters = page.getByRole('complementary', { name: 'Filters' });
     // State: a multi-select; the filter is in the URL in the API's syntax.
@@ -165,7 +156,7 @@ describe('console lists', () => {
 
   it('offers no CSV export nor create without the permission; reads date and text filters from a link', async () => {
     const page = t.page();
-    await signIn(page, 'warehouse@chemichemi.test', `/t/${TENANT}/entities/order`);
+    await signIn(page, { email: 'warehouse@chemichemi.test', next: `/t/${TENANT}/entities/order` });
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
     await page.getByRole('status').filter({ hasText: /match the filters|entities/ }).first().waitFor();
     expect(await page.getByRole('button', { name: 'Export CSV' }).count()).toBe(0);
@@ -194,7 +185,7 @@ describe('console lists', () => {
     const d = await demoData(sales);
     const order = await pending(sales, d);
     const number = String(order.data.order_number);
-    await signIn(page, 'dispatcher@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await signIn(page, { email: 'dispatcher@chemichemi.test', next: `/t/${TENANT}/entities/order/${order.id}` });
     await page.getByRole('heading', { name: `Order ${number}` }).waitFor();
     // The order's customer, then the customer's orders (order.customer_id refers to it).
     await page.getByRole('link', { name: String(d.customer.data.name) }).first().click();
@@ -224,7 +215,7 @@ describe('console lists', () => {
     const open = async (email: string, next: string) => {
       const context = await newContext(t.browser(), baseURL);
       const p = await context.newPage();
-      await signIn(p, email, next);
+      await signIn(p, { email, next });
       return { context, p };
     };
     // Each page marks its window: a reload would lose the mark.
@@ -249,7 +240,7 @@ describe('console lists', () => {
 
     // The first browser approves it.
     const page = t.page();
-    await signIn(page, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await signIn(page, { email: 'manager@chemichemi.test', next: `/t/${TENANT}/entities/order/${order.id}` });
     await page.getByRole('button', { name: 'Approve order' }).click();
     await page.getByRole('status').filter({ hasText: 'Approve order: now Approved.' }).waitFor();
 

@@ -2,24 +2,14 @@
 // opens it, submits it with its button, sees approveOrder disabled with the reason, and the
 // history names every step with its actor; a manager then approves it.
 
-import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { signInApi } from './api';
 import { browserPerTest, newContext, screenshot, seriousViolations } from './browser';
+import { signIn, PASSWORD, TENANT } from './signin';
 
 const baseURL = inject('baseURL');
-const TENANT = 'chemichemi';
-const PASSWORD = 'switchyard-demo';
 
 const t = browserPerTest(baseURL);
-
-async function signIn(p: Page, email: string, next: string): Promise<void> {
-  await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel('Tenant').fill(TENANT);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(PASSWORD);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-}
 
 interface Entity {
   id: string;
@@ -53,7 +43,7 @@ describe('the console', () => {
     });
     const number = String(order.data.order_number);
 
-    await signIn(page, 'sales@chemichemi.test', `/t/${TENANT}`);
+    await signIn(page, { email: 'sales@chemichemi.test', next: `/t/${TENANT}` });
     await page.getByRole('list', { name: 'Entity types' }).getByRole('link', { name: 'Order', exact: true }).click();
     await page.getByRole('heading', { name: 'Order' }).waitFor();
     await page.getByRole('status').filter({ hasText: /entit/ }).waitFor();
@@ -94,7 +84,7 @@ describe('the console', () => {
     // A manager approves it from the same page.
     const other = await newContext(t.browser(), baseURL);
     const manager = await other.newPage();
-    await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}/entities/order/${order.id}`);
+    await signIn(manager, { email: 'manager@chemichemi.test', next: `/t/${TENANT}/entities/order/${order.id}` });
     const approveAsManager = manager.getByRole('button', { name: 'Approve order' });
     await approveAsManager.waitFor();
     const why = await approveAsManager.getAttribute('aria-describedby');
@@ -118,7 +108,7 @@ describe('the console', () => {
     if (!customer || !cheap || !next || !warehouses.data[0]) throw new Error('the demo data has changed');
 
     // The list links to the form; the form is generated from the type's schema.
-    await signIn(page, 'sales@chemichemi.test', `/t/${TENANT}/entities/order`);
+    await signIn(page, { email: 'sales@chemichemi.test', next: `/t/${TENANT}/entities/order` });
     await page.getByRole('link', { name: 'New Order' }).click();
     await page.getByRole('heading', { name: 'New Order' }).waitFor();
     // Generated fields are the server's: not in the form.
@@ -209,7 +199,7 @@ describe('the console', () => {
     // the count beside Order in the navigation.
     const other = await newContext(t.browser(), baseURL);
     const manager = await other.newPage();
-    await signIn(manager, 'manager@chemichemi.test', `/t/${TENANT}`);
+    await signIn(manager, { email: 'manager@chemichemi.test', next: `/t/${TENANT}` });
     await manager.getByRole('heading', { name: 'Inbox' }).waitFor();
     expect(await manager.title()).toBe(`Inbox · ${TENANT} · Switchyard studio`);
     const approvals = manager.getByRole('region', { name: /^Order: Approve order/ });
@@ -252,7 +242,7 @@ describe('the console', () => {
     const dan = drivers.data.find((u) => u.email === 'driver@chemichemi.test');
     if (!dan || !warehouses.data[0]) throw new Error('the demo data has changed');
 
-    await signIn(page, 'dispatcher@chemichemi.test', `/t/${TENANT}/entities/trip`);
+    await signIn(page, { email: 'dispatcher@chemichemi.test', next: `/t/${TENANT}/entities/trip` });
     await page.getByRole('link', { name: 'New Trip' }).click();
     await page.getByRole('heading', { name: 'New Trip' }).waitFor();
     const warehousePicker = page.getByLabel('Warehouse');

@@ -11,10 +11,9 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pendingOrder, signInApi, type Client } from './api';
 import { browserPerTest, screenshot, seriousViolations } from './browser';
+import { signIn, PASSWORD, TENANT } from './signin';
 
 const baseURL = inject('baseURL');
-const TENANT = 'chemichemi';
-const PASSWORD = 'switchyard-demo';
 
 const t = browserPerTest(baseURL);
 
@@ -48,20 +47,12 @@ afterAll(async () => {
   await admin.ok('POST', `/api/v1/t/${TENANT}/config/apply`, original);
 });
 
-async function signIn(p: Page, next: string): Promise<void> {
-  await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel('Tenant').fill(TENANT);
-  await p.getByLabel('Email').fill('admin@chemichemi.test');
-  await p.getByLabel('Password').fill(PASSWORD);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-}
-
 const saved = (p: Page) => p.getByRole('status').filter({ hasText: 'All changes saved' }).waitFor();
 
 describe('the designer’s editors', () => {
   it('previews templates, nests fields, edits a guard as rules and publishes with a comment', async () => {
     const page = t.page();
-    await signIn(page, `/t/${TENANT}/design/types/order`);
+    await signIn(page, { next: `/t/${TENANT}/design/types/order` });
     await page.getByRole('heading', { name: 'Order', exact: true }).waitFor();
 
     // The title over a live order (the demo has some), rendered by the server.
@@ -185,7 +176,7 @@ describe('the designer’s editors', () => {
     await admin.call('DELETE', `/api/v1/t/${TENANT}/config/draft`);
 
     const page = t.page();
-    await signIn(page, `/t/${TENANT}/design`);
+    await signIn(page, { next: `/t/${TENANT}/design` });
     const playground = page.getByRole('region', { name: 'Decision tables' });
     // Text inputs offer the values the rules name; the columns read as labels.
     const condition = playground.getByLabel('Condition', { exact: true });

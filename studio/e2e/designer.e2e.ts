@@ -8,10 +8,9 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { pendingOrder, signInApi, type Client } from './api';
 import { browserPerTest, screenshot, seriousViolations } from './browser';
+import { signIn, PASSWORD, TENANT } from './signin';
 
 const baseURL = inject('baseURL');
-const TENANT = 'chemichemi';
-const PASSWORD = 'switchyard-demo';
 
 const t = browserPerTest(baseURL);
 
@@ -21,14 +20,6 @@ beforeAll(async () => {
   admin = await signInApi(baseURL, TENANT, 'admin@chemichemi.test', PASSWORD);
 });
 
-async function signIn(p: Page, next: string): Promise<void> {
-  await p.goto(`/studio/login?next=${encodeURIComponent(next)}`);
-  await p.getByLabel('Tenant').fill(TENANT);
-  await p.getByLabel('Email').fill('admin@chemichemi.test');
-  await p.getByLabel('Password').fill(PASSWORD);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-}
-
 const states = (p: Page) => p.getByRole('group', { name: /^State / });
 const problems = (p: Page) => p.getByRole('list', { name: 'Problems' });
 const saved = (p: Page) => p.getByRole('status').filter({ hasText: 'All changes saved' }).waitFor();
@@ -37,7 +28,7 @@ describe('the workflow designer', () => {
   it('designs, tries and publishes ON_HOLD on the order workflow', async () => {
     const page = t.page();
     const workflow = `/t/${TENANT}/design/types/order/workflow`;
-    await signIn(page, workflow);
+    await signIn(page, { next: workflow });
     await page.getByRole('heading', { name: 'Workflow of Order' }).waitFor();
     await expect.poll(() => states(page).count()).toBe(10);
     await page.getByRole('group', { name: 'State DRAFT (initial)' }).waitFor();
@@ -200,7 +191,7 @@ describe('the workflow designer', () => {
 describe('the types and fields of a draft', () => {
   it('adds a type and a field, shows them as package files, and discards the draft', async () => {
     const page = t.page();
-    await signIn(page, `/t/${TENANT}/design`);
+    await signIn(page, { next: `/t/${TENANT}/design` });
     await page.getByRole('heading', { name: 'Design' }).waitFor();
     await page.getByRole('table', { name: 'Entity types of the draft' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);

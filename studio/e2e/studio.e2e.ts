@@ -2,24 +2,14 @@
 // the tenant's types, a reload keeping the session (the refresh cookie), deep links, signing out,
 // a refused login, accessibility (axe-core) and the CSP (no console error).
 
-import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { browserPerTest, screenshot, seriousViolations } from './browser';
+import { signIn, PASSWORD, TENANT } from './signin';
 
 const baseURL = inject('baseURL');
-const TENANT = 'chemichemi';
 const USER = 'admin@chemichemi.test';
-const PASSWORD = 'switchyard-demo';
 
 const t = browserPerTest(baseURL);
-
-async function signIn(p: Page, password = PASSWORD): Promise<void> {
-  await p.goto('/studio/login');
-  await p.getByLabel('Tenant').fill(TENANT);
-  await p.getByLabel('Email').fill(USER);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-}
 
 async function refreshCookie() {
   return (await t.context().cookies()).find((c) => c.name === 'switchyard_refresh');
@@ -42,7 +32,7 @@ describe('the studio', () => {
 
   it('shows the server’s message when the password is wrong', async () => {
     const page = t.page();
-    await signIn(page, 'not-the-password');
+    await signIn(page, { password: 'not-the-password' });
     const alert = page.getByRole('alert');
     await alert.waitFor();
     expect(await alert.textContent()).toBe('Invalid tenant, email or password');
