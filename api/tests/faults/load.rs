@@ -179,27 +179,25 @@ impl Fleet {
         }
     }
 
-    /// A creation: it has no `Idempotency-Key`, so it is sent again only when nothing was done
-    /// (connection refused, or a 503 saying `applied: false`); any other failure leaves it
-    /// unknown (`check` finds the entity by its tag if it was made).
+    /// A creation, sent again with the same `Idempotency-Key` until it has a definite answer or
+    /// `settle_by` (a creation whose answer was lost is answered from its record, and made once);
+    /// still unknown then, `check` finds the entity by its tag if it was made.
     async fn create(&self, worker: usize, type_name: &str, token: &str, data: Value, settle_by: Instant) -> Settled {
+        let key = Uuid::new_v4().to_string();
         let body = json!({ "data": data });
         loop {
-            match self.send(worker, &format!("entities/{type_name}"), token, &body, None).await {
+            match self.send(worker, &format!("entities/{type_name}"), token, &body, Some(&key)).await {
                 Ok((201, body)) => return Settled::Acked(body),
                 Ok((status, body)) if (400..500).contains(&status) && status != 408 && status != 429 => {
                     self.refused(&format!("create {type_name}"), &body);
                     return Settled::Refused;
                 }
-                Err(true) if Instant::now() < settle_by => tokio::time::sleep(Duration::from_millis(100)).await,
-                // The server says nothing was done (the database could not be reached).
-                Ok((503, body))
-                    if body["error"]["details"]["applied"] == json!(false) && Instant::now() < settle_by =>
-                {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                _ => return Settled::Unknown,
+                _ => {}
             }
+            if Instant::now() > settle_by {
+                return Settled::Unknown;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
