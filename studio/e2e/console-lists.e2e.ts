@@ -82,8 +82,13 @@ describe('console lists', () => {
     await filters.locator('summary', { hasText: 'Customer' }).click();
     const name = String(d.customer.data.name);
     await filters.getByLabel('Find Customer').fill(name.split(' ')[0] ?? name);
-    await filters.getByRole('checkbox', { name }).check();
+    // Picking an option moves it into the chosen list (another checkbox, checked): click, not
+    // check(), which looks at the clicked box afterwards and sometimes found it gone.
+    await filters.getByRole('checkbox', { name }).click();
     await page.waitForURL(/customer_id/);
+    await expect
+      .poll(() => filters.getByRole('list', { name: 'Customer chosen' }).getByRole('checkbox', { name }).isChecked())
+      .toBe(true);
     const query = `state[in]=PENDING_APPROVAL&customer_id[in]=${d.customer.id}`;
     const expected = await count(managerApi, query);
     const total = page.getByRole('status').filter({ hasText: /match the filters/ });

@@ -104,33 +104,35 @@ export function DataValue({
     const present = Object.fromEntries(value.flatMap((row) => Object.keys(row)).map((k) => [k, true]));
     const columns = inSchemaOrder(present, items.properties).map(([k]) => k);
     return (
-      <table className="lines">
-        <thead>
-          <tr>
-            {columns.map((c) => (
-              <th key={c} scope="col">
-                {labelOf(items, c)}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {value.map((row, i) => (
-            <tr key={i}>
+      <div className="data-value-lines">
+        <table className="lines">
+          <thead>
+            <tr>
               {columns.map((c) => (
-                <td key={c}>
-                  <DataValue
-                    tenant={tenant}
-                    schema={isObject(items.properties) ? items.properties[c] : undefined}
-                    value={row[c]}
-                    users={users}
-                  />
-                </td>
+                <th key={c} scope="col">
+                  {labelOf(items, c)}
+                </th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {value.map((row, i) => (
+              <tr key={i}>
+                {columns.map((c) => (
+                  <td key={c}>
+                    <DataValue
+                      tenant={tenant}
+                      schema={isObject(items.properties) ? items.properties[c] : undefined}
+                      value={row[c]}
+                      users={users}
+                    />
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     );
   }
   return <span className="value">{cell(value)}</span>;

@@ -22,6 +22,11 @@ import { When } from '../../../components/When';
  * A type's entities: filters by field kind, search, sort by a column, pages by cursor (all of it
  * in the URL); the CSV of the filtered list; a transition on the selected rows or on all matching.
  */
+/** A date or an instant as the API writes it (`2026-12-03`, `2026-12-03T08:00:00Z`). */
+function isDateText(v: unknown): boolean {
+  return typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v);
+}
+
 export function ListPage() {
   const { tenant = '', type = '' } = useParams();
   const [params, setParams] = useSearchParams();
@@ -207,67 +212,69 @@ export function ListPage() {
             </p>
           ) : null}
           {list.data && (
-            <table className="types-table list">
-              <caption className="sr-only">{label}</caption>
-              <thead>
-                <tr>
-                  <td>
-                    <input
-                      type="checkbox"
-                      aria-label="Select all on this page"
-                      checked={chosen.all || allOnPage}
-                      disabled={chosen.all}
-                      onChange={(e) => {
-                        select(e.target.checked ? [...new Set([...chosen.ids, ...pageIds])] : chosen.ids.filter((i) => !pageIds.includes(i)));
-                      }}
-                    />
-                  </td>
-                  <th scope="col">Title</th>
-                  <th scope="col">State</th>
-                  {cols.map((c) => (c.sortable ? sortButton(c.field, c.label) : <th key={c.field} scope="col">{c.label}</th>))}
-                  {sortButton('created_at', 'Created')}
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.data.map((e) => (
-                  <tr key={e.id}>
+            <div className="table-scroll">
+              <table className="types-table list">
+                <caption className="sr-only">{label}</caption>
+                <thead>
+                  <tr>
                     <td>
                       <input
                         type="checkbox"
-                        aria-label={`Select ${entityName(e)}`}
-                        checked={chosen.all || chosen.ids.includes(e.id)}
+                        aria-label="Select all on this page"
+                        checked={chosen.all || allOnPage}
                         disabled={chosen.all}
-                        onChange={(ev) => {
-                          select(ev.target.checked ? [...chosen.ids, e.id] : chosen.ids.filter((i) => i !== e.id));
+                        onChange={(e) => {
+                          select(e.target.checked ? [...new Set([...chosen.ids, ...pageIds])] : chosen.ids.filter((i) => !pageIds.includes(i)));
                         }}
                       />
                     </td>
-                    <th scope="row">
-                      <Link to={paths.entity(tenant, type, e.id)}>{entityName(e)}</Link>
-                    </th>
-                    <td>
-                      <span className={`badge state-${e.state.toLowerCase()}`} title={e.state}>
-                        {labels.state(e.state)}
-                      </span>
-                    </td>
-                    {cols.map((c) => (
-                      <td key={c.field}>
-                        {c.reference && typeof e.data[c.field] === 'string' ? (
-                          <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
-                        ) : c.user && typeof e.data[c.field] === 'string' ? (
-                          <UserName id={String(e.data[c.field])} users={e.users} />
-                        ) : (
-                          cell(e.data[c.field])
-                        )}
-                      </td>
-                    ))}
-                    <td>
-                      <When iso={e.created_at} />
-                    </td>
+                    <th scope="col">Title</th>
+                    <th scope="col">State</th>
+                    {cols.map((c) => (c.sortable ? sortButton(c.field, c.label) : <th key={c.field} scope="col">{c.label}</th>))}
+                    {sortButton('created_at', 'Created')}
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {list.data.data.map((e) => (
+                    <tr key={e.id}>
+                      <td>
+                        <input
+                          type="checkbox"
+                          aria-label={`Select ${entityName(e)}`}
+                          checked={chosen.all || chosen.ids.includes(e.id)}
+                          disabled={chosen.all}
+                          onChange={(ev) => {
+                            select(ev.target.checked ? [...chosen.ids, e.id] : chosen.ids.filter((i) => i !== e.id));
+                          }}
+                        />
+                      </td>
+                      <th scope="row">
+                        <Link to={paths.entity(tenant, type, e.id)}>{entityName(e)}</Link>
+                      </th>
+                      <td>
+                        <span className={`badge state-${e.state.toLowerCase()}`} title={e.state}>
+                          {labels.state(e.state)}
+                        </span>
+                      </td>
+                      {cols.map((c) => (
+                        <td key={c.field} className={isDateText(e.data[c.field]) ? 'date' : undefined}>
+                          {c.reference && typeof e.data[c.field] === 'string' ? (
+                            <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
+                          ) : c.user && typeof e.data[c.field] === 'string' ? (
+                            <UserName id={String(e.data[c.field])} users={e.users} />
+                          ) : (
+                            cell(e.data[c.field])
+                          )}
+                        </td>
+                      ))}
+                      <td>
+                        <When iso={e.created_at} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )}
           <nav className="row" aria-label="Pages">
             {cursor ? (

@@ -86,6 +86,7 @@ export function DesignTypePage() {
               <label htmlFor={`${id}-title`}>Title template</label>
               <input
                 id={`${id}-title`}
+                className="template"
                 value={title}
                 placeholder="{{ name }}"
                 onChange={(e) => {
@@ -117,6 +118,7 @@ export function DesignTypePage() {
               <label htmlFor={`${id}-number`}>Number template</label>
               <input
                 id={`${id}-number`}
+                className="template"
                 value={number?.template ?? ''}
                 disabled={!number}
                 placeholder="ORD-{{ year }}-{{ seq | pad(6) }}"

@@ -94,23 +94,27 @@ export async function positionsFor(graph: WorkflowGraph): Promise<Record<string,
 export const FIRST_VIEW_MIN_ZOOM = 0.7;
 const FIRST_VIEW_MAX_ZOOM = 1.2;
 const FIRST_VIEW_PADDING = 24;
+/** Kept clear on the left of the first view: the zoom controls sit there, over the canvas. */
+const FIRST_VIEW_LEFT = 64;
 
 /**
  * The first view of a workflow drawn in a canvas of `size`: the whole graph, centred, when it
  * fits at a readable zoom; else at that zoom, from its start (the left edge, where the initial
  * state is), centred vertically: the rest is a pan away. (Fitting a long workflow whole made
- * its labels unreadable.)
+ * its labels unreadable.) The zoom controls' strip on the left is kept clear.
  */
 export function firstViewport(
   bounds: { x: number; y: number; width: number; height: number },
   size: { width: number; height: number },
 ): { x: number; y: number; zoom: number } {
   const pad = FIRST_VIEW_PADDING;
-  const fit = Math.min((size.width - 2 * pad) / Math.max(bounds.width, 1), (size.height - 2 * pad) / Math.max(bounds.height, 1));
+  const left = FIRST_VIEW_LEFT;
+  const room = size.width - left - pad;
+  const fit = Math.min(room / Math.max(bounds.width, 1), (size.height - 2 * pad) / Math.max(bounds.height, 1));
   const zoom = Math.min(Math.max(fit, FIRST_VIEW_MIN_ZOOM), FIRST_VIEW_MAX_ZOOM);
   const w = bounds.width * zoom;
   const h = bounds.height * zoom;
-  const x = w + 2 * pad <= size.width ? (size.width - w) / 2 - bounds.x * zoom : pad - bounds.x * zoom;
+  const x = w <= room ? left + (room - w) / 2 - bounds.x * zoom : left - bounds.x * zoom;
   const y = h + 2 * pad <= size.height ? (size.height - h) / 2 - bounds.y * zoom : pad - bounds.y * zoom;
   return { x, y, zoom };
 }

@@ -10,6 +10,7 @@ import { paths } from '../../../lib/urls';
 import { inboxQuery } from '../api/inbox';
 import { useTypes } from '../api/types';
 import { countsByType, sections } from '../lib/inbox';
+import { When } from '../../../components/When';
 
 /**
  * The tenant's home: the inbox (what this user can do now, grouped by type and transition,
@@ -52,7 +53,9 @@ export function HomePage() {
                       <span className="badge" title={e.state}>
                         {labels(e.type).state(e.state)}
                       </span>{' '}
-                      <span className="muted">since {new Date(e.created_at).toLocaleDateString()}</span>
+                      <span className="muted">
+                        since <When iso={e.created_at} />
+                      </span>
                     </li>
                   ))}
                 </ul>
