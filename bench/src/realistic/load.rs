@@ -245,6 +245,7 @@ struct Live {
 }
 
 /// One client's share of the result.
+#[derive(Default)]
 struct ClientResult {
     ops: BTreeMap<Op, OpStats>,
     lives: BTreeMap<&'static str, u64>,
@@ -512,23 +513,7 @@ pub async fn run(addr: SocketAddr, keys: &Keys, tenants: &[Tenant], s: &Settings
         let host = host.clone();
         let seed = s.seed.wrapping_mul(1_000_003).wrapping_add(c as u64);
         set.spawn(async move {
-            let mut client = Client {
-                addr,
-                host,
-                sender: None,
-                measure_from,
-                until,
-                live,
-                r: ClientResult {
-                    ops: BTreeMap::new(),
-                    lives: BTreeMap::new(),
-                    approvals: 0,
-                    refused_approvals: 0,
-                    errors: BTreeMap::new(),
-                    samples: Vec::new(),
-                    transport_errors: 0,
-                },
-            };
+            let mut client = Client { addr, host, sender: None, measure_from, until, live, r: ClientResult::default() };
             let mut rng = StdRng::seed_from_u64(seed);
             // One life in TIGHT_EVERY is for a tight customer, on a schedule rather than by
             // chance, so that even a short run sees its share of refusals.
