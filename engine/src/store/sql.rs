@@ -48,9 +48,12 @@ pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> 
 
 /// `BEGIN` and the tenant setting in one simple query: one round trip instead of two for every
 /// transaction. The tenant is a `Uuid` formatted here (hex digits and dashes only), so putting it
-/// in the statement's text cannot inject anything; nothing else is.
+/// in the statement's text cannot inject anything; nothing else is. `SET LOCAL` (what
+/// `set_config(…, true)` does) rather than a `SELECT`: a utility statement is neither planned nor
+/// executed, where the `SELECT` was planned anew on every transaction (~9 µs of Postgres CPU,
+/// `pg_stat_statements` in the benchmark).
 pub fn begin_for(tenant: TenantId) -> String {
-    format!("begin; select set_config('app.tenant_id', '{}', true)", tenant.as_uuid().hyphenated())
+    format!("begin; set local app.tenant_id = '{}'", tenant.as_uuid().hyphenated())
 }
 
 /// Sets the tenant of row-level security for the rest of the transaction: the one way (with
@@ -897,8 +900,8 @@ pub async fn inbox_candidates(
 pub fn inbox_candidates_sql() -> String {
     format!(
         "select e.* from unnest($2::text[], $3::text[]) as c(c_type, c_state) \
-         cross join lateral (select {ENTITY_COLUMNS} from entities \
-           where tenant_id = $1 and type = c.c_type and state = c.c_state and id > $4 \
+         cross join lateral (select {ENTITY_COLUMNS} from entities n \
+           where n.tenant_id = $1 and type = c.c_type and state = c.c_state and id > $4 \
            order by id limit $5) e \
          order by e.id limit $5"
     )

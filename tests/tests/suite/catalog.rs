@@ -317,6 +317,11 @@ fn the_statement_check_finds_a_join_across_tenants() {
     assert_eq!(across.len(), 2, "{across:?}");
     assert!(across[1].starts_with("a join of transitions not on its tenant"), "{across:?}");
     assert_eq!(check("update entities set state = $2 where id = $1").len(), 1);
+    let lateral = "select e.id, t.at from entities e cross join lateral (select r.at from transitions r where r.entity_id = e.id limit 1) t where e.tenant_id = $1";
+    let found = check(lateral);
+    assert_eq!(found.len(), 2, "a lateral subquery is a join: {found:?}");
+    assert!(found[1].starts_with("a join of transitions not on its tenant"), "{found:?}");
+    assert!(check("select e.id, t.at from entities e cross join lateral (select r.at from transitions r where r.tenant_id = e.tenant_id and r.entity_id = e.id limit 1) t where e.tenant_id = $1").is_empty());
     let sub = "select id from entities e where e.tenant_id = $1 and e.id in (select r.entity_id from transitions r where r.actor_id = $2)";
     assert_eq!(check(sub).len(), 1, "a subquery without its tenant");
     let literals = string_literals(
@@ -422,7 +427,14 @@ fn table_refs(sql: &str, tenant_tables: &BTreeSet<&str>) -> Vec<TableRef> {
             Some(a) if !insert && !NOT_ALIAS.contains(a) && !a.contains('.') => a.to_string(),
             _ => table.to_string(),
         };
-        out.push(TableRef { table: table.to_string(), alias, joined: *t == "join" || *t == ",", insert, at: i + 1 });
+        // `… lateral (select … from t …)`: a join too (its rows are matched to the outer ones).
+        let lateral = *t == "from"
+            && tokens[..i]
+                .iter()
+                .rposition(|t| *t == "select")
+                .is_some_and(|s| s >= 2 && tokens[s - 1] == "(" && tokens[s - 2] == "lateral");
+        let joined = *t == "join" || *t == "," || lateral;
+        out.push(TableRef { table: table.to_string(), alias, joined, insert, at: i + 1 });
     }
     out
 }
