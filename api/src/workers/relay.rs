@@ -7,6 +7,7 @@
 //! delivery per matching webhook, delete the pending rows, notify, commit. Positions therefore
 //! become visible in order, and each outbox row is relayed exactly once.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use engine::store::{Store, TenantId};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use super::sql::{self, NewDeliveries, CHANNEL_EVENTS, CHANNEL_WEBHOOKS};
 use super::webhooks::EventPatterns;
-use crate::hub::{wait, EventHub, Wake};
+use crate::hub::{EventHub, Wake};
 
 /// Outbox rows relayed per transaction.
 pub const BATCH: i64 = 500;
@@ -34,18 +35,41 @@ pub const RELAY_GAP: Duration = Duration::from_millis(50);
 
 pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Duration, gap: Duration) {
     let mut rx = hub.subscribe();
+    // The first pass, and one at least every `poll`, looks at every tenant with pending rows (a
+    // wake-up can be lost: a listener reconnecting, a process killed between its commit and its
+    // notice). The passes in between relay only the tenants whose commits woke the relay: no
+    // query across tenants, one transaction per tenant relayed.
+    let mut scope = Scope::All;
+    let mut last_full = tokio::time::Instant::now();
     loop {
         let started = tokio::time::Instant::now();
         // The pass below reads every row committed before it starts, so the wake-ups queued
         // until now are all answered by it: under load this is one pass per batch of commits,
         // not one per commit.
-        drain(&mut rx);
-        if let Err(e) = relay_all(&store, &hub).await {
-            tracing::warn!(error = %e, "outbox relay failed; retrying");
+        drain(&mut rx, &mut scope);
+        if started >= last_full + poll {
+            scope = Scope::All;
         }
-        let deadline = tokio::time::Instant::now() + poll;
-        if !wait(&mut rx, &stop, deadline, |w| matches!(w, Wake::Outbox(_) | Wake::Resync)).await {
-            return;
+        let pass = match std::mem::take(&mut scope) {
+            Scope::All => {
+                last_full = started;
+                relay_all(&store, &hub).await
+            }
+            Scope::Tenants(tenants) => relay_tenants(&store, &hub, tenants).await,
+            Scope::Nothing => Ok(0),
+        };
+        if let Err(e) = pass {
+            tracing::warn!(error = %e, "outbox relay failed; retrying");
+            // What failed is looked at again on the next pass.
+            scope = Scope::All;
+        }
+        let deadline = last_full + poll;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            woken = next_wake(&mut rx, deadline) => match woken {
+                Some(wake) => scope.add(wake),
+                None => scope = Scope::All,
+            },
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -54,13 +78,79 @@ pub async fn run(store: Store, hub: EventHub, stop: CancellationToken, poll: Dur
     }
 }
 
-/// Drops the wake-ups queued so far.
-fn drain(rx: &mut broadcast::Receiver<Wake>) {
+/// What a pass relays.
+#[derive(Debug, Default)]
+enum Scope {
+    /// Nothing named yet (a pass with it relays nothing).
+    #[default]
+    Nothing,
+    /// These tenants' pending rows.
+    Tenants(HashSet<TenantId>),
+    /// Every tenant with pending rows.
+    All,
+}
+
+impl Scope {
+    fn add(&mut self, wake: Wake) {
+        match (wake, &mut *self) {
+            (_, Scope::All) => {}
+            (Wake::Resync, _) => *self = Scope::All,
+            (Wake::Outbox(t), Scope::Tenants(set)) => {
+                set.insert(t);
+            }
+            (Wake::Outbox(t), Scope::Nothing) => *self = Scope::Tenants(HashSet::from([t])),
+            (Wake::Events(_) | Wake::Deliveries(_), _) => {}
+        }
+    }
+}
+
+/// The next wake-up that concerns the relay, or `None` at `deadline` (or when some were missed).
+async fn next_wake(rx: &mut broadcast::Receiver<Wake>, deadline: tokio::time::Instant) -> Option<Wake> {
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return None,
+            msg = rx.recv() => match msg {
+                Ok(w @ (Wake::Outbox(_) | Wake::Resync)) => return Some(w),
+                Ok(Wake::Events(_) | Wake::Deliveries(_)) => {}
+                // Missed some, or the hub is gone (cannot happen while we hold a clone): look
+                // at every tenant.
+                Err(_) => return None,
+            },
+        }
+    }
+}
+
+/// Adds the wake-ups queued so far to `scope`.
+fn drain(rx: &mut broadcast::Receiver<Wake>, scope: &mut Scope) {
     use broadcast::error::TryRecvError;
     loop {
         match rx.try_recv() {
-            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Ok(wake) => scope.add(wake),
+            Err(TryRecvError::Lagged(_)) => *scope = Scope::All,
             Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+        }
+    }
+}
+
+/// Relays everything pending of `tenants`.
+async fn relay_tenants(store: &Store, hub: &EventHub, tenants: HashSet<TenantId>) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    for tenant in tenants {
+        total += relay_pending(store, hub, tenant).await?;
+    }
+    Ok(total)
+}
+
+/// Relays a tenant's pending rows, batch after batch.
+async fn relay_pending(store: &Store, hub: &EventHub, tenant: TenantId) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let n = relay_tenant(store, hub, tenant).await?;
+        total += n;
+        if (n as i64) < BATCH {
+            return Ok(total);
         }
     }
 }
@@ -69,13 +159,7 @@ fn drain(rx: &mut broadcast::Receiver<Wake>) {
 pub async fn relay_all(store: &Store, hub: &EventHub) -> Result<usize, sqlx::Error> {
     let mut total = 0;
     for tenant in sql::pending_tenants(store.pool(), TENANTS_PER_ROUND).await? {
-        loop {
-            let n = relay_tenant(store, hub, tenant).await?;
-            total += n;
-            if (n as i64) < BATCH {
-                break;
-            }
-        }
+        total += relay_pending(store, hub, tenant).await?;
     }
     Ok(total)
 }

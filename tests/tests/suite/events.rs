@@ -15,10 +15,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use engine::limits::Limits;
-use engine::store::Store;
+use engine::store::{Store, TenantId};
 use serde_json::{json, Value};
-use switchyard_tests::server::TestServer;
+use switchyard_tests::server::{package_dir, TestServer};
 use switchyard_tests::{test_db, TestDb};
+use tenants::package::Package;
 
 /// Polls `check` until it gives `Some`, for at most 20 s.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -766,6 +767,132 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     hub.shut_down();
     forwarder.await.expect("forwarder");
     relay.await.expect("relay");
+}
+
+/// A pass woken by commits relays only the tenants that committed; rows nobody announced (a
+/// process killed between its commit and its notice) wait for the periodic look at every tenant.
+#[tokio::test]
+async fn a_woken_relay_pass_relays_the_woken_tenants_and_the_poll_the_rest() {
+    const POLL: Duration = Duration::from_secs(3);
+    let db = test_db().await;
+    let a = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let admin_a = a.token(&db, "admin@signals.test").await;
+    let b = a.second_tenant(&db, Package::load_dir(&package_dir("timers")).expect("package")).await;
+    let hub = EventHub::default();
+    let stop = hub.shutdown_token().clone();
+    let forwarder = tokio::spawn(api::workers::commits::run(
+        a.store.clone(),
+        hub.clone(),
+        stop.clone(),
+        api::workers::commits::NOTIFY_GAP,
+    ));
+    let relay = tokio::spawn(api::workers::relay::run(
+        a.store.clone(),
+        hub.clone(),
+        stop,
+        POLL,
+        api::workers::relay::RELAY_GAP,
+    ));
+    let relayed = |tenant: TenantId| {
+        let owner = db.owner.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("select count(*) from event_log where tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&owner)
+                .await
+                .expect("event_log");
+            n
+        }
+    };
+    let id = ticket(&a, &admin_a, "scoped").await;
+    assert_eq!(events_within(&a, &admin_a, 1, PROMPTLY).await.map(|e| e.len()), Ok(1));
+    let b_before = relayed(b.tenant).await;
+
+    // B's row, committed with no notice; then A's commit wakes the relay.
+    sqlx::query(
+        "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
+         values ($1, gen_random_uuid(), 'probe.unannounced', 'probe', gen_random_uuid(), '{}')",
+    )
+    .bind(b.tenant)
+    .execute(&db.owner)
+    .await
+    .expect("an unannounced outbox row");
+    let started = tokio::time::Instant::now();
+    fire(&a, &admin_a, &id, "note").await;
+    assert_eq!(events_within(&a, &admin_a, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
+    let a_took = started.elapsed();
+    assert!(a_took < POLL, "A's event waited {a_took:?}, as long as the poll");
+    assert_eq!(relayed(b.tenant).await, b_before, "A's wake-up relayed B's unannounced row");
+
+    // The periodic look finds it.
+    let deadline = tokio::time::Instant::now() + POLL + PROMPTLY;
+    while relayed(b.tenant).await == b_before {
+        assert!(tokio::time::Instant::now() < deadline, "B's row was never relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b_took = started.elapsed();
+    eprintln!("A relayed after {a_took:?}, B's unannounced row after {b_took:?}");
+    hub.shut_down();
+    forwarder.await.expect("forwarder");
+    relay.await.expect("relay");
+}
+
+/// The relay and the event stream read the outbox rows they relay or list, by key, not the
+/// tenant's whole outbox: with the statistics of a tenant whose outbox grew since the last
+/// `ANALYZE` (here: never analyzed), a join was planned as a hash or merge join over every outbox
+/// row of the tenant, on every pass. Counted with `pg_stat_xact_user_tables` (the rows this
+/// transaction fetched from `outbox`), as the server's role.
+#[tokio::test]
+async fn the_relay_and_the_stream_read_only_the_outbox_rows_they_need() {
+    const HISTORY: i64 = 5_000;
+    const NEW: i64 = 10;
+    let db = test_db().await;
+    let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let tenant = s.tenant;
+    let add = |n: i64| {
+        let owner = db.owner.clone();
+        async move {
+            sqlx::query(
+                "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
+                 select $1, gen_random_uuid(), 'probe.bulk', 'probe', gen_random_uuid(), '{}' \
+                 from generate_series(1, $2)",
+            )
+            .bind(tenant)
+            .bind(n)
+            .execute(&owner)
+            .await
+            .expect("outbox rows");
+        }
+    };
+    add(HISTORY).await;
+    let hub = EventHub::default();
+    let relayed = api::workers::relay::relay_all(&s.store, &hub).await.expect("relay");
+    assert_eq!(relayed as i64, HISTORY);
+    add(NEW).await;
+
+    // Rows of `outbox` fetched by this transaction so far.
+    async fn fetched(tx: &mut api::workers::sql::Tx) -> i64 {
+        sqlx::query_scalar(
+            "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) \
+             from pg_stat_xact_user_tables where relname = 'outbox'",
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .expect("pg_stat_xact_user_tables")
+    }
+    let mut tx = s.store.pool().begin_with(engine::store::sql::begin_for(tenant)).await.expect("begin");
+    let before = fetched(&mut tx).await;
+    let batch = api::workers::sql::pending_batch(&mut tx, tenant, api::workers::relay::BATCH).await.expect("batch");
+    assert_eq!(batch.len() as i64, NEW);
+    let by_relay = fetched(&mut tx).await - before;
+    assert!(by_relay <= 2 * NEW, "a relay pass of {NEW} rows read {by_relay} outbox rows");
+
+    let before = fetched(&mut tx).await;
+    let tail = api::workers::sql::list_events(&mut tx, tenant, HISTORY - NEW, None, None, 100).await.expect("events");
+    assert_eq!(tail.len() as i64, NEW);
+    let by_stream = fetched(&mut tx).await - before;
+    assert!(by_stream <= 2 * NEW, "the stream's last {NEW} events read {by_stream} outbox rows");
+    tx.rollback().await.expect("rollback");
 }
 
 /// A process that commits wakes the relay of another process: here the writer runs no relay at
