@@ -209,7 +209,8 @@ pub fn new_histogram() -> Result<Histogram<u64>> {
 }
 
 /// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists); `owner`
-/// reads the database's counters at the edges of the window.
+/// reads the database's counters at the edges of the window. `statements`: the window's name,
+/// when the statements it ran are to be printed ([`crate::statements`]).
 #[expect(clippy::too_many_arguments, reason = "the settings of one load level, each used once")]
 pub async fn run_level(
     owner: &PgPool,
@@ -220,6 +221,7 @@ pub async fn run_level(
     duration: Duration,
     seed: u64,
     postmaster: i32,
+    statements: Option<&str>,
 ) -> Result<LevelResult> {
     let start = Instant::now();
     let measure_from = start + warmup;
@@ -268,10 +270,17 @@ pub async fn run_level(
     let server_before = server.map_or(0, cpu::process_us);
     let before = cpu::Snapshot::take(postmaster);
     let db_before = DbCounters::read(owner).await?;
+    if statements.is_some() {
+        crate::statements::reset(owner).await?;
+    }
     tokio::time::sleep_until(until).await;
     let after = cpu::Snapshot::take(postmaster);
     let server_us = server.map_or(0, cpu::process_us).saturating_sub(server_before);
     let db_after = DbCounters::read(owner).await?;
+    let ran = match statements {
+        Some(_) => crate::statements::read(owner).await?,
+        None => Vec::new(),
+    };
     let mut cpu = before.until(&after);
     // A server in another process: the driver is the load's clients plus that server.
     cpu.own_us += server_us;
@@ -293,6 +302,9 @@ pub async fn run_level(
             out.first_error = r.first_error;
         }
         out.latency_us.add(&r.hist).map_err(|e| anyhow!("merging histograms: {e:?}"))?;
+    }
+    if let Some(what) = statements {
+        crate::statements::print(what, out.ok, &ran);
     }
     if out.ok == 0 {
         return Err(anyhow!(

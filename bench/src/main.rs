@@ -48,6 +48,7 @@ mod realmix;
 mod report;
 mod scale;
 mod setup;
+mod statements;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,6 +281,7 @@ async fn own_cluster(what: &str, pool: u32) -> Result<(WorkDir, Database)> {
     let work = WorkDir::create()?;
     eprintln!("bench: {what}; starting an embedded cluster in {}", work.home().display());
     let db = setup::open_database(&work.home(), pool).await?;
+    let db = if statements::wanted() { statements::enable(db, &work.home(), pool).await? } else { db };
     Ok((work, db))
 }
 
@@ -412,6 +414,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
 
     let warmup = Duration::from_secs(s.warmup);
     let window = Duration::from_secs(s.seconds);
+    let probe = statements::wanted();
     let mut levels = Vec::new();
     for &clients in &s.clients {
         // Before each window: the outbox rows of the previous one relayed (by the `serve` process,
@@ -429,7 +432,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
             checkpoint().await?;
             eprintln!("bench: {tag}: pgbench");
             let log = pg_dir.join(format!("log-{clients}-{round}"));
-            let pgbench = pg.run(&db.owner, clients, warmup, window, &log).await?;
+            let pgbench = pg.run(&db.owner, clients, warmup, window, &log, probe).await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: engine");
@@ -442,20 +445,39 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
                 window,
                 s.seed,
                 postmaster,
+                probe.then_some("engine"),
             )
             .await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP");
-            let http =
-                load::run_level(&db.owner, http.clone(), &http_targets, clients, warmup, window, s.seed, postmaster)
-                    .await?;
+            let http = load::run_level(
+                &db.owner,
+                http.clone(),
+                &http_targets,
+                clients,
+                warmup,
+                window,
+                s.seed,
+                postmaster,
+                probe.then_some("HTTP"),
+            )
+            .await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP to switchyard serve");
-            let served =
-                load::run_level(&db.owner, serve.clone(), &http_targets, clients, warmup, window, s.seed, postmaster)
-                    .await?;
+            let served = load::run_level(
+                &db.owner,
+                serve.clone(),
+                &http_targets,
+                clients,
+                warmup,
+                window,
+                s.seed,
+                postmaster,
+                probe.then_some("serve"),
+            )
+            .await?;
 
             eprintln!(
                 "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s, serve {} tx/s",

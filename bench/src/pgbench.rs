@@ -136,7 +136,8 @@ impl Pgbench {
     }
 
     /// Runs `clients` for `warmup` (not measured), then for `duration` with a per-transaction
-    /// log in `log_dir` (created, must be empty); `owner` reads the database's counters around it.
+    /// log in `log_dir` (created, must be empty); `owner` reads the database's counters around it
+    /// (and, with `statements`, prints what the window ran: [`crate::statements`]).
     pub async fn run(
         &self,
         owner: &PgPool,
@@ -144,6 +145,7 @@ impl Pgbench {
         warmup: Duration,
         duration: Duration,
         log_dir: &Path,
+        statements: bool,
     ) -> Result<PgbenchResult> {
         if !warmup.is_zero() {
             self.exec(self.command(clients, warmup.as_secs().max(1))).await.context("pgbench warm-up")?;
@@ -152,15 +154,22 @@ impl Pgbench {
         let mut cmd = self.command(clients, duration.as_secs().max(1));
         cmd.arg("--log").arg(format!("--log-prefix={}", log_dir.join("pgbench").display()));
         let db_before = DbCounters::read(owner).await?;
+        if statements {
+            crate::statements::reset(owner).await?;
+        }
         let before = cpu::Snapshot::take(self.postmaster);
         let stdout = self.exec(cmd).await?;
         let after = cpu::Snapshot::take(self.postmaster);
         let db_after = DbCounters::read(owner).await?;
+        let ran = if statements { crate::statements::read(owner).await? } else { Vec::new() };
 
         let tps =
             parse_after(&stdout, "tps = ").ok_or_else(|| anyhow!("no `tps = ` in pgbench's output:\n{stdout}"))?;
         let failed = parse_after(&stdout, "number of failed transactions: ").map_or(0, |f| f as u64);
         let (latency_us, ok) = read_logs(log_dir)?;
+        if statements {
+            crate::statements::print("pgbench", ok, &ran);
+        }
         Ok(PgbenchResult {
             tps,
             ok,
