@@ -32,6 +32,9 @@
 //! 50), against pgbench running the same SQL mix ([`realmix`], [`pgmix`]); its report goes to
 //! `target/bench-realistic.md`.
 //!
+//! `BENCH_ONLY=eval` runs only part (a) and prints it (no database): for comparing an
+//! evaluation change before and after.
+//!
 //! `BENCH_ONLY=scale` (`make bench-scale`) runs only the scale of data: a million orders
 //! in one tenant beside 100 small ones, loaded with COPY, and the reads over HTTP with their
 //! plans ([`scale`]); its report goes to `target/bench-scale.md` (or `BENCH_REPORT`).
@@ -190,6 +193,20 @@ async fn main() -> Result<()> {
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "scale") {
         return scale_only(&root).await;
+    }
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "eval") {
+        // Part (a) alone, printed: for comparing an evaluation change before and after.
+        let eval = evalcost::run(&root, s.eval)?;
+        for m in &eval.all {
+            eprintln!(
+                "{:<55} median {:>10}  p10 {:>10}  p90 {:>10}",
+                m.name,
+                fmt_ns(m.median_ns),
+                fmt_ns(m.p10_ns),
+                fmt_ns(m.p90_ns)
+            );
+        }
+        return Ok(());
     }
     // `BENCH_ONLY=lists`: (d) and (e) only; `BENCH_ONLY=inbox`: (e) only.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();

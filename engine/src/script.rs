@@ -230,6 +230,10 @@ impl ScriptEngine {
             .set_max_map_size(limits.max_map_size)
             .set_max_modules(0)
             .set_strict_variables(true)
+            // No string interner: with the `sync` feature it is one lock shared by every
+            // request thread, written on property access; off, the meter script is 3% faster
+            // alone (11.2 -> 10.9 µs) and nothing is contended between threads.
+            .set_max_strings_interned(0)
             .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
             .disable_symbol("eval")
             .disable_symbol("import");
