@@ -208,21 +208,30 @@ pub fn new_histogram() -> Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("histogram: {e:?}"))
 }
 
-/// Runs one level: `targets[c]` are client `c`'s entities (at least `clients` lists); `owner`
-/// reads the database's counters at the edges of the window. `statements`: the window's name,
-/// when the statements it ran are to be printed ([`crate::statements`]).
-#[expect(clippy::too_many_arguments, reason = "the settings of one load level, each used once")]
+/// What the windows of one level share, whatever drives them.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Reads the database's counters at the edges of the window.
+    pub owner: &'a PgPool,
+    pub clients: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub seed: u64,
+    /// The cluster's postmaster (its CPU time and its children's count as Postgres's).
+    pub postmaster: i32,
+    /// Print the statements each window ran ([`crate::statements`]).
+    pub statements: bool,
+}
+
+/// Runs one level through `driver` (the window's name is `name`): `targets[c]` are client `c`'s
+/// entities (at least `w.clients` lists).
 pub async fn run_level(
-    owner: &PgPool,
+    w: &Window<'_>,
     driver: Arc<Driver>,
     targets: &[Vec<Target>],
-    clients: usize,
-    warmup: Duration,
-    duration: Duration,
-    seed: u64,
-    postmaster: i32,
-    statements: Option<&str>,
+    name: &str,
 ) -> Result<LevelResult> {
+    let Window { owner, clients, warmup, duration, seed, postmaster, statements } = *w;
     let start = Instant::now();
     let measure_from = start + warmup;
     let until = measure_from + duration;
@@ -270,17 +279,14 @@ pub async fn run_level(
     let server_before = server.map_or(0, cpu::process_us);
     let before = cpu::Snapshot::take(postmaster);
     let db_before = DbCounters::read(owner).await?;
-    if statements.is_some() {
+    if statements {
         crate::statements::reset(owner).await?;
     }
     tokio::time::sleep_until(until).await;
     let after = cpu::Snapshot::take(postmaster);
     let server_us = server.map_or(0, cpu::process_us).saturating_sub(server_before);
     let db_after = DbCounters::read(owner).await?;
-    let ran = match statements {
-        Some(_) => crate::statements::read(owner).await?,
-        None => Vec::new(),
-    };
+    let ran = if statements { crate::statements::read(owner).await? } else { Vec::new() };
     let mut cpu = before.until(&after);
     // A server in another process: the driver is the load's clients plus that server.
     cpu.own_us += server_us;
@@ -303,8 +309,8 @@ pub async fn run_level(
         }
         out.latency_us.add(&r.hist).map_err(|e| anyhow!("merging histograms: {e:?}"))?;
     }
-    if let Some(what) = statements {
-        crate::statements::print(what, out.ok, &ran);
+    if statements {
+        crate::statements::print(name, out.ok, &ran);
     }
     if out.ok == 0 {
         return Err(anyhow!(

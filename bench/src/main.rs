@@ -451,50 +451,26 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
             let log = pg_dir.join(format!("log-{clients}-{round}"));
             let pgbench = pg.run(&db.owner, clients, warmup, window, &log, probe).await?;
 
-            checkpoint().await?;
-            eprintln!("bench: {tag}: engine");
-            let engine = load::run_level(
-                &db.owner,
-                engine.clone(),
-                &engine_targets,
+            let w = load::Window {
+                owner: &db.owner,
                 clients,
                 warmup,
-                window,
-                s.seed,
+                duration: window,
+                seed: s.seed,
                 postmaster,
-                probe.then_some("engine"),
-            )
-            .await?;
+                statements: probe,
+            };
+            checkpoint().await?;
+            eprintln!("bench: {tag}: engine");
+            let engine = load::run_level(&w, engine.clone(), &engine_targets, "engine").await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP");
-            let http = load::run_level(
-                &db.owner,
-                http.clone(),
-                &http_targets,
-                clients,
-                warmup,
-                window,
-                s.seed,
-                postmaster,
-                probe.then_some("HTTP"),
-            )
-            .await?;
+            let http = load::run_level(&w, http.clone(), &http_targets, "HTTP").await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP to switchyard serve");
-            let served = load::run_level(
-                &db.owner,
-                serve.clone(),
-                &http_targets,
-                clients,
-                warmup,
-                window,
-                s.seed,
-                postmaster,
-                probe.then_some("serve"),
-            )
-            .await?;
+            let served = load::run_level(&w, serve.clone(), &http_targets, "serve").await?;
 
             eprintln!(
                 "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s, serve {} tx/s",

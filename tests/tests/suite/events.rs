@@ -688,15 +688,30 @@ const SLOW_POLL: Duration = Duration::from_secs(60);
 /// Far more than a wake-up takes, far less than [`SLOW_POLL`] (the machine may be busy).
 const PROMPTLY: Duration = Duration::from_secs(10);
 
-/// The commit forwarder and the relay (polling every [`SLOW_POLL`], `gap` between passes) on a
-/// hub of their own, no LISTEN connection: just the in-memory path. `hub.shut_down()` stops them.
-fn relay_only(s: &TestServer, gap: Duration) -> (EventHub, tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
-    let hub = EventHub::default();
-    let stop = hub.shutdown_token().clone();
-    let notify_gap = api::workers::commits::NOTIFY_GAP;
-    let forwarder = tokio::spawn(api::workers::commits::run(s.store.clone(), hub.clone(), stop.clone(), notify_gap));
-    let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop, SLOW_POLL, gap));
-    (hub, forwarder, relay)
+/// The commit forwarder and the relay (polling every `poll`, `gap` between passes) on a hub of
+/// their own, no LISTEN connection: just the in-memory path. [`RelayOnly::stop`] stops them.
+struct RelayOnly {
+    hub: EventHub,
+    forwarder: tokio::task::JoinHandle<()>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl RelayOnly {
+    fn start(s: &TestServer, poll: Duration, gap: Duration) -> RelayOnly {
+        let hub = EventHub::default();
+        let stop = hub.shutdown_token().clone();
+        let notify_gap = api::workers::commits::NOTIFY_GAP;
+        let forwarder =
+            tokio::spawn(api::workers::commits::run(s.store.clone(), hub.clone(), stop.clone(), notify_gap));
+        let relay = tokio::spawn(api::workers::relay::run(s.store.clone(), hub.clone(), stop, poll, gap));
+        RelayOnly { hub, forwarder, relay }
+    }
+
+    async fn stop(self) {
+        self.hub.shut_down();
+        self.forwarder.await.expect("forwarder");
+        self.relay.await.expect("relay");
+    }
 }
 
 /// A transition's transaction sends no NOTIFY (that would make commits queue behind one
@@ -716,7 +731,7 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     assert!(heard.is_err(), "a write notified from its own transaction: {heard:?}");
 
     // The relay and the commit forwarder only, no LISTEN connection: just the in-memory path.
-    let (hub, forwarder, relay) = relay_only(&s, api::workers::relay::RELAY_GAP);
+    let relay = RelayOnly::start(&s, SLOW_POLL, api::workers::relay::RELAY_GAP);
     // Its first pass relays the two waiting events.
     assert_eq!(events_within(&s, &admin, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -730,9 +745,7 @@ async fn commits_do_not_notify_and_wake_their_own_relay_directly() {
     let n = tokio::time::timeout(PROMPTLY, listener.recv()).await.expect("notified").expect("notification");
     assert_eq!(n.payload(), s.tenant.to_string());
 
-    hub.shut_down();
-    forwarder.await.expect("forwarder");
-    relay.await.expect("relay");
+    relay.stop().await;
     eprintln!("relayed {took:?} after the request started");
 }
 
@@ -745,7 +758,7 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
     let admin = s.token(&db, "admin@signals.test").await;
     let id = ticket(&s, &admin, "gap").await;
-    let (hub, forwarder, relay) = relay_only(&s, GAP);
+    let relay = RelayOnly::start(&s, SLOW_POLL, GAP);
     // The first pass (at start) relays the creation; then a quiet moment.
     assert_eq!(events_within(&s, &admin, 1, PROMPTLY).await.map(|e| e.len()), Ok(1));
     tokio::time::sleep(GAP * 2).await;
@@ -764,9 +777,7 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     assert_eq!(all.len(), 4);
     assert!(second >= GAP, "the second pass started {second:?} after the first commit, before the gap");
     eprintln!("first commit relayed after {first:?}, the next two after {second:?}");
-    hub.shut_down();
-    forwarder.await.expect("forwarder");
-    relay.await.expect("relay");
+    relay.stop().await;
 }
 
 /// A pass woken by commits relays only the tenants that committed; rows nobody announced (a
@@ -778,21 +789,7 @@ async fn a_woken_relay_pass_relays_the_woken_tenants_and_the_poll_the_rest() {
     let a = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
     let admin_a = a.token(&db, "admin@signals.test").await;
     let b = a.second_tenant(&db, Package::load_dir(&package_dir("timers")).expect("package")).await;
-    let hub = EventHub::default();
-    let stop = hub.shutdown_token().clone();
-    let forwarder = tokio::spawn(api::workers::commits::run(
-        a.store.clone(),
-        hub.clone(),
-        stop.clone(),
-        api::workers::commits::NOTIFY_GAP,
-    ));
-    let relay = tokio::spawn(api::workers::relay::run(
-        a.store.clone(),
-        hub.clone(),
-        stop,
-        POLL,
-        api::workers::relay::RELAY_GAP,
-    ));
+    let relay = RelayOnly::start(&a, POLL, api::workers::relay::RELAY_GAP);
     let relayed = |tenant: TenantId| {
         let owner = db.owner.clone();
         async move {
@@ -832,9 +829,7 @@ async fn a_woken_relay_pass_relays_the_woken_tenants_and_the_poll_the_rest() {
     }
     let b_took = started.elapsed();
     eprintln!("A relayed after {a_took:?}, B's unannounced row after {b_took:?}");
-    hub.shut_down();
-    forwarder.await.expect("forwarder");
-    relay.await.expect("relay");
+    relay.stop().await;
 }
 
 /// The relay and the event stream read the outbox rows they relay or list, by key, not the
