@@ -832,6 +832,56 @@ async fn a_woken_relay_pass_relays_the_woken_tenants_and_the_poll_the_rest() {
     relay.stop().await;
 }
 
+/// The tenants with pending events are found tenant by tenant through the primary key (a skip
+/// scan, `migrations/0020`), every one of them, at most as many as asked for.
+#[tokio::test]
+async fn the_tenants_with_pending_events_are_each_found_once() {
+    let db = test_db().await;
+    let a = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
+    let b = a.second_tenant(&db, Package::load_dir(&package_dir("timers")).expect("package")).await;
+    let c = a.second_tenant(&db, Package::load_dir(&package_dir("hooks")).expect("package")).await;
+    // What the packages' sample data queued, relayed first.
+    api::workers::relay::relay_all(&a.store, &EventHub::default()).await.expect("relay");
+    for (tenant, n) in [(a.tenant, 3), (c.tenant, 200)] {
+        sqlx::query(
+            "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
+             select $1, gen_random_uuid(), 'probe.pending', 'probe', gen_random_uuid(), '{}' \
+             from generate_series(1, $2)",
+        )
+        .bind(tenant)
+        .bind(n)
+        .execute(&db.owner)
+        .await
+        .expect("outbox rows");
+    }
+    let pool = a.store.pool();
+    let mut found = api::workers::sql::pending_tenants(pool, 10).await.expect("pending tenants");
+    found.sort_by_key(|t| t.to_string());
+    let mut expected = vec![a.tenant, c.tenant];
+    expected.sort_by_key(|t| t.to_string());
+    assert_eq!(found, expected);
+    assert!(!found.contains(&b.tenant), "B has nothing pending");
+    assert_eq!(api::workers::sql::pending_tenants(pool, 1).await.expect("pending tenants").len(), 1);
+    assert!(api::workers::sql::pending_tenants(pool, 0).await.expect("pending tenants").is_empty());
+
+    // A probe per tenant, not a read of every pending row (203 of them).
+    let mut tx = pool.begin().await.expect("begin");
+    let listed: Vec<TenantId> = sqlx::query_scalar("select tenant_id from outbox_pending_tenants(10)")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("pending tenants");
+    assert_eq!(listed.len(), 2);
+    let read: i64 = sqlx::query_scalar(
+        "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) \
+         from pg_stat_xact_user_tables where relname = 'outbox_pending'",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("pg_stat_xact_user_tables");
+    assert!(read <= 10, "listing 2 tenants read {read} pending rows");
+    tx.rollback().await.expect("rollback");
+}
+
 /// The relay and the event stream read the outbox rows they relay or list, by key, not the
 /// tenant's whole outbox: with the statistics of a tenant whose outbox grew since the last
 /// `ANALYZE` (here: never analyzed), a join was planned as a hash or merge join over every outbox
