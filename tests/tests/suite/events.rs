@@ -780,6 +780,21 @@ async fn the_relay_waits_out_its_gap_between_passes() {
     relay.stop().await;
 }
 
+/// `n` outbox rows of `tenant` (`probe.pending` events), committed straight into the table: what a
+/// process leaves that dies between its commit and its notice. The trigger queues them for the relay.
+async fn queue_probe_events(db: &TestDb, tenant: TenantId, n: i64) {
+    sqlx::query(
+        "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
+         select $1, gen_random_uuid(), 'probe.pending', 'probe', gen_random_uuid(), '{}' \
+         from generate_series(1, $2)",
+    )
+    .bind(tenant)
+    .bind(n)
+    .execute(&db.owner)
+    .await
+    .expect("outbox rows");
+}
+
 /// A pass woken by commits relays only the tenants that committed; rows nobody announced (a
 /// process killed between its commit and its notice) wait for the periodic look at every tenant.
 #[tokio::test]
@@ -806,14 +821,7 @@ async fn a_woken_relay_pass_relays_the_woken_tenants_and_the_poll_the_rest() {
     let b_before = relayed(b.tenant).await;
 
     // B's row, committed with no notice; then A's commit wakes the relay.
-    sqlx::query(
-        "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
-         values ($1, gen_random_uuid(), 'probe.unannounced', 'probe', gen_random_uuid(), '{}')",
-    )
-    .bind(b.tenant)
-    .execute(&db.owner)
-    .await
-    .expect("an unannounced outbox row");
+    queue_probe_events(&db, b.tenant, 1).await;
     let started = tokio::time::Instant::now();
     fire(&a, &admin_a, &id, "note").await;
     assert_eq!(events_within(&a, &admin_a, 2, PROMPTLY).await.map(|e| e.len()), Ok(2));
@@ -842,18 +850,8 @@ async fn the_tenants_with_pending_events_are_each_found_once() {
     let c = a.second_tenant(&db, Package::load_dir(&package_dir("hooks")).expect("package")).await;
     // What the packages' sample data queued, relayed first.
     api::workers::relay::relay_all(&a.store, &EventHub::default()).await.expect("relay");
-    for (tenant, n) in [(a.tenant, 3), (c.tenant, 200)] {
-        sqlx::query(
-            "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
-             select $1, gen_random_uuid(), 'probe.pending', 'probe', gen_random_uuid(), '{}' \
-             from generate_series(1, $2)",
-        )
-        .bind(tenant)
-        .bind(n)
-        .execute(&db.owner)
-        .await
-        .expect("outbox rows");
-    }
+    queue_probe_events(&db, a.tenant, 3).await;
+    queue_probe_events(&db, c.tenant, 200).await;
     let pool = a.store.pool();
     let mut found = api::workers::sql::pending_tenants(pool, 10).await.expect("pending tenants");
     found.sort_by_key(|t| t.to_string());
@@ -894,26 +892,11 @@ async fn the_relay_and_the_stream_read_only_the_outbox_rows_they_need() {
     let db = test_db().await;
     let s = TestServer::start_with(&db, "signals", Ops::new(test_ops(1))).await;
     let tenant = s.tenant;
-    let add = |n: i64| {
-        let owner = db.owner.clone();
-        async move {
-            sqlx::query(
-                "insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload) \
-                 select $1, gen_random_uuid(), 'probe.bulk', 'probe', gen_random_uuid(), '{}' \
-                 from generate_series(1, $2)",
-            )
-            .bind(tenant)
-            .bind(n)
-            .execute(&owner)
-            .await
-            .expect("outbox rows");
-        }
-    };
-    add(HISTORY).await;
+    queue_probe_events(&db, tenant, HISTORY).await;
     let hub = EventHub::default();
     let relayed = api::workers::relay::relay_all(&s.store, &hub).await.expect("relay");
     assert_eq!(relayed as i64, HISTORY);
-    add(NEW).await;
+    queue_probe_events(&db, tenant, NEW).await;
 
     // Rows of `outbox` fetched by this transaction so far.
     async fn fetched(tx: &mut api::workers::sql::Tx) -> i64 {

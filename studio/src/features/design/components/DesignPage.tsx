@@ -84,15 +84,19 @@ export function DesignPage() {
               <td>{Object.keys(t.fields ?? {}).length}</td>
               <td>{t.workflow ? Object.keys(t.workflow.states).length : 1}</td>
               <td>{Object.keys(t.workflow?.transitions ?? {}).length}</td>
-              <td className="row">
-                <Link to={paths.designType(tenant, t.name)} aria-label={`Fields of ${t.name}`}>
-                  Fields
-                </Link>
-                {t.workflow ? (
-                  <Link to={paths.workflow(tenant, t.name)} aria-label={`Workflow of ${t.name}`}>
-                    Workflow
+              <td>
+                {/* A flex box inside the cell: a flex cell is no longer a table cell (its row's
+                    border and height broke at this column). */}
+                <span className="row">
+                  <Link to={paths.designType(tenant, t.name)} aria-label={`Fields of ${t.name}`}>
+                    Fields
                   </Link>
-                ) : null}
+                  {t.workflow ? (
+                    <Link to={paths.workflow(tenant, t.name)} aria-label={`Workflow of ${t.name}`}>
+                      Workflow
+                    </Link>
+                  ) : null}
+                </span>
               </td>
               <td>
                 <button

@@ -123,10 +123,10 @@ export function MigratePanel() {
                     <th scope="row">
                       {e.type} {e.title ?? e.id.slice(0, 8)}
                     </th>
-                    <td>
+                    <td className="state">
                       v{e.from_version} {e.from_state}
                     </td>
-                    <td>{e.to_state ?? ''}</td>
+                    <td className="state">{e.to_state ?? ''}</td>
                     <td>
                       {e.outcome.replace('_', ' ')}
                       {e.reasons?.length ? `: ${e.reasons.join('; ')}` : ''}
