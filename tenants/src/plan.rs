@@ -281,10 +281,10 @@ pub async fn plan(pool: &PgPool, slug: &TenantSlug, package: &Package) -> Result
 }
 
 /// The tenant's latest version number (0 without one).
-async fn max_version(tx: &mut engine::store::sql::Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
+async fn max_version(tx: &mut sqlx::PgConnection, tenant: TenantId) -> Result<i64, sqlx::Error> {
     let v: Option<i64> = sqlx::query_scalar("select max(version) from config_versions where tenant_id = $1")
         .bind(tenant)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     Ok(v.unwrap_or(0))
 }
@@ -302,14 +302,14 @@ pub struct PinCount {
 }
 
 /// [`PinCount`]s of the tenant's entities not on version `to` (tx: tenant set).
-async fn pin_counts(tx: &mut engine::store::sql::Tx, tenant: TenantId, to: i64) -> Result<Vec<PinCount>, sqlx::Error> {
+async fn pin_counts(tx: &mut sqlx::PgConnection, tenant: TenantId, to: i64) -> Result<Vec<PinCount>, sqlx::Error> {
     let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
         "select type, config_version, state, count(*) from entities where tenant_id = $1 and config_version <> $2 \
          group by type, config_version, state order by type, config_version, state",
     )
     .bind(tenant)
     .bind(to)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut versions: Vec<i64> = rows.iter().map(|r| r.1).collect();
     versions.sort_unstable();
@@ -321,7 +321,7 @@ async fn pin_counts(tx: &mut engine::store::sql::Tx, tenant: TenantId, to: i64) 
     )
     .bind(tenant)
     .bind(&versions)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let defs: Vec<(i64, EntityTypeDef)> = types
         .into_iter()
@@ -408,13 +408,13 @@ pub fn pinned(
 /// How many append-only entities (`entities.immutable`, set by the database from their pinned
 /// version) each type has.
 pub async fn immutable_counts(
-    tx: &mut engine::store::sql::Tx,
+    tx: &mut sqlx::PgConnection,
     tenant: TenantId,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     engine::store::sql::set_tenant(tx, tenant).await?;
     sqlx::query_as("select type, count(*) from entities where tenant_id = $1 and immutable group by type order by type")
         .bind(tenant)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
 }
 

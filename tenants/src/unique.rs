@@ -147,14 +147,14 @@ impl UniqueChange {
 }
 
 /// The unique indexes of `tenant` on `entities`, by name, with the comment saying what each is.
-async fn existing(tx: &mut engine::store::sql::Tx, tenant: TenantId) -> Result<HashMap<String, Value>, sqlx::Error> {
+async fn existing(tx: &mut sqlx::PgConnection, tenant: TenantId) -> Result<HashMap<String, Value>, sqlx::Error> {
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "select c.relname::text, obj_description(c.oid, 'pg_class') \
          from pg_index i join pg_class c on c.oid = i.indexrelid \
          where i.indrelid = 'entities'::regclass and starts_with(c.relname::text, $1)",
     )
     .bind(UNIQUE_PREFIX)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let tenant = tenant.to_string();
     Ok(rows
@@ -169,12 +169,12 @@ async fn existing(tx: &mut engine::store::sql::Tx, tenant: TenantId) -> Result<H
 /// The values of `spec`'s fields more than one entity of the tenant holds, and how many such
 /// values there are.
 async fn duplicates(
-    tx: &mut engine::store::sql::Tx,
+    tx: &mut sqlx::PgConnection,
     tenant: TenantId,
     spec: &UniqueSpec,
 ) -> Result<(Vec<Duplicate>, i64), sqlx::Error> {
     let rows: Vec<(Value, i64, i64)> =
-        sqlx::query_as(&spec.duplicates_sql()).bind(tenant).bind(DUPLICATES_SHOWN).fetch_all(&mut **tx).await?;
+        sqlx::query_as(&spec.duplicates_sql()).bind(tenant).bind(DUPLICATES_SHOWN).fetch_all(&mut *tx).await?;
     let total = rows.first().map_or(0, |r| r.2);
     let list = rows
         .into_iter()
@@ -186,7 +186,7 @@ async fn duplicates(
 /// What publishing `package` would build and drop, with the duplicates that would refuse it,
 /// read in `tx` (whose tenant is set).
 pub async fn check(
-    tx: &mut engine::store::sql::Tx,
+    tx: &mut sqlx::PgConnection,
     tenant: TenantId,
     package: &Package,
 ) -> Result<Vec<UniqueChange>, sqlx::Error> {
@@ -247,7 +247,7 @@ pub fn for_new_tenant(package: &Package) -> Vec<UniqueChange> {
 /// Builds the indexes of `package`'s unique constraints and drops those of `tenant` it no longer
 /// has, in the publishing transaction `tx` (tenant set). Refused ([`ApplyError::Invalid`],
 /// nothing built) while entities hold duplicate values.
-pub async fn apply(tx: &mut engine::store::sql::Tx, tenant: TenantId, package: &Package) -> Result<(), ApplyError> {
+pub async fn apply(tx: &mut sqlx::PgConnection, tenant: TenantId, package: &Package) -> Result<(), ApplyError> {
     let changes = check(tx, tenant, package).await?;
     let refused: Vec<PackageError> = changes.iter().filter_map(|c| c.refusal(package)).collect();
     if !refused.is_empty() {
@@ -262,12 +262,12 @@ pub async fn apply(tx: &mut engine::store::sql::Tx, tenant: TenantId, package: &
         match change.action {
             UniqueAction::Drop => {
                 let drop = format!("drop index if exists {}", change.index);
-                sqlx::query(&drop).execute(&mut **tx).await?;
+                sqlx::query(&drop).execute(&mut *tx).await?;
                 tracing::info!(index = %change.index, r#type = %change.type_name, "dropped a unique index");
             }
             UniqueAction::Create => {
                 let Some(spec) = wanted.iter().find(|s| s.name == change.index) else { continue };
-                if let Err(e) = sqlx::query(&spec.create_sql).execute(&mut **tx).await {
+                if let Err(e) = sqlx::query(&spec.create_sql).execute(&mut *tx).await {
                     // A duplicate written between the check and the build (the build waits for it).
                     if let sqlx::Error::Database(db) = &e {
                         if db.code().as_deref() == Some("23505") {
@@ -286,7 +286,7 @@ pub async fn apply(tx: &mut engine::store::sql::Tx, tenant: TenantId, package: &
                 }
                 let comment = spec.comment.to_string().replace('\'', "''");
                 let comment = format!("comment on index {} is '{comment}'", spec.name);
-                sqlx::query(&comment).execute(&mut **tx).await?;
+                sqlx::query(&comment).execute(&mut *tx).await?;
                 tracing::info!(index = %spec.name, r#type = %spec.type_name, fields = ?spec.fields, "built a unique index");
             }
         }

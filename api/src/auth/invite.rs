@@ -11,8 +11,8 @@
 //! it), and a new invitation for the same user replaces the older ones.
 
 use chrono::{DateTime, Utc};
-use engine::store::sql::Tx;
 use engine::store::TenantId;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::secret::{self, Opaque};
@@ -52,7 +52,7 @@ pub fn parse(token: &str) -> Option<Opaque> {
 
 /// Invites `user` (in a transaction whose tenant is set): older invitations of the user are
 /// deleted, so only the newest token works.
-pub async fn create(tx: &mut Tx, tenant: TenantId, user: Uuid, by: &str) -> Result<Invitation, sqlx::Error> {
+pub async fn create(tx: &mut PgConnection, tenant: TenantId, user: Uuid, by: &str) -> Result<Invitation, sqlx::Error> {
     sql::delete_invitations(tx, tenant, user).await?;
     let id = Uuid::now_v7();
     let secret = secret::new_secret();
@@ -62,7 +62,7 @@ pub async fn create(tx: &mut Tx, tenant: TenantId, user: Uuid, by: &str) -> Resu
 
 /// Whether the invitation can be accepted now (unspent, unexpired, its user active): checked
 /// before the slow password hash, and again by [`accept`].
-pub async fn usable(tx: &mut Tx, invite: &Opaque) -> Result<bool, sqlx::Error> {
+pub async fn usable(tx: &mut PgConnection, invite: &Opaque) -> Result<bool, sqlx::Error> {
     sql::invitation_usable(tx, invite.tenant, invite.id, &secret::hash(&invite.secret)).await
 }
 
@@ -77,7 +77,11 @@ pub struct Accepted {
 /// Spends the invitation and sets the user's password (one statement), then ends the user's
 /// sessions, as a password change by an admin does. `None`: no such invitation, or spent,
 /// expired, or its user deactivated.
-pub async fn accept(tx: &mut Tx, invite: &Opaque, password_hash: &str) -> Result<Option<Accepted>, sqlx::Error> {
+pub async fn accept(
+    tx: &mut PgConnection,
+    invite: &Opaque,
+    password_hash: &str,
+) -> Result<Option<Accepted>, sqlx::Error> {
     let tenant = invite.tenant;
     let hash = secret::hash(&invite.secret);
     let Some((user, email, slug)) = sql::accept_invitation(tx, tenant, invite.id, &hash, password_hash).await? else {

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use engine::store::{TenantId, TenantSlug};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cache;
@@ -103,35 +104,41 @@ pub async fn user_by_email(
     Ok(Some((tenant, user)))
 }
 
-type Tx = engine::store::sql::Tx;
-
 /// A user as login needs it: id, email, roles, active, password hash.
 pub type LoginUser = (Uuid, String, Vec<String>, bool, Option<String>);
 
 /// The user of a tenant with this email, case-insensitively (login).
-pub async fn login_user(tx: &mut Tx, tenant: TenantId, email: &str) -> Result<Option<LoginUser>, sqlx::Error> {
+pub async fn login_user(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    email: &str,
+) -> Result<Option<LoginUser>, sqlx::Error> {
     sqlx::query_as(
         "select id, email, roles, active, password_hash from users where tenant_id = $1 and lower(email) = lower($2)",
     )
     .bind(tenant)
     .bind(email)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
 /// Deletes a user's expired refresh tokens.
-pub async fn delete_expired_refresh_tokens(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<(), sqlx::Error> {
+pub async fn delete_expired_refresh_tokens(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    user: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("delete from refresh_tokens where tenant_id = $1 and user_id = $2 and expires_at < now()")
         .bind(tenant)
         .bind(user)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// A new refresh token `id` of session `family`, valid for `days`.
 pub async fn insert_refresh_token(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     family: Uuid,
@@ -149,7 +156,7 @@ pub async fn insert_refresh_token(
     .bind(user)
     .bind(secret_hash)
     .bind(days)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -159,7 +166,7 @@ pub type RefreshTokenRow = (Uuid, Uuid, Vec<u8>, bool, bool, bool);
 
 /// Locks a refresh token's row (`for update`).
 pub async fn lock_refresh_token(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
@@ -169,47 +176,47 @@ pub async fn lock_refresh_token(
     )
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
 /// Revokes every token of a session; how many were still valid.
-pub async fn revoke_family(tx: &mut Tx, tenant: TenantId, family: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn revoke_family(tx: &mut PgConnection, tenant: TenantId, family: Uuid) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "update refresh_tokens set revoked_at = now() where tenant_id = $1 and family_id = $2 and revoked_at is null",
     )
     .bind(tenant)
     .bind(family)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
 }
 
 /// Revokes every session of a user; how many tokens were still valid.
-pub async fn revoke_user_sessions(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn revoke_user_sessions(tx: &mut PgConnection, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "update refresh_tokens set revoked_at = now() where tenant_id = $1 and user_id = $2 and revoked_at is null",
     )
     .bind(tenant)
     .bind(user)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
 }
 
 /// Marks a refresh token spent.
-pub async fn mark_refresh_token_used(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn mark_refresh_token_used(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update refresh_tokens set used_at = now() where tenant_id = $1 and id = $2")
         .bind(tenant)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// The tenant's slug and the user's email, roles and whether they are active (refresh).
 pub async fn session_user(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     user: Uuid,
 ) -> Result<Option<(String, String, Vec<String>, bool)>, sqlx::Error> {
@@ -219,30 +226,33 @@ pub async fn session_user(
     )
     .bind(tenant)
     .bind(user)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
 /// The roles of the tenant's live configuration.
-pub async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>, sqlx::Error> {
+pub async fn tenant_roles(tx: &mut PgConnection, tenant: TenantId) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "select json_object_keys(v.package -> 'tenant' -> 'roles') from config_versions v \
          join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
     )
     .bind(tenant)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
 /// The `user_attributes` the tenant's live configuration declares (as stored; `None` when it
 /// declares none or has no live version).
-pub async fn tenant_user_attributes(tx: &mut Tx, tenant: TenantId) -> Result<Option<serde_json::Value>, sqlx::Error> {
+pub async fn tenant_user_attributes(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
     sqlx::query_scalar(
         "select v.package -> 'tenant' -> 'user_attributes' from config_versions v \
          join tenants t on t.id = v.tenant_id and t.live_version = v.version where t.id = $1",
     )
     .bind(tenant)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map(Option::flatten)
 }
@@ -258,18 +268,18 @@ pub type Attributes = sqlx::types::Json<serde_json::Map<String, serde_json::Valu
 pub type UserRow = (Uuid, String, String, Vec<String>, bool, bool, DateTime<Utc>, DateTime<Utc>, Attributes);
 
 /// The users of a tenant, by email.
-pub async fn list_users(tx: &mut Tx, tenant: TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
+pub async fn list_users(tx: &mut PgConnection, tenant: TenantId) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 order by lower(email)"))
         .bind(tenant)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
 }
 
-pub async fn user(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn user(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {USER_COLUMNS} from users where tenant_id = $1 and id = $2"))
         .bind(tenant)
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
 }
 
@@ -285,7 +295,11 @@ pub struct NewUser<'a> {
 }
 
 /// Inserts a user; `None` when the tenant has a user with this email.
-pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn insert_user(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    user: NewUser<'_>,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "insert into users (tenant_id, id, email, name, roles, active, password_hash, attributes) \
          values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (tenant_id, lower(email)) do nothing returning {USER_COLUMNS}"
@@ -298,7 +312,7 @@ pub async fn insert_user(tx: &mut Tx, tenant: TenantId, user: NewUser<'_>) -> Re
     .bind(user.active)
     .bind(user.password_hash)
     .bind(sqlx::types::Json(user.attributes))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
@@ -315,7 +329,7 @@ pub struct UserChange<'a> {
 
 /// Updates a user; `None` when there is no such user.
 pub async fn update_user(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     change: UserChange<'_>,
@@ -332,7 +346,7 @@ pub async fn update_user(
     .bind(change.active)
     .bind(change.password_hash)
     .bind(change.attributes.map(sqlx::types::Json))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
@@ -342,16 +356,16 @@ const API_KEY_COLUMNS: &str = "id, name, roles, created_at, created_by, revoked_
 pub type ApiKeyRow = (Uuid, String, Vec<String>, DateTime<Utc>, String, Option<DateTime<Utc>>);
 
 /// The API keys of a tenant, oldest first.
-pub async fn list_api_keys(tx: &mut Tx, tenant: TenantId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+pub async fn list_api_keys(tx: &mut PgConnection, tenant: TenantId) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!("select {API_KEY_COLUMNS} from api_keys where tenant_id = $1 order by id"))
         .bind(tenant)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
 }
 
 /// Inserts an API key (`secret_hash`: see `secret::hash`).
 pub async fn insert_api_key(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     name: &str,
@@ -369,18 +383,18 @@ pub async fn insert_api_key(
     .bind(roles)
     .bind(secret_hash)
     .bind(by)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
 }
 
 /// Revokes an API key (again: no change); false when there is no such key.
-pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn revoke_api_key(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
     let found: Option<bool> = sqlx::query_scalar(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2 returning true",
     )
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(found.is_some())
 }
@@ -388,18 +402,18 @@ pub async fn revoke_api_key(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<b
 // --- Invitations (migration 0011; see `super::invite`) -----------------------------------------
 
 /// Deletes a user's invitations (a new one replaces them).
-pub async fn delete_invitations(tx: &mut Tx, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn delete_invitations(tx: &mut PgConnection, tenant: TenantId, user: Uuid) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("delete from invitations where tenant_id = $1 and user_id = $2")
         .bind(tenant)
         .bind(user)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
 }
 
 /// Inserts an invitation valid for `days`; its expiry.
 pub async fn insert_invitation(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     user: Uuid,
@@ -417,13 +431,13 @@ pub async fn insert_invitation(
     .bind(secret_hash)
     .bind(by)
     .bind(days)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
 }
 
 /// Whether an invitation can be accepted now: unspent, unexpired, its user active.
 pub async fn invitation_usable(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     secret_hash: &[u8],
@@ -436,7 +450,7 @@ pub async fn invitation_usable(
     .bind(tenant)
     .bind(id)
     .bind(secret_hash)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
 }
 
@@ -444,7 +458,7 @@ pub async fn invitation_usable(
 /// once, however many requests race): the user's id and email and the tenant's slug, `None`
 /// when the invitation is not usable.
 pub async fn accept_invitation(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     secret_hash: &[u8],
@@ -464,6 +478,6 @@ pub async fn accept_invitation(
     .bind(id)
     .bind(secret_hash)
     .bind(password_hash)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }

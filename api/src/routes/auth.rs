@@ -22,10 +22,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use engine::store::sql::Tx;
 use engine::store::{TenantId, TenantSlug};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::{bearer, password, secret, sql, Credential, ACCESS_TTL_SECS, REFRESH_TTL_DAYS};
@@ -122,7 +122,7 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
 /// Adds a refresh token to a session (`family`), or starts one (`None`). Returns the token and
 /// its session.
 async fn new_refresh_token(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     user: Uuid,
     family: Option<Uuid>,
@@ -238,7 +238,7 @@ struct RefreshRow {
     revoked: bool,
 }
 
-async fn lock_refresh_token(tx: &mut Tx, token: &secret::Opaque) -> Result<Option<RefreshRow>, ApiError> {
+async fn lock_refresh_token(tx: &mut PgConnection, token: &secret::Opaque) -> Result<Option<RefreshRow>, ApiError> {
     let row = sql::lock_refresh_token(tx, token.tenant, token.id).await?;
     Ok(row
         .filter(|r| secret::matches(&token.secret, &r.2))

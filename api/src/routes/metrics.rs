@@ -39,7 +39,9 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     }
     let handle = handle().ok_or_else(|| ApiError::not_found("metrics are not enabled"))?;
     let pool = state.store.pool();
-    let idle = pool.num_idle() as f64;
+    // Connections waiting on the store's shelf for the next transaction are idle too (the pool
+    // counts them as handed out).
+    let idle = (pool.num_idle() + state.store.parked_connections()) as f64;
     metrics::gauge!("switchyard_db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("switchyard_db_pool_connections", "state" => "busy").set((f64::from(pool.size()) - idle).max(0.0));
     metrics::gauge!("switchyard_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));

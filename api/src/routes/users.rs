@@ -18,11 +18,11 @@ use std::collections::HashSet;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use engine::store::sql::Tx;
 use engine::store::TenantId;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
 use tenants::package::{attribute_problems, UserAttributeDef};
 use uuid::Uuid;
 
@@ -155,7 +155,11 @@ fn attributes_schema() -> Value {
 
 /// Checks attributes against the live configuration's `user_attributes` (errors at
 /// `/attributes/<name>`).
-async fn check_attributes(tx: &mut Tx, tenant: TenantId, values: &Map<String, Value>) -> Result<(), ApiError> {
+async fn check_attributes(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    values: &Map<String, Value>,
+) -> Result<(), ApiError> {
     if values.is_empty() {
         return Ok(());
     }
@@ -175,7 +179,7 @@ async fn check_attributes(tx: &mut Tx, tenant: TenantId, values: &Map<String, Va
 }
 
 /// The roles of the tenant's live configuration.
-pub(crate) async fn tenant_roles(tx: &mut Tx, tenant: TenantId) -> Result<HashSet<String>, ApiError> {
+pub(crate) async fn tenant_roles(tx: &mut PgConnection, tenant: TenantId) -> Result<HashSet<String>, ApiError> {
     Ok(sql::tenant_roles(tx, tenant).await?.into_iter().collect())
 }
 

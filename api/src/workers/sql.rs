@@ -7,10 +7,8 @@ use chrono::{DateTime, Utc};
 use engine::store::TenantId;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{FromRow, PgPool, Postgres, Transaction};
+use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
-
-pub type Tx = Transaction<'static, Postgres>;
 
 /// Channel of new outbox rows (payload: the tenant id), notified by the process that committed
 /// them, after the commit and at most every 50 ms (see [`super::commits`]).
@@ -51,8 +49,8 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
     sqlx::query_scalar("select outbox_lag_seconds()").fetch_one(pool).await
 }
 
-pub async fn notify(tx: &mut Tx, channel: &str, tenant: TenantId) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify($1, $2)").bind(channel).bind(tenant.to_string()).execute(&mut **tx).await?;
+pub async fn notify(tx: &mut PgConnection, channel: &str, tenant: TenantId) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, $2)").bind(channel).bind(tenant.to_string()).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -71,11 +69,11 @@ pub async fn notify_all(pool: &PgPool, channel: &str, tenants: &[TenantId]) -> R
 
 /// Locks the tenant's stream row (creating it at 0) and returns its position; `None` when
 /// another relay holds it.
-pub async fn lock_stream(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
+pub async fn lock_stream(tx: &mut PgConnection, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
     let pos: Option<i64> =
         sqlx::query_scalar("select position from event_streams where tenant_id = $1 for update skip locked")
             .bind(tenant)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     if pos.is_some() {
         return Ok(pos);
@@ -85,7 +83,7 @@ pub async fn lock_stream(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, s
         "insert into event_streams (tenant_id, position) values ($1, 0) on conflict (tenant_id) do nothing returning position",
     )
     .bind(tenant)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
@@ -104,7 +102,7 @@ pub struct Pending {
 /// cannot turn into a join): as a plain join, with statistics that lag a growing outbox (a new
 /// tenant's tables are not analyzed yet), the plan was a hash or merge join reading the tenant's
 /// whole outbox, ~20 ms a pass at 65,000 rows and growing with it, where the lookups take ~0.5 ms.
-pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+pub async fn pending_batch(tx: &mut PgConnection, tenant: TenantId, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
     sqlx::query_as(
         "select p.outbox_id, o.event_id, o.name \
          from (select outbox_id from outbox_pending where tenant_id = $1 order by outbox_id limit $2) p \
@@ -114,15 +112,18 @@ pub async fn pending_batch(tx: &mut Tx, tenant: TenantId, limit: i64) -> Result<
     )
     .bind(tenant)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
 /// Every webhook of the tenant: id and event patterns.
-pub async fn webhook_patterns(tx: &mut Tx, tenant: TenantId) -> Result<Vec<(Uuid, Vec<String>)>, sqlx::Error> {
+pub async fn webhook_patterns(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<Vec<(Uuid, Vec<String>)>, sqlx::Error> {
     sqlx::query_as("select id, events from webhooks where tenant_id = $1 order by id")
         .bind(tenant)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
 }
 
@@ -130,7 +131,7 @@ pub async fn webhook_patterns(tx: &mut Tx, tenant: TenantId) -> Result<Vec<(Uuid
 /// their positions, the pending rows cleared, the stream's position moved to `position`, and a
 /// `NOTIFY` of the tenant on each of `channels` (sent at the commit).
 pub async fn append_events(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     positions: &[i64],
     outbox_ids: &[i64],
@@ -150,7 +151,7 @@ pub async fn append_events(
     .bind(outbox_ids)
     .bind(position)
     .bind(channels)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -163,7 +164,7 @@ pub struct NewDeliveries {
     pub event_ids: Vec<Uuid>,
 }
 
-pub async fn queue_deliveries(tx: &mut Tx, tenant: TenantId, d: &NewDeliveries) -> Result<u64, sqlx::Error> {
+pub async fn queue_deliveries(tx: &mut PgConnection, tenant: TenantId, d: &NewDeliveries) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "insert into webhook_deliveries (tenant_id, id, webhook_id, outbox_id, event_id, next_attempt_at) \
          select $1, i, w, o, e, now() from unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::uuid[]) as u(i, w, o, e) \
@@ -174,7 +175,7 @@ pub async fn queue_deliveries(tx: &mut Tx, tenant: TenantId, d: &NewDeliveries) 
     .bind(&d.webhook_ids)
     .bind(&d.outbox_ids)
     .bind(&d.event_ids)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
 }
@@ -197,10 +198,10 @@ pub struct EventRecord {
 }
 
 /// The last position of the tenant's stream (0 when nothing was relayed yet).
-pub async fn stream_position(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
+pub async fn stream_position(tx: &mut PgConnection, tenant: TenantId) -> Result<i64, sqlx::Error> {
     let pos: Option<i64> = sqlx::query_scalar("select position from event_streams where tenant_id = $1")
         .bind(tenant)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(pos.unwrap_or(0))
 }
@@ -209,7 +210,7 @@ pub async fn stream_position(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx:
 /// those whose name is one of `names` or starts with one of `prefixes`. Each event's outbox row
 /// is looked up by key (see [`pending_batch`]: a join could read the tenant's whole outbox).
 pub async fn list_events(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     after: i64,
     names: Option<&[String]>,
@@ -231,7 +232,7 @@ pub async fn list_events(
     .bind(names)
     .bind(prefixes)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
@@ -260,7 +261,11 @@ pub struct NewWebhook<'a> {
     pub created_by: &'a str,
 }
 
-pub async fn insert_webhook(tx: &mut Tx, tenant: TenantId, w: NewWebhook<'_>) -> Result<Webhook, sqlx::Error> {
+pub async fn insert_webhook(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    w: NewWebhook<'_>,
+) -> Result<Webhook, sqlx::Error> {
     let row = sqlx::query(&format!(
         "insert into webhooks (tenant_id, id, name, url, events, secret, created_by) values ($1, $2, $3, $4, $5, $6, $7) \
          returning {WEBHOOK_COLUMNS}"
@@ -272,7 +277,7 @@ pub async fn insert_webhook(tx: &mut Tx, tenant: TenantId, w: NewWebhook<'_>) ->
     .bind(w.events)
     .bind(w.secret)
     .bind(w.created_by)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Webhook::from_row(&row)
 }
@@ -313,34 +318,34 @@ pub async fn delete_named_webhooks_except(
     Ok(done.rows_affected())
 }
 
-pub async fn count_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select count(*) from webhooks where tenant_id = $1").bind(tenant).fetch_one(&mut **tx).await
+pub async fn count_webhooks(tx: &mut PgConnection, tenant: TenantId) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from webhooks where tenant_id = $1").bind(tenant).fetch_one(&mut *tx).await
 }
 
-pub async fn list_webhooks(tx: &mut Tx, tenant: TenantId) -> Result<Vec<Webhook>, sqlx::Error> {
+pub async fn list_webhooks(tx: &mut PgConnection, tenant: TenantId) -> Result<Vec<Webhook>, sqlx::Error> {
     let rows =
         sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 order by created_at, id"))
             .bind(tenant)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
     rows.iter().map(Webhook::from_row).collect()
 }
 
-pub async fn get_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<Option<Webhook>, sqlx::Error> {
+pub async fn get_webhook(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<Option<Webhook>, sqlx::Error> {
     let row = sqlx::query(&format!("select {WEBHOOK_COLUMNS} from webhooks where tenant_id = $1 and id = $2"))
         .bind(tenant)
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(Webhook::from_row).transpose()
 }
 
 /// Deletes a webhook with its deliveries and their attempts. False when there was none.
-pub async fn delete_webhook(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete_webhook(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from webhooks where tenant_id = $1 and id = $2")
         .bind(tenant)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -377,7 +382,7 @@ const DELIVERY_SELECT: &str = "select d.id, d.webhook_id, d.event_id, o.name as 
 /// A webhook's deliveries, newest first (`before`: the id of the last one of the previous page;
 /// ids are uuid v7, so time ordered).
 pub async fn list_deliveries(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     webhook: Uuid,
     status: Option<&str>,
@@ -393,13 +398,13 @@ pub async fn list_deliveries(
     .bind(status)
     .bind(before)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     rows.iter().map(Delivery::from_row).collect()
 }
 
 pub async fn get_delivery(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     webhook: Uuid,
     id: Uuid,
@@ -408,14 +413,19 @@ pub async fn get_delivery(
         .bind(tenant)
         .bind(webhook)
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(Delivery::from_row).transpose()
 }
 
 /// Queues a delivery again, due now, with a fresh retry budget (whatever its status). False when
 /// there is no such delivery.
-pub async fn replay_delivery(tx: &mut Tx, tenant: TenantId, webhook: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn replay_delivery(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    webhook: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update webhook_deliveries set status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now() \
          where tenant_id = $1 and webhook_id = $2 and id = $3",
@@ -423,7 +433,7 @@ pub async fn replay_delivery(tx: &mut Tx, tenant: TenantId, webhook: Uuid, id: U
     .bind(tenant)
     .bind(webhook)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -453,7 +463,7 @@ pub struct Claimed {
 /// if this worker dies before it records the outcome. The webhook and the event are looked up by
 /// key (see [`pending_batch`]).
 pub async fn claim_due(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     limit: i64,
     lease_secs: f64,
@@ -478,12 +488,12 @@ pub async fn claim_due(
     .bind(tenant)
     .bind(limit)
     .bind(lease_secs)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
-pub async fn tenant_slug(tx: &mut Tx, tenant: TenantId) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("select slug from tenants where id = $1").bind(tenant).fetch_optional(&mut **tx).await
+pub async fn tenant_slug(tx: &mut PgConnection, tenant: TenantId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select slug from tenants where id = $1").bind(tenant).fetch_optional(&mut *tx).await
 }
 
 /// What became of an attempt.
@@ -500,7 +510,7 @@ pub struct AttemptResult {
 /// Records an attempt's outcome, unless the claim is no longer ours (the lease ran out and
 /// another worker took it, or it was replayed or deleted meanwhile). Returns whether recorded.
 pub async fn record_attempt(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     delivery: Uuid,
     attempt: i32,
@@ -520,7 +530,7 @@ pub async fn record_attempt(
     .bind(r.retry_in_secs)
     .bind(r.status_code)
     .bind(&r.error)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
@@ -535,7 +545,7 @@ pub async fn record_attempt(
     .bind(r.status_code)
     .bind(&r.error)
     .bind(r.duration_ms)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(true)
 }

@@ -5,8 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use indexmap::IndexMap;
 use ontology::def::EntityTypeDef;
+use sqlx::PgConnection;
 
-use super::sql::{self, Tx};
+use super::sql::{self};
 use super::{StoreError, TenantId};
 use crate::compiled::CompiledTenant;
 use crate::limits::Limits;
@@ -33,7 +34,12 @@ impl DefinitionCache {
         self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned())
     }
 
-    pub async fn get(&self, tx: &mut Tx, tenant: TenantId, version: i64) -> Result<Arc<CompiledTenant>, StoreError> {
+    pub async fn get(
+        &self,
+        tx: &mut PgConnection,
+        tenant: TenantId,
+        version: i64,
+    ) -> Result<Arc<CompiledTenant>, StoreError> {
         if let Some(hit) = self.inner.read().ok().and_then(|m| m.get(&(tenant, version)).cloned()) {
             return Ok(hit);
         }

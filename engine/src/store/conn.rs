@@ -106,6 +106,18 @@ pub fn usable(meta: &PoolConnectionMetadata) -> bool {
     opened_after_last_death(meta.age)
 }
 
+/// Whether a connection that left the pool at `taken` may be used again without the pool's
+/// look at it: it left after the last connection death seen ([`note`]), so the pool had checked
+/// it was opened after that death ([`usable`]).
+pub fn taken_after_last_death(taken: Instant) -> bool {
+    let death = LAST_DEATH.load(Ordering::Relaxed);
+    if death == 0 {
+        return true;
+    }
+    let at = u64::try_from(taken.saturating_duration_since(base()).as_nanos()).unwrap_or(u64::MAX);
+    at >= death
+}
+
 fn opened_after_last_death(age: Duration) -> bool {
     let death = LAST_DEATH.load(Ordering::Relaxed);
     if death == 0 {

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::sql::{self, Tx};
+use super::sql::{self};
 use super::{StoreError, TenantId};
 use crate::compiled::CompiledTenant;
 use crate::decision::{DataTables, DecisionTable, MAX_ROWS};
@@ -39,7 +40,7 @@ impl DataTableCache {
     /// The data tables of `defs` (version `version` of `tenant`), up to date with the rows.
     pub async fn tables(
         &self,
-        tx: &mut Tx,
+        tx: &mut PgConnection,
         tenant: TenantId,
         version: i64,
         defs: &CompiledTenant,

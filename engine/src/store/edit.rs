@@ -4,6 +4,7 @@
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::sql::{self, HistoryRow, StoredEntity};
@@ -213,7 +214,7 @@ fn refuse_immutable(
 /// Writes the history row (state unchanged) and the event of an edit or a deletion.
 #[expect(clippy::too_many_arguments, reason = "one call per kind of write; each argument is a part of the row")]
 async fn record(
-    tx: &mut sql::Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     stored: &StoredEntity,
     what: &str,

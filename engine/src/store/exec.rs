@@ -9,10 +9,11 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::sql::{self, HistoryRow, NewTimer, StoredEntity, Tx};
+use super::sql::{self, HistoryRow, NewTimer, StoredEntity};
 use super::{entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantId};
 use crate::compiled::{CompiledTenant, CompiledWorkflow};
 use crate::eval::{self, GuardKind, LoadKind, LoadRequest, Rejection};
@@ -393,7 +394,11 @@ pub(super) struct Step<'a> {
 }
 
 /// Gives `prepared` the earlier actors its four-eyes needs (one query, only when it needs any).
-async fn load_history(tx: &mut Tx, tenant: TenantId, prepared: &mut eval::Prepared<'_>) -> Result<(), StoreError> {
+async fn load_history(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    prepared: &mut eval::Prepared<'_>,
+) -> Result<(), StoreError> {
     if prepared.needs_history().is_empty() {
         return Ok(());
     }
@@ -406,7 +411,7 @@ async fn load_history(tx: &mut Tx, tenant: TenantId, prepared: &mut eval::Prepar
 /// `entity` has just entered its state (created in it, or moved to it from another state):
 /// starts the state's timers, due from `now`.
 async fn start_timers(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     workflow: &CompiledWorkflow,
     entity: &Entity,
@@ -433,7 +438,7 @@ async fn start_timers(
 /// Runs one transition on a locked entity and, recursively, its follow-ups.
 pub(super) fn run<'a>(
     cx: &'a RunCtx<'a>,
-    tx: &'a mut Tx,
+    tx: &'a mut PgConnection,
     stored: StoredEntity,
     step: Step<'a>,
     events: &'a mut Vec<EmittedEvent>,
@@ -692,7 +697,7 @@ enum Locks {
 /// loads that read them ([`eval::Prepared::next_stage`], pure), until every load has run.
 async fn load_stages(
     store: &Store,
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     prepared: &mut eval::Prepared<'_>,
     locks: Locks,
@@ -711,7 +716,7 @@ async fn load_stages(
 /// filters (each of which locks its rows in id order), so two transitions locking the same rows
 /// in one stage take them in the same order.
 async fn load_stage(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     requests: &[LoadRequest],
     locks: Locks,
@@ -769,7 +774,7 @@ fn created_event(e: &Entity) -> EmittedEvent {
 
 pub(super) async fn create(
     store: &Store,
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     mut data: Value,
@@ -878,7 +883,7 @@ pub(super) async fn create(
 /// Returns `None` when `skip_if_exists` and the id is taken.
 #[expect(clippy::too_many_arguments, reason = "the parts of a new entity, each used once")]
 async fn insert_new(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     defs: &Arc<CompiledTenant>,
     version: i64,
@@ -999,7 +1004,7 @@ pub(super) async fn available(
 /// inbox ([`super::inbox`]) both use it, so they cannot disagree.
 pub(super) async fn explain(
     store: &Store,
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     stored: &StoredEntity,
     actor: &Actor,

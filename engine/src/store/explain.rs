@@ -12,10 +12,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::exec::{self, TransitionInfo, MAX_LOAD_ROWS};
-use super::sql::{self, StoredEntity, Tx};
+use super::sql::{self, StoredEntity};
 use super::{Store, StoreError, TenantId};
 use crate::compiled::{CompiledTenant, CompiledTransition};
 use crate::decision::DataTables;
@@ -49,7 +50,7 @@ impl Job<'_> {
 /// what [`exec::explain`] answers for each.
 pub(super) async fn explain_many(
     store: &Store,
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     entities: &[&StoredEntity],
     actor: &Actor,
@@ -186,7 +187,7 @@ pub(super) async fn explain_many(
 /// loads, one per type (a branch per request), identical requests asked once. The answers in the order of
 /// `requests`.
 async fn run_requests<'r>(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     requests: impl Iterator<Item = &'r LoadRequest> + Clone,
 ) -> Result<Vec<Loaded>, StoreError> {

@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::exec::TransitionInfo;
@@ -175,7 +176,7 @@ pub(super) async fn page(
 /// The candidates the actor does not see by the record rules of its roles (one statement per
 /// type of the batch that has rules for the actor, none otherwise): they are not in its inbox.
 async fn hidden_by_record_rules(
-    tx: &mut sql::Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     live: &crate::compiled::CompiledTenant,
     actor: &Actor,

@@ -26,13 +26,15 @@ mod refs;
 pub mod sql;
 mod tenant_id;
 mod timers;
+pub mod tx;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
+pub use tx::Tx;
 use uuid::Uuid;
 
 use crate::compiled::CompiledTenant;
@@ -104,6 +106,8 @@ pub struct CreateOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Connections whose last transaction ended cleanly, for the next one ([`tx`]).
+    shelf: Arc<tx::Shelf>,
     defs: DefinitionCache,
     limits: Arc<Limits>,
     /// Each tenant's live version as last read, and when: permission checks use it for up to
@@ -147,6 +151,7 @@ impl Store {
         let limits = Arc::new(limits);
         let (commits, _) = tokio::sync::broadcast::channel(COMMIT_SIGNALS);
         Store {
+            shelf: tx::Shelf::new(&pool),
             pool,
             defs: DefinitionCache::new(limits.clone()),
             limits,
@@ -215,11 +220,7 @@ impl Store {
 
     /// Commits a transaction that may have written outbox rows, then says so
     /// ([`Store::outbox_committed`]).
-    pub(crate) async fn commit_writes(
-        &self,
-        tx: Transaction<'static, Postgres>,
-        tenant: TenantId,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn commit_writes(&self, tx: Tx, tenant: TenantId) -> Result<(), StoreError> {
         // Lost while committing: applied or not, nobody knows; never run again.
         tx.commit().await.map_err(|e| match conn::note(&e) {
             true => StoreError::CommitLost(e),
@@ -246,7 +247,7 @@ impl Store {
     /// each waited for a connection none would give back (a test saw a 30 s stall).
     pub(crate) async fn live_cached_in(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut PgConnection,
         tenant: TenantId,
     ) -> Result<Arc<CompiledTenant>, StoreError> {
         if let Some(defs) = self.live_fresh(tenant) {
@@ -338,7 +339,7 @@ impl Store {
     /// transition checks it on the row it has locked). No statement when no rule applies.
     pub(crate) async fn sees(
         &self,
-        tx: &mut sql::Tx,
+        tx: &mut PgConnection,
         tenant: TenantId,
         actor: &Actor,
         type_name: &str,
@@ -413,13 +414,25 @@ impl Store {
     /// nothing had been done on it.
     /// When the database cannot be reached, the error says so ([`StoreError::Unreachable`]):
     /// nothing was done.
-    pub async fn begin(&self, tenant: TenantId) -> Result<Transaction<'static, Postgres>, StoreError> {
-        conn::retry_dead(|| self.pool.begin_with(sql::begin_for(tenant))).await.map_err(StoreError::unreachable)
+    pub async fn begin(&self, tenant: TenantId) -> Result<Tx, StoreError> {
+        conn::retry_dead(|| self.shelf.begin(sql::begin_for(tenant))).await.map_err(StoreError::unreachable)
+    }
+
+    /// Begins a transaction that sets no tenant (it sees no tenant's rows: finding a tenant by
+    /// its slug, claiming a due timer of any tenant before setting its tenant).
+    pub(crate) async fn begin_untenanted(&self) -> Result<Tx, StoreError> {
+        conn::retry_dead(|| self.shelf.begin("begin")).await.map_err(StoreError::unreachable)
+    }
+
+    /// How many connections wait on this store's shelf for the next transaction ([`tx`]): idle,
+    /// though the pool counts them as handed out.
+    pub fn parked_connections(&self) -> usize {
+        self.shelf.len()
     }
 
     /// Finds a tenant's id by its slug (login, CLI, the demo).
     pub async fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<TenantId>, StoreError> {
-        let mut tx = conn::retry_dead(|| self.pool.begin()).await?;
+        let mut tx = self.begin_untenanted().await?;
         let id = sql::tenant_by_slug(&mut tx, slug).await?;
         tx.commit().await?;
         Ok(id)
@@ -515,7 +528,7 @@ impl Store {
 
     pub async fn create_entity_in(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut PgConnection,
         tenant: TenantId,
         type_name: &str,
         data: Value,
@@ -637,11 +650,7 @@ impl Store {
         timers::of_entity(self, tenant, entity_id).await
     }
 
-    async fn live_in(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        tenant: TenantId,
-    ) -> Result<(i64, Arc<CompiledTenant>), StoreError> {
+    async fn live_in(&self, tx: &mut PgConnection, tenant: TenantId) -> Result<(i64, Arc<CompiledTenant>), StoreError> {
         let version = sql::live_version(tx, tenant).await?.ok_or(StoreError::NoLiveVersion)?;
         let defs = self.defs.get(tx, tenant, version).await?;
         Ok((version, defs))

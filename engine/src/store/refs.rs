@@ -13,16 +13,17 @@ use std::collections::{BTreeSet, HashMap};
 
 use ontology::compile::{CompiledType, FieldError};
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::sql::{self, Tx};
+use super::sql::{self};
 use super::{StoreError, TenantId};
 use crate::eval::Rejection;
 
 /// Checks the references of `data` (of type `ty`); `before` (the data as it was) limits the check
 /// to reference values that changed. Errors name the field path under `prefix` (e.g. `/data`).
 pub async fn check(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     ty: &CompiledType,
     data: &Value,
@@ -67,7 +68,7 @@ pub async fn check(
 /// The user fields' part of [`check`]: each changed user id names an active user of the tenant
 /// with the field's role (the rows read `FOR SHARE`, in id order).
 async fn check_users(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     ty: &CompiledType,
     data: &Value,
@@ -120,7 +121,7 @@ fn user_problem(user: Option<&sql::UserRow>, id: Uuid, role: Option<&str>) -> Op
 /// either way; the id is what is stored). An address that names no user of the tenant is a 422
 /// at its path under `prefix`; whether the user is active and has the role is [`check`]'s.
 pub async fn resolve_user_emails(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     ty: &CompiledType,
     data: &mut Value,

@@ -6,14 +6,14 @@
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::{EmittedEvent, HistoryActor, HistoryEntry, StoreError, TenantId, TenantSlug};
 use crate::model::Entity;
 
-pub type Tx = Transaction<'static, Postgres>;
+pub use super::tx::Tx;
 
 /// An entity row with the config version it is pinned to.
 #[derive(Debug, Clone)]
@@ -59,23 +59,23 @@ pub fn begin_for(tenant: TenantId) -> String {
 /// Sets the tenant of row-level security for the rest of the transaction: the one way (with
 /// [`begin_for`]) every crate does it, so no path can set it differently or forget it. Every
 /// statement on tenant data runs after it, in the same transaction.
-pub async fn set_tenant(tx: &mut Tx, tenant: TenantId) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut **tx).await?;
+pub async fn set_tenant(tx: &mut PgConnection, tenant: TenantId) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
     Ok(())
 }
 
 /// The tenant of this slug, if there is one: sets the slug setting (`app.tenant_slug`, what
 /// row-level security lets the `tenants` row be found by) for the rest of the transaction, not
 /// the tenant itself.
-pub async fn tenant_by_slug(tx: &mut Tx, slug: &TenantSlug) -> Result<Option<TenantId>, sqlx::Error> {
-    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug.as_str()).execute(&mut **tx).await?;
-    sqlx::query_scalar("select id from tenants where slug = $1").bind(slug.as_str()).fetch_optional(&mut **tx).await
+pub async fn tenant_by_slug(tx: &mut PgConnection, slug: &TenantSlug) -> Result<Option<TenantId>, sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_slug', $1, true)").bind(slug.as_str()).execute(&mut *tx).await?;
+    sqlx::query_scalar("select id from tenants where slug = $1").bind(slug.as_str()).fetch_optional(&mut *tx).await
 }
 
-pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
+pub async fn live_version(tx: &mut PgConnection, tenant: TenantId) -> Result<Option<i64>, sqlx::Error> {
     let v: Option<Option<i64>> = sqlx::query_scalar("select live_version from tenants where id = $1")
         .bind(tenant)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(v.flatten())
 }
@@ -86,7 +86,7 @@ pub async fn live_version(tx: &mut Tx, tenant: TenantId) -> Result<Option<i64>, 
 pub type Definitions = (Value, Option<Value>, Option<Value>, Option<Value>, Option<String>);
 
 pub async fn config_definitions(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     version: i64,
 ) -> Result<Option<Definitions>, sqlx::Error> {
@@ -97,14 +97,14 @@ pub async fn config_definitions(
     )
     .bind(tenant)
     .bind(version)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
 /// The stamp of the entities of each of `types` (those with none are absent): `(count, sum of
 /// versions, latest updated_at)`; see `store::decisions`.
 pub async fn row_stamps(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     types: &[String],
 ) -> Result<Vec<(String, (i64, i64, Option<chrono::DateTime<chrono::Utc>>))>, sqlx::Error> {
@@ -114,7 +114,7 @@ pub async fn row_stamps(
     )
     .bind(tenant)
     .bind(types)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().map(|(t, c, v, u)| (t, (c, v, u))).collect())
 }
@@ -122,7 +122,7 @@ pub async fn row_stamps(
 /// The rows of a decision table kept as entities of `type_name` (in `states`, when given): id,
 /// data and creation time, at most `limit`.
 pub async fn decision_rows(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     states: &[String],
@@ -136,12 +136,12 @@ pub async fn decision_rows(
     .bind(type_name)
     .bind(states)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
 pub async fn get_entity(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     lock: bool,
@@ -151,12 +151,12 @@ pub async fn get_entity(
     } else {
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2")
     };
-    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut *tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
 pub async fn get_typed(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     id: Uuid,
@@ -167,7 +167,7 @@ pub async fn get_typed(
     } else {
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3")
     };
-    let row = sqlx::query(&query).bind(tenant).bind(type_name).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(type_name).bind(id).fetch_optional(&mut *tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
@@ -175,7 +175,7 @@ pub async fn get_typed(
 /// name a data field. An array value means "one of". Rows come in id order (and are locked in
 /// that order when `lock`), so two transitions locking the same rows cannot deadlock.
 pub async fn load_where(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     conditions: &[(String, Value)],
@@ -190,14 +190,14 @@ pub async fn load_where(
         query.push_str(" for update");
     }
     let q = bind_all(sqlx::query(&query).bind(tenant).bind(type_name), binds);
-    let rows = q.fetch_all(&mut **tx).await?;
+    let rows = q.fetch_all(&mut *tx).await?;
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
 
 /// The rows of `type_name` among `ids` (no lock), in id order: the `by id` loads of many
 /// entities in one statement (the inbox).
 pub async fn get_typed_many(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     ids: &[Uuid],
@@ -205,7 +205,7 @@ pub async fn get_typed_many(
     let query = format!(
         "select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = any($3) order by id"
     );
-    let rows = sqlx::query(&query).bind(tenant).bind(type_name).bind(ids).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(&query).bind(tenant).bind(type_name).bind(ids).fetch_all(&mut *tx).await?;
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
 
@@ -214,7 +214,7 @@ pub async fn get_typed_many(
 /// the order of `requests`. One `union all` branch per request, each with its own parameters, so
 /// that each is planned with its values as [`load_where`]'s statement is.
 pub async fn load_where_many(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     requests: &[&[(String, Value)]],
@@ -237,7 +237,7 @@ pub async fn load_where_many(
         query.push_str(&format!(" order by id limit {limit})"));
     }
     let q = bind_all(sqlx::query(&query).bind(tenant).bind(type_name), binds);
-    let rows = q.fetch_all(&mut **tx).await?;
+    let rows = q.fetch_all(&mut *tx).await?;
     let mut out: Vec<Vec<StoredEntity>> = vec![Vec::new(); requests.len()];
     for row in &rows {
         let i: i32 = row.try_get("batch_index")?;
@@ -322,7 +322,7 @@ fn array_texts(v: &Value) -> Vec<String> {
 /// same transaction, and bumps it to 1).
 #[expect(clippy::too_many_arguments, reason = "one bind per column; a struct would only rename them")]
 pub async fn insert_entity(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     type_name: &str,
@@ -349,7 +349,7 @@ pub async fn insert_entity(
         .bind(now)
         .bind(actor)
         .bind(version)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
@@ -381,7 +381,7 @@ pub async fn unique_index_fields(
 
 /// Writes a new state and data, bumping the version. Returns the new row.
 pub async fn update_entity(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
     state: &str,
@@ -400,7 +400,7 @@ pub async fn update_entity(
         .bind(data)
         .bind(now)
         .bind(actor)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     Ok(entity_from_row(&row)?)
 }
@@ -420,7 +420,7 @@ pub struct HistoryRow<'a> {
     pub parent_id: Option<i64>,
 }
 
-pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) -> Result<i64, StoreError> {
+pub async fn insert_history(tx: &mut PgConnection, tenant: TenantId, h: HistoryRow<'_>) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar(
         "insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning id",
@@ -438,7 +438,7 @@ pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) ->
     .bind(h.changes)
     .bind(h.config_version)
     .bind(h.parent_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -447,7 +447,7 @@ pub async fn insert_history(tx: &mut Tx, tenant: TenantId, h: HistoryRow<'_>) ->
 /// event): the entity's new state and data, its history row, and `events` (in their order) in
 /// the outbox under that history row. Returns the updated entity and the history row's id.
 pub async fn record_transition(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     data: &Value,
     h: HistoryRow<'_>,
@@ -490,20 +490,24 @@ pub async fn record_transition(
         .bind(events.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.entity_id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     let history_id: i64 = row.try_get("history_id")?;
     Ok((entity_from_row(&row)?, history_id))
 }
 
-pub async fn history(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<Vec<HistoryEntry>, StoreError> {
+pub async fn history(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    entity_id: Uuid,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows = sqlx::query(
         "select id, transition, from_state, to_state, actor_id, actor_email, at, input, changes, config_version, parent_id \
          from transitions where tenant_id = $1 and entity_id = $2 order by id",
     )
     .bind(tenant)
     .bind(entity_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -524,7 +528,7 @@ pub async fn history(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<V
 }
 
 pub async fn insert_event(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     event: &EmittedEvent,
     transition_id: Option<i64>,
@@ -540,29 +544,34 @@ pub async fn insert_event(
     .bind(event.entity_id)
     .bind(&event.payload)
     .bind(transition_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// The next value of a per-tenant sequence (1 for a new one), inside the caller's transaction.
-pub async fn next_sequence(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<i64, StoreError> {
+pub async fn next_sequence(tx: &mut PgConnection, tenant: TenantId, name: &str) -> Result<i64, StoreError> {
     let v = sqlx::query_scalar(
         "insert into sequences (tenant_id, name, value) values ($1, $2, 1) \
          on conflict (tenant_id, name) do update set value = sequences.value + 1 returning value",
     )
     .bind(tenant)
     .bind(name)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(v)
 }
 
 /// Serialises requests that share an idempotency key (the second waits for the first).
-pub async fn lock_idempotency_key(tx: &mut Tx, tenant: TenantId, actor: &str, key: &str) -> Result<(), StoreError> {
+pub async fn lock_idempotency_key(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    actor: &str,
+    key: &str,
+) -> Result<(), StoreError> {
     sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("{tenant}/{actor}/{key}"))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -571,7 +580,7 @@ pub async fn lock_idempotency_key(tx: &mut Tx, tenant: TenantId, actor: &str, ke
 /// transaction) is under `ttl`: its request hash, status and answer. An older record is
 /// treated as absent (see [`put_idempotency`]).
 pub async fn get_idempotency(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     actor: &str,
     key: &str,
@@ -587,7 +596,7 @@ pub async fn get_idempotency(
     .bind(actor)
     .bind(key)
     .bind(interval(ttl))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(match row {
         Some(r) => Some((r.try_get("request_hash")?, r.try_get("status")?, r.try_get("response")?)),
@@ -610,7 +619,7 @@ pub struct IdempotencyRecord<'a> {
 /// the answer is [`StoreError::IdempotencyRecordLive`], which rolls the request back rather
 /// than record a second execution.
 pub async fn put_idempotency(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     actor: &str,
     key: &str,
@@ -632,7 +641,7 @@ pub async fn put_idempotency(
     .bind(record.status)
     .bind(record.response)
     .bind(interval(ttl))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if written.rows_affected() != 1 {
         return Err(StoreError::IdempotencyRecordLive);
@@ -649,7 +658,7 @@ pub fn interval(d: std::time::Duration) -> sqlx::postgres::types::PgInterval {
 /// Who fired each of `transitions` on an entity before: transition → distinct actor ids. One
 /// query; transitions nobody fired are absent.
 pub async fn earlier_actors(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     entity_id: Uuid,
     transitions: &[String],
@@ -661,7 +670,7 @@ pub async fn earlier_actors(
     .bind(tenant)
     .bind(entity_id)
     .bind(transitions)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().collect())
 }
@@ -669,7 +678,7 @@ pub async fn earlier_actors(
 /// [`earlier_actors`] of many entities in one statement: entity → transition → the ids of the
 /// actors who fired it on the entity (of `transitions`; a transition nobody fired is missing).
 pub async fn earlier_actors_many(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     entity_ids: &[Uuid],
     transitions: &[String],
@@ -681,7 +690,7 @@ pub async fn earlier_actors_many(
     .bind(tenant)
     .bind(entity_ids)
     .bind(transitions)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut out: std::collections::HashMap<Uuid, IndexMap<String, Vec<String>>> = std::collections::HashMap::new();
     for (entity, transition, actors) in rows {
@@ -700,7 +709,7 @@ pub struct NewTimer<'a> {
 
 /// Starts the timers of the state an entity has just entered (at `entity_version`).
 pub async fn insert_timers(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     entity_id: Uuid,
     state: &str,
@@ -721,7 +730,7 @@ pub async fn insert_timers(
         .bind(t.due_at)
         .bind(entity_version)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(())
@@ -729,7 +738,7 @@ pub async fn insert_timers(
 
 /// Settles an entity's pending timers as 'cancelled' (it left their state). Returns how many.
 pub async fn cancel_timers(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     entity_id: Uuid,
     now: DateTime<Utc>,
@@ -741,7 +750,7 @@ pub async fn cancel_timers(
     .bind(tenant)
     .bind(entity_id)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())
 }
@@ -750,14 +759,14 @@ pub async fn cancel_timers(
 /// transaction and passing over timers locked by others and those in `skip`. Returns
 /// `(tenant, timer id)`. See `migrations/0002_timers.sql` for how it sees every tenant's rows.
 pub async fn claim_due_timer(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     now: DateTime<Utc>,
     skip: &[i64],
 ) -> Result<Option<(TenantId, i64)>, StoreError> {
     let row: Option<(TenantId, i64)> = sqlx::query_as("select tenant_id, id from claim_due_timers($1, 1, $2)")
         .bind(now)
         .bind(skip)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(row)
 }
@@ -776,34 +785,38 @@ pub struct TimerRow {
     pub outcome: Option<String>,
 }
 
-pub async fn get_timer(tx: &mut Tx, tenant: TenantId, id: i64) -> Result<Option<TimerRow>, StoreError> {
+pub async fn get_timer(tx: &mut PgConnection, tenant: TenantId, id: i64) -> Result<Option<TimerRow>, StoreError> {
     let row = sqlx::query_as(
         "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
          from timers where tenant_id = $1 and id = $2",
     )
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(row)
 }
 
 /// An entity's timers, oldest first.
-pub async fn entity_timers(tx: &mut Tx, tenant: TenantId, entity_id: Uuid) -> Result<Vec<TimerRow>, StoreError> {
+pub async fn entity_timers(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    entity_id: Uuid,
+) -> Result<Vec<TimerRow>, StoreError> {
     let rows = sqlx::query_as(
         "select id, entity_id, state, transition, input, due_at, entity_version, fired_at, outcome \
          from timers where tenant_id = $1 and entity_id = $2 order by id",
     )
     .bind(tenant)
     .bind(entity_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows)
 }
 
 /// Settles a timer: when and how (`fired`, `cancelled`, a rejection code).
 pub async fn settle_timer(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: i64,
     at: DateTime<Utc>,
@@ -814,7 +827,7 @@ pub async fn settle_timer(
         .bind(id)
         .bind(at)
         .bind(outcome)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -822,43 +835,43 @@ pub async fn settle_timer(
 /// Locks an entity unless another transaction holds it: `Ok(None)` when it is locked by
 /// someone else or does not exist (see [`entity_exists`]).
 pub async fn lock_entity_skip_locked(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<StoredEntity>, StoreError> {
     let query =
         format!("select {ENTITY_COLUMNS} from entities where tenant_id = $1 and id = $2 for update skip locked");
-    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
+    let row = sqlx::query(&query).bind(tenant).bind(id).fetch_optional(&mut *tx).await?;
     Ok(row.as_ref().map(entity_from_row).transpose()?)
 }
 
-pub async fn entity_exists(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<bool, StoreError> {
+pub async fn entity_exists(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<bool, StoreError> {
     let exists = sqlx::query_scalar("select exists (select 1 from entities where tenant_id = $1 and id = $2)")
         .bind(tenant)
         .bind(id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     Ok(exists)
 }
 
 /// Runs a statement that manages a savepoint (`savepoint x`, `rollback to savepoint x`, …).
-pub async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
-    sqlx::query(statement).execute(&mut **tx).await?;
+pub async fn savepoint(tx: &mut PgConnection, statement: &'static str) -> Result<(), StoreError> {
+    sqlx::query(statement).execute(&mut *tx).await?;
     Ok(())
 }
 
-pub async fn delete_entity(tx: &mut Tx, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
+pub async fn delete_entity(tx: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
     sqlx::query("delete from entities where tenant_id = $1 and id = $2")
         .bind(tenant)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// The types of the entities among `ids` that exist (in this tenant).
 pub async fn entity_types(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
@@ -866,7 +879,7 @@ pub async fn entity_types(
         sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
             .bind(tenant)
             .bind(ids)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
     Ok(rows.into_iter().collect())
 }
@@ -876,7 +889,7 @@ pub async fn entity_types(
 /// scan of `entities_type_state_id` (tenant, type, state, id) reading at most `limit` rows, so
 /// the statement reads at most `pairs × limit` rows however many entities wait.
 pub async fn inbox_candidates(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     pairs: &[(String, String)],
     after: Uuid,
@@ -890,7 +903,7 @@ pub async fn inbox_candidates(
         .bind(&states)
         .bind(after)
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
@@ -920,7 +933,12 @@ pub struct UserRow {
 /// The users among `ids`, locked `FOR SHARE` when `lock`: a write that checked a user field
 /// holds the user row until it commits, so the user cannot be deactivated (or lose the role)
 /// between the check and the commit.
-pub async fn users_by_ids(tx: &mut Tx, tenant: TenantId, ids: &[Uuid], lock: bool) -> Result<Vec<UserRow>, StoreError> {
+pub async fn users_by_ids(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<Vec<UserRow>, StoreError> {
     let text = if lock {
         "select id, email, name, roles, active from users where tenant_id = $1 and id = any($2) \
          order by id for share"
@@ -928,14 +946,14 @@ pub async fn users_by_ids(tx: &mut Tx, tenant: TenantId, ids: &[Uuid], lock: boo
         "select id, email, name, roles, active from users where tenant_id = $1 and id = any($2)"
     };
     let rows: Vec<(Uuid, String, String, Vec<String>, bool)> =
-        sqlx::query_as(text).bind(tenant).bind(ids).fetch_all(&mut **tx).await?;
+        sqlx::query_as(text).bind(tenant).bind(ids).fetch_all(&mut *tx).await?;
     Ok(rows.into_iter().map(|(id, email, name, roles, active)| UserRow { id, email, name, roles, active }).collect())
 }
 
 /// The ids of the users with these e-mail addresses (compared in lower case, as logins are),
 /// by lower-cased e-mail.
 pub async fn user_ids_by_emails(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     emails: &[String],
 ) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
@@ -943,7 +961,7 @@ pub async fn user_ids_by_emails(
         sqlx::query_as("select lower(email), id from users where tenant_id = $1 and lower(email) = any($2)")
             .bind(tenant)
             .bind(emails)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
     Ok(rows.into_iter().collect())
 }
@@ -951,7 +969,7 @@ pub async fn user_ids_by_emails(
 /// The active users of the tenant having `role` (any role when `None`), by name, at most
 /// `limit`: the choices of a user field.
 pub async fn user_choices(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     role: Option<&str>,
     limit: i64,
@@ -964,7 +982,7 @@ pub async fn user_choices(
     .bind(tenant)
     .bind(role)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().map(|(id, email, name, roles, active)| UserRow { id, email, name, roles, active }).collect())
 }

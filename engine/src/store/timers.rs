@@ -15,10 +15,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::PgConnection;
 use tracing::Instrument;
 
 use super::exec::{self, RunCtx, Step};
-use super::sql::{self, Tx};
+use super::sql::{self};
 use super::{Store, StoreError, TenantId};
 use crate::model::Actor;
 
@@ -51,7 +52,7 @@ pub(super) async fn fire_due(store: &Store, now: DateTime<Utc>, limit: i64) -> R
     // Timers passed over during this call (their entity was busy): not claimed again by it.
     let mut skipped: Vec<i64> = Vec::new();
     while settled + skipped.len() < limit {
-        let mut tx = super::conn::retry_dead(|| store.pool.begin()).await?;
+        let mut tx = store.begin_untenanted().await?;
         let Some((tenant, id)) = sql::claim_due_timer(&mut tx, now, &skipped).await? else {
             tx.rollback().await?;
             break;
@@ -74,7 +75,7 @@ pub(super) async fn fire_due(store: &Store, now: DateTime<Utc>, limit: i64) -> R
 
 async fn fire_one(
     store: &Store,
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     id: i64,
     now: DateTime<Utc>,

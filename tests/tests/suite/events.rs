@@ -899,12 +899,12 @@ async fn the_relay_and_the_stream_read_only_the_outbox_rows_they_need() {
     queue_probe_events(&db, tenant, NEW).await;
 
     // Rows of `outbox` fetched by this transaction so far.
-    async fn fetched(tx: &mut api::workers::sql::Tx) -> i64 {
+    async fn fetched(tx: &mut sqlx::PgConnection) -> i64 {
         sqlx::query_scalar(
             "select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) \
              from pg_stat_xact_user_tables where relname = 'outbox'",
         )
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await
         .expect("pg_stat_xact_user_tables")
     }

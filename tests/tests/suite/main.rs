@@ -9,6 +9,7 @@ mod catalog;
 mod client_ip;
 mod config;
 mod conflicts;
+mod connections;
 mod create_rules;
 mod db_outage;
 mod decimals;

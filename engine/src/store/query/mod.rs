@@ -30,10 +30,9 @@ use ontology::def::FieldKind;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{Postgres, Row};
+use sqlx::{PgConnection, Postgres, Row};
 use uuid::Uuid;
 
-use super::sql::Tx;
 use super::{Store, StoreError, TenantId};
 use crate::model::Entity;
 
@@ -645,12 +644,12 @@ fn sort_value(row: &PgRow, key: &Key) -> Result<Option<Val>, sqlx::Error> {
     })
 }
 
-async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPage, StoreError> {
+async fn fetch_page(tx: &mut PgConnection, tenant: TenantId, p: &Parsed) -> Result<ListPage, StoreError> {
     let want = p.limit + 1;
     let mut rows: Vec<(Entity, Option<Val>)> = Vec::new();
     for (segment, cursor) in steps(p) {
         let stmt = page_stmt(p, tenant, segment, cursor, want - rows.len() as i64);
-        for row in stmt.query().fetch_all(&mut **tx).await? {
+        for row in stmt.query().fetch_all(&mut *tx).await? {
             rows.push((super::sql::entity_from_row(&row)?.entity, sort_value(&row, &p.sort.key)?));
         }
         if rows.len() as i64 >= want {
@@ -664,7 +663,7 @@ async fn fetch_page(tx: &mut Tx, tenant: TenantId, p: &Parsed) -> Result<ListPag
         None
     };
     let (total, total_exact) = if p.total {
-        let n = count_stmt(p, tenant).query().fetch_one(&mut **tx).await?.try_get::<i64, _>(0)?;
+        let n = count_stmt(p, tenant).query().fetch_one(&mut *tx).await?.try_get::<i64, _>(0)?;
         if n > TOTAL_CAP {
             (Some(TOTAL_CAP), false)
         } else {

@@ -15,12 +15,12 @@ use std::collections::HashSet;
 
 use ontology::def::FieldKind;
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Accessor, Bind, Stmt, Val};
 use crate::model::Actor;
 use crate::rows::{CmpOp, EntityPath, Leaf, Operand, RowExpr, RowScope};
-use crate::store::sql::Tx;
 use crate::store::{StoreError, TenantId};
 
 /// The condition `scope` puts on rows of the alias `alias` (`None`: every row), for `actor`.
@@ -193,7 +193,7 @@ fn bind_list(s: &mut Stmt, kind: FieldKind, items: &[Value]) -> Option<String> {
 
 /// Which of `ids` (entities of `type_name`) `scope` lets `actor` see, in one statement.
 pub(crate) async fn visible_ids(
-    tx: &mut Tx,
+    tx: &mut PgConnection,
     tenant: TenantId,
     type_name: &str,
     ids: &[Uuid],
@@ -213,7 +213,7 @@ pub(crate) async fn visible_ids(
     ));
     let rows: Vec<Uuid> = {
         let mut out = Vec::new();
-        for row in s.query().fetch_all(&mut **tx).await? {
+        for row in s.query().fetch_all(&mut *tx).await? {
             out.push(sqlx::Row::try_get(&row, 0)?);
         }
         out

@@ -1,0 +1,153 @@
+//! The store's shelf of connections (`engine::store::tx`): a transaction that ended cleanly
+//! leaves its connection for the next one (no test round trip to the pool), which starts with
+//! its own tenant and nothing of the last; an unfinished one is rolled back and goes to the
+//! pool; the shelf gives connections back when they wait too long, when the pool closes, and
+//! never hands out one that may have died.
+
+use std::time::{Duration, Instant};
+
+use engine::store::tx::PARKED_AT_MOST;
+use engine::store::{Store, TenantId};
+use engine::Limits;
+use sqlx::PgPool;
+use switchyard_tests::{test_db, TestDb};
+
+async fn store(db: &TestDb, connections: u32) -> (PgPool, Store) {
+    let pool = engine::store::conn::pool_options(connections).connect(&db.app_url).await.expect("pool");
+    (pool.clone(), Store::new(pool, Limits::default()))
+}
+
+fn tenant() -> TenantId {
+    TenantId::generate()
+}
+
+/// The backend and the tenant setting of a store transaction for `t`, committed.
+async fn backend_and_tenant(store: &Store, t: TenantId) -> (i32, String) {
+    let mut tx = store.begin(t).await.expect("begin");
+    let row: (i32, String) = sqlx::query_as("select pg_backend_pid(), current_setting('app.tenant_id')")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("backend");
+    tx.commit().await.expect("commit");
+    row
+}
+
+/// Waits until `pid`'s session is in `state` (pg_stat_activity), for up to 10 s.
+async fn wait_for_state(db: &TestDb, pid: i32, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: Option<String> = sqlx::query_scalar("select state from pg_stat_activity where pid = $1")
+            .bind(pid)
+            .fetch_optional(&db.owner)
+            .await
+            .expect("pg_stat_activity")
+            .flatten();
+        if now.as_deref() == Some(state) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "backend {pid} is {now:?}, not {state}, after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_next_transaction_reuses_the_connection_with_its_own_tenant() {
+    let db = test_db().await;
+    let (_pool, store) = store(&db, 4).await;
+    let (a, b) = (tenant(), tenant());
+    let (first, seen_a) = backend_and_tenant(&store, a).await;
+    assert_eq!(seen_a, a.to_string());
+    assert_eq!(store.parked_connections(), 1, "a committed transaction's connection waits on the shelf");
+    let (second, seen_b) = backend_and_tenant(&store, b).await;
+    assert_eq!(second, first, "the next transaction ran on the shelved connection");
+    assert_eq!(seen_b, b.to_string(), "and with its own tenant, not the last one's");
+    // A rollback leaves it on the shelf too.
+    let tx = store.begin(a).await.expect("begin");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(store.parked_connections(), 1);
+    db.drop_db().await.expect("drop");
+}
+
+#[tokio::test]
+async fn an_unfinished_transaction_is_rolled_back_and_its_connection_goes_to_the_pool() {
+    let db = test_db().await;
+    let (_pool, store) = store(&db, 4).await;
+    let t = tenant();
+    let mut tx = store.begin(t).await.expect("begin");
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *tx).await.expect("pid");
+    // Something the transaction did, visible to other sessions only through its lock.
+    sqlx::query("select pg_advisory_xact_lock(4242)").execute(&mut *tx).await.expect("lock");
+    drop(tx);
+    assert_eq!(store.parked_connections(), 0, "an unfinished transaction's connection is not shelved");
+    // The pool's test on release sends the queued ROLLBACK: the session is idle, the lock gone.
+    wait_for_state(&db, pid, "idle").await;
+    let held: i64 = sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory' and pid = $1")
+        .bind(pid)
+        .fetch_one(&db.owner)
+        .await
+        .expect("pg_locks");
+    assert_eq!(held, 0, "the transaction's lock was released");
+    db.drop_db().await.expect("drop");
+}
+
+#[tokio::test]
+async fn the_shelf_gives_connections_back_and_keeps_some_for_the_pool() {
+    let db = test_db().await;
+    let (pool, store) = store(&db, 4).await;
+    // Four transactions at once, on the pool's four connections: three quarters are kept.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(store.begin(tenant()).await.expect("begin"));
+    }
+    assert_eq!(pool.num_idle(), 0);
+    for tx in open {
+        tx.commit().await.expect("commit");
+    }
+    assert_eq!(store.parked_connections(), 3, "the shelf holds at most three quarters of the pool");
+    // Nobody takes them: back to the pool within twice the longest wait.
+    let deadline = Instant::now() + PARKED_AT_MOST * 2 + Duration::from_millis(200);
+    while store.parked_connections() > 0 {
+        assert!(Instant::now() < deadline, "connections still on the shelf after {:?}", PARKED_AT_MOST * 2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.num_idle() < 4 {
+        assert!(Instant::now() < deadline, "{} idle connections in the pool, not 4", pool.num_idle());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A pool's close waits for the connections it handed out: the shelf gives them back.
+    backend_and_tenant(&store, tenant()).await;
+    assert_eq!(store.parked_connections(), 1);
+    tokio::time::timeout(Duration::from_secs(2), pool.close()).await.expect("the pool closed with a shelved connection");
+    assert!(store.begin(tenant()).await.is_err(), "no transaction once the pool is closed");
+    db.drop_db().await.expect("drop");
+}
+
+#[tokio::test]
+async fn a_shelved_connection_that_died_is_not_used_again() {
+    let db = test_db().await;
+    let (_pool, store) = store(&db, 4).await;
+    let (pid, _) = backend_and_tenant(&store, tenant()).await;
+    assert_eq!(store.parked_connections(), 1);
+    // What a database restart does to every connection: terminated under the shelf.
+    let killed: bool =
+        sqlx::query_scalar("select pg_terminate_backend($1)").bind(pid).fetch_one(&db.owner).await.expect("kill");
+    assert!(killed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>("select count(*) from pg_stat_activity where pid = $1")
+        .bind(pid)
+        .fetch_one(&db.owner)
+        .await
+        .expect("pg_stat_activity")
+        > 0
+    {
+        assert!(Instant::now() < deadline, "backend {pid} still there");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next transaction finds it dead, notes it, and runs on a new connection.
+    let t = tenant();
+    let (next, seen) = backend_and_tenant(&store, t).await;
+    assert_ne!(next, pid);
+    assert_eq!(seen, t.to_string());
+    db.drop_db().await.expect("drop");
+}
