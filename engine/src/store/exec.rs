@@ -246,8 +246,9 @@ pub(super) async fn transition(
     let mut known = (false, false);
     let result = async {
         let mut tx = store.begin(tenant).await?;
-        let request_hash = request_hash(type_name, id, name, &input);
-        if let Some(key) = &opts.idempotency_key {
+        // What the idempotency record stands for (only with a key: it hashes the input).
+        let request_hash = opts.idempotency_key.as_ref().map(|_| request_hash(type_name, id, name, &input));
+        if let (Some(key), Some(request_hash)) = (&opts.idempotency_key, &request_hash) {
             // Held to the end of the transaction: a second request with the key waits here, then
             // finds this one's record (or, if this one rolled back, none).
             sql::lock_idempotency_key(&mut tx, tenant, &actor.id, key).await?;
@@ -255,7 +256,7 @@ pub(super) async fn transition(
             if let Some((hash, _status, response)) =
                 sql::get_idempotency(&mut tx, tenant, &actor.id, key, store.idempotency_ttl).await?
             {
-                if hash != request_hash {
+                if &hash != request_hash {
                     return Err(StoreError::IdempotencyKeyReused);
                 }
                 tx.commit().await?;
@@ -297,9 +298,9 @@ pub(super) async fn transition(
             tx.rollback().await?;
             return Ok(outcome);
         }
-        if let Some(key) = &opts.idempotency_key {
+        if let (Some(key), Some(request_hash)) = (&opts.idempotency_key, &request_hash) {
             let response = serde_json::to_value(&outcome).map_err(|e| StoreError::Definitions(e.to_string()))?;
-            let record = sql::IdempotencyRecord { request_hash: &request_hash, status: 200, response: &response };
+            let record = sql::IdempotencyRecord { request_hash, status: 200, response: &response };
             sql::put_idempotency(&mut tx, tenant, &actor.id, key, record, store.idempotency_ttl).await?;
         }
         store.commit_writes(tx, tenant).await?;
