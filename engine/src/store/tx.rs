@@ -214,8 +214,11 @@ impl Shelf {
             let stale: Vec<Parked> = {
                 let mut parked = shelf.lock();
                 // Oldest first: parked in order, taken from the end.
-                let keep_from =
-                    if closed { parked.len() } else { parked.iter().position(|p| p.fresh(now)).unwrap_or(parked.len()) };
+                let keep_from = if closed {
+                    parked.len()
+                } else {
+                    parked.iter().position(|p| p.fresh(now)).unwrap_or(parked.len())
+                };
                 parked.drain(..keep_from).collect()
             };
             drop(stale);

@@ -118,7 +118,9 @@ async fn the_shelf_gives_connections_back_and_keeps_some_for_the_pool() {
     // A pool's close waits for the connections it handed out: the shelf gives them back.
     backend_and_tenant(&store, tenant()).await;
     assert_eq!(store.parked_connections(), 1);
-    tokio::time::timeout(Duration::from_secs(2), pool.close()).await.expect("the pool closed with a shelved connection");
+    tokio::time::timeout(Duration::from_secs(2), pool.close())
+        .await
+        .expect("the pool closed with a shelved connection");
     assert!(store.begin(tenant()).await.is_err(), "no transaction once the pool is closed");
     db.drop_db().await.expect("drop");
 }
