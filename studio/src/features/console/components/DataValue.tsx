@@ -5,7 +5,7 @@ import { humanize } from '../../../lib/humanize';
 import { inSchemaOrder } from '../../../lib/schemaOrder';
 import { paths } from '../../../lib/urls';
 import { entityQuery } from '../api/entities';
-import { cell } from '../lib/columns';
+import { cell, isNumeric } from '../lib/columns';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -103,13 +103,16 @@ export function DataValue({
     // The columns in the schema's order (product, quantity, price, total), then any others.
     const present = Object.fromEntries(value.flatMap((row) => Object.keys(row)).map((k) => [k, true]));
     const columns = inSchemaOrder(present, items.properties).map(([k]) => k);
+    const props = isObject(items.properties) ? items.properties : {};
+    // Numbers (quantities, prices, totals) right-aligned, so their digits line up.
+    const num = (c: string) => (isNumeric(props[c]) ? 'num' : undefined);
     return (
       <div className="data-value-lines">
         <table className="lines">
           <thead>
             <tr>
               {columns.map((c) => (
-                <th key={c} scope="col">
+                <th key={c} scope="col" className={num(c)}>
                   {labelOf(items, c)}
                 </th>
               ))}
@@ -119,10 +122,10 @@ export function DataValue({
             {value.map((row, i) => (
               <tr key={i}>
                 {columns.map((c) => (
-                  <td key={c}>
+                  <td key={c} className={num(c)}>
                     <DataValue
                       tenant={tenant}
-                      schema={isObject(items.properties) ? items.properties[c] : undefined}
+                      schema={props[c]}
                       value={row[c]}
                       users={users}
                     />

@@ -86,11 +86,11 @@ export function ListPage() {
     }
     setParams(p);
   };
-  const sortButton = (field: string, label: string) => {
+  const sortButton = (field: string, label: string, numeric = false) => {
     const active = sort === field || sort === `-${field}`;
     const direction = sort === field ? 'ascending' : sort === `-${field}` ? 'descending' : 'none';
     return (
-      <th scope="col" aria-sort={direction}>
+      <th key={field} scope="col" aria-sort={direction} className={numeric ? 'num' : undefined}>
         <button
           type="button"
           className="link"
@@ -230,7 +230,15 @@ export function ListPage() {
                     </td>
                     <th scope="col">Title</th>
                     <th scope="col">State</th>
-                    {cols.map((c) => (c.sortable ? sortButton(c.field, c.label) : <th key={c.field} scope="col">{c.label}</th>))}
+                    {cols.map((c) =>
+                      c.sortable ? (
+                        sortButton(c.field, c.label, c.numeric)
+                      ) : (
+                        <th key={c.field} scope="col" className={c.numeric ? 'num' : undefined}>
+                          {c.label}
+                        </th>
+                      ),
+                    )}
                     {sortButton('created_at', 'Created')}
                   </tr>
                 </thead>
@@ -257,7 +265,7 @@ export function ListPage() {
                         </span>
                       </td>
                       {cols.map((c) => (
-                        <td key={c.field} className={isDateText(e.data[c.field]) ? 'date' : undefined}>
+                        <td key={c.field} className={c.numeric ? 'num' : isDateText(e.data[c.field]) ? 'date' : undefined}>
                           {c.reference && typeof e.data[c.field] === 'string' ? (
                             <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
                           ) : c.user && typeof e.data[c.field] === 'string' ? (

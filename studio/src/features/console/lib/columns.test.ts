@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cell, columns, nextSort, readListQuery, sortKeys } from './columns';
+import { cell, columns, isNumeric, nextSort, readListQuery, sortKeys } from './columns';
 
 const doc = {
   paths: {
@@ -16,6 +16,16 @@ describe('list columns', () => {
     expect(sortKeys(null, 'acme', 'order')).toEqual([]);
   });
 
+  it('tells numbers (number, integer, nullable or not, decimal strings) from other fields', () => {
+    expect(isNumeric({ type: 'integer' })).toBe(true);
+    expect(isNumeric({ type: ['number', 'null'] })).toBe(true);
+    expect(isNumeric({ type: 'string', 'x-decimal': { precision: 18, scale: 2 } })).toBe(true);
+    expect(isNumeric({ type: 'string' })).toBe(false);
+    expect(isNumeric({ type: 'string', format: 'date' })).toBe(false);
+    expect(isNumeric({ type: 'boolean' })).toBe(false);
+    expect(isNumeric(undefined)).toBe(false);
+  });
+
   it('takes scalar fields, sortable first, labelled by their titles', () => {
     const schema = {
       properties: {
@@ -27,10 +37,10 @@ describe('list columns', () => {
       },
     };
     expect(columns(schema, ['total'])).toEqual([
-      { field: 'total', label: 'Total', sortable: true, reference: null, user: false },
-      { field: 'notes', label: 'Notes', sortable: false, reference: null, user: false },
-      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false },
-      { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true },
+      { field: 'total', label: 'Total', sortable: true, reference: null, user: false, numeric: true },
+      { field: 'notes', label: 'Notes', sortable: false, reference: null, user: false, numeric: false },
+      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false, numeric: false },
+      { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true, numeric: false },
     ]);
     expect(columns(schema, [], 1)).toHaveLength(1);
   });

@@ -11,6 +11,8 @@ export interface Column {
   reference: string | null;
   /** A user field (`x-user`): shown by the user's name. */
   user: boolean;
+  /** A number, integer or decimal: right-aligned, so its digits line up. */
+  numeric: boolean;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -18,6 +20,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 const SCALAR = new Set(['string', 'number', 'integer', 'boolean']);
+
+/**
+ * Whether a field's JSON Schema is a number: `number` or `integer` (maybe nullable), or a
+ * decimal (`x-decimal`, sent as a string to keep it exact).
+ */
+export function isNumeric(def: unknown): boolean {
+  if (!isRecord(def)) return false;
+  if (isRecord(def['x-decimal'])) return true;
+  const raw: unknown = def.type;
+  const kinds: unknown[] = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  return kinds.some((k) => k === 'number' || k === 'integer');
+}
 
 /** The sort keys the tenant's document allows for the type's list (`sort` enum, ascending ones). */
 export function sortKeys(doc: unknown, tenant: string, type: string): string[] {
@@ -62,6 +76,7 @@ export function columns(schema: unknown, sortable: string[], max = 4, rows: Colu
         sortable: sortable.includes(field),
         reference: typeof def['x-reference'] === 'string' ? def['x-reference'] : null,
         user: isRecord(def['x-user']),
+        numeric: isNumeric(def),
       },
     ];
   });

@@ -126,7 +126,7 @@ export function MigratePanel() {
                     <td className="state">
                       v{e.from_version} {e.from_state}
                     </td>
-                    <td className="state">{e.to_state ?? ''}</td>
+                    <td className="state">{e.to_state ? `v${String(report.to_version)} ${e.to_state}` : ''}</td>
                     <td>
                       {e.outcome.replace('_', ' ')}
                       {e.reasons?.length ? `: ${e.reasons.join('; ')}` : ''}
