@@ -128,6 +128,8 @@ pub struct CompiledType {
     schema: Value,
     validator: Validator,
     title: Option<Template>,
+    /// The reference fields the title names by their entities' titles (`title_of`).
+    title_references: Vec<Reference>,
     number: Option<Template>,
     references: Vec<Reference>,
     users: Vec<UserField>,
@@ -163,10 +165,27 @@ impl CompiledType {
         let title = def.title.as_deref().map(|source| checker.template("title", source)).transpose()?;
         let number =
             def.number.as_ref().map(|number| checker.template("number.template", &number.template)).transpose()?;
+        // `tenant validate` says when `title_of` is applied to anything else (or in a number):
+        // such a use renders the value as it is.
+        let title_references = match &title {
+            Some(t) => references.iter().filter(|r| t.titled_variables().contains(&r.path)).cloned().collect(),
+            None => Vec::new(),
+        };
         let has_defaults = def.fields.values().any(has_defaults);
         let has_decimals = def.fields.values().any(has_decimals);
 
-        Ok(CompiledType { def, schema, validator, title, number, references, users, has_defaults, has_decimals })
+        Ok(CompiledType {
+            def,
+            schema,
+            validator,
+            title,
+            title_references,
+            number,
+            references,
+            users,
+            has_defaults,
+            has_decimals,
+        })
     }
 
     /// The type's name.
@@ -277,6 +296,30 @@ impl CompiledType {
             return Ok(None);
         };
         let title = template.render(data, &[]).map_err(|err| self.template_error("title", &err))?;
+        let title = title.trim();
+        Ok((!title.is_empty()).then(|| title.to_owned()))
+    }
+
+    /// The reference fields the title names by their entities' titles (`{{ product_id |
+    /// title_of }}`): what [`CompiledType::render_title_with`] wants looked up.
+    pub fn title_references(&self) -> &[Reference] {
+        &self.title_references
+    }
+
+    /// Renders the display title as [`CompiledType::render_title`] does, with `titles` (entity
+    /// id → its title) for the references it names by title; one absent renders as its id.
+    pub fn render_title_with(
+        &self,
+        data: &Value,
+        titles: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<String>, OntologyError> {
+        let Some(template) = &self.title else {
+            return Ok(None);
+        };
+        let titles = minijinja::Value::from_iter(titles.iter().map(|(id, title)| (id.clone(), title.clone())));
+        let title = template
+            .render(data, &[(crate::template::REF_TITLES, titles)])
+            .map_err(|err| self.template_error("title", &err))?;
         let title = title.trim();
         Ok((!title.is_empty()).then(|| title.to_owned()))
     }

@@ -31,7 +31,7 @@ use minijinja::machinery::ast::{CallArg, Expr, Stmt};
 use minijinja::machinery::{parse, WhitespaceConfig};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
-use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 /// The error of parsing or rendering a template (the template engine's, with its line and span:
 /// see [`Template::error_position`]).
@@ -78,6 +78,7 @@ pub const FILTERS: &[&str] = &[
     "round",
     "string",
     "bool",
+    "title_of",
 ];
 
 /// The tests a template may use (`{% if x is defined %}`).
@@ -131,8 +132,27 @@ fn base() -> &'static Environment<'static> {
         // Titles and numbers are plain text; the studio escapes on display.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.add_filter("pad", pad);
+        env.add_filter("title_of", title_of);
         env
     })
+}
+
+/// Where the caller puts the titles `title_of` gives, in a render's context: a name no field or
+/// template variable can have (it is not an identifier).
+pub const REF_TITLES: &str = "reference titles";
+
+/// `{{ product_id | title_of }}` → `SKU-1 Soda`: the title of the entity a reference field
+/// names, from the titles the caller looked up for this render ([`REF_TITLES`]: id → title);
+/// the value itself (the id) when none was given for it (the entity is gone, the reader may not
+/// see it, or it has no title). Its output is one of its inputs, so the language's bound holds.
+fn title_of(state: &State<'_, '_>, value: Value) -> Value {
+    if value.as_str().is_none() {
+        return value;
+    }
+    match state.lookup(REF_TITLES).map(|titles| titles.get_item(&value)) {
+        Some(Ok(title)) if title.as_str().is_some() => title,
+        _ => value,
+    }
 }
 
 /// `{{ seq | pad(6) }}` → `000123`: left-pads an integer (sign kept in front) or a string
@@ -242,6 +262,16 @@ fn check_expr(expr: &Expr<'_>) -> Result<(), Error> {
                     }
                 }
             }
+            if f.name == "title_of" && (!matches!(f.expr, Some(Expr::Var(_))) || !f.args.is_empty()) {
+                return Err(Error::new(
+                    ErrorKind::SyntaxError,
+                    format!(
+                        "`title_of` takes no arguments and applies to a reference field by its name, as in \
+                         {{{{ product_id | title_of }}}} (line {})",
+                        f.span().start_line
+                    ),
+                ));
+            }
             f.expr.iter().try_for_each(check_expr)?;
             check_args(&f.args)
         }
@@ -260,6 +290,70 @@ fn check_expr(expr: &Expr<'_>) -> Result<(), Error> {
         Expr::Call(c) => Err(refuse("function calls are not available".into(), c.span().start_line)),
         Expr::List(l) => l.items.iter().try_for_each(check_expr),
         Expr::Map(m) => m.keys.iter().chain(m.values.iter()).try_for_each(check_expr),
+    }
+}
+
+/// The names of the variables `title_of` is applied to in `stmt` (each a plain variable: the
+/// check refuses anything else).
+fn titled_variables(stmt: &Stmt<'_>, out: &mut std::collections::BTreeSet<String>) {
+    fn expr(e: &Expr<'_>, out: &mut std::collections::BTreeSet<String>) {
+        let args = |args: &[CallArg<'_>], out: &mut std::collections::BTreeSet<String>| {
+            for a in args {
+                match a {
+                    CallArg::Pos(e) | CallArg::Kwarg(_, e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => {
+                        expr(e, out)
+                    }
+                }
+            }
+        };
+        match e {
+            Expr::Filter(f) => {
+                if let (true, Some(Expr::Var(v))) = (f.name == "title_of", &f.expr) {
+                    out.insert(v.id.to_owned());
+                }
+                f.expr.iter().for_each(|e| expr(e, out));
+                args(&f.args, out);
+            }
+            Expr::Var(_) | Expr::Const(_) | Expr::Call(_) => {}
+            Expr::Slice(s) => {
+                expr(&s.expr, out);
+                [&s.start, &s.stop, &s.step].into_iter().flatten().for_each(|e| expr(e, out));
+            }
+            Expr::UnaryOp(u) => expr(&u.expr, out),
+            Expr::BinOp(b) => {
+                expr(&b.left, out);
+                expr(&b.right, out);
+            }
+            Expr::Compare(c) => {
+                expr(&c.expr, out);
+                c.ops.iter().for_each(|op| expr(&op.expr, out));
+            }
+            Expr::IfExpr(i) => {
+                expr(&i.test_expr, out);
+                expr(&i.true_expr, out);
+                i.false_expr.iter().for_each(|e| expr(e, out));
+            }
+            Expr::Test(t) => {
+                expr(&t.expr, out);
+                args(&t.args, out);
+            }
+            Expr::GetAttr(g) => expr(&g.expr, out),
+            Expr::GetItem(g) => {
+                expr(&g.expr, out);
+                expr(&g.subscript_expr, out);
+            }
+            Expr::List(l) => l.items.iter().for_each(|e| expr(e, out)),
+            Expr::Map(m) => m.keys.iter().chain(m.values.iter()).for_each(|e| expr(e, out)),
+        }
+    }
+    match stmt {
+        Stmt::Template(t) => t.children.iter().for_each(|s| titled_variables(s, out)),
+        Stmt::EmitExpr(e) => expr(&e.expr, out),
+        Stmt::IfCond(c) => {
+            expr(&c.expr, out);
+            c.true_body.iter().chain(c.false_body.iter()).for_each(|s| titled_variables(s, out));
+        }
+        _ => {}
     }
 }
 
@@ -395,7 +489,10 @@ fn bounded(v: &serde_json::Value, budget: &mut usize) -> Value {
 pub fn context(data: &serde_json::Value, extra: &[(&str, Value)]) -> Value {
     let mut budget = MAX_TEMPLATE_NODES;
     let mut fields: Vec<(String, Value)> = match data {
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), bounded(v, &mut budget))).collect(),
+        // A field cannot pose as the titles `title_of` reads (data keys are free-form).
+        serde_json::Value::Object(map) => {
+            map.iter().filter(|(k, _)| *k != REF_TITLES).map(|(k, v)| (k.clone(), bounded(v, &mut budget))).collect()
+        }
         _ => Vec::new(),
     };
     for (k, v) in extra {
@@ -411,6 +508,8 @@ pub struct Template {
     name: String,
     source: String,
     env: Environment<'static>,
+    /// The variables `title_of` is applied to.
+    titled: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Template {
@@ -431,9 +530,11 @@ impl Template {
         }
         let ast = parse(source, name, SyntaxConfig, WhitespaceConfig::default())?;
         check_stmt(&ast)?;
+        let mut titled = std::collections::BTreeSet::new();
+        titled_variables(&ast, &mut titled);
         let mut env = base().clone();
         env.add_template_owned(name.to_owned(), source.to_owned())?;
-        Ok(Template { name: name.to_owned(), source: source.to_owned(), env })
+        Ok(Template { name: name.to_owned(), source: source.to_owned(), env, titled })
     }
 
     /// Where in `source` the error of parsing it is: the template engine's line (1-based), and
@@ -468,6 +569,12 @@ impl Template {
                 !self.env.globals().any(|(global, _)| global == root)
             })
             .collect()
+    }
+
+    /// The variables the template applies `title_of` to (`{{ product_id | title_of }}`): the
+    /// reference fields whose entities' titles a render wants ([`REF_TITLES`]).
+    pub fn titled_variables(&self) -> &std::collections::BTreeSet<String> {
+        &self.titled
     }
 
     /// Renders over the fields of `data` and `extra` (see [`context`]), within the bounds.
@@ -583,6 +690,29 @@ mod tests {
         .unwrap();
         let vars: Vec<String> = t.variables().into_iter().collect();
         assert_eq!(vars, ["code", "customer.name", "seq", "x"]);
+    }
+
+    #[test]
+    fn title_of_names_a_reference_by_the_title_given() {
+        let t = Template::parse("title", "Stock of {{ product_id | title_of }} in {{ warehouse_id|title_of|upper }}")
+            .unwrap();
+        let names: Vec<&str> = t.titled_variables().iter().map(String::as_str).collect();
+        assert_eq!(names, ["product_id", "warehouse_id"]);
+        let data = json!({ "product_id": "p-1", "warehouse_id": "w-1" });
+        let titles = Value::from_iter([("p-1", "SKU-1 Soda"), ("w-1", "WH-N North")]);
+        assert_eq!(t.render(&data, &[(REF_TITLES, titles)]).unwrap(), "Stock of SKU-1 Soda in WH-N NORTH");
+        // Without a title for it (gone, unseen, untitled): the id, as `{{ product_id }}` prints it.
+        let some = Value::from_iter([("w-1", "WH-N North")]);
+        assert_eq!(t.render(&data, &[(REF_TITLES, some)]).unwrap(), "Stock of p-1 in WH-N NORTH");
+        assert_eq!(render(&t, data).unwrap(), "Stock of p-1 in W-1");
+        // A field cannot pose as the titles: they are not reachable by name from a template.
+        let posing = json!({ "product_id": "p-1", "reference titles": { "p-1": "forged" } });
+        assert_eq!(render(&t, posing).unwrap(), "Stock of p-1 in ");
+        // Only a plain field, without arguments.
+        for source in ["{{ customer.id | title_of }}", "{{ 'x' | title_of }}", "{{ a | title_of(1) }}"] {
+            let err = Template::parse("title", source).unwrap_err();
+            assert!(err.to_string().contains("title_of"), "{source}: {err}");
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //! (compiling the target, deciding a batch) runs inline for the CLI ([`migrate`]) and off the
 //! reactor for the server ([`migrate_offloaded`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -368,13 +368,15 @@ pub struct Pinned {
 }
 
 /// Decides what happens to one entity (pure). `old` is the workflow of its type in the version
-/// it is pinned to. Returns the report line and, when it moves, its new data.
+/// it is pinned to; `titles` the titles of the entities its title names by title (`title_of`).
+/// Returns the report line and, when it moves, its new data.
 pub fn decide(
     entity: &Pinned,
     old: Option<&WorkflowDef>,
     target: &CompiledTenant,
     to: i64,
     map: &StateMap,
+    titles: &BTreeMap<String, String>,
 ) -> (EntityMove, Option<Value>) {
     let mut line = EntityMove {
         id: entity.id,
@@ -389,7 +391,7 @@ pub fn decide(
     };
     let terminal = old.and_then(|w| w.states.get(&entity.state)).is_some_and(|s| s.kind == StateKind::Terminal);
     let ty = target.type_(&entity.type_name);
-    line.title = ty.and_then(|t| t.render_title(&entity.data).ok().flatten());
+    line.title = ty.and_then(|t| t.render_title_with(&entity.data, titles).ok().flatten());
     if entity.immutable {
         line.outcome = Outcome::Pinned;
         line.reasons.push(format!("{} {APPEND_ONLY}", entity.type_name));
@@ -535,6 +537,7 @@ async fn run(
         missing.dedup();
         seen.extend(&missing);
         let old_types = if missing.is_empty() { Vec::new() } else { version_types(&mut tx, tenant, &missing).await? };
+        let titles = reference_titles(&mut tx, tenant, &compiled, &batch).await?;
 
         let (compiled, map) = (compiled.clone(), map.clone());
         let (known, decided) = cpu(offload, tenant, move || {
@@ -544,7 +547,7 @@ async fn run(
                 .into_iter()
                 .map(|e| {
                     let old = workflows.get(&(e.config_version, e.type_name.clone()));
-                    let (line, data) = decide(&e, old, &compiled, to, &map);
+                    let (line, data) = decide(&e, old, &compiled, to, &map, &titles);
                     (e, line, data)
                 })
                 .collect();
@@ -585,6 +588,38 @@ async fn run(
         );
     }
     Ok(report)
+}
+
+/// The titles (in `target`'s definitions) of the entities the titles of `batch` name by title
+/// (`title_of`), by id: the report names "Stock of SKU-1 Soda in WH-N North", not two ids.
+async fn reference_titles(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    target: &CompiledTenant,
+    batch: &[Pinned],
+) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let ids: BTreeSet<Uuid> = batch
+        .iter()
+        .filter_map(|e| target.type_(&e.type_name).map(|t| (e, t)))
+        .flat_map(|(e, t)| t.title_references().iter().filter_map(|r| e.data.get(&r.path)?.as_str()?.parse().ok()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    let rows: Vec<(Uuid, String, Value)> =
+        sqlx::query_as("select id, type, data from entities where tenant_id = $1 and id = any($2)")
+            .bind(tenant)
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, type_name, data)| {
+            let title = target.type_(&type_name)?.render_title(&data).ok()??;
+            Some((id.to_string(), title))
+        })
+        .collect())
 }
 
 /// The next [`BATCH`] entities of the tenant pinned before `to`, after `after` in id order
@@ -810,43 +845,52 @@ workflow:
         let none = StateMap::default();
         let map = StateMap::parse(&["WAITING=OPEN"]).unwrap();
 
-        let (line, data) = decide(&entity("NEW", json!({ "subject": "a" })), Some(&old), &target, 2, &none);
+        let (line, data) =
+            decide(&entity("NEW", json!({ "subject": "a" })), Some(&old), &target, 2, &none, &BTreeMap::new());
         assert_eq!(line.outcome, Outcome::Moved);
         assert_eq!(line.to_state.as_deref(), Some("NEW"));
         assert_eq!(line.filled, ["category"]);
         assert_eq!(data.unwrap(), json!({ "subject": "a", "category": "general" }));
 
-        let (line, _) = decide(&entity("CLOSED", json!({ "notes": "far too long" })), Some(&old), &target, 2, &none);
+        let (line, _) = decide(
+            &entity("CLOSED", json!({ "notes": "far too long" })),
+            Some(&old),
+            &target,
+            2,
+            &none,
+            &BTreeMap::new(),
+        );
         assert_eq!(line.outcome, Outcome::Pinned);
 
-        let (line, data) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &none);
+        let (line, data) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &none, &BTreeMap::new());
         assert_eq!(line.outcome, Outcome::CannotMove);
         assert!(data.is_none());
         assert_eq!(
             line.reasons,
             ["state WAITING does not exist in version 2: map it to one of that version's states (state map WAITING=<state>)"]
         );
-        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &map);
+        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &map, &BTreeMap::new());
         assert_eq!((line.outcome, line.to_state.as_deref()), (Outcome::Moved, Some("OPEN")));
 
-        let (line, _) = decide(&entity("WAITING", json!({ "notes": "too long" })), Some(&old), &target, 2, &map);
+        let (line, _) =
+            decide(&entity("WAITING", json!({ "notes": "too long" })), Some(&old), &target, 2, &map, &BTreeMap::new());
         assert_eq!(line.outcome, Outcome::CannotMove);
         assert_eq!(line.reasons.len(), 1, "{:?}", line.reasons);
         assert!(line.reasons[0].starts_with("data does not validate: /data/notes: "), "{:?}", line.reasons);
 
         let bad_map = StateMap::parse(&["WAITING=GONE"]).unwrap();
-        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map);
+        let (line, _) = decide(&entity("WAITING", json!({})), Some(&old), &target, 2, &bad_map, &BTreeMap::new());
         assert_eq!(line.reasons, ["the state map maps WAITING to GONE, which is not a state of ticket in version 2"]);
 
         let mut ledger = entity("NEW", json!({ "subject": "a" }));
         ledger.immutable = true;
-        let (line, data) = decide(&ledger, Some(&old), &target, 2, &none);
+        let (line, data) = decide(&ledger, Some(&old), &target, 2, &none, &BTreeMap::new());
         assert_eq!((line.outcome, data), (Outcome::Pinned, None));
         assert_eq!(line.reasons, ["ticket entities are append-only"]);
 
         let mut other = entity("NEW", json!({}));
         other.type_name = "gone".into();
-        let (line, _) = decide(&other, None, &target, 2, &none);
+        let (line, _) = decide(&other, None, &target, 2, &none, &BTreeMap::new());
         assert_eq!(line.reasons, ["type gone does not exist in version 2"]);
     }
 }

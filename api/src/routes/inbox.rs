@@ -68,7 +68,7 @@ async fn inbox(
     let page = state.store.inbox(who.tenant, &who.actor, &request).await?;
     let defs = state.store.live_cached(who.tenant).await?;
     let mut entities: Vec<Value> = page.items.iter().map(|item| entity_json_titled(&item.entity, &defs)).collect();
-    state.store.add_users(who.tenant, &mut entities, &defs).await?;
+    state.store.annotate(who.tenant, &who.actor, &mut entities, &defs).await?;
     let data: Vec<Value> = page
         .items
         .iter()

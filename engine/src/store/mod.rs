@@ -26,6 +26,7 @@ mod refs;
 pub mod sql;
 mod tenant_id;
 mod timers;
+mod titles;
 pub mod tx;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub use inbox::{
 pub use query::{ListMode, ListPage, ListRequest, ParamValue};
 pub use tenant_id::TenantId;
 pub use timers::{timer_actor, TimerInfo};
+pub use titles::MAX_TITLED_REFERENCES;
 
 pub use crate::names::TenantSlug;
 

@@ -365,6 +365,27 @@ fn title_renders() {
 }
 
 #[test]
+fn a_title_names_references_by_their_titles() {
+    let ty = CompiledType::compile(def(r#"{ name: stock, title: "Stock of {{ product_id | title_of }} in {{ warehouse_id }}",
+             fields: { product_id: { type: reference, to: product }, warehouse_id: { type: reference, to: warehouse } } }"#))
+    .unwrap();
+    let refs: Vec<(&str, &str)> = ty.title_references().iter().map(|r| (r.path.as_str(), r.to.as_str())).collect();
+    assert_eq!(refs, [("product_id", "product")]);
+    let data = json!({ "product_id": "p-1", "warehouse_id": "w-1" });
+    let titles = std::collections::BTreeMap::from([("p-1".to_owned(), "SKU-1 Soda".to_owned())]);
+    assert_eq!(ty.render_title_with(&data, &titles).unwrap().as_deref(), Some("Stock of SKU-1 Soda in w-1"));
+    assert_eq!(ty.render_title(&data).unwrap().as_deref(), Some("Stock of p-1 in w-1"));
+
+    // On anything but a reference field it renders the value (`tenant validate` says so).
+    let ty = CompiledType::compile(def(
+        r#"{ name: t, title: "{{ name | title_of }}", fields: { name: { type: string } } }"#,
+    ))
+    .unwrap();
+    assert!(ty.title_references().is_empty(), "nothing to look up");
+    assert_eq!(ty.render_title(&json!({ "name": "p-1" })).unwrap().as_deref(), Some("p-1"));
+}
+
+#[test]
 fn runaway_title_fails_fast() {
     // Loops cannot be written: a template that would run away is refused when its type compiles.
     for title in [

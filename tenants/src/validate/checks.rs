@@ -243,6 +243,22 @@ impl Validation {
                                 self.error(&file, pointer, format!("template reads `{var}`: {message}"));
                             }
                         }
+                        for var in template.titled_variables() {
+                            let field = def.fields.get(var.as_str());
+                            let message = if number {
+                                "`title_of` names a reference by its entity's title in a `title` only; a number \
+                                 is rendered once, at creation"
+                                    .to_string()
+                            } else if field.is_some_and(|f| f.kind == FieldKind::Reference) {
+                                continue;
+                            } else if field.is_some() {
+                                format!("`{var} | title_of`: `{var}` is not a reference field (`title_of` names the entity a reference field holds)")
+                            } else {
+                                // Reported as an unknown field above.
+                                continue;
+                            };
+                            self.error(&file, pointer, message);
+                        }
                     }
                     None => {}
                 }

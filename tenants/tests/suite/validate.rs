@@ -61,6 +61,7 @@ broken! {
     number_field,
     templates,
     template_vars,
+    title_of,
     terminology,
     permissions,
     permissions_missing,

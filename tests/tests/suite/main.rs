@@ -39,6 +39,7 @@ mod plan_pinned;
 mod queries;
 mod realistic;
 mod record_rules;
+mod reference_titles;
 mod scenario_change_control;
 mod scenario_chemichemi;
 mod scenario_fulfilment;

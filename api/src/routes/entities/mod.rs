@@ -69,12 +69,13 @@ async fn titles(state: &AppState, who: &TenantActor) -> Result<Arc<CompiledTenan
     Ok(state.store.live_cached(who.tenant).await?)
 }
 
-/// An entity's public form as every route answers it: with its `display` title and the `users`
-/// its user fields name (`engine::store::Store::add_users`).
+/// An entity's public form as every route answers it: with its `display` title (naming the
+/// references it names by their titles) and the `users` its user fields name
+/// (`engine::store::Store::annotate`).
 async fn answer(state: &AppState, who: &TenantActor, entity: &engine::model::Entity) -> Result<Value, ApiError> {
     let defs = titles(state, who).await?;
     let mut v = [entity_json_titled(entity, &defs)];
-    state.store.add_users(who.tenant, &mut v, &defs).await?;
+    state.store.annotate(who.tenant, &who.actor, &mut v, &defs).await?;
     let [v] = v;
     Ok(v)
 }
@@ -206,7 +207,7 @@ async fn list(
         .await?;
     let defs = titles(&state, &who).await?;
     let mut data: Vec<Value> = page.entities.iter().map(|e| entity_json_titled(e, &defs)).collect();
-    state.store.add_users(who.tenant, &mut data, &defs).await?;
+    state.store.annotate(who.tenant, &who.actor, &mut data, &defs).await?;
     let mut body = json!({ "data": data, "next_cursor": page.next_cursor });
     if let Some(total) = page.total {
         body["total"] = json!(total);
@@ -264,7 +265,7 @@ async fn execute(
         .await?;
     let defs = titles(&state, &who).await?;
     add_display(&mut outcome.entity, &defs);
-    state.store.add_users(who.tenant, std::slice::from_mut(&mut outcome.entity), &defs).await?;
+    state.store.annotate(who.tenant, &who.actor, std::slice::from_mut(&mut outcome.entity), &defs).await?;
     Ok(Json(outcome))
 }
 
