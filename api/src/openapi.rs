@@ -1110,7 +1110,9 @@ pub(crate) fn users_schema() -> Value {
 /// An entity's `display`: its type's title template rendered over its data.
 pub(crate) fn display_schema() -> Value {
     json!({ "type": "string", "description": "The entity's title: its type's `title` template (of the live version) \
-        rendered over its data. Absent when the type has no title template or the title renders blank." })
+        rendered over its data; a reference it names with `title_of` shows the referenced entity's title when the \
+        caller may see that entity (its id otherwise). Absent when the type has no title template or the title \
+        renders blank." })
 }
 
 fn entity_schema(type_name: &str, states: &[&str]) -> Value {

@@ -1067,7 +1067,7 @@ export interface components {
                     data: {
                         [key: string]: unknown;
                     };
-                    /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
+                    /** @description The entity's title: its type's `title` template (of the live version) rendered over its data; a reference it names with `title_of` shows the referenced entity's title when the caller may see that entity (its id otherwise). Absent when the type has no title template or the title renders blank. */
                     display?: string;
                     /** @description For each user id the entity's user fields (`type: user`) hold, that user's name and e-mail. Absent when the type has no user field or they are all empty. */
                     users?: {
@@ -1406,7 +1406,7 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
-            /** @description The entity's title: its type's `title` template (of the live version) rendered over its data. Absent when the type has no title template or the title renders blank. */
+            /** @description The entity's title: its type's `title` template (of the live version) rendered over its data; a reference it names with `title_of` shows the referenced entity's title when the caller may see that entity (its id otherwise). Absent when the type has no title template or the title renders blank. */
             display?: string;
             /** @description For each user id the entity's user fields (`type: user`) hold, that user's name and e-mail. Absent when the type has no user field or they are all empty. */
             users?: {
