@@ -184,6 +184,21 @@ describe('console lists', () => {
     expect(page.url()).not.toContain('scheduled_date');
   });
 
+  it('names a stock level by the titles of its product and warehouse', async () => {
+    const page = t.page();
+    await signIn(page, { email: 'warehouse@chemichemi.test', next: `/t/${TENANT}/entities/inventory` });
+    await page.getByRole('heading', { name: 'Stock level', exact: true }).waitFor();
+    // The type's title is "Stock of {{ product_id | title_of }} in {{ warehouse_id | title_of }}".
+    const title = 'Stock of LPG-6KG-R LPG 6 kg refill in NBO-MAIN Nairobi Main Depot';
+    const link = page.getByRole('link', { name: title, exact: true });
+    await link.waitFor();
+    expect(await page.getByRole('link', { name: /^Stock of [0-9a-f]{8}-/ }).count()).toBe(0);
+    await screenshot(page, 'stock-levels');
+    await link.click();
+    await page.getByRole('heading', { name: `Stock level ${title}` }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
   it('shows the entities that refer to an entity, with links', async () => {
     const page = t.page();
     const sales = await apiAs('sales@chemichemi.test');

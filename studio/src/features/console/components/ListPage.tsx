@@ -11,7 +11,7 @@ import { paths } from '../../../lib/urls';
 import { listQuery, meQuery, tenantDocQuery } from '../api/entities';
 import { exportCsv, saveFile } from '../api/exportCsv';
 import { typesQuery } from '../api/types';
-import { cell, columns, nextSort, readListQuery, sortKeys } from '../lib/columns';
+import { cell, columns, nextSort, readListQuery, sortKeys, titleOnOneLine } from '../lib/columns';
 import { bulkFilter, clearFilters, filterSpecs, readFilters, withFilter } from '../lib/filters';
 import { BulkPanel, type WorkflowTransition } from './BulkPanel';
 import { RefLink, UserName } from './DataValue';
@@ -257,7 +257,12 @@ export function ListPage() {
                         />
                       </td>
                       <th scope="row">
-                        <Link to={paths.entity(tenant, type, e.id)}>{entityName(e)}</Link>
+                        <Link
+                          to={paths.entity(tenant, type, e.id)}
+                          className={titleOnOneLine(entityName(e)) ? 'one-line' : undefined}
+                        >
+                          {entityName(e)}
+                        </Link>
                       </th>
                       <td>
                         <span className={`badge state-${e.state.toLowerCase()}`} title={e.state}>

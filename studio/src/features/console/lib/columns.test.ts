@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cell, columns, isNumeric, nextSort, readListQuery, sortKeys } from './columns';
+import { cell, columns, isNumeric, nextSort, readListQuery, sortKeys, titleOnOneLine } from './columns';
 
 const doc = {
   paths: {
@@ -69,5 +69,17 @@ describe('list columns', () => {
     expect(nextSort('-total', 'total')).toBe('total');
     expect(cell(null)).toBe('');
     expect(cell({ a: 1 })).toBe('{"a":1}');
+  });
+});
+
+describe('titleOnOneLine', () => {
+  it('keeps numbers and short names on one line and lets long titles wrap', () => {
+    expect(titleOnOneLine('ORD-2026-000001')).toBe(true);
+    expect(titleOnOneLine('NBO-MAIN Nairobi Main Dep')).toBe(false);
+    expect(titleOnOneLine('x'.repeat(24))).toBe(true);
+    expect(titleOnOneLine('Stock of LPG-6KG-R LPG 6 kg refill in NBO-MAIN Nairobi Main Depot')).toBe(false);
+    // Characters as a reader counts them, not UTF-16 units: 24 flags are 24 characters.
+    expect(titleOnOneLine('🇰🇪'.repeat(24))).toBe(true);
+    expect(titleOnOneLine('🇰🇪'.repeat(25))).toBe(false);
   });
 });

@@ -21,6 +21,27 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 const SCALAR = new Set(['string', 'number', 'integer', 'boolean']);
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** Titles up to this many characters (as a reader counts them) stay on one line in a list. */
+export const ONE_LINE_TITLE = 24;
+
+/**
+ * Whether a list shows an entity's title on one line: a short one (a number such as
+ * `ORD-2026-000001` must not break at its hyphens), while a long one ("Stock of LPG-6KG-R LPG 6
+ * kg refill in NBO-MAIN Nairobi Main Depot") wraps rather than push the other columns aside.
+ */
+export function titleOnOneLine(title: string): boolean {
+  if (title.length <= ONE_LINE_TITLE) return true;
+  const segments = graphemes.segment(title)[Symbol.iterator]();
+  let count = 0;
+  while (!segments.next().done) {
+    count += 1;
+    if (count > ONE_LINE_TITLE) return false;
+  }
+  return true;
+}
+
 /**
  * Whether a field's JSON Schema is a number: `number` or `integer` (maybe nullable), or a
  * decimal (`x-decimal`, sent as a string to keep it exact).
