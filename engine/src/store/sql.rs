@@ -456,7 +456,7 @@ pub async fn record_transition(
     let query = format!(
         "with u as ( \
              update entities set state = $3, data = $4, version = version + 1, updated_at = $5, updated_by = $6 \
-             where tenant_id = $1 and id = $2 returning {ENTITY_COLUMNS} \
+             where tenant_id = $1 and id = $2 returning {WRITTEN_COLUMNS} \
          ), h as ( \
              insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, \
                                       actor_email, at, input, changes, config_version, parent_id) \
@@ -493,7 +493,32 @@ pub async fn record_transition(
         .fetch_one(&mut *tx)
         .await?;
     let history_id: i64 = row.try_get("history_id")?;
-    Ok((entity_from_row(&row)?, history_id))
+    Ok((written_from_row(&row, data.clone())?, history_id))
+}
+
+/// [`ENTITY_COLUMNS`] but `data`: what a write returns of the row whose data it was given (the
+/// row is locked, so the data is what was written). Not sending it back saves Postgres the
+/// jsonb's output and the engine its decoding (~2.5% of the HTTP path's CPU in the benchmark's
+/// profile). Keys come back in the order the engine has them, where a read gives jsonb's order.
+const WRITTEN_COLUMNS: &str =
+    "id, type, state, version, config_version, created_at, updated_at, created_by, updated_by, immutable";
+
+fn written_from_row(row: &PgRow, data: Value) -> Result<StoredEntity, sqlx::Error> {
+    Ok(StoredEntity {
+        entity: Entity {
+            id: row.try_get("id")?,
+            type_name: row.try_get("type")?,
+            state: row.try_get("state")?,
+            version: row.try_get("version")?,
+            data,
+            created_by: row.try_get("created_by")?,
+            updated_by: row.try_get("updated_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+        config_version: row.try_get("config_version")?,
+        immutable: row.try_get("immutable")?,
+    })
 }
 
 pub async fn history(

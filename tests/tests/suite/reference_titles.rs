@@ -83,6 +83,12 @@ async fn titles_name_the_references_the_reader_may_see() {
     let fired = s.fire(&admin, "order", &order, "submitOrder", json!({})).await;
     assert_eq!(fired.status, 200, "{:?}", fired.body);
     assert_eq!(fired.body["entity"]["display"], full.as_str(), "the transition's answer");
+    // The answer's entity is the row as stored (the write does not send the data back: the
+    // engine answers what it wrote), equal as JSON to what a read gives.
+    let after = s.get(&format!("entities/order/{order}"), &admin).await;
+    for key in ["data", "state", "version", "updated_at", "updated_by"] {
+        assert_eq!(fired.body["entity"][key], after.body[key], "{key}");
+    }
 
     // The hotel's buyer sees its company (record rule) but may not view warehouses: the
     // warehouse keeps its id.
