@@ -22,6 +22,37 @@ beforeAll(async () => {
 
 const states = (p: Page) => p.getByRole('group', { name: /^State / });
 const problems = (p: Page) => p.getByRole('list', { name: 'Problems' });
+/**
+ * The transitions drawn through a state they do not join, as `transition id: state`: points along
+ * each drawn line (its ends left out) that fall inside another state's box on the screen.
+ */
+function edgesThroughStates(p: Page): Promise<string[]> {
+  return p.evaluate(() => {
+    const boxes = [...document.querySelectorAll('.react-flow__node')].map((n) => ({
+      id: n.getAttribute('data-id') ?? '',
+      r: n.getBoundingClientRect(),
+    }));
+    const found = new Set<string>();
+    for (const edge of document.querySelectorAll('.react-flow__edge')) {
+      const path = edge.querySelector<SVGPathElement>('path.react-flow__edge-path');
+      const matrix = path?.getScreenCTM();
+      if (!path || !matrix) continue;
+      const length = path.getTotalLength();
+      const screen = (at: number) => new DOMPoint(path.getPointAtLength(at).x, path.getPointAtLength(at).y).matrixTransform(matrix);
+      const within = (q: DOMPoint, r: DOMRect, grow: number) =>
+        q.x > r.left - grow && q.x < r.right + grow && q.y > r.top - grow && q.y < r.bottom + grow;
+      // The states it joins hold its ends.
+      const [start, end] = [screen(0), screen(length)];
+      const joined = new Set(boxes.filter((b) => within(start, b.r, 3) || within(end, b.r, 3)).map((b) => b.id));
+      for (let i = 1; i < 40; i++) {
+        const q = screen((length * i) / 40);
+        for (const b of boxes) if (!joined.has(b.id) && within(q, b.r, -2)) found.add(`${edge.getAttribute('data-id') ?? ''}: ${b.id}`);
+      }
+    }
+    return [...found].sort();
+  });
+}
+
 const saved = (p: Page) => p.getByRole('status').filter({ hasText: 'All changes saved' }).waitFor();
 
 describe('the workflow designer', () => {
@@ -33,6 +64,8 @@ describe('the workflow designer', () => {
     await expect.poll(() => states(page).count()).toBe(10);
     await page.getByRole('group', { name: 'State DRAFT (initial)' }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
+    // No transition is drawn through a state it does not join (it would look like it ends there).
+    await expect.poll(() => edgesThroughStates(page)).toEqual([]);
     await screenshot(page, 'designer');
 
     // A state, then a transition into it from PENDING_APPROVAL with a guard from the builder.

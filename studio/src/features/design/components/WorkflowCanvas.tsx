@@ -16,6 +16,7 @@ import {
   type NodeChange,
   type NodeProps,
   type OnBeforeDelete,
+  useNodes,
   useNodesInitialized,
   useReactFlow,
   useStoreApi,
@@ -23,6 +24,7 @@ import {
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useEffect, useMemo, useRef, useState } from 'react';
+import { routeEdge, routePath, type Rect } from '../lib/edgeRoute';
 import type { TransitionEdge, WorkflowGraph } from '../lib/graph';
 import { firstViewport, keepMeasured, NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
 import type { Position, StateKind } from '../lib/model';
@@ -64,14 +66,29 @@ function StateNodeView({ data, selected }: NodeProps<StateFlowNode>) {
   );
 }
 
-/** A transition: a curve bent apart from its parallels, or a loop above its state. */
-function TransitionEdgeView({ sourceX, sourceY, targetX, targetY, data, selected, markerEnd }: EdgeProps<TransitionFlowEdge>) {
+/** Where a state is drawn on the canvas. */
+function rectOf(n: StateFlowNode): Rect {
+  return {
+    x: n.position.x,
+    y: n.position.y,
+    width: n.measured?.width ?? n.width ?? NODE_WIDTH,
+    height: n.measured?.height ?? n.height ?? NODE_HEIGHT,
+  };
+}
+
+/**
+ * A transition: a curve between the sides of its states that face each other, bent apart from
+ * its parallels and round the states in its way (`routeEdge`), or a loop above its state.
+ */
+function TransitionEdgeView({ source, target, sourceX, sourceY, targetX, targetY, data, selected, markerEnd }: EdgeProps<TransitionFlowEdge>) {
+  const nodes = useNodes<StateFlowNode>();
   if (!data) return null;
   const { edge, problem, select } = data;
   let path: string;
   let labelX: number;
   let labelY: number;
-  if (edge.selfLoop) {
+  const [from, to] = [nodes.find((n) => n.id === source), nodes.find((n) => n.id === target)];
+  if (edge.selfLoop || !from || !to) {
     // From the right handle round the top of the node to the left handle.
     const lift = 50 + edge.parallel.index * 22;
     const top = sourceY - NODE_HEIGHT / 2 - lift;
@@ -84,16 +101,11 @@ function TransitionEdgeView({ sourceX, sourceY, targetX, targetY, data, selected
     // direction so that A→B and B→A do not bend onto each other.
     const canonical = edge.source < edge.target ? 1 : -1;
     const bend = (index - (count - 1) / 2) * 46 * canonical;
-    const mx = (sourceX + targetX) / 2;
-    const my = (sourceY + targetY) / 2;
-    const dx = targetX - sourceX;
-    const dy = targetY - sourceY;
-    const len = Math.hypot(dx, dy) || 1;
-    const cx = mx - (dy / len) * bend * 2;
-    const cy = my + (dx / len) * bend * 2;
-    path = `M ${String(sourceX)} ${String(sourceY)} Q ${String(cx)} ${String(cy)} ${String(targetX)} ${String(targetY)}`;
-    labelX = (sourceX + 2 * cx + targetX) / 4;
-    labelY = (sourceY + 2 * cy + targetY) / 4;
+    const others = nodes.filter((n) => n.id !== source && n.id !== target).map(rectOf);
+    const route = routeEdge(rectOf(from), rectOf(to), others, bend);
+    path = routePath(route);
+    labelX = route.label.x;
+    labelY = route.label.y;
   }
   return (
     <>
