@@ -29,21 +29,7 @@ pub(super) const ENTITY_COLUMNS: &str =
     "id, type, state, data, version, config_version, created_at, updated_at, created_by, updated_by, immutable";
 
 pub(super) fn entity_from_row(row: &PgRow) -> Result<StoredEntity, sqlx::Error> {
-    Ok(StoredEntity {
-        entity: Entity {
-            id: row.try_get("id")?,
-            type_name: row.try_get("type")?,
-            state: row.try_get("state")?,
-            version: row.try_get("version")?,
-            data: row.try_get("data")?,
-            created_by: row.try_get("created_by")?,
-            updated_by: row.try_get("updated_by")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        },
-        config_version: row.try_get("config_version")?,
-        immutable: row.try_get("immutable")?,
-    })
+    written_from_row(row, row.try_get("data")?)
 }
 
 /// `BEGIN` and the tenant setting in one simple query: one round trip instead of two for every
