@@ -5,7 +5,7 @@ import { humanize } from '../../../lib/humanize';
 import { inSchemaOrder } from '../../../lib/schemaOrder';
 import { paths } from '../../../lib/urls';
 import { entityQuery } from '../api/entities';
-import { cell, isNumeric } from '../lib/columns';
+import { isNumeric, valueText } from '../lib/columns';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -138,5 +138,5 @@ export function DataValue({
       </div>
     );
   }
-  return <span className="value">{cell(value)}</span>;
+  return <span className="value">{valueText(s, value)}</span>;
 }

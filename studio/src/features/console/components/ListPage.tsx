@@ -11,7 +11,7 @@ import { paths } from '../../../lib/urls';
 import { listQuery, meQuery, tenantDocQuery } from '../api/entities';
 import { exportCsv, saveFile } from '../api/exportCsv';
 import { typesQuery } from '../api/types';
-import { cell, columns, nextSort, readListQuery, sortKeys, titleOnOneLine } from '../lib/columns';
+import { cell, columns, groupDigits, nextSort, readListQuery, sortKeys, titleOnOneLine } from '../lib/columns';
 import { bulkFilter, clearFilters, filterSpecs, readFilters, withFilter } from '../lib/filters';
 import { BulkPanel, type WorkflowTransition } from './BulkPanel';
 import { RefLink, UserName } from './DataValue';
@@ -275,6 +275,8 @@ export function ListPage() {
                             <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
                           ) : c.user && typeof e.data[c.field] === 'string' ? (
                             <UserName id={String(e.data[c.field])} users={e.users} />
+                          ) : c.decimal && typeof e.data[c.field] === 'string' ? (
+                            groupDigits(String(e.data[c.field]))
                           ) : (
                             cell(e.data[c.field])
                           )}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cell, columns, isNumeric, nextSort, readListQuery, sortKeys, titleOnOneLine } from './columns';
+import { cell, columns, groupDigits, isNumeric, nextSort, readListQuery, sortKeys, titleOnOneLine, valueText } from './columns';
 
 const doc = {
   paths: {
@@ -33,14 +33,16 @@ describe('list columns', () => {
         items: { type: 'array' },
         customer_id: { type: 'string', format: 'uuid', 'x-reference': 'customer', title: 'Customer' },
         total: { type: ['number', 'null'], title: 'Total' },
+        paid: { type: 'string', 'x-decimal': { precision: 18, scale: 2 }, title: 'Paid' },
         driver_id: { type: 'string', format: 'uuid', 'x-user': { role: 'driver' }, title: 'Driver' },
       },
     };
-    expect(columns(schema, ['total'])).toEqual([
-      { field: 'total', label: 'Total', sortable: true, reference: null, user: false, numeric: true },
-      { field: 'notes', label: 'Notes', sortable: false, reference: null, user: false, numeric: false },
-      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false, numeric: false },
-      { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true, numeric: false },
+    expect(columns(schema, ['total'], 5)).toEqual([
+      { field: 'total', label: 'Total', sortable: true, reference: null, user: false, numeric: true, decimal: false },
+      { field: 'notes', label: 'Notes', sortable: false, reference: null, user: false, numeric: false, decimal: false },
+      { field: 'customer_id', label: 'Customer', sortable: false, reference: 'customer', user: false, numeric: false, decimal: false },
+      { field: 'paid', label: 'Paid', sortable: false, reference: null, user: false, numeric: true, decimal: true },
+      { field: 'driver_id', label: 'Driver', sortable: false, reference: null, user: true, numeric: false, decimal: false },
     ]);
     expect(columns(schema, [], 1)).toHaveLength(1);
   });
@@ -81,5 +83,27 @@ describe('titleOnOneLine', () => {
     // Characters as a reader counts them, not UTF-16 units: 24 flags are 24 characters.
     expect(titleOnOneLine('🇰🇪'.repeat(24))).toBe(true);
     expect(titleOnOneLine('🇰🇪'.repeat(25))).toBe(false);
+  });
+});
+
+describe('decimals', () => {
+  it('group the digits of their whole part, exactly', () => {
+    expect(groupDigits('1300.00')).toBe('1,300.00');
+    expect(groupDigits('-1234567.891')).toBe('-1,234,567.891');
+    expect(groupDigits('999')).toBe('999');
+    expect(groupDigits('0.50')).toBe('0.50');
+    // Beyond a float's precision: the string's own digits.
+    expect(groupDigits('12345678901234567890.12')).toBe('12,345,678,901,234,567,890.12');
+    // Anything that is not a plain decimal is left as it is.
+    expect(groupDigits('1e5')).toBe('1e5');
+    expect(groupDigits('')).toBe('');
+  });
+
+  it('are grouped where the schema says decimal, and nothing else is', () => {
+    const amount = { type: 'string', 'x-decimal': { precision: 18, scale: 2 } };
+    expect(valueText(amount, '25000.00')).toBe('25,000.00');
+    expect(valueText({ type: 'integer' }, 2026)).toBe('2026');
+    expect(valueText({ type: 'string' }, '10000')).toBe('10000');
+    expect(valueText(undefined, null)).toBe('');
   });
 });

@@ -13,6 +13,8 @@ export interface Column {
   user: boolean;
   /** A number, integer or decimal: right-aligned, so its digits line up. */
   numeric: boolean;
+  /** A decimal (`x-decimal`, an exact string such as an amount): shown with its digits grouped. */
+  decimal: boolean;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -98,10 +100,27 @@ export function columns(schema: unknown, sortable: string[], max = 4, rows: Colu
         reference: typeof def['x-reference'] === 'string' ? def['x-reference'] : null,
         user: isRecord(def['x-user']),
         numeric: isNumeric(def),
+        decimal: isRecord(def['x-decimal']),
       },
     ];
   });
   return [...all.filter((c) => c.sortable), ...all.filter((c) => !c.sortable)].slice(0, max);
+}
+
+/**
+ * A decimal's text with the digits of its whole part grouped by thousands (`1300.00` →
+ * `1,300.00`), exactly: the string's own digits, never a float's. Anything else as it is.
+ */
+export function groupDigits(value: string): string {
+  const m = /^(-?)(\d+)(\.\d+)?$/.exec(value);
+  if (!m) return value;
+  const [, sign = '', whole = '', fraction = ''] = m;
+  return sign + whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + fraction;
+}
+
+/** A value's text as its schema says: a decimal with its digits grouped, else [`cell`]. */
+export function valueText(def: unknown, value: unknown): string {
+  return isRecord(def) && isRecord(def['x-decimal']) && typeof value === 'string' ? groupDigits(value) : cell(value);
 }
 
 /** A cell's text. */
