@@ -569,8 +569,21 @@ pub(super) fn run<'a>(
         // Reference checks run after the creates (a row may reference what the script created).
         let mut updated_before = Vec::with_capacity(decision.updates.len());
         for u in &decision.updates {
-            let row = sql::get_typed(tx, tenant, &u.type_name, u.id, true).await?.ok_or(StoreError::EntityNotFound)?;
-            if row.immutable {
+            let write = sql::RowWrite {
+                type_name: &u.type_name,
+                id: u.id,
+                data: &u.data,
+                changes: &u.changes,
+                transition: name,
+                actor_id: &actor.id,
+                actor_email: &actor.email,
+                at: now,
+                parent_id: history_id,
+                // A loaded row the script changed emits no event of its own: `entity.changed`.
+                event_id: Uuid::now_v7(),
+            };
+            let (row, written) = sql::record_update(tx, tenant, write).await?.ok_or(StoreError::EntityNotFound)?;
+            if !written {
                 // The script wrote to a loaded row of an append-only type: the package's bug
                 // (`validate` refuses `lock: true` loads of such types in new versions).
                 return Err(Rejection::ScriptFailed {
@@ -583,30 +596,7 @@ pub(super) fn run<'a>(
                 .into());
             }
             cx.note(|j| j.touch(&row.entity, false));
-            updated_before.push((u, row.entity.data.clone()));
-            sql::update_entity(tx, tenant, u.id, &row.entity.state, &u.data, &actor.id, now).await?;
-            sql::insert_history(
-                tx,
-                tenant,
-                HistoryRow {
-                    entity_id: u.id,
-                    entity_type: &u.type_name,
-                    transition: name,
-                    from: Some(&row.entity.state),
-                    to: &row.entity.state,
-                    actor_id: &actor.id,
-                    actor_email: &actor.email,
-                    at: now,
-                    input: &json!({}),
-                    changes: &u.changes,
-                    config_version: row.config_version,
-                    parent_id: Some(history_id),
-                },
-            )
-            .await?;
-            // A loaded row the script changed emits no event of its own: `entity.changed`.
-            let event = changed_event(&u.type_name, u.id, &row.entity.state, row.entity.version + 1);
-            sql::insert_event(tx, tenant, &event, Some(history_id)).await?;
+            updated_before.push((u, row.entity.data));
         }
 
         for c in &decision.creates {

@@ -538,6 +538,76 @@ pub async fn history(
     Ok(out)
 }
 
+/// What a transition's script wrote to a row it loaded with `lock: true` ([`record_update`]).
+pub struct RowWrite<'a> {
+    pub type_name: &'a str,
+    pub id: Uuid,
+    /// The row's full new data.
+    pub data: &'a Value,
+    /// `{field: {from, to}}` of the changed top-level fields (its history row's `changes`).
+    pub changes: &'a Value,
+    /// The transition that wrote it, by whom, when; its history row is the parent.
+    pub transition: &'a str,
+    pub actor_id: &'a str,
+    pub actor_email: &'a str,
+    pub at: DateTime<Utc>,
+    pub parent_id: i64,
+    /// The id of its `entity.changed` event.
+    pub event_id: Uuid,
+}
+
+/// A row a script changed, in one statement (one round trip instead of four): the row read
+/// again under its lock, then, unless its type is append-only, its new data and version, its
+/// history row (same state, under the transition's) and its `entity.changed` event (payload
+/// `{id, type, state, version}`, under the transition's history row). Returns the row as it was
+/// before, and whether it was written (`false`: append-only, nothing written); `None` when
+/// the row does not exist (as that type).
+pub async fn record_update(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    w: RowWrite<'_>,
+) -> Result<Option<(StoredEntity, bool)>, StoreError> {
+    let query = format!(
+        "with old as ( \
+             select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update \
+         ), u as ( \
+             update entities e set data = $4, version = e.version + 1, updated_at = $5, updated_by = $6 \
+             from old where e.tenant_id = $1 and e.id = old.id and not old.immutable \
+             returning e.id, e.version \
+         ), h as ( \
+             insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, \
+                                      actor_email, at, input, changes, config_version, parent_id) \
+             select $1, old.id, old.type, $7, old.state, old.state, $6, $8, $5, '{{}}'::jsonb, $9, \
+                    old.config_version, $10 \
+             from old join u on u.id = old.id returning id \
+         ), ev as ( \
+             insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
+             select $1, $11, $12, old.type, old.id, \
+                    jsonb_build_object('id', old.id, 'type', old.type, 'state', old.state, 'version', u.version), $10 \
+             from old join u on u.id = old.id \
+         ) \
+         select old.*, exists (select 1 from h) as written from old"
+    );
+    let row = sqlx::query(&query)
+        .bind(tenant)
+        .bind(w.type_name)
+        .bind(w.id)
+        .bind(w.data)
+        .bind(w.at)
+        .bind(w.actor_id)
+        .bind(w.transition)
+        .bind(w.actor_email)
+        .bind(w.changes)
+        .bind(w.parent_id)
+        .bind(w.event_id)
+        .bind(super::ENTITY_CHANGED)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let written: bool = row.try_get("written")?;
+    Ok(Some((entity_from_row(&row)?, written)))
+}
+
 pub async fn insert_event(
     tx: &mut PgConnection,
     tenant: TenantId,

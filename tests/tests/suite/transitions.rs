@@ -651,3 +651,60 @@ async fn loads_read_the_loads_declared_before_them() {
     assert_eq!((r.status, r.code()), (409, "GUARD_FAILED"), "{:?}", r.body);
     assert_eq!(r.body["error"]["message"], "The amount is above what the price list prices");
 }
+
+/// A row a script changes (`update(part, …)` in `start`) is written with its history row and its
+/// `entity.changed` event in one statement: the row's new data and version, a history row of the
+/// same state under the transition's, and the event's payload naming the row's new version.
+#[tokio::test]
+async fn a_row_the_script_changes_gets_its_history_row_and_its_entity_changed() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "rollback").await;
+    let user = s.token(&db, "user@rollback.test").await;
+    let part = s.sample("bolt");
+    let before = s.get(&format!("entities/part/{part}"), &user).await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    let job = id(&s.create(&user, "job", json!({ "title": "one", "part_id": part })).await);
+    let r = s.fire(&user, "job", &job, "start", json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    let after = s.get(&format!("entities/part/{part}"), &user).await;
+    let (v0, v1) = (before.body["version"].as_i64().expect("version"), after.body["version"].as_i64().expect("v"));
+    assert_eq!(v1, v0 + 1);
+    assert_eq!(after.body["data"]["uses"], json!(before.body["data"]["uses"].as_i64().unwrap_or(0) + 1));
+    assert_eq!(after.body["state"], before.body["state"], "an update keeps the row's state");
+
+    let (job_history,): (i64,) =
+        sqlx::query_as("select id from transitions where entity_id = $1::uuid and transition = 'start'")
+            .bind(&job)
+            .fetch_one(&db.owner)
+            .await
+            .expect("the job's history row");
+    /// transition, from, to, changes, parent, actor's e-mail
+    type HistoryLine = (String, Option<String>, String, Value, Option<i64>, String);
+    let rows: Vec<HistoryLine> = sqlx::query_as(
+        "select transition, from_state, to_state, changes, parent_id, actor_email from transitions \
+         where entity_id = $1::uuid order by id",
+    )
+    .bind(&part)
+    .fetch_all(&db.owner)
+    .await
+    .expect("the part's history");
+    let state = before.body["state"].as_str().expect("state").to_string();
+    let last = rows.last().expect("a history row for the update");
+    assert_eq!(
+        (last.0.as_str(), last.1.as_deref(), last.2.as_str(), last.4, last.5.as_str()),
+        ("start", Some(state.as_str()), state.as_str(), Some(job_history), "user@rollback.test")
+    );
+    assert_eq!(last.3["uses"]["to"], after.body["data"]["uses"], "{:?}", last.3);
+
+    let (name, payload, transition_id): (String, Value, Option<i64>) = sqlx::query_as(
+        "select name, payload, transition_id from outbox where entity_id = $1::uuid order by id desc limit 1",
+    )
+    .bind(&part)
+    .fetch_one(&db.owner)
+    .await
+    .expect("the part's event");
+    assert_eq!(name, engine::store::ENTITY_CHANGED);
+    assert_eq!(transition_id, Some(job_history));
+    assert_eq!(payload, json!({ "id": part, "type": "part", "state": state, "version": v1 }));
+}
