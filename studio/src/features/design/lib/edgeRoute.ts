@@ -56,10 +56,16 @@ const inside = (p: Point, r: Rect, margin: number) =>
 
 /** How many points of the curve fall on (or within `CLEARANCE` of) one of `obstacles`. */
 export function crossings(a: Point, c: Point, b: Point, obstacles: Rect[]): number {
+  // The curve lies within the triangle of its three points: only the states that come near that
+  // triangle's box can be crossed (a large workflow has many states, few near any one curve).
+  const [left, right] = [Math.min(a.x, b.x, c.x) - CLEARANCE, Math.max(a.x, b.x, c.x) + CLEARANCE];
+  const [top, bottom] = [Math.min(a.y, b.y, c.y) - CLEARANCE, Math.max(a.y, b.y, c.y) + CLEARANCE];
+  const near = obstacles.filter((r) => r.x < right && r.x + r.width > left && r.y < bottom && r.y + r.height > top);
+  if (near.length === 0) return 0;
   let n = 0;
   for (let i = 1; i < SAMPLES; i++) {
     const p = at(a, c, b, i / SAMPLES);
-    if (obstacles.some((r) => inside(p, r, CLEARANCE))) n += 1;
+    if (near.some((r) => inside(p, r, CLEARANCE))) n += 1;
   }
   return n;
 }
