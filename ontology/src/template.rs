@@ -487,12 +487,24 @@ fn bounded(v: &serde_json::Value, budget: &mut usize) -> Value {
 /// The context of a render: every top-level field of `data` (bounded as described in the
 /// module's doc), then `extra` (which wins over fields of the same name).
 pub fn context(data: &serde_json::Value, extra: &[(&str, Value)]) -> Value {
+    context_of(data, extra, None)
+}
+
+/// [`context`] with only the fields named in `read` when given (the fields a template reads:
+/// the others are not converted).
+fn context_of(
+    data: &serde_json::Value,
+    extra: &[(&str, Value)],
+    read: Option<&std::collections::BTreeSet<String>>,
+) -> Value {
     let mut budget = MAX_TEMPLATE_NODES;
     let mut fields: Vec<(String, Value)> = match data {
         // A field cannot pose as the titles `title_of` reads (data keys are free-form).
-        serde_json::Value::Object(map) => {
-            map.iter().filter(|(k, _)| *k != REF_TITLES).map(|(k, v)| (k.clone(), bounded(v, &mut budget))).collect()
-        }
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| *k != REF_TITLES && read.is_none_or(|read| read.contains(k.as_str())))
+            .map(|(k, v)| (k.clone(), bounded(v, &mut budget)))
+            .collect(),
         _ => Vec::new(),
     };
     for (k, v) in extra {
@@ -510,6 +522,10 @@ pub struct Template {
     env: Environment<'static>,
     /// The variables `title_of` is applied to.
     titled: std::collections::BTreeSet<String>,
+    /// The top-level names the template reads (`customer` of `customer.name`): only those fields
+    /// of the data are converted for a render. The language has no way to reach a field by a
+    /// computed name (no `set`, loops or function calls), so the set is complete.
+    roots: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Template {
@@ -534,7 +550,11 @@ impl Template {
         titled_variables(&ast, &mut titled);
         let mut env = base().clone();
         env.add_template_owned(name.to_owned(), source.to_owned())?;
-        Ok(Template { name: name.to_owned(), source: source.to_owned(), env, titled })
+        let mut template =
+            Template { name: name.to_owned(), source: source.to_owned(), env, titled, roots: Default::default() };
+        template.roots =
+            template.variables().iter().map(|path| path.split('.').next().unwrap_or_default().to_owned()).collect();
+        Ok(template)
     }
 
     /// Where in `source` the error of parsing it is: the template engine's line (1-based), and
@@ -579,7 +599,7 @@ impl Template {
 
     /// Renders over the fields of `data` and `extra` (see [`context`]), within the bounds.
     pub fn render(&self, data: &serde_json::Value, extra: &[(&str, Value)]) -> Result<String, Error> {
-        self.render_value(context(data, extra))
+        self.render_value(context_of(data, extra, Some(&self.roots)))
     }
 
     /// Renders over a prepared context, within [`TEMPLATE_FUEL`] and [`MAX_TEMPLATE_OUTPUT`].
@@ -713,6 +733,24 @@ mod tests {
             let err = Template::parse("title", source).unwrap_err();
             assert!(err.to_string().contains("title_of"), "{source}: {err}");
         }
+    }
+
+    #[test]
+    fn only_the_fields_read_are_converted_and_every_one_read_is() {
+        // Every way a field is reached: a path, a filter's input, a test, a subscript by another
+        // field, a condition.
+        let t = Template::parse(
+            "title",
+            "{{ customer.name }}|{{ items | length }}|{% if flag is defined %}y{% endif %}|{{ prices[code] }}|{{ a if b else c }}",
+        )
+        .unwrap();
+        let roots: Vec<&str> = t.roots.iter().map(String::as_str).collect();
+        assert_eq!(roots, ["a", "b", "c", "code", "customer", "flag", "items", "prices"]);
+        let data = json!({
+            "customer": { "name": "Soda Ltd" }, "items": [1, 2, 3], "flag": true, "prices": { "x": 5 },
+            "code": "x", "a": "A", "b": false, "c": "C", "notes": "n".repeat(100_000), "lines": vec![json!({"q": 1}); 5000],
+        });
+        assert_eq!(render(&t, data).unwrap(), "Soda Ltd|3|y|5|C");
     }
 
     #[test]
