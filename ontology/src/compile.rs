@@ -316,10 +316,7 @@ impl CompiledType {
         let Some(template) = &self.title else {
             return Ok(None);
         };
-        let titles = minijinja::Value::from_iter(titles.iter().map(|(id, title)| (id.clone(), title.clone())));
-        let title = template
-            .render(data, &[(crate::template::REF_TITLES, titles)])
-            .map_err(|err| self.template_error("title", &err))?;
+        let title = template.render_with_titles(data, titles).map_err(|err| self.template_error("title", &err))?;
         let title = title.trim();
         Ok((!title.is_empty()).then(|| title.to_owned()))
     }

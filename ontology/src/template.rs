@@ -602,6 +602,17 @@ impl Template {
         self.render_value(context_of(data, extra, Some(&self.roots)))
     }
 
+    /// Renders over the fields of `data` with `titles` (entity id → title) for what it names with
+    /// `title_of` (an id absent renders as itself).
+    pub fn render_with_titles(
+        &self,
+        data: &serde_json::Value,
+        titles: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let titles = Value::from_iter(titles.iter().map(|(id, title)| (id.clone(), title.clone())));
+        self.render(data, &[(REF_TITLES, titles)])
+    }
+
     /// Renders over a prepared context, within [`TEMPLATE_FUEL`] and [`MAX_TEMPLATE_OUTPUT`].
     fn render_value(&self, ctx: Value) -> Result<String, Error> {
         let template = self.env.get_template(&self.name)?;

@@ -26,7 +26,8 @@
 //! A template preview renders a title or number template being typed (not yet in any package)
 //! over sample data, with the server's own bounded engine (`ontology::template`: tenant
 //! templates are untrusted), so the studio shows exactly what the server would produce. A
-//! number template also sees `seq` (default 1), `year`, `month` and `day` (today, UTC).
+//! number template also sees `seq` (default 1), `year`, `month` and `day` (today, UTC). A
+//! title's `{{ x | title_of }}` names the entity `x` holds by its title, as every answer does.
 
 use std::sync::Arc;
 
@@ -166,7 +167,8 @@ fn template_error(source: &str, e: &ontology::template::TemplateError) -> ApiErr
 }
 
 async fn preview_template(
-    Admin(_who, ..): Admin<Configuration>,
+    State(state): State<AppState>,
+    Admin(who, ..): Admin<Configuration>,
     JsonBody(body): JsonBody<PreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
     let data = match body.data {
@@ -185,8 +187,18 @@ async fn preview_template(
     // Bounded by construction (source size, no loops, fuel, output and context caps: see
     // `ontology::template`), so rendering on the reactor is as cheap as parsing the body.
     let template = Template::parse(name, &body.template).map_err(|e| template_error(&body.template, &e))?;
+    // What the title names with `title_of`: the titles of those entities (of the live version,
+    // as the reader may see them), as every answer renders it.
+    let ids: Vec<Uuid> =
+        template.titled_variables().iter().filter_map(|name| data.get(name)?.as_str()?.parse().ok()).collect();
+    let titles = if body.kind == TemplateKind::Title && !ids.is_empty() {
+        let defs = state.store.live_cached(who.tenant).await?;
+        state.store.titles_of(who.tenant, &who.actor, &defs, &ids).await?
+    } else {
+        Default::default()
+    };
     let rendered = match body.kind {
-        TemplateKind::Title => template.render(&data, &[]).map(|t| t.trim().to_owned()),
+        TemplateKind::Title => template.render_with_titles(&data, &titles).map(|t| t.trim().to_owned()),
         TemplateKind::Number => template.render(&data, &ontology::compile::number_variables(seq, chrono::Utc::now())),
     }
     .map_err(|e| template_error(&body.template, &e))?;

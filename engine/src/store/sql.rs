@@ -195,6 +195,19 @@ pub async fn get_typed_many(
     Ok(rows.iter().map(entity_from_row).collect::<Result<_, _>>()?)
 }
 
+/// The type of each of `ids` that names an entity of the tenant.
+pub async fn types_of(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    Ok(sqlx::query_as("select id, type from entities where tenant_id = $1 and id = any($2)")
+        .bind(tenant)
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?)
+}
+
 /// Many `where` loads of one type in one statement, without locks: for each request, exactly
 /// what [`load_where`] gives it (rows matching every condition, in id order, at most `limit`), in
 /// the order of `requests`. One `union all` branch per request, each with its own parameters, so

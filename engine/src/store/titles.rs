@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::TenantId;
@@ -47,33 +48,8 @@ impl Store {
         if wanted.is_empty() {
             return Ok(());
         }
-        let mut titles: BTreeMap<String, String> = BTreeMap::new();
         let mut tx = self.begin(tenant).await?;
-        for (type_name, ids) in wanted {
-            // A type the reader may not view is named by ids only.
-            let (Some(target), Ok(())) =
-                (defs.type_(type_name), edit::authorize(defs, actor, type_name, Action::View, false))
-            else {
-                continue;
-            };
-            let ids: Vec<Uuid> = ids.into_iter().collect();
-            let rows = sql::get_typed_many(&mut tx, tenant, type_name, &ids).await?;
-            let scope = defs.row_scope(actor, type_name);
-            let visible = if actor.system || scope.is_all() {
-                None
-            } else {
-                Some(query::rows::visible_ids(&mut tx, tenant, type_name, &ids, &scope, actor).await?)
-            };
-            for row in rows {
-                if visible.as_ref().is_some_and(|seen| !seen.contains(&row.entity.id)) {
-                    continue;
-                }
-                // The referenced entity's own title, its references by id (one level).
-                if let Ok(Some(title)) = target.render_title(&row.entity.data) {
-                    titles.insert(row.entity.id.to_string(), title);
-                }
-            }
-        }
+        let titles = titles_in(&mut tx, tenant, actor, defs, wanted).await?;
         tx.commit().await?;
         for v in values.iter_mut() {
             let Some(ty) = v.get("type").and_then(Value::as_str).and_then(|t| defs.type_(t)) else { continue };
@@ -95,6 +71,31 @@ impl Store {
         Ok(())
     }
 
+    /// The titles (by `defs`) of the entities `ids` names, of any type, that `actor` may view,
+    /// by id: what a title being previewed names with `title_of` (`POST …/preview-template`).
+    /// At most [`MAX_TITLED_REFERENCES`] ids are looked up.
+    pub async fn titles_of(
+        &self,
+        tenant: TenantId,
+        actor: &Actor,
+        defs: &CompiledTenant,
+        ids: &[Uuid],
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let ids = &ids[..ids.len().min(MAX_TITLED_REFERENCES)];
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut tx = self.begin(tenant).await?;
+        let typed = sql::types_of(&mut tx, tenant, ids).await?;
+        let mut wanted: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
+        for (id, type_name) in &typed {
+            wanted.entry(type_name.as_str()).or_default().insert(*id);
+        }
+        let titles = titles_in(&mut tx, tenant, actor, defs, wanted).await?;
+        tx.commit().await?;
+        Ok(titles)
+    }
+
     /// What every answer of entities adds to their public forms: the titles of the references
     /// their titles name ([`Store::add_reference_titles`]) and the users their user fields name
     /// ([`Store::add_users`]).
@@ -108,4 +109,41 @@ impl Store {
         self.add_reference_titles(tenant, actor, values, defs).await?;
         self.add_users(tenant, values, defs).await
     }
+}
+
+/// The titles of `wanted` (type → ids) that `actor` may view (type permission, record rules),
+/// each rendered by its own type's title in `defs` (its references by id: one level).
+async fn titles_in(
+    tx: &mut PgConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    defs: &CompiledTenant,
+    wanted: BTreeMap<&str, BTreeSet<Uuid>>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut titles = BTreeMap::new();
+    for (type_name, ids) in wanted {
+        // A type the reader may not view is named by ids only.
+        let (Some(target), Ok(())) =
+            (defs.type_(type_name), edit::authorize(defs, actor, type_name, Action::View, false))
+        else {
+            continue;
+        };
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        let rows = sql::get_typed_many(tx, tenant, type_name, &ids).await?;
+        let scope = defs.row_scope(actor, type_name);
+        let visible = if actor.system || scope.is_all() {
+            None
+        } else {
+            Some(query::rows::visible_ids(tx, tenant, type_name, &ids, &scope, actor).await?)
+        };
+        for row in rows {
+            if visible.as_ref().is_some_and(|seen| !seen.contains(&row.entity.id)) {
+                continue;
+            }
+            if let Ok(Some(title)) = target.render_title(&row.entity.data) {
+                titles.insert(row.entity.id.to_string(), title);
+            }
+        }
+    }
+    Ok(titles)
 }

@@ -113,3 +113,23 @@ async fn only_the_tenants_admins_may_preview() {
     let r = preview(&b, &b_admin, &body).await;
     assert_eq!((r.status, r.body["rendered"].as_str()), (200, Some("x")), "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn a_title_previewed_names_references_by_their_titles() {
+    let db = test_db().await;
+    let s = TestServer::start(&db, "chemichemi").await;
+    let admin = s.token(&db, ADMIN).await;
+    let product = s.get(&format!("entities/product/{}", s.sample("lpg6")), &admin).await;
+    let title = product.body["display"].as_str().expect("the product's title").to_string();
+    let gone = uuid::Uuid::now_v7().to_string();
+    let r = preview(
+        &s,
+        &admin,
+        &json!({ "template": "Stock of {{ product_id | title_of }} in {{ warehouse_id | title_of }}",
+                 "data": { "product_id": s.sample("lpg6"), "warehouse_id": gone } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A reference to no entity keeps its id, as in an answer.
+    assert_eq!(r.body["rendered"], format!("Stock of {title} in {gone}").as_str());
+}
