@@ -9,7 +9,9 @@ import type { Position } from './model';
 
 export const NODE_WIDTH = 160;
 export const NODE_HEIGHT = 56;
-const GAP_X = 100;
+// Wide enough for a transition's label between two states (allocateInventory, completeDelivery) to
+// sit clear of both boxes.
+const GAP_X = 140;
 const GAP_Y = 30;
 
 // ELK is large (a compiled Java library): loaded the first time a layout is needed.
