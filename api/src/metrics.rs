@@ -84,14 +84,45 @@ fn describe() {
 /// Middleware: counts every request and its latency by method, matched route and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
-    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
-    metrics::counter!("switchyard_http_requests_total", &labels).increment(1);
-    metrics::histogram!("switchyard_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, latency) = request_series(&method, route, response.status().as_u16());
+    requests.increment(1);
+    latency.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The request counter and latency histogram of one method, route and status.
+type RequestSeries = (metrics::Counter, metrics::Histogram);
+
+/// The handles of [`track`]'s series, registered once each: looking a series up by its labels
+/// in the recorder costs three strings and two registry lookups a request. The routes are the
+/// router's templates and the statuses HTTP's, so the map stays small.
+fn request_series(method: &axum::http::Method, route: &str, status: u16) -> RequestSeries {
+    use std::collections::HashMap;
+    use std::sync::RwLock;
+    type Series = HashMap<String, Vec<(axum::http::Method, u16, RequestSeries)>>;
+    static SERIES: OnceLock<RwLock<Series>> = OnceLock::new();
+    let series = SERIES.get_or_init(RwLock::default);
+    let find = |map: &Series| {
+        map.get(route)?.iter().find(|(m, s, _)| m == method && *s == status).map(|(_, _, handles)| handles.clone())
+    };
+    if let Some(handles) = series.read().ok().and_then(|map| find(&map)) {
+        return handles;
+    }
+    let labels = [("method", method.as_str().to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
+    let handles = (
+        metrics::counter!("switchyard_http_requests_total", &labels),
+        metrics::histogram!("switchyard_http_request_duration_seconds", &labels),
+    );
+    if let Ok(mut map) = series.write() {
+        if find(&map).is_none() {
+            map.entry(route.to_owned()).or_default().push((method.clone(), status, handles.clone()));
+        }
+    }
+    handles
 }
 
 /// A webhook attempt's outcome: `delivered`, `pending` (failed, will be retried) or `dead`.

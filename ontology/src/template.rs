@@ -526,6 +526,36 @@ pub struct Template {
     /// of the data are converted for a render. The language has no way to reach a field by a
     /// computed name (no `set`, loops or function calls), so the set is complete.
     roots: std::collections::BTreeSet<String>,
+    /// The template as text and plain fields, when it is only that (see [`Piece`]).
+    pieces: Option<Vec<Piece>>,
+}
+
+/// A part of a template made of text and plain `{{ field }}`s only, as most titles are
+/// (`{{ name }}`, `{{ code }} {{ name }}`): such a template is rendered without the template
+/// engine when every field it names holds a string (the text and the strings, cut as the
+/// engine's context cuts them, joined), which is what the engine outputs for it. Anything else —
+/// a number, a missing field, a filter — goes through the engine. [`Template::parse`] checks the
+/// two agree on a probe before it keeps the pieces.
+#[derive(Clone, Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    Field(String),
+}
+
+/// The pieces of a parsed template, if it is text and plain top-level fields only.
+fn pieces_of(stmt: &Stmt<'_>) -> Option<Vec<Piece>> {
+    let Stmt::Template(t) = stmt else { return None };
+    t.children
+        .iter()
+        .map(|child| match child {
+            Stmt::EmitRaw(raw) => Some(Piece::Text(raw.raw.to_owned())),
+            Stmt::EmitExpr(e) => match &e.expr {
+                Expr::Var(v) if v.id != REF_TITLES => Some(Piece::Field(v.id.to_owned())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Template {
@@ -550,10 +580,18 @@ impl Template {
         titled_variables(&ast, &mut titled);
         let mut env = base().clone();
         env.add_template_owned(name.to_owned(), source.to_owned())?;
-        let mut template =
-            Template { name: name.to_owned(), source: source.to_owned(), env, titled, roots: Default::default() };
+        let pieces = pieces_of(&ast);
+        let mut template = Template {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            env,
+            titled,
+            roots: Default::default(),
+            pieces,
+        };
         template.roots =
             template.variables().iter().map(|path| path.split('.').next().unwrap_or_default().to_owned()).collect();
+        template.check_pieces();
         Ok(template)
     }
 
@@ -599,7 +637,48 @@ impl Template {
 
     /// Renders over the fields of `data` and `extra` (see [`context`]), within the bounds.
     pub fn render(&self, data: &serde_json::Value, extra: &[(&str, Value)]) -> Result<String, Error> {
+        if extra.is_empty() {
+            if let Some(out) = self.render_pieces(data) {
+                return Ok(out);
+            }
+        }
         self.render_value(context_of(data, extra, Some(&self.roots)))
+    }
+
+    /// The render of a template of text and plain fields ([`Piece`]) when every field it names
+    /// holds a string and the output stays within [`MAX_TEMPLATE_OUTPUT`]; `None` otherwise (the
+    /// engine renders it).
+    fn render_pieces(&self, data: &serde_json::Value) -> Option<String> {
+        let pieces = self.pieces.as_ref()?;
+        let mut out = String::new();
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Field(name) => out.push_str(cut(data.get(name)?.as_str()?, MAX_TEMPLATE_STRING)),
+            }
+            if out.len() > MAX_TEMPLATE_OUTPUT {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    /// Keeps the pieces only if they render a probe (every field a string with markup, quotes,
+    /// spaces and a newline) exactly as the engine does.
+    fn check_pieces(&mut self) {
+        let Some(pieces) = &self.pieces else { return };
+        let probe: serde_json::Map<String, serde_json::Value> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Field(name) => Some((name.clone(), serde_json::Value::String(format!(" <{name}> & \"é\"\n")))),
+                Piece::Text(_) => None,
+            })
+            .collect();
+        let probe = serde_json::Value::Object(probe);
+        let engine = self.render_value(context_of(&probe, &[], Some(&self.roots))).ok();
+        if engine.is_none() || engine != self.render_pieces(&probe) {
+            self.pieces = None;
+        }
     }
 
     /// Renders over the fields of `data` with `titles` (entity id → title) for what it names with
@@ -663,6 +742,43 @@ mod tests {
 
     fn render(t: &Template, data: serde_json::Value) -> Result<String, Error> {
         t.render(&data, &[])
+    }
+
+    #[test]
+    fn text_and_plain_fields_render_without_the_engine_and_as_the_engine_does() {
+        let plain = ["{{ name }}", "{{code}} – {{ name }}", "Meter {{ name }}\n", "  {{- name -}}  x", "no fields"];
+        for source in plain {
+            assert!(Template::parse("title", source).unwrap().pieces.is_some(), "{source}: pieces");
+        }
+        let engine_only =
+            ["{{ name | upper }}", "{{ customer.name }}", "{% if name %}{{ name }}{% endif %}", "{{ 'x' }}"];
+        for source in engine_only {
+            assert!(Template::parse("title", source).unwrap().pieces.is_none(), "{source}: the engine");
+        }
+        let long = "é".repeat(400);
+        let data = [
+            json!({"name": "Main meter", "code": "M-1"}),
+            json!({"name": "<b>\"quoted\" & more</b>\n", "code": ""}),
+            json!({"name": long, "code": "x".repeat(3000)}),
+            json!({"name": 42, "code": "M-1"}),
+            json!({"name": null, "code": "M-1"}),
+            json!({"code": "M-1"}),
+            json!({"name": ["a"], "code": {"b": 1}}),
+            json!("not an object"),
+        ];
+        for source in plain {
+            let t = Template::parse("title", source).unwrap();
+            for d in &data {
+                let engine = t.render_value(context_of(d, &[], Some(&t.roots)));
+                let fast = t.render(d, &[]);
+                assert_eq!(fast.ok(), engine.ok(), "{source} over {d}");
+            }
+        }
+        // A field holding a string renders without the engine; anything else goes through it.
+        let t = Template::parse("title", "{{ code }} {{ name }}").unwrap();
+        assert_eq!(t.render_pieces(&json!({"code": "M-1", "name": "Main"})).as_deref(), Some("M-1 Main"));
+        assert_eq!(t.render_pieces(&json!({"code": "M-1", "name": 7})), None);
+        assert_eq!(t.render_pieces(&json!({"code": "M-1"})), None);
     }
 
     #[test]
