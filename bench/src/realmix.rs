@@ -131,7 +131,7 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
     pgmix::prepare(&db.owner, &store, &tenants, max_clients).await?;
     sqlx::query("vacuum analyze").execute(&db.owner).await.context("vacuum analyze")?;
     let seeded = started.elapsed();
-    let entity_indexes: i64 = sqlx::query_scalar("select count(*) from pg_indexes where tablename = 'entities'")
+    let entity_indexes: i64 = sqlx::query_scalar("select count(*) from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass)")
         .fetch_one(&db.owner)
         .await
         .context("counting the indexes of entities")?;

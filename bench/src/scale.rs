@@ -128,7 +128,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
     // publishing's own code, as a publish over a million rows would.
     let dropped: Vec<String> = sqlx::query_scalar(
         "select c.relname::text from pg_index i join pg_class c on c.oid = i.indexrelid \
-         where i.indrelid = 'entities'::regclass and starts_with(c.relname::text, 'entities_q_') \
+         where i.indrelid in (select inhrelid from pg_inherits where inhparent = 'entities'::regclass) and starts_with(c.relname::text, 'entities_q_') \
          and obj_description(c.oid, 'pg_class')::jsonb ->> 'tenant' = $1",
     )
     .bind(big.to_string())
@@ -169,7 +169,7 @@ pub async fn run(root: &Path, db: &Database) -> Result<ScaleResult> {
         sizes.push((table.to_string(), format!("{rows} rows, {size} with its indexes")));
     }
     let indexes: i64 =
-        sqlx::query_scalar("select count(*) from pg_indexes where tablename = 'entities'").fetch_one(&db.owner).await?;
+        sqlx::query_scalar("select count(*) from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass)").fetch_one(&db.owner).await?;
     sizes.push(("indexes on entities".to_string(), indexes.to_string()));
 
     let store = Store::new(db.app.clone(), limits);

@@ -6,7 +6,7 @@
 //!
 //! ```sql
 //! create index concurrently if not exists entities_q_<hash>
-//!     on entities (field_number(data, 'amount'), id)
+//!     on entities_of_<tenant hex> (field_number(data, 'amount'), id)
 //!     where tenant_id = '<tenant uuid>'::uuid and type = 'ticket'::text
 //! ```
 //!
@@ -21,16 +21,17 @@
 //!
 //! ```sql
 //! create index concurrently if not exists entities_q_<hash>
-//!     on entities using gin (search_text(data, '{code,subject,body}'::text[]) search_trgm_ops)
+//!     on entities_of_<tenant hex> using gin (search_text(data, '{code,subject,body}'::text[]) search_trgm_ops)
 //!     where tenant_id = '<tenant uuid>'::uuid and type = 'ticket'::text
 //! ```
 //!
 //! Its operator class exists only where the migrations ran as a superuser; elsewhere it is not
 //! built (and a search reads the tenant's rows of the type).
 //!
-//! One index per (tenant, type, field) suits tens of tenants on one database; every insert and
-//! every plan consider each partial index of the table, so a database of thousands of tenants
-//! would want `entities` partitioned by tenant instead.
+//! The indexes are built on the tenant's partition of `entities` (migration 0021: one per
+//! tenant, `engine::store::query::entities_partition`), so a statement of one tenant is planned,
+//! and a write checked, against that tenant's indexes only: with one table, 50 tenants of the
+//! example's size put 1,805 partial indexes in front of every statement.
 
 use std::collections::HashMap;
 
@@ -116,7 +117,7 @@ async fn existing(owner: &PgPool) -> Result<HashMap<String, Existing>, sqlx::Err
     let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
         "select c.relname::text, i.indisvalid, obj_description(c.oid, 'pg_class') \
          from pg_index i join pg_class c on c.oid = i.indexrelid \
-         where i.indrelid = 'entities'::regclass and starts_with(c.relname::text, $1)",
+         where i.indrelid in (select inhrelid from pg_inherits where inhparent = 'entities'::regclass) and starts_with(c.relname::text, $1)",
     )
     .bind(INDEX_PREFIX)
     .fetch_all(owner)

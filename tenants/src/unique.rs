@@ -151,7 +151,7 @@ async fn existing(tx: &mut sqlx::PgConnection, tenant: TenantId) -> Result<HashM
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "select c.relname::text, obj_description(c.oid, 'pg_class') \
          from pg_index i join pg_class c on c.oid = i.indexrelid \
-         where i.indrelid = 'entities'::regclass and starts_with(c.relname::text, $1)",
+         where i.indrelid in (select inhrelid from pg_inherits where inhparent = 'entities'::regclass) and starts_with(c.relname::text, $1)",
     )
     .bind(UNIQUE_PREFIX)
     .fetch_all(&mut *tx)

@@ -51,7 +51,7 @@ async fn every_key_constraint_and_index_of_a_tenant_table_includes_tenant_id() {
         tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
     }
     let built: i64 = sqlx::query_scalar(
-        "select count(*) from pg_indexes where tablename = 'entities' \
+        "select count(*) from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass) \
          and (indexname like 'entities\\_q\\_%' or indexname like 'entities\\_u\\_%')",
     )
     .fetch_one(&db.owner)
@@ -59,7 +59,7 @@ async fn every_key_constraint_and_index_of_a_tenant_table_includes_tenant_id() {
     .expect("count");
     assert!(built >= 10, "publishing built {built} per-tenant indexes");
     let search: i64 = sqlx::query_scalar(
-        "select count(*) from pg_indexes where tablename = 'entities' and indexdef like '%search_trgm_ops%'",
+        "select count(*) from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass) and indexdef like '%search_trgm_ops%'",
     )
     .fetch_one(&db.owner)
     .await
@@ -74,8 +74,8 @@ async fn every_key_constraint_and_index_of_a_tenant_table_includes_tenant_id() {
         "create index probe_due on timers (due_at); \
          alter table webhooks add constraint probe_unique unique (url); \
          alter table transitions add column probe_entity uuid; \
-         alter table entities add constraint probe_id unique (id); \
-         alter table transitions add constraint probe_fk foreign key (probe_entity) references entities (id);",
+         alter table users add constraint probe_id unique (id); \
+         alter table transitions add constraint probe_fk foreign key (probe_entity) references users (id);",
     )
     .execute(&db.owner)
     .await
@@ -84,6 +84,13 @@ async fn every_key_constraint_and_index_of_a_tenant_table_includes_tenant_id() {
     for probe in ["probe_due", "probe_unique", "probe_id", "probe_fk"] {
         assert!(problems.contains(probe), "{probe} not found:\n{problems}");
     }
+    // `entities` is partitioned by tenant (migration 0021): Postgres itself refuses a key
+    // without it.
+    let refused = sqlx::raw_sql("alter table entities add constraint probe_entity_id unique (id)")
+        .execute(&db.owner)
+        .await
+        .expect_err("a key of entities without tenant_id");
+    assert!(refused.to_string().contains("partition"), "{refused}");
     db.drop_db().await.expect("drop");
 }
 

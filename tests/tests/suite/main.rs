@@ -33,6 +33,7 @@ mod ops;
 mod overload;
 mod package_tests;
 mod package_webhooks;
+mod partitions;
 mod path_names;
 mod permissions;
 mod plan_pinned;

@@ -457,7 +457,7 @@ async fn filtered_sorted_lists_of_100k_entities_use_the_field_indexes() {
     assert_eq!(wanted.len(), 10, "{wanted:?}");
     assert_eq!(wanted.iter().filter(|w| w.search).count(), 2, "{wanted:?}");
     let present: Vec<String> =
-        sqlx::query_scalar("select indexname::text from pg_indexes where tablename = 'entities'")
+        sqlx::query_scalar("select indexname::text from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass)")
             .fetch_all(&db.owner)
             .await
             .expect("indexes");

@@ -46,7 +46,7 @@ fn assert_unique(r: &Reply, fields: &[&str]) {
 /// The names of the tenant's unique indexes on `entities`.
 async fn unique_indexes(db: &TestDb) -> Vec<String> {
     sqlx::query_scalar(
-        "select indexname::text from pg_indexes where tablename = 'entities' and indexname like 'entities\\_u\\_%' \
+        "select indexname::text from pg_indexes where tablename in (select inhrelid::regclass::text from pg_inherits where inhparent = 'entities'::regclass) and indexname like 'entities\\_u\\_%' \
          order by 1",
     )
     .fetch_all(&db.owner)

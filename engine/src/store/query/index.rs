@@ -68,8 +68,9 @@ pub fn index_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<IndexSpec> 
             // The same expression `Stmt::key` writes, with the field name a literal instead of
             // a parameter; the same predicate `base` proves.
             let create_sql = format!(
-                "create index concurrently if not exists {name} on entities ({}(data, {}), id) \
+                "create index concurrently if not exists {name} on {} ({}(data, {}), id) \
                  where tenant_id = {}::uuid and type = {}::text",
+                partition_of(tenant),
                 accessor.function(),
                 literal(field),
                 literal(&tenant.to_string()),
@@ -125,8 +126,9 @@ fn search_spec(tenant: uuid::Uuid, def: &EntityTypeDef) -> Option<IndexSpec> {
     h.update(SEARCH_OPCLASS.as_bytes());
     let name = format!("{INDEX_PREFIX}{}", &hex::encode(h.finalize())[..24]);
     let create_sql = format!(
-        "create index concurrently if not exists {name} on entities using gin ({} {SEARCH_OPCLASS}) \
+        "create index concurrently if not exists {name} on {} using gin ({} {SEARCH_OPCLASS}) \
          where tenant_id = {}::uuid and type = {}::text",
+        partition_of(tenant),
         search_expr(&fields),
         literal(&tenant.to_string()),
         literal(type_name),
@@ -154,6 +156,17 @@ const UNIQUE_RECIPE: u32 = 2;
 /// Prefix of the name of every index [`unique_specs`] makes (a unique violation on an index of
 /// this prefix is [`StoreError::Unique`]).
 pub const UNIQUE_PREFIX: &str = "entities_u_";
+
+/// The tenant's partition of `entities` (migration 0021: the table is partitioned by tenant,
+/// one partition created with each tenant), which its list, search and unique indexes are built
+/// on: the SQL function `entities_partition` gives the same name.
+pub fn entities_partition(tenant: TenantId) -> String {
+    partition_of(tenant.as_uuid())
+}
+
+fn partition_of(tenant: uuid::Uuid) -> String {
+    format!("entities_of_{}", tenant.simple())
+}
 
 /// A unique index of a type's unique constraint (`unique:` on a field, or the type's `unique:`
 /// list), in one tenant.
@@ -232,7 +245,8 @@ pub fn unique_specs(tenant: TenantId, types: &[EntityTypeDef]) -> Vec<UniqueSpec
             }
             let name = format!("{UNIQUE_PREFIX}{}", &hex::encode(h.finalize())[..24]);
             let create_sql = format!(
-                "create unique index if not exists {name} on entities (tenant_id, {}) where tenant_id = {}::uuid and type = {}::text",
+                "create unique index if not exists {name} on {} (tenant_id, {}) where tenant_id = {}::uuid and type = {}::text",
+                partition_of(tenant),
                 key.join(", "),
                 literal(&tenant.to_string()),
                 literal(type_name),

@@ -40,7 +40,7 @@ mod index;
 mod parse;
 pub(crate) mod rows;
 
-pub use index::{index_specs, unique_specs, IndexSpec, UniqueSpec, SEARCH_OPCLASS, UNIQUE_PREFIX};
+pub use index::{entities_partition, index_specs, unique_specs, IndexSpec, UniqueSpec, SEARCH_OPCLASS, UNIQUE_PREFIX};
 pub use parse::ME;
 use parse::*;
 
@@ -818,7 +818,7 @@ mod tests {
         assert_eq!(
             sku.create_sql,
             format!(
-                "create unique index if not exists {} on entities (tenant_id, lower(field_text(data, 'sku'))) \
+                "create unique index if not exists {} on entities_of_00000000000000000000000000000000 (tenant_id, lower(field_text(data, 'sku'))) \
                  where tenant_id = '00000000-0000-0000-0000-000000000000'::uuid and type = 'part'::text",
                 sku.name
             )
