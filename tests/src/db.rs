@@ -80,15 +80,32 @@ pub async fn test_db() -> TestDb {
 
 /// [`test_db`], returning the error instead of panicking.
 pub async fn try_test_db() -> anyhow::Result<TestDb> {
-    crate::init_tracing();
     let shared = shared().await?;
+    create_test_db(shared, &shared.template).await
+}
+
+/// A fresh database with no migration run (to test a migration over data written by the ones
+/// before it: run a part of [`MIGRATOR`] on `owner`, write, then the rest).
+pub async fn empty_db() -> TestDb {
+    let created = async {
+        let shared = shared().await?;
+        create_test_db(shared, "template0").await
+    };
+    match created.await {
+        Ok(db) => db,
+        Err(e) => panic!("cannot create an empty test database: {e:#}"),
+    }
+}
+
+async fn create_test_db(shared: &Shared, template: &str) -> anyhow::Result<TestDb> {
+    crate::init_tracing();
     let name = format!("t_{}_{}", unix_secs(), uuid::Uuid::new_v4().simple());
     let admin = shared.cluster.connect_options(SUPERUSER, "postgres");
     let mut conn = PgConnection::connect_with(&admin).await.context("connecting to the test cluster")?;
-    sqlx::query(&format!("create database {} template {}", ident(&name), ident(&shared.template)))
+    sqlx::query(&format!("create database {} template {}", ident(&name), ident(template)))
         .execute(&mut conn)
         .await
-        .with_context(|| format!("creating {name} from {}", shared.template))?;
+        .with_context(|| format!("creating {name} from {template}"))?;
     conn.close().await?;
 
     let owner = PgPoolOptions::new()

@@ -9,5 +9,5 @@ pub mod db;
 pub mod server;
 pub mod telemetry;
 
-pub use db::{test_db, TestDb};
+pub use db::{empty_db, test_db, TestDb};
 pub use telemetry::init_tracing;

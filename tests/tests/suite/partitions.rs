@@ -67,3 +67,107 @@ async fn each_tenant_has_its_partition_with_its_own_indexes_and_its_statements_r
     }
     db.drop_db().await.expect("drop");
 }
+
+/// A database written before migration 0021 (one `entities` table, per-tenant indexes on it) is
+/// converted by it: every row in its tenant's partition as it was, every per-tenant index on its
+/// tenant's partition with its name and comment and still enforcing what it did, the triggers
+/// and the policy in place.
+#[tokio::test]
+async fn an_existing_database_is_converted_with_its_rows_and_indexes() {
+    use sqlx::migrate::Migrator;
+    let db = switchyard_tests::empty_db().await;
+    let all = &switchyard_tests::db::MIGRATOR;
+    // The migrations before 0021 (`Migrator`'s fields are what `migrate!` fills in).
+    let before = Migrator {
+        migrations: std::borrow::Cow::Owned(all.iter().filter(|m| m.version < 21).cloned().collect()),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    before.run(&db.owner).await.expect("migrations before 0021");
+    let (ta, tb) = (engine::store::TenantId::generate(), engine::store::TenantId::generate());
+    let (a, b) = (ta.as_uuid(), tb.as_uuid());
+    sqlx::raw_sql(&format!(
+        "insert into tenants (id, slug, name) values ('{a}', 'alpha', 'Alpha'), ('{b}', 'beta', 'Beta');
+         insert into config_versions (tenant_id, version, hash, package, created_by) values
+             ('{a}', 1, 'h', '{{\"types\": [{{\"name\": \"log\", \"immutable\": true}}]}}', 'test'),
+             ('{b}', 1, 'h', '{{}}', 'test');
+         insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by)
+         select case when g % 2 = 0 then '{a}'::uuid else '{b}'::uuid end, gen_random_uuid(),
+                case when g % 5 = 0 and g % 2 = 0 then 'log' else 'part' end, 'NEW',
+                jsonb_build_object('sku', 'SKU-' || g, 'qty', g), 1, 'test', 'test'
+         from generate_series(1, 500) g;
+         create index entities_q_conv_a on entities (field_number(data, 'qty'), id)
+             where tenant_id = '{a}'::uuid and type = 'part'::text;
+         comment on index entities_q_conv_a is '{{\"tenant\": \"{a}\", \"field\": \"qty\"}}';
+         create unique index entities_u_conv_b on entities (tenant_id, lower(field_text(data, 'sku')))
+             where tenant_id = '{b}'::uuid and type = 'part'::text;"
+    ))
+    .execute(&db.owner)
+    .await
+    .expect("data before 0021");
+    let rows = "select coalesce(jsonb_agg(to_jsonb(e) order by tenant_id, id), '[]') from entities e";
+    let before_rows: serde_json::Value = sqlx::query_scalar(rows).fetch_one(&db.owner).await.expect("rows");
+
+    all.run(&db.owner).await.expect("migration 0021 over the data");
+
+    let after_rows: serde_json::Value = sqlx::query_scalar(rows).fetch_one(&db.owner).await.expect("rows");
+    assert_eq!(after_rows.as_array().map(Vec::len), Some(500));
+    assert_eq!(after_rows, before_rows, "every row as it was");
+    let (pa, pb) = (engine::store::query::entities_partition(ta), engine::store::query::entities_partition(tb));
+    let placed: Vec<(String, i64)> =
+        sqlx::query_as("select tableoid::regclass::text, count(*) from entities group by 1 order by 1")
+            .fetch_all(&db.owner)
+            .await
+            .expect("placed");
+    let mut expected = vec![(pa.clone(), 250), (pb.clone(), 250)];
+    expected.sort();
+    assert_eq!(placed, expected);
+    let indexes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "select c.relname::text, i.indrelid::regclass::text, obj_description(c.oid, 'pg_class') \
+         from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname like 'entities\\_%\\_conv\\_%' order by 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .expect("indexes");
+    assert_eq!(
+        indexes,
+        vec![
+            ("entities_q_conv_a".to_string(), pa.clone(), Some(format!("{{\"tenant\": \"{a}\", \"field\": \"qty\"}}"))),
+            ("entities_u_conv_b".to_string(), pb.clone(), None),
+        ]
+    );
+    // The unique index still refuses a duplicate, by its name.
+    let dup = sqlx::raw_sql(&format!(
+        "insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by) \
+         values ('{b}', gen_random_uuid(), 'part', 'NEW', '{{\"sku\": \"sku-1\"}}', 1, 't', 't')"
+    ))
+    .execute(&db.owner)
+    .await
+    .expect_err("a duplicate sku");
+    assert!(dup.to_string().contains("entities_u_conv_b"), "{dup}");
+    // The append-only trigger: a new log of tenant A is immutable and cannot be changed.
+    let mut tx = db.tenant_tx(ta).await;
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by) \
+         values (app_tenant(), gen_random_uuid(), 'log', 'NEW', '{}', 1, 't', 't') returning id",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("a log");
+    let immutable: bool = sqlx::query_scalar("select immutable from entities where id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("read");
+    assert!(immutable);
+    tx.commit().await.expect("commit");
+    let changed = sqlx::query("update entities set state = 'X' where id = $1").bind(id).execute(&db.owner).await;
+    assert!(changed.is_err_and(|e| e.to_string().contains("append-only")));
+    // The server role sees its tenant's rows only.
+    let mut tx = db.app.begin_with(engine::store::sql::begin_for(tb)).await.expect("begin");
+    let seen: i64 = sqlx::query_scalar("select count(*) from entities").fetch_one(&mut *tx).await.expect("count");
+    assert_eq!(seen, 250);
+    tx.rollback().await.expect("rollback");
+    db.drop_db().await.expect("drop");
+}
