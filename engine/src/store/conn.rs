@@ -136,6 +136,32 @@ pub fn pool_options(max: u32) -> PgPoolOptions {
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .before_acquire(|_conn, meta| Box::pin(async move { Ok(usable(&meta)) }))
+        .after_connect(|conn, _meta| Box::pin(async move { plan_mode(conn).await }))
+}
+
+/// Past this many partitions of `entities` (one per tenant, migration 0021), a new connection
+/// plans every execution of a prepared statement ([`plan_mode`]).
+pub const MANY_PARTITIONS: i64 = 64;
+
+/// Sets a new connection's `plan_cache_mode` to `force_custom_plan` when `entities` has more than
+/// [`MANY_PARTITIONS`] partitions. Under the default (`auto`), Postgres builds a prepared
+/// statement's generic plan at its sixth execution on a connection, to cost it: a plan over
+/// every partition, which opens and locks every partition and every one of their indexes until
+/// the transaction ends (912 locks at 50 tenants; tens of thousands at a few hundred, enough to
+/// exhaust the lock table), and with that many partitions the custom plan (pruned to the
+/// statement's tenant) wins anyway, so the build is pure cost. With few partitions the generic
+/// plan is small, cheap to build and used (~18% more transactions per second for a lone tenant
+/// than planning each time: docs/benchmarks.md, "Generic plans and partitions"), so it is kept.
+/// One query per new connection; a connection keeps its mode for its life.
+async fn plan_mode(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let partitions: i64 =
+        sqlx::query_scalar("select count(*) from pg_inherits where inhparent = to_regclass('public.entities')")
+            .fetch_one(&mut *conn)
+            .await?;
+    if partitions > MANY_PARTITIONS {
+        sqlx::query("set plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Runs `op` again (up to [`ATTEMPTS`] in all) while it fails on a dead connection, noting each

@@ -171,3 +171,56 @@ async fn an_existing_database_is_converted_with_its_rows_and_indexes() {
     tx.rollback().await.expect("rollback");
     db.drop_db().await.expect("drop");
 }
+
+/// Past `MANY_PARTITIONS` tenants, a new connection of the server's pools plans each execution
+/// (`force_custom_plan`), so no prepared statement builds a generic plan over every partition,
+/// which locks every partition and index until the transaction ends. And the check can fail: a
+/// connection left in `auto` does lock them all at the sixth execution.
+#[tokio::test]
+async fn with_many_tenants_no_statement_plans_over_every_partition() {
+    let db = test_db().await;
+    let many = engine::store::conn::MANY_PARTITIONS + 6;
+    sqlx::query(
+        "insert into tenants (id, slug, name) select gen_random_uuid(), 'many-' || g, 'Many ' || g \
+         from generate_series(1, $1::int) g",
+    )
+    .bind(many)
+    .execute(&db.owner)
+    .await
+    .expect("tenants");
+    let tenant: uuid::Uuid =
+        sqlx::query_scalar("select id from tenants where slug = 'many-1'").fetch_one(&db.owner).await.expect("tenant");
+    let tenant = engine::store::TenantId::from_credential(tenant);
+
+    // The plan mode of a pool's connection, and the locks it holds after eight runs of one
+    // prepared statement on `entities` in one transaction.
+    let runs = |pool: sqlx::PgPool| async move {
+        let mut tx = pool.begin_with(engine::store::sql::begin_for(tenant)).await.expect("begin");
+        let mode: String = sqlx::query_scalar("show plan_cache_mode").fetch_one(&mut *tx).await.expect("mode");
+        for _ in 0..8 {
+            sqlx::query("select id from entities where tenant_id = $1 and id = $2")
+                .bind(tenant.as_uuid())
+                .bind(uuid::Uuid::new_v4())
+                .fetch_optional(&mut *tx)
+                .await
+                .expect("select");
+        }
+        let locks: i64 = sqlx::query_scalar("select count(*) from pg_locks where pid = pg_backend_pid()")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("locks");
+        tx.rollback().await.expect("rollback");
+        pool.close().await;
+        (mode, locks)
+    };
+    let server = engine::store::conn::pool_options(1).connect(&db.app_url).await.expect("pool");
+    let (mode, locks) = runs(server).await;
+    assert_eq!(mode, "force_custom_plan");
+    assert!(locks < 30, "{locks} locks with custom plans");
+
+    let plain = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&db.app_url).await.expect("pool");
+    let (mode, locks) = runs(plain).await;
+    assert_eq!(mode, "auto");
+    assert!(locks > many, "{locks} locks: a generic plan over {many} partitions locks each");
+    db.drop_db().await.expect("drop");
+}
