@@ -154,14 +154,20 @@ pub const MANY_PARTITIONS: i64 = 64;
 /// than planning each time: docs/benchmarks.md, "Generic plans and partitions"), so it is kept.
 /// One query per new connection; a connection keeps its mode for its life.
 async fn plan_mode(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    let partitions: i64 =
-        sqlx::query_scalar("select count(*) from pg_inherits where inhparent = to_regclass('public.entities')")
-            .fetch_one(&mut *conn)
-            .await?;
-    if partitions > MANY_PARTITIONS {
+    if many_partitions(&mut *conn).await? {
         sqlx::query("set plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Whether `entities` has more than [`MANY_PARTITIONS`] partitions (what a new connection of the
+/// server's pools plans each execution for; the benchmark runs pgbench so as well).
+pub async fn many_partitions<'c, E: sqlx::PgExecutor<'c>>(db: E) -> Result<bool, sqlx::Error> {
+    let partitions: i64 =
+        sqlx::query_scalar("select count(*) from pg_inherits where inhparent = to_regclass('public.entities')")
+            .fetch_one(db)
+            .await?;
+    Ok(partitions > MANY_PARTITIONS)
 }
 
 /// Runs `op` again (up to [`ATTEMPTS`] in all) while it fails on a dead connection, noting each
