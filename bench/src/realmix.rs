@@ -407,7 +407,7 @@ pub fn report(r: &mut Report, o: &Outcome) {
             o.entity_indexes
         ),
         "pgbench            one script per operation kind (bench/src/pgmix.rs), weighted by the HTTP mix's counts; \
-         planned as the server's connections are (past 64 partitions, every execution)"
+         planned as the server's connections are (past 16 partitions, every execution)"
             .into(),
     ]);
 

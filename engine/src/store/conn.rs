@@ -141,7 +141,7 @@ pub fn pool_options(max: u32) -> PgPoolOptions {
 
 /// Past this many partitions of `entities` (one per tenant, migration 0021), a new connection
 /// plans every execution of a prepared statement ([`plan_mode`]).
-pub const MANY_PARTITIONS: i64 = 64;
+pub const MANY_PARTITIONS: i64 = 16;
 
 /// Sets a new connection's `plan_cache_mode` to `force_custom_plan` when `entities` has more than
 /// [`MANY_PARTITIONS`] partitions. Under the default (`auto`), Postgres builds a prepared
