@@ -1,18 +1,20 @@
 //! Unique constraints (`unique:` on a field, or a type's `unique:` list), enforced by one unique
-//! index per constraint on `entities` (`engine::store::query::unique_specs` writes them):
+//! index per constraint on the tenant's partition of `entities` (migration 0021;
+//! `engine::store::query::unique_specs` writes them):
 //!
 //! ```sql
 //! create unique index if not exists entities_u_<hash>
-//!     on entities (lower(field_text(data, 'code')))
+//!     on entities_of_<tenant hex> (tenant_id, lower(field_text(data, 'code')))
 //!     where tenant_id = '<tenant uuid>'::uuid and type = 'customer'::text
 //! ```
 //!
 //! **Built in the publishing transaction** ([`apply`], called by `apply::publish`): a plain
 //! `create unique index` (`concurrently` cannot run in a transaction), so the version and its
-//! indexes commit together or not at all. It holds a `SHARE` lock on `entities` while it builds
-//! (reads go on; inserts, updates and deletes of every tenant wait until the publish commits)
-//! and reads the whole table once. Dropping an index (a constraint a new version no longer has)
-//! takes an `ACCESS EXCLUSIVE` lock until the commit, briefly.
+//! indexes commit together or not at all. It holds a `SHARE` lock on the tenant's partition while
+//! it builds (the tenant's reads go on; its inserts, updates and deletes wait until the publish
+//! commits; other tenants' partitions are not touched) and reads the tenant's rows once. Dropping
+//! an index (a constraint a new version no longer has) takes an `ACCESS EXCLUSIVE` lock on the
+//! tenant's partition until the commit, briefly.
 //!
 //! **Existing rows first.** Before building, the values more than one entity holds are looked up
 //! ([`check`]): `plan` lists them (values and counts, [`UniqueChange::duplicates`]), and apply

@@ -224,3 +224,53 @@ async fn with_many_tenants_no_statement_plans_over_every_partition() {
     assert!(locks > many, "{locks} locks: a generic plan over {many} partitions locks each");
     db.drop_db().await.expect("drop");
 }
+
+/// A unique index built in a publish holds its tenant's partition only: while it is being built
+/// (its transaction open), another tenant's writes go on, and the tenant's own writes wait.
+#[tokio::test]
+async fn building_one_tenants_unique_index_does_not_hold_up_another_tenants_writes() {
+    let db = test_db().await;
+    let limits = engine::limits::Limits::default();
+    let mut tenants = Vec::new();
+    for name in ["query", "unique"] {
+        let package = tenants::Package::load_dir(&package_dir(name)).expect("package");
+        tenants.push(tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish").tenant);
+    }
+    let (building, other) = (tenants[1], tenants[0]);
+    // A publish's unique index, mid-build: its transaction holds the lock until it ends.
+    let mut publish = db.owner.begin().await.expect("begin");
+    sqlx::raw_sql(&format!(
+        "create unique index entities_u_probe on {} (tenant_id, lower(field_text(data, 'probe'))) \
+         where tenant_id = '{building}'::uuid and type = 'part'::text",
+        engine::store::query::entities_partition(building)
+    ))
+    .execute(&mut *publish)
+    .await
+    .expect("the index");
+
+    // A write of a tenant, as the server writes (its role, its tenant set), waiting at most 2 s
+    // for a lock.
+    let write = |tenant: engine::store::TenantId, ty: &'static str| {
+        let app = db.app.clone();
+        async move {
+            let mut tx = app.begin_with(engine::store::sql::begin_for(tenant)).await.expect("begin");
+            sqlx::query("set local lock_timeout = '2s'").execute(&mut *tx).await.expect("timeout");
+            let done = sqlx::query(
+                "insert into entities (tenant_id, id, type, state, data, config_version, created_by, updated_by) \
+                 values ($1, gen_random_uuid(), $2, 'NEW', '{}', \
+                         (select max(version) from config_versions where tenant_id = $1), 't', 't')",
+            )
+            .bind(tenant.as_uuid())
+            .bind(ty)
+            .execute(&mut *tx)
+            .await;
+            tx.rollback().await.expect("rollback");
+            done
+        }
+    };
+    write(other, "ticket").await.expect("another tenant writes while the index builds");
+    let own = write(building, "part").await.expect_err("the tenant's own write waits for the publish");
+    assert!(own.to_string().contains("lock timeout"), "{own}");
+    publish.rollback().await.expect("rollback");
+    db.drop_db().await.expect("drop");
+}
