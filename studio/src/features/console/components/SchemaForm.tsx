@@ -29,20 +29,26 @@ function textButton(text: string) {
   };
 }
 
-/** A reference (`x-reference: type`) as a select of that type's entities, by title. */
-function ReferenceWidget(props: WidgetProps) {
-  const tenant = useParams().tenant ?? '';
-  const to = typeof props.schema['x-reference'] === 'string' ? props.schema['x-reference'] : '';
-  const options = useQuery(referenceOptionsQuery(tenant, to));
+/** A select of `choices` (id and label) for an id-valued field: empty is no value, and a value
+ * not among the choices (not loaded, or no longer offered) stays shown as itself. */
+function ChoiceSelect({
+  props,
+  choices,
+  pending,
+}: {
+  props: WidgetProps;
+  choices: { id: string; label: string }[] | undefined;
+  pending: boolean;
+}) {
   const value = typeof props.value === 'string' ? props.value : '';
-  const known = options.data?.some((e) => e.id === value) ?? false;
+  const known = choices?.some((c) => c.id === value) ?? false;
   return (
     <select
       id={props.id}
       value={value}
       required={props.required}
       disabled={props.disabled || props.readonly}
-      aria-busy={options.isPending}
+      aria-busy={pending}
       onChange={(e) => {
         props.onChange(e.target.value === '' ? undefined : e.target.value);
       }}
@@ -53,15 +59,24 @@ function ReferenceWidget(props: WidgetProps) {
         props.onFocus(props.id, value);
       }}
     >
-      <option value="">{options.isPending ? 'Loading…' : '— choose —'}</option>
+      <option value="">{pending ? 'Loading…' : '— choose —'}</option>
       {value && !known ? <option value={value}>{value}</option> : null}
-      {(options.data ?? []).map((e) => (
-        <option key={e.id} value={e.id}>
-          {entityName(e)}
+      {(choices ?? []).map((c) => (
+        <option key={c.id} value={c.id}>
+          {c.label}
         </option>
       ))}
     </select>
   );
+}
+
+/** A reference (`x-reference: type`) as a select of that type's entities, by title. */
+function ReferenceWidget(props: WidgetProps) {
+  const tenant = useParams().tenant ?? '';
+  const to = typeof props.schema['x-reference'] === 'string' ? props.schema['x-reference'] : '';
+  const options = useQuery(referenceOptionsQuery(tenant, to));
+  const choices = options.data?.map((e) => ({ id: e.id, label: entityName(e) }));
+  return <ChoiceSelect props={props} choices={choices} pending={options.isPending} />;
 }
 
 /** The role a user field asks for (`x-user: {role}`), or null for any user. */
@@ -77,34 +92,8 @@ function userRole(schema: unknown): string | null {
 function UserWidget(props: WidgetProps) {
   const tenant = useParams().tenant ?? '';
   const options = useQuery(userChoicesQuery(tenant, userRole(props.schema)));
-  const value = typeof props.value === 'string' ? props.value : '';
-  const known = options.data?.some((u) => u.id === value) ?? false;
-  return (
-    <select
-      id={props.id}
-      value={value}
-      required={props.required}
-      disabled={props.disabled || props.readonly}
-      aria-busy={options.isPending}
-      onChange={(e) => {
-        props.onChange(e.target.value === '' ? undefined : e.target.value);
-      }}
-      onBlur={() => {
-        props.onBlur(props.id, value);
-      }}
-      onFocus={() => {
-        props.onFocus(props.id, value);
-      }}
-    >
-      <option value="">{options.isPending ? 'Loading…' : '— choose —'}</option>
-      {value && !known ? <option value={value}>{value}</option> : null}
-      {(options.data ?? []).map((u) => (
-        <option key={u.id} value={u.id}>
-          {u.name ? `${u.name} (${u.email})` : u.email}
-        </option>
-      ))}
-    </select>
-  );
+  const choices = options.data?.map((u) => ({ id: u.id, label: u.name ? `${u.name} (${u.email})` : u.email }));
+  return <ChoiceSelect props={props} choices={choices} pending={options.isPending} />;
 }
 
 const widgets: RegistryWidgetsType = { reference: ReferenceWidget, user: UserWidget };
