@@ -213,7 +213,12 @@ describe('console lists', () => {
     const related = page.getByRole('region', { name: 'Related' });
     const orders = related.getByRole('list', { name: /^Order by Customer/ });
     await orders.getByRole('link', { name: number }).waitFor();
-    await related.scrollIntoViewIfNeeded();
+    // The customer's heading and its related orders fit the first screen; scrolling the whole
+    // region into view shifted the page by a few pixels and cut the navigation bar in half.
+    await page.evaluate(() => {
+      window.scrollTo(0, 0);
+    });
+    await orders.getByRole('link', { name: number }).scrollIntoViewIfNeeded();
     await screenshot(page, 'related');
     const all = orders.getByRole('link', { name: /^All \d+ Order$/ });
     if ((await all.count()) > 0) {
