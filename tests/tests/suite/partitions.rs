@@ -4,11 +4,11 @@
 //! another's.
 
 use switchyard_tests::server::package_dir;
-use switchyard_tests::test_db;
+use switchyard_tests::{test_db, TestDb};
 
-#[tokio::test]
-async fn each_tenant_has_its_partition_with_its_own_indexes_and_its_statements_read_only_it() {
-    let db = test_db().await;
+/// Publishes the `query` and `unique` test packages (two tenants, with list, search and unique
+/// indexes): each tenant and its package, in that order.
+async fn two_tenants(db: &TestDb) -> Vec<(engine::store::TenantId, tenants::Package)> {
     let limits = engine::limits::Limits::default();
     let mut published = Vec::new();
     for name in ["query", "unique"] {
@@ -16,6 +16,13 @@ async fn each_tenant_has_its_partition_with_its_own_indexes_and_its_statements_r
         let applied = tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish");
         published.push((applied.tenant, package));
     }
+    published
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_partition_with_its_own_indexes_and_its_statements_read_only_it() {
+    let db = test_db().await;
+    let published = two_tenants(&db).await;
     let partitions: Vec<(String, String)> = sqlx::query_as(
         "select c.relname::text, pg_get_expr(c.relpartbound, c.oid) from pg_inherits i \
          join pg_class c on c.oid = i.inhrelid where i.inhparent = 'entities'::regclass order by 1",
@@ -230,13 +237,8 @@ async fn with_many_tenants_no_statement_plans_over_every_partition() {
 #[tokio::test]
 async fn building_one_tenants_unique_index_does_not_hold_up_another_tenants_writes() {
     let db = test_db().await;
-    let limits = engine::limits::Limits::default();
-    let mut tenants = Vec::new();
-    for name in ["query", "unique"] {
-        let package = tenants::Package::load_dir(&package_dir(name)).expect("package");
-        tenants.push(tenants::apply::publish(&db.owner, &package, "test", &limits).await.expect("publish").tenant);
-    }
-    let (building, other) = (tenants[1], tenants[0]);
+    let published = two_tenants(&db).await;
+    let (building, other) = (published[1].0, published[0].0);
     // A publish's unique index, mid-build: its transaction holds the lock until it ends.
     let mut publish = db.owner.begin().await.expect("begin");
     sqlx::raw_sql(&format!(
