@@ -8,6 +8,8 @@
 //! * **(b)** transitions per second and p50/p99 latency at 1, 8 and 32 concurrent clients,
 //!   through the engine (`Store::transition`) and through HTTP (the API router on 127.0.0.1)
 //!   ([`load`]);
+//!   and, as a yardstick, through the HTTP floor: a bare axum + sqlx route running the same
+//!   transaction's SQL ([`floor`]);
 //! * **(c)** the baseline: pgbench running the same SQL transaction on the same cluster at the
 //!   same client counts ([`pgbench`]), against which (b) is given as ratios;
 //! * **(d)** lists of 100,000 entities under a record rule, against the same lists without one
@@ -41,6 +43,7 @@
 
 mod cpu;
 mod evalcost;
+mod floor;
 mod inbox;
 mod lists;
 mod load;
@@ -137,16 +140,19 @@ struct Level {
     http: LevelResult,
     /// HTTP to a `switchyard serve` process of its own.
     serve: LevelResult,
-    /// pgbench, engine, HTTP and serve tx/s of each round, in the order they ran.
-    rounds: Vec<[f64; 4]>,
+    /// The HTTP floor ([`floor`]): a bare axum + sqlx route running the transaction.
+    floor: LevelResult,
+    /// pgbench, engine, HTTP, serve and floor tx/s of each round, in the order they ran.
+    rounds: Vec<[f64; 5]>,
 }
 
-/// One round at one client count: pgbench, then the engine, then HTTP.
+/// One round at one client count: pgbench, the engine, HTTP, serve, then the floor.
 struct Round {
     pgbench: PgbenchResult,
     engine: LevelResult,
     http: LevelResult,
     serve: LevelResult,
+    floor: LevelResult,
 }
 
 impl Level {
@@ -154,14 +160,16 @@ impl Level {
     /// figures. Paths in one round ran back to back, so their ratios compare like with like
     /// even when other work on the machine comes and goes between rounds.
     fn of_rounds(clients: usize, rounds: Vec<Round>) -> Result<Level> {
-        let figures: Vec<[f64; 4]> =
-            rounds.iter().map(|r| [r.pgbench.tps, r.engine.tps(), r.http.tps(), r.serve.tps()]).collect();
+        let figures: Vec<[f64; 5]> = rounds
+            .iter()
+            .map(|r| [r.pgbench.tps, r.engine.tps(), r.http.tps(), r.serve.tps(), r.floor.tps()])
+            .collect();
         let mut order: Vec<usize> = (0..rounds.len()).collect();
         order.sort_by(|&a, &b| (figures[a][2] / figures[a][0]).total_cmp(&(figures[b][2] / figures[b][0])));
         let median = order.get(order.len() / 2).copied().ok_or_else(|| anyhow!("no round ran"))?;
-        let Round { pgbench, engine, http, serve } =
+        let Round { pgbench, engine, http, serve, floor } =
             rounds.into_iter().nth(median).ok_or_else(|| anyhow!("no round ran"))?;
-        Ok(Level { clients, pgbench, engine, http, serve, rounds: figures })
+        Ok(Level { clients, pgbench, engine, http, serve, floor, rounds: figures })
     }
 }
 
@@ -403,6 +411,9 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         &setup::bearer(&serve_keys, &tenant)?,
         serve_process.pid(),
     )?);
+    let floor_server = floor::Floor::start(db.app.clone(), &tenant).await?;
+    let floor_driver = Arc::new(Driver::http(floor_server.addr, "Bearer none")?);
+    let floor_targets = floor::targets(max_clients)?;
     let engine_targets = setup::targets(Set::Engine, max_clients, &tenant.slug)?;
     let http_targets = setup::targets(Set::Http, max_clients, &tenant.slug)?;
 
@@ -472,18 +483,24 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
             eprintln!("bench: {tag}: HTTP to switchyard serve");
             let served = load::run_level(&w, serve.clone(), &http_targets, "serve").await?;
 
+            checkpoint().await?;
+            eprintln!("bench: {tag}: HTTP floor");
+            let floor = load::run_level(&w, floor_driver.clone(), &floor_targets, "floor").await?;
+
             eprintln!(
-                "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s, serve {} tx/s",
+                "bench: {tag}: pgbench {} tx/s, engine {} tx/s, HTTP {} tx/s, serve {} tx/s, floor {} tx/s",
                 fmt_tps(pgbench.tps),
                 fmt_tps(engine.tps()),
                 fmt_tps(http.tps()),
-                fmt_tps(served.tps())
+                fmt_tps(served.tps()),
+                fmt_tps(floor.tps())
             );
-            rounds.push(Round { pgbench, engine, http, serve: served });
+            rounds.push(Round { pgbench, engine, http, serve: served, floor });
         }
         levels.push(Level::of_rounds(clients, rounds)?);
     }
     drop(server);
+    drop(floor_server);
     serve_process.stop().await?;
     Ok((facts, levels))
 }
@@ -667,6 +684,7 @@ fn build_report(
             ("engine (Store::transition)", &l.engine),
             ("HTTP (axum, hyper client)", &l.http),
             ("HTTP to switchyard serve", &l.serve),
+            ("HTTP floor (axum + sqlx, no engine)", &l.floor),
         ] {
             t.row(vec![
                 l.clients.to_string(),
@@ -693,7 +711,10 @@ fn build_report(
          cluster's backends. WAL/tx: write-ahead log written per transition (pg_stat_wal). DB \
          xacts/tx: database transactions per transition (pg_stat_database). CPU busy: all of it \
          over the window, as a share of all cores. Each client count ran in rounds (pgbench, \
-         engine, HTTP, serve back to back); the table shows the round with the median HTTP share.",
+         engine, HTTP, serve, floor back to back); the table shows the round with the median HTTP \
+         share. The floor: a bare axum route running the transaction's SQL with sqlx (no \
+         authentication, middleware or workflow), driven by the same HTTP client: what any Rust \
+         HTTP server doing this SQL costs here.",
     );
     r.lines(
         levels
@@ -702,20 +723,22 @@ fn build_report(
                 let rounds: Vec<String> = l
                     .rounds
                     .iter()
-                    .map(|[pg, engine, http, serve]| {
+                    .map(|[pg, engine, http, serve, floor]| {
                         format!(
-                            "{}/{}/{}/{} ({}, {})",
+                            "{}/{}/{}/{}/{} ({}, {}, {})",
                             fmt_tps(*pg),
                             fmt_tps(*engine),
                             fmt_tps(*http),
                             fmt_tps(*serve),
+                            fmt_tps(*floor),
                             fmt_pct(http / pg),
-                            fmt_pct(serve / pg)
+                            fmt_pct(serve / pg),
+                            fmt_pct(floor / pg)
                         )
                     })
                     .collect();
                 format!(
-                    "rounds at {:>3} clients, pgbench/engine/HTTP/serve tx/s (HTTP, serve shares): {}",
+                    "rounds at {:>3} clients, pgbench/engine/HTTP/serve/floor tx/s (HTTP, serve, floor shares): {}",
                     l.clients,
                     rounds.join(", ")
                 )
