@@ -245,7 +245,15 @@ pub(super) async fn transition(
     // they are (anything else is `unknown`), so made-up names cannot mint series.
     let mut known = (false, false);
     let result = async {
-        let mut tx = store.begin(tenant).await?;
+        // Without a key, the entity is locked with the `BEGIN` (one round trip); with one, the
+        // key is locked first.
+        let (mut tx, mut locked) = match opts.idempotency_key {
+            None => {
+                let (tx, found) = store.begin_locked(tenant, type_name, id).await?;
+                (tx, Some(found))
+            }
+            Some(_) => (store.begin(tenant).await?, None),
+        };
         // What the idempotency record stands for (only with a key: it hashes the input).
         let request_hash = opts.idempotency_key.as_ref().map(|_| request_hash(type_name, id, name, &input));
         if let (Some(key), Some(request_hash)) = (&opts.idempotency_key, &request_hash) {
@@ -269,7 +277,11 @@ pub(super) async fn transition(
             }
         }
 
-        let stored = sql::get_typed(&mut tx, tenant, type_name, id, true).await?.ok_or(StoreError::EntityNotFound)?;
+        let stored = match locked.take() {
+            Some(found) => found,
+            None => sql::get_typed(&mut tx, tenant, type_name, id, true).await?,
+        }
+        .ok_or(StoreError::EntityNotFound)?;
         // Outside the actor's record rules, the entity does not exist for it (every route:
         // one entity, bulk by ids or by filter).
         if !store.sees(&mut tx, tenant, actor, type_name, id).await? {

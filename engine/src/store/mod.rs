@@ -420,6 +420,28 @@ impl Store {
         conn::retry_dead(|| self.shelf.begin(sql::begin_for(tenant))).await.map_err(StoreError::unreachable)
     }
 
+    /// Begins a transaction of `tenant` and locks the entity `type_name`/`id` in it (`None`:
+    /// there is none), in one round trip where [`Store::begin`] and [`sql::get_typed`] take two
+    /// ([`sql::begin_and_lock`]); the two when the type name is not a type name's shape.
+    pub async fn begin_locked(
+        &self,
+        tenant: TenantId,
+        type_name: &str,
+        id: Uuid,
+    ) -> Result<(Tx, Option<sql::StoredEntity>), StoreError> {
+        let Some(statements) = sql::begin_and_lock(tenant, type_name, id) else {
+            let mut tx = self.begin(tenant).await?;
+            let found = sql::get_typed(&mut tx, tenant, type_name, id, true).await?;
+            return Ok((tx, found));
+        };
+        let prepare = sql::prepare_lock_entity();
+        let (tx, rows) = conn::retry_dead(|| self.shelf.begin_fetching(statements.clone(), prepare.clone()))
+            .await
+            .map_err(StoreError::unreachable)?;
+        let found = rows.first().map(sql::entity_from_row).transpose()?;
+        Ok((tx, found))
+    }
+
     /// Begins a transaction that sets no tenant (it sees no tenant's rows: finding a tenant by
     /// its slug, claiming a due timer of any tenant before setting its tenant).
     pub(crate) async fn begin_untenanted(&self) -> Result<Tx, StoreError> {

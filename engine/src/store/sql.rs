@@ -42,6 +42,37 @@ pub fn begin_for(tenant: TenantId) -> String {
     format!("begin; set local app.tenant_id = '{}'", tenant.as_uuid().hyphenated())
 }
 
+/// The prepared statement that locks one entity by tenant, type and id (what [`get_typed`] runs
+/// with `lock`), by the name [`begin_and_lock`] executes it.
+pub const LOCK_ENTITY: &str = "switchyard_lock_entity";
+
+/// Prepares [`LOCK_ENTITY`] on a connection.
+pub fn prepare_lock_entity() -> String {
+    format!(
+        "prepare {LOCK_ENTITY} (uuid, text, uuid) as \
+         select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update"
+    )
+}
+
+/// [`begin_for`] and the lock of one entity ([`LOCK_ENTITY`]) in one simple query: a
+/// transition's first round trip. Its values are literals: the two ids are `Uuid`s formatted
+/// here, and the type name is used only when it is a type name's shape (`[a-z][a-z0-9_]*`, at
+/// most 63 characters: no quote, backslash or other character a literal would have to escape);
+/// `None` for anything else, which no type has (the caller locks the parameterized way).
+pub fn begin_and_lock(tenant: TenantId, type_name: &str, id: Uuid) -> Option<String> {
+    let plain = type_name.len() <= 63
+        && type_name.starts_with(|c: char| c.is_ascii_lowercase())
+        && type_name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    plain.then(|| {
+        format!(
+            "{}; execute {LOCK_ENTITY}('{}', '{type_name}', '{}')",
+            begin_for(tenant),
+            tenant.as_uuid().hyphenated(),
+            id.hyphenated()
+        )
+    })
+}
+
 /// Sets the tenant of row-level security for the rest of the transaction: the one way (with
 /// [`begin_for`]) every crate does it, so no path can set it differently or forget it. Every
 /// statement on tenant data runs after it, in the same transaction.

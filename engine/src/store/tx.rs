@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgTransactionManager};
-use sqlx::{PgPool, Postgres, TransactionManager};
+use sqlx::postgres::{PgConnection, PgRow, PgTransactionManager};
+use sqlx::{Executor, PgPool, Postgres, TransactionManager};
 
 use super::conn;
 
@@ -53,6 +53,9 @@ pub struct Tx {
     taken: Instant,
     /// Begun and not yet answered a `COMMIT` or `ROLLBACK`.
     open: bool,
+    /// Begun by a statement of the store's own ([`Shelf::begin_fetching`]), not by sqlx's
+    /// transaction manager: sqlx does not know it is open, so the store ends it itself.
+    by_hand: bool,
 }
 
 impl std::fmt::Debug for Tx {
@@ -65,14 +68,22 @@ impl Tx {
     /// Commits. On success the connection goes on the shelf; on failure the transaction is
     /// rolled back (as when dropped).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        PgTransactionManager::commit(&mut self).await?;
+        if self.by_hand {
+            (&mut *self).execute("commit").await?;
+        } else {
+            PgTransactionManager::commit(&mut self).await?;
+        }
         self.open = false;
         Ok(())
     }
 
     /// Rolls back. On success the connection goes on the shelf.
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        PgTransactionManager::rollback(&mut self).await?;
+        if self.by_hand {
+            (&mut *self).execute("rollback").await?;
+        } else {
+            PgTransactionManager::rollback(&mut self).await?;
+        }
         self.open = false;
         Ok(())
     }
@@ -95,6 +106,22 @@ impl DerefMut for Tx {
 impl Drop for Tx {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
+        if self.open && self.by_hand {
+            // Unfinished, and sqlx cannot queue its `ROLLBACK` (it does not know a transaction
+            // is open): sent from a task, and the connection goes back to the pool only once it
+            // is answered; closed if it is not (or if there is no runtime to send it from).
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        if (&mut *conn).execute("rollback").await.is_err() {
+                            conn.close_on_drop();
+                        }
+                    });
+                }
+                Err(_) => conn.close_on_drop(),
+            }
+            return;
+        }
         if self.open {
             // Unfinished: sqlx's own way, a `ROLLBACK` queued on the connection, which the
             // pool's test on release sends and waits for (and closes the connection if that
@@ -150,7 +177,40 @@ impl Shelf {
             conn.close_on_drop();
             return Err(e);
         }
-        Ok(Tx { conn: Some(conn), shelf: self.clone(), taken, open: true })
+        Ok(Tx { conn: Some(conn), shelf: self.clone(), taken, open: true, by_hand: false })
+    }
+
+    /// Begins a transaction with `statements` (a `BEGIN`, what goes with it, and then
+    /// statements whose rows it returns), sent as one simple query: one round trip where
+    /// [`Shelf::begin`] and a first query take two. The statements after `BEGIN` must be
+    /// `EXECUTE`s of statements prepared on the connection (a simple query's statements are
+    /// planned anew each time; a prepared one keeps its plan): `prepare` prepares them, and is
+    /// run (once per connection) when the connection does not have them yet. Every value in
+    /// `statements` must be a literal the caller made safe (the simple protocol has no
+    /// parameters); the rows come in text format, which sqlx decodes as it does binary.
+    pub async fn begin_fetching(
+        self: &Arc<Self>,
+        statements: String,
+        prepare: String,
+    ) -> Result<(Tx, Vec<PgRow>), sqlx::Error> {
+        let (conn, taken) = match self.take() {
+            Some(parked) => (parked.conn, parked.taken),
+            None => (self.pool.acquire().await?, Instant::now()),
+        };
+        // Open from here: whatever fails below, the drop rolls back what may have begun.
+        let mut tx = Tx { conn: Some(conn), shelf: self.clone(), taken, open: true, by_hand: true };
+        match (&mut *tx).fetch_all(statements.as_str()).await {
+            Ok(rows) => Ok((tx, rows)),
+            Err(e) if not_prepared(&e) => {
+                // The connection's first such transaction: the aborted one rolled back, the
+                // statements prepared, and once more.
+                (&mut *tx).execute("rollback").await?;
+                (&mut *tx).execute(prepare.as_str()).await?;
+                let rows = (&mut *tx).fetch_all(statements.as_str()).await?;
+                Ok((tx, rows))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// How many connections wait on the shelf now.
@@ -224,6 +284,11 @@ impl Shelf {
             drop(stale);
         }
     }
+}
+
+/// Postgres's "prepared statement does not exist" (`invalid_sql_statement_name`).
+fn not_prepared(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "26000"))
 }
 
 impl Parked {

@@ -153,3 +153,68 @@ async fn a_shelved_connection_that_died_is_not_used_again() {
     assert_eq!(seen, t.to_string());
     db.drop_db().await.expect("drop");
 }
+
+/// A transition's first round trip (`Store::begin_locked`): `BEGIN`, the tenant setting and the
+/// entity's lock in one simple query, the lock prepared once per connection (the first use on a
+/// connection prepares it and runs again). The row read that way, in text format, is the row
+/// the parameterized statement reads; the lock is held until the transaction ends, and a
+/// transaction dropped unfinished is rolled back (sqlx does not know it is open: the store sends
+/// the `ROLLBACK`) before its connection is used again.
+#[tokio::test]
+async fn the_begin_locks_the_entity_in_the_same_round_trip() {
+    let db = test_db().await;
+    let (_pool, store) = store(&db, 2).await;
+    let package = tenants::Package::load_dir(&switchyard_tests::server::package_dir("query")).expect("package");
+    let t = tenants::apply::publish(&db.owner, &package, "test", &Limits::default()).await.expect("publish").tenant;
+    let actor = engine::store::timer_actor();
+    let data = serde_json::json!({ "code": "T-1", "subject": "it's a \\ \"quoted\" subject", "tags": ["a", "b"] });
+    let id = store.create_entity(t, "ticket", data, &actor, Default::default()).await.expect("create").id;
+
+    let (tx, found) = store.begin_locked(t, "ticket", id).await.expect("begin and lock");
+    let found = found.expect("the entity is found");
+    let pid: i32 = {
+        let mut tx = tx;
+        let pid = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut *tx).await.expect("pid");
+        let prepared: i64 = sqlx::query_scalar("select count(*) from pg_prepared_statements where name = $1")
+            .bind(engine::store::sql::LOCK_ENTITY)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("pg_prepared_statements");
+        assert_eq!(prepared, 1, "the lock statement is prepared on the connection");
+        // Locked: another transaction cannot take the row.
+        let mut other = store.begin(t).await.expect("begin");
+        let err = sqlx::query("select id from entities where tenant_id = $1 and id = $2 for update nowait")
+            .bind(t)
+            .bind(id)
+            .execute(&mut *other)
+            .await
+            .expect_err("the row is locked");
+        assert!(format!("{err}").contains("could not obtain lock"), "{err}");
+        drop(other);
+        tx.commit().await.expect("commit");
+        pid
+    };
+    // The same row as the parameterized statement reads it.
+    let mut tx = store.begin(t).await.expect("begin");
+    let typed = engine::store::sql::get_typed(&mut tx, t, "ticket", id, true).await.expect("get").expect("found");
+    tx.commit().await.expect("commit");
+    assert_eq!(found.entity, typed.entity);
+    assert_eq!((found.config_version, found.immutable), (typed.config_version, typed.immutable));
+
+    // Dropped unfinished: rolled back, and the lock released.
+    let (tx, _) = store.begin_locked(t, "ticket", id).await.expect("begin and lock");
+    drop(tx);
+    wait_for_state(&db, pid, "idle").await;
+    let (tx, again) = store.begin_locked(t, "ticket", id).await.expect("the lock is free again");
+    assert!(again.is_some());
+    tx.rollback().await.expect("rollback");
+
+    // No such entity; a type name no type has, and one that is no type name's shape (the
+    // parameterized statement then): found nothing, no error.
+    for (type_name, id) in [("ticket", uuid::Uuid::now_v7()), ("client", id), ("Ticket'; select 1; --", id)] {
+        let (tx, none) = store.begin_locked(t, type_name, id).await.expect("begin");
+        assert!(none.is_none(), "{type_name} {id}");
+        tx.commit().await.expect("commit");
+    }
+    db.drop_db().await.expect("drop");
+}
