@@ -404,6 +404,11 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         jwt_secret: secret,
         home: work.path.join("serve-home"),
         log: work.path.join("serve.log"),
+        // The same pool and tenant share as the in-process server (`Server::start`).
+        settings: vec![
+            ("SWITCHYARD_DB_POOL".into(), db.app.options().get_max_connections().to_string()),
+            ("SWITCHYARD_TENANT_IN_FLIGHT".into(), db.app.options().get_max_connections().to_string()),
+        ],
     };
     let serve_process = switchyard_bench::realistic::ServerProcess::start(&serve_env).await?;
     let serve = Arc::new(Driver::http_to_process(

@@ -151,6 +151,7 @@ pub async fn run(work: &WorkDir, db: &Database, s: &Settings) -> Result<Outcome>
         jwt_secret: secret,
         home: work.path.join("serve-home"),
         log: work.path.join("serve.log"),
+        settings: Vec::new(),
     };
     eprintln!("bench: realistic: starting {} serve", s.bin.display());
     let server = ServerProcess::start(&env).await?;

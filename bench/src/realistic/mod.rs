@@ -67,6 +67,8 @@ pub struct ServerEnv {
     pub home: PathBuf,
     /// Where the server's stdout and stderr go.
     pub log: PathBuf,
+    /// Other settings of the server (`SWITCHYARD_DB_POOL`, `SWITCHYARD_TENANT_IN_FLIGHT`, …).
+    pub settings: Vec<(String, String)>,
 }
 
 /// A `switchyard serve` child process listening on 127.0.0.1.
@@ -108,6 +110,7 @@ impl ServerProcess {
             .env("SWITCHYARD_RATE_LIMIT", "off")
             .env("SWITCHYARD_RATE_LIMIT_IP", "off")
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.settings.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

@@ -46,6 +46,7 @@ async fn order_lives_complete_against_a_real_server() {
         jwt_secret: secret.clone(),
         home: home.join("home"),
         log: home.join("serve.log"),
+        settings: Vec::new(),
     };
     let server = ServerProcess::start(&env).await.expect("switchyard serve");
     let keys = api::auth::Keys::from_secrets(&[secret.as_bytes()]).expect("keys");
