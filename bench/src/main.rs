@@ -627,8 +627,8 @@ fn build_report(
         ),
         "transition         meter.record (bench/package): input schema, 1 guard, 20-line script, 1 event".into(),
         "round trips        pgbench 7 (BEGIN, set tenant, SELECT FOR UPDATE, UPDATE, INSERT history, INSERT outbox,".into(),
-        "                   COMMIT); engine 4 (BEGIN with the tenant setting; SELECT FOR UPDATE; the update, history".into(),
-        "                   and outbox rows in one statement; COMMIT); HTTP the engine's 4 (the token's user is".into(),
+        "                   COMMIT); engine 3 (BEGIN with the tenant setting and SELECT FOR UPDATE, prepared, in one".into(),
+        "                   message; the update, history and outbox rows in one statement; COMMIT); HTTP the engine's 3 (the token's user is".into(),
         "                   looked up once, then kept until a credential changes: api/src/auth/cache.rs)".into(),
         "HTTP client        one hyper HTTP/1.1 keep-alive connection per client, in this process".into(),
     ]);
