@@ -110,15 +110,16 @@ impl Drop for Tx {
             // Unfinished, and sqlx cannot queue its `ROLLBACK` (it does not know a transaction
             // is open): sent from a task, and the connection goes back to the pool only once it
             // is answered; closed if it is not (or if there is no runtime to send it from).
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        if (&mut *conn).execute("rollback").await.is_err() {
-                            conn.close_on_drop();
+            let mut unfinished = Unfinished(Some(conn));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Some(conn) = unfinished.0.as_mut() {
+                        if conn.execute("rollback").await.is_ok() {
+                            // Answered: back to the pool.
+                            unfinished.0.take();
                         }
-                    });
-                }
-                Err(_) => conn.close_on_drop(),
+                    }
+                });
             }
             return;
         }
@@ -130,6 +131,20 @@ impl Drop for Tx {
             return;
         }
         self.shelf.put(conn, self.taken);
+    }
+}
+
+/// A connection whose transaction (begun by hand) may still be open: closed when dropped, unless
+/// taken out of it once its `ROLLBACK` was answered. So it never goes back to the pool inside a
+/// transaction: not when the rollback fails, nor when its task is dropped unrun (a runtime
+/// shutting down), nor when there is no runtime to send it from.
+struct Unfinished(Option<PoolConnection<Postgres>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.0.take() {
+            conn.close_on_drop();
+        }
     }
 }
 
