@@ -193,6 +193,11 @@ describe('console lists', () => {
     const link = page.getByRole('link', { name: title, exact: true });
     await link.waitFor();
     expect(await page.getByRole('link', { name: /^Stock of [0-9a-f]{8}-/ }).count()).toBe(0);
+    // Each product and warehouse cell names its entity by title once read (its id until then):
+    // the picture waits for all of them.
+    await expect
+      .poll(() => page.getByRole('table').getByRole('link', { name: /^[0-9a-f]{8}-[0-9a-f]{4}-/ }).count())
+      .toBe(0);
     await screenshot(page, 'stock-levels');
     await link.click();
     await page.getByRole('heading', { name: `Stock level ${title}` }).waitFor();

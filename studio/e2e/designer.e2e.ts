@@ -176,6 +176,10 @@ describe('the workflow designer', () => {
     await result.waitFor();
     expect(await result.textContent()).toContain('Refused: Only orders above 1000 go on hold');
     expect(await result.getByRole('list', { name: 'Guards' }).textContent()).toContain('total_amount');
+    // The whole workflow in view (the drag above left ON_HOLD, the transition's target, above the
+    // canvas's edge): the picture shows what the dry run is about.
+    await page.getByRole('button', { name: 'Fit View' }).click();
+    await page.getByRole('group', { name: 'State ON_HOLD' }).waitFor();
     await result.scrollIntoViewIfNeeded();
     await screenshot(page, 'designer-dry-run');
     const after = await admin.ok<{ state: string; version: number }>('GET', `/api/v1/t/${TENANT}/entities/order/${small.id}`);
