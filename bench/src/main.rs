@@ -87,7 +87,13 @@ struct Settings {
     report: PathBuf,
     /// Rounds per client count (each runs pgbench, engine and HTTP back to back).
     rounds: usize,
+    /// `BENCH_PATHS`: only these of the self-loop's paths, each round printed, no report (for
+    /// trying a change: `BENCH_PATHS=pgbench,http`).
+    paths: Option<Vec<String>>,
 }
+
+/// The self-loop's paths, in the order a round runs them.
+const PATHS: [&str; 5] = ["pgbench", "engine", "http", "serve", "floor"];
 
 fn env_u64(name: &str, default: u64) -> Result<u64> {
     match std::env::var(name) {
@@ -127,7 +133,19 @@ fn settings(root: &Path) -> Result<Settings> {
         seed: env_u64("BENCH_SEED", 42)?,
         report,
         rounds: usize::try_from(env_u64("BENCH_ROUNDS", 3)?.clamp(1, 20)).unwrap_or(3),
+        paths: paths()?,
     })
+}
+
+fn paths() -> Result<Option<Vec<String>>> {
+    let Some(v) = std::env::var("BENCH_PATHS").ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let paths: Vec<String> = v.split(',').map(|p| p.trim().to_ascii_lowercase()).collect();
+    if let Some(bad) = paths.iter().find(|p| !PATHS.contains(&p.as_str())) {
+        bail!("BENCH_PATHS={v}: `{bad}` is not one of {}", PATHS.join(", "));
+    }
+    Ok(Some(paths))
 }
 
 /// One client count: the three paths in the round whose HTTP share of pgbench's tx/s is the
@@ -201,6 +219,14 @@ async fn main() -> Result<()> {
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "scale") {
         return scale_only(&root).await;
+    }
+    if s.paths.is_some() {
+        // A few of the self-loop's paths, printed (no evaluation cost, lists or report).
+        let pool_size = u32::try_from(s.clients.iter().copied().max().unwrap_or(1) + 4).context("too many clients")?;
+        let (work, db) = own_cluster("the self-loop's paths", pool_size).await?;
+        let outcome = until_interrupted(measure(&s, &root, &work, &db)).await;
+        stop(work, db, outcome).await?;
+        return Ok(());
     }
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "eval") {
         // Part (a) alone, printed: for comparing an evaluation change before and after.
@@ -462,6 +488,45 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         let mut rounds = Vec::new();
         for round in 1..=s.rounds {
             let tag = format!("{clients} client(s), round {round}/{}", s.rounds);
+            if let Some(paths) = &s.paths {
+                for path in paths {
+                    checkpoint().await?;
+                    let w = load::Window {
+                        owner: &db.owner,
+                        clients,
+                        warmup,
+                        duration: window,
+                        seed: s.seed,
+                        postmaster,
+                        statements: probe,
+                    };
+                    let (tps, ok, driver_us, postgres_us) = match path.as_str() {
+                        "pgbench" => {
+                            let log = pg_dir.join(format!("log-{clients}-{round}"));
+                            let r = pg.run(&db.owner, clients, warmup, window, &log, probe).await?;
+                            (r.tps, r.ok, r.cpu.children_us, r.cpu.postgres_us)
+                        }
+                        other => {
+                            let (driver, targets) = match other {
+                                "engine" => (&engine, &engine_targets),
+                                "http" => (&http, &http_targets),
+                                "serve" => (&serve, &http_targets),
+                                _ => (&floor_driver, &floor_targets),
+                            };
+                            let r = load::run_level(&w, driver.clone(), targets, other).await?;
+                            (r.tps(), r.ok, r.cpu.own_us, r.cpu.postgres_us)
+                        }
+                    };
+                    let per = |us: u64| us as f64 / ok.max(1) as f64;
+                    eprintln!(
+                        "bench: {tag}: {path} {} tx/s, driver CPU/tx {:.0} µs, Postgres CPU/tx {:.0} µs",
+                        fmt_tps(tps),
+                        per(driver_us),
+                        per(postgres_us)
+                    );
+                }
+                continue;
+            }
             checkpoint().await?;
             eprintln!("bench: {tag}: pgbench");
             let log = pg_dir.join(format!("log-{clients}-{round}"));
@@ -502,7 +567,9 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
             );
             rounds.push(Round { pgbench, engine, http, serve: served, floor });
         }
-        levels.push(Level::of_rounds(clients, rounds)?);
+        if s.paths.is_none() {
+            levels.push(Level::of_rounds(clients, rounds)?);
+        }
     }
     drop(server);
     drop(floor_server);
