@@ -9,12 +9,13 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row as _};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::sql::{self, HistoryRow, NewTimer, StoredEntity};
-use super::{entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantId};
+use super::tx::Tx;
+use super::{conn, entity_json, CreateOptions, EmittedEvent, Store, StoreError, TenantId};
 use crate::compiled::{CompiledTenant, CompiledWorkflow};
 use crate::eval::{self, GuardKind, LoadKind, LoadRequest, Rejection};
 use crate::model::{Actor, Entity, Loaded};
@@ -294,7 +295,10 @@ pub(super) async fn transition(
                 return Err(StoreError::VersionConflict { expected, actual: stored.entity.version });
             }
         }
-        let run_ctx = RunCtx::new(store, tenant, store.now());
+        let mut run_ctx = RunCtx::new(store, tenant, store.now());
+        if opts.idempotency_key.is_none() && !opts.dry_run && tx.by_hand() {
+            run_ctx.last_write = Some(std::sync::Mutex::default());
+        }
         let mut events = Vec::new();
         let entity = run(
             &run_ctx,
@@ -315,7 +319,12 @@ pub(super) async fn transition(
             let record = sql::IdempotencyRecord { request_hash, status: 200, response: &response };
             sql::put_idempotency(&mut tx, tenant, &actor.id, key, record, store.idempotency_ttl).await?;
         }
-        store.commit_writes(tx, tenant).await?;
+        let last =
+            run_ctx.last_write.take().and_then(|w| w.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+        match last {
+            Some(last) => last.commit(store, tx, tenant).await?,
+            None => store.commit_writes(tx, tenant).await?,
+        }
         Ok(outcome)
     }
     .instrument(span.clone())
@@ -372,11 +381,89 @@ pub(super) struct RunCtx<'a> {
     defs: Option<Arc<CompiledTenant>>,
     /// What a dry run reports, recorded as the steps run; `None` when nobody asks.
     journal: Option<std::sync::Mutex<Journal>>,
+    /// Where the requested transition leaves its writes, unwritten, when nothing follows them
+    /// (no follow-up, update, create or timer to start): the caller sends them with the
+    /// `COMMIT`, in one round trip ([`LastWrite`]). `None`: every step writes as it runs.
+    last_write: Option<std::sync::Mutex<Option<LastWrite>>>,
+}
+
+/// The writes of a transition that nothing follows, left for the transaction's last round trip
+/// ([`sql::record_transition_and_commit`]): the entity's new state and data, its history row and
+/// outbox events, and whether its timers are cancelled (the state changed).
+pub(super) struct LastWrite {
+    data: Value,
+    entity_id: Uuid,
+    entity_type: String,
+    transition: String,
+    from: String,
+    to: String,
+    actor_id: String,
+    actor_email: String,
+    at: DateTime<Utc>,
+    input: Value,
+    changes: Value,
+    config_version: i64,
+    events: Vec<EmittedEvent>,
+    cancel_timers: bool,
+    /// The entity's version once written (it is locked: nobody else writes it meanwhile).
+    version: i64,
+}
+
+impl LastWrite {
+    fn history(&self) -> HistoryRow<'_> {
+        HistoryRow {
+            entity_id: self.entity_id,
+            entity_type: &self.entity_type,
+            transition: &self.transition,
+            from: Some(&self.from),
+            to: &self.to,
+            actor_id: &self.actor_id,
+            actor_email: &self.actor_email,
+            at: self.at,
+            input: &self.input,
+            changes: &self.changes,
+            config_version: self.config_version,
+            parent_id: None,
+        }
+    }
+
+    /// Writes and commits: as one simple query when every value can be a literal, else the
+    /// parameterized statements and then `COMMIT`.
+    async fn commit(self, store: &Store, mut tx: Tx, tenant: TenantId) -> Result<(), StoreError> {
+        let h = self.history();
+        let statements = if tx.by_hand() {
+            sql::record_transition_and_commit(tenant, &self.data, &h, &self.events, self.cancel_timers)
+        } else {
+            None
+        };
+        let Some(statements) = statements else {
+            let (updated, _) = sql::record_transition(&mut tx, tenant, &self.data, h, &self.events).await?;
+            if self.cancel_timers {
+                sql::cancel_timers(&mut tx, tenant, self.entity_id, self.at).await?;
+            }
+            if updated.entity.version != self.version {
+                return Err(StoreError::EntityNotFound);
+            }
+            return store.commit_writes(tx, tenant).await;
+        };
+        // Lost on the way: applied or not, nobody knows (as a lost `COMMIT`); never run again.
+        let rows = tx.commit_fetching(&statements).await.map_err(|e| match conn::note(&e) {
+            true => StoreError::CommitLost(e),
+            false => StoreError::from(e),
+        })?;
+        store.outbox_committed(tenant);
+        // The update found the locked row (else nothing was written: no history row without it).
+        let version: Option<i64> = rows.first().map(|r| r.try_get("version")).transpose()?;
+        if version != Some(self.version) {
+            return Err(StoreError::EntityNotFound);
+        }
+        Ok(())
+    }
 }
 
 impl<'a> RunCtx<'a> {
     pub(super) fn new(store: &'a Store, tenant: TenantId, now: DateTime<Utc>) -> Self {
-        RunCtx { store, tenant, now, output: std::sync::Mutex::default(), defs: None, journal: None }
+        RunCtx { store, tenant, now, output: std::sync::Mutex::default(), defs: None, journal: None, last_write: None }
     }
 
     /// Records into the journal, if there is one.
@@ -550,6 +637,50 @@ pub(super) fn run<'a>(
         } else {
             &changed
         };
+        let last_write = cx.last_write.as_ref().filter(|_| {
+            depth == 0
+                && !creating
+                && cx.journal.is_none()
+                && decision.updates.is_empty()
+                && decision.creates.is_empty()
+                && decision.follow_ups.is_empty()
+                && (decision.to == decision.from || workflow.timers(&decision.to).is_empty())
+        });
+        if let Some(slot) = last_write {
+            // Nothing follows the writes: they go with the `COMMIT` (the caller sends them). The
+            // references are checked first (no create to wait for), and the entity answered is
+            // the one the write will leave: it is locked, so nobody else writes it meanwhile.
+            if let Some(ty) = defs.type_(&entity.type_name) {
+                super::refs::check(tx, tenant, ty, &decision.data, Some(&entity.data), "/entity").await?;
+            }
+            let write = LastWrite {
+                data: decision.data.clone(),
+                entity_id: entity.id,
+                entity_type: entity.type_name.clone(),
+                transition: name.to_string(),
+                from: decision.from.clone(),
+                to: decision.to.clone(),
+                actor_id: actor.id.clone(),
+                actor_email: actor.email.clone(),
+                at: now,
+                input,
+                changes: decision.changes.clone(),
+                config_version: stored.config_version,
+                events: written.to_vec(),
+                cancel_timers: decision.to != decision.from,
+                version: entity.version + 1,
+            };
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(write);
+            events.extend(own_events);
+            return Ok(Entity {
+                state: decision.to,
+                version: entity.version + 1,
+                data: decision.data,
+                updated_at: now,
+                updated_by: actor.id.clone(),
+                ..entity
+            });
+        }
         let (updated, history_id) = sql::record_transition(
             tx,
             tenant,

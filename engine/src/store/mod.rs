@@ -434,7 +434,7 @@ impl Store {
             let found = sql::get_typed(&mut tx, tenant, type_name, id, true).await?;
             return Ok((tx, found));
         };
-        let prepare = sql::prepare_lock_entity();
+        let prepare = sql::prepare_transition_statements();
         let (tx, rows) = conn::retry_dead(|| self.shelf.begin_fetching(statements.clone(), prepare.clone()))
             .await
             .map_err(StoreError::unreachable)?;

@@ -46,11 +46,27 @@ pub fn begin_for(tenant: TenantId) -> String {
 /// with `lock`), by the name [`begin_and_lock`] executes it.
 pub const LOCK_ENTITY: &str = "switchyard_lock_entity";
 
-/// Prepares [`LOCK_ENTITY`] on a connection.
-pub fn prepare_lock_entity() -> String {
+/// The statement of [`record_transition`], prepared on a connection with [`LOCK_ENTITY`]: a
+/// transition's last round trip `EXECUTE`s it with literals, with its `COMMIT`
+/// ([`record_transition_and_commit`]).
+pub const RECORD_TRANSITION: &str = "switchyard_record_transition";
+
+/// The statement of [`cancel_timers`], prepared with [`LOCK_ENTITY`] (the last round trip of a
+/// transition that changes the entity's state cancels its pending timers).
+pub const CANCEL_TIMERS: &str = "switchyard_cancel_timers";
+
+/// Prepares the statements a transition sends with literals on a connection: [`LOCK_ENTITY`],
+/// [`RECORD_TRANSITION`] and [`CANCEL_TIMERS`], all at once, so that a connection that has the
+/// first (checked at the transaction's first round trip, where a missing one can still be
+/// prepared) has the others (its last round trip, inside the transaction, cannot).
+pub fn prepare_transition_statements() -> String {
     format!(
         "prepare {LOCK_ENTITY} (uuid, text, uuid) as \
-         select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update"
+         select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update; \
+         prepare {RECORD_TRANSITION} (uuid, uuid, text, jsonb, timestamptz, text, text, text, text, text, jsonb, \
+         jsonb, int8, int8, uuid[], text[], text[], uuid[], jsonb[]) as {}; \
+         prepare {CANCEL_TIMERS} (uuid, uuid, timestamptz) as {CANCEL_TIMERS_SQL}",
+        record_transition_sql()
     )
 }
 
@@ -483,23 +499,7 @@ pub async fn record_transition(
     h: HistoryRow<'_>,
     events: &[EmittedEvent],
 ) -> Result<(StoredEntity, i64), StoreError> {
-    let query = format!(
-        "with u as ( \
-             update entities set state = $3, data = $4, version = version + 1, updated_at = $5, updated_by = $6 \
-             where tenant_id = $1 and id = $2 returning {WRITTEN_COLUMNS} \
-         ), h as ( \
-             insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, \
-                                      actor_email, at, input, changes, config_version, parent_id) \
-             select $1, u.id, $7, $8, $9, u.state, $6, $10, $5, $11, $12, $13, $14 from u returning id \
-         ), e as ( \
-             insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
-             select $1, ev.id, ev.name, ev.entity_type, ev.entity_id, ev.payload, h.id \
-             from h, unnest($15::uuid[], $16::text[], $17::text[], $18::uuid[], $19::jsonb[]) \
-                 with ordinality as ev (id, name, entity_type, entity_id, payload, n) \
-             order by ev.n \
-         ) \
-         select u.*, h.id as history_id from u, h"
-    );
+    let query = record_transition_sql();
     let row = sqlx::query(&query)
         .bind(tenant)
         .bind(h.entity_id)
@@ -524,6 +524,119 @@ pub async fn record_transition(
         .await?;
     let history_id: i64 = row.try_get("history_id")?;
     Ok((written_from_row(&row, data.clone())?, history_id))
+}
+
+/// The statement of [`record_transition`] (parameters `$1`…`$19`).
+fn record_transition_sql() -> String {
+    format!(
+        "with u as ( \
+             update entities set state = $3, data = $4, version = version + 1, updated_at = $5, updated_by = $6 \
+             where tenant_id = $1 and id = $2 returning {WRITTEN_COLUMNS} \
+         ), h as ( \
+             insert into transitions (tenant_id, entity_id, entity_type, transition, from_state, to_state, actor_id, \
+                                      actor_email, at, input, changes, config_version, parent_id) \
+             select $1, u.id, $7, $8, $9, u.state, $6, $10, $5, $11, $12, $13, $14 from u returning id \
+         ), e as ( \
+             insert into outbox (tenant_id, event_id, name, entity_type, entity_id, payload, transition_id) \
+             select $1, ev.id, ev.name, ev.entity_type, ev.entity_id, ev.payload, h.id \
+             from h, unnest($15::uuid[], $16::text[], $17::text[], $18::uuid[], $19::jsonb[]) \
+                 with ordinality as ev (id, name, entity_type, entity_id, payload, n) \
+             order by ev.n \
+         ) \
+         select u.*, h.id as history_id from u, h"
+    )
+}
+
+/// A transition's last round trip as one simple query: its writes ([`record_transition`], and
+/// [`cancel_timers`] when `cancel_timers` says the state changed), then `COMMIT`. The values go
+/// as literals to the statements [`prepare_transition_statements`] prepared (ids, numbers and
+/// timestamps formatted here; text and JSON as escape strings, [`literal`]); `None` when a value
+/// cannot be a literal (text with a NUL, which Postgres refuses either way): the caller writes
+/// the parameterized way. The first statement's row is [`record_transition`]'s.
+pub fn record_transition_and_commit(
+    tenant: TenantId,
+    data: &Value,
+    h: &HistoryRow<'_>,
+    events: &[EmittedEvent],
+    cancel_timers: bool,
+) -> Option<String> {
+    use literal::{array, json, text, uuid};
+    use std::fmt::Write as _;
+    let tenant = uuid(&tenant.as_uuid());
+    let mut q = String::with_capacity(1024);
+    let _ = write!(q, "execute {RECORD_TRANSITION}({tenant}, {}, {}, ", uuid(&h.entity_id), text(h.to)?);
+    let _ = write!(q, "{}, {}, {}, ", json(data)?, literal::timestamp(&h.at), text(h.actor_id)?);
+    let _ = write!(q, "{}, {}, ", text(h.entity_type)?, text(h.transition)?);
+    let from = match h.from {
+        Some(from) => text(from)?,
+        None => "null".into(),
+    };
+    let _ = write!(q, "{from}, {}, {}, {}, ", text(h.actor_email)?, json(h.input)?, json(h.changes)?);
+    let parent = h.parent_id.map_or_else(|| "null".to_string(), |p| p.to_string());
+    let _ = write!(q, "{}, {parent}, ", h.config_version);
+    let _ = write!(q, "{}, ", array(events.iter().map(|e| Some(uuid(&e.id))), "uuid")?);
+    let _ = write!(q, "{}, ", array(events.iter().map(|e| text(&e.name)), "text")?);
+    let _ = write!(q, "{}, ", array(events.iter().map(|e| text(&e.entity_type)), "text")?);
+    let _ = write!(q, "{}, ", array(events.iter().map(|e| Some(uuid(&e.entity_id))), "uuid")?);
+    let _ = write!(q, "{})", array(events.iter().map(|e| json(&e.payload)), "jsonb")?);
+    if cancel_timers {
+        let _ = write!(q, "; execute {CANCEL_TIMERS}({tenant}, {}, {})", uuid(&h.entity_id), literal::timestamp(&h.at));
+    }
+    q.push_str("; commit");
+    Some(q)
+}
+
+/// Values as literals of a simple query (which has no parameters), for the statements a
+/// transition sends that way. Each is safe by construction: ids, numbers and timestamps are
+/// formatted from their types (no quote can occur in them); text is an escape string.
+pub mod literal {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    /// `E'…'` with every backslash and quote doubled: in an escape string every escape starts
+    /// with a backslash, so nothing else is special (whatever `standard_conforming_strings`
+    /// says). `None` for text with a NUL, which no Postgres text can hold (and which would end
+    /// the query's message early).
+    pub fn text(s: &str) -> Option<String> {
+        if s.contains('\0') {
+            return None;
+        }
+        let mut out = String::with_capacity(s.len() + 4);
+        out.push_str("E'");
+        for c in s.chars() {
+            match c {
+                '\'' => out.push_str("''"),
+                '\\' => out.push_str("\\\\"),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        Some(out)
+    }
+
+    /// JSON as its text, an escape string (a `jsonb` parameter reads it).
+    pub fn json(v: &Value) -> Option<String> {
+        text(&v.to_string())
+    }
+
+    pub fn uuid(id: &Uuid) -> String {
+        format!("'{}'", id.hyphenated())
+    }
+
+    /// A `timestamptz` to the microsecond, in UTC.
+    pub fn timestamp(at: &DateTime<Utc>) -> String {
+        format!("'{}'", at.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    /// `array[…]::ty[]` of the items (`None` if one is `None`), `'{}'::ty[]` when there are none.
+    pub fn array(items: impl Iterator<Item = Option<String>>, ty: &str) -> Option<String> {
+        let items = items.collect::<Option<Vec<_>>>()?;
+        if items.is_empty() {
+            return Some(format!("'{{}}'::{ty}[]"));
+        }
+        Some(format!("array[{}]::{ty}[]", items.join(", ")))
+    }
 }
 
 /// [`ENTITY_COLUMNS`] but `data`: what a write returns of the row whose data it was given (the
@@ -861,6 +974,10 @@ pub async fn insert_timers(
     Ok(())
 }
 
+/// The statement of [`cancel_timers`] (also prepared as [`CANCEL_TIMERS`]).
+const CANCEL_TIMERS_SQL: &str = "update timers set fired_at = $3, outcome = 'cancelled' \
+     where tenant_id = $1 and entity_id = $2 and fired_at is null";
+
 /// Settles an entity's pending timers as 'cancelled' (it left their state). Returns how many.
 pub async fn cancel_timers(
     tx: &mut PgConnection,
@@ -868,15 +985,7 @@ pub async fn cancel_timers(
     entity_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "update timers set fired_at = $3, outcome = 'cancelled' \
-         where tenant_id = $1 and entity_id = $2 and fired_at is null",
-    )
-    .bind(tenant)
-    .bind(entity_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let done = sqlx::query(CANCEL_TIMERS_SQL).bind(tenant).bind(entity_id).bind(now).execute(&mut *tx).await?;
     Ok(done.rows_affected())
 }
 

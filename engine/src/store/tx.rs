@@ -77,6 +77,26 @@ impl Tx {
         Ok(())
     }
 
+    /// Sends the transaction's last statements and its `COMMIT` as one simple query (one round
+    /// trip where a last statement and [`Tx::commit`] take two), and returns the statements'
+    /// rows. Only for a transaction [`Shelf::begin_fetching`] began (its statements may
+    /// `EXECUTE` what that prepared; every value a literal the caller made safe, as there). On
+    /// an error the transaction is rolled back as when dropped: a statement that failed skipped
+    /// the `COMMIT`, and a `COMMIT` that failed has ended it already (the `ROLLBACK` only warns).
+    pub async fn commit_fetching(mut self, statements: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+        if !self.by_hand {
+            return Err(sqlx::Error::Protocol("a transaction sqlx began is committed by sqlx".into()));
+        }
+        let rows = (&mut *self).fetch_all(statements).await?;
+        self.open = false;
+        Ok(rows)
+    }
+
+    /// Whether the store, not sqlx, ends this transaction ([`Shelf::begin_fetching`] began it).
+    pub fn by_hand(&self) -> bool {
+        self.by_hand
+    }
+
     /// Rolls back. On success the connection goes on the shelf.
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
         if self.by_hand {

@@ -218,3 +218,142 @@ async fn the_begin_locks_the_entity_in_the_same_round_trip() {
     }
     db.drop_db().await.expect("drop");
 }
+
+/// A transition that nothing follows (no follow-up, update, create or timer to start) sends its
+/// writes with the `COMMIT`, in one simple query whose values are literals
+/// (`engine::store::sql::record_transition_and_commit`): text of every kind comes back as it was
+/// written (data, history, outbox), the statement runs prepared, a state change cancels the
+/// entity's timers in the same round trip, and a write the database refuses (a unique field)
+/// leaves nothing behind and the connection usable.
+#[tokio::test]
+async fn the_last_write_goes_with_the_commit() {
+    use engine::store::{TransitionOptions, TransitionRequest};
+    let db = test_db().await;
+    // One connection: every transaction below runs on it (its prepared statements are counted).
+    let (_pool, store) = store(&db, 1).await;
+    let package = tenants::Package::load_dir(&switchyard_tests::server::package_dir("lastwrite")).expect("package");
+    let t = tenants::apply::publish(&db.owner, &package, "test", &Limits::default()).await.expect("publish").tenant;
+    let actor = engine::store::timer_actor();
+    let note = store
+        .create_entity(t, "note", serde_json::json!({ "code": "N-1" }), &actor, Default::default())
+        .await
+        .expect("create")
+        .id;
+    let fire = |id: uuid::Uuid, name: &'static str, input: serde_json::Value| {
+        let store = store.clone();
+        let actor = actor.clone();
+        async move {
+            store
+                .transition(
+                    t,
+                    TransitionRequest { type_name: "note", id, name, input },
+                    &actor,
+                    TransitionOptions::default(),
+                )
+                .await
+        }
+    };
+    let texts = [
+        "plain",
+        "it's",
+        "''",
+        "back\\slash \\' \\\\",
+        "E'x' || 'y'",
+        "'); delete from entities; --",
+        "$$ $1 $q$ :name ?",
+        "tab\tnew\nline\r\u{1}\u{7f}",
+        "naïve – 日本語 🚀 \u{feff}",
+        "\"quoted\" {\"json\": [1]}",
+        "",
+    ];
+    for (n, text) in texts.iter().enumerate() {
+        let out = fire(note, "write", serde_json::json!({ "text": text })).await.expect("write");
+        let version = i64::try_from(n).expect("n") + 2;
+        assert_eq!(out.entity["version"], version, "{text:?}");
+        assert_eq!(out.entity["data"]["text"], *text, "the answer, {text:?}");
+        let stored = store.get_entity(t, "note", note).await.expect("get");
+        assert_eq!(stored.version, version);
+        assert_eq!(stored.data["text"], *text, "the row, {text:?}");
+        assert_eq!(stored.data["tags"], serde_json::json!([text, "plain"]));
+        assert_eq!(stored.data["details"]["said"], *text);
+        assert_eq!(serde_json::to_value(&stored).expect("json")["updated_at"], out.entity["updated_at"]);
+        let (input, changes, payload): (serde_json::Value, serde_json::Value, serde_json::Value) = sqlx::query_as(
+            "select t.input, t.changes, o.payload from transitions t join outbox o on o.transition_id = t.id \
+             where t.entity_id = $1 order by t.id desc limit 1",
+        )
+        .bind(note)
+        .fetch_one(&db.owner)
+        .await
+        .expect("history and outbox");
+        assert_eq!(input["text"], *text, "the history's input, {text:?}");
+        assert_eq!(payload["text"], *text, "the event, {text:?}");
+        if n > 0 {
+            assert_eq!(changes["text"]["to"], *text, "the history's changes, {text:?}: {changes}");
+        }
+    }
+    // Every string of up to three of these characters reads back as itself from its literal.
+    let alphabet = ["'", "\\", "E", "$", "\n", "é", "🚀", "a", "\"", "{", "%", "\u{1}"];
+    let mut strings = vec![String::new()];
+    let mut level = vec![String::new()];
+    for _ in 0..3 {
+        level = level.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+        strings.extend(level.iter().cloned());
+    }
+    let literals: Vec<String> = strings.iter().map(|s| engine::store::sql::literal::text(s).expect("no NUL")).collect();
+    let query = format!("select unnest(array[{}]::text[])", literals.join(", "));
+    let read: Vec<String> = sqlx::query_scalar(&query).fetch_all(&db.owner).await.expect("literals");
+    assert_eq!(strings.len(), 1 + 12 + 144 + 1728);
+    assert_eq!(read, strings, "each literal reads back as its string");
+    assert_eq!(engine::store::sql::literal::text("a\0b"), None, "no literal holds a NUL");
+
+    // The writes ran as the prepared statement, once per transition, on the one connection.
+    let runs = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin(t).await.expect("begin");
+            let runs: Option<i64> =
+                sqlx::query_scalar("select generic_plans + custom_plans from pg_prepared_statements where name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .expect("pg_prepared_statements");
+            tx.commit().await.expect("commit");
+            runs.unwrap_or(0)
+        }
+    };
+    assert_eq!(runs(engine::store::sql::RECORD_TRANSITION).await, i64::try_from(texts.len()).expect("len"));
+
+    // A unique field taken by another note: refused, nothing written, the connection usable.
+    let other = store
+        .create_entity(t, "note", serde_json::json!({ "code": "N-2" }), &actor, Default::default())
+        .await
+        .expect("create")
+        .id;
+    let history = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from transitions where entity_id = $1")
+            .bind(other)
+            .fetch_one(&db.owner)
+            .await
+            .expect("count")
+    };
+    let before = history().await;
+    let err = fire(other, "recode", serde_json::json!({ "code": "N-1" })).await.expect_err("taken");
+    assert!(matches!(err, engine::store::StoreError::Unique { ref fields, .. } if fields == &["code"]), "{err:?}");
+    assert_eq!(history().await, before, "no history row");
+    assert_eq!(store.get_entity(t, "note", other).await.expect("get").version, 1);
+    let out = fire(other, "recode", serde_json::json!({ "code": "N-3" })).await.expect("free");
+    assert_eq!(out.entity["data"]["code"], "N-3");
+
+    // Leaving OPEN for DONE cancels the note's timer with the write.
+    let cancels = runs(engine::store::sql::CANCEL_TIMERS).await;
+    fire(note, "finish", serde_json::json!({})).await.expect("finish");
+    let outcome: Option<String> =
+        sqlx::query_scalar("select outcome from timers where entity_id = $1 order by id desc limit 1")
+            .bind(note)
+            .fetch_one(&db.owner)
+            .await
+            .expect("timer");
+    assert_eq!(outcome.as_deref(), Some("cancelled"));
+    assert_eq!(runs(engine::store::sql::CANCEL_TIMERS).await, cancels + 1, "in the last round trip");
+    db.drop_db().await.expect("drop");
+}
