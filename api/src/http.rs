@@ -1,15 +1,14 @@
-//! The router: every module's routes merged, and the layers every request passes through
-//! (request id, a tracing span per request, security headers, CORS, metrics, rate limits, the
-//! bounds on requests in progress, body size limit, timeout).
+//! The router: every module's routes merged, and the layers every request passes through, from
+//! the outside in: the frame (request id, a tracing span per request and its log line, metrics,
+//! security headers), CORS, the gate (rate limits, then the bounds on requests in progress), the
+//! error envelope of what answers without it, the timeout, the body size limit.
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, Request, Response, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub use crate::limits::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 use crate::state::AppState;
@@ -21,7 +20,6 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] with another request time limit (tests).
 pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
     crate::metrics::handle();
-    let request_id = HeaderName::from_static("x-request-id");
     let shared = state.clone();
     crate::routes::all()
         .into_router()
@@ -32,32 +30,7 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn_with_state(timeout, crate::middleware::envelope_limits))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::admit))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::rate_limit))
-        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::gate))
         .layer(crate::middleware::cors(&shared.ops.config))
-        .layer(axum::middleware::from_fn(crate::middleware::security_headers))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    let route = req
-                        .extensions()
-                        .get::<axum::extract::MatchedPath>()
-                        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-                    tracing::info_span!("request", request.id = id, http.method = %req.method(), http.path = %req.uri().path(), http.route = route, tenant = tracing::field::Empty, client.ip = tracing::field::Empty)
-                })
-                // One line per answered request, at INFO; method, route and request id are the
-                // span's fields (in JSON logs: `span` and `spans`).
-                .on_response(|response: &Response<_>, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        http.status = response.status().as_u16(),
-                        latency_ms = latency.as_secs_f64() * 1000.0,
-                        "request finished"
-                    );
-                }),
-        )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(crate::middleware::sanitize_request_id))
+        .layer(axum::middleware::from_fn(crate::middleware::frame))
 }

@@ -20,11 +20,9 @@
 //! Likewise a transition's `type` and `transition` labels are the package's names only.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::Method;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -81,17 +79,12 @@ fn describe() {
     }
 }
 
-/// Middleware: counts every request and its latency by method, matched route and status.
-pub async fn track(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (requests, latency) = request_series(&method, route, response.status().as_u16());
+/// Counts an answered request and its latency by method, matched route (`None`: `unmatched`)
+/// and status (the router's outermost middleware, `crate::middleware::frame`, calls it).
+pub fn record_request(method: &Method, route: Option<&str>, status: u16, latency: Duration) {
+    let (requests, histogram) = request_series(method, route.unwrap_or("unmatched"), status);
     requests.increment(1);
-    latency.record(started.elapsed().as_secs_f64());
-    response
+    histogram.record(latency.as_secs_f64());
 }
 
 /// The request counter and latency histogram of one method, route and status.

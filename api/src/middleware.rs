@@ -1,7 +1,8 @@
-//! Layers that protect the API: rate limits (per user, per API key and per client IP), the
-//! bounds on requests in progress (per tenant and per server, [`crate::admission`]), CORS
-//! (closed unless configured), security headers on every response, the body limit's and the
-//! timeout's answers in the error envelope, and a bound on client-sent request ids.
+//! The router's middleware: what every request gets ([`frame`]: request id, tracing span, log
+//! line, metrics, security headers), CORS (closed unless configured), what protects the API
+//! ([`gate`]: rate limits per user, per API key and per client IP, then the bounds on requests
+//! in progress per tenant and per server, [`crate::admission`]), and the body limit's and the
+//! timeout's answers in the error envelope.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tower::layer::util::Identity;
 use tower::util::{option_layer, Either};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument as _;
 
 use crate::auth::limit::Caller;
 use crate::auth::VerifiedClaims;
@@ -60,42 +62,19 @@ fn identify_from(state: &AppState, req: &Request, ip: Option<IpAddr>) -> (Caller
     (who, None)
 }
 
-/// Middleware: 429 `RATE_LIMITED` with `Retry-After` (seconds) over the limit. Records the
-/// client's IP on the request's span (`client.ip`), limited or not.
-pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let ip = crate::client_ip::of_request(req.extensions(), req.headers(), &state.ops.config.trusted_proxies);
-    if let Some(ip) = ip {
-        tracing::Span::current().record("client.ip", tracing::field::display(ip));
+/// Middleware (inside CORS, outside the error envelope): the rate limits, then the admission
+/// gates, in one layer.
+///
+/// * Over a rate limit: 429 `RATE_LIMITED` with `Retry-After` (seconds). Records the client's IP
+///   on the request's span (`client.ip`), limited or not.
+/// * Then a request passes its tenant's and the server's admission gates ([`crate::admission`])
+///   or is refused at once, before anything of it runs, with `503 OVERLOADED`, `Retry-After: 1`
+///   and `details: {"scope": "tenant" | "server", "applied": false}`. The permits are held until
+///   the answer is produced.
+pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(limited) = rate_limit(&state, &mut req) {
+        return limited;
     }
-    if UNLIMITED.contains(&req.uri().path()) || is_studio_file(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let (who, verified) = identify_from(&state, &req, ip);
-    if let Some(verified) = verified {
-        req.extensions_mut().insert(verified);
-    }
-    match state.ops.limiter.check(&who) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let secs = secs.max(1);
-            let mut response = ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!("too many requests; retry in {secs} s"),
-            )
-            .into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            response
-        }
-    }
-}
-
-/// Middleware (inside the rate limits, outside the timeout): a request passes its tenant's and
-/// the server's admission gates ([`crate::admission`]) or is refused at once, before anything of
-/// it runs, with `503 OVERLOADED`, `Retry-After: 1` and `details: {"scope": "tenant" | "server",
-/// "applied": false}`. The permits are held until the answer is produced.
-pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(tenant) = crate::admission::gates_of(req.uri().path()) else {
         return next.run(req).await;
     };
@@ -113,6 +92,32 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
                 .into_response()
         }
     }
+}
+
+/// The rate limits' answer to `req` (`None`: go on); the access token's claims, when it checked
+/// one, go on the request for authentication.
+fn rate_limit(state: &AppState, req: &mut Request) -> Option<Response> {
+    let ip = crate::client_ip::of_request(req.extensions(), req.headers(), &state.ops.config.trusted_proxies);
+    if let Some(ip) = ip {
+        tracing::Span::current().record("client.ip", tracing::field::display(ip));
+    }
+    if UNLIMITED.contains(&req.uri().path()) || is_studio_file(req.uri().path()) {
+        return None;
+    }
+    let (who, verified) = identify_from(state, req, ip);
+    if let Some(verified) = verified {
+        req.extensions_mut().insert(verified);
+    }
+    let wait = state.ops.limiter.check(&who).err()?;
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!("too many requests; retry in {secs} s"),
+    )
+    .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(response)
 }
 
 /// Middleware (around the routes, the body limit and the timeout): every error answer carries
@@ -225,8 +230,83 @@ fn cors_layer(config: &OpsConfig) -> Option<CorsLayer> {
     )
 }
 
-/// Middleware: headers every answer carries (unless the handler chose its own), and no
-/// `server` header.
+/// The request id's header.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Middleware, the router's outermost: what every request and answer get, in one layer (it was
+/// six: each `from_fn` layer boxes the rest of the stack for every request).
+///
+/// * A request id: the client's `x-request-id` when it is one value of at most 128 characters
+///   of `[A-Za-z0-9._:-]`, else a fresh UUID; on the request and on the answer. It goes into
+///   every log line of the request.
+/// * A tracing span per request (`request`: id, method, path, matched route; `tenant` and
+///   `client.ip` recorded inside), and one line per answer (status, latency) at INFO, at ERROR
+///   for a 5xx.
+/// * The request count and latency by method, matched route and status ([`crate::metrics`]).
+/// * Security headers on every answer, and no `server` header ([`SECURITY_HEADERS`]).
+pub async fn frame(mut req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let id = match client_request_id(req.headers()) {
+        Some(id) => Some(id),
+        None => {
+            let fresh = HeaderValue::try_from(uuid::Uuid::new_v4().hyphenated().to_string()).ok();
+            req.headers_mut().remove(&REQUEST_ID);
+            if let Some(fresh) = &fresh {
+                req.headers_mut().insert(REQUEST_ID, fresh.clone());
+            }
+            fresh
+        }
+    };
+    let method = req.method().clone();
+    let route = req.extensions().get::<axum::extract::MatchedPath>().cloned();
+    let span = tracing::info_span!(
+        "request",
+        request.id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+        http.method = %method,
+        http.path = %req.uri().path(),
+        http.route = route.as_ref().map_or("unmatched", |r| r.as_str()),
+        tenant = tracing::field::Empty,
+        client.ip = tracing::field::Empty,
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    let status = response.status();
+    span.in_scope(|| {
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::error!(http.status = status.as_u16(), latency_ms, "request finished");
+        } else {
+            tracing::info!(http.status = status.as_u16(), latency_ms, "request finished");
+        }
+    });
+    crate::metrics::record_request(&method, route.as_ref().map(|r| r.as_str()), status.as_u16(), latency);
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    headers.remove(header::SERVER);
+    if let Some(id) = id {
+        headers.insert(REQUEST_ID, id);
+    }
+    response
+}
+
+/// The client's request id, when it sent one that is well-formed (one value, at most
+/// [`MAX_REQUEST_ID`] characters of `[A-Za-z0-9._:-]`).
+fn client_request_id(headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all(&REQUEST_ID).iter();
+    let id = values.next()?;
+    let b = id.as_bytes();
+    let ok = values.next().is_none()
+        && !b.is_empty()
+        && b.len() <= MAX_REQUEST_ID
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| id.clone())
+}
+
+/// Headers every answer carries (unless the handler chose its own):
 ///
 /// * `x-content-type-options: nosniff`: a JSON answer is never run as a script or page;
 /// * `x-frame-options: DENY` and CSP `frame-ancestors 'none'`: never framed (clickjacking);
@@ -236,39 +316,89 @@ fn cors_layer(config: &OpsConfig) -> Option<CorsLayer> {
 /// * `strict-transport-security: max-age=63072000; includeSubDomains`: once a browser reached the
 ///   API over HTTPS (behind a TLS-terminating proxy), it never falls back to plain HTTP (browsers
 ///   ignore the header on a plain-HTTP answer, so local use is unaffected).
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
-    ] {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
+const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
-    headers.remove(header::SERVER);
-    response
-}
 
-/// Middleware (outside the request-id layer): a client's `x-request-id` is kept when it is at
-/// most 128 characters of `[A-Za-z0-9._:-]`, else replaced by a fresh one (it goes into every
-/// log line of the request).
-pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
-    let ok = |v: &HeaderValue| {
-        let b = v.as_bytes();
-        !b.is_empty()
-            && b.len() <= MAX_REQUEST_ID
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-    };
-    let bad = req.headers().get_all("x-request-id").iter().count() > 1
-        || req.headers().get("x-request-id").is_some_and(|v| !ok(v));
-    if bad {
-        req.headers_mut().remove("x-request-id");
+    async fn answer(router: &Router, request_id: Option<&str>) -> Response {
+        let mut req = axum::http::Request::get("/things/7");
+        if let Some(id) = request_id {
+            req = req.header("x-request-id", id);
+        }
+        router.clone().oneshot(req.body(Body::empty()).expect("request")).await.expect("answer")
     }
-    next.run(req).await
+
+    /// The frame gives every request an id (the client's when well-formed), logs one line per
+    /// answer in the request's span (with what the handler recorded on it), and puts the id and
+    /// the security headers on the answer, without overriding a header the handler set.
+    #[tokio::test]
+    async fn the_frame_logs_each_answer_with_its_request_id_and_marks_the_answer() {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let router = Router::new()
+            .route(
+                "/things/{id}",
+                get(|| async {
+                    tracing::Span::current().record("tenant", "acme");
+                    ([(header::CACHE_CONTROL, "max-age=5")], "seven")
+                }),
+            )
+            .layer(axum::middleware::from_fn(frame));
+
+        let kept = answer(&router, Some("client-trace.42:a_b")).await;
+        assert_eq!(kept.status(), StatusCode::OK);
+        let h = kept.headers();
+        assert_eq!(h.get("x-request-id").and_then(|v| v.to_str().ok()), Some("client-trace.42:a_b"));
+        assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).and_then(|v| v.to_str().ok()), Some("nosniff"));
+        assert_eq!(h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("max-age=5"), "the handler's");
+
+        let fresh = answer(&router, Some("has spaces")).await;
+        let id = fresh.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "replaced by a fresh id, got {id:?}");
+
+        let logged = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let lines: Vec<serde_json::Value> =
+            logged.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        assert_eq!(lines.len(), 2, "one line per answer: {logged}");
+        let first = &lines[0];
+        assert_eq!(first["fields"]["message"], "request finished", "{first}");
+        assert_eq!(first["fields"]["http.status"], 200);
+        assert_eq!(first["span"]["request.id"], "client-trace.42:a_b", "{first}");
+        assert_eq!(first["span"]["http.route"], "/things/{id}");
+        assert_eq!(first["span"]["http.path"], "/things/7");
+        assert_eq!(first["span"]["tenant"], "acme", "recorded by the handler: {first}");
+        assert_eq!(lines[1]["span"]["request.id"], id.as_str());
+    }
 }

@@ -1,7 +1,7 @@
 //! Rate limits, in-process (each server counts its own), GCRA buckets from `governor`:
 //!
 //! * [`RateLimiter`]: every request, per user, per API key and per client IP (the settings
-//!   `SWITCHYARD_RATE_LIMIT_*`; the middleware that asks it is `crate::middleware::rate_limit`);
+//!   `SWITCHYARD_RATE_LIMIT_*`; the middleware that asks it is `crate::middleware::gate`);
 //! * [`LoginLimiter`]: login attempts, per client IP and per (tenant, email), so a password
 //!   cannot be guessed quickly from one address nor against one account from many.
 
