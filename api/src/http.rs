@@ -1,7 +1,7 @@
 //! The router: every module's routes merged, and the layers every request passes through, from
 //! the outside in: the frame (request id, a tracing span per request and its log line, metrics,
-//! security headers), CORS, the gate (rate limits, then the bounds on requests in progress), the
-//! error envelope of what answers without it, the timeout, the body size limit.
+//! security headers, the error envelope of what answers without it), CORS, the gate (rate
+//! limits, then the bounds on requests in progress), the timeout, the body size limit.
 
 use std::time::Duration;
 
@@ -29,8 +29,7 @@ pub fn router_with_timeout(state: AppState, timeout: Duration) -> Router {
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(axum::middleware::from_fn_with_state(timeout, crate::middleware::envelope_limits))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::middleware::gate))
         .layer(crate::middleware::cors(&shared.ops.config))
-        .layer(axum::middleware::from_fn(crate::middleware::frame))
+        .layer(axum::middleware::from_fn_with_state(timeout, crate::middleware::frame))
 }

@@ -120,14 +120,12 @@ fn rate_limit(state: &AppState, req: &mut Request) -> Option<Response> {
     Some(response)
 }
 
-/// Middleware (around the routes, the body limit and the timeout): every error answer carries
-/// the error envelope. Handlers answer with it already; what does not is answered here by
-/// status: the body limit's 413 (plain text), the timeout's empty 408, the router's empty 405
-/// for a method a known route does not have (its `Allow` header is kept), and the plain-text
-/// rejections of extractors (a malformed header, a query that does not parse: 400).
-pub async fn envelope_limits(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let response = next.run(req).await;
+/// Every error answer carries the error envelope ([`frame`] calls it, around everything else).
+/// Handlers answer with it already; what does not is answered here by status: the body limit's
+/// 413 (plain text), the timeout's empty 408 (`timeout`: the limit it ran into), the router's
+/// empty 405 for a method a known route does not have (its `Allow` header is kept), and the
+/// plain-text rejections of extractors (a malformed header, a query that does not parse: 400).
+async fn enveloped(response: Response, method: &Method, timeout: Duration) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -244,7 +242,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///   for a 5xx.
 /// * The request count and latency by method, matched route and status ([`crate::metrics`]).
 /// * Security headers on every answer, and no `server` header ([`SECURITY_HEADERS`]).
-pub async fn frame(mut req: Request, next: Next) -> Response {
+/// * The error envelope on every error answer ([`enveloped`]); `timeout` is the request time
+///   limit the timeout layer inside applies (its answer says it).
+pub async fn frame(State(timeout): State<Duration>, mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let id = match client_request_id(req.headers()) {
         Some(id) => Some(id),
@@ -268,7 +268,7 @@ pub async fn frame(mut req: Request, next: Next) -> Response {
         tenant = tracing::field::Empty,
         client.ip = tracing::field::Empty,
     );
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = enveloped(next.run(req).instrument(span.clone()).await, &method, timeout).await;
     let latency = started.elapsed();
     let status = response.status();
     span.in_scope(|| {
@@ -375,7 +375,7 @@ mod tests {
                     ([(header::CACHE_CONTROL, "max-age=5")], "seven")
                 }),
             )
-            .layer(axum::middleware::from_fn(frame));
+            .layer(axum::middleware::from_fn_with_state(Duration::from_secs(5), frame));
 
         let kept = answer(&router, Some("client-trace.42:a_b")).await;
         assert_eq!(kept.status(), StatusCode::OK);

@@ -599,10 +599,13 @@ pub mod literal {
     /// says). `None` for text with a NUL, which no Postgres text can hold (and which would end
     /// the query's message early).
     pub fn text(s: &str) -> Option<String> {
+        if !s.contains(['\0', '\'', '\\']) {
+            return Some(format!("E'{s}'"));
+        }
         if s.contains('\0') {
             return None;
         }
-        let mut out = String::with_capacity(s.len() + 4);
+        let mut out = String::with_capacity(s.len() + 8);
         out.push_str("E'");
         for c in s.chars() {
             match c {
