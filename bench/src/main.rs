@@ -488,18 +488,18 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
         let mut rounds = Vec::new();
         for round in 1..=s.rounds {
             let tag = format!("{clients} client(s), round {round}/{}", s.rounds);
+            let w = load::Window {
+                owner: &db.owner,
+                clients,
+                warmup,
+                duration: window,
+                seed: s.seed,
+                postmaster,
+                statements: probe,
+            };
             if let Some(paths) = &s.paths {
                 for path in paths {
                     checkpoint().await?;
-                    let w = load::Window {
-                        owner: &db.owner,
-                        clients,
-                        warmup,
-                        duration: window,
-                        seed: s.seed,
-                        postmaster,
-                        statements: probe,
-                    };
                     let (tps, ok, driver_us, postgres_us) = match path.as_str() {
                         "pgbench" => {
                             let log = pg_dir.join(format!("log-{clients}-{round}"));
@@ -532,15 +532,6 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
             let log = pg_dir.join(format!("log-{clients}-{round}"));
             let pgbench = pg.run(&db.owner, clients, warmup, window, &log, probe).await?;
 
-            let w = load::Window {
-                owner: &db.owner,
-                clients,
-                warmup,
-                duration: window,
-                seed: s.seed,
-                postmaster,
-                statements: probe,
-            };
             checkpoint().await?;
             eprintln!("bench: {tag}: engine");
             let engine = load::run_level(&w, engine.clone(), &engine_targets, "engine").await?;
