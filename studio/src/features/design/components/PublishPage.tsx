@@ -77,7 +77,7 @@ export function PublishPage() {
         Show the plan
       </button>
       {step.kind === 'planned' && (
-        <section aria-labelledby="plan-h">
+        <section aria-labelledby="plan-h" className="plan-section">
           <h2 id="plan-h">Plan</h2>
           <pre className="plan" aria-label="The plan">
             {step.text}

@@ -33,4 +33,39 @@ describe('packageDiff', () => {
     ]);
     expect(packageDiff(b, a)).toContainEqual({ kind: 'removed', what: 'type complaint' });
   });
+
+  it('says a state moved on the diagram once, not as a change of each state', () => {
+    const a = chemichemi();
+    const order = a.types.find((t) => t.name === 'order');
+    const states = order?.workflow?.states ?? {};
+    const moved = (dx: number, names: string[]): PackageJson => ({
+      ...a,
+      types: a.types.map((t) =>
+        t.name !== 'order' || !t.workflow
+          ? t
+          : {
+              ...t,
+              workflow: {
+                ...t.workflow,
+                states: Object.fromEntries(
+                  Object.entries(states).map(([k, s]) => [
+                    k,
+                    names.includes(k) ? { ...s, position: { x: (s.position?.x ?? 0) + dx, y: 0 } } : s,
+                  ]),
+                ),
+              },
+            },
+      ),
+    });
+    expect(packageDiff(a, moved(40, ['DRAFT', 'APPROVED', 'CANCELLED']))).toEqual([
+      { kind: 'changed', what: 'order › diagram layout (3 states moved; the workflow is the same)' },
+    ]);
+    expect(packageDiff(a, moved(40, ['DRAFT']))).toEqual([
+      { kind: 'changed', what: 'order › diagram layout (state DRAFT moved; the workflow is the same)' },
+    ]);
+    const relabelled = moved(40, ['DRAFT']);
+    const draft = relabelled.types.find((t) => t.name === 'order')?.workflow?.states.DRAFT;
+    if (draft) draft.label = 'Being written';
+    expect(packageDiff(a, relabelled)).toEqual([{ kind: 'changed', what: 'order › state DRAFT' }]);
+  });
 });

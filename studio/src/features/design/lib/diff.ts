@@ -2,7 +2,7 @@
 // transitions added, removed or changed, and the tenant's settings. Used to compare any two
 // published versions, and the draft with the live version.
 
-import type { PackageJson, TypeJson } from './model';
+import type { PackageJson, StateJson, TypeJson } from './model';
 
 export interface Change {
   kind: 'added' | 'removed' | 'changed';
@@ -22,10 +22,31 @@ function keyed<T>(a: Record<string, T> | undefined, b: Record<string, T> | undef
   for (const k of Object.keys(before)) if (!(k in after)) out.push({ kind: 'removed', what: `${label} ${k}` });
 }
 
+/** A state without its diagram position (a layout hint the engine ignores). */
+function withoutPosition(s: StateJson | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(s ?? {}).filter(([k]) => k !== 'position'));
+}
+
+/** States whose only change is where the diagram draws them: one line for all of them. */
+function states(a: Record<string, StateJson> | undefined, b: Record<string, StateJson> | undefined, out: Change[]) {
+  const before = a ?? {};
+  const after = b ?? {};
+  const strip = (m: Record<string, StateJson>) =>
+    Object.fromEntries(Object.entries(m).map(([k, s]) => [k, withoutPosition(s)]));
+  keyed(strip(before), strip(after), 'state', out);
+  const moved = Object.keys(after).filter(
+    (k) => k in before && same(withoutPosition(before[k]), withoutPosition(after[k])) && !same(before[k], after[k]),
+  );
+  if (moved.length > 0) {
+    const n = moved.length === 1 ? `state ${moved.join('')}` : `${String(moved.length)} states`;
+    out.push({ kind: 'changed', what: `diagram layout (${n} moved; the workflow is the same)` });
+  }
+}
+
 function typeChanges(a: TypeJson, b: TypeJson): Change[] {
   const inner: Change[] = [];
   keyed(a.fields, b.fields, 'field', inner);
-  keyed(a.workflow?.states, b.workflow?.states, 'state', inner);
+  states(a.workflow?.states, b.workflow?.states, inner);
   keyed(a.workflow?.transitions, b.workflow?.transitions, 'transition', inner);
   const rest = (t: TypeJson): Record<string, unknown> =>
     Object.fromEntries(Object.entries(t).filter(([k]) => k !== 'fields' && k !== 'workflow'));
