@@ -17,6 +17,14 @@ async fn store(db: &TestDb, connections: u32) -> (PgPool, Store) {
     (pool.clone(), Store::new(pool, Limits::default()))
 }
 
+/// A store on `connections` connections, and the test package `fixture` published as a tenant.
+async fn published(db: &TestDb, fixture: &str, connections: u32) -> (PgPool, Store, TenantId) {
+    let (pool, store) = store(db, connections).await;
+    let package = tenants::Package::load_dir(&switchyard_tests::server::package_dir(fixture)).expect("package");
+    let t = tenants::apply::publish(&db.owner, &package, "test", &Limits::default()).await.expect("publish").tenant;
+    (pool, store, t)
+}
+
 fn tenant() -> TenantId {
     TenantId::generate()
 }
@@ -163,9 +171,7 @@ async fn a_shelved_connection_that_died_is_not_used_again() {
 #[tokio::test]
 async fn the_begin_locks_the_entity_in_the_same_round_trip() {
     let db = test_db().await;
-    let (_pool, store) = store(&db, 2).await;
-    let package = tenants::Package::load_dir(&switchyard_tests::server::package_dir("query")).expect("package");
-    let t = tenants::apply::publish(&db.owner, &package, "test", &Limits::default()).await.expect("publish").tenant;
+    let (_pool, store, t) = published(&db, "query", 2).await;
     let actor = engine::store::timer_actor();
     let data = serde_json::json!({ "code": "T-1", "subject": "it's a \\ \"quoted\" subject", "tags": ["a", "b"] });
     let id = store.create_entity(t, "ticket", data, &actor, Default::default()).await.expect("create").id;
@@ -230,9 +236,7 @@ async fn the_last_write_goes_with_the_commit() {
     use engine::store::{TransitionOptions, TransitionRequest};
     let db = test_db().await;
     // One connection: every transaction below runs on it (its prepared statements are counted).
-    let (_pool, store) = store(&db, 1).await;
-    let package = tenants::Package::load_dir(&switchyard_tests::server::package_dir("lastwrite")).expect("package");
-    let t = tenants::apply::publish(&db.owner, &package, "test", &Limits::default()).await.expect("publish").tenant;
+    let (_pool, store, t) = published(&db, "lastwrite", 1).await;
     let actor = engine::store::timer_actor();
     let note = store
         .create_entity(t, "note", serde_json::json!({ "code": "N-1" }), &actor, Default::default())
