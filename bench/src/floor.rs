@@ -161,7 +161,7 @@ pub fn targets(clients: usize) -> Result<Vec<Vec<Target>>> {
         .map(|c| {
             (0..ENTITIES_PER_CLIENT)
                 .map(|k| {
-                    let id = Set::Http.id(c * ENTITIES_PER_CLIENT + k)?;
+                    let id = Set::Floor.id(c * ENTITIES_PER_CLIENT + k)?;
                     Ok(Target { id, path: format!("/floor/{id}") })
                 })
                 .collect()

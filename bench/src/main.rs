@@ -447,6 +447,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
     let floor_targets = floor::targets(max_clients)?;
     let engine_targets = setup::targets(Set::Engine, max_clients, &tenant.slug)?;
     let http_targets = setup::targets(Set::Http, max_clients, &tenant.slug)?;
+    let serve_targets = setup::targets(Set::Serve, max_clients, &tenant.slug)?;
 
     let pg_dir = work.path.join("pgbench");
     std::fs::create_dir_all(&pg_dir)?;
@@ -510,7 +511,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
                             let (driver, targets) = match other {
                                 "engine" => (&engine, &engine_targets),
                                 "http" => (&http, &http_targets),
-                                "serve" => (&serve, &http_targets),
+                                "serve" => (&serve, &serve_targets),
                                 _ => (&floor_driver, &floor_targets),
                             };
                             let r = load::run_level(&w, driver.clone(), targets, other).await?;
@@ -542,7 +543,7 @@ async fn measure(s: &Settings, root: &Path, work: &WorkDir, db: &Database) -> Re
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP to switchyard serve");
-            let served = load::run_level(&w, serve.clone(), &http_targets, "serve").await?;
+            let served = load::run_level(&w, serve.clone(), &serve_targets, "serve").await?;
 
             checkpoint().await?;
             eprintln!("bench: {tag}: HTTP floor");
