@@ -277,8 +277,8 @@ pub struct Prepared<'t> {
     workflow: &'t CompiledWorkflow,
     transition: &'t CompiledTransition,
     entity: Entity,
-    /// `{entity, input, actor, now}`.
-    context: Map<String, Value>,
+    /// `{entity, input, actor, now}` (an object).
+    context: Value,
     /// The requests computed so far, stage by stage.
     load_requests: Vec<LoadRequest>,
     /// How many of `load_requests` the store has run (the rest are pending).
@@ -393,9 +393,8 @@ impl<'t> Prepared<'t> {
     pub fn set_data_tables(&mut self, tables: Arc<DataTables>) -> Result<(), Rejection> {
         self.data_tables = tables;
         if self.resolved == 0 && self.stage == 0 && !self.load_requests.is_empty() {
-            let context = Value::Object(self.context.clone());
             let (requests, traces) =
-                stage_requests(self.tenant, self.ty, self.transition, &context, 0, &self.data_tables)?;
+                stage_requests(self.tenant, self.ty, self.transition, &self.context, 0, &self.data_tables)?;
             self.load_requests = requests;
             self.load_decisions = traces;
         }
@@ -507,11 +506,12 @@ fn prepare_inner<'t>(
     context.insert("input".into(), input);
     context.insert("actor".into(), actor.to_context_value());
     context.insert("now".into(), Value::String(rfc3339(now)));
+    let context = Value::Object(context);
 
     let (load_requests, load_decisions) = if t.loads().is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        stage_requests(tenant, ty, t, &Value::Object(context.clone()), 0, &Arc::default())?
+        stage_requests(tenant, ty, t, &context, 0, &Arc::default())?
     };
     // Loads of types the actor may not view: their values never appear in guard results, whether
     // explained or in the trace of a refusal.
@@ -686,9 +686,20 @@ fn run_four_eyes(prepared: &Prepared<'_>, stop_at_first_failure: bool) -> Vec<Gu
 /// The full context (`{entity, input, actor, now, <loads>}`) and load traces, loads in
 /// declaration order. A load missing from `loaded`, or whose request was not computed yet (a
 /// later stage), counts as empty (`null` for a load by id, `[]` for a filter).
-fn full_context(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>) -> (Value, Vec<LoadTrace>) {
-    let mut context = prepared.context.clone();
+/// The context with the loads' values: `prepared`'s own, borrowed, when the transition has no
+/// loads (no copy of the entity's data on the way of a plain transition).
+fn full_context<'p>(
+    prepared: &'p Prepared<'_>,
+    loaded: &IndexMap<String, Loaded>,
+) -> (std::borrow::Cow<'p, Value>, Vec<LoadTrace>) {
     let loads = prepared.transition.loads();
+    if loads.is_empty() {
+        return (std::borrow::Cow::Borrowed(&prepared.context), Vec::new());
+    }
+    let mut context = match &prepared.context {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
     let mut traces = Vec::with_capacity(loads.len());
     for load in loads {
         let requested = prepared.load_requests.iter().any(|r| r.name == load.name);
@@ -700,7 +711,7 @@ fn full_context(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>) -> (
         context.insert(load.name.clone(), value);
         traces.push(LoadTrace { name: load.name.clone(), type_name: load.type_name.clone(), rows });
     }
-    (Value::Object(context), traces)
+    (std::borrow::Cow::Owned(Value::Object(context)), traces)
 }
 
 /// Evaluates guards in order; with `stop_at_first_failure`, stops after the first that fails.
