@@ -58,9 +58,8 @@ impl Database {
             }
             None => {
                 let cluster = Cluster::ensure_started(&ClusterConfig {
-                    home: cfg.home.clone(),
                     pg_user: cfg.pg_user.clone(),
-                    detach: false,
+                    ..ClusterConfig::new(cfg.home.clone())
                 })
                 .await?;
                 let owner = pool(&cluster.superuser_url("switchyard"), 4).await?;
@@ -117,9 +116,8 @@ impl Scratch {
             Some(url) => (url.clone(), None),
             None => {
                 let cluster = Cluster::ensure_started(&ClusterConfig {
-                    home: cfg.home.clone(),
                     pg_user: cfg.pg_user.clone(),
-                    detach: false,
+                    ..ClusterConfig::new(cfg.home.clone())
                 })
                 .await?;
                 (cluster.superuser_url("postgres"), Some(cluster))

@@ -247,7 +247,7 @@ async fn set_up() -> anyhow::Result<Shared> {
     .await?
     .with_context(|| format!("locking {}", lock_path.display()))?;
 
-    let cluster = Cluster::ensure_started(&ClusterConfig { home: home.clone(), pg_user: None, detach: true })
+    let cluster = Cluster::ensure_started(&ClusterConfig { detach: true, ..ClusterConfig::new(home.clone()) })
         .await
         .with_context(|| format!("starting the test cluster in {}", home.display()))?;
     let mut conn = PgConnection::connect_with(&cluster.connect_options(SUPERUSER, "postgres"))

@@ -5,7 +5,7 @@ use std::ops::Not as _;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use api::cluster::{stop_home, Cluster, ClusterConfig};
+use api::cluster::{stop_home, Cluster, ClusterConfig, Scheduling};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -175,6 +175,37 @@ async fn a_cluster_whose_owner_was_killed_is_adopted() {
     let pgdata = adopted.pgdata().to_path_buf();
     adopted.stop().await.expect("stop the adopted cluster");
     assert_stopped(&pgdata, pid);
+}
+
+/// The scheduling policy of a process (`SCHED_OTHER`, `SCHED_BATCH`, …): field 41 of
+/// `/proc/<pid>/stat`, counted after the command name (which may hold spaces, in parentheses).
+fn policy_of(pid: i32) -> i64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = &stat[stat.rfind(')').expect("name") + 1..];
+    after_name.split_whitespace().nth(38).expect("policy field").parse().expect("policy")
+}
+
+const SCHED_OTHER: i64 = 0;
+const SCHED_BATCH: i64 = 3;
+
+/// The embedded cluster runs as batch tasks (a backend woken by the server does not preempt it:
+/// docs/benchmarks.md, session 17), the postmaster and the backends it forks; `normal` opts out.
+#[tokio::test]
+async fn the_cluster_runs_as_batch_tasks_unless_told_otherwise() {
+    init_tracing();
+    for (scheduling, policy) in [(Scheduling::Batch, SCHED_BATCH), (Scheduling::Normal, SCHED_OTHER)] {
+        let dir = PrivateDir::new();
+        let cfg = ClusterConfig { scheduling, ..ClusterConfig::new(dir.0.join("home")) };
+        let cluster = Cluster::ensure_started(&cfg).await.expect("start");
+        let mut conn = PgConnection::connect(&cluster.superuser_url("switchyard")).await.expect("connect");
+        let backend: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(&mut conn).await.expect("pid");
+        assert_eq!(policy_of(cluster.pid()), policy, "{scheduling:?}: the postmaster");
+        assert_eq!(policy_of(backend), policy, "{scheduling:?}: a backend");
+        conn.close().await.expect("close");
+        let (pid, pgdata) = (cluster.pid(), cluster.pgdata().to_path_buf());
+        cluster.stop().await.expect("stop");
+        assert_stopped(&pgdata, pid);
+    }
 }
 
 #[tokio::test]
