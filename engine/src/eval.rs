@@ -1162,7 +1162,11 @@ pub fn diff(before: &Value, after: &Value) -> Value {
     for key in b.keys().chain(a.keys().filter(|k| !b.contains_key(*k))) {
         let (from, to) = (b.get(key).unwrap_or(&Value::Null), a.get(key).unwrap_or(&Value::Null));
         if !same(from, to) {
-            out.insert(key.clone(), json!({"from": from, "to": to}));
+            // Built by hand: `json!` would serialize both values again to copy them.
+            let mut change = Map::with_capacity(2);
+            change.insert("from".into(), from.clone());
+            change.insert("to".into(), to.clone());
+            out.insert(key.clone(), Value::Object(change));
         }
     }
     Value::Object(out)

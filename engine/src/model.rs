@@ -34,7 +34,8 @@ impl Entity {
     /// The entity as rules and scripts see it: its data fields, plus `id`, `type`, `state`,
     /// `version`, `created_by`, `updated_by`, `created_at`, `updated_at` (RFC 3339).
     pub fn to_context_value(&self) -> Value {
-        let mut map = Map::new();
+        let fields = self.data.as_object().map_or(0, Map::len);
+        let mut map = Map::with_capacity(fields + 8);
         if let Value::Object(data) = &self.data {
             for (k, v) in data {
                 if !is_reserved(k) {

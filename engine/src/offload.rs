@@ -20,6 +20,10 @@
 //! its end: on a machine shared with Postgres, a 50 µs evaluation that the kernel preempts once
 //! ends milliseconds later, and counting that as slow sent every such transition's next run
 //! through the permits and `block_in_place` (measured: ~10 µs per transition at 32 clients).
+//! Reading the thread's CPU clock is a system call (two per run: ~3.5 µs of a transition under
+//! load), so an inline run reads only the wall clock: shorter than [`SLOW_EVAL`] there, it was
+//! fast on the CPU too; longer, it may have been preempted or slow, and the next run of its key
+//! reads the CPU clock to tell.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -33,6 +37,10 @@ use crate::limits::{leash, INLINE_LEASH};
 
 /// An evaluation at least this long (its own CPU time, measured around it) counts as slow.
 pub const SLOW_EVAL: Duration = Duration::from_millis(1);
+
+/// In a key's record of costs: its last run took [`SLOW_EVAL`] or more on the wall clock, whose
+/// CPU time was not read; the next run reads it.
+const UNSURE: u8 = 0x80;
 
 /// No slot could be had in time: too much slow evaluation is queued (for this tenant, or for
 /// the process).
@@ -51,7 +59,8 @@ pub struct Offload {
     wait: Duration,
     global: Arc<Semaphore>,
     tenants: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
-    /// Per key: how many of its last evaluations in a row were slow (capped at 2).
+    /// Per key: how many of its last evaluations in a row were slow (capped at 2), and
+    /// [`UNSURE`] when the last one ran inline longer than [`SLOW_EVAL`] on the wall clock.
     costs: RwLock<HashMap<u64, AtomicU8>>,
 }
 
@@ -127,23 +136,23 @@ impl Offload {
         if !multi_thread {
             return Ok(work());
         }
-        let slow_runs = self.slow_runs(key);
-        if slow_runs == Some(0) {
-            let started = Cost::start();
+        let record = self.record_of(key);
+        if record.is_some_and(|r| r & !UNSURE == 0) {
+            let started = Cost::start(record.is_some_and(|r| r & UNSURE != 0));
             let (out, stopped) = leash::run(INLINE_LEASH, &mut work);
             if !stopped {
-                self.record(key, slow_runs, started.slow());
+                self.record(key, record, started.verdict());
                 return Ok(out);
             }
             tracing::debug!(key, "inline evaluation ran past its leash: again, off the reactor");
         }
         let _permits = self.permits(tenant).await?;
-        let (out, slow) = tokio::task::block_in_place(|| {
-            let started = Cost::start();
+        let (out, verdict) = tokio::task::block_in_place(|| {
+            let started = Cost::start(true);
             let out = work();
-            (out, started.slow())
+            (out, started.verdict())
         });
-        self.record(key, slow_runs, slow);
+        self.record(key, record, verdict);
         Ok(out)
     }
 
@@ -169,11 +178,20 @@ impl Offload {
 
     /// How many of the last evaluations under `key` in a row were slow; `None` if unknown.
     pub fn slow_runs(&self, key: u64) -> Option<u8> {
+        self.record_of(key).map(|r| r & !UNSURE)
+    }
+
+    fn record_of(&self, key: u64) -> Option<u8> {
         self.costs.read().ok().and_then(|m| m.get(&key).map(|c| c.load(Ordering::Relaxed)))
     }
 
-    fn record(&self, key: u64, before: Option<u8>, slow: bool) {
-        let next = if slow { before.unwrap_or(0).saturating_add(1).min(2) } else { 0 };
+    fn record(&self, key: u64, before: Option<u8>, verdict: Verdict) {
+        let runs = before.unwrap_or(0) & !UNSURE;
+        let next = match verdict {
+            Verdict::Fast => 0,
+            Verdict::Slow => runs.saturating_add(1).min(2),
+            Verdict::Unsure => runs | UNSURE,
+        };
         if before == Some(next) {
             return;
         }
@@ -188,22 +206,45 @@ impl Offload {
 }
 
 /// What a piece of work costs on the thread that runs it: the thread's CPU clock (the time it
-/// was descheduled does not count); its wall time where that clock cannot be read.
+/// was descheduled does not count) when asked for, else the wall clock, which tells only that
+/// work was fast.
 struct Cost {
+    /// Whether the CPU clock was asked for, and what it read at the start.
+    read_cpu: bool,
     cpu: Option<Duration>,
     wall: Instant,
 }
 
+/// What [`Cost`] tells of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Fast,
+    Slow,
+    /// [`SLOW_EVAL`] or more on the wall clock, the CPU clock not read: preempted, or slow.
+    Unsure,
+}
+
 impl Cost {
-    fn start() -> Cost {
-        Cost { cpu: thread_cpu(), wall: Instant::now() }
+    /// `cpu`: read the thread's CPU clock (a system call, at the start and at the end).
+    fn start(cpu: bool) -> Cost {
+        Cost { read_cpu: cpu, cpu: if cpu { thread_cpu() } else { None }, wall: Instant::now() }
     }
 
-    /// Whether the work since [`Cost::start`] (on this thread) was [`SLOW_EVAL`] or more.
-    fn slow(&self) -> bool {
+    /// Whether the work since [`Cost::start`] (on this thread) took [`SLOW_EVAL`] or more: of
+    /// its CPU time when that was read (or of its wall time, where the CPU clock cannot be read).
+    fn verdict(&self) -> Verdict {
+        let wall = self.wall.elapsed();
+        if wall < SLOW_EVAL {
+            // The CPU time of a thread within an interval is at most the interval.
+            return Verdict::Fast;
+        }
+        if !self.read_cpu {
+            return Verdict::Unsure;
+        }
         match (self.cpu, thread_cpu()) {
-            (Some(before), Some(now)) => now.saturating_sub(before) >= SLOW_EVAL,
-            _ => self.wall.elapsed() >= SLOW_EVAL,
+            (Some(before), Some(now)) if now.saturating_sub(before) < SLOW_EVAL => Verdict::Fast,
+            // Slow on the CPU, or no CPU clock to read: the wall clock's word.
+            _ => Verdict::Slow,
         }
     }
 }
@@ -244,12 +285,12 @@ mod tests {
 
     /// Busy for `cpu` of this thread's CPU time.
     fn spin(cpu: Duration) {
-        let started = Cost::start();
+        let started = Cost::start(true);
         let until = thread_cpu().expect("the thread's CPU clock") + cpu;
         while thread_cpu().is_some_and(|now| now < until) {
             std::hint::black_box(0u64);
         }
-        assert!(started.slow() || cpu < SLOW_EVAL);
+        assert!(started.verdict() == Verdict::Slow || cpu < SLOW_EVAL);
     }
 
     /// Work whose thread was descheduled (here: asleep) for longer than [`SLOW_EVAL`] but that
@@ -260,10 +301,35 @@ mod tests {
         let off = Offload::default();
         let tenant = TenantId::generate();
         let key = cost_key(tenant, 1, &["thing", "preempted"]);
+        // Unknown: off the reactor, the CPU clock read.
         off.run(tenant, key, || std::thread::sleep(SLOW_EVAL * 3)).await.expect("runs");
-        assert_eq!(off.slow_runs(key), Some(0), "asleep is not busy");
+        assert_eq!(off.record_of(key), Some(0), "asleep is not busy");
+        // Fast last time: inline, the wall clock only, long on it: unsure, still inline.
+        off.run(tenant, key, || std::thread::sleep(SLOW_EVAL * 3)).await.expect("runs");
+        assert_eq!(off.record_of(key), Some(UNSURE), "long on the wall: the next run tells");
+        assert_eq!(off.slow_runs(key), Some(0));
+        // Inline, the CPU clock read: asleep again, so fast, and sure of it.
+        off.run(tenant, key, || std::thread::sleep(SLOW_EVAL * 3)).await.expect("runs");
+        assert_eq!(off.record_of(key), Some(0), "asleep is not busy");
+        // Busy: first unsure (the wall clock only), then slow (the CPU clock read).
+        off.run(tenant, key, || spin(SLOW_EVAL * 2)).await.expect("runs");
+        assert_eq!(off.record_of(key), Some(UNSURE));
         off.run(tenant, key, || spin(SLOW_EVAL * 2)).await.expect("runs");
         assert_eq!(off.slow_runs(key), Some(1), "busy is");
+        assert_eq!(off.record_of(key), Some(1), "and sure of it");
+    }
+
+    #[test]
+    fn short_work_is_fast_whatever_the_clock_read() {
+        for cpu in [false, true] {
+            assert_eq!(Cost::start(cpu).verdict(), Verdict::Fast);
+        }
+        let started = Cost::start(false);
+        std::thread::sleep(SLOW_EVAL * 2);
+        assert_eq!(started.verdict(), Verdict::Unsure, "long on the wall, the CPU clock not read");
+        let started = Cost::start(true);
+        std::thread::sleep(SLOW_EVAL * 2);
+        assert_eq!(started.verdict(), Verdict::Fast, "asleep, the CPU clock read");
     }
 
     /// Work that was fast runs inline on a leash; when it runs past it (a loop that reads the

@@ -59,15 +59,18 @@ pub const CANCEL_TIMERS: &str = "switchyard_cancel_timers";
 /// [`RECORD_TRANSITION`] and [`CANCEL_TIMERS`], all at once, so that a connection that has the
 /// first (checked at the transaction's first round trip, where a missing one can still be
 /// prepared) has the others (its last round trip, inside the transaction, cannot).
-pub fn prepare_transition_statements() -> String {
-    format!(
-        "prepare {LOCK_ENTITY} (uuid, text, uuid) as \
-         select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update; \
-         prepare {RECORD_TRANSITION} (uuid, uuid, text, jsonb, timestamptz, text, text, text, text, text, jsonb, \
-         jsonb, int8, int8, uuid[], text[], text[], uuid[], jsonb[]) as {}; \
-         prepare {CANCEL_TIMERS} (uuid, uuid, timestamptz) as {CANCEL_TIMERS_SQL}",
-        record_transition_sql()
-    )
+pub fn prepare_transition_statements() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "prepare {LOCK_ENTITY} (uuid, text, uuid) as \
+             select {ENTITY_COLUMNS} from entities where tenant_id = $1 and type = $2 and id = $3 for update; \
+             prepare {RECORD_TRANSITION} (uuid, uuid, text, jsonb, timestamptz, text, text, text, text, text, jsonb, \
+             jsonb, int8, int8, uuid[], text[], text[], uuid[], jsonb[]) as {}; \
+             prepare {CANCEL_TIMERS} (uuid, uuid, timestamptz) as {CANCEL_TIMERS_SQL}",
+            record_transition_sql()
+        )
+    });
+    &SQL
 }
 
 /// [`begin_for`] and the lock of one entity ([`LOCK_ENTITY`]) in one simple query: a
@@ -618,9 +621,32 @@ pub mod literal {
         Some(out)
     }
 
-    /// JSON as its text, an escape string (a `jsonb` parameter reads it).
+    /// JSON as its text, an escape string (a `jsonb` parameter reads it). Written straight into
+    /// the literal, each quote and backslash doubled on the way: JSON text never holds a NUL
+    /// (serde_json writes control characters as `\u` escapes), and in UTF-8 the bytes of `'`
+    /// and `\` are never part of another character.
     pub fn json(v: &Value) -> Option<String> {
-        text(&v.to_string())
+        struct Doubling(Vec<u8>);
+        impl std::io::Write for Doubling {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let mut rest = buf;
+                while let Some(at) = rest.iter().position(|b| matches!(b, b'\'' | b'\\')) {
+                    self.0.extend_from_slice(&rest[..=at]);
+                    self.0.push(rest[at]);
+                    rest = &rest[at + 1..];
+                }
+                self.0.extend_from_slice(rest);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Doubling(Vec::with_capacity(256));
+        out.0.extend_from_slice(b"E'");
+        serde_json::to_writer(&mut out, v).ok()?;
+        out.0.push(b'\'');
+        String::from_utf8(out.0).ok()
     }
 
     pub fn uuid(id: &Uuid) -> String {

@@ -226,7 +226,7 @@ impl Shelf {
     pub async fn begin_fetching(
         self: &Arc<Self>,
         statements: String,
-        prepare: String,
+        prepare: &'static str,
     ) -> Result<(Tx, Vec<PgRow>), sqlx::Error> {
         let (conn, taken) = match self.take() {
             Some(parked) => (parked.conn, parked.taken),
@@ -240,7 +240,7 @@ impl Shelf {
                 // The connection's first such transaction: the aborted one rolled back, the
                 // statements prepared, and once more.
                 (&mut *tx).execute("rollback").await?;
-                (&mut *tx).execute(prepare.as_str()).await?;
+                (&mut *tx).execute(prepare).await?;
                 let rows = (&mut *tx).fetch_all(statements.as_str()).await?;
                 Ok((tx, rows))
             }

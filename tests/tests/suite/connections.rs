@@ -309,6 +309,13 @@ async fn the_last_write_goes_with_the_commit() {
     assert_eq!(strings.len(), 1 + 12 + 144 + 1728);
     assert_eq!(read, strings, "each literal reads back as its string");
     assert_eq!(engine::store::sql::literal::text("a\0b"), None, "no literal holds a NUL");
+    // And every one of them, as a JSON string, key and value, reads back as itself as `jsonb`.
+    let values: Vec<serde_json::Value> = strings.iter().map(|s| serde_json::json!({ s.as_str(): [s, 1.5] })).collect();
+    let literals: Vec<String> =
+        values.iter().map(|v| engine::store::sql::literal::json(v).expect("JSON holds no NUL")).collect();
+    let query = format!("select unnest(array[{}]::jsonb[])", literals.join(", "));
+    let read: Vec<serde_json::Value> = sqlx::query_scalar(&query).fetch_all(&db.owner).await.expect("JSON literals");
+    assert_eq!(read, values, "each JSON literal reads back as its value");
 
     // The writes ran as the prepared statement, once per transition, on the one connection.
     let runs = |name: &'static str| {
