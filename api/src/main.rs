@@ -188,7 +188,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         hub.shut_down();
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(stopping).await;
+    let served = axum::serve(api::http::listener(listener), app).with_graceful_shutdown(stopping).await;
     workers.stop(Duration::from_secs(30)).await;
     db.close().await?;
     served?;

@@ -209,7 +209,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            if let Err(e) = axum::serve(api::http::listener(listener), app).await {
                 eprintln!("bench: the HTTP server stopped: {e}");
             }
         });

@@ -125,7 +125,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let app = api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(api::http::listener(listener), app).await;
         });
         TestServer { base, store, tenant, slug, ops, keys, client: reqwest::Client::new(), task: Some(task) }
     }
