@@ -131,6 +131,23 @@ impl Loaded {
     }
 }
 
+/// An order at version 3 in `DRAFT`, created by `u1` at `at` and updated by `u2` at `at`
+/// (unit tests of the entity's forms).
+#[cfg(test)]
+pub(crate) fn test_order(id: Uuid, data: Value, at: DateTime<Utc>) -> Entity {
+    Entity {
+        id,
+        type_name: "order".into(),
+        state: "DRAFT".into(),
+        version: 3,
+        data,
+        created_by: "u1".into(),
+        updated_by: "u2".into(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,17 +156,7 @@ mod tests {
     #[test]
     fn context_value_is_flat_with_reserved_keys() {
         let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").expect("valid").with_timezone(&Utc);
-        let e = Entity {
-            id: Uuid::nil(),
-            type_name: "order".into(),
-            state: "DRAFT".into(),
-            version: 3,
-            data: json!({"notes": "n", "state": "sneaky"}),
-            created_by: "u1".into(),
-            updated_by: "u2".into(),
-            created_at: t,
-            updated_at: t,
-        };
+        let e = test_order(Uuid::nil(), json!({"notes": "n", "state": "sneaky"}), t);
         let v = e.to_context_value();
         assert_eq!(v["notes"], "n");
         assert_eq!(v["state"], "DRAFT");

@@ -109,6 +109,9 @@ describe('the workflow designer', () => {
     // The dead end is a problem, until `resume` leads back.
     const deadEnd = problems(page).getByRole('listitem').filter({ hasText: 'state `ON_HOLD` is not terminal but no transition leaves it' });
     await deadEnd.waitFor();
+    // The screen as its user reads it: the edit saved, the problem in view (below the diagram).
+    await saved(page);
+    await deadEnd.scrollIntoViewIfNeeded();
     await screenshot(page, 'designer-problems');
     await deadEnd.getByRole('button').click();
     await side.getByRole('heading', { name: 'State ON_HOLD' }).waitFor();

@@ -802,17 +802,8 @@ mod tests {
     #[test]
     fn the_public_json_of_an_entity_is_its_serde_form() {
         let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z").expect("valid").with_timezone(&Utc);
-        let e = Entity {
-            id: Uuid::from_u128(0x1234),
-            type_name: "order".into(),
-            state: "DRAFT".into(),
-            version: 3,
-            data: json!({"b": 1, "a": [1.5, "x"], "n": null}),
-            created_by: "u1".into(),
-            updated_by: "u2".into(),
-            created_at: at,
-            updated_at: at + chrono::Duration::seconds(1),
-        };
+        let mut e = crate::model::test_order(Uuid::from_u128(0x1234), json!({"b": 1, "a": [1.5, "x"], "n": null}), at);
+        e.updated_at = at + chrono::Duration::seconds(1);
         let expected = json!({
             "id": e.id,
             "type": e.type_name,
