@@ -359,8 +359,7 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
     let pending = entity(&chem, "order", draft.id, "PENDING_APPROVAL", submitted.data.clone(), &sales.id, now)?;
     let (approve_ctx, _) = prepare_with_loads(&chem, &rows, &pending, "approveOrder", &json!({}), &manager, now)?;
     let approve_shapes = eval::shapes(&chem, order_type, approve);
-    let approve_view = engine::decimals::rules_view(&approve_ctx, &approve_shapes);
-    let logic_ctx = LogicContext::new(&approve_view);
+    let logic_ctx = LogicContext::shaped(&approve_ctx, &approve_shapes);
     if !guard.logic.truthy(&logic_ctx)? {
         bail!(
             "the approveOrder credit guard is false on the benchmark's order (total {})",
@@ -384,8 +383,7 @@ pub fn run(root: &Path, budget: Duration) -> Result<EvalResults> {
         None,
         budget,
         || {
-            let view = engine::decimals::rules_view(black_box(&approve_ctx), &approve_shapes);
-            let ctx = LogicContext::new(&view);
+            let ctx = LogicContext::shaped(black_box(&approve_ctx), &approve_shapes);
             black_box(guard.logic.truthy(&ctx)?);
             Ok(())
         },

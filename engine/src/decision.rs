@@ -1324,20 +1324,21 @@ thread_local! {
 }
 
 /// Runs `f` with the version's `tables` (and those read from entities, `data`) callable by
-/// `decide`, input expressions evaluated against `context`; returns its result and the traces of
-/// every table evaluated. Nested scopes keep the outer one (a follow-up transition runs in its
-/// own).
+/// `decide`, input expressions evaluated against the evaluation context `context` gives (asked
+/// only when some table has input expressions; the caller may share the one its rules use);
+/// returns its result and the traces of every table evaluated. Nested scopes keep the outer one
+/// (a follow-up transition runs in its own).
 pub fn scope<T>(
     tables: &Arc<Decisions>,
     data: &Arc<DataTables>,
-    context: Option<&Value>,
+    context: Option<&dyn Fn() -> std::rc::Rc<LogicContext>>,
     f: impl FnOnce() -> T,
 ) -> (T, Vec<DecisionTrace>) {
     if tables.is_empty() || SCOPE.with(|s| s.borrow().is_some()) {
         return (f(), Vec::new());
     }
     let needs_context = tables.iter().any(|t| t.inputs.iter().any(|i| i.expr.is_some()));
-    let context = context.filter(|_| needs_context).map(|c| std::rc::Rc::new(LogicContext::new(c)));
+    let context = context.filter(|_| needs_context).map(|c| c());
     let scope =
         Scope { tables: tables.clone(), data: data.clone(), context, traces: Vec::new(), depth: 0, error: None };
     SCOPE.with(|s| *s.borrow_mut() = Some(scope));

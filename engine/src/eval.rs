@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use ontology::compile::{CompiledType, FieldError};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -557,20 +558,43 @@ fn stage_requests(
     stage: usize,
     data: &Arc<DataTables>,
 ) -> Result<(Vec<LoadRequest>, Vec<DecisionTrace>), Rejection> {
-    let view = crate::decimals::rules_view(context, &shapes(tenant, ty, t));
-    let context = view.as_ref();
-    let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(context), || {
+    let shapes = shapes(tenant, ty, t);
+    let rules = RulesContext::new(context, &shapes);
+    let (requests, traces) = crate::decision::scope(tenant.decisions(), data, Some(&|| rules.get()), || {
         crate::dates::in_zone(tenant.time_zone(), || {
-            crate::logic::budget(tenant.limits(), || stage_requests_within(t, context, stage))
+            crate::logic::budget(tenant.limits(), || stage_requests_within(t, &rules, stage))
         })
     });
     Ok((requests?, traces))
 }
 
-fn stage_requests_within(t: &CompiledTransition, context: &Value, stage: usize) -> Result<Vec<LoadRequest>, Rejection> {
-    let ctx = LogicContext::new(context);
+/// A transition's context as its rules read it ([`LogicContext::shaped`]), converted when a rule
+/// first needs it and shared by the guards, the loads' expressions and the decision tables'
+/// inputs.
+struct RulesContext<'c> {
+    context: &'c Value,
+    shapes: &'c crate::decimals::Shapes<'c>,
+    converted: std::cell::OnceCell<Rc<LogicContext>>,
+}
+
+impl<'c> RulesContext<'c> {
+    fn new(context: &'c Value, shapes: &'c crate::decimals::Shapes<'c>) -> Self {
+        RulesContext { context, shapes, converted: std::cell::OnceCell::new() }
+    }
+
+    fn get(&self) -> Rc<LogicContext> {
+        self.converted.get_or_init(|| Rc::new(LogicContext::shaped(self.context, self.shapes))).clone()
+    }
+}
+
+fn stage_requests_within(
+    t: &CompiledTransition,
+    rules: &RulesContext<'_>,
+    stage: usize,
+) -> Result<Vec<LoadRequest>, Rejection> {
     let mut requests = Vec::new();
     for load in t.loads().iter().filter(|l| l.stage == stage) {
+        let ctx = rules.get();
         let eval = |logic: &crate::logic::Logic| {
             logic.evaluate(&ctx).map_err(|e| match e {
                 EngineError::RuleLimit { message } => {
@@ -719,7 +743,6 @@ fn full_context<'p>(
 /// results (a limit is the configuration's fault, not a guard that is false).
 fn run_guards(
     transition: &CompiledTransition,
-    context: &Value,
     ctx: &LogicContext,
     stop_at_first_failure: bool,
 ) -> (Vec<GuardResult>, Option<Rejection>) {
@@ -758,7 +781,7 @@ fn run_guards(
             g.vars
                 .iter()
                 .filter(|p| !p.contains('*'))
-                .map(|p| (p.clone(), lookup(context, p).cloned().unwrap_or(Value::Null)))
+                .map(|p| (p.clone(), ctx.lookup(p).unwrap_or(Value::Null)))
                 .collect()
         };
         results.push(GuardResult {
@@ -777,15 +800,6 @@ fn run_guards(
     (results, None)
 }
 
-/// The value at a dotted `var` path (array elements by index).
-fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(value, |v, seg| match v {
-        Value::Object(m) => m.get(seg),
-        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
-        _ => None,
-    })
-}
-
 /// Evaluates every four-eyes check and every guard (not stopping at the first false one), for
 /// `GET …/transitions`: four-eyes results first (`kind: four_eyes`), then the guards.
 /// Prepared by [`prepare_explain`], the values of a failed guard leave out every variable of a
@@ -798,15 +812,12 @@ pub fn guard_results(prepared: &Prepared<'_>, loaded: &IndexMap<String, Loaded>,
     }
     let (context, _) = full_context(prepared, loaded);
     let shapes = shapes(prepared.tenant, prepared.ty, prepared.transition);
-    let context = crate::decimals::rules_view(&context, &shapes).into_owned();
-    let ctx = LogicContext::new(&context);
+    let rules = RulesContext::new(&context, &shapes);
     // A guard over its budget shows as not passed, with the limit as its error.
     let ((mut guards, _limit), _) =
-        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&context), || {
+        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&|| rules.get()), || {
             crate::dates::in_zone(prepared.tenant.time_zone(), || {
-                crate::logic::budget(prepared.tenant.limits(), || {
-                    run_guards(prepared.transition, &context, &ctx, false)
-                })
+                crate::logic::budget(prepared.tenant.limits(), || run_guards(prepared.transition, &rules.get(), false))
             })
         });
     hide_values(prepared, &mut guards);
@@ -848,11 +859,11 @@ pub fn decide_ref(
         tracing::debug_span!("decide", entity.type = %prepared.entity.type_name, transition = t.name()).entered();
     let (context, load_traces) = full_context(prepared, loaded);
     let shapes = shapes(prepared.tenant, prepared.ty, t);
-    let rules_context = crate::decimals::rules_view(&context, &shapes);
+    let rules = RulesContext::new(&context, &shapes);
     let (decision, _) =
-        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&rules_context), || {
+        crate::decision::scope(prepared.tenant.decisions(), &prepared.data_tables, Some(&|| rules.get()), || {
             crate::dates::in_zone(prepared.tenant.time_zone(), || {
-                decide_in_scope(prepared, loaded, limits, &context, &rules_context, &shapes, load_traces)
+                decide_in_scope(prepared, loaded, limits, &context, &rules, &shapes, load_traces)
             })
         });
     decision
@@ -864,7 +875,7 @@ fn decide_in_scope(
     loaded: &IndexMap<String, Loaded>,
     limits: &Limits,
     context: &Value,
-    rules_context: &Value,
+    rules: &RulesContext<'_>,
     shapes: &crate::decimals::Shapes<'_>,
     load_traces: Vec<LoadTrace>,
 ) -> Result<Decision, Rejection> {
@@ -879,8 +890,8 @@ fn decide_in_scope(
         return Err(Rejection::GuardFailed { index: None, message: failed.message.clone(), trace: Box::new(trace) });
     }
     if !t.guards().is_empty() {
-        let ctx = LogicContext::new(rules_context);
-        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, rules_context, &ctx, true));
+        let ctx = rules.get();
+        let (guards, limit) = crate::logic::budget(limits, || run_guards(t, &ctx, true));
         if let Some(limit) = limit {
             return Err(limit);
         }

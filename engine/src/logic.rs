@@ -511,6 +511,24 @@ impl LogicContext {
     pub fn new(data: &Value) -> Self {
         Self { cell: ContextCell::new(Bump::new(), |arena| DataValue::from_serde_value_in(data, arena)) }
     }
+
+    /// Converts a transition's context as rules read it: the decimal fields of the entities in
+    /// it (as `shapes` says) numbers ([`crate::decimals::rules_data`]).
+    pub fn shaped(data: &Value, shapes: &crate::decimals::Shapes<'_>) -> Self {
+        Self { cell: ContextCell::new(Bump::new(), |arena| crate::decimals::rules_data(data, shapes, arena)) }
+    }
+
+    /// The value at a dotted `var` path (array elements by index), as rules read it.
+    pub fn lookup(&self, path: &str) -> Option<Value> {
+        self.cell.with_dependent(|_, data| {
+            let found = path.split('.').try_fold(data, |v, seg| match v {
+                DataValue::Object(pairs) => pairs.iter().find(|(k, _)| *k == seg).map(|(_, v)| v),
+                DataValue::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            })?;
+            Value::from_arena(found).ok()
+        })
+    }
 }
 
 /// Compiles and evaluates a rule once (the API's rules playground), under `limits`.

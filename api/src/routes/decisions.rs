@@ -71,7 +71,8 @@ async fn evaluate(
         .offload()
         .spawn(who.tenant, move || {
             let tables = defs.decisions().clone();
-            let (result, traces) = engine::decision::scope(&tables, &data, Some(&req.context), || {
+            let context = || std::rc::Rc::new(engine::logic::LogicContext::new(&req.context));
+            let (result, traces) = engine::decision::scope(&tables, &data, Some(&context), || {
                 engine::logic::budget(&limits, || engine::decision::call(&name, &req.inputs))
             });
             result.map(|outputs| (outputs, traces))
