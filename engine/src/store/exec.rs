@@ -390,7 +390,21 @@ pub(super) struct RunCtx<'a> {
 /// The writes of a transition that nothing follows, left for the transaction's last round trip
 /// ([`sql::record_transition_and_commit`]): the entity's new state and data, its history row and
 /// outbox events, and whether its timers are cancelled (the state changed).
-pub(super) struct LastWrite {
+pub(super) enum LastWrite {
+    /// As one simple query with the `COMMIT`, its text made when the transition was decided (so
+    /// nothing of the decision is copied to be written later).
+    Literal {
+        statements: String,
+        /// The entity's version once written (it is locked: nobody else writes it meanwhile).
+        version: i64,
+    },
+    /// A value no literal can hold (text with a NUL): the parameterized statements, then the
+    /// `COMMIT`.
+    Parameterized(Box<Writes>),
+}
+
+/// The values of a [`LastWrite::Parameterized`].
+pub(super) struct Writes {
     data: Value,
     entity_id: Uuid,
     entity_type: String,
@@ -405,11 +419,10 @@ pub(super) struct LastWrite {
     config_version: i64,
     events: Vec<EmittedEvent>,
     cancel_timers: bool,
-    /// The entity's version once written (it is locked: nobody else writes it meanwhile).
     version: i64,
 }
 
-impl LastWrite {
+impl Writes {
     fn history(&self) -> HistoryRow<'_> {
         HistoryRow {
             entity_id: self.entity_id,
@@ -426,25 +439,24 @@ impl LastWrite {
             parent_id: None,
         }
     }
+}
 
-    /// Writes and commits: as one simple query when every value can be a literal, else the
+impl LastWrite {
+    /// Writes and commits: as one simple query when every value could be a literal, else the
     /// parameterized statements and then `COMMIT`.
     async fn commit(self, store: &Store, mut tx: Tx, tenant: TenantId) -> Result<(), StoreError> {
-        let h = self.history();
-        let statements = if tx.by_hand() {
-            sql::record_transition_and_commit(tenant, &self.data, &h, &self.events, self.cancel_timers)
-        } else {
-            None
-        };
-        let Some(statements) = statements else {
-            let (updated, _) = sql::record_transition(&mut tx, tenant, &self.data, h, &self.events).await?;
-            if self.cancel_timers {
-                sql::cancel_timers(&mut tx, tenant, self.entity_id, self.at).await?;
+        let (statements, expected) = match self {
+            LastWrite::Literal { statements, version } => (statements, version),
+            LastWrite::Parameterized(w) => {
+                let (updated, _) = sql::record_transition(&mut tx, tenant, &w.data, w.history(), &w.events).await?;
+                if w.cancel_timers {
+                    sql::cancel_timers(&mut tx, tenant, w.entity_id, w.at).await?;
+                }
+                if updated.entity.version != w.version {
+                    return Err(StoreError::EntityNotFound);
+                }
+                return store.commit_writes(tx, tenant).await;
             }
-            if updated.entity.version != self.version {
-                return Err(StoreError::EntityNotFound);
-            }
-            return store.commit_writes(tx, tenant).await;
         };
         // Lost on the way: applied or not, nobody knows (as a lost `COMMIT`); never run again.
         let rows = tx.commit_fetching(&statements).await.map_err(|e| match conn::note(&e) {
@@ -454,7 +466,7 @@ impl LastWrite {
         store.outbox_committed(tenant);
         // The update found the locked row (else nothing was written: no history row without it).
         let version: Option<i64> = rows.first().map(|r| r.try_get("version")).transpose()?;
-        if version != Some(self.version) {
+        if version != Some(expected) {
             return Err(StoreError::EntityNotFound);
         }
         Ok(())
@@ -604,22 +616,21 @@ pub(super) fn run<'a>(
                 .await?;
             cx.note(|j| j.guards = guards);
         }
-        let decision =
+        let mut decision =
             store.offload.run(tenant, key("decide"), || eval::decide_ref(&prepared, &loaded, &store.limits)).await??;
         cx.count_output(&decision)?;
 
         // The transition's events go into the outbox with its history row, in the same
         // statement, unless the script creates entities: their `created` events come first.
         let events_now = decision.creates.is_empty();
-        let own_events: Vec<EmittedEvent> = decision
-            .events
-            .iter()
+        let own_events: Vec<EmittedEvent> = std::mem::take(&mut decision.events)
+            .into_iter()
             .map(|e| EmittedEvent {
                 id: Uuid::now_v7(),
-                name: e.name.clone(),
+                name: e.name,
                 entity_type: entity.type_name.clone(),
                 entity_id: entity.id,
-                payload: e.payload.clone(),
+                payload: e.payload,
             })
             .collect();
         // A transition that emits nothing of its own still shows on the event stream, as the
@@ -653,23 +664,43 @@ pub(super) fn run<'a>(
             if let Some(ty) = defs.type_(&entity.type_name) {
                 super::refs::check(tx, tenant, ty, &decision.data, Some(&entity.data), "/entity").await?;
             }
-            let write = LastWrite {
-                data: decision.data.clone(),
+            let history = HistoryRow {
                 entity_id: entity.id,
-                entity_type: entity.type_name.clone(),
-                transition: name.to_string(),
-                from: decision.from.clone(),
-                to: decision.to.clone(),
-                actor_id: actor.id.clone(),
-                actor_email: actor.email.clone(),
+                entity_type: &entity.type_name,
+                transition: name,
+                from: Some(&decision.from),
+                to: &decision.to,
+                actor_id: &actor.id,
+                actor_email: &actor.email,
                 at: now,
-                input,
-                changes: decision.changes.clone(),
+                input: &input,
+                changes: &decision.changes,
                 config_version: stored.config_version,
-                events: written.to_vec(),
-                cancel_timers: decision.to != decision.from,
-                version: entity.version + 1,
+                parent_id: None,
             };
+            let cancel_timers = decision.to != decision.from;
+            let version = entity.version + 1;
+            let write =
+                match sql::record_transition_and_commit(tenant, &decision.data, &history, written, cancel_timers) {
+                    Some(statements) => LastWrite::Literal { statements, version },
+                    None => LastWrite::Parameterized(Box::new(Writes {
+                        data: decision.data.clone(),
+                        entity_id: entity.id,
+                        entity_type: entity.type_name.clone(),
+                        transition: name.to_string(),
+                        from: decision.from.clone(),
+                        to: decision.to.clone(),
+                        actor_id: actor.id.clone(),
+                        actor_email: actor.email.clone(),
+                        at: now,
+                        input,
+                        changes: decision.changes.clone(),
+                        config_version: stored.config_version,
+                        events: written.to_vec(),
+                        cancel_timers,
+                        version,
+                    })),
+                };
             *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(write);
             events.extend(own_events);
             return Ok(Entity {

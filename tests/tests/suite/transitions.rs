@@ -189,6 +189,13 @@ async fn every_failure_kind_leaves_the_database_as_it_was() {
         (409, "GUARD_FAILED", reqwest_case::fire(&manager, &mine, "approveOrder", json!({}))),
         (409, "GUARD_FAILED", reqwest_case::fire(&manager, &poor, "approveOrder", json!({}))),
         (409, "GUARD_FAILED", reqwest_case::fire(&warehouse, &short, "allocateInventory", json!({}))),
+        // Text no Postgres column can hold (a NUL), in the input and so in the history row: no
+        // literal can hold it, so the writes go as parameterized statements, which Postgres refuses.
+        (
+            422,
+            "INVALID_VALUE",
+            reqwest_case::fire(&manager2, &poor, "rejectOrder", json!({ "reason": "too\u{0}much" })),
+        ),
     ];
     for (status, code, case) in cases {
         let r = case.run(&s).await;
