@@ -217,6 +217,16 @@ pub fn fmt_pct(r: f64) -> String {
     }
 }
 
+/// A share to a tenth of a percent (`74.5%`): what a target's verdict is read from, where a
+/// whole percent could show `75%` for a share just under 75%.
+pub fn fmt_share(r: f64) -> String {
+    if r.is_finite() {
+        format!("{:.1}%", r * 100.0)
+    } else {
+        "-".into()
+    }
+}
+
 pub fn fmt_factor(r: f64) -> String {
     if r.is_finite() {
         format!("{r:.2}×")
