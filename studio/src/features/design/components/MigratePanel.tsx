@@ -4,7 +4,7 @@ import { Alert } from '../../../components/Alert';
 import { errorMessage } from '../../../lib/envelope';
 import { getVersion, listVersions, migrate } from '../api/draft';
 import { useDraft } from '../hooks/draftContext';
-import { mapRows, stateMap } from '../lib/migration';
+import { mapRows, namesOf, stateMap } from '../lib/migration';
 import { asPackage } from '../lib/model';
 
 type Report = Awaited<ReturnType<typeof migrate>>;
@@ -31,6 +31,7 @@ export function MigratePanel() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const rows = report ? mapRows(report.entities, target.data ?? null) : [];
+  const names = namesOf(target.data ?? null);
 
   const run = async (dryRun: boolean) => {
     setBusy(true);
@@ -79,7 +80,7 @@ export function MigratePanel() {
           {rows.map((r) => (
             <div className="field" key={r.key}>
               <label htmlFor={`${id}-${r.key}`}>
-                {r.type} in {r.state} ({r.count}) goes to
+                {names.type(r.type)} in {r.state} ({r.count}) goes to
               </label>
               <select
                 id={`${id}-${r.key}`}
@@ -91,7 +92,7 @@ export function MigratePanel() {
                 <option value="">stays on its version</option>
                 {r.targets.map((s) => (
                   <option key={s} value={s}>
-                    {s}
+                    {names.state(r.type, s)}
                   </option>
                 ))}
               </select>
@@ -121,12 +122,14 @@ export function MigratePanel() {
                 {report.entities.slice(0, 200).map((e) => (
                   <tr key={e.id}>
                     <th scope="row">
-                      {e.type} {e.title ?? e.id.slice(0, 8)}
+                      {names.type(e.type)} {e.title ?? e.id.slice(0, 8)}
                     </th>
                     <td className="state">
-                      v{e.from_version} {e.from_state}
+                      v{e.from_version} {names.state(e.type, e.from_state)}
                     </td>
-                    <td className="state">{e.to_state ? `v${String(report.to_version)} ${e.to_state}` : ''}</td>
+                    <td className="state">
+                      {e.to_state ? `v${String(report.to_version)} ${names.state(e.type, e.to_state)}` : ''}
+                    </td>
                     <td>
                       {e.outcome.replace('_', ' ')}
                       {e.reasons?.length ? `: ${e.reasons.join('; ')}` : ''}

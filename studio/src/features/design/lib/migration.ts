@@ -35,3 +35,18 @@ export function mapRows(
 export function stateMap(choices: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(choices).filter(([, v]) => v !== ''));
 }
+
+/**
+ * How a version names a type and its states in the migration's tables: their labels, or their
+ * names where the version gives no label (or no longer has the state).
+ */
+export function namesOf(pkg: PackageJson | null): {
+  type: (type: string) => string;
+  state: (type: string, state: string) => string;
+} {
+  const find = (type: string) => pkg?.types.find((t) => t.name === type);
+  return {
+    type: (type) => find(type)?.label ?? type,
+    state: (type, state) => find(type)?.workflow?.states[state]?.label ?? state,
+  };
+}
