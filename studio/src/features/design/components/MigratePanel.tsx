@@ -46,7 +46,7 @@ export function MigratePanel() {
   };
 
   return (
-    <section aria-labelledby={`${id}-h`}>
+    <section className="plan-section" aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>Migrate in-flight entities</h2>
       <p className="muted">
         Entities keep running the version they were created under until they are migrated.
@@ -122,7 +122,7 @@ export function MigratePanel() {
                 {report.entities.slice(0, 200).map((e) => (
                   <tr key={e.id}>
                     <th scope="row">
-                      {names.type(e.type)} {e.title ?? e.id.slice(0, 8)}
+                      <span className="muted">{names.type(e.type)}</span> {e.title ?? e.id.slice(0, 8)}
                     </th>
                     <td className="state">
                       v{e.from_version} {names.state(e.type, e.from_state)}

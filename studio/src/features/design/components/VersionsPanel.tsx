@@ -62,7 +62,7 @@ export function VersionsPanel() {
     </div>
   );
   return (
-    <section aria-labelledby={`${id}-h`}>
+    <section className="plan-section" aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>Versions</h2>
       {versions.isError ? <Alert>{errorMessage(versions.error)}</Alert> : null}
       <table className="types-table">

@@ -16,6 +16,14 @@ describe('dry run', () => {
     ]);
   });
 
+  it('shows what a guard read as path = value', () => {
+    const view = readDryRun({
+      outcome: 'rejected',
+      guards: [{ message: 'm', passed: false, values: { 'customer.tier': 'gold', 'entity.lines': [1, 2] } }, { message: 'n', passed: true, values: 3 }],
+    });
+    expect(view.guards.map((g) => g.values)).toEqual(['customer.tier = "gold", entity.lines = [1,2]', '3']);
+  });
+
   it('reads a rejection with its guards', () => {
     const view = readDryRun({
       outcome: 'rejected',
@@ -27,7 +35,7 @@ describe('dry run', () => {
     expect(view).toEqual({
       applied: false,
       message: 'Only orders above 1000 go on hold',
-      guards: [{ message: 'Only orders above 1000 go on hold', passed: false, values: '{"entity.total_amount":120}' }],
+      guards: [{ message: 'Only orders above 1000 go on hold', passed: false, values: 'entity.total_amount = 120' }],
       changes: [],
       events: [],
       followUps: [],

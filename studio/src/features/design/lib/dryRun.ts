@@ -59,7 +59,15 @@ function guardLine(g: unknown): GuardLine | null {
   const message = typeof g.message === 'string' ? g.message : '';
   const passed = g.passed === true || g.result === true || g.ok === true;
   const raw = g.values ?? g.vars ?? g.value;
-  return { message, passed, values: raw === undefined ? null : JSON.stringify(raw) };
+  return { message, passed, values: raw === undefined ? null : valuesText(raw) };
+}
+
+/** What a guard read, as a person reads it: `entity.total_amount = 650, customer.tier = "gold"`. */
+function valuesText(raw: unknown): string {
+  if (!isRecord(raw)) return JSON.stringify(raw);
+  return Object.entries(raw)
+    .map(([path, v]) => `${path} = ${JSON.stringify(v)}`)
+    .join(', ');
 }
 
 export function readDryRun(answer: unknown): DryRunView {
