@@ -71,6 +71,13 @@ pub struct Script {
 /// (and `decide`, whose first names a decision table).
 pub const EFFECT_FUNCTIONS: &[&str] = &["update", "create", "transition", "emit", "fail", "decide"];
 
+/// Functions of Rhai's standard library a tenant's script may not call: `sleep` blocks the
+/// thread it runs on (a request's, or a worker's) for as long as it is asked, outside every
+/// budget (the operation count and the clock are only read between operations). A call by name
+/// is refused when the script is compiled; a call through a function pointer
+/// (`Fn("sleep").call(9)`) fails when it runs.
+pub const BLOCKED_FUNCTIONS: &[&str] = &["sleep"];
+
 /// A call of one of [`EFFECT_FUNCTIONS`] as written in a script (`row.transition("x")` is
 /// `transition(row, "x")`), for static checks (see [`Script::effect_calls`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +124,11 @@ impl Script {
     /// the order of the source. A call of a function the script defines itself with the same
     /// name and number of arguments is not one.
     pub fn effect_calls(&self) -> Vec<EffectCall> {
+        self.calls_of(EFFECT_FUNCTIONS)
+    }
+
+    /// Every call of one of `functions` (not shadowed by a function of the script's own).
+    fn calls_of(&self, functions: &[&str]) -> Vec<EffectCall> {
         let own: Vec<(String, usize)> =
             self.ast.iter_functions().map(|f| (f.name.to_string(), f.params.len())).collect();
         let mut calls = Vec::new();
@@ -138,7 +150,7 @@ impl Script {
                 _ => return true,
             };
             let name = call.name.as_str();
-            if EFFECT_FUNCTIONS.contains(&name) && !own.iter().any(|(n, arity)| n == name && *arity == args.len()) {
+            if functions.contains(&name) && !own.iter().any(|(n, arity)| n == name && *arity == args.len()) {
                 calls.push(EffectCall { function: name.to_string(), args, line: pos.line(), column: pos.position() });
             }
             true
@@ -263,6 +275,7 @@ impl ScriptEngine {
             })
         });
         register_effects(&mut engine, limits.max_effects);
+        register_blocked(&mut engine);
         register_dates(&mut engine);
         crate::decimals::register(&mut engine);
         Self { engine, limits: limits.clone(), zone: chrono_tz::UTC }
@@ -294,7 +307,18 @@ impl ScriptEngine {
             line: e.1.line(),
             column: e.1.position(),
         })?;
-        Ok(Script { ast })
+        let script = Script { ast };
+        if let Some(call) = script.calls_of(BLOCKED_FUNCTIONS).into_iter().next() {
+            return Err(EngineError::ScriptCompile {
+                message: format!(
+                    "`{}` is not available to scripts: a transition may not block its thread",
+                    call.function
+                ),
+                line: call.line,
+                column: call.column,
+            });
+        }
+        Ok(script)
     }
 
     /// Runs a script. `context` is the evaluation context (a JSON object); each of its keys
@@ -412,6 +436,22 @@ fn innermost(err: EvalAltResult) -> EvalAltResult {
             innermost(*inner)
         }
         other => other,
+    }
+}
+
+/// Shadows [`BLOCKED_FUNCTIONS`] with functions that fail: the engine's own functions are found
+/// before the standard library's, so a call the compile-time check cannot see (through a
+/// function pointer) ends the script instead of blocking its thread.
+fn register_blocked(engine: &mut rhai::Engine) {
+    fn refuse(ctx: &NativeCallContext) -> NativeResult<()> {
+        Err(runtime_error(
+            format!("`{}` is not available to scripts: a transition may not block its thread", ctx.fn_name()),
+            ctx.call_position(),
+        ))
+    }
+    for name in BLOCKED_FUNCTIONS {
+        engine.register_fn(*name, |ctx: NativeCallContext, _: rhai::INT| refuse(&ctx));
+        engine.register_fn(*name, |ctx: NativeCallContext, _: rhai::FLOAT| refuse(&ctx));
     }
 }
 
@@ -851,6 +891,36 @@ mod tests {
         assert!(matches!(err, EngineError::ScriptCompile { .. }), "{err:?}");
         let err = engine().compile("let a = 1;\nlet b = entiy.x;", &[]).expect_err("strict");
         assert!(matches!(err, EngineError::ScriptCompile { line: Some(2), .. }), "{err:?}");
+    }
+
+    /// Rhai's `sleep` blocks the thread outside every budget (the fuzz found
+    /// `sleep(9054745454148354925)`, which held a test for the whole of CI): refused when
+    /// written, a failure when reached through a function pointer, and a script's own `sleep`
+    /// is its own business.
+    #[test]
+    fn sleep_is_refused() {
+        for src in [
+            "entity.a = 1;\nsleep(9054745454148354925);",
+            "let x = 2.5;\nx.sleep();",
+            "let f = 1;\nif f > 0 { sleep(1) }",
+        ] {
+            let err = engine().compile(src, &[]).expect_err(src);
+            assert!(
+                matches!(&err, EngineError::ScriptCompile { message, line: Some(2), .. } if message.contains("`sleep`")),
+                "{src}: {err:?}"
+            );
+        }
+        let started = std::time::Instant::now();
+        for src in [r#"Fn("sleep").call(100000)"#, r#"let f = Fn("sle" + "ep"); f.call(1e9)"#] {
+            let err = run(src).expect_err(src);
+            assert!(
+                matches!(&err, EngineError::ScriptFailed { message, .. } if message.contains("`sleep`")),
+                "{src}: {err:?}"
+            );
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "a sleep ran");
+        let out = run("fn sleep(n) { n * 2 } entity.slept = sleep(21);").expect("its own function");
+        assert_eq!(out.data["slept"], json!(42));
     }
 
     #[test]
