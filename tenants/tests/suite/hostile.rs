@@ -117,6 +117,16 @@ fn rules_that_double_at_every_step() {
     assert_refused(&dir, "larger than");
 }
 
+/// Rhai's `sleep` blocks its thread outside every budget: a package that calls it does not
+/// validate, and the report says where.
+#[test]
+fn a_script_that_sleeps() {
+    let script = json!({ "workflow": { "states": { "NEW": { "kind": "initial" }, "DONE": { "kind": "terminal" } },
+        "transitions": { "finish": { "from": ["NEW"], "to": "DONE", "roles": ["clerk"],
+                                     "script": "entity.n = 1;\nsleep(86400);" } } } });
+    assert_refused(&package("sleep", json!({}), json!(true), script), "`sleep` is not available to scripts");
+}
+
 #[test]
 fn deep_and_huge_guards() {
     // 80 levels: past max_rule_depth, within what the YAML reader takes.
