@@ -17,9 +17,15 @@ function labelOf(schema: unknown, name: string): string {
 }
 
 /** A link to a referenced entity, by its title once read (its id until then, or if it is gone). */
-export function RefLink({ tenant, type, id }: { tenant: string; type: string; id: string }) {
+export function RefLink({ tenant, type, id, clamp = false }: { tenant: string; type: string; id: string; clamp?: boolean }) {
   const e = useQuery({ ...entityQuery(tenant, type, id), retry: false });
-  return <Link to={paths.entity(tenant, type, id)}>{e.data ? entityName(e.data) : id}</Link>;
+  const name = e.data ? entityName(e.data) : id;
+  // In a list's narrow column, three lines of it at most and the whole on hover.
+  return (
+    <Link to={paths.entity(tenant, type, id)} className={clamp ? 'clamp' : undefined} title={clamp ? name : undefined}>
+      {name}
+    </Link>
+  );
 }
 
 /** The users an entity's user fields name (its `users`): id → name and e-mail. */

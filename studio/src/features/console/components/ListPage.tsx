@@ -259,7 +259,8 @@ export function ListPage() {
                       <th scope="row">
                         <Link
                           to={paths.entity(tenant, type, e.id)}
-                          className={titleOnOneLine(entityName(e)) ? 'one-line' : undefined}
+                          className={titleOnOneLine(entityName(e)) ? 'one-line' : 'clamp'}
+                          title={titleOnOneLine(entityName(e)) ? undefined : entityName(e)}
                         >
                           {entityName(e)}
                         </Link>
@@ -272,7 +273,7 @@ export function ListPage() {
                       {cols.map((c) => (
                         <td key={c.field} className={c.numeric ? 'num' : isDateText(e.data[c.field]) ? 'date' : undefined}>
                           {c.reference && typeof e.data[c.field] === 'string' ? (
-                            <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} />
+                            <RefLink tenant={tenant} type={c.reference} id={String(e.data[c.field])} clamp />
                           ) : c.user && typeof e.data[c.field] === 'string' ? (
                             <UserName id={String(e.data[c.field])} users={e.users} />
                           ) : c.decimal && typeof e.data[c.field] === 'string' ? (

@@ -71,6 +71,9 @@ describe('list columns', () => {
     expect(nextSort('-total', 'total')).toBe('total');
     expect(cell(null)).toBe('');
     expect(cell({ a: 1 })).toBe('{"a":1}');
+    expect(cell(true)).toBe('Yes');
+    expect(cell(false)).toBe('No');
+    expect(cell(0)).toBe('0');
   });
 });
 

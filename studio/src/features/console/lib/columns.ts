@@ -123,11 +123,12 @@ export function valueText(def: unknown, value: unknown): string {
   return isRecord(def) && isRecord(def['x-decimal']) && typeof value === 'string' ? groupDigits(value) : cell(value);
 }
 
-/** A cell's text. */
+/** A cell's text: a yes/no field reads Yes or No, as people write it. */
 export function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'boolean') return value ? 'Yes' : 'No';
+  if (typeof value === 'number') return String(value);
   return JSON.stringify(value);
 }
 
