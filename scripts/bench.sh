@@ -6,7 +6,8 @@
 # everything it started. Then the studio designer's benchmark (studio/e2e/bench-designer.ts).
 #
 # Settings (environment): BENCH_SECONDS (measured seconds per level, default 10),
-# BENCH_WARMUP_SECONDS (default 2), BENCH_CLIENTS (default 1,8,32), BENCH_EVAL_MS (default 1000),
+# BENCH_WARMUP_SECONDS (default 2), BENCH_CLIENTS (default 1,8,32), BENCH_ROUNDS (default 5),
+# BENCH_EVAL_MS (default 1000),
 # BENCH_SEED (default 42), BENCH_REPORT (default target/bench-report.md), BENCH_PGBENCH.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,7 +21,8 @@
 //! lines for the targets (nothing is asserted).
 //!
 //! Settings (environment): `BENCH_SECONDS` (measured seconds per level, default 10),
-//! `BENCH_WARMUP_SECONDS` (default 2), `BENCH_CLIENTS` (default `1,8,32`), `BENCH_EVAL_MS`
+//! `BENCH_WARMUP_SECONDS` (default 2), `BENCH_CLIENTS` (default `1,8,32`), `BENCH_ROUNDS`
+//! (rounds per level, default 5), `BENCH_EVAL_MS`
 //! (time per evaluation measurement, default 1000), `BENCH_SEED` (default 42), `BENCH_REPORT`
 //! (default `<workspace>/target/bench-report.md`), `BENCH_PGBENCH` (the pgbench binary),
 //! `BENCH_KEEP` (keep the temp folder), `SWITCHYARD_PG_USER` (as for the server), `BENCH_ONLY=lists`
@@ -132,7 +133,7 @@ fn settings(root: &Path) -> Result<Settings> {
         eval: Duration::from_millis(env_u64("BENCH_EVAL_MS", 1000)?.max(50)),
         seed: env_u64("BENCH_SEED", 42)?,
         report,
-        rounds: usize::try_from(env_u64("BENCH_ROUNDS", 3)?.clamp(1, 20)).unwrap_or(3),
+        rounds: usize::try_from(env_u64("BENCH_ROUNDS", 5)?.clamp(1, 20)).unwrap_or(5),
         paths: paths()?,
     })
 }
