@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toGraph } from './graph';
-import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured, clearOfOthers } from './layout';
+import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured, clearOfOthers, segmentsCross } from './layout';
 import { chemichemi } from './testPackages';
 
 function orderGraph() {
@@ -50,6 +50,43 @@ describe('layout', () => {
     for (const other of Object.values(all)) {
       expect(Math.abs(other.x - p.x) >= NODE_WIDTH || Math.abs(other.y - p.y) >= NODE_HEIGHT).toBe(true);
     }
+  });
+
+  it('puts a new state where its transition crosses no drawn one, on the side the transition flows to', () => {
+    // A and B placed side by side, X below-left and Y above-right of A: the edge X → Y runs
+    // through the place right of A, the first free place beside A.
+    const node = (id: string, x: number, y: number) => ({ id, kind: 'active' as const, label: id, position: { x, y }, def: {} });
+    const edge = (source: string, target: string) => ({
+      id: `${source}-${target}@${source}`,
+      transition: `${source}-${target}`,
+      label: '',
+      source,
+      target,
+      selfLoop: false,
+      parallel: { index: 0, count: 1 },
+    });
+    const g = orderGraph();
+    g.nodes = [node('A', 0, 0), node('X', 0, 300), node('Y', 500, -300), { ...node('NEW', 0, 0), position: null }];
+    g.edges = [edge('X', 'Y'), edge('A', 'NEW')];
+    const p = placeNewStates(g)?.NEW;
+    if (!p) throw new Error('not placed');
+    const centre = (q: { x: number; y: number }) => ({ x: q.x + NODE_WIDTH / 2, y: q.y + NODE_HEIGHT / 2 });
+    const drawn: [{ x: number; y: number }, { x: number; y: number }] = [centre({ x: 0, y: 300 }), centre({ x: 500, y: -300 })];
+    // The old rule's place (right of A, same row) crosses X → Y; the place chosen does not.
+    expect(segmentsCross([centre({ x: 0, y: 0 }), centre({ x: 300, y: 0 })], drawn)).toBe(true);
+    expect(segmentsCross([centre({ x: 0, y: 0 }), centre(p)], drawn)).toBe(false);
+    // Right of A, as the transition flows, though a row or more away from A's.
+    expect(p.x).toBeGreaterThan(0);
+    expect(p.y).not.toBe(0);
+    for (const q of [{ x: 0, y: 0 }, { x: 0, y: 300 }, { x: 500, y: -300 }]) {
+      expect(Math.abs(q.x - p.x) >= NODE_WIDTH || Math.abs(q.y - p.y) >= NODE_HEIGHT).toBe(true);
+    }
+  });
+
+  it('tells crossing segments from ones that only meet at an end', () => {
+    expect(segmentsCross([{ x: 0, y: 0 }, { x: 10, y: 10 }], [{ x: 0, y: 10 }, { x: 10, y: 0 }])).toBe(true);
+    expect(segmentsCross([{ x: 0, y: 0 }, { x: 10, y: 10 }], [{ x: 10, y: 10 }, { x: 20, y: 0 }])).toBe(false);
+    expect(segmentsCross([{ x: 0, y: 0 }, { x: 10, y: 0 }], [{ x: 0, y: 5 }, { x: 10, y: 5 }])).toBe(false);
   });
 
   it('answers null when nothing is placed (ELK lays it all out)', () => {

@@ -1,8 +1,9 @@
 // Where states go on the canvas. A state an admin placed keeps its place: automatic layout only
 // places the states that have no position (new ones, or all of them in a workflow never laid
 // out). A workflow with no placed state is laid out by ELK's layered algorithm (left to right,
-// following the transitions, wrapped onto rows); a new state in a placed workflow goes beside
-// the state its first transition comes from, clear of the others.
+// following the transitions, wrapped onto rows); a new state in a placed workflow goes near the
+// state its first transition comes from, clear of the others, where its transitions cross the
+// fewest drawn ones.
 
 import type { WorkflowGraph } from './graph';
 import type { Position } from './model';
@@ -53,34 +54,111 @@ function overlaps(p: Position, others: Position[]): boolean {
   return others.some((o) => Math.abs(o.x - p.x) < NODE_WIDTH + 20 && Math.abs(o.y - p.y) < NODE_HEIGHT + 20);
 }
 
+/** Where an edge is drawn, roughly: the segment between the two states' centres. */
+type Segment = [Position, Position];
+
+function centre(p: Position): Position {
+  return { x: p.x + NODE_WIDTH / 2, y: p.y + NODE_HEIGHT / 2 };
+}
+
+function cross(o: Position, a: Position, b: Position): number {
+  return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+}
+
+/** Whether two segments cross (touching at an end, as edges of one state do, is not crossing). */
+export function segmentsCross([a, b]: Segment, [c, d]: Segment): boolean {
+  const d1 = cross(c, d, a);
+  const d2 = cross(c, d, b);
+  const d3 = cross(a, b, c);
+  const d4 = cross(a, b, d);
+  return ((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0));
+}
+
+/** Whether a segment passes through a state's box (other than its own two ends). */
+function throughBox([a, b]: Segment, box: Position): boolean {
+  const corners = [
+    { x: box.x, y: box.y },
+    { x: box.x + NODE_WIDTH, y: box.y },
+    { x: box.x + NODE_WIDTH, y: box.y + NODE_HEIGHT },
+    { x: box.x, y: box.y + NODE_HEIGHT },
+  ];
+  const sides: Segment[] = corners.map((c, i) => [c, corners[(i + 1) % 4] ?? c]);
+  return sides.some((side) => segmentsCross([a, b], side));
+}
+
 /**
  * Positions for the states that have none, leaving placed states where they are. Pure and
  * synchronous when some state is placed; `layoutAll` (ELK) is used when none is.
+ *
+ * A new state goes where its transitions cross the fewest of the drawn ones and pass through no
+ * state: beside the state its first transition comes from (to the right) or goes to (to the
+ * left), a row or more above or below that, or under the whole workflow, the nearest of the
+ * best. The first free place beside the source, taken whatever it crossed, drew a new state's
+ * transitions across the diagram until "Lay out again".
  */
 export function placeNewStates(graph: WorkflowGraph): Record<string, Position> | null {
   const placed = new Map<string, Position>();
   for (const n of graph.nodes) if (n.position) placed.set(n.id, n.position);
   if (placed.size === 0) return null;
   const out: Record<string, Position> = {};
+  const edges = graph.edges.filter((e) => !e.selfLoop);
   for (const n of graph.nodes) {
     if (n.position) continue;
     const taken = [...placed.values()];
-    const incoming = graph.edges.find((e) => e.target === n.id && placed.has(e.source));
-    const outgoing = graph.edges.find((e) => e.source === n.id && placed.has(e.target));
-    const anchor = incoming
-      ? placed.get(incoming.source)
-      : outgoing
-        ? placed.get(outgoing.target)
-        : undefined;
-    let p: Position;
+    const drawn: Segment[] = edges.flatMap((e) => {
+      const a = placed.get(e.source);
+      const b = placed.get(e.target);
+      return a && b && e.source !== n.id && e.target !== n.id ? [[centre(a), centre(b)] as Segment] : [];
+    });
+    const neighbours = edges.flatMap((e) => {
+      const other = e.source === n.id ? e.target : e.target === n.id ? e.source : null;
+      const p = other === null ? undefined : placed.get(other);
+      return p && other !== null ? [{ id: other, p }] : [];
+    });
+    const incoming = edges.find((e) => e.target === n.id && placed.has(e.source));
+    const outgoing = edges.find((e) => e.source === n.id && placed.has(e.target));
+    const anchor = incoming ? placed.get(incoming.source) : outgoing ? placed.get(outgoing.target) : undefined;
+    const bottom = Math.max(...taken.map((t) => t.y));
+    const left = Math.min(...taken.map((t) => t.x));
+    const below = { x: left, y: bottom + NODE_HEIGHT + GAP_Y };
+    // Beside the anchor, one or two columns over, up to five rows up or down; the side the
+    // transition flows to (right of its source, left of its target) before the other.
+    const candidates: { p: Position; against: boolean }[] = [];
     if (anchor) {
-      p = { x: anchor.x + (incoming ? 1 : -1) * (NODE_WIDTH + GAP_X), y: anchor.y };
-    } else {
-      const bottom = Math.max(...taken.map((t) => t.y));
-      const left = Math.min(...taken.map((t) => t.x));
-      p = { x: left, y: bottom + NODE_HEIGHT + GAP_Y };
+      const flow = incoming ? 1 : -1;
+      for (const side of [flow, -flow]) {
+        for (const column of [1, 2]) {
+          for (let row = -5; row <= 5; row++) {
+            const p = { x: anchor.x + side * column * (NODE_WIDTH + GAP_X), y: anchor.y + row * (NODE_HEIGHT + GAP_Y) };
+            if (!overlaps(p, taken)) candidates.push({ p, against: side !== flow });
+          }
+        }
+      }
     }
-    while (overlaps(p, taken)) p = { x: p.x, y: p.y + NODE_HEIGHT + GAP_Y };
+    let under = below;
+    while (overlaps(under, taken)) under = { x: under.x, y: under.y + NODE_HEIGHT + GAP_Y };
+    candidates.push({ p: under, against: false });
+    const cost = ({ p, against }: { p: Position; against: boolean }) => {
+      const mine: Segment[] = neighbours.map((nb) => [centre(p), centre(nb.p)]);
+      let crossings = 0;
+      for (const m of mine) {
+        for (const d of drawn) if (segmentsCross(m, d)) crossings += 1;
+        for (const [id, box] of placed) if (!neighbours.some((nb) => nb.id === id) && throughBox(m, box)) crossings += 1;
+      }
+      const from = anchor ?? below;
+      // Fewest crossings first, then the flow's side, then the nearest.
+      return crossings * 1e7 + (against ? 1e6 : 0) + Math.hypot(p.x - from.x, p.y - from.y);
+    };
+    let best = under;
+    let bestCost = Infinity;
+    for (const c of candidates) {
+      const k = cost(c);
+      if (k < bestCost) {
+        best = c.p;
+        bestCost = k;
+      }
+    }
+    const p = best;
     placed.set(n.id, p);
     out[n.id] = p;
   }
