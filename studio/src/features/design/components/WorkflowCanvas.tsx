@@ -24,7 +24,7 @@ import {
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { routeEdge, routePath, type Rect } from '../lib/edgeRoute';
+import { parallelLabelAt, routeEdge, routePath, type Rect } from '../lib/edgeRoute';
 import type { TransitionEdge, WorkflowGraph } from '../lib/graph';
 import { firstViewport, keepMeasured, NODE_HEIGHT, NODE_WIDTH } from '../lib/layout';
 import type { Position, StateKind } from '../lib/model';
@@ -99,10 +99,13 @@ function TransitionEdgeView({ source, target, sourceX, sourceY, targetX, targetY
     const { index, count } = edge.parallel;
     // Edges of one pair of states bend apart; the sign is taken from the pair's canonical
     // direction so that A→B and B→A do not bend onto each other.
-    const canonical = edge.source < edge.target ? 1 : -1;
+    const canonical: 1 | -1 = edge.source < edge.target ? 1 : -1;
     const bend = (index - (count - 1) / 2) * 46 * canonical;
+    // Their labels also move apart along the curves (putOnHold and resume sat on each other
+    // where both curves bent the same way round a state).
+    const labelAt = parallelLabelAt(index, count, canonical);
     const others = nodes.filter((n) => n.id !== source && n.id !== target).map(rectOf);
-    const route = routeEdge(rectOf(from), rectOf(to), others, bend);
+    const route = routeEdge(rectOf(from), rectOf(to), others, bend, labelAt);
     path = routePath(route);
     labelX = route.label.x;
     labelY = route.label.y;

@@ -18,7 +18,7 @@ import {
   type Clipboard,
 } from '../lib/edits';
 import { toGraph } from '../lib/graph';
-import { clearOfOthers, elkLayout, positionsFor } from '../lib/layout';
+import { clearOfOthers, elkLayout, keepShown, keptPlaces, looseStates, positionsFor } from '../lib/layout';
 import { findType, type Position } from '../lib/model';
 import { problemsAt, type Target } from '../lib/problems';
 import { ConfirmDialog } from './ConfirmDialog';
@@ -47,16 +47,30 @@ export function WorkflowPage() {
 
   // Where unplaced states go (never moving a placed one): computed for the view only; the
   // draft records positions once an admin moves something.
+  // States already shown stay where they are when the workflow changes (a state added, a
+  // transition drawn): only new ones are placed.
+  // (Another type's workflow starts afresh: its states may have the same names.) A state
+  // placed while it had no transition is placed again once it has one, beside its neighbour.
+  const shownRef = useRef<{ type: string; at: Record<string, Position>; loose: string[] }>({
+    type: typeName,
+    at: {},
+    loose: [],
+  });
   useEffect(() => {
     if (!graph) return;
     let live = true;
-    void positionsFor(graph).then((p) => {
-      if (live) setComputed(p);
+    const previous = shownRef.current.type === typeName ? shownRef.current : { at: {}, loose: [] };
+    const shown = keptPlaces(graph, previous.at, previous.loose);
+    void positionsFor(keepShown(graph, shown)).then((p) => {
+      if (!live) return;
+      const next = { ...shown, ...p };
+      shownRef.current = { type: typeName, at: next, loose: looseStates(graph, Object.keys(next)) };
+      setComputed(next);
     });
     return () => {
       live = false;
     };
-  }, [graph]);
+  }, [graph, typeName]);
 
   const positions = useMemo(() => {
     const out: Record<string, Position> = { ...computed };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { at, borderPoint, crossings, routeEdge, routePath, type Rect } from './edgeRoute';
+import { at, borderPoint, crossings, parallelLabelAt, routeEdge, routePath, type Rect } from './edgeRoute';
 
 const box = (x: number, y: number): Rect => ({ x, y, width: 160, height: 56 });
 
@@ -48,5 +48,21 @@ describe('routeEdge', () => {
     const wall = Array.from({ length: 40 }, (_, i) => box(300, -2000 + i * 100));
     const route = routeEdge(box(0, 0), box(600, 0), wall);
     expect(Number.isFinite(route.control.x) && Number.isFinite(route.control.y)).toBe(true);
+  });
+});
+
+describe('parallelLabelAt', () => {
+  it('puts the labels of A→B and B→A at different places between A and B', () => {
+    // Measured from A: A→B's label at t, B→A's at 1 - t (its own t runs from B).
+    for (const [forward, back] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
+      const ab = parallelLabelAt(forward, 2, 1);
+      const baFromA = 1 - parallelLabelAt(back, 2, -1);
+      expect(Math.abs(ab - baFromA)).toBeCloseTo(0.2);
+    }
+    expect(parallelLabelAt(0, 1, 1)).toBe(0.5);
+    expect(parallelLabelAt(0, 1, -1)).toBe(0.5);
   });
 });

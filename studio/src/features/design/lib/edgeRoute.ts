@@ -86,9 +86,10 @@ function curve(source: Rect, target: Rect, offset: number): { from: Point; contr
  * The curve of a transition from `source` to `target`, bent by `bend` (transitions between the
  * same two states are drawn apart) and, when that curve would cross one of `obstacles` (the other
  * states), bent further to whichever side clears them all first; if no bend does, the one that
- * crosses least.
+ * crosses least. Its label sits at `labelAt` along it (0 at the source, 1 at the target): the
+ * middle, or apart from the labels of the transitions that share its two states.
  */
-export function routeEdge(source: Rect, target: Rect, obstacles: Rect[], bend = 0): Route {
+export function routeEdge(source: Rect, target: Rect, obstacles: Rect[], bend = 0, labelAt = 0.5): Route {
   let best = curve(source, target, bend);
   let least = crossings(best.from, best.control, best.to, obstacles);
   for (let i = 1; i <= MAX_TRIES && least > 0; i++) {
@@ -102,7 +103,17 @@ export function routeEdge(source: Rect, target: Rect, obstacles: Rect[], bend = 
       }
     }
   }
-  return { ...best, label: at(best.from, best.control, best.to, 0.5) };
+  return { ...best, label: at(best.from, best.control, best.to, labelAt) };
+}
+
+/**
+ * Where along its curve the label of one of `count` transitions between the same two states goes
+ * (`index` among them; `canonical` 1 when it runs the pair's canonical way, -1 when it runs back):
+ * spread a fifth of the curve apart, measured from the same end for both directions, so that two
+ * labels never share the middle.
+ */
+export function parallelLabelAt(index: number, count: number, canonical: 1 | -1): number {
+  return 0.5 + (index - (count - 1) / 2) * 0.2 * canonical;
 }
 
 /** The SVG path of a route. */

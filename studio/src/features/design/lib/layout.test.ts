@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toGraph } from './graph';
-import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured, clearOfOthers, segmentsCross } from './layout';
+import { NODE_HEIGHT, NODE_WIDTH, elkLayout, placeNewStates, positionsFor, firstViewport, keepMeasured, clearOfOthers, segmentsCross, keepShown, keptPlaces, looseStates } from './layout';
 import { chemichemi } from './testPackages';
 
 function orderGraph() {
@@ -81,6 +81,74 @@ describe('layout', () => {
     for (const q of [{ x: 0, y: 0 }, { x: 0, y: 300 }, { x: 500, y: -300 }]) {
       expect(Math.abs(q.x - p.x) >= NODE_WIDTH || Math.abs(q.y - p.y) >= NODE_HEIGHT).toBe(true);
     }
+  });
+
+  it('keeps the states of a workflow never laid out where they are shown when one is added', async () => {
+    const g = orderGraph();
+    const shown = await positionsFor(g);
+    g.nodes.push({ id: 'ON_HOLD', kind: 'active', label: 'ON_HOLD', position: null, def: {} });
+    g.edges.push({
+      id: 'putOnHold@PENDING_APPROVAL',
+      transition: 'putOnHold',
+      label: 'putOnHold',
+      source: 'PENDING_APPROVAL',
+      target: 'ON_HOLD',
+      selfLoop: false,
+      parallel: { index: 0, count: 1 },
+    });
+    // Only the new state gets a place; the ten shown keep theirs.
+    const placed = await positionsFor(keepShown(g, shown));
+    expect(Object.keys(placed)).toEqual(['ON_HOLD']);
+    // Nothing shown yet (the first view): ELK places every state.
+    expect(Object.keys(await positionsFor(keepShown(g, {})))).toHaveLength(11);
+  });
+
+  it('places a state added without a transition again once it has one, beside its neighbour', async () => {
+    const g = orderGraph();
+    const shown = await positionsFor(g);
+    g.nodes.push({ id: 'ON_HOLD', kind: 'active', label: 'ON_HOLD', position: null, def: {} });
+    // Added alone: under the others, and loose.
+    const first = { ...shown, ...(await positionsFor(keepShown(g, shown))) };
+    expect(looseStates(g, Object.keys(first))).toEqual(['ON_HOLD']);
+    expect(first.ON_HOLD?.y).toBeGreaterThan(Math.max(...Object.values(shown).map((p) => p.y)));
+    // Its first transition drawn: its place is not kept, every other is.
+    g.edges.push({
+      id: 'putOnHold@PENDING_APPROVAL',
+      transition: 'putOnHold',
+      label: 'putOnHold',
+      source: 'PENDING_APPROVAL',
+      target: 'ON_HOLD',
+      selfLoop: false,
+      parallel: { index: 0, count: 1 },
+    });
+    const kept = keptPlaces(g, first, ['ON_HOLD']);
+    expect(Object.keys(kept).sort()).toEqual(Object.keys(shown).sort());
+    const again = await positionsFor(keepShown(g, kept));
+    const source = shown.PENDING_APPROVAL;
+    if (!again.ON_HOLD || !source) throw new Error('not placed');
+    expect(again.ON_HOLD.x).toBeGreaterThan(source.x);
+    // A state that stays loose keeps its place.
+    g.nodes.push({ id: 'LONE', kind: 'active', label: 'LONE', position: null, def: {} });
+    expect(keptPlaces(g, { LONE: { x: 1, y: 2 } }, ['LONE'])).toEqual({ LONE: { x: 1, y: 2 } });
+  });
+
+  it('runs a cycle back along the transition declared last, the rest left to right', async () => {
+    const g = orderGraph();
+    g.nodes.push({ id: 'ON_HOLD', kind: 'active', label: 'ON_HOLD', position: null, def: {} });
+    const edge = (source: string, target: string, transition: string) => ({
+      id: `${transition}@${source}`,
+      transition,
+      label: transition,
+      source,
+      target,
+      selfLoop: false,
+      parallel: { index: 0, count: 1 },
+    });
+    g.edges.push(edge('PENDING_APPROVAL', 'ON_HOLD', 'putOnHold'), edge('ON_HOLD', 'PENDING_APPROVAL', 'resume'));
+    const pos = await elkLayout(g);
+    const back = g.edges.filter((e) => (pos[e.target]?.x ?? 0) < (pos[e.source]?.x ?? 0)).map((e) => e.transition);
+    // `resume` closes the cycle; `startDelivery` is where the long workflow wraps onto a new row.
+    expect(back.sort()).toEqual(['resume', 'startDelivery']);
   });
 
   it('tells crossing segments from ones that only meet at an end', () => {

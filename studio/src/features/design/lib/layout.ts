@@ -34,6 +34,10 @@ export async function elkLayout(graph: WorkflowGraph): Promise<Record<string, Po
       'elk.layered.spacing.nodeNodeBetweenLayers': String(GAP_X),
       'elk.spacing.nodeNode': String(GAP_Y),
       'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      // A cycle (putOnHold and resume between two states) is broken by the order the package
+      // declares the transitions in: the later one runs back. The default (greedy) broke the
+      // order's on-hold cycle the other way and sent three of its forward transitions backwards.
+      'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
       // A long workflow wraps onto more rows, about as wide as the canvas is: chemichemi's order
       // (1,744 × 205 px in one row, drawn at 0.47 to be seen whole) becomes 1,184 × 451, whole at
       // a readable zoom.
@@ -163,6 +167,35 @@ export function placeNewStates(graph: WorkflowGraph): Record<string, Position> |
     out[n.id] = p;
   }
   return out;
+}
+
+/**
+ * The graph with each state that has no position of its own where it is shown now (`shown`: the
+ * places the view computed before this edit). Adding a state to a workflow never laid out then
+ * places the new state only: ELK laid out again on every edit moved every state, and the layout
+ * it found for eleven states was more tangled than the one the admin was looking at.
+ */
+export function keepShown(graph: WorkflowGraph, shown: Record<string, Position>): WorkflowGraph {
+  return { ...graph, nodes: graph.nodes.map((n) => (n.position || !shown[n.id] ? n : { ...n, position: shown[n.id] ?? null })) };
+}
+
+/** Of `ids`, the states with no transition to or from another state. */
+export function looseStates(graph: WorkflowGraph, ids: string[]): string[] {
+  const joined = new Set(graph.edges.filter((e) => !e.selfLoop).flatMap((e) => [e.source, e.target]));
+  return ids.filter((id) => !joined.has(id));
+}
+
+/**
+ * The shown places to keep after an edit: those of states still in the workflow, except a state
+ * that was loose (placed under the others, with no transition) and now has a transition: it is
+ * placed again, beside its neighbour, as a state added with its transition would be.
+ */
+export function keptPlaces(graph: WorkflowGraph, shown: Record<string, Position>, loose: string[]): Record<string, Position> {
+  const ids = new Set(graph.nodes.map((n) => n.id));
+  const stillLoose = new Set(looseStates(graph, loose));
+  return Object.fromEntries(
+    Object.entries(shown).filter(([id]) => ids.has(id) && (!loose.includes(id) || stillLoose.has(id))),
+  );
 }
 
 /** Positions for the unplaced states: beside their neighbours, or by ELK when nothing is placed. */
